@@ -1,0 +1,39 @@
+"""What is being played and what is true about it: games, exact equilibria, metrics.
+
+Turn on float64 for exact work (the sandbox's experiments and tests do)::
+
+    import jax; jax.config.update("jax_enable_x64", True)
+"""
+
+from . import io, library, metrics
+from .core import Game, matrix_game, payoff_gradient, preference_game, stack_games, uniform
+from .library import (
+    biased_rock_paper_scissors,
+    bradley_terry,
+    comal_cycle,
+    condorcet_cycle,
+    dominated_response,
+    duplicated_response,
+    random_preference,
+    rock_paper_scissors,
+)
+from .metrics import (
+    duality_gap,
+    expected_payoff,
+    kl_divergence,
+    kl_to_equilibrium,
+    pairwise_win_rates,
+    regularized_gap,
+    worst_case_win_rate,
+)
+from .solvers import Equilibrium, SolverError, regularized_equilibrium, solve
+
+__all__ = [
+    "Game", "matrix_game", "preference_game", "payoff_gradient", "stack_games", "uniform",
+    "comal_cycle", "rock_paper_scissors", "biased_rock_paper_scissors", "condorcet_cycle", "bradley_terry",
+    "random_preference", "dominated_response", "duplicated_response",
+    "expected_payoff", "duality_gap", "worst_case_win_rate", "kl_divergence", "kl_to_equilibrium",
+    "regularized_gap", "pairwise_win_rates",
+    "Equilibrium", "SolverError", "solve", "regularized_equilibrium",
+    "io", "library", "metrics",
+]

@@ -1,0 +1,278 @@
+"""The one game type of the sandbox, its constructors and its payoff gradients.
+
+Conventions (used everywhere in the project):
+
+* The **row player maximises** ``x^T A y``; the column player minimises it.
+* A **preference game** is built from ``P[i, j] = Pr(i > j)`` and stores the payoff ``A = P - 1/2``; it is
+  symmetric (``A = -A^T``), so self-play rules play one policy ``pi`` against itself.
+* A **contextual game** (C prompts) stores a stack ``A[c]`` of shape ``[C, m, n]`` and prompt weights ``rho``
+  of shape ``[C]``. Its strategies have shape ``[C, m]`` / ``[C, n]``; every metric is the rho-weighted sum over
+  prompts. A single game has ``A`` of shape ``[m, n]`` and plain ``[m]`` / ``[n]`` strategies.
+* A **profile** is either one policy array (self-play on a symmetric game) or a tuple ``(x, y)``.
+
+Validation runs in the constructor functions on concrete values and raises ``ValueError``/``TypeError`` naming
+the bad value; the :class:`Game` dataclass itself never validates (JAX rebuilds it from tracers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "Game",
+    "preference_game",
+    "matrix_game",
+    "payoff_gradient",
+    "stack_games",
+    "uniform",
+]
+
+#: Tolerance for ``P + P^T = 1`` and a diagonal of 1/2.
+COMPLEMENT_TOL = 1e-9
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Game:
+    """A zero-sum two-player game (single or contextual), an immutable JAX pytree.
+
+    Attributes:
+        A: payoff to the row player (maximiser), ``[m, n]`` or ``[C, m, n]``.
+        weights: prompt weights ``rho`` ``[C]`` for a contextual game, ``None`` for a single game.
+        preference: static; True when built from a preference matrix (``A = P - 1/2``).
+        symmetric: static; True when ``A = -A^T`` (always for preference games), so self-play is meaningful.
+
+    Build it with :func:`preference_game` or :func:`matrix_game`, never directly.
+    """
+
+    A: jax.Array
+    weights: jax.Array | None
+    preference: bool = dataclasses.field(metadata=dict(static=True))
+    symmetric: bool = dataclasses.field(metadata=dict(static=True))
+
+    @property
+    def contextual(self) -> bool:
+        """True for a game with a prompt axis (``A`` of rank 3)."""
+        return self.A.ndim == 3
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(m, n)``: the number of row and column actions."""
+        return self.A.shape[-2], self.A.shape[-1]
+
+    @property
+    def dtype(self):
+        return self.A.dtype
+
+    @property
+    def P(self) -> jax.Array:
+        """The preference matrix ``P = A + 1/2`` (preference games only)."""
+        if not self.preference:
+            raise ValueError("P is defined for preference games only; this game was built from a payoff matrix")
+        return self.A + 0.5
+
+    def astype(self, dtype) -> Game:
+        """The same game with payoffs (and weights) cast to ``dtype``."""
+        w = None if self.weights is None else self.weights.astype(dtype)
+        return dataclasses.replace(self, A=self.A.astype(dtype), weights=w)
+
+    def __repr__(self) -> str:
+        kind = "preference" if self.preference else "matrix"
+        ctx = f"C={self.A.shape[0]}, " if self.contextual else ""
+        return f"Game({kind}, {ctx}m={self.shape[0]}, n={self.shape[1]}, dtype={self.dtype})"
+
+
+def uniform(game: Game, player: int = 0) -> jax.Array:
+    """The uniform strategy of ``player`` (0 = row, 1 = column), with the game's context axis and dtype."""
+    n = game.shape[player]
+    lead = game.A.shape[:-2]
+    return jnp.full((*lead, n), 1.0 / n, dtype=game.dtype)
+
+
+def payoff_gradient(game: Game, profile: Any) -> Any:
+    """Payoff gradients of a profile, in the profile's own structure.
+
+    For a self-play policy ``pi`` (symmetric games) returns ``A pi`` (``= P pi - 1/2`` for preference games,
+    i.e. ``P(a > pi) - 1/2`` for every action ``a``). For a tuple ``(x, y)`` returns ``(A y, -A^T x)``: each
+    player's gradient of the payoff it *maximises*. Shapes follow the game: ``[n]`` or ``[C, n]``.
+    """
+    A = game.A
+    if isinstance(profile, tuple):
+        x, y = profile
+        return (_matvec(A, y), -_vecmat(x, A))
+    return _matvec(A, profile)
+
+
+def _matvec(A, v):  # [.., m, n] x [.., n] -> [.., m]
+    return jnp.matmul(A, v[..., None])[..., 0]
+
+
+def _vecmat(v, A):  # [.., m] x [.., m, n] -> [.., n]
+    return jnp.matmul(v[..., None, :], A)[..., 0, :]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Constructors and validation
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _as_float_array(value, name: str) -> np.ndarray:
+    """Concrete float64 array from user input, with TypeError/ValueError naming ``name``."""
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(f"{name} must be a concrete array, not a traced value (build games outside jit)")
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array, got a string: {value!r}")
+    try:
+        arr = np.asarray(value)
+    except ValueError as err:  # numpy >= 1.24 refuses ragged nested sequences
+        raise ValueError(f"{name} is ragged (nested lists of unequal lengths): {err}") from None
+    if arr.dtype == object:
+        raise ValueError(f"{name} is ragged or holds non-numeric entries (object array)")
+    if arr.dtype.kind == "b" or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} has a non-finite entry {arr[idx]} at index {idx}")
+    return arr
+
+
+def _check_matrix_stack(arr: np.ndarray, name: str) -> None:
+    if arr.ndim not in (2, 3):
+        raise ValueError(
+            f"{name} must be 2-D (one game) or 3-D (a stack of C contextual games), got shape {arr.shape}"
+        )
+    m, n = arr.shape[-2:]
+    if arr.ndim == 3 and arr.shape[0] == 0:
+        raise ValueError(f"{name} has an empty context axis (shape {arr.shape})")
+    if m == 0 or n == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if m == 1 and n == 1:
+        raise ValueError(f"{name} is a 1x1 game (shape {arr.shape}): there is nothing to play")
+
+
+def _check_weights(weights, num_contexts: int | None, dtype) -> jax.Array | None:
+    if num_contexts is None:
+        if weights is not None:
+            raise ValueError("weights are only meaningful for a contextual (3-D) game; got a single 2-D game")
+        return None
+    if weights is None:
+        return jnp.full((num_contexts,), 1.0 / num_contexts, dtype=dtype)
+    w = _as_float_array(weights, "weights")
+    if w.shape != (num_contexts,):
+        raise ValueError(f"weights must have shape ({num_contexts},) (one per context), got {w.shape}")
+    if (w < 0).any():
+        i = int(np.argmin(w))
+        raise ValueError(f"weights must be non-negative, got weights[{i}] = {w[i]}")
+    if abs(w.sum() - 1.0) > COMPLEMENT_TOL:
+        raise ValueError(f"weights must sum to 1 (within {COMPLEMENT_TOL}), they sum to {w.sum()!r}")
+    return jnp.asarray(w, dtype=dtype)
+
+
+def _dtype(dtype):
+    return jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+
+
+def preference_game(P, weights=None, *, dtype=None) -> Game:
+    """A symmetric preference game from ``P[i, j] = Pr(i > j)``; payoff ``A = P - 1/2``.
+
+    Args:
+        P: ``[n, n]`` for one game or ``[C, n, n]`` for a contextual game (C prompts).
+        weights: prompt weights ``rho`` ``[C]`` (contextual games only; default uniform). Must be non-negative
+            and sum to 1; nothing is renormalised.
+        dtype: payoff dtype (default: JAX's default float, float64 with x64 on).
+
+    Raises:
+        TypeError: non-numeric input.
+        ValueError: NaN/inf, wrong rank, non-square, empty or 1x1, entries outside [0, 1], ``P + P^T != 1``
+            (tolerance 1e-9; the worst entry is reported), diagonal != 1/2, bad weights.
+
+    Example:
+        >>> g = preference_game([[.5, .1, .8], [.9, .5, .1], [.2, .9, .5]])
+    """
+    arr = _as_float_array(P, "P")
+    _check_matrix_stack(arr, "P")
+    if arr.shape[-1] != arr.shape[-2]:
+        raise ValueError(f"P must be square (n x n), got shape {arr.shape}")
+    if (arr < 0).any() or (arr > 1).any():
+        idx = tuple(int(i) for i in np.argwhere((arr < 0) | (arr > 1))[0])
+        raise ValueError(f"P must lie in [0, 1]; P{list(idx)} = {arr[idx]!r}")
+    dev = np.abs(arr + np.swapaxes(arr, -1, -2) - 1.0)
+    if dev.max() > COMPLEMENT_TOL:
+        idx = tuple(int(i) for i in np.unravel_index(np.argmax(dev), dev.shape))
+        j = (*idx[:-2], idx[-1], idx[-2])
+        raise ValueError(
+            f"P + P^T must equal 1 (within {COMPLEMENT_TOL}); worst entry P{list(idx)} + P{list(j)} = "
+            f"{arr[idx] + arr[j]!r}"
+        )
+    diag = np.diagonal(arr, axis1=-2, axis2=-1)
+    if np.abs(diag - 0.5).max() > COMPLEMENT_TOL:
+        idx = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(diag - 0.5)), diag.shape))
+        raise ValueError(f"the diagonal of P must be 1/2; diagonal entry {list(idx)} is {diag[idx]!r}")
+    dt = _dtype(dtype)
+    A = arr - 0.5
+    A = 0.5 * (A - np.swapaxes(A, -1, -2))  # exact skew-symmetry (a change below 1e-9)
+    w = _check_weights(weights, arr.shape[0] if arr.ndim == 3 else None, dt)
+    return Game(A=jnp.asarray(A, dtype=dt), weights=w, preference=True, symmetric=True)
+
+
+def matrix_game(A, weights=None, *, dtype=None) -> Game:
+    """A zero-sum matrix game: the row player maximises ``x^T A y``.
+
+    Args:
+        A: ``[m, n]`` payoff (m x n allowed) or ``[C, m, n]`` for a contextual game.
+        weights: prompt weights ``rho`` ``[C]`` (contextual games only; default uniform).
+        dtype: payoff dtype (default: JAX's default float).
+
+    The game is marked ``symmetric`` when ``A`` is square and exactly skew-symmetric (``A = -A^T``), in
+    which case self-play rules may run on it.
+
+    Raises:
+        TypeError / ValueError: as :func:`preference_game`, for the checks that apply to a payoff matrix.
+
+    Example:
+        >>> g = matrix_game([[0, -25, 50], [25, 0, -5], [-50, 5, 0]])
+    """
+    arr = _as_float_array(A, "A")
+    _check_matrix_stack(arr, "A")
+    symmetric = arr.shape[-1] == arr.shape[-2] and bool(np.array_equal(arr, -np.swapaxes(arr, -1, -2)))
+    dt = _dtype(dtype)
+    w = _check_weights(weights, arr.shape[0] if arr.ndim == 3 else None, dt)
+    return Game(A=jnp.asarray(arr, dtype=dt), weights=w, preference=False, symmetric=symmetric)
+
+
+def stack_games(games: Sequence[Game]) -> Game:
+    """Stack same-shape games into one :class:`Game` whose leaves carry a leading batch axis ``[G, ...]``.
+
+    The result is for ``vmap`` (e.g. :func:`algorithms.sweep`), not for direct play.
+    """
+    games = list(games)
+    if not games:
+        raise ValueError("stack_games needs at least one game")
+    for i, g in enumerate(games):
+        if not isinstance(g, Game):
+            raise TypeError(f"games[{i}] is a {type(g).__name__}, not a Game")
+    first = games[0]
+    for i, g in enumerate(games[1:], 1):
+        same = (g.A.shape, g.dtype, g.preference, g.symmetric, g.weights is None) == (
+            first.A.shape,
+            first.dtype,
+            first.preference,
+            first.symmetric,
+            first.weights is None,
+        )
+        if not same:
+            raise ValueError(f"games[{i}] ({g!r}) does not match games[0] ({first!r}): stacked games must agree")
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *games)
+
+

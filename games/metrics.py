@@ -1,0 +1,104 @@
+"""Pure, jittable metrics of strategy profiles.
+
+Conventions: the row player maximises ``x^T A y``. Strategies are ``[m]``/``[n]`` for a single game and
+``[C, m]``/``[C, n]`` for a contextual game, whose metrics are the prompt-weighted (``rho``) sums of the
+per-prompt metrics. Zeros in policies are handled (``0 log 0 = 0``). No function here checks its inputs: they
+run under ``jit``/``vmap``; validate with the constructors in :mod:`games.core`.
+
+* ``duality_gap(game, x, y) = max_i (A y)_i - min_j (x^T A)_j >= 0``, zero exactly at a Nash equilibrium.
+* ``worst_case_win_rate(game, pi) = min_j P(pi > j) = 1/2 + min_j (pi^T A)_j`` (preference games), which equals
+  ``1/2 - gap/2`` at ``x = y = pi``. A Nash policy scores at least 1/2.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import logsumexp, xlogy
+
+from .core import Game, _matvec, _vecmat, uniform
+
+__all__ = [
+    "expected_payoff",
+    "duality_gap",
+    "worst_case_win_rate",
+    "kl_divergence",
+    "kl_to_equilibrium",
+    "regularized_gap",
+    "pairwise_win_rates",
+]
+
+
+def _weighted(game: Game, per_context: jax.Array) -> jax.Array:
+    """rho-weighted sum over the context axis (identity for single games)."""
+    if game.contextual:
+        return jnp.sum(game.weights * per_context, axis=-1)
+    return per_context
+
+
+def expected_payoff(game: Game, x: jax.Array, y: jax.Array) -> jax.Array:
+    """``x^T A y`` (rho-weighted over prompts): the row player's expected payoff."""
+    return _weighted(game, jnp.sum(x * _matvec(game.A, y), axis=-1))
+
+
+def duality_gap(game: Game, x: jax.Array, y: jax.Array | None = None) -> jax.Array:
+    """Duality gap ``max_i (A y)_i - min_j (x^T A)_j`` (rho-weighted); ``y`` defaults to ``x`` (self-play).
+
+    It is non-negative and zero exactly at a Nash equilibrium.
+    """
+    y = x if y is None else y
+    best_row = jnp.max(_matvec(game.A, y), axis=-1)
+    best_col = jnp.min(_vecmat(x, game.A), axis=-1)
+    return _weighted(game, best_row - best_col)
+
+
+def worst_case_win_rate(game: Game, pi: jax.Array) -> jax.Array:
+    """``min_j P(pi > j)``: the win rate of ``pi`` against its best response (rho-weighted, per-prompt min).
+
+    Defined for preference games (``A = P - 1/2``); on a symmetric game it equals ``1/2 - gap/2`` at
+    ``x = y = pi``.
+    """
+    return _weighted(game, 0.5 + jnp.min(_vecmat(pi, game.A), axis=-1))
+
+
+def kl_divergence(p: jax.Array, q: jax.Array) -> jax.Array:
+    """``KL(p || q) = sum_i p_i log(p_i / q_i)`` over the last axis, with ``0 log 0 = 0`` (``inf`` where
+    ``p_i > 0 = q_i``). Unweighted: returns one value per leading index."""
+    return jnp.sum(xlogy(p, p) - xlogy(p, q), axis=-1)
+
+
+def kl_to_equilibrium(game: Game, x: jax.Array, y: jax.Array, x_star: jax.Array, y_star: jax.Array):
+    """``(KL(x* || x) + KL(y* || y)) / 2`` (rho-weighted): equals ``KL(pi* || pi)`` in self-play."""
+    per = 0.5 * (kl_divergence(x_star, x) + kl_divergence(y_star, y))
+    return _weighted(game, per)
+
+
+def regularized_gap(game: Game, pi, tau, ref=None) -> jax.Array:
+    """Duality gap of the KL-regularized game ``J_tau(x, y) = x^T A y - tau KL(x||ref_x) + tau KL(y||ref_y)``.
+
+    Args:
+        pi: a self-play policy, or a tuple ``(x, y)``.
+        tau: KL weight (> 0).
+        ref: reference policy (default uniform), or a tuple ``(ref_x, ref_y)``.
+
+    Closed form (entropic best responses): ``tau lse(log ref_x + A y / tau) + tau KL(y||ref_y)
+    + tau KL(x||ref_x) + tau lse(log ref_y - A^T x / tau)``; zero exactly at the regularized equilibrium.
+    """
+    x, y = pi if isinstance(pi, tuple) else (pi, pi)
+    if ref is None:
+        ref = (uniform(game, 0), uniform(game, 1))
+    rx, ry = ref if isinstance(ref, tuple) else (ref, ref)
+    best_x = tau * logsumexp(jnp.log(rx) + _matvec(game.A, y) / tau, axis=-1) + tau * kl_divergence(y, ry)
+    best_y = -tau * logsumexp(jnp.log(ry) - _vecmat(x, game.A) / tau, axis=-1) - tau * kl_divergence(x, rx)
+    return _weighted(game, best_x - best_y)
+
+
+def pairwise_win_rates(game: Game, policies: jax.Array) -> jax.Array:
+    """``W[a, b] = P(pi_a > pi_b) = 1/2 + pi_a^T A pi_b`` (rho-weighted) for a stack of policies.
+
+    Args:
+        policies: ``[K, n]`` (or ``[K, C, n]`` for a contextual game).
+    Returns:
+        ``[K, K]`` matrix, row beats column. Preference games only.
+    """
+    return jax.vmap(lambda a: jax.vmap(lambda b: 0.5 + expected_payoff(game, a, b))(policies))(policies)
