@@ -1,0 +1,19 @@
+"""Test configuration: float64 on, silent rank promotion an error, hypothesis profiles.
+
+``HYPOTHESIS_PROFILE=thorough`` selects the long profile (default: ``fast``).
+"""
+
+import os
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "fast", max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+settings.register_profile("thorough", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
