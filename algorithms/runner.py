@@ -127,21 +127,20 @@ def _nash_pair(game: games.Game, nash):
     return pair
 
 
-def _warn_nonfinite(trace: Trace, where: str = "") -> None:
+def _warn_nonfinite(trace: Trace, where: str, exact_step=None) -> None:
+    """Warn when any record is non-finite; ``exact_step(prev, first)`` pins a single run's first bad step."""
     finite = np.asarray(trace.metrics["finite"])
     if finite.all():
         return
-    bad_runs = ~finite.all(axis=-1)
     first = int(np.argmin(finite.reshape(-1, finite.shape[-1]).all(axis=0)))
-    step = int(trace.steps[first])
     prev = int(trace.steps[first - 1]) if first else 0
-    runs = f"{int(bad_runs.sum())} of {bad_runs.size} runs; " if finite.ndim > 1 else ""
-    warnings.warn(
-        f"{where}non-finite values: {runs}first seen at recorded step {step} (after step {prev}); "
-        f"record more often to pin it down",
-        NonFiniteWarning,
-        stacklevel=3,
-    )
+    if exact_step is not None:
+        what = f"first at step {exact_step(prev, int(trace.steps[first]))}"
+    else:
+        bad_runs = ~finite.all(axis=-1)
+        what = (f"{int(bad_runs.sum())} of {bad_runs.size} runs; first seen at recorded step "
+                f"{int(trace.steps[first])} (after step {prev})")
+    warnings.warn(f"{where}non-finite values: {what}", NonFiniteWarning, stacklevel=3)
 
 
 def run(
@@ -190,7 +189,13 @@ def run(
         policy=rule.policy(final),
         state=final,
     )
-    _warn_nonfinite(trace, f"{rule.name}: ")
+    def exact_step(prev: int, bad: int) -> int:
+        # failure path only: replay deterministically to ``prev``, then record every step up to ``bad``
+        s = state if prev == 0 else _simulate_jit(rule, game, state, None, 1, prev)[0]
+        finite = np.asarray(_simulate_jit(rule, game, s, None, bad - prev, 1)[1]["finite"])
+        return prev + int(np.argmin(finite))
+
+    _warn_nonfinite(trace, f"{rule.name}: ", exact_step)
     return trace
 
 

@@ -1,0 +1,166 @@
+"""The runner: recording, sweeps, determinism, non-finite reporting, robustness, sharding."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import algorithms
+import games
+from algorithms import base
+
+
+def test_trace_layout_and_recorded_metrics():
+    g = games.comal_cycle()
+    t = algorithms.run(algorithms.inpo(), g, steps=500, record_every=50, nash=games.solve(g))
+    np.testing.assert_array_equal(t.steps, np.arange(0, 501, 50))
+    assert set(t.metrics) == {"gap", "win_rate", "kl_to_nash", "regularized_gap", "finite"}
+    assert all(v.shape == (11,) for v in t.metrics.values())
+    u = np.full(3, 1 / 3)
+    assert float(t.metrics["gap"][0]) == pytest.approx(float(games.duality_gap(g, u)), abs=1e-15)
+    assert t.axes == ()
+    set(algorithms.run(algorithms.mwu(), games.matrix_game([[1.0, -1.0], [-1.0, 1.0]]), steps=3).metrics) == {
+        "gap",
+        "finite",
+    }
+
+
+def test_schedule_errors():
+    g = games.comal_cycle()
+    with pytest.raises(ValueError, match="multiple of record_every"):
+        algorithms.run(algorithms.mwu(), g, steps=10, record_every=3)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        algorithms.run(algorithms.mwu(), g, steps=0)
+    with pytest.raises(TypeError):
+        algorithms.run(algorithms.mwu(), g, steps=1.5)
+    with pytest.raises(TypeError, match="UpdateRule"):
+        algorithms.run("mwu", g, steps=1)
+    with pytest.raises(ValueError, match="nash"):
+        algorithms.run(algorithms.mwu(), g, steps=1, nash=np.ones(4) / 4)
+
+
+def test_same_key_bitwise_identical():
+    g = games.random_preference(3, 6, "cyclic")
+    a = algorithms.run(algorithms.comal(), g, steps=300, record_every=10, key=11, noise=0.5)
+    b = algorithms.run(algorithms.comal(), g, steps=300, record_every=10, key=11, noise=0.5)
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+    c = algorithms.run(algorithms.comal(), g, steps=300, record_every=10, key=12, noise=0.5)
+    assert not np.array_equal(np.asarray(a.metrics["gap"]), np.asarray(c.metrics["gap"]))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_million_steps_of_mwu_stay_finite(dtype):
+    g = games.comal_cycle(dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = algorithms.run(algorithms.mwu(), g, steps=1_000_000, record_every=100_000, eta=1.0)
+    assert bool(np.all(t.metrics["finite"]))
+    assert np.isfinite(np.asarray(t.metrics["gap"])).all()
+    assert float(np.asarray(t.policy[0]).max()) > 0.99  # it drifted to a vertex, in log space
+
+
+class Broken(NamedTuple):
+    logits: Any
+    eta: jax.Array
+
+
+def _broken_rule():
+    def init(game, logits, ref, key, eta):
+        return Broken(logits, eta)
+
+    def step(s, game):  # blows up after logits pass -40 in the first coordinate
+        l = s.logits + s.eta * jnp.array([-1.0, 0.0, 1.0])
+        return s._replace(logits=jnp.where(l[0] < -40, jnp.nan, l))
+
+    return base.make_rule("broken", init, step, hparams={"eta": 1.0})
+
+
+BROKEN = _broken_rule()
+
+
+def test_nonfinite_run_is_reported_with_step():
+    # logits start at log(1/3) = -1.0986 and fall by 1 per step: below -40 at step 39
+    with pytest.warns(algorithms.NonFiniteWarning, match=r"broken: non-finite values: first at step 39$"):
+        t = algorithms.run(BROKEN, games.comal_cycle(), steps=100, record_every=10)
+    assert not bool(t.metrics["finite"][4]) and bool(t.metrics["finite"][3])
+    with pytest.warns(algorithms.NonFiniteWarning, match=r"1 of 2 runs; first seen at recorded step 40 \(after step 30\)"):
+        algorithms.sweep(BROKEN, games.comal_cycle(), steps=100, record_every=10, eta=[1.0, 0.1])
+
+
+def test_sweep_axes_and_equality_with_run():
+    g1, g2 = games.comal_cycle(), games.random_preference(1, 3, "cyclic")
+    rule = algorithms.inpo()
+    t = algorithms.sweep(rule, [g1, g2], steps=200, record_every=20, seeds=2, eta=[0.2, 0.5, 1.0], tau=0.1,
+                         noise=0.3)
+    assert t.axes == ("game", "seed", "eta")
+    assert t.metrics["gap"].shape == (2, 2, 3, 11)
+    assert t.policy[0].shape == (2, 2, 3, 3)
+    for gi, g in enumerate([g1, g2]):
+        for s in range(2):
+            for ei, eta in enumerate([0.2, 0.5, 1.0]):
+                r = algorithms.run(rule, g, steps=200, record_every=20, key=s, eta=eta, tau=0.1, noise=0.3)
+                np.testing.assert_allclose(np.asarray(t.metrics["gap"][gi, s, ei]), np.asarray(r.metrics["gap"]),
+                                           rtol=1e-12, atol=1e-14)
+
+
+def test_sweep_grid_is_outer_product_and_validated():
+    t = algorithms.sweep(algorithms.inpo(), games.comal_cycle(), steps=10, eta=[0.1, 0.5], tau=[0.01, 0.1, 1.0])
+    assert t.axes == ("eta", "tau") and t.metrics["gap"].shape == (2, 3, 11)
+    with pytest.raises(ValueError, match="tau must be > 0"):
+        algorithms.sweep(algorithms.inpo(), games.comal_cycle(), steps=10, tau=[0.1, -1.0])
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        algorithms.sweep(algorithms.mwu(), games.comal_cycle(), steps=10, tau=[0.1])
+    with pytest.raises(ValueError, match="1-D"):
+        algorithms.sweep(algorithms.mwu(), games.comal_cycle(), steps=10, eta=[[0.1]])
+
+
+def test_sweep_does_not_recompile_for_new_values():
+    from algorithms.runner import _simulate_batch
+
+    g = games.comal_cycle()
+    algorithms.sweep(algorithms.mmd(), g, steps=20, seeds=3, eta=[0.1, 0.2], tau=0.1)
+    n = _simulate_batch._cache_size()
+    algorithms.sweep(algorithms.mmd(), g, steps=20, seeds=[7, 8, 9], eta=[0.3, 0.9], tau=0.05)
+    assert _simulate_batch._cache_size() == n
+
+
+def test_contextual_game_runs_and_weights_metrics():
+    P = np.stack([np.asarray(games.comal_cycle().P), np.asarray(games.comal_cycle().P).T])
+    g = games.preference_game(P, [0.3, 0.7])
+    eq = games.solve(g)
+    t = algorithms.run(algorithms.comal(), g, steps=5000, record_every=100, nash=eq)
+    assert float(t.metrics["gap"][-1]) < 1e-10
+    assert t.policy[0].shape == (2, 3)
+
+
+def test_sharded_sweep_equals_single_device():
+    code = textwrap.dedent(
+        """
+        import jax; jax.config.update("jax_enable_x64", True)
+        import numpy as np, algorithms, games
+        assert jax.device_count() == 4, jax.devices()
+        gs = [games.random_preference(s, 4, "cyclic") for s in range(3)]
+        t = algorithms.sweep(algorithms.comal(), gs, steps=200, record_every=50, seeds=3, noise=0.2)
+        np.save("OUT", np.asarray(t.metrics["gap"]))
+        """
+    )
+    out = {}
+    for devices in (1, 4):
+        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"sharded_{os.getpid()}_{devices}.npy")
+        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+        src = code.replace("OUT", path)
+        if devices == 1:
+            src = src.replace("assert jax.device_count() == 4, jax.devices()", "")
+        subprocess.run([sys.executable, "-c", src], check=True, env=env, timeout=300)
+        out[devices] = np.load(path)
+        os.remove(path)
+    np.testing.assert_array_equal(out[1], out[4])
+    assert out[4].shape == (3, 3, 5)
