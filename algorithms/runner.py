@@ -64,7 +64,7 @@ def _finite(state) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
-def _record(rule: UpdateRule, game: games.Game, state, nash) -> dict[str, jax.Array]:
+def _record(rule: UpdateRule, game: games.Game, state, nash, record_policy: bool) -> dict[str, jax.Array]:
     x, y = rule.policy(state)
     out = {"gap": M.duality_gap(game, x, y)}
     if game.preference:
@@ -75,29 +75,32 @@ def _record(rule: UpdateRule, game: games.Game, state, nash) -> dict[str, jax.Ar
         tau, ref = rule.regularization(state)
         out["regularized_gap"] = M.regularized_gap(game, (x, y), tau, ref)
     out["finite"] = _finite(state)
+    if record_policy:
+        out["x"], out["y"] = x, y
     return out
 
 
-def _simulate(rule: UpdateRule, game, state, nash, num_records: int, record_every: int):
+def _simulate(rule: UpdateRule, game, state, nash, num_records: int, record_every: int, record_policy=False):
     def advance(s, _):
         return rule.step(s, game), None
 
     def chunk(s, _):
         s = jax.lax.scan(advance, s, None, length=record_every)[0]
-        return s, _record(rule, game, s, nash)
+        return s, _record(rule, game, s, nash, record_policy)
 
-    first = _record(rule, game, state, nash)
+    first = _record(rule, game, state, nash, record_policy)
     state, rest = jax.lax.scan(chunk, state, None, length=num_records)
     traj = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
     return state, traj
 
 
-_simulate_jit = jax.jit(_simulate, static_argnames=("rule", "num_records", "record_every"))
+_STATIC = ("rule", "num_records", "record_every", "record_policy")
+_simulate_jit = jax.jit(_simulate, static_argnames=_STATIC)
 
 
-@functools.partial(jax.jit, static_argnames=("rule", "num_records", "record_every"))
-def _simulate_batch(rule, games_b, states, nash_b, num_records, record_every):
-    sim = lambda g, s, n: _simulate(rule, g, s, n, num_records, record_every)
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _simulate_batch(rule, games_b, states, nash_b, num_records, record_every, record_policy=False):
+    sim = lambda g, s, n: _simulate(rule, g, s, n, num_records, record_every, record_policy)
     return jax.vmap(sim)(games_b, states, nash_b)
 
 
@@ -152,6 +155,7 @@ def run(
     key=None,
     nash=None,
     ref=None,
+    record_policy: bool = False,
     **hparams,
 ) -> Trace:
     """Run ``rule`` on ``game`` for ``steps`` steps (one jitted ``lax.scan``) and record last-iterate metrics.
@@ -166,6 +170,7 @@ def run(
         nash: the game's equilibrium (:class:`games.Equilibrium`, a policy or ``(x, y)``) to record
             ``kl_to_nash``.
         ref: the reference policy (default uniform), also the start.
+        record_policy: also record the policies as metrics ``x`` and ``y`` (``[R + 1, m]``, ``[R + 1, n]``).
         **hparams: the rule's numeric hyperparameters (``rule.hparams`` lists them with defaults).
     Returns:
         :class:`Trace`.
@@ -182,7 +187,9 @@ def run(
         raise TypeError(f"rule must be an UpdateRule (e.g. algorithms.get('mwu')), got {rule!r}")
     num_records = _check_schedule(steps, record_every)
     state = rule.init(game, key, ref=ref, **hparams)
-    final, traj = _simulate_jit(rule, game, state, _nash_pair(game, nash), num_records, int(record_every))
+    final, traj = _simulate_jit(
+        rule, game, state, _nash_pair(game, nash), num_records, int(record_every), bool(record_policy)
+    )
     trace = Trace(
         steps=np.arange(num_records + 1) * int(record_every),
         metrics=traj,
@@ -231,6 +238,7 @@ def sweep(
     seeds=None,
     nash=None,
     ref=None,
+    record_policy: bool = False,
     **hparams,
 ) -> Trace:
     """``run`` vectorised (``vmap``) over games, seeds and hyperparameter grids, sharded over all devices.
@@ -303,7 +311,9 @@ def sweep(
     states = jax.vmap(lambda g, k, hp: rule.init(g, k, ref=ref, **hp))(games_b, keys[si], hp_b)
 
     (games_b, states, nash_b), padded = _device_batch((games_b, states, nash_b), batch)
-    final, traj = _simulate_batch(rule, games_b, states, nash_b, num_records, int(record_every))
+    final, traj = _simulate_batch(
+        rule, games_b, states, nash_b, num_records, int(record_every), bool(record_policy)
+    )
     policy = jax.vmap(rule.policy)(final)
     unflat = lambda a: a[:batch].reshape(*shape, *a.shape[1:])
     trace = Trace(
