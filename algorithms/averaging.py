@@ -46,4 +46,5 @@ def averaged(inner: base.UpdateRule) -> base.UpdateRule:
         hparams=inner.hparams,
         regularization=None,
         self_play_only=inner.self_play_only,
+        check=inner.check,
     )

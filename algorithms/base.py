@@ -82,6 +82,8 @@ class UpdateRule(NamedTuple):
         regularization: ``state -> (tau, ref_probs)`` for rules that solve a KL-regularized game (the runner
             then records ``regularized_gap``), else ``None``.
         self_play_only: the rule needs a symmetric game.
+        check: optional joint validation ``check(hparams)`` of concrete (possibly array-valued, element-wise)
+            hyperparameters, raising ``ValueError`` (e.g. :func:`eta_tau_at_most_one`).
     """
 
     name: str
@@ -91,6 +93,7 @@ class UpdateRule(NamedTuple):
     hparams: tuple[tuple[str, float], ...]
     regularization: Callable[[Any], tuple[jax.Array, Any]] | None = None
     self_play_only: bool = False
+    check: Callable[[dict], None] | None = None
 
     def __repr__(self) -> str:
         return f"UpdateRule({self.name})"
@@ -143,14 +146,23 @@ def _is_concrete(v) -> bool:
     return not isinstance(v, jax.core.Tracer)
 
 
-def check_hparams(rule_name: str, spec: tuple[tuple[str, float], ...], given: Mapping[str, Any]) -> dict:
-    """Fill defaults and validate concrete values element-wise (scalars or arrays of grid values).
+def check_hparams(rule: UpdateRule | str, spec=None, given: Mapping[str, Any] | None = None, *, joint=True) -> dict:
+    """Fill defaults and validate concrete values element-wise (scalars or same-shape arrays of grid points).
+
+    Call as ``check_hparams(rule, given)`` or ``check_hparams(name, spec, given)``; ``joint=False`` skips the
+    rule's joint ``check`` (for grids whose axes are not yet broadcast together).
 
     Raises:
         ValueError: an unknown name (the valid ones are listed), or a value that is NaN, infinite or outside
             its range (:data:`CONSTRAINTS`). Traced values (inside ``vmap``) are passed through unchecked.
         TypeError: a non-numeric value.
     """
+    check = None
+    if isinstance(rule, UpdateRule):
+        rule_name, spec, given, check = rule.name, rule.hparams, spec if given is None else given, rule.check
+    else:
+        rule_name = rule
+    given = {} if given is None else given
     defaults = dict(spec)
     unknown = sorted(set(given) - set(defaults))
     if unknown:
@@ -172,7 +184,25 @@ def check_hparams(rule_name: str, spec: tuple[tuple[str, float], ...], given: Ma
         if not np.all(test(arr)):
             bad = arr[~test(arr)] if arr.ndim else arr
             raise ValueError(f"{rule_name}: hyperparameter {name} must be {text}, got {np.ravel(bad)[0]!r}")
+    if check is not None and joint and all(_is_concrete(v) for v in out.values()):
+        check({k: np.asarray(v, dtype=np.float64) for k, v in out.items()})
     return out
+
+
+def eta_tau_at_most_one(rule_name: str) -> Callable[[dict], None]:
+    """A joint check for updates that weigh ``log pi`` by ``1 - eta tau`` (INPO, Nash-MD, EGPO)."""
+
+    def check(hp: dict) -> None:
+        et = hp["eta"] * hp["tau"]
+        if np.any(et > 1):
+            i = np.unravel_index(np.argmax(et), np.shape(et)) if np.ndim(et) else ()
+            eta, tau = np.broadcast_to(hp["eta"], np.shape(et))[i], np.broadcast_to(hp["tau"], np.shape(et))[i]
+            raise ValueError(
+                f"{rule_name}: eta * tau must be <= 1 (the update weighs log pi by 1 - eta tau); "
+                f"got eta={float(eta):g}, tau={float(tau):g}"
+            )
+
+    return check
 
 
 def _check_game(game, rule_name: str, self_play_only: bool) -> None:
@@ -232,6 +262,7 @@ def make_rule(
     policy: Callable[[Any], tuple[jax.Array, jax.Array]] = logits_policy,
     regularized: bool = False,
     self_play_only: bool = False,
+    check: Callable[[dict], None] | None = None,
 ) -> UpdateRule:
     """Build an :class:`UpdateRule` from a core ``init(game, logits, ref, key, **hparams)`` and ``step``.
 
@@ -241,17 +272,18 @@ def make_rule(
     ``tau`` and ``ref`` fields and solves ``J_tau`` (the runner records the regularized gap).
     """
     spec = (*tuple(hparams.items()), ("noise", 0.0))
+    rule = None
 
     def full_init(game, key=None, *, ref=None, **hp):
         _check_game(game, name, self_play_only)
-        hp = check_hparams(name, spec, hp)
+        hp = check_hparams(rule, hp)
         noise = jnp.asarray(hp.pop("noise"), game.dtype)
         key = as_key(key)
         logits, ref_logits = initial_policy(game, key, ref, noise)
         hp = {k: jnp.asarray(v, game.dtype) for k, v in hp.items()}
         return init(game, logits, ref_logits, key, **hp)
 
-    return UpdateRule(
+    rule = UpdateRule(
         name=name,
         init=full_init,
         step=step,
@@ -259,4 +291,6 @@ def make_rule(
         hparams=spec,
         regularization=ref_regularization if regularized else None,
         self_play_only=self_play_only,
+        check=check,
     )
+    return rule

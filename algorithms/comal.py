@@ -90,6 +90,7 @@ def _comal(inner: base.UpdateRule, inner_steps: int, name: str) -> base.UpdateRu
         hparams=inner.hparams,
         regularization=lambda s: inner.regularization(s.inner),
         self_play_only=inner.self_play_only,
+        check=inner.check,
     )
 
 

@@ -32,7 +32,7 @@ def _init(game, logits, ref, key, eta, tau):
 def inpo() -> base.UpdateRule:
     """INPO (Zhang et al., arXiv 2407.00617): ``pi' ∝ pi^(1 - eta tau) ref^(eta tau) exp(eta r)``.
 
-    Hyperparameters: ``eta`` (0.5), ``tau`` (0.1).
+    Hyperparameters: ``eta`` (0.5), ``tau`` (0.1), with ``eta tau <= 1``.
     """
 
     def step(s, game):
@@ -40,7 +40,7 @@ def inpo() -> base.UpdateRule:
         return s._replace(logits=normalize((1 - s.eta * s.tau) * s.logits + s.eta * s.tau * s.ref + s.eta * g))
 
     return base.make_rule("inpo", _init, step, hparams={"eta": 0.5, "tau": 0.1}, regularized=True,
-                          self_play_only=True)
+                          self_play_only=True, check=base.eta_tau_at_most_one("inpo"))
 
 
 @functools.cache
@@ -68,7 +68,7 @@ def nash_md() -> base.UpdateRule:
     ``pi' ∝ mu exp(eta P(. > mu))``.
 
     With a constant ``eta`` it converges near (not at) the regularized equilibrium; the point approaches it as
-    ``eta -> 0``. Hyperparameters: ``eta`` (0.5), ``tau`` (0.1).
+    ``eta -> 0``. Hyperparameters: ``eta`` (0.5), ``tau`` (0.1), with ``eta tau <= 1``.
     """
 
     def step(s, game):
@@ -76,7 +76,7 @@ def nash_md() -> base.UpdateRule:
         return s._replace(logits=normalize(mu + s.eta * gradient(game, mu)))
 
     return base.make_rule("nash_md", _init, step, hparams={"eta": 0.5, "tau": 0.1}, regularized=True,
-                          self_play_only=True)
+                          self_play_only=True, check=base.eta_tau_at_most_one("nash_md"))
 
 
 __all__ = ["inpo", "mmd", "nash_md", "RegState"]

@@ -74,7 +74,7 @@ def egpo() -> base.UpdateRule:
     ``h ∝ pi^(1 - eta tau) ref^(eta tau) exp(eta r(pi))`` (an INPO step), then
     ``pi' ∝ pi (ref / h)^(eta tau) exp(eta r(h))``.
 
-    Converges to the regularized equilibrium. Hyperparameters: ``eta`` (0.5), ``tau`` (0.1).
+    Converges to the regularized equilibrium. Hyperparameters: ``eta`` (0.5), ``tau`` (0.1), ``eta tau <= 1``.
     """
 
     def init(game, logits, ref, key, eta, tau):
@@ -90,4 +90,5 @@ def egpo() -> base.UpdateRule:
         )
         return s._replace(logits=new)
 
-    return base.make_rule("egpo", init, step, hparams={"eta": 0.5, "tau": 0.1}, regularized=True)
+    return base.make_rule("egpo", init, step, hparams={"eta": 0.5, "tau": 0.1}, regularized=True,
+                          check=base.eta_tau_at_most_one("egpo"))

@@ -279,7 +279,7 @@ def sweep(
         keys = jnp.stack([as_key(s) for s in seed_list])
         axes.append(("seed", len(seed_list)))
 
-    check_hparams(rule.name, rule.hparams, hparams)  # concrete, element-wise, before anything compiles
+    check_hparams(rule, hparams, joint=False)  # per-name checks, before anything compiles
     grid = {}
     for name, value in hparams.items():
         values = _as_axis(name, value)
@@ -306,6 +306,7 @@ def sweep(
         name: jnp.asarray(v[idx[name]] if v.ndim else np.broadcast_to(v, (batch,)), game_list[0].dtype)
         for name, v in grid.items()
     }
+    check_hparams(rule, {k: np.asarray(v) for k, v in hp_b.items()})  # joint checks on every grid point
     games_b = jax.tree.map(lambda a: a[gi], stacked)
     nash_b = None if nash_list is None else jax.tree.map(lambda *a: jnp.stack(a)[gi], *nash_list)
     states = jax.vmap(lambda g, k, hp: rule.init(g, k, ref=ref, **hp))(games_b, keys[si], hp_b)

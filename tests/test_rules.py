@@ -288,3 +288,13 @@ def test_documented_new_rule_example_works():
     # and COMAL accepts it as an inner rule, reaching the exact Nash policy
     t = algorithms.run(algorithms.comal(rule, 100), game, steps=5000, record_every=100)
     assert float(t.metrics["gap"][-1]) < 1e-10
+
+
+@pytest.mark.parametrize("name", ["inpo", "nash_md", "egpo", "comal"])
+def test_eta_tau_joint_constraint(name):
+    rule = algorithms.get(name)
+    with pytest.raises(ValueError, match="eta \\* tau must be <= 1"):
+        algorithms.run(rule, games.comal_cycle(), steps=1, eta=2.0, tau=1.0)
+    with pytest.raises(ValueError, match="got eta=4, tau=0.5"):
+        algorithms.sweep(rule, games.comal_cycle(), steps=1, eta=[0.5, 4.0], tau=[0.1, 0.5])
+    algorithms.run(algorithms.mmd(), games.comal_cycle(), steps=1, eta=2.0, tau=1.0)  # MMD has no such limit
