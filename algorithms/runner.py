@@ -249,7 +249,7 @@ def sweep(
     outer product). Scalars add no axis. ``Trace.axes`` names the axes; metric arrays are ``[*axes, R + 1]``.
 
     Args:
-        nash: one equilibrium for all games, or a sequence (one per game) when ``game`` is a sequence.
+        nash: one equilibrium for all games, or a ``list`` of them (one per game) when ``game`` is a sequence.
         ref: one reference policy for all runs.
         Others: as :func:`run`.
 
@@ -289,7 +289,7 @@ def sweep(
 
     if nash is None:
         nash_list = None
-    elif isinstance(game, games.Game) or isinstance(nash, (games.Equilibrium, tuple)) or np.ndim(nash) == 1:
+    elif not isinstance(nash, list):
         nash_list = [_nash_pair(game_list[0], nash)] * len(game_list)
     else:
         if len(nash) != len(game_list):
