@@ -11,100 +11,60 @@ import pytest
 
 import algorithms
 import games
-from algorithms import base
+from algorithms import base, conformance
 
 RULE_NAMES = sorted(algorithms.RULES)
 DTYPES = [jnp.float32, jnp.float64]
-RECT = np.array([[0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, -0.1, 0.2], [0.2, 0.1, -0.3, -0.5]])
-
-
-def make_game(kind, dtype):
-    if kind == "preference":
-        return games.comal_cycle(dtype=dtype)
-    return games.matrix_game(RECT, dtype=dtype)
+RECT = conformance.RECTANGULAR
 
 
 def cases():
     for name in RULE_NAMES:
         rule = algorithms.get(name)
         for dtype in DTYPES:
-            yield pytest.param(rule, "preference", dtype, id=f"{name}-preference-{jnp.dtype(dtype).name}")
-            if not rule.self_play_only:
-                yield pytest.param(rule, "matrix", dtype, id=f"{name}-matrix-{jnp.dtype(dtype).name}")
+            for game in conformance.conformance_games(rule, dtype):
+                kind = "preference" if game.preference else "matrix"
+                yield pytest.param(rule, game, id=f"{name}-{kind}-{jnp.dtype(dtype).name}")
 
 
-def _floats(tree):
-    return [l for l in jax.tree.leaves(tree) if jnp.issubdtype(l.dtype, jnp.inexact)]
+@pytest.mark.parametrize("rule, game", list(cases()))
+def test_step_structure_dtype_simplex_jit(rule, game):
+    conformance.check_step(rule, game)
 
 
-@pytest.mark.parametrize("rule, kind, dtype", list(cases()))
-def test_state_structure_dtype_simplex_and_jit(rule, kind, dtype):
-    game = make_game(kind, dtype)
-    s0 = rule.init(game, 1, noise=0.3)
-    s1 = rule.step(s0, game)
-    assert jax.tree.structure(s1) == jax.tree.structure(s0)
-    for a, b in zip(jax.tree.leaves(s0), jax.tree.leaves(s1)):
-        assert a.shape == b.shape and a.dtype == b.dtype
-    assert all(l.dtype == jnp.dtype(dtype) for l in _floats(s1))
-    x, y = rule.policy(s1)
-    m, n = game.shape
-    assert x.shape == (m,) and y.shape == (n,)
-    atol = 1e-5 if dtype == jnp.float32 else 1e-12
-    for p in (x, y):
-        assert float(p.min()) >= 0 and abs(float(p.sum()) - 1) < atol
-    s1_jit = jax.jit(rule.step)(s0, game)
-    for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s1_jit)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=10 * atol, atol=10 * atol)
-
-
-@pytest.mark.parametrize("rule, kind, dtype", [c for c in cases() if c.values[2] == jnp.float64])
-def test_vmap_over_keys_and_hparams_equals_loop(rule, kind, dtype):
-    game = make_game(kind, dtype)
-    spec = dict(rule.hparams)
-    keys = jnp.stack([base.as_key(k) for k in (0, 1, 2)])
-    hp = {k: jnp.asarray([v, 0.8 * v, 1.2 * v]) for k, v in spec.items() if k != "noise"}
-    hp["noise"] = jnp.asarray([0.1, 0.2, 0.3])
-
-    def two_steps(k, hp):
-        s = rule.init(game, k, **hp)
-        return rule.step(rule.step(s, game), game)
-
-    batched = jax.vmap(two_steps)(keys, hp)
-    for i in range(3):
-        single = two_steps(keys[i], {k: v[i] for k, v in hp.items()})
-        for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(single)):
-            np.testing.assert_allclose(np.asarray(a[i]), np.asarray(b), rtol=1e-12, atol=1e-12)
+@pytest.mark.parametrize("rule, game", list(cases()))
+def test_vmap_over_keys_and_hparams_equals_loop(rule, game):
+    conformance.check_vmap(rule, game)
 
 
 @pytest.mark.parametrize("name", RULE_NAMES)
 def test_second_run_does_not_recompile(name):
-    from algorithms.runner import _simulate_jit
-
-    rule, game = algorithms.get(name), games.comal_cycle()
-    algorithms.run(rule, game, steps=4, key=0)
-    before = _simulate_jit._cache_size()
-    hp = {k: 0.7 * v + 0.01 for k, v in rule.hparams}
-    algorithms.run(rule, game, steps=4, key=5, **hp)
-    assert _simulate_jit._cache_size() == before
+    rule = algorithms.get(name)
+    conformance.check_no_recompile(rule, games.comal_cycle())
     assert algorithms.get(name) is rule  # factories return the same object
 
 
-@pytest.mark.parametrize("name", [n for n in RULE_NAMES if algorithms.get(n).self_play_only])
-def test_self_play_rule_rejects_non_symmetric_game(name):
-    with pytest.raises(ValueError, match="self-play"):
-        algorithms.get(name).init(games.matrix_game(RECT))
-
-
 @pytest.mark.parametrize("name", RULE_NAMES)
-@pytest.mark.parametrize("bad", [{"eta": 0.0}, {"eta": -1.0}, {"tau": -0.1}, {"eta": float("nan")}, {"noise": -1}])
-def test_bad_hparams_raise_before_compiling(name, bad):
-    rule = algorithms.get(name)
-    if not set(bad) <= set(dict(rule.hparams)):
-        bad = {"bogus": 1.0}
-    with pytest.raises(ValueError):
-        rule.init(games.comal_cycle(), **bad)
-    with pytest.raises(ValueError):
-        algorithms.run(rule, games.comal_cycle(), steps=10, **bad)
+def test_validation(name):
+    conformance.check_validation(algorithms.get(name))
+
+
+def test_conformance_kit_catches_a_broken_rule():
+    from typing import Any, NamedTuple
+
+    class S(NamedTuple):
+        logits: Any
+        eta: jax.Array
+
+    def init(game, logits, ref, key, eta):
+        return S(logits, eta)
+
+    def step(s, game):  # forgets to normalise: leaves the simplex
+        return s._replace(logits=s.logits + s.eta * base.gradient(game, s.logits) + 0.1)
+
+    bad = base.make_rule("unnormalised", init, step, hparams={"eta": 0.5})
+    with pytest.raises(AssertionError, match="left the simplex"):
+        conformance.check_rule(bad)
 
 
 def test_structural_options_validated():
