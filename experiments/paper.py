@@ -128,7 +128,8 @@ def plot_gap(results, reg, out, args):
     cmap = plt.get_cmap("tab20")
     for i, (label, (_, tr)) in enumerate(results.items()):
         lw = 2.4 if label.startswith("comal") else 1.3
-        ax.plot(tr.steps, common.plot_floor(tr.metrics["gap"]), label=label, color=cmap(i % 20), lw=lw)
+        ls = ("-", "--", ":", "-.")[i % 4]  # rules that coincide (sppo = mwu, mmd = inpo limit) stay visible
+        ax.plot(tr.steps, common.plot_floor(tr.metrics["gap"]), label=label, color=cmap(i % 20), lw=lw, ls=ls)
     ax.axhline(reg.gap, color="gray", ls="--", lw=1)
     ax.text(tr.steps[-1], reg.gap * 1.3, f"regularized equilibrium, tau={args.tau:g}", ha="right", fontsize=8)
     ax.axhline(1e-11, color="black", ls=":", lw=1)

@@ -1,0 +1,39 @@
+"""The README stays true: its example runs as written and CI runs its test command."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def block_after(marker: str) -> str:
+    m = re.search(rf"<!-- {marker} -->\n```\w*\n(.*?)```", README, re.S)
+    assert m, f"README has no block after <!-- {marker} -->"
+    return m.group(1)
+
+
+def test_example_runs_as_written(capsys):
+    exec(compile(block_after("example"), "README-example", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("[4. 3. 4.]")
+    assert float(out[1].split()[-1]) < 1e-10
+    assert out[2] == "INPO alone: 0.0245"
+
+
+def test_ci_runs_the_readme_test_command():
+    cmd = block_after("test-command").strip()
+    extracted = subprocess.run(
+        ["awk", "/<!-- test-command -->/{getline; getline; print; exit}", str(ROOT / "README.md")],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert extracted == cmd and "pytest" in cmd
+    assert (ROOT / ".ci" / "run").read_text().count("test-command") == 1
+
+
+@pytest.mark.parametrize("marker, module", [("main-command", "experiments.paper")])
+def test_main_command_runs_the_paper_study(marker, module):
+    assert block_after(marker).strip().endswith(f"python -m {module}")
