@@ -146,7 +146,9 @@ def _is_concrete(v) -> bool:
     return not isinstance(v, jax.core.Tracer)
 
 
-def check_hparams(rule: UpdateRule | str, spec=None, given: Mapping[str, Any] | None = None, *, joint=True) -> dict:
+def check_hparams(
+    rule: UpdateRule | str, spec=None, given: Mapping[str, Any] | None = None, *, joint=True
+) -> dict:
     """Fill defaults and validate concrete values element-wise (scalars or same-shape arrays of grid points).
 
     Call as ``check_hparams(rule, given)`` or ``check_hparams(name, spec, given)``; ``joint=False`` skips the
@@ -196,7 +198,10 @@ def eta_tau_at_most_one(rule_name: str) -> Callable[[dict], None]:
         et = hp["eta"] * hp["tau"]
         if np.any(et > 1):
             i = np.unravel_index(np.argmax(et), np.shape(et)) if np.ndim(et) else ()
-            eta, tau = np.broadcast_to(hp["eta"], np.shape(et))[i], np.broadcast_to(hp["tau"], np.shape(et))[i]
+            eta, tau = (
+                np.broadcast_to(hp["eta"], np.shape(et))[i],
+                np.broadcast_to(hp["tau"], np.shape(et))[i],
+            )
             raise ValueError(
                 f"{rule_name}: eta * tau must be <= 1 (the update weighs log pi by 1 - eta tau); "
                 f"got eta={float(eta):g}, tau={float(tau):g}"

@@ -22,9 +22,16 @@ import numpy as np
 import games
 
 from .base import UpdateRule, as_key
-from .runner import _simulate_jit, run
+from .runner import TRACE_COUNT, _simulate_jit, run
 
-__all__ = ["check_rule", "check_step", "check_vmap", "check_no_recompile", "check_validation", "conformance_games"]
+__all__ = [
+    "check_rule",
+    "check_step",
+    "check_vmap",
+    "check_no_recompile",
+    "check_validation",
+    "conformance_games",
+]
 
 #: A rectangular zero-sum game with a unique, partly mixed equilibrium (for two-player rules).
 RECTANGULAR = np.array([[0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, -0.1, 0.2], [0.2, 0.1, -0.3, -0.5]])
@@ -47,19 +54,32 @@ def check_step(rule: UpdateRule, game: games.Game) -> None:
     dtype = game.dtype
     s0 = rule.init(game, 1, noise=0.3)
     s1 = rule.step(s0, game)
-    assert jax.tree.structure(s1) == jax.tree.structure(s0), f"{rule.name}: step changed the state's structure"
+    assert jax.tree.structure(s1) == jax.tree.structure(s0), (
+        f"{rule.name}: step changed the state's structure"
+    )
     for a, b in zip(jax.tree.leaves(s0), jax.tree.leaves(s1)):
-        assert a.shape == b.shape and a.dtype == b.dtype, f"{rule.name}: leaf {a.shape}/{a.dtype} -> {b.shape}/{b.dtype}"
-    assert all(l.dtype == dtype for l in _floats(s1)), f"{rule.name}: state dtype differs from the game's {dtype}"
+        assert a.shape == b.shape and a.dtype == b.dtype, (
+            f"{rule.name}: leaf {a.shape}/{a.dtype} -> {b.shape}/{b.dtype}"
+        )
+    assert all(l.dtype == dtype for l in _floats(s1)), (
+        f"{rule.name}: state dtype differs from the game's {dtype}"
+    )
     x, y = rule.policy(s1)
     atol = 1e-5 if dtype == jnp.float32 else 1e-12
     for p, n in zip((x, y), game.shape):
         assert p.shape == (*game.A.shape[:-2], n), f"{rule.name}: policy shape {p.shape}"
-        assert float(p.min()) >= 0 and abs(float(p.sum()) - 1) < atol, f"{rule.name}: policy left the simplex: {p}"
+        assert float(p.min()) >= 0 and abs(float(p.sum()) - 1) < atol, (
+            f"{rule.name}: policy left the simplex: {p}"
+        )
     s1_jit = jax.jit(rule.step)(s0, game)
     for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s1_jit)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=10 * atol, atol=10 * atol,
-                                   err_msg=f"{rule.name}: jit and eager steps differ")
+        np.testing.assert_allclose(
+            np.asarray(a),
+            np.asarray(b),
+            rtol=10 * atol,
+            atol=10 * atol,
+            err_msg=f"{rule.name}: jit and eager steps differ",
+        )
 
 
 def _grid(rule: UpdateRule, k: int = 3) -> dict:
@@ -83,17 +103,23 @@ def check_vmap(rule: UpdateRule, game: games.Game) -> None:
     for i in range(3):
         single = two_steps(keys[i], {k: v[i] for k, v in hp.items()})
         for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(single)):
-            np.testing.assert_allclose(np.asarray(a[i]), np.asarray(b), rtol=tol, atol=tol,
-                                       err_msg=f"{rule.name}: vmap differs from a loop at point {i}")
+            np.testing.assert_allclose(
+                np.asarray(a[i]),
+                np.asarray(b),
+                rtol=tol,
+                atol=tol,
+                err_msg=f"{rule.name}: vmap differs from a loop at point {i}",
+            )
 
 
 def check_no_recompile(rule: UpdateRule, game: games.Game) -> None:
     """A second ``run`` with another seed and other hyperparameter values reuses the compiled scan."""
     run(rule, game, steps=4, key=0)
-    before = _simulate_jit._cache_size()
+    before, traces = _simulate_jit._cache_size(), TRACE_COUNT.get(rule.name, 0)
     hp = {n: 0.7 * v + 0.01 for n, v in rule.hparams}
     run(rule, game, steps=4, key=5, **hp)
     assert _simulate_jit._cache_size() == before, f"{rule.name}: new seed/hyperparameters recompiled the run"
+    assert TRACE_COUNT[rule.name] == traces, f"{rule.name}: new seed/hyperparameters retraced the run"
 
 
 def check_validation(rule: UpdateRule) -> None:
@@ -111,9 +137,9 @@ def check_validation(rule: UpdateRule) -> None:
         {n: v} for n in names if n != "noise" for v in (0.0, -1.0, float("nan"), float("inf"))
     ]
     for hp in bad:
-        for call in (lambda: rule.init(game, **hp), lambda: run(rule, game, steps=1, **hp)):
+        for call in (rule.init, lambda game, **kw: run(rule, game, steps=1, **kw)):
             try:
-                call()
+                call(game, **hp)
             except ValueError:
                 continue
             raise AssertionError(f"{rule.name}: hyperparameters {hp} were accepted")

@@ -37,10 +37,19 @@ def inpo() -> base.UpdateRule:
 
     def step(s, game):
         g = gradient(game, s.logits)
-        return s._replace(logits=normalize((1 - s.eta * s.tau) * s.logits + s.eta * s.tau * s.ref + s.eta * g))
+        return s._replace(
+            logits=normalize((1 - s.eta * s.tau) * s.logits + s.eta * s.tau * s.ref + s.eta * g)
+        )
 
-    return base.make_rule("inpo", _init, step, hparams={"eta": 0.5, "tau": 0.1}, regularized=True,
-                          self_play_only=True, check=base.eta_tau_at_most_one("inpo"))
+    return base.make_rule(
+        "inpo",
+        _init,
+        step,
+        hparams={"eta": 0.5, "tau": 0.1},
+        regularized=True,
+        self_play_only=True,
+        check=base.eta_tau_at_most_one("inpo"),
+    )
 
 
 @functools.cache
@@ -55,7 +64,10 @@ def mmd() -> base.UpdateRule:
     def step(s, game):
         g = gradient(game, s.logits)
         new = tree_map(
-            lambda l, r, g: normalize((l + s.eta * s.tau * r + s.eta * g) / (1 + s.eta * s.tau)), s.logits, s.ref, g
+            lambda l, r, g: normalize((l + s.eta * s.tau * r + s.eta * g) / (1 + s.eta * s.tau)),
+            s.logits,
+            s.ref,
+            g,
         )
         return s._replace(logits=new)
 
@@ -75,8 +87,15 @@ def nash_md() -> base.UpdateRule:
         mu = normalize((1 - s.eta * s.tau) * s.logits + s.eta * s.tau * s.ref)
         return s._replace(logits=normalize(mu + s.eta * gradient(game, mu)))
 
-    return base.make_rule("nash_md", _init, step, hparams={"eta": 0.5, "tau": 0.1}, regularized=True,
-                          self_play_only=True, check=base.eta_tau_at_most_one("nash_md"))
+    return base.make_rule(
+        "nash_md",
+        _init,
+        step,
+        hparams={"eta": 0.5, "tau": 0.1},
+        regularized=True,
+        self_play_only=True,
+        check=base.eta_tau_at_most_one("nash_md"),
+    )
 
 
 __all__ = ["inpo", "mmd", "nash_md", "RegState"]

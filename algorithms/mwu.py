@@ -135,4 +135,6 @@ def iterative_dpo() -> base.UpdateRule:
         r = fit(game.P, jnp.exp(s.logits), s.reward)
         return s._replace(logits=normalize(s.logits + r / s.tau), reward=r)
 
-    return base.make_rule("iterative_dpo", init, step, hparams={"tau": 2.0, "ridge": 1e-3}, self_play_only=True)
+    return base.make_rule(
+        "iterative_dpo", init, step, hparams={"tau": 2.0, "ridge": 1e-3}, self_play_only=True
+    )

@@ -83,12 +83,25 @@ def egpo() -> base.UpdateRule:
     def step(s, game):
         et = s.eta * s.tau
         half = tree_map(
-            lambda l, r, g: normalize((1 - et) * l + et * r + s.eta * g), s.logits, s.ref, gradient(game, s.logits)
+            lambda l, r, g: normalize((1 - et) * l + et * r + s.eta * g),
+            s.logits,
+            s.ref,
+            gradient(game, s.logits),
         )
         new = tree_map(
-            lambda l, r, h, g: normalize(l - et * (h - r) + s.eta * g), s.logits, s.ref, half, gradient(game, half)
+            lambda l, r, h, g: normalize(l - et * (h - r) + s.eta * g),
+            s.logits,
+            s.ref,
+            half,
+            gradient(game, half),
         )
         return s._replace(logits=new)
 
-    return base.make_rule("egpo", init, step, hparams={"eta": 0.5, "tau": 0.1}, regularized=True,
-                          check=base.eta_tau_at_most_one("egpo"))
+    return base.make_rule(
+        "egpo",
+        init,
+        step,
+        hparams={"eta": 0.5, "tau": 0.1},
+        regularized=True,
+        check=base.eta_tau_at_most_one("egpo"),
+    )

@@ -33,7 +33,7 @@ from games import metrics as M
 
 from .base import UpdateRule, as_key, check_hparams
 
-__all__ = ["Trace", "run", "sweep", "NonFiniteWarning"]
+__all__ = ["Trace", "run", "sweep", "NonFiniteWarning", "TRACE_COUNT"]
 
 
 class NonFiniteWarning(RuntimeWarning):
@@ -60,7 +60,9 @@ class Trace(NamedTuple):
 
 
 def _finite(state) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(l)) for l in jax.tree.leaves(state) if jnp.issubdtype(l.dtype, jnp.inexact)]
+    leaves = [
+        jnp.all(jnp.isfinite(l)) for l in jax.tree.leaves(state) if jnp.issubdtype(l.dtype, jnp.inexact)
+    ]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
@@ -80,7 +82,13 @@ def _record(rule: UpdateRule, game: games.Game, state, nash, record_policy: bool
     return out
 
 
+#: How many times the simulation has been traced (compiled), per rule name: a recompile shows up here.
+TRACE_COUNT: dict[str, int] = {}
+
+
 def _simulate(rule: UpdateRule, game, state, nash, num_records: int, record_every: int, record_policy=False):
+    TRACE_COUNT[rule.name] = TRACE_COUNT.get(rule.name, 0) + 1  # Python side effect: runs at trace time only
+
     def advance(s, _):
         return rule.step(s, game), None
 
@@ -141,8 +149,10 @@ def _warn_nonfinite(trace: Trace, where: str, exact_step=None) -> None:
         what = f"first at step {exact_step(prev, int(trace.steps[first]))}"
     else:
         bad_runs = ~finite.all(axis=-1)
-        what = (f"{int(bad_runs.sum())} of {bad_runs.size} runs; first seen at recorded step "
-                f"{int(trace.steps[first])} (after step {prev})")
+        what = (
+            f"{int(bad_runs.sum())} of {bad_runs.size} runs; first seen at recorded step "
+            f"{int(trace.steps[first])} (after step {prev})"
+        )
     warnings.warn(f"{where}non-finite values: {what}", NonFiniteWarning, stacklevel=3)
 
 
@@ -196,6 +206,7 @@ def run(
         policy=rule.policy(final),
         state=final,
     )
+
     def exact_step(prev: int, bad: int) -> int:
         # failure path only: replay deterministically to ``prev``, then record every step up to ``bad``
         s = state if prev == 0 else _simulate_jit(rule, game, state, None, 1, prev)[0]

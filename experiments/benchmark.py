@@ -3,7 +3,8 @@
 Per rule family (MWU, INPO, MMD) and size: compile time, steps/s on one game, and the ratio to a NumPy
 reference loop of the **same** update measured in the same process, interleaved (A B A B ..., median of the
 ratios), so machine noise hits both sides alike. Batches go through the public ``sweep`` (10^4 3x3 games,
-100 100x100 games) against a batched NumPy loop. The LP (HiGHS) is timed with its certificate for n = 3 .. 1000.
+100 100x100 games) against a batched NumPy loop. The LP (HiGHS) is timed with its certificate for n = 3 .. 1000 on two families: uniform random preferences
+and cyclic ones (an interior equilibrium, harder for the interior-point method and its crossover).
 OpenSpiel's MMD is timed on the same 3x3 game when ``pyspiel`` is installed (skipped cleanly otherwise).
 
 Writes ``benchmark.md`` and ``benchmark.csv`` (and ``metadata.json``) to ``results/benchmark/``.
@@ -14,6 +15,7 @@ Writes ``benchmark.md`` and ``benchmark.csv`` (and ``metadata.json``) to ``resul
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -82,12 +84,17 @@ def bench_single(family: str, n: int, jax_steps: int, np_steps: int, repeats: in
     rule, game = algorithms.get(family), _game(n)
     A = np.asarray(game.A)
     hp = common.rule_hparams(rule, ETA, TAU)
-    run = lambda: jax.block_until_ready(algorithms.run(rule, game, steps=jax_steps, record_every=jax_steps, **hp).state)
+    run = lambda: jax.block_until_ready(
+        algorithms.run(rule, game, steps=jax_steps, record_every=jax_steps, **hp).state
+    )
     compile_s = _time(run) - _time(run)
     t_np, t_jax, ratio = _interleaved(lambda: numpy_loop(family, A, np_steps), run, repeats)
     return {
-        "case": f"{family} single {n}x{n}", "compile_s": compile_s, "jax_rate": jax_steps / t_jax,
-        "numpy_rate": np_steps / t_np, "ratio": ratio * jax_steps / np_steps,
+        "case": f"{family} single {n}x{n}",
+        "compile_s": compile_s,
+        "jax_rate": jax_steps / t_jax,
+        "numpy_rate": np_steps / t_np,
+        "ratio": ratio * jax_steps / np_steps,
     }
 
 
@@ -106,19 +113,22 @@ def bench_batch(family: str, n: int, batch: int, jax_steps: int, np_steps: int, 
     compile_s = _time(run) - _time(run)
     t_np, t_jax, ratio = _interleaved(lambda: numpy_loop(family, A, np_steps), run, repeats)
     return {
-        "case": f"{family} batch {batch} x {n}x{n}", "compile_s": compile_s, "jax_rate": batch * jax_steps / t_jax,
-        "numpy_rate": batch * np_steps / t_np, "ratio": ratio * jax_steps / np_steps,
+        "case": f"{family} batch {batch} x {n}x{n}",
+        "compile_s": compile_s,
+        "jax_rate": batch * jax_steps / t_jax,
+        "numpy_rate": batch * np_steps / t_np,
+        "ratio": ratio * jax_steps / np_steps,
     }
 
 
-def bench_lp(n: int) -> dict:
+def bench_lp(n: int, kind: str) -> dict:
     import games
 
-    g = _game(n, 1)
+    g = games.random_preference(1, n, kind)
     games.solve(_game(3))  # warm scipy
     t = time.perf_counter()
     eq = games.solve(g)
-    return {"case": f"LP n={n}", "seconds": time.perf_counter() - t, "certificate": eq.certificate}
+    return {"case": f"LP n={n} ({kind})", "seconds": time.perf_counter() - t, "certificate": eq.certificate}
 
 
 def bench_openspiel(steps: int) -> dict | None:
@@ -128,20 +138,34 @@ def bench_openspiel(steps: int) -> dict | None:
     except ImportError:
         return None
     game = pyspiel.create_matrix_game(
-        "comal_cycle", "paper 3x3", ["a", "b", "c"], ["a", "b", "c"],
-        [[0, -0.4, 0.3], [0.4, 0, -0.4], [-0.3, 0.4, 0]], [[0, 0.4, -0.3], [-0.4, 0, 0.4], [0.3, -0.4, 0]],
+        "comal_cycle",
+        "paper 3x3",
+        ["a", "b", "c"],
+        ["a", "b", "c"],
+        [[0, -0.4, 0.3], [0.4, 0, -0.4], [-0.3, 0.4, 0]],
+        [[0, 0.4, -0.3], [-0.4, 0, 0.4], [0.3, -0.4, 0]],
     )
     solver = mmd_dilated.MMDDilatedEnt(game, alpha=TAU, stepsize=ETA)
     t = time.perf_counter()
     for _ in range(steps):
         solver.update_sequences()
-    return {"case": "OpenSpiel MMD 3x3", "seconds": time.perf_counter() - t, "rate": steps / (time.perf_counter() - t)}
+    return {
+        "case": "OpenSpiel MMD 3x3",
+        "seconds": time.perf_counter() - t,
+        "rate": steps / (time.perf_counter() - t),
+    }
 
 
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
-    p.add_argument("--repeats", type=common.positive_int("--repeats"), default=None, help="default 5 (--quick 3)")
+    p.add_argument(
+        "--repeats", type=common.positive_int("--repeats"), default=None, help="default 5 (--quick 3)"
+    )
     args = p.parse_args(argv)
+    # one JAX CPU device per core, so the sharded ``sweep`` uses every core (XLA runs each CPU op on one
+    # thread); must be set before JAX starts, and an explicit XLA_FLAGS wins
+    if "jax" not in sys.modules and "XLA_FLAGS" not in os.environ:
+        os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
     common.setup(args)
     import jax
 
@@ -149,42 +173,80 @@ def main(argv=None) -> int:
     q = args.quick
     repeats = args.repeats or (3 if q else 5)
     # (n, jax steps, numpy steps): numpy steps sized to ~0.1-0.5 s per call
-    singles = [(3, 200_000, 5_000), (10, 100_000, 5_000), (100, 20_000, 2_000)] + ([] if q else [(1000, 500, 200)])
-    batches = [(3, 1000 if q else 10_000, 500 if q else 2_000, 20 if q else 100), (100, 20 if q else 100, 50, 20)]
+    singles = [(3, 200_000, 5_000), (10, 100_000, 5_000), (100, 20_000, 2_000)] + (
+        [] if q else [(1000, 500, 200)]
+    )
+    # (n, batch, jax steps, numpy steps)
+    batches = [
+        (3, 1000 if q else 10_000, 500 if q else 5_000, 20 if q else 100),
+        (100, 20 if q else 100, 100 if q else 1_000, 20 if q else 50),
+    ]
     rows = []
     for family in FAMILIES:
         for n, js, ns in singles:
             r = bench_single(family, n, js // (10 if q else 1), ns // (5 if q else 1), repeats)
             rows.append(r)
-            common.progress(f"  {r['case']:<28} {r['jax_rate']:12,.0f} steps/s  x{r['ratio']:.1f} vs NumPy  "
-                            f"compile {r['compile_s']:.2f} s")
+            common.progress(
+                f"  {r['case']:<28} {r['jax_rate']:12,.0f} steps/s  x{r['ratio']:.1f} vs NumPy  "
+                f"compile {r['compile_s']:.2f} s"
+            )
         if family == "mwu" or not q:
             for n, b, js, ns in batches:
                 r = bench_batch(family, n, b, js, ns, repeats)
                 rows.append(r)
-                common.progress(f"  {r['case']:<28} {r['jax_rate']:12,.0f} game-steps/s  x{r['ratio']:.1f} vs NumPy  "
-                                f"compile {r['compile_s']:.2f} s")
-    lp = [bench_lp(n) for n in ((3, 10, 100) if q else (3, 10, 100, 300, 1000))]
+                common.progress(
+                    f"  {r['case']:<28} {r['jax_rate']:12,.0f} game-steps/s  x{r['ratio']:.1f} vs NumPy  "
+                    f"compile {r['compile_s']:.2f} s"
+                )
+    sizes = (3, 10, 100) if q else (3, 10, 100, 300, 1000)
+    lp = [bench_lp(n, kind) for kind in ("uniform", "cyclic") for n in sizes]
     for r in lp:
-        common.progress(f"  {r['case']:<28} {r['seconds'] * 1e3:10.1f} ms  certificate {r['certificate']:.1e}")
+        common.progress(
+            f"  {r['case']:<28} {r['seconds'] * 1e3:10.1f} ms  certificate {r['certificate']:.1e}"
+        )
     spiel = bench_openspiel(200 if q else 2000)
 
-    header = ("case", "compile (s)", "JAX rate (steps/s or game-steps/s)", "NumPy rate", "JAX / NumPy (median of interleaved ratios)")
-    table_rows = [(r["case"], f"{r['compile_s']:.2f}", f"{r['jax_rate']:,.0f}", f"{r['numpy_rate']:,.0f}",
-                   f"{r['ratio']:.1f}") for r in rows]
+    header = (
+        "case",
+        "compile (s)",
+        "JAX rate (steps/s or game-steps/s)",
+        "NumPy rate",
+        "JAX / NumPy (median of interleaved ratios)",
+    )
+    table_rows = [
+        (
+            r["case"],
+            f"{r['compile_s']:.2f}",
+            f"{r['jax_rate']:,.0f}",
+            f"{r['numpy_rate']:,.0f}",
+            f"{r['ratio']:.1f}",
+        )
+        for r in rows
+    ]
     lp_rows = [(r["case"], f"{r['seconds'] * 1e3:.1f} ms", f"{r['certificate']:.1e}") for r in lp]
-    device = str(jax.devices()[0])
-    md = [f"# Benchmark ({'quick' if q else 'full'}; {args.dtype}; JAX device: {device})", "",
-          common.table(table_rows, header), "", common.table(lp_rows, ("LP", "time", "certificate (gap)")), ""]
-    md.append("OpenSpiel MMD: " + (f"{spiel['rate']:,.0f} steps/s on the 3x3 game" if spiel else
-                                   "not installed (optional; skipped)"))
+    device = f"{len(jax.devices())} x {jax.devices()[0].device_kind} ({jax.default_backend()})"
+    md = [
+        f"# Benchmark ({'quick' if q else 'full'}; {args.dtype}; JAX device: {device})",
+        "",
+        common.table(table_rows, header),
+        "",
+        common.table(lp_rows, ("LP", "time", "certificate (gap)")),
+        "",
+    ]
+    md.append(
+        "OpenSpiel MMD: "
+        + (f"{spiel['rate']:,.0f} steps/s on the 3x3 game" if spiel else "not installed (optional; skipped)")
+    )
     out = args.out
     common.atomic_write(out / "benchmark.md", "\n".join(md) + "\n")
-    csv_rows = [(r["case"], "compile_s", r["compile_s"]) for r in rows] + \
-               [(r["case"], "rate", r["jax_rate"]) for r in rows] + \
-               [(r["case"], "numpy_rate", r["numpy_rate"]) for r in rows] + \
-               [(r["case"], "ratio", r["ratio"]) for r in rows] + \
-               [(r["case"], "seconds", r["seconds"]) for r in lp] + [(r["case"], "certificate", r["certificate"]) for r in lp]
+    csv_rows = (
+        [(r["case"], "compile_s", r["compile_s"]) for r in rows]
+        + [(r["case"], "rate", r["jax_rate"]) for r in rows]
+        + [(r["case"], "numpy_rate", r["numpy_rate"]) for r in rows]
+        + [(r["case"], "ratio", r["ratio"]) for r in rows]
+        + [(r["case"], "seconds", r["seconds"]) for r in lp]
+        + [(r["case"], "certificate", r["certificate"]) for r in lp]
+    )
     if spiel:
         csv_rows.append((spiel["case"], "rate", spiel["rate"]))
     common.write_csv(out / "benchmark.csv", csv_rows, ("case", "quantity", "value"))

@@ -34,8 +34,12 @@ class CLIError(ValueError):
 
 def parser(study: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m experiments.{study}", description=description)
-    p.add_argument("--quick", action="store_true", help="a few-second smoke run (fewer steps / smaller batches)")
-    p.add_argument("--out", type=Path, default=Path("results") / study, help="output folder (default: %(default)s)")
+    p.add_argument(
+        "--quick", action="store_true", help="a few-second smoke run (fewer steps / smaller batches)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("results") / study, help="output folder (default: %(default)s)"
+    )
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (start noise, random games); default 0")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default: float64")
     return p
@@ -89,7 +93,9 @@ def rule_names(text: str | None, default: Sequence[str]) -> list[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [n for n in names if n not in algorithms.RULES]
     if unknown or not names:
-        raise CLIError(f"unknown rule(s) {', '.join(unknown) or '(none given)'}; valid: {', '.join(algorithms.RULES)}")
+        raise CLIError(
+            f"unknown rule(s) {', '.join(unknown) or '(none given)'}; valid: {', '.join(algorithms.RULES)}"
+        )
     return names
 
 
@@ -128,7 +134,9 @@ def save_figure(fig, path: Path) -> Path:
     return atomic_write(path, buf.getvalue())
 
 
-def tidy_rows(experiment: str, game: str, rule: str, hp: dict, seed: int, steps, metrics: dict) -> Iterable[tuple]:
+def tidy_rows(
+    experiment: str, game: str, rule: str, hp: dict, seed: int, steps, metrics: dict
+) -> Iterable[tuple]:
     """Long-format rows for every recorded scalar metric (and vector ones as ``name[i]``)."""
     hps = format_hparams(hp)
     steps = np.asarray(steps)
@@ -151,7 +159,11 @@ def write_csv(path: Path, rows: Iterable[Sequence], header: Sequence[str] = HEAD
 def _git_revision() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=Path(__file__).parent
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).parent,
         )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -185,7 +197,9 @@ def table(rows: Sequence[Sequence], header: Sequence[str]) -> str:
     cells = [list(map(str, header))] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
-    return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]])
+    return "\n".join(
+        [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]]
+    )
 
 
 def steps_to(steps, gap, level: float) -> str:

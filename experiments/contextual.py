@@ -39,7 +39,9 @@ def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
     p.add_argument("--prompts", type=common.positive_int("--prompts"), default=4)
     p.add_argument("--n", type=common.positive_int("--n"), default=3)
-    p.add_argument("--steps", type=common.positive_int("--steps"), default=None, help="default 10000 (--quick 1000)")
+    p.add_argument(
+        "--steps", type=common.positive_int("--steps"), default=None, help="default 10000 (--quick 1000)"
+    )
     p.add_argument("--rules", default=None, help=f"comma-separated (default: {','.join(RULES)})")
     p.add_argument("--eta", type=common.positive("--eta"), default=0.5)
     p.add_argument("--tau", type=common.positive("--tau"), default=0.1)
@@ -70,24 +72,47 @@ def main(argv=None) -> int:
         tr = algorithms.run(rule, game, steps=steps, record_every=every, nash=eq, record_policy=True, **hp)
         xs, ys = tr.metrics.pop("x"), tr.metrics.pop("y")
         # each prompt's own gap: the same metric on the prompt's game
-        prompt_gap = np.stack([
-            np.asarray(metrics.duality_gap(games.preference_game(np.asarray(game.P[c])), xs[:, c], ys[:, c]))
-            for c in range(args.prompts)
-        ], axis=-1)  # [R+1, C]
+        prompt_gap = np.stack(
+            [
+                np.asarray(
+                    metrics.duality_gap(games.preference_game(np.asarray(game.P[c])), xs[:, c], ys[:, c])
+                )
+                for c in range(args.prompts)
+            ],
+            axis=-1,
+        )  # [R+1, C]
         per_prompt[rule.name] = (np.asarray(tr.metrics["gap"]), prompt_gap)
-        rows += list(common.tidy_rows(STUDY, f"contextual{args.prompts}x{args.n}", rule.name, hp, args.seed,
-                                      tr.steps, {**tr.metrics, "prompt_gap": prompt_gap}))
-        summary.append((rule.name, f"{float(tr.metrics['gap'][-1]):.3e}",
-                        *[f"{prompt_gap[-1, c]:.2e}" for c in range(args.prompts)]))
+        rows += list(
+            common.tidy_rows(
+                STUDY,
+                f"contextual{args.prompts}x{args.n}",
+                rule.name,
+                hp,
+                args.seed,
+                tr.steps,
+                {**tr.metrics, "prompt_gap": prompt_gap},
+            )
+        )
+        summary.append(
+            (
+                rule.name,
+                f"{float(tr.metrics['gap'][-1]):.3e}",
+                *[f"{prompt_gap[-1, c]:.2e}" for c in range(args.prompts)],
+            )
+        )
         assert np.allclose(prompt_gap @ rho, tr.metrics["gap"], rtol=1e-9, atol=1e-12)
     header = ("rule", "aggregate gap", *[f"prompt {c} (rho={rho[c]:.2f})" for c in range(args.prompts)])
     out = args.out
     common.write_csv(out / "trace.csv", rows)
     common.write_csv(out / "summary.csv", summary, header)
     plot(per_prompt, tr.steps, rho, out)
-    common.write_metadata(out, {"study": STUDY, "prompts": args.prompts, "n": args.n, "weights": rho.tolist()})
-    print(f"contextual game: {args.prompts} prompts x {args.n} responses, rho = {np.round(rho, 3).tolist()}, "
-          f"{steps} steps")
+    common.write_metadata(
+        out, {"study": STUDY, "prompts": args.prompts, "n": args.n, "weights": rho.tolist()}
+    )
+    print(
+        f"contextual game: {args.prompts} prompts x {args.n} responses, rho = {np.round(rho, 3).tolist()}, "
+        f"{steps} steps"
+    )
     print(common.table(summary, header))
     print(f"\nwrote {out}/ in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -27,11 +27,15 @@ SIMPLEX_RULES = ("mwu", "inpo", "nash_md", "omwu", "extragradient", "comal")
 
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
-    p.add_argument("--steps", type=common.positive_int("--steps"), default=None, help="default 5000 (--quick: 1000)")
+    p.add_argument(
+        "--steps", type=common.positive_int("--steps"), default=None, help="default 5000 (--quick: 1000)"
+    )
     p.add_argument("--rules", default=None, help="comma-separated registry names (default: all)")
     p.add_argument("--eta", type=common.positive("--eta"), default=0.5, help="step size (default 0.5)")
     p.add_argument("--tau", type=common.positive("--tau"), default=0.1, help="KL weight (default 0.1)")
-    p.add_argument("--noise", type=float, default=0.0, help="log-perturbation of the start, drawn from --seed")
+    p.add_argument(
+        "--noise", type=float, default=0.0, help="log-perturbation of the start, drawn from --seed"
+    )
     p.add_argument("--record-every", type=common.positive_int("--record-every"), default=10)
     args = p.parse_args(argv)
     common.setup(args)
@@ -59,8 +63,17 @@ def main(argv=None) -> int:
         hp = common.rule_hparams(rule, args.eta, args.tau)
         tic = time.perf_counter()
         try:
-            trace = algorithms.run(rule, game, steps=steps, record_every=args.record_every, key=args.seed,
-                                   nash=nash, record_policy=True, noise=args.noise, **hp)
+            trace = algorithms.run(
+                rule,
+                game,
+                steps=steps,
+                record_every=args.record_every,
+                key=args.seed,
+                nash=nash,
+                record_policy=True,
+                noise=args.noise,
+                **hp,
+            )
         except ValueError as err:
             common.fail(p, str(err))
         results[rule.name] = (hp, trace)
@@ -77,32 +90,54 @@ def main(argv=None) -> int:
     common.write_csv(out / "summary.csv", summary, header)
     plot_gap(results, reg, out, args)
     plot_simplex(results, nash, reg, out)
-    common.write_metadata(out, {"study": STUDY, "steps": steps, "eta": args.eta, "tau": args.tau,
-                                "regularized_gap": reg.gap, "seconds": time.perf_counter() - t0})
+    common.write_metadata(
+        out,
+        {
+            "study": STUDY,
+            "steps": steps,
+            "eta": args.eta,
+            "tau": args.tau,
+            "regularized_gap": reg.gap,
+            "seconds": time.perf_counter() - t0,
+        },
+    )
 
-    print(f"comal_cycle, {steps} steps, eta={args.eta:g}, tau={args.tau:g}, {args.dtype}; NE = (4/11, 3/11, 4/11); "
-          f"regularized-equilibrium gap at tau={args.tau:g}: {reg.gap:.4g}")
+    print(
+        f"comal_cycle, {steps} steps, eta={args.eta:g}, tau={args.tau:g}, {args.dtype}; NE = (4/11, 3/11, 4/11); "
+        f"regularized-equilibrium gap at tau={args.tau:g}: {reg.gap:.4g}"
+    )
     print(common.table(summary, header))
     print()
     print(win_rate_table(results, game))
-    print(f"\nwrote {out}/ (trace.csv, summary.csv, metadata.json, gap.png, gap.pdf, simplex.png) "
-          f"in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"\nwrote {out}/ (trace.csv, summary.csv, metadata.json, gap.png, gap.pdf, simplex.png) "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
     return 0
 
 
 def summarize(results, game):
-    header = ("rule", "hparams", "final gap", "worst-case win rate", f"steps to gap {GAP_TARGET:g}", "KL(pi*||pi)")
+    header = (
+        "rule",
+        "hparams",
+        "final gap",
+        "worst-case win rate",
+        f"steps to gap {GAP_TARGET:g}",
+        "KL(pi*||pi)",
+    )
     rows = []
     for label, (hp, tr) in results.items():
         m = tr.metrics
-        rows.append((
-            label,
-            common.format_hparams(hp),
-            f"{float(m['gap'][-1]):.3e}",
-            f"{float(m['win_rate'][-1]):.6f}",
-            common.steps_to(tr.steps, m["gap"], GAP_TARGET),
-            f"{float(m['kl_to_nash'][-1]):.3e}",
-        ))
+        rows.append(
+            (
+                label,
+                common.format_hparams(hp),
+                f"{float(m['gap'][-1]):.3e}",
+                f"{float(m['win_rate'][-1]):.6f}",
+                common.steps_to(tr.steps, m["gap"], GAP_TARGET),
+                f"{float(m['kl_to_nash'][-1]):.3e}",
+            )
+        )
     return rows, header
 
 
@@ -112,9 +147,12 @@ def win_rate_table(results, game) -> str:
     labels = list(results)
     pols = np.stack([np.asarray(tr.policy[0]) for _, tr in results.values()])
     W = 100 * np.asarray(metrics.pairwise_win_rates(game, pols))
-    rows = [[f"{i + 1} {labels[i]}"] + [f"{W[i, j]:.1f}" for j in range(len(labels))] for i in range(len(labels))]
-    return "pairwise win rates of the final policies (row beats column, %; columns numbered as rows):\n" + common.table(
-        rows, ["", *[str(i + 1) for i in range(len(labels))]]
+    rows = [
+        [f"{i + 1} {labels[i]}"] + [f"{W[i, j]:.1f}" for j in range(len(labels))] for i in range(len(labels))
+    ]
+    return (
+        "pairwise win rates of the final policies (row beats column, %; columns numbered as rows):\n"
+        + common.table(rows, ["", *[str(i + 1) for i in range(len(labels))]])
     )
 
 

@@ -32,7 +32,9 @@ def _first_below(steps, gaps, level=LEVEL):
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
     p.add_argument("--rules", default=None, help=f"comma-separated (default: {','.join(RULES)})")
-    p.add_argument("--steps", type=common.positive_int("--steps"), default=None, help="default 5000 (--quick 1000)")
+    p.add_argument(
+        "--steps", type=common.positive_int("--steps"), default=None, help="default 5000 (--quick 1000)"
+    )
     p.add_argument("--record-every", type=common.positive_int("--record-every"), default=50)
     args = p.parse_args(argv)
     common.setup(args)
@@ -54,16 +56,31 @@ def main(argv=None) -> int:
     for name in names:
         rule = algorithms.get(name)
         if "eta" not in dict(rule.hparams) or "tau" not in dict(rule.hparams):
-            common.fail(p, f"rule {name} has no eta x tau grid (hyperparameters: {', '.join(dict(rule.hparams))})")
+            common.fail(
+                p, f"rule {name} has no eta x tau grid (hyperparameters: {', '.join(dict(rule.hparams))})"
+            )
         tic = time.perf_counter()
         tr = algorithms.sweep(rule, game, steps=steps, record_every=args.record_every, eta=etas, tau=taus)
         gaps = np.asarray(tr.metrics["gap"])  # [eta, tau, R+1]
         results[rule.name] = (gaps[..., -1], _first_below(tr.steps, gaps))
-        common.progress(f"  {rule.name:<18} {n}x{n} grid x {steps} steps in {time.perf_counter() - tic:5.2f} s")
+        common.progress(
+            f"  {rule.name:<18} {n}x{n} grid x {steps} steps in {time.perf_counter() - tic:5.2f} s"
+        )
         for i, e in enumerate(etas):
             for j, t in enumerate(taus):
-                rows += [(STUDY, "comal_cycle", rule.name, f"eta={e:g};tau={t:g}", args.seed, int(s), "gap",
-                          repr(float(v))) for s, v in zip(tr.steps, gaps[i, j])]
+                rows += [
+                    (
+                        STUDY,
+                        "comal_cycle",
+                        rule.name,
+                        f"eta={e:g};tau={t:g}",
+                        args.seed,
+                        int(s),
+                        "gap",
+                        repr(float(v)),
+                    )
+                    for s, v in zip(tr.steps, gaps[i, j])
+                ]
     ks = (10, 100) if args.quick else (10, 30, 100, 300, 1000)
     k_rows = []
     for k in ks:
@@ -72,17 +89,37 @@ def main(argv=None) -> int:
         gaps = np.asarray(tr.metrics["gap"])
         first = _first_below(tr.steps, gaps)
         k_rows.append((k, f"{gaps[-1]:.3e}", "never" if np.isnan(first) else int(first)))
-        rows += [(STUDY, "comal_cycle", rule.name, "eta=0.5;tau=0.1", args.seed, int(s), "gap", repr(float(v)))
-                 for s, v in zip(tr.steps, gaps)]
+        rows += [
+            (STUDY, "comal_cycle", rule.name, "eta=0.5;tau=0.1", args.seed, int(s), "gap", repr(float(v)))
+            for s, v in zip(tr.steps, gaps)
+        ]
     out = args.out
     common.write_csv(out / "trace.csv", rows)
     summary = []
     for label, (final, first) in results.items():
-        b = np.unravel_index(np.nanargmin(np.where(np.isnan(first), np.inf, first)), first.shape) \
-            if np.isfinite(first).any() else np.unravel_index(np.argmin(final), final.shape)
-        summary.append((label, f"{np.mean(final <= LEVEL):.0%}", f"{etas[b[0]]:.3g}", f"{taus[b[1]]:.3g}",
-                        f"{final[b]:.3e}", "never" if np.isnan(first[b]) else int(first[b])))
-    header = ("rule", f"grid share with gap <= {LEVEL:g}", "best eta", "best tau", "its final gap", "its steps to 1e-6")
+        b = (
+            np.unravel_index(np.nanargmin(np.where(np.isnan(first), np.inf, first)), first.shape)
+            if np.isfinite(first).any()
+            else np.unravel_index(np.argmin(final), final.shape)
+        )
+        summary.append(
+            (
+                label,
+                f"{np.mean(final <= LEVEL):.0%}",
+                f"{etas[b[0]]:.3g}",
+                f"{taus[b[1]]:.3g}",
+                f"{final[b]:.3e}",
+                "never" if np.isnan(first[b]) else int(first[b]),
+            )
+        )
+    header = (
+        "rule",
+        f"grid share with gap <= {LEVEL:g}",
+        "best eta",
+        "best tau",
+        "its final gap",
+        "its steps to 1e-6",
+    )
     common.write_csv(out / "summary.csv", summary, header)
     plot(results, etas, taus, out, steps)
     common.write_metadata(out, {"study": STUDY, "steps": steps, "etas": etas.tolist(), "taus": taus.tolist()})
@@ -102,10 +139,17 @@ def plot(results, etas, taus, out, steps):
     k = len(results)
     fig, axes = plt.subplots(2, k, figsize=(3.2 * k, 6), squeeze=False)
     for c, (label, (final, first)) in enumerate(results.items()):
-        im = axes[0, c].imshow(np.log10(common.plot_floor(final)), origin="lower", cmap="viridis", vmin=-17, vmax=0)
+        im = axes[0, c].imshow(
+            np.log10(common.plot_floor(final)), origin="lower", cmap="viridis", vmin=-17, vmax=0
+        )
         axes[0, c].set_title(f"{label}\nlog10 final gap", fontsize=9)
-        im2 = axes[1, c].imshow(np.where(np.isnan(first), steps * 1.05, first), origin="lower", cmap="magma_r",
-                                vmin=0, vmax=steps * 1.05)
+        im2 = axes[1, c].imshow(
+            np.where(np.isnan(first), steps * 1.05, first),
+            origin="lower",
+            cmap="magma_r",
+            vmin=0,
+            vmax=steps * 1.05,
+        )
         axes[1, c].set_title("steps to 1e-6 (top = never)", fontsize=9)
         for ax in axes[:, c]:
             ax.set_xticks(range(len(taus)), [f"{t:.2g}" for t in taus], rotation=90, fontsize=7)

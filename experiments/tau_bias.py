@@ -27,7 +27,9 @@ RULES = ("inpo", "mmd", "nash_md", "comal")
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
     p.add_argument("--eta", type=common.positive("--eta"), default=0.5)
-    p.add_argument("--steps", type=common.positive_int("--steps"), default=None, help="default 20000 (--quick 2000)")
+    p.add_argument(
+        "--steps", type=common.positive_int("--steps"), default=None, help="default 20000 (--quick 2000)"
+    )
     args = p.parse_args(argv)
     common.setup(args)
     import algorithms
@@ -39,8 +41,10 @@ def main(argv=None) -> int:
     fine_taus = np.geomspace(1e-3, 1.0, 25)
     game = games.comal_cycle(dtype=args.dtype)
     exact = np.array([games.regularized_equilibrium(game, t).gap for t in fine_taus])
-    rows = [(STUDY, "comal_cycle", "regularized_equilibrium", f"tau={t:g}", args.seed, 0, "gap", repr(float(g)))
-            for t, g in zip(fine_taus, exact)]
+    rows = [
+        (STUDY, "comal_cycle", "regularized_equilibrium", f"tau={t:g}", args.seed, 0, "gap", repr(float(g)))
+        for t, g in zip(fine_taus, exact)
+    ]
     finals, summary = {}, []
     for name in RULES:
         rule = algorithms.get(name)
@@ -48,13 +52,30 @@ def main(argv=None) -> int:
         tr = algorithms.sweep(rule, game, steps=steps, record_every=steps, eta=args.eta, tau=taus)
         gaps = np.asarray(tr.metrics["gap"])[:, -1]
         finals[rule.name] = gaps
-        common.progress(f"  {rule.name:<18} {len(taus)} taus x {steps} steps in {time.perf_counter() - tic:5.2f} s")
+        common.progress(
+            f"  {rule.name:<18} {len(taus)} taus x {steps} steps in {time.perf_counter() - tic:5.2f} s"
+        )
         for t, g in zip(taus, gaps):
-            rows.append((STUDY, "comal_cycle", rule.name, f"eta={args.eta:g};tau={t:g}", args.seed, steps, "gap",
-                         repr(float(g))))
+            rows.append(
+                (
+                    STUDY,
+                    "comal_cycle",
+                    rule.name,
+                    f"eta={args.eta:g};tau={t:g}",
+                    args.seed,
+                    steps,
+                    "gap",
+                    repr(float(g)),
+                )
+            )
     for i, t in enumerate(taus):
-        summary.append([f"{t:.3g}", f"{games.regularized_equilibrium(game, t).gap:.4e}",
-                        *[f"{finals[k][i]:.4e}" for k in finals]])
+        summary.append(
+            [
+                f"{t:.3g}",
+                f"{games.regularized_equilibrium(game, t).gap:.4e}",
+                *[f"{finals[k][i]:.4e}" for k in finals],
+            ]
+        )
     header = ["tau", "regularized eq. gap", *finals]
     out = args.out
     common.write_csv(out / "trace.csv", rows)

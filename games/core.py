@@ -17,7 +17,6 @@ the bad value; the :class:`Game` dataclass itself never validates (JAX rebuilds 
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,7 +74,9 @@ class Game:
     def P(self) -> jax.Array:
         """The preference matrix ``P = A + 1/2`` (preference games only)."""
         if not self.preference:
-            raise ValueError("P is defined for preference games only; this game was built from a payoff matrix")
+            raise ValueError(
+                "P is defined for preference games only; this game was built from a payoff matrix"
+            )
         return self.A + 0.5
 
     def astype(self, dtype) -> Game:
@@ -272,7 +273,8 @@ def stack_games(games: Sequence[Game]) -> Game:
             first.weights is None,
         )
         if not same:
-            raise ValueError(f"games[{i}] ({g!r}) does not match games[0] ({first!r}): stacked games must agree")
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *games)
-
-
+            raise ValueError(
+                f"games[{i}] ({g!r}) does not match games[0] ({first!r}): stacked games must agree"
+            )
+    # stack on the host: jnp.stack of thousands of arrays would compile a concatenate with thousands of operands
+    return jax.tree.map(lambda *leaves: jnp.asarray(np.stack([np.asarray(l) for l in leaves])), *games)

@@ -24,7 +24,9 @@ _SUFFIXES = (".npy", ".json", ".csv")
 def _suffix(path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in _SUFFIXES:
-        raise ValueError(f"unsupported file type {suffix!r} for {str(path)!r}; use one of {', '.join(_SUFFIXES)}")
+        raise ValueError(
+            f"unsupported file type {suffix!r} for {str(path)!r}; use one of {', '.join(_SUFFIXES)}"
+        )
     return suffix
 
 
@@ -41,8 +43,10 @@ def save(game: Game, path) -> Path:
     M = _matrix(game)
     if suffix == ".csv" and M.ndim != 2:
         raise ValueError("a contextual (3-D) game cannot be written as .csv; use .npy or .json")
-    if suffix != ".json" and game.contextual and not np.allclose(
-        np.asarray(game.weights), 1.0 / M.shape[0], rtol=0, atol=0
+    if (
+        suffix != ".json"
+        and game.contextual
+        and not np.allclose(np.asarray(game.weights), 1.0 / M.shape[0], rtol=0, atol=0)
     ):
         raise ValueError("non-uniform prompt weights cannot be stored in .npy; use .json")
     tmp = path.with_name(path.name + ".tmp")

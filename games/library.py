@@ -98,8 +98,9 @@ def _np_rng(key) -> np.random.Generator:
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
         return np.random.default_rng(int(key))
     try:
-        data = np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-                          else key)
+        data = np.asarray(
+            jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+        )
     except AttributeError:
         raise TypeError(f"key must be an int seed or a jax.random key, got {type(key).__name__}") from None
     if data.dtype != np.uint32:
@@ -113,7 +114,9 @@ def _cyclic_payoff(rng: np.random.Generator, n: int) -> np.ndarray:
     S = S - S.T
     pi = rng.dirichlet(np.full(n, 2.0))
     u = S @ pi
-    S = S - np.outer(u, np.ones(n)) + np.outer(np.ones(n), u)  # still skew; S pi = u - u (1.pi) + 1 (u.pi) = 0
+    S = (
+        S - np.outer(u, np.ones(n)) + np.outer(np.ones(n), u)
+    )  # still skew; S pi = u - u (1.pi) + 1 (u.pi) = 0
     return 0.5 * S / np.abs(S).max()
 
 

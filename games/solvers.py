@@ -166,7 +166,9 @@ def _newton_step(A, tau, lrx, lry, lx, ly):
     jx = (A * jnp.exp(ly)[None, :] - jnp.outer(jnp.ones(m, A.dtype), px @ (A * jnp.exp(ly)[None, :]))) / tau
     AT = -A.T
     jy = (AT * jnp.exp(lx)[None, :] - jnp.outer(jnp.ones(n, A.dtype), py @ (AT * jnp.exp(lx)[None, :]))) / tau
-    J = jnp.eye(m + n, dtype=A.dtype) - jnp.block([[jnp.zeros((m, m), A.dtype), jx], [jy, jnp.zeros((n, n), A.dtype)]])
+    J = jnp.eye(m + n, dtype=A.dtype) - jnp.block(
+        [[jnp.zeros((m, m), A.dtype), jx], [jy, jnp.zeros((n, n), A.dtype)]]
+    )
     F = jnp.concatenate([lx - bx, ly - by])
     d = jnp.linalg.solve(J, -F)
     return jax.nn.log_softmax(lx + d[:m]), jax.nn.log_softmax(ly + d[m:])
@@ -201,8 +203,9 @@ def _regularized_single(A, tau, lrx, lry, tol, max_iter, check_every, newton_ste
     return lx, ly, res, it
 
 
-def regularized_solve(game: Game, tau, ref_x, ref_y, *, tol=1e-13, max_iter=200_000, check_every=25,
-                      newton_steps=4):
+def regularized_solve(
+    game: Game, tau, ref_x, ref_y, *, tol=1e-13, max_iter=200_000, check_every=25, newton_steps=4
+):
     """Jittable core of :func:`regularized_equilibrium`: log-probabilities of the regularized equilibrium.
 
     Args:
@@ -231,7 +234,9 @@ def _check_ref(game: Game, ref, player: int, name: str) -> jax.Array:
     if r.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {r.shape}")
     if (r <= 0).any():
-        raise ValueError(f"{name} must be strictly positive (KL to a reference with zeros is infinite): min {r.min()}")
+        raise ValueError(
+            f"{name} must be strictly positive (KL to a reference with zeros is infinite): min {r.min()}"
+        )
     if np.abs(r.sum(-1) - 1.0).max() > 1e-9:
         raise ValueError(f"{name} must sum to 1 over actions, sums are {r.sum(-1)}")
     return jnp.asarray(r, game.dtype)
@@ -269,15 +274,21 @@ def regularized_equilibrium(game: Game, tau: float, ref=None, *, tol: float | No
     lx, ly, res, it = _regularized_jit(game, tau, jnp.log(rx), jnp.log(ry))
     res = float(res)
     if not res <= tol:
-        raise SolverError(f"regularized equilibrium (tau={tau}) reached residual {res:.3e} > tol {tol:.1e} "
-                          f"after {int(it)} mirror-prox iterations")
+        raise SolverError(
+            f"regularized equilibrium (tau={tau}) reached residual {res:.3e} > tol {tol:.1e} "
+            f"after {int(it)} mirror-prox iterations"
+        )
     x, y = jnp.exp(lx), jnp.exp(ly)
     value = metrics.expected_payoff(game, x, y) - tau * metrics._weighted(
         game, metrics.kl_divergence(x, rx) - metrics.kl_divergence(y, ry)
     )
     return Equilibrium(
-        x=np.asarray(x), y=np.asarray(y), value=float(value),
-        gap=float(metrics.duality_gap(game, x, y)), certificate=res, tau=tau,
+        x=np.asarray(x),
+        y=np.asarray(y),
+        value=float(value),
+        gap=float(metrics.duality_gap(game, x, y)),
+        certificate=res,
+        tau=tau,
     )
 
 

@@ -37,6 +37,8 @@ def preference_games(draw, min_n=2, max_n=8):
 
 def simplex(n):
     """Strategies on the n-simplex, zeros allowed."""
-    return hnp.arrays(np.float64, (n,), elements=st.floats(0, 1, width=64)).filter(lambda v: v.sum() > 1e-3).map(
-        lambda v: v / v.sum()
+    return (
+        hnp.arrays(np.float64, (n,), elements=st.floats(0, 1, width=64))
+        .filter(lambda v: v.sum() > 1e-3)
+        .map(lambda v: v / v.sum())
     )

@@ -66,8 +66,14 @@ def test_nash_md_constant_step_converges_near_regularized_equilibrium(paper):
     reg = games.regularized_equilibrium(g, 0.1)
     dist = {}
     for eta in (0.5, 0.1, 0.02):
-        t = algorithms.run(algorithms.nash_md(), g, steps=int(round(60 / (eta * 0.1))), record_every=100 if eta > 0.05 else 300,
-                           eta=eta, tau=0.1)
+        t = algorithms.run(
+            algorithms.nash_md(),
+            g,
+            steps=int(round(60 / (eta * 0.1))),
+            record_every=100 if eta > 0.05 else 300,
+            eta=eta,
+            tau=0.1,
+        )
         last = np.asarray(t.metrics["gap"][-5:])
         assert np.ptp(last) < 1e-12  # converged
         dist[eta] = np.abs(np.asarray(t.policy[0]) - reg.x).max()
@@ -85,7 +91,9 @@ def test_mwu_last_iterate_diverges_average_converges(paper):
     assert final(avg) == pytest.approx(7.2e-3, abs=1e-4)
 
 
-@pytest.mark.parametrize("name, hp", [("mwu", {"eta": 0.5}), ("sppo", {"eta": 0.5}), ("iterative_ipo", {"tau": 2.0})])
+@pytest.mark.parametrize(
+    "name, hp", [("mwu", {"eta": 0.5}), ("sppo", {"eta": 0.5}), ("iterative_ipo", {"tau": 2.0})]
+)
 def test_self_play_methods_drift_to_the_boundary(paper, name, hp):
     g, _ = paper
     t = algorithms.run(algorithms.get(name), g, steps=3000, record_every=100, **hp)

@@ -23,7 +23,7 @@ def test_matrix_game_rectangular_and_symmetry_flag():
     g = games.matrix_game([[1, 2, 3], [4, 5, 6]])
     assert g.shape == (2, 3) and not g.symmetric and not g.preference
     with pytest.raises(ValueError, match="preference games only"):
-        g.P
+        _ = g.P
     assert games.biased_rock_paper_scissors().symmetric
 
 
@@ -104,7 +104,13 @@ def test_weights_for_a_single_game_rejected():
 
 @pytest.mark.parametrize(
     "A, exc",
-    [("x", TypeError), ([[1, np.nan]], ValueError), ([[1.0]], ValueError), ([1, 2], ValueError), ([[1], [2, 3]], ValueError)],
+    [
+        ("x", TypeError),
+        ([[1, np.nan]], ValueError),
+        ([[1.0]], ValueError),
+        ([1, 2], ValueError),
+        ([[1], [2, 3]], ValueError),
+    ],
 )
 def test_matrix_game_rejects(A, exc):
     with pytest.raises(exc):

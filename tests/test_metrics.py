@@ -80,7 +80,9 @@ def test_contextual_metrics_are_weighted_sums():
     pi = jnp.array([[0.2, 0.5, 0.3], [0.6, 0.2, 0.2]])
     g1, g2 = games.preference_game(P1), games.preference_game(P2)
     for f in (M.duality_gap, M.worst_case_win_rate):
-        assert float(f(g, pi)) == pytest.approx(0.3 * float(f(g1, pi[0])) + 0.7 * float(f(g2, pi[1])), abs=1e-15)
+        assert float(f(g, pi)) == pytest.approx(
+            0.3 * float(f(g1, pi[0])) + 0.7 * float(f(g2, pi[1])), abs=1e-15
+        )
 
 
 def test_regularized_gap_zero_only_at_regularized_equilibrium():

@@ -28,7 +28,9 @@ def test_ci_runs_the_readme_test_command():
     cmd = block_after("test-command").strip()
     extracted = subprocess.run(
         ["awk", "/<!-- test-command -->/{getline; getline; print; exit}", str(ROOT / "README.md")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert extracted == cmd and "pytest" in cmd
     assert (ROOT / ".ci" / "run").read_text().count("test-command") == 1

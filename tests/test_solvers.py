@@ -128,7 +128,11 @@ def test_regularized_small_tau_and_custom_reference():
     assert eq.certificate <= 1e-12
     assert float(games.regularized_gap(g, (eq.x, eq.y), 0.003, ref)) <= 1e-12
     # tau -> 0: the regularized equilibrium approaches the Nash equilibrium
-    assert eq.gap < games.regularized_equilibrium(g, 0.03, ref).gap < games.regularized_equilibrium(g, 0.3, ref).gap
+    assert (
+        eq.gap
+        < games.regularized_equilibrium(g, 0.03, ref).gap
+        < games.regularized_equilibrium(g, 0.3, ref).gap
+    )
 
 
 @pytest.mark.parametrize("tau", [0.0, -1.0, np.nan, np.inf])
@@ -184,7 +188,9 @@ def test_permuting_actions_permutes_the_solution(g, rnd):
 @given(payoff_matrices(), st.floats(0.01, 100))
 def test_scaling_scales_the_value(A, c):
     v = games.solve(games.matrix_game(A)).value
-    assert games.solve(games.matrix_game(c * A)).value == pytest.approx(c * v, abs=1e-8 * max(1, c * np.abs(A).max()))
+    assert games.solve(games.matrix_game(c * A)).value == pytest.approx(
+        c * v, abs=1e-8 * max(1, c * np.abs(A).max())
+    )
 
 
 @given(hnp.arrays(np.float64, (3, 4), elements=st.floats(-1, 1)), st.floats(0.05, 2.0))
