@@ -3,14 +3,16 @@
 Per rule family (MWU, INPO, MMD) and size: compile time, steps/s on one game, and the ratio to a NumPy
 reference loop of the **same** update measured in the same process, interleaved (A B A B ..., median of the
 ratios), so machine noise hits both sides alike. Batches go through the public ``sweep`` (10^4 3x3 games,
-100 100x100 games) against a batched NumPy loop. The LP (HiGHS) is timed with its certificate for n = 3 .. 1000 on two families: uniform random preferences
-and cyclic ones (an interior equilibrium, harder for the interior-point method and its crossover).
+100 100x100 games) against a batched NumPy loop; on CPU the benchmark makes one JAX device per core, so
+``sweep`` shards the batch over every core. The LP (HiGHS) is timed with its certificate for n = 3 .. 1000 on
+two families: uniform random preferences and cyclic ones (an interior equilibrium, harder for the
+interior-point method and its crossover).
 OpenSpiel's MMD is timed on the same 3x3 game when ``pyspiel`` is installed (skipped cleanly otherwise).
 
 Writes ``benchmark.md`` and ``benchmark.csv`` (and ``metadata.json``) to ``results/benchmark/``.
 
-    python -m experiments.benchmark           # ~ a few minutes on a 2-core CPU
-    python -m experiments.benchmark --quick   # ~ 30 s: smaller sizes, fewer repeats, no n = 1000 LP
+    python -m experiments.benchmark           # ~ 90 s on a 2-core CPU
+    python -m experiments.benchmark --quick   # ~ 12 s: smaller sizes, fewer repeats, no n = 1000 LP
 """
 
 from __future__ import annotations
