@@ -239,10 +239,13 @@ def initial_policy(game: games.Game, key, ref, noise) -> tuple[Any, Any]:
         elif r is None:
             r = games.uniform(game, player)
         ref_logits.append(jnp.log(jnp.asarray(r, game.dtype)))
-    keys = jax.random.split(key, len(ref_logits))
-    logits = [
-        normalize(lr + noise * jax.random.normal(k, lr.shape, game.dtype)) for lr, k in zip(ref_logits, keys)
-    ]
+    if _is_concrete(noise) and float(noise) == 0.0:  # no draw: bitwise the same as adding 0 * N(0, 1)
+        logits = [normalize(lr) for lr in ref_logits]
+    else:
+        keys = jax.random.split(key, len(ref_logits))
+        logits = [
+            normalize(lr + noise * jax.random.normal(k, lr.shape, game.dtype)) for lr, k in zip(ref_logits, keys)
+        ]
     if self_play:
         return logits[0], ref_logits[0]
     return tuple(logits), tuple(ref_logits)

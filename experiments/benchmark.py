@@ -78,26 +78,33 @@ def _interleaved(a, b, repeats: int) -> tuple[float, float, float]:
     return float(np.median(ta)), float(np.median(tb)), float(np.median(ta / tb))
 
 
+def _measure(case: str, jax_call, np_call, jax_work: int, np_work: int, repeats: int) -> dict:
+    """Compile time (first call minus second) and interleaved rates; ``*_work`` = (game-)steps per call."""
+    compile_s = _time(jax_call) - _time(jax_call)
+    t_np, t_jax, ratio = _interleaved(np_call, jax_call, repeats)
+    return {
+        "case": case,
+        "compile_s": compile_s,
+        "jax_rate": jax_work / t_jax,
+        "numpy_rate": np_work / t_np,
+        "ratio": ratio * jax_work / np_work,  # median over pairs of (JAX rate / NumPy rate)
+    }
+
+
 def bench_single(family: str, n: int, jax_steps: int, np_steps: int, repeats: int) -> dict:
     import jax
 
     import algorithms
 
     rule, game = algorithms.get(family), _game(n)
-    A = np.asarray(game.A)
     hp = common.rule_hparams(rule, ETA, TAU)
     run = lambda: jax.block_until_ready(
         algorithms.run(rule, game, steps=jax_steps, record_every=jax_steps, **hp).state
     )
-    compile_s = _time(run) - _time(run)
-    t_np, t_jax, ratio = _interleaved(lambda: numpy_loop(family, A, np_steps), run, repeats)
-    return {
-        "case": f"{family} single {n}x{n}",
-        "compile_s": compile_s,
-        "jax_rate": jax_steps / t_jax,
-        "numpy_rate": np_steps / t_np,
-        "ratio": ratio * jax_steps / np_steps,
-    }
+    A = np.asarray(game.A)
+    return _measure(
+        f"{family} single {n}x{n}", run, lambda: numpy_loop(family, A, np_steps), jax_steps, np_steps, repeats
+    )
 
 
 def bench_batch(family: str, n: int, batch: int, jax_steps: int, np_steps: int, repeats: int) -> dict:
@@ -106,21 +113,20 @@ def bench_batch(family: str, n: int, batch: int, jax_steps: int, np_steps: int, 
     import algorithms
 
     rule = algorithms.get(family)
-    game_list = [_game(n, s) if n > 3 else _game(3) for s in range(batch)]
-    A = np.stack([np.asarray(g.A) for g in game_list])
+    game_list = [_game(n, s) for s in range(batch)]
     hp = common.rule_hparams(rule, ETA, TAU)
     run = lambda: jax.block_until_ready(
         algorithms.sweep(rule, game_list, steps=jax_steps, record_every=jax_steps, **hp).state
     )
-    compile_s = _time(run) - _time(run)
-    t_np, t_jax, ratio = _interleaved(lambda: numpy_loop(family, A, np_steps), run, repeats)
-    return {
-        "case": f"{family} batch {batch} x {n}x{n}",
-        "compile_s": compile_s,
-        "jax_rate": batch * jax_steps / t_jax,
-        "numpy_rate": batch * np_steps / t_np,
-        "ratio": ratio * jax_steps / np_steps,
-    }
+    A = np.stack([np.asarray(g.A) for g in game_list])
+    return _measure(
+        f"{family} batch {batch} x {n}x{n}",
+        run,
+        lambda: numpy_loop(family, A, np_steps),
+        batch * jax_steps,
+        batch * np_steps,
+        repeats,
+    )
 
 
 def bench_lp(n: int, kind: str) -> dict:
