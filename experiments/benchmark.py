@@ -129,6 +129,28 @@ def bench_batch(family: str, n: int, batch: int, jax_steps: int, np_steps: int, 
     )
 
 
+def bench_registry(steps: int, rate_steps: int) -> list[dict]:
+    """Every registered rule on the paper's game: compile time and steps/s (runs of ``rate_steps``) and the
+    last-iterate gap after ``steps``."""
+    import jax
+
+    import algorithms
+
+    game, out = _game(3), []
+    for name in algorithms.RULES:
+        rule = algorithms.get(name)
+        hp = common.rule_hparams(rule, ETA, TAU)
+
+        def run(n, rule=rule, hp=hp):
+            return jax.block_until_ready(algorithms.run(rule, game, steps=n, record_every=n, **hp))
+
+        first = _time(lambda: run(rate_steps))
+        second = _time(lambda: run(rate_steps))
+        gap = float(run(steps).metrics["gap"][-1])
+        out.append({"case": rule.name, "compile_s": first - second, "rate": rate_steps / second, "gap": gap})
+    return out
+
+
 def bench_lp(n: int, kind: str) -> dict:
     import games
 
@@ -213,6 +235,8 @@ def main(argv=None) -> int:
             f"  {r['case']:<28} {r['seconds'] * 1e3:10.1f} ms  certificate {r['certificate']:.1e}"
         )
     spiel = bench_openspiel(200 if q else 2000)
+    reg_steps = 1000 if q else 5000
+    registry = bench_registry(reg_steps, 10_000 if q else 100_000)
 
     header = (
         "case",
@@ -240,6 +264,13 @@ def main(argv=None) -> int:
         "",
         common.table(lp_rows, ("LP", "time", "certificate (gap)")),
         "",
+        f"Every registered rule on comal_cycle (eta={ETA}, tau={TAU}; IPO/DPO tau=1/eta), {reg_steps} steps:",
+        "",
+        common.table(
+            [(r["case"], f"{r['compile_s']:.2f}", f"{r['rate']:,.0f}", f"{r['gap']:.3e}") for r in registry],
+            ("rule", "compile (s)", "steps/s", f"gap after {reg_steps} steps"),
+        ),
+        "",
     ]
     md.append(
         "OpenSpiel MMD: "
@@ -255,6 +286,11 @@ def main(argv=None) -> int:
         + [(r["case"], "seconds", r["seconds"]) for r in lp]
         + [(r["case"], "certificate", r["certificate"]) for r in lp]
     )
+    csv_rows += [
+        (r["case"], q_name, r[key])
+        for r in registry
+        for q_name, key in (("compile_s", "compile_s"), ("rate", "rate"), (f"gap_after_{reg_steps}", "gap"))
+    ]
     if spiel:
         csv_rows.append((spiel["case"], "rate", spiel["rate"]))
     common.write_csv(out / "benchmark.csv", csv_rows, ("case", "quantity", "value"))

@@ -211,3 +211,26 @@ def test_io_errors(tmp_path):
     io.save(games.comal_cycle(), tmp_path / "p.json")
     with pytest.raises(ValueError, match="holds a preference game"):
         io.load(tmp_path / "p.json", kind="matrix")
+
+
+# --- properties: every valid matrix passes, every corruption of one entry is named ------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from .strategies import preference_games  # noqa: E402
+
+
+@given(preference_games(min_n=3, max_n=6), st.data())
+def test_any_single_entry_corruption_is_rejected(g, data):
+    P = np.asarray(g.P).copy()
+    n = P.shape[0]
+    games.preference_game(P)  # the uncorrupted matrix is valid
+    i, j = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n - 1))
+    delta = data.draw(st.sampled_from([-1, 1])) * data.draw(st.floats(1e-8, 0.5))
+    P[i, j] += delta
+    with pytest.raises(ValueError, match=r"P \+ P\^T|diagonal|\[0, 1\]"):
+        games.preference_game(P)
+    P[i, j] = np.nan
+    with pytest.raises(ValueError, match=rf"non-finite entry nan at index \({i}, {j}\)"):
+        games.preference_game(P)
