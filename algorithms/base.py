@@ -46,7 +46,6 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
-from games.solvers import _check_ref
 
 __all__ = [
     "UpdateRule",
@@ -235,7 +234,7 @@ def initial_policy(game: games.Game, key, ref, noise) -> tuple[Any, Any]:
     ref_logits = []
     for player, r in enumerate(refs):
         if r is not None and _is_concrete(r):
-            r = _check_ref(game, r, player, "ref")
+            r = games.core.check_reference(game, r, player, "ref")
         elif r is None:
             r = games.uniform(game, player)
         ref_logits.append(jnp.log(jnp.asarray(r, game.dtype)))

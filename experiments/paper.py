@@ -200,14 +200,27 @@ def plot_simplex(results, nash, reg, out):
     ax.plot(cx, cy, color="black", lw=1)
     for i, (x, y) in enumerate(zip(*_tri(corners))):
         ax.text(x, y + (0.03 if i == 2 else -0.05), f"action {i}", ha="center", fontsize=9)
+    # the converging rules meet in a small region around the Nash policy: an inset magnifies it
+    zoom = ax.inset_axes([0.02, 0.52, 0.40, 0.40])
+    nx, ny = _tri(nash.x)
     for label, (_, tr) in results.items():
         if label.split("(")[0] not in SIMPLEX_RULES:
             continue
         px, py = _tri(tr.metrics["x"])
-        ax.plot(px, py, lw=1, label=label, alpha=0.85)
-        ax.plot(px[-1], py[-1], "o", ms=4, color=ax.lines[-1].get_color())
-    ax.plot(*_tri(nash.x), "k*", ms=14, label="Nash (4/11, 3/11, 4/11)")
-    ax.plot(*_tri(reg.x), "kx", ms=10, label=f"regularized eq. (tau={reg.tau:g})")
+        line = ax.plot(px, py, lw=1, label=label, alpha=0.85)[0]
+        ax.plot(px[-1], py[-1], "o", ms=4, color=line.get_color())
+        zoom.plot(px, py, lw=1, alpha=0.85, color=line.get_color())
+        zoom.plot(px[-1], py[-1], "o", ms=4, color=line.get_color())
+    for target in (ax, zoom):
+        target.plot(nx, ny, "k*", ms=14, label="Nash (4/11, 3/11, 4/11)" if target is ax else None)
+        target.plot(*_tri(reg.x), "kx", ms=10, label=f"regularized eq. (tau={reg.tau:g})" if target is ax else None)
+    half = 0.04
+    zoom.set_xlim(nx - half, nx + half)
+    zoom.set_ylim(ny - half, ny + half)
+    zoom.set_xticks([])
+    zoom.set_yticks([])
+    zoom.set_aspect("equal")
+    ax.indicate_inset_zoom(zoom, edgecolor="gray")
     ax.set_aspect("equal")
     ax.axis("off")
     ax.legend(fontsize=7, loc="upper right")

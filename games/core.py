@@ -31,6 +31,7 @@ __all__ = [
     "payoff_gradient",
     "stack_games",
     "uniform",
+    "check_reference",
 ]
 
 #: Tolerance for ``P + P^T = 1`` and a diagonal of 1/2.
@@ -250,6 +251,28 @@ def matrix_game(A, weights=None, *, dtype=None) -> Game:
     dt = _dtype(dtype)
     w = _check_weights(weights, arr.shape[0] if arr.ndim == 3 else None, dt)
     return Game(A=jnp.asarray(arr, dtype=dt), weights=w, preference=False, symmetric=symmetric)
+
+
+def check_reference(game: Game, ref, player: int = 0, name: str = "ref") -> jax.Array:
+    """A validated reference policy of ``player`` (``None``: uniform) with the game's shape and dtype.
+
+    Raises:
+        ValueError: wrong shape, a zero or negative entry (KL to it would be infinite), rows not summing to 1.
+    """
+    n = game.shape[player]
+    shape = (*game.A.shape[:-2], n)
+    if ref is None:
+        return uniform(game, player)
+    r = _as_float_array(ref, name)
+    if r.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {r.shape}")
+    if (r <= 0).any():
+        raise ValueError(
+            f"{name} must be strictly positive (KL to a reference with zeros is infinite): min {r.min()}"
+        )
+    if np.abs(r.sum(-1) - 1.0).max() > 1e-9:
+        raise ValueError(f"{name} must sum to 1 over actions, sums are {r.sum(-1)}")
+    return jnp.asarray(r, game.dtype)
 
 
 def stack_games(games: Sequence[Game]) -> Game:

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.optimize
 
 from . import metrics
-from .core import Game, _as_float_array, _matvec, _vecmat, uniform
+from .core import Game, _matvec, _vecmat, check_reference
 
 __all__ = ["SolverError", "Equilibrium", "solve", "regularized_equilibrium", "regularized_solve"]
 
@@ -225,23 +225,6 @@ def regularized_solve(
     return single(A, ref_x, ref_y)
 
 
-def _check_ref(game: Game, ref, player: int, name: str) -> jax.Array:
-    n = game.shape[player]
-    shape = (*game.A.shape[:-2], n)
-    if ref is None:
-        return uniform(game, player)
-    r = _as_float_array(ref, name)
-    if r.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {r.shape}")
-    if (r <= 0).any():
-        raise ValueError(
-            f"{name} must be strictly positive (KL to a reference with zeros is infinite): min {r.min()}"
-        )
-    if np.abs(r.sum(-1) - 1.0).max() > 1e-9:
-        raise ValueError(f"{name} must sum to 1 over actions, sums are {r.sum(-1)}")
-    return jnp.asarray(r, game.dtype)
-
-
 def regularized_equilibrium(game: Game, tau: float, ref=None, *, tol: float | None = None) -> Equilibrium:
     """The unique equilibrium of ``J_tau(x, y) = x^T A y - tau KL(x||ref_x) + tau KL(y||ref_y)``.
 
@@ -268,7 +251,7 @@ def regularized_equilibrium(game: Game, tau: float, ref=None, *, tol: float | No
     rx, ry = ref if isinstance(ref, tuple) else (ref, ref)
     if ry is not None and not isinstance(ref, tuple) and game.shape[0] != game.shape[1]:
         raise ValueError("a single ref needs a square game; pass (ref_x, ref_y) for an m x n game")
-    rx, ry = _check_ref(game, rx, 0, "ref_x"), _check_ref(game, ry, 1, "ref_y")
+    rx, ry = check_reference(game, rx, 0, "ref_x"), check_reference(game, ry, 1, "ref_y")
     if tol is None:
         tol = 1e-12 if game.dtype == jnp.float64 else 1e-5
     lx, ly, res, it = _regularized_jit(game, tau, jnp.log(rx), jnp.log(ry))
