@@ -231,13 +231,13 @@ def _device_batch(tree, batch: int):
     """Shard the leading (batch) axis over all devices; pad to a multiple of the device count."""
     devices = jax.devices()
     if len(devices) == 1:
-        return tree, batch
+        return tree
     padded = -(-batch // len(devices)) * len(devices)
-    if padded != batch:
+    if padded != batch:  # repeat the last point; the padding is cut off again after the run
         tree = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], padded - batch, axis=0)]), tree)
     mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
-    return jax.device_put(tree, sharding), padded
+    return jax.device_put(tree, sharding)
 
 
 def sweep(
@@ -319,10 +319,11 @@ def sweep(
     }
     check_hparams(rule, {k: np.asarray(v) for k, v in hp_b.items()})  # joint checks on every grid point
     games_b = jax.tree.map(lambda a: a[gi], stacked)
-    nash_b = None if nash_list is None else jax.tree.map(lambda *a: jnp.stack(a)[gi], *nash_list)
+    # stacked on the host (a jnp.stack of thousands of arrays would compile a huge concatenate)
+    nash_b = None if nash_list is None else jax.tree.map(lambda *a: jnp.asarray(np.stack(a)[gi]), *nash_list)
     states = jax.vmap(lambda g, k, hp: rule.init(g, k, ref=ref, **hp))(games_b, keys[si], hp_b)
 
-    (games_b, states, nash_b), padded = _device_batch((games_b, states, nash_b), batch)
+    games_b, states, nash_b = _device_batch((games_b, states, nash_b), batch)
     final, traj = _simulate_batch(
         rule, games_b, states, nash_b, num_records, int(record_every), bool(record_policy)
     )
