@@ -44,10 +44,10 @@ class ProxState(NamedTuple):
 def _check_inner(inner, inner_steps: int, who: str):
     if not isinstance(inner, base.UpdateRule):
         raise TypeError(f"{who}: inner must be an UpdateRule (e.g. algorithms.inpo()), got {inner!r}")
-    if inner.regularization is None:
+    if inner.regularization is not base.ref_regularization:
         raise ValueError(
-            f"{who}: inner rule {inner.name} does not solve a KL-regularized game (it has no tau/ref); "
-            f"use one of inpo, mmd, nash_md, egpo"
+            f"{who}: inner rule {inner.name} does not solve a KL-regularized game with tau/ref in its state "
+            f"(a rule built by make_rule(..., regularized=True)); use one of inpo, mmd, nash_md, egpo"
         )
     if isinstance(inner_steps, bool) or not isinstance(inner_steps, int):
         raise TypeError(f"{who}: inner_steps must be an int, got {inner_steps!r}")

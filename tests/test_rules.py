@@ -72,6 +72,8 @@ def test_structural_options_validated():
         algorithms.get("comal", inner_steps=0)
     with pytest.raises(ValueError, match="does not solve a KL-regularized game"):
         algorithms.comal(algorithms.mwu(), 10)
+    with pytest.raises(ValueError, match="does not solve a KL-regularized game"):
+        algorithms.comal(algorithms.comal(), 10)  # a wrapper's state has no top-level ref to re-centre
     with pytest.raises(ValueError, match="valid rules"):
         algorithms.get("nope")
     with pytest.raises(ValueError, match="bad structural options"):
