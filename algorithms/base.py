@@ -243,7 +243,8 @@ def initial_policy(game: games.Game, key, ref, noise) -> tuple[Any, Any]:
     else:
         keys = jax.random.split(key, len(ref_logits))
         logits = [
-            normalize(lr + noise * jax.random.normal(k, lr.shape, game.dtype)) for lr, k in zip(ref_logits, keys)
+            normalize(lr + noise * jax.random.normal(k, lr.shape, game.dtype))
+            for lr, k in zip(ref_logits, keys)
         ]
     if self_play:
         return logits[0], ref_logits[0]

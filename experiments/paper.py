@@ -213,7 +213,9 @@ def plot_simplex(results, nash, reg, out):
         zoom.plot(px[-1], py[-1], "o", ms=4, color=line.get_color())
     for target in (ax, zoom):
         target.plot(nx, ny, "k*", ms=14, label="Nash (4/11, 3/11, 4/11)" if target is ax else None)
-        target.plot(*_tri(reg.x), "kx", ms=10, label=f"regularized eq. (tau={reg.tau:g})" if target is ax else None)
+        target.plot(
+            *_tri(reg.x), "kx", ms=10, label=f"regularized eq. (tau={reg.tau:g})" if target is ax else None
+        )
     half = 0.04
     zoom.set_xlim(nx - half, nx + half)
     zoom.set_ylim(ny - half, ny + half)
