@@ -184,9 +184,11 @@ def _regularized_single(A, tau, lrx, lry, tol, max_iter, check_every, newton_ste
         )
         return lx, ly, _residual(A, tau, lrx, lry, lx, ly), it + check_every
 
+    # with Newton: mirror-prox only until its basin (1e-6), then Newton polishes to full precision
+    target = max(tol, 1e-6) if newton_steps else tol
+
     def not_done(carry):
-        # mirror-prox only until Newton's basin (1e-6) is reached, then Newton polishes to full precision
-        return (carry[2] > jnp.maximum(tol, 1e-6)) & (carry[3] < max_iter)
+        return (carry[2] > target) & (carry[3] < max_iter)
 
     lx, ly = lrx, lry
     init = (lx, ly, _residual(A, tau, lrx, lry, lx, ly), jnp.zeros((), jnp.int32))
@@ -213,6 +215,7 @@ def regularized_solve(
         tau: KL weight, > 0 (not checked: this runs under ``jit``).
         ref_x, ref_y: **log**-probabilities of the references (shapes of the strategies).
         tol: target fixed-point residual; max_iter: mirror-prox iteration cap.
+        newton_steps: Newton polishing steps after mirror-prox reaches 1e-6 (0: mirror-prox all the way).
     Returns:
         ``(log_x, log_y, residual, iterations)``; the caller decides whether ``residual`` is acceptable.
     """
