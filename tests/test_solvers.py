@@ -204,3 +204,18 @@ def test_regularized_equilibrium_on_random_games(A, tau):  # one shape: each new
 def test_float32_game_solves():
     eq = games.regularized_equilibrium(games.comal_cycle(dtype=jnp.float32), 0.1)
     assert eq.gap == pytest.approx(2.449e-2, abs=1e-4)
+
+
+@pytest.mark.parametrize("newton_steps", [0, 4])
+def test_regularized_solve_core_with_and_without_newton(newton_steps):
+    import jax
+
+    from games.solvers import regularized_solve
+
+    g = games.comal_cycle()
+    lr = jnp.log(games.uniform(g))
+    lx, ly, res, it = jax.jit(regularized_solve, static_argnames=("newton_steps",))(
+        g, 0.1, lr, lr, newton_steps=newton_steps
+    )
+    assert float(res) <= 1e-13
+    np.testing.assert_allclose(np.exp(lx), games.regularized_equilibrium(g, 0.1).x, atol=1e-13)
