@@ -93,6 +93,8 @@ class Game:
 
 def uniform(game: Game, player: int = 0) -> jax.Array:
     """The uniform strategy of ``player`` (0 = row, 1 = column), with the game's context axis and dtype."""
+    if player not in (0, 1) or isinstance(player, bool):
+        raise ValueError(f"player must be 0 (row) or 1 (column), got {player!r}")
     n = game.shape[player]
     lead = game.A.shape[:-2]
     return jnp.full((*lead, n), 1.0 / n, dtype=game.dtype)

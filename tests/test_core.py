@@ -36,6 +36,13 @@ def test_contextual_game_default_and_given_weights():
     np.testing.assert_array_equal(np.asarray(g.weights), [0.25, 0.75])
 
 
+def test_uniform_strategies():
+    g = games.matrix_game(np.zeros((2, 3)) + [[1.0, 0, 0], [0, 1.0, 0]])
+    np.testing.assert_array_equal(np.asarray(games.uniform(g, 1)), np.full(3, 1 / 3))
+    with pytest.raises(ValueError, match="player must be 0"):
+        games.uniform(g, 2)
+
+
 def test_dtype_argument_and_astype():
     g = games.comal_cycle(dtype=jnp.float32)
     assert g.dtype == jnp.float32
