@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import base
+from . import base, conformance
 from .averaging import averaged
 from .base import UpdateRule, make_rule
 from .comal import comal, comal_exact, mpo

@@ -24,6 +24,12 @@ def test_example_runs_as_written(capsys):
     assert out[2] == "INPO alone: 0.0245"
 
 
+def test_new_rule_example_runs_as_written():
+    ns = {}
+    exec(compile(block_after("new-rule"), "README-new-rule", "exec"), ns)
+    assert float(ns["trace"].metrics["gap"][-1]) < 1e-10
+
+
 def test_ci_runs_the_readme_test_command():
     cmd = block_after("test-command").strip()
     extracted = subprocess.run(
