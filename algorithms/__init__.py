@@ -67,6 +67,7 @@ __all__ = [
     "UpdateRule",
     "make_rule",
     "base",
+    "conformance",
     "run",
     "sweep",
     "Trace",
