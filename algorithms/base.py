@@ -145,26 +145,17 @@ def _is_concrete(v) -> bool:
     return not isinstance(v, jax.core.Tracer)
 
 
-def check_hparams(
-    rule: UpdateRule | str, spec=None, given: Mapping[str, Any] | None = None, *, joint=True
-) -> dict:
-    """Fill defaults and validate concrete values element-wise (scalars or same-shape arrays of grid points).
-
-    Call as ``check_hparams(rule, given)`` or ``check_hparams(name, spec, given)``; ``joint=False`` skips the
-    rule's joint ``check`` (for grids whose axes are not yet broadcast together).
+def check_hparams(rule: UpdateRule, given: Mapping[str, Any], *, joint: bool = True) -> dict:
+    """Fill ``rule``'s defaults and validate concrete values element-wise (scalars or same-shape arrays of grid
+    points); ``joint=False`` skips the rule's joint ``check`` (for grids whose axes are not yet broadcast).
 
     Raises:
         ValueError: an unknown name (the valid ones are listed), or a value that is NaN, infinite or outside
             its range (:data:`CONSTRAINTS`). Traced values (inside ``vmap``) are passed through unchecked.
         TypeError: a non-numeric value.
     """
-    check = None
-    if isinstance(rule, UpdateRule):
-        rule_name, spec, given, check = rule.name, rule.hparams, spec if given is None else given, rule.check
-    else:
-        rule_name = rule
-    given = {} if given is None else given
-    defaults = dict(spec)
+    rule_name = rule.name
+    defaults = dict(rule.hparams)
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         valid = ", ".join(defaults) or "none"
@@ -184,9 +175,9 @@ def check_hparams(
         test, text = CONSTRAINTS.get(name, (lambda v: np.ones_like(v, bool), ""))
         if not np.all(test(arr)):
             bad = arr[~test(arr)] if arr.ndim else arr
-            raise ValueError(f"{rule_name}: hyperparameter {name} must be {text}, got {np.ravel(bad)[0]!r}")
-    if check is not None and joint and all(_is_concrete(v) for v in out.values()):
-        check({k: np.asarray(v, dtype=np.float64) for k, v in out.items()})
+            raise ValueError(f"{rule_name}: hyperparameter {name} must be {text}, got {float(np.ravel(bad)[0]):g}")
+    if rule.check is not None and joint and all(_is_concrete(v) for v in out.values()):
+        rule.check({k: np.asarray(v, dtype=np.float64) for k, v in out.items()})
     return out
 
 

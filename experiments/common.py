@@ -28,10 +28,6 @@ import numpy as np
 HEADER = ("experiment", "game", "rule", "hparams", "seed", "step", "metric", "value")
 
 
-class CLIError(ValueError):
-    """A bad command-line value; reported as one line, exit code 2."""
-
-
 def parser(study: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m experiments.{study}", description=description)
     p.add_argument(
@@ -58,34 +54,30 @@ def fail(parser: argparse.ArgumentParser, message: str):
     raise SystemExit(2)
 
 
-def positive(name: str):
-    def parse(text: str) -> float:
+def positive(name: str, kind: type = float):
+    """An argparse type: a finite number > 0 (``kind=int``: an integer >= 1), errors naming ``name``."""
+
+    def parse(text: str):
         try:
-            v = float(text)
+            v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {text!r}") from None
         if not np.isfinite(v) or v <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number > 0, got {text!r}")
+            bound = ">= 1" if kind is int else "a finite number > 0"
+            raise argparse.ArgumentTypeError(f"{name} must be {bound}, got {text!r}")
         return v
 
     return parse
 
 
 def positive_int(name: str):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {text!r}")
-        return v
-
-    return parse
+    """:func:`positive` for integers (>= 1)."""
+    return positive(name, int)
 
 
-def rule_names(text: str | None, default: Sequence[str]) -> list[str]:
-    """Comma-separated registry names; raises :class:`CLIError` listing the valid ones."""
+def rule_names(parser: argparse.ArgumentParser, text: str | None, default: Sequence[str]) -> list[str]:
+    """Comma-separated registry names; an unknown one fails through :func:`fail`, listing the valid ones."""
     import algorithms
 
     if text is None:
@@ -93,10 +85,17 @@ def rule_names(text: str | None, default: Sequence[str]) -> list[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [n for n in names if n not in algorithms.RULES]
     if unknown or not names:
-        raise CLIError(
-            f"unknown rule(s) {', '.join(unknown) or '(none given)'}; valid: {', '.join(algorithms.RULES)}"
+        fail(
+            parser,
+            f"unknown rule(s) {', '.join(unknown) or '(none given)'}; valid: {', '.join(algorithms.RULES)}",
         )
     return names
+
+
+def check_schedule(parser: argparse.ArgumentParser, steps: int, record_every: int) -> None:
+    """``--steps`` must be a multiple of ``--record-every`` (else :func:`fail`)."""
+    if steps % record_every:
+        fail(parser, f"--steps ({steps}) must be a multiple of --record-every ({record_every})")
 
 
 #: Rules whose ``tau`` is an inverse step size, not a KL weight towards a fixed reference.
@@ -202,14 +201,17 @@ def table(rows: Sequence[Sequence], header: Sequence[str]) -> str:
     )
 
 
+def first_below(steps, gaps, level: float) -> np.ndarray:
+    """First recorded step from which ``gaps <= level`` holds to the end, along the last axis; NaN for never."""
+    ok = np.asarray(gaps) <= level
+    stays = np.flip(np.cumprod(np.flip(ok, -1), -1), -1).astype(bool)
+    return np.where(stays[..., -1], np.asarray(steps)[np.argmax(stays, axis=-1)], np.nan)
+
+
 def steps_to(steps, gap, level: float) -> str:
-    """First recorded step with ``gap <= level`` (and staying there), or ``never``."""
-    gap = np.asarray(gap)
-    ok = gap <= level
-    if not ok[-1]:
-        return "never"
-    last_bad = np.flatnonzero(~ok)
-    return str(int(np.asarray(steps)[last_bad[-1] + 1 if last_bad.size else 0]))
+    """:func:`first_below` of one curve as text: the step, or ``never``."""
+    first = float(first_below(steps, gap, level))
+    return "never" if np.isnan(first) else str(int(first))
 
 
 def plot_floor(values, floor: float = 1e-17):

@@ -53,10 +53,7 @@ def main(argv=None) -> int:
 
     if args.n < 3:
         common.fail(p, "--n must be >= 3 (cyclic prompts)")
-    try:
-        names = common.rule_names(args.rules, RULES)
-    except common.CLIError as err:
-        common.fail(p, str(err))
+    names = common.rule_names(p, args.rules, RULES)
     steps = args.steps or (1000 if args.quick else 10000)
     every = max(1, steps // 200)
     if steps % every:

@@ -44,14 +44,10 @@ def main(argv=None) -> int:
         common.fail(p, f"unknown --kind {args.kind!r}; valid: {', '.join(games.library.RANDOM_KINDS)}")
     if args.n < 2:
         common.fail(p, "--n must be >= 2")
-    try:
-        names = common.rule_names(args.rules, list(algorithms.RULES))
-    except common.CLIError as err:
-        common.fail(p, str(err))
+    names = common.rule_names(p, args.rules, list(algorithms.RULES))
     B = args.games or (16 if args.quick else 256)
     steps = args.steps or (500 if args.quick else 5000)
-    if steps % args.record_every:
-        common.fail(p, f"--steps ({steps}) must be a multiple of --record-every ({args.record_every})")
+    common.check_schedule(p, steps, args.record_every)
     t0 = time.perf_counter()
     ss = np.random.SeedSequence(args.seed).generate_state(B)
     game_list = [games.random_preference(int(s), args.n, args.kind, dtype=args.dtype) for s in ss]

@@ -43,13 +43,9 @@ def main(argv=None) -> int:
     import algorithms
     import games
 
-    try:
-        names = common.rule_names(args.rules, list(algorithms.RULES))
-    except common.CLIError as err:
-        common.fail(p, str(err))
+    names = common.rule_names(p, args.rules, list(algorithms.RULES))
     steps = args.steps or (1000 if args.quick else 5000)
-    if steps % args.record_every:
-        common.fail(p, f"--steps ({steps}) must be a multiple of --record-every ({args.record_every})")
+    common.check_schedule(p, steps, args.record_every)
     if args.noise < 0 or not np.isfinite(args.noise):
         common.fail(p, f"--noise must be a finite number >= 0, got {args.noise}")
 

@@ -21,14 +21,6 @@ RULES = ("inpo", "mmd", "nash_md", "egpo", "comal")
 LEVEL = 1e-6
 
 
-def _first_below(steps, gaps, level=LEVEL):
-    """Steps to reach ``level`` (and stay) along the last axis; NaN for never."""
-    ok = gaps <= level
-    stays = np.flip(np.cumprod(np.flip(ok, -1), -1), -1).astype(bool)
-    idx = np.argmax(stays, axis=-1)
-    return np.where(stays[..., -1], np.asarray(steps)[idx], np.nan)
-
-
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
     p.add_argument("--rules", default=None, help=f"comma-separated (default: {','.join(RULES)})")
@@ -41,13 +33,9 @@ def main(argv=None) -> int:
     import algorithms
     import games
 
-    try:
-        names = common.rule_names(args.rules, RULES)
-    except common.CLIError as err:
-        common.fail(p, str(err))
+    names = common.rule_names(p, args.rules, RULES)
     steps = args.steps or (1000 if args.quick else 5000)
-    if steps % args.record_every:
-        common.fail(p, f"--steps ({steps}) must be a multiple of --record-every ({args.record_every})")
+    common.check_schedule(p, steps, args.record_every)
     n = 4 if args.quick else 8
     etas, taus = np.geomspace(0.05, 1.0, n), np.geomspace(0.01, 1.0, n)  # eta tau <= 1
     game = games.comal_cycle(dtype=args.dtype)
@@ -62,7 +50,7 @@ def main(argv=None) -> int:
         tic = time.perf_counter()
         tr = algorithms.sweep(rule, game, steps=steps, record_every=args.record_every, eta=etas, tau=taus)
         gaps = np.asarray(tr.metrics["gap"])  # [eta, tau, R+1]
-        results[rule.name] = (gaps[..., -1], _first_below(tr.steps, gaps))
+        results[rule.name] = (gaps[..., -1], common.first_below(tr.steps, gaps, LEVEL))
         common.progress(
             f"  {rule.name:<18} {n}x{n} grid x {steps} steps in {time.perf_counter() - tic:5.2f} s"
         )
@@ -87,7 +75,7 @@ def main(argv=None) -> int:
         rule = algorithms.comal(algorithms.inpo(), k)
         tr = algorithms.run(rule, game, steps=steps, record_every=args.record_every, eta=0.5, tau=0.1)
         gaps = np.asarray(tr.metrics["gap"])
-        first = _first_below(tr.steps, gaps)
+        first = common.first_below(tr.steps, gaps, LEVEL)
         k_rows.append((k, f"{gaps[-1]:.3e}", "never" if np.isnan(first) else int(first)))
         rows += [
             (STUDY, "comal_cycle", rule.name, "eta=0.5;tau=0.1", args.seed, int(s), "gap", repr(float(v)))
