@@ -16,7 +16,7 @@ from .comal import comal, comal_exact, mpo
 from .mirror import inpo, mmd, nash_md
 from .mwu import iterative_dpo, iterative_ipo, mwu, sppo
 from .optimistic import egpo, extragradient, omwu
-from .runner import NonFiniteWarning, Trace, run, sweep
+from .runner import METRICS, NonFiniteWarning, Trace, build_grid, run, sweep
 
 
 def _averaged(inner="mwu", **structure) -> UpdateRule:
@@ -47,23 +47,54 @@ RULES: dict[str, Callable[..., UpdateRule]] = {
 }
 
 
-def get(name: str, **structure) -> UpdateRule:
-    """The rule registered as ``name``, built with its structural options.
+def register(name: str, factory: Callable[..., UpdateRule]) -> None:
+    """Add a rule to the registry: ``get(name, **structure)`` then calls ``factory(**structure)``.
+
+    ``factory`` must return an :class:`UpdateRule` and should return the same object for the same arguments
+    (cache it, e.g. ``functools.cache``), or every run recompiles. A rule object is accepted too.
 
     Raises:
+        TypeError: ``name`` is not a string or ``factory`` is neither a rule nor callable.
+        ValueError: ``name`` is empty or already registered.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TypeError(f"register: name must be an identifier string, got {name!r}")
+    if name in RULES:
+        raise ValueError(f"register: a rule named {name!r} is already registered")
+    if isinstance(factory, UpdateRule):
+        rule = factory
+        factory = lambda: rule  # noqa: E731
+    elif not callable(factory):
+        raise TypeError(f"register: factory must be callable or an UpdateRule, got {factory!r}")
+    RULES[name] = factory
+
+
+def get(name: str, **structure) -> UpdateRule:
+    """The rule registered as ``name``, built with its structural options (ints may be NumPy integers).
+
+    Raises:
+        TypeError: ``name`` is not a string.
         ValueError: unknown name (the valid names are listed) or a bad structural option.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"rule name must be a string, got {name!r}; valid rules: {', '.join(RULES)}")
     if name not in RULES:
         raise ValueError(f"unknown rule {name!r}; valid rules: {', '.join(RULES)}")
     try:
-        return RULES[name](**structure)
+        rule = RULES[name](**structure)
     except TypeError as err:
         raise ValueError(f"rule {name!r}: bad structural options {structure}: {err}") from None
+    if not isinstance(rule, UpdateRule):
+        raise TypeError(f"rule {name!r}: its factory returned {rule!r}, not an UpdateRule")
+    return rule
 
 
 __all__ = [
     "RULES",
+    "METRICS",
     "get",
+    "register",
+    "build_grid",
     "UpdateRule",
     "make_rule",
     "base",

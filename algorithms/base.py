@@ -1,43 +1,59 @@
-"""The update-rule protocol and the helpers every rule shares.
+"""The update-rule protocol: what a rule declares, in one place, and the helpers every rule shares.
 
-An :class:`UpdateRule` is a ``NamedTuple`` of pure functions (optax style):
+An :class:`UpdateRule` is a ``NamedTuple`` of pure functions plus what the rule declares about itself:
 
-* ``init(game, key=None, *, ref=None, **hparams) -> state`` — validates the game and concrete hyperparameters
-  (``ValueError`` before anything compiles), fills defaults, and stores every numeric hyperparameter in the
-  state as an array of the game's dtype, so ``vmap`` over them needs no recompilation;
-* ``step(state, game) -> state`` — one update; the game is passed in (a payoff oracle), so extragradient and
-  optimistic rules can evaluate it twice;
-* ``policy(state) -> (x, y)`` — the current probabilities (self-play rules return the same policy twice).
+* ``init(game, key=None, *, ref=None, start=None, self_play=None, **hparams) -> state`` — the one ``init``
+  contract. It checks the game and the concrete hyperparameters (``ValueError`` before anything compiles),
+  draws the start (``start``, default the reference ``ref``, default uniform; ``noise`` perturbs it), and stores every numeric hyperparameter in the state as an array of the game's dtype, so ``vmap`` over
+  them needs no recompilation;
+* ``step(state, oracle) -> state`` — one update. The :class:`games.feedback.Oracle` answers payoff gradients
+  (exact, sampled or noisy: the rule does not know which) and holds the game;
+* ``policy(state) -> Profile`` — the current policy as **log-probabilities**, a :class:`games.Profile`
+  (``y is None`` in self-play); the runner's metrics take its ``exp``.
 
-Profiles: on a symmetric game, rules that can play self-play keep **one** policy (an array); on a general
-matrix game they keep a tuple ``(x, y)`` and each player ascends its own payoff. Every update is written once
-with ``jax.tree.map`` over that structure. Policies are stored as **normalised log-probabilities**
-(``log_softmax``), so dynamics that drift to a vertex never underflow to 0 or produce NaN.
+Declared, not inferred: ``hparams`` (names, defaults and ranges), ``accepts`` (``"any"`` game or
+``"preference"`` games only), ``self_play_only``, ``exact_only`` (the rule reads the whole game, not the
+oracle's gradients), and for regularized rules ``tau(state)``, ``reference(state)`` and
+``with_reference(state, ref)`` (log-probabilities), plus an optional ``reset(state)`` that clears auxiliary
+memory when a wrapper re-centres the reference (as optax's lookahead may reset its fast weights). Wrappers
+(``comal``, ``averaged``) use only this interface.
 
-Writing a new rule (optimistic INPO, 12 lines)::
+Self-play is a choice made at ``init``: ``self_play=None`` plays one policy on preference games and two
+players on every matrix game; ``True`` needs a symmetric game; ``False`` runs both players of a preference
+game. Policies are stored as **normalised log-probabilities** (``log_softmax``), so dynamics that drift to a
+vertex never underflow to 0 or produce NaN. Every update is written once, with ``jax.tree.map`` over the
+profile: it then runs on one policy in self-play and on two otherwise.
 
-    from typing import Any, NamedTuple
-    import jax
-    from algorithms import base
+Writing a new rule — optimistic INPO, ``pi' ∝ pi^(1-eta tau) ref^(eta tau) exp(eta (2 r_t - r_{t-1}))``:
 
-    class State(NamedTuple):
-        logits: Any; ref: Any; prev: Any; eta: jax.Array; tau: jax.Array
-
-    def init(game, logits, ref, key, eta, tau):
-        return State(logits, ref, base.gradient(game, logits), eta, tau)
-
-    def step(s, game):
-        g = base.gradient(game, s.logits)
-        new = base.tree_map(lambda l, r, g, p: base.normalize((1 - s.eta * s.tau) * l + s.eta * s.tau * r
-                            + s.eta * (2 * g - p)), s.logits, s.ref, g, s.prev)
-        return s._replace(logits=new, prev=g)
-
-    optimistic_inpo = base.make_rule("optimistic_inpo", init, step, hparams={"eta": 0.5, "tau": 0.1},
-                                     regularized=True, self_play_only=True)
+>>> from typing import NamedTuple
+>>> import jax, games, algorithms
+>>> from algorithms import base
+>>> class State(NamedTuple):
+...     logits: games.Profile; ref: games.Profile; prev: games.Profile; first: jax.Array
+...     eta: jax.Array; tau: jax.Array
+>>> def init_state(game, logits, ref, key, eta, tau):
+...     return State(logits, ref, logits, jax.numpy.ones((), bool), eta, tau)   # prev unused at step 1
+>>> def step(s, oracle):
+...     g = oracle.gradient(s.logits)
+...     prev = base.tree_map(lambda g, p: jax.numpy.where(s.first, g, p), g, s.prev)   # r_{-1} = r_0
+...     et = s.eta * s.tau
+...     new = base.tree_map(lambda l, r, g, p: base.normalize((1 - et) * l + et * r + s.eta * (2 * g - p)),
+...                         s.logits, s.ref, g, prev)
+...     return s._replace(logits=new, prev=g, first=jax.numpy.zeros((), bool))
+>>> rule = base.make_rule("optimistic_inpo", init_state, step, regularized=True,
+...                       hparams={"eta": (0.5, "(0, inf)"), "tau": (0.1, "(0, inf)")},
+...                       check=base.eta_tau_at_most_one("optimistic_inpo"), reset=None)
+>>> algorithms.conformance.check_rule(rule, dtypes=("float64",))   # raises AssertionError on a violation
+>>> trace = algorithms.run(algorithms.comal(rule, 100), games.comal_cycle(), steps=3000, record_every=100)
+>>> bool(trace.metrics["gap"][-1] < 1e-8)
+True
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -46,53 +62,131 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
+from games import Profile
+from games.feedback import Oracle
 
 __all__ = [
     "UpdateRule",
+    "Hparam",
+    "Profile",
+    "Oracle",
     "make_rule",
     "check_hparams",
+    "resolve_self_play",
     "normalize",
     "probs",
-    "gradient",
     "tree_map",
     "as_key",
-    "CONSTRAINTS",
+    "as_keys",
+    "eta_tau_at_most_one",
 ]
 
 tree_map = jax.tree.map
 
-#: How each hyperparameter name is checked (concrete values, element-wise): ``(test, description)``.
-#: Names not listed must merely be finite.
-CONSTRAINTS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
-    "eta": (lambda v: v > 0, "> 0"),
-    "tau": (lambda v: v > 0, "> 0"),
-    "noise": (lambda v: v >= 0, ">= 0"),
-    "ridge": (lambda v: v > 0, "> 0"),
-}
+#: The start perturbation every rule accepts: ``logits = normalize(log ref + noise * N(0, 1))``.
+START_NOISE = "noise"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# hyperparameters: a name, a default and a range, declared by the rule
+# ---------------------------------------------------------------------------------------------------------------
+
+_INTERVAL = re.compile(r"^\s*([\[(])\s*([^,\s]+)\s*,\s*([^\])\s]+)\s*([\])])\s*$")
+
+
+class Hparam(NamedTuple):
+    """A numeric hyperparameter: its default and the interval of valid values.
+
+    ``interval`` is written as in mathematics: ``"(0, inf)"``, ``"[0, 1)"``, ``"[1e-3, 10]"``.
+    """
+
+    name: str
+    default: float
+    interval: str = "(0, inf)"
+
+    @property
+    def bounds(self) -> tuple[float, float, bool, bool]:
+        """``(low, high, low_closed, high_closed)``."""
+        m = _INTERVAL.match(self.interval)
+        low, high = float(m.group(2)), float(m.group(3))
+        return low, high, m.group(1) == "[", m.group(4) == "]"
+
+    def contains(self, v: np.ndarray) -> np.ndarray:
+        low, high, lc, hc = self.bounds
+        above = v >= low if lc else v > low
+        below = v <= high if hc else v < high
+        return above & below
+
+    def interior(self) -> list[float]:
+        """Three valid points: the default and two nearby values inside the interval (for grids)."""
+        low, high, _, _ = self.bounds
+        d = self.default
+        up = d * 1.2 if d > 0 else d + 0.1
+        down = d * 0.8 if d > 0 else d - 0.1
+        up = up if up < high else d + (high - d) / 2
+        down = down if down > low else d - (d - low) / 2
+        return [d, down, up]
+
+
+def _hparam(name: str, spec) -> Hparam:
+    default, interval = (spec, "(0, inf)") if not isinstance(spec, tuple) else spec
+    if isinstance(default, bool) or not isinstance(default, (int, float, np.number)):
+        raise TypeError(f"hyperparameter {name}: default must be a number, got {default!r}")
+    if not isinstance(interval, str) or not _INTERVAL.match(interval):
+        raise ValueError(
+            f"hyperparameter {name}: interval must look like '(0, inf)' or '[0, 1)', got {interval!r}"
+        )
+    hp = Hparam(name, float(default), interval)
+    low, high, _, _ = hp.bounds
+    if math.isnan(low) or math.isnan(high) or low > high:
+        raise ValueError(f"hyperparameter {name}: empty interval {interval!r}")
+    if not hp.contains(np.asarray(hp.default)):
+        raise ValueError(f"hyperparameter {name}: default {default!r} lies outside its interval {interval}")
+    return hp
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the protocol
+# ---------------------------------------------------------------------------------------------------------------
 
 
 class UpdateRule(NamedTuple):
-    """A learning rule: pure functions plus static metadata (hashable, so it can be a ``jit`` static arg).
+    """A learning rule: pure functions plus what it declares (hashable: a ``jit`` static argument).
 
     Attributes:
         name: display name (e.g. ``"comal(inpo,100)"``).
         init, step, policy: see the module docstring.
-        hparams: ``((name, default), ...)`` — the numeric hyperparameters ``init`` accepts.
-        regularization: ``state -> (tau, ref_probs)`` for rules that solve a KL-regularized game (the runner
-            then records ``regularized_gap``), else ``None``.
-        self_play_only: the rule needs a symmetric game.
+        hparams: the numeric hyperparameters ``init`` accepts (:class:`Hparam`: name, default, interval),
+            the start's ``noise`` included.
+        accepts: ``"any"`` game, or ``"preference"`` games only (e.g. SPPO's update is written with ``P``).
+        self_play_only: the rule plays one policy against itself (needs a symmetric game).
+        exact_only: the rule reads the whole game rather than the oracle's gradients (only exact feedback).
+        tau, reference, with_reference: for rules that solve a KL-regularized game (else ``None``): the KL
+            weight, the reference as log-probabilities (a :class:`games.Profile`), and a copy of the state
+            with another reference. The runner records ``regularized_gap`` for them; ``comal`` re-centres them.
+        reset: optional ``state -> state`` clearing auxiliary memory when the reference is re-centred.
         check: optional joint validation ``check(hparams)`` of concrete (possibly array-valued, element-wise)
             hyperparameters, raising ``ValueError`` (e.g. :func:`eta_tau_at_most_one`).
     """
 
     name: str
     init: Callable[..., Any]
-    step: Callable[[Any, games.Game], Any]
-    policy: Callable[[Any], tuple[jax.Array, jax.Array]]
-    hparams: tuple[tuple[str, float], ...]
-    regularization: Callable[[Any], tuple[jax.Array, Any]] | None = None
+    step: Callable[[Any, Oracle], Any]
+    policy: Callable[[Any], Profile]
+    hparams: tuple[Hparam, ...]
+    accepts: str = "any"
     self_play_only: bool = False
+    exact_only: bool = False
+    tau: Callable[[Any], jax.Array] | None = None
+    reference: Callable[[Any], Profile] | None = None
+    with_reference: Callable[[Any, Profile], Any] | None = None
+    reset: Callable[[Any], Any] | None = None
     check: Callable[[dict], None] | None = None
+
+    @property
+    def regularized(self) -> bool:
+        """True when the rule solves a KL-regularized game and exposes its reference."""
+        return self.reference is not None
 
     def __repr__(self) -> str:
         return f"UpdateRule({self.name})"
@@ -108,76 +202,119 @@ def normalize(logits: jax.Array) -> jax.Array:
     return jax.nn.log_softmax(logits, axis=-1)
 
 
-def probs(logits: Any) -> Any:
-    """Probabilities of a log-probability profile (array or ``(x, y)``)."""
+def probs(logits: Profile) -> Profile:
+    """Probabilities of a log-probability profile."""
     return tree_map(jnp.exp, logits)
 
 
-def as_pair(profile: Any) -> tuple[jax.Array, jax.Array]:
-    """``(x, y)`` of a profile; a self-play policy is played by both players."""
-    return profile if isinstance(profile, tuple) else (profile, profile)
+# ---------------------------------------------------------------------------------------------------------------
+# keys and hyperparameter values
+# ---------------------------------------------------------------------------------------------------------------
+
+_MAX_SEED = 2**63
 
 
-def gradient(game: games.Game, logits: Any) -> Any:
-    """Payoff gradient of a log-probability profile, in its structure (see :func:`games.payoff_gradient`)."""
-    return games.payoff_gradient(game, probs(logits))
+def _check_seed(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int seed, got {value!r}")
+    if not 0 <= int(value) < _MAX_SEED:
+        raise ValueError(f"{name} must be a seed in [0, 2**63), got {int(value)}")
+    return int(value)
 
 
-def as_key(key) -> jax.Array:
-    """A raw ``uint32[2]`` PRNG key from ``None`` (seed 0), an int seed or a key."""
+def as_key(key, name: str = "key") -> jax.Array:
+    """A raw ``uint32[2]`` PRNG key from ``None`` (seed 0), an int seed in ``[0, 2**63)`` or a key.
+
+    Raises:
+        TypeError / ValueError: anything else, naming ``name`` and the value.
+    """
     if key is None:
         return jax.random.PRNGKey(0)
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return jax.random.PRNGKey(int(key))
+    if isinstance(key, (int, np.integer, bool)):
+        return jax.random.PRNGKey(_check_seed(key, name))
+    if isinstance(key, jax.core.Tracer):
+        return key
     if hasattr(key, "dtype") and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if np.shape(key) != ():
+            raise ValueError(f"{name} must be a single key, got a key array of shape {np.shape(key)}")
         return jax.random.key_data(key)
-    if not hasattr(key, "shape") or key.shape[-1:] != (2,):
-        raise TypeError(f"key must be None, an int seed or a jax.random key, got {key!r}")
-    return key
+    if hasattr(key, "dtype") and np.shape(key) == (2,) and np.dtype(key.dtype) == np.uint32:
+        return jnp.asarray(key)
+    raise TypeError(f"{name} must be None, an int seed or a jax.random key (uint32[2]), got {key!r}")
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# hyperparameters
-# ---------------------------------------------------------------------------------------------------------------
+def as_keys(seeds, name: str = "seeds") -> jax.Array:
+    """``uint32[S, 2]`` keys for ``range(S)`` (an int ``S``) or a sequence of int seeds, built vectorised."""
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ValueError(f"{name} must name at least one seed, got {seeds}")
+        arr = np.arange(int(seeds), dtype=np.int64)
+    else:
+        values = list(seeds)
+        if not values:
+            raise ValueError(f"{name} must name at least one seed")
+        for i, v in enumerate(values):
+            _check_seed(v, f"{name}[{i}]")
+        arr = np.asarray([int(v) for v in values], dtype=np.uint64)
+    # jax.random.PRNGKey(s) for threefry is [s >> 32, s & 0xFFFFFFFF]: built here without one call per seed
+    arr = arr.astype(np.uint64)
+    data = np.stack(
+        [(arr >> np.uint64(32)).astype(np.uint32), (arr & np.uint64(0xFFFFFFFF)).astype(np.uint32)], -1
+    )
+    if jax.config.jax_default_prng_impl != "threefry2x32":  # other implementations: one call per seed
+        return jnp.stack([jax.random.PRNGKey(int(s)) for s in arr])
+    return jnp.asarray(data)
 
 
 def _is_concrete(v) -> bool:
     return not isinstance(v, jax.core.Tracer)
 
 
-def check_hparams(rule: UpdateRule, given: Mapping[str, Any], *, joint: bool = True) -> dict:
-    """Fill ``rule``'s defaults and validate concrete values element-wise (scalars or same-shape arrays of grid
-    points); ``joint=False`` skips the rule's joint ``check`` (for grids whose axes are not yet broadcast).
+def check_hparams(rule: UpdateRule, given: Mapping[str, Any], *, joint: bool = True, dtype=None) -> dict:
+    """Fill ``rule``'s defaults and validate concrete values element-wise against the declared intervals
+    (scalars, or same-shape arrays of grid points); ``joint=False`` skips the rule's joint ``check`` (for grids
+    whose axes are not yet broadcast). With ``dtype``, the values are checked again after the cast to it: a
+    value that overflows (``eta=1e39`` in float32) or whose reciprocal overflows (``tau=1e-320``) is refused.
 
     Raises:
         ValueError: an unknown name (the valid ones are listed), or a value that is NaN, infinite or outside
-            its range (:data:`CONSTRAINTS`). Traced values (inside ``vmap``) are passed through unchecked.
+            its interval. Traced values (inside ``vmap``) are passed through unchecked.
         TypeError: a non-numeric value.
     """
-    rule_name = rule.name
-    defaults = dict(rule.hparams)
-    unknown = sorted(set(given) - set(defaults))
+    spec = {h.name: h for h in rule.hparams}
+    unknown = sorted(set(given) - set(spec))
     if unknown:
-        valid = ", ".join(defaults) or "none"
-        raise ValueError(f"{rule_name}: unknown hyperparameter(s) {', '.join(unknown)}; valid: {valid}")
-    out = {**defaults, **given}
+        valid = ", ".join(spec) or "none"
+        raise ValueError(f"{rule.name}: unknown hyperparameter(s) {', '.join(unknown)}; valid: {valid}")
+    out = {**{n: h.default for n, h in spec.items()}, **given}
     for name, value in out.items():
         if not _is_concrete(value):
             continue
-        if isinstance(value, (str, bytes, bool)) or value is None:
-            raise TypeError(f"{rule_name}: hyperparameter {name} must be a number, got {value!r}")
+        if isinstance(value, (str, bytes, bool)) or value is None or callable(value):
+            raise TypeError(f"{rule.name}: hyperparameter {name} must be a number, got {value!r}")
         try:
             arr = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"{rule_name}: hyperparameter {name} must be a number, got {value!r}") from None
+            raise TypeError(f"{rule.name}: hyperparameter {name} must be a number, got {value!r}") from None
         if not np.isfinite(arr).all():
-            raise ValueError(f"{rule_name}: hyperparameter {name} must be finite, got {value!r}")
-        test, text = CONSTRAINTS.get(name, (lambda v: np.ones_like(v, bool), ""))
-        if not np.all(test(arr)):
-            bad = arr[~test(arr)] if arr.ndim else arr
-            raise ValueError(f"{rule_name}: hyperparameter {name} must be {text}, got {float(np.ravel(bad)[0]):g}")
+            raise ValueError(f"{rule.name}: hyperparameter {name} must be finite, got {value!r}")
+        h = spec[name]
+        ok = h.contains(arr)
+        if not np.all(ok):
+            bad = float(np.ravel(arr[~ok] if arr.ndim else arr)[0])
+            raise ValueError(f"{rule.name}: hyperparameter {name} must lie in {h.interval}, got {bad:g}")
+        if dtype is not None:
+            with np.errstate(divide="ignore", over="ignore"):
+                cast = arr.astype(dtype)
+                inv = np.abs(np.reciprocal(cast[cast != 0]))
+            if not np.isfinite(cast).all() or not np.isfinite(inv).all():
+                raise ValueError(
+                    f"{rule.name}: hyperparameter {name}={value!r} does not fit {np.dtype(dtype).name} "
+                    f"(it, or its reciprocal, overflows)"
+                )
     if rule.check is not None and joint and all(_is_concrete(v) for v in out.values()):
-        rule.check({k: np.asarray(v, dtype=np.float64) for k, v in out.items()})
+        vals = {k: np.asarray(v, dtype=np.float64 if dtype is None else dtype) for k, v in out.items()}
+        rule.check(vals)
     return out
 
 
@@ -200,96 +337,164 @@ def eta_tau_at_most_one(rule_name: str) -> Callable[[dict], None]:
     return check
 
 
-def _check_game(game, rule_name: str, self_play_only: bool) -> None:
-    if not isinstance(game, games.Game):
-        raise TypeError(f"{rule_name}: expected a games.Game, got {type(game).__name__}")
-    if self_play_only and not game.symmetric:
-        raise ValueError(
-            f"{rule_name} is a self-play rule and needs a symmetric game (a preference game or a skew-symmetric "
-            f"matrix game); got {game!r}"
-        )
+# ---------------------------------------------------------------------------------------------------------------
+# games, self-play and the start
+# ---------------------------------------------------------------------------------------------------------------
 
 
-def initial_policy(game: games.Game, key, ref, noise) -> tuple[Any, Any]:
-    """``(logits, ref_logits)``: start at the reference (default uniform), perturbed by ``noise * N(0, 1)``.
+def resolve_self_play(rule: UpdateRule, game, self_play) -> bool:
+    """Whether ``rule`` plays ``game`` in self-play, checking what the rule declares.
 
-    Self-play (one policy) on symmetric games, ``(x, y)`` otherwise. ``ref`` is a policy or ``(ref_x, ref_y)``.
+    ``None``: self-play on preference games, two players on every matrix game (skew-symmetric or not).
+
+    Raises:
+        TypeError: ``game`` is not a :class:`games.Game` or ``self_play`` not a bool/None.
+        ValueError: a declared requirement fails (the message says which and how to fix it).
     """
-    self_play = game.symmetric
-    if self_play:
-        if isinstance(ref, tuple):
-            raise ValueError("a symmetric game is played in self-play: pass one ref policy, not a pair")
-        refs = (ref,)
+    if not isinstance(game, games.Game):
+        raise TypeError(f"{rule.name}: expected a games.Game, got {type(game).__name__}")
+    if self_play is not None and not isinstance(self_play, (bool, np.bool_)):
+        raise TypeError(f"self_play must be None, True or False, got {self_play!r}")
+    if rule.accepts == "preference" and not game.preference:
+        raise ValueError(
+            f"{rule.name} needs a preference game (its update is written with P); got {game!r}. Build the "
+            f"game with games.preference_game(P)"
+        )
+    sp = game.preference if self_play is None else bool(self_play)
+    if sp and not game.symmetric:
+        raise ValueError(
+            f"self-play needs a symmetric game (a preference game or a skew-symmetric matrix game); got {game!r}"
+        )
+    if rule.self_play_only and not sp:
+        how = "pass self_play=True" if game.symmetric else "use a preference game"
+        raise ValueError(f"{rule.name} is a self-play rule (one policy plays both sides): {how}")
+    return sp
+
+
+def _profile_of(game: games.Game, value, self_play: bool, name: str) -> list[jax.Array]:
+    """Validated probabilities per player (``None``: uniform) from one policy or a pair ``(x, y)``."""
+    if isinstance(value, tuple):
+        vx, vy = value
+        if self_play and vy is not None:
+            raise ValueError(f"self-play plays one policy: pass one {name} policy, not a pair")
+        values = (vx,) if self_play else (vx, vy)
     else:
-        refs = ref if isinstance(ref, tuple) else (ref, ref)
-    ref_logits = []
-    for player, r in enumerate(refs):
-        if r is not None and _is_concrete(r):
-            r = games.core.check_reference(game, r, player, "ref")
-        elif r is None:
-            r = games.uniform(game, player)
-        ref_logits.append(jnp.log(jnp.asarray(r, game.dtype)))
+        if not self_play and value is not None and game.shape[0] != game.shape[1]:
+            raise ValueError(
+                f"a single {name} needs a square game; pass ({name}_x, {name}_y) for an m x n game"
+            )
+        values = (value,) if self_play else (value, value)
+    out = []
+    for player, v in enumerate(values):
+        if v is None:
+            v = games.uniform(game, player)
+        elif _is_concrete(v):
+            v = games.core.check_reference(game, v, player, name if self_play else f"{name}_{'xy'[player]}")
+        out.append(jnp.asarray(v, game.dtype))
+    return out
+
+
+def initial_policy(game: games.Game, key, ref, noise, self_play: bool, start=None) -> tuple[Profile, Profile]:
+    """``(logits, ref_logits)`` profiles. The start is ``start`` (default: the reference, default uniform),
+    perturbed by ``noise * N(0, 1)`` in log space. ``ref``/``start`` are one policy (both players of a square
+    game) or a :class:`games.Profile`/pair ``(x, y)``; every entry must be strictly positive.
+    """
+    ref_logits = [jnp.log(r) for r in _profile_of(game, ref, self_play, "ref")]
+    start_logits = (
+        ref_logits if start is None else [jnp.log(p) for p in _profile_of(game, start, self_play, "start")]
+    )
     if _is_concrete(noise) and float(noise) == 0.0:  # no draw: bitwise the same as adding 0 * N(0, 1)
-        logits = [normalize(lr) for lr in ref_logits]
+        logits = [normalize(lr) for lr in start_logits]
     else:
-        keys = jax.random.split(key, len(ref_logits))
+        keys = jax.random.split(key, len(start_logits))
         logits = [
             normalize(lr + noise * jax.random.normal(k, lr.shape, game.dtype))
-            for lr, k in zip(ref_logits, keys)
+            for lr, k in zip(start_logits, keys)
         ]
-    if self_play:
-        return logits[0], ref_logits[0]
-    return tuple(logits), tuple(ref_logits)
+    return Profile(*logits), Profile(*ref_logits)
 
 
-def logits_policy(state) -> tuple[jax.Array, jax.Array]:
-    """Default ``policy``: the probabilities of ``state.logits``."""
-    return as_pair(probs(state.logits))
+class Regularization(NamedTuple):
+    """How a regularized rule's state holds its KL weight and reference (for :func:`make_rule`)."""
+
+    tau: Callable[[Any], jax.Array]
+    reference: Callable[[Any], Profile]
+    with_reference: Callable[[Any, Profile], Any]
 
 
-def ref_regularization(state) -> tuple[jax.Array, Any]:
-    """Default ``regularization``: ``(state.tau, probs(state.ref))``."""
-    return state.tau, probs(state.ref)
+#: The default layout: a state with fields ``tau`` and ``ref`` (log-probabilities).
+STATE_FIELDS = Regularization(
+    tau=lambda s: s.tau,
+    reference=lambda s: s.ref,
+    with_reference=lambda s, ref: s._replace(ref=ref),
+)
+
+
+def logits_policy(state) -> Profile:
+    """Default ``policy``: ``state.logits`` (log-probabilities)."""
+    return state.logits
 
 
 def make_rule(
     name: str,
-    init: Callable[..., Any],
-    step: Callable[[Any, games.Game], Any],
+    init_state: Callable[..., Any],
+    step: Callable[[Any, Oracle], Any],
     *,
-    hparams: Mapping[str, float],
-    policy: Callable[[Any], tuple[jax.Array, jax.Array]] = logits_policy,
-    regularized: bool = False,
+    hparams: Mapping[str, Any],
+    policy: Callable[[Any], Profile] = logits_policy,
+    accepts: str = "any",
     self_play_only: bool = False,
+    exact_only: bool = False,
+    regularized: bool | Regularization = False,
+    reset: Callable[[Any], Any] | None = None,
     check: Callable[[dict], None] | None = None,
 ) -> UpdateRule:
-    """Build an :class:`UpdateRule` from a core ``init(game, logits, ref, key, **hparams)`` and ``step``.
+    """Build an :class:`UpdateRule` from ``init_state(game, logits, ref, key, **hparams) -> state`` and ``step``.
 
-    The returned ``init`` checks the game and the hyperparameters, draws the initial policy
-    (:func:`initial_policy`; every rule also accepts ``noise``, default 0: the start's log-perturbation), casts
-    hyperparameters to the game's dtype and calls the core ``init``. ``regularized=True`` means the state has
-    ``tau`` and ``ref`` fields and solves ``J_tau`` (the runner records the regularized gap).
+    Args:
+        hparams: ``{name: default}`` (interval ``(0, inf)``) or ``{name: (default, "[0, 1)")}``; every rule
+            also accepts ``noise`` (default 0, ``[0, inf)``): the start's log-space perturbation.
+        regularized: ``True`` when the state has ``tau`` and ``ref`` fields (log-probabilities) and the rule
+            solves ``J_tau``; or a :class:`Regularization` for another layout.
+        Others: the declarations of :class:`UpdateRule`.
+
+    The returned ``init`` resolves self-play (:func:`resolve_self_play`), checks the hyperparameters
+    (:func:`check_hparams`, in the game's dtype), draws the start (:func:`initial_policy`), casts the
+    hyperparameters to the game's dtype and calls ``init_state``.
     """
-    spec = (*tuple(hparams.items()), ("noise", 0.0))
-    rule = None
+    if accepts not in ("any", "preference"):
+        raise ValueError(f"{name}: accepts must be 'any' or 'preference', got {accepts!r}")
+    if START_NOISE in hparams:
+        raise ValueError(
+            f"{name}: '{START_NOISE}' is the start perturbation every rule has; pick another name"
+        )
+    spec = (*(_hparam(n, v) for n, v in hparams.items()), Hparam(START_NOISE, 0.0, "[0, inf)"))
+    reg = STATE_FIELDS if regularized is True else (regularized or None)
 
-    def full_init(game, key=None, *, ref=None, **hp):
-        _check_game(game, name, self_play_only)
-        hp = check_hparams(rule, hp)
-        noise = jnp.asarray(hp.pop("noise"), game.dtype)
+    rule: UpdateRule  # assigned below, before init can ever be called
+
+    def init(game, key=None, *, ref=None, start=None, self_play=None, **hp):
+        sp = resolve_self_play(rule, game, self_play)
+        hp = check_hparams(rule, hp, dtype=game.dtype)
+        noise = jnp.asarray(hp.pop(START_NOISE), game.dtype)
         key = as_key(key)
-        logits, ref_logits = initial_policy(game, key, ref, noise)
+        logits, ref_logits = initial_policy(game, key, ref, noise, sp, start)
         hp = {k: jnp.asarray(v, game.dtype) for k, v in hp.items()}
-        return init(game, logits, ref_logits, key, **hp)
+        return init_state(game, logits, ref_logits, key, **hp)
 
     rule = UpdateRule(
         name=name,
-        init=full_init,
+        init=init,
         step=step,
         policy=policy,
         hparams=spec,
-        regularization=ref_regularization if regularized else None,
+        accepts=accepts,
         self_play_only=self_play_only,
+        exact_only=exact_only,
+        tau=None if reg is None else reg.tau,
+        reference=None if reg is None else reg.reference,
+        with_reference=None if reg is None else reg.with_reference,
+        reset=reset,
         check=check,
     )
     return rule

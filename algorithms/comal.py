@@ -5,13 +5,14 @@ that converges on it, then re-centres the reference on the result, ``ref_{k+1} =
 strictly shrinks ``KL(pi* || ref_k)``, so the last iterate converges to the **exact** Nash policy (no
 regularization bias), unlike INPO / MMD / Nash-MD alone.
 
-* :func:`comal` — wraps a rule whose state has ``ref`` and ``logits`` (``inpo``, ``mmd``, ``nash_md``,
-  ``egpo``, or your own): ``inner_steps`` inner steps per outer step, the re-centring is a ``jnp.where``
-  select on a step counter (as optax's lookahead), not Python branching.
+* :func:`comal` — wraps any rule that declares its reference (``reference``/``with_reference``: ``inpo``,
+  ``mmd``, ``nash_md``, ``egpo``, your own): ``inner_steps`` inner steps per outer step; the re-centring is a
+  ``jnp.where`` select on a step counter (as optax's lookahead), not Python branching, and may also reset the
+  inner rule's auxiliary memory (``reset=True``, for rules that declare ``reset``).
 * :func:`comal_exact` — the conceptual prox of the paper's theorem: every step solves the regularized game
   exactly (jitted mirror-prox + Newton, :func:`games.solvers.regularized_solve`) and re-centres.
-* :func:`mpo` — magnetic preference optimisation (arXiv 2410.16714): MMD whose magnet is reset to the current
-  policy every ``inner_steps`` steps, i.e. ``comal(mmd(), inner_steps)``.
+* :func:`mpo` — magnetic preference optimisation (Wang et al., arXiv 2410.16714): MMD whose magnet is reset to
+  the current policy every ``inner_steps`` steps, i.e. ``comal(mmd(), inner_steps)``.
 """
 
 from __future__ import annotations
@@ -21,66 +22,93 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from games.solvers import regularized_solve
 
 from . import base
-from .base import tree_map
+from .base import Profile, tree_map
 from .mirror import inpo, mmd
 
 
 class ComalState(NamedTuple):
-    inner: Any  # the inner rule's state (holds logits and ref)
+    inner: Any  # the inner rule's state
     t: jax.Array  # inner steps taken
 
 
 class ProxState(NamedTuple):
-    logits: Any
-    ref: Any
+    logits: Profile
+    ref: Profile
     tau: jax.Array
     residual: jax.Array  # fixed-point residual of the last inner solve
 
 
-def _check_inner(inner, inner_steps: int, who: str):
+def _check_int(value, name: str, who: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{who}: {name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{who}: {name} must be >= 1, got {value}")
+    return int(value)
+
+
+def _check_inner(inner, who: str) -> None:
     if not isinstance(inner, base.UpdateRule):
-        raise TypeError(f"{who}: inner must be an UpdateRule (e.g. algorithms.inpo()), got {inner!r}")
-    if inner.regularization is not base.ref_regularization:
+        hint = " (call the factory: algorithms.inpo())" if callable(inner) else ""
+        raise TypeError(f"{who}: inner must be an UpdateRule{hint}, got {inner!r}")
+    if not inner.regularized or inner.with_reference is None:
         raise ValueError(
-            f"{who}: inner rule {inner.name} does not solve a KL-regularized game with tau/ref in its state "
-            f"(a rule built by make_rule(..., regularized=True)); use one of inpo, mmd, nash_md, egpo"
+            f"{who}: inner rule {inner.name} does not declare a KL reference (reference/with_reference); "
+            f"COMAL needs a rule that solves a KL-regularized game, e.g. inpo, mmd, nash_md, egpo, or a rule "
+            f"built with make_rule(..., regularized=True)"
         )
-    if isinstance(inner_steps, bool) or not isinstance(inner_steps, int):
-        raise TypeError(f"{who}: inner_steps must be an int, got {inner_steps!r}")
-    if inner_steps < 1:
-        raise ValueError(f"{who}: inner_steps must be >= 1, got {inner_steps}")
 
 
-def comal(inner: base.UpdateRule | None = None, inner_steps: int = 100) -> base.UpdateRule:
+def comal(
+    inner: base.UpdateRule | None = None, inner_steps: int = 100, *, reset: bool = False
+) -> base.UpdateRule:
     """COMAL around ``inner`` (default :func:`algorithms.inpo`): after every ``inner_steps`` steps, ``ref <- pi``.
+
+    Args:
+        inner: a rule that declares its reference (``inner.regularized``).
+        inner_steps: inner steps per outer (proximal) step, ``K``.
+        reset: also apply ``inner.reset`` at each re-centring (the rule must declare one).
 
     The same arguments return the same rule object (no recompilation). Hyperparameters: those of ``inner``
     (for INPO: ``eta`` 0.5, ``tau`` 0.1).
 
     Example:
-        >>> trace = algorithms.run(comal(inpo(), 100), games.comal_cycle(), steps=5000, eta=0.5, tau=0.1)
+        >>> trace = algorithms.run(comal(inpo(), 100), games.comal_cycle(), steps=5000, record_every=1000)
+        >>> bool(trace.metrics["gap"][-1] < 1e-12)
+        True
     """
     inner = inpo() if inner is None else inner
-    _check_inner(inner, inner_steps, "comal")
-    return _comal(inner, inner_steps, f"comal({inner.name},{inner_steps})")
+    _check_inner(inner, "comal")
+    inner_steps = _check_int(inner_steps, "inner_steps", "comal")
+    if not isinstance(reset, (bool, np.bool_)):
+        raise TypeError(f"comal: reset must be a bool, got {reset!r}")
+    if reset and inner.reset is None:
+        raise ValueError(f"comal: reset=True, but {inner.name} declares no reset")
+    suffix = ",reset" if reset else ""
+    return _comal(inner, inner_steps, bool(reset), f"comal({inner.name},{inner_steps}{suffix})")
 
 
 @functools.cache
-def _comal(inner: base.UpdateRule, inner_steps: int, name: str) -> base.UpdateRule:
+def _comal(inner: base.UpdateRule, inner_steps: int, reset: bool, name: str) -> base.UpdateRule:
 
-    def init(game, key=None, *, ref=None, **hp):
-        return ComalState(inner.init(game, key, ref=ref, **hp), jnp.zeros((), jnp.int32))
+    def init(game, key=None, *, ref=None, start=None, self_play=None, **hp):
+        state = inner.init(game, key, ref=ref, start=start, self_play=self_play, **hp)
+        return ComalState(state, jnp.zeros((), jnp.int32))
 
-    def step(s, game):
-        state = inner.step(s.inner, game)
+    def step(s, oracle):
+        state = inner.step(s.inner, oracle)
         t = s.t + 1
         recentre = t % inner_steps == 0
-        ref = tree_map(lambda l, r: jnp.where(recentre, l, r), state.logits, state.ref)
-        return ComalState(state._replace(ref=ref), t)
+        current, ref = inner.policy(state), inner.reference(state)
+        moved = inner.with_reference(state, tree_map(lambda l, r: jnp.where(recentre, l, r), current, ref))
+        if reset:
+            cleared = inner.reset(moved)
+            moved = tree_map(lambda a, b: jnp.where(recentre, a, b), cleared, moved)
+        return ComalState(moved, t)
 
     return base.UpdateRule(
         name=name,
@@ -88,8 +116,13 @@ def _comal(inner: base.UpdateRule, inner_steps: int, name: str) -> base.UpdateRu
         step=step,
         policy=lambda s: inner.policy(s.inner),
         hparams=inner.hparams,
-        regularization=lambda s: inner.regularization(s.inner),
+        accepts=inner.accepts,
         self_play_only=inner.self_play_only,
+        exact_only=inner.exact_only,
+        tau=lambda s: inner.tau(s.inner),
+        reference=lambda s: inner.reference(s.inner),
+        with_reference=lambda s, ref: s._replace(inner=inner.with_reference(s.inner, ref)),
+        reset=None if inner.reset is None else lambda s: s._replace(inner=inner.reset(s.inner)),
         check=inner.check,
     )
 
@@ -98,8 +131,8 @@ def mpo(inner_steps: int = 100) -> base.UpdateRule:
     """Magnetic preference optimisation (arXiv 2410.16714): MMD with the magnet reset to the current policy every
     ``inner_steps`` steps — exactly ``comal(mmd(), inner_steps)``. Hyperparameters: ``eta`` (0.5), ``tau`` (0.1).
     """
-    _check_inner(mmd(), inner_steps, "mpo")
-    return _comal(mmd(), inner_steps, f"mpo({inner_steps})")
+    inner_steps = _check_int(inner_steps, "inner_steps", "mpo")
+    return _comal(mmd(), inner_steps, False, f"mpo({inner_steps})")
 
 
 def comal_exact(max_iter: int = 100_000) -> base.UpdateRule:
@@ -107,23 +140,39 @@ def comal_exact(max_iter: int = 100_000) -> base.UpdateRule:
     ``J_tau(.; ref = pi_k)``, one outer step per ``step``.
 
     The inner solve runs to a fixed-point residual of ~1e-13 (at most ``max_iter`` mirror-prox iterations, then
-    Newton); ``state.residual`` records it. Hyperparameters: ``tau`` (0.1).
+    Newton); ``state.residual`` records it. It reads the whole game (exact feedback only) and counts its inner
+    solve as oracle calls: 2 per mirror-prox iteration (both players' gradients at the half step and at the
+    step) plus 1 per Newton step; the periodic residual checks are not counted. Hyperparameters: ``tau`` (0.1).
     """
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"comal_exact: max_iter must be an int >= 1, got {max_iter!r}")
+    max_iter = _check_int(max_iter, "max_iter", "comal_exact")
     return _comal_exact(max_iter)
+
+
+#: Newton polishing steps of :func:`games.solvers.regularized_solve` (its default).
+_NEWTON_STEPS = 4
 
 
 @functools.cache
 def _comal_exact(max_iter: int) -> base.UpdateRule:
 
-    def init(game, logits, ref, key, tau):
-        return ProxState(logits, logits, tau, jnp.zeros((), game.dtype))
+    def init_state(game, logits, ref, key, tau):
+        del game, ref, key
+        return ProxState(logits, logits, tau, jnp.zeros((), logits.x.dtype))
 
-    def step(s, game):
-        rx, ry = base.as_pair(s.ref)
-        lx, ly, res, _ = regularized_solve(game, s.tau, rx, ry, max_iter=max_iter)
-        logits = (lx, ly) if isinstance(s.logits, tuple) else lx
+    def step(s, oracle):
+        rx, ry = s.ref.pair()
+        lx, ly, res, iterations = regularized_solve(
+            oracle.game, s.tau, rx, ry, max_iter=max_iter, newton_steps=_NEWTON_STEPS
+        )
+        oracle.count(2 * iterations + _NEWTON_STEPS)
+        logits = Profile(lx) if s.logits.self_play else Profile(lx, ly)
         return ProxState(logits, logits, s.tau, res.astype(s.residual.dtype))
 
-    return base.make_rule("comal_exact", init, step, hparams={"tau": 0.1}, regularized=True)
+    return base.make_rule(
+        "comal_exact",
+        init_state,
+        step,
+        hparams={"tau": (0.1, "(0, inf)")},
+        regularized=True,
+        exact_only=True,
+    )

@@ -1,27 +1,33 @@
 """The conformance kit: the invariants every update rule must satisfy, as plain functions.
 
 ``check_rule(rule)`` runs all of them on the paper's game (and on a rectangular matrix game unless the rule is
-self-play only), in float32 and float64, and raises ``AssertionError`` naming the first violation. The test suite
-runs it over every entry of ``algorithms.RULES``; a new rule gets the same checks with one call::
+self-play only), in float32 and float64, and raises ``AssertionError`` naming the first violation and what to
+change. The test suite runs it over every entry of ``algorithms.RULES``; a new rule gets the same checks with one
+call::
 
     from algorithms import conformance
     conformance.check_rule(my_rule)
 
 Checks: the state keeps its structure and dtypes; policies stay on the simplex; ``jit`` and eager steps agree;
 ``vmap`` over keys and hyperparameters equals a loop; a second ``run`` with new seeds and hyperparameter values
-does not recompile; a self-play rule rejects a non-symmetric game; out-of-range hyperparameters raise
-``ValueError`` before anything compiles.
+does not recompile; the declared games, self-play choice and hyperparameter intervals are enforced before
+anything compiles (values just inside each interval run, values outside raise ``ValueError``); self-play and
+two-player runs agree on a symmetric game from a symmetric start; the counters (``oracle_calls``,
+``comparisons``) grow as the feedback model says; ``with_reference`` round-trips for regularized rules.
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import games
+from games.feedback import Oracle
 
-from .base import UpdateRule, as_key
+from .base import UpdateRule, as_key, resolve_self_play
 from .runner import TRACE_COUNT, _simulate_jit, run
 
 __all__ = [
@@ -30,6 +36,9 @@ __all__ = [
     "check_vmap",
     "check_no_recompile",
     "check_validation",
+    "check_self_play",
+    "check_counters",
+    "check_reference",
     "conformance_games",
 ]
 
@@ -40,7 +49,7 @@ RECTANGULAR = np.array([[0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, -0.1, 0.2], [0.2, 0.1
 def conformance_games(rule: UpdateRule, dtype) -> list[games.Game]:
     """The games a rule is checked on: the paper's cycle, plus a 3x4 matrix game for two-player rules."""
     out = [games.comal_cycle(dtype=dtype)]
-    if not rule.self_play_only:
+    if not rule.self_play_only and rule.accepts == "any":
         out.append(games.matrix_game(RECTANGULAR, dtype=dtype))
     return out
 
@@ -49,11 +58,19 @@ def _floats(tree):
     return [l for l in jax.tree.leaves(tree) if jnp.issubdtype(l.dtype, jnp.inexact)]
 
 
+def _tol(dtype) -> float:
+    return 1e-5 if jnp.dtype(dtype) == jnp.float32 else 1e-12
+
+
+def _step(rule: UpdateRule, state, game):
+    return rule.step(state, Oracle(game, None, jax.random.PRNGKey(0)))
+
+
 def check_step(rule: UpdateRule, game: games.Game) -> None:
     """Structure, dtype, simplex and jit-vs-eager for one step from a perturbed start."""
     dtype = game.dtype
     s0 = rule.init(game, 1, noise=0.3)
-    s1 = rule.step(s0, game)
+    s1 = _step(rule, s0, game)
     assert jax.tree.structure(s1) == jax.tree.structure(s0), (
         f"{rule.name}: step changed the state's structure"
     )
@@ -62,16 +79,21 @@ def check_step(rule: UpdateRule, game: games.Game) -> None:
             f"{rule.name}: leaf {a.shape}/{a.dtype} -> {b.shape}/{b.dtype}"
         )
     assert all(l.dtype == dtype for l in _floats(s1)), (
-        f"{rule.name}: state dtype differs from the game's {dtype}"
+        f"{rule.name}: state dtype differs from the game's {dtype} (create arrays with the game's dtype)"
     )
-    x, y = rule.policy(s1)
-    atol = 1e-5 if dtype == jnp.float32 else 1e-12
+    policy = rule.policy(s1)
+    assert isinstance(policy, games.Profile), (
+        f"{rule.name}: policy must return a games.Profile, got {policy!r}"
+    )
+    atol = _tol(dtype)
+    x, y = policy.pair()
     for p, n in zip((x, y), game.shape):
+        p = jnp.exp(p)
         assert p.shape == (*game.A.shape[:-2], n), f"{rule.name}: policy shape {p.shape}"
         assert float(p.min()) >= 0 and abs(float(p.sum()) - 1) < atol, (
-            f"{rule.name}: policy left the simplex: {p}"
+            f"{rule.name}: policy left the simplex: {p} (normalize the log-probabilities, e.g. base.normalize)"
         )
-    s1_jit = jax.jit(rule.step)(s0, game)
+    s1_jit = jax.jit(lambda s, g: _step(rule, s, g))(s0, game)
     for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s1_jit)):
         np.testing.assert_allclose(
             np.asarray(a),
@@ -83,8 +105,8 @@ def check_step(rule: UpdateRule, game: games.Game) -> None:
 
 
 def _grid(rule: UpdateRule, k: int = 3) -> dict:
-    """k valid hyperparameter points around the defaults (noise varied too)."""
-    hp = {n: jnp.asarray([v * f for f in (1.0, 0.8, 1.2)][:k]) for n, v in rule.hparams if n != "noise"}
+    """k valid hyperparameter points inside the declared intervals (noise varied too)."""
+    hp = {h.name: jnp.asarray(h.interior()[:k]) for h in rule.hparams if h.name != "noise"}
     hp["noise"] = jnp.asarray([0.1, 0.2, 0.3][:k])
     return hp
 
@@ -96,10 +118,10 @@ def check_vmap(rule: UpdateRule, game: games.Game) -> None:
 
     def two_steps(k, hp):
         s = rule.init(game, k, **hp)
-        return rule.step(rule.step(s, game), game)
+        return _step(rule, _step(rule, s, game), game)
 
     batched = jax.vmap(two_steps)(keys, hp)
-    tol = 1e-5 if game.dtype == jnp.float32 else 1e-12
+    tol = _tol(game.dtype)
     for i in range(3):
         single = two_steps(keys[i], {k: v[i] for k, v in hp.items()})
         for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(single)):
@@ -116,42 +138,168 @@ def check_no_recompile(rule: UpdateRule, game: games.Game) -> None:
     """A second ``run`` with another seed and other hyperparameter values reuses the compiled scan."""
     run(rule, game, steps=4, key=0)
     before, traces = _simulate_jit._cache_size(), TRACE_COUNT.get(rule.name, 0)
-    hp = {n: 0.7 * v + 0.01 for n, v in rule.hparams}
+    hp = {h.name: h.interior()[1] for h in rule.hparams}
     run(rule, game, steps=4, key=5, **hp)
     assert _simulate_jit._cache_size() == before, f"{rule.name}: new seed/hyperparameters recompiled the run"
-    assert TRACE_COUNT[rule.name] == traces, f"{rule.name}: new seed/hyperparameters retraced the run"
+    assert TRACE_COUNT[rule.name] == traces, (
+        f"{rule.name}: new seed/hyperparameters retraced the run (numeric hyperparameters must live in the state, "
+        f"and the factory must return the same rule object: cache it)"
+    )
+
+
+def _bad_values(h) -> list[float]:
+    low, high, lc, hc = h.bounds
+    out = [float("nan"), float("inf"), -float("inf")]
+    if math.isfinite(low):
+        out.append(low if not lc else low - max(1.0, abs(low)) * 1e-3)
+    if math.isfinite(high):
+        out.append(high if not hc else high + max(1.0, abs(high)) * 1e-3)
+    return out
+
+
+def _expect_error(call, what: str, error=ValueError) -> None:
+    try:
+        call()
+    except error:
+        return
+    raise AssertionError(what)
 
 
 def check_validation(rule: UpdateRule) -> None:
-    """Self-play rules reject non-symmetric games; bad hyperparameters raise ValueError at init and in run."""
+    """The declared games and intervals are enforced at ``init`` and in ``run``, before anything compiles."""
     game = games.comal_cycle()
+    rect = games.matrix_game(RECTANGULAR)
+    if rule.self_play_only or rule.accepts == "preference":
+        _expect_error(
+            lambda: rule.init(rect),
+            f"{rule.name}: declared self-play/preference only, accepted a 3x4 matrix game",
+        )
+    if rule.accepts == "preference":
+        skew = games.matrix_game(np.asarray(game.A))
+        _expect_error(
+            lambda: run(rule, skew, steps=1, self_play=True),
+            f"{rule.name}: declared accepts='preference', ran on a skew-symmetric matrix game",
+        )
+    _expect_error(lambda: rule.init(game, bogus=1.0), f"{rule.name}: an unknown hyperparameter was accepted")
+    for h in rule.hparams:
+        for v in _bad_values(h):
+            for call in (rule.init, lambda game, **kw: run(rule, game, steps=1, **kw)):
+                _expect_error(
+                    lambda: call(game, **{h.name: v}),
+                    f"{rule.name}: {h.name}={v} lies outside its declared interval {h.interval} but was accepted",
+                )
+        for v in h.interior():
+            rule.init(game, **{h.name: v})  # just inside: accepted (joint checks hold near the defaults)
+
+
+def _run_one(rule, game, **kw):
+    return run(rule, game, steps=3, record_every=1, key=2, noise=0.2, **kw)
+
+
+def check_self_play(rule: UpdateRule) -> None:
+    """``self_play`` both ways: on a preference game the two-player run from a symmetric start equals self-play;
+    ``True`` on a non-symmetric game and ``False`` for a self-play-only rule are refused."""
+    game = games.comal_cycle()
+    _expect_error(
+        lambda: resolve_self_play(rule, games.matrix_game(RECTANGULAR), True),
+        f"{rule.name}: self_play=True was accepted on a non-symmetric game",
+    )
     if rule.self_play_only:
-        try:
-            rule.init(games.matrix_game(RECTANGULAR))
-        except ValueError:
-            pass
-        else:
-            raise AssertionError(f"{rule.name}: a self-play rule accepted a non-symmetric game")
-    names = dict(rule.hparams)
-    bad = [{"bogus": 1.0}, {"noise": -1.0}] + [
-        {n: v} for n in names if n != "noise" for v in (0.0, -1.0, float("nan"), float("inf"))
-    ]
-    for hp in bad:
-        for call in (rule.init, lambda game, **kw: run(rule, game, steps=1, **kw)):
-            try:
-                call(game, **hp)
-            except ValueError:
-                continue
-            raise AssertionError(f"{rule.name}: hyperparameters {hp} were accepted")
+        _expect_error(
+            lambda: rule.init(game, self_play=False), f"{rule.name}: self-play only, accepted self_play=False"
+        )
+        return
+    ref = jnp.asarray([0.5, 0.3, 0.2])
+    one = run(rule, game, steps=3, ref=ref)
+    two = run(rule, game, steps=3, ref=(ref, ref), self_play=False)
+    assert one.policy.self_play and not two.policy.self_play, f"{rule.name}: self_play choice not honoured"
+    np.testing.assert_allclose(
+        np.asarray(two.policy.x),
+        np.asarray(one.policy.x),
+        atol=1e-12,
+        err_msg=f"{rule.name}: two players (x) != self-play",
+    )
+    np.testing.assert_allclose(
+        np.asarray(two.policy.y),
+        np.asarray(one.policy.x),
+        atol=1e-12,
+        err_msg=f"{rule.name}: two players (y) != self-play",
+    )
+
+
+def check_counters(rule: UpdateRule) -> None:
+    """Both counters: ``oracle_calls`` grows every step; ``comparisons`` is 0 with exact feedback and
+    ``samples * actions`` per call with sampled feedback; sampled runs are reproducible by key."""
+    game = games.comal_cycle()
+    t = _run_one(rule, game)
+    calls = np.asarray(t.counters["oracle_calls"])
+    assert calls[0] == 0 and np.all(np.diff(calls) > 0), (
+        f"{rule.name}: oracle_calls {calls} must start at 0 and grow"
+    )
+    assert np.all(np.asarray(t.counters["comparisons"]) == 0), (
+        f"{rule.name}: exact feedback counted comparisons"
+    )
+    sampled = games.feedback.sampled(8)
+    if rule.exact_only:
+        _expect_error(
+            lambda: _run_one(rule, game, feedback=sampled),
+            f"{rule.name}: exact_only, accepted sampled feedback",
+        )
+        return
+    a, b = _run_one(rule, game, feedback=sampled), _run_one(rule, game, feedback=sampled)
+    ca, cc = np.asarray(a.counters["oracle_calls"]), np.asarray(a.counters["comparisons"])
+    assert np.all(np.diff(ca) > 0), f"{rule.name}: oracle_calls {ca} must grow"
+    assert np.array_equal(cc, ca * 8 * game.shape[0]), (
+        f"{rule.name}: comparisons {cc} != calls {ca} x 8 samples x 3 actions"
+    )
+    assert np.array_equal(np.asarray(a.metrics["gap"]), np.asarray(b.metrics["gap"])), (
+        f"{rule.name}: sampled feedback is not reproducible by key"
+    )
+
+
+def check_reference(rule: UpdateRule) -> None:
+    """For regularized rules: ``reference(with_reference(s, r)) == r``, the policy is left alone, and ``tau``
+    reads the hyperparameter."""
+    if not rule.regularized:
+        return
+    game = games.comal_cycle()
+    s = rule.init(game, 0, noise=0.3, tau=0.07)
+    new = games.Profile(jnp.log(jnp.asarray([0.2, 0.3, 0.5])))
+    moved = rule.with_reference(s, new)
+    assert jax.tree.structure(moved) == jax.tree.structure(s), (
+        f"{rule.name}: with_reference changed the state's structure"
+    )
+    np.testing.assert_array_equal(
+        np.asarray(rule.reference(moved).x), np.asarray(new.x), err_msg=f"{rule.name}: with_reference"
+    )
+    np.testing.assert_array_equal(
+        np.asarray(rule.policy(moved).x),
+        np.asarray(rule.policy(s).x),
+        err_msg=f"{rule.name}: with_reference moved the policy",
+    )
+    assert float(rule.tau(s)) == 0.07, f"{rule.name}: tau(state) does not read the tau hyperparameter"
 
 
 def check_rule(rule: UpdateRule, dtypes=(jnp.float32, jnp.float64)) -> None:
-    """Every check above, on every test game and dtype (float64 needs ``jax_enable_x64``)."""
+    """Every check above, on every test game and dtype (float64 needs ``jax_enable_x64``).
+
+    Raises:
+        TypeError: ``rule`` is not an UpdateRule (e.g. an uncalled factory).
+        AssertionError: the first violated invariant, with what to change.
+    """
     if not isinstance(rule, UpdateRule):
-        raise TypeError(f"check_rule expects an UpdateRule, got {rule!r}")
+        hint = " (call the factory: algorithms.mwu())" if callable(rule) else ""
+        raise TypeError(f"check_rule expects an UpdateRule{hint}, got {rule!r}")
     for dtype in dtypes:
+        if jnp.dtype(dtype) == jnp.float64 and not jax.config.jax_enable_x64:
+            raise ValueError(
+                "float64 checks need jax.config.update('jax_enable_x64', True) before anything runs"
+            )
         for game in conformance_games(rule, dtype):
             check_step(rule, game)
             check_vmap(rule, game)
     check_no_recompile(rule, games.comal_cycle())
     check_validation(rule)
+    check_self_play(rule)
+    check_counters(rule)
+    check_reference(rule)

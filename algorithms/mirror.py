@@ -9,46 +9,50 @@ a constant duality gap remains (Liu et al., arXiv 2410.23223). :func:`algorithms
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 
 from . import base
-from .base import gradient, normalize, tree_map
+from .base import normalize, tree_map
 
 
 class RegState(NamedTuple):
-    logits: Any  # log pi
-    ref: Any  # log ref
+    logits: base.Profile  # log pi
+    ref: base.Profile  # log ref
     eta: jax.Array
     tau: jax.Array
 
 
 def _init(game, logits, ref, key, eta, tau):
+    del game, key
     return RegState(logits, ref, eta, tau)
+
+
+#: INPO's, Nash-MD's and EGPO's hyperparameters: the update weighs log pi by 1 - eta tau.
+ETA_TAU = {"eta": (0.5, "(0, inf)"), "tau": (0.1, "(0, inf)")}
 
 
 @functools.cache
 def inpo() -> base.UpdateRule:
     """INPO (Zhang et al., arXiv 2407.00617): ``pi' ∝ pi^(1 - eta tau) ref^(eta tau) exp(eta r)``.
 
-    Hyperparameters: ``eta`` (0.5), ``tau`` (0.1), with ``eta tau <= 1``.
+    On a matrix game each player takes this step on its own payoff. Hyperparameters: ``eta`` (0.5),
+    ``tau`` (0.1), with ``eta tau <= 1``.
     """
 
-    def step(s, game):
-        g = gradient(game, s.logits)
-        return s._replace(
-            logits=normalize((1 - s.eta * s.tau) * s.logits + s.eta * s.tau * s.ref + s.eta * g)
+    def step(s, oracle):
+        g = oracle.gradient(s.logits)
+        new = tree_map(
+            lambda l, r, g: normalize((1 - s.eta * s.tau) * l + s.eta * s.tau * r + s.eta * g),
+            s.logits,
+            s.ref,
+            g,
         )
+        return s._replace(logits=new)
 
     return base.make_rule(
-        "inpo",
-        _init,
-        step,
-        hparams={"eta": 0.5, "tau": 0.1},
-        regularized=True,
-        self_play_only=True,
-        check=base.eta_tau_at_most_one("inpo"),
+        "inpo", _init, step, hparams=ETA_TAU, regularized=True, check=base.eta_tau_at_most_one("inpo")
     )
 
 
@@ -61,8 +65,8 @@ def mmd() -> base.UpdateRule:
     tau)`` (tested). Hyperparameters: ``eta`` (0.5), ``tau`` (0.1).
     """
 
-    def step(s, game):
-        g = gradient(game, s.logits)
+    def step(s, oracle):
+        g = oracle.gradient(s.logits)
         new = tree_map(
             lambda l, r, g: normalize((l + s.eta * s.tau * r + s.eta * g) / (1 + s.eta * s.tau)),
             s.logits,
@@ -71,7 +75,7 @@ def mmd() -> base.UpdateRule:
         )
         return s._replace(logits=new)
 
-    return base.make_rule("mmd", _init, step, hparams={"eta": 0.5, "tau": 0.1}, regularized=True)
+    return base.make_rule("mmd", _init, step, hparams=ETA_TAU, regularized=True)
 
 
 @functools.cache
@@ -80,22 +84,19 @@ def nash_md() -> base.UpdateRule:
     ``pi' ∝ mu exp(eta P(. > mu))``.
 
     With a constant ``eta`` it converges near (not at) the regularized equilibrium; the point approaches it as
-    ``eta -> 0``. Hyperparameters: ``eta`` (0.5), ``tau`` (0.1), with ``eta tau <= 1``.
+    ``eta -> 0``. The gradient is taken at the mixture ``mu`` (the opponent plays ``mu``). On a matrix game
+    each player mixes and steps on its own payoff. Hyperparameters: ``eta`` (0.5), ``tau`` (0.1), with
+    ``eta tau <= 1``.
     """
 
-    def step(s, game):
-        mu = normalize((1 - s.eta * s.tau) * s.logits + s.eta * s.tau * s.ref)
-        return s._replace(logits=normalize(mu + s.eta * gradient(game, mu)))
+    def step(s, oracle):
+        mu = tree_map(lambda l, r: normalize((1 - s.eta * s.tau) * l + s.eta * s.tau * r), s.logits, s.ref)
+        g = oracle.gradient(mu)
+        return s._replace(logits=tree_map(lambda m, g: normalize(m + s.eta * g), mu, g))
 
     return base.make_rule(
-        "nash_md",
-        _init,
-        step,
-        hparams={"eta": 0.5, "tau": 0.1},
-        regularized=True,
-        self_play_only=True,
-        check=base.eta_tau_at_most_one("nash_md"),
+        "nash_md", _init, step, hparams=ETA_TAU, regularized=True, check=base.eta_tau_at_most_one("nash_md")
     )
 
 
-__all__ = ["inpo", "mmd", "nash_md", "RegState"]
+__all__ = ["inpo", "mmd", "nash_md", "RegState", "ETA_TAU"]

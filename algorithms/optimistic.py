@@ -8,100 +8,86 @@ payoff). Notation: ``r(pi) = P pi`` (payoff gradient), ``eta`` step size, ``tau`
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from . import base
-from .base import gradient, normalize, tree_map
+from .base import normalize, tree_map
+from .mirror import ETA_TAU, _init
 
 
 class OptimisticState(NamedTuple):
-    logits: Any
-    prev: Any  # the previous payoff gradient r_{t-1}
+    logits: base.Profile
+    prev: base.Profile  # the previous payoff gradient r_{t-1} (unused before the first step)
+    first: jax.Array  # no step taken yet: r_{-1} = r_0
     eta: jax.Array
 
 
 class ExtraState(NamedTuple):
-    logits: Any
+    logits: base.Profile
     eta: jax.Array
-
-
-class EGPOState(NamedTuple):
-    logits: Any
-    ref: Any
-    eta: jax.Array
-    tau: jax.Array
 
 
 @functools.cache
 def omwu() -> base.UpdateRule:
-    """Optimistic MWU (Daskalakis & Panageas, arXiv 1807.04252): ``pi_{t+1} ∝ pi_t exp(eta (2 r_t - r_{t-1}))``,
-    with ``r_{-1} = r_0`` (the first step is plain MWU). Hyperparameters: ``eta`` (0.5)."""
+    """Optimistic MWU (Daskalakis & Panageas, arXiv 1807.04252; Rakhlin & Sridharan 2013):
+    ``pi_{t+1} ∝ pi_t exp(eta (2 r_t - r_{t-1}))``, with ``r_{-1} = r_0`` (the first step is plain MWU).
+    One oracle call per step. Hyperparameters: ``eta`` (0.5)."""
 
-    def init(game, logits, ref, key, eta):
-        return OptimisticState(logits, gradient(game, logits), eta)
+    def init_state(game, logits, ref, key, eta):
+        del game, ref, key
+        return OptimisticState(logits, tree_map(jnp.zeros_like, logits), jnp.ones((), bool), eta)
 
-    def step(s, game):
-        g = gradient(game, s.logits)
-        new = tree_map(lambda l, g, p: normalize(l + s.eta * (2 * g - p)), s.logits, g, s.prev)
-        return s._replace(logits=new, prev=g)
+    def step(s, oracle):
+        g = oracle.gradient(s.logits)
+        prev = tree_map(lambda g, p: jnp.where(s.first, g, p), g, s.prev)
+        new = tree_map(lambda l, g, p: normalize(l + s.eta * (2 * g - p)), s.logits, g, prev)
+        return s._replace(logits=new, prev=g, first=jnp.zeros((), bool))
 
-    return base.make_rule("omwu", init, step, hparams={"eta": 0.5})
+    return base.make_rule("omwu", init_state, step, hparams={"eta": (0.5, "(0, inf)")})
 
 
 @functools.cache
 def extragradient() -> base.UpdateRule:
     """Extragradient / entropic mirror-prox (Korpelevich 1976; Nemirovski 2004): a half step
-    ``h ∝ pi exp(eta r(pi))``, then ``pi' ∝ pi exp(eta r(h))``. Hyperparameters: ``eta`` (0.5)."""
+    ``h ∝ pi exp(eta r(pi))``, then ``pi' ∝ pi exp(eta r(h))``. Two oracle calls per step.
+    Hyperparameters: ``eta`` (0.5)."""
 
-    def init(game, logits, ref, key, eta):
+    def init_state(game, logits, ref, key, eta):
+        del game, ref, key
         return ExtraState(logits, eta)
 
-    def step(s, game):
-        half = tree_map(lambda l, g: normalize(l + s.eta * g), s.logits, gradient(game, s.logits))
-        new = tree_map(lambda l, g: normalize(l + s.eta * g), s.logits, gradient(game, half))
+    def step(s, oracle):
+        half = tree_map(lambda l, g: normalize(l + s.eta * g), s.logits, oracle.gradient(s.logits))
+        new = tree_map(lambda l, g: normalize(l + s.eta * g), s.logits, oracle.gradient(half))
         return s._replace(logits=new)
 
-    return base.make_rule("extragradient", init, step, hparams={"eta": 0.5})
+    return base.make_rule("extragradient", init_state, step, hparams={"eta": (0.5, "(0, inf)")})
 
 
 @functools.cache
 def egpo() -> base.UpdateRule:
-    """EGPO (extragradient preference optimisation, arXiv 2503.08942): extragradient on the KL-regularized
-    game, whose mirror-space gradient is ``g(pi) = r(pi) - tau (log pi - log ref)``:
+    """EGPO, extragradient preference optimisation (Zhou, Fazel, Du, arXiv 2503.08942, Alg. 1; its
+    ``simulations/loss_funcs.py::extragradient``): two INPO-type half-steps, the anchor term at ``pi_t`` in
+    **both**:
 
-    ``h ∝ pi^(1 - eta tau) ref^(eta tau) exp(eta r(pi))`` (an INPO step), then
-    ``pi' ∝ pi (ref / h)^(eta tau) exp(eta r(h))``.
+    ``h ∝ pi_t^(1 - eta tau) ref^(eta tau) exp(eta r(pi_t))``, then
+    ``pi_{t+1} ∝ pi_t^(1 - eta tau) ref^(eta tau) exp(eta r(h))``.
 
-    Converges to the regularized equilibrium. Hyperparameters: ``eta`` (0.5), ``tau`` (0.1), ``eta tau <= 1``.
+    Converges to the regularized equilibrium (the fixed point of INPO). Two oracle calls per step. On a
+    matrix game each player anchors at its own ``x_t``/``y_t`` and reference. Hyperparameters: ``eta`` (0.5),
+    ``tau`` (0.1), ``eta tau <= 1``.
     """
 
-    def init(game, logits, ref, key, eta, tau):
-        return EGPOState(logits, ref, eta, tau)
-
-    def step(s, game):
+    def step(s, oracle):
         et = s.eta * s.tau
-        half = tree_map(
-            lambda l, r, g: normalize((1 - et) * l + et * r + s.eta * g),
-            s.logits,
-            s.ref,
-            gradient(game, s.logits),
-        )
-        new = tree_map(
-            lambda l, r, h, g: normalize(l - et * (h - r) + s.eta * g),
-            s.logits,
-            s.ref,
-            half,
-            gradient(game, half),
-        )
+        anchor = tree_map(lambda l, r: (1 - et) * l + et * r, s.logits, s.ref)
+        half = tree_map(lambda a, g: normalize(a + s.eta * g), anchor, oracle.gradient(s.logits))
+        new = tree_map(lambda a, g: normalize(a + s.eta * g), anchor, oracle.gradient(half))
         return s._replace(logits=new)
 
     return base.make_rule(
-        "egpo",
-        init,
-        step,
-        hparams={"eta": 0.5, "tau": 0.1},
-        regularized=True,
-        check=base.eta_tau_at_most_one("egpo"),
+        "egpo", _init, step, hparams=ETA_TAU, regularized=True, check=base.eta_tau_at_most_one("egpo")
     )

@@ -2,26 +2,31 @@
 
 ``run`` simulates one rule on one game and records last-iterate metrics at step 0 and every ``record_every``
 steps (an outer scan over records around an inner scan of ``record_every`` steps). ``sweep`` is the same
-simulation under ``vmap`` over a flat batch of (game, seed, hyperparameters) points, sharded over every JAX
-device, reshaped to one axis per swept argument. Neither recompiles for new seeds or hyperparameter values:
-those are array leaves of the state; the rule, ``steps`` and ``record_every`` are the static arguments.
+simulation under ``vmap`` over a flat batch of (game, seed, hyperparameters) points — built by
+:func:`build_grid`, simulated by the vmapped core (in chunks when progress is shown), reshaped to one axis per
+swept argument. Neither recompiles for new seeds or hyperparameter values: those are array leaves of the state;
+the rule, the feedback model, the metric list, ``steps`` and ``record_every`` are the static arguments.
 
-Recorded metrics (see :mod:`games.metrics`):
+What the learner observes is the ``feedback`` model (:mod:`games.feedback`, default exact). Each step gets an
+:class:`games.feedback.Oracle` keyed by ``fold_in(key, step)``; the trace's **counters** accumulate what the
+rule consumed: ``oracle_calls`` (gradient evaluations) and ``comparisons`` (pairwise judgments drawn).
 
-* ``gap`` — duality gap of the policy profile (0 iff Nash);
-* ``win_rate`` — worst-case win rate of the row policy (preference games);
-* ``kl_to_nash`` — ``KL(pi* || pi)`` when ``nash`` is given (an :class:`games.Equilibrium`, a policy, or a pair);
-* ``regularized_gap`` — the gap of the rule's current regularized game ``J_tau(.; ref)`` (rules with ``tau``);
-* ``finite`` — all state entries finite. A run that went non-finite is reported by a :class:`NonFiniteWarning`
-  naming the first recorded step where it was seen.
+Recording is data: ``metrics=`` is a sequence of registered names (:data:`METRICS`) or ``(name, fn)`` pairs
+with ``fn(game, x, y) -> scalar`` (``x``, ``y`` the probabilities; in self-play ``y = x``). The default is
+``gap``, ``win_rate`` (preference games), ``kl_to_nash`` (when a unique ``nash`` is given) and
+``regularized_gap`` (regularized rules). On a contextual game every metric is also recorded per prompt as
+``<name>_by_context`` (last axis ``C``) beside its rho-weighted aggregate. A run that went NaN/inf is reported
+by a :class:`NonFiniteWarning` naming the first step where it did, and ``Trace.finite`` says where.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -29,15 +34,107 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
+from games import Profile
 from games import metrics as M
+from games.feedback import Feedback, Oracle, check_feedback
 
-from .base import UpdateRule, as_key, check_hparams
+from .base import UpdateRule, as_key, as_keys, check_hparams, resolve_self_play
 
-__all__ = ["Trace", "run", "sweep", "NonFiniteWarning", "TRACE_COUNT"]
+__all__ = ["Trace", "run", "sweep", "build_grid", "NonFiniteWarning", "TRACE_COUNT", "METRICS"]
 
 
 class NonFiniteWarning(RuntimeWarning):
     """A simulation produced NaN or inf."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# metrics as data
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _gap(game, x, y, aux):
+    return M.duality_gap(game, x, y)
+
+
+def _win_rate(game, x, y, aux):
+    return M.worst_case_win_rate(game, x)
+
+
+def _kl_to_nash(game, x, y, aux):
+    return M.kl_to_equilibrium(game, x, y, *aux["nash"])
+
+
+def _regularized_gap(game, x, y, aux):
+    return M.regularized_gap(game, (x, y), aux["tau"], aux["ref"])
+
+
+#: Registered metric names: ``gap`` (duality gap), ``win_rate`` (worst-case win rate of ``x``, preference
+#: games), ``payoff`` (``x^T A y``), ``kl_to_nash`` (``KL(pi* || pi)``, needs a unique ``nash``),
+#: ``regularized_gap`` (the gap of the rule's current ``J_tau``, regularized rules).
+METRICS: dict[str, Callable] = {
+    "gap": _gap,
+    "win_rate": _win_rate,
+    "payoff": lambda game, x, y, aux: M.expected_payoff(game, x, y),
+    "kl_to_nash": _kl_to_nash,
+    "regularized_gap": _regularized_gap,
+}
+
+
+@functools.cache
+def _user_metric(fn):
+    return lambda game, x, y, aux: fn(game, x, y)
+
+
+def _resolve_metrics(metrics, rule: UpdateRule, game: games.Game, nash) -> tuple[tuple[str, Callable], ...]:
+    """The static metric list: ``(name, fn(game, x, y, aux))`` pairs, checked against the run."""
+    if metrics is None:
+        names: list[Any] = ["gap"]
+        if game.preference:
+            names.append("win_rate")
+        if nash is not None:
+            names.append("kl_to_nash")
+        if rule.regularized:
+            names.append("regularized_gap")
+        metrics = names
+    if isinstance(metrics, (str, bytes)) or not isinstance(metrics, Sequence):
+        raise TypeError(f"metrics must be a sequence of names or (name, fn) pairs, got {metrics!r}")
+    out, seen = [], set()
+    for item in metrics:
+        if isinstance(item, str):
+            if item not in METRICS:
+                raise ValueError(f"unknown metric {item!r}; registered metrics: {', '.join(METRICS)}")
+            if item == "win_rate" and not game.preference:
+                raise ValueError("metric 'win_rate' needs a preference game (it is a win probability)")
+            if item == "kl_to_nash" and nash is None:
+                raise ValueError("metric 'kl_to_nash' needs nash= (a unique equilibrium)")
+            if item == "regularized_gap" and not rule.regularized:
+                raise ValueError(f"metric 'regularized_gap' needs a regularized rule; {rule.name} is not")
+            name, fn = item, METRICS[item]
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and callable(item[1]):
+            name, fn = item[0], _user_metric(item[1])
+        else:
+            raise TypeError(f"each metric must be a registered name or a (name, fn) pair, got {item!r}")
+        if name in seen or name.endswith("_by_context"):
+            raise ValueError(f"metric name {name!r} is repeated or reserved")
+        seen.add(name)
+        out.append((name, fn))
+    return tuple(out)
+
+
+def _per_context(game: games.Game, fn, x, y, aux):
+    """``fn`` on each prompt of a contextual game as its own game: ``[C]``."""
+
+    def one(A, x, y, aux):
+        return fn(dataclasses.replace(game, A=A, weights=None), x, y, aux)
+
+    axes = {"nash": 0 if aux.get("nash") is not None else None, "ref": 0, "tau": None}
+    aux_axes = {k: axes[k] for k in aux}
+    return jax.vmap(one, in_axes=(0, 0, 0, aux_axes))(game.A, x, y, aux)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the simulation
+# ---------------------------------------------------------------------------------------------------------------
 
 
 class Trace(NamedTuple):
@@ -45,18 +142,105 @@ class Trace(NamedTuple):
 
     Attributes:
         steps: ``[R + 1]`` step numbers of the records (``0, record_every, ..., steps``).
-        metrics: name -> array ``[*axes, R + 1]``.
-        policy: the final ``(x, y)`` probabilities, ``[*axes, ...]``.
+        metrics: name -> array ``[*axes, R + 1]`` (``<name>_by_context``: ``[*axes, R + 1, C]``).
+        counters: ``oracle_calls`` and ``comparisons``, cumulative at each record, ``[*axes, R + 1]``.
+        finite: whether every state entry was finite at each record, ``[*axes, R + 1]``.
+        policy: the final probabilities, a :class:`games.Profile` (leaves ``[*axes, ...]``).
         state: the final rule state (leaves ``[*axes, ...]``).
         axes: names of the leading batch axes (``()`` for :func:`run`; for :func:`sweep` e.g.
-            ``("game", "seed", "eta")``).
+            ``("game", "seed", "eta")``); ``coords`` their values.
+        rule: the rule's name; feedback: the feedback model's name.
+        hparams: every hyperparameter's value per run, name -> array of the batch shape (``()`` for ``run``).
+        policies: the recorded probabilities (``record_policy=True``), a Profile of ``[*axes, R + 1, ..., n]``.
     """
 
     steps: np.ndarray
     metrics: dict[str, jax.Array]
-    policy: tuple[jax.Array, jax.Array]
+    counters: dict[str, jax.Array]
+    finite: jax.Array
+    policy: Profile
     state: Any
     axes: tuple[str, ...] = ()
+    coords: dict[str, np.ndarray] | None = None
+    rule: str = ""
+    feedback: str = "exact"
+    hparams: dict[str, np.ndarray] | None = None
+    policies: Profile | None = None
+
+    def to_dataframe(self):
+        """A tidy ``pandas.DataFrame``: one row per (axes..., step, metric[, context]).
+
+        Columns: ``rule``, ``feedback``, each axis (``game`` index, ``seed``, ...), one numeric column per
+        hyperparameter, ``step``, ``oracle_calls``, ``comparisons``, ``finite``, ``metric``, ``context`` (the
+        prompt of a ``<name>_by_context`` metric, ``<NA>`` for aggregates), ``value`` (float).
+
+        Raises:
+            ImportError: pandas is missing (``pip install -e ".[test]"`` installs it).
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "Trace.to_dataframe needs pandas: pip install -e '.[test]' (or pip install pandas)"
+            ) from None
+        shape = tuple(np.shape(self.finite)[:-1])
+        runs = math.prod(shape)
+        R = len(self.steps)
+        index = np.unravel_index(np.arange(runs), shape) if shape else ()
+        base = {}
+        for a, idx in zip(self.axes, index):
+            coords = (self.coords or {}).get(a)
+            base[a] = np.asarray(coords)[idx] if coords is not None and a != "game" else idx
+        for name, values in (self.hparams or {}).items():
+            base[name] = np.broadcast_to(np.asarray(values, np.float64), shape).reshape(runs)
+        per_run = {k: np.repeat(v, R) for k, v in base.items()}
+        step = np.tile(self.steps, runs)
+        common = {
+            **per_run,
+            "step": step,
+            "oracle_calls": np.asarray(self.counters["oracle_calls"]).reshape(-1),
+            "comparisons": np.asarray(self.counters["comparisons"]).reshape(-1),
+            "finite": np.asarray(self.finite).reshape(-1),
+        }
+        frames = []
+        for name, values in self.metrics.items():
+            v = np.asarray(values, np.float64)
+            if name.endswith("_by_context"):
+                C = v.shape[-1]
+                cols = {k: np.repeat(c, C) for k, c in common.items()}
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            **cols,
+                            "metric": name,
+                            "context": pd.array(np.tile(np.arange(C), runs * R), dtype="Int64"),
+                            "value": v.reshape(-1),
+                        }
+                    )
+                )
+            else:
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            **common,
+                            "metric": name,
+                            "context": pd.array([None] * v.size, "Int64"),
+                            "value": v.reshape(-1),
+                        }
+                    )
+                )
+        df = pd.concat(frames, ignore_index=True)
+        df.insert(0, "feedback", self.feedback)
+        df.insert(0, "rule", self.rule)
+        return df
+
+
+class _Carry(NamedTuple):
+    state: Any
+    key: jax.Array
+    t: jax.Array  # steps taken
+    oracle_calls: jax.Array
+    comparisons: jax.Array
 
 
 def _finite(state) -> jax.Array:
@@ -66,19 +250,26 @@ def _finite(state) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
-def _record(rule: UpdateRule, game: games.Game, state, nash, record_policy: bool) -> dict[str, jax.Array]:
-    x, y = rule.policy(state)
-    out = {"gap": M.duality_gap(game, x, y)}
-    if game.preference:
-        out["win_rate"] = M.worst_case_win_rate(game, x)
+def _record(rule: UpdateRule, metric_fns, game: games.Game, carry: _Carry, nash, record_policy: bool):
+    p = jax.tree.map(jnp.exp, rule.policy(carry.state))
+    x, y = p.pair()
+    aux = {}
     if nash is not None:
-        out["kl_to_nash"] = M.kl_to_equilibrium(game, x, y, *nash)
-    if rule.regularization is not None:
-        tau, ref = rule.regularization(state)
-        out["regularized_gap"] = M.regularized_gap(game, (x, y), tau, ref)
-    out["finite"] = _finite(state)
+        aux["nash"] = nash
+    if rule.regularized:
+        aux["tau"] = rule.tau(carry.state)
+        aux["ref"] = jax.tree.map(jnp.exp, rule.reference(carry.state)).pair()
+    metrics = {name: fn(game, x, y, aux) for name, fn in metric_fns}
+    if game.contextual:
+        for name, fn in metric_fns:
+            metrics[f"{name}_by_context"] = _per_context(game, fn, x, y, aux)
+    out = {
+        "metrics": metrics,
+        "counters": {"oracle_calls": carry.oracle_calls, "comparisons": carry.comparisons},
+        "finite": _finite(carry.state),
+    }
     if record_policy:
-        out["x"], out["y"] = x, y
+        out["policies"] = p
     return out
 
 
@@ -86,61 +277,144 @@ def _record(rule: UpdateRule, game: games.Game, state, nash, record_policy: bool
 TRACE_COUNT: dict[str, int] = {}
 
 
-def _simulate(rule: UpdateRule, game, state, nash, num_records: int, record_every: int, record_policy=False):
+def _advance(rule: UpdateRule, feedback: Feedback, game, carry: _Carry) -> _Carry:
+    oracle = Oracle(game, feedback, jax.random.fold_in(carry.key, carry.t))
+    state = rule.step(carry.state, oracle)
+    return _Carry(
+        state,
+        carry.key,
+        carry.t + 1,
+        carry.oracle_calls + oracle.calls,
+        carry.comparisons + oracle.comparisons,
+    )
+
+
+def _simulate(rule, feedback, metric_fns, game, carry, nash, num_records, record_every, record_policy=False):
     TRACE_COUNT[rule.name] = TRACE_COUNT.get(rule.name, 0) + 1  # Python side effect: runs at trace time only
 
-    def advance(s, _):
-        return rule.step(s, game), None
+    def advance(c, _):
+        return _advance(rule, feedback, game, c), None
 
-    def chunk(s, _):
-        s = jax.lax.scan(advance, s, None, length=record_every)[0]
-        return s, _record(rule, game, s, nash, record_policy)
+    def chunk(c, _):
+        c = jax.lax.scan(advance, c, None, length=record_every)[0]
+        return c, _record(rule, metric_fns, game, c, nash, record_policy)
 
-    first = _record(rule, game, state, nash, record_policy)
-    state, rest = jax.lax.scan(chunk, state, None, length=num_records)
+    first = _record(rule, metric_fns, game, carry, nash, record_policy)
+    carry, rest = jax.lax.scan(chunk, carry, None, length=num_records)
     traj = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
-    return state, traj
+    return carry, traj
 
 
-_STATIC = ("rule", "num_records", "record_every", "record_policy")
+_STATIC = ("rule", "feedback", "metric_fns", "num_records", "record_every", "record_policy")
 _simulate_jit = jax.jit(_simulate, static_argnames=_STATIC)
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def _simulate_batch(rule, games_b, states, nash_b, num_records, record_every, record_policy=False):
-    sim = lambda g, s, n: _simulate(rule, g, s, n, num_records, record_every, record_policy)
-    return jax.vmap(sim)(games_b, states, nash_b)
+def _simulate_batch(
+    rule, feedback, metric_fns, games_b, carries, nash_b, num_records, record_every, record_policy
+):
+    sim = lambda g, c, n: _simulate(
+        rule, feedback, metric_fns, g, c, n, num_records, record_every, record_policy
+    )
+    return jax.vmap(sim)(games_b, carries, nash_b)
+
+
+def _counter_dtype():
+    return jax.dtypes.canonicalize_dtype(jnp.int64)
+
+
+def _start(state, key) -> _Carry:
+    zero = jnp.zeros((), _counter_dtype())
+    return _Carry(state, key, zero, zero, zero)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# validation shared by run and sweep
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _check_int(v, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {v!r}")
+    if v < 1:
+        raise ValueError(f"{name} must be >= 1, got {v}")
+    return int(v)
 
 
 def _check_schedule(steps, record_every) -> int:
-    for name, v in (("steps", steps), ("record_every", record_every)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {v!r}")
-        if v < 1:
-            raise ValueError(f"{name} must be >= 1, got {v}")
+    steps, record_every = _check_int(steps, "steps"), _check_int(record_every, "record_every")
     if steps % record_every:
         raise ValueError(f"steps ({steps}) must be a multiple of record_every ({record_every})")
-    return int(steps) // int(record_every)
+    return steps // record_every
 
 
-def _nash_pair(game: games.Game, nash):
-    """Normalise ``nash`` (Equilibrium, policy, or (x, y)) to a pair of arrays of the game's dtype."""
+def _check_rule(rule, feedback, who: str) -> Feedback:
+    if not isinstance(rule, UpdateRule):
+        hint = " (call the factory: algorithms.mwu() or algorithms.get('mwu'))" if callable(rule) else ""
+        raise TypeError(f"{who}: rule must be an UpdateRule{hint}, got {rule!r}")
+    feedback = check_feedback(feedback)
+    if rule.exact_only and feedback.stochastic:
+        raise ValueError(
+            f"{rule.name} reads the whole game and runs with exact feedback only, got {feedback.name}"
+        )
+    return feedback
+
+
+def _nash_pair(game: games.Game, nash, who: str = "nash"):
+    """Normalise ``nash`` (Equilibrium, policy, or (x, y)) to a pair of probability arrays of the game's dtype.
+
+    Raises:
+        ValueError: wrong shape, or not a probability vector (per prompt).
+    """
     if nash is None:
         return None
     if isinstance(nash, games.Equilibrium):
         nash = (nash.x, nash.y)
     x, y = nash if isinstance(nash, tuple) else (nash, nash)
-    pair = tuple(jnp.asarray(v, game.dtype) for v in (x, y))
     lead = game.A.shape[:-2]
-    for p, n, who in zip(pair, game.shape, ("x*", "y*")):
-        if p.shape != (*lead, n):
-            raise ValueError(f"nash {who} must have shape {(*lead, n)}, got {p.shape}")
+    pair = []
+    for p, n, which in zip((x, y), game.shape, ("x*", "y*")):
+        arr = games.core._as_float_array(p, f"{who} {which}")
+        if arr.shape != (*lead, n):
+            raise ValueError(f"{who} {which} must have shape {(*lead, n)}, got {arr.shape}")
+        if (arr < 0).any() or np.abs(arr.sum(-1) - 1).max() > 1e-9:
+            raise ValueError(
+                f"{who} {which} must be a probability vector (non-negative, summing to 1), got {arr.tolist()}"
+            )
+        pair.append(jnp.asarray(arr, game.dtype))
+    return tuple(pair)
+
+
+def _unique(nash) -> bool:
+    return bool(getattr(nash, "unique", True))
+
+
+def _nash_for_metrics(game, nash, metrics):
+    """The pair to record ``kl_to_nash`` against, or None when the equilibrium is not unique (warned)."""
+    pair = _nash_pair(game, nash)
+    if pair is not None and not _unique(nash):
+        if metrics is not None and "kl_to_nash" in metrics:
+            raise ValueError("kl_to_nash needs a unique equilibrium; games.solve says this one is not unique")
+        warnings.warn(
+            "the game's equilibrium is not unique: kl_to_nash is not recorded", UserWarning, stacklevel=3
+        )
+        return None
     return pair
+
+
+def _scalar_hparams(rule: UpdateRule, hparams: dict) -> dict:
+    for name, value in hparams.items():
+        if np.ndim(value) != 0:
+            raise ValueError(
+                f"{rule.name}: run takes one value per hyperparameter; {name} has shape {np.shape(value)}: "
+                f"use algorithms.sweep for a grid"
+            )
+    return hparams
 
 
 def _warn_nonfinite(trace: Trace, where: str, exact_step=None) -> None:
     """Warn when any record is non-finite; ``exact_step(prev, first)`` pins a single run's first bad step."""
-    finite = np.asarray(trace.metrics["finite"])
+    finite = np.asarray(trace.finite)
     if finite.all():
         return
     first = int(np.argmin(finite.reshape(-1, finite.shape[-1]).all(axis=0)))
@@ -156,6 +430,11 @@ def _warn_nonfinite(trace: Trace, where: str, exact_step=None) -> None:
     warnings.warn(f"{where}non-finite values: {what}", NonFiniteWarning, stacklevel=3)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------------------------------------------
+
+
 def run(
     rule: UpdateRule,
     game: games.Game,
@@ -165,6 +444,10 @@ def run(
     key=None,
     nash=None,
     ref=None,
+    start=None,
+    feedback: Feedback | None = None,
+    metrics: Sequence | None = None,
+    self_play: bool | None = None,
     record_policy: bool = False,
     **hparams,
 ) -> Trace:
@@ -175,46 +458,81 @@ def run(
         game: a :class:`games.Game`.
         steps: number of steps, a multiple of ``record_every``.
         record_every: record metrics every this many steps (and at step 0).
-        key: ``None`` (seed 0), an int seed or a ``jax.random`` key — used by the start's ``noise`` and by
-            stochastic rules; the same key gives a bitwise-identical trace.
+        key: ``None`` (seed 0), an int seed in ``[0, 2**63)`` or a ``jax.random`` key — used by the start's
+            ``noise``, by stochastic feedback and by stochastic rules; the same key gives a bitwise-identical
+            trace.
         nash: the game's equilibrium (:class:`games.Equilibrium`, a policy or ``(x, y)``) to record
-            ``kl_to_nash``.
-        ref: the reference policy (default uniform), also the start.
-        record_policy: also record the policies as metrics ``x`` and ``y`` (``[R + 1, m]``, ``[R + 1, n]``).
-        **hparams: the rule's numeric hyperparameters (``rule.hparams`` lists them with defaults).
+            ``kl_to_nash`` (only against a unique equilibrium).
+        ref: the reference policy (default uniform); ``(ref_x, ref_y)`` for two players.
+        start: the start policy (default: the reference); the ``noise`` hyperparameter perturbs it.
+        feedback: what the rule observes (:mod:`games.feedback`; default ``exact()``).
+        metrics: names in :data:`METRICS` and/or ``(name, fn(game, x, y))`` pairs (default: see the module).
+        self_play: ``None`` — one policy on preference games, two players on matrix games; ``True`` needs a
+            symmetric game; ``False`` runs both players of a preference game.
+        record_policy: also record the policies (``Trace.policies``).
+        **hparams: the rule's numeric hyperparameters, one number each (``rule.hparams`` lists them).
     Returns:
         :class:`Trace`.
     Raises:
-        ValueError / TypeError: bad schedule or hyperparameters, before anything compiles.
+        ValueError / TypeError: bad schedule, hyperparameters, metrics, feedback or self-play choice, before
+            anything compiles.
     Warns:
         NonFiniteWarning: the state went NaN/inf, naming the first step where it did.
 
     Example:
         >>> trace = run(algorithms.get("comal"), games.comal_cycle(), steps=5000, record_every=100)
-        >>> float(trace.metrics["gap"][-1])   # ~2e-16 in float64
+        >>> bool(trace.metrics["gap"][-1] < 1e-12)   # float64
+        True
     """
-    if not isinstance(rule, UpdateRule):
-        raise TypeError(f"rule must be an UpdateRule (e.g. algorithms.get('mwu')), got {rule!r}")
+    feedback = _check_rule(rule, feedback, "run")
     num_records = _check_schedule(steps, record_every)
-    state = rule.init(game, key, ref=ref, **hparams)
+    sp = resolve_self_play(rule, game, self_play)
+    hparams = check_hparams(rule, _scalar_hparams(rule, hparams), dtype=game.dtype)
+    nash_pair = _nash_for_metrics(game, nash, metrics)
+    metric_fns = _resolve_metrics(metrics, rule, game, nash_pair)
+    key = as_key(key)
+    state = rule.init(game, key, ref=ref, start=start, self_play=sp, **hparams)
+    carry0 = _start(state, key)
     final, traj = _simulate_jit(
-        rule, game, state, _nash_pair(game, nash), num_records, int(record_every), bool(record_policy)
+        rule, feedback, metric_fns, game, carry0, nash_pair, num_records, record_every, bool(record_policy)
     )
     trace = Trace(
-        steps=np.arange(num_records + 1) * int(record_every),
-        metrics=traj,
-        policy=rule.policy(final),
-        state=final,
+        steps=np.arange(num_records + 1) * record_every,
+        metrics=traj["metrics"],
+        counters=traj["counters"],
+        finite=traj["finite"],
+        policy=jax.tree.map(jnp.exp, rule.policy(final.state)),
+        state=final.state,
+        rule=rule.name,
+        feedback=feedback.name,
+        hparams={k: np.asarray(v, np.float64) for k, v in hparams.items()},
+        policies=traj.get("policies"),
     )
 
     def exact_step(prev: int, bad: int) -> int:
         # failure path only: replay deterministically to ``prev``, then record every step up to ``bad``
-        s = state if prev == 0 else _simulate_jit(rule, game, state, None, 1, prev)[0]
-        finite = np.asarray(_simulate_jit(rule, game, s, None, bad - prev, 1)[1]["finite"])
+        c = carry0 if prev == 0 else _simulate_jit(rule, feedback, (), game, carry0, None, 1, prev)[0]
+        finite = np.asarray(_simulate_jit(rule, feedback, (), game, c, None, bad - prev, 1)[1]["finite"])
         return prev + int(np.argmin(finite))
 
     _warn_nonfinite(trace, f"{rule.name}: ", exact_step)
     return trace
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sweep: grid -> vmapped core (chunked) -> named axes
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class Grid(NamedTuple):
+    """A flattened sweep: the batch's games, keys and hyperparameters, and how to name its axes."""
+
+    axes: tuple[str, ...]
+    shape: tuple[int, ...]
+    coords: dict[str, np.ndarray]
+    game_index: np.ndarray  # [B] which game each run plays
+    keys: jax.Array  # [B, 2]
+    hparams: dict[str, np.ndarray]  # name -> [B] (float64)
 
 
 def _as_axis(name: str, value) -> np.ndarray | None:
@@ -227,8 +545,56 @@ def _as_axis(name: str, value) -> np.ndarray | None:
     return arr
 
 
+def build_grid(rule: UpdateRule, num_games: int | None, seeds, hparams: dict, dtype=None) -> Grid:
+    """The flat batch of a sweep: axes in the order ``game`` (when ``num_games`` is not None), ``seed`` (when
+    ``seeds`` is an int ``S`` — seeds ``0..S-1`` — or a sequence), then one axis per hyperparameter given as a
+    1-D sequence, in keyword order (the full outer product). Every grid point is checked (jointly too).
+    """
+    axes: list[tuple[str, int]] = []
+    coords: dict[str, np.ndarray] = {}
+    if num_games is not None:
+        axes.append(("game", num_games))
+        coords["game"] = np.arange(num_games)
+    if seeds is None:
+        seed_keys = as_key(None)[None]
+    else:
+        seed_keys = as_keys(seeds)
+        axes.append(("seed", seed_keys.shape[0]))
+        coords["seed"] = (
+            np.arange(int(seeds)) if isinstance(seeds, (int, np.integer)) else np.asarray(list(seeds))
+        )
+    check_hparams(rule, hparams, joint=False)  # per-name checks, before anything compiles
+    grid = {}
+    for name, value in hparams.items():
+        values = _as_axis(name, value)
+        grid[name] = np.asarray(value, np.float64) if values is None else values.astype(np.float64)
+        if values is not None:
+            axes.append((name, len(values)))
+            coords[name] = values
+    shape = tuple(n for _, n in axes)
+    batch = math.prod(shape)
+    flat = np.unravel_index(np.arange(batch), shape) if shape else ()
+    idx = dict(zip([a for a, _ in axes], flat))
+    zeros = np.zeros(batch, dtype=int)
+    hp_b = {name: (v[idx[name]] if v.ndim else np.broadcast_to(v, (batch,))) for name, v in grid.items()}
+    full = check_hparams(rule, hp_b, dtype=dtype)  # joint checks on every grid point, defaults filled
+    hp_b = {k: np.broadcast_to(np.asarray(v, np.float64), (batch,)) for k, v in full.items()}
+    return Grid(
+        axes=tuple(a for a, _ in axes),
+        shape=shape,
+        coords=coords,
+        game_index=idx.get("game", zeros),
+        keys=seed_keys[idx.get("seed", zeros)],
+        hparams=hp_b,
+    )
+
+
+#: Default number of runs :func:`sweep` simulates at once.
+CHUNK = 16_384
+
+
 def _device_batch(tree, batch: int):
-    """Shard the leading (batch) axis over all devices; pad to a multiple of the device count."""
+    """Shard the leading (batch) axis over the default backend's devices; pad to a multiple of their count."""
     devices = jax.devices()
     if len(devices) == 1:
         return tree
@@ -240,6 +606,16 @@ def _device_batch(tree, batch: int):
     return jax.device_put(tree, sharding)
 
 
+def _progress_bar(total: int, desc: str, progress):
+    """A tqdm bar on stderr, or None: ``progress=None`` shows it only when stderr is a terminal."""
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="run", file=sys.stderr, leave=False)
+
+
 def sweep(
     rule: UpdateRule,
     game: games.Game | Sequence[games.Game],
@@ -249,7 +625,13 @@ def sweep(
     seeds=None,
     nash=None,
     ref=None,
+    start=None,
+    feedback: Feedback | None = None,
+    metrics: Sequence | None = None,
+    self_play: bool | None = None,
     record_policy: bool = False,
+    chunk: int | None = None,
+    progress: bool | None = None,
     **hparams,
 ) -> Trace:
     """``run`` vectorised (``vmap``) over games, seeds and hyperparameter grids, sharded over all devices.
@@ -261,80 +643,111 @@ def sweep(
 
     Args:
         nash: one equilibrium for all games, or a ``list`` of them (one per game) when ``game`` is a sequence.
-        ref: one reference policy for all runs.
+        ref, start: one reference and one start policy for all runs.
+        chunk: simulate at most this many runs at a time (default :data:`CHUNK`): memory stays bounded and
+            progress is reported per chunk. Results are the same to round-off for any chunk size (XLA
+            vectorises differently by batch size) and bitwise the same with and without progress.
+        progress: show a progress bar on stderr (``None``: only when stderr is a terminal).
         Others: as :func:`run`.
 
-    The batch is flattened, split over ``jax.devices()`` (``jax.sharding``; padded to a multiple of the device
-    count), simulated, and reshaped; results equal a Python loop of :func:`run` calls.
+    The batch is built (:func:`build_grid`), split over ``jax.devices()`` of the default backend (``jax.sharding``;
+    padded to a multiple of the device count), simulated, and reshaped; results equal a Python loop of
+    :func:`run` calls.
 
     Example:
         >>> t = sweep(algorithms.get("inpo"), games.comal_cycle(), steps=1000, eta=[0.1, 0.5], tau=[0.01, 0.1])
-        >>> t.metrics["gap"].shape   # (2, 2, 1001); t.axes == ("eta", "tau")
+        >>> t.metrics["gap"].shape, t.axes
+        ((2, 2, 1001), ('eta', 'tau'))
     """
-    if not isinstance(rule, UpdateRule):
-        raise TypeError(f"rule must be an UpdateRule, got {rule!r}")
+    feedback = _check_rule(rule, feedback, "sweep")
     num_records = _check_schedule(steps, record_every)
-    axes: list[tuple[str, int]] = []
-
     game_list = [game] if isinstance(game, games.Game) else list(game)
-    if not isinstance(game, games.Game):
-        axes.append(("game", len(game_list)))
+    if not game_list:
+        raise ValueError("sweep: game must be a Game or a non-empty sequence of games")
     stacked = games.stack_games(game_list)
-
-    if seeds is None:
-        keys = as_key(None)[None]
-    else:
-        seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
-        if not seed_list:
-            raise ValueError("sweep: seeds must name at least one seed")
-        keys = jnp.stack([as_key(s) for s in seed_list])
-        axes.append(("seed", len(seed_list)))
-
-    check_hparams(rule, hparams, joint=False)  # per-name checks, before anything compiles
-    grid = {}
-    for name, value in hparams.items():
-        values = _as_axis(name, value)
-        grid[name] = np.asarray(value) if values is None else values
-        if values is not None:
-            axes.append((name, len(values)))
+    first_game = game_list[0]
+    sp = resolve_self_play(rule, first_game, self_play)
+    grid = build_grid(
+        rule, None if isinstance(game, games.Game) else len(game_list), seeds, hparams, first_game.dtype
+    )
+    batch = math.prod(grid.shape)
+    if chunk is not None:
+        chunk = _check_int(chunk, "chunk")
 
     if nash is None:
         nash_list = None
     elif not isinstance(nash, list):
-        nash_list = [_nash_pair(game_list[0], nash)] * len(game_list)
+        nash_list = [_nash_for_metrics(g, nash, metrics) for g in game_list[:1]] * len(game_list)
     else:
         if len(nash) != len(game_list):
             raise ValueError(f"sweep: {len(nash)} equilibria given for {len(game_list)} games")
-        nash_list = [_nash_pair(g, n) for g, n in zip(game_list, nash)]
+        nash_list = [_nash_for_metrics(g, n, metrics) for g, n in zip(game_list, nash)]
+    if nash_list is not None and any(n is None for n in nash_list):
+        nash_list = None
+    metric_fns = _resolve_metrics(metrics, rule, first_game, None if nash_list is None else nash_list[0])
 
-    shape = tuple(n for _, n in axes)
-    batch = math.prod(shape)
-    flat = np.unravel_index(np.arange(batch), shape) if shape else ()
-    idx = dict(zip([a for a, _ in axes], flat))
-    zeros = np.zeros(batch, dtype=int)
-    gi, si = idx.get("game", zeros), idx.get("seed", zeros)
-    hp_b = {
-        name: jnp.asarray(v[idx[name]] if v.ndim else np.broadcast_to(v, (batch,)), game_list[0].dtype)
-        for name, v in grid.items()
-    }
-    check_hparams(rule, {k: np.asarray(v) for k, v in hp_b.items()})  # joint checks on every grid point
-    games_b = jax.tree.map(lambda a: a[gi], stacked)
+    dtype = first_game.dtype
+    hp_b = {k: jnp.asarray(v, dtype) for k, v in grid.hparams.items()}
     # stacked on the host (a jnp.stack of thousands of arrays would compile a huge concatenate)
-    nash_b = None if nash_list is None else jax.tree.map(lambda *a: jnp.asarray(np.stack(a)[gi]), *nash_list)
-    states = jax.vmap(lambda g, k, hp: rule.init(g, k, ref=ref, **hp))(games_b, keys[si], hp_b)
-
-    games_b, states, nash_b = _device_batch((games_b, states, nash_b), batch)
-    final, traj = _simulate_batch(
-        rule, games_b, states, nash_b, num_records, int(record_every), bool(record_policy)
+    nash_host = (
+        None
+        if nash_list is None
+        else jax.tree.map(lambda *a: np.stack([np.asarray(x) for x in a]), *nash_list)
     )
-    policy = jax.vmap(rule.policy)(final)
-    unflat = lambda a: a[:batch].reshape(*shape, *a.shape[1:])
+
+    def init(g, k, hp):
+        return _start(rule.init(g, k, ref=ref, start=start, self_play=sp, **hp), k)
+
+    init_b = jax.jit(jax.vmap(init))
+    bar = _progress_bar(batch, f"{rule.name} sweep", progress) if batch > (chunk or CHUNK) else None
+    size = min(chunk or CHUNK, batch)
+    outs = []
+    try:
+        for lo in range(0, batch, size):
+            sel = np.arange(lo, lo + size).clip(max=batch - 1)  # the last chunk repeats its last point
+            games_b = jax.tree.map(lambda a: a[grid.game_index[sel]], stacked)
+            carries = init_b(games_b, grid.keys[sel], {k: v[sel] for k, v in hp_b.items()})
+            nash_b = (
+                None
+                if nash_host is None
+                else jax.tree.map(lambda a: jnp.asarray(a[grid.game_index[sel]]), nash_host)
+            )
+            games_b, carries, nash_b = _device_batch((games_b, carries, nash_b), size)
+            final, traj = _simulate_batch(
+                rule,
+                feedback,
+                metric_fns,
+                games_b,
+                carries,
+                nash_b,
+                num_records,
+                record_every,
+                bool(record_policy),
+            )
+            keep = min(size, batch - lo)
+            outs.append(jax.tree.map(lambda a: np.asarray(a[:keep]), (final.state, traj)))
+            if bar is not None:
+                bar.update(keep)
+    finally:
+        if bar is not None:
+            bar.close()
+    final_state, traj = jax.tree.map(lambda *a: np.concatenate(a), *outs) if len(outs) > 1 else outs[0]
+    unflat = lambda a: jnp.asarray(a.reshape(*grid.shape, *a.shape[1:]))
+    flat_state = jax.tree.map(jnp.asarray, final_state)
+    final_state = jax.tree.map(unflat, final_state)
     trace = Trace(
-        steps=np.arange(num_records + 1) * int(record_every),
-        metrics=jax.tree.map(unflat, traj),
-        policy=jax.tree.map(unflat, policy),
-        state=jax.tree.map(unflat, final),
-        axes=tuple(a for a, _ in axes),
+        steps=np.arange(num_records + 1) * record_every,
+        metrics=jax.tree.map(unflat, traj["metrics"]),
+        counters=jax.tree.map(unflat, traj["counters"]),
+        finite=unflat(traj["finite"]),
+        policy=jax.tree.map(jnp.exp, jax.tree.map(unflat, jax.vmap(rule.policy)(flat_state))),
+        state=final_state,
+        axes=grid.axes,
+        coords=grid.coords,
+        rule=rule.name,
+        feedback=feedback.name,
+        hparams={k: v.reshape(grid.shape) for k, v in grid.hparams.items()},
+        policies=None if "policies" not in traj else jax.tree.map(unflat, traj["policies"]),
     )
     _warn_nonfinite(trace, f"{rule.name} sweep: ")
     return trace

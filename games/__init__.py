@@ -5,8 +5,8 @@ Turn on float64 for exact work (the sandbox's experiments and tests do)::
     import jax; jax.config.update("jax_enable_x64", True)
 """
 
-from . import io, library, metrics
-from .core import Game, matrix_game, payoff_gradient, preference_game, stack_games, uniform
+from . import feedback, io, library, metrics
+from .core import Game, Profile, matrix_game, payoff_gradient, preference_game, stack_games, uniform
 from .library import (
     biased_rock_paper_scissors,
     bradley_terry,
@@ -30,6 +30,8 @@ from .solvers import Equilibrium, SolverError, regularized_equilibrium, solve
 
 __all__ = [
     "Game",
+    "Profile",
+    "feedback",
     "matrix_game",
     "preference_game",
     "payoff_gradient",

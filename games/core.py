@@ -8,7 +8,9 @@ Conventions (used everywhere in the project):
 * A **contextual game** (C prompts) stores a stack ``A[c]`` of shape ``[C, m, n]`` and prompt weights ``rho``
   of shape ``[C]``. Its strategies have shape ``[C, m]`` / ``[C, n]``; every metric is the rho-weighted sum over
   prompts. A single game has ``A`` of shape ``[m, n]`` and plain ``[m]`` / ``[n]`` strategies.
-* A **profile** is either one policy array (self-play on a symmetric game) or a tuple ``(x, y)``.
+* A **profile** is a :class:`Profile` ``(x, y)``: the row and column strategies. In self-play one policy plays
+  both sides and ``y`` is ``None`` (``Profile(pi)``): the profile then holds, and every update computes, one
+  policy. Nothing tells the two cases apart by ``isinstance``: ``profile.self_play`` says which.
 
 Validation runs in the constructor functions on concrete values and raises ``ValueError``/``TypeError`` naming
 the bad value; the :class:`Game` dataclass itself never validates (JAX rebuilds it from tracers).
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +28,7 @@ import numpy as np
 
 __all__ = [
     "Game",
+    "Profile",
     "preference_game",
     "matrix_game",
     "payoff_gradient",
@@ -100,18 +103,40 @@ def uniform(game: Game, player: int = 0) -> jax.Array:
     return jnp.full((*lead, n), 1.0 / n, dtype=game.dtype)
 
 
-def payoff_gradient(game: Game, profile: Any) -> Any:
-    """Payoff gradients of a profile, in the profile's own structure.
+class Profile(NamedTuple):
+    """A strategy profile: row strategy ``x`` and column strategy ``y`` (``None`` in self-play).
 
-    For a self-play policy ``pi`` (symmetric games) returns ``A pi`` (``= P pi - 1/2`` for preference games,
-    i.e. ``P(a > pi) - 1/2`` for every action ``a``). For a tuple ``(x, y)`` returns ``(A y, -A^T x)``: each
-    player's gradient of the payoff it *maximises*. Shapes follow the game: ``[n]`` or ``[C, n]``.
+    The same type holds probabilities, log-probabilities or per-action values (gradients); ``jax.tree.map``
+    maps over the players it holds, so an update written once runs on one policy in self-play and on two
+    otherwise. Shapes ``[m]``/``[n]``, or ``[C, m]``/``[C, n]`` on a contextual game.
     """
+
+    x: Any
+    y: Any = None
+
+    @property
+    def self_play(self) -> bool:
+        """True when one policy plays both sides (``y is None``)."""
+        return self.y is None
+
+    def pair(self) -> tuple[Any, Any]:
+        """``(x, y)``, with ``y = x`` in self-play."""
+        return (self.x, self.x) if self.y is None else (self.x, self.y)
+
+
+def payoff_gradient(game: Game, profile: Profile) -> Profile:
+    """Payoff gradients of a probability profile, as a :class:`Profile` of the same structure.
+
+    Self-play (``Profile(pi)``, symmetric games): ``Profile(A pi)`` (``= P pi - 1/2`` on a preference game,
+    i.e. ``P(a > pi) - 1/2`` for every action ``a``): one matrix-vector product. Two players: ``(A y, -A^T x)``,
+    each player's gradient of the payoff it *maximises*. Shapes follow the game: ``[n]`` or ``[C, n]``.
+    """
+    if not isinstance(profile, Profile):
+        raise TypeError(f"payoff_gradient expects a games.Profile, got {type(profile).__name__}")
     A = game.A
-    if isinstance(profile, tuple):
-        x, y = profile
-        return (_matvec(A, y), -_vecmat(x, A))
-    return _matvec(A, profile)
+    if profile.self_play:
+        return Profile(_matvec(A, profile.x))
+    return Profile(_matvec(A, profile.y), -_vecmat(profile.x, A))
 
 
 def _matvec(A, v):  # [.., m, n] x [.., n] -> [.., m]

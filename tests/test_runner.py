@@ -21,13 +21,16 @@ def test_trace_layout_and_recorded_metrics():
     g = games.comal_cycle()
     t = algorithms.run(algorithms.inpo(), g, steps=500, record_every=50, nash=games.solve(g))
     np.testing.assert_array_equal(t.steps, np.arange(0, 501, 50))
-    assert set(t.metrics) == {"gap", "win_rate", "kl_to_nash", "regularized_gap", "finite"}
+    assert set(t.metrics) == {"gap", "win_rate", "kl_to_nash", "regularized_gap"}
     assert all(v.shape == (11,) for v in t.metrics.values())
+    assert t.finite.shape == (11,) and bool(np.all(t.finite))
+    np.testing.assert_array_equal(t.counters["oracle_calls"], np.arange(0, 501, 50))
+    np.testing.assert_array_equal(t.counters["comparisons"], np.zeros(11))
     u = np.full(3, 1 / 3)
     assert float(t.metrics["gap"][0]) == pytest.approx(float(games.duality_gap(g, u)), abs=1e-15)
     assert t.axes == ()
     matrix = algorithms.run(algorithms.mwu(), games.matrix_game([[1.0, -1.0], [-1.0, 1.0]]), steps=3)
-    assert set(matrix.metrics) == {"gap", "finite"}  # no win rate off preference games, no tau, no nash
+    assert set(matrix.metrics) == {"gap"}  # no win rate off preference games, no tau, no nash
 
 
 def test_schedule_errors():
@@ -60,7 +63,7 @@ def test_million_steps_of_mwu_stay_finite(dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         t = algorithms.run(algorithms.mwu(), g, steps=1_000_000, record_every=100_000, eta=1.0)
-    assert bool(np.all(t.metrics["finite"]))
+    assert bool(np.all(t.finite))
     assert np.isfinite(np.asarray(t.metrics["gap"])).all()
     assert float(np.asarray(t.policy[0]).max()) > 0.99  # it drifted to a vertex, in log space
 
@@ -71,14 +74,14 @@ class Broken(NamedTuple):
 
 
 def _broken_rule():
-    def init(game, logits, ref, key, eta):
+    def init_state(game, logits, ref, key, eta):
         return Broken(logits, eta)
 
-    def step(s, game):  # blows up after logits pass -40 in the first coordinate
-        l = s.logits + s.eta * jnp.array([-1.0, 0.0, 1.0])
-        return s._replace(logits=jnp.where(l[0] < -40, jnp.nan, l))
+    def step(s, oracle):  # blows up after logits pass -40 in the first coordinate
+        l = s.logits.x + s.eta * jnp.array([-1.0, 0.0, 1.0])
+        return s._replace(logits=games.Profile(jnp.where(l[0] < -40, jnp.nan, l)))
 
-    return base.make_rule("broken", init, step, hparams={"eta": 1.0})
+    return base.make_rule("broken", init_state, step, hparams={"eta": (1.0, "(0, inf)")})
 
 
 BROKEN = _broken_rule()
@@ -88,7 +91,7 @@ def test_nonfinite_run_is_reported_with_step():
     # logits start at log(1/3) = -1.0986 and fall by 1 per step: below -40 at step 39
     with pytest.warns(algorithms.NonFiniteWarning, match=r"broken: non-finite values: first at step 39$"):
         t = algorithms.run(BROKEN, games.comal_cycle(), steps=100, record_every=10)
-    assert not bool(t.metrics["finite"][4]) and bool(t.metrics["finite"][3])
+    assert not bool(t.finite[4]) and bool(t.finite[3])
     with pytest.warns(
         algorithms.NonFiniteWarning, match=r"1 of 2 runs; first seen at recorded step 40 \(after step 30\)"
     ):
@@ -121,7 +124,7 @@ def test_sweep_grid_is_outer_product_and_validated():
         algorithms.inpo(), games.comal_cycle(), steps=10, eta=[0.1, 0.5], tau=[0.01, 0.1, 1.0]
     )
     assert t.axes == ("eta", "tau") and t.metrics["gap"].shape == (2, 3, 11)
-    with pytest.raises(ValueError, match="tau must be > 0"):
+    with pytest.raises(ValueError, match=r"tau must lie in \(0, inf\)"):
         algorithms.sweep(algorithms.inpo(), games.comal_cycle(), steps=10, tau=[0.1, -1.0])
     with pytest.raises(ValueError, match="unknown hyperparameter"):
         algorithms.sweep(algorithms.mwu(), games.comal_cycle(), steps=10, tau=[0.1])

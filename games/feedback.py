@@ -1,0 +1,219 @@
+"""What a learner observes: feedback oracles for payoff gradients, keyed and counted.
+
+A rule never reads ``A @ pi`` itself: it asks the :class:`Oracle` that the runner hands to every ``step``.
+The oracle answers with an **unbiased estimate of the payoff gradient** of a profile, in the profile's own
+structure (:class:`games.Profile`):
+
+* self-play on a preference game: ``A pi = P pi - 1/2`` (win rates against ``pi``, minus 1/2);
+* two players: ``A y`` for the row player and ``-A^T x`` for the column player.
+
+Feedback models (each a hashable :class:`Feedback`, a static argument of the jitted runner):
+
+* :func:`exact` (the default): the gradient itself, computed exactly as the rules always have;
+* :func:`sampled`: for each action, ``samples`` opponents drawn from the opponent's current policy, one duel per
+  opponent (a Bernoulli outcome with probability ``P[i, j]`` on a preference game; the payoff ``A[i, j]`` of
+  the drawn opponent on a matrix game), averaged;
+* :func:`noisy`: the exact gradient plus independent ``N(0, sigma^2)`` noise per entry (the noisy-feedback model
+  of the last-iterate literature, e.g. M2WU, Abe et al., arXiv 2206.06659).
+
+Counting: every ``gradient``/``win_rates`` call is one **oracle call** (gradient evaluation) for the whole
+profile; ``comparisons`` counts the pairwise judgments drawn (``samples * n`` per player per prompt per call
+under :func:`sampled`, 0 otherwise). The runner accumulates both into the trace's cumulative counters.
+Randomness: the runner gives each step its own key (``fold_in(run_key, step)``); the oracle's ``i``-th draw in
+that step uses ``fold_in(step_key, i)``, so traces are reproducible and independent of how a run is chunked.
+
+Example:
+    >>> import games, algorithms
+    >>> trace = algorithms.run(algorithms.get("omwu"), games.comal_cycle(), steps=100,
+    ...                        feedback=games.feedback.sampled(16))
+    >>> int(trace.counters["comparisons"][-1])   # 100 steps x 16 samples x 3 actions
+    4800
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .core import Game, Profile, _matvec, payoff_gradient
+
+__all__ = ["Feedback", "Oracle", "exact", "sampled", "noisy", "KINDS"]
+
+KINDS = ("exact", "sampled", "noisy")
+
+
+class Feedback(NamedTuple):
+    """A feedback model: static configuration (hashable). Build it with :func:`exact`, :func:`sampled` or
+    :func:`noisy`."""
+
+    kind: str
+    samples: int = 0
+    sigma: float = 0.0
+
+    @property
+    def name(self) -> str:
+        if self.kind == "sampled":
+            return f"sampled({self.samples})"
+        if self.kind == "noisy":
+            return f"noisy({self.sigma:g})"
+        return "exact"
+
+    @property
+    def stochastic(self) -> bool:
+        return self.kind != "exact"
+
+    def comparisons_per_call(self, game: Game, profile: Profile) -> int:
+        """Pairwise judgments one gradient evaluation of ``profile`` draws."""
+        if self.kind != "sampled":
+            return 0
+        contexts = game.A.shape[0] if game.contextual else 1
+        actions = game.shape[0] if profile.self_play else sum(game.shape)
+        return self.samples * actions * contexts
+
+
+@functools.cache
+def exact() -> Feedback:
+    """Exact payoff gradients (the default of :func:`algorithms.run`)."""
+    return Feedback("exact")
+
+
+def _check_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def sampled(samples: int) -> Feedback:
+    """Sampled duels: for every action, ``samples`` opponents drawn from the opponent's policy, one judged duel
+    each (Bernoulli ``P[i, j]`` on a preference game, the payoff ``A[i, j]`` on a matrix game), averaged and
+    centred (``- 1/2`` on a preference game): an unbiased estimate of the payoff gradient.
+
+    Raises:
+        TypeError / ValueError: ``samples`` is not an integer >= 1.
+    """
+    return Feedback("sampled", samples=_check_int(samples, "samples"))
+
+
+def noisy(sigma: float) -> Feedback:
+    """The exact gradient plus independent ``N(0, sigma^2)`` noise on every entry.
+
+    Raises:
+        TypeError / ValueError: ``sigma`` is not a finite number >= 0.
+    """
+    if isinstance(sigma, (bool, str)) or np.ndim(sigma) != 0:
+        raise TypeError(f"sigma must be a real number, got {sigma!r}")
+    try:
+        value = float(sigma)
+    except (TypeError, ValueError):
+        raise TypeError(f"sigma must be a real number, got {sigma!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    return Feedback("noisy", sigma=value)
+
+
+def check_feedback(feedback) -> Feedback:
+    """``feedback`` itself, or :func:`exact` for ``None``; ``TypeError`` for anything else."""
+    if feedback is None:
+        return exact()
+    if not isinstance(feedback, Feedback):
+        raise TypeError(
+            f"feedback must be games.feedback.exact(), sampled(k) or noisy(sigma), got {feedback!r}"
+        )
+    return feedback
+
+
+def _sampled_player(key, M, opponent_logits, samples: int, preference: bool):
+    """Mean payoff of each own action against ``samples`` opponents drawn from ``opponent_logits``.
+
+    ``M`` is the player's own payoff matrix ``[.., own, opp]`` (``A`` or ``-A^T``); on a preference game the
+    duel is won with probability ``M + 1/2`` and scored ``1 - 1/2`` or ``0 - 1/2``.
+    """
+    k_opp, k_duel = jax.random.split(key)
+    own = M.shape[-2]
+    shape = (*M.shape[:-2], own, samples)
+    lead = opponent_logits[..., None, None, :]  # [.., 1, 1, opp]
+    opponents = jax.random.categorical(k_opp, lead, axis=-1, shape=shape)  # [.., own, samples]
+    payoff = jnp.take_along_axis(M, opponents, axis=-1)  # [.., own, samples]
+    if preference:
+        won = jax.random.uniform(k_duel, shape, M.dtype) < payoff + 0.5
+        payoff = won.astype(M.dtype) - 0.5
+    return jnp.mean(payoff, axis=-1)
+
+
+class Oracle:
+    """The feedback a rule sees during one step: a game, a feedback model and that step's key.
+
+    Built by the runner (or by a test) for each traced step; it counts its calls at trace time, so call it at
+    the top level of ``step`` (not inside ``lax`` control flow). ``count`` adds evaluations a rule makes
+    without the oracle (``comal_exact``'s inner solve).
+
+    Attributes:
+        game: the game being played (rules that need the whole game, e.g. iterative DPO, read it here and
+            declare ``exact_only``).
+        feedback: the :class:`Feedback` model.
+        calls, comparisons: what this step has consumed so far (ints, or traced ints after ``count``).
+    """
+
+    def __init__(self, game: Game, feedback: Feedback | None = None, key=None):
+        self.game = game
+        self.feedback = exact() if feedback is None else feedback
+        self._key = key
+        self._draws = 0
+        self.calls: Any = 0
+        self.comparisons: Any = 0
+
+    def next_key(self) -> jax.Array:
+        """A fresh key for this step's next random draw (raises if the oracle was built without a key)."""
+        if self._key is None:
+            raise ValueError("this oracle has no PRNG key; the runner always passes one")
+        self._draws += 1
+        return jax.random.fold_in(self._key, self._draws)
+
+    def count(self, calls=0, comparisons=0) -> None:
+        """Add evaluations made outside the oracle (may be traced values)."""
+        self.calls = self.calls + calls
+        self.comparisons = self.comparisons + comparisons
+
+    def gradient(self, logits: Profile) -> Profile:
+        """Payoff gradient of a log-probability profile (exact, or estimated by the feedback model)."""
+        if not isinstance(logits, Profile):
+            raise TypeError(f"oracle.gradient expects a games.Profile of log-probabilities, got {logits!r}")
+        fb, game = self.feedback, self.game
+        self.count(1, fb.comparisons_per_call(game, logits))
+        if fb.kind == "exact":
+            return payoff_gradient(game, jax.tree.map(jnp.exp, logits))
+        if fb.kind == "noisy":
+            exact_grad = payoff_gradient(game, jax.tree.map(jnp.exp, logits))
+            key = self.next_key()
+            leaves, tree = jax.tree.flatten(exact_grad)
+            keys = jax.random.split(key, len(leaves))
+            noisy_leaves = [
+                g + fb.sigma * jax.random.normal(k, g.shape, g.dtype) for g, k in zip(leaves, keys)
+            ]
+            return jax.tree.unflatten(tree, noisy_leaves)
+        key = self.next_key()
+        A = game.A
+        if logits.self_play:
+            return Profile(_sampled_player(key, A, logits.x, fb.samples, game.preference))
+        kx, ky = jax.random.split(key)
+        return Profile(
+            _sampled_player(kx, A, logits.y, fb.samples, game.preference),
+            _sampled_player(ky, -jnp.swapaxes(A, -1, -2), logits.x, fb.samples, game.preference),
+        )
+
+    def win_rates(self, logits: Profile) -> Profile:
+        """Win rates ``P(a > pi)`` of every action against the opponent (preference games only): the gradient
+        plus 1/2; with exact feedback computed as ``P @ pi`` itself."""
+        if not self.game.preference:
+            raise ValueError("win rates are defined on preference games only; use oracle.gradient")
+        if self.feedback.kind == "exact" and logits.self_play:
+            self.count(1)
+            return Profile(_matvec(self.game.P, jnp.exp(logits.x)))
+        return jax.tree.map(lambda g: g + 0.5, self.gradient(logits))
