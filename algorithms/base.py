@@ -24,30 +24,33 @@ game. Policies are stored as **normalised log-probabilities** (``log_softmax``),
 vertex never underflow to 0 or produce NaN. Every update is written once, with ``jax.tree.map`` over the
 profile: it then runs on one policy in self-play and on two otherwise.
 
-Writing a new rule — optimistic INPO, ``pi' ∝ pi^(1-eta tau) ref^(eta tau) exp(eta (2 r_t - r_{t-1}))``:
+Writing a new rule — optimistic INPO, ``pi' ∝ pi^(1-eta tau) ref^(eta tau) exp(eta (2 r_t - r_{t-1}))``
+(the same example as the README and ``notebooks/new_update_rule.ipynb``; ``tests/test_readme.py`` runs it)::
 
->>> from typing import NamedTuple
->>> import jax, games, algorithms
->>> from algorithms import base
->>> class State(NamedTuple):
-...     logits: games.Profile; ref: games.Profile; prev: games.Profile; first: jax.Array
-...     eta: jax.Array; tau: jax.Array
->>> def init_state(game, logits, ref, key, eta, tau):
-...     return State(logits, ref, logits, jax.numpy.ones((), bool), eta, tau)   # prev unused at step 1
->>> def step(s, oracle):
-...     g = oracle.gradient(s.logits)
-...     prev = base.tree_map(lambda g, p: jax.numpy.where(s.first, g, p), g, s.prev)   # r_{-1} = r_0
-...     et = s.eta * s.tau
-...     new = base.tree_map(lambda l, r, g, p: base.normalize((1 - et) * l + et * r + s.eta * (2 * g - p)),
-...                         s.logits, s.ref, g, prev)
-...     return s._replace(logits=new, prev=g, first=jax.numpy.zeros((), bool))
->>> rule = base.make_rule("optimistic_inpo", init_state, step, regularized=True,
-...                       hparams={"eta": (0.5, "(0, inf)"), "tau": (0.1, "(0, inf)")},
-...                       check=base.eta_tau_at_most_one("optimistic_inpo"), reset=None)
->>> algorithms.conformance.check_rule(rule, dtypes=("float64",))   # raises AssertionError on a violation
->>> trace = algorithms.run(algorithms.comal(rule, 100), games.comal_cycle(), steps=3000, record_every=100)
->>> bool(trace.metrics["gap"][-1] < 1e-8)
-True
+    from typing import NamedTuple
+    import jax, jax.numpy as jnp, games, algorithms
+    from algorithms import base
+    jax.config.update("jax_enable_x64", True)   # float64: the kit checks float32 and float64
+
+    class State(NamedTuple):
+        logits: games.Profile; ref: games.Profile; prev: games.Profile; first: jax.Array; eta: jax.Array; tau: jax.Array
+
+    def init_state(game, logits, ref, key, eta, tau):
+        return State(logits, ref, base.tree_map(jnp.zeros_like, logits), jnp.ones((), bool), eta, tau)
+
+    def step(s, oracle):
+        g = oracle.gradient(s.logits)              # exact, sampled or noisy feedback: the rule cannot tell
+        prev = base.tree_map(lambda g, p: jnp.where(s.first, g, p), g, s.prev)   # r_{-1} = r_0
+        et = s.eta * s.tau
+        new = base.tree_map(lambda l, r, g, p: base.normalize((1 - et) * l + et * r + s.eta * (2 * g - p)),
+                            s.logits, s.ref, g, prev)
+        return s._replace(logits=new, prev=g, first=jnp.zeros((), bool))
+
+    rule = base.make_rule("optimistic_inpo", init_state, step, regularized=True,
+                          hparams={"eta": (0.5, "(0, inf)"), "tau": (0.1, "(0, inf)")},
+                          check=base.eta_tau_at_most_one("optimistic_inpo"))
+    algorithms.conformance.check_rule(rule)   # every invariant the registry's rules pass, or an AssertionError
+    trace = algorithms.run(algorithms.comal(rule, 100), games.comal_cycle(), steps=5000)   # COMAL around it
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def mwu() -> base.UpdateRule:
     Example:
         >>> trace = algorithms.run(algorithms.mwu(), games.comal_cycle(), steps=100, eta=0.5)
         >>> round(float(trace.metrics["gap"][0]), 4)   # the uniform start
-        0.1333
+        0.0667
     """
 
     def init_state(game, logits, ref, key, eta):

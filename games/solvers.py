@@ -102,7 +102,9 @@ def solve(game: Game) -> Equilibrium:
         SolverError: when HiGHS fails or the returned pair's gap exceeds ``1e-9 * max(1, max|A|)``.
 
     Example:
-        >>> eq = solve(comal_cycle())   # eq.x == (4/11, 3/11, 4/11), eq.gap < 1e-9
+        >>> eq = games.solve(games.comal_cycle())
+        >>> np.round(eq.x * 11, 12).tolist(), bool(eq.gap < 1e-9)
+        ([4.0, 3.0, 4.0], True)
     """
     if not isinstance(game, Game):
         raise TypeError(f"solve expects a Game, got {type(game).__name__}")

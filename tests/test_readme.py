@@ -24,9 +24,29 @@ def test_example_runs_as_written(capsys):
     assert out[2] == "INPO alone: 0.0245"
 
 
-def test_new_rule_example_runs_as_written():
+def _base_docstring_example() -> str:
+    import algorithms.base
+
+    doc = algorithms.base.__doc__
+    block = doc[doc.index("runs it)::\n\n") + len("runs it)::\n\n") :]
+    return "".join(l[4:] if l.startswith("    ") else l for l in block.splitlines(True)).rstrip() + "\n"
+
+
+def _notebook_example() -> str:
+    import json
+
+    nb = json.loads((ROOT / "notebooks" / "new_update_rule.ipynb").read_text())
+    src = "".join(nb["cells"][2]["source"])
+    return src[src.index("from typing") :].rstrip() + "\n"
+
+
+def test_new_rule_example_is_one_text_and_runs_as_written():
+    """The README, algorithms.base and the notebook show the same example; it is run once, here."""
+    example = block_after("new-rule")
+    assert _base_docstring_example() == example
+    assert _notebook_example() == example
     ns = {}
-    exec(compile(block_after("new-rule"), "README-new-rule", "exec"), ns)
+    exec(compile(example, "README-new-rule", "exec"), ns)
     assert float(ns["trace"].metrics["gap"][-1]) < 1e-10
 
 

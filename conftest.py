@@ -1,4 +1,5 @@
-"""Test configuration: float64 on, silent rank promotion an error, hypothesis profiles.
+"""Test configuration for tests/ and the packages' docstring examples (doctest): float64 on, silent rank
+promotion an error, hypothesis profiles, and the names docstring examples use.
 
 ``HYPOTHESIS_PROFILE=thorough`` selects the long profile (default: ``fast``).
 """
@@ -19,3 +20,17 @@ settings.register_profile(
     "thorough", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _doctest_names(doctest_namespace):
+    import jax.numpy as jnp
+    import numpy as np
+
+    import algorithms
+    import games
+
+    doctest_namespace.update(jax=jax, jnp=jnp, np=np, games=games, algorithms=algorithms)
