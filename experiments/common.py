@@ -105,7 +105,7 @@ TEMPERATURE_RULES = ("iterative_ipo", "iterative_dpo")
 def rule_hparams(rule, eta: float, tau: float) -> dict[str, float]:
     """The study's ``eta``/``tau`` for a rule: ``eta`` and ``tau`` where it takes them; rules whose only knob is
     a temperature (iterative IPO/DPO) get ``tau = 1/eta``, the same step as MWU."""
-    names = dict(rule.hparams)
+    names = {h.name for h in rule.hparams}
     if rule.name in TEMPERATURE_RULES:
         return {"tau": 1.0 / eta}
     return {k: v for k, v in (("eta", eta), ("tau", tau)) if k in names}

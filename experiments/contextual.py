@@ -49,7 +49,6 @@ def main(argv=None) -> int:
     common.setup(args)
     import algorithms
     import games
-    from games import metrics
 
     if args.n < 3:
         common.fail(p, "--n must be >= 3 (cyclic prompts)")
@@ -67,17 +66,9 @@ def main(argv=None) -> int:
         rule = algorithms.get(name)
         hp = common.rule_hparams(rule, args.eta, args.tau)
         tr = algorithms.run(rule, game, steps=steps, record_every=every, nash=eq, record_policy=True, **hp)
-        xs, ys = tr.metrics.pop("x"), tr.metrics.pop("y")
-        # each prompt's own gap: the same metric on the prompt's game
-        prompt_gap = np.stack(
-            [
-                np.asarray(
-                    metrics.duality_gap(games.preference_game(np.asarray(game.P[c])), xs[:, c], ys[:, c])
-                )
-                for c in range(args.prompts)
-            ],
-            axis=-1,
-        )  # [R+1, C]
+        prompt_gap = np.asarray(tr.metrics.pop("gap_by_context"))  # [R+1, C]: each prompt's own gap
+        for name in [m for m in tr.metrics if m.endswith("_by_context")]:
+            tr.metrics.pop(name)
         per_prompt[rule.name] = (np.asarray(tr.metrics["gap"]), prompt_gap)
         rows += list(
             common.tidy_rows(

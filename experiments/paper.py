@@ -202,7 +202,7 @@ def plot_simplex(results, nash, reg, out):
     for label, (_, tr) in results.items():
         if label.split("(")[0] not in SIMPLEX_RULES:
             continue
-        px, py = _tri(tr.metrics["x"])
+        px, py = _tri(tr.policies.x)
         line = ax.plot(px, py, lw=1, label=label, alpha=0.85)[0]
         ax.plot(px[-1], py[-1], "o", ms=4, color=line.get_color())
         zoom.plot(px, py, lw=1, alpha=0.85, color=line.get_color())

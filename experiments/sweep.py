@@ -43,10 +43,9 @@ def main(argv=None) -> int:
     rows, results = [], {}
     for name in names:
         rule = algorithms.get(name)
-        if "eta" not in dict(rule.hparams) or "tau" not in dict(rule.hparams):
-            common.fail(
-                p, f"rule {name} has no eta x tau grid (hyperparameters: {', '.join(dict(rule.hparams))})"
-            )
+        names_hp = [h.name for h in rule.hparams]
+        if "eta" not in names_hp or "tau" not in names_hp:
+            common.fail(p, f"rule {name} has no eta x tau grid (hyperparameters: {', '.join(names_hp)})")
         tic = time.perf_counter()
         tr = algorithms.sweep(rule, game, steps=steps, record_every=args.record_every, eta=etas, tau=taus)
         gaps = np.asarray(tr.metrics["gap"])  # [eta, tau, R+1]
