@@ -35,10 +35,16 @@ __all__ = [
     "stack_games",
     "uniform",
     "check_reference",
+    "check_seed",
+    "check_dtype",
 ]
 
-#: Tolerance for ``P + P^T = 1`` and a diagonal of 1/2.
+#: Tolerance for ``P + P^T = 1``, a diagonal of 1/2 and weights summing to 1, for float64 input. Input held in a
+#: narrower float (a float32 array) gets ``max(COMPLEMENT_TOL, 8 * eps)`` of its own dtype (about 9.5e-7).
 COMPLEMENT_TOL = 1e-9
+#: Seeds are non-negative integers below this bound (what both ``numpy.random.default_rng`` and
+#: ``jax.random.key`` accept).
+SEED_BOUND = 2**63
 
 
 @jax.tree_util.register_dataclass
@@ -84,9 +90,14 @@ class Game:
         return self.A + 0.5
 
     def astype(self, dtype) -> Game:
-        """The same game with payoffs (and weights) cast to ``dtype``."""
-        w = None if self.weights is None else self.weights.astype(dtype)
-        return dataclasses.replace(self, A=self.A.astype(dtype), weights=w)
+        """The same game with payoffs (and weights) cast to ``dtype`` (float32 or float64, see
+        :func:`check_dtype`); raises ``ValueError`` if a concrete payoff overflows the new dtype."""
+        dt = check_dtype(dtype)
+        if not isinstance(self.A, jax.core.Tracer):
+            with np.errstate(over="ignore"):
+                _check_cast(np.asarray(self.A), np.asarray(self.A).astype(dt), "A")
+        w = None if self.weights is None else self.weights.astype(dt)
+        return dataclasses.replace(self, A=self.A.astype(dt), weights=w)
 
     def __repr__(self) -> str:
         kind = "preference" if self.preference else "matrix"
@@ -190,6 +201,107 @@ def _check_matrix_stack(arr: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} is a 1x1 game (shape {arr.shape}): there is nothing to play")
 
 
+def _input_tol(value) -> float:
+    """Complementarity tolerance for ``value``'s own precision: 1e-9 for float64 (and lists, ints), otherwise
+    ``max(1e-9, 8 eps)`` of its floating dtype (a float32 ``P`` is only complementary to about 6e-8)."""
+    dt = getattr(value, "dtype", None)
+    try:
+        eps = float(jnp.finfo(dt).eps) if dt is not None and jnp.issubdtype(dt, jnp.floating) else 0.0
+    except (TypeError, ValueError):
+        eps = 0.0
+    return max(COMPLEMENT_TOL, 8.0 * eps)
+
+
+def check_dtype(dtype) -> np.dtype:
+    """The payoff dtype asked for: ``None`` (or Python ``float``) is JAX's default float, otherwise float32
+    or float64.
+
+    Raises:
+        TypeError: not a dtype, or not a real floating dtype (int, bool, complex).
+        ValueError: float16/bfloat16 (too coarse for the 1e-9 checks of this package), or float64 while
+            ``jax_enable_x64`` is off (JAX would silently store float32).
+    """
+    if dtype is None or dtype is float:
+        return jnp.dtype(jnp.result_type(float))
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt in (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16)):
+        raise ValueError(
+            f"{dt} is not supported: its precision (eps {float(jnp.finfo(dt).eps):.1e}) is too coarse for "
+            "games and their certificates; use float32 or float64"
+        )
+    if dt not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise TypeError(f"dtype must be a real floating dtype (float32 or float64), got {dt}")
+    if dt == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError(
+            "dtype float64 needs x64: call jax.config.update('jax_enable_x64', True) first (with x64 off JAX "
+            "would silently store float32)"
+        )
+    return dt
+
+
+def _check_cast(before: np.ndarray, after: np.ndarray, name: str) -> None:
+    """Raise if casting produced a non-finite entry (overflow of a narrower dtype)."""
+    bad = ~np.isfinite(after)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name}{list(idx)} = {float(before[idx])} overflows {after.dtype} (max "
+            f"{float(np.finfo(after.dtype).max):.3e}); use float64 or rescale the game"
+        )
+
+
+def _to_jax(arr: np.ndarray, dtype, name: str) -> jax.Array:
+    """``arr`` as a JAX array of ``dtype`` (already checked), refusing overflow."""
+    with np.errstate(over="ignore"):
+        cast = arr.astype(dtype)
+    _check_cast(arr, cast, name)
+    return jnp.asarray(cast)
+
+
+def check_seed(value, name: str = "key"):
+    """Validate a seed or a JAX PRNG key, in one place for every keyed function of the sandbox.
+
+    Rule: an integer seed is a Python or NumPy integer (or a 0-d integer array) in ``[0, 2**63)``: what both
+    ``numpy.random.default_rng`` and ``jax.random.key`` accept. A key is a typed ``jax.random.key`` array or a
+    raw ``uint32`` array whose last axis has length 2 (``jax.random.PRNGKey``); traced keys are accepted
+    (their dtype and shape are static).
+
+    Returns:
+        the seed as a Python ``int``, or the key as a raw ``uint32`` array (``[..., 2]``).
+    Raises:
+        TypeError: a bool, float, string, or an array of another dtype or shape, naming ``name`` and the value.
+        ValueError: a negative seed or one ``>= 2**63``.
+    """
+    kind = "a non-negative integer seed below 2**63 or a jax.random key"
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be {kind}, got the bool {bool(value)}")
+    if isinstance(value, (int, np.integer)) or (
+        isinstance(value, (np.ndarray, jax.Array))
+        and not isinstance(value, jax.core.Tracer)
+        and value.ndim == 0
+        and jnp.issubdtype(value.dtype, jnp.integer)
+    ):
+        seed = int(value)
+        if not 0 <= seed < SEED_BOUND:
+            raise ValueError(f"{name} must be {kind}, got {seed}")
+        return seed
+    dt = getattr(value, "dtype", None)
+    if dt is not None and jax.dtypes.issubdtype(dt, jax.dtypes.prng_key):
+        return jax.random.key_data(value)
+    shape = getattr(value, "shape", None)
+    if dt is not None and shape is not None and dt == np.uint32 and len(shape) >= 1 and shape[-1] == 2:
+        return value
+    what = (
+        f"an array of dtype {dt} and shape {shape}"
+        if dt is not None
+        else f"{value!r} ({type(value).__name__})"
+    )
+    raise TypeError(f"{name} must be {kind}, got {what}")
+
+
 def _check_weights(weights, num_contexts: int | None, dtype) -> jax.Array | None:
     if num_contexts is None:
         if weights is not None:
@@ -197,19 +309,16 @@ def _check_weights(weights, num_contexts: int | None, dtype) -> jax.Array | None
         return None
     if weights is None:
         return jnp.full((num_contexts,), 1.0 / num_contexts, dtype=dtype)
+    tol = _input_tol(weights)
     w = _as_float_array(weights, "weights")
     if w.shape != (num_contexts,):
         raise ValueError(f"weights must have shape ({num_contexts},) (one per context), got {w.shape}")
     if (w < 0).any():
         i = int(np.argmin(w))
         raise ValueError(f"weights must be non-negative, got weights[{i}] = {float(w[i])}")
-    if abs(w.sum() - 1.0) > COMPLEMENT_TOL:
-        raise ValueError(f"weights must sum to 1 (within {COMPLEMENT_TOL}), they sum to {float(w.sum())}")
-    return jnp.asarray(w, dtype=dtype)
-
-
-def _dtype(dtype):
-    return jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    if abs(w.sum() - 1.0) > tol:
+        raise ValueError(f"weights must sum to 1 (within {tol:.1e}), they sum to {float(w.sum())}")
+    return _to_jax(w, dtype, "weights")
 
 
 def preference_game(P, weights=None, *, dtype=None) -> Game:
@@ -219,16 +328,20 @@ def preference_game(P, weights=None, *, dtype=None) -> Game:
         P: ``[n, n]`` for one game or ``[C, n, n]`` for a contextual game (C prompts).
         weights: prompt weights ``rho`` ``[C]`` (contextual games only; default uniform). Must be non-negative
             and sum to 1; nothing is renormalised.
-        dtype: payoff dtype (default: JAX's default float, float64 with x64 on).
+        dtype: payoff dtype, float32 or float64 (default: JAX's default float, float64 with x64 on); see
+            :func:`check_dtype`.
 
     Raises:
-        TypeError: non-numeric input.
+        TypeError: non-numeric input, a non-float ``dtype``.
         ValueError: NaN/inf, wrong rank, non-square, empty or 1x1, entries outside [0, 1], ``P + P^T != 1``
-            (tolerance 1e-9; the worst entry is reported), diagonal != 1/2, bad weights.
+            or diagonal != 1/2 (tolerance 1e-9 for float64 input, ``8 eps`` of a narrower float input such as a
+            float32 ``game.P``; the worst entry is reported), bad weights, float16 or an unavailable float64.
 
     Example:
         >>> g = preference_game([[.5, .1, .8], [.9, .5, .1], [.2, .9, .5]])
     """
+    dt = check_dtype(dtype)
+    tol = _input_tol(P)
     arr = _as_float_array(P, "P")
     _check_matrix_stack(arr, "P")
     if arr.shape[-1] != arr.shape[-2]:
@@ -237,22 +350,21 @@ def preference_game(P, weights=None, *, dtype=None) -> Game:
         idx = tuple(int(i) for i in np.argwhere((arr < 0) | (arr > 1))[0])
         raise ValueError(f"P must lie in [0, 1]; P{list(idx)} = {float(arr[idx])}")
     diag = np.diagonal(arr, axis1=-2, axis2=-1)
-    if np.abs(diag - 0.5).max() > COMPLEMENT_TOL:
+    if np.abs(diag - 0.5).max() > tol:
         idx = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(diag - 0.5)), diag.shape))
         raise ValueError(f"the diagonal of P must be 1/2; diagonal entry {list(idx)} is {float(diag[idx])}")
     dev = np.abs(arr + np.swapaxes(arr, -1, -2) - 1.0)
-    if dev.max() > COMPLEMENT_TOL:
+    if dev.max() > tol:
         idx = tuple(int(i) for i in np.unravel_index(np.argmax(dev), dev.shape))
         j = (*idx[:-2], idx[-1], idx[-2])
         raise ValueError(
-            f"P + P^T must equal 1 (within {COMPLEMENT_TOL}); worst entry P{list(idx)} + P{list(j)} = "
+            f"P + P^T must equal 1 (within {tol:.1e}); worst entry P{list(idx)} + P{list(j)} = "
             f"{float(arr[idx] + arr[j])}"
         )
-    dt = _dtype(dtype)
     A = arr - 0.5
-    A = 0.5 * (A - np.swapaxes(A, -1, -2))  # exactly skew-symmetric; differs from P - 1/2 by at most 5e-10
+    A = 0.5 * (A - np.swapaxes(A, -1, -2))  # exactly skew-symmetric; differs from P - 1/2 by at most tol/2
     w = _check_weights(weights, arr.shape[0] if arr.ndim == 3 else None, dt)
-    return Game(A=jnp.asarray(A, dtype=dt), weights=w, preference=True, symmetric=True)
+    return Game(A=_to_jax(A, dt, "A"), weights=w, preference=True, symmetric=True)
 
 
 def matrix_game(A, weights=None, *, dtype=None) -> Game:
@@ -261,7 +373,7 @@ def matrix_game(A, weights=None, *, dtype=None) -> Game:
     Args:
         A: ``[m, n]`` payoff (m x n allowed) or ``[C, m, n]`` for a contextual game.
         weights: prompt weights ``rho`` ``[C]`` (contextual games only; default uniform).
-        dtype: payoff dtype (default: JAX's default float).
+        dtype: payoff dtype, float32 or float64 (default: JAX's default float); see :func:`check_dtype`.
 
     The game is marked ``symmetric`` when ``A`` is square and exactly skew-symmetric (``A = -A^T``), in
     which case self-play rules may run on it.
@@ -272,12 +384,12 @@ def matrix_game(A, weights=None, *, dtype=None) -> Game:
     Example:
         >>> g = matrix_game([[0, -25, 50], [25, 0, -5], [-50, 5, 0]])
     """
+    dt = check_dtype(dtype)
     arr = _as_float_array(A, "A")
     _check_matrix_stack(arr, "A")
     symmetric = arr.shape[-1] == arr.shape[-2] and bool(np.array_equal(arr, -np.swapaxes(arr, -1, -2)))
-    dt = _dtype(dtype)
     w = _check_weights(weights, arr.shape[0] if arr.ndim == 3 else None, dt)
-    return Game(A=jnp.asarray(arr, dtype=dt), weights=w, preference=False, symmetric=symmetric)
+    return Game(A=_to_jax(arr, dt, "A"), weights=w, preference=False, symmetric=symmetric)
 
 
 def check_reference(game: Game, ref, player: int = 0, name: str = "ref") -> jax.Array:

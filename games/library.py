@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 
-from .core import Game, _as_float_array, matrix_game, preference_game
+from .core import Game, _as_float_array, check_seed, matrix_game, preference_game
 
 __all__ = [
     "comal_cycle",
@@ -95,17 +94,15 @@ RANDOM_KINDS = ("uniform", "cyclic", "mixed")
 
 
 def _np_rng(key) -> np.random.Generator:
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return np.random.default_rng(int(key))
-    try:
-        data = np.asarray(
-            jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    """A NumPy generator from a seed or a single JAX key (validated by :func:`games.core.check_seed`)."""
+    key = check_seed(key, "key")
+    if isinstance(key, int):
+        return np.random.default_rng(key)
+    if key.ndim != 1:
+        raise ValueError(
+            f"key must be a single jax.random key, got a batch of keys of shape {key.shape[:-1]}"
         )
-    except AttributeError:
-        raise TypeError(f"key must be an int seed or a jax.random key, got {type(key).__name__}") from None
-    if data.dtype != np.uint32:
-        raise TypeError(f"key must be an int seed or a jax.random key, got an array of dtype {data.dtype}")
-    return np.random.default_rng(data.astype(np.uint64).tolist())
+    return np.random.default_rng(np.asarray(key).astype(np.uint64).tolist())
 
 
 def _cyclic_payoff(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -130,11 +127,19 @@ def random_preference(key, n: int, kind: str = "cyclic", **kw) -> Game:
         ``"mixed"``: ``(P_BT + P_cyclic) / 2``: a Bradley-Terry game (rewards ~ N(0, 1)) plus a cyclic part.
 
     Args:
-        key: an int seed or a ``jax.random`` key (same key, same game).
+        key: a seed in ``[0, 2**63)`` or a single ``jax.random`` key (same key, same game); see
+            :func:`games.core.check_seed`.
+        n: number of responses: at least 2 for ``"uniform"``, at least 3 for ``"cyclic"`` and ``"mixed"`` (a 2x2
+            skew-symmetric payoff with an interior equilibrium is zero: there is no 2-cycle).
+
+    Raises:
+        TypeError / ValueError: a bad key, ``n`` or ``kind``, naming the argument.
     """
-    n = _check_int(n, "n", 2)
     if kind not in RANDOM_KINDS:
         raise ValueError(f"unknown kind {kind!r}; valid kinds: {', '.join(RANDOM_KINDS)}")
+    n = _check_int(n, "n", 2)
+    if kind != "uniform" and n < 3:
+        raise ValueError(f"n must be >= 3 for kind={kind!r} (two responses cannot form a cycle), got {n}")
     rng = _np_rng(key)
     if kind == "uniform":
         U = np.triu(rng.uniform(size=(n, n)), 1)

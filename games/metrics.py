@@ -2,8 +2,9 @@
 
 Conventions: the row player maximises ``x^T A y``. Strategies are ``[m]``/``[n]`` for a single game and
 ``[C, m]``/``[C, n]`` for a contextual game, whose metrics are the prompt-weighted (``rho``) sums of the
-per-prompt metrics. Zeros in policies are handled (``0 log 0 = 0``). No function here checks its inputs: they
-run under ``jit``/``vmap``; validate with the constructors in :mod:`games.core`.
+per-prompt metrics. Zeros in policies are handled (``0 log 0 = 0``). Functions here check only what is static or
+concrete (a preference-only metric on a matrix game, a Python ``tau <= 0``), so they run under ``jit``/``vmap``;
+validate values with the constructors in :mod:`games.core`.
 
 * ``duality_gap(game, x, y) = max_i (A y)_i - min_j (x^T A)_j >= 0``, zero exactly at a Nash equilibrium.
 * ``worst_case_win_rate(game, pi) = min_j P(pi > j) = 1/2 + min_j (pi^T A)_j`` (preference games), which equals
@@ -12,8 +13,11 @@ run under ``jit``/``vmap``; validate with the constructors in :mod:`games.core`.
 
 from __future__ import annotations
 
+import numbers
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import logsumexp, xlogy
 
 from .core import Game, _matvec, _vecmat, uniform
@@ -34,6 +38,23 @@ def _weighted(game: Game, per_context: jax.Array) -> jax.Array:
     if game.contextual:
         return jnp.sum(game.weights * per_context, axis=-1)
     return per_context
+
+
+def _require_preference(game: Game, what: str) -> None:
+    """``game.preference`` is a static flag, so this check also works under ``jit``."""
+    if not game.preference:
+        raise ValueError(
+            f"{what} is defined for preference games only (it reads P = A + 1/2); this game was built from a "
+            "payoff matrix"
+        )
+
+
+def _check_tau(tau) -> None:
+    """Refuse a concrete (Python/NumPy) ``tau <= 0`` or NaN; traced and JAX values are left alone."""
+    if isinstance(tau, (numbers.Real, np.ndarray, np.generic)) and not isinstance(tau, bool):
+        t = np.asarray(tau)
+        if t.dtype.kind in "fiu" and not np.all(t > 0):
+            raise ValueError(f"tau must be > 0 (the KL weight), got {tau!r}")
 
 
 def expected_payoff(game: Game, x: jax.Array, y: jax.Array) -> jax.Array:
@@ -57,7 +78,11 @@ def worst_case_win_rate(game: Game, pi: jax.Array) -> jax.Array:
 
     Defined for preference games (``A = P - 1/2``); on a symmetric game it equals ``1/2 - gap/2`` at
     ``x = y = pi``.
+
+    Raises:
+        ValueError: a matrix game (no ``P``); the flag is static, so this holds under ``jit`` too.
     """
+    _require_preference(game, "worst_case_win_rate")
     return _weighted(game, 0.5 + jnp.min(_vecmat(pi, game.A), axis=-1))
 
 
@@ -83,7 +108,11 @@ def regularized_gap(game: Game, pi, tau, ref=None) -> jax.Array:
 
     Closed form (entropic best responses): ``tau lse(log ref_x + A y / tau) + tau KL(y||ref_y)
     + tau KL(x||ref_x) + tau lse(log ref_y - A^T x / tau)``; zero exactly at the regularized equilibrium.
+
+    Raises:
+        ValueError: a Python/NumPy ``tau <= 0`` or NaN (a traced ``tau`` is not checked).
     """
+    _check_tau(tau)
     x, y = pi if isinstance(pi, tuple) else (pi, pi)
     if ref is None:
         ref = (uniform(game, 0), uniform(game, 1))
@@ -99,6 +128,9 @@ def pairwise_win_rates(game: Game, policies: jax.Array) -> jax.Array:
     Args:
         policies: ``[K, n]`` (or ``[K, C, n]`` for a contextual game).
     Returns:
-        ``[K, K]`` matrix, row beats column. Preference games only.
+        ``[K, K]`` matrix, row beats column.
+    Raises:
+        ValueError: a matrix game (preference games only; the flag is static).
     """
+    _require_preference(game, "pairwise_win_rates")
     return jax.vmap(lambda a: jax.vmap(lambda b: 0.5 + expected_payoff(game, a, b))(policies))(policies)

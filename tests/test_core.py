@@ -241,3 +241,132 @@ def test_any_single_entry_corruption_is_rejected(g, data):
     P[i, j] = np.nan
     with pytest.raises(ValueError, match=rf"non-finite entry nan at index \({i}, {j}\)"):
         games.preference_game(P)
+
+
+# --- dtype= is validated (issue 10, item 4) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [int, "int32", bool, complex, "complex64", "U3", object])
+def test_non_float_dtype_rejected(dtype):
+    # before: dtype=int stored an all-zero A (P - 1/2 truncated), bool and complex were accepted
+    with pytest.raises(TypeError, match="dtype must be"):
+        games.preference_game(PAPER, dtype=dtype)
+    with pytest.raises(TypeError, match="dtype must be"):
+        games.matrix_game([[0.0, 1.0], [1.0, 0.0]], dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float16", jnp.float16, "bfloat16", jnp.bfloat16])
+def test_half_precision_rejected_with_a_clear_message(dtype):
+    with pytest.raises(ValueError, match="float16 is not supported: .* use float32 or float64"):
+        games.comal_cycle(dtype=dtype)
+
+
+def test_overflow_after_the_cast_is_refused():
+    # before: float32 stored inf for 1e300
+    with pytest.raises(ValueError, match=r"A\[0, 1\] = 1e\+300 overflows float32"):
+        games.matrix_game([[0, 1e300], [1, 0]], dtype="float32")
+    g = games.matrix_game([[0, 1e300], [1, 0]])  # fits float64
+    with pytest.raises(ValueError, match="overflows float32"):
+        g.astype(jnp.float32)
+    with pytest.raises(TypeError, match="dtype must be"):
+        g.astype(int)
+
+
+def test_float_dtype_spellings():
+    for dt in ("float32", np.float32, jnp.float32):
+        assert games.comal_cycle(dtype=dt).dtype == jnp.float32
+    assert games.comal_cycle(dtype=float).dtype == jnp.float64  # Python float: JAX's default float (x64 on)
+
+
+def test_float64_without_x64_is_an_error_not_a_silent_float32():
+    import jax
+
+    with jax.enable_x64(False):
+        assert games.comal_cycle().dtype == jnp.float32  # the default follows the switch
+        assert games.comal_cycle(dtype=float).dtype == jnp.float32
+        with pytest.raises(ValueError, match="float64 needs x64"):
+            games.comal_cycle(dtype="float64")
+        with pytest.raises(ValueError, match="float64 needs x64"):
+            games.matrix_game([[0.0, 1.0], [1.0, 0.0]], dtype=np.float64)
+
+
+def test_float32_P_is_accepted_at_float32_precision():
+    # before: preference_game(g.P) refused a float32 game's own P (P + P^T = 0.99999997)
+    g = games.comal_cycle(dtype=jnp.float32)
+    P32 = g.P
+    assert P32.dtype == jnp.float32
+    h = games.preference_game(P32, dtype=jnp.float32)
+    # P = A + 1/2 rounded to float32 carries at most one float32 ulp at 1 (2^-24) of the payoff
+    np.testing.assert_allclose(np.asarray(h.A), np.asarray(g.A), rtol=0, atol=2**-24)
+    # the tolerance follows the input's precision: the same defect in float64 input is still refused
+    with pytest.raises(ValueError, match=r"P \+ P\^T must equal 1 \(within 1.0e-09\)"):
+        games.preference_game(np.asarray(P32, np.float64))
+    # and float32 input is still checked: an error 100x float32 round-off is refused
+    bad = np.asarray(P32).copy()
+    bad[0, 1] += np.float32(1e-5)
+    with pytest.raises(ValueError, match=r"within 9.5e-07"):
+        games.preference_game(bad)
+
+
+# --- seeds and keys: one check for every keyed function (items 8, 12) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key, exc, match",
+    [
+        (-1, ValueError, "got -1"),
+        (2**63, ValueError, "got 9223372036854775808"),
+        (np.int64(-5), ValueError, "got -5"),
+        (np.uint64(2**64 - 1), ValueError, "got 18446744073709551615"),
+        (1.5, TypeError, r"got 1.5 \(float\)"),
+        (3.0, TypeError, r"got 3.0 \(float\)"),
+        (True, TypeError, "got the bool True"),
+        (np.bool_(False), TypeError, "got the bool False"),
+        ("7", TypeError, r"got '7' \(str\)"),
+        (None, TypeError, r"got None \(NoneType\)"),
+        (np.array([1, 2], np.int32), TypeError, "dtype int32"),
+        (np.array([1, 2, 3], np.uint32), TypeError, r"shape \(3,\)"),
+        (np.array(1.0), TypeError, "dtype float64"),
+    ],
+)
+def test_check_seed_rejects(key, exc, match):
+    with pytest.raises(exc, match=rf"^key must be a non-negative integer seed below 2\*\*63 .*{match}"):
+        games.core.check_seed(key, "key")
+    with pytest.raises(exc, match="key must be"):  # random_preference used to give numpy's bare message
+        games.random_preference(key, 3)
+
+
+def test_check_seed_accepts_and_names_the_argument():
+    import jax
+
+    from games.core import check_seed
+
+    assert check_seed(0) == 0 and check_seed(2**63 - 1) == 2**63 - 1
+    assert check_seed(np.uint32(5)) == 5 and type(check_seed(np.int64(5))) is int
+    assert check_seed(np.array(7)) == 7
+    raw = check_seed(jax.random.PRNGKey(3))
+    np.testing.assert_array_equal(np.asarray(raw), [0, 3])
+    np.testing.assert_array_equal(np.asarray(check_seed(jax.random.key(3))), [0, 3])
+    with pytest.raises(ValueError, match="^seed must be"):
+        check_seed(-1, "seed")
+    # the largest seed works end to end; an int and a NumPy int give the same game
+    assert games.random_preference(2**63 - 1, 3, "uniform").shape == (3, 3)
+    np.testing.assert_array_equal(
+        np.asarray(games.random_preference(np.int64(11), 4).A), np.asarray(games.random_preference(11, 4).A)
+    )
+    with pytest.raises(ValueError, match="single jax.random key"):
+        games.random_preference(jax.random.split(jax.random.PRNGKey(0), 2), 3)
+
+
+@pytest.mark.parametrize("kind", ["cyclic", "mixed"])
+def test_random_cycles_need_three_responses(kind):
+    # before: n=2 raised an unrelated "P + P^T must equal 1" for most seeds
+    with pytest.raises(ValueError, match=f"n must be >= 3 for kind='{kind}'"):
+        games.random_preference(0, 2, kind)
+    assert games.random_preference(0, 3, kind).shape == (3, 3)
+
+
+def test_random_uniform_two_responses_is_fine():
+    for seed in range(20):
+        P = np.asarray(games.random_preference(seed, 2, "uniform").P)
+        assert P[0, 1] + P[1, 0] == pytest.approx(1.0, abs=1e-15)

@@ -100,3 +100,33 @@ def test_pairwise_win_rates():
     nash = jnp.array([4, 3, 4]) / 11
     W = np.asarray(M.pairwise_win_rates(g, jnp.stack([nash, jnp.eye(3)[0]])))
     assert W[0, 1] >= 0.5 and W[0, 0] == pytest.approx(0.5)
+
+
+# --- preference-only metrics and tau are checked (issue 10, item 12) -------------------------------------------
+
+
+@pytest.mark.parametrize("metric", [M.worst_case_win_rate, M.pairwise_win_rates])
+def test_preference_only_metrics_refuse_matrix_games(metric):
+    g = games.biased_rock_paper_scissors()  # a matrix game: it has no P (before: a "win rate" of -7.8)
+    pi = jnp.full((1, 3), 1 / 3) if metric is M.pairwise_win_rates else jnp.full(3, 1 / 3)
+    with pytest.raises(ValueError, match="preference games only"):
+        metric(g, pi)
+    with pytest.raises(ValueError, match="preference games only"):  # a static flag: refused under jit too
+        jax.jit(metric)(g, pi)
+
+
+@pytest.mark.parametrize("tau", [0, 0.0, -1.0, np.nan, np.float64(0.0), np.array(-0.5)])
+def test_regularized_gap_refuses_concrete_nonpositive_tau(tau):
+    with pytest.raises(ValueError, match="tau must be > 0"):  # before: NaN for tau = 0
+        M.regularized_gap(games.comal_cycle(), jnp.full(3, 1 / 3), tau)
+
+
+def test_regularized_gap_leaves_traced_tau_alone():
+    g, u = games.comal_cycle(), jnp.full(3, 1 / 3)
+    f = jax.jit(lambda t: M.regularized_gap(g, u, t))
+    # uniform ref, uniform policy, comal cycle: A u = (-.1, 0, .1)/3, so the gap is
+    # tau lse(log(1/3) + A u / tau) + tau lse(log(1/3) + A u / tau) = 2 tau log(mean(exp(A u / tau)))
+    Au = np.array([-0.1, 0.0, 0.1]) / 3
+    expected = 2 * 0.5 * np.log(np.mean(np.exp(Au / 0.5)))
+    assert float(f(0.5)) == pytest.approx(expected, rel=1e-13)
+    assert np.isnan(float(f(0.0)))  # traced: no check inside jit (runner records a `finite` metric instead)

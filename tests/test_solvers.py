@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -17,7 +17,9 @@ def test_paper_game_equilibrium():
     eq = games.solve(games.comal_cycle())
     np.testing.assert_allclose(eq.x, [4 / 11, 3 / 11, 4 / 11], atol=1e-12)
     np.testing.assert_allclose(eq.y, [4 / 11, 3 / 11, 4 / 11], atol=1e-12)
-    assert abs(eq.value) < 1e-12 and eq.gap <= 1e-12 and eq.certificate == eq.gap
+    assert abs(eq.value) < 1e-12 and eq.gap <= 1e-12
+    assert eq.certificate == pytest.approx(eq.gap / 0.8, abs=1e-300)  # relative to the range .4 - (-.4)
+    assert eq.unique
 
 
 def test_biased_rps_published_equilibrium():
@@ -151,8 +153,17 @@ def test_regularized_rejects_bad_ref():
 
 
 def test_regularized_raises_when_tolerance_is_unreachable():
-    with pytest.raises(SolverError, match="residual"):
-        games.regularized_equilibrium(games.comal_cycle(), 0.1, tol=0.0)
+    with pytest.raises(SolverError, match="residual"):  # float64 round-off leaves a residual ~1e-16
+        games.regularized_equilibrium(games.comal_cycle(), 0.1, tol=1e-300)
+
+
+@pytest.mark.parametrize(
+    "tol, exc",
+    [(0.0, ValueError), (-1.0, ValueError), (np.nan, ValueError), (np.inf, ValueError), ("1", TypeError)],
+)
+def test_regularized_rejects_bad_tol(tol, exc):
+    with pytest.raises(exc, match="tol"):
+        games.regularized_equilibrium(games.comal_cycle(), 0.1, tol=tol)
 
 
 # --- properties -------------------------------------------------------------------------------------------
@@ -161,7 +172,8 @@ def test_regularized_raises_when_tolerance_is_unreachable():
 @given(payoff_matrices())
 def test_lp_certificate_on_random_games(A):
     eq = games.solve(games.matrix_game(A))
-    assert eq.gap <= 1e-9 * max(1.0, np.abs(A).max())
+    span = A.max() - A.min()
+    assert eq.certificate <= 1e-9 and eq.gap <= 1e-9 * span  # the certificate is relative to the payoff range
     assert eq.x.min() >= 0 and eq.y.min() >= 0
     assert eq.x.sum() == pytest.approx(1, abs=1e-12) and eq.y.sum() == pytest.approx(1, abs=1e-12)
     # the value lies between the row player's guarantee and the column player's
@@ -219,3 +231,232 @@ def test_regularized_solve_core_with_and_without_newton(newton_steps):
     )
     assert float(res) <= 1e-13
     np.testing.assert_allclose(np.exp(lx), games.regularized_equilibrium(g, 0.1).x, atol=1e-13)
+
+
+# --- scale invariance (issue 10, item 1) -------------------------------------------------------------------------
+# Reference: an independent LP written here, von Neumann's formulation for the *column* player on a positive
+# copy of the game (different variables, objective and method from games.solve, which solves the row player's
+# max-min LP with dual simplex and reads y from its duals):
+#   M = A - min A + range(A) > 0,  max 1^T w  s.t.  M w <= 1, w >= 0;  value(M) = 1 / 1^T w,  y = w value(M).
+
+BRPS = np.array([[0.0, -25.0, 50.0], [25.0, 0.0, -5.0], [-50.0, 5.0, 0.0]])
+CYCLE_A = np.array([[0.5, 0.1, 0.8], [0.9, 0.5, 0.1], [0.2, 0.9, 0.5]]) - 0.5
+
+
+def _reference_value(A):
+    """(value, column strategy) of the matrix game A by the independent column-player LP above."""
+    import scipy.optimize
+
+    lo, span = A.min(), A.max() - A.min()
+    if span == 0:
+        return float(lo), np.full(A.shape[1], 1 / A.shape[1])
+    M = A - lo + span  # entries in [span, 2 span]
+    res = scipy.optimize.linprog(
+        -np.ones(A.shape[1]), A_ub=M, b_ub=np.ones(A.shape[0]), bounds=(0, None), method="highs-ipm"
+    )
+    assert res.status == 0, res.message
+    vM = 1.0 / res.x.sum()
+    return float(vM + lo - span), res.x * vM
+
+
+def _relative_gap(A, x, y):
+    """Duality gap of (x, y) over the payoff range, computed on the shifted game (no cancellation)."""
+    S = A - A.min()
+    return float((S @ y).max() - (x @ S).min()) / (A.max() - A.min())
+
+
+def test_reference_solver_on_hand_solved_games():  # the reference itself against literal answers
+    v, y = _reference_value(BRPS)
+    assert v == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(y, [1 / 16, 10 / 16, 5 / 16], atol=1e-12)
+    assert _reference_value(np.array([[3.0, -1.0], [-2.0, 1.0]]))[0] == pytest.approx(1 / 7, abs=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-12, 1e-11, 1e-8, 1e-3, 1e3, 1e8, 1e12, 1e14])
+def test_scaled_biased_rps_has_the_published_equilibrium(scale):
+    # before: scale 1e-11 returned x = [1, 0, 0] (the absolute certificate 1e-9 accepted anything)
+    eq = games.solve(games.matrix_game(BRPS * scale))
+    np.testing.assert_allclose(eq.x, [1 / 16, 10 / 16, 5 / 16], atol=1e-12)
+    np.testing.assert_allclose(eq.y, [1 / 16, 10 / 16, 5 / 16], atol=1e-12)
+    assert abs(eq.value) <= 1e-12 * 100 * scale and eq.certificate <= 1e-9 and eq.unique
+
+
+@pytest.mark.parametrize("shift", [1e6, 1e12, -1e12])
+def test_shifted_biased_rps(shift):
+    # before: B + 1e12 failed with HiGHS "status code not recognized". B + shift is exact in float64.
+    eq = games.solve(games.matrix_game(BRPS + shift))
+    np.testing.assert_allclose(eq.x, [1 / 16, 10 / 16, 5 / 16], atol=1e-12)
+    assert eq.value == shift  # value 0 of B, in the original units: lo + range * 1/2 = shift exactly
+    assert eq.certificate <= 1e-9 and eq.gap <= 1e-9 * 100
+
+
+def test_huge_cycle_and_tiny_preference_cycle():
+    # before: 1e14 * C raised SolverError; preference_game(0.5 + 1e-10 C) returned [1, 0, 0]
+    eq = games.solve(games.matrix_game(1e14 * CYCLE_A))
+    np.testing.assert_allclose(eq.x, [4 / 11, 3 / 11, 4 / 11], atol=1e-12)
+    eq = games.solve(games.preference_game(0.5 + 1e-10 * CYCLE_A))
+    # P's entries are stored to 1.1e-16 absolute, i.e. 7e-7 of this game's range 1.6e-10: the *stored* game's
+    # equilibrium is (4, 3, 4)/11 only to about that precision, which the solver then finds to 1e-9
+    np.testing.assert_allclose(eq.x, [4 / 11, 3 / 11, 4 / 11], atol=1e-5)
+    assert eq.certificate <= 1e-9
+    # the same cycle with exactly representable entries: P = 1/2 + 2^-36 * (integer cycle), exact answer
+    C10 = np.array([[0, -4, 3], [4, 0, -4], [-3, 4, 0]])
+    eq = games.solve(games.preference_game(0.5 + 2.0**-36 * C10))
+    np.testing.assert_allclose(eq.x, [4 / 11, 3 / 11, 4 / 11], atol=1e-12)
+
+
+def test_random_6x7_games_at_scale_1e_8():
+    rng = np.random.default_rng(20240610)
+    for _ in range(30):  # before: relative gaps up to 5.7e-2
+        A0 = rng.uniform(-1, 1, (6, 7))
+        eq = games.solve(games.matrix_game(1e-8 * A0))
+        assert _relative_gap(A0, eq.x, eq.y) <= 1e-9
+        assert eq.value == pytest.approx(1e-8 * _reference_value(A0)[0], abs=1e-9 * 1e-8 * np.ptp(A0))
+
+
+_dyadic = st.integers(-10 * 2**20, 10 * 2**20).map(lambda k: k / 2**20)  # exact under 2^k scaling and shifts
+
+
+@given(
+    st.integers(1, 6).flatmap(lambda m: hnp.arrays(np.float64, (m, 7 - m), elements=_dyadic)),
+    st.integers(-40, 40),
+    st.integers(-1000, 1000),
+)
+def test_solve_agrees_with_an_independent_lp_at_every_scale(A0, k, c):
+    # A = 2^k (A0 + c) is exact in float64 for 2^k in [9e-13, 1.1e12]: the same game up to a positive affine
+    # map, so its value is 2^k (value(A0) + c) and its equilibria are those of A0
+    assume(np.ptp(A0) > 0)
+    scale = 2.0**k
+    A = scale * (A0 + c)
+    eq = games.solve(games.matrix_game(A))
+    span = np.ptp(A)
+    v0, _ = _reference_value(A0)
+    assert eq.value == pytest.approx(scale * (v0 + c), abs=1e-9 * span)
+    assert eq.certificate <= 1e-9
+    assert eq.gap <= 1e-9 * span
+    assert _relative_gap(A0, eq.x, eq.y) <= 1e-9  # the gap recomputed here, on the unscaled game
+    assert eq.gap / span == pytest.approx(_relative_gap(A0, eq.x, eq.y), abs=1e-15)
+
+
+def test_constant_game_every_profile_is_an_equilibrium():
+    eq = games.solve(games.matrix_game(np.full((2, 3), 7.0)))
+    np.testing.assert_array_equal(eq.x, [0.5, 0.5])
+    np.testing.assert_array_equal(eq.y, np.full(3, 1 / 3))
+    assert (eq.value, eq.gap, eq.certificate, eq.unique) == (7.0, 0.0, 0.0, False)
+    eq = games.solve(games.preference_game(np.full((3, 3), 0.5)))  # all ties
+    assert (eq.value, eq.gap, eq.unique) == (0.0, 0.0, False)
+
+
+def test_payoffs_near_the_float64_limit():
+    # max A - min A overflows (2e308): the solver halves the game first
+    eq = games.solve(games.matrix_game([[1e308, -1e308], [-1e308, 1e308]]))
+    np.testing.assert_allclose(eq.x, [0.5, 0.5], atol=1e-15)
+    assert eq.value == 0.0 and eq.gap == 0.0 and eq.unique
+
+
+def test_regularized_equilibrium_is_not_scale_invariant():
+    # documented: tau is in payoff units, so (c A, tau) has the equilibrium of (A, tau / c)
+    g = games.comal_cycle()
+    a = games.regularized_equilibrium(games.matrix_game(10 * np.asarray(g.A)), 0.1)
+    b = games.regularized_equilibrium(g, 0.01)
+    np.testing.assert_allclose(a.x, b.x, atol=1e-12)
+    assert abs(a.x - games.regularized_equilibrium(g, 0.1).x).max() > 1e-3
+    assert "not scale-invariant" in games.regularized_equilibrium.__doc__.lower()
+
+
+# --- uniqueness (issue 10, item 6) -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "game, unique",
+    [
+        (games.comal_cycle, True),
+        (games.duplicated_response, False),  # a segment of equilibria (its docstring)
+        (games.dominated_response, True),
+        (games.biased_rock_paper_scissors, True),
+        (games.rock_paper_scissors, True),
+        # row 0 strictly dominates row 1; then column 0 is the column's only best reply: saddle (0, 0), strict
+        (lambda: games.matrix_game([[1.0, 2.0], [0.0, -1.0]]), True),
+        # row 0 dominant, but the column player is indifferent: every y is optimal
+        (lambda: games.matrix_game([[1.0, 1.0], [0.0, 0.0]]), False),
+        # a pure saddle (row 1, column 0) in a 3x3 game, strict in both directions
+        (lambda: games.matrix_game([[1.0, 5.0, 2.0], [3.0, 4.0, 6.0], [0.0, 7.0, 1.0]]), True),
+        (
+            lambda: games.condorcet_cycle(4, 0.8),
+            False,
+        ),  # even cycle: (a, b, a, b)/2 for a + b = 1... all optimal
+        (lambda: games.condorcet_cycle(5, 0.8), True),
+        (lambda: games.matrix_game(np.zeros((2, 2))), False),
+    ],
+)
+def test_uniqueness_of_named_games(game, unique):
+    assert games.solve(game()).unique is unique
+
+
+def test_uniqueness_of_contextual_games_needs_every_prompt():
+    P1, P2 = np.asarray(games.comal_cycle().P), np.asarray(games.rock_paper_scissors().P)
+    assert games.solve(games.preference_game(np.stack([P1, P2]))).unique
+    D = np.asarray(games.duplicated_response().P)
+    E = np.asarray(games.dominated_response().P)
+    assert not games.solve(games.preference_game(np.stack([E, D]))).unique
+    assert games.regularized_equilibrium(games.duplicated_response(), 0.1).unique  # strictly convex-concave
+
+
+def _coordinate_spread(A, v):
+    """Independent reference (the brief's method): for each player and coordinate, max - min of that coordinate
+    over the optimal set {x in simplex: x^T A >= v} (resp. {y: A y <= v}), one LP each; returns the largest."""
+    import scipy.optimize
+
+    worst = 0.0
+    for M, sign in ((A, 1.0), (A.T, -1.0)):  # row player: -x^T A <= -v;  column player: A y <= v
+        k, l = M.shape
+        A_ub, b_ub = -sign * M.T, -sign * v * np.ones(l)
+        for i in range(k):
+            ext = []
+            for s in (1.0, -1.0):
+                c = np.zeros(k)
+                c[i] = s
+                r = scipy.optimize.linprog(
+                    c, A_ub=A_ub, b_ub=b_ub + 1e-12, A_eq=np.ones((1, k)), b_eq=[1.0], bounds=(0, None)
+                )
+                assert r.status == 0, r.message
+                ext.append(s * r.fun)
+            worst = max(worst, ext[1] - ext[0])
+    return worst
+
+
+@st.composite
+def _small_games(draw):
+    kind = draw(st.sampled_from(["cyclic", "uniform", "duplicated", "dominant"]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    if kind == "cyclic":  # odd n: unique interior equilibrium; even n: skew of even order -> a segment
+        return np.asarray(games.random_preference(seed, draw(st.integers(3, 6)), "cyclic").A)
+    if kind == "uniform":
+        return np.asarray(games.random_preference(seed, draw(st.integers(2, 6)), "uniform").A)
+    A = np.asarray(games.random_preference(seed, 5, "cyclic").A)
+    if kind == "duplicated":  # a copy of response 0 that ties with it: never unique
+        idx = [0, 1, 2, 3, 4, 0]
+        return A[np.ix_(idx, idx)]
+    return np.vstack([A, A[0] - 0.01])  # a strictly dominated extra row: unique (the cyclic game's)
+
+
+@given(_small_games())
+def test_uniqueness_matches_coordinate_lps(A):
+    eq = games.solve(games.matrix_game(A))
+    S = (A - A.min()) / np.ptp(A)
+    spread = _coordinate_spread(S, _reference_value(S)[0])
+    if eq.unique:
+        assert spread <= 1e-6
+    else:
+        assert spread >= 1e-3
+
+
+def test_uniqueness_rank_test_catches_an_interior_point_of_a_segment(monkeypatch):
+    # The simplex returns vertices, where a segment of equilibria shows as a best response left unplayed. A solver
+    # returning the segment's midpoint (every action played) must be caught by the rank half of the test.
+    from games import solvers
+
+    mid = np.array([2, 3, 4, 2]) / 11  # s = 1/2 in duplicated_response's (4s, 3, 4, 4(1 - s))/11
+    monkeypatch.setattr(solvers, "_lp_row_strategy", lambda S: (mid, mid))
+    eq = games.solve(games.duplicated_response())
+    assert eq.gap <= 1e-15 and not eq.unique
