@@ -214,36 +214,29 @@ def probs(logits: Profile) -> Profile:
 # keys and hyperparameter values
 # ---------------------------------------------------------------------------------------------------------------
 
-_MAX_SEED = 2**63
-
 
 def _check_seed(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    seed = games.core.check_seed(value, name)
+    if not isinstance(seed, int):
         raise TypeError(f"{name} must be an int seed, got {value!r}")
-    if not 0 <= int(value) < _MAX_SEED:
-        raise ValueError(f"{name} must be a seed in [0, 2**63), got {int(value)}")
-    return int(value)
+    return seed
 
 
 def as_key(key, name: str = "key") -> jax.Array:
-    """A raw ``uint32[2]`` PRNG key from ``None`` (seed 0), an int seed in ``[0, 2**63)`` or a key.
+    """A raw ``uint32[2]`` PRNG key from ``None`` (seed 0), an int seed in ``[0, 2**63)`` or a key
+    (validated by :func:`games.core.check_seed`, the one place seeds are checked).
 
     Raises:
         TypeError / ValueError: anything else, naming ``name`` and the value.
     """
     if key is None:
         return jax.random.PRNGKey(0)
-    if isinstance(key, (int, np.integer, bool)):
-        return jax.random.PRNGKey(_check_seed(key, name))
-    if isinstance(key, jax.core.Tracer):
-        return key
-    if hasattr(key, "dtype") and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if np.shape(key) != ():
-            raise ValueError(f"{name} must be a single key, got a key array of shape {np.shape(key)}")
-        return jax.random.key_data(key)
-    if hasattr(key, "dtype") and np.shape(key) == (2,) and np.dtype(key.dtype) == np.uint32:
-        return jnp.asarray(key)
-    raise TypeError(f"{name} must be None, an int seed or a jax.random key (uint32[2]), got {key!r}")
+    value = games.core.check_seed(key, name)
+    if isinstance(value, int):
+        return jax.random.PRNGKey(value)
+    if np.shape(value) != (2,):
+        raise ValueError(f"{name} must be a single key (uint32[2]), got shape {np.shape(value)}")
+    return jnp.asarray(value)
 
 
 def as_keys(seeds, name: str = "seeds") -> jax.Array:

@@ -245,7 +245,7 @@ def test_seeds_and_keys_are_validated():
     ):
         with pytest.raises(err, match="key"):
             algorithms.run(algorithms.mwu(), g, steps=1, key=bad)
-    with pytest.raises(ValueError, match=r"seeds\[0\] must be a seed"):
+    with pytest.raises(ValueError, match=r"seeds\[0\] must be a non-negative integer seed"):
         algorithms.sweep(algorithms.mwu(), g, steps=1, seeds=[2**63])
 
 
