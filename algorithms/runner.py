@@ -606,6 +606,23 @@ def _device_batch(tree, batch: int):
     return jax.device_put(tree, sharding)
 
 
+def _as_arrays(value, dtype):
+    """A policy, a pair of policies or None as arrays of ``dtype`` (a jit argument)."""
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(None if v is None else jnp.asarray(v, dtype) for v in value)
+    return jnp.asarray(value, dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("rule", "self_play"))
+def _init_batch(rule, self_play, games_b, keys, hp, ref, start):
+    def init(g, k, hp):
+        return _start(rule.init(g, k, ref=ref, start=start, self_play=self_play, **hp), k)
+
+    return jax.vmap(init)(games_b, keys, hp)
+
+
 def _progress_bar(total: int, desc: str, progress):
     """A tqdm bar on stderr, or None: ``progress=None`` shows it only when stderr is a terminal."""
     show = sys.stderr.isatty() if progress is None else bool(progress)
@@ -695,10 +712,9 @@ def sweep(
         else jax.tree.map(lambda *a: np.stack([np.asarray(x) for x in a]), *nash_list)
     )
 
-    def init(g, k, hp):
-        return _start(rule.init(g, k, ref=ref, start=start, self_play=sp, **hp), k)
-
-    init_b = jax.jit(jax.vmap(init))
+    # ref/start are validated eagerly once (init skips checks on traced values), then travel as arrays
+    rule.init(first_game, grid.keys[0], ref=ref, start=start, self_play=sp, **{k: v[0] for k, v in grid.hparams.items()})
+    ref_arr, start_arr = _as_arrays(ref, dtype), _as_arrays(start, dtype)
     bar = _progress_bar(batch, f"{rule.name} sweep", progress) if batch > (chunk or CHUNK) else None
     size = min(chunk or CHUNK, batch)
     outs = []
@@ -706,7 +722,7 @@ def sweep(
         for lo in range(0, batch, size):
             sel = np.arange(lo, lo + size).clip(max=batch - 1)  # the last chunk repeats its last point
             games_b = jax.tree.map(lambda a: a[grid.game_index[sel]], stacked)
-            carries = init_b(games_b, grid.keys[sel], {k: v[sel] for k, v in hp_b.items()})
+            carries = _init_batch(rule, sp, games_b, grid.keys[sel], {k: v[sel] for k, v in hp_b.items()}, ref_arr, start_arr)
             nash_b = (
                 None
                 if nash_host is None
