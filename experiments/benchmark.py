@@ -9,10 +9,11 @@ two families: uniform random preferences and cyclic ones (an interior equilibriu
 interior-point method and its crossover).
 OpenSpiel's MMD is timed on the same 3x3 game when ``pyspiel`` is installed (skipped cleanly otherwise).
 
-Writes ``benchmark.md`` and ``benchmark.csv`` (and ``metadata.json``) to ``results/benchmark/``.
+Writes ``benchmark.md`` and ``benchmark.csv`` (and ``metadata.json``) to ``results/benchmark/`` (``--quick``:
+``results/benchmark-quick/``).
 
     python -m experiments.benchmark           # ~ 90 s on a 2-core CPU
-    python -m experiments.benchmark --quick   # ~ 12 s: smaller sizes, fewer repeats, no n = 1000 LP
+    python -m experiments.benchmark --quick   # ~ 30 s: smaller sizes, fewer repeats, no n = 1000 LP
 """
 
 from __future__ import annotations
@@ -192,6 +193,16 @@ def main(argv=None) -> int:
         "--repeats", type=common.positive_int("--repeats"), default=None, help="default 5 (--quick 3)"
     )
     args = p.parse_args(argv)
+    args.t0 = t0 = time.perf_counter()
+    output = common.Output(p, common.default_out(args))  # checked before anything is measured
+    with output:
+        run_benchmark(args, output.path)
+    print(f"wrote {output.out}/ in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def run_benchmark(args, out) -> None:
+    say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     # one JAX CPU device per core, so the sharded ``sweep`` uses every core (XLA runs each CPU op on one
     # thread); must be set before JAX starts, and an explicit XLA_FLAGS wins
     if "jax" not in sys.modules and "XLA_FLAGS" not in os.environ:
@@ -199,7 +210,6 @@ def main(argv=None) -> int:
     common.setup(args)
     import jax
 
-    t0 = time.perf_counter()
     q = args.quick
     repeats = args.repeats or (3 if q else 5)
     # (n, jax steps, numpy steps): numpy steps sized to ~0.1-0.5 s per call
@@ -216,7 +226,7 @@ def main(argv=None) -> int:
         for n, js, ns in singles:
             r = bench_single(family, n, js // (10 if q else 1), ns // (5 if q else 1), repeats)
             rows.append(r)
-            common.progress(
+            say(
                 f"  {r['case']:<28} {r['jax_rate']:12,.0f} steps/s  x{r['ratio']:.1f} vs NumPy  "
                 f"compile {r['compile_s']:.2f} s"
             )
@@ -224,16 +234,14 @@ def main(argv=None) -> int:
             for n, b, js, ns in batches:
                 r = bench_batch(family, n, b, js, ns, repeats)
                 rows.append(r)
-                common.progress(
+                say(
                     f"  {r['case']:<28} {r['jax_rate']:12,.0f} game-steps/s  x{r['ratio']:.1f} vs NumPy  "
                     f"compile {r['compile_s']:.2f} s"
                 )
     sizes = (3, 10, 100) if q else (3, 10, 100, 300, 1000)
     lp = [bench_lp(n, kind) for kind in ("uniform", "cyclic") for n in sizes]
     for r in lp:
-        common.progress(
-            f"  {r['case']:<28} {r['seconds'] * 1e3:10.1f} ms  certificate {r['certificate']:.1e}"
-        )
+        say(f"  {r['case']:<28} {r['seconds'] * 1e3:10.1f} ms  certificate {r['certificate']:.1e}")
     spiel = bench_openspiel(200 if q else 2000)
     reg_steps = 1000 if q else 5000
     registry = bench_registry(reg_steps, 10_000 if q else 100_000)
@@ -276,7 +284,6 @@ def main(argv=None) -> int:
         "OpenSpiel MMD: "
         + (f"{spiel['rate']:,.0f} steps/s on the 3x3 game" if spiel else "not installed (optional; skipped)")
     )
-    out = args.out
     common.atomic_write(out / "benchmark.md", "\n".join(md) + "\n")
     csv_rows = (
         [(r["case"], "compile_s", r["compile_s"]) for r in rows]
@@ -294,11 +301,15 @@ def main(argv=None) -> int:
     if spiel:
         csv_rows.append((spiel["case"], "rate", spiel["rate"]))
     common.write_csv(out / "benchmark.csv", csv_rows, ("case", "quantity", "value"))
-    common.write_metadata(out, {"study": STUDY, "quick": q, "repeats": repeats})
+    common.write_metadata(
+        out,
+        common.metadata(
+            args, repeats=repeats, wall_time_s={"total": round(time.perf_counter() - args.t0, 3)}
+        ),
+    )
     print("\n".join(md))
-    print(f"wrote {out}/ in {time.perf_counter() - t0:.1f} s")
-    return 0
+    return None
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.entry(main))

@@ -1,9 +1,10 @@
 """A contextual game: several prompts, each with its own preference matrix, and non-uniform prompt weights.
 
 One policy per prompt (``[C, n]``); every metric is the rho-weighted sum over prompts. Reports the aggregate
-last-iterate gap and each prompt's own gap for MWU, INPO, OMWU and COMAL, and plots both.
+last-iterate gap and each prompt's own gap for MWU, INPO, OMWU and COMAL, and plots both. ``--game`` takes a
+contextual game file instead (a .json with weights, or a 3-D .npy).
 
-    python -m experiments.contextual [--quick] [--prompts 4] [--n 4]
+    python -m experiments.contextual [--quick] [--prompts 4] [--n 3]
 """
 
 from __future__ import annotations
@@ -37,96 +38,173 @@ def build_game(seed: int, prompts: int, n: int, dtype: str):
 
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
-    p.add_argument("--prompts", type=common.positive_int("--prompts"), default=4)
-    p.add_argument("--n", type=common.positive_int("--n"), default=3)
     p.add_argument(
-        "--steps", type=common.positive_int("--steps"), default=None, help="default 10000 (--quick 1000)"
+        "--prompts",
+        type=common.positive_int("--prompts"),
+        default=None,
+        help="number of prompts C (default 4)",
     )
-    p.add_argument("--rules", default=None, help=f"comma-separated (default: {','.join(RULES)})")
-    p.add_argument("--eta", type=common.positive("--eta"), default=0.5)
-    p.add_argument("--tau", type=common.positive("--tau"), default=0.1)
+    p.add_argument(
+        "--n", type=common.positive_int("--n"), default=None, help="responses per prompt, >= 3 (default 3)"
+    )
+    common.add_game(p, "--prompts random prompts, prompt 0 the paper's cycle when --n 3; weights 0.6^c")
+    p.add_argument(
+        "--steps",
+        type=common.positive_int("--steps"),
+        default=None,
+        help="steps per rule (default 10000; --quick 1000)",
+    )
+    common.add_rules(p, ",".join(RULES))
+    common.add_eta_tau(p)
+    common.add_start_noise(p)
+    common.add_x(p, "oracle_calls")
     args = p.parse_args(argv)
     common.setup(args)
-    import algorithms
     import games
 
-    if args.n < 3:
-        common.fail(p, "--n must be >= 3 (cyclic prompts)")
-    names = common.rule_names(p, args.rules, RULES)
+    specs = common.resolve_rules(p, args.rules, RULES)
+    if args.game is not None:
+        if args.prompts is not None or args.n is not None:
+            common.fail(p, "--prompts/--n describe the built-in game; --game replaces it")
+        gs = common.resolve_game(p, args.game, args.game_kind, args.game, args.dtype, args.seed)
+        if not gs.game.contextual:
+            common.fail(
+                p, f"--game {args.game} is not contextual (give a [C, n, n] matrix, with weights in .json)"
+            )
+        if not gs.game.preference:
+            common.fail(p, f"--game {args.game}: the per-prompt gaps need a preference game")
+    else:
+        prompts, n = args.prompts or 4, args.n or 3
+        if n < 3:
+            common.fail(p, "--n must be >= 3 (cyclic prompts)")
+        game = build_game(args.seed, prompts, n, args.dtype)
+        gs = common.GameSpec(
+            game,
+            f"contextual{prompts}x{n}",
+            {"name": "experiments.contextual.build_game", "prompts": prompts, "n": n, "seed": args.seed},
+        )
     steps = args.steps or (1000 if args.quick else 10000)
     every = max(1, steps // 200)
     if steps % every:
         common.fail(p, f"--steps ({steps}) must be a multiple of {every}")
-    t0 = time.perf_counter()
-    game = build_game(args.seed, args.prompts, args.n, args.dtype)
-    eq = games.solve(game)
-    rho = np.asarray(game.weights)
-    rows, per_prompt, summary = [], {}, []
-    for name in names:
-        rule = algorithms.get(name)
-        hp = common.rule_hparams(rule, args.eta, args.tau)
-        tr = algorithms.run(rule, game, steps=steps, record_every=every, nash=eq, record_policy=True, **hp)
-        prompt_gap = np.asarray(tr.metrics.pop("gap_by_context"))  # [R+1, C]: each prompt's own gap
-        for name in [m for m in tr.metrics if m.endswith("_by_context")]:
-            tr.metrics.pop(name)
-        per_prompt[rule.name] = (np.asarray(tr.metrics["gap"]), prompt_gap)
-        rows += list(
-            common.tidy_rows(
-                STUDY,
-                f"contextual{args.prompts}x{args.n}",
-                rule.name,
-                hp,
-                args.seed,
-                tr.steps,
-                {**tr.metrics, "prompt_gap": prompt_gap},
-            )
-        )
-        summary.append(
-            (
-                rule.name,
-                f"{float(tr.metrics['gap'][-1]):.3e}",
-                *[f"{prompt_gap[-1, c]:.2e}" for c in range(args.prompts)],
-            )
-        )
-        assert np.allclose(prompt_gap @ rho, tr.metrics["gap"], rtol=1e-9, atol=1e-12)
-    header = ("rule", "aggregate gap", *[f"prompt {c} (rho={rho[c]:.2f})" for c in range(args.prompts)])
-    out = args.out
-    common.write_csv(out / "trace.csv", rows)
-    common.write_csv(out / "summary.csv", summary, header)
-    plot(per_prompt, tr.steps, rho, out)
-    common.write_metadata(
-        out, {"study": STUDY, "prompts": args.prompts, "n": args.n, "weights": rho.tolist()}
-    )
-    print(
-        f"contextual game: {args.prompts} prompts x {args.n} responses, rho = {np.round(rho, 3).tolist()}, "
-        f"{steps} steps"
-    )
-    print(common.table(summary, header))
-    print(f"\nwrote {out}/ in {time.perf_counter() - t0:.1f} s")
+    common.check_x(p, args.x)
+    hps = {s.name: common.rule_hparams(s.rule, args.eta, args.tau, args.start_noise) for s in specs}
+    for s in specs:
+        try:
+            s.rule.init(gs.game, args.seed, **hps[s.name])
+        except (ValueError, TypeError) as err:
+            common.fail(p, str(err))
+    del games
+    with common.Output(p, common.default_out(args)) as out:
+        run_study(args, specs, gs, steps, every, hps, out.path)
+    print(f"wrote {out.out}/")
     return 0
 
 
-def plot(per_prompt, steps, rho, out):
-    import matplotlib
+def run_study(args, specs, gs, steps, every, hps, folder) -> None:
+    import algorithms
+    import games
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    t0 = time.perf_counter()
+    game = gs.game
+    eq = games.solve(game)
+    rho = np.asarray(game.weights)
+    C = rho.size
+    timer, frames, pframes, summary = common.Timer(), [], [], []
+    with common.progress(args, len(specs), "contextual: rules", "rule") as bar:
+        for s in specs:
+            bar.set_postfix_str(f"{s.name}, {steps} steps")
+            with timer(s.name):
+                tr = algorithms.run(
+                    s.rule,
+                    game,
+                    steps=steps,
+                    record_every=every,
+                    key=args.seed,
+                    nash=eq,
+                    record_policy=True,
+                    **hps[s.name],
+                )
+            # each prompt's own gap, recorded by the runner on the prompt's game: [R+1, C]
+            prompt_gap = np.asarray(tr.metrics["gap_by_context"])
+            tr = tr._replace(metrics={k: v for k, v in tr.metrics.items() if not k.endswith("_by_context")})
+            assert np.allclose(prompt_gap @ rho, tr.metrics["gap"], rtol=1e-6, atol=1e-12)
+            m, pol = common.tidy(
+                tr,
+                experiment=STUDY,
+                game=gs.label,
+                rule=s.name,
+                hparams=common.effective_hparams(s.rule, hps[s.name]),
+                seed=args.seed,
+                extra={"prompt_gap": prompt_gap},
+            )
+            frames.append(m)
+            pframes.append(pol)
+            summary.append(
+                (
+                    s.name,
+                    f"{float(tr.metrics['gap'][-1]):.3e}",
+                    *[f"{prompt_gap[-1, c]:.2e}" for c in range(C)],
+                )
+            )
+            bar.update()
+    header = ("rule", "aggregate gap", *[f"prompt {c} (rho={rho[c]:.2f})" for c in range(C)])
+    df = common.combine(frames)
+    common.write_frame(folder / "trace.csv", df)
+    common.write_frame(folder / "policies.csv", common.combine(pframes))
+    common.write_csv(folder / "summary.csv", summary, header)
+    common.save_figure(prompt_figure(df, rho, args.x, gs.label), folder / "contextual.png")
+    meta = common.metadata(
+        args,
+        rules=common.rules_meta(specs),
+        hyperparameters={"eta": args.eta, "tau": args.tau, "start_noise": args.start_noise},
+        steps=steps,
+        record_every=every,
+        x_axis=args.x,
+        game={**gs.meta, "weights": rho.tolist()},
+        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
+        files=["trace.csv", "policies.csv", "summary.csv", "contextual.png"],
+    )
+    common.write_metadata(folder, meta)
+    print(f"{gs.label}: {C} prompts, rho = {np.round(rho, 3).tolist()}, {steps} steps")
+    print(common.table(summary, header))
 
-    k = len(per_prompt)
-    fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.6), sharey=True, squeeze=False)
-    for ax, (label, (agg, prompt)) in zip(axes[0], per_prompt.items()):
-        for c in range(prompt.shape[1]):
-            ax.plot(steps, common.plot_floor(prompt[:, c]), lw=1, label=f"prompt {c} (rho={rho[c]:.2f})")
-        ax.plot(steps, common.plot_floor(agg), "k", lw=2, label="aggregate")
+
+def prompt_figure(df, rho, x: str, game: str):
+    """One panel per rule: each prompt's gap (distinct colours) and the rho-weighted aggregate (black)."""
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
+    labels = list(dict.fromkeys(df["rule"]))
+    k = len(labels)
+    fig = Figure(figsize=(3.6 * k, 4.6), layout="constrained")
+    axes = fig.subplots(1, k, sharey=True, sharex=True, squeeze=False)[0]
+    cmap = mpl.colormaps["tab10"]
+    for ax, lab in zip(axes, labels):
+        part = df[(df["rule"] == lab) & (df["metric"] == "prompt_gap")]
+        for c in range(rho.size):
+            pc = part[part["prompt"] == c].sort_values("step")
+            ax.plot(
+                pc[x],
+                common.plot_floor(pc["value"]),
+                lw=1,
+                color=cmap(c % 10),
+                label=f"prompt {c} (ρ={rho[c]:.2f})",
+            )
+        xs, ys = common.curve(df, "gap", x, rule=lab)
+        ax.plot(xs, common.plot_floor(ys), "k", lw=2, label="aggregate (ρ-weighted)")
         ax.set_yscale("log")
-        ax.set_ylim(1e-17, 2)
-        ax.set_title(label, fontsize=10)
-        ax.set_xlabel("step")
-    axes[0, 0].set_ylabel("last-iterate duality gap")
-    axes[0, 0].legend(fontsize=7)
-    common.save_figure(fig, out / "contextual.png")
-    plt.close(fig)
+        ax.set_title(lab, fontsize=10)
+        ax.grid(alpha=0.25)
+    axes[0].set_ylabel(f"last-iterate duality gap (zeros at {common.PLOT_FLOOR:g})")
+    common.label_x(axes, x)
+    handles, _ = axes[0].get_legend_handles_labels()
+    fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
+    if common.footnote(x):
+        fig.text(0.5, -0.02, common.footnote(x), ha="center", va="top", fontsize=7, color="0.35")
+    fig.suptitle(f"{game}: each prompt's gap and the aggregate", fontsize=11)
+    return fig
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.entry(main))

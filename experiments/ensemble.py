@@ -1,13 +1,16 @@
-"""Many random games at once: every rule on B games of a family (default 256 cyclic 5x5), vmapped.
+"""Many games at once: every rule on B games of a random family (default 256 cyclic 5x5), vmapped.
 
 For each rule: the median and inter-quartile band of the last-iterate gap curves, and the share of games where
-it reaches gap 1e-6 (and stays there). Exact equilibria by LP give ``kl_to_nash`` per game.
+it reaches gap ``--level`` (and stays there). Exact equilibria by LP give ``kl_to_nash`` per game. A fixed
+``--game`` (a file, or a library game without a random key) gives an ensemble of B random starts instead
+(``--start-noise`` > 0 required).
 
     python -m experiments.ensemble [--quick] [--games 256] [--n 5] [--kind cyclic] [--rules mwu,comal]
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 
@@ -16,127 +19,215 @@ import numpy as np
 from . import common
 
 STUDY = "ensemble"
-LEVEL = 1e-6
 
 
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
     p.add_argument(
-        "--games", type=common.positive_int("--games"), default=None, help="default 256 (--quick 16)"
+        "--games",
+        type=common.positive_int("--games"),
+        default=None,
+        help="ensemble size B (default 256; --quick 16)",
     )
-    p.add_argument("--n", type=common.positive_int("--n"), default=5, help="actions per game (default 5)")
     p.add_argument(
-        "--kind", default="cyclic", help="random family: uniform, cyclic or mixed (default cyclic)"
+        "--n", type=common.positive_int("--n"), default=None, help="actions per random game (default 5)"
     )
-    p.add_argument("--rules", default=None, help="comma-separated registry names (default: all)")
     p.add_argument(
-        "--steps", type=common.positive_int("--steps"), default=None, help="default 5000 (--quick 500)"
+        "--kind",
+        default=None,
+        help="random family: uniform, cyclic or mixed (default cyclic); see games.random_preference",
     )
-    p.add_argument("--record-every", type=common.positive_int("--record-every"), default=50)
-    p.add_argument("--eta", type=common.positive("--eta"), default=0.5)
-    p.add_argument("--tau", type=common.positive("--tau"), default=0.1)
+    common.add_game(p, "random_preference:n=5,kind=cyclic (one draw per game from --seed)")
+    common.add_rules(p, "every registered rule")
+    p.add_argument(
+        "--steps",
+        type=common.positive_int("--steps"),
+        default=None,
+        help="steps per run (default 5000; --quick 500)",
+    )
+    common.add_record_every(p, 50)
+    common.add_eta_tau(p)
+    common.add_start_noise(p)
+    common.add_level(p)
+    common.add_x(p, "oracle_calls")
     args = p.parse_args(argv)
     common.setup(args)
     import algorithms
     import games
 
-    if args.kind not in games.library.RANDOM_KINDS:
-        common.fail(p, f"unknown --kind {args.kind!r}; valid: {', '.join(games.library.RANDOM_KINDS)}")
-    if args.n < 2:
+    if args.game is not None and (args.n is not None or args.kind is not None):
+        common.fail(p, "--n/--kind describe the default random family; with --game give them there")
+    kind = args.kind or "cyclic"
+    if kind not in games.library.RANDOM_KINDS:
+        common.fail(p, f"unknown --kind {kind!r}; valid: {', '.join(games.library.RANDOM_KINDS)}")
+    n = args.n or 5
+    if n < 2:
         common.fail(p, "--n must be >= 2")
-    names = common.rule_names(p, args.rules, list(algorithms.RULES))
+    spec = args.game or f"random_preference:n={n},kind={kind}"
     B = args.games or (16 if args.quick else 256)
+    random_family = _is_random_family(spec)
+    gs = common.resolve_game(p, spec, args.game_kind, spec, args.dtype, args.seed)
+    if random_family:  # one draw per game, keys from --seed's SeedSequence
+        gs.label, gs.meta = (
+            spec,
+            {"name": spec.partition(":")[0], "spec": spec, "keys": "numpy SeedSequence(--seed)"},
+        )
+    if not random_family and args.start_noise == 0:
+        common.fail(
+            p, f"--game {spec} is one fixed game: give --start-noise > 0 for an ensemble of random starts"
+        )
+    specs = common.resolve_rules(p, args.rules, list(algorithms.RULES))
     steps = args.steps or (500 if args.quick else 5000)
     common.check_schedule(p, steps, args.record_every)
-    t0 = time.perf_counter()
-    ss = np.random.SeedSequence(args.seed).generate_state(B)
-    game_list = [games.random_preference(int(s), args.n, args.kind, dtype=args.dtype) for s in ss]
-    eqs = [games.solve(g) for g in game_list]
-    common.progress(
-        f"  {B} {args.kind} {args.n}x{args.n} games solved by LP in {time.perf_counter() - t0:.2f} s"
-    )
-    rows, curves, summary = [], {}, []
-    for name in names:
-        rule = algorithms.get(name)
-        hp = common.rule_hparams(rule, args.eta, args.tau)
-        tic = time.perf_counter()
-        tr = algorithms.sweep(rule, game_list, steps=steps, record_every=args.record_every, nash=eqs, **hp)
-        gaps = np.asarray(tr.metrics["gap"])  # [B, R+1]
-        q = np.quantile(gaps, [0.25, 0.5, 0.75], axis=0)
-        curves[rule.name] = q
-        reached = (gaps <= LEVEL)[:, -1]
-        summary.append(
-            (
-                rule.name,
-                common.format_hparams(hp),
-                f"{q[1, -1]:.3e}",
-                f"{q[0, -1]:.2e} .. {q[2, -1]:.2e}",
-                f"{reached.mean():.1%}",
-            )
-        )
-        common.progress(f"  {rule.name:<18} {B} games x {steps} steps in {time.perf_counter() - tic:5.2f} s")
-        for qi, qname in enumerate(("q25", "median", "q75")):
-            rows += [
-                (
-                    STUDY,
-                    f"{args.kind}{args.n}x{B}",
-                    rule.name,
-                    common.format_hparams(hp),
-                    args.seed,
-                    int(s),
-                    f"gap_{qname}",
-                    repr(float(v)),
-                )
-                for s, v in zip(tr.steps, q[qi])
-            ]
-        rows += [
-            (
-                STUDY,
-                f"{args.kind}{args.n}#{b}",
-                rule.name,
-                common.format_hparams(hp),
-                args.seed,
-                steps,
-                "final_gap",
-                repr(float(gaps[b, -1])),
-            )
-            for b in range(B)
-        ]
-    header = ("rule", "hparams", "median final gap", "IQR", f"share reaching {LEVEL:g}")
-    out = args.out
-    common.write_csv(out / "trace.csv", rows)
-    common.write_csv(out / "summary.csv", summary, header)
-    plot(curves, tr.steps, out, args, B)
-    common.write_metadata(out, {"study": STUDY, "games": B, "n": args.n, "kind": args.kind, "steps": steps})
-    print(f"{B} random {args.kind} {args.n}x{args.n} preference games, {steps} steps:")
-    print(common.table(summary, header))
-    print(f"\nwrote {out}/ in {time.perf_counter() - t0:.1f} s")
+    common.check_x(p, args.x)
+    hps = {s.name: common.rule_hparams(s.rule, args.eta, args.tau, args.start_noise) for s in specs}
+    for s in specs:
+        try:
+            s.rule.init(gs.game, args.seed, **hps[s.name])
+        except (ValueError, TypeError) as err:
+            common.fail(p, str(err))
+    common.check_level(args.level, args.dtype)
+    with common.Output(p, common.default_out(args)) as out:
+        run_study(args, specs, spec, gs, random_family, B, steps, hps, out.path)
+    print(f"wrote {out.out}/")
     return 0
 
 
-def plot(curves, steps, out, args, B):
-    import matplotlib
+def _is_random_family(spec: str) -> bool:
+    import games
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    name = spec.partition(":")[0]
+    fn = getattr(games.library, name, None)
+    return callable(fn) and "key" in inspect.signature(fn).parameters and "key=" not in spec
 
-    fig, ax = plt.subplots(figsize=(8, 5))
-    cmap = plt.get_cmap("tab20")
-    for i, (label, q) in enumerate(curves.items()):
-        c = cmap(i % 20)
-        ax.plot(
-            steps, common.plot_floor(q[1]), color=c, label=label, lw=2 if label.startswith("comal") else 1.2
+
+def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> None:
+    import algorithms
+    import games
+
+    t0 = time.perf_counter()
+    timer = common.Timer()
+    if random_family:
+        keys = [int(s) for s in np.random.SeedSequence(args.seed).generate_state(B)]
+        with timer("games and LP"), common.progress(args, B, "ensemble: games solved by LP", "game") as bar:
+            game_list, eqs = [], []
+            for k in keys:
+                g, _, _ = common.library_game(spec, args.dtype, k)
+                game_list.append(g)
+                eqs.append(games.solve(g))
+                bar.update()
+        where = dict(game=[f"{gs.label}#{i}" for i in range(B)], seed=args.seed)
+        seeds = None
+    else:
+        game_list, eqs = gs.game, games.solve(gs.game)
+        seeds = [int(s) for s in np.random.SeedSequence(args.seed).generate_state(B)]
+        where = dict(game=gs.label, seed=seeds)
+    label = f"{gs.label} x{B}"
+    frames, curves, summary = [], {}, []
+    with common.progress(args, len(specs), f"ensemble: rules on {B} runs", "rule") as bar:
+        for s in specs:
+            bar.set_postfix_str(f"{s.name}, {B} x {steps} steps")
+            with timer(s.name):
+                tr = algorithms.sweep(
+                    s.rule,
+                    game_list,
+                    steps=steps,
+                    record_every=args.record_every,
+                    nash=eqs,
+                    seeds=seeds,
+                    **hps[s.name],
+                )
+                gaps = np.asarray(tr.metrics["gap"])  # [B, R+1]
+            df, _ = common.tidy(
+                tr,
+                experiment=STUDY,
+                rule=s.name,
+                hparams=common.effective_hparams(s.rule, hps[s.name]),
+                **where,
+            )
+            frames.append(_reduce(df, steps, label))
+            curves[s.name] = df[df["metric"] == "gap"]
+            reached = (gaps <= args.level)[:, -1]
+            q = np.quantile(gaps[:, -1], [0.25, 0.5, 0.75])
+            summary.append(
+                (
+                    s.name,
+                    common.format_hparams(hps[s.name]),
+                    f"{q[1]:.3e}",
+                    f"{q[0]:.2e} .. {q[2]:.2e}",
+                    f"{reached.mean():.1%}",
+                )
+            )
+            bar.update()
+    header = ("rule", "hparams", "median final gap", "IQR", f"share reaching {args.level:g}")
+    common.write_frame(folder / "trace.csv", common.combine(frames))
+    common.write_csv(folder / "summary.csv", summary, header)
+    what = f"{B} {'games: ' + gs.label if random_family else 'random starts on ' + gs.label}"
+    common.save_figure(band_figure(curves, args.x, what, args.level), folder / "ensemble.png")
+    meta = common.metadata(
+        args,
+        rules=common.rules_meta(specs),
+        hyperparameters={"eta": args.eta, "tau": args.tau, "start_noise": args.start_noise},
+        steps=steps,
+        record_every=args.record_every,
+        level=args.level,
+        x_axis=args.x,
+        game={**gs.meta, "ensemble": "one draw per game" if random_family else "random starts", "size": B},
+        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
+        files=["trace.csv", "summary.csv", "ensemble.png"],
+    )
+    common.write_metadata(folder, meta)
+    print(f"{what}, {steps} steps:")
+    print(common.table(summary, header))
+
+
+def _reduce(df, steps: int, label: str):
+    """Per game/start: every metric at the last step; over the ensemble: gap quantiles per record."""
+    import pandas as pd
+
+    final = df[df["step"] == steps]
+    gap = df[df["metric"] == "gap"]
+    keys = [c for c in df.columns if c not in ("game", "seed", "value", "finite", "metric")]
+    q = gap.groupby(keys, sort=False)["value"].quantile([0.25, 0.5, 0.75]).rename("value").reset_index()
+    level = q.columns[len(keys)]
+    q["metric"] = q[level].map({0.25: "gap_q25", 0.5: "gap_median", 0.75: "gap_q75"})
+    fin = gap.groupby(keys, sort=False)["finite"].all().reset_index()
+    q = q.drop(columns=level).merge(fin, on=keys)
+    q["game"], q["seed"] = label, df["seed"].iloc[0] if df["seed"].nunique() == 1 else -1
+    return pd.concat([final, q[df.columns]], ignore_index=True)
+
+
+def band_figure(curves, x: str, what: str, level: float):
+    """Median gap and inter-quartile band per rule, one panel per family; the y-range spans the data."""
+    labels = list(curves)
+    style = common.styles(labels)
+    fig, panels = common.family_figure(
+        labels,
+        suptitle=f"{what}: last-iterate gap, median and IQR band (own y-range per panel)",
+        sharey=False,
+    )
+    for fam, ax in panels.items():
+        lo, hi = np.inf, 0.0
+        for lab in common.by_family(labels)[fam]:
+            g = curves[lab].groupby("step")
+            xs = g[x].median().to_numpy()
+            q = np.stack([g["value"].quantile(v).to_numpy() for v in (0.25, 0.5, 0.75)])
+            q = common.plot_floor(q)
+            ax.plot(xs, q[1], label=lab, **style[lab])
+            ax.fill_between(xs, q[0], q[2], color=style[lab]["color"], alpha=0.15, lw=0)
+            lo, hi = min(lo, q[0].min(), q[1].min()), max(hi, q[2].max())
+        ref = ax.axhline(
+            level, color="0.45", ls=(0, (6, 3)), lw=1, label=f"gap {level:g} (the summary's level)"
         )
-        ax.fill_between(steps, common.plot_floor(q[0]), common.plot_floor(q[2]), color=c, alpha=0.15)
-    ax.set_yscale("log")
-    ax.set_ylim(1e-17, 2)
-    ax.set_xlabel("step")
-    ax.set_ylabel("last-iterate duality gap (median, IQR band)")
-    ax.set_title(f"{B} random {args.kind} {args.n}x{args.n} games")
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
-    common.save_figure(fig, out / "ensemble.png")
-    plt.close(fig)
+        ax.set_yscale("log")
+        ax.grid(alpha=0.25)
+        common.legend_below(ax, handles=ax.get_lines()[:-1])
+        ax.set_ylim(lo / 2, hi * 2)  # each family's own range: bands a decade apart stay apart
+    next(iter(panels.values())).set_ylabel("last-iterate duality gap")
+    common.label_x(panels.values(), x)
+    common.reference_legend(fig, [ref], x)
+    return fig
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.entry(main))

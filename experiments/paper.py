@@ -3,10 +3,11 @@
 Every rule of ``algorithms.RULES`` on the 3x3 non-transitive game ``comal_cycle()`` (float64, uniform start and
 reference), defaults: ``eta = 0.5``, ``tau = 0.1`` (iterative IPO/DPO: ``tau = 1/eta``), COMAL = INPO inner with
 100 inner steps, MPO resets every 100 steps, 5000 steps, metrics recorded every 10 steps. Writes
-``trace.csv``, ``metadata.json``, ``summary.csv``, ``gap.png``/``gap.pdf`` and ``simplex.png`` to
-``results/paper/`` and prints the summary table and the pairwise win rates of the final policies.
+``trace.csv``, ``policies.csv``, ``summary.csv``, ``metadata.json``, ``gap.png``/``gap.pdf`` and ``simplex.png``
+to ``results/paper/`` (``results/paper-quick/`` with ``--quick``) and prints the summary table and the pairwise
+win rates of the final policies. ``--rules`` and ``--game`` take your own rules and games.
 
-    python -m experiments.paper            # the full study (< 60 s on a 2-core CPU, compilation included)
+    python -m experiments.paper            # the full study
     python -m experiments.paper --quick    # a few seconds
 """
 
@@ -20,105 +21,149 @@ import numpy as np
 from . import common
 
 STUDY = "paper"
-GAP_TARGET = 1e-6
-#: Rules drawn on the probability simplex.
+#: Rules drawn on the probability simplex (and every rule of yours).
 SIMPLEX_RULES = ("mwu", "inpo", "nash_md", "omwu", "extragradient", "comal")
+#: A reference level only float64 can resolve (float32 stalls near 2e-7).
+DEEP_LEVEL = 1e-11
 
 
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
     p.add_argument(
-        "--steps", type=common.positive_int("--steps"), default=None, help="default 5000 (--quick: 1000)"
+        "--steps",
+        type=common.positive_int("--steps"),
+        default=None,
+        help="steps per rule (default 5000; --quick 1000)",
     )
-    p.add_argument("--rules", default=None, help="comma-separated registry names (default: all)")
-    p.add_argument("--eta", type=common.positive("--eta"), default=0.5, help="step size (default 0.5)")
-    p.add_argument("--tau", type=common.positive("--tau"), default=0.1, help="KL weight (default 0.1)")
-    p.add_argument(
-        "--noise", type=float, default=0.0, help="log-perturbation of the start, drawn from --seed"
-    )
-    p.add_argument("--record-every", type=common.positive_int("--record-every"), default=10)
+    common.add_rules(p, "every registered rule")
+    common.add_game(p, "comal_cycle")
+    common.add_eta_tau(p)
+    common.add_start_noise(p)
+    common.add_record_every(p, 10)
+    common.add_level(p)
+    common.add_x(p, "oracle_calls")
     args = p.parse_args(argv)
     common.setup(args)
 
     import algorithms
-    import games
 
-    names = common.rule_names(p, args.rules, list(algorithms.RULES))
+    specs = common.resolve_rules(p, args.rules, list(algorithms.RULES))
+    gs = common.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
     steps = args.steps or (1000 if args.quick else 5000)
     common.check_schedule(p, steps, args.record_every)
-    if args.noise < 0 or not np.isfinite(args.noise):
-        common.fail(p, f"--noise must be a finite number >= 0, got {args.noise}")
-
-    t0 = time.perf_counter()
-    game = games.comal_cycle(dtype="float64" if args.dtype == "float64" else "float32")
-    nash = games.solve(game)
-    reg = games.regularized_equilibrium(game, args.tau)
-    results = {}
-    for name in names:
-        rule = algorithms.get(name)
-        hp = common.rule_hparams(rule, args.eta, args.tau)
-        tic = time.perf_counter()
+    common.check_x(p, args.x)
+    hps = {s.name: common.rule_hparams(s.rule, args.eta, args.tau, args.start_noise) for s in specs}
+    for s in specs:  # every rule's hyperparameters and game checks, before anything runs
         try:
-            trace = algorithms.run(
-                rule,
-                game,
-                steps=steps,
-                record_every=args.record_every,
-                key=args.seed,
-                nash=nash,
-                record_policy=True,
-                noise=args.noise,
-                **hp,
-            )
-        except ValueError as err:
+            s.rule.init(gs.game, args.seed, **hps[s.name])
+        except (ValueError, TypeError) as err:
             common.fail(p, str(err))
-        results[rule.name] = (hp, trace)
-        common.progress(f"  {rule.name:<18} {steps} steps in {time.perf_counter() - tic:5.2f} s")
-
-    out = args.out
-    rows = [
-        r
-        for label, (hp, tr) in results.items()
-        for r in common.tidy_rows(STUDY, "comal_cycle", label, hp, args.seed, tr.steps, tr.metrics)
-    ]
-    common.write_csv(out / "trace.csv", rows)
-    summary, header = summarize(results, game)
-    common.write_csv(out / "summary.csv", summary, header)
-    plot_gap(results, reg, out, args)
-    plot_simplex(results, nash, reg, out)
-    common.write_metadata(
-        out,
-        {
-            "study": STUDY,
-            "steps": steps,
-            "eta": args.eta,
-            "tau": args.tau,
-            "regularized_gap": reg.gap,
-            "seconds": time.perf_counter() - t0,
-        },
-    )
-
-    print(
-        f"comal_cycle, {steps} steps, eta={args.eta:g}, tau={args.tau:g}, {args.dtype}; NE = (4/11, 3/11, 4/11); "
-        f"regularized-equilibrium gap at tau={args.tau:g}: {reg.gap:.4g}"
-    )
-    print(common.table(summary, header))
-    print()
-    print(win_rate_table(results, game))
-    print(
-        f"\nwrote {out}/ (trace.csv, summary.csv, metadata.json, gap.png, gap.pdf, simplex.png) "
-        f"in {time.perf_counter() - t0:.1f} s"
-    )
+    common.check_level(args.level, args.dtype)
+    with common.Output(p, common.default_out(args)) as out:
+        run_study(args, specs, gs, steps, hps, out.path)
+    print(f"wrote {out.out}/")
     return 0
 
 
-def summarize(results, game):
+def run_study(args, specs, gs, steps, hps, folder) -> None:
+    import algorithms
+    import games
+
+    t0 = time.perf_counter()
+    game = gs.game
+    try:
+        nash = games.solve(game)
+    except games.SolverError as err:
+        common.note(f"no exact equilibrium ({err}); kl_to_nash is not recorded")
+        nash = None
+    try:
+        reg = games.regularized_equilibrium(game, args.tau)
+    except games.SolverError as err:
+        common.note(f"regularized-equilibrium line (tau={args.tau:g}) skipped: {err}")
+        reg = None
+    timer, results, frames, pframes = common.Timer(), {}, [], []
+    with common.progress(args, len(specs), "paper: rules", "rule") as bar:
+        for s in specs:
+            bar.set_postfix_str(f"{s.name}, {steps} steps")
+            with timer(s.name):
+                trace = algorithms.run(
+                    s.rule,
+                    game,
+                    steps=steps,
+                    record_every=args.record_every,
+                    key=args.seed,
+                    nash=nash,
+                    record_policy=True,
+                    **hps[s.name],
+                )
+                trace.metrics["gap"].block_until_ready()
+            results[s.name] = (hps[s.name], trace)
+            m, pol = common.tidy(
+                trace,
+                experiment=STUDY,
+                game=gs.label,
+                rule=s.name,
+                hparams=common.effective_hparams(s.rule, hps[s.name]),
+                seed=args.seed,
+            )
+            frames.append(m)
+            pframes.append(pol)
+            bar.update()
+    df, policies = common.combine(frames), common.combine(pframes)
+    nonfinite = sorted(df.loc[~df["finite"], "rule"].unique())
+    if nonfinite:
+        common.note(f"non-finite values in: {', '.join(nonfinite)} (see the finite column of trace.csv)")
+    common.write_frame(folder / "trace.csv", df)
+    common.write_frame(folder / "policies.csv", policies)
+    summary, header = summarize(results, args.level)
+    common.write_csv(folder / "summary.csv", summary, header)
+    fig = gap_figure(
+        df, x=args.x, reg_gap=None if reg is None else reg.gap, tau=args.tau, dtype=args.dtype, game=gs.label
+    )
+    common.save_figure(fig, folder / "gap.png")
+    common.save_figure(fig, folder / "gap.pdf")
+    figures = ["gap.png", "gap.pdf"]
+    if nash is not None and game.shape == (3, 3) and not game.contextual:
+        common.save_figure(simplex_figure(results, nash, reg), folder / "simplex.png")
+        figures.append("simplex.png")
+    else:
+        common.note("simplex.png is drawn for 3x3 single-prompt games only; skipped")
+    meta = common.metadata(
+        args,
+        rules=common.rules_meta(specs),
+        hyperparameters={
+            "eta": args.eta,
+            "tau": args.tau,
+            "start_noise": args.start_noise,
+            "per_rule": {k: common.effective_hparams(s.rule, hps[k]) for s, k in zip(specs, hps)},
+        },
+        steps=steps,
+        record_every=args.record_every,
+        level=args.level,
+        x_axis=args.x,
+        game=gs.meta,
+        regularized_gap=None if reg is None else reg.gap,
+        finite={k: bool(df.loc[df["rule"] == k, "finite"].all()) for k in results},
+        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
+        files=["trace.csv", "policies.csv", "summary.csv", *figures],
+    )
+    common.write_metadata(folder, meta)
+
+    tail = f"; regularized-equilibrium gap at tau={args.tau:g}: {reg.gap:.4g}" if reg is not None else ""
+    print(f"{gs.label}, {steps} steps, eta={args.eta:g}, tau={args.tau:g}, {args.dtype}{tail}")
+    print(common.table(summary, header))
+    if game.preference and not game.contextual:
+        print()
+        print(win_rate_table(results, game))
+
+
+def summarize(results, level: float):
     header = (
         "rule",
         "hparams",
         "final gap",
         "worst-case win rate",
-        f"steps to gap {GAP_TARGET:g}",
+        f"steps to gap {level:g}",
         "KL(pi*||pi)",
     )
     rows = []
@@ -129,9 +174,9 @@ def summarize(results, game):
                 label,
                 common.format_hparams(hp),
                 f"{float(m['gap'][-1]):.3e}",
-                f"{float(m['win_rate'][-1]):.6f}",
-                common.steps_to(tr.steps, m["gap"], GAP_TARGET),
-                f"{float(m['kl_to_nash'][-1]):.3e}",
+                f"{float(m['win_rate'][-1]):.6f}" if "win_rate" in m else "",
+                common.steps_to(tr.steps, m["gap"], level),
+                f"{float(m['kl_to_nash'][-1]):.3e}" if "kl_to_nash" in m else "",
             )
         )
     return rows, header
@@ -152,31 +197,53 @@ def win_rate_table(results, game) -> str:
     )
 
 
-def plot_gap(results, reg, out, args):
-    import matplotlib
+def gap_figure(
+    df, *, x: str = "oracle_calls", reg_gap=None, tau=None, dtype: str = "float64", game: str = ""
+):
+    """The last-iterate gap of every rule in ``df`` (a tidy trace), one panel per family of rules.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
-    cmap = plt.get_cmap("tab20")
-    for i, (label, (_, tr)) in enumerate(results.items()):
-        lw = 2.4 if label.startswith("comal") else 1.3
-        ls = ("-", "--", ":", "-.")[i % 4]  # rules that coincide (sppo = mwu, mmd = inpo limit) stay visible
-        ax.plot(tr.steps, common.plot_floor(tr.metrics["gap"]), label=label, color=cmap(i % 20), lw=lw, ls=ls)
-    ax.axhline(reg.gap, color="gray", ls="--", lw=1)
-    ax.text(tr.steps[-1], reg.gap * 1.3, f"regularized equilibrium, tau={args.tau:g}", ha="right", fontsize=8)
-    ax.axhline(1e-11, color="black", ls=":", lw=1)
-    ax.text(tr.steps[-1], 1e-11 * 1.6, "1e-11", ha="right", fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylim(1e-17, 2)
-    ax.set_xlabel("step")
-    ax.set_ylabel("last-iterate duality gap")
-    ax.set_title("comal_cycle: last-iterate duality gap (exact zeros drawn at 1e-17)")
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
-    common.save_figure(fig, out / "gap.png")
-    common.save_figure(fig, out / "gap.pdf")
-    plt.close(fig)
+    Reference lines, labelled in every panel: the regularized equilibrium's gap (where the regularized rules
+    end) and, in float64 only, 1e-11. Returns a :class:`matplotlib.figure.Figure`; the global backend is not
+    touched (the notebook displays the same figure)."""
+    labels = list(dict.fromkeys(df["rule"]))
+    style = common.styles(labels)
+    fig, panels = common.family_figure(
+        labels, suptitle=f"{game}: last-iterate duality gap (exact zeros drawn at {common.PLOT_FLOOR:g})"
+    )
+    refs = []
+    for fam, ax in panels.items():
+        for lab in common.by_family(labels)[fam]:
+            xs, ys = common.curve(df, "gap", x, rule=lab)
+            ax.plot(xs, common.plot_floor(ys), label=lab, **style[lab])
+        refs = []
+        if reg_gap is not None:
+            refs.append(
+                ax.axhline(
+                    reg_gap,
+                    color="0.45",
+                    ls=(0, (6, 3)),
+                    lw=1,
+                    label=f"gap of the regularized equilibrium (τ={tau:g})",
+                )
+            )
+        if dtype == "float64":
+            refs.append(
+                ax.axhline(
+                    DEEP_LEVEL,
+                    color="black",
+                    ls=":",
+                    lw=1,
+                    label="gap 1e-11 (float64 only; float32 stalls near 2e-7)",
+                )
+            )
+        ax.set_yscale("log")
+        ax.set_ylim(common.PLOT_FLOOR / 3, 3)
+        ax.grid(alpha=0.25)
+        common.legend_below(ax, handles=ax.get_lines()[: len(ax.get_lines()) - len(refs)])
+    next(iter(panels.values())).set_ylabel("last-iterate duality gap")
+    common.label_x(panels.values(), x)
+    common.reference_legend(fig, refs, x)
+    return fig
 
 
 def _tri(p):
@@ -184,48 +251,60 @@ def _tri(p):
     return p[..., 1] + 0.5 * p[..., 2], (np.sqrt(3) / 2) * p[..., 2]
 
 
-def plot_simplex(results, nash, reg, out):
-    import matplotlib
+def simplex_figure(results, nash, reg):
+    """Trajectories on the probability simplex (row policy), with an inset around the Nash policy."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 5.4))
+    labels = [
+        lab for lab in results if lab.split("(")[0] in SIMPLEX_RULES or common.family(lab) == common.OTHER
+    ]
+    fig = Figure(figsize=(7.6, 5.4), layout="constrained")
+    ax = fig.subplots()
     corners = np.eye(3)
     cx, cy = _tri(np.vstack([corners, corners[:1]]))
     ax.plot(cx, cy, color="black", lw=1)
     for i, (x, y) in enumerate(zip(*_tri(corners))):
-        ax.text(x, y + (0.03 if i == 2 else -0.05), f"action {i}", ha="center", fontsize=9)
-    # the converging rules meet in a small region around the Nash policy: an inset magnifies it
-    zoom = ax.inset_axes([0.02, 0.52, 0.40, 0.40])
+        ax.text(x, y + (0.03 if i == 2 else -0.06), f"action {i}", ha="center", fontsize=9)
+    zoom = ax.inset_axes([1.08, 0.02, 0.42, 0.42])  # outside the triangle, under the legend
     nx, ny = _tri(nash.x)
-    for label, (_, tr) in results.items():
-        if label.split("(")[0] not in SIMPLEX_RULES:
-            continue
-        px, py = _tri(tr.policies.x)
-        line = ax.plot(px, py, lw=1, label=label, alpha=0.85)[0]
-        ax.plot(px[-1], py[-1], "o", ms=4, color=line.get_color())
-        zoom.plot(px, py, lw=1, alpha=0.85, color=line.get_color())
-        zoom.plot(px[-1], py[-1], "o", ms=4, color=line.get_color())
+    colors = common.styles(labels)  # one colour per drawn rule (tab10 over all of them)
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["tab10"]
+    for i, lab in enumerate(labels):
+        tr = results[lab][1]
+        pol = common._policies(tr)[0]
+        px, py = _tri(pol)
+        c, ls = cmap(i % 10), colors[lab]["ls"]
+        ax.plot(px, py, lw=1.1, ls=ls, color=c, label=lab, alpha=0.9)
+        ax.plot(px[-1], py[-1], "o", ms=4, color=c)
+        zoom.plot(px, py, lw=1.1, ls=ls, color=c, alpha=0.9)
+        zoom.plot(px[-1], py[-1], "o", ms=4, color=c)
     for target in (ax, zoom):
-        target.plot(nx, ny, "k*", ms=14, label="Nash (4/11, 3/11, 4/11)" if target is ax else None)
-        target.plot(
-            *_tri(reg.x), "kx", ms=10, label=f"regularized eq. (tau={reg.tau:g})" if target is ax else None
-        )
+        target.plot(nx, ny, "k*", ms=14, label="Nash policy" if target is ax else None)
+        if reg is not None:
+            target.plot(
+                *_tri(reg.x),
+                "kx",
+                ms=10,
+                label=f"regularized equilibrium (τ={reg.tau:g})" if target is ax else None,
+            )
     half = 0.04
     zoom.set_xlim(nx - half, nx + half)
     zoom.set_ylim(ny - half, ny + half)
     zoom.set_xticks([])
     zoom.set_yticks([])
     zoom.set_aspect("equal")
+    zoom.set_title("around the Nash policy", fontsize=8)
     ax.indicate_inset_zoom(zoom, edgecolor="gray")
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.legend(fontsize=7, loc="upper right")
-    ax.set_title("trajectories on the probability simplex")
-    common.save_figure(fig, out / "simplex.png")
-    plt.close(fig)
+    ax.legend(
+        fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="row policy; dot = end"
+    )
+    ax.set_title("trajectories on the probability simplex", pad=18)
+    return fig
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.entry(main))

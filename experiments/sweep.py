@@ -1,10 +1,10 @@
 """Hyperparameter sensitivity: an ``eta x tau`` grid per rule (one vmapped sweep each), and COMAL's inner steps.
 
-Heatmaps of the final last-iterate gap and of the steps to reach gap 1e-6 (recorded every ``--record-every``
-steps) for INPO, MMD, Nash-MD, EGPO and COMAL on ``comal_cycle()``; then COMAL with ``K`` inner steps per outer
-step for several ``K`` (a structural option: one compilation per ``K``).
+Heatmaps of the final last-iterate gap and of the steps to reach gap ``--level`` (1e-6; recorded every
+``--record-every`` steps) for INPO, MMD, Nash-MD, EGPO and COMAL on ``comal_cycle()``; then COMAL with ``K``
+inner steps per outer step for several ``K`` (a structural option: one compilation per ``K``).
 
-    python -m experiments.sweep [--quick] [--rules inpo,comal] [--steps 5000]
+    python -m experiments.sweep [--quick] [--rules inpo,comal] [--steps 5000] [--game condorcet_cycle:n=5,p=0.8]
 """
 
 from __future__ import annotations
@@ -18,70 +18,81 @@ from . import common
 
 STUDY = "sweep"
 RULES = ("inpo", "mmd", "nash_md", "egpo", "comal")
-LEVEL = 1e-6
 
 
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
-    p.add_argument("--rules", default=None, help=f"comma-separated (default: {','.join(RULES)})")
+    common.add_rules(p, ",".join(RULES) + "; each must take eta and tau")
+    common.add_game(p, "comal_cycle")
     p.add_argument(
-        "--steps", type=common.positive_int("--steps"), default=None, help="default 5000 (--quick 1000)"
+        "--steps",
+        type=common.positive_int("--steps"),
+        default=None,
+        help="steps per run (default 5000; --quick 1000)",
     )
-    p.add_argument("--record-every", type=common.positive_int("--record-every"), default=50)
+    common.add_record_every(p, 50)
+    common.add_level(p)
     args = p.parse_args(argv)
     common.setup(args)
     import algorithms
-    import games
 
-    names = common.rule_names(p, args.rules, RULES)
+    specs = common.resolve_rules(p, args.rules, RULES, need=("eta", "tau"))
+    gs = common.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
     steps = args.steps or (1000 if args.quick else 5000)
     common.check_schedule(p, steps, args.record_every)
     n = 4 if args.quick else 8
     etas, taus = np.geomspace(0.05, 1.0, n), np.geomspace(0.01, 1.0, n)  # eta tau <= 1
-    game = games.comal_cycle(dtype=args.dtype)
-    t0 = time.perf_counter()
-    rows, results = [], {}
-    for name in names:
-        rule = algorithms.get(name)
-        names_hp = [h.name for h in rule.hparams]
-        if "eta" not in names_hp or "tau" not in names_hp:
-            common.fail(p, f"rule {name} has no eta x tau grid (hyperparameters: {', '.join(names_hp)})")
-        tic = time.perf_counter()
-        tr = algorithms.sweep(rule, game, steps=steps, record_every=args.record_every, eta=etas, tau=taus)
-        gaps = np.asarray(tr.metrics["gap"])  # [eta, tau, R+1]
-        results[rule.name] = (gaps[..., -1], common.first_below(tr.steps, gaps, LEVEL))
-        common.progress(
-            f"  {rule.name:<18} {n}x{n} grid x {steps} steps in {time.perf_counter() - tic:5.2f} s"
-        )
-        for i, e in enumerate(etas):
-            for j, t in enumerate(taus):
-                rows += [
-                    (
-                        STUDY,
-                        "comal_cycle",
-                        rule.name,
-                        f"eta={e:g};tau={t:g}",
-                        args.seed,
-                        int(s),
-                        "gap",
-                        repr(float(v)),
-                    )
-                    for s, v in zip(tr.steps, gaps[i, j])
-                ]
     ks = (10, 100) if args.quick else (10, 30, 100, 300, 1000)
-    k_rows = []
-    for k in ks:
-        rule = algorithms.comal(algorithms.inpo(), k)
-        tr = algorithms.run(rule, game, steps=steps, record_every=args.record_every, eta=0.5, tau=0.1)
-        gaps = np.asarray(tr.metrics["gap"])
-        first = common.first_below(tr.steps, gaps, LEVEL)
-        k_rows.append((k, f"{gaps[-1]:.3e}", "never" if np.isnan(first) else int(first)))
-        rows += [
-            (STUDY, "comal_cycle", rule.name, "eta=0.5;tau=0.1", args.seed, int(s), "gap", repr(float(v)))
-            for s, v in zip(tr.steps, gaps)
-        ]
-    out = args.out
-    common.write_csv(out / "trace.csv", rows)
+    k_rules = [algorithms.comal(algorithms.inpo(), k) for k in ks]
+    for rule in [s.rule for s in specs] + k_rules:
+        try:
+            rule.init(gs.game, args.seed, eta=0.5, tau=0.1)
+        except (ValueError, TypeError) as err:
+            common.fail(p, str(err))
+    common.check_level(args.level, args.dtype)
+    with common.Output(p, common.default_out(args)) as out:
+        run_study(args, specs, gs, steps, etas, taus, k_rules, out.path)
+    print(f"wrote {out.out}/")
+    return 0
+
+
+def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
+    import algorithms
+
+    t0 = time.perf_counter()
+    timer, frames, results = common.Timer(), [], {}
+    with common.progress(args, len(specs) + len(k_rules), "sweep: grids and K", "run") as bar:
+        for s in specs:
+            bar.set_postfix_str(f"{s.name}: {len(etas)}x{len(taus)} grid x {steps} steps")
+            with timer(s.name):
+                tr = algorithms.sweep(
+                    s.rule, gs.game, steps=steps, record_every=args.record_every, eta=etas, tau=taus
+                )
+                gaps = np.asarray(tr.metrics["gap"])  # [eta, tau, R+1]
+            results[s.name] = (gaps[..., -1], common.first_below(tr.steps, gaps, args.level))
+            hp = common.effective_hparams(s.rule, {"eta": etas, "tau": taus})
+            frames.append(
+                common.tidy(tr, experiment=STUDY, game=gs.label, rule=s.name, hparams=hp, seed=args.seed)[0]
+            )
+            bar.update()
+        k_rows = []
+        for rule in k_rules:
+            bar.set_postfix_str(f"{rule.name}, {steps} steps")
+            with timer(rule.name):
+                tr = algorithms.run(
+                    rule, gs.game, steps=steps, record_every=args.record_every, eta=0.5, tau=0.1
+                )
+                gaps = np.asarray(tr.metrics["gap"])
+            first = common.first_below(tr.steps, gaps, args.level)
+            k_rows.append((rule.name, f"{gaps[-1]:.3e}", "never" if np.isnan(first) else int(first)))
+            hp = common.effective_hparams(rule, {"eta": 0.5, "tau": 0.1})
+            frames.append(
+                common.tidy(tr, experiment=STUDY, game=gs.label, rule=rule.name, hparams=hp, seed=args.seed)[
+                    0
+                ]
+            )
+            bar.update()
+    common.write_frame(folder / "trace.csv", common.combine(frames))
     summary = []
     for label, (final, first) in results.items():
         b = (
@@ -92,7 +103,7 @@ def main(argv=None) -> int:
         summary.append(
             (
                 label,
-                f"{np.mean(final <= LEVEL):.0%}",
+                f"{np.mean(final <= args.level):.0%}",
                 f"{etas[b[0]]:.3g}",
                 f"{taus[b[1]]:.3g}",
                 f"{final[b]:.3e}",
@@ -101,54 +112,86 @@ def main(argv=None) -> int:
         )
     header = (
         "rule",
-        f"grid share with gap <= {LEVEL:g}",
+        f"grid share with gap <= {args.level:g}",
         "best eta",
         "best tau",
         "its final gap",
-        "its steps to 1e-6",
+        f"its steps to {args.level:g}",
     )
-    common.write_csv(out / "summary.csv", summary, header)
-    plot(results, etas, taus, out, steps)
-    common.write_metadata(out, {"study": STUDY, "steps": steps, "etas": etas.tolist(), "taus": taus.tolist()})
+    common.write_csv(folder / "summary.csv", summary, header)
+    common.save_figure(heatmaps(results, etas, taus, steps, args.level, gs.label), folder / "sweep.png")
+    meta = common.metadata(
+        args,
+        rules=common.rules_meta(specs)
+        + [{"name": r.name, "source": "algorithms.comal(algorithms.inpo(), K)"} for r in k_rules],
+        hyperparameters={
+            "eta": etas.tolist(),
+            "tau": taus.tolist(),
+            "start_noise": 0.0,
+            "K_runs": {"eta": 0.5, "tau": 0.1},
+        },
+        steps=steps,
+        record_every=args.record_every,
+        level=args.level,
+        game=gs.meta,
+        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
+        files=["trace.csv", "summary.csv", "sweep.png"],
+    )
+    common.write_metadata(folder, meta)
+    print(f"{gs.label}: eta x tau grids, {steps} steps, {args.dtype}")
     print(common.table(summary, header))
     print("\nCOMAL (INPO inner, eta=0.5, tau=0.1) by inner steps K:")
-    print(common.table(k_rows, ("K", "final gap", "steps to 1e-6")))
-    print(f"\nwrote {out}/ in {time.perf_counter() - t0:.1f} s")
-    return 0
+    print(common.table(k_rows, ("rule", "final gap", f"steps to {args.level:g}")))
 
 
-def plot(results, etas, taus, out, steps):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def heatmaps(results, etas, taus, steps, level, game):
+    """Two rows of heatmaps per rule: log10 final gap, and steps to ``level`` with 'never reached' in its own
+    named colour. Returns a :class:`matplotlib.figure.Figure`."""
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     k = len(results)
-    fig, axes = plt.subplots(2, k, figsize=(3.2 * k, 6), squeeze=False)
+    fig = Figure(figsize=(2.9 * k + 1.6, 6.4), layout="constrained")
+    axes = fig.subplots(2, k, squeeze=False, sharex=True, sharey=True)
+    gap_cmap = mpl.colormaps["viridis"]
+    step_cmap = mpl.colormaps["plasma_r"].copy()
+    step_cmap.set_bad("0.82")  # never reached: light grey, named in the legend
+    logs = {label: np.log10(common.plot_floor(final)) for label, (final, _) in results.items()}
+    vmin = max(-17.0, np.floor(min(v.min() for v in logs.values())))  # the colours span the data
     for c, (label, (final, first)) in enumerate(results.items()):
-        im = axes[0, c].imshow(
-            np.log10(common.plot_floor(final)), origin="lower", cmap="viridis", vmin=-17, vmax=0
-        )
-        axes[0, c].set_title(f"{label}\nlog10 final gap", fontsize=9)
+        im = axes[0, c].imshow(logs[label], origin="lower", cmap=gap_cmap, vmin=vmin, vmax=0, aspect="auto")
+        for (i, j), v in np.ndenumerate(final):
+            dark = (logs[label][i, j] - vmin) / (0 - vmin) < 0.5
+            axes[0, c].text(
+                j, i, f"{v:.0e}", ha="center", va="center", fontsize=6, color="white" if dark else "black"
+            )
+        axes[0, c].set_title(label, fontsize=10)
         im2 = axes[1, c].imshow(
-            np.where(np.isnan(first), steps * 1.05, first),
-            origin="lower",
-            cmap="magma_r",
-            vmin=0,
-            vmax=steps * 1.05,
+            np.ma.masked_invalid(first), origin="lower", cmap=step_cmap, vmin=0, vmax=steps, aspect="auto"
         )
-        axes[1, c].set_title("steps to 1e-6 (top = never)", fontsize=9)
+        for (i, j), v in np.ndenumerate(first):
+            if np.isnan(v):
+                axes[1, c].text(j, i, "never", ha="center", va="center", fontsize=6, color="0.35")
         for ax in axes[:, c]:
-            ax.set_xticks(range(len(taus)), [f"{t:.2g}" for t in taus], rotation=90, fontsize=7)
+            ax.set_xticks(range(len(taus)), [f"{t:.2g}" for t in taus], rotation=45, ha="right", fontsize=7)
             ax.set_yticks(range(len(etas)), [f"{e:.2g}" for e in etas], fontsize=7)
-            ax.set_xlabel("tau", fontsize=8)
-        axes[0, c].set_ylabel("eta", fontsize=8)
-        axes[1, c].set_ylabel("eta", fontsize=8)
-    fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.8)
-    fig.colorbar(im2, ax=axes[1, :].tolist(), shrink=0.8)
-    common.save_figure(fig, out / "sweep.png")
-    plt.close(fig)
+        axes[1, c].set_xlabel("τ (KL weight)", fontsize=9)
+    axes[0, 0].set_ylabel("η (step size)\n\nlog10 final gap", fontsize=9)
+    axes[1, 0].set_ylabel(f"η (step size)\n\nsteps to gap ≤ {level:g}", fontsize=9)
+    fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.9, label="log10 final gap (exact zeros at -17)")
+    fig.colorbar(im2, ax=axes[1, :].tolist(), shrink=0.9, label=f"first step with gap ≤ {level:g} to the end")
+    fig.legend(
+        handles=[
+            Patch(facecolor="0.82", edgecolor="0.5", label=f"never reached {level:g} within {steps} steps")
+        ],
+        loc="outside lower center",
+        fontsize=8,
+        frameon=False,
+    )
+    fig.suptitle(f"{game}: final last-iterate gap and steps to {level:g} over the η × τ grid", fontsize=11)
+    return fig
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.entry(main))

@@ -8,7 +8,7 @@ fixed ``eta`` INPO/MMD stop converging once ``tau`` is too small (on this game `
 ``tau = 0.01``, ``eta = 0.2`` works), and COMAL inherits that; at large ``tau`` each of COMAL's outer steps
 moves little, so it needs more steps.
 
-    python -m experiments.tau_bias [--quick] [--eta 0.5] [--steps 20000]
+    python -m experiments.tau_bias [--quick] [--eta 0.5] [--steps 20000] [--rules inpo,comal] [--game ...]
 """
 
 from __future__ import annotations
@@ -26,86 +26,168 @@ RULES = ("inpo", "mmd", "nash_md", "comal")
 
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
-    p.add_argument("--eta", type=common.positive("--eta"), default=0.5)
+    common.add_eta_tau(p, tau=None)
     p.add_argument(
-        "--steps", type=common.positive_int("--steps"), default=None, help="default 20000 (--quick 2000)"
+        "--steps",
+        type=common.positive_int("--steps"),
+        default=None,
+        help="steps per run (default 20000; --quick 2000)",
     )
+    common.add_rules(p, ",".join(RULES) + "; each must take tau")
+    common.add_game(p, "comal_cycle")
     args = p.parse_args(argv)
     common.setup(args)
-    import algorithms
-    import games
 
-    t0 = time.perf_counter()
+    specs = common.resolve_rules(p, args.rules, RULES, need=("tau",))
+    gs = common.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
     steps = args.steps or (2000 if args.quick else 20000)
     taus = np.geomspace(0.03, 1.0, 4) if args.quick else np.geomspace(0.01, 1.0, 9)
-    fine_taus = np.geomspace(1e-3, 1.0, 25)
-    game = games.comal_cycle(dtype=args.dtype)
-    exact = np.array([games.regularized_equilibrium(game, t).gap for t in fine_taus])
-    rows = [
-        (STUDY, "comal_cycle", "regularized_equilibrium", f"tau={t:g}", args.seed, 0, "gap", repr(float(g)))
-        for t, g in zip(fine_taus, exact)
-    ]
-    finals, summary = {}, []
-    for name in RULES:
-        rule = algorithms.get(name)
-        tic = time.perf_counter()
-        tr = algorithms.sweep(rule, game, steps=steps, record_every=steps, eta=args.eta, tau=taus)
-        gaps = np.asarray(tr.metrics["gap"])[:, -1]
-        finals[rule.name] = gaps
-        common.progress(
-            f"  {rule.name:<18} {len(taus)} taus x {steps} steps in {time.perf_counter() - tic:5.2f} s"
-        )
-        for t, g in zip(taus, gaps):
-            rows.append(
-                (
-                    STUDY,
-                    "comal_cycle",
-                    rule.name,
-                    f"eta={args.eta:g};tau={t:g}",
-                    args.seed,
-                    steps,
-                    "gap",
-                    repr(float(g)),
-                )
-            )
-    for i, t in enumerate(taus):
-        summary.append(
-            [
-                f"{t:.3g}",
-                f"{games.regularized_equilibrium(game, t).gap:.4e}",
-                *[f"{finals[k][i]:.4e}" for k in finals],
-            ]
-        )
-    header = ["tau", "regularized eq. gap", *finals]
-    out = args.out
-    common.write_csv(out / "trace.csv", rows)
-    common.write_csv(out / "summary.csv", summary, header)
-    plot(fine_taus, exact, taus, finals, out, args)
-    common.write_metadata(out, {"study": STUDY, "steps": steps, "eta": args.eta, "taus": taus.tolist()})
-    print(f"final last-iterate gap after {steps} steps (eta={args.eta:g}) vs tau, comal_cycle:")
-    print(common.table(summary, header))
-    print(f"\nwrote {out}/ in {time.perf_counter() - t0:.1f} s")
+    for s in specs:
+        for t in (taus[0], taus[-1]):
+            try:
+                s.rule.init(gs.game, args.seed, **_hp(s.rule, args.eta, t))
+            except (ValueError, TypeError) as err:
+                common.fail(p, str(err))
+    with common.Output(p, common.default_out(args)) as out:
+        run_study(args, specs, gs, steps, taus, out.path)
+    print(f"wrote {out.out}/")
     return 0
 
 
-def plot(fine_taus, exact, taus, finals, out, args):
-    import matplotlib
+def _hp(rule, eta, tau):
+    return {"eta": eta, "tau": tau} if "eta" in dict(rule.hparams) else {"tau": tau}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    ax.loglog(fine_taus, exact, "k-", lw=2, label="regularized equilibrium (exact)")
-    for (label, gaps), marker in zip(finals.items(), "osd^v"):
-        ax.loglog(taus, common.plot_floor(gaps), marker, ls="none", ms=6, mfc="none", label=label)
-    ax.set_xlabel("tau (KL weight)")
-    ax.set_ylabel("last-iterate duality gap")
-    ax.set_ylim(1e-17, 1)
-    ax.set_title(f"regularization bias on comal_cycle (eta={args.eta:g}; zeros drawn at 1e-17)")
-    ax.legend(fontsize=8)
-    common.save_figure(fig, out / "tau_bias.png")
-    plt.close(fig)
+def _reg_gaps(game, taus, bar) -> np.ndarray:
+    """The regularized equilibrium's gap per tau (NaN, with one note, where the solver fails)."""
+    import games
+
+    out, failed = [], []
+    for t in taus:
+        try:
+            out.append(games.regularized_equilibrium(game, float(t)).gap)
+        except games.SolverError:
+            out.append(np.nan)
+            failed.append(f"{t:.3g}")
+        bar.update()
+    if failed:
+        common.note(
+            f"regularized equilibrium not solved at tau = {', '.join(failed)}; those points are skipped"
+        )
+    return np.array(out)
+
+
+def run_study(args, specs, gs, steps, taus, folder) -> None:
+    import pandas as pd
+
+    import algorithms
+
+    t0 = time.perf_counter()
+    fine_taus = np.geomspace(1e-3, 1.0, 25)
+    timer, frames, finals = common.Timer(), [], {}
+    with common.progress(args, len(fine_taus) + len(specs), "tau_bias: exact curve and rules", "unit") as bar:
+        bar.set_postfix_str("regularized equilibria")
+        with timer("regularized_equilibrium"):
+            exact = _reg_gaps(gs.game, fine_taus, bar)
+        for s in specs:
+            bar.set_postfix_str(f"{s.name}: {len(taus)} taus x {steps} steps")
+            with timer(s.name):
+                hp = _hp(s.rule, args.eta, taus)
+                tr = algorithms.sweep(s.rule, gs.game, steps=steps, record_every=steps, **hp)
+                finals[s.name] = np.asarray(tr.metrics["gap"])[:, -1]
+            frames.append(
+                common.tidy(
+                    tr,
+                    experiment=STUDY,
+                    game=gs.label,
+                    rule=s.name,
+                    hparams=common.effective_hparams(s.rule, hp),
+                    seed=args.seed,
+                )[0]
+            )
+            bar.update()
+    ok = np.isfinite(exact)
+    frames.append(
+        pd.DataFrame(
+            {
+                "experiment": STUDY,
+                "game": gs.label,
+                "rule": "regularized_equilibrium",
+                "tau": fine_taus[ok],
+                "start_noise": 0.0,
+                "seed": args.seed,
+                "step": 0,
+                "oracle_calls": 0.0,
+                "comparisons": 0.0,
+                "finite": True,
+                "metric": "gap",
+                "value": exact[ok],
+            }
+        )
+    )
+    reg_at = _reg_gaps(gs.game, taus, _Null())
+    summary = [
+        [f"{t:.3g}", f"{reg_at[i]:.4e}", *[f"{finals[k][i]:.4e}" for k in finals]] for i, t in enumerate(taus)
+    ]
+    header = ["tau", "regularized eq. gap", *finals]
+    common.write_frame(folder / "trace.csv", common.combine(frames))
+    common.write_csv(folder / "summary.csv", summary, header)
+    common.save_figure(
+        figure(fine_taus[ok], exact[ok], taus, finals, args.eta, gs.label), folder / "tau_bias.png"
+    )
+    meta = common.metadata(
+        args,
+        rules=common.rules_meta(specs),
+        hyperparameters={
+            "eta": args.eta,
+            "tau": taus.tolist(),
+            "start_noise": 0.0,
+            "exact_curve_tau": fine_taus.tolist(),
+        },
+        steps=steps,
+        record_every=steps,
+        game=gs.meta,
+        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
+        files=["trace.csv", "summary.csv", "tau_bias.png"],
+    )
+    common.write_metadata(folder, meta)
+    print(f"final last-iterate gap after {steps} steps (eta={args.eta:g}) vs tau, {gs.label}:")
+    print(common.table(summary, header))
+
+
+class _Null:
+    def update(self, *a):
+        pass
+
+
+def figure(fine_taus, exact, taus, finals, eta, game):
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.6, 4.8), layout="constrained")
+    ax = fig.subplots()
+    ax.loglog(fine_taus, exact, "k-", lw=2, label="gap of the regularized equilibrium (solved exactly)")
+    cmap = mpl.colormaps["tab10"]
+    for i, ((label, gaps), marker) in enumerate(zip(finals.items(), "osd^v<>ph")):
+        ax.loglog(
+            taus,
+            common.plot_floor(gaps),
+            marker,
+            ls="none",
+            ms=7,
+            mfc="none",
+            mew=1.5,
+            color=cmap(i % 10),
+            label=label,
+        )
+    ax.set_xlabel("τ (KL weight)")
+    ax.set_ylabel(f"final last-iterate duality gap\n(exact zeros drawn at {common.PLOT_FLOOR:g})")
+    ax.set_ylim(common.PLOT_FLOOR / 3, 1)
+    ax.grid(alpha=0.25, which="major")
+    ax.set_title(f"regularization bias on {game} (η={eta:g})", fontsize=11)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.entry(main))
