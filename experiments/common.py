@@ -1008,6 +1008,10 @@ def reference_legend(fig, handles, x: str) -> None:
 
 
 def check_x(parser: argparse.ArgumentParser, x: str) -> None:
-    """``--x comparisons`` needs the core's counters (before them, exact feedback counts no comparisons)."""
-    if x == "comparisons" and not has_counters():
-        fail(parser, "--x comparisons: this algorithms version counts no comparisons (exact feedback only)")
+    """``--x comparisons`` needs sampled feedback; the studies run with exact feedback, which draws none."""
+    if x == "comparisons":
+        fail(
+            parser,
+            "--x comparisons: the studies use exact feedback, which counts no comparisons "
+            "(sampled feedback: algorithms.run(..., feedback=games.feedback.sampled(k)))",
+        )

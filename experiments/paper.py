@@ -273,7 +273,7 @@ def simplex_figure(results, nash, reg):
     cmap = mpl.colormaps["tab10"]
     for i, lab in enumerate(labels):
         tr = results[lab][1]
-        pol = common._policies(tr)[0]
+        pol = tr.policies.x
         px, py = _tri(pol)
         c, ls = cmap(i % 10), colors[lab]["ls"]
         ax.plot(px, py, lw=1.1, ls=ls, color=c, label=lab, alpha=0.9)

@@ -55,7 +55,7 @@ def main(argv=None) -> int:
 
 
 def _hp(rule, eta, tau):
-    return {"eta": eta, "tau": tau} if "eta" in dict(rule.hparams) else {"tau": tau}
+    return {"eta": eta, "tau": tau} if "eta" in {h.name for h in rule.hparams} else {"tau": tau}
 
 
 def _reg_gaps(game, taus, bar) -> np.ndarray:

@@ -142,7 +142,7 @@ def test_gap_against_eta_straight_from_the_sweep_csv(tmp_path):
         (["--game", "condorcet_cycle:n=5,q=1"], "unknown argument(s) q"),
         (["--game", "condorcet_cycle:n=1,p=0.8"], "n must be >= "),
         (["--game", "missing.json"], "no such file"),
-        (["--x", "comparisons"], "counts no comparisons"),
+        (["--x", "comparisons"], "exact feedback, which counts no comparisons"),
     ],
 )
 def test_paper_cli_errors_are_one_line_before_any_computation(args, message, tmp_path):
@@ -230,17 +230,18 @@ class State(NamedTuple):
     eta: jax.Array
 
 
-def init(game, logits, ref, key, eta):
+def init_state(game, logits, ref, key, eta):
     return State(logits, eta)
 
 
-def step(s, game):
-    return s._replace(logits=base.normalize(s.logits + s.eta * base.gradient(game, s.logits)))
+def step(s, oracle):
+    g = oracle.gradient(s.logits)
+    return s._replace(logits=base.tree_map(lambda l, g: base.normalize(l + s.eta * g), s.logits, g))
 
 
 @functools.cache
 def my_rule():
-    return base.make_rule("my_rule", init, step, hparams={"eta": 0.5}, self_play_only=True)
+    return base.make_rule("my_rule", init_state, step, hparams={"eta": (0.5, "(0, inf)")})
 """
 
 
