@@ -594,8 +594,9 @@ CHUNK = 16_384
 
 
 def _device_batch(tree, batch: int):
-    """Shard the leading (batch) axis over the default backend's devices; pad to a multiple of their count."""
-    devices = jax.devices()
+    """Shard the leading (batch) axis over this process's devices of the default backend (all devices in a
+    single-process run); pad to a multiple of their count."""
+    devices = jax.local_devices()
     if len(devices) == 1:
         return tree
     padded = -(-batch // len(devices)) * len(devices)
@@ -621,6 +622,18 @@ def _init_batch(rule, self_play, games_b, keys, hp, ref, start):
         return _start(rule.init(g, k, ref=ref, start=start, self_play=self_play, **hp), k)
 
     return jax.vmap(init)(games_b, keys, hp)
+
+
+def _gather_shares(tree, size: int):
+    """Every process's ``[size, ...]`` share (padding cut), concatenated in process order on every process."""
+    tree = jax.tree.map(lambda a: a[:size], tree)
+    # bools travel as uint8 (not every collective backend moves bools)
+    bools = jax.tree.map(lambda a: a.dtype == np.bool_, tree)
+    tree = jax.tree.map(lambda a: a.astype(np.uint8) if a.dtype == np.bool_ else a, tree)
+    from jax.experimental import multihost_utils
+
+    tree = multihost_utils.process_allgather(tree, tiled=True)
+    return jax.tree.map(lambda a, b: np.asarray(a).astype(np.bool_) if b else np.asarray(a), tree, bools)
 
 
 def _progress_bar(total: int, desc: str, progress):
@@ -671,6 +684,13 @@ def sweep(
     padded to a multiple of the device count), simulated, and reshaped; results equal a Python loop of
     :func:`run` calls.
 
+    Several processes: call ``sweep`` with the same arguments on every process after
+    ``jax.distributed.initialize(...)``. Each chunk is split into ``jax.process_count()`` contiguous shares of
+    ``ceil(chunk / process_count)`` runs (the last padded); each process simulates its share on its own devices
+    (``jax.local_devices()``), the shares are exchanged (``multihost_utils.process_allgather``) and every
+    process returns the full :class:`Trace`, bitwise equal to a single-process sweep with ``chunk=`` the share
+    and the same number of local devices.
+
     Example:
         >>> t = sweep(algorithms.get("inpo"), games.comal_cycle(), steps=1000, eta=[0.1, 0.5], tau=[0.01, 0.1])
         >>> t.metrics["gap"].shape, t.axes
@@ -713,16 +733,33 @@ def sweep(
     )
 
     # ref/start are validated eagerly once (init skips checks on traced values), then travel as arrays
-    rule.init(first_game, grid.keys[0], ref=ref, start=start, self_play=sp, **{k: v[0] for k, v in grid.hparams.items()})
+    rule.init(
+        first_game,
+        grid.keys[0],
+        ref=ref,
+        start=start,
+        self_play=sp,
+        **{k: v[0] for k, v in grid.hparams.items()},
+    )
     ref_arr, start_arr = _as_arrays(ref, dtype), _as_arrays(start, dtype)
-    bar = _progress_bar(batch, f"{rule.name} sweep", progress) if batch > (chunk or CHUNK) else None
-    size = min(chunk or CHUNK, batch)
+    # Several processes (jax.distributed): each global chunk of ``procs * size`` runs is split into contiguous
+    # shares of ``size`` runs, one per process in process order; each process simulates its share on its own
+    # devices and the shares are gathered on every process. Process p's share of chunk i is exactly chunk
+    # ``i * procs + p`` of a single-process sweep with ``chunk=size``, so the results are bitwise the same.
+    procs, rank = jax.process_count(), jax.process_index()
+    size = -(-min(chunk or CHUNK, batch) // procs)
+    stride = procs * size
+    show = progress if rank == 0 else False
+    bar = _progress_bar(batch, f"{rule.name} sweep", show) if batch > stride else None
     outs = []
     try:
-        for lo in range(0, batch, size):
-            sel = np.arange(lo, lo + size).clip(max=batch - 1)  # the last chunk repeats its last point
+        for lo in range(0, batch, stride):
+            first = lo + rank * size
+            sel = np.arange(first, first + size).clip(max=batch - 1)  # past the end: repeat the last point
             games_b = jax.tree.map(lambda a: a[grid.game_index[sel]], stacked)
-            carries = _init_batch(rule, sp, games_b, grid.keys[sel], {k: v[sel] for k, v in hp_b.items()}, ref_arr, start_arr)
+            carries = _init_batch(
+                rule, sp, games_b, grid.keys[sel], {k: v[sel] for k, v in hp_b.items()}, ref_arr, start_arr
+            )
             nash_b = (
                 None
                 if nash_host is None
@@ -740,8 +777,11 @@ def sweep(
                 record_every,
                 bool(record_policy),
             )
-            keep = min(size, batch - lo)
-            outs.append(jax.tree.map(lambda a: np.asarray(a[:keep]), (final.state, traj)))
+            keep = min(stride, batch - lo)
+            out = jax.tree.map(np.asarray, (final.state, traj))
+            if procs > 1:
+                out = _gather_shares(out, size)
+            outs.append(jax.tree.map(lambda a: a[:keep], out))
             if bar is not None:
                 bar.update(keep)
     finally:

@@ -178,3 +178,84 @@ def test_sharded_sweep_equals_single_device():
         os.remove(path)
     np.testing.assert_array_equal(out[1], out[4])
     assert out[4].shape == (3, 3, 5)
+
+
+_MULTIPROCESS_WORKER = """
+import sys
+import jax
+jax.config.update("jax_enable_x64", True)
+port, rank, procs, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+chunks = [int(c) for c in sys.argv[5].split(",")]
+if procs > 1:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        f"127.0.0.1:{port}", num_processes=procs, process_id=rank, initialization_timeout=60
+    )
+assert jax.process_count() == procs and jax.process_index() == rank
+import numpy as np, algorithms, games
+gs = [games.random_preference(s, 3, "cyclic") for s in range(3)]
+res = {}
+for chunk in chunks:
+    t = algorithms.sweep(
+        algorithms.comal(), gs, steps=40, record_every=10, seeds=3, noise=0.2, eta=[0.1, 0.3], chunk=chunk
+    )
+    leaves = {"finite": t.finite, "x": t.policy[0], **t.metrics, **t.counters}
+    leaves.update({f"state{i}": l for i, l in enumerate(jax.tree.leaves(t.state))})
+    res.update({f"{chunk}/{k}": np.asarray(v) for k, v in leaves.items()})
+np.savez(out, **res)
+"""
+
+
+@pytest.mark.slow
+def test_sweep_over_two_processes_equals_one_process(tmp_path):
+    """Two CPU processes (jax.distributed, gloo) each simulate half of every chunk and both return the whole
+    Trace, bitwise equal to one process sweeping with ``chunk=`` the per-process share."""
+    import socket
+
+    script = tmp_path / "worker.py"
+    script.write_text(_MULTIPROCESS_WORKER)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
+
+    def start(rank, procs, chunks):
+        args = [str(port), str(rank), str(procs), str(tmp_path / f"{procs}_{rank}.npz"), chunks]
+        return subprocess.Popen([sys.executable, str(script), *args], env=env)
+
+    # 18 runs; chunk 8 -> shares of 4 (the last global chunk is half padding), default chunk -> shares of 9
+    workers = [start(rank, 2, "8,16384") for rank in range(2)]
+    single = start(0, 1, "4,9")
+    try:
+        for p in [*workers, single]:
+            assert p.wait(timeout=120) == 0
+    finally:
+        for p in [*workers, single]:
+            p.kill()
+    ref = dict(np.load(tmp_path / "1_0.npz"))
+    ref = {k.replace("4/", "8/").replace("9/", "16384/"): v for k, v in ref.items()}
+    for rank in range(2):
+        got = np.load(tmp_path / f"2_{rank}.npz")
+        assert sorted(got.files) == sorted(ref)
+        for k, v in ref.items():
+            assert got[k].dtype == v.dtype and got[k].shape == v.shape, k
+            np.testing.assert_array_equal(got[k], v, err_msg=k)
+    assert ref["8/gap"].shape == (3, 3, 2, 5)
+    np.testing.assert_allclose(ref["8/gap"], ref["16384/gap"], rtol=1e-12, atol=1e-15)  # chunking: round-off
+
+
+def test_sweep_runs_on_the_default_backend_devices():
+    """The batch goes to the default backend's devices (whatever the platform), and so does the Trace."""
+    from algorithms import runner
+
+    tree = {"a": jnp.arange(5.0), "b": jnp.ones((5, 3))}
+    placed = runner._device_batch(tree, 5)
+    local = set(jax.local_devices())
+    assert all(leaf.sharding.device_set == local for leaf in jax.tree.leaves(placed))
+    assert all(d.platform == jax.default_backend() for d in local)
+    n = len(local)
+    assert all(leaf.shape[0] == -(-5 // n) * n for leaf in jax.tree.leaves(placed))
+    t = algorithms.sweep(algorithms.mwu(), games.comal_cycle(), steps=4, record_every=2, eta=[0.1, 0.2, 0.3])
+    for leaf in jax.tree.leaves((t.metrics, t.counters, t.finite, t.policy, t.state)):
+        assert leaf.devices() <= set(jax.devices()), leaf.devices()
+        assert {d.platform for d in leaf.devices()} == {jax.default_backend()}
