@@ -206,4 +206,5 @@ def _loss_based(loss, policy, optimizer, steps: int, k: int | None, labels: str)
         exact_only=True,
         regularized=reg or False,
         check=base.eta_tau_at_most_one(name) if loss.eta_tau else None,
+        own_comparisons=k is not None,
     )
