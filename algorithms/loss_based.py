@@ -5,7 +5,8 @@ pipelines do (draw pairs from the current policy, judge them, take ``M`` gradien
 :class:`algorithms.UpdateRule` like the closed-form rules: ``run``, ``sweep``, ``comal`` and the conformance kit
 take it. One ``step`` (inside the runner's jitted scan):
 
-1. the anchor ``pi_t = policy.log_probs(params)`` (held fixed for the iteration);
+1. the anchor ``pi_t = policy.log_probs(params)`` (held fixed for the iteration; for Nash-MD the mixture
+   ``mu_t ∝ pi_t^(1 - eta tau) ref^(eta tau)``, from which the pairs are then drawn);
 2. the data: ``pairs=None`` — the **population** loss, the exact expectation over every ordered pair
    ``(y_w, y_l)`` drawn from ``pi_t x pi_t`` and judged by ``P``: weight ``2 pi_t(a) pi_t(b) P(a > b)`` for
    ``(a, b)`` (deterministic; hard and soft labels have the same expectation; one oracle call, no comparisons);
@@ -80,7 +81,7 @@ def loss_based(
 
     Args:
         loss: a name of :data:`algorithms.losses.LOSSES` (``"inpo"``, ``"ipo"``, ``"sppo"``,
-            ``"sppo_exact_z"``, ``"dpo"``) or a :class:`algorithms.losses.Loss`.
+            ``"sppo_exact_z"``, ``"nash_md"``, ``"dpo"``) or a :class:`algorithms.losses.Loss`.
         policy: a :class:`algorithms.policies.Policy` whose shape ``(C, n)`` matches the game.
         optimizer: an optax optimizer (default :data:`DEFAULT_OPTIMIZER`, ``optax.sgd(0.5)``). Pass the *same*
             object to get the same (cached) rule: ``optax.adam(1e-2)`` builds a new object every call.
@@ -88,7 +89,7 @@ def loss_based(
         pairs: ``None`` for the exact population loss, or ``K`` sampled pairs per prompt and iteration.
         labels: ``"hard"`` (one Bernoulli judgment per pair) or ``"soft"`` (the probability as the label).
 
-    Hyperparameters: the loss's (INPO: ``eta`` 0.5, ``tau`` 0.1 with ``eta tau <= 1``; IPO: ``tau`` 2;
+    Hyperparameters: the loss's (INPO, Nash-MD: ``eta`` 0.5, ``tau`` 0.1 with ``eta tau <= 1``; IPO: ``tau`` 2;
     SPPO: ``eta`` 0.5; DPO: ``beta`` 0.1).
 
     Raises:
@@ -143,6 +144,10 @@ def _loss_based(loss, policy, optimizer, steps: int, k: int | None, labels: str)
         P = jnp.reshape(game.P, (C, n, n))
         rho = jnp.ones((C,), P.dtype) / C if game.weights is None else game.weights
         anchor = jax.lax.stop_gradient(log_probs(s.params, s.offset))  # [C, n] log pi_t
+        ref = jnp.reshape(s.ref.x, (C, n))
+        if loss.mixture:  # Nash-MD: sample from and anchor at mu_t ∝ pi_t^(1 - eta tau) ref^(eta tau)
+            et = s.hp["eta"] * s.hp["tau"]
+            anchor = jax.nn.log_softmax((1 - et) * anchor + et * ref, axis=-1)
         pi = jnp.exp(anchor)
         if k is None:
             oracle.count(1, 0)
@@ -165,7 +170,6 @@ def _loss_based(loss, policy, optimizer, steps: int, k: int | None, labels: str)
                 w, l = jnp.concatenate([a, b], -1), jnp.concatenate([b, a], -1)
                 weight = jnp.concatenate([p, 1 - p], -1)
         weight = weight * rho[:, None] / jnp.sum(weight, axis=-1, keepdims=True)
-        ref = jnp.reshape(s.ref.x, (C, n))
         fixed = (_take(anchor, w), _take(anchor, l), _take(ref, w), _take(ref, l), weight)
         extra = {}
         if loss.exact_log_z:  # log Z = log sum_y pi_t(y) exp(eta P(y > pi_t)), read from the game

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Pairs", "Loss", "LOSSES", "dpo", "ipo", "inpo", "sppo", "weighted_mean"]
+__all__ = ["Pairs", "Loss", "LOSSES", "dpo", "ipo", "inpo", "nash_md", "sppo", "weighted_mean"]
 
 
 class Pairs(NamedTuple):
@@ -84,6 +84,19 @@ def inpo(pairs: Pairs, *, eta, tau) -> jax.Array:
     return weighted_mean(d**2, pairs.weight)
 
 
+def nash_md(pairs: Pairs, *, eta, tau) -> jax.Array:
+    """Nash-MD as a loss (Munos et al., arXiv 2312.00886; EGPO's ``simulations/loss_funcs.py::nash_md``):
+    ``(h_{mu_t}(y_w, y_l) - eta/2)^2`` with the pairs drawn from, and judged against, the geometric mixture
+    ``mu_t ∝ pi_t^(1 - eta tau) ref^(eta tau)``; ``anchor_*`` hold ``log mu_t``.
+
+    Population minimizer: ``pi' ∝ mu_t exp(eta P(. > mu_t))``, the Nash-MD step (:func:`algorithms.nash_md`).
+    ``tau`` enters through the mixture, which the rule builds (``Loss.mixture``).
+    """
+    del tau  # read by the rule (the mixture), not by the per-pair loss
+    h = (pairs.logp_w - pairs.anchor_w) - (pairs.logp_l - pairs.anchor_l)
+    return weighted_mean((h - eta / 2) ** 2, pairs.weight)
+
+
 def sppo(pairs: Pairs, *, eta, log_z=None) -> jax.Array:
     """SPPO's practical loss (Wu et al., arXiv 2405.00675, eq. 4.6), pointwise:
     ``(log pi(y)/pi_t(y) - eta (P_hat(y > pi_t) - 1/2))^2`` with ``y ~ pi_t``.
@@ -111,6 +124,7 @@ class Loss(NamedTuple):
         regularized: the loss reads the reference with KL weight ``tau`` (COMAL may re-centre it).
         eta_tau: the loss weighs the anchor by ``1 - eta tau`` (so ``eta tau <= 1``).
         exact_log_z: (SPPO) the rule passes the exact ``log Z`` of the anchor's win rates.
+        mixture: (Nash-MD) pairs are drawn from, and anchored at, ``mu_t ∝ pi_t^(1 - eta tau) ref^(eta tau)``.
     """
 
     name: str
@@ -119,6 +133,7 @@ class Loss(NamedTuple):
     regularized: bool = False
     eta_tau: bool = False
     exact_log_z: bool = False
+    mixture: bool = False
 
 
 LOSSES: dict[str, Loss] = {
@@ -126,6 +141,14 @@ LOSSES: dict[str, Loss] = {
     "ipo": Loss("ipo", ipo, (("tau", (2.0, "(0, inf)")),)),
     "inpo": Loss(
         "inpo", inpo, (("eta", (0.5, "(0, inf)")), ("tau", (0.1, "(0, inf)"))), regularized=True, eta_tau=True
+    ),
+    "nash_md": Loss(
+        "nash_md",
+        nash_md,
+        (("eta", (0.5, "(0, inf)")), ("tau", (0.1, "(0, inf)"))),
+        regularized=True,
+        eta_tau=True,
+        mixture=True,
     ),
     "sppo": Loss("sppo", sppo, (("eta", (0.5, "(0, inf)")),)),
     "sppo_exact_z": Loss("sppo_exact_z", sppo, (("eta", (0.5, "(0, inf)")),), exact_log_z=True),

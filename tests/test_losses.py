@@ -42,6 +42,15 @@ def test_population_inpo_minimizer_is_the_inpo_step():
     np.testing.assert_allclose(one_step("inpo", ref=REF, eta=0.5, tau=0.1), INPO_ONE_STEP, atol=1e-12)
 
 
+def test_population_nash_md_minimizer_is_the_nash_md_step():
+    # mu ∝ pi0^0.95 ref^0.05, pi' ∝ mu exp(0.5 P mu), worked out from EQUATIONS.md
+    want = [0.21451208023453072, 0.2876854232242629, 0.49780249654120645]
+    np.testing.assert_allclose(one_step("nash_md", ref=REF, eta=0.5, tau=0.1), want, atol=1e-12)
+    rule = algorithms.nash_md()
+    closed = algorithms.run(rule, GAME, steps=1, ref=REF, start=PI0, eta=0.5, tau=0.1).policy.x
+    np.testing.assert_allclose(np.asarray(closed), want, atol=1e-12)
+
+
 def test_population_ipo_minimizer_is_mwu_with_eta_one_over_tau():
     np.testing.assert_allclose(one_step("ipo", tau=2.0), MWU_ETA_HALF, atol=1e-12)
 
@@ -146,9 +155,9 @@ def test_loss_based_inpo_plateaus_and_comal_removes_the_bias():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pairs", [None, 8])
-def test_conformance(pairs):
-    conformance.check_rule(loss_based("inpo", TAB, pairs=pairs))
+@pytest.mark.parametrize("loss, pairs", [("inpo", None), ("inpo", 8), ("nash_md", None)])
+def test_conformance(loss, pairs):
+    conformance.check_rule(loss_based(loss, TAB, pairs=pairs))
 
 
 def test_sampled_pairs_are_counted_and_reproducible():
