@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import base, conformance
+from . import base, conformance, losses, policies
 from .averaging import averaged
 from .base import UpdateRule, make_rule
 from .comal import comal, comal_exact, mpo
+from .loss_based import loss_based
 from .mirror import inpo, mmd, nash_md
 from .mwu import iterative_dpo, iterative_ipo, mwu, sppo
 from .optimistic import egpo, extragradient, omwu
@@ -117,4 +118,7 @@ __all__ = [
     "comal",
     "comal_exact",
     "averaged",
+    "loss_based",
+    "losses",
+    "policies",
 ]

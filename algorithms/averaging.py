@@ -52,4 +52,5 @@ def averaged(inner: base.UpdateRule) -> base.UpdateRule:
         self_play_only=inner.self_play_only,
         exact_only=inner.exact_only,
         check=inner.check,
+        own_comparisons=inner.own_comparisons,
     )

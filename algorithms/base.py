@@ -170,6 +170,8 @@ class UpdateRule(NamedTuple):
         reset: optional ``state -> state`` clearing auxiliary memory when the reference is re-centred.
         check: optional joint validation ``check(hparams)`` of concrete (possibly array-valued, element-wise)
             hyperparameters, raising ``ValueError`` (e.g. :func:`eta_tau_at_most_one`).
+        own_comparisons: the rule draws and judges its own comparisons (a sampled loss-based rule) and counts
+            them with ``oracle.count``, also under exact feedback.
     """
 
     name: str
@@ -185,6 +187,7 @@ class UpdateRule(NamedTuple):
     with_reference: Callable[[Any, Profile], Any] | None = None
     reset: Callable[[Any], Any] | None = None
     check: Callable[[dict], None] | None = None
+    own_comparisons: bool = False
 
     @property
     def regularized(self) -> bool:
@@ -444,6 +447,7 @@ def make_rule(
     regularized: bool | Regularization = False,
     reset: Callable[[Any], Any] | None = None,
     check: Callable[[dict], None] | None = None,
+    own_comparisons: bool = False,
 ) -> UpdateRule:
     """Build an :class:`UpdateRule` from ``init_state(game, logits, ref, key, **hparams) -> state`` and ``step``.
 
@@ -492,5 +496,6 @@ def make_rule(
         with_reference=None if reg is None else reg.with_reference,
         reset=reset,
         check=check,
+        own_comparisons=own_comparisons,
     )
     return rule

@@ -124,6 +124,7 @@ def _comal(inner: base.UpdateRule, inner_steps: int, reset: bool, name: str) -> 
         with_reference=lambda s, ref: s._replace(inner=inner.with_reference(s.inner, ref)),
         reset=None if inner.reset is None else lambda s: s._replace(inner=inner.reset(s.inner)),
         check=inner.check,
+        own_comparisons=inner.own_comparisons,
     )
 
 

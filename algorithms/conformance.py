@@ -12,8 +12,10 @@ Checks: the state keeps its structure and dtypes; policies stay on the simplex; 
 ``vmap`` over keys and hyperparameters equals a loop; a second ``run`` with new seeds and hyperparameter values
 does not recompile; the declared games, self-play choice and hyperparameter intervals are enforced before
 anything compiles (values just inside each interval run, values outside raise ``ValueError``); self-play and
-two-player runs agree on a symmetric game from a symmetric start; the counters (``oracle_calls``,
-``comparisons``) grow as the feedback model says; ``with_reference`` round-trips for regularized rules.
+two-player runs agree on a symmetric game from a symmetric start (skipped for rules that declare
+``self_play_only``: they refuse ``self_play=False``, which is checked instead); the counters (``oracle_calls``,
+``comparisons``) grow as the feedback model says (for rules that declare ``own_comparisons``, i.e. sample and
+judge their own pairs: comparisons grow under exact feedback too, reproducibly by key); ``with_reference`` round-trips for regularized rules.
 """
 
 from __future__ import annotations
@@ -236,9 +238,19 @@ def check_counters(rule: UpdateRule) -> None:
     assert calls[0] == 0 and np.all(np.diff(calls) > 0), (
         f"{rule.name}: oracle_calls {calls} must start at 0 and grow"
     )
-    assert np.all(np.asarray(t.counters["comparisons"]) == 0), (
-        f"{rule.name}: exact feedback counted comparisons"
-    )
+    if rule.own_comparisons:  # it samples and judges its own pairs: comparisons grow, reproducibly by key
+        comparisons = np.asarray(t.counters["comparisons"])
+        assert comparisons[0] == 0 and np.all(np.diff(comparisons) > 0), (
+            f"{rule.name}: declares own_comparisons, but comparisons {comparisons} do not grow"
+        )
+        again = _run_one(rule, game)
+        assert np.array_equal(np.asarray(t.metrics["gap"]), np.asarray(again.metrics["gap"])), (
+            f"{rule.name}: its own sampling is not reproducible by key (draw with oracle.next_key())"
+        )
+    else:
+        assert np.all(np.asarray(t.counters["comparisons"]) == 0), (
+            f"{rule.name}: exact feedback counted comparisons"
+        )
     sampled = games.feedback.sampled(8)
     if rule.exact_only:
         _expect_error(

@@ -1,0 +1,214 @@
+"""Loss-based rules: each iteration minimises a loss on judged pairs with an optax optimizer, as language-model
+pipelines do (draw pairs from the current policy, judge them, take ``M`` gradient steps).
+
+``loss_based(loss, policy, optimizer=..., optimizer_steps=M, pairs=None | K, labels="hard" | "soft")`` is an
+:class:`algorithms.UpdateRule` like the closed-form rules: ``run``, ``sweep``, ``comal`` and the conformance kit
+take it. One ``step`` (inside the runner's jitted scan):
+
+1. the anchor ``pi_t = policy.log_probs(params)`` (held fixed for the iteration; for Nash-MD the mixture
+   ``mu_t ∝ pi_t^(1 - eta tau) ref^(eta tau)``, from which the pairs are then drawn);
+2. the data: ``pairs=None`` — the **population** loss, the exact expectation over every ordered pair
+   ``(y_w, y_l)`` drawn from ``pi_t x pi_t`` and judged by ``P``: weight ``2 pi_t(a) pi_t(b) P(a > b)`` for
+   ``(a, b)`` (deterministic; hard and soft labels have the same expectation; one oracle call, no comparisons);
+   ``pairs=K`` — ``K`` pairs per prompt drawn from ``pi_t`` with ``oracle.next_key()``, judged by one
+   Bernoulli(``P``) draw (``labels="hard"``) or weighted by ``P`` itself (``"soft"``): one oracle call and
+   ``K * C`` comparisons;
+3. ``M`` optimizer steps (``lax.fori_loop``) on the loss from the current parameters; the optimizer state is
+   carried from one iteration to the next (one optimizer for the whole run, as in a training pipeline).
+
+The rule reads ``P`` itself (it is its own judge), so it declares ``exact_only`` (the oracle's feedback models
+do not apply) and ``own_comparisons`` when it samples (it counts its comparisons itself, also under exact
+feedback). Self-play on preference games only. Contextual games: pairs are drawn per prompt and the loss is the
+``rho``-weighted mean over prompts.
+
+The policy is ``log pi_theta = log_softmax(log pi_start + f_theta)`` with ``f_theta = policy.log_probs(theta)``:
+the start (``start=``, default ``ref``, default uniform) is a fixed base logit, so every parameterization starts
+exactly there (``f_theta`` is uniform at the policies' initial parameters) and ``tabular`` stays fully expressive.
+
+Regularized losses (INPO) store the reference as log-probabilities and declare ``tau``/``reference``/
+``with_reference``: COMAL's re-centring (``ref <- pi``) replaces them, which is what "a copy of the current
+parameters as the reference model" amounts to, since a loss reads only ``log pi_ref``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from games import Profile
+
+from . import base, losses, policies
+
+__all__ = ["loss_based", "LossState", "DEFAULT_OPTIMIZER"]
+
+#: The default optimizer: plain gradient descent, step 0.5. The tabular population losses are quadratics in
+#: the logits whose Hessian has eigenvalues <= 2 (a graph Laplacian with edge weights 4 pi(a) pi(b)), so 0.5 is
+#: stable; built once, so rules using the default are cached.
+DEFAULT_OPTIMIZER = optax.sgd(0.5)
+
+
+class LossState(NamedTuple):
+    params: Any  # the policy's parameters
+    opt_state: Any  # the optimizer's state
+    offset: jax.Array  # [C, n] log pi_start, the fixed base logits
+    ref: Profile  # log ref, [n] or [C, n]
+    hp: dict  # the loss's numeric hyperparameters (arrays of the game's dtype)
+
+
+def _check_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"loss_based: {name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"loss_based: {name} must be >= 1, got {value}")
+    return int(value)
+
+
+def loss_based(
+    loss: str | losses.Loss,
+    policy: policies.Policy,
+    *,
+    optimizer: optax.GradientTransformation | None = None,
+    optimizer_steps: int = 10,
+    pairs: int | None = None,
+    labels: str = "hard",
+) -> base.UpdateRule:
+    """An update rule that takes ``optimizer_steps`` optimizer steps on ``loss`` per iteration.
+
+    Args:
+        loss: a name of :data:`algorithms.losses.LOSSES` (``"inpo"``, ``"ipo"``, ``"sppo"``,
+            ``"sppo_exact_z"``, ``"nash_md"``, ``"dpo"``) or a :class:`algorithms.losses.Loss`.
+        policy: a :class:`algorithms.policies.Policy` whose shape ``(C, n)`` matches the game.
+        optimizer: an optax optimizer (default :data:`DEFAULT_OPTIMIZER`, ``optax.sgd(0.5)``). Pass the *same*
+            object to get the same (cached) rule: ``optax.adam(1e-2)`` builds a new object every call.
+        optimizer_steps: ``M``, optimizer steps per iteration.
+        pairs: ``None`` for the exact population loss, or ``K`` sampled pairs per prompt and iteration.
+        labels: ``"hard"`` (one Bernoulli judgment per pair) or ``"soft"`` (the probability as the label).
+
+    Hyperparameters: the loss's (INPO, Nash-MD: ``eta`` 0.5, ``tau`` 0.1 with ``eta tau <= 1``; IPO: ``tau`` 2;
+    SPPO: ``eta`` 0.5; DPO: ``beta`` 0.1).
+
+    Raises:
+        TypeError / ValueError: an unknown loss, a non-Policy, a bad optimizer, ``M``, ``K`` or ``labels``.
+
+    Example:
+        >>> rule = algorithms.loss_based("inpo", algorithms.policies.tabular(games.comal_cycle()),
+        ...                              optimizer_steps=200)
+        >>> trace = algorithms.run(rule, games.comal_cycle(), steps=1)
+    """
+    if isinstance(loss, str):
+        if loss not in losses.LOSSES:
+            raise ValueError(f"loss_based: unknown loss {loss!r}; valid: {', '.join(losses.LOSSES)}")
+        loss = losses.LOSSES[loss]
+    if not isinstance(loss, losses.Loss):
+        raise TypeError(f"loss_based: loss must be a name or an algorithms.losses.Loss, got {loss!r}")
+    if not isinstance(policy, policies.Policy):
+        raise TypeError(f"loss_based: policy must be an algorithms.policies.Policy, got {policy!r}")
+    optimizer = DEFAULT_OPTIMIZER if optimizer is None else optimizer
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"loss_based: optimizer must be an optax.GradientTransformation, got {optimizer!r}")
+    steps = _check_int(optimizer_steps, "optimizer_steps")
+    k = None if pairs is None else _check_int(pairs, "pairs")
+    if labels not in ("hard", "soft"):
+        raise ValueError(f"loss_based: labels must be 'hard' or 'soft', got {labels!r}")
+    return _loss_based(loss, policy, optimizer, steps, k, labels)
+
+
+def _take(a: jax.Array, idx: jax.Array) -> jax.Array:
+    return jnp.take_along_axis(a, idx, axis=-1)
+
+
+@functools.cache
+def _loss_based(loss, policy, optimizer, steps: int, k: int | None, labels: str) -> base.UpdateRule:
+    C, n = policy.shape
+    data = "population" if k is None else f"{k}x{labels}"
+    name = f"loss_based({loss.name},{policy.name},M={steps},{data})"
+
+    def log_probs(params, offset):
+        return jax.nn.log_softmax(offset + policy.log_probs(params), axis=-1)  # [C, n]
+
+    def init_state(game, logits, ref, key, **hp):
+        shape = (game.A.shape[0] if game.contextual else 1, game.shape[0])
+        if shape != (C, n):
+            raise ValueError(f"{name}: the policy has shape (C, n) = {(C, n)}, the game {shape}: {game!r}")
+        params = jax.tree.map(lambda p: jnp.asarray(p, game.dtype), policy.init(key))
+        offset = jnp.reshape(logits.x, (C, n))
+        return LossState(params, optimizer.init(params), offset, ref, hp)
+
+    def step(s, oracle):
+        game = oracle.game
+        P = jnp.reshape(game.P, (C, n, n))
+        rho = jnp.ones((C,), P.dtype) / C if game.weights is None else game.weights
+        anchor = jax.lax.stop_gradient(log_probs(s.params, s.offset))  # [C, n] log pi_t
+        ref = jnp.reshape(s.ref.x, (C, n))
+        if loss.mixture:  # Nash-MD: sample from and anchor at mu_t ∝ pi_t^(1 - eta tau) ref^(eta tau)
+            et = s.hp["eta"] * s.hp["tau"]
+            anchor = jax.nn.log_softmax((1 - et) * anchor + et * ref, axis=-1)
+        pi = jnp.exp(anchor)
+        if k is None:
+            oracle.count(1, 0)
+            w = jnp.broadcast_to(jnp.repeat(jnp.arange(n), n)[None, :], (C, n * n))
+            l = jnp.broadcast_to(jnp.tile(jnp.arange(n), n)[None, :], (C, n * n))
+            weight = jnp.reshape(2 * pi[:, :, None] * pi[:, None, :] * P, (C, n * n))
+        else:
+            oracle.count(1, k * C)
+            k1, k2, k3 = jax.random.split(oracle.next_key(), 3)
+            a = jax.random.categorical(k1, anchor[:, None, :], axis=-1, shape=(C, k))
+            b = jax.random.categorical(k2, anchor[:, None, :], axis=-1, shape=(C, k))
+            p = jnp.take_along_axis(jnp.take_along_axis(P, a[:, :, None], axis=1), b[:, :, None], axis=2)[
+                ..., 0
+            ]
+            if labels == "hard":
+                won = jax.random.uniform(k3, (C, k), P.dtype) < p
+                w, l = jnp.where(won, a, b), jnp.where(won, b, a)
+                weight = jnp.ones((C, k), P.dtype)
+            else:
+                w, l = jnp.concatenate([a, b], -1), jnp.concatenate([b, a], -1)
+                weight = jnp.concatenate([p, 1 - p], -1)
+        weight = weight * rho[:, None] / jnp.sum(weight, axis=-1, keepdims=True)
+        fixed = (_take(anchor, w), _take(anchor, l), _take(ref, w), _take(ref, l), weight)
+        extra = {}
+        if loss.exact_log_z:  # log Z = log sum_y pi_t(y) exp(eta P(y > pi_t)), read from the game
+            r = jnp.einsum("cij,cj->ci", P, pi)
+            extra["log_z"] = jax.nn.logsumexp(anchor + s.hp["eta"] * r, axis=-1, keepdims=True)
+
+        def objective(params):
+            lp = log_probs(params, s.offset)
+            return loss.fn(losses.Pairs(_take(lp, w), _take(lp, l), *fixed), **s.hp, **extra)
+
+        def body(_, carry):
+            params, opt_state = carry
+            grads = jax.grad(objective)(params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state
+
+        params, opt_state = jax.lax.fori_loop(0, steps, body, (s.params, s.opt_state))
+        return s._replace(params=params, opt_state=opt_state)
+
+    def policy_of(s):
+        return Profile(jnp.reshape(log_probs(s.params, s.offset), s.ref.x.shape))
+
+    reg = None
+    if loss.regularized:
+        reg = base.Regularization(
+            tau=lambda s: s.hp["tau"],
+            reference=lambda s: s.ref,
+            with_reference=lambda s, ref: s._replace(ref=ref),
+        )
+    return base.make_rule(
+        name,
+        init_state,
+        step,
+        hparams=dict(loss.hparams),
+        policy=policy_of,
+        accepts="preference",
+        self_play_only=True,
+        exact_only=True,
+        regularized=reg or False,
+        check=base.eta_tau_at_most_one(name) if loss.eta_tau else None,
+        own_comparisons=k is not None,
+    )
