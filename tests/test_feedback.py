@@ -43,6 +43,7 @@ def _mean_estimate(game, logits, feedback, draws=4000):
     )
 
 
+@pytest.mark.slow
 def test_sampled_duels_are_unbiased_win_rates():
     """E[estimate] = P pi - 1/2 = (0.03, -0.12, 0.06) at pi = (0.2, 0.3, 0.5) (worked by hand); the standard
     error of 4000 draws of 8 duels is at most 0.5 / sqrt(32000) = 2.8e-3."""
@@ -74,6 +75,7 @@ def test_exact_feedback_is_the_default_and_deterministic():
     np.testing.assert_array_equal(np.asarray(a.metrics["gap"]), np.asarray(b.metrics["gap"]))
 
 
+@pytest.mark.slow
 def test_counters_per_rule():
     g = games.comal_cycle()
     per_step = {"mwu": 1, "inpo": 1, "nash_md": 1, "omwu": 1, "extragradient": 2, "egpo": 2}
@@ -97,6 +99,7 @@ def test_counters_per_rule():
     assert np.all(np.diff(calls) > 50), calls
 
 
+@pytest.mark.slow
 def test_sampled_comal_gets_below_the_inpo_plateau_with_enough_samples():
     g = games.comal_cycle()
     fb = games.feedback.sampled(4096)
@@ -259,6 +262,7 @@ def test_run_takes_scalar_hyperparameters_checked_in_the_games_dtype():
         algorithms.run(algorithms.iterative_ipo(), g, steps=1, tau=1e-320)
 
 
+@pytest.mark.slow
 def test_progress_does_not_change_results_and_chunks_agree():
     gs = [games.random_preference(s, 4, "cyclic") for s in range(3)]
     kw = dict(steps=40, record_every=10, seeds=5, noise=0.2)

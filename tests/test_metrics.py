@@ -64,6 +64,7 @@ def test_gap_nonnegative_on_matrix_games(A, data):
     assert float(M.duality_gap(g, x, y)) >= -1e-12
 
 
+@pytest.mark.slow
 @given(payoff_matrices(max_size=5), st.data())
 def test_metrics_equal_under_jit(A, data):
     g = games.matrix_game(A)

@@ -40,6 +40,7 @@ def _notebook_example() -> str:
     return src[src.index("from typing") :].rstrip() + "\n"
 
 
+@pytest.mark.slow
 def test_new_rule_example_is_one_text_and_runs_as_written():
     """The README, algorithms.base and the notebook show the same example; it is run once, here."""
     example = block_after("new-rule")

@@ -26,7 +26,8 @@ def cases():
         for dtype in DTYPES:
             for game in conformance.conformance_games(rule, dtype):
                 kind = "preference" if game.preference else "matrix"
-                yield pytest.param(rule, game, id=f"{name}-{kind}-{jnp.dtype(dtype).name}")
+                slow = (pytest.mark.slow,) if name in ("comal_exact", "iterative_dpo") else ()
+                yield pytest.param(rule, game, id=f"{name}-{kind}-{jnp.dtype(dtype).name}", marks=slow)
 
 
 @pytest.mark.parametrize("rule, game", list(cases()))
@@ -93,6 +94,7 @@ def _momentum_rule(interval="[0, 1)"):
     )
 
 
+@pytest.mark.slow
 def test_a_new_hyperparameter_with_its_own_range_passes_the_kit():
     rule = _momentum_rule()
     conformance.check_rule(rule, dtypes=(jnp.float64,))

@@ -98,6 +98,7 @@ def test_nonfinite_run_is_reported_with_step():
         algorithms.sweep(BROKEN, games.comal_cycle(), steps=100, record_every=10, eta=[1.0, 0.1])
 
 
+@pytest.mark.slow
 def test_sweep_axes_and_equality_with_run():
     g1, g2 = games.comal_cycle(), games.random_preference(1, 3, "cyclic")
     rule = algorithms.inpo()
@@ -132,6 +133,7 @@ def test_sweep_grid_is_outer_product_and_validated():
         algorithms.sweep(algorithms.mwu(), games.comal_cycle(), steps=10, eta=[[0.1]])
 
 
+@pytest.mark.slow
 def test_sweep_does_not_recompile_for_new_values():
     from algorithms.runner import TRACE_COUNT, _simulate_batch
 
@@ -153,6 +155,7 @@ def test_contextual_game_runs_and_weights_metrics():
     assert t.policy[0].shape == (2, 3)
 
 
+@pytest.mark.slow
 def test_sharded_sweep_equals_single_device():
     code = textwrap.dedent(
         """
