@@ -4,8 +4,9 @@ An :class:`UpdateRule` is a ``NamedTuple`` of pure functions plus what the rule 
 
 * ``init(game, key=None, *, ref=None, start=None, self_play=None, **hparams) -> state`` — the one ``init``
   contract. It checks the game and the concrete hyperparameters (``ValueError`` before anything compiles),
-  draws the start (``start``, default the reference ``ref``, default uniform; ``noise`` perturbs it), and stores every numeric hyperparameter in the state as an array of the game's dtype, so ``vmap`` over
-  them needs no recompilation;
+  draws the start (``start``, default the reference ``ref``, default uniform; ``noise`` perturbs it), and
+  stores every numeric hyperparameter in the state as an array of the game's dtype, so ``vmap`` over them
+  needs no recompilation;
 * ``step(state, oracle) -> state`` — one update. The :class:`games.feedback.Oracle` answers payoff gradients
   (exact, sampled or noisy: the rule does not know which) and holds the game;
 * ``policy(state) -> Profile`` — the current policy as **log-probabilities**, a :class:`games.Profile`
