@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from games.core import check_int
 from games.solvers import regularized_solve
 
 from . import base
@@ -41,14 +42,6 @@ class ProxState(NamedTuple):
     ref: Profile
     tau: jax.Array
     residual: jax.Array  # fixed-point residual of the last inner solve
-
-
-def _check_int(value, name: str, who: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{who}: {name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{who}: {name} must be >= 1, got {value}")
-    return int(value)
 
 
 def _check_inner(inner, who: str) -> None:
@@ -83,7 +76,7 @@ def comal(
     """
     inner = inpo() if inner is None else inner
     _check_inner(inner, "comal")
-    inner_steps = _check_int(inner_steps, "inner_steps", "comal")
+    inner_steps = check_int(inner_steps, "comal: inner_steps")
     if not isinstance(reset, (bool, np.bool_)):
         raise TypeError(f"comal: reset must be a bool, got {reset!r}")
     if reset and inner.reset is None:
@@ -132,7 +125,7 @@ def mpo(inner_steps: int = 100) -> base.UpdateRule:
     """Magnetic preference optimisation (arXiv 2410.16714): MMD with the magnet reset to the current policy every
     ``inner_steps`` steps — exactly ``comal(mmd(), inner_steps)``. Hyperparameters: ``eta`` (0.5), ``tau`` (0.1).
     """
-    inner_steps = _check_int(inner_steps, "inner_steps", "mpo")
+    inner_steps = check_int(inner_steps, "mpo: inner_steps")
     return _comal(mmd(), inner_steps, False, f"mpo({inner_steps})")
 
 
@@ -145,7 +138,7 @@ def comal_exact(max_iter: int = 100_000) -> base.UpdateRule:
     solve as oracle calls: 2 per mirror-prox iteration (both players' gradients at the half step and at the
     step) plus 1 per Newton step; the periodic residual checks are not counted. Hyperparameters: ``tau`` (0.1).
     """
-    max_iter = _check_int(max_iter, "max_iter", "comal_exact")
+    max_iter = check_int(max_iter, "comal_exact: max_iter")
     return _comal_exact(max_iter)
 
 

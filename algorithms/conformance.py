@@ -15,11 +15,13 @@ anything compiles (values just inside each interval run, values outside raise ``
 two-player runs agree on a symmetric game from a symmetric start (skipped for rules that declare
 ``self_play_only``: they refuse ``self_play=False``, which is checked instead); the counters (``oracle_calls``,
 ``comparisons``) grow as the feedback model says (for rules that declare ``own_comparisons``, i.e. sample and
-judge their own pairs: comparisons grow under exact feedback too, reproducibly by key); ``with_reference`` round-trips for regularized rules.
+judge their own pairs: comparisons grow under exact feedback too, reproducibly by key); ``with_reference``
+round-trips for regularized rules.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -187,7 +189,7 @@ def check_validation(rule: UpdateRule) -> None:
         for v in _bad_values(h):
             for call in (rule.init, lambda game, **kw: run(rule, game, steps=1, **kw)):
                 _expect_error(
-                    lambda: call(game, **{h.name: v}),
+                    functools.partial(call, game, **{h.name: v}),
                     f"{rule.name}: {h.name}={v} lies outside its declared interval {h.interval} but was accepted",
                 )
         for v in h.interior():

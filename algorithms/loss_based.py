@@ -37,10 +37,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from games import Profile
+from games.core import check_int
 
 from . import base, losses, policies
 
@@ -58,14 +58,6 @@ class LossState(NamedTuple):
     offset: jax.Array  # [C, n] log pi_start, the fixed base logits
     ref: Profile  # log ref, [n] or [C, n]
     hp: dict  # the loss's numeric hyperparameters (arrays of the game's dtype)
-
-
-def _check_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"loss_based: {name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"loss_based: {name} must be >= 1, got {value}")
-    return int(value)
 
 
 def loss_based(
@@ -111,8 +103,8 @@ def loss_based(
     optimizer = DEFAULT_OPTIMIZER if optimizer is None else optimizer
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"loss_based: optimizer must be an optax.GradientTransformation, got {optimizer!r}")
-    steps = _check_int(optimizer_steps, "optimizer_steps")
-    k = None if pairs is None else _check_int(pairs, "pairs")
+    steps = check_int(optimizer_steps, "loss_based: optimizer_steps")
+    k = None if pairs is None else check_int(pairs, "loss_based: pairs")
     if labels not in ("hard", "soft"):
         raise ValueError(f"loss_based: labels must be 'hard' or 'soft', got {labels!r}")
     return _loss_based(loss, policy, optimizer, steps, k, labels)

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
+from games.core import check_int
 
 __all__ = ["Policy", "Frozen", "tabular", "loglinear", "mlp"]
 
@@ -69,14 +70,6 @@ class Frozen:
         return f"Frozen(shape={self.array.shape})"
 
 
-def _check_int(value, name: str, who: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{who}: {name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{who}: {name} must be >= 1, got {value}")
-    return int(value)
-
-
 def tabular(game: games.Game | tuple[int, int]) -> Policy:
     """One logit per (prompt, response): ``log pi = log_softmax(theta)``, ``theta`` ``[C, n]``, init zeros
     (uniform). Any policy is representable, so a loss's population minimizer is its closed form exactly.
@@ -92,7 +85,7 @@ def tabular(game: games.Game | tuple[int, int]) -> Policy:
             raise ValueError(f"tabular: a policy plays a square (self-play) game, got shape {game.shape}")
         shape = (game.A.shape[0] if game.contextual else 1, game.shape[0])
     elif isinstance(game, tuple) and len(game) == 2:
-        shape = (_check_int(game[0], "C", "tabular"), _check_int(game[1], "n", "tabular"))
+        shape = (check_int(game[0], "tabular: C"), check_int(game[1], "tabular: n"))
     else:
         raise TypeError(f"tabular: expected a games.Game or (C, n), got {game!r}")
     return _tabular(shape)
@@ -174,7 +167,7 @@ def mlp(features, hidden: tuple[int, ...] = (10, 10)) -> Policy:
     """
     if not isinstance(hidden, tuple) or not hidden:
         raise TypeError(f"mlp: hidden must be a non-empty tuple of ints, got {hidden!r}")
-    hidden = tuple(_check_int(h, "hidden width", "mlp") for h in hidden)
+    hidden = tuple(check_int(h, "mlp: hidden width") for h in hidden)
     return _mlp(_features(features, "mlp"), hidden)
 
 

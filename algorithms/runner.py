@@ -36,6 +36,7 @@ import numpy as np
 import games
 from games import Profile
 from games import metrics as M
+from games.core import check_int
 from games.feedback import Feedback, Oracle, check_feedback
 
 from .base import UpdateRule, as_key, as_keys, check_hparams, resolve_self_play
@@ -172,7 +173,8 @@ class Trace(NamedTuple):
 
         Columns: ``rule``, ``feedback``, each axis (``game`` index, ``seed``, ...), one numeric column per
         hyperparameter, ``step``, ``oracle_calls``, ``comparisons``, ``finite``, ``metric``, ``context`` (the
-        prompt of a ``<name>_by_context`` metric, ``<NA>`` for aggregates), ``value`` (float).
+        prompt of a ``<name>_by_context`` metric — any metric with a trailing prompt axis —, ``<NA>`` for
+        aggregates), ``value`` (float).
 
         Raises:
             ImportError: pandas is missing (``pip install -e ".[test]"`` installs it).
@@ -205,7 +207,7 @@ class Trace(NamedTuple):
         frames = []
         for name, values in self.metrics.items():
             v = np.asarray(values, np.float64)
-            if name.endswith("_by_context"):
+            if v.ndim == np.ndim(self.finite) + 1:  # one value per prompt (``<name>_by_context``)
                 C = v.shape[-1]
                 cols = {k: np.repeat(c, C) for k, c in common.items()}
                 frames.append(
@@ -333,16 +335,8 @@ def _start(state, key) -> _Carry:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _check_int(v, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {v!r}")
-    if v < 1:
-        raise ValueError(f"{name} must be >= 1, got {v}")
-    return int(v)
-
-
 def _check_schedule(steps, record_every) -> int:
-    steps, record_every = _check_int(steps, "steps"), _check_int(record_every, "record_every")
+    steps, record_every = check_int(steps, "steps"), check_int(record_every, "record_every")
     if steps % record_every:
         raise ValueError(f"steps ({steps}) must be a multiple of record_every ({record_every})")
     return steps // record_every
@@ -607,6 +601,11 @@ def _device_batch(tree, batch: int):
     return jax.device_put(tree, sharding)
 
 
+def _take(a, idx):
+    """``a[idx]`` (a ``jax.tree.map`` leaf function)."""
+    return a[idx]
+
+
 def _as_arrays(value, dtype):
     """A policy, a pair of policies or None as arrays of ``dtype`` (a jit argument)."""
     if value is None:
@@ -709,7 +708,7 @@ def sweep(
     )
     batch = math.prod(grid.shape)
     if chunk is not None:
-        chunk = _check_int(chunk, "chunk")
+        chunk = check_int(chunk, "chunk")
 
     if nash is None:
         nash_list = None
@@ -756,14 +755,13 @@ def sweep(
         for lo in range(0, batch, stride):
             first = lo + rank * size
             sel = np.arange(first, first + size).clip(max=batch - 1)  # past the end: repeat the last point
-            games_b = jax.tree.map(lambda a: a[grid.game_index[sel]], stacked)
+            gsel = grid.game_index[sel]
+            games_b = jax.tree.map(functools.partial(_take, idx=gsel), stacked)
             carries = _init_batch(
                 rule, sp, games_b, grid.keys[sel], {k: v[sel] for k, v in hp_b.items()}, ref_arr, start_arr
             )
             nash_b = (
-                None
-                if nash_host is None
-                else jax.tree.map(lambda a: jnp.asarray(a[grid.game_index[sel]]), nash_host)
+                None if nash_host is None else jax.tree.map(functools.partial(_take, idx=gsel), nash_host)
             )
             games_b, carries, nash_b = _device_batch((games_b, carries, nash_b), size)
             final, traj = _simulate_batch(
@@ -781,7 +779,7 @@ def sweep(
             out = jax.tree.map(np.asarray, (final.state, traj))
             if procs > 1:
                 out = _gather_shares(out, size)
-            outs.append(jax.tree.map(lambda a: a[:keep], out))
+            outs.append(jax.tree.map(functools.partial(_take, idx=slice(keep)), out))
             if bar is not None:
                 bar.update(keep)
     finally:

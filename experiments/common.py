@@ -620,33 +620,6 @@ def write_csv(path: Path, rows: Iterable[Sequence], header: Sequence[str]) -> Pa
 # --- tidy tables ----------------------------------------------------------------------------------------------
 
 
-def _counters(trace, shape):
-    """Cumulative ``oracle_calls`` and ``comparisons`` per record. ``Trace.counters`` where the core provides
-    it; otherwise one oracle call per step and no comparisons (exact feedback)."""
-    counters = getattr(trace, "counters", None)
-    steps = np.broadcast_to(np.asarray(trace.steps, dtype=np.float64), shape)
-    if counters is None:
-        return steps, np.zeros(shape)
-    calls = counters.get("oracle_calls")
-    comps = counters.get("comparisons")
-    return (
-        steps if calls is None else np.broadcast_to(np.asarray(calls, np.float64), shape),
-        np.zeros(shape) if comps is None else np.broadcast_to(np.asarray(comps, np.float64), shape),
-    )
-
-
-def has_counters() -> bool:
-    """Whether this version of ``algorithms`` counts oracle calls and comparisons (``Trace.counters``)."""
-    import algorithms
-
-    return "counters" in getattr(algorithms.Trace, "_fields", ())
-
-
-def _finite(trace) -> np.ndarray:
-    finite = getattr(trace, "finite", None)
-    return np.asarray(trace.metrics["finite"] if finite is None else finite, dtype=bool)
-
-
 def _policies(trace):
     """``[(player, probabilities [*axes, R+1, (C,) n]), ...]``: ``x`` alone in self-play, else ``x`` and ``y``."""
     pol = getattr(trace, "policies", None)
@@ -655,80 +628,61 @@ def _policies(trace):
     return [("x", pol.x)] + ([] if pol.y is None else [("y", pol.y)])
 
 
-def _axis_columns(trace, shape, axis_values: dict) -> dict[str, np.ndarray]:
-    """Per-row values of each batch axis (``shape`` = ``[*axes, R+1, ...]``, flattened C-order)."""
-    idx = np.indices(shape).reshape(len(shape), -1)
-    return {a: np.asarray(axis_values[a])[idx[i]] for i, a in enumerate(trace.axes)}, idx
-
-
-def tidy(
-    trace,
-    *,
-    experiment: str,
-    game: str | Sequence[str],
-    rule: str,
-    hparams: dict,
-    seed: int | Sequence[int],
-    extra: dict | None = None,
-):
-    """The tidy frames of one :func:`algorithms.run` / :func:`algorithms.sweep` trace.
+def tidy(trace, *, experiment: str, game: str | Sequence[str], rule: str, seed, extra: dict | None = None):
+    """The tidy frames of one :func:`algorithms.run` / :func:`algorithms.sweep` trace, built on
+    :meth:`algorithms.Trace.to_dataframe` (the one place traces become tables) with the study's labels.
 
     Args:
-        game, seed: a label / seed, or one per entry of the trace's ``game`` / ``seed`` axis.
-        hparams: every hyperparameter of the rule (:func:`effective_hparams`): a scalar, or the grid values of
-            a swept axis of the same name.
+        game: a label, or one label per entry of the trace's ``game`` axis.
+        rule: the rule's label (its ``--rules`` name).
+        seed: the study's seed, used for traces without a ``seed`` axis.
         extra: more metrics ``name -> [*axes, R+1]`` (e.g. computed from the recorded policies), or
             ``[*axes, R+1, C]`` for one value per prompt (a ``prompt`` column).
     Returns:
-        ``(metrics, policies)``: DataFrames with the columns of :data:`ID_COLUMNS`, the hyperparameters,
-        :data:`RUN_COLUMNS` (policies: ``player, [prompt,] action, probability`` instead of metric/value);
-        ``policies`` is None when the trace holds none.
-
-    This is the one place traces become tables; the core's ``Trace.to_dataframe`` will replace its body.
+        ``(metrics, policies)``: DataFrames with the columns of :data:`ID_COLUMNS`, one column per hyperparameter
+        (the start's ``noise`` as ``start_noise``), :data:`RUN_COLUMNS` (policies: ``player, [prompt,] action,
+        probability`` instead of metric/value); ``policies`` is None when the trace holds none.
     """
     import pandas as pd
 
-    metrics = {k: np.asarray(v) for k, v in trace.metrics.items() if k not in ("finite", "x", "y")}
-    metrics.update({k: np.asarray(v) for k, v in (extra or {}).items()})
-    shape = np.asarray(trace.metrics["gap"]).shape  # [*axes, R+1]
-    axis_values = {"game": game, "seed": seed, **hparams}
-    calls, comps = _counters(trace, shape)
-    finite = np.broadcast_to(_finite(trace), shape)
-
-    def base(shape_: tuple, tail: int) -> dict:
-        """Columns for an array of ``shape_`` = ``[*axes, R+1, *tail dims]``."""
-        cols, idx = _axis_columns(trace, shape_, axis_values)
-        run = tuple(idx[: len(shape)])
-        out = {"experiment": experiment, "game": cols.get("game", game), "rule": rule}
-        for name, value in hparams.items():
-            out[name] = cols[name] if name in cols else np.full(idx.shape[1], float(value))
-        out["seed"] = cols["seed"] if "seed" in cols else np.full(idx.shape[1], seed)
-        out["step"] = np.asarray(trace.steps)[idx[len(shape) - 1]]
-        out["oracle_calls"] = calls[run]
-        out["comparisons"] = comps[run]
-        out["finite"] = finite[run]
-        return out, idx
-
-    frames = []
-    for name, values in metrics.items():
-        cols, idx = base(values.shape, values.ndim - len(shape))
-        if values.ndim > len(shape):
-            cols["prompt"] = idx[len(shape)]
-        frames.append(pd.DataFrame({**cols, "metric": name, "value": values.reshape(-1).astype(np.float64)}))
-    metric_frame = pd.concat(frames, ignore_index=True)
+    if extra:
+        trace = trace._replace(metrics={**trace.metrics, **{k: np.asarray(v) for k, v in extra.items()}})
+    df = (
+        trace.to_dataframe()
+        .drop(columns="feedback")
+        .rename(columns={"context": "prompt", "noise": "start_noise"})
+    )
+    if "game" in trace.axes:
+        df["game"] = np.asarray(list(game), dtype=object)[df["game"].to_numpy()]
+    else:
+        df.insert(0, "game", game)
+    if "seed" not in trace.axes:
+        df["seed"] = seed
+    if df["prompt"].isna().all():
+        df = df.drop(columns="prompt")
+    df["rule"] = rule
+    df.insert(0, "experiment", experiment)
+    metric_frame = df
 
     pol = _policies(trace)
     policy_frame = None
     if pol is not None:
+        # one row per (run, step), in the C order of [*axes, R+1]: the rows of the first (aggregate) metric
+        first = metric_frame[metric_frame["metric"] == next(iter(trace.metrics))]
+        runs = first.drop(columns=["metric", "value", "prompt"], errors="ignore").reset_index(drop=True)
         pframes = []
         for player, p in pol:
             p = np.asarray(p, dtype=np.float64)  # [*axes, R+1, (C,) n]
-            cols, idx = base(p.shape, p.ndim - len(shape))
+            per_step = p.reshape(len(runs), -1)
+            tail = p.shape[len(trace.axes) + 1 :]
+            idx = np.indices(tail).reshape(len(tail), -1)
+            cols = runs.loc[np.repeat(np.arange(len(runs)), idx.shape[1])].reset_index(drop=True)
             cols["player"] = player
-            if p.ndim - len(shape) == 2:
-                cols["prompt"] = idx[len(shape)]
-            cols["action"] = idx[-1]
-            pframes.append(pd.DataFrame({**cols, "probability": p.reshape(-1)}))
+            if len(tail) == 2:
+                cols["prompt"] = np.tile(idx[0], len(runs))
+            cols["action"] = np.tile(idx[-1], len(runs))
+            cols["probability"] = per_step.reshape(-1)
+            pframes.append(cols)
         policy_frame = pd.concat(pframes, ignore_index=True)
     return metric_frame, policy_frame
 
@@ -800,9 +754,7 @@ def metadata(args, **fields) -> dict:
         "python": sys.version.split()[0],
         "jax_enable_x64": bool(jax.config.jax_enable_x64),
         "devices": [str(d) for d in jax.devices()],
-        "counters": "algorithms"
-        if has_counters()
-        else "oracle_calls = steps, comparisons = 0 (exact feedback)",
+        "feedback": "exact",
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -978,32 +930,17 @@ def legend_below(ax, ncol: int = 1, **kw) -> None:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=ncol, fontsize=8, frameon=False, **kw)
 
 
-def footnote(x: str) -> str:
-    """What the x-axis counts, when the core does not count oracle calls yet ('' otherwise)."""
-    if x != "steps" and not has_counters():
-        return "* gradient evaluations counted as 1 per step: this algorithms version does not count them"
-    return ""
-
-
 def label_x(axes, x: str) -> None:
     for ax in axes:
-        ax.set_xlabel(X_AXES[x] + ("*" if footnote(x) else ""), fontsize=9)
+        ax.set_xlabel(X_AXES[x], fontsize=9)
 
 
-def reference_legend(fig, handles, x: str) -> None:
-    """The reference lines' labels (and the x-axis footnote), once, under the panels."""
-    note_ = footnote(x)
-    if handles or note_:
+def reference_legend(fig, handles) -> None:
+    """The reference lines' labels, once, under the panels."""
+    if handles:
         leg = fig.legend(
-            handles=handles,
-            loc="outside lower center",
-            ncol=max(1, len(handles)),
-            fontsize=8,
-            frameon=False,
-            title=note_ or None,
-            title_fontsize=7,
+            handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False
         )
-        leg.get_title().set_color("0.35")
         leg.set_in_layout(True)
 
 

@@ -134,7 +134,6 @@ def run_study(args, specs, gs, steps, every, hps, folder) -> None:
                 experiment=STUDY,
                 game=gs.label,
                 rule=s.name,
-                hparams=common.effective_hparams(s.rule, hps[s.name]),
                 seed=args.seed,
                 extra={"prompt_gap": prompt_gap},
             )
@@ -200,8 +199,6 @@ def prompt_figure(df, rho, x: str, game: str):
     common.label_x(axes, x)
     handles, _ = axes[0].get_legend_handles_labels()
     fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
-    if common.footnote(x):
-        fig.text(0.5, -0.02, common.footnote(x), ha="center", va="top", fontsize=7, color="0.35")
     fig.suptitle(f"{game}: each prompt's gap and the aggregate", fontsize=11)
     return fig
 

@@ -142,7 +142,6 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
                 tr,
                 experiment=STUDY,
                 rule=s.name,
-                hparams=common.effective_hparams(s.rule, hps[s.name]),
                 **where,
             )
             frames.append(_reduce(df, steps, label))
@@ -225,7 +224,7 @@ def band_figure(curves, x: str, what: str, level: float):
         ax.set_ylim(lo / 2, hi * 2)  # each family's own range: bands a decade apart stay apart
     next(iter(panels.values())).set_ylabel("last-iterate duality gap")
     common.label_x(panels.values(), x)
-    common.reference_legend(fig, [ref], x)
+    common.reference_legend(fig, [ref])
     return fig
 
 

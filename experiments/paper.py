@@ -103,7 +103,6 @@ def run_study(args, specs, gs, steps, hps, folder) -> None:
                 experiment=STUDY,
                 game=gs.label,
                 rule=s.name,
-                hparams=common.effective_hparams(s.rule, hps[s.name]),
                 seed=args.seed,
             )
             frames.append(m)
@@ -242,7 +241,7 @@ def gap_figure(
         common.legend_below(ax, handles=ax.get_lines()[: len(ax.get_lines()) - len(refs)])
     next(iter(panels.values())).set_ylabel("last-iterate duality gap")
     common.label_x(panels.values(), x)
-    common.reference_legend(fig, refs, x)
+    common.reference_legend(fig, refs)
     return fig
 
 

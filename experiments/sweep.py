@@ -70,10 +70,7 @@ def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
                 )
                 gaps = np.asarray(tr.metrics["gap"])  # [eta, tau, R+1]
             results[s.name] = (gaps[..., -1], common.first_below(tr.steps, gaps, args.level))
-            hp = common.effective_hparams(s.rule, {"eta": etas, "tau": taus})
-            frames.append(
-                common.tidy(tr, experiment=STUDY, game=gs.label, rule=s.name, hparams=hp, seed=args.seed)[0]
-            )
+            frames.append(common.tidy(tr, experiment=STUDY, game=gs.label, rule=s.name, seed=args.seed)[0])
             bar.update()
         k_rows = []
         for rule in k_rules:
@@ -85,12 +82,7 @@ def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
                 gaps = np.asarray(tr.metrics["gap"])
             first = common.first_below(tr.steps, gaps, args.level)
             k_rows.append((rule.name, f"{gaps[-1]:.3e}", "never" if np.isnan(first) else int(first)))
-            hp = common.effective_hparams(rule, {"eta": 0.5, "tau": 0.1})
-            frames.append(
-                common.tidy(tr, experiment=STUDY, game=gs.label, rule=rule.name, hparams=hp, seed=args.seed)[
-                    0
-                ]
-            )
+            frames.append(common.tidy(tr, experiment=STUDY, game=gs.label, rule=rule.name, seed=args.seed)[0])
             bar.update()
     common.write_frame(folder / "trace.csv", common.combine(frames))
     summary = []

@@ -101,7 +101,6 @@ def run_study(args, specs, gs, steps, taus, folder) -> None:
                     experiment=STUDY,
                     game=gs.label,
                     rule=s.name,
-                    hparams=common.effective_hparams(s.rule, hp),
                     seed=args.seed,
                 )[0]
             )

@@ -35,6 +35,7 @@ __all__ = [
     "stack_games",
     "uniform",
     "check_reference",
+    "check_int",
     "check_seed",
     "check_dtype",
 ]
@@ -259,6 +260,20 @@ def _to_jax(arr: np.ndarray, dtype, name: str) -> jax.Array:
         cast = arr.astype(dtype)
     _check_cast(arr, cast, name)
     return jnp.asarray(cast)
+
+
+def check_int(value, name: str, low: int = 1) -> int:
+    """A Python or NumPy integer ``>= low`` as an ``int`` (every count in the sandbox is checked here).
+
+    Raises:
+        TypeError: not an integer (bools included), naming ``name`` and the value.
+        ValueError: below ``low``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
 
 
 def check_seed(value, name: str = "key"):

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .core import Game, Profile, _matvec, payoff_gradient
+from .core import Game, Profile, _matvec, check_int, payoff_gradient
 
 __all__ = ["Feedback", "Oracle", "exact", "sampled", "noisy", "KINDS"]
 
@@ -82,14 +82,6 @@ def exact() -> Feedback:
     return Feedback("exact")
 
 
-def _check_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
 def sampled(samples: int) -> Feedback:
     """Sampled duels: for every action, ``samples`` opponents drawn from the opponent's policy, one judged duel
     each (Bernoulli ``P[i, j]`` on a preference game, the payoff ``A[i, j]`` on a matrix game), averaged and
@@ -98,7 +90,7 @@ def sampled(samples: int) -> Feedback:
     Raises:
         TypeError / ValueError: ``samples`` is not an integer >= 1.
     """
-    return Feedback("sampled", samples=_check_int(samples, "samples"))
+    return Feedback("sampled", samples=check_int(samples, "samples"))
 
 
 def noisy(sigma: float) -> Feedback:

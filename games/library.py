@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Game, _as_float_array, check_seed, matrix_game, preference_game
+from .core import Game, _as_float_array, check_int, check_seed, matrix_game, preference_game
 
 __all__ = [
     "comal_cycle",
@@ -43,14 +43,6 @@ def biased_rock_paper_scissors(**kw) -> Game:
     return matrix_game([[0.0, -25.0, 50.0], [25.0, 0.0, -5.0], [-50.0, 5.0, 0.0]], **kw)
 
 
-def _check_int(n, name: str, low: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {n!r}")
-    if n < low:
-        raise ValueError(f"{name} must be >= {low}, got {n}")
-    return int(n)
-
-
 def _check_prob(p, name: str, low: float = 0.0, high: float = 1.0) -> float:
     if isinstance(p, bool) or np.ndim(p) != 0:
         raise TypeError(f"{name} must be a real number, got {p!r}")
@@ -66,7 +58,7 @@ def condorcet_cycle(n: int, p: float, **kw) -> Game:
     The uniform policy is a Nash equilibrium (the game is circulant); it is the unique one for odd ``n`` and
     ``p != 1/2``. ``condorcet_cycle(3, 1)`` is rock-paper-scissors.
     """
-    n = _check_int(n, "n", 3)
+    n = check_int(n, "n", 3)
     p = _check_prob(p, "p")
     P = np.full((n, n), 0.5)
     for i in range(n):
@@ -137,7 +129,7 @@ def random_preference(key, n: int, kind: str = "cyclic", **kw) -> Game:
     """
     if kind not in RANDOM_KINDS:
         raise ValueError(f"unknown kind {kind!r}; valid kinds: {', '.join(RANDOM_KINDS)}")
-    n = _check_int(n, "n", 2)
+    n = check_int(n, "n", 2)
     if kind != "uniform" and n < 3:
         raise ValueError(f"n must be >= 3 for kind={kind!r} (two responses cannot form a cycle), got {n}")
     rng = _np_rng(key)
