@@ -24,6 +24,15 @@ def test_example_runs_as_written(capsys):
     assert out[2] == "INPO alone: 0.0245"
 
 
+def test_feedback_example_runs_after_the_ten_lines(capsys):
+    ns = {}
+    exec(compile(block_after("example"), "README-example", "exec"), ns)
+    code = block_after("feedback").strip().splitlines()
+    exec(compile("\n".join(code[:-1]), "README-feedback", "exec"), ns)
+    calls, comparisons = eval(code[-1].split("#")[0], ns)
+    assert (int(calls), int(comparisons)) == (2000, 2000 * 64 * 3)  # as the comment says
+
+
 def _base_docstring_example() -> str:
     import algorithms.base
 
