@@ -16,6 +16,11 @@ take it. One ``step`` (inside the runner's jitted scan):
 3. ``M`` optimizer steps (``lax.fori_loop``) on the loss from the current parameters; the optimizer state is
    carried from one iteration to the next (one optimizer for the whole run, as in a training pipeline).
 
+EGPO (``Loss.extragradient``) repeats 2–3 once more per iteration: ``M`` steps from the current parameters give
+the half-step ``h`` (its optimizer state is dropped, as EGPO's code restores its gradients); then pairs drawn
+from ``h`` — still anchored at ``pi_t`` — drive ``M`` steps from the current parameters again. Two oracle calls,
+``2 K C`` comparisons.
+
 The rule reads ``P`` itself (it is its own judge), so it declares ``exact_only`` (the oracle's feedback models
 do not apply) and ``own_comparisons`` when it samples (it counts its comparisons itself, also under exact
 feedback). Self-play on preference games only. Contextual games: pairs are drawn per prompt and the loss is the
@@ -73,7 +78,7 @@ def loss_based(
 
     Args:
         loss: a name of :data:`algorithms.losses.LOSSES` (``"inpo"``, ``"ipo"``, ``"sppo"``,
-            ``"sppo_exact_z"``, ``"nash_md"``, ``"dpo"``) or a :class:`algorithms.losses.Loss`.
+            ``"sppo_exact_z"``, ``"nash_md"``, ``"egpo"``, ``"dpo"``) or a :class:`algorithms.losses.Loss`.
         policy: a :class:`algorithms.policies.Policy` whose shape ``(C, n)`` matches the game.
         optimizer: an optax optimizer (default :data:`DEFAULT_OPTIMIZER`, ``optax.sgd(0.5)``). Pass the *same*
             object to get the same (cached) rule: ``optax.adam(1e-2)`` builds a new object every call.
@@ -82,7 +87,7 @@ def loss_based(
         labels: ``"hard"`` (one Bernoulli judgment per pair) or ``"soft"`` (the probability as the label).
 
     Hyperparameters: the loss's (INPO, Nash-MD: ``eta`` 0.5, ``tau`` 0.1 with ``eta tau <= 1``; IPO: ``tau`` 2;
-    SPPO: ``eta`` 0.5; DPO: ``beta`` 0.1).
+    SPPO: ``eta`` 0.5; DPO: ``beta`` 2; EGPO: ``eta`` 0.5, ``tau`` 0.1).
 
     Raises:
         TypeError / ValueError: an unknown loss, a non-Policy, a bad optimizer, ``M``, ``K`` or ``labels``.
@@ -131,42 +136,29 @@ def _loss_based(loss, policy, optimizer, steps: int, k: int | None, labels: str)
         offset = jnp.reshape(logits.x, (C, n))
         return LossState(params, optimizer.init(params), offset, ref, hp)
 
-    def step(s, oracle):
-        game = oracle.game
-        P = jnp.reshape(game.P, (C, n, n))
-        rho = jnp.ones((C,), P.dtype) / C if game.weights is None else game.weights
-        anchor = jax.lax.stop_gradient(log_probs(s.params, s.offset))  # [C, n] log pi_t
-        ref = jnp.reshape(s.ref.x, (C, n))
-        if loss.mixture:  # Nash-MD: sample from and anchor at mu_t ∝ pi_t^(1 - eta tau) ref^(eta tau)
-            et = s.hp["eta"] * s.hp["tau"]
-            anchor = jax.nn.log_softmax((1 - et) * anchor + et * ref, axis=-1)
-        pi = jnp.exp(anchor)
-        if k is None:
+    def judge(oracle, sampling, P):
+        """Pairs ``(w, l)`` drawn from ``exp(sampling)`` and their weights, ``[C, m]`` each."""
+        if k is None:  # the population: every ordered pair, weight 2 pi(a) pi(b) P(a > b)
             oracle.count(1, 0)
+            pi = jnp.exp(sampling)
             w = jnp.broadcast_to(jnp.repeat(jnp.arange(n), n)[None, :], (C, n * n))
             l = jnp.broadcast_to(jnp.tile(jnp.arange(n), n)[None, :], (C, n * n))
-            weight = jnp.reshape(2 * pi[:, :, None] * pi[:, None, :] * P, (C, n * n))
-        else:
-            oracle.count(1, k * C)
-            k1, k2, k3 = jax.random.split(oracle.next_key(), 3)
-            a = jax.random.categorical(k1, anchor[:, None, :], axis=-1, shape=(C, k))
-            b = jax.random.categorical(k2, anchor[:, None, :], axis=-1, shape=(C, k))
-            p = jnp.take_along_axis(jnp.take_along_axis(P, a[:, :, None], axis=1), b[:, :, None], axis=2)[
-                ..., 0
-            ]
-            if labels == "hard":
-                won = jax.random.uniform(k3, (C, k), P.dtype) < p
-                w, l = jnp.where(won, a, b), jnp.where(won, b, a)
-                weight = jnp.ones((C, k), P.dtype)
-            else:
-                w, l = jnp.concatenate([a, b], -1), jnp.concatenate([b, a], -1)
-                weight = jnp.concatenate([p, 1 - p], -1)
+            return w, l, jnp.reshape(2 * pi[:, :, None] * pi[:, None, :] * P, (C, n * n))
+        oracle.count(1, k * C)
+        k1, k2, k3 = jax.random.split(oracle.next_key(), 3)
+        a = jax.random.categorical(k1, sampling[:, None, :], axis=-1, shape=(C, k))
+        b = jax.random.categorical(k2, sampling[:, None, :], axis=-1, shape=(C, k))
+        p = jnp.take_along_axis(jnp.take_along_axis(P, a[:, :, None], axis=1), b[:, :, None], axis=2)[..., 0]
+        if labels == "hard":
+            won = jax.random.uniform(k3, (C, k), P.dtype) < p
+            return jnp.where(won, a, b), jnp.where(won, b, a), jnp.ones((C, k), P.dtype)
+        return jnp.concatenate([a, b], -1), jnp.concatenate([b, a], -1), jnp.concatenate([p, 1 - p], -1)
+
+    def fit(s, anchor, ref, judged, rho, extra):
+        """``M`` optimizer steps on the loss from ``s.params``: the new ``(params, opt_state)``."""
+        w, l, weight = judged
         weight = weight * rho[:, None] / jnp.sum(weight, axis=-1, keepdims=True)
         fixed = (_take(anchor, w), _take(anchor, l), _take(ref, w), _take(ref, l), weight)
-        extra = {}
-        if loss.exact_log_z:  # log Z = log sum_y pi_t(y) exp(eta P(y > pi_t)), read from the game
-            r = jnp.einsum("cij,cj->ci", P, pi)
-            extra["log_z"] = jax.nn.logsumexp(anchor + s.hp["eta"] * r, axis=-1, keepdims=True)
 
         def objective(params):
             lp = log_probs(params, s.offset)
@@ -178,7 +170,26 @@ def _loss_based(loss, policy, optimizer, steps: int, k: int | None, labels: str)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return optax.apply_updates(params, updates), opt_state
 
-        params, opt_state = jax.lax.fori_loop(0, steps, body, (s.params, s.opt_state))
+        return jax.lax.fori_loop(0, steps, body, (s.params, s.opt_state))
+
+    def step(s, oracle):
+        game = oracle.game
+        P = jnp.reshape(game.P, (C, n, n))
+        rho = jnp.ones((C,), P.dtype) / C if game.weights is None else game.weights
+        anchor = jax.lax.stop_gradient(log_probs(s.params, s.offset))  # [C, n] log pi_t
+        ref = jnp.reshape(s.ref.x, (C, n))
+        if loss.mixture:  # Nash-MD: sample from and anchor at mu_t ∝ pi_t^(1 - eta tau) ref^(eta tau)
+            et = s.hp["eta"] * s.hp["tau"]
+            anchor = jax.nn.log_softmax((1 - et) * anchor + et * ref, axis=-1)
+        extra = {}
+        if loss.exact_log_z:  # log Z = log sum_y pi_t(y) exp(eta P(y > pi_t)), read from the game
+            r = jnp.einsum("cij,cj->ci", P, jnp.exp(anchor))
+            extra["log_z"] = jax.nn.logsumexp(anchor + s.hp["eta"] * r, axis=-1, keepdims=True)
+        sampling = anchor
+        if loss.extragradient:  # EGPO: the half-step from pi_t, whose pairs then drive the step from pi_t
+            half, _ = fit(s, anchor, ref, judge(oracle, anchor, P), rho, extra)
+            sampling = jax.lax.stop_gradient(log_probs(half, s.offset))
+        params, opt_state = fit(s, anchor, ref, judge(oracle, sampling, P), rho, extra)
         return s._replace(params=params, opt_state=opt_state)
 
     def policy_of(s):

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Pairs", "Loss", "LOSSES", "dpo", "ipo", "inpo", "nash_md", "sppo", "weighted_mean"]
+__all__ = ["Pairs", "Loss", "LOSSES", "dpo", "egpo", "ipo", "inpo", "nash_md", "sppo", "weighted_mean"]
 
 
 class Pairs(NamedTuple):
@@ -47,13 +47,14 @@ def weighted_mean(per_pair: jax.Array, weight: jax.Array) -> jax.Array:
 
 
 def dpo(pairs: Pairs, *, beta) -> jax.Array:
-    """DPO (Rafailov et al., arXiv 2305.18290): ``-log sigmoid(beta h_ref(y_w, y_l))``.
+    """Iterative (online) DPO (Rafailov et al., arXiv 2305.18290; Xiong et al., arXiv 2312.11456), the reference
+    being the anchor ``pi_t``: ``-log sigmoid(beta h_{pi_t}(y_w, y_l))``.
 
-    With ``ref`` the anchor ``pi_t`` this is iterative (online) DPO (Xiong et al., arXiv 2312.11456). On a
-    Bradley-Terry game its population minimizer is ``pi ∝ ref exp(s / beta)`` with ``s`` the BT scores; on a
-    non-BT game it learns the BT projection. ``beta`` plays the role of the KL weight.
+    On a Bradley-Terry game ``P(a > b) = sigmoid(s_a - s_b)`` the population minimizer is
+    ``pi' ∝ pi_t exp(s / beta)``: the closed form :func:`algorithms.iterative_dpo` with ``tau = beta`` (and its
+    ``ridge`` -> 0; the loss has no ridge). On a non-BT game it learns the BT projection.
     """
-    h = (pairs.logp_w - pairs.ref_w) - (pairs.logp_l - pairs.ref_l)
+    h = (pairs.logp_w - pairs.anchor_w) - (pairs.logp_l - pairs.anchor_l)
     return weighted_mean(-jax.nn.log_sigmoid(beta * h), pairs.weight)
 
 
@@ -82,6 +83,21 @@ def inpo(pairs: Pairs, *, eta, tau) -> jax.Array:
         - eta / 2
     )
     return weighted_mean(d**2, pairs.weight)
+
+
+def egpo(pairs: Pairs, *, eta, tau) -> jax.Array:
+    """EGPO's online-IPO extragradient (Zhou, Fazel, Du, arXiv 2503.08942; EGPO's
+    ``simulations/loss_funcs.py::extragradient``), per half-step the regularized online-IPO square loss
+    ``(log pi(y_w)/pi(y_l) - eta tau log ref(y_w)/ref(y_l) - (1 - eta tau) log pi_t(y_w)/pi_t(y_l) - eta/2)^2``,
+    anchored at ``pi_t`` in **both** half-steps (``Loss.extragradient``): the rule first minimises it on pairs
+    drawn from ``pi_t`` (population minimizer ``h ∝ pi_t^(1 - eta tau) ref^(eta tau) exp(eta P(. > pi_t))``),
+    then, again from ``pi_t``'s parameters, on pairs drawn from ``h`` (the pairwise square loss with pair weights
+    ``h x h`` regresses on ``eta P(. > h)``): ``pi' ∝ pi_t^(1 - eta tau) ref^(eta tau) exp(eta P(. > h))``, the
+    EGPO step (:func:`algorithms.egpo`) with the same ``eta`` and ``tau``. EGPO's code takes one gradient step
+    per half-step on a softmax policy with ``beta = tau`` and step ``eta``; here each half-step takes ``M``
+    optimizer steps, so that the population loss lands on the closed form. Per pair the loss is INPO's.
+    """
+    return inpo(pairs, eta=eta, tau=tau)
 
 
 def nash_md(pairs: Pairs, *, eta, tau) -> jax.Array:
@@ -125,6 +141,8 @@ class Loss(NamedTuple):
         eta_tau: the loss weighs the anchor by ``1 - eta tau`` (so ``eta tau <= 1``).
         exact_log_z: (SPPO) the rule passes the exact ``log Z`` of the anchor's win rates.
         mixture: (Nash-MD) pairs are drawn from, and anchored at, ``mu_t ∝ pi_t^(1 - eta tau) ref^(eta tau)``.
+        extragradient: (EGPO) two half-steps per iteration, both from ``pi_t``'s parameters and anchored at
+            ``pi_t``: the second on pairs drawn from the first's result.
     """
 
     name: str
@@ -134,10 +152,11 @@ class Loss(NamedTuple):
     eta_tau: bool = False
     exact_log_z: bool = False
     mixture: bool = False
+    extragradient: bool = False
 
 
 LOSSES: dict[str, Loss] = {
-    "dpo": Loss("dpo", dpo, (("beta", (0.1, "(0, inf)")),)),
+    "dpo": Loss("dpo", dpo, (("beta", (2.0, "(0, inf)")),)),
     "ipo": Loss("ipo", ipo, (("tau", (2.0, "(0, inf)")),)),
     "inpo": Loss(
         "inpo", inpo, (("eta", (0.5, "(0, inf)")), ("tau", (0.1, "(0, inf)"))), regularized=True, eta_tau=True
@@ -149,6 +168,14 @@ LOSSES: dict[str, Loss] = {
         regularized=True,
         eta_tau=True,
         mixture=True,
+    ),
+    "egpo": Loss(
+        "egpo",
+        egpo,
+        (("eta", (0.5, "(0, inf)")), ("tau", (0.1, "(0, inf)"))),
+        regularized=True,
+        eta_tau=True,
+        extragradient=True,
     ),
     "sppo": Loss("sppo", sppo, (("eta", (0.5, "(0, inf)")),)),
     "sppo_exact_z": Loss("sppo_exact_z", sppo, (("eta", (0.5, "(0, inf)")),), exact_log_z=True),

@@ -31,6 +31,9 @@ MWU_ETA_HALF = [0.2028645327696641, 0.2823093733262117, 0.5148260939041241]  # =
 SPPO46_ETA_HALF = [0.20286251472362393, 0.2823226457189876, 0.5148148395573885]
 SPPO46_ETA_TWO = [0.20976018571467214, 0.2338318972422932, 0.5564079170430347]
 MWU_ETA_TWO = [0.20982753719701805, 0.23316609413448283, 0.5570063686684991]
+EGPO_ONE_STEP = [0.21605582161317036, 0.28743573935630723, 0.49650843903052244]  # as in test_rules
+# Bradley-Terry scores (0, 0.5, 1.2), beta 2: pi' ∝ pi0 exp(s / 2), by hand
+DPO_BT_ONE_STEP = [0.133665981159383, 0.25744577573272875, 0.6088882431078882]
 
 
 def one_step(loss, steps=2000, **hp):
@@ -51,6 +54,19 @@ def test_population_nash_md_minimizer_is_the_nash_md_step():
     np.testing.assert_allclose(np.asarray(closed), want, atol=1e-12)
 
 
+def test_population_egpo_minimizer_is_the_egpo_step():
+    np.testing.assert_allclose(one_step("egpo", ref=REF, eta=0.5, tau=0.1), EGPO_ONE_STEP, atol=1e-12)
+
+
+def test_population_dpo_minimizer_on_a_bradley_terry_game_is_the_closed_form():
+    game = games.bradley_terry([0.0, 0.5, 1.2])
+    rule = loss_based("dpo", policies.tabular(game), optimizer=optax.sgd(1.0), optimizer_steps=4000)
+    got = algorithms.run(rule, game, steps=1, start=PI0, beta=2.0).policy.x
+    np.testing.assert_allclose(np.asarray(got), DPO_BT_ONE_STEP, atol=1e-10)
+    closed = algorithms.run(algorithms.iterative_dpo(), game, steps=1, start=PI0, tau=2.0, ridge=1e-12).policy.x
+    np.testing.assert_allclose(np.asarray(closed), DPO_BT_ONE_STEP, atol=1e-10)
+
+
 def test_population_ipo_minimizer_is_mwu_with_eta_one_over_tau():
     np.testing.assert_allclose(one_step("ipo", tau=2.0), MWU_ETA_HALF, atol=1e-12)
 
@@ -67,9 +83,9 @@ def test_sppo_46_differs_from_41_unless_given_the_exact_log_z(eta, sppo46, mwu):
 
 
 def test_dpo_loss_literal():
-    # h_ref = log(.5/.3) - log(.2/.4) = 1.203972804325936; -log sigmoid(0.1 h) = log(1 + exp(-0.12039728...))
-    lw, ll, rw, rl = np.log([0.5, 0.2, 0.3, 0.4])
-    pairs = losses.Pairs(*(jnp.asarray([v]) for v in (lw, ll, 0.0, 0.0, rw, rl, 1.0)))
+    # h_{pi_t} = log(.5/.3) - log(.2/.4) = 1.203972804325936; -log sigmoid(0.1 h) = log(1 + exp(-0.12039728...))
+    lw, ll, aw, al = np.log([0.5, 0.2, 0.3, 0.4])
+    pairs = losses.Pairs(*(jnp.asarray([v]) for v in (lw, ll, aw, al, 0.0, 0.0, 1.0)))
     assert float(losses.dpo(pairs, beta=0.1)) == pytest.approx(0.6347593851687214, abs=1e-14)
     assert math.log1p(math.exp(-0.1203972804325936)) == pytest.approx(0.6347593851687214, abs=1e-14)
 
@@ -96,17 +112,38 @@ def test_losses_are_weighted_means_and_run_under_jit_and_vmap():
         np.testing.assert_allclose(np.asarray(batched), float(value), rtol=1e-12)
 
 
+CLOSED_FORMS = {  # loss -> (closed-form rule, its hyperparameters, the loss's)
+    "inpo": (algorithms.inpo, {"eta": 0.5, "tau": 0.1}, {"eta": 0.5, "tau": 0.1}),
+    "egpo": (algorithms.egpo, {"eta": 0.5, "tau": 0.1}, {"eta": 0.5, "tau": 0.1}),
+    "ipo": (algorithms.mwu, {"eta": 0.5}, {"tau": 2.0}),
+}
+
+
 @pytest.mark.slow
-@settings(max_examples=10)
+@pytest.mark.parametrize("loss", sorted(CLOSED_FORMS))
+@settings(max_examples=8, deadline=None)
 @given(cyclic_games(min_n=5, max_n=5), st.integers(0, 2**31 - 1))
-def test_population_inpo_minimizer_equals_the_inpo_rule(game, seed):
+def test_population_minimizer_equals_the_closed_form(loss, game, seed):
     rng = np.random.default_rng(seed)
     ref = rng.dirichlet(np.ones(5)) * 0.8 + 0.04
     start = rng.dirichlet(np.ones(5)) * 0.8 + 0.04
-    rule = loss_based("inpo", policies.tabular(game), optimizer=optax.sgd(1.0), optimizer_steps=3000)
-    got = algorithms.run(rule, game, steps=1, ref=ref, start=start, eta=0.5, tau=0.1).policy.x
-    want = algorithms.run(algorithms.inpo(), game, steps=1, ref=ref, start=start, eta=0.5, tau=0.1).policy.x
+    closed, hp_closed, hp_loss = CLOSED_FORMS[loss]
+    rule = loss_based(loss, policies.tabular(game), optimizer=optax.sgd(1.0), optimizer_steps=3000)
+    got = algorithms.run(rule, game, steps=1, ref=ref, start=start, **hp_loss).policy.x
+    want = algorithms.run(closed(), game, steps=1, ref=ref, start=start, **hp_closed).policy.x
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-9)
+
+
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.floats(-2.0, 2.0), min_size=5, max_size=5), st.integers(0, 2**31 - 1))
+def test_population_dpo_minimizer_equals_the_closed_form_on_bradley_terry_games(scores, seed):
+    game = games.bradley_terry(scores)
+    start = np.random.default_rng(seed).dirichlet(np.ones(5)) * 0.8 + 0.04
+    rule = loss_based("dpo", policies.tabular(game), optimizer=optax.sgd(1.0), optimizer_steps=8000)
+    got = algorithms.run(rule, game, steps=1, start=start, beta=2.0).policy.x
+    want = start * np.exp(np.asarray(scores) / 2.0)  # pi' ∝ pi_t exp(s / beta)
+    np.testing.assert_allclose(np.asarray(got), want / want.sum(), atol=1e-9)
 
 
 def test_loglinear_with_one_hot_features_reproduces_tabular():
@@ -155,7 +192,7 @@ def test_loss_based_inpo_plateaus_and_comal_removes_the_bias():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss, pairs", [("inpo", None), ("inpo", 8), ("nash_md", None)])
+@pytest.mark.parametrize("loss, pairs", [("inpo", None), ("inpo", 8), ("nash_md", None), ("egpo", 8)])
 def test_conformance(loss, pairs):
     conformance.check_rule(loss_based(loss, TAB, pairs=pairs))
 
@@ -169,6 +206,12 @@ def test_sampled_pairs_are_counted_and_reproducible():
     np.testing.assert_array_equal(np.asarray(a.counters["oracle_calls"]), [0, 5, 10])
     soft = algorithms.run(loss_based("inpo", TAB, pairs=16, labels="soft"), GAME, steps=10, key=3)
     assert np.all(np.isfinite(np.asarray(soft.policy.x)))
+
+
+def test_egpo_judges_twice_per_iteration():
+    t = algorithms.run(loss_based("egpo", TAB, pairs=16), GAME, steps=4, record_every=2, key=0)
+    np.testing.assert_array_equal(np.asarray(t.counters["oracle_calls"]), [0, 4, 8])
+    np.testing.assert_array_equal(np.asarray(t.counters["comparisons"]), [0, 64, 128])
 
 
 def test_population_counts_one_call_and_no_comparison():
