@@ -42,6 +42,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from games import Profile
@@ -63,6 +64,7 @@ class LossState(NamedTuple):
     offset: jax.Array  # [C, n] log pi_start, the fixed base logits
     ref: Profile  # log ref, [n] or [C, n]
     hp: dict  # the loss's numeric hyperparameters (arrays of the game's dtype)
+    pairs: jax.Array  # pairs judged per prompt and iteration (<= the K drawn); 0 for the population loss
 
 
 def loss_based(
@@ -83,7 +85,11 @@ def loss_based(
         optimizer: an optax optimizer (default :data:`DEFAULT_OPTIMIZER`, ``optax.sgd(0.5)``). Pass the *same*
             object to get the same (cached) rule: ``optax.adam(1e-2)`` builds a new object every call.
         optimizer_steps: ``M``, optimizer steps per iteration.
-        pairs: ``None`` for the exact population loss, or ``K`` sampled pairs per prompt and iteration.
+        pairs: ``None`` for the exact population loss, or ``K`` pairs drawn per prompt and iteration. The rule
+            then has a hyperparameter ``pairs`` (default ``K``, a whole number in ``[1, K]``): how many of the
+            ``K`` are judged and used, so that one compiled ``sweep`` covers several batch sizes
+            (``sweep(loss_based(..., pairs=4096), game, pairs=[16, 256, 4096], seeds=4)``; every lane pays
+            for drawing ``K``).
         labels: ``"hard"`` (one Bernoulli judgment per pair) or ``"soft"`` (the probability as the label).
 
     Hyperparameters: the loss's (INPO, Nash-MD: ``eta`` 0.5, ``tau`` 0.1 with ``eta tau <= 1``; IPO: ``tau`` 2;
@@ -115,6 +121,15 @@ def loss_based(
     return _loss_based(loss, policy, optimizer, steps, k, labels)
 
 
+def _whole_pairs(name: str):
+    def check(hp: dict) -> None:
+        bad = np.asarray(hp["pairs"])[np.asarray(hp["pairs"]) != np.round(hp["pairs"])]
+        if bad.size:
+            raise ValueError(f"{name}: hyperparameter pairs must be a whole number, got {float(bad[0]):g}")
+
+    return check
+
+
 def _take(a: jax.Array, idx: jax.Array) -> jax.Array:
     return jnp.take_along_axis(a, idx, axis=-1)
 
@@ -128,31 +143,35 @@ def _loss_based(loss, policy, optimizer, steps: int, k: int | None, labels: str)
     def log_probs(params, offset):
         return jax.nn.log_softmax(offset + policy.log_probs(params), axis=-1)  # [C, n]
 
-    def init_state(game, logits, ref, key, **hp):
+    def init_state(game, logits, ref, key, pairs=0.0, **hp):
         shape = (game.A.shape[0] if game.contextual else 1, game.shape[0])
         if shape != (C, n):
             raise ValueError(f"{name}: the policy has shape (C, n) = {(C, n)}, the game {shape}: {game!r}")
         params = jax.tree.map(lambda p: jnp.asarray(p, game.dtype), policy.init(key))
         offset = jnp.reshape(logits.x, (C, n))
-        return LossState(params, optimizer.init(params), offset, ref, hp)
+        used = jnp.asarray(pairs, jax.dtypes.canonicalize_dtype(jnp.int64))
+        return LossState(params, optimizer.init(params), offset, ref, hp, used)
 
-    def judge(oracle, sampling, P):
-        """Pairs ``(w, l)`` drawn from ``exp(sampling)`` and their weights, ``[C, m]`` each."""
+    def judge(oracle, sampling, P, used):
+        """Pairs ``(w, l)`` drawn from ``exp(sampling)`` and their weights, ``[C, m]`` each: ``K`` drawn, the
+        first ``used`` kept (weight 0 for the rest), so that ``used`` can vary across a vmapped batch."""
         if k is None:  # the population: every ordered pair, weight 2 pi(a) pi(b) P(a > b)
             oracle.count(1, 0)
             pi = jnp.exp(sampling)
             w = jnp.broadcast_to(jnp.repeat(jnp.arange(n), n)[None, :], (C, n * n))
             l = jnp.broadcast_to(jnp.tile(jnp.arange(n), n)[None, :], (C, n * n))
             return w, l, jnp.reshape(2 * pi[:, :, None] * pi[:, None, :] * P, (C, n * n))
-        oracle.count(1, k * C)
+        oracle.count(1, used * C)
+        keep = (jnp.arange(k) < used).astype(P.dtype)[None, :]  # [1, K]
         k1, k2, k3 = jax.random.split(oracle.next_key(), 3)
         a = jax.random.categorical(k1, sampling[:, None, :], axis=-1, shape=(C, k))
         b = jax.random.categorical(k2, sampling[:, None, :], axis=-1, shape=(C, k))
         p = jnp.take_along_axis(jnp.take_along_axis(P, a[:, :, None], axis=1), b[:, :, None], axis=2)[..., 0]
         if labels == "hard":
             won = jax.random.uniform(k3, (C, k), P.dtype) < p
-            return jnp.where(won, a, b), jnp.where(won, b, a), jnp.ones((C, k), P.dtype)
-        return jnp.concatenate([a, b], -1), jnp.concatenate([b, a], -1), jnp.concatenate([p, 1 - p], -1)
+            return jnp.where(won, a, b), jnp.where(won, b, a), jnp.broadcast_to(keep, (C, k))
+        weight = jnp.concatenate([p * keep, (1 - p) * keep], -1)
+        return jnp.concatenate([a, b], -1), jnp.concatenate([b, a], -1), weight
 
     def fit(s, anchor, ref, judged, rho, extra):
         """``M`` optimizer steps on the loss from ``s.params``: the new ``(params, opt_state)``."""
@@ -187,13 +206,23 @@ def _loss_based(loss, policy, optimizer, steps: int, k: int | None, labels: str)
             extra["log_z"] = jax.nn.logsumexp(anchor + s.hp["eta"] * r, axis=-1, keepdims=True)
         sampling = anchor
         if loss.extragradient:  # EGPO: the half-step from pi_t, whose pairs then drive the step from pi_t
-            half, _ = fit(s, anchor, ref, judge(oracle, anchor, P), rho, extra)
+            half, _ = fit(s, anchor, ref, judge(oracle, anchor, P, s.pairs), rho, extra)
             sampling = jax.lax.stop_gradient(log_probs(half, s.offset))
-        params, opt_state = fit(s, anchor, ref, judge(oracle, sampling, P), rho, extra)
+        params, opt_state = fit(s, anchor, ref, judge(oracle, sampling, P, s.pairs), rho, extra)
         return s._replace(params=params, opt_state=opt_state)
 
     def policy_of(s):
         return Profile(jnp.reshape(log_probs(s.params, s.offset), s.ref.x.shape))
+
+    hparams = dict(loss.hparams)
+    checks = [base.eta_tau_at_most_one(name)] if loss.eta_tau else []
+    if k is not None:  # how many of the K drawn pairs are judged: sweepable, e.g. pairs=[16, 256, 4096]
+        hparams["pairs"] = (float(k), f"[1, {k}]")
+        checks.append(_whole_pairs(name))
+
+    def check(hp):
+        for c in checks:
+            c(hp)
 
     reg = None
     if loss.regularized:
@@ -206,12 +235,12 @@ def _loss_based(loss, policy, optimizer, steps: int, k: int | None, labels: str)
         name,
         init_state,
         step,
-        hparams=dict(loss.hparams),
+        hparams=hparams,
         policy=policy_of,
         accepts="preference",
         self_play_only=True,
         exact_only=True,
         regularized=reg or False,
-        check=base.eta_tau_at_most_one(name) if loss.eta_tau else None,
+        check=check,
         own_comparisons=k is not None,
     )
