@@ -24,7 +24,8 @@ from ``h`` — still anchored at ``pi_t`` — drive ``M`` steps from the current
 The rule reads ``P`` itself (it is its own judge), so it declares ``exact_only`` (the oracle's feedback models
 do not apply) and ``own_comparisons`` when it samples (it counts its comparisons itself, also under exact
 feedback). Self-play on preference games only. Contextual games: pairs are drawn per prompt and the loss is the
-``rho``-weighted mean over prompts.
+``rho``-weighted mean over prompts; with ``prompts=B``, ``B`` prompts are drawn by ``rho`` each iteration (as a
+training pipeline samples a batch of prompts) and the loss is their plain mean.
 
 The policy is ``log pi_theta = log_softmax(log pi_start + f_theta)`` with ``f_theta = policy.log_probs(theta)``:
 the start (``start=``, default ``ref``, default uniform) is a fixed base logit, so every parameterization starts
@@ -74,6 +75,7 @@ def loss_based(
     optimizer: optax.GradientTransformation | None = None,
     optimizer_steps: int = 10,
     pairs: int | None = None,
+    prompts: int | None = None,
     labels: str = "hard",
 ) -> base.UpdateRule:
     """An update rule that takes ``optimizer_steps`` optimizer steps on ``loss`` per iteration.
@@ -90,6 +92,8 @@ def loss_based(
             ``K`` are judged and used, so that one compiled ``sweep`` covers several batch sizes
             (``sweep(loss_based(..., pairs=4096), game, pairs=[16, 256, 4096], seeds=4)``; every lane pays
             for drawing ``K``).
+        prompts: ``None`` (every prompt each iteration, the loss weighted by ``rho``) or ``B``: ``B`` prompts
+            drawn by ``rho`` (with replacement) each iteration, equally weighted; ``K`` pairs per drawn prompt.
         labels: ``"hard"`` (one Bernoulli judgment per pair) or ``"soft"`` (the probability as the label).
 
     Hyperparameters: the loss's (INPO, Nash-MD: ``eta`` 0.5, ``tau`` 0.1 with ``eta tau <= 1``; IPO: ``tau`` 2;
@@ -118,7 +122,8 @@ def loss_based(
     k = None if pairs is None else check_int(pairs, "loss_based: pairs")
     if labels not in ("hard", "soft"):
         raise ValueError(f"loss_based: labels must be 'hard' or 'soft', got {labels!r}")
-    return _loss_based(loss, policy, optimizer, steps, k, labels)
+    b = None if prompts is None else check_int(prompts, "loss_based: prompts")
+    return _loss_based(loss, policy, optimizer, steps, k, b, labels)
 
 
 def _whole_pairs(name: str):
@@ -135,9 +140,13 @@ def _take(a: jax.Array, idx: jax.Array) -> jax.Array:
 
 
 @functools.cache
-def _loss_based(loss, policy, optimizer, steps: int, k: int | None, labels: str) -> base.UpdateRule:
+def _loss_based(
+    loss, policy, optimizer, steps: int, k: int | None, b_prompts: int | None, labels: str
+) -> base.UpdateRule:
     C, n = policy.shape
     data = "population" if k is None else f"{k}x{labels}"
+    if b_prompts is not None:
+        data += f",B={b_prompts}"
     name = f"loss_based({loss.name},{policy.name},M={steps},{data})"
 
     def log_probs(params, offset):
@@ -152,35 +161,52 @@ def _loss_based(loss, policy, optimizer, steps: int, k: int | None, labels: str)
         used = jnp.asarray(pairs, jax.dtypes.canonicalize_dtype(jnp.int64))
         return LossState(params, optimizer.init(params), offset, ref, hp, used)
 
-    def judge(oracle, sampling, P, used):
-        """Pairs ``(w, l)`` drawn from ``exp(sampling)`` and their weights, ``[C, m]`` each: ``K`` drawn, the
-        first ``used`` kept (weight 0 for the rest), so that ``used`` can vary across a vmapped batch."""
+    def judge(oracle, sampling, P, rho, used):
+        """The judged data of one (half-)step: ``rows`` (the prompts, ``[R]``) and pairs ``(w, l)`` with their
+        weights, ``[R, m]`` each (weights summing to ``rho`` per prompt, or to ``1/B`` per drawn prompt). ``K``
+        pairs are drawn per prompt, the first ``used`` kept (weight 0 for the rest), so that ``used`` can vary
+        across a vmapped batch."""
+        key = None if k is None and b_prompts is None else oracle.next_key()
+        if b_prompts is None:
+            rows, row_weight = jnp.arange(C), rho
+        else:
+            key, kp = jax.random.split(key)
+            rows = jax.random.categorical(kp, jnp.log(rho), shape=(b_prompts,))
+            row_weight = jnp.full((b_prompts,), 1.0 / b_prompts, P.dtype)
+        R = rows.shape[0]
+        sampling, P = sampling[rows], P[rows]
         if k is None:  # the population: every ordered pair, weight 2 pi(a) pi(b) P(a > b)
             oracle.count(1, 0)
             pi = jnp.exp(sampling)
-            w = jnp.broadcast_to(jnp.repeat(jnp.arange(n), n)[None, :], (C, n * n))
-            l = jnp.broadcast_to(jnp.tile(jnp.arange(n), n)[None, :], (C, n * n))
-            return w, l, jnp.reshape(2 * pi[:, :, None] * pi[:, None, :] * P, (C, n * n))
-        oracle.count(1, used * C)
-        keep = (jnp.arange(k) < used).astype(P.dtype)[None, :]  # [1, K]
-        k1, k2, k3 = jax.random.split(oracle.next_key(), 3)
-        a = jax.random.categorical(k1, sampling[:, None, :], axis=-1, shape=(C, k))
-        b = jax.random.categorical(k2, sampling[:, None, :], axis=-1, shape=(C, k))
-        p = jnp.take_along_axis(jnp.take_along_axis(P, a[:, :, None], axis=1), b[:, :, None], axis=2)[..., 0]
-        if labels == "hard":
-            won = jax.random.uniform(k3, (C, k), P.dtype) < p
-            return jnp.where(won, a, b), jnp.where(won, b, a), jnp.broadcast_to(keep, (C, k))
-        weight = jnp.concatenate([p * keep, (1 - p) * keep], -1)
-        return jnp.concatenate([a, b], -1), jnp.concatenate([b, a], -1), weight
+            w = jnp.broadcast_to(jnp.repeat(jnp.arange(n), n)[None, :], (R, n * n))
+            l = jnp.broadcast_to(jnp.tile(jnp.arange(n), n)[None, :], (R, n * n))
+            weight = jnp.reshape(2 * pi[:, :, None] * pi[:, None, :] * P, (R, n * n))
+        else:
+            oracle.count(1, used * R)
+            keep = (jnp.arange(k) < used).astype(P.dtype)[None, :]  # [1, K]
+            k1, k2, k3 = jax.random.split(key, 3)
+            a = jax.random.categorical(k1, sampling[:, None, :], axis=-1, shape=(R, k))
+            b = jax.random.categorical(k2, sampling[:, None, :], axis=-1, shape=(R, k))
+            p = jnp.take_along_axis(jnp.take_along_axis(P, a[:, :, None], axis=1), b[:, :, None], axis=2)
+            p = p[..., 0]
+            if labels == "hard":
+                won = jax.random.uniform(k3, (R, k), P.dtype) < p
+                w, l, weight = jnp.where(won, a, b), jnp.where(won, b, a), jnp.broadcast_to(keep, (R, k))
+            else:
+                w, l = jnp.concatenate([a, b], -1), jnp.concatenate([b, a], -1)
+                weight = jnp.concatenate([p * keep, (1 - p) * keep], -1)
+        weight = weight * row_weight[:, None] / jnp.sum(weight, axis=-1, keepdims=True)
+        return rows, w, l, weight
 
-    def fit(s, anchor, ref, judged, rho, extra):
+    def fit(s, anchor, ref, judged, extra):
         """``M`` optimizer steps on the loss from ``s.params``: the new ``(params, opt_state)``."""
-        w, l, weight = judged
-        weight = weight * rho[:, None] / jnp.sum(weight, axis=-1, keepdims=True)
+        rows, w, l, weight = judged
+        anchor, ref = anchor[rows], ref[rows]
         fixed = (_take(anchor, w), _take(anchor, l), _take(ref, w), _take(ref, l), weight)
+        extra = {name: v[rows] for name, v in extra.items()}
 
         def objective(params):
-            lp = log_probs(params, s.offset)
+            lp = log_probs(params, s.offset)[rows]
             return loss.fn(losses.Pairs(_take(lp, w), _take(lp, l), *fixed), **s.hp, **extra)
 
         def body(_, carry):
@@ -206,9 +232,9 @@ def _loss_based(loss, policy, optimizer, steps: int, k: int | None, labels: str)
             extra["log_z"] = jax.nn.logsumexp(anchor + s.hp["eta"] * r, axis=-1, keepdims=True)
         sampling = anchor
         if loss.extragradient:  # EGPO: the half-step from pi_t, whose pairs then drive the step from pi_t
-            half, _ = fit(s, anchor, ref, judge(oracle, anchor, P, s.pairs), rho, extra)
+            half, _ = fit(s, anchor, ref, judge(oracle, anchor, P, rho, s.pairs), extra)
             sampling = jax.lax.stop_gradient(log_probs(half, s.offset))
-        params, opt_state = fit(s, anchor, ref, judge(oracle, sampling, P, s.pairs), rho, extra)
+        params, opt_state = fit(s, anchor, ref, judge(oracle, sampling, P, rho, s.pairs), extra)
         return s._replace(params=params, opt_state=opt_state)
 
     def policy_of(s):

@@ -293,3 +293,23 @@ def test_contextual_game_with_shared_features_records_per_prompt_gaps():
     assert per.shape == (5, 16) and np.all(per >= 0)
     np.testing.assert_allclose(per @ rho, np.asarray(t.metrics["gap"]), rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(np.asarray(t.counters["comparisons"]), [0, 6400, 12800, 19200, 25600])
+
+
+def test_prompts_are_drawn_by_rho_and_each_drawn_prompt_takes_its_own_step():
+    # 4 prompts drawn by rho per iteration, the population loss on each: one iteration (300 optimizer steps
+    # on that iteration's data) for 400 keys: each prompt takes the all-prompts step if drawn, else stays
+    P = np.stack([np.asarray(GAME.P), np.asarray(GAME.P).T, np.asarray(GAME.P)])
+    game = games.preference_game(P, weights=[0.2, 0.3, 0.5])
+    tab = policies.tabular(game)
+    every = algorithms.run(loss_based("inpo", tab, optimizer_steps=300), game, steps=1).policy.x
+    drawn = loss_based("inpo", tab, optimizer_steps=300, prompts=4)
+    t = algorithms.sweep(drawn, game, steps=1, seeds=400)
+    moved = np.abs(np.asarray(t.policy.x) - 1 / 3).max(axis=(-2, -1))
+    assert np.all(moved > 0) and np.all(np.isfinite(np.asarray(t.policy.x)))
+    # a prompt that was drawn takes the full step (its own loss is minimised); one never drawn stays uniform
+    drawn_step = np.isclose(np.asarray(t.policy.x), np.asarray(every)[None], atol=1e-9).all(axis=-1)
+    stayed = np.isclose(np.asarray(t.policy.x), 1 / 3, atol=1e-15).all(axis=-1)
+    assert np.all(drawn_step | stayed)
+    freq = drawn_step.mean(axis=0)  # P(prompt c drawn at least once in 4) = 1 - (1 - rho_c)^4
+    np.testing.assert_allclose(freq, 1 - (1 - np.array([0.2, 0.3, 0.5])) ** 4, atol=0.08)
+    assert drawn.name.endswith(",B=4)")
