@@ -101,12 +101,19 @@ _INTERVAL = re.compile(r"^\s*([\[(])\s*([^,\s]+)\s*,\s*([^\])\s]+)\s*([\])])\s*$
 class Hparam(NamedTuple):
     """A numeric hyperparameter: its default and the interval of valid values.
 
-    ``interval`` is written as in mathematics: ``"(0, inf)"``, ``"[0, 1)"``, ``"[1e-3, 10]"``.
+    ``interval`` is written as in mathematics: ``"(0, inf)"``, ``"[0, 1)"``, ``"[1e-3, 10]"``; ``integer``
+    restricts it to whole numbers (a count, such as the pairs judged per iteration).
     """
 
     name: str
     default: float
     interval: str = "(0, inf)"
+    integer: bool = False
+
+    @property
+    def domain(self) -> str:
+        """The valid values as text: the interval, and "whole numbers in" it for an integer hyperparameter."""
+        return f"whole numbers in {self.interval}" if self.integer else self.interval
 
     @property
     def bounds(self) -> tuple[float, float, bool, bool]:
@@ -119,7 +126,7 @@ class Hparam(NamedTuple):
         low, high, lc, hc = self.bounds
         above = v >= low if lc else v > low
         below = v <= high if hc else v < high
-        return above & below
+        return above & below & (v == np.round(v) if self.integer else True)
 
     def interior(self) -> list[float]:
         """Three valid points: the default and two nearby values inside the interval (for grids)."""
@@ -129,23 +136,35 @@ class Hparam(NamedTuple):
         down = d * 0.8 if d > 0 else d - 0.1
         up = up if up < high else d + (high - d) / 2
         down = down if down > low else d - (d - low) / 2
-        return [d, down, up]
+        if self.integer:  # the nearest whole numbers inside, distinct from the default where there are any
+            up, down = np.floor(up), np.ceil(down)
+            up, down = (up if self.contains(np.asarray(up)) else d), (down if self.contains(np.asarray(down)) else d)
+        return [d, float(down), float(up)]
 
 
 def _hparam(name: str, spec) -> Hparam:
-    default, interval = (spec, "(0, inf)") if not isinstance(spec, tuple) else spec
+    spec = (spec, "(0, inf)") if not isinstance(spec, tuple) else spec
+    if len(spec) == 3 and spec[2] == "integer":
+        default, interval, integer = spec[0], spec[1], True
+    elif len(spec) == 2:
+        (default, interval), integer = spec, False
+    else:
+        raise ValueError(
+            f"hyperparameter {name}: expected default, (default, interval) or (default, interval, 'integer'), "
+            f"got {spec!r}"
+        )
     if isinstance(default, bool) or not isinstance(default, (int, float, np.number)):
         raise TypeError(f"hyperparameter {name}: default must be a number, got {default!r}")
     if not isinstance(interval, str) or not _INTERVAL.match(interval):
         raise ValueError(
             f"hyperparameter {name}: interval must look like '(0, inf)' or '[0, 1)', got {interval!r}"
         )
-    hp = Hparam(name, float(default), interval)
+    hp = Hparam(name, float(default), interval, integer)
     low, high, _, _ = hp.bounds
     if math.isnan(low) or math.isnan(high) or low > high:
         raise ValueError(f"hyperparameter {name}: empty interval {interval!r}")
     if not hp.contains(np.asarray(hp.default)):
-        raise ValueError(f"hyperparameter {name}: default {default!r} lies outside its interval {interval}")
+        raise ValueError(f"hyperparameter {name}: default {default!r} lies outside {hp.domain}")
     return hp
 
 
@@ -302,7 +321,7 @@ def check_hparams(rule: UpdateRule, given: Mapping[str, Any], *, joint: bool = T
         ok = h.contains(arr)
         if not np.all(ok):
             bad = float(np.ravel(arr[~ok] if arr.ndim else arr)[0])
-            raise ValueError(f"{rule.name}: hyperparameter {name} must lie in {h.interval}, got {bad:g}")
+            raise ValueError(f"{rule.name}: hyperparameter {name} must lie in {h.domain}, got {bad:g}")
         if dtype is not None:
             with np.errstate(divide="ignore", over="ignore"):
                 cast = arr.astype(dtype)

@@ -158,6 +158,8 @@ def _bad_values(h) -> list[float]:
         out.append(low if not lc else low - max(1.0, abs(low)) * 1e-3)
     if math.isfinite(high):
         out.append(high if not hc else high + max(1.0, abs(high)) * 1e-3)
+    if h.integer:  # a fraction between two valid whole numbers
+        out.append(h.default - 0.5 if h.contains(np.asarray(h.default - 1.0)) else h.default + 0.5)
     return out
 
 
@@ -190,7 +192,7 @@ def check_validation(rule: UpdateRule) -> None:
             for call in (rule.init, lambda game, **kw: run(rule, game, steps=1, **kw)):
                 _expect_error(
                     functools.partial(call, game, **{h.name: v}),
-                    f"{rule.name}: {h.name}={v} lies outside its declared interval {h.interval} but was accepted",
+                    f"{rule.name}: {h.name}={v} lies outside its declared {h.domain} but was accepted",
                 )
         for v in h.interior():
             rule.init(game, **{h.name: v})  # just inside: accepted (joint checks hold near the defaults)

@@ -43,7 +43,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from games import Profile
@@ -124,15 +123,6 @@ def loss_based(
         raise ValueError(f"loss_based: labels must be 'hard' or 'soft', got {labels!r}")
     b = None if prompts is None else check_int(prompts, "loss_based: prompts")
     return _loss_based(loss, policy, optimizer, steps, k, b, labels)
-
-
-def _whole_pairs(name: str):
-    def check(hp: dict) -> None:
-        bad = np.asarray(hp["pairs"])[np.asarray(hp["pairs"]) != np.round(hp["pairs"])]
-        if bad.size:
-            raise ValueError(f"{name}: hyperparameter pairs must be a whole number, got {float(bad[0]):g}")
-
-    return check
 
 
 def _take(a: jax.Array, idx: jax.Array) -> jax.Array:
@@ -241,14 +231,8 @@ def _loss_based(
         return Profile(jnp.reshape(log_probs(s.params, s.offset), s.ref.x.shape))
 
     hparams = dict(loss.hparams)
-    checks = [base.eta_tau_at_most_one(name)] if loss.eta_tau else []
     if k is not None:  # how many of the K drawn pairs are judged: sweepable, e.g. pairs=[16, 256, 4096]
-        hparams["pairs"] = (float(k), f"[1, {k}]")
-        checks.append(_whole_pairs(name))
-
-    def check(hp):
-        for c in checks:
-            c(hp)
+        hparams["pairs"] = (float(k), f"[1, {k}]", "integer")
 
     reg = None
     if loss.regularized:
@@ -267,6 +251,6 @@ def _loss_based(
         self_play_only=True,
         exact_only=True,
         regularized=reg or False,
-        check=check,
+        check=base.eta_tau_at_most_one(name) if loss.eta_tau else None,
         own_comparisons=k is not None,
     )

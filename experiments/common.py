@@ -747,6 +747,7 @@ def metadata(args, **fields) -> dict:
         "quick": bool(args.quick),
         "seed": args.seed,
         "dtype": args.dtype,
+        "feedback": "exact",
         **fields,
         "package_version": version("comal-sandbox"),
         "git": {"revision": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)},
@@ -754,7 +755,6 @@ def metadata(args, **fields) -> dict:
         "python": sys.version.split()[0],
         "jax_enable_x64": bool(jax.config.jax_enable_x64),
         "devices": [str(d) for d in jax.devices()],
-        "feedback": "exact",
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

@@ -1,0 +1,365 @@
+"""Learning from sampled preferences: each rule's closed form against its loss, minimised by an optimizer over
+a parameterized policy, with the exact population loss or K judged pairs per iteration.
+
+For every combination of
+
+* rule: iterative IPO, SPPO, INPO, Nash-MD, EGPO and COMAL(INPO), each as its closed form (exact feedback) and
+  as :func:`algorithms.loss_based` on its loss (IPO, SPPO's (4.6), INPO, Nash-MD, EGPO; COMAL re-centres the
+  reference of loss-based INPO every ``--comal-every`` iterations);
+* feedback: the population loss (every pair, exactly weighted) and K = 16, 256, 4096 judged pairs per
+  iteration (hard labels: one Bernoulli draw per pair); on the contextual game ``--prompts-per-iteration`` B
+  prompts are drawn by rho each iteration, with K / B pairs each;
+* policy: tabular, log-linear and a (10, 10) tanh MLP over fixed random response features (the paper game:
+  ``d = 2 = n - 1``, so the log-linear family holds every policy; the contextual game: ``d = 3 < n - 1 = 4``
+  per prompt, ``theta`` shared by the 16 prompts, so no policy of the family is a Nash policy);
+* game: the paper's 3x3 cycle and a contextual game (16 prompts x 5 responses, rho ∝ 0.8^c),
+
+it records the last-iterate duality gap (and each prompt's gap on the contextual game) against iterations and
+comparisons, over ``--seeds`` seeds (the K values and seeds of one rule are one compiled ``sweep``). It also
+shows SPPO's (4.6) against (4.1): the loss replaces log Z by eta/2, so its population minimizer is not the MWU
+step.
+
+Writes ``trace.csv`` (tidy; ``policy``, ``feedback`` and ``pairs`` columns), ``summary.csv``, ``sampled.png``
+(rows: rules; columns: game x policy; x: comparisons; the population loss and the closed form as horizontal
+lines at their final gap) and ``metadata.json`` to ``results/sampled/`` (``--quick``: ``results/sampled-quick/``).
+The printed table gives the gap reached (mean over the last 10 % of the records, median over seeds) and the
+iterations and comparisons after which the gap stays below 1e-2 and 1e-4 (median over seeds).
+
+    python -m experiments.sampled           # full: 2 games x 3 policies x 6 rules, 1000 iterations, 2 seeds
+    python -m experiments.sampled --quick   # the paper game, tabular, K = 16, 256, 200 iterations, 1 seed
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from . import common
+
+STUDY = "sampled"
+ETA, TAU = 0.5, 0.1
+#: label -> (closed-form factory name, loss name): the loss whose population minimizer the closed form is
+RULES = {
+    "iterative_ipo": ("iterative_ipo", "ipo"),
+    "sppo": ("sppo", "sppo"),
+    "inpo": ("inpo", "inpo"),
+    "nash_md": ("nash_md", "nash_md"),
+    "egpo": ("egpo", "egpo"),
+    "comal(inpo)": ("inpo", "inpo"),
+}
+POLICIES = ("tabular", "loglinear", "mlp")
+GAMES = ("paper", "contextual")
+PAIRS = (16, 256, 4096)
+LEVELS = (1e-2, 1e-4)
+PROMPTS, RESPONSES, PROMPT_FEATURES = 16, 5, 3
+
+
+def hparams(label: str) -> dict[str, float]:
+    """The study's hyperparameters of a rule (iterative IPO's tau is 1/eta: the same step as the others)."""
+    if label == "iterative_ipo":
+        return {"tau": 1 / ETA}
+    if label == "sppo":
+        return {"eta": ETA}
+    return {"eta": ETA, "tau": TAU}
+
+
+def build_games(seed: int, dtype: str) -> dict:
+    """``name -> (game, features)``: the paper game with the simplex's planar embedding as features ``[3, 2]``
+    (well conditioned; with the constant it spans every logit vector), and 16 random cyclic 5x5 prompts with
+    rho ∝ 0.8^c and random unit-norm features ``[16, 5, 3]``."""
+    import games
+
+    rng = np.random.default_rng(seed)
+
+    def unit(f):
+        return f / np.linalg.norm(f, axis=-1, keepdims=True)
+
+    paper = games.comal_cycle(dtype=dtype)
+    Ps = np.stack(
+        [np.asarray(games.random_preference(int(s), RESPONSES, "cyclic").P) for s in rng.integers(2**31, size=PROMPTS)]
+    )
+    rho = 0.8 ** np.arange(PROMPTS)
+    contextual = games.preference_game(Ps, rho / rho.sum(), dtype=dtype)
+    return {
+        "paper": (paper, np.array([[1.0, 0.0], [-0.5, 0.75**0.5], [-0.5, -(0.75**0.5)]])),
+        "contextual": (contextual, unit(rng.normal(size=(PROMPTS, RESPONSES, PROMPT_FEATURES)))),
+    }
+
+
+def make_policy(kind: str, game, features):
+    from algorithms import policies
+
+    if kind == "tabular":
+        return policies.tabular(game)
+    if kind == "loglinear":
+        return policies.loglinear(features)
+    return policies.mlp(features, (10, 10))
+
+
+def rule_for(label: str, feedback: str, policy, game, comal_every: int, prompts: int | None, pairs=PAIRS):
+    """The closed form (``feedback == "closed form"``) or the loss-based rule of ``label`` (drawing
+    ``max(pairs) / B`` pairs per prompt; the ``pairs`` hyperparameter says how many are judged)."""
+    import algorithms
+
+    closed, loss = RULES[label]
+    if feedback == "closed form":
+        rule = algorithms.get(closed)
+    else:
+        k = None if feedback == "population" else max(pairs) // (prompts or 1)
+        rule = algorithms.loss_based(loss, policy, pairs=k, prompts=prompts if game.contextual else None)
+    return algorithms.comal(rule, comal_every) if label.startswith("comal") else rule
+
+
+def main(argv=None) -> int:
+    p = common.parser(STUDY, __doc__.splitlines()[0])
+    p.add_argument(
+        "--rules",
+        default=None,
+        help=f"comma-separated subset of {', '.join(RULES)} (default: all)",
+    )
+    p.add_argument(
+        "--policies", default=None, help=f"comma-separated subset of {', '.join(POLICIES)} (default: all)"
+    )
+    p.add_argument("--games", default=None, help=f"comma-separated subset of {', '.join(GAMES)} (default: all)")
+    p.add_argument(
+        "--steps",
+        type=common.positive_int("--steps"),
+        default=None,
+        help="iterations per run, a multiple of 100 (default 1000; --quick 200)",
+    )
+    p.add_argument(
+        "--seeds", type=common.positive_int("--seeds"), default=None, help="seeds per K (default 2; --quick 1)"
+    )
+    p.add_argument(
+        "--pairs",
+        default=None,
+        help="comma-separated K, judged pairs per iteration (default 16,256,4096; --quick 16,256)",
+    )
+    p.add_argument(
+        "--comal-every",
+        type=common.positive_int("--comal-every"),
+        default=100,
+        help="COMAL's iterations between reference updates (default 100)",
+    )
+    p.add_argument(
+        "--prompts-per-iteration",
+        type=common.positive_int("--prompts-per-iteration"),
+        default=4,
+        help="B, prompts drawn by rho per iteration on the contextual game (K / B pairs each; default 4)",
+    )
+    args = p.parse_args(argv)
+    rules = _subset(p, "--rules", args.rules, tuple(RULES), RULES)
+    pols = _subset(p, "--policies", args.policies, POLICIES if not args.quick else POLICIES[:1], POLICIES)
+    gms = _subset(p, "--games", args.games, GAMES if not args.quick else GAMES[:1], GAMES)
+    steps = args.steps or (200 if args.quick else 1000)
+    if steps % 100:
+        common.fail(p, f"--steps ({steps}) must be a multiple of 100")
+    if args.comal_every >= steps:
+        common.fail(p, f"--comal-every ({args.comal_every}) must be below --steps ({steps})")
+    pairs = PAIRS[:2] if args.quick else PAIRS
+    if args.pairs is not None:
+        try:
+            pairs = tuple(sorted({int(t) for t in args.pairs.split(",") if t.strip()}))
+        except ValueError:
+            common.fail(p, f"--pairs must be comma-separated whole numbers, got {args.pairs!r}")
+        if not pairs or pairs[0] < 1:
+            common.fail(p, f"--pairs must name at least one K >= 1, got {args.pairs!r}")
+    bad = [k for k in pairs if k % args.prompts_per_iteration]
+    if "contextual" in gms and bad:
+        common.fail(p, f"--pairs {bad[0]} is not a multiple of --prompts-per-iteration {args.prompts_per_iteration}")
+    if args.dtype != "float64":
+        common.fail(p, "--dtype: the sampled study runs in float64 only")
+    seeds = args.seeds or (1 if args.quick else 2)
+    common.setup(args)
+    with common.Output(p, common.default_out(args)) as out:
+        run_study(args, rules, pols, gms, pairs, steps, seeds, out.path)
+    print(f"wrote {out.out}/")
+    return 0
+
+
+def _subset(p, flag: str, text: str | None, default: tuple, valid) -> tuple:
+    if text is None:
+        return default
+    items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    bad = [t for t in items if t not in valid]
+    if not items or bad:
+        common.fail(p, f"{flag}: unknown {', '.join(map(repr, bad)) or 'empty list'}; valid: {', '.join(valid)}")
+    return items
+
+
+def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
+    import algorithms
+
+    t0 = time.perf_counter()
+    every = steps // 100
+    built = build_games(args.seed, args.dtype)
+    timer, frames, rows = common.Timer(), [], []
+    feedbacks = ("closed form", "population", "sampled")
+    total = sum(1 + 2 * len(pols) for _ in gms for _ in rules)
+    with common.progress(args, total, "sampled: rules x feedback x policies", "run") as bar:
+        for gname in gms:
+            game, feats = built[gname]
+            prompts = args.prompts_per_iteration if game.contextual else None
+            for label in rules:
+                hp = hparams(label)
+                for fb in feedbacks:
+                    for kind in pols if fb != "closed form" else ("tabular",):
+                        bar.set_postfix_str(f"{gname}, {label}, {fb}, {kind}")
+                        policy = make_policy(kind, game, feats)
+                        rule = rule_for(label, fb, policy, game, args.comal_every, prompts, pairs)
+                        grid = dict(hp)
+                        if fb == "sampled":
+                            grid["pairs"] = [k // (prompts or 1) for k in pairs]
+                        n_seeds = 1 if fb == "closed form" else seeds  # the closed forms are deterministic
+                        with timer(f"{gname}/{fb}"):
+                            tr = algorithms.sweep(
+                                rule, game, steps=steps, record_every=every, seeds=n_seeds, metrics=("gap",), **grid
+                            )
+                        m = _frame(tr, gname, label, fb, kind if fb != "closed form" else "exact", args.seed, prompts)
+                        frames.append(m)
+                        rows += _summary(m, gname, label, fb, kind if fb != "closed form" else "—")
+                        bar.update()
+    df = common.combine(frames, hp_order=("policy", "feedback", "pairs", "eta", "tau"))
+    header = ("game", "policy", "rule", "feedback", "gap reached", *_level_header())
+    common.write_frame(folder / "trace.csv", df)
+    common.write_csv(folder / "summary.csv", rows, header)
+    common.save_figure(figure(df, gms, pols, rules, pairs), folder / "sampled.png")
+    with timer("sppo (4.6) vs (4.1)"):
+        sppo_rows = sppo_difference()
+    sppo_header = ("start", "eta", "max |pi_4.6 - pi_4.1| after one step")
+    common.write_csv(folder / "sppo_46_vs_41.csv", sppo_rows, sppo_header)
+    meta = common.metadata(
+        args,
+        feedback={"population": "exact expectation over pairs", "sampled": {"pairs": list(pairs), "labels": "hard"}},
+        rules=[{"name": r, "closed_form": RULES[r][0], "loss": RULES[r][1], **hparams(r)} for r in rules],
+        policies=list(pols),
+        optimizer="optax.sgd(0.5), 10 steps per iteration (algorithms.loss_based defaults)",
+        comal_every=args.comal_every,
+        prompts_per_iteration=args.prompts_per_iteration,
+        steps=steps,
+        record_every=every,
+        seeds=seeds,
+        games={
+            g: {"shape": list(np.shape(built[g][0].P)), "features": list(np.shape(built[g][1]))} for g in gms
+        },
+        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
+        files=["trace.csv", "summary.csv", "sppo_46_vs_41.csv", "sampled.png"],
+    )
+    common.write_metadata(folder, meta)
+    print(
+        f"last-iterate gap reached (mean of the last 10% of {steps} iterations, median of {seeds} seed(s)) and "
+        f"when it stays below {' / '.join(f'{v:g}' for v in LEVELS)} (iterations; comparisons):"
+    )
+    print(common.table(rows, header))
+    print("SPPO's loss (4.6) against its exact update (4.1), population loss minimised, paper game:")
+    print(common.table(sppo_rows, sppo_header))
+    print("wall time per game/feedback (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items()))
+
+
+def _frame(tr, gname, label, fb, kind, seed, prompts):
+    m, _ = common.tidy(tr, experiment=STUDY, game=gname, rule=label, seed=seed)
+    m["policy"] = kind
+    if fb == "sampled":
+        m["feedback"] = "K=" + (m["pairs"] * (prompts or 1)).astype(int).astype(str)
+        m["pairs"] = m["pairs"] * (prompts or 1)  # judged pairs per iteration, all prompts together
+    else:
+        m["feedback"] = fb
+    return m
+
+
+def _level_header():
+    return [f"{what} to {v:g}" for v in LEVELS for what in ("iterations", "comparisons")]
+
+
+def _summary(m, gname, label, fb, kind):
+    rows = []
+    agg = m[(m["metric"] == "gap") & m["prompt"].isna()] if "prompt" in m.columns else m[m["metric"] == "gap"]
+    for feedback, part in agg.groupby("feedback", sort=False):
+        runs = [r.sort_values("step") for _, r in part.groupby("seed")]
+        gaps = np.stack([r["value"].to_numpy() for r in runs])  # [seeds, R + 1]
+        tail = max(1, gaps.shape[1] // 10)
+        reached = np.median(gaps[:, -tail:].mean(axis=1))
+        cells = []
+        for level in LEVELS:
+            for col in ("step", "comparisons"):
+                first = [common.first_below(r[col].to_numpy(), r["value"].to_numpy(), level) for r in runs]
+                med = np.median(first) if not np.isnan(first).any() else np.nan
+                exact = col == "comparisons" and fb != "sampled"
+                cells.append("—" if exact and not np.isnan(med) else "never" if np.isnan(med) else f"{med:.3g}")
+        rows.append((gname, kind, label, feedback, f"{reached:.3e}", *cells))
+    return rows
+
+
+def sppo_difference():
+    """Max |pi_(4.6) - pi_(4.1)| after one population-loss iteration minimised to convergence (paper game)."""
+    import algorithms
+    import games
+    from algorithms import policies
+
+    game = games.comal_cycle()
+    rows = []
+    for start in ((1 / 3, 1 / 3, 1 / 3), (0.2, 0.3, 0.5)):
+        for eta in (0.5, 2.0):
+            got = []
+            for loss in ("sppo", "sppo_exact_z"):
+                rule = algorithms.loss_based(loss, policies.tabular(game), optimizer_steps=2000)
+                got.append(np.asarray(algorithms.run(rule, game, steps=1, start=np.array(start), eta=eta).policy.x))
+            rows.append((str(tuple(round(s, 3) for s in start)), eta, f"{np.abs(got[0] - got[1]).max():.2e}"))
+    return rows
+
+
+def figure(df, gms, pols, rules, pairs):
+    """Rows: rules; columns: game x policy; x: comparisons (log); K curves (median over seeds, band: min-max),
+    the population loss and the closed form as horizontal lines at their final gap."""
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
+    cols = [(g, k) for g in gms for k in pols]
+    fig = Figure(figsize=(2.9 * len(cols) + 1.5, 2.2 * len(rules) + 1.0), layout="constrained")
+    axes = fig.subplots(len(rules), len(cols), sharex=True, sharey=True, squeeze=False)
+    cmap = mpl.colormaps["viridis"]
+    agg = df[(df["metric"] == "gap") & (df["prompt"].isna() if "prompt" in df.columns else True)]
+    for i, label in enumerate(rules):
+        for j, (g, kind) in enumerate(cols):
+            ax = axes[i, j]
+            part = agg[(agg["rule"] == label) & (agg["game"] == g)]
+            for c, k in enumerate(pairs):
+                run = part[(part["feedback"] == f"K={k}") & (part["policy"] == kind)]
+                if run.empty:
+                    continue
+                wide = run.pivot_table(index="comparisons", columns="seed", values="value")
+                wide = wide[wide.index > 0]
+                color = cmap(c / max(1, len(pairs) - 1) * 0.85)
+                ax.plot(wide.index, common.plot_floor(wide.median(axis=1)), color=color, lw=1.3, label=f"K = {k}")
+                ax.fill_between(
+                    wide.index, common.plot_floor(wide.min(axis=1)), common.plot_floor(wide.max(axis=1)),
+                    color=color, alpha=0.2, lw=0,
+                )
+            for fb, style in (("population", dict(color="k", ls="--")), ("closed form", dict(color="tab:red", ls=":"))):
+                run = part[(part["feedback"] == fb) & (part["policy"] == (kind if fb == "population" else "exact"))]
+                if not run.empty:
+                    final = run[run["step"] == run["step"].max()]["value"].median()
+                    ax.axhline(max(final, common.PLOT_FLOOR), lw=1.2, label=f"{fb} (final)", **style)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.grid(alpha=0.25)
+            if i == 0:
+                ax.set_title(f"{g}, {kind}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(f"{label}\ngap", fontsize=9)
+            if i == len(rules) - 1:
+                ax.set_xlabel("comparisons (judged pairs)", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
+    fig.suptitle(
+        f"last-iterate duality gap against comparisons (zeros drawn at {common.PLOT_FLOOR:g}); "
+        "lines: median over seeds, bands: min-max",
+        fontsize=10,
+    )
+    return fig
+
+
+if __name__ == "__main__":
+    sys.exit(common.entry(main))
