@@ -31,8 +31,13 @@ iterations and comparisons after which the gap stays below 1e-2 and 1e-4 (median
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import NamedTuple
 
 import numpy as np
 
@@ -149,6 +154,12 @@ def main(argv=None) -> int:
         default=4,
         help="B, prompts drawn by rho per iteration on the contextual game (K / B pairs each; default 4)",
     )
+    p.add_argument(
+        "--jobs",
+        type=common.positive_int("--jobs"),
+        default=min(2, os.cpu_count() or 1),
+        help="worker processes, each running whole sweeps (default: min(2, CPUs)); results do not depend on it",
+    )
     args = p.parse_args(argv)
     rules = _subset(p, "--rules", args.rules, tuple(RULES), RULES)
     pols = _subset(p, "--policies", args.policies, POLICIES if not args.quick else POLICIES[:1], POLICIES)
@@ -189,39 +200,77 @@ def _subset(p, flag: str, text: str | None, default: tuple, valid) -> tuple:
     return items
 
 
-def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
+class Unit(NamedTuple):
+    """One compiled sweep: a rule's closed form, or its loss with one feedback and policy, over seeds (x K)."""
+
+    game: str
+    rule: str
+    feedback: str  # "closed form", "population" or "sampled"
+    policy: str
+
+
+def units(rules, pols, gms) -> list[Unit]:
+    return [
+        Unit(g, r, fb, kind)
+        for g in gms
+        for r in rules
+        for fb in ("closed form", "population", "sampled")
+        for kind in (pols if fb != "closed form" else ("exact",))
+    ]
+
+
+def simulate(unit: Unit, seed: int, dtype: str, pairs, steps: int, seeds: int, comal_every: int, prompts: int):
+    """Run one unit (in a worker process): ``(tidy frame, summary rows, seconds)``."""
+    import jax
+
     import algorithms
 
+    jax.config.update("jax_enable_x64", dtype == "float64")
+    tic = time.perf_counter()
+    game, feats = build_games(seed, dtype)[unit.game]
+    b = prompts if game.contextual else None
+    policy = None if unit.feedback == "closed form" else make_policy(unit.policy, game, feats)
+    rule = rule_for(unit.rule, unit.feedback, policy, game, comal_every, b, pairs)
+    grid = hparams(unit.rule)
+    if unit.feedback == "sampled":
+        grid["pairs"] = [k // (b or 1) for k in pairs]
+    n_seeds = 1 if unit.feedback == "closed form" else seeds  # the closed forms are deterministic
+    tr = algorithms.sweep(rule, game, steps=steps, record_every=steps // 100, seeds=n_seeds, metrics=("gap",), **grid)
+    m = _frame(tr, unit.game, unit.rule, unit.feedback, unit.policy, seed, b)
+    rows = _summary(m, unit.game, unit.rule, unit.feedback, unit.policy if unit.feedback != "closed form" else "—")
+    return m, rows, time.perf_counter() - tic
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops after the running units
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     t0 = time.perf_counter()
-    every = steps // 100
-    built = build_games(args.seed, args.dtype)
-    timer, frames, rows = common.Timer(), [], []
-    feedbacks = ("closed form", "population", "sampled")
-    total = sum(1 + 2 * len(pols) for _ in gms for _ in rules)
-    with common.progress(args, total, "sampled: rules x feedback x policies", "run") as bar:
-        for gname in gms:
-            game, feats = built[gname]
-            prompts = args.prompts_per_iteration if game.contextual else None
-            for label in rules:
-                hp = hparams(label)
-                for fb in feedbacks:
-                    for kind in pols if fb != "closed form" else ("tabular",):
-                        bar.set_postfix_str(f"{gname}, {label}, {fb}, {kind}")
-                        policy = make_policy(kind, game, feats)
-                        rule = rule_for(label, fb, policy, game, args.comal_every, prompts, pairs)
-                        grid = dict(hp)
-                        if fb == "sampled":
-                            grid["pairs"] = [k // (prompts or 1) for k in pairs]
-                        n_seeds = 1 if fb == "closed form" else seeds  # the closed forms are deterministic
-                        with timer(f"{gname}/{fb}"):
-                            tr = algorithms.sweep(
-                                rule, game, steps=steps, record_every=every, seeds=n_seeds, metrics=("gap",), **grid
-                            )
-                        m = _frame(tr, gname, label, fb, kind if fb != "closed form" else "exact", args.seed, prompts)
-                        frames.append(m)
-                        rows += _summary(m, gname, label, fb, kind if fb != "closed form" else "—")
-                        bar.update()
-    df = common.combine(frames, hp_order=("policy", "feedback", "pairs", "eta", "tau"))
+    todo = units(rules, pols, gms)
+    timer, done = common.Timer(), {}
+    work = (args.seed, args.dtype, pairs, steps, seeds, args.comal_every, args.prompts_per_iteration)
+    ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
+    with common.progress(args, len(todo), f"sampled: {len(todo)} sweeps on {args.jobs} process(es)", "sweep") as bar:
+        with ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_worker_init) as pool:
+            futures = {pool.submit(simulate, u, *work): u for u in todo}
+            try:
+                for fut in as_completed(futures):
+                    u = futures[fut]
+                    done[u] = fut.result()
+                    timer.seconds[f"{u.game}/{u.feedback}"] = round(
+                        timer.seconds.get(f"{u.game}/{u.feedback}", 0.0) + done[u][2], 3
+                    )
+                    bar.set_postfix_str(f"{u.game}, {u.rule}, {u.feedback}, {u.policy}")
+                    bar.update()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    built = {g: b for g, b in build_games(args.seed, args.dtype).items() if g in gms}
+    frames = [done[u][0] for u in todo]
+    rows = [r for u in todo for r in done[u][1]]
+    df = common.combine(frames, hp_order=("policy", "feedback", "pairs", "eta", "tau", "start_noise"))
     header = ("game", "policy", "rule", "feedback", "gap reached", *_level_header())
     common.write_frame(folder / "trace.csv", df)
     common.write_csv(folder / "summary.csv", rows, header)
@@ -239,11 +288,10 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
         comal_every=args.comal_every,
         prompts_per_iteration=args.prompts_per_iteration,
         steps=steps,
-        record_every=every,
+        record_every=steps // 100,
         seeds=seeds,
-        games={
-            g: {"shape": list(np.shape(built[g][0].P)), "features": list(np.shape(built[g][1]))} for g in gms
-        },
+        games={g: {"shape": list(np.shape(b[0].P)), "features": list(np.shape(b[1]))} for g, b in built.items()},
+        jobs=args.jobs,
         wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
         files=["trace.csv", "summary.csv", "sppo_46_vs_41.csv", "sampled.png"],
     )
@@ -255,7 +303,10 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     print(common.table(rows, header))
     print("SPPO's loss (4.6) against its exact update (4.1), population loss minimised, paper game:")
     print(common.table(sppo_rows, sppo_header))
-    print("wall time per game/feedback (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items()))
+    print(
+        f"wall time {time.perf_counter() - t0:.0f} s on {args.jobs} process(es); compile + run time per "
+        "game/feedback (s, summed over sweeps): " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items())
+    )
 
 
 def _frame(tr, gname, label, fb, kind, seed, prompts):

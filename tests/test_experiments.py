@@ -421,3 +421,52 @@ def test_benchmark_quick_smoke(tmp_path):
     assert len(rates) and (rates > 0).all()  # no timing asserts: only that it measured something
     assert rows.loc[rows.quantity == "certificate", "value"].max() <= 1e-9
     assert "wrote" in proc.stdout
+
+
+@pytest.mark.slow
+def test_sampled_quick_covers_every_rule_and_feedback(tmp_path):
+    proc = run_cli("experiments.sampled", "--quick", cwd=tmp_path)
+    out = tmp_path / "results" / "sampled-quick"
+    for name in ["trace.csv", "summary.csv", "sppo_46_vs_41.csv", "metadata.json", "sampled.png"]:
+        assert (out / name).stat().st_size > 0, name
+    df = pd.read_csv(out / "trace.csv")
+    assert list(df.columns[:5]) == [*COLUMNS_HEAD, "policy", "feedback"]
+    assert list(df.columns[-len(COLUMNS_TAIL) :]) == COLUMNS_TAIL
+    assert set(df["rule"]) == {"iterative_ipo", "sppo", "inpo", "nash_md", "egpo", "comal(inpo)"}
+    assert set(df["feedback"]) == {"closed form", "population", "K=16", "K=256"}
+    sampled = df[df["feedback"].str.startswith("K=")]
+    k = sampled["feedback"].str[2:].astype(int)
+    calls = np.where(sampled["rule"] == "egpo", 2, 1)  # EGPO judges twice per iteration
+    np.testing.assert_array_equal(sampled["comparisons"], k * calls * sampled["step"])
+    np.testing.assert_array_equal(sampled["pairs"], k)
+    assert (df.loc[~df["feedback"].str.startswith("K="), "comparisons"] == 0).all()
+    assert df["finite"].all() and np.isfinite(df["value"]).all()
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["feedback"]["sampled"] == {"pairs": [16, 256], "labels": "hard"}
+    assert {"paper/closed form", "paper/population", "paper/sampled"} <= set(meta["wall_time_s"])
+    for text in ("gap reached", "comparisons to 0.01", "SPPO's loss (4.6)", "| paper | tabular"):
+        assert text in proc.stdout, text
+    sppo = pd.read_csv(out / "sppo_46_vs_41.csv")
+    assert (sppo.iloc[:, -1] > 1e-7).all()  # (4.6) is never exactly (4.1)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--rules", "inpo,dpo"], "--rules: unknown 'dpo'"),
+        (["--policies", "tree"], "--policies: unknown 'tree'"),
+        (["--pairs", "0,16"], "--pairs must name at least one K >= 1"),
+        (["--pairs", "a"], "--pairs must be comma-separated whole numbers"),
+        (["--steps", "150"], "must be a multiple of 100"),
+        (["--comal-every", "500"], "must be below --steps"),
+        (["--games", "contextual", "--pairs", "6"], "not a multiple of --prompts-per-iteration"),
+        (["--dtype", "float32"], "float64 only"),
+    ],
+)
+def test_sampled_cli_errors_are_one_line_before_any_computation(args, message, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("experiments.sampled", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not out.exists() and not leftovers(tmp_path)

@@ -33,6 +33,13 @@ def test_feedback_example_runs_after_the_ten_lines(capsys):
     assert (int(calls), int(comparisons)) == (2000, 2000 * 64 * 3)  # as the comment says
 
 
+@pytest.mark.slow
+def test_sampled_example_runs_as_written(capsys):
+    exec(compile(block_after("sampled"), "README-sampled", "exec"), {})
+    reached = [float(v) for v in capsys.readouterr().out.strip().strip("[]").split()]
+    assert len(reached) == 2 and reached[0] > reached[1] > 0  # more pairs per iteration, a smaller gap
+
+
 def _base_docstring_example() -> str:
     import algorithms.base
 
