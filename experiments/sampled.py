@@ -6,9 +6,9 @@ For every combination of
 * rule: iterative IPO, SPPO, INPO, Nash-MD, EGPO and COMAL(INPO), each as its closed form (exact feedback) and
   as :func:`algorithms.loss_based` on its loss (IPO, SPPO's (4.6), INPO, Nash-MD, EGPO; COMAL re-centres the
   reference of loss-based INPO every ``--comal-every`` iterations);
-* feedback: the population loss (every pair, exactly weighted) and K = 16, 256, 4096 judged pairs per
-  iteration (hard labels: one Bernoulli draw per pair); on the contextual game ``--prompts-per-iteration`` B
-  prompts are drawn by rho each iteration, with K / B pairs each;
+* feedback: the population loss (every pair of every prompt, exactly weighted: deterministic) and K = 16, 256,
+  4096 judged pairs per iteration (hard labels: one Bernoulli draw per pair); on the contextual game
+  ``--prompts-per-iteration`` B prompts are drawn by rho each iteration, with K / B pairs each;
 * policy: tabular, log-linear and a (10, 10) tanh MLP over fixed random response features (the paper game:
   ``d = 2 = n - 1``, so the log-linear family holds every policy; the contextual game: ``d = 3 < n - 1 = 4``
   per prompt, ``theta`` shared by the 16 prompts, so no policy of the family is a Nash policy);
@@ -25,7 +25,7 @@ lines at their final gap) and ``metadata.json`` to ``results/sampled/`` (``--qui
 The printed table gives the gap reached (mean over the last 10 % of the records, median over seeds) and the
 iterations and comparisons after which the gap stays below 1e-2 and 1e-4 (median over seeds).
 
-    python -m experiments.sampled           # full: 2 games x 3 policies x 6 rules, 1000 iterations, 2 seeds
+    python -m experiments.sampled           # full: 2 games x 3 policies x 6 rules, 1000 / 500 iterations, 2 seeds
     python -m experiments.sampled --quick   # the paper game, tabular, K = 16, 256, 200 iterations, 1 seed
 """
 
@@ -59,6 +59,7 @@ GAMES = ("paper", "contextual")
 PAIRS = (16, 256, 4096)
 LEVELS = (1e-2, 1e-4)
 PROMPTS, RESPONSES, PROMPT_FEATURES = 16, 5, 3
+STEPS = {"paper": 1000, "contextual": 500}  # iterations per run (the full run's defaults)
 
 
 def hparams(label: str) -> dict[str, float]:
@@ -113,7 +114,7 @@ def rule_for(label: str, feedback: str, policy, game, comal_every: int, prompts:
         rule = algorithms.get(closed)
     else:
         k = None if feedback == "population" else max(pairs) // (prompts or 1)
-        rule = algorithms.loss_based(loss, policy, pairs=k, prompts=prompts if game.contextual else None)
+        rule = algorithms.loss_based(loss, policy, pairs=k, prompts=prompts)
     return algorithms.comal(rule, comal_every) if label.startswith("comal") else rule
 
 
@@ -132,7 +133,8 @@ def main(argv=None) -> int:
         "--steps",
         type=common.positive_int("--steps"),
         default=None,
-        help="iterations per run, a multiple of 100 (default 1000; --quick 200)",
+        help="iterations per run on every game, a multiple of 100 (default 1000 on the paper game, 500 on "
+        "the contextual one, whose iterations cost 1.5-3x more; --quick 200)",
     )
     p.add_argument(
         "--seeds", type=common.positive_int("--seeds"), default=None, help="seeds per K (default 2; --quick 1)"
@@ -164,11 +166,15 @@ def main(argv=None) -> int:
     rules = _subset(p, "--rules", args.rules, tuple(RULES), RULES)
     pols = _subset(p, "--policies", args.policies, POLICIES if not args.quick else POLICIES[:1], POLICIES)
     gms = _subset(p, "--games", args.games, GAMES if not args.quick else GAMES[:1], GAMES)
-    steps = args.steps or (200 if args.quick else 1000)
-    if steps % 100:
-        common.fail(p, f"--steps ({steps}) must be a multiple of 100")
-    if args.comal_every >= steps:
-        common.fail(p, f"--comal-every ({args.comal_every}) must be below --steps ({steps})")
+    if args.steps is not None:
+        steps = {g: args.steps for g in GAMES}
+    else:
+        steps = {"paper": 200, "contextual": 200} if args.quick else dict(STEPS)
+    low = min(steps[g] for g in gms)
+    if low % 100:
+        common.fail(p, f"--steps ({low}) must be a multiple of 100")
+    if args.comal_every >= low:
+        common.fail(p, f"--comal-every ({args.comal_every}) must be below --steps ({low})")
     pairs = PAIRS[:2] if args.quick else PAIRS
     if args.pairs is not None:
         try:
@@ -219,7 +225,7 @@ def units(rules, pols, gms) -> list[Unit]:
     ]
 
 
-def simulate(unit: Unit, seed: int, dtype: str, pairs, steps: int, seeds: int, comal_every: int, prompts: int):
+def simulate(unit: Unit, seed: int, dtype: str, pairs, steps: dict, seeds: int, comal_every: int, prompts: int):
     """Run one unit (in a worker process): ``(tidy frame, summary rows, seconds)``."""
     import jax
 
@@ -228,14 +234,15 @@ def simulate(unit: Unit, seed: int, dtype: str, pairs, steps: int, seeds: int, c
     jax.config.update("jax_enable_x64", dtype == "float64")
     tic = time.perf_counter()
     game, feats = build_games(seed, dtype)[unit.game]
-    b = prompts if game.contextual else None
+    b = prompts if game.contextual and unit.feedback == "sampled" else None  # the population: every prompt
     policy = None if unit.feedback == "closed form" else make_policy(unit.policy, game, feats)
     rule = rule_for(unit.rule, unit.feedback, policy, game, comal_every, b, pairs)
     grid = hparams(unit.rule)
     if unit.feedback == "sampled":
         grid["pairs"] = [k // (b or 1) for k in pairs]
-    n_seeds = 1 if unit.feedback == "closed form" else seeds  # the closed forms are deterministic
-    tr = algorithms.sweep(rule, game, steps=steps, record_every=steps // 100, seeds=n_seeds, metrics=("gap",), **grid)
+    n_seeds = seeds if unit.feedback == "sampled" else 1  # the closed forms and population losses are exact
+    n = steps[unit.game]
+    tr = algorithms.sweep(rule, game, steps=n, record_every=n // 100, seeds=n_seeds, metrics=("gap",), **grid)
     m = _frame(tr, unit.game, unit.rule, unit.feedback, unit.policy, seed, b)
     rows = _summary(m, unit.game, unit.rule, unit.feedback, unit.policy if unit.feedback != "closed form" else "—")
     return m, rows, time.perf_counter() - tic
@@ -287,8 +294,8 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
         optimizer="optax.sgd(0.5), 10 steps per iteration (algorithms.loss_based defaults)",
         comal_every=args.comal_every,
         prompts_per_iteration=args.prompts_per_iteration,
-        steps=steps,
-        record_every=steps // 100,
+        steps={g: steps[g] for g in gms},
+        record_every={g: steps[g] // 100 for g in gms},
         seeds=seeds,
         games={g: {"shape": list(np.shape(b[0].P)), "features": list(np.shape(b[1]))} for g, b in built.items()},
         jobs=args.jobs,
@@ -297,7 +304,8 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     )
     common.write_metadata(folder, meta)
     print(
-        f"last-iterate gap reached (mean of the last 10% of {steps} iterations, median of {seeds} seed(s)) and "
+        f"last-iterate gap reached (mean of the last 10% of {', '.join(f'{steps[g]} ({g})' for g in gms)} "
+        f"iterations; sampled runs: median of {seeds} seed(s)) and "
         f"when it stays below {' / '.join(f'{v:g}' for v in LEVELS)} (iterations; comparisons):"
     )
     print(common.table(rows, header))
