@@ -313,3 +313,16 @@ def test_prompts_are_drawn_by_rho_and_each_drawn_prompt_takes_its_own_step():
     freq = drawn_step.mean(axis=0)  # P(prompt c drawn at least once in 4) = 1 - (1 - rho_c)^4
     np.testing.assert_allclose(freq, 1 - (1 - np.array([0.2, 0.3, 0.5])) ** 4, atol=0.08)
     assert drawn.name.endswith(",B=4)")
+
+
+@pytest.mark.parametrize("labels", ["hard", "soft"])
+def test_sampled_pairs_move_mass_towards_the_better_response(labels):
+    # a Bradley-Terry game (scores 0, 1, 2): the judged winner is the better response more often, so every
+    # loss moves mass to response 2 (on the paper game a reversed judge would go unnoticed: its Nash policy
+    # (4/11, 3/11, 4/11) is also the reversed game's)
+    game = games.bradley_terry([0.0, 1.0, 2.0])
+    for loss in ("inpo", "ipo", "sppo", "nash_md", "egpo", "dpo"):
+        rule = loss_based(loss, policies.tabular(game), pairs=64, labels=labels)
+        t = algorithms.sweep(rule, game, steps=30, record_every=30, seeds=4, record_policy=True)
+        best = np.asarray(t.policies.x)[:, -1, 2]
+        assert np.all(best > 0.45), (loss, labels, best)
