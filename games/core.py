@@ -441,17 +441,15 @@ def stack_games(games: Sequence[Game]) -> Game:
         if not isinstance(g, Game):
             raise TypeError(f"games[{i}] is a {type(g).__name__}, not a Game")
     first = games[0]
-    for i, g in enumerate(games[1:], 1):
-        same = (g.A.shape, g.dtype, g.preference, g.symmetric, g.weights is None) == (
-            first.A.shape,
-            first.dtype,
-            first.preference,
-            first.symmetric,
-            first.weights is None,
-        )
-        if not same:
+    signature = lambda g: (g.A.shape, g.A.dtype, g.preference, g.symmetric, g.weights is None)
+    expected = signature(first)
+    for i, g in enumerate(games):
+        if signature(g) != expected:
             raise ValueError(
                 f"games[{i}] ({g!r}) does not match games[0] ({first!r}): stacked games must agree"
             )
-    # stack on the host: jnp.stack of thousands of arrays would compile a concatenate with thousands of operands
-    return jax.tree.map(lambda *leaves: jnp.asarray(np.stack([np.asarray(l) for l in leaves])), *games)
+    # stacked on the host, field by field (a jnp.stack of thousands of arrays would compile a concatenate with
+    # thousands of operands; a tree map over thousands of games spends its time flattening them)
+    stack = lambda leaves: jnp.asarray(np.stack([np.asarray(leaf) for leaf in leaves]))
+    weights = None if first.weights is None else stack([g.weights for g in games])
+    return dataclasses.replace(first, A=stack([g.A for g in games]), weights=weights)
