@@ -205,8 +205,9 @@ class UpdateRule(NamedTuple):
 
 
 def normalize(logits: jax.Array) -> jax.Array:
-    """Normalised log-probabilities over the last axis (``log_softmax``)."""
-    return jax.nn.log_softmax(logits, axis=-1)
+    """Normalised log-probabilities over the last axis (``log_softmax``; its sums written out for a few
+    actions inside ``sweep``'s batch-last fast path, :func:`games.core.written_out_sums`)."""
+    return games.core.log_softmax(logits)
 
 
 def probs(logits: Profile) -> Profile:
