@@ -295,8 +295,18 @@ def main(argv=None) -> int:
     return 0
 
 
+def _load() -> str:
+    """The 1-minute load average over the core count (other processes share the cores; the ratios are
+    interleaved, but a two-device ``sweep`` loses more to them than the one-thread NumPy loop)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    except OSError:  # not available on this platform
+        return "unknown"
+
+
 def run_benchmark(args, out) -> None:
     say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    load_start = _load()
     platform = PLATFORMS[getattr(args, "device", "cpu")]
     if "jax" not in sys.modules:  # both must be set before JAX starts; an explicit environment wins
         os.environ.setdefault("JAX_PLATFORMS", platform)
@@ -379,6 +389,8 @@ def run_benchmark(args, out) -> None:
     device = f"{len(jax.devices())} x {jax.devices()[0].device_kind} ({jax.default_backend()})"
     md = [
         f"# Benchmark ({'quick' if q else 'full'}; {args.dtype}; JAX device: {device})",
+        "",
+        f"Load average (1 min) at the start: {load_start}; at the end: {_load()}.",
         "",
         common.table(table_rows, header),
         "",
