@@ -25,6 +25,7 @@ Writes ``benchmark.md`` and ``benchmark.csv`` (and ``metadata.json``) to ``resul
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -172,6 +173,75 @@ def bench_overhead(calls: int) -> dict:
     }
 
 
+def bench_candidates(batch: int, jax_steps: int, np_steps: int, repeats: int) -> list[dict]:
+    """The candidate fast paths for a batch of tiny games, as bare scans of one MWU step (no ``sweep``
+    around them), each against the batched NumPy loop: the layouts (batch first, as a plain ``vmap``; batch
+    last, ``vmap(in_axes=-1)``) crossed with the sums over actions (the ``jnp`` forms; written out,
+    :func:`games.core.written_out_sums`), and the hand-written carry of n arrays of shape ``[B]`` (for n = 3
+    only: not a rule written once). The batch is sharded over the devices as ``sweep`` does."""
+    import jax
+    import jax.numpy as jnp
+
+    from algorithms.base import normalize
+    from games import core
+
+    A = np.stack([np.asarray(_game(3, s).A) for s in range(batch)])
+    l0 = np.full((batch, 3), -np.log(3.0))
+    mesh = jax.sharding.Mesh(np.array(jax.devices()), ("b",))
+
+    def shard(x, axis):
+        spec = [None] * x.ndim
+        spec[axis] = "b"
+        return jax.device_put(
+            jnp.asarray(x), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*spec))
+        )
+
+    def step(A, l):  # the rule's own update, written once for one game: normalize(l + eta A exp(l))
+        return normalize(l + ETA * core._matvec(A, jnp.exp(l)))
+
+    def tuple_step(A, l):  # A: n*n arrays [B], l: n arrays [B]
+        p = [jnp.exp(x) for x in l]
+        z = [l[i] + ETA * (A[3 * i] * p[0] + A[3 * i + 1] * p[1] + A[3 * i + 2] * p[2]) for i in range(3)]
+        m = jnp.maximum(jnp.maximum(z[0], z[1]), z[2])
+        lse = jnp.log(jnp.exp(z[0] - m) + jnp.exp(z[1] - m) + jnp.exp(z[2] - m))
+        return tuple(x - m - lse for x in z)
+
+    def scan(body, written_out):
+        def f(A, l):
+            ctx = core.written_out_sums() if written_out else contextlib.nullcontext()
+            with ctx:
+                return jax.lax.scan(lambda c, _: (body(A, c), None), l, None, length=jax_steps)[0]
+
+        return jax.jit(f)
+
+    first, last = (0, (shard(A, 0), shard(l0, 0))), (-1, (shard(np.moveaxis(A, 0, -1), 2), shard(l0.T, 1)))
+    cases = [
+        ("batch first, jnp sums (plain vmap)", False, first),
+        ("batch first, sums written out", True, first),
+        ("batch last, jnp sums", False, last),
+        ("batch last, sums written out (sweep's fast path)", True, last),
+    ]
+    calls = [(name, scan(jax.vmap(step, in_axes=ax, out_axes=ax), w), args) for name, w, (ax, args) in cases]
+    tuple_args = (
+        tuple(shard(A[:, i, j], 0) for i in range(3) for j in range(3)),
+        tuple(shard(l0[:, i], 0) for i in range(3)),
+    )
+    calls.append(("carry as n arrays [B], hand-written for n = 3", scan(tuple_step, False), tuple_args))
+    out = []
+    for name, f, args in calls:
+        run = lambda f=f, args=args: jax.block_until_ready(f(*args))
+        r = _measure(
+            f"candidate: {name}",
+            run,
+            lambda: numpy_loop("mwu", A, np_steps),
+            batch * jax_steps,
+            batch * np_steps,
+            repeats,
+        )
+        out.append(r)
+    return out
+
+
 def bench_registry(steps: int, rate_steps: int) -> list[dict]:
     """Every registered rule on the paper's game: compile time and steps/s (runs of ``rate_steps``) and the
     last-iterate gap after ``steps``."""
@@ -280,6 +350,11 @@ def main(argv=None) -> int:
         "--repeats", type=common.positive_int("--repeats"), default=None, help="default 5 (--quick 3)"
     )
     p.add_argument(
+        "--candidates",
+        action="store_true",
+        help="also time the candidate fast paths for batches of tiny games (bare scans of one MWU step)",
+    )
+    p.add_argument(
         "--device",
         choices=tuple(PLATFORMS),
         default="cpu",
@@ -359,6 +434,12 @@ def run_benchmark(args, out) -> None:
     lp = [bench_lp(n, kind) for kind in ("uniform", "cyclic") for n in sizes]
     for r in lp:
         say(f"  {r['case']:<28} {r['seconds'] * 1e3:10.1f} ms  certificate {r['certificate']:.1e}")
+    candidates = []
+    if args.candidates:
+        candidates = bench_candidates(1000 if q else 10_000, 500 if q else 2_000, 20 if q else 100, repeats)
+        for r in candidates:
+            say(f"  {r['case']:<60} {r['jax_rate']:12,.0f} game-steps/s  x{r['ratio']:.1f} vs NumPy")
+        rows += candidates
     overhead = bench_overhead(50 if q else 200)
     say(
         f"  {overhead['case']:<28} {overhead['seconds'] * 1e6:10.0f} us per call "
