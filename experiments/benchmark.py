@@ -227,19 +227,27 @@ def bench_candidates(batch: int, jax_steps: int, np_steps: int, repeats: int) ->
         tuple(shard(l0[:, i], 0) for i in range(3)),
     )
     calls.append(("carry as n arrays [B], hand-written for n = 3", scan(tuple_step, False), tuple_args))
-    out = []
-    for name, f, args in calls:
-        run = lambda f=f, args=args: jax.block_until_ready(f(*args))
-        r = _measure(
-            f"candidate: {name}",
-            run,
-            lambda: numpy_loop("mwu", A, np_steps),
-            batch * jax_steps,
-            batch * np_steps,
-            repeats,
-        )
-        out.append(r)
-    return out
+    # round robin (every candidate once per round, each right after its own NumPy call), so that a change of
+    # load during the measurement hits every candidate alike
+    runs = [(name, lambda f=f, args=args: jax.block_until_ready(f(*args))) for name, f, args in calls]
+    compile_s = {name: _time(run) - _time(run) for name, run in runs}
+    ratios: dict[str, list[float]] = {name: [] for name, _ in runs}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in runs}
+    for _ in range(repeats):
+        for name, run in runs:
+            t_np, t_jax = _time(lambda: numpy_loop("mwu", A, np_steps)), _time(run)
+            times[name].append((t_np, t_jax))
+            ratios[name].append((jax_steps / t_jax) / (np_steps / t_np))
+    return [
+        {
+            "case": f"candidate: {name}",
+            "compile_s": compile_s[name],
+            "jax_rate": batch * jax_steps / float(np.median([t for _, t in times[name]])),
+            "numpy_rate": batch * np_steps / float(np.median([t for t, _ in times[name]])),
+            "ratio": float(np.median(ratios[name])),
+        }
+        for name, _ in runs
+    ]
 
 
 def bench_registry(steps: int, rate_steps: int) -> list[dict]:
