@@ -400,10 +400,13 @@ def run_benchmark(args, out) -> None:
     common.setup(args)
     import jax
 
-    backend = jax.default_backend()
+    try:
+        backend = jax.default_backend()
+    except (RuntimeError, AssertionError) as e:  # JAX_PLATFORMS names a backend this install lacks
+        backend = f"unavailable ({type(e).__name__}{': ' + str(e) if str(e) else ''})"
     if backend != {"cuda": "gpu"}.get(platform, platform):
         raise SystemExit(
-            f"benchmark: --device {args.device} asked for, but JAX's default backend is {backend!r} "
+            f"benchmark: --device {args.device} asked for, but JAX's default backend is {backend} "
             f"(for a GPU: pip install -e '.[cuda]', and JAX_PLATFORMS unset or 'cuda')"
         )
 
