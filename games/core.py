@@ -42,6 +42,13 @@ __all__ = [
     "check_int",
     "check_seed",
     "check_dtype",
+    "written_out_sums",
+    "WRITTEN_OUT_MAX_N",
+    "action_sum",
+    "action_max",
+    "action_min",
+    "log_softmax",
+    "logsumexp",
 ]
 
 #: Tolerance for ``P + P^T = 1``, a diagonal of 1/2 and weights summing to 1, for float64 input. Input held in a
@@ -178,6 +185,13 @@ def written_out_sums():
     ``tests/test_fastpath.py`` bounds for every registered rule. Outside this context every helper is the plain
     ``jnp`` form. The switch is read when a function is traced: a function jitted on its own and first traced
     inside the context keeps the written-out form when called outside it (equal to round-off).
+
+    Example:
+        >>> x = jnp.array([0.0, 1.0, 2.0])
+        >>> with games.core.written_out_sums():
+        ...     y = games.core.log_softmax(x)   # (x - max) - log(exp(x0 - max) + exp(x1 - max) + exp(x2 - max))
+        >>> bool(jnp.allclose(y, jax.nn.log_softmax(x), rtol=1e-15, atol=1e-15))
+        True
     """
     token = _WRITTEN_OUT.set(True)
     try:

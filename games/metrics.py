@@ -4,7 +4,8 @@ Conventions: the row player maximises ``x^T A y``. Strategies are ``[m]``/``[n]`
 ``[C, m]``/``[C, n]`` for a contextual game, whose metrics are the prompt-weighted (``rho``) sums of the
 per-prompt metrics. Zeros in policies are handled (``0 log 0 = 0``). Functions here check only what is static or
 concrete (a preference-only metric on a matrix game, a Python ``tau <= 0``), so they run under ``jit``/``vmap``;
-validate values with the constructors in :mod:`games.core`.
+validate values with the constructors in :mod:`games.core`. Sums, maxima and log-sum-exps over actions go through
+the helpers of :mod:`games.core`, which ``algorithms.sweep`` writes out term by term for tiny games.
 
 * ``duality_gap(game, x, y) = max_i (A y)_i - min_j (x^T A)_j >= 0``, zero exactly at a Nash equilibrium.
 * ``worst_case_win_rate(game, pi) = min_j P(pi > j) = 1/2 + min_j (pi^T A)_j`` (preference games), which equals
