@@ -4,8 +4,10 @@
 steps (an outer scan over records around an inner scan of ``record_every`` steps). ``sweep`` is the same
 simulation under ``vmap`` over a flat batch of (game, seed, hyperparameters) points — built by
 :func:`build_grid`, simulated by the vmapped core (in chunks when progress is shown), reshaped to one axis per
-swept argument. Neither recompiles for new seeds or hyperparameter values: those are array leaves of the state;
-the rule, the feedback model, the metric list, ``steps`` and ``record_every`` are the static arguments.
+swept argument. On games of at most 8 actions the core runs with the batch on the last axis and the sums over
+actions written out (the fast path for tiny games: :func:`games.core.written_out_sums`). Neither recompiles
+for new seeds or hyperparameter values: those are array leaves of the state; the rule, the feedback model, the
+metric list, ``steps`` and ``record_every`` are the static arguments.
 
 What the learner observes is the ``feedback`` model (:mod:`games.feedback`, default exact). Each step gets an
 :class:`games.feedback.Oracle` keyed by ``fold_in(key, step)``; the trace's **counters** accumulate what the
