@@ -224,8 +224,9 @@ class UpdateRule(NamedTuple):
 
 
 def normalize(logits: jax.Array) -> jax.Array:
-    """Normalised log-probabilities over the last axis (``log_softmax``)."""
-    return jax.nn.log_softmax(logits, axis=-1)
+    """Normalised log-probabilities over the last axis (``log_softmax``; its sums written out for a few
+    actions inside ``sweep``'s batch-last fast path, :func:`games.core.written_out_sums`)."""
+    return games.core.log_softmax(logits)
 
 
 def probs(logits: Profile) -> Profile:
@@ -252,11 +253,11 @@ def as_key(key, name: str = "key") -> jax.Array:
     Raises:
         TypeError / ValueError: anything else, naming ``name`` and the value.
     """
-    if key is None:
-        return jax.random.PRNGKey(0)
-    value = games.core.check_seed(key, name)
+    value = 0 if key is None else games.core.check_seed(key, name)
     if isinstance(value, int):
-        return jax.random.PRNGKey(value)
+        if jax.config.jax_default_prng_impl != "threefry2x32":
+            return jax.random.PRNGKey(value)
+        return jnp.asarray(_threefry_keys(np.asarray([value], np.uint64))[0])  # no JAX op: less per-call cost
     if np.shape(value) != (2,):
         raise ValueError(f"{name} must be a single key (uint32[2]), got shape {np.shape(value)}")
     return jnp.asarray(value)
@@ -275,14 +276,18 @@ def as_keys(seeds, name: str = "seeds") -> jax.Array:
         for i, v in enumerate(values):
             _check_seed(v, f"{name}[{i}]")
         arr = np.asarray([int(v) for v in values], dtype=np.uint64)
-    # jax.random.PRNGKey(s) for threefry is [s >> 32, s & 0xFFFFFFFF]: built here without one call per seed
     arr = arr.astype(np.uint64)
-    data = np.stack(
-        [(arr >> np.uint64(32)).astype(np.uint32), (arr & np.uint64(0xFFFFFFFF)).astype(np.uint32)], -1
-    )
     if jax.config.jax_default_prng_impl != "threefry2x32":  # other implementations: one call per seed
         return jnp.stack([jax.random.PRNGKey(int(s)) for s in arr])
-    return jnp.asarray(data)
+    return jnp.asarray(_threefry_keys(arr))
+
+
+def _threefry_keys(seeds: np.ndarray) -> np.ndarray:
+    """``jax.random.PRNGKey(s)`` for threefry is ``[s >> 32, s & 0xFFFFFFFF]``: built on the host, without one
+    JAX call per seed (``uint64 [S]`` -> ``uint32 [S, 2]``)."""
+    return np.stack(
+        [(seeds >> np.uint64(32)).astype(np.uint32), (seeds & np.uint64(0xFFFFFFFF)).astype(np.uint32)], -1
+    )
 
 
 def _is_concrete(v) -> bool:

@@ -4,8 +4,10 @@
 steps (an outer scan over records around an inner scan of ``record_every`` steps). ``sweep`` is the same
 simulation under ``vmap`` over a flat batch of (game, seed, hyperparameters) points — built by
 :func:`build_grid`, simulated by the vmapped core (in chunks when progress is shown), reshaped to one axis per
-swept argument. Neither recompiles for new seeds or hyperparameter values: those are array leaves of the state;
-the rule, the feedback model, the metric list, ``steps`` and ``record_every`` are the static arguments.
+swept argument. On games of at most 8 actions the core runs with the batch on the last axis and the sums over
+actions written out (the fast path for tiny games: :func:`games.core.written_out_sums`). Neither recompiles
+for new seeds or hyperparameter values: those are array leaves of the state; the rule, the feedback model, the
+metric list, ``steps`` and ``record_every`` are the static arguments.
 
 What the learner observes is the ``feedback`` model (:mod:`games.feedback`, default exact). Each step gets an
 :class:`games.feedback.Oracle` keyed by ``fold_in(key, step)``; the trace's **counters** accumulate what the
@@ -291,17 +293,37 @@ def _advance(rule: UpdateRule, feedback: Feedback, game, carry: _Carry) -> _Carr
     )
 
 
-def _simulate(rule, feedback, metric_fns, game, carry, nash, num_records, record_every, record_policy=False):
+def _simulate(
+    rule,
+    feedback,
+    metric_fns,
+    game,
+    carry,
+    nash,
+    num_records,
+    record_every,
+    record_policy=False,
+    batch_last=False,
+):
+    """The scan over records around the scan of ``record_every`` steps. ``batch_last``: every leaf of ``game``,
+    ``carry`` and ``nash`` holds a batch of runs on its last axis, and each step and record is ``vmap``-ped over
+    it (:func:`_simulate_batch`'s fast path); the trajectory then has the batch last too."""
     TRACE_COUNT[rule.name] = TRACE_COUNT.get(rule.name, 0) + 1  # Python side effect: runs at trace time only
 
-    def advance(c, _):
-        return _advance(rule, feedback, game, c), None
+    advance = functools.partial(_advance, rule, feedback)
+    record = functools.partial(_record, rule, metric_fns, record_policy=record_policy)
+    if batch_last:
+        advance = jax.vmap(advance, in_axes=-1, out_axes=-1)
+        record = jax.vmap(record, in_axes=-1, out_axes=-1)
+
+    def step(c, _):
+        return advance(game, c), None
 
     def chunk(c, _):
-        c = jax.lax.scan(advance, c, None, length=record_every)[0]
-        return c, _record(rule, metric_fns, game, c, nash, record_policy)
+        c = jax.lax.scan(step, c, None, length=record_every)[0]
+        return c, record(game, c, nash)
 
-    first = _record(rule, metric_fns, game, carry, nash, record_policy)
+    first = record(game, carry, nash)
     carry, rest = jax.lax.scan(chunk, carry, None, length=num_records)
     traj = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
     return carry, traj
@@ -311,14 +333,39 @@ _STATIC = ("rule", "feedback", "metric_fns", "num_records", "record_every", "rec
 _simulate_jit = jax.jit(_simulate, static_argnames=_STATIC)
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC)
+def _batch_last(game: games.Game) -> bool:
+    """Whether :func:`sweep` takes the fast path for tiny games: the batch on the last axis of every array and
+    the sums over actions written out (:func:`games.core.written_out_sums`), for at most
+    :data:`games.core.WRITTEN_OUT_MAX_N` actions."""
+    return max(game.shape) <= games.core.WRITTEN_OUT_MAX_N
+
+
+@functools.partial(jax.jit, static_argnames=(*_STATIC, "batch_last"))
 def _simulate_batch(
-    rule, feedback, metric_fns, games_b, carries, nash_b, num_records, record_every, record_policy
+    rule, feedback, metric_fns, games_b, carries, nash_b, num_records, record_every, record_policy, batch_last
 ):
-    sim = lambda g, c, n: _simulate(
-        rule, feedback, metric_fns, g, c, n, num_records, record_every, record_policy
-    )
-    return jax.vmap(sim)(games_b, carries, nash_b)
+    """``_simulate`` over a batch (leading axis of every leaf), in and out. ``batch_last``: moved to the last
+    axis inside, so that each per-run array is a row of contiguous runs, with the sums written out."""
+    if not batch_last:
+        sim = lambda g, c, n: _simulate(
+            rule, feedback, metric_fns, g, c, n, num_records, record_every, record_policy
+        )
+        return jax.vmap(sim)(games_b, carries, nash_b)
+    last = functools.partial(jax.tree.map, lambda a: jnp.moveaxis(a, 0, -1))
+    with games.core.written_out_sums():
+        final, traj = _simulate(
+            rule,
+            feedback,
+            metric_fns,
+            last(games_b),
+            last(carries),
+            last(nash_b),
+            num_records,
+            record_every,
+            record_policy,
+            batch_last=True,
+        )
+    return jax.tree.map(lambda a: jnp.moveaxis(a, -1, 0), (final, traj))
 
 
 def _counter_dtype():
@@ -681,7 +728,10 @@ def sweep(
 
     The batch is built (:func:`build_grid`), split over ``jax.devices()`` of the default backend (``jax.sharding``;
     padded to a multiple of the device count), simulated, and reshaped; results equal a Python loop of
-    :func:`run` calls.
+    :func:`run` calls (to round-off). Games of at most :data:`games.core.WRITTEN_OUT_MAX_N` actions take a fast
+    path: inside the simulation the batch is the last axis of every array and the sums over actions are written
+    out term by term (:func:`games.core.written_out_sums`); the rules are unchanged and the traces agree with the
+    plain path to round-off (``tests/test_fastpath.py``: ``atol=1e-12`` after 200 steps, every rule).
 
     Several processes: call ``sweep`` with the same arguments on every process after
     ``jax.distributed.initialize(...)``. Each chunk is split into ``jax.process_count()`` contiguous shares of
@@ -774,6 +824,7 @@ def sweep(
                 num_records,
                 record_every,
                 bool(record_policy),
+                _batch_last(first_game),
             )
             keep = min(stride, batch - lo)
             out = jax.tree.map(np.asarray, (final.state, traj))

@@ -3,21 +3,29 @@
 Per rule family (MWU, INPO, MMD) and size: compile time, steps/s on one game, and the ratio to a NumPy
 reference loop of the **same** update measured in the same process, interleaved (A B A B ..., median of the
 ratios), so machine noise hits both sides alike. Batches go through the public ``sweep`` (10^4 3x3 games,
-100 100x100 games) against a batched NumPy loop; on CPU the benchmark makes one JAX device per core, so
-``sweep`` shards the batch over every core. The LP (HiGHS) is timed with its certificate for n = 3 .. 1000 on
-two families: uniform random preferences and cyclic ones (an interior equilibrium, harder for the
-interior-point method and its crossover).
+also as float32 games, 100 100x100 games) against a batched NumPy loop in the same dtype; on CPU the benchmark
+makes one JAX device per core, so ``sweep`` shards the batch over every core. The two ratios with targets (MWU
+on 10^4 3x3 games: ``sweep`` >= 8x the batched NumPy loop; MWU on one 3x3 game: ``run`` >= 150x the NumPy
+loop) are printed with their targets, and the per-call overhead of ``run`` (a one-step run: validation, start,
+dispatch, recording, the trace) is measured on its own. The LP (HiGHS) is timed with its certificate for
+n = 3 .. 1000 on two families: uniform random preferences and cyclic ones (an interior equilibrium, harder for
+the interior-point method and its crossover).
 OpenSpiel's MMD is timed on the same 3x3 game when ``pyspiel`` is installed (skipped cleanly otherwise).
+
+``--device gpu`` runs the JAX side on the GPU (``pip install -e ".[cuda]"`` first; the NumPy side stays on the
+CPU); the default ``cpu`` makes one JAX CPU device per core.
 
 Writes ``benchmark.md`` and ``benchmark.csv`` (and ``metadata.json``) to ``results/benchmark/`` (``--quick``:
 ``results/benchmark-quick/``).
 
-    python -m experiments.benchmark           # ~ 90 s on a 2-core CPU
-    python -m experiments.benchmark --quick   # ~ 30 s: smaller sizes, fewer repeats, no n = 1000 LP
+    python -m experiments.benchmark                 # ~ 90 s on a 2-core CPU
+    python -m experiments.benchmark --quick         # ~ 30 s: smaller sizes, fewer repeats, no n = 1000 LP
+    python -m experiments.benchmark --device gpu    # the same on a GPU
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -29,6 +37,10 @@ from . import common
 STUDY = "benchmark"
 FAMILIES = ("mwu", "inpo", "mmd")
 ETA, TAU = 0.5, 0.1
+#: JAX / NumPy ratios the performance issue asks for (full run): case -> target.
+TARGETS = {"mwu single 3x3": 150.0, "mwu batch 10000 x 3x3": 8.0}
+#: ``--device`` -> the JAX platform it selects.
+PLATFORMS = {"cpu": "cpu", "gpu": "cuda"}
 
 
 # --- NumPy references: the same updates, written plainly ----------------------------------------------------------
@@ -42,7 +54,7 @@ def _np_lsm(l, axis=-1):
 def numpy_loop(family: str, A: np.ndarray, steps: int) -> np.ndarray:
     """Self-play update on ``A`` ([n, n] or a batch [B, n, n]) for ``steps`` steps; returns the log-policy."""
     n = A.shape[-1]
-    l = np.full(A.shape[:-1], -np.log(n))
+    l = np.full(A.shape[:-1], -np.log(n), dtype=A.dtype)
     ref = l.copy()
     batched = A.ndim == 3
     for _ in range(steps):
@@ -108,26 +120,134 @@ def bench_single(family: str, n: int, jax_steps: int, np_steps: int, repeats: in
     )
 
 
-def bench_batch(family: str, n: int, batch: int, jax_steps: int, np_steps: int, repeats: int) -> dict:
+def bench_batch(
+    family: str, n: int, batch: int, jax_steps: int, np_steps: int, repeats: int, dtype=None
+) -> dict:
+    """``sweep`` over ``batch`` games vs the batched NumPy loop; ``dtype``: games cast to it (both sides)."""
     import jax
 
     import algorithms
 
     rule = algorithms.get(family)
     game_list = [_game(n, s) for s in range(batch)]
+    if dtype is not None:
+        game_list = [g.astype(dtype) for g in game_list]
     hp = common.rule_hparams(rule, ETA, TAU)
     run = lambda: jax.block_until_ready(
         algorithms.sweep(rule, game_list, steps=jax_steps, record_every=jax_steps, **hp).state
     )
     A = np.stack([np.asarray(g.A) for g in game_list])
     return _measure(
-        f"{family} batch {batch} x {n}x{n}",
+        f"{family} batch {batch} x {n}x{n}" + ("" if dtype is None else f" {np.dtype(dtype).name}"),
         run,
         lambda: numpy_loop(family, A, np_steps),
         batch * jax_steps,
         batch * np_steps,
         repeats,
     )
+
+
+def bench_overhead(calls: int) -> dict:
+    """Per-call overhead of ``run``: a one-step MWU run on the 3x3 game (validation, the start, dispatch of the
+    compiled simulation, two records, the trace), and within it ``rule.init`` (hyperparameter checks and the
+    start), as medians over ``calls`` calls."""
+    import jax
+
+    import algorithms
+
+    rule, game = algorithms.get("mwu"), _game(3)
+
+    def one_step():
+        return jax.block_until_ready(algorithms.run(rule, game, steps=1, eta=ETA).state)
+
+    def init():
+        return jax.block_until_ready(rule.init(game, 0, eta=ETA))
+
+    one_step(), init()
+    t_run = np.median([_time(one_step) for _ in range(calls)])
+    t_init = np.median([_time(init) for _ in range(calls)])
+    return {
+        "case": "run overhead (mwu, 3x3, steps=1)",
+        "seconds": float(t_run),
+        "init_seconds": float(t_init),
+    }
+
+
+def bench_candidates(batch: int, jax_steps: int, np_steps: int, repeats: int) -> list[dict]:
+    """The candidate fast paths for a batch of tiny games, as bare scans of one MWU step (no ``sweep``
+    around them), each against the batched NumPy loop: the layouts (batch first, as a plain ``vmap``; batch
+    last, ``vmap(in_axes=-1)``) crossed with the sums over actions (the ``jnp`` forms; written out,
+    :func:`games.core.written_out_sums`), and the hand-written carry of n arrays of shape ``[B]`` (for n = 3
+    only: not a rule written once). The batch is sharded over the devices as ``sweep`` does."""
+    import jax
+    import jax.numpy as jnp
+
+    from algorithms.base import normalize
+    from games import core
+
+    A = np.stack([np.asarray(_game(3, s).A) for s in range(batch)])
+    l0 = np.full((batch, 3), -np.log(3.0))
+    mesh = jax.sharding.Mesh(np.array(jax.devices()), ("b",))
+
+    def shard(x, axis):
+        spec = [None] * x.ndim
+        spec[axis] = "b"
+        return jax.device_put(
+            jnp.asarray(x), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*spec))
+        )
+
+    def step(A, l):  # the rule's own update, written once for one game: normalize(l + eta A exp(l))
+        return normalize(l + ETA * core._matvec(A, jnp.exp(l)))
+
+    def tuple_step(A, l):  # A: n*n arrays [B], l: n arrays [B]
+        p = [jnp.exp(x) for x in l]
+        z = [l[i] + ETA * (A[3 * i] * p[0] + A[3 * i + 1] * p[1] + A[3 * i + 2] * p[2]) for i in range(3)]
+        m = jnp.maximum(jnp.maximum(z[0], z[1]), z[2])
+        lse = jnp.log(jnp.exp(z[0] - m) + jnp.exp(z[1] - m) + jnp.exp(z[2] - m))
+        return tuple(x - m - lse for x in z)
+
+    def scan(body, written_out):
+        def f(A, l):
+            ctx = core.written_out_sums() if written_out else contextlib.nullcontext()
+            with ctx:
+                return jax.lax.scan(lambda c, _: (body(A, c), None), l, None, length=jax_steps)[0]
+
+        return jax.jit(f)
+
+    first, last = (0, (shard(A, 0), shard(l0, 0))), (-1, (shard(np.moveaxis(A, 0, -1), 2), shard(l0.T, 1)))
+    cases = [
+        ("batch first, jnp sums (plain vmap)", False, first),
+        ("batch first, sums written out", True, first),
+        ("batch last, jnp sums", False, last),
+        ("batch last, sums written out (sweep's fast path)", True, last),
+    ]
+    calls = [(name, scan(jax.vmap(step, in_axes=ax, out_axes=ax), w), args) for name, w, (ax, args) in cases]
+    tuple_args = (
+        tuple(shard(A[:, i, j], 0) for i in range(3) for j in range(3)),
+        tuple(shard(l0[:, i], 0) for i in range(3)),
+    )
+    calls.append(("carry as n arrays [B], hand-written for n = 3", scan(tuple_step, False), tuple_args))
+    # round robin (every candidate once per round, each right after its own NumPy call), so that a change of
+    # load during the measurement hits every candidate alike
+    runs = [(name, lambda f=f, args=args: jax.block_until_ready(f(*args))) for name, f, args in calls]
+    compile_s = {name: _time(run) - _time(run) for name, run in runs}
+    ratios: dict[str, list[float]] = {name: [] for name, _ in runs}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in runs}
+    for _ in range(repeats):
+        for name, run in runs:
+            t_np, t_jax = _time(lambda: numpy_loop("mwu", A, np_steps)), _time(run)
+            times[name].append((t_np, t_jax))
+            ratios[name].append((jax_steps / t_jax) / (np_steps / t_np))
+    return [
+        {
+            "case": f"candidate: {name}",
+            "compile_s": compile_s[name],
+            "jax_rate": batch * jax_steps / float(np.median([t for _, t in times[name]])),
+            "numpy_rate": batch * np_steps / float(np.median([t for t, _ in times[name]])),
+            "ratio": float(np.median(ratios[name])),
+        }
+        for name, _ in runs
+    ]
 
 
 def bench_registry(steps: int, rate_steps: int) -> list[dict]:
@@ -187,10 +307,67 @@ def bench_openspiel(steps: int) -> dict | None:
     }
 
 
+def _target(case: str) -> float | None:
+    """The target of a row (the batch target also labels the smaller ``--quick`` batch)."""
+    if case in TARGETS:
+        return TARGETS[case]
+    if case.startswith("mwu batch ") and case.endswith(" x 3x3"):
+        return TARGETS["mwu batch 10000 x 3x3"]
+    return None
+
+
+def _say_target(r: dict) -> str:
+    target = _target(r["case"])
+    return "" if target is None else f" (target >= {target:g})"
+
+
+def _targets_section(rows: list[dict], overhead: dict, single_steps: int, quick: bool) -> list[str]:
+    """The ratios the performance issue sets targets for, beside their targets, and ``run``'s overhead."""
+    out = []
+    for r in rows:
+        target = _target(r["case"])
+        if target is not None:
+            what = "`run`" if " single " in r["case"] else "`sweep`"
+            met = "yes" if r["ratio"] >= target else "no"
+            out.append((f"{r['case']} ({what})", f"{r['ratio']:.1f}", f">= {target:g}", met))
+    single = next((r for r in rows if r["case"] == "mwu single 3x3"), None)
+    lines = [
+        "Targets (JAX / NumPy, median of interleaved ratios"
+        + ("; --quick: smaller batch and runs, the targets are for the full run" if quick else "")
+        + "):",
+        "",
+        common.table(out, ("case", "JAX / NumPy", "target", "met")),
+        "",
+        f"Per-call overhead of `run` (MWU, 3x3, steps=1: validation, start, dispatch, two records, the trace): "
+        f"{overhead['seconds'] * 1e6:.0f} us per call, of which `rule.init` (checks and start) "
+        f"{overhead['init_seconds'] * 1e6:.0f} us"
+        + (
+            f"; {100 * overhead['seconds'] * single['jax_rate'] / single_steps:.1f} % of a {single_steps:,}-step "
+            f"call in the single 3x3 row."
+            if single
+            else "."
+        ),
+        "",
+    ]
+    return lines
+
+
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
     p.add_argument(
         "--repeats", type=common.positive_int("--repeats"), default=None, help="default 5 (--quick 3)"
+    )
+    p.add_argument(
+        "--candidates",
+        action="store_true",
+        help="also time the candidate fast paths for batches of tiny games (bare scans of one MWU step)",
+    )
+    p.add_argument(
+        "--device",
+        choices=tuple(PLATFORMS),
+        default="cpu",
+        help="where the JAX side runs: cpu (default; one JAX device per core) or gpu (pip install -e "
+        "'.[cuda]'); the NumPy references always run on the CPU",
     )
     args = p.parse_args(argv)
     args.t0 = t0 = time.perf_counter()
@@ -201,14 +378,37 @@ def main(argv=None) -> int:
     return 0
 
 
+def _load() -> str:
+    """The 1-minute load average over the core count (other processes share the cores; the ratios are
+    interleaved, but a two-device ``sweep`` loses more to them than the one-thread NumPy loop)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    except OSError:  # not available on this platform
+        return "unknown"
+
+
 def run_benchmark(args, out) -> None:
     say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    # one JAX CPU device per core, so the sharded ``sweep`` uses every core (XLA runs each CPU op on one
-    # thread); must be set before JAX starts, and an explicit XLA_FLAGS wins
-    if "jax" not in sys.modules and "XLA_FLAGS" not in os.environ:
-        os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
+    load_start = _load()
+    platform = PLATFORMS[getattr(args, "device", "cpu")]
+    if "jax" not in sys.modules:  # both must be set before JAX starts; an explicit environment wins
+        os.environ.setdefault("JAX_PLATFORMS", platform)
+        # one JAX CPU device per core, so the sharded ``sweep`` uses every core (XLA runs each CPU op on one
+        # thread); harmless on a GPU run (the GPU is the default backend)
+        if platform == "cpu" and "XLA_FLAGS" not in os.environ:
+            os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
     common.setup(args)
     import jax
+
+    try:
+        backend = jax.default_backend()
+    except (RuntimeError, AssertionError) as e:  # JAX_PLATFORMS names a backend this install lacks
+        backend = f"unavailable ({type(e).__name__}{': ' + str(e) if str(e) else ''})"
+    if backend != {"cuda": "gpu"}.get(platform, platform):
+        raise SystemExit(
+            f"benchmark: --device {args.device} asked for, but JAX's default backend is {backend} "
+            f"(for a GPU: pip install -e '.[cuda]', and JAX_PLATFORMS unset or 'cuda')"
+        )
 
     q = args.quick
     repeats = args.repeats or (3 if q else 5)
@@ -216,10 +416,11 @@ def run_benchmark(args, out) -> None:
     singles = [(3, 200_000, 5_000), (10, 100_000, 5_000), (100, 20_000, 2_000)] + (
         [] if q else [(1000, 500, 200)]
     )
-    # (n, batch, jax steps, numpy steps)
+    # (n, batch, jax steps, numpy steps, dtype of the games: None keeps the run's)
     batches = [
-        (3, 1000 if q else 10_000, 500 if q else 5_000, 20 if q else 100),
-        (100, 20 if q else 100, 100 if q else 1_000, 20 if q else 50),
+        (3, 1000 if q else 10_000, 500 if q else 5_000, 20 if q else 100, None),
+        (3, 1000 if q else 10_000, 500 if q else 5_000, 20 if q else 100, "float32"),
+        (100, 20 if q else 100, 100 if q else 1_000, 20 if q else 50, None),
     ]
     rows = []
     for family in FAMILIES:
@@ -227,21 +428,34 @@ def run_benchmark(args, out) -> None:
             r = bench_single(family, n, js // (10 if q else 1), ns // (5 if q else 1), repeats)
             rows.append(r)
             say(
-                f"  {r['case']:<28} {r['jax_rate']:12,.0f} steps/s  x{r['ratio']:.1f} vs NumPy  "
+                f"  {r['case']:<28} {r['jax_rate']:12,.0f} steps/s  x{r['ratio']:.1f} vs NumPy{_say_target(r)}  "
                 f"compile {r['compile_s']:.2f} s"
             )
         if family == "mwu" or not q:
-            for n, b, js, ns in batches:
-                r = bench_batch(family, n, b, js, ns, repeats)
+            for n, b, js, ns, dtype in batches:
+                if dtype is not None and (family != "mwu" or args.dtype == dtype):
+                    continue  # the float32 row: MWU only, and only when the run's dtype is not float32
+                r = bench_batch(family, n, b, js, ns, repeats, dtype)
                 rows.append(r)
                 say(
-                    f"  {r['case']:<28} {r['jax_rate']:12,.0f} game-steps/s  x{r['ratio']:.1f} vs NumPy  "
-                    f"compile {r['compile_s']:.2f} s"
+                    f"  {r['case']:<28} {r['jax_rate']:12,.0f} game-steps/s  x{r['ratio']:.1f} vs NumPy"
+                    f"{_say_target(r)}  compile {r['compile_s']:.2f} s"
                 )
     sizes = (3, 10, 100) if q else (3, 10, 100, 300, 1000)
     lp = [bench_lp(n, kind) for kind in ("uniform", "cyclic") for n in sizes]
     for r in lp:
         say(f"  {r['case']:<28} {r['seconds'] * 1e3:10.1f} ms  certificate {r['certificate']:.1e}")
+    candidates = []
+    if args.candidates:
+        candidates = bench_candidates(1000 if q else 10_000, 500 if q else 2_000, 20 if q else 100, repeats)
+        for r in candidates:
+            say(f"  {r['case']:<60} {r['jax_rate']:12,.0f} game-steps/s  x{r['ratio']:.1f} vs NumPy")
+        rows += candidates
+    overhead = bench_overhead(50 if q else 200)
+    say(
+        f"  {overhead['case']:<28} {overhead['seconds'] * 1e6:10.0f} us per call "
+        f"(rule.init {overhead['init_seconds'] * 1e6:.0f} us)"
+    )
     spiel = bench_openspiel(200 if q else 2000)
     reg_steps = 1000 if q else 5000
     registry = bench_registry(reg_steps, 10_000 if q else 100_000)
@@ -268,6 +482,8 @@ def run_benchmark(args, out) -> None:
     md = [
         f"# Benchmark ({'quick' if q else 'full'}; {args.dtype}; JAX device: {device})",
         "",
+        f"Load average (1 min) at the start: {load_start}; at the end: {_load()}.",
+        "",
         common.table(table_rows, header),
         "",
         common.table(lp_rows, ("LP", "time", "certificate (gap)")),
@@ -280,6 +496,17 @@ def run_benchmark(args, out) -> None:
         ),
         "",
     ]
+    md += _targets_section(rows, overhead, singles[0][1] // (10 if q else 1), q)
+    md.append(
+        "GPU: "
+        + (
+            f"measured above ({device})."
+            if backend == "gpu"
+            else "not measured here (no GPU). On a machine with an NVIDIA GPU: "
+            "`pip install -e '.[cuda]' && python -m experiments.benchmark --device gpu`."
+        )
+    )
+    md.append("")
     md.append(
         "OpenSpiel MMD: "
         + (f"{spiel['rate']:,.0f} steps/s on the 3x3 game" if spiel else "not installed (optional; skipped)")
@@ -291,6 +518,10 @@ def run_benchmark(args, out) -> None:
         + [(r["case"], "numpy_rate", r["numpy_rate"]) for r in rows]
         + [(r["case"], "ratio", r["ratio"]) for r in rows]
         + [(r["case"], "seconds", r["seconds"]) for r in lp]
+        + [
+            (overhead["case"], "seconds", overhead["seconds"]),
+            (overhead["case"], "init_seconds", overhead["init_seconds"]),
+        ]
         + [(r["case"], "certificate", r["certificate"]) for r in lp]
     )
     csv_rows += [

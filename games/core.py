@@ -18,7 +18,11 @@ the bad value; the :class:`Game` dataclass itself never validates (JAX rebuilds 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import functools
+import operator
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -38,6 +42,13 @@ __all__ = [
     "check_int",
     "check_seed",
     "check_dtype",
+    "written_out_sums",
+    "WRITTEN_OUT_MAX_N",
+    "action_sum",
+    "action_max",
+    "action_min",
+    "log_softmax",
+    "logsumexp",
 ]
 
 #: Tolerance for ``P + P^T = 1``, a diagonal of 1/2 and weights summing to 1, for float64 input. Input held in a
@@ -151,11 +162,103 @@ def payoff_gradient(game: Game, profile: Profile) -> Profile:
     return Profile(_matvec(A, profile.y), -_vecmat(profile.x, A))
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Sums over the action axis: written out term by term for a few actions inside a batch-last sweep
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Largest action count whose sums over the action axis are written out term by term under
+#: :func:`written_out_sums` (``algorithms.sweep``'s fast path for batches of tiny games).
+WRITTEN_OUT_MAX_N = 8
+
+_WRITTEN_OUT = contextvars.ContextVar("written_out_sums", default=False)
+
+
+@contextlib.contextmanager
+def written_out_sums():
+    """Trace the helpers below with their sums, maxima and log-sum-exps over the action axis written out term
+    by term (``a[0] + a[1] + ...``) when that axis has at most :data:`WRITTEN_OUT_MAX_N` entries.
+
+    A trace-time switch, for code ``vmap``-ped with the batch on the **last** axis (``algorithms.sweep`` on
+    tiny games): XLA:CPU then reduces over a size-3 axis element by element, while the written-out terms are
+    rows of ``B`` contiguous runs, added element-wise. The results agree with the plain forms to round-off
+    (the order of the terms is the same; a matrix product may round differently), which
+    ``tests/test_fastpath.py`` bounds for every registered rule. Outside this context every helper is the plain
+    ``jnp`` form. The switch is read when a function is traced: a function jitted on its own and first traced
+    inside the context keeps the written-out form when called outside it (equal to round-off).
+
+    Example:
+        >>> x = jnp.array([0.0, 1.0, 2.0])
+        >>> with games.core.written_out_sums():
+        ...     y = games.core.log_softmax(x)   # (x - max) - log(exp(x0 - max) + exp(x1 - max) + exp(x2 - max))
+        >>> bool(jnp.allclose(y, jax.nn.log_softmax(x), rtol=1e-15, atol=1e-15))
+        True
+    """
+    token = _WRITTEN_OUT.set(True)
+    try:
+        yield
+    finally:
+        _WRITTEN_OUT.reset(token)
+
+
+def _written_out(n: int) -> bool:
+    return _WRITTEN_OUT.get() and n <= WRITTEN_OUT_MAX_N
+
+
+def _terms(x) -> list:
+    """The entries of ``x`` along its last (action) axis."""
+    return [x[..., i] for i in range(x.shape[-1])]
+
+
+def action_sum(x):
+    """``sum(x, axis=-1)`` (written out under :func:`written_out_sums`)."""
+    if _written_out(x.shape[-1]):
+        return functools.reduce(operator.add, _terms(x))
+    return jnp.sum(x, axis=-1)
+
+
+def action_max(x):
+    """``max(x, axis=-1)`` (written out under :func:`written_out_sums`)."""
+    if _written_out(x.shape[-1]):
+        return functools.reduce(jnp.maximum, _terms(x))
+    return jnp.max(x, axis=-1)
+
+
+def action_min(x):
+    """``min(x, axis=-1)`` (written out under :func:`written_out_sums`)."""
+    if _written_out(x.shape[-1]):
+        return functools.reduce(jnp.minimum, _terms(x))
+    return jnp.min(x, axis=-1)
+
+
+def log_softmax(x):
+    """Normalised log-probabilities over the last axis: ``jax.nn.log_softmax(x, axis=-1)``, computed the same
+    way (``x - max``, then minus the log of the sum of the exponentials) with the sums written out under
+    :func:`written_out_sums`."""
+    if not _written_out(x.shape[-1]):
+        return jax.nn.log_softmax(x, axis=-1)
+    shifted = x - jax.lax.stop_gradient(action_max(x))[..., None]
+    return shifted - jnp.log(action_sum(jnp.exp(shifted)))[..., None]
+
+
+def logsumexp(x):
+    """``log(sum(exp(x), axis=-1))`` (``jax.scipy.special.logsumexp``; written out under
+    :func:`written_out_sums`)."""
+    if not _written_out(x.shape[-1]):
+        return jax.scipy.special.logsumexp(x, axis=-1)
+    m = action_max(x)
+    m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0))  # as jax.scipy's: all -inf gives -inf
+    return jnp.log(jnp.abs(action_sum(jnp.exp(x - m[..., None])))) + m
+
+
 def _matvec(A, v):  # [.., m, n] x [.., n] -> [.., m]
+    if _written_out(v.shape[-1]):
+        return functools.reduce(operator.add, [A[..., :, j] * v[..., j, None] for j in range(v.shape[-1])])
     return jnp.matmul(A, v[..., None])[..., 0]
 
 
 def _vecmat(v, A):  # [.., m] x [.., m, n] -> [.., n]
+    if _written_out(v.shape[-1]):
+        return functools.reduce(operator.add, [v[..., i, None] * A[..., i, :] for i in range(v.shape[-1])])
     return jnp.matmul(v[..., None, :], A)[..., 0, :]
 
 
@@ -441,17 +544,15 @@ def stack_games(games: Sequence[Game]) -> Game:
         if not isinstance(g, Game):
             raise TypeError(f"games[{i}] is a {type(g).__name__}, not a Game")
     first = games[0]
-    for i, g in enumerate(games[1:], 1):
-        same = (g.A.shape, g.dtype, g.preference, g.symmetric, g.weights is None) == (
-            first.A.shape,
-            first.dtype,
-            first.preference,
-            first.symmetric,
-            first.weights is None,
-        )
-        if not same:
+    signature = lambda g: (g.A.shape, g.A.dtype, g.preference, g.symmetric, g.weights is None)
+    expected = signature(first)
+    for i, g in enumerate(games):
+        if signature(g) != expected:
             raise ValueError(
                 f"games[{i}] ({g!r}) does not match games[0] ({first!r}): stacked games must agree"
             )
-    # stack on the host: jnp.stack of thousands of arrays would compile a concatenate with thousands of operands
-    return jax.tree.map(lambda *leaves: jnp.asarray(np.stack([np.asarray(l) for l in leaves])), *games)
+    # stacked on the host, field by field (a jnp.stack of thousands of arrays would compile a concatenate with
+    # thousands of operands; a tree map over thousands of games spends its time flattening them)
+    stack = lambda leaves: jnp.asarray(np.stack([np.asarray(leaf) for leaf in leaves]))
+    weights = None if first.weights is None else stack([g.weights for g in games])
+    return dataclasses.replace(first, A=stack([g.A for g in games]), weights=weights)

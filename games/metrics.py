@@ -4,7 +4,8 @@ Conventions: the row player maximises ``x^T A y``. Strategies are ``[m]``/``[n]`
 ``[C, m]``/``[C, n]`` for a contextual game, whose metrics are the prompt-weighted (``rho``) sums of the
 per-prompt metrics. Zeros in policies are handled (``0 log 0 = 0``). Functions here check only what is static or
 concrete (a preference-only metric on a matrix game, a Python ``tau <= 0``), so they run under ``jit``/``vmap``;
-validate values with the constructors in :mod:`games.core`.
+validate values with the constructors in :mod:`games.core`. Sums, maxima and log-sum-exps over actions go through
+the helpers of :mod:`games.core`, which ``algorithms.sweep`` writes out term by term for tiny games.
 
 * ``duality_gap(game, x, y) = max_i (A y)_i - min_j (x^T A)_j >= 0``, zero exactly at a Nash equilibrium.
 * ``worst_case_win_rate(game, pi) = min_j P(pi > j) = 1/2 + min_j (pi^T A)_j`` (preference games), which equals
@@ -18,9 +19,9 @@ import numbers
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import logsumexp, xlogy
+from jax.scipy.special import xlogy
 
-from .core import Game, _matvec, _vecmat, uniform
+from .core import Game, _matvec, _vecmat, action_max, action_min, action_sum, logsumexp, uniform
 
 __all__ = [
     "expected_payoff",
@@ -59,7 +60,7 @@ def _check_tau(tau) -> None:
 
 def expected_payoff(game: Game, x: jax.Array, y: jax.Array) -> jax.Array:
     """``x^T A y`` (rho-weighted over prompts): the row player's expected payoff."""
-    return _weighted(game, jnp.sum(x * _matvec(game.A, y), axis=-1))
+    return _weighted(game, action_sum(x * _matvec(game.A, y)))
 
 
 def duality_gap(game: Game, x: jax.Array, y: jax.Array | None = None) -> jax.Array:
@@ -68,8 +69,8 @@ def duality_gap(game: Game, x: jax.Array, y: jax.Array | None = None) -> jax.Arr
     It is non-negative and zero exactly at a Nash equilibrium.
     """
     y = x if y is None else y
-    best_row = jnp.max(_matvec(game.A, y), axis=-1)
-    best_col = jnp.min(_vecmat(x, game.A), axis=-1)
+    best_row = action_max(_matvec(game.A, y))
+    best_col = action_min(_vecmat(x, game.A))
     return _weighted(game, best_row - best_col)
 
 
@@ -83,13 +84,13 @@ def worst_case_win_rate(game: Game, pi: jax.Array) -> jax.Array:
         ValueError: a matrix game (no ``P``); the flag is static, so this holds under ``jit`` too.
     """
     _require_preference(game, "worst_case_win_rate")
-    return _weighted(game, 0.5 + jnp.min(_vecmat(pi, game.A), axis=-1))
+    return _weighted(game, 0.5 + action_min(_vecmat(pi, game.A)))
 
 
 def kl_divergence(p: jax.Array, q: jax.Array) -> jax.Array:
     """``KL(p || q) = sum_i p_i log(p_i / q_i)`` over the last axis, with ``0 log 0 = 0`` (``inf`` where
     ``p_i > 0 = q_i``). Unweighted: returns one value per leading index."""
-    return jnp.sum(xlogy(p, p) - xlogy(p, q), axis=-1)
+    return action_sum(xlogy(p, p) - xlogy(p, q))
 
 
 def kl_to_equilibrium(game: Game, x: jax.Array, y: jax.Array, x_star: jax.Array, y_star: jax.Array):
@@ -117,8 +118,8 @@ def regularized_gap(game: Game, pi, tau, ref=None) -> jax.Array:
     if ref is None:
         ref = (uniform(game, 0), uniform(game, 1))
     rx, ry = ref if isinstance(ref, tuple) else (ref, ref)
-    best_x = tau * logsumexp(jnp.log(rx) + _matvec(game.A, y) / tau, axis=-1) + tau * kl_divergence(y, ry)
-    best_y = -tau * logsumexp(jnp.log(ry) - _vecmat(x, game.A) / tau, axis=-1) - tau * kl_divergence(x, rx)
+    best_x = tau * logsumexp(jnp.log(rx) + _matvec(game.A, y) / tau) + tau * kl_divergence(y, ry)
+    best_y = -tau * logsumexp(jnp.log(ry) - _vecmat(x, game.A) / tau) - tau * kl_divergence(x, rx)
     return _weighted(game, best_x - best_y)
 
 

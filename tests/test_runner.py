@@ -179,7 +179,9 @@ def test_sharded_sweep_equals_single_device():
         subprocess.run([sys.executable, "-c", src], check=True, env=env, timeout=300)
         out[devices] = np.load(path)
         os.remove(path)
-    np.testing.assert_array_equal(out[1], out[4])
+    # 9 runs on one device or 3 per device: XLA vectorises the batch-last fast path (4x4 games) differently by
+    # batch size, as it does any chunk size: equal to round-off (bitwise for the same share per device)
+    np.testing.assert_allclose(out[1], out[4], rtol=1e-12, atol=1e-15)
     assert out[4].shape == (3, 3, 5)
 
 
