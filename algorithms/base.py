@@ -112,8 +112,8 @@ class Hparam(NamedTuple):
 
     @property
     def domain(self) -> str:
-        """The valid values as text: the interval, and "whole numbers in" it for an integer hyperparameter."""
-        return f"whole numbers in {self.interval}" if self.integer else self.interval
+        """The valid values as text: the interval, with "(whole numbers)" for an integer hyperparameter."""
+        return f"{self.interval} (whole numbers)" if self.integer else self.interval
 
     @property
     def bounds(self) -> tuple[float, float, bool, bool]:
@@ -164,7 +164,7 @@ def _hparam(name: str, spec) -> Hparam:
     if math.isnan(low) or math.isnan(high) or low > high:
         raise ValueError(f"hyperparameter {name}: empty interval {interval!r}")
     if not hp.contains(np.asarray(hp.default)):
-        raise ValueError(f"hyperparameter {name}: default {default!r} lies outside {hp.domain}")
+        raise ValueError(f"hyperparameter {name}: default {default!r} lies outside its interval {hp.domain}")
     return hp
 
 

@@ -192,7 +192,7 @@ def check_validation(rule: UpdateRule) -> None:
             for call in (rule.init, lambda game, **kw: run(rule, game, steps=1, **kw)):
                 _expect_error(
                     functools.partial(call, game, **{h.name: v}),
-                    f"{rule.name}: {h.name}={v} lies outside its declared {h.domain} but was accepted",
+                    f"{rule.name}: {h.name}={v} lies outside its declared interval {h.domain} but was accepted",
                 )
         for v in h.interior():
             rule.init(game, **{h.name: v})  # just inside: accepted (joint checks hold near the defaults)

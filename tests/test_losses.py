@@ -250,9 +250,9 @@ def test_pairs_hyperparameter_uses_the_first_pairs_drawn():
     alone = algorithms.sweep(loss_based("inpo", TAB, pairs=16), GAME, steps=30, seeds=2)
     np.testing.assert_array_equal(np.asarray(swept.metrics["gap"])[:, 0], np.asarray(alone.metrics["gap"]))
     np.testing.assert_array_equal(np.asarray(swept.counters["comparisons"])[0, :, -1], [16 * 30, 64 * 30])
-    with pytest.raises(ValueError, match=r"pairs must lie in whole numbers in \[1, 64\], got 65"):
+    with pytest.raises(ValueError, match=r"pairs must lie in \[1, 64\] \(whole numbers\), got 65"):
         algorithms.run(loss_based("inpo", TAB, pairs=64), GAME, steps=1, pairs=65)
-    with pytest.raises(ValueError, match=r"pairs must lie in whole numbers in \[1, 64\], got 2.5"):
+    with pytest.raises(ValueError, match=r"pairs must lie in \[1, 64\] \(whole numbers\), got 2.5"):
         algorithms.run(loss_based("inpo", TAB, pairs=64), GAME, steps=1, pairs=2.5)
 
 
