@@ -138,7 +138,10 @@ class Hparam(NamedTuple):
         down = down if down > low else d - (d - low) / 2
         if self.integer:  # the nearest whole numbers inside, distinct from the default where there are any
             up, down = np.floor(up), np.ceil(down)
-            up, down = (up if self.contains(np.asarray(up)) else d), (down if self.contains(np.asarray(down)) else d)
+            up, down = (
+                (up if self.contains(np.asarray(up)) else d),
+                (down if self.contains(np.asarray(down)) else d),
+            )
         return [d, float(down), float(up)]
 
 

@@ -332,7 +332,9 @@ def _targets_section(rows: list[dict], overhead: dict, single_steps: int, quick:
             what = "`run`" if " single " in r["case"] else "`sweep`"
             met = "yes" if r["ratio"] >= target else "no"
             out.append((f"{r['case']} ({what})", f"{r['ratio']:.1f}", f">= {target:g}", met))
-    loss_based = next((r for r in rows if r["case"].startswith("loss_based") and "one run" in r["case"]), None)
+    loss_based = next(
+        (r for r in rows if r["case"].startswith("loss_based") and "one run" in r["case"]), None
+    )
     single = next((r for r in rows if r["case"] == "mwu single 3x3"), None)
     lines = [
         "Targets (JAX / NumPy, median of interleaved ratios"

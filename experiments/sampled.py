@@ -84,7 +84,10 @@ def build_games(seed: int, dtype: str) -> dict:
 
     paper = games.comal_cycle(dtype=dtype)
     Ps = np.stack(
-        [np.asarray(games.random_preference(int(s), RESPONSES, "cyclic").P) for s in rng.integers(2**31, size=PROMPTS)]
+        [
+            np.asarray(games.random_preference(int(s), RESPONSES, "cyclic").P)
+            for s in rng.integers(2**31, size=PROMPTS)
+        ]
     )
     rho = 0.8 ** np.arange(PROMPTS)
     contextual = games.preference_game(Ps, rho / rho.sum(), dtype=dtype)
@@ -128,7 +131,9 @@ def main(argv=None) -> int:
     p.add_argument(
         "--policies", default=None, help=f"comma-separated subset of {', '.join(POLICIES)} (default: all)"
     )
-    p.add_argument("--games", default=None, help=f"comma-separated subset of {', '.join(GAMES)} (default: all)")
+    p.add_argument(
+        "--games", default=None, help=f"comma-separated subset of {', '.join(GAMES)} (default: all)"
+    )
     p.add_argument(
         "--steps",
         type=common.positive_int("--steps"),
@@ -137,7 +142,10 @@ def main(argv=None) -> int:
         "the contextual one, whose iterations cost 1.5-3x more; --quick 200)",
     )
     p.add_argument(
-        "--seeds", type=common.positive_int("--seeds"), default=None, help="seeds per K (default 2; --quick 1)"
+        "--seeds",
+        type=common.positive_int("--seeds"),
+        default=None,
+        help="seeds per K (default 2; --quick 1)",
     )
     p.add_argument(
         "--pairs",
@@ -185,7 +193,9 @@ def main(argv=None) -> int:
             common.fail(p, f"--pairs must name at least one K >= 1, got {args.pairs!r}")
     bad = [k for k in pairs if k % args.prompts_per_iteration]
     if "contextual" in gms and bad:
-        common.fail(p, f"--pairs {bad[0]} is not a multiple of --prompts-per-iteration {args.prompts_per_iteration}")
+        common.fail(
+            p, f"--pairs {bad[0]} is not a multiple of --prompts-per-iteration {args.prompts_per_iteration}"
+        )
     if args.dtype != "float64":
         common.fail(p, "--dtype: the sampled study runs in float64 only")
     seeds = args.seeds or (1 if args.quick else 2)
@@ -202,7 +212,9 @@ def _subset(p, flag: str, text: str | None, default: tuple, valid) -> tuple:
     items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
     bad = [t for t in items if t not in valid]
     if not items or bad:
-        common.fail(p, f"{flag}: unknown {', '.join(map(repr, bad)) or 'empty list'}; valid: {', '.join(valid)}")
+        common.fail(
+            p, f"{flag}: unknown {', '.join(map(repr, bad)) or 'empty list'}; valid: {', '.join(valid)}"
+        )
     return items
 
 
@@ -225,7 +237,9 @@ def units(rules, pols, gms) -> list[Unit]:
     ]
 
 
-def simulate(unit: Unit, seed: int, dtype: str, pairs, steps: dict, seeds: int, comal_every: int, prompts: int):
+def simulate(
+    unit: Unit, seed: int, dtype: str, pairs, steps: dict, seeds: int, comal_every: int, prompts: int
+):
     """Run one unit (in a worker process): ``(tidy frame, summary rows, seconds)``."""
     import jax
 
@@ -244,7 +258,9 @@ def simulate(unit: Unit, seed: int, dtype: str, pairs, steps: dict, seeds: int, 
     n = steps[unit.game]
     tr = algorithms.sweep(rule, game, steps=n, record_every=n // 100, seeds=n_seeds, metrics=("gap",), **grid)
     m = _frame(tr, unit.game, unit.rule, unit.feedback, unit.policy, seed, b)
-    rows = _summary(m, unit.game, unit.rule, unit.feedback, unit.policy if unit.feedback != "closed form" else "—")
+    rows = _summary(
+        m, unit.game, unit.rule, unit.feedback, unit.policy if unit.feedback != "closed form" else "—"
+    )
     return m, rows, time.perf_counter() - tic
 
 
@@ -259,7 +275,9 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     timer, done = common.Timer(), {}
     work = (args.seed, args.dtype, pairs, steps, seeds, args.comal_every, args.prompts_per_iteration)
     ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-    with common.progress(args, len(todo), f"sampled: {len(todo)} sweeps on {args.jobs} process(es)", "sweep") as bar:
+    with common.progress(
+        args, len(todo), f"sampled: {len(todo)} sweeps on {args.jobs} process(es)", "sweep"
+    ) as bar:
         with ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_worker_init) as pool:
             futures = {pool.submit(simulate, u, *work): u for u in todo}
             try:
@@ -288,7 +306,10 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     common.write_csv(folder / "sppo_46_vs_41.csv", sppo_rows, sppo_header)
     meta = common.metadata(
         args,
-        feedback={"population": "exact expectation over pairs", "sampled": {"pairs": list(pairs), "labels": "hard"}},
+        feedback={
+            "population": "exact expectation over pairs",
+            "sampled": {"pairs": list(pairs), "labels": "hard"},
+        },
         rules=[{"name": r, "closed_form": RULES[r][0], "loss": RULES[r][1], **hparams(r)} for r in rules],
         policies=list(pols),
         optimizer="optax.sgd(0.5), 10 steps per iteration (algorithms.loss_based defaults)",
@@ -297,7 +318,9 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
         steps={g: steps[g] for g in gms},
         record_every={g: steps[g] // 100 for g in gms},
         seeds=seeds,
-        games={g: {"shape": list(np.shape(b[0].P)), "features": list(np.shape(b[1]))} for g, b in built.items()},
+        games={
+            g: {"shape": list(np.shape(b[0].P)), "features": list(np.shape(b[1]))} for g, b in built.items()
+        },
         jobs=args.jobs,
         wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
         files=["trace.csv", "summary.csv", "sppo_46_vs_41.csv", "sampled.png"],
@@ -313,7 +336,8 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     print(common.table(sppo_rows, sppo_header))
     print(
         f"wall time {time.perf_counter() - t0:.0f} s on {args.jobs} process(es); compile + run time per "
-        "game/feedback (s, summed over sweeps): " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items())
+        "game/feedback (s, summed over sweeps): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items())
     )
 
 
@@ -346,7 +370,9 @@ def _summary(m, gname, label, fb, kind):
                 first = [common.first_below(r[col].to_numpy(), r["value"].to_numpy(), level) for r in runs]
                 med = np.median(first) if not np.isnan(first).any() else np.nan
                 exact = col == "comparisons" and fb != "sampled"
-                cells.append("—" if exact and not np.isnan(med) else "never" if np.isnan(med) else f"{med:.3g}")
+                cells.append(
+                    "—" if exact and not np.isnan(med) else "never" if np.isnan(med) else f"{med:.3g}"
+                )
         rows.append((gname, kind, label, feedback, f"{reached:.3e}", *cells))
     return rows
 
@@ -364,7 +390,9 @@ def sppo_difference():
             got = []
             for loss in ("sppo", "sppo_exact_z"):
                 rule = algorithms.loss_based(loss, policies.tabular(game), optimizer_steps=2000)
-                got.append(np.asarray(algorithms.run(rule, game, steps=1, start=np.array(start), eta=eta).policy.x))
+                got.append(
+                    np.asarray(algorithms.run(rule, game, steps=1, start=np.array(start), eta=eta).policy.x)
+                )
             rows.append((str(tuple(round(s, 3) for s in start)), eta, f"{np.abs(got[0] - got[1]).max():.2e}"))
     return rows
 
@@ -391,13 +419,24 @@ def figure(df, gms, pols, rules, pairs):
                 wide = run.pivot_table(index="comparisons", columns="seed", values="value")
                 wide = wide[wide.index > 0]
                 color = cmap(c / max(1, len(pairs) - 1) * 0.85)
-                ax.plot(wide.index, common.plot_floor(wide.median(axis=1)), color=color, lw=1.3, label=f"K = {k}")
-                ax.fill_between(
-                    wide.index, common.plot_floor(wide.min(axis=1)), common.plot_floor(wide.max(axis=1)),
-                    color=color, alpha=0.2, lw=0,
+                ax.plot(
+                    wide.index, common.plot_floor(wide.median(axis=1)), color=color, lw=1.3, label=f"K = {k}"
                 )
-            for fb, style in (("population", dict(color="k", ls="--")), ("closed form", dict(color="tab:red", ls=":"))):
-                run = part[(part["feedback"] == fb) & (part["policy"] == (kind if fb == "population" else "exact"))]
+                ax.fill_between(
+                    wide.index,
+                    common.plot_floor(wide.min(axis=1)),
+                    common.plot_floor(wide.max(axis=1)),
+                    color=color,
+                    alpha=0.2,
+                    lw=0,
+                )
+            for fb, style in (
+                ("population", dict(color="k", ls="--")),
+                ("closed form", dict(color="tab:red", ls=":")),
+            ):
+                run = part[
+                    (part["feedback"] == fb) & (part["policy"] == (kind if fb == "population" else "exact"))
+                ]
                 if not run.empty:
                     final = run[run["step"] == run["step"].max()]["value"].median()
                     ax.axhline(max(final, common.PLOT_FLOOR), lw=1.2, label=f"{fb} (final)", **style)

@@ -63,7 +63,9 @@ def test_population_dpo_minimizer_on_a_bradley_terry_game_is_the_closed_form():
     rule = loss_based("dpo", policies.tabular(game), optimizer=optax.sgd(1.0), optimizer_steps=4000)
     got = algorithms.run(rule, game, steps=1, start=PI0, beta=2.0).policy.x
     np.testing.assert_allclose(np.asarray(got), DPO_BT_ONE_STEP, atol=1e-10)
-    closed = algorithms.run(algorithms.iterative_dpo(), game, steps=1, start=PI0, tau=2.0, ridge=1e-12).policy.x
+    closed = algorithms.run(
+        algorithms.iterative_dpo(), game, steps=1, start=PI0, tau=2.0, ridge=1e-12
+    ).policy.x
     np.testing.assert_allclose(np.asarray(closed), DPO_BT_ONE_STEP, atol=1e-10)
 
 
@@ -241,7 +243,9 @@ def test_sampled_comal_gap_falls_with_pairs_and_ends_below_the_inpo_plateau():
     medians = np.median(tail, axis=0)
     assert medians[0] > medians[1] > 2 * medians[2]
     assert medians[2] < 2.449e-2
-    np.testing.assert_array_equal(np.asarray(t.counters["comparisons"])[0, :, -1], np.array([16, 256, 4096]) * 2000)
+    np.testing.assert_array_equal(
+        np.asarray(t.counters["comparisons"])[0, :, -1], np.array([16, 256, 4096]) * 2000
+    )
 
 
 def test_pairs_hyperparameter_uses_the_first_pairs_drawn():
@@ -269,7 +273,9 @@ def test_underparameterized_loglinear_inpo_converges_to_the_restricted_regulariz
     assert np.all(np.asarray(t.finite))
     assert math.log(pol[-1, 0] / pol[-1, 1]) == pytest.approx(THETA_STAR, abs=1e-9)
     assert math.log(pol[-1, 1] / pol[-1, 2]) == pytest.approx(THETA_STAR, abs=1e-9)
-    assert float(t.metrics["gap"][-1]) > 0.1  # no representable policy is near the Nash policy (4/11, 3/11, 4/11)
+    assert (
+        float(t.metrics["gap"][-1]) > 0.1
+    )  # no representable policy is near the Nash policy (4/11, 3/11, 4/11)
 
 
 def test_underparameterized_comal_stays_finite_on_its_way_to_a_vertex():
@@ -283,7 +289,9 @@ def test_underparameterized_comal_stays_finite_on_its_way_to_a_vertex():
 
 def test_contextual_game_with_shared_features_records_per_prompt_gaps():
     rng = np.random.default_rng(7)
-    Ps = np.stack([np.asarray(games.random_preference(int(s), 5, "cyclic").P) for s in rng.integers(2**31, size=16)])
+    Ps = np.stack(
+        [np.asarray(games.random_preference(int(s), 5, "cyclic").P) for s in rng.integers(2**31, size=16)]
+    )
     rho = rng.dirichlet(np.ones(16))
     game = games.preference_game(Ps, rho)
     feats = rng.normal(size=(16, 5, 3))  # theta [3] shared by all prompts
