@@ -155,28 +155,15 @@ class Loss(NamedTuple):
     extragradient: bool = False
 
 
+_ETA, _TAU = ("eta", (0.5, "(0, inf)")), ("tau", (0.1, "(0, inf)"))
+_REGULARIZED = {"regularized": True, "eta_tau": True}  # reads ref with weight tau, pi_t with 1 - eta tau
+
 LOSSES: dict[str, Loss] = {
     "dpo": Loss("dpo", dpo, (("beta", (2.0, "(0, inf)")),)),
     "ipo": Loss("ipo", ipo, (("tau", (2.0, "(0, inf)")),)),
-    "inpo": Loss(
-        "inpo", inpo, (("eta", (0.5, "(0, inf)")), ("tau", (0.1, "(0, inf)"))), regularized=True, eta_tau=True
-    ),
-    "nash_md": Loss(
-        "nash_md",
-        nash_md,
-        (("eta", (0.5, "(0, inf)")), ("tau", (0.1, "(0, inf)"))),
-        regularized=True,
-        eta_tau=True,
-        mixture=True,
-    ),
-    "egpo": Loss(
-        "egpo",
-        egpo,
-        (("eta", (0.5, "(0, inf)")), ("tau", (0.1, "(0, inf)"))),
-        regularized=True,
-        eta_tau=True,
-        extragradient=True,
-    ),
-    "sppo": Loss("sppo", sppo, (("eta", (0.5, "(0, inf)")),)),
-    "sppo_exact_z": Loss("sppo_exact_z", sppo, (("eta", (0.5, "(0, inf)")),), exact_log_z=True),
+    "inpo": Loss("inpo", inpo, (_ETA, _TAU), **_REGULARIZED),
+    "nash_md": Loss("nash_md", nash_md, (_ETA, _TAU), **_REGULARIZED, mixture=True),
+    "egpo": Loss("egpo", egpo, (_ETA, _TAU), **_REGULARIZED, extragradient=True),
+    "sppo": Loss("sppo", sppo, (_ETA,)),
+    "sppo_exact_z": Loss("sppo_exact_z", sppo, (_ETA,), exact_log_z=True),
 }

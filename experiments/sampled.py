@@ -107,7 +107,7 @@ def make_policy(kind: str, game, features):
     return policies.mlp(features, (10, 10))
 
 
-def rule_for(label: str, feedback: str, policy, game, comal_every: int, prompts: int | None, pairs=PAIRS):
+def rule_for(label: str, feedback: str, policy, comal_every: int, prompts: int | None, pairs=PAIRS):
     """The closed form (``feedback == "closed form"``) or the loss-based rule of ``label`` (drawing
     ``max(pairs) / B`` pairs per prompt; the ``pairs`` hyperparameter says how many are judged)."""
     import algorithms
@@ -250,7 +250,7 @@ def simulate(
     game, feats = build_games(seed, dtype)[unit.game]
     b = prompts if game.contextual and unit.feedback == "sampled" else None  # the population: every prompt
     policy = None if unit.feedback == "closed form" else make_policy(unit.policy, game, feats)
-    rule = rule_for(unit.rule, unit.feedback, policy, game, comal_every, b, pairs)
+    rule = rule_for(unit.rule, unit.feedback, policy, comal_every, b, pairs)
     grid = hparams(unit.rule)
     if unit.feedback == "sampled":
         grid["pairs"] = [k // (b or 1) for k in pairs]

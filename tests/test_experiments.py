@@ -49,6 +49,14 @@ def run_cli(*args, check=True, cwd=None, extra_path=None, **kw):
     return proc
 
 
+def assert_cli_error(proc, message: str, out: Path, cwd: Path) -> None:
+    """Exit 2, the message on one line of stderr, no traceback, nothing written (it stopped before computing)."""
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not out.exists() and not leftovers(cwd)
+
+
 def leftovers(parent: Path):
     return [p.name for p in parent.iterdir() if ".tmp" in p.name or ".old-" in p.name]
 
@@ -148,10 +156,7 @@ def test_gap_against_eta_straight_from_the_sweep_csv(tmp_path):
 def test_paper_cli_errors_are_one_line_before_any_computation(args, message, tmp_path):
     out = tmp_path / "out"
     proc = run_cli("experiments.paper", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert message.replace("\\", "") in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
-    assert not out.exists() and not leftovers(tmp_path)  # nothing was written: it stopped before computing
+    assert_cli_error(proc, message.replace("\\", ""), out, tmp_path)
 
 
 def test_out_that_is_a_file_or_unwritable_fails_up_front(tmp_path):
@@ -466,7 +471,4 @@ def test_sampled_quick_covers_every_rule_and_feedback(tmp_path):
 def test_sampled_cli_errors_are_one_line_before_any_computation(args, message, tmp_path):
     out = tmp_path / "out"
     proc = run_cli("experiments.sampled", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert message in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
-    assert not out.exists() and not leftovers(tmp_path)
+    assert_cli_error(proc, message, out, tmp_path)
