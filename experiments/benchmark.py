@@ -229,27 +229,97 @@ def bench_candidates(batch: int, jax_steps: int, np_steps: int, repeats: int) ->
         tuple(shard(l0[:, i], 0) for i in range(3)),
     )
     calls.append(("carry as n arrays [B], hand-written for n = 3", scan(tuple_step, False), tuple_args))
-    # round robin (every candidate once per round, each right after its own NumPy call), so that a change of
-    # load during the measurement hits every candidate alike
+    return _round_robin(
+        calls, lambda: numpy_loop("mwu", A, np_steps), batch * jax_steps, batch * np_steps, repeats
+    )
+
+
+def _round_robin(calls, np_call, jax_work: int, np_work: int, repeats: int) -> list[dict]:
+    """Time each ``(name, jitted f, args)`` of ``calls`` against ``np_call``: every candidate once per round,
+    each right after its own NumPy call, so that a change of load during the measurement hits every candidate
+    alike. ``*_work``: (game-)steps per call. Rows as :func:`_measure`'s, named ``candidate: <name>``."""
+    import jax
+
     runs = [(name, lambda f=f, args=args: jax.block_until_ready(f(*args))) for name, f, args in calls]
     compile_s = {name: _time(run) - _time(run) for name, run in runs}
-    ratios: dict[str, list[float]] = {name: [] for name, _ in runs}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in runs}
     for _ in range(repeats):
         for name, run in runs:
-            t_np, t_jax = _time(lambda: numpy_loop("mwu", A, np_steps)), _time(run)
-            times[name].append((t_np, t_jax))
-            ratios[name].append((jax_steps / t_jax) / (np_steps / t_np))
+            times[name].append((_time(np_call), _time(run)))
     return [
         {
             "case": f"candidate: {name}",
             "compile_s": compile_s[name],
-            "jax_rate": batch * jax_steps / float(np.median([t for _, t in times[name]])),
-            "numpy_rate": batch * np_steps / float(np.median([t for t, _ in times[name]])),
-            "ratio": float(np.median(ratios[name])),
+            "jax_rate": jax_work / float(np.median([t for _, t in times[name]])),
+            "numpy_rate": np_work / float(np.median([t for t, _ in times[name]])),
+            "ratio": float(np.median([(jax_work / tj) / (np_work / tn) for tn, tj in times[name]])),
         }
         for name, _ in runs
     ]
+
+
+def single_game_representations(steps: int) -> list[tuple]:
+    """One MWU step on the paper's 3x3 game in three representations of the policy, each as a jitted bare scan
+    of ``steps`` steps from the uniform start: ``(label, f, args, log_policy)``, ``log_policy(f(*args))`` the
+    final normalised log-policy. XLA:CPU's float64 ``exp`` and ``log`` cost their latency (about 18 and 11 ns
+    here, for 1 to 6 entries alike; ``log`` about 2 ns when its argument is exactly 1), and a step is one
+    dependent chain, so the representation sets the floor:
+
+    * the rules' state, normalised log-probabilities: ``p = exp(l)``, then ``normalize`` (max, exp, sum, log);
+    * probabilities carried next to them: ``p' = e / S`` from ``normalize``'s own exponentials (one exp a step);
+    * probabilities and max-shifted logits carried, normalised only when recorded (no log either).
+
+    The second and third are a state every rule would have to carry; they are measured, not used."""
+    import jax
+    import jax.numpy as jnp
+
+    from algorithms.base import normalize
+
+    A = np.asarray(_game(3).A)
+    l0, p0 = np.full(3, -np.log(3.0)), np.full(3, 1 / 3)
+
+    def written(A, l):
+        return normalize(l + ETA * (A @ jnp.exp(l)))
+
+    def with_probs(A, c, normalise: bool):
+        l, p = c
+        z = l + ETA * (A @ p)
+        s = z - jnp.max(z)
+        e = jnp.exp(s)
+        total = jnp.sum(e)
+        return (s - jnp.log(total) if normalise else s), e / total
+
+    def scan(body):
+        return jax.jit(lambda A, c: jax.lax.scan(lambda c, _: (body(A, c), None), c, None, length=steps)[0])
+
+    return [
+        ("normalised log-probabilities (the rules' state)", scan(written), (A, l0), lambda l: l),
+        (
+            "probabilities carried too",
+            scan(lambda A, c: with_probs(A, c, True)),
+            (A, (l0, p0)),
+            lambda c: c[0],
+        ),
+        (
+            "probabilities and shifted logits carried (no log)",
+            scan(lambda A, c: with_probs(A, c, False)),
+            (A, (l0, p0)),
+            lambda c: normalize(c[0]),
+        ),
+    ]
+
+
+def bench_single_candidates(jax_steps: int, np_steps: int, repeats: int) -> list[dict]:
+    """:func:`single_game_representations` against the NumPy loop. The cost of a step also depends on where the
+    dynamics are: ``normalize``'s sum becomes exactly 1 once MWU's policy on the cycle is nearly pure, and the
+    ``log`` of 1 is short, so the per-step cost of a run from the uniform start falls with its length (the NumPy
+    loop's does not): hence two lengths."""
+    calls = [
+        (f"one 3x3 game, {jax_steps:,} steps, {label}", f, args)
+        for label, f, args, _ in single_game_representations(jax_steps)
+    ]
+    A = np.asarray(_game(3).A)
+    return _round_robin(calls, lambda: numpy_loop("mwu", A, np_steps), jax_steps, np_steps, repeats)
 
 
 def bench_registry(steps: int, rate_steps: int) -> list[dict]:
@@ -374,7 +444,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--candidates",
         action="store_true",
-        help="also time the candidate fast paths for batches of tiny games (bare scans of one MWU step)",
+        help="also time the candidate fast paths for batches of tiny games and the representations of one game's "
+        "policy (bare scans of one MWU step)",
     )
     p.add_argument(
         "--device",
@@ -468,8 +539,10 @@ def run_benchmark(args, out) -> None:
     candidates = []
     if args.candidates:
         candidates = bench_candidates(1000 if q else 10_000, 500 if q else 2_000, 20 if q else 100, repeats)
+        for steps in (20_000, 200_000) if q else (200_000, 2_000_000):
+            candidates += bench_single_candidates(steps, 1_000 if q else 5_000, repeats)
         for r in candidates:
-            say(f"  {r['case']:<60} {r['jax_rate']:12,.0f} game-steps/s  x{r['ratio']:.1f} vs NumPy")
+            say(f"  {r['case']:<60} {r['jax_rate']:12,.0f} (game-)steps/s  x{r['ratio']:.1f} vs NumPy")
         rows += candidates
     overhead = bench_overhead(50 if q else 200)
     say(
