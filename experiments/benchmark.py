@@ -273,8 +273,10 @@ def single_game_representations(steps: int) -> list[tuple]:
     import jax
     import jax.numpy as jnp
 
+    import games
     from algorithms.base import normalize
 
+    steps = games.core.check_int(steps, "steps")
     A = np.asarray(_game(3).A)
     l0, p0 = np.full(3, -np.log(3.0)), np.full(3, 1 / 3)
 

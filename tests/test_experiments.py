@@ -443,6 +443,8 @@ def test_benchmark_single_game_representations_compute_mwu():
     np.testing.assert_array_equal(out[0], ref)
     for o in out[1:]:
         np.testing.assert_allclose(o, ref, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
+        single_game_representations(0)
 
 
 @pytest.mark.slow
