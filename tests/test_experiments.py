@@ -417,10 +417,17 @@ def test_ensemble_of_random_starts_on_a_library_game(tmp_path):
 
 @pytest.mark.slow
 def test_benchmark_quick_smoke(tmp_path):
-    proc = run_cli("experiments.benchmark", "--quick", "--repeats", "1", "--out", str(tmp_path / "b"))
+    proc = run_cli(
+        "experiments.benchmark", "--quick", "--repeats", "1", "--candidates", "--out", str(tmp_path / "b")
+    )
     md = (tmp_path / "b" / "benchmark.md").read_text()
     for case in ("mwu single 3x3", "mwu batch 1000 x 3x3", "LP n=100 (cyclic)", "OpenSpiel MMD"):
         assert case in md
+    for case in (
+        "batch last, sums written out (sweep's fast path)",
+        "one 3x3 game, 200,000 steps, probabilities",
+    ):
+        assert f"candidate: {case}" in md, case
     rows = pd.read_csv(tmp_path / "b" / "benchmark.csv")
     rates = rows.loc[rows.quantity == "rate", "value"]
     assert len(rates) and (rates > 0).all()  # no timing asserts: only that it measured something
