@@ -440,9 +440,7 @@ def _targets_section(rows: list[dict], overhead: dict, single_steps: int, quick:
 
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
-    p.add_argument(
-        "--repeats", type=common.positive_int("--repeats"), default=None, help="default 5 (--quick 3)"
-    )
+    common.add_count(p, "--repeats", "default 5 (--quick 3)")
     p.add_argument(
         "--candidates",
         action="store_true",

@@ -152,13 +152,17 @@ def add_start_noise(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_count(p: argparse.ArgumentParser, flag: str, help_text: str, default: int | None = None) -> None:
+    """An integer option ``>= 1`` (``positive_int``); ``default=None`` lets the study pick by ``--quick``."""
+    p.add_argument(flag, type=positive_int(flag), default=default, help=help_text)
+
+
 def add_record_every(p: argparse.ArgumentParser, default: int) -> None:
-    p.add_argument(
+    add_count(
+        p,
         "--record-every",
-        type=positive_int("--record-every"),
-        default=default,
-        help=f"record the metrics every this many steps, and at step 0 (default {default}); --steps must be "
-        "a multiple",
+        f"record the metrics every this many steps, and at step 0 (default {default}); --steps must be a multiple",
+        default,
     )
 
 

@@ -38,22 +38,10 @@ def build_game(seed: int, prompts: int, n: int, dtype: str):
 
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
-    p.add_argument(
-        "--prompts",
-        type=common.positive_int("--prompts"),
-        default=None,
-        help="number of prompts C (default 4)",
-    )
-    p.add_argument(
-        "--n", type=common.positive_int("--n"), default=None, help="responses per prompt, >= 3 (default 3)"
-    )
+    common.add_count(p, "--prompts", "number of prompts C (default 4)")
+    common.add_count(p, "--n", "responses per prompt, >= 3 (default 3)")
     common.add_game(p, "--prompts random prompts, prompt 0 the paper's cycle when --n 3; weights 0.6^c")
-    p.add_argument(
-        "--steps",
-        type=common.positive_int("--steps"),
-        default=None,
-        help="steps per rule (default 10000; --quick 1000)",
-    )
+    common.add_count(p, "--steps", "steps per rule (default 10000; --quick 1000)")
     common.add_rules(p, ",".join(RULES))
     common.add_eta_tau(p)
     common.add_start_noise(p)

@@ -23,15 +23,8 @@ STUDY = "ensemble"
 
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
-    p.add_argument(
-        "--games",
-        type=common.positive_int("--games"),
-        default=None,
-        help="ensemble size B (default 256; --quick 16)",
-    )
-    p.add_argument(
-        "--n", type=common.positive_int("--n"), default=None, help="actions per random game (default 5)"
-    )
+    common.add_count(p, "--games", "ensemble size B (default 256; --quick 16)")
+    common.add_count(p, "--n", "actions per random game (default 5)")
     p.add_argument(
         "--kind",
         default=None,
@@ -39,12 +32,7 @@ def main(argv=None) -> int:
     )
     common.add_game(p, "random_preference:n=5,kind=cyclic (one draw per game from --seed)")
     common.add_rules(p, "every registered rule")
-    p.add_argument(
-        "--steps",
-        type=common.positive_int("--steps"),
-        default=None,
-        help="steps per run (default 5000; --quick 500)",
-    )
+    common.add_count(p, "--steps", "steps per run (default 5000; --quick 500)")
     common.add_record_every(p, 50)
     common.add_eta_tau(p)
     common.add_start_noise(p)

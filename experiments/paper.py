@@ -29,12 +29,7 @@ DEEP_LEVEL = 1e-11
 
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
-    p.add_argument(
-        "--steps",
-        type=common.positive_int("--steps"),
-        default=None,
-        help="steps per rule (default 5000; --quick 1000)",
-    )
+    common.add_count(p, "--steps", "steps per rule (default 5000; --quick 1000)")
     common.add_rules(p, "every registered rule")
     common.add_game(p, "comal_cycle")
     common.add_eta_tau(p)

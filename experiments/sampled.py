@@ -134,41 +134,32 @@ def main(argv=None) -> int:
     p.add_argument(
         "--games", default=None, help=f"comma-separated subset of {', '.join(GAMES)} (default: all)"
     )
-    p.add_argument(
+    common.add_count(
+        p,
         "--steps",
-        type=common.positive_int("--steps"),
-        default=None,
-        help="iterations per run on every game, a multiple of 100 (default 1000 on the paper game, 500 on "
+        "iterations per run on every game, a multiple of 100 (default 1000 on the paper game, 500 on "
         "the contextual one, whose iterations cost 1.5-3x more; --quick 200)",
     )
-    p.add_argument(
-        "--seeds",
-        type=common.positive_int("--seeds"),
-        default=None,
-        help="seeds per K (default 2; --quick 1)",
-    )
+    common.add_count(p, "--seeds", "seeds per K (default 2; --quick 1)")
     p.add_argument(
         "--pairs",
         default=None,
         help="comma-separated K, judged pairs per iteration (default 16,256,4096; --quick 16,256)",
     )
-    p.add_argument(
-        "--comal-every",
-        type=common.positive_int("--comal-every"),
-        default=100,
-        help="COMAL's iterations between reference updates (default 100)",
+    common.add_count(
+        p, "--comal-every", "COMAL's iterations between reference updates (default 100)", default=100
     )
-    p.add_argument(
+    common.add_count(
+        p,
         "--prompts-per-iteration",
-        type=common.positive_int("--prompts-per-iteration"),
+        "B, prompts drawn by rho per iteration on the contextual game (K / B pairs each; default 4)",
         default=4,
-        help="B, prompts drawn by rho per iteration on the contextual game (K / B pairs each; default 4)",
     )
-    p.add_argument(
+    common.add_count(
+        p,
         "--jobs",
-        type=common.positive_int("--jobs"),
+        "worker processes, each running whole sweeps (default: min(2, CPUs)); results do not depend on it",
         default=min(2, os.cpu_count() or 1),
-        help="worker processes, each running whole sweeps (default: min(2, CPUs)); results do not depend on it",
     )
     args = p.parse_args(argv)
     rules = _subset(p, "--rules", args.rules, tuple(RULES), RULES)

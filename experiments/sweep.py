@@ -24,12 +24,7 @@ def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
     common.add_rules(p, ",".join(RULES) + "; each must take eta and tau")
     common.add_game(p, "comal_cycle")
-    p.add_argument(
-        "--steps",
-        type=common.positive_int("--steps"),
-        default=None,
-        help="steps per run (default 5000; --quick 1000)",
-    )
+    common.add_count(p, "--steps", "steps per run (default 5000; --quick 1000)")
     common.add_record_every(p, 50)
     common.add_level(p)
     args = p.parse_args(argv)

@@ -27,12 +27,7 @@ RULES = ("inpo", "mmd", "nash_md", "comal")
 def main(argv=None) -> int:
     p = common.parser(STUDY, __doc__.splitlines()[0])
     common.add_eta_tau(p, tau=None)
-    p.add_argument(
-        "--steps",
-        type=common.positive_int("--steps"),
-        default=None,
-        help="steps per run (default 20000; --quick 2000)",
-    )
+    common.add_count(p, "--steps", "steps per run (default 20000; --quick 2000)")
     common.add_rules(p, ",".join(RULES) + "; each must take tau")
     common.add_game(p, "comal_cycle")
     args = p.parse_args(argv)
