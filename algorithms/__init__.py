@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import base, conformance, losses, policies
+from . import base, conformance, losses, policies, schedules
 from .averaging import averaged
 from .base import UpdateRule, make_rule
-from .comal import comal, comal_exact, mpo
+from .comal import comal, comal_exact, m2wu, mpo, nash_prox
 from .loss_based import loss_based
 from .mirror import inpo, mmd, nash_md
-from .mwu import iterative_dpo, iterative_ipo, mwu, sppo
-from .optimistic import egpo, extragradient, omwu
+from .mwu import iterative_dpo, iterative_ipo, mutation_mwu, mwu, sppo
+from .optimistic import egpo, extragradient, nash_mp, omwu
 from .runner import METRICS, NonFiniteWarning, Trace, build_grid, run, sweep
 
 
@@ -24,12 +24,13 @@ def _averaged(inner="mwu", **structure) -> UpdateRule:
     return averaged(get(inner, **structure) if isinstance(inner, str) else inner)
 
 
-def _comal(inner="inpo", inner_steps: int = 100) -> UpdateRule:
-    return comal(get(inner) if isinstance(inner, str) else inner, inner_steps)
+def _comal(inner="inpo", inner_steps: int = 100, **options) -> UpdateRule:
+    return comal(get(inner) if isinstance(inner, str) else inner, inner_steps, **options)
 
 
-#: name -> factory. ``comal`` takes ``inner`` (a name or rule, default ``"inpo"``) and ``inner_steps``
-#: (default 100); ``averaged`` takes ``inner`` (default ``"mwu"``); ``mpo`` takes ``inner_steps``.
+#: name -> factory. ``comal`` takes ``inner`` (a name or rule, default ``"inpo"``), ``inner_steps`` (default
+#: 100) and the wrapper's options (``reset``, ``beta``, ``until``, ``estimate``); ``averaged`` takes ``inner``
+#: (default ``"mwu"``); ``mpo`` and ``nash_prox`` take ``inner_steps``, ``m2wu`` ``update_freq``.
 RULES: dict[str, Callable[..., UpdateRule]] = {
     "mwu": mwu,
     "sppo": sppo,
@@ -42,6 +43,9 @@ RULES: dict[str, Callable[..., UpdateRule]] = {
     "omwu": omwu,
     "extragradient": extragradient,
     "egpo": egpo,
+    "nash_mp": nash_mp,
+    "nash_prox": nash_prox,
+    "m2wu": m2wu,
     "comal": _comal,
     "comal_exact": comal_exact,
     "averaged": _averaged,
@@ -118,6 +122,11 @@ __all__ = [
     "comal",
     "comal_exact",
     "averaged",
+    "nash_mp",
+    "nash_prox",
+    "m2wu",
+    "mutation_mwu",
+    "schedules",
     "loss_based",
     "losses",
     "policies",

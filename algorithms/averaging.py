@@ -53,4 +53,8 @@ def averaged(inner: base.UpdateRule) -> base.UpdateRule:
         exact_only=inner.exact_only,
         check=inner.check,
         own_comparisons=inner.own_comparisons,
+        with_hparams=None
+        if inner.with_hparams is None
+        else lambda s, values: s._replace(inner=inner.with_hparams(s.inner, values)),
+        rounds=None if inner.rounds is None else lambda s: inner.rounds(s.inner),
     )

@@ -102,13 +102,16 @@ class Hparam(NamedTuple):
     """A numeric hyperparameter: its default and the interval of valid values.
 
     ``interval`` is written as in mathematics: ``"(0, inf)"``, ``"[0, 1)"``, ``"[1e-3, 10]"``; ``integer``
-    restricts it to whole numbers (a count, such as the pairs judged per iteration).
+    restricts it to whole numbers (a count, such as the pairs judged per iteration). ``counts`` says what a
+    schedule for it is a function of (:mod:`algorithms.schedules`): ``"steps"`` (updates applied) or
+    ``"rounds"`` (outer rounds of a wrapper, read by the rule's ``rounds(state)``).
     """
 
     name: str
     default: float
     interval: str = "(0, inf)"
     integer: bool = False
+    counts: str = "steps"
 
     @property
     def domain(self) -> str:
@@ -195,6 +198,11 @@ class UpdateRule(NamedTuple):
             hyperparameters, raising ``ValueError`` (e.g. :func:`eta_tau_at_most_one`).
         own_comparisons: the rule draws and judges its own comparisons (a sampled loss-based rule) and counts
             them with ``oracle.count``, also under exact feedback.
+        with_hparams: ``with_hparams(state, {name: value}) -> state``, a copy of the state with other values of
+            numeric hyperparameters (cast to the stored dtype): how the runner applies a schedule
+            (:mod:`algorithms.schedules`) before each step. ``None``: the rule takes no schedules.
+        rounds: for wrappers with an outer loop, ``rounds(state)``, the outer rounds completed: the count of
+            the hyperparameters declared with ``counts="rounds"``.
     """
 
     name: str
@@ -211,6 +219,8 @@ class UpdateRule(NamedTuple):
     reset: Callable[[Any], Any] | None = None
     check: Callable[[dict], None] | None = None
     own_comparisons: bool = False
+    with_hparams: Callable[[Any, dict], Any] | None = None
+    rounds: Callable[[Any], jax.Array] | None = None
 
     @property
     def regularized(self) -> bool:
@@ -457,6 +467,11 @@ STATE_FIELDS = Regularization(
 )
 
 
+def replace_fields(state, values: dict):
+    """Default ``with_hparams``: the state's fields of the same names, replaced (cast to their dtypes)."""
+    return state._replace(**{k: jnp.asarray(v, getattr(state, k).dtype) for k, v in values.items()})
+
+
 def logits_policy(state) -> Profile:
     """Default ``policy``: ``state.logits`` (log-probabilities)."""
     return state.logits
@@ -476,6 +491,7 @@ def make_rule(
     reset: Callable[[Any], Any] | None = None,
     check: Callable[[dict], None] | None = None,
     own_comparisons: bool = False,
+    with_hparams: Callable[[Any, dict], Any] = replace_fields,
 ) -> UpdateRule:
     """Build an :class:`UpdateRule` from ``init_state(game, logits, ref, key, **hparams) -> state`` and ``step``.
 
@@ -484,6 +500,8 @@ def make_rule(
             also accepts ``noise`` (default 0, ``[0, inf)``): the start's log-space perturbation.
         regularized: ``True`` when the state has ``tau`` and ``ref`` fields (log-probabilities) and the rule
             solves ``J_tau``; or a :class:`Regularization` for another layout.
+        with_hparams: how a schedule's value replaces a hyperparameter in the state (default: the state's
+            field of the same name, :func:`replace_fields`).
         Others: the declarations of :class:`UpdateRule`.
 
     The returned ``init`` resolves self-play (:func:`resolve_self_play`), checks the hyperparameters
@@ -525,5 +543,6 @@ def make_rule(
         reset=reset,
         check=check,
         own_comparisons=own_comparisons,
+        with_hparams=with_hparams,
     )
     return rule

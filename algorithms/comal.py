@@ -11,6 +11,8 @@ regularization bias), unlike INPO / MMD / Nash-MD alone.
   inner rule's auxiliary memory (``reset=True``, for rules that declare ``reset``).
 * :func:`comal_exact` — the conceptual prox of the paper's theorem: every step solves the regularized game
   exactly (jitted mirror-prox + Newton, :func:`games.solvers.regularized_solve`) and re-centres.
+* :func:`nash_prox` — Nash-Prox (arXiv 2505.19731): ``comal(nash_mp(), inner_steps)``.
+* :func:`m2wu` — M2WU with a slingshot (arXiv 2208.09855, 2305.16610): ``comal(mutation_mwu(), update_freq)``.
 * :func:`mpo` — magnetic preference optimisation (Wang et al., arXiv 2410.16714): MMD whose magnet is reset to
   the current policy every ``inner_steps`` steps, i.e. ``comal(mmd(), inner_steps)``.
 """
@@ -18,23 +20,30 @@ regularization bias), unlike INPO / MMD / Nash-MD alone.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from games import metrics as M
 from games.core import check_int
 from games.solvers import regularized_solve
 
 from . import base
 from .base import Profile, tree_map
 from .mirror import inpo, mmd
+from .mwu import mutation_mwu
+from .optimistic import nash_mp
 
 
 class ComalState(NamedTuple):
     inner: Any  # the inner rule's state
     t: jax.Array  # inner steps taken
+    in_round: jax.Array  # inner steps taken in the current outer round
+    rounds: jax.Array  # outer rounds completed (re-centrings)
+    hp: dict  # the wrapper's own hyperparameters: inner_steps, beta[, until] (arrays of the game's dtype)
 
 
 class ProxState(NamedTuple):
@@ -56,18 +65,54 @@ def _check_inner(inner, who: str) -> None:
         )
 
 
+def _check_fraction(value, who: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{who} must be a number, got {value!r}")
+    if not 0 < float(value) <= 1:
+        raise ValueError(f"{who} must lie in (0, 1], got {value!r}")
+    return float(value)
+
+
 def comal(
-    inner: base.UpdateRule | None = None, inner_steps: int = 100, *, reset: bool = False
+    inner: base.UpdateRule | None = None,
+    inner_steps: int = 100,
+    *,
+    reset: bool = False,
+    beta: float | None = None,
+    until: float | None = None,
+    estimate: bool = False,
 ) -> base.UpdateRule:
-    """COMAL around ``inner`` (default :func:`algorithms.inpo`): after every ``inner_steps`` steps, ``ref <- pi``.
+    """COMAL around ``inner`` (default :func:`algorithms.inpo`): the reference-reset family in one wrapper.
+
+    Each outer round runs inner steps on ``J_tau(.; ref_k)`` and ends with the re-centring
+    ``ref_{k+1} ∝ ref_k^(1 - beta) pi^beta`` (``beta = 1``: ``ref_{k+1} = pi``, COMAL's hard reset; ``beta < 1``:
+    the soft, EMA-magnet reset of arXiv 2606.23995 / NashPG, arXiv 2510.18183, in log space). A round ends
+    after ``inner_steps`` inner steps ``K_k``, or (with ``until``) as soon as the inner iterate's regularized gap
+    to the current reference is at most ``eps_k``, with ``K_k`` as the cap. The select is ``jnp.where`` on
+    counters (the shape of optax's ``lookahead``), never Python branching on traced values.
 
     Args:
         inner: a rule that declares its reference (``inner.regularized``).
-        inner_steps: inner steps per outer (proximal) step, ``K``.
+        inner_steps: the default of the hyperparameter ``inner_steps`` (``K``, the cap with ``until``).
         reset: also apply ``inner.reset`` at each re-centring (the rule must declare one).
+        beta: ``None`` (the hard reset ``ref <- pi``, no hyperparameter), or the default of the hyperparameter
+            ``beta`` (the re-centring's mixing weight, ``(0, 1]``; ``beta = 1`` gives the hard reset's numbers).
+        until: ``None`` (fixed rounds), or the default ``eps`` of the hyperparameter ``until``: end the round
+            once the regularized gap ``gap_tau(pi; ref_k) <= eps_k``. With ``estimate=False`` the gap is
+            computed from the game itself: an **analysis oracle** no practical learner has, counted as one
+            oracle call per step. With ``estimate=True`` the same test is run on the rule's own estimate: the
+            regularized gap of :func:`games.metrics.regularized_gap_of_gradients` at the feedback model's
+            gradient of the current policy (one more oracle call per step, and its comparisons under sampled
+            feedback).
+        estimate: see ``until``.
 
-    The same arguments return the same rule object (no recompilation). Hyperparameters: those of ``inner``
-    (for INPO: ``eta`` 0.5, ``tau`` 0.1).
+    Hyperparameters: those of ``inner`` (for INPO: ``eta`` 0.5, ``tau`` 0.1), plus ``inner_steps`` (whole
+    numbers ``[1, inf)``), with ``beta``: ``beta``, and with ``until``: ``until`` (``(0, inf)``), all counted in outer
+    rounds: a schedule for them (:mod:`algorithms.schedules`) is a function of the round ``k``, e.g. a growing
+    number of inner steps ``run(comal(), game, inner_steps=schedules.growth(16, rate=1.5, cap=4096))``. A name
+    the inner rule already declares (a COMAL inside a COMAL) stays fixed at the factory's value.
+
+    The same arguments return the same rule object (no recompilation).
 
     Example:
         >>> trace = algorithms.run(comal(inpo(), 100), games.comal_cycle(), steps=5000, record_every=1000)
@@ -81,44 +126,122 @@ def comal(
         raise TypeError(f"comal: reset must be a bool, got {reset!r}")
     if reset and inner.reset is None:
         raise ValueError(f"comal: reset=True, but {inner.name} declares no reset")
+    beta = None if beta is None else _check_fraction(beta, "comal: beta")
+    if not isinstance(estimate, (bool, np.bool_)):
+        raise TypeError(f"comal: estimate must be a bool, got {estimate!r}")
+    if until is not None:
+        if isinstance(until, bool) or not isinstance(until, (int, float, np.number)):
+            raise TypeError(f"comal: until must be None or a number eps > 0, got {until!r}")
+        if not 0 < float(until) < math.inf:
+            raise ValueError(f"comal: until must be a finite eps > 0, got {until!r}")
+        if inner.tau is None:
+            raise ValueError(f"comal: until needs the inner rule's KL weight; {inner.name} declares no tau")
+        if estimate and inner.own_comparisons:
+            raise ValueError(
+                f"comal: estimate=True tests the feedback model's gradient; {inner.name} judges its own pairs "
+                f"and runs with exact feedback, so it has no sampled estimate of the gap: use estimate=False"
+            )
+        until = float(until)
+    elif estimate:
+        raise ValueError("comal: estimate=True needs until=eps (it says how the gap of until is measured)")
     suffix = ",reset" if reset else ""
-    return _comal(inner, inner_steps, bool(reset), f"comal({inner.name},{inner_steps}{suffix})")
+    suffix += "" if beta is None else f",beta={beta:g}"
+    suffix += "" if until is None else f",until={until:g}" + (",estimate" if estimate else "")
+    name = f"comal({inner.name},{inner_steps}{suffix})"
+    return _comal(inner, inner_steps, bool(reset), name, beta, until, bool(estimate))
+
+
+def _own_hparams(inner_steps: int, beta: float | None, until: float | None) -> dict:
+    """The wrapper's hyperparameters (counted in outer rounds) and their defaults."""
+    own = {"inner_steps": base.Hparam("inner_steps", float(inner_steps), "[1, inf)", True, "rounds")}
+    if beta is not None:
+        own["beta"] = base.Hparam("beta", beta, "(0, 1]", False, "rounds")
+    if until is not None:
+        own["until"] = base.Hparam("until", until, "(0, inf)", False, "rounds")
+    return own
 
 
 @functools.cache
-def _comal(inner: base.UpdateRule, inner_steps: int, reset: bool, name: str) -> base.UpdateRule:
+def _comal(
+    inner: base.UpdateRule,
+    inner_steps: int,
+    reset: bool,
+    name: str,
+    beta: float | None = None,
+    until: float | None = None,
+    estimate: bool = False,
+) -> base.UpdateRule:
+    own = _own_hparams(inner_steps, beta, until)
+    inner_names = {h.name for h in inner.hparams}
+    declared = {n: h for n, h in own.items() if n not in inner_names}  # a name the inner has stays fixed
 
     def init(game, key=None, *, ref=None, start=None, self_play=None, **hp):
+        given = {n: hp.pop(n) for n in declared if n in hp}
+        base.check_hparams(rule, given, joint=False, dtype=game.dtype)
+        mine = {n: given.get(n, h.default) for n, h in own.items()}
         state = inner.init(game, key, ref=ref, start=start, self_play=self_play, **hp)
-        return ComalState(state, jnp.zeros((), jnp.int32))
+        zero = jnp.zeros((), jnp.int32)
+        return ComalState(state, zero, zero, zero, {n: jnp.asarray(v, game.dtype) for n, v in mine.items()})
+
+    def gap(state, oracle):
+        """The inner iterate's regularized gap to the current reference (``until``)."""
+        current, ref = inner.policy(state), inner.reference(state)
+        x, y = base.probs(current).pair()
+        rx, ry = base.probs(ref).pair()
+        tau = inner.tau(state)
+        if not estimate:  # the analysis oracle: the game itself
+            oracle.count(1)
+            return M.regularized_gap(oracle.game, (x, y), tau, (rx, ry))
+        g = oracle.gradient(current)  # the feedback model's estimate, counted by the oracle
+        gx, gy = (g.x, g.x) if g.self_play else (g.x, g.y)
+        return M.regularized_gap_of_gradients(oracle.game, (x, y), (gx, gy), tau, (rx, ry))
 
     def step(s, oracle):
         state = inner.step(s.inner, oracle)
-        t = s.t + 1
-        recentre = t % inner_steps == 0
+        j = s.in_round + 1
+        recentre = j >= s.hp["inner_steps"]
+        if until is not None:
+            recentre = recentre | (gap(state, oracle) <= s.hp["until"])
         current, ref = inner.policy(state), inner.reference(state)
-        moved = inner.with_reference(state, tree_map(lambda l, r: jnp.where(recentre, l, r), current, ref))
+        target = current  # no beta: the hard reset, ref <- pi
+        if beta is not None:  # soft: ref <- normalize((1 - b) log ref + b log pi); b = 1 selects pi itself
+            b = s.hp["beta"]
+            target = tree_map(
+                lambda l, r: jnp.where(b >= 1, l, base.normalize((1 - b) * r + b * l)), current, ref
+            )
+        moved = inner.with_reference(state, tree_map(lambda m, r: jnp.where(recentre, m, r), target, ref))
         if reset:
             cleared = inner.reset(moved)
             moved = tree_map(lambda a, b: jnp.where(recentre, a, b), cleared, moved)
-        return ComalState(moved, t)
+        rounds = s.rounds + recentre.astype(s.rounds.dtype)
+        return ComalState(moved, s.t + 1, jnp.where(recentre, 0, j), rounds, s.hp)
 
-    return base.UpdateRule(
+    def with_hparams(s, values):
+        mine = {n: v for n, v in values.items() if n in declared}
+        rest = {n: v for n, v in values.items() if n not in declared}
+        hp = {**s.hp, **{n: jnp.asarray(v, s.hp[n].dtype) for n, v in mine.items()}}
+        state = s.inner if not rest else inner.with_hparams(s.inner, rest)
+        return s._replace(inner=state, hp=hp)
+
+    rule = base.UpdateRule(
         name=name,
         init=init,
         step=step,
         policy=lambda s: inner.policy(s.inner),
-        hparams=inner.hparams,
+        hparams=(*inner.hparams, *declared.values()),
         accepts=inner.accepts,
         self_play_only=inner.self_play_only,
         exact_only=inner.exact_only,
-        tau=lambda s: inner.tau(s.inner),
+        tau=None if inner.tau is None else lambda s: inner.tau(s.inner),
         reference=lambda s: inner.reference(s.inner),
         with_reference=lambda s, ref: s._replace(inner=inner.with_reference(s.inner, ref)),
         reset=None if inner.reset is None else lambda s: s._replace(inner=inner.reset(s.inner)),
         check=inner.check,
         own_comparisons=inner.own_comparisons,
+        with_hparams=None if inner.with_hparams is None else with_hparams,
+        rounds=lambda s: s.rounds,
     )
+    return rule
 
 
 def mpo(inner_steps: int = 100) -> base.UpdateRule:
@@ -127,6 +250,44 @@ def mpo(inner_steps: int = 100) -> base.UpdateRule:
     """
     inner_steps = check_int(inner_steps, "mpo: inner_steps")
     return _comal(mmd(), inner_steps, False, f"mpo({inner_steps})")
+
+
+def nash_prox(inner_steps: int = 100) -> base.UpdateRule:
+    """Nash-Prox (Tiapkin et al., arXiv 2505.19731, COLT 2026 "Proximal Point Nash Learning from Human
+    Feedback"): mirror-prox on the regularized game (:func:`algorithms.nash_mp`) inside the proximal-point
+    loop, ``ref <- pi`` after every ``inner_steps`` inner steps — exactly ``comal(nash_mp(), inner_steps)``.
+    Hyperparameters: ``eta`` (0.5), ``tau`` (0.1), ``inner_steps``.
+
+    Example:
+        >>> t = algorithms.run(nash_prox(50), games.comal_cycle(), steps=2000, record_every=2000)
+        >>> bool(t.metrics["gap"][-1] < 1e-8)
+        True
+    """
+    inner_steps = check_int(inner_steps, "nash_prox: inner_steps")
+    return _comal(nash_mp(), inner_steps, False, f"nash_prox({inner_steps})")
+
+
+def m2wu(update_freq: int | None = 100) -> base.UpdateRule:
+    """M2WU with a slingshot (Abe et al., arXiv 2208.09855 and 2305.16610): mutation-driven MWU
+    (:func:`algorithms.mwu.mutation_mwu`, ``pi' ∝ pi exp(eta (r + mu (ref - pi) / pi))``) whose reference is
+    reset to the current policy every ``update_freq`` steps — ``comal(mutation_mwu(), update_freq)``.
+
+    Reset timing: the reference is re-centred **after** every ``update_freq``-th step (steps ``K, 2K, ...``,
+    counting steps taken), as every rule of this wrapper does. The authors' code (``CyberAgentAILab/m2wu``,
+    ``algorithms/m2wu.py``) resets after update index ``update_freq`` counted from 0, one step later; the two
+    schedules differ by that one step per round. ``update_freq=None``: no slingshot (a fixed reference).
+    Hyperparameters: ``eta`` (0.5), ``mu`` (0.1), and with a slingshot ``inner_steps`` (its default
+    ``update_freq``, a schedule over rounds allowed).
+
+    Example:
+        >>> t = algorithms.run(m2wu(100), games.comal_cycle(), steps=5000, record_every=5000)
+        >>> bool(t.metrics["gap"][-1] < 1e-6)
+        True
+    """
+    if update_freq is None:
+        return mutation_mwu()
+    update_freq = check_int(update_freq, "m2wu: update_freq")
+    return _comal(mutation_mwu(), update_freq, False, f"m2wu({update_freq})")
 
 
 def comal_exact(max_iter: int = 100_000) -> base.UpdateRule:

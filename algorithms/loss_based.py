@@ -90,7 +90,9 @@ def loss_based(
             then has a hyperparameter ``pairs`` (default ``K``, a whole number in ``[1, K]``): how many of the
             ``K`` are judged and used, so that one compiled ``sweep`` covers several batch sizes
             (``sweep(loss_based(..., pairs=4096), game, pairs=[16, 256, 4096], seeds=4)``; every lane pays
-            for drawing ``K``).
+            for drawing ``K``), and a growing sample size ``K_t`` is one compiled program
+            (``run(..., pairs=algorithms.schedules.growth(16, rate=1.01, cap=4096))``): ``comparisons``
+            counts the pairs judged.
         prompts: ``None`` (every prompt each iteration, the loss weighted by ``rho``) or ``B``: ``B`` prompts
             drawn by ``rho`` (with replacement) each iteration, equally weighted; ``K`` pairs per drawn prompt.
         labels: ``"hard"`` (one Bernoulli judgment per pair) or ``"soft"`` (the probability as the label).
@@ -241,11 +243,19 @@ def _loss_based(
             reference=lambda s: s.ref,
             with_reference=lambda s, ref: s._replace(ref=ref),
         )
+
+    def with_hparams(s, values):  # a schedule's values (the runner applies them before each step)
+        values = dict(values)
+        pairs = values.pop("pairs", None)
+        hp = {**s.hp, **{k: jnp.asarray(v, s.hp[k].dtype) for k, v in values.items()}}
+        return s._replace(hp=hp, pairs=s.pairs if pairs is None else jnp.asarray(pairs, s.pairs.dtype))
+
     return base.make_rule(
         name,
         init_state,
         step,
         hparams=hparams,
+        with_hparams=with_hparams,
         policy=policy_of,
         accepts="preference",
         self_play_only=True,

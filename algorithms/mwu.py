@@ -1,4 +1,4 @@
-"""The multiplicative-weights family: MWU, SPPO, iterative IPO, iterative DPO.
+"""The multiplicative-weights family: MWU, SPPO, iterative IPO, iterative DPO, mutation-driven MWU (M2WU).
 
 Notation: ``pi`` the current policy, ``r = P pi`` (``r_a = P(a > pi)``), ``A = P - 1/2`` the payoff. All of
 these are no-regret in the average but **cycle or diverge in the last iterate** on non-transitive games
@@ -25,6 +25,13 @@ class StepState(NamedTuple):
 class TauState(NamedTuple):
     logits: base.Profile
     tau: jax.Array
+
+
+class MutationState(NamedTuple):
+    logits: base.Profile
+    ref: base.Profile  # log ref, the mutation's target (the slingshot re-centres it)
+    eta: jax.Array
+    mu: jax.Array
 
 
 class DPOState(NamedTuple):
@@ -162,4 +169,39 @@ def iterative_dpo() -> base.UpdateRule:
         accepts="preference",
         self_play_only=True,
         exact_only=True,
+    )
+
+
+@functools.cache
+def mutation_mwu() -> base.UpdateRule:
+    """Mutation-driven MWU with a fixed reference (Abe et al., arXiv 2208.09855):
+    ``pi' ∝ pi exp(eta (r + mu (ref - pi) / pi))`` (the division entry-wise; ``r = P pi``, or each player's own
+    payoff gradient on a matrix game).
+
+    The mutation term is the gradient of ``mu sum_a ref(a) log pi(a)``: the perturbed game's equilibrium is
+    pulled toward ``ref`` by ``-mu KL(ref || pi)``, not by the ``tau KL(pi || ref)`` of ``J_tau``, so the rule
+    declares its reference (COMAL's wrapper re-centres it: the slingshot, :func:`algorithms.m2wu`) but no
+    ``tau`` (the runner records no ``regularized_gap`` for it). Written in log space:
+    ``log pi' = normalize(log pi + eta (r + mu (exp(log ref - log pi) - 1)))``.
+    Hyperparameters: ``eta`` (0.5), ``mu`` (0.1).
+    """
+
+    def init_state(game, logits, ref, key, eta, mu):
+        del game, key
+        return MutationState(logits, ref, eta, mu)
+
+    def step(s, oracle):
+        g = oracle.gradient(s.logits)
+        mutate = lambda l, r, g: normalize(l + s.eta * (g + s.mu * (jnp.exp(r - l) - 1)))  # noqa: E731
+        return s._replace(logits=tree_map(mutate, s.logits, s.ref, g))
+
+    reg = base.Regularization(
+        tau=None, reference=lambda s: s.ref, with_reference=lambda s, ref: s._replace(ref=ref)
+    )
+    return base.make_rule(
+        "mutation_mwu",
+        init_state,
+        step,
+        hparams={"eta": (0.5, "(0, inf)"), "mu": (0.1, "(0, inf)")},
+        regularized=reg,
     )

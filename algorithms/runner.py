@@ -19,6 +19,12 @@ with ``fn(game, x, y) -> scalar`` (``x``, ``y`` the probabilities; in self-play 
 ``regularized_gap`` (regularized rules). On a contextual game every metric is also recorded per prompt as
 ``<name>_by_context`` (last axis ``C``) beside its rho-weighted aggregate. A run that went NaN/inf is reported
 by a :class:`NonFiniteWarning` naming the first step where it did, and ``Trace.finite`` says where.
+
+Any numeric hyperparameter may be a **schedule** (:mod:`algorithms.schedules`): a function of the count of
+updates already applied (or of outer rounds, for the hyperparameters a wrapper declares with
+``counts="rounds"``). The schedules travel in the scan's carry; before each step the runner writes their values
+into the state (``rule.with_hparams``), and records the value in force at each record (``Trace.schedules``).
+This is the one place schedules are evaluated; rules only read their state.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from games import metrics as M
 from games.core import check_int
 from games.feedback import Feedback, Oracle, check_feedback
 
+from . import schedules as S
 from .base import UpdateRule, as_key, as_keys, check_hparams, resolve_self_play
 
 __all__ = ["Trace", "run", "sweep", "build_grid", "NonFiniteWarning", "TRACE_COUNT", "METRICS"]
@@ -96,7 +103,7 @@ def _resolve_metrics(metrics, rule: UpdateRule, game: games.Game, nash) -> tuple
             names.append("win_rate")
         if nash is not None:
             names.append("kl_to_nash")
-        if rule.regularized:
+        if rule.tau is not None:
             names.append("regularized_gap")
         metrics = names
     if isinstance(metrics, (str, bytes)) or not isinstance(metrics, Sequence):
@@ -110,7 +117,7 @@ def _resolve_metrics(metrics, rule: UpdateRule, game: games.Game, nash) -> tuple
                 raise ValueError("metric 'win_rate' needs a preference game (it is a win probability)")
             if item == "kl_to_nash" and nash is None:
                 raise ValueError("metric 'kl_to_nash' needs nash= (a unique equilibrium)")
-            if item == "regularized_gap" and not rule.regularized:
+            if item == "regularized_gap" and rule.tau is None:
                 raise ValueError(f"metric 'regularized_gap' needs a regularized rule; {rule.name} is not")
             name, fn = item, METRICS[item]
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and callable(item[1]):
@@ -155,6 +162,8 @@ class Trace(NamedTuple):
         rule: the rule's name; feedback: the feedback model's name.
         hparams: every hyperparameter's value per run, name -> array of the batch shape (``()`` for ``run``).
         policies: the recorded probabilities (``record_policy=True``), a Profile of ``[*axes, R + 1, ..., n]``.
+        schedules: the value in force at each record of every hyperparameter given as a schedule, name ->
+            ``[*axes, R + 1]``: the value the next update uses (its schedule at the record's count).
     """
 
     steps: np.ndarray
@@ -169,14 +178,15 @@ class Trace(NamedTuple):
     feedback: str = "exact"
     hparams: dict[str, np.ndarray] | None = None
     policies: Profile | None = None
+    schedules: dict[str, jax.Array] | None = None
 
     def to_dataframe(self):
         """A tidy ``pandas.DataFrame``: one row per (axes..., step, metric[, context]).
 
         Columns: ``rule``, ``feedback``, each axis (``game`` index, ``seed``, ...), one numeric column per
-        hyperparameter, ``step``, ``oracle_calls``, ``comparisons``, ``finite``, ``metric``, ``context`` (the
-        prompt of a ``<name>_by_context`` metric — any metric with a trailing prompt axis —, ``<NA>`` for
-        aggregates), ``value`` (float).
+        hyperparameter (for a schedule, the value in force at each record), ``step``, ``oracle_calls``,
+        ``comparisons``, ``finite``, ``metric``, ``context`` (the prompt of a ``<name>_by_context`` metric —
+        any metric with a trailing prompt axis —, ``<NA>`` for aggregates), ``value`` (float).
 
         Raises:
             ImportError: pandas is missing (``pip install -e ".[test]"`` installs it).
@@ -198,6 +208,8 @@ class Trace(NamedTuple):
         for name, values in (self.hparams or {}).items():
             base[name] = np.broadcast_to(np.asarray(values, np.float64), shape).reshape(runs)
         per_run = {k: np.repeat(v, R) for k, v in base.items()}
+        for name, values in (self.schedules or {}).items():  # per record
+            per_run[name] = np.asarray(values, np.float64).reshape(-1)
         step = np.tile(self.steps, runs)
         common = {
             **per_run,
@@ -245,6 +257,16 @@ class _Carry(NamedTuple):
     t: jax.Array  # steps taken
     oracle_calls: jax.Array
     comparisons: jax.Array
+    schedules: dict  # name -> schedule pytree (empty: every hyperparameter is a number)
+
+
+def _scheduled(rule: UpdateRule, carry: _Carry) -> dict:
+    """The value of every schedule at the count it follows: steps taken, or the rule's outer rounds."""
+    if not carry.schedules:
+        return {}
+    counts = {h.name: h.counts for h in rule.hparams}
+    rounds = rule.rounds(carry.state) if "rounds" in counts.values() else None
+    return {n: s(carry.t if counts[n] == "steps" else rounds) for n, s in carry.schedules.items()}
 
 
 def _finite(state) -> jax.Array:
@@ -260,7 +282,7 @@ def _record(rule: UpdateRule, metric_fns, game: games.Game, carry: _Carry, nash,
     aux = {}
     if nash is not None:
         aux["nash"] = nash
-    if rule.regularized:
+    if rule.tau is not None:
         aux["tau"] = rule.tau(carry.state)
         aux["ref"] = jax.tree.map(jnp.exp, rule.reference(carry.state)).pair()
     metrics = {name: fn(game, x, y, aux) for name, fn in metric_fns}
@@ -274,6 +296,8 @@ def _record(rule: UpdateRule, metric_fns, game: games.Game, carry: _Carry, nash,
     }
     if record_policy:
         out["policies"] = p
+    if carry.schedules:
+        out["schedules"] = {n: jnp.asarray(v, game.dtype) for n, v in _scheduled(rule, carry).items()}
     return out
 
 
@@ -283,13 +307,17 @@ TRACE_COUNT: dict[str, int] = {}
 
 def _advance(rule: UpdateRule, feedback: Feedback, game, carry: _Carry) -> _Carry:
     oracle = Oracle(game, feedback, jax.random.fold_in(carry.key, carry.t))
-    state = rule.step(carry.state, oracle)
+    state = carry.state
+    if carry.schedules:
+        state = rule.with_hparams(state, _scheduled(rule, carry))
+    state = rule.step(state, oracle)
     return _Carry(
         state,
         carry.key,
         carry.t + 1,
         carry.oracle_calls + oracle.calls,
         carry.comparisons + oracle.comparisons,
+        carry.schedules,
     )
 
 
@@ -372,9 +400,33 @@ def _counter_dtype():
     return jax.dtypes.canonicalize_dtype(jnp.int64)
 
 
-def _start(state, key) -> _Carry:
+def _start(state, key, schedules=None) -> _Carry:
     zero = jnp.zeros((), _counter_dtype())
-    return _Carry(state, key, zero, zero, zero)
+    return _Carry(state, key, zero, zero, zero, schedules or {})
+
+
+def _schedules(rule: UpdateRule, hparams: dict, steps: int, game: games.Game, who: str):
+    """``(numbers, schedules)`` (:func:`algorithms.schedules.resolve`), with a check that the rule can take
+    the schedules (it declares ``with_hparams``, and its state stores those hyperparameters)."""
+    values, scheds = S.resolve(rule, hparams, steps, game.dtype)
+    if scheds and rule.with_hparams is None:
+        raise TypeError(f"{who}: {rule.name} declares no with_hparams, so it takes no schedules")
+    if scheds and any(h.counts == "rounds" for h in rule.hparams if h.name in scheds) and rule.rounds is None:
+        raise TypeError(f"{who}: {rule.name} declares hyperparameters counted in rounds but no rounds(state)")
+    return values, scheds
+
+
+def _probe_schedules(rule: UpdateRule, state, scheds: dict, who: str) -> None:
+    """Apply the schedules' first values once, eagerly: a state that does not store them fails here, named."""
+    if not scheds:
+        return
+    try:
+        rule.with_hparams(state, {n: s(0) for n, s in scheds.items()})
+    except (AttributeError, TypeError, ValueError, KeyError) as err:
+        raise TypeError(
+            f"{who}: {rule.name} cannot take a schedule for {', '.join(scheds)}: with_hparams failed "
+            f"({type(err).__name__}: {err}); declare with_hparams in make_rule"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -445,7 +497,7 @@ def _nash_for_metrics(game, nash, metrics):
 
 def _scalar_hparams(rule: UpdateRule, hparams: dict) -> dict:
     for name, value in hparams.items():
-        if np.ndim(value) != 0:
+        if not S.is_schedule(value) and np.ndim(value) != 0:
             raise ValueError(
                 f"{rule.name}: run takes one value per hyperparameter; {name} has shape {np.shape(value)}: "
                 f"use algorithms.sweep for a grid"
@@ -511,7 +563,8 @@ def run(
         self_play: ``None`` — one policy on preference games, two players on matrix games; ``True`` needs a
             symmetric game; ``False`` runs both players of a preference game.
         record_policy: also record the policies (``Trace.policies``).
-        **hparams: the rule's numeric hyperparameters, one number each (``rule.hparams`` lists them).
+        **hparams: the rule's numeric hyperparameters, one number or schedule each (``rule.hparams`` lists
+            them; a schedule is a ``step -> value`` function, :mod:`algorithms.schedules`).
     Returns:
         :class:`Trace`.
     Raises:
@@ -528,12 +581,14 @@ def run(
     feedback = _check_rule(rule, feedback, "run")
     num_records = _check_schedule(steps, record_every)
     sp = resolve_self_play(rule, game, self_play)
-    hparams = check_hparams(rule, _scalar_hparams(rule, hparams), dtype=game.dtype)
+    hparams, scheds = _schedules(rule, _scalar_hparams(rule, hparams), steps, game, "run")
+    hparams = check_hparams(rule, hparams, dtype=game.dtype)
     nash_pair = _nash_for_metrics(game, nash, metrics)
     metric_fns = _resolve_metrics(metrics, rule, game, nash_pair)
     key = as_key(key)
     state = rule.init(game, key, ref=ref, start=start, self_play=sp, **hparams)
-    carry0 = _start(state, key)
+    _probe_schedules(rule, state, scheds, "run")
+    carry0 = _start(state, key, scheds)
     final, traj = _simulate_jit(
         rule, feedback, metric_fns, game, carry0, nash_pair, num_records, record_every, bool(record_policy)
     )
@@ -546,8 +601,9 @@ def run(
         state=final.state,
         rule=rule.name,
         feedback=feedback.name,
-        hparams={k: np.asarray(v, np.float64) for k, v in hparams.items()},
+        hparams={k: np.asarray(v, np.float64) for k, v in hparams.items() if k not in scheds},
         policies=traj.get("policies"),
+        schedules=traj.get("schedules"),
     )
 
     def exact_step(prev: int, bad: int) -> int:
@@ -663,9 +719,9 @@ def _as_arrays(value, dtype):
 
 
 @functools.partial(jax.jit, static_argnames=("rule", "self_play"))
-def _init_batch(rule, self_play, games_b, keys, hp, ref, start):
+def _init_batch(rule, self_play, games_b, keys, hp, ref, start, scheds):
     def init(g, k, hp):
-        return _start(rule.init(g, k, ref=ref, start=start, self_play=self_play, **hp), k)
+        return _start(rule.init(g, k, ref=ref, start=start, self_play=self_play, **hp), k, scheds)
 
     return jax.vmap(init)(games_b, keys, hp)
 
@@ -753,6 +809,7 @@ def sweep(
     stacked = games.stack_games(game_list)
     first_game = game_list[0]
     sp = resolve_self_play(rule, first_game, self_play)
+    hparams, scheds = _schedules(rule, hparams, steps, first_game, "sweep")
     grid = build_grid(
         rule, None if isinstance(game, games.Game) else len(game_list), seeds, hparams, first_game.dtype
     )
@@ -790,6 +847,12 @@ def sweep(
         self_play=sp,
         **{k: v[0] for k, v in grid.hparams.items()},
     )
+    _probe_schedules(
+        rule,
+        rule.init(first_game, grid.keys[0], self_play=sp, **{k: v[0] for k, v in grid.hparams.items()}),
+        scheds,
+        "sweep",
+    )
     ref_arr, start_arr = _as_arrays(ref, dtype), _as_arrays(start, dtype)
     # Several processes (jax.distributed): each global chunk of ``procs * size`` runs is split into contiguous
     # shares of ``size`` runs, one per process in process order; each process simulates its share on its own
@@ -808,7 +871,14 @@ def sweep(
             gsel = grid.game_index[sel]
             games_b = jax.tree.map(functools.partial(_take, idx=gsel), stacked)
             carries = _init_batch(
-                rule, sp, games_b, grid.keys[sel], {k: v[sel] for k, v in hp_b.items()}, ref_arr, start_arr
+                rule,
+                sp,
+                games_b,
+                grid.keys[sel],
+                {k: v[sel] for k, v in hp_b.items()},
+                ref_arr,
+                start_arr,
+                scheds,
             )
             nash_b = (
                 None if nash_host is None else jax.tree.map(functools.partial(_take, idx=gsel), nash_host)
@@ -851,8 +921,9 @@ def sweep(
         coords=grid.coords,
         rule=rule.name,
         feedback=feedback.name,
-        hparams={k: v.reshape(grid.shape) for k, v in grid.hparams.items()},
+        hparams={k: v.reshape(grid.shape) for k, v in grid.hparams.items() if k not in scheds},
         policies=None if "policies" not in traj else jax.tree.map(unflat, traj["policies"]),
+        schedules=None if "schedules" not in traj else jax.tree.map(unflat, traj["schedules"]),
     )
     _warn_nonfinite(trace, f"{rule.name} sweep: ")
     return trace

@@ -1,0 +1,263 @@
+"""Schedules: hyperparameters that change with the count of updates already applied.
+
+A schedule is a function of the count ``t = 0, 1, 2, ...``: the update from ``pi_t`` to ``pi_{t+1}`` uses the
+value at ``t`` (optax's convention, ``optax.schedules``). Every numeric hyperparameter a rule declares accepts
+one in :func:`algorithms.run` and :func:`algorithms.sweep`: ``run(rule, game, eta=optax.exponential_decay(0.5,
+100, 0.9))``. Hyperparameters of an outer loop (COMAL's ``inner_steps``, ``beta``, ``until``) count outer
+rounds instead (the rule declares which, :attr:`algorithms.base.Hparam.counts`).
+
+Any ``step -> value`` callable written with ``jnp`` operations works (optax's schedules included); its numbers
+are then part of the compiled program, so a new callable compiles again. The schedules of this module keep
+their numbers as **array leaves** (they are ``NamedTuple`` pytrees), so runs over a family's parameters
+compile once::
+
+    >>> from algorithms import schedules
+    >>> eta = schedules.exponential(0.5, 0.99)          # 0.5 * 0.99 ** t
+    >>> [round(float(eta(t)), 4) for t in (0, 1, 100)]
+    [0.5, 0.495, 0.183]
+    >>> K = schedules.growth(16, rate=1.01, cap=4096)   # floor(16 * 1.01 ** t), at most 4096
+    >>> [int(K(t)) for t in (0, 100, 1000)]
+    [16, 43, 4096]
+
+The runner checks a schedule on the host before anything compiles (:func:`resolve`): it evaluates it at every
+count the run can reach and raises ``ValueError`` naming the hyperparameter and the first step whose value is
+NaN, infinite or outside the declared interval (or not a whole number for a count), and ``TypeError`` when the
+callable does not take a step. The value in force at each record is in ``Trace.schedules`` and in the
+hyperparameter's column of ``Trace.to_dataframe``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "constant",
+    "exponential",
+    "polynomial",
+    "piecewise",
+    "growth",
+    "Fn",
+    "is_schedule",
+    "resolve",
+]
+
+
+class constant(NamedTuple):
+    """``value`` at every count (a schedule whose value is an array leaf)."""
+
+    value: Any
+
+    def __call__(self, t):
+        return jnp.full(jnp.shape(t), self.value)
+
+
+class exponential(NamedTuple):
+    """``init * rate ** (t / every)`` (optax's ``exponential_decay(init, every, rate)`` without staircase).
+
+    Example:
+        >>> round(float(exponential(0.5, 0.9, 100)(200)), 4)   # 0.5 * 0.9 ** 2
+        0.405
+    """
+
+    init: Any
+    rate: Any
+    every: Any = 1.0
+
+    def __call__(self, t):
+        return self.init * self.rate ** (t / self.every)
+
+
+class polynomial(NamedTuple):
+    """``(init - end) (1 - min(t, steps) / steps) ** power + end`` (optax's ``polynomial_schedule``).
+
+    Example:
+        >>> float(polynomial(1.0, 0.0, 1.0, 10)(5))
+        0.5
+    """
+
+    init: Any
+    end: Any
+    power: Any
+    steps: Any
+
+    def __call__(self, t):
+        frac = 1 - jnp.minimum(t, self.steps) / self.steps
+        return (self.init - self.end) * frac**self.power + self.end
+
+
+class piecewise(NamedTuple):
+    """``values[i]`` for ``boundaries[i-1] <= t < boundaries[i]`` (``len(values) = len(boundaries) + 1``).
+
+    Example:
+        >>> s = piecewise([0.5, 0.25, 0.1], [1, 2])
+        >>> [float(s(t)) for t in (0, 1, 2, 9)]
+        [0.5, 0.25, 0.1, 0.1]
+    """
+
+    values: Any
+    boundaries: Any
+
+    def __call__(self, t):
+        values, bounds = jnp.asarray(self.values), jnp.asarray(self.boundaries)
+        if values.shape != (bounds.shape[0] + 1,):  # static shapes: checked at trace time
+            raise ValueError(
+                f"piecewise: values must have one more entry than boundaries, got {values.shape} and "
+                f"{bounds.shape}"
+            )
+        return values[jnp.sum(t >= bounds)]
+
+
+class growth(NamedTuple):
+    """A count that grows: ``min(cap, floor(start * rate ** t * (t + 1) ** power))`` (whole numbers).
+
+    ``rate > 1`` grows geometrically, ``power > 0`` polynomially (a growing sample size ``K_t`` or number of
+    inner steps ``K_k``).
+
+    Example:
+        >>> [int(growth(16, power=1.0)(t)) for t in (0, 1, 9)]   # 16 (t + 1)
+        [16, 32, 160]
+    """
+
+    start: Any
+    rate: Any = 1.0
+    power: Any = 0.0
+    cap: Any = math.inf
+
+    def __call__(self, t):
+        raw = self.start * self.rate**t * (t + 1.0) ** self.power
+        return jnp.minimum(self.cap, jnp.floor(raw))
+
+
+@jax.tree_util.register_static
+class Fn:
+    """Any ``step -> value`` callable as a schedule pytree without leaves: its numbers are part of the
+    compiled program (the runner wraps plain callables such as optax's schedules in it)."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+    def __call__(self, t):
+        return self.fn(t)
+
+    def __hash__(self):
+        return hash(self.fn)
+
+    def __eq__(self, other):
+        return isinstance(other, Fn) and other.fn is self.fn
+
+    def __repr__(self):
+        return f"Fn({self.fn!r})"
+
+
+_FAMILIES = (constant, exponential, polynomial, piecewise, growth)
+
+
+def is_schedule(value) -> bool:
+    """Whether a hyperparameter value is a schedule (a callable) rather than a number."""
+    return callable(value) and not isinstance(value, (np.ndarray, jax.Array))
+
+
+def _as_tree(value, dtype):
+    """A schedule as a pytree: this module's families with their numbers as arrays of ``dtype``; any other
+    callable wrapped in :class:`Fn`."""
+    if isinstance(value, _FAMILIES):
+        return jax.tree.map(lambda a: jnp.asarray(a, dtype), value)
+    return value if isinstance(value, Fn) else Fn(value)
+
+
+def _evaluate(who: str, name: str, sched, counts: np.ndarray, dtype) -> np.ndarray:
+    """Values of ``sched`` at ``counts`` (float64 on the host), or a TypeError naming the hyperparameter."""
+    t = jnp.asarray(counts, jax.dtypes.canonicalize_dtype(jnp.int64))
+    try:
+        values = jax.vmap(sched)(t)
+    except Exception as err:  # a callable that does not take a (traced) step
+        raise TypeError(
+            f"{who}: the schedule for {name} must be a function of the step count written with jnp "
+            f"operations (called as schedule(t) on an integer array); calling it raised "
+            f"{type(err).__name__}: {err}"
+        ) from None
+    values = np.asarray(values, np.float64)
+    if values.shape != counts.shape:
+        raise TypeError(
+            f"{who}: the schedule for {name} must return one number per step, got shape {values.shape[1:]}"
+        )
+    return values
+
+
+def _first_failure(check, joint: dict, steps: int):
+    """``(step, message)`` of the first step where the joint ``check`` fails (bisection on prefixes), or None."""
+
+    def fails(upto: int):
+        try:
+            check({k: np.asarray(v[:upto] if np.ndim(v) else v, np.float64) for k, v in joint.items()})
+        except ValueError as err:
+            return str(err)
+        return None
+
+    if fails(steps) is None:
+        return None
+    lo, hi = 0, steps  # fails(hi) is set, fails(lo) is not (an empty prefix passes)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fails(mid) is not None else (mid, hi)
+    return hi - 1, fails(hi)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+
+
+def resolve(rule, hparams: dict, steps: int, dtype) -> tuple[dict, dict[str, Any]]:
+    """Split ``hparams`` into numbers and schedules, and check every schedule at every count it can reach.
+
+    A schedule of a per-step hyperparameter is checked at ``t = 0 .. steps - 1``; one counted in outer rounds
+    at the same counts (a run has at most ``steps`` rounds).
+
+    Returns:
+        ``(values, schedules)``: ``values`` the hyperparameters with each schedule replaced by its value at
+        count 0 (what ``init`` stores), ``schedules`` name -> schedule pytree (numbers as arrays of ``dtype``).
+    Raises:
+        ValueError: a schedule for an unknown hyperparameter or for ``noise`` (the start's perturbation), or a
+            value that is NaN, infinite, outside the declared interval or (for a count) not a whole number at
+            some step (the first such step is named).
+        TypeError: a callable that does not take a step or does not return one number.
+    """
+    spec = {h.name: h for h in rule.hparams}
+    values, scheds, along = dict(hparams), {}, {}
+    counts = np.arange(steps)
+    for name, value in hparams.items():
+        if not is_schedule(value) or name not in spec:
+            continue  # an unknown name: check_hparams names it and lists the valid ones
+        if name == "noise":
+            raise ValueError(f"{rule.name}: noise perturbs the start only; it cannot be a schedule")
+        sched = _as_tree(value, dtype)
+        at = _evaluate(rule.name, name, sched, counts, dtype)
+        h = spec[name]
+        bad = ~np.isfinite(at)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"{rule.name}: the schedule for {name} is not finite at step {i}: {at[i]!r}")
+        ok = h.contains(at)
+        if not ok.all():
+            i = int(np.argmin(ok))
+            raise ValueError(
+                f"{rule.name}: the schedule for {name} must lie in {h.domain} at every step; at step {i} it "
+                f"is {at[i]:g}"
+            )
+        values[name], scheds[name], along[name] = float(at[0]), sched, at
+    if along and rule.check is not None:  # joint checks (eta * tau <= 1) at every step
+        joint = {n: np.float64(h.default) for n, h in spec.items()}
+        joint.update(
+            {k: np.float64(v) for k, v in values.items() if k in spec and k not in along and _number(v)}
+        )
+        joint.update(along)
+        first = _first_failure(rule.check, joint, steps)
+        if first is not None:
+            raise ValueError(f"{first[1]} (at step {first[0]} of the schedule of {', '.join(along)})")
+    return values, scheds
