@@ -1,0 +1,395 @@
+"""Schedules (algorithms.schedules, applied by the runner) and the reference-reset family of ``comal``.
+
+Reference values are literal numbers computed by hand from EQUATIONS.md (a plain-Python script of the sheet's
+formulas, not the code), checksums of traces computed on the code before schedules existed, and properties of
+the proximal point (KL(pi* || ref_k) never increases across exact re-centrings).
+"""
+
+import hashlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import algorithms
+import games
+from algorithms import runner
+from algorithms import schedules as S
+from games import feedback as F
+from tests import strategies
+
+START = np.array([0.2, 0.3, 0.5])
+REF = np.array([0.5, 0.3, 0.2])
+GAME = games.comal_cycle()
+
+
+def _policies(rule, steps, **kw):
+    return algorithms.run(rule, GAME, steps=steps, record_policy=True, ref=REF, start=START, **kw).policies.x
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# constant hyperparameters: bitwise the traces of the code before schedules (checksums computed on main)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _digest(trace) -> str:
+    h = hashlib.sha256()
+    for name in sorted(trace.metrics):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(np.asarray(trace.metrics[name], np.float64)).tobytes())
+    for name in sorted(trace.counters):
+        h.update(np.asarray(trace.counters[name], np.int64).tobytes())
+    for leaf in jax.tree.leaves(trace.policy):
+        h.update(np.asarray(leaf, np.float64).tobytes())
+    return h.hexdigest()[:16]
+
+
+_S0, _R0 = np.array([0.5, 0.3, 0.2]), np.array([0.2, 0.5, 0.3])
+#: sha256 prefixes of traces produced by main at 2a38ee5 (before this change), same arguments as below.
+MAIN_DIGESTS = {
+    "inpo": "88ef9b79f6387e2a",
+    "mpo": "624b9b04dca5ad0b",
+    "comal(inpo,7)": "d8127f51759bab8c",
+    "mpo(7)": "d02ec9d70edfa2ab",
+    "comal(egpo,5)/sampled": "4d6c032f59a92b4f",
+    "loss_based_inpo_32": "4ecec0571a671706",
+    "sweep_comal": "4834fa34c92dce6f",
+    "averaged": "faa5668d78be94f3",
+    "comal_exact": "f8102cdb01a53380",
+    "egpo": "202f950059ad7fbd",
+    "extragradient": "519516b83d469c70",
+    "iterative_ipo": "2c304e55964cefd2",
+    "mmd": "624b9b04dca5ad0b",
+    "nash_md": "c335976654f29c95",
+    "omwu": "e1752c07511a8e46",
+    "sppo": "c89a8aeb67441002",
+    "omwu/sampled": "387bf7542ee31081",
+    "mpo(7)/sampled": "95024ece37330ab7",
+    "comal(loss_inpo,10)": "81e23e4100afc642",
+    "sweep_inpo": "e0677b9583173b19",
+}
+_FAST = (
+    "inpo",
+    "mpo",
+    "comal(inpo,7)",
+    "mpo(7)",
+    "comal(egpo,5)/sampled",
+    "loss_based_inpo_32",
+    "sweep_comal",
+)
+
+
+def _case(name):
+    kw = dict(steps=60, record_every=20)
+    if name == "loss_based_inpo_32" or name == "comal(loss_inpo,10)":
+        lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=5, pairs=32)
+        if name == "loss_based_inpo_32":
+            return algorithms.run(lb, GAME, steps=20, record_every=10, key=5)
+        return algorithms.run(algorithms.comal(lb, 10), GAME, steps=40, record_every=10, key=5, pairs=16)
+    if name == "sweep_inpo":
+        return algorithms.sweep(
+            algorithms.inpo(), GAME, steps=40, record_every=10, eta=[0.2, 0.5], seeds=2, noise=0.3
+        )
+    if name == "sweep_comal":
+        return algorithms.sweep(
+            algorithms.comal(),
+            GAME,
+            steps=40,
+            record_every=10,
+            tau=[0.05, 0.1],
+            feedback=F.sampled(8),
+            seeds=2,
+        )
+    rule_name, _, mode = name.partition("/")
+    rules = {
+        "comal(inpo,7)": algorithms.comal(algorithms.inpo(), 7),
+        "mpo(7)": algorithms.mpo(7),
+        "comal(egpo,5)": algorithms.comal(algorithms.egpo(), 5),
+    }
+    rule = rules.get(rule_name) or algorithms.get(rule_name)
+    if mode == "sampled":
+        return algorithms.run(rule, GAME, start=_S0, key=3, feedback=F.sampled(4), **kw)
+    return algorithms.run(rule, GAME, start=_S0, ref=_R0, **kw)
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=() if n in _FAST else pytest.mark.slow) for n in MAIN_DIGESTS]
+)
+def test_constant_hyperparameters_are_bitwise_todays_traces(name):
+    assert _digest(_case(name)) == MAIN_DIGESTS[name]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# schedules: hand-computed numbers, every rule, the trace's column, compile counts, errors
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_inpo_piecewise_eta_three_steps_hand_computed():
+    # pi' ∝ pi^(1 - eta_t tau) ref^(eta_t tau) exp(eta_t P pi), tau = 0.1, eta = 0.5, 0.25, 0.1 at t = 0, 1, 2
+    # (plain-Python floats from the sheet: step 1 is the existing INPO literal; steps 2-3 use eta 0.25, 0.1)
+    eta = S.piecewise([0.5, 0.25, 0.1], [1, 2])
+    t = algorithms.run(
+        algorithms.inpo(), GAME, steps=3, record_policy=True, ref=REF, start=START, eta=eta, tau=0.1
+    )
+    expected = [
+        [0.21529077593256074, 0.2861854800073673, 0.498523744060072],
+        [0.22321336557740026, 0.28028242270793385, 0.4965042117146658],
+        [0.2264147215577874, 0.2781158044947238, 0.4954694739474888],
+    ]
+    np.testing.assert_allclose(np.asarray(t.policies.x[1:]), expected, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(
+        np.asarray(t.schedules["eta"]), [0.5, 0.25, 0.1, 0.1]
+    )  # in force at records
+    df = t.to_dataframe()
+    gap = df[df.metric == "gap"]
+    assert list(gap["eta"]) == [0.5, 0.25, 0.1, 0.1] and set(gap["tau"]) == {0.1}
+
+
+def _first_hparam(rule):
+    names = [h.name for h in rule.hparams]
+    return "eta" if "eta" in names else "tau"
+
+
+_QUICK_RULES = ("inpo", "comal", "m2wu")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=() if n in _QUICK_RULES else pytest.mark.slow) for n in sorted(algorithms.RULES)],
+)
+def test_every_registered_rule_takes_an_optax_schedule(name):
+    rule = algorithms.get(name)
+    which = _first_hparam(rule)
+    sched = optax.exponential_decay(0.5 if which == "eta" else 2.0, 1, 0.9)
+    t = algorithms.run(rule, GAME, steps=2, record_every=1, **{which: sched})
+    np.testing.assert_allclose(
+        np.asarray(t.schedules[which]), [float(sched(i)) for i in range(3)], rtol=1e-15
+    )
+    assert np.all(np.asarray(t.finite))
+
+
+def test_a_schedule_family_compiles_once():
+    rule = algorithms.mmd()
+    algorithms.run(rule, GAME, steps=20, record_every=10, eta=S.exponential(0.5, 0.99))
+    before = runner.TRACE_COUNT[rule.name]
+    a = algorithms.run(
+        rule, GAME, steps=20, record_every=10, eta=S.exponential(0.3, 0.95), tau=S.constant(0.2)
+    )
+    assert runner.TRACE_COUNT[rule.name] == before + 1  # a new set of scheduled names is a new program
+    algorithms.run(rule, GAME, steps=20, record_every=10, eta=S.exponential(0.4, 0.9), tau=S.constant(0.05))
+    s = algorithms.sweep(
+        rule, GAME, steps=20, record_every=10, seeds=3, eta=S.exponential(0.3, 0.95), tau=0.2
+    )
+    assert runner.TRACE_COUNT[rule.name] == before + 2  # the sweep's own program, once
+    np.testing.assert_allclose(np.asarray(s.metrics["gap"][0]), np.asarray(a.metrics["gap"]), atol=1e-14)
+    assert s.schedules["eta"].shape == (3, 3) and s.to_dataframe()["eta"].nunique() == 3
+
+
+def test_constant_schedule_equals_the_number():
+    a = algorithms.run(algorithms.egpo(), GAME, steps=30, record_every=10, start=START, eta=0.3)
+    b = algorithms.run(algorithms.egpo(), GAME, steps=30, record_every=10, start=START, eta=S.constant(0.3))
+    np.testing.assert_array_equal(np.asarray(a.metrics["gap"]), np.asarray(b.metrics["gap"]))
+
+
+def test_pairs_schedule_judges_the_first_pairs_and_counts_them():
+    lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=3, pairs=16)
+    t = algorithms.run(lb, GAME, steps=3, record_every=1, key=1, pairs=S.piecewise([4.0, 8.0, 16.0], [1, 2]))
+    assert list(np.asarray(t.counters["comparisons"])) == [0, 4, 12, 28]  # 4 + 8 + 16 judged
+    c = algorithms.run(lb, GAME, steps=3, record_every=1, key=1, pairs=S.constant(8.0))
+    d = algorithms.run(lb, GAME, steps=3, record_every=1, key=1, pairs=8)
+    np.testing.assert_array_equal(np.asarray(c.metrics["gap"]), np.asarray(d.metrics["gap"]))
+
+
+def test_schedule_families_values():
+    assert [int(S.growth(16, rate=2.0, cap=100)(t)) for t in range(4)] == [16, 32, 64, 100]
+    assert [int(S.growth(10, power=2.0)(t)) for t in range(3)] == [10, 40, 90]  # 10 (t + 1)^2
+    assert float(S.polynomial(1.0, 0.0, 2.0, 4)(2)) == 0.25  # (1 - 2/4)^2
+    assert float(S.exponential(0.5, 0.9, 100)(100)) == pytest.approx(0.45, abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    "value, error, words",
+    [
+        (S.piecewise([0.5, -1.0], [5]), ValueError, "must lie in (0, inf) at every step; at step 5"),
+        (lambda t: jnp.where(t < 3, 0.5, jnp.nan), ValueError, "not finite at step 3"),
+        (lambda: 0.5, TypeError, "function of the step count"),
+        (lambda t: jnp.ones(2) * t, TypeError, "one number per step"),
+        (S.piecewise([0.5, 20.0], [7]), ValueError, "eta * tau must be <= 1"),  # joint, along the schedule
+    ],
+)
+def test_bad_schedules_name_the_hyperparameter_and_step(value, error, words):
+    with pytest.raises(error) as err:
+        algorithms.run(algorithms.inpo(), GAME, steps=10, eta=value)
+    assert words in str(err.value) and "eta" in str(err.value)
+    if "eta * tau" in words:
+        assert "at step 7" in str(err.value)
+
+
+def test_schedule_errors_before_anything_compiles():
+    before = runner.TRACE_COUNT.get("omwu", 0)
+    with pytest.raises(ValueError, match="noise perturbs the start"):
+        algorithms.run(algorithms.omwu(), GAME, steps=2, noise=S.constant(0.1))
+    lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=3, pairs=16)
+    with pytest.raises(ValueError, match=r"pairs must lie in \[1, 16\] \(whole numbers\).*at step 0"):
+        algorithms.run(lb, GAME, steps=2, pairs=S.constant(2.5))
+    assert runner.TRACE_COUNT.get("omwu", 0) == before
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the wrapper: inner-steps schedules over rounds, soft re-centring, until
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_inner_steps_schedule_counts_outer_rounds():
+    # K_0 = 1, K_k = 2: re-centre after steps 1 and 3 (INPO eta .5 tau .1; plain-Python sheet numbers)
+    rule = algorithms.comal(algorithms.inpo(), 100)
+    t = algorithms.run(
+        rule,
+        GAME,
+        steps=4,
+        record_policy=True,
+        ref=REF,
+        start=START,
+        inner_steps=S.piecewise([1.0, 2.0], [1]),
+    )
+    expected = [
+        [0.21529077593256074, 0.2861854800073673, 0.498523744060072],
+        [0.21896040591181878, 0.2702516145621075, 0.5107879795260736],
+        [0.22364994251841225, 0.2555250887059266, 0.5208249687756612],
+        [0.2296359773830401, 0.2406347302834701, 0.5297292923334898],
+    ]
+    np.testing.assert_allclose(np.asarray(t.policies.x[1:]), expected, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(np.exp(np.asarray(rule.reference(t.state).x)), expected[2], atol=1e-15)
+    assert int(t.state.rounds) == 2 and list(np.asarray(t.schedules["inner_steps"])) == [1, 2, 2, 2, 2]
+
+
+def test_soft_recentring_hand_computed_and_beta_one_is_the_hard_reset():
+    # K = 1, beta = 1/2: ref_1 ∝ ref_0^(1/2) pi_1^(1/2), then pi_2 = INPO(pi_1; ref_1)
+    soft = algorithms.comal(algorithms.inpo(), 1, beta=0.5)
+    p = _policies(soft, 2)
+    np.testing.assert_allclose(
+        np.asarray(p[2]), [0.22509637938937632, 0.2723544303259565, 0.5025491902846672], atol=1e-15
+    )
+    hard = algorithms.comal(algorithms.inpo(), 3)
+    a = _policies(algorithms.comal(algorithms.inpo(), 3, beta=0.9), 10, beta=1.0)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(_policies(hard, 10)))
+    with pytest.raises(ValueError, match=r"beta must lie in \(0, 1\]"):
+        algorithms.comal(algorithms.inpo(), 3, beta=0.0)
+
+
+def test_until_recentres_once_the_regularized_gap_is_small_and_counts_the_test():
+    eps = 1e-6
+    rule = algorithms.comal(algorithms.inpo(), 10_000, until=eps)
+    t = algorithms.run(rule, GAME, steps=400, record_every=1, record_policy=True, start=START, ref=START)
+    calls = np.asarray(t.counters["oracle_calls"])
+    assert calls[-1] == 800  # one inner gradient and one gap test per step
+    pol = np.asarray(t.policies.x)
+    # a round ends at step s exactly when gap_tau(pi_s; ref) <= eps: recompute the gap from the game
+    ref, ends = START, []
+    for s in range(1, 401):
+        g = float(games.metrics.regularized_gap(GAME, jnp.asarray(pol[s]), 0.1, jnp.asarray(ref)))
+        if g <= eps:
+            ref, ends = pol[s], ends + [s]
+    assert len(ends) == int(t.state.rounds) >= 3
+    est = algorithms.comal(algorithms.inpo(), 10_000, until=eps, estimate=True)
+    e = algorithms.run(est, GAME, steps=400, record_every=400, start=START, ref=START)
+    np.testing.assert_allclose(np.asarray(e.metrics["gap"]), np.asarray(t.metrics["gap"])[::400], atol=1e-15)
+    s = algorithms.run(est, GAME, steps=40, record_every=40, feedback=F.sampled(8), key=1)
+    assert int(s.counters["comparisons"][-1]) == 40 * 2 * 8 * 3  # the estimate is paid for in comparisons
+
+
+def test_wrapper_options_are_validated():
+    with pytest.raises(ValueError, match="estimate=True needs until"):
+        algorithms.comal(algorithms.inpo(), 10, estimate=True)
+    with pytest.raises(ValueError, match="until must be a finite eps"):
+        algorithms.comal(algorithms.inpo(), 10, until=0.0)
+    with pytest.raises(ValueError, match="declares no tau"):
+        algorithms.comal(algorithms.mutation_mwu(), 10, until=1e-3)
+    with pytest.raises(ValueError, match=r"inner_steps must lie in \[1, inf\)"):
+        algorithms.run(algorithms.comal(), GAME, steps=2, inner_steps=0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# new rules: literal one-step numbers from the sheet, and their relations
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_m2wu_one_step_hand_computed():
+    # pi' ∝ pi exp(eta (P pi + mu (ref - pi) / pi)), eta = 0.5, mu = 0.1, pi = (.2, .3, .5), ref = (.5, .3, .2)
+    p = _policies(algorithms.m2wu(None), 1, eta=0.5, mu=0.1)
+    np.testing.assert_allclose(
+        np.asarray(p[1]), [0.2185367252654522, 0.28214445386667925, 0.49931882086786866], rtol=0, atol=1e-15
+    )
+
+
+def test_nash_mp_one_step_hand_computed():
+    # h ∝ [pi ref^(eta tau) exp(eta P pi)]^(1/(1+eta tau)) = (0.21454552, 0.28684029, 0.49861418);
+    # pi' ∝ [pi ref^(eta tau) exp(eta P h)]^(1/(1+eta tau)); eta = 0.5, tau = 0.1
+    p = _policies(algorithms.nash_mp(), 1, eta=0.5, tau=0.1)
+    np.testing.assert_allclose(
+        np.asarray(p[1]), [0.2152379283289077, 0.28797498231069407, 0.4967870893603983], rtol=0, atol=1e-15
+    )
+
+
+def test_m2wu_slingshot_resets_after_every_update_freq_steps():
+    # the slingshot is the wrapper: after step K the reference is the policy of step K
+    rule = algorithms.m2wu(3)
+    t = algorithms.run(rule, GAME, steps=4, record_policy=True, start=START, ref=REF)
+    np.testing.assert_array_equal(np.exp(np.asarray(rule.reference(t.state).x)), np.asarray(t.policies.x[3]))
+    assert "regularized_gap" not in t.metrics  # its perturbation is not J_tau's
+
+
+def test_nash_prox_is_nash_mp_in_the_wrapper():
+    a = _policies(algorithms.nash_prox(5), 12)
+    b = _policies(algorithms.comal(algorithms.nash_mp(), 5), 12)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# proximal-point monotonicity: KL(pi* || ref_k) never increases across exact re-centrings
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@given(
+    game=strategies.cyclic_games(min_n=3, max_n=7).filter(lambda g: g.shape[0] % 2 == 1),
+    start=st.integers(0, 2**31 - 1),
+    tau=st.sampled_from([0.05, 0.2, 1.0]),
+)
+def test_exact_proximal_point_kl_to_nash_never_increases(game, start, tau):
+    n = game.shape[0]
+    eq = games.solve(game)
+    assert eq.unique  # odd n: the cyclic family has a unique interior equilibrium
+    s = np.random.default_rng(start).dirichlet(np.ones(n) * 2)
+    s = (s + 1e-3) / (s + 1e-3).sum()
+    t = algorithms.run(algorithms.comal_exact(), game, steps=6, start=s, nash=eq, tau=tau)
+    kl = np.asarray(t.metrics["kl_to_nash"])  # comal_exact: pi_k = ref_k
+    assert np.all(np.diff(kl) <= 1e-12 * max(1.0, kl[0])), kl
+
+
+@pytest.mark.slow
+@given(
+    game=strategies.cyclic_games(min_n=3, max_n=5).filter(lambda g: g.shape[0] % 2 == 1),
+    tau=st.sampled_from([0.1, 0.5]),
+)
+def test_wrapper_until_tiny_eps_kl_to_nash_never_increases_across_recentrings(game, tau):
+    eq = games.solve(game)
+    rule = algorithms.comal(algorithms.mmd(), 20_000, until=1e-11)
+    n = game.shape[0]
+    s = np.linspace(1.0, 2.0, n) / np.linspace(1.0, 2.0, n).sum()
+    t = algorithms.run(
+        rule, game, steps=3000, record_every=1, start=s, ref=s, eta=0.5, tau=tau, record_policy=True
+    )
+    x = np.asarray(t.policies.x)
+    # the references: the start, then the policy at each step whose gap to the current one is <= eps
+    kl = [float(games.metrics.kl_divergence(jnp.asarray(eq.x), jnp.asarray(s)))]
+    ref = s
+    for k in range(1, x.shape[0]):
+        if float(games.metrics.regularized_gap(game, jnp.asarray(x[k]), tau, jnp.asarray(ref))) <= 1e-11:
+            ref = x[k]
+            kl.append(float(games.metrics.kl_divergence(jnp.asarray(eq.x), jnp.asarray(ref))))
+    assert len(kl) >= 3
+    assert np.all(np.diff(kl) <= 1e-9), kl
