@@ -18,8 +18,7 @@ import algorithms
 import games
 from algorithms import conformance, losses, policies
 from algorithms.loss_based import loss_based
-
-from .strategies import cyclic_games
+from games.testing import cyclic_games
 
 PI0 = np.array([0.2, 0.3, 0.5])
 REF = np.array([0.5, 0.3, 0.2])
