@@ -28,7 +28,7 @@ import functools
 import math
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -692,8 +692,23 @@ def _progress_bar(total: int, desc: str, progress):
     return tqdm(total=total, desc=desc, unit="run", file=sys.stderr, leave=False)
 
 
+def _rule_table(rules, feedback, hparams: dict) -> list[tuple[str, UpdateRule]]:
+    """``(label, rule)`` pairs of :func:`sweep`'s several rules, each checked (feedback, hyperparameter names
+    and values) before any of them runs."""
+    pairs = list(rules.items()) if isinstance(rules, Mapping) else [(getattr(r, "name", r), r) for r in rules]
+    if not pairs:
+        raise ValueError("sweep: the sequence of rules is empty")
+    labels = [label for label, _ in pairs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"sweep: repeated rule names {labels}; pass a dict label -> rule to tell them apart")
+    for label, r in pairs:
+        _check_rule(r, feedback, f"sweep (rule {label!r})")
+        check_hparams(r, hparams, joint=False)
+    return pairs
+
+
 def sweep(
-    rule: UpdateRule,
+    rule: UpdateRule | Sequence[UpdateRule] | Mapping[str, UpdateRule],
     game: games.Game | Sequence[games.Game],
     *,
     steps: int,
@@ -709,7 +724,7 @@ def sweep(
     chunk: int | None = None,
     progress: bool | None = None,
     **hparams,
-) -> Trace:
+) -> Trace | dict[str, Trace]:
     """``run`` vectorised (``vmap``) over games, seeds and hyperparameter grids, sharded over all devices.
 
     Every argument given as a sequence becomes a leading axis of the result, in this order: ``game`` (when
@@ -740,11 +755,24 @@ def sweep(
     process returns the full :class:`Trace`, bitwise equal to a single-process sweep with ``chunk=`` the share
     and the same number of local devices.
 
+    Several rules: ``rule`` may be a sequence of rules or a dict ``label -> rule``; the result is then a dict
+    ``label -> Trace`` (labels: the rules' names for a sequence), one compiled sweep per rule with the same
+    games, seeds and grid. Every rule must declare every hyperparameter given (call ``sweep`` once per rule
+    for per-rule values); all rules are checked before anything runs.
+
     Example:
         >>> t = sweep(algorithms.get("inpo"), games.comal_cycle(), steps=1000, eta=[0.1, 0.5], tau=[0.01, 0.1])
         >>> t.metrics["gap"].shape, t.axes
         ((2, 2, 1001), ('eta', 'tau'))
+        >>> ts = sweep([algorithms.get("mwu"), algorithms.get("omwu")], games.comal_cycle(), steps=100, seeds=2)
+        >>> {name: (t.axes, round(float(t.metrics["gap"][0, -1]), 3)) for name, t in ts.items()}
+        {'mwu': (('seed',), 0.119), 'omwu': (('seed',), 0.046)}
     """
+    if not isinstance(rule, UpdateRule) and isinstance(rule, (Mapping, list, tuple)):
+        rules = _rule_table(rule, feedback, hparams)
+        kw = dict(steps=steps, record_every=record_every, seeds=seeds, nash=nash, ref=ref, start=start)
+        kw.update(feedback=feedback, metrics=metrics, self_play=self_play, record_policy=record_policy)
+        return {label: sweep(r, game, chunk=chunk, progress=progress, **kw, **hparams) for label, r in rules}
     feedback = _check_rule(rule, feedback, "sweep")
     num_records = _check_schedule(steps, record_every)
     game_list = [game] if isinstance(game, games.Game) else list(game)

@@ -133,6 +133,32 @@ def test_sweep_grid_is_outer_product_and_validated():
         algorithms.sweep(algorithms.mwu(), games.comal_cycle(), steps=10, eta=[[0.1]])
 
 
+def test_sweep_over_several_rules_is_one_sweep_per_rule():
+    g, kw = games.comal_cycle(), dict(steps=40, record_every=20, seeds=2, eta=[0.2, 0.5])
+    rules = [algorithms.get("mwu"), algorithms.get("omwu")]
+    both = algorithms.sweep(rules, g, **kw)
+    assert list(both) == ["mwu", "omwu"]
+    for r in rules:
+        alone = algorithms.sweep(r, g, **kw)
+        assert both[r.name].axes == alone.axes == ("seed", "eta") and both[r.name].rule == r.name
+        np.testing.assert_array_equal(
+            np.asarray(both[r.name].metrics["gap"]), np.asarray(alone.metrics["gap"])
+        )
+    labelled = algorithms.sweep({"a": rules[0], "b": rules[0]}, g, steps=20, record_every=20, seeds=2)
+    assert list(labelled) == ["a", "b"]
+    # every rule is checked before any runs: omwu declares no tau, so nothing is simulated for mwu either
+    before = dict(algorithms.runner.TRACE_COUNT)
+    with pytest.raises(ValueError, match=r"omwu: unknown hyperparameter\(s\) tau"):
+        algorithms.sweep([algorithms.get("inpo"), rules[1]], g, steps=20, tau=0.1)
+    with pytest.raises(ValueError, match="repeated rule names"):
+        algorithms.sweep([rules[0], rules[0]], g, steps=20)
+    with pytest.raises(ValueError, match="empty"):
+        algorithms.sweep([], g, steps=20)
+    with pytest.raises(TypeError, match="call the factory"):
+        algorithms.sweep([rules[0], algorithms.mwu], g, steps=20)
+    assert algorithms.runner.TRACE_COUNT == before
+
+
 @pytest.mark.slow
 def test_sweep_does_not_recompile_for_new_values():
     from algorithms.runner import TRACE_COUNT, _simulate_batch
