@@ -179,13 +179,13 @@ class Trace(NamedTuple):
         aggregates), ``value`` (float).
 
         Raises:
-            ImportError: pandas is missing (``pip install -e ".[test]"`` installs it).
+            ImportError: pandas is missing (a dependency of the package: ``pip install -e .`` installs it).
         """
         try:
             import pandas as pd
         except ImportError:
             raise ImportError(
-                "Trace.to_dataframe needs pandas: pip install -e '.[test]' (or pip install pandas)"
+                "Trace.to_dataframe needs pandas, a dependency of comal-sandbox: pip install -e . (or pip install pandas)"
             ) from None
         shape = tuple(np.shape(self.finite)[:-1])
         runs = math.prod(shape)
