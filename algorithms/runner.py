@@ -185,7 +185,7 @@ class Trace(NamedTuple):
             import pandas as pd
         except ImportError:
             raise ImportError(
-                "Trace.to_dataframe needs pandas, a dependency of comal-sandbox: pip install -e . (or pip install pandas)"
+                "Trace.to_dataframe needs pandas, a dependency of comal-sandbox: pip install pandas"
             ) from None
         shape = tuple(np.shape(self.finite)[:-1])
         runs = math.prod(shape)

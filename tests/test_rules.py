@@ -164,7 +164,8 @@ def test_games_a_rule_declares_are_checked_before_tracing():
 
 # --- one step from the paper's equations, as literal numbers ------------------------------------------------
 # Worked out independently of this code (float64 NumPy and 30-digit mpmath, agreeing to 4e-16) from the equations
-# in the project's equations sheet (EQUATIONS.md; each rule's paper is cited in its module). Game G1: the paper's cycle P = [[.5,.1,.8],[.9,.5,.1],[.2,.9,.5]], r_pi = P pi;
+# in the project's equations sheet (EQUATIONS.md; each rule's paper is cited in its module). Game G1: the
+# paper's cycle P = [[.5,.1,.8],[.9,.5,.1],[.2,.9,.5]], r_pi = P pi;
 # start pi0 = (0.2, 0.3, 0.5), reference ref = (0.5, 0.3, 0.2), eta = 0.5, tau = 0.1 (A pi0 = (0.03, -0.12, 0.06)).
 
 G1_START = np.array([0.2, 0.3, 0.5])
