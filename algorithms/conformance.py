@@ -73,7 +73,7 @@ def _step(rule: UpdateRule, state, game):
 def check_step(rule: UpdateRule, game: games.Game) -> None:
     """Structure, dtype, simplex and jit-vs-eager for one step from a perturbed start."""
     dtype = game.dtype
-    s0 = rule.init(game, 1, noise=0.3)
+    s0 = rule.init(game, 1, start_noise=0.3)
     s1 = _step(rule, s0, game)
     assert jax.tree.structure(s1) == jax.tree.structure(s0), (
         f"{rule.name}: step changed the state's structure"
@@ -109,9 +109,9 @@ def check_step(rule: UpdateRule, game: games.Game) -> None:
 
 
 def _grid(rule: UpdateRule, k: int = 3) -> dict:
-    """k valid hyperparameter points inside the declared intervals (noise varied too)."""
-    hp = {h.name: jnp.asarray(h.interior()[:k]) for h in rule.hparams if h.name != "noise"}
-    hp["noise"] = jnp.asarray([0.1, 0.2, 0.3][:k])
+    """k valid hyperparameter points inside the declared intervals (start_noise varied too)."""
+    hp = {h.name: jnp.asarray(h.interior()[:k]) for h in rule.hparams if h.name != "start_noise"}
+    hp["start_noise"] = jnp.asarray([0.1, 0.2, 0.3][:k])
     return hp
 
 
@@ -199,7 +199,7 @@ def check_validation(rule: UpdateRule) -> None:
 
 
 def _run_one(rule, game, **kw):
-    return run(rule, game, steps=3, record_every=1, key=2, noise=0.2, **kw)
+    return run(rule, game, steps=3, record_every=1, key=2, start_noise=0.2, **kw)
 
 
 def check_self_play(rule: UpdateRule) -> None:
@@ -279,7 +279,7 @@ def check_reference(rule: UpdateRule) -> None:
     if not rule.regularized:
         return
     game = games.comal_cycle()
-    s = rule.init(game, 0, noise=0.3, tau=0.07)
+    s = rule.init(game, 0, start_noise=0.3, tau=0.07)
     new = games.Profile(jnp.log(jnp.asarray([0.2, 0.3, 0.5])))
     moved = rule.with_reference(s, new)
     assert jax.tree.structure(moved) == jax.tree.structure(s), (

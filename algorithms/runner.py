@@ -500,12 +500,12 @@ def run(
         steps: number of steps, a multiple of ``record_every``.
         record_every: record metrics every this many steps (and at step 0).
         key: ``None`` (seed 0), an int seed in ``[0, 2**63)`` or a ``jax.random`` key — used by the start's
-            ``noise``, by stochastic feedback and by stochastic rules; the same key gives a bitwise-identical
+            ``start_noise``, by stochastic feedback and by stochastic rules; the same key gives a bitwise-identical
             trace.
         nash: the game's equilibrium (:class:`games.Equilibrium`, a policy or ``(x, y)``) to record
             ``kl_to_nash`` (only against a unique equilibrium).
         ref: the reference policy (default uniform); ``(ref_x, ref_y)`` for two players.
-        start: the start policy (default: the reference); the ``noise`` hyperparameter perturbs it.
+        start: the start policy (default: the reference); the ``start_noise`` hyperparameter perturbs it.
         feedback: what the rule observes (:mod:`games.feedback`; default ``exact()``).
         metrics: names in :data:`METRICS` and/or ``(name, fn(game, x, y))`` pairs (default: see the module).
         self_play: ``None`` — one policy on preference games, two players on matrix games; ``True`` needs a

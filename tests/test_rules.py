@@ -342,7 +342,7 @@ def test_one_small_step_raises_payoff_against_current_opponent(name):
 
 
 def _gaps(rule, **hp):
-    t = algorithms.run(rule, games.comal_cycle(), steps=300, key=2, noise=0.3, **hp)
+    t = algorithms.run(rule, games.comal_cycle(), steps=300, key=2, start_noise=0.3, **hp)
     return np.asarray(t.metrics["gap"]), np.asarray(t.policy[0])
 
 
