@@ -682,14 +682,14 @@ def _gather_shares(tree, size: int):
     return jax.tree.map(lambda a, b: np.asarray(a).astype(np.bool_) if b else np.asarray(a), tree, bools)
 
 
-def _progress_bar(total: int, desc: str, progress):
+def _progress_bar(total: int, desc: str, progress, unit: str = "run"):
     """A tqdm bar on stderr, or None: ``progress=None`` shows it only when stderr is a terminal."""
     show = sys.stderr.isatty() if progress is None else bool(progress)
     if not show:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="run", file=sys.stderr, leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
 
 def _rule_table(rules, feedback, hparams: dict) -> list[tuple[str, UpdateRule]]:

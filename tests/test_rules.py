@@ -69,6 +69,15 @@ def test_conformance_kit_catches_a_broken_rule():
         conformance.check_rule(bad)
 
 
+def test_conformance_kit_shows_its_progress(capsys):
+    conformance.check_rule(algorithms.get("mwu"), dtypes=(jnp.float64,), progress=True)
+    err = capsys.readouterr().err
+    assert "conformance mwu" in err and "/9 " in err  # 2 games x (step, vmap) + 5 checks
+    assert "step (preference float64)" in err and "reference" in err  # the check that runs is named
+    conformance.check_rule(algorithms.get("mwu"), dtypes=(jnp.float64,), progress=False)
+    assert capsys.readouterr().err == ""
+
+
 class BetaState(NamedTuple):
     logits: games.Profile
     prev: games.Profile
