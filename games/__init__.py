@@ -5,7 +5,8 @@ Turn on float64 for exact work (the sandbox's experiments and tests do)::
     import jax; jax.config.update("jax_enable_x64", True)
 """
 
-from . import feedback, io, library, metrics
+from . import comparisons, feedback, io, library, metrics
+from .comparisons import BradleyTerry, Comparisons, bradley_terry_fit, from_comparisons, tally
 from .core import Game, Profile, matrix_game, payoff_gradient, preference_game, stack_games, uniform
 from .library import (
     biased_rock_paper_scissors,
@@ -56,6 +57,12 @@ __all__ = [
     "SolverError",
     "solve",
     "regularized_equilibrium",
+    "comparisons",
+    "Comparisons",
+    "BradleyTerry",
+    "tally",
+    "from_comparisons",
+    "bradley_terry_fit",
     "io",
     "library",
     "metrics",
