@@ -5,7 +5,7 @@ Turn on float64 for exact work (the sandbox's experiments and tests do)::
     import jax; jax.config.update("jax_enable_x64", True)
 """
 
-from . import comparisons, datasets, feedback, io, library, metrics
+from . import comparisons, datasets, feedback, io, library, metrics, social_choice
 from .comparisons import BradleyTerry, Comparisons, bradley_terry_fit, from_comparisons, tally
 from .core import Game, Profile, matrix_game, payoff_gradient, preference_game, stack_games, uniform
 from .library import (
@@ -59,6 +59,7 @@ __all__ = [
     "regularized_equilibrium",
     "comparisons",
     "datasets",
+    "social_choice",
     "Comparisons",
     "BradleyTerry",
     "tally",
