@@ -5,7 +5,7 @@ Turn on float64 for exact work (the sandbox's experiments and tests do)::
     import jax; jax.config.update("jax_enable_x64", True)
 """
 
-from . import comparisons, datasets, feedback, io, library, metrics, social_choice
+from . import comparisons, datasets, feedback, io, library, metrics, resampling, social_choice
 from .comparisons import BradleyTerry, Comparisons, bradley_terry_fit, from_comparisons, tally
 from .core import Game, Profile, matrix_game, payoff_gradient, preference_game, stack_games, uniform
 from .library import (
@@ -27,6 +27,7 @@ from .metrics import (
     regularized_gap,
     worst_case_win_rate,
 )
+from .resampling import Bootstrap, bootstrap
 from .solvers import Equilibrium, SolverError, regularized_equilibrium, solve
 
 __all__ = [
@@ -59,6 +60,9 @@ __all__ = [
     "regularized_equilibrium",
     "comparisons",
     "datasets",
+    "resampling",
+    "Bootstrap",
+    "bootstrap",
     "social_choice",
     "Comparisons",
     "BradleyTerry",
