@@ -39,3 +39,12 @@ def test_package_data_ships_every_file_and_the_licence():
     globs = conf["tool"]["setuptools"]["package-data"]["games"]
     for name in files:
         assert any(fnmatch.fnmatch(f"data/llmfao/{name}", g) for g in globs), name
+
+
+def test_library_llmfao_game():
+    g = games.library.llmfao("crowd", missing="tie")
+    assert g.shape == (59, 59) and g.labels == games.datasets.llmfao("crowd").labels and g.preference
+    g = games.library.llmfao("gpt4", missing="worst_case", prompts=True)
+    assert g.contextual and g.A.shape == (13, 59, 59) and not g.symmetric
+    with pytest.raises(ValueError, match="784 of the 1711 pairs were never compared"):
+        games.library.llmfao("gpt3")
