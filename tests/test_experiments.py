@@ -150,6 +150,15 @@ def test_gap_against_eta_straight_from_the_sweep_csv(tmp_path):
         (["--game", "condorcet_cycle:n=5,q=1"], "unknown argument(s) q"),
         (["--game", "condorcet_cycle:n=1,p=0.8"], "n must be >= "),
         (["--game", "missing.json"], "no such file"),
+        (
+            ["--game", "llmfao:judge=gpt4"],
+            "784 of the 1711 pairs were never compared; say what they are with missing=",
+        ),
+        (
+            ["--game", "comal_cycle", "--comparisons", "x.csv"],
+            "give one game (--game or --comparisons), once",
+        ),
+        (["--comparisons", "missing.csv"], "--comparisons: no such file"),
         (["--x", "comparisons"], "exact feedback, which counts no comparisons"),
     ],
 )
@@ -498,3 +507,60 @@ def test_sampled_cli_errors_are_one_line_before_any_computation(args, message, t
     out = tmp_path / "out"
     proc = run_cli("experiments.sampled", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
     assert_cli_error(proc, message, out, tmp_path)
+
+
+@pytest.mark.slow
+def test_comparisons_and_llmfao_games_reach_a_study(tmp_path):
+    """--comparisons FILE.csv:options and --game llmfao:... go through the one game-spec parser into any study."""
+    csv = tmp_path / "votes.csv"
+    csv.write_text("a,b,who\nx,y,A\ny,z,A\nz,x,A\nx,y,T\n")
+    spec = f"{csv}:left=a,right=b,winner=who,outcomes={{'A': 'left', 'B': 'right', 'T': 'tie'}}"
+    out = tmp_path / "out"
+    run_cli(
+        "experiments.paper",
+        "--quick",
+        "--quiet",
+        "--steps",
+        "100",
+        "--rules",
+        "mwu",
+        "--out",
+        str(out),
+        "--comparisons",
+        spec,
+    )
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["game"]["comparisons"] == str(csv) and len(meta["game"]["sha256"]) == 64
+    assert pd.read_csv(out / "trace.csv")["game"].iloc[0].startswith("votes.csv:left=a,right=b,winner=who")
+    proc = run_cli(
+        "experiments.paper",
+        "--quick",
+        "--quiet",
+        "--steps",
+        "100",
+        "--rules",
+        "mwu",
+        "--out",
+        str(out),
+        "--comparisons",
+        f"{csv}:left=a,right=b,winner=who",
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "row 0 has winner 'A'" in proc.stderr
+    run_cli(
+        "experiments.paper",
+        "--quick",
+        "--quiet",
+        "--steps",
+        "100",
+        "--rules",
+        "mwu",
+        "--out",
+        str(out),
+        "--game",
+        "llmfao:judge=gpt4,missing=bradley_terry,kind=rates",
+    )
+    assert (
+        pd.read_csv(out / "trace.csv")["game"].iloc[0] == "llmfao:judge=gpt4,missing=bradley_terry,kind=rates"
+    )
