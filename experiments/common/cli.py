@@ -73,47 +73,6 @@ def add_rules(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
-class _GameSource(argparse.Action):
-    """``--game`` and ``--comparisons`` name the same thing (``args.game``); give one of them, once."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        if getattr(namespace, self.dest, None) is not None:
-            fail(parser, f"{option_string}: give one game (--game or --comparisons), once")
-        if option_string == "--comparisons":
-            from .gamespec import ComparisonsSpec
-
-            values = ComparisonsSpec(values)
-        setattr(namespace, self.dest, values)
-
-
-def add_game(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument(
-        "--game",
-        default=None,
-        action=_GameSource,
-        help="a game file (.json, .npy or .csv, read by games.io; .npy/.csv need --game-kind) or a library "
-        f"game with arguments, e.g. condorcet_cycle:n=5,p=0.8 or "
-        f"llmfao:judge=gpt4,missing=bradley_terry,kind=rates (default: {default})",
-    )
-    p.add_argument(
-        "--comparisons",
-        dest="game",
-        metavar="FILE.csv[:k=v,...]",
-        action=_GameSource,
-        help="instead of --game: a CSV of pairwise comparisons, one row per judgment, made into a game by "
-        "games.from_comparisons; options after a colon: left=, right=, winner= (column names; default left, "
-        "right, winner), prompt=, count=, outcomes={'A': 'left', 'B': 'right', 'tie': 'tie'}, "
-        "missing=tie|bradley_terry|worst_case (needed when pairs were never compared), kind=rates|margins, "
-        "ties=, prior=, weights=counts|uniform",
-    )
-    p.add_argument(
-        "--game-kind",
-        choices=("preference", "matrix"),
-        default=None,
-        help="what a .npy/.csv game file holds: P (preference) or the payoff A (matrix)",
-    )
-
-
 def add_eta_tau(p: argparse.ArgumentParser, eta: float = 0.5, tau: float | None = 0.1) -> None:
     p.add_argument(
         "--eta",
