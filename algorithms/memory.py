@@ -24,7 +24,10 @@ import numpy as np
 
 import games
 
-__all__ = ["Estimate", "estimate", "check", "machine_memory", "chunk_that_fits"]
+#: Default number of runs :func:`algorithms.sweep` simulates at once.
+CHUNK = 16_384
+
+__all__ = ["Estimate", "estimate", "check", "check_sweep", "machine_memory", "chunk_that_fits", "CHUNK"]
 
 
 class Estimate(NamedTuple):
@@ -138,3 +141,61 @@ def chunk_that_fits(est: Estimate, memory: int | None = None) -> int:
     fixed = est.total - est.simulated * est.per_run
     room = memory // 2 - fixed
     return int(max(1, min(est.simulated, room // max(est.per_run, 1))))
+
+
+def _grid_runs(seeds, hparams: dict) -> int:
+    """How many runs per game a sweep's arguments name, counted before anything is built (bad values are
+    counted as one run: :func:`algorithms.sweep` refuses them afterwards)."""
+    runs = 1
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, (bool, np.bool_)):
+        runs = max(int(seeds), 1)
+    elif seeds is not None and hasattr(seeds, "__len__") and not isinstance(seeds, (str, bytes)):
+        runs = max(len(seeds), 1)
+    for value in hparams.values():
+        if np.ndim(value) == 1:
+            runs *= max(len(value), 1)
+    return runs
+
+
+def check_sweep(
+    rule,
+    game: games.Game,
+    *,
+    steps: int,
+    record_every: int = 1,
+    seeds=None,
+    feedback=None,
+    metrics=None,
+    self_play: bool | None = None,
+    record_policy: bool = False,
+    chunk: int | None = None,
+    num_games: int = 1,
+    **hparams,
+) -> int | None:
+    """The memory check of :func:`algorithms.sweep` with the same arguments (``num_games`` same-shape games),
+    callable on its own: a study checks its largest sweep before computing anything.
+
+    Returns:
+        ``chunk`` itself when given; by default ``None`` (:data:`CHUNK` runs at once), or fewer runs at once
+        when that many would not fit.
+    Raises:
+        ValueError: the sweep would not fit in memory (one line: the size, the estimate, the machine's memory).
+    """
+    from .base import resolve_self_play
+
+    feedback = games.feedback.check_feedback(feedback)
+    sp = resolve_self_play(rule, game, self_play)
+    num_metrics = len(metrics) if isinstance(metrics, (list, tuple)) else 4
+    sizes = dict(feedback=feedback, self_play=sp, num_records=max(steps // record_every, 1))
+    sizes.update(
+        num_metrics=num_metrics, record_policy=bool(record_policy), grid_values=4 + len(rule.hparams)
+    )
+    sizes["runs"] = num_games * _grid_runs(seeds, hparams)
+    est = estimate(rule, game, **sizes, chunk=chunk or CHUNK)
+    fits = chunk_that_fits(est)
+    if chunk is None and fits < est.simulated:
+        est = estimate(rule, game, **sizes, chunk=fits)
+        check("sweep", est)
+        return fits
+    check("sweep", est)
+    return chunk

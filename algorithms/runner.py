@@ -699,36 +699,9 @@ def build_grid(rule: UpdateRule, num_games: int | None, seeds, hparams: dict, dt
     )
 
 
-#: Default number of runs :func:`sweep` simulates at once.
-CHUNK = 16_384
-
-
-def _grid_runs(seeds, hparams: dict) -> int:
-    """How many runs per game a sweep's arguments name, counted before anything is built."""
-    runs = 1
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, (bool, np.bool_)):
-        runs = max(int(seeds), 1)
-    elif seeds is not None and hasattr(seeds, "__len__") and not isinstance(seeds, (str, bytes)):
-        runs = max(len(seeds), 1)
-    for value in hparams.values():
-        if np.ndim(value) == 1:
-            runs *= max(len(value), 1)
-    return runs
-
-
-def _chunk_that_fits(rule, game, feedback, sp, num_records, metrics, record_policy, chunk, *, runs) -> int:
-    """The sweep's chunk, after the memory check (:mod:`algorithms.memory`): ``chunk`` itself when given;
-    by default :data:`CHUNK`, or fewer runs at once when that many would not fit."""
-    num_metrics = len(metrics) if isinstance(metrics, Sequence) else 4
-    sizes = dict(feedback=feedback, self_play=sp, num_records=num_records, num_metrics=num_metrics)
-    sizes.update(record_policy=record_policy, runs=runs, grid_values=4 + len(rule.hparams))
-    est = memory.estimate(rule, game, **sizes, chunk=chunk or CHUNK)
-    if chunk is None and memory.chunk_that_fits(est) < est.simulated:
-        est = memory.estimate(rule, game, **sizes, chunk=memory.chunk_that_fits(est))
-    memory.check("sweep", est)
-    if chunk is not None or est.simulated == min(CHUNK, runs):
-        return chunk
-    return est.simulated
+#: Default number of runs :func:`sweep` simulates at once (:data:`algorithms.memory.CHUNK`; fewer when the memory
+#: check finds that many would not fit).
+CHUNK = memory.CHUNK
 
 
 def _device_batch(tree, batch: int):
@@ -857,9 +830,19 @@ def sweep(
     sp = resolve_self_play(rule, first_game, self_play)
     if chunk is not None:
         chunk = check_int(chunk, "chunk")
-    runs = len(game_list) * _grid_runs(seeds, hparams)
-    chunk = _chunk_that_fits(
-        rule, first_game, feedback, sp, num_records, metrics, record_policy, chunk, runs=runs
+    chunk = memory.check_sweep(
+        rule,
+        first_game,
+        steps=steps,
+        record_every=record_every,
+        seeds=seeds,
+        feedback=feedback,
+        metrics=metrics,
+        self_play=sp,
+        record_policy=record_policy,
+        chunk=chunk,
+        num_games=len(game_list),
+        **hparams,
     )
     grid = build_grid(
         rule, None if isinstance(game, games.Game) else len(game_list), seeds, hparams, first_game.dtype
