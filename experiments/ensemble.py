@@ -96,7 +96,7 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
     t0 = time.perf_counter()
     timer = progress.Timer()
     if random_family:
-        keys = [int(s) for s in np.random.SeedSequence(args.seed).generate_state(B)]
+        keys = cli.run_seeds(args.seed, B)
         with timer("games and LP"), progress.progress(args, B, "ensemble: games solved by LP", "game") as bar:
             game_list, eqs = [], []
             for k in keys:
@@ -108,7 +108,7 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
         seeds = None
     else:
         game_list, eqs = gs.game, games.solve(gs.game)
-        seeds = [int(s) for s in np.random.SeedSequence(args.seed).generate_state(B)]
+        seeds = cli.run_seeds(args.seed, B)
         where = dict(game=gs.label, seed=seeds)
     label = f"{gs.label} x{B}"
     frames, curves, summary = [], {}, []
