@@ -206,7 +206,7 @@ def main() -> None:
 
     for name, page in MODULES:
         is_package = page.endswith("/index.md")
-        body = f"::: {name}\n"
+        body = f"---\ntitle: {name}\n---\n\n::: {name}\n"
         if is_package:
             members = own_members(name)
             body += f"    options:\n      members: {json.dumps(members) if members else 'false'}\n"
@@ -219,4 +219,5 @@ def main() -> None:
         f.writelines(nav.build_literate_nav())
 
 
-main()
+if __name__ in ("__main__", "<run_path>"):  # mkdocs-gen-files runs this file with runpy.run_path
+    main()

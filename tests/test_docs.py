@@ -1,0 +1,130 @@
+"""The documentation site builds in strict mode (a broken cross-reference fails it) and documents every exported
+name, module, notebook and README section. Configuration: ``mkdocs.yml``, ``docs/gen_pages.py``."""
+
+import importlib
+import importlib.util
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from markdown.extensions.toc import slugify
+
+ROOT = Path(__file__).parent.parent
+PACKAGES = ("games", "algorithms", "experiments")
+
+
+def public_modules() -> list[str]:
+    names = []
+    for package in PACKAGES:
+        names.append(package)
+        for info in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}."):
+            if not any(part.startswith("_") for part in info.name.split(".")):
+                names.append(info.name)
+    return names
+
+
+def load_docs_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The site, built as the README says, in strict mode, into a temporary folder."""
+    out = tmp_path_factory.mktemp("site")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "mkdocs",
+        "build",
+        "--strict",
+        "--config-file",
+        "mkdocs.yml",
+        "--site-dir",
+        out,
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, f"strict docs build failed:\n{proc.stderr[-6000:]}"
+    return out
+
+
+def inventory(site: Path) -> dict[str, tuple[str, str]]:
+    """``objects.inv`` (Sphinx inventory v2, as mkdocstrings writes it): name -> (role, page#anchor)."""
+    data = (site / "objects.inv").read_bytes()
+    header = data.split(b"\n", 4)
+    assert header[0] == b"# Sphinx inventory version 2", header[0]
+    entries = {}
+    for line in zlib.decompress(header[4]).decode().splitlines():
+        m = re.match(r"(\S+)\s+(\S+)\s+-?\d+\s+(\S+)\s+", line)
+        if m:
+            name, role, uri = m.groups()
+            entries[name] = (role, uri.replace("$", name))
+    return entries
+
+
+@pytest.mark.slow
+def test_every_exported_name_is_in_the_reference(site):
+    """Each package's and module's ``__all__``, name by name: an inventory entry whose page holds its anchor."""
+    inv = inventory(site)
+    checked, missing = 0, []
+    for module in public_modules():
+        for name in getattr(importlib.import_module(module), "__all__", ()):
+            checked += 1
+            entry = inv.get(f"{module}.{name}")
+            if entry is None:
+                missing.append(f"{module}.{name}: not in objects.inv")
+                continue
+            page, _, anchor = entry[1].partition("#")
+            html = site / page / "index.html" if not page.endswith(".html") else site / page
+            if not html.is_file() or (anchor and f'id="{anchor}"' not in html.read_text()):
+                missing.append(f"{module}.{name}: {entry[1]} has no such anchor")
+    assert checked > 60  # games and algorithms alone export more
+    assert not missing, "\n".join(missing)
+
+
+@pytest.mark.slow
+def test_every_module_notebook_and_readme_section_has_a_page(site):
+    inv = inventory(site)
+    assert [m for m in public_modules() if inv.get(m, ("",))[0] != "py:module"] == []
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        page = (site / "notebooks" / notebook.stem / "index.html").read_text()
+        assert "language-python" in page and (site / "notebooks" / notebook.name).is_file(), notebook.name
+    readme = re.sub(r"```.*?```", "", (ROOT / "README.md").read_text(), flags=re.S)
+    sections = re.findall(r"^## (.+)$", readme, re.M)
+    assert len(sections) >= 5
+    for title in sections:
+        assert (site / "guide" / slugify(title, "-") / "index.html").is_file(), title
+    assert "gap.png" in (site / "guide" / slugify("What the main job shows", "-") / "index.html").read_text()
+
+
+def test_sphinx_roles_become_checked_cross_references():
+    roles = load_docs_module("griffe_docstrings")
+    assert roles.crossrefs("see :func:`solve`.") == "see [`solve`][solve]."
+    assert roles.crossrefs(":class:`~games.Game`") == "[`Game`][games.core.Game]"  # where it is documented
+    assert roles.crossrefs(":meth:`algorithms.Trace.to_dataframe`") == (
+        "[`algorithms.Trace.to_dataframe`][algorithms.runner.Trace.to_dataframe]"
+    )
+    assert (
+        roles.crossrefs(":func:`games.no_such_name`") == "[`games.no_such_name`][games.no_such_name]"
+    )  # fails
+    assert (
+        roles.crossrefs(":class:`matplotlib.figure.Figure`") == "`matplotlib.figure.Figure`"
+    )  # no inventory
+    assert roles.crossrefs(":func:`experiments.benchmark._helper`") == "`experiments.benchmark._helper`"
+
+
+def test_multi_name_and_others_entries_leave_args_to_griffe():
+    roles = load_docs_module("griffe_docstrings")
+    doc = "Sum.\n\n    Args:\n        a, b: the terms,\n            both ints.\n        Others: as :func:`run`.\n\n    Done."
+    assert roles.args_sections(doc) == (
+        "Sum.\n\n    Args:\n        a: the terms,\n            both ints.\n        b: the terms,\n            both ints."
+        "\n\n    Other arguments: as :func:`run`.\n\n    Done."
+    )
