@@ -123,8 +123,12 @@ def test_sphinx_roles_become_checked_cross_references():
 
 def test_multi_name_and_others_entries_leave_args_to_griffe():
     roles = load_docs_module("griffe_docstrings")
-    doc = "Sum.\n\n    Args:\n        a, b: the terms,\n            both ints.\n        Others: as :func:`run`.\n\n    Done."
-    assert roles.args_sections(doc) == (
-        "Sum.\n\n    Args:\n        a: the terms,\n            both ints.\n        b: the terms,\n            both ints."
-        "\n\n    Other arguments: as :func:`run`.\n\n    Done."
-    )
+    doc = [
+        "Sum.", "", "    Args:", "        a, b: the terms,", "            both ints.",
+        "        Others: as :func:`run`.", "", "    Done.",
+    ]  # fmt: skip
+    assert roles.args_sections("\n".join(doc)).splitlines() == [
+        "Sum.", "", "    Args:",
+        "        a: the terms,", "            both ints.", "        b: the terms,", "            both ints.",
+        "", "    Other arguments: as :func:`run`.", "", "    Done.",
+    ]  # fmt: skip
