@@ -192,7 +192,6 @@ def main() -> None:
     for title, page, text in readme:
         with mkdocs_gen_files.open(page, "w") as f:
             f.write(rewrite_links(text, "", page, anchors))
-        mkdocs_gen_files.set_edit_path(page, ROOT / "README.md")
         nav[("Guide", title) if page != "index.md" else ("Home",)] = page
 
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):

@@ -87,6 +87,12 @@ def test_every_exported_name_is_in_the_reference(site):
             if not html.is_file() or (anchor and f'id="{anchor}"' not in html.read_text()):
                 missing.append(f"{module}.{name}: {entry[1]} has no such anchor")
     assert checked > 60  # games and algorithms alone export more
+    raw = [
+        p
+        for p in (site / "reference").rglob("*.html")
+        if re.search(r":(func|class|mod|meth|attr|data|exc):(`|<code)", p.read_text())
+    ]
+    assert not raw, f"Sphinx roles left as text (docs/griffe_docstrings.py not applied?): {raw}"
     assert not missing, "\n".join(missing)
 
 
