@@ -16,6 +16,7 @@ anything else that does not exist is left alone, so the strict build fails on it
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import posixpath
 import re
@@ -26,6 +27,9 @@ import mkdocs_gen_files
 from markdown.extensions.toc import slugify
 
 ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("griffe_docstrings", ROOT / "docs" / "griffe_docstrings.py")
+roles = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(roles)
 PACKAGES = ("games", "algorithms", "experiments")
 LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
 FENCE = re.compile(r"^(```|~~~)")
@@ -179,7 +183,7 @@ def package_exports(name: str) -> str:
         obj = package[export]
         target = obj.final_target if obj.is_alias else obj
         doc = target.docstring.value.strip().split("\n\n")[0].replace("\n", " ") if target.docstring else ""
-        doc = doc.replace("|", "\\|")
+        doc = roles.plain(doc).replace("|", "\\|")
         rows.append(f"| [`{export}`][{target.path}] | {target.kind.value} | {doc} |")
     return "\n## Exports (`__all__`)\n\n" + "\n".join(rows) + "\n"
 

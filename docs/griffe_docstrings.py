@@ -82,6 +82,13 @@ def args_sections(text: str) -> str:
     return "\n".join(out)
 
 
+def plain(text: str) -> str:
+    """``text`` with every Sphinx role written as code, unlinked (for summaries outside any docstring's scope)."""
+    return ROLE.sub(
+        lambda m: f"`{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}{m.group(3) or ''}`", text
+    )
+
+
 @functools.cache
 def package(name: str) -> griffe.Module:
     root = Path(__file__).resolve().parent.parent
