@@ -48,8 +48,9 @@ def modules() -> list[tuple[str, str]]:
                 page = "/".join(["reference", *parts]) + ".md"
             if any(p.startswith("_") for p in parts):  # private modules and __main__
                 continue
-            if not (ROOT.joinpath(*parts) / "__init__.py").exists() and path.name == "__init__.py":
-                continue
+            folders = path.relative_to(ROOT).parents[:-1]  # the package folders above it, up to the package
+            if not all((ROOT / folder / "__init__.py").is_file() for folder in folders):
+                continue  # a data or script folder, not a subpackage
             found.append((".".join(parts), page))
     return sorted(found, key=lambda mp: (mp[0].split("."), mp[1]))
 

@@ -111,6 +111,19 @@ def test_every_module_notebook_and_readme_section_has_a_page(site):
     assert "gap.png" in (site / "guide" / slugify("What the main job shows", "-") / "index.html").read_text()
 
 
+def test_readme_says_how_to_serve_it_in_one_command():
+    block = re.search(r"<!-- docs-command -->\n```bash\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)
+    assert block and block.group(1).count("\n") == 0, "one command, on one line"
+    assert 'pip install -e ".[docs]"' in block.group(1) and block.group(1).endswith("mkdocs serve")
+    pyproject = (
+        ROOT / "pyproject.toml"
+    ).read_text()  # (tomllib is Python >= 3.11; the project supports 3.10)
+    test, docs = (
+        re.search(rf"^{name} = \[\n(.*?)^\]", pyproject, re.S | re.M).group(1) for name in ("test", "docs")
+    )
+    assert '"comal-sandbox[docs]"' in test and '"mkdocs-material' in docs and '"mkdocstrings[python]' in docs
+
+
 def test_sphinx_roles_become_checked_cross_references():
     roles = load_docs_module("griffe_docstrings")
     assert roles.crossrefs("see :func:`solve`.") == "see [`solve`][solve]."
