@@ -52,7 +52,7 @@ def modules() -> list[tuple[str, str]]:
             if not all((ROOT / folder / "__init__.py").is_file() for folder in folders):
                 continue  # a data or script folder, not a subpackage
             found.append((".".join(parts), page))
-    return sorted(found, key=lambda mp: (mp[0].split("."), mp[1]))
+    return sorted(found, key=lambda mp: (PACKAGES.index(mp[0].split(".")[0]), mp[0].split(".")))
 
 
 MODULES = modules()
@@ -199,7 +199,7 @@ def main() -> None:
             f.write(rewrite_links(text, "", page, anchors))
         nav[("Guide", title) if page != "index.md" else ("Home",)] = page
 
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb"), key=lambda p: (p.stem != "quickstart", p.stem)):
         page = f"notebooks/{path.stem}.md"
         title, text = notebook_markdown(path)
         with mkdocs_gen_files.open(page, "w") as f:
