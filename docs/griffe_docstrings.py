@@ -7,6 +7,8 @@
 * An ``Args:`` entry naming several parameters (``ref, start: ...``) becomes one entry per parameter; the
   house ``Others: as run`` entry becomes a sentence after the section. Every other entry must name a parameter
   of the signature (``warn_unknown_params``), so a renamed parameter fails the build.
+* A constant documented the Sphinx way, by ``#:`` comment lines just above its assignment, gets them as its
+  docstring (griffe reads only a string below the assignment).
 * An ``Example:`` heading becomes ``Examples:``, the Google-style section griffe parses, so its ``>>>`` lines are
   rendered as code (and not read as markdown, where ``x["gap"][-1]`` looks like a reference).
 """
@@ -123,8 +125,19 @@ def walk(obj: griffe.Object):
             yield from walk(member)
 
 
+def comment_docstring(attr: griffe.Attribute) -> str | None:
+    """The ``#:`` comment lines right above ``attr``'s assignment, without their markers, if any."""
+    lines, i, found = attr.module.lines, (attr.lineno or 0) - 2, []
+    while 0 <= i < len(lines) and lines[i].strip().startswith("#:"):
+        found.insert(0, lines[i].strip()[2:].strip())
+        i -= 1
+    return "\n".join(found) or None
+
+
 class SphinxToMarkdown(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, **kwargs) -> None:
         for obj in walk(pkg):
+            if obj.is_attribute and obj.docstring is None and (text := comment_docstring(obj)):
+                obj.docstring = griffe.Docstring(text, lineno=obj.lineno, parent=obj)
             if obj.docstring is not None:
                 obj.docstring.value = markdown(obj.docstring.value)

@@ -151,3 +151,14 @@ def test_multi_name_and_others_entries_leave_args_to_griffe():
         "        a: the terms,", "            both ints.", "        b: the terms,", "            both ints.",
         "", "    Other arguments: as :func:`run`.", "", "    Done.",
     ]  # fmt: skip
+
+
+def test_hash_colon_comments_document_constants():
+    import griffe
+
+    roles = load_docs_module("griffe_docstrings")
+    code = "X = 0\n#: The tolerance of :func:`f`,\n#: relative.\nTOL = 1e-9\n\n\ndef f():\n    pass\n"
+    with griffe.temporary_visited_module(code) as module:
+        roles.SphinxToMarkdown().on_package(pkg=module)
+        assert module["TOL"].docstring.value == "The tolerance of [`f`][f],\nrelative."
+        assert module["X"].docstring is None
