@@ -6,6 +6,7 @@ import importlib.util
 import os
 import pkgutil
 import re
+import shutil
 import subprocess
 import sys
 import zlib
@@ -35,25 +36,38 @@ def load_docs_module(name: str):
     return module
 
 
+STRICT_BUILD = ["-m", "mkdocs", "build", "--strict", "--config-file", "mkdocs.yml", "--site-dir"]
+
+
+def build(root: Path, out: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
+    cmd = [sys.executable, *STRICT_BUILD, str(out)]
+    return subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env, timeout=600)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     """The site, built as the README says, in strict mode, into a temporary folder."""
     out = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "mkdocs",
-        "build",
-        "--strict",
-        "--config-file",
-        "mkdocs.yml",
-        "--site-dir",
-        out,
-    ]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    proc = build(ROOT, out)
     assert proc.returncode == 0, f"strict docs build failed:\n{proc.stderr[-6000:]}"
     return out
+
+
+@pytest.mark.slow
+def test_a_broken_reference_or_link_fails_the_build(tmp_path):
+    """On a copy of the project: a docstring role naming nothing, and a README link to no file."""
+    for name in (*PACKAGES, "notebooks", "docs"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path)
+    (tmp_path / "README.md").write_text((ROOT / "README.md").read_text() + "\n![gone](docs/no-such.png)\n")
+    metrics = tmp_path / "games" / "metrics.py"
+    metrics.write_text(metrics.read_text().replace('"""', '"""See :func:`games.no_such_name`. ', 1))
+    proc = build(tmp_path, tmp_path / "site")
+    log = proc.stderr + proc.stdout
+    assert proc.returncode != 0 and "Aborted with 2 warnings in strict mode" in log, log[-3000:]
+    assert "Could not find cross-reference target 'games.no_such_name'" in log
+    assert "contains a link '../no-such.png', but the target 'no-such.png' is not found" in log
 
 
 def inventory(site: Path) -> dict[str, tuple[str, str]]:
