@@ -109,15 +109,16 @@ def rewrite_links(markdown: str, source_dir: str, page: str, anchors: dict[str, 
 
     def fix(m: re.Match) -> str:
         target = m.group(2)
-        if re.match(r"[a-z]+:", target):
-            return m.group(0)
-        repo_path = (
-            target if target.startswith("#") else posixpath.normpath(posixpath.join(source_dir, target))
-        )
+        if re.match(r"[a-z][a-z0-9+.-]*:", target) or (target.startswith("#") and source_dir):
+            return m.group(0)  # another site, or an anchor of a notebook's own page
         if target.startswith("#"):
-            repo_path = "README.md" + target if source_dir == "" else target
+            repo_path = "README.md" + target
+        else:
+            repo_path = posixpath.normpath(posixpath.join(source_dir, target))
         if (mapped := site_target(repo_path, anchors)) is None:
-            if (ROOT / repo_path.partition("#")[0]).is_file():  # a repository file the site does not show
+            if (
+                "#" not in repo_path and (ROOT / repo_path).is_file()
+            ):  # a repository file the site does not show
                 return f"{m.group(1).lstrip('!')[1:-2]} (`{repo_path}`)"
             return m.group(0)  # broken: the strict build reports it
         path, _, anchor = mapped.partition("#")

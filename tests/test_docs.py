@@ -176,3 +176,29 @@ def test_hash_colon_comments_document_constants():
         roles.SphinxToMarkdown().on_package(pkg=module)
         assert module["TOL"].docstring.value == "The tolerance of [`f`][f],\nrelative."
         assert module["X"].docstring is None
+
+
+def test_links_point_at_the_site_or_are_left_for_the_strict_build_to_report():
+    pages = load_docs_module("gen_pages")
+    anchors = {"ten-lines": "guide/ten-lines.md"}
+
+    def fix(text, source_dir="", page="guide/performance.md"):
+        return pages.rewrite_links(text, source_dir, page, anchors)
+
+    assert fix("[x](#ten-lines)") == "[x](ten-lines.md#ten-lines)"  # a README section, now its own page
+    assert fix("![g](docs/gap.png)") == "![g](../gap.png)"
+    assert fix("[n](notebooks/quickstart.ipynb)", page="index.md") == "[n](notebooks/quickstart.md)"
+    assert fix("[c](games/core.py)") == "[c](../reference/games/core.md)"
+    assert (
+        fix("[r](../README.md#ten-lines)", "notebooks", "notebooks/q.md")
+        == "[r](../guide/ten-lines.md#ten-lines)"
+    )
+    assert fix("[t](tests/test_docs.py)") == "t (`tests/test_docs.py`)"  # in the repository, not on the site
+    for kept in (
+        "[b](nope.md)",
+        "[b](#nope)",
+        "[w](https://arxiv.org/abs/2410.23223)",
+        "```\n[a](nope.md)\n```",
+    ):
+        assert fix(kept) == kept
+    assert fix("[own](#a-cell)", "notebooks", "notebooks/q.md") == "[own](#a-cell)"
