@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("griffe_docstrings", ROOT / "docs" / "griffe_docstrings.py")
 roles = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(roles)
-PACKAGES = ("games", "algorithms", "experiments")
+PACKAGES = roles.PROJECT
 LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
 FENCE = re.compile(r"^(```|~~~)")
 

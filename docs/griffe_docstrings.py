@@ -23,7 +23,7 @@ from pathlib import Path
 
 import griffe
 
-PROJECT = ("games", "algorithms", "experiments")
+PROJECT = ("games", "algorithms", "experiments")  #: the documented packages: pyproject's (a test checks)
 ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|attr|data|obj|exc|const|type):`(~?)([\w.]+)(\(\))?`")
 EXAMPLE = re.compile(r"^(\s*)Example:[ \t]*$", re.M)
 

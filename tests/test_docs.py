@@ -16,7 +16,16 @@ import pytest
 from markdown.extensions.toc import slugify
 
 ROOT = Path(__file__).parent.parent
-PACKAGES = ("games", "algorithms", "experiments")
+
+
+def load_docs_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PACKAGES = load_docs_module("griffe_docstrings").PROJECT
 
 
 def public_modules() -> list[str]:
@@ -27,13 +36,6 @@ def public_modules() -> list[str]:
             if not any(part.startswith("_") for part in info.name.split(".")):
                 names.append(info.name)
     return names
-
-
-def load_docs_module(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 STRICT_BUILD = ["-m", "mkdocs", "build", "--strict", "--config-file", "mkdocs.yml", "--site-dir"]
@@ -123,6 +125,18 @@ def test_every_module_notebook_and_readme_section_has_a_page(site):
     for title in sections:
         assert (site / "guide" / slugify(title, "-") / "index.html").is_file(), title
     assert "gap.png" in (site / "guide" / slugify("What the main job shows", "-") / "index.html").read_text()
+
+
+def test_the_documented_packages_are_the_installed_ones():
+    """``[tool.setuptools.packages.find] include`` (subpackages are found by both)."""
+    found = re.search(
+        r"^\[tool\.setuptools\.packages\.find\]\ninclude = \[(.*)\]$",
+        (ROOT / "pyproject.toml").read_text(),
+        re.M,
+    )
+    assert sorted(PACKAGES) == sorted(
+        p.strip().strip('"').removesuffix("*") for p in found.group(1).split(",")
+    )
 
 
 def test_readme_says_how_to_serve_it_in_one_command():
