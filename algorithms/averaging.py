@@ -57,4 +57,5 @@ def averaged(inner: base.UpdateRule) -> base.UpdateRule:
         if inner.with_hparams is None
         else lambda s, values: s._replace(inner=inner.with_hparams(s.inner, values)),
         rounds=None if inner.rounds is None else lambda s: inner.rounds(s.inner),
+        working_bytes=inner.working_bytes,
     )

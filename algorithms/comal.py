@@ -153,11 +153,15 @@ def comal(
 
 def _own_hparams(inner_steps: int, beta: float | None, until: float | None) -> dict:
     """The wrapper's hyperparameters (counted in outer rounds) and their defaults."""
-    own = {"inner_steps": base.Hparam("inner_steps", float(inner_steps), "[1, inf)", True, "rounds")}
+    own = {
+        "inner_steps": base.Hparam(
+            "inner_steps", float(inner_steps), "[1, inf)", integer=True, counts="rounds"
+        )
+    }
     if beta is not None:
-        own["beta"] = base.Hparam("beta", beta, "(0, 1]", False, "rounds")
+        own["beta"] = base.Hparam("beta", beta, "(0, 1]", counts="rounds")
     if until is not None:
-        own["until"] = base.Hparam("until", until, "(0, inf)", False, "rounds")
+        own["until"] = base.Hparam("until", until, "(0, inf)", counts="rounds")
     return own
 
 
@@ -240,6 +244,7 @@ def _comal(
         own_comparisons=inner.own_comparisons,
         with_hparams=None if inner.with_hparams is None else with_hparams,
         rounds=lambda s: s.rounds,
+        working_bytes=inner.working_bytes,
     )
     return rule
 

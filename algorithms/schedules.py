@@ -36,6 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import base
+
 __all__ = [
     "constant",
     "exponential",
@@ -234,8 +236,8 @@ def resolve(rule, hparams: dict, steps: int, dtype) -> tuple[dict, dict[str, Any
     for name, value in hparams.items():
         if not is_schedule(value) or name not in spec:
             continue  # an unknown name: check_hparams names it and lists the valid ones
-        if name == "noise":
-            raise ValueError(f"{rule.name}: noise perturbs the start only; it cannot be a schedule")
+        if name == base.START_NOISE:
+            raise ValueError(f"{rule.name}: {name} perturbs the start only; it cannot be a schedule")
         sched = _as_tree(value, dtype)
         at = _evaluate(rule.name, name, sched, counts, dtype)
         h = spec[name]

@@ -92,7 +92,7 @@ def _case(name):
         return algorithms.run(algorithms.comal(lb, 10), GAME, steps=40, record_every=10, key=5, pairs=16)
     if name == "sweep_inpo":
         return algorithms.sweep(
-            algorithms.inpo(), GAME, steps=40, record_every=10, eta=[0.2, 0.5], seeds=2, noise=0.3
+            algorithms.inpo(), GAME, steps=40, record_every=10, eta=[0.2, 0.5], seeds=2, start_noise=0.3
         )
     if name == "sweep_comal":
         return algorithms.sweep(
@@ -231,8 +231,8 @@ def test_bad_schedules_name_the_hyperparameter_and_step(value, error, words):
 
 def test_schedule_errors_before_anything_compiles():
     before = runner.TRACE_COUNT.get("omwu", 0)
-    with pytest.raises(ValueError, match="noise perturbs the start"):
-        algorithms.run(algorithms.omwu(), GAME, steps=2, noise=S.constant(0.1))
+    with pytest.raises(ValueError, match="start_noise perturbs the start"):
+        algorithms.run(algorithms.omwu(), GAME, steps=2, start_noise=S.constant(0.1))
     lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=3, pairs=16)
     with pytest.raises(ValueError, match=r"pairs must lie in \[1, 16\] \(whole numbers\).*at step 0"):
         algorithms.run(lb, GAME, steps=2, pairs=S.constant(2.5))
