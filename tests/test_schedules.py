@@ -20,7 +20,7 @@ import games
 from algorithms import runner
 from algorithms import schedules as S
 from games import feedback as F
-from tests import strategies
+from games import testing
 
 START = np.array([0.2, 0.3, 0.5])
 REF = np.array([0.5, 0.3, 0.2])
@@ -72,15 +72,7 @@ MAIN_DIGESTS = {
     "comal(loss_inpo,10)": "81e23e4100afc642",
     "sweep_inpo": "e0677b9583173b19",
 }
-_FAST = (
-    "inpo",
-    "mpo",
-    "comal(inpo,7)",
-    "mpo(7)",
-    "comal(egpo,5)/sampled",
-    "loss_based_inpo_32",
-    "sweep_comal",
-)
+_FAST = ("mpo(7)", "comal(egpo,5)/sampled", "loss_based_inpo_32")
 
 
 def _case(name):
@@ -199,9 +191,6 @@ def test_pairs_schedule_judges_the_first_pairs_and_counts_them():
     lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=3, pairs=16)
     t = algorithms.run(lb, GAME, steps=3, record_every=1, key=1, pairs=S.piecewise([4.0, 8.0, 16.0], [1, 2]))
     assert list(np.asarray(t.counters["comparisons"])) == [0, 4, 12, 28]  # 4 + 8 + 16 judged
-    c = algorithms.run(lb, GAME, steps=3, record_every=1, key=1, pairs=S.constant(8.0))
-    d = algorithms.run(lb, GAME, steps=3, record_every=1, key=1, pairs=8)
-    np.testing.assert_array_equal(np.asarray(c.metrics["gap"]), np.asarray(d.metrics["gap"]))
 
 
 def test_schedule_families_values():
@@ -356,17 +345,11 @@ def test_nash_prox_is_nash_mp_in_the_wrapper():
 
 @pytest.mark.slow
 @settings(max_examples=8)
-@given(
-    game=strategies.cyclic_games(min_n=3, max_n=7).filter(lambda g: g.shape[0] % 2 == 1),
-    start=st.integers(0, 2**31 - 1),
-    tau=st.sampled_from([0.05, 0.2, 1.0]),
-)
-def test_exact_proximal_point_kl_to_nash_never_increases(game, start, tau):
-    n = game.shape[0]
+@given(data=st.data(), game=testing.cyclic_games(3, 7, unique=True), tau=st.sampled_from([0.05, 0.2, 1.0]))
+def test_exact_proximal_point_kl_to_nash_never_increases(data, game, tau):
     eq = games.solve(game)
     assert eq.unique  # odd n: the cyclic family has a unique interior equilibrium
-    s = np.random.default_rng(start).dirichlet(np.ones(n) * 2)
-    s = (s + 1e-3) / (s + 1e-3).sum()
+    s = data.draw(testing.policies(game, min_prob=1e-2))  # a non-uniform start (and reference)
     t = algorithms.run(algorithms.comal_exact(), game, steps=6, start=s, nash=eq, tau=tau)
     kl = np.asarray(t.metrics["kl_to_nash"])  # comal_exact: pi_k = ref_k
     assert np.all(np.diff(kl) <= 1e-12 * max(1.0, kl[0])), kl
@@ -380,15 +363,11 @@ def _np_regularized_gap(A, x, tau, ref):
 
 
 @settings(max_examples=6)
-@given(
-    game=strategies.cyclic_games(min_n=3, max_n=5).filter(lambda g: g.shape[0] % 2 == 1),
-    tau=st.sampled_from([0.1, 0.5]),
-)
-def test_wrapper_until_tiny_eps_kl_to_nash_never_increases_across_recentrings(game, tau):
+@given(data=st.data(), game=testing.cyclic_games(3, 5, unique=True), tau=st.sampled_from([0.1, 0.5]))
+def test_wrapper_until_tiny_eps_kl_to_nash_never_increases_across_recentrings(data, game, tau):
     eq, eps = games.solve(game), 1e-11
     rule = algorithms.comal(algorithms.mmd(), 20_000, until=eps)
-    n = game.shape[0]
-    s = np.linspace(1.0, 2.0, n) / np.linspace(1.0, 2.0, n).sum()
+    s = data.draw(testing.policies(game, min_prob=1e-2))  # a non-uniform start and reference
     t = algorithms.run(rule, game, steps=1500, start=s, ref=s, eta=0.5, tau=tau, record_policy=True)
     x, A = np.asarray(t.policies.x), np.asarray(game.A)
     # the references: the start, then the policy at each step whose gap to the current one is <= eps
