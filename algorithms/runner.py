@@ -89,13 +89,15 @@ def _regularized_gap(game, x, y, aux):
 
 #: Registered metric names: ``gap`` (duality gap), ``win_rate`` (worst-case win rate of ``x``, preference
 #: games), ``payoff`` (``x^T A y``), ``kl_to_nash`` (``KL(pi* || pi)``, needs a unique ``nash``),
-#: ``regularized_gap`` (the gap of the rule's current ``J_tau``, regularized rules).
+#: ``regularized_gap`` (the gap of the rule's current ``J_tau``, regularized rules), ``min_prob`` (the smallest
+#: action probability, :func:`games.metrics.min_probability`).
 METRICS: dict[str, Callable] = {
     "gap": _gap,
     "win_rate": _win_rate,
     "payoff": lambda game, x, y, aux: M.expected_payoff(game, x, y),
     "kl_to_nash": _kl_to_nash,
     "regularized_gap": _regularized_gap,
+    "min_prob": lambda game, x, y, aux: M.min_probability(game, x, y),
 }
 
 

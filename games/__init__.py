@@ -10,11 +10,13 @@ from .comparisons import BradleyTerry, Comparisons, bradley_terry_fit, from_comp
 from .core import Game, Profile, matrix_game, payoff_gradient, preference_game, stack_games, uniform
 from .library import (
     biased_rock_paper_scissors,
+    boundary_equilibrium,
     bradley_terry,
     comal_cycle,
     condorcet_cycle,
     dominated_response,
     duplicated_response,
+    near_degenerate,
     random_preference,
     rock_paper_scissors,
 )
@@ -28,7 +30,7 @@ from .metrics import (
     worst_case_win_rate,
 )
 from .resampling import Bootstrap, bootstrap
-from .solvers import Equilibrium, SolverError, regularized_equilibrium, solve
+from .solvers import Conditioning, Equilibrium, SolverError, conditioning, regularized_equilibrium, solve
 
 __all__ = [
     "Game",
@@ -40,6 +42,10 @@ __all__ = [
     "stack_games",
     "uniform",
     "comal_cycle",
+    "near_degenerate",
+    "boundary_equilibrium",
+    "conditioning",
+    "Conditioning",
     "rock_paper_scissors",
     "biased_rock_paper_scissors",
     "condorcet_cycle",

@@ -125,6 +125,16 @@ def random_preference(key, n: int, kind: str = "cyclic", **kw) -> Game:
         n: number of responses: at least 2 for ``"uniform"``, at least 3 for ``"cyclic"`` and ``"mixed"`` (a 2x2
             skew-symmetric payoff with an interior equilibrium is zero: there is no 2-cycle).
 
+    Uniqueness and convergence: a skew-symmetric matrix of even order with a kernel has a kernel of dimension
+    at least 2 (its rank is even), so ``kind="cyclic"`` with **even** ``n`` never has a unique equilibrium
+    (the equilibria form a segment or a face; ``kl_to_nash`` is not defined); with odd ``n`` it has, almost
+    surely. Random games are often **nearly degenerate**: the smallest nonzero singular value of the payoff on
+    the support (:func:`games.conditioning`) can be 100 times smaller than ``max |A|``, and last-iterate
+    convergence slows accordingly. ``random_preference(0, 7)`` is an example: exact COMAL (``tau = 0.1``) is at
+    gap ~1e-4 after 1000 outer steps, ``KL(pi* || pi)`` falling by ~1e-5 per step; an independent proximal point
+    gives the same numbers. :func:`near_degenerate`, :func:`boundary_equilibrium` and
+    :func:`dominated_response` make each slow case tunable.
+
     Raises:
         TypeError / ValueError: a bad key, ``n`` or ``kind``, naming the argument.
     """
@@ -145,16 +155,88 @@ def random_preference(key, n: int, kind: str = "cyclic", **kw) -> Game:
     return preference_game(P, **kw)
 
 
-def dominated_response(**kw) -> Game:
-    """The paper's cycle plus a 4th response that every other response beats with probability 0.9.
+def dominated_response(margin: float = 0.4, **kw) -> Game:
+    """The paper's cycle plus a 4th response that every other response beats with probability ``1/2 + margin``.
 
-    It is strictly dominated, so the unique NE ``(4/11, 3/11, 4/11, 0)`` is not full-support.
+    It is strictly dominated (for ``margin > 0``), so the unique NE ``(4/11, 3/11, 4/11, 0)`` is not
+    full-support; ``margin`` is its strict-complementarity margin (:func:`games.conditioning`): as it shrinks,
+    the dominated response's mass decays more slowly (``exp(-eta margin t)`` for MWU-type rules). The default
+    (0.4: probability 0.9) is the sandbox's original game.
+
+    Raises:
+        ValueError: ``margin`` outside ``(0, 1/2]``.
     """
-    P = np.full((4, 4), 0.9)
+    margin = _check_prob(margin, "margin", 0.0, 0.5)
+    if margin == 0:
+        raise ValueError("margin must be > 0 (at 0 the 4th response ties every other: no unique NE)")
+    P = np.full((4, 4), 0.5 + margin)
     P[:3, :3] = COMAL_CYCLE_P
-    P[3, :] = 0.1
+    P[3, :] = 0.5 - margin
     P[3, 3] = 0.5
     return preference_game(P, **kw)
+
+
+def near_degenerate(delta: float, **kw) -> Game:
+    """A 5x5 preference game whose unique interior equilibrium ``pi* = (1, 2, 3, 2, 1) / 9`` becomes
+    non-unique as ``delta -> 0``: a family with a tunable near-degeneracy (this sandbox's construction).
+
+    ``A = c D^(-1) (M_0 + delta M_1) D^(-1)`` with ``D = diag(pi*)``: ``M_1`` the 5-cycle "i beats i+1 and i+2"
+    (rank 4), ``M_0 = u v^T - v u^T`` (rank 2) with ``u, v`` orthogonal to the all-ones vector, so that
+    ``(M_0 + delta M_1) 1 = 0`` and ``A pi* = 0`` for every ``delta``; ``c`` scales ``max |A|`` to 1/2. At
+    ``delta = 0`` the kernel of ``A`` is 3-dimensional (a face of equilibria); for ``delta > 0`` it is ``pi*``
+    alone, and the smallest nonzero singular value of ``A`` (:func:`games.conditioning`) is of order
+    ``delta``: last-iterate rules (COMAL, OMWU, extragradient) slow down about as ``1 / delta``.
+
+    Raises:
+        ValueError: ``delta`` outside ``(0, 1]``.
+
+    Example:
+        >>> g = games.library.near_degenerate(0.1)
+        >>> np.round(games.solve(g).x * 9, 6).tolist(), games.solve(g).unique
+        ([1.0, 2.0, 3.0, 2.0, 1.0], True)
+    """
+    delta = _check_prob(delta, "delta")
+    if delta == 0:
+        raise ValueError("delta must be > 0 (at 0 the equilibria form a face: none is unique)")
+    n = 5
+    M1 = np.zeros((n, n))
+    for i in range(n):
+        M1[i, (i + 1) % n] = M1[i, (i + 2) % n] = 1.0
+    M1 = M1 - M1.T
+    u = np.array([1.0, -1.0, 0.0, 0.0, 0.0])
+    v = np.array([0.0, 0.0, 1.0, -1.0, 0.0])
+    M = np.outer(u, v) - np.outer(v, u) + delta * M1
+    d = NEAR_DEGENERATE_NE
+    A = M / np.outer(d, d)
+    return preference_game(0.5 + 0.5 * A / np.abs(A).max(), **kw)
+
+
+#: The equilibrium of every :func:`near_degenerate` game.
+NEAR_DEGENERATE_NE = np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0
+
+
+def boundary_equilibrium(eps: float, **kw) -> Game:
+    """Weighted rock-paper-scissors whose unique equilibrium puts mass ``eps`` on its first response.
+
+    ``A = [[0, -a, b], [a, 0, -c], [-b, c, 0]]`` has the equilibrium ``∝ (c, b, a)``; with ``a = b = 1/2`` and
+    ``c = eps / (1 - eps)`` it is ``(eps, (1 - eps)/2, (1 - eps)/2)``: near the boundary of the simplex, where
+    optimistic and extragradient MWU are slow (their steps in log space are bounded by the payoffs, and
+    ``log eps`` is far).
+
+    Raises:
+        ValueError: ``eps`` outside ``(0, 1/3]``.
+
+    Example:
+        >>> games.solve(games.library.boundary_equilibrium(0.01)).x.round(6).tolist()
+        [0.01, 0.495, 0.495]
+    """
+    eps = _check_prob(eps, "eps", 0.0, 1.0 / 3.0)
+    if eps == 0:
+        raise ValueError("eps must be > 0 (at 0 the equilibrium is pure)")
+    a = b = 0.5
+    c = eps / (1.0 - eps)
+    A = np.array([[0.0, -a, b], [a, 0.0, -c], [-b, c, 0.0]])
+    return preference_game(0.5 + A, **kw)
 
 
 def duplicated_response(**kw) -> Game:

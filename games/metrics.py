@@ -32,6 +32,7 @@ __all__ = [
     "regularized_gap",
     "regularized_gap_of_gradients",
     "pairwise_win_rates",
+    "min_probability",
 ]
 
 
@@ -182,3 +183,18 @@ def pairwise_win_rates(game: Game, policies: jax.Array) -> jax.Array:
     """
     _require_preference(game, "pairwise_win_rates")
     return jax.vmap(lambda a: jax.vmap(lambda b: 0.5 + expected_payoff(game, a, b))(policies))(policies)
+
+
+def min_probability(game: Game, x: jax.Array, y: jax.Array | None = None) -> jax.Array:
+    """The smallest action probability of the profile: ``min(min_i x_i, min_j y_j)`` (per prompt, then the
+    smallest over prompts of a contextual game). It falls to 0 where a policy drifts to the boundary, and
+    shows how close an iterate is to an equilibrium near the boundary (:func:`games.library.boundary_equilibrium`)
+    or on a face (a dominated response's mass).
+
+    Example:
+        >>> float(games.metrics.min_probability(games.comal_cycle(), jnp.asarray([0.2, 0.3, 0.5])))
+        0.2
+    """
+    y = x if y is None else y
+    _check_shapes(game, "min_probability", x=(x, 0), y=(y, 1))
+    return jnp.minimum(jnp.min(x), jnp.min(y))

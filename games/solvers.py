@@ -32,7 +32,15 @@ import scipy.optimize
 from . import metrics
 from .core import Game, _matvec, _vecmat, check_reference
 
-__all__ = ["SolverError", "Equilibrium", "solve", "regularized_equilibrium", "regularized_solve"]
+__all__ = [
+    "SolverError",
+    "Equilibrium",
+    "solve",
+    "regularized_equilibrium",
+    "regularized_solve",
+    "Conditioning",
+    "conditioning",
+]
 
 #: Certificate tolerance of :func:`solve`: duality gap relative to the payoff range ``max A - min A``.
 LP_TOL = 1e-9
@@ -375,3 +383,58 @@ def regularized_equilibrium(game: Game, tau: float, ref=None, *, tol: float | No
 
 
 _regularized_jit = jax.jit(regularized_solve)
+
+
+@dataclasses.dataclass(frozen=True)
+class Conditioning:
+    """How well-conditioned a game's equilibrium is (:func:`conditioning`); small values predict slow
+    last-iterate convergence.
+
+    Attributes:
+        singular: the smallest nonzero singular value of the payoff restricted to the support
+            ``A[supp_x, supp_y]``, relative to ``max |A|`` (near-degeneracy: a small value means a nearly flat
+            direction of equilibria).
+        margin: the strict-complementarity margin relative to ``max |A|``: the smallest payoff deficit
+            ``v - (A y*)_i`` (row) or ``(x*^T A)_j - v`` (column) of a response off the support (``inf`` when
+            the equilibrium has full support). A small margin: a response that is almost as good as the
+            equilibrium, whose mass decays slowly.
+        min_mass: the smallest positive equilibrium probability (near the boundary: slow for OMWU and
+            extragradient).
+    """
+
+    singular: float
+    margin: float
+    min_mass: float
+
+
+def conditioning(game: Game, eq: Equilibrium | None = None, *, support_tol: float = 1e-9) -> Conditioning:
+    """The conditioning of ``game``'s equilibrium (default :func:`solve`'s): see :class:`Conditioning`.
+
+    Single games only. A support is the set of actions with probability above ``support_tol``.
+
+    Raises:
+        ValueError: a contextual game, or a bad ``support_tol``.
+
+    Example:
+        >>> c = games.conditioning(games.library.near_degenerate(0.01))
+        >>> bool(c.singular < 0.01), c.margin
+        (True, inf)
+    """
+    if game.contextual:
+        raise ValueError("conditioning: a single game is needed (call it per prompt of a contextual game)")
+    if not 0 < support_tol < 1:
+        raise ValueError(f"conditioning: support_tol must lie in (0, 1), got {support_tol!r}")
+    eq = solve(game) if eq is None else eq
+    A = np.asarray(game.A, np.float64)
+    scale = np.abs(A).max() or 1.0
+    x, y = np.asarray(eq.x, np.float64), np.asarray(eq.y, np.float64)
+    sx, sy = x > support_tol, y > support_tol
+    sv = np.linalg.svd(A[np.ix_(sx, sy)], compute_uv=False) / scale
+    nonzero = sv[sv > 1e-12]
+    v = float(x @ A @ y)
+    deficits = np.concatenate([(v - A @ y)[~sx], (x @ A - v)[~sy]]) / scale
+    return Conditioning(
+        singular=float(nonzero.min()) if nonzero.size else 0.0,
+        margin=float(deficits.min()) if deficits.size else float("inf"),
+        min_mass=float(min(x[sx].min(), y[sy].min())),
+    )
