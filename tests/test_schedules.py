@@ -254,6 +254,14 @@ def test_inner_steps_schedule_counts_outer_rounds():
     np.testing.assert_allclose(np.asarray(t.policies.x[1:]), expected, rtol=0, atol=1e-15)
     np.testing.assert_allclose(np.exp(np.asarray(rule.reference(t.state).x)), expected[2], atol=1e-15)
     assert int(t.state.rounds) == 2 and list(np.asarray(t.schedules["inner_steps"])) == [1, 2, 2, 2, 2]
+    # K_k = 1, 2, 3 over rounds: re-centre after steps 1, 3 and 6 (a schedule over steps would give 1 and 4)
+    t = algorithms.run(
+        rule, GAME, steps=6, record_policy=True, inner_steps=S.piecewise([1.0, 2.0, 3.0], [1, 2])
+    )
+    assert int(t.state.rounds) == 3
+    np.testing.assert_allclose(
+        np.exp(np.asarray(rule.reference(t.state).x)), np.asarray(t.policies.x[6]), rtol=0, atol=1e-15
+    )
 
 
 def test_soft_recentring_hand_computed_and_beta_one_is_the_hard_reset():
@@ -262,6 +270,11 @@ def test_soft_recentring_hand_computed_and_beta_one_is_the_hard_reset():
     p = _policies(soft, 2)
     np.testing.assert_allclose(
         np.asarray(p[2]), [0.22509637938937632, 0.2723544303259565, 0.5025491902846672], atol=1e-15
+    )
+    # beta = 1/4 (the hyperparameter overrides the factory's default): ref_1 ∝ ref_0^(3/4) pi_1^(1/4)
+    p = _policies(soft, 2, beta=0.25)
+    np.testing.assert_allclose(
+        np.asarray(p[2]), [0.2282011014854617, 0.27337908431323704, 0.49841981420130127], atol=1e-15
     )
     hard = algorithms.comal(algorithms.inpo(), 3)
     a = _policies(algorithms.comal(algorithms.inpo(), 3, beta=0.9), 10, beta=1.0)
@@ -379,3 +392,15 @@ def test_wrapper_until_tiny_eps_kl_to_nash_never_increases_across_recentrings(da
             kl.append(kl_of(ref))
     assert len(kl) >= 3
     assert np.all(np.diff(kl) <= 1e-9), kl
+
+
+def test_readme_schedules_example_runs_as_written(capsys):
+    from tests.test_readme import block_after
+
+    exec(compile(block_after("schedules"), "README-schedules", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in out[1:5]] == ["0.5000", "0.4500", "0.4050", "0.3645"]
+    rounds, gap = out[5].split()
+    assert int(rounds) == 10 and 1e-5 < float(gap) < 2e-5  # as the comments say
+    rounds, calls, gap = out[6].split()
+    assert (int(rounds), int(calls)) == (199, 4000) and float(gap) < 2e-6
