@@ -104,7 +104,7 @@ def run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples,
     timer = progress.Timer()
     cluster = None if args.cluster == "records" else "prompt"
     eq_rows, summary, nash, fits, boots = [], [], {}, {}, {}
-    total = len(JUDGES) * (len(KINDS) + 2) + len(specs) * 2 + 1
+    total = len(JUDGES) * (len(KINDS) + 2) + sum(1 if s.rule.exact_only else 2 for s in specs) + 1
     with progress.progress(args, total, f"{STUDY}: judges, missing pairs, rules", "unit") as bar:
         for j in JUDGES:
             pooled = data[j].pooled()
@@ -225,11 +225,14 @@ def run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples,
         # rules on the crowd game, exact and sampled feedback
         frames, finals = [], []
         reg = games.regularized_equilibrium(crowd, args.tau)
+        exact_only = [s.name for s in specs if s.rule.exact_only]
+        if exact_only:
+            cli.note(f"{', '.join(exact_only)} read the whole game: exact feedback only (no sampled duels)")
         for s in specs:
-            for fb_name, fb in (
-                ("exact", games.feedback.exact()),
-                (f"sampled:{samples}", games.feedback.sampled(samples)),
-            ):
+            feedbacks = [("exact", games.feedback.exact())]
+            if not s.rule.exact_only:
+                feedbacks.append((f"sampled:{samples}", games.feedback.sampled(samples)))
+            for fb_name, fb in feedbacks:
                 bar.set_postfix_str(f"{s.name} {fb_name}, {steps} steps")
                 with timer(f"{s.name} {fb_name}"):
                     tr = algorithms.run(
