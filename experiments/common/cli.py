@@ -73,6 +73,11 @@ def add_rules(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
+class ComparisonsSpec(str):
+    """``--comparisons FILE.csv[:k=v,...]`` (a ``str``, so studies print it like a ``--game`` spec); read by
+    :func:`experiments.common.gamespec.resolve_game`."""
+
+
 class _GameSource(argparse.Action):
     """``--game`` and ``--comparisons`` name the same thing (``args.game``); give one of them, once."""
 
@@ -80,8 +85,6 @@ class _GameSource(argparse.Action):
         if getattr(namespace, self.dest, None) is not None:
             fail(parser, f"{option_string}: give one game (--game or --comparisons), once")
         if option_string == "--comparisons":
-            from .gamespec import ComparisonsSpec
-
             values = ComparisonsSpec(values)
         setattr(namespace, self.dest, values)
 

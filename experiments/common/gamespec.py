@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cli import fail
+from .cli import ComparisonsSpec, fail
 
 
 @dataclass
@@ -74,10 +74,6 @@ def library_game(text: str, dtype: str, seed: int):
         raise ValueError(f"game {text!r}: {err}") from None
     label = name + (":" + ",".join(f"{k}={v}" for k, v in kwargs.items()) if kwargs else "")
     return game, label, {"name": name, "arguments": kwargs}
-
-
-class ComparisonsSpec(str):
-    """``--comparisons FILE.csv[:k=v,...]`` (a ``str``, so studies print it like a ``--game`` spec)."""
 
 
 _CSV_SPEC = re.compile(r"^(?P<path>.*?\.csv)(?::(?P<options>.*))?$", re.IGNORECASE | re.DOTALL)
