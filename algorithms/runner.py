@@ -28,7 +28,7 @@ import functools
 import math
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -41,7 +41,16 @@ from games import metrics as M
 from games.core import check_int
 from games.feedback import Feedback, Oracle, check_feedback
 
-from .base import UpdateRule, as_key, as_keys, check_hparams, resolve_self_play
+from . import memory
+from .base import (
+    StepSizeWarning,
+    UpdateRule,
+    as_key,
+    as_keys,
+    check_hparams,
+    resolve_self_play,
+    step_size_warning,
+)
 
 __all__ = ["Trace", "run", "sweep", "build_grid", "NonFiniteWarning", "TRACE_COUNT", "METRICS"]
 
@@ -85,11 +94,32 @@ METRICS: dict[str, Callable] = {
 
 @functools.cache
 def _user_metric(fn):
-    return lambda game, x, y, aux: fn(game, x, y)
+    return lambda game, x, y, aux: jnp.asarray(fn(game, x, y), game.dtype)  # a Python float too
 
 
-def _resolve_metrics(metrics, rule: UpdateRule, game: games.Game, nash) -> tuple[tuple[str, Callable], ...]:
-    """The static metric list: ``(name, fn(game, x, y, aux))`` pairs, checked against the run."""
+def _check_user_metric(name: str, fn, game: games.Game, self_play: bool) -> None:
+    """Evaluate ``fn`` abstractly (``jax.eval_shape``) on the run's shapes: it must return one number."""
+    lead = game.A.shape[:-2]
+    x = jax.ShapeDtypeStruct((*lead, game.shape[0]), game.dtype)
+    y = x if self_play else jax.ShapeDtypeStruct((*lead, game.shape[1]), game.dtype)
+    try:
+        out = jax.eval_shape(fn, game, x, y, {})
+    except Exception as err:
+        raise ValueError(
+            f"metric {name!r} fails on this run's policies: {type(err).__name__}: {err}"
+        ) from None
+    if out.shape != ():
+        raise ValueError(
+            f"metric {name!r} must return one number per record (a scalar; per-prompt values are recorded "
+            f"for you as {name}_by_context), got shape {out.shape}"
+        )
+
+
+def _resolve_metrics(
+    metrics, rule: UpdateRule, game: games.Game, nash, self_play: bool = False
+) -> tuple[tuple[str, Callable], ...]:
+    """The static metric list: ``(name, fn(game, x, y, aux))`` pairs, checked against the run (a user's
+    function by abstract evaluation: it must return a scalar)."""
     if metrics is None:
         names: list[Any] = ["gap"]
         if game.preference:
@@ -115,6 +145,7 @@ def _resolve_metrics(metrics, rule: UpdateRule, game: games.Game, nash) -> tuple
             name, fn = item, METRICS[item]
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and callable(item[1]):
             name, fn = item[0], _user_metric(item[1])
+            _check_user_metric(name, fn, game, self_play)
         else:
             raise TypeError(f"each metric must be a registered name or a (name, fn) pair, got {item!r}")
         if name in seen or name.endswith("_by_context"):
@@ -179,13 +210,13 @@ class Trace(NamedTuple):
         aggregates), ``value`` (float).
 
         Raises:
-            ImportError: pandas is missing (``pip install -e ".[test]"`` installs it).
+            ImportError: pandas is missing (a dependency of the package: ``pip install -e .`` installs it).
         """
         try:
             import pandas as pd
         except ImportError:
             raise ImportError(
-                "Trace.to_dataframe needs pandas: pip install -e '.[test]' (or pip install pandas)"
+                "Trace.to_dataframe needs pandas, a dependency of comal-sandbox: pip install pandas"
             ) from None
         shape = tuple(np.shape(self.finite)[:-1])
         runs = math.prod(shape)
@@ -233,6 +264,13 @@ class Trace(NamedTuple):
                         }
                     )
                 )
+        if not frames:  # metrics=(): the same columns, no rows
+            empty = {k: np.asarray(c)[:0] for k, c in common.items()}
+            frames.append(
+                pd.DataFrame(
+                    {**empty, "metric": np.array([], object), "context": pd.array([], "Int64"), "value": []}
+                )
+            )
         df = pd.concat(frames, ignore_index=True)
         df.insert(0, "feedback", self.feedback)
         df.insert(0, "rule", self.rule)
@@ -389,6 +427,13 @@ def _check_schedule(steps, record_every) -> int:
     return steps // record_every
 
 
+def _check_flag(value, name: str) -> bool:
+    """A bool (Python or NumPy), never a truthy string such as ``"False"``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def _check_rule(rule, feedback, who: str) -> Feedback:
     if not isinstance(rule, UpdateRule):
         hint = " (call the factory: algorithms.mwu() or algorithms.get('mwu'))" if callable(rule) else ""
@@ -453,6 +498,13 @@ def _scalar_hparams(rule: UpdateRule, hparams: dict) -> dict:
     return hparams
 
 
+def _warn_step_size(rule: UpdateRule, game: games.Game, hparams: dict) -> None:
+    """One :class:`StepSizeWarning` when a step size lies outside the rule's declared stable range."""
+    message = step_size_warning(rule, game, hparams)
+    if message is not None:
+        warnings.warn(message, StepSizeWarning, stacklevel=3)
+
+
 def _warn_nonfinite(trace: Trace, where: str, exact_step=None) -> None:
     """Warn when any record is non-finite; ``exact_step(prev, first)`` pins a single run's first bad step."""
     finite = np.asarray(trace.finite)
@@ -500,12 +552,12 @@ def run(
         steps: number of steps, a multiple of ``record_every``.
         record_every: record metrics every this many steps (and at step 0).
         key: ``None`` (seed 0), an int seed in ``[0, 2**63)`` or a ``jax.random`` key — used by the start's
-            ``noise``, by stochastic feedback and by stochastic rules; the same key gives a bitwise-identical
+            ``start_noise``, by stochastic feedback and by stochastic rules; the same key gives a bitwise-identical
             trace.
         nash: the game's equilibrium (:class:`games.Equilibrium`, a policy or ``(x, y)``) to record
             ``kl_to_nash`` (only against a unique equilibrium).
         ref: the reference policy (default uniform); ``(ref_x, ref_y)`` for two players.
-        start: the start policy (default: the reference); the ``noise`` hyperparameter perturbs it.
+        start: the start policy (default: the reference); the ``start_noise`` hyperparameter perturbs it.
         feedback: what the rule observes (:mod:`games.feedback`; default ``exact()``).
         metrics: names in :data:`METRICS` and/or ``(name, fn(game, x, y))`` pairs (default: see the module).
         self_play: ``None`` — one policy on preference games, two players on matrix games; ``True`` needs a
@@ -519,6 +571,9 @@ def run(
             anything compiles.
     Warns:
         NonFiniteWarning: the state went NaN/inf, naming the first step where it did.
+        StepSizeWarning: once, when a step size lies outside the rule's declared stable range for this game's
+            payoff scale (:attr:`algorithms.base.Hparam.stable`), naming the rule, the value, ``max|A|`` and a
+            safe value.
 
     Example:
         >>> trace = run(algorithms.get("comal"), games.comal_cycle(), steps=5000, record_every=100)
@@ -527,10 +582,24 @@ def run(
     """
     feedback = _check_rule(rule, feedback, "run")
     num_records = _check_schedule(steps, record_every)
+    record_policy = _check_flag(record_policy, "run: record_policy")
     sp = resolve_self_play(rule, game, self_play)
     hparams = check_hparams(rule, _scalar_hparams(rule, hparams), dtype=game.dtype)
+    _warn_step_size(rule, game, hparams)
     nash_pair = _nash_for_metrics(game, nash, metrics)
-    metric_fns = _resolve_metrics(metrics, rule, game, nash_pair)
+    metric_fns = _resolve_metrics(metrics, rule, game, nash_pair, sp)
+    memory.check(
+        "run",
+        memory.estimate(
+            rule,
+            game,
+            feedback=feedback,
+            self_play=sp,
+            num_records=num_records,
+            num_metrics=len(metric_fns),
+            record_policy=record_policy,
+        ),
+    )
     key = as_key(key)
     state = rule.init(game, key, ref=ref, start=start, self_play=sp, **hparams)
     carry0 = _start(state, key)
@@ -630,8 +699,9 @@ def build_grid(rule: UpdateRule, num_games: int | None, seeds, hparams: dict, dt
     )
 
 
-#: Default number of runs :func:`sweep` simulates at once.
-CHUNK = 16_384
+#: Default number of runs :func:`sweep` simulates at once (:data:`algorithms.memory.CHUNK`; fewer when the memory
+#: check finds that many would not fit).
+CHUNK = memory.CHUNK
 
 
 def _device_batch(tree, batch: int):
@@ -682,18 +752,33 @@ def _gather_shares(tree, size: int):
     return jax.tree.map(lambda a, b: np.asarray(a).astype(np.bool_) if b else np.asarray(a), tree, bools)
 
 
-def _progress_bar(total: int, desc: str, progress):
+def _progress_bar(total: int, desc: str, progress, unit: str = "run"):
     """A tqdm bar on stderr, or None: ``progress=None`` shows it only when stderr is a terminal."""
     show = sys.stderr.isatty() if progress is None else bool(progress)
     if not show:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="run", file=sys.stderr, leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
+
+
+def _rule_table(rules, feedback, hparams: dict) -> list[tuple[str, UpdateRule]]:
+    """``(label, rule)`` pairs of :func:`sweep`'s several rules, each checked (feedback, hyperparameter names
+    and values) before any of them runs."""
+    pairs = list(rules.items()) if isinstance(rules, Mapping) else [(getattr(r, "name", r), r) for r in rules]
+    if not pairs:
+        raise ValueError("sweep: the sequence of rules is empty")
+    labels = [label for label, _ in pairs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"sweep: repeated rule names {labels}; pass a dict label -> rule to tell them apart")
+    for label, r in pairs:
+        _check_rule(r, feedback, f"sweep (rule {label!r})")
+        check_hparams(r, hparams, joint=False)
+    return pairs
 
 
 def sweep(
-    rule: UpdateRule,
+    rule: UpdateRule | Sequence[UpdateRule] | Mapping[str, UpdateRule],
     game: games.Game | Sequence[games.Game],
     *,
     steps: int,
@@ -709,7 +794,7 @@ def sweep(
     chunk: int | None = None,
     progress: bool | None = None,
     **hparams,
-) -> Trace:
+) -> Trace | dict[str, Trace]:
     """``run`` vectorised (``vmap``) over games, seeds and hyperparameter grids, sharded over all devices.
 
     Every argument given as a sequence becomes a leading axis of the result, in this order: ``game`` (when
@@ -740,25 +825,58 @@ def sweep(
     process returns the full :class:`Trace`, bitwise equal to a single-process sweep with ``chunk=`` the share
     and the same number of local devices.
 
+    Several rules: ``rule`` may be a sequence of rules or a dict ``label -> rule``; the result is then a dict
+    ``label -> Trace`` (labels: the rules' names for a sequence), one compiled sweep per rule with the same
+    games, seeds and grid. Every rule must declare every hyperparameter given (call ``sweep`` once per rule
+    for per-rule values); all rules are checked before anything runs.
+
     Example:
         >>> t = sweep(algorithms.get("inpo"), games.comal_cycle(), steps=1000, eta=[0.1, 0.5], tau=[0.01, 0.1])
         >>> t.metrics["gap"].shape, t.axes
         ((2, 2, 1001), ('eta', 'tau'))
+        >>> ts = sweep([algorithms.get("mwu"), algorithms.get("omwu")], games.comal_cycle(), steps=100, seeds=2)
+        >>> {name: (t.axes, round(float(t.metrics["gap"][0, -1]), 3)) for name, t in ts.items()}
+        {'mwu': (('seed',), 0.119), 'omwu': (('seed',), 0.046)}
     """
+    if not isinstance(rule, UpdateRule) and isinstance(rule, (Mapping, list, tuple)):
+        rules = _rule_table(rule, feedback, hparams)
+        kw = dict(steps=steps, record_every=record_every, seeds=seeds, nash=nash, ref=ref, start=start)
+        kw.update(feedback=feedback, metrics=metrics, self_play=self_play, record_policy=record_policy)
+        return {label: sweep(r, game, chunk=chunk, progress=progress, **kw, **hparams) for label, r in rules}
     feedback = _check_rule(rule, feedback, "sweep")
     num_records = _check_schedule(steps, record_every)
+    record_policy = _check_flag(record_policy, "sweep: record_policy")
+    if "key" in hparams:
+        raise ValueError(
+            "sweep takes seeds= (an int S for seeds 0..S-1, or a sequence of int seeds), not key="
+        )
     game_list = [game] if isinstance(game, games.Game) else list(game)
     if not game_list:
         raise ValueError("sweep: game must be a Game or a non-empty sequence of games")
     stacked = games.stack_games(game_list)
     first_game = game_list[0]
     sp = resolve_self_play(rule, first_game, self_play)
+    if chunk is not None:
+        chunk = check_int(chunk, "chunk")
+    chunk = memory.check_sweep(
+        rule,
+        first_game,
+        steps=steps,
+        record_every=record_every,
+        seeds=seeds,
+        feedback=feedback,
+        metrics=metrics,
+        self_play=sp,
+        record_policy=record_policy,
+        chunk=chunk,
+        num_games=len(game_list),
+        **hparams,
+    )
     grid = build_grid(
         rule, None if isinstance(game, games.Game) else len(game_list), seeds, hparams, first_game.dtype
     )
     batch = math.prod(grid.shape)
-    if chunk is not None:
-        chunk = check_int(chunk, "chunk")
+    _warn_step_size(rule, stacked, grid.hparams)
 
     if nash is None:
         nash_list = None
@@ -770,7 +888,7 @@ def sweep(
         nash_list = [_nash_for_metrics(g, n, metrics) for g, n in zip(game_list, nash)]
     if nash_list is not None and any(n is None for n in nash_list):
         nash_list = None
-    metric_fns = _resolve_metrics(metrics, rule, first_game, None if nash_list is None else nash_list[0])
+    metric_fns = _resolve_metrics(metrics, rule, first_game, None if nash_list is None else nash_list[0], sp)
 
     dtype = first_game.dtype
     hp_b = {k: jnp.asarray(v, dtype) for k, v in grid.hparams.items()}

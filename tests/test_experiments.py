@@ -444,6 +444,18 @@ def test_benchmark_quick_smoke(tmp_path):
     assert "wrote" in proc.stdout
 
 
+def test_benchmark_gpu_without_a_gpu_is_a_cli_error(tmp_path):
+    import jax
+
+    if jax.default_backend() == "gpu":
+        pytest.skip("this machine has a GPU")
+    out = tmp_path / "b"
+    proc = run_cli(
+        "experiments.benchmark", "--quick", "--device", "gpu", "--out", str(out), check=False, cwd=tmp_path
+    )
+    assert_cli_error(proc, "--device gpu asked for, but JAX's default backend is", out, tmp_path)
+
+
 def test_benchmark_single_game_representations_compute_mwu():
     """The representations the benchmark times against each other are the same update: the rules' own state
     is ``run``'s loop bitwise; the two that carry probabilities agree to round-off (observed <= 2e-13 after 1000

@@ -24,6 +24,13 @@ X_AXES = {
 }
 
 
+def run_seeds(seed: int, n: int) -> list[int]:
+    """The seeds of a study's ``n`` seeded runs, drawn from its ``--seed`` (NumPy's ``SeedSequence``): ``--seed``
+    moves every random draw a study makes (its games, start noise and each run's sampled feedback), and one
+    ``--seed`` gives the same ``n`` run seeds in every study."""
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(n)]
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         """Argparse's errors as one line (no usage block), exit code 2, like :func:`fail`."""
@@ -70,50 +77,6 @@ def add_rules(p: argparse.ArgumentParser, default: str) -> None:
         help="comma-separated rules: registered names (algorithms.RULES) or module:attribute, an UpdateRule "
         "or a zero-argument factory returning one, importable from PYTHONPATH "
         f"(default: {default})",
-    )
-
-
-class ComparisonsSpec(str):
-    """``--comparisons FILE.csv[:k=v,...]`` (a ``str``, so studies print it like a ``--game`` spec); read by
-    :func:`experiments.common.gamespec.resolve_game`."""
-
-
-class _GameSource(argparse.Action):
-    """``--game`` and ``--comparisons`` name the same thing (``args.game``); give one of them, once."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        if getattr(namespace, self.dest, None) is not None:
-            fail(parser, f"{option_string}: give one game (--game or --comparisons), once")
-        if option_string == "--comparisons":
-            values = ComparisonsSpec(values)
-        setattr(namespace, self.dest, values)
-
-
-def add_game(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument(
-        "--game",
-        default=None,
-        action=_GameSource,
-        help="a game file (.json, .npy or .csv, read by games.io; .npy/.csv need --game-kind) or a library "
-        f"game with arguments, e.g. condorcet_cycle:n=5,p=0.8 or "
-        f"llmfao:judge=gpt4,missing=bradley_terry,kind=rates (default: {default})",
-    )
-    p.add_argument(
-        "--comparisons",
-        dest="game",
-        metavar="FILE.csv[:k=v,...]",
-        action=_GameSource,
-        help="instead of --game: a CSV of pairwise comparisons, one row per judgment, made into a game by "
-        "games.from_comparisons; options after a colon: left=, right=, winner= (column names; default left, "
-        "right, winner), prompt=, count=, outcomes={'A': 'left', 'B': 'right', 'tie': 'tie'}, "
-        "missing=tie|bradley_terry|worst_case (needed when pairs were never compared), kind=rates|margins, "
-        "ties=, prior=, weights=counts|uniform",
-    )
-    p.add_argument(
-        "--game-kind",
-        choices=("preference", "matrix"),
-        default=None,
-        help="what a .npy/.csv game file holds: P (preference) or the payoff A (matrix)",
     )
 
 
@@ -267,6 +230,9 @@ def default_out(args) -> Path:
 
 
 _INTERRUPTED = []
+#: The result folders of this run (:class:`experiments.common.output.Output` registers itself), so that the
+#: interrupt message can say what is on disk.
+FOLDERS: list = []
 
 
 def checkpoint() -> None:
@@ -278,7 +244,9 @@ def checkpoint() -> None:
 def entry(main: Callable[[], int]) -> int:
     """Run a study's ``main`` as a command. Ctrl-C (or SIGTERM) takes effect at the next unit of work (a rule, a
     grid) or before the result folder is swapped in; a second Ctrl-C interrupts at once. Either way the
-    unfinished copy is removed, the previous folder stays, and the run ends with one line and exit 130.
+    unfinished copy is removed, the previous folder stays, and the run ends with one line and exit 130; a signal
+    that lands at or after the swap says so instead (the new complete folder is in place:
+    :func:`interrupt_message`).
     (Deferring matters: a ``KeyboardInterrupt`` raised inside a garbage-collector callback of JAX is swallowed
     and printed as a traceback.)"""
 
@@ -289,13 +257,23 @@ def entry(main: Callable[[], int]) -> int:
     with contextlib.suppress(ValueError):  # not in the main thread
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+    FOLDERS.clear()
     try:
         code = main()
         checkpoint()
         return code
     except KeyboardInterrupt:
-        print("interrupted: the output folder was left as it was", file=sys.stderr)
+        print(interrupt_message(), file=sys.stderr)
         return 130
+
+
+def interrupt_message() -> str:
+    """What an interrupt leaves on disk, read from the disk: the new complete folder when a result folder was
+    already swapped in (the signal landed at or after the swap), else the previous folder, untouched."""
+    done = [f.out for f in FOLDERS if f.in_place()]
+    if done:
+        return f"interrupted after the results were complete: {', '.join(f'{d}/' for d in done)} holds the new folder"
+    return "interrupted: the output folder was left as it was"
 
 
 def check_x(parser: argparse.ArgumentParser, x: str) -> None:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cli import ComparisonsSpec, fail
+from .cli import fail
 
 
 @dataclass
@@ -76,6 +76,10 @@ def library_game(text: str, dtype: str, seed: int):
     return game, label, {"name": name, "arguments": kwargs}
 
 
+class ComparisonsSpec(str):
+    """``--comparisons FILE.csv[:k=v,...]`` (a ``str``, so studies print it like a ``--game`` spec)."""
+
+
 _CSV_SPEC = re.compile(r"^(?P<path>.*?\.csv)(?::(?P<options>.*))?$", re.IGNORECASE | re.DOTALL)
 
 
@@ -134,3 +138,42 @@ def resolve_game(
         return GameSpec(game, label, meta)
     except (ValueError, TypeError, OSError) as err:
         fail(parser, str(err))
+
+
+class _GameSource(argparse.Action):
+    """``--game`` and ``--comparisons`` name the same thing (``args.game``); give one of them, once."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            fail(parser, f"{option_string}: give one game (--game or --comparisons), once")
+        if option_string == "--comparisons":
+            values = ComparisonsSpec(values)
+        setattr(namespace, self.dest, values)
+
+
+def add_game(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--game",
+        default=None,
+        action=_GameSource,
+        help="a game file (.json, .npy or .csv, read by games.io; .npy/.csv need --game-kind) or a library "
+        f"game with arguments, e.g. condorcet_cycle:n=5,p=0.8 or "
+        f"llmfao:judge=gpt4,missing=bradley_terry,kind=rates (default: {default})",
+    )
+    p.add_argument(
+        "--comparisons",
+        dest="game",
+        metavar="FILE.csv[:k=v,...]",
+        action=_GameSource,
+        help="instead of --game: a CSV of pairwise comparisons, one row per judgment, made into a game by "
+        "games.from_comparisons; options after a colon: left=, right=, winner= (column names; default left, "
+        "right, winner), prompt=, count=, outcomes={'A': 'left', 'B': 'right', 'tie': 'tie'}, "
+        "missing=tie|bradley_terry|worst_case (needed when pairs were never compared), kind=rates|margins, "
+        "ties=, prior=, weights=counts|uniform",
+    )
+    p.add_argument(
+        "--game-kind",
+        choices=("preference", "matrix"),
+        default=None,
+        help="what a .npy/.csv game file holds: P (preference) or the payoff A (matrix)",
+    )
