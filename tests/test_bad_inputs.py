@@ -23,6 +23,12 @@ from algorithms import losses, policies
 from games.feedback import Feedback
 
 
+@pytest.fixture(autouse=True)
+def _machine(monkeypatch):
+    """A 64 GiB machine for the memory rows, whatever runs the tests (a large one would try the allocation)."""
+    monkeypatch.setattr(algorithms.memory, "machine_memory", lambda: 64 * 2**30)
+
+
 def _G():
     return games.comal_cycle()
 
