@@ -4,7 +4,7 @@ An :class:`UpdateRule` is a ``NamedTuple`` of pure functions plus what the rule 
 
 * ``init(game, key=None, *, ref=None, start=None, self_play=None, **hparams) -> state`` — the one ``init``
   contract. It checks the game and the concrete hyperparameters (``ValueError`` before anything compiles),
-  draws the start (``start``, default the reference ``ref``, default uniform; ``noise`` perturbs it), and
+  draws the start (``start``, default the reference ``ref``, default uniform; ``start_noise`` perturbs it), and
   stores every numeric hyperparameter in the state as an array of the game's dtype, so ``vmap`` over them
   needs no recompilation;
 * ``step(state, oracle) -> state`` — one update. The :class:`games.feedback.Oracle` answers payoff gradients
@@ -93,8 +93,9 @@ __all__ = [
 
 tree_map = jax.tree.map
 
-#: The start perturbation every rule accepts: ``logits = normalize(log ref + noise * N(0, 1))``.
-START_NOISE = "noise"
+#: The start perturbation every rule accepts: ``logits = normalize(log start + start_noise * N(0, 1))`` (the one
+#: name: in ``run``/``sweep``, ``Trace.hparams``, ``to_dataframe``, the studies' CSV and ``--start-noise``).
+START_NOISE = "start_noise"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -235,7 +236,7 @@ class UpdateRule(NamedTuple):
         name: display name (e.g. ``"comal(inpo,100)"``).
         init, step, policy: see the module docstring.
         hparams: the numeric hyperparameters ``init`` accepts (:class:`Hparam`: name, default, interval),
-            the start's ``noise`` included.
+            the start's ``start_noise`` included.
         accepts: ``"any"`` game, or ``"preference"`` games only (e.g. SPPO's update is written with ``P``).
         self_play_only: the rule plays one policy against itself (needs a symmetric game).
         exact_only: the rule reads the whole game rather than the oracle's gradients (only exact feedback).
@@ -413,7 +414,7 @@ def step_size_warning(rule: UpdateRule, game, hparams: Mapping[str, Any]) -> str
 
     Example:
         >>> message = algorithms.base.step_size_warning(
-        ...     algorithms.inpo(), games.matrix_game([[1, -1], [-1, 2]]), {"eta": 0.5, "tau": 0.1, "noise": 0.0})
+        ...     algorithms.inpo(), games.matrix_game([[1, -1], [-1, 2]]), {"eta": 0.5, "tau": 0.1, "start_noise": 0.0})
         >>> message.split(": ")[0], message.endswith("may not converge. A safe value: eta=0.049")
         ('inpo', True)
     """
@@ -522,8 +523,9 @@ def _profile_of(game: games.Game, value, self_play: bool, name: str) -> list[jax
 
 def initial_policy(game: games.Game, key, ref, noise, self_play: bool, start=None) -> tuple[Profile, Profile]:
     """``(logits, ref_logits)`` profiles. The start is ``start`` (default: the reference, default uniform),
-    perturbed by ``noise * N(0, 1)`` in log space. ``ref``/``start`` are one policy (both players of a square
-    game) or a :class:`games.Profile`/pair ``(x, y)``; every entry must be strictly positive.
+    perturbed by ``noise * N(0, 1)`` in log space (``noise``: the ``start_noise`` hyperparameter).
+    ``ref``/``start`` are one policy (both players of a square game) or a :class:`games.Profile`/pair
+    ``(x, y)``; every entry must be strictly positive.
     """
     ref_logits = [jnp.log(r) for r in _profile_of(game, ref, self_play, "ref")]
     start_logits = (
@@ -582,7 +584,7 @@ def make_rule(
 
     Args:
         hparams: ``{name: default}`` (interval ``(0, inf)``) or ``{name: (default, "[0, 1)")}``; every rule
-            also accepts ``noise`` (default 0, ``[0, inf)``): the start's log-space perturbation.
+            also accepts ``start_noise`` (default 0, ``[0, inf)``): the start's log-space perturbation.
         stable: ``{name: StepBound}``: the stable range of a step size in terms of the payoff scale
             (:data:`KL_STEP`, :data:`EXTRAGRADIENT_STEP`, :data:`OPTIMISTIC_STEP` or your own); ``run`` and
             ``sweep`` warn (:class:`StepSizeWarning`) when a value lies outside it.

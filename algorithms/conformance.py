@@ -32,7 +32,7 @@ import games
 from games.feedback import Oracle
 
 from .base import UpdateRule, as_key, resolve_self_play
-from .runner import TRACE_COUNT, _simulate_jit, run
+from .runner import TRACE_COUNT, _progress_bar, _simulate_jit, run
 
 __all__ = [
     "check_rule",
@@ -70,10 +70,24 @@ def _step(rule: UpdateRule, state, game):
     return rule.step(state, Oracle(game, None, jax.random.PRNGKey(0)))
 
 
+@functools.cache
+def _step_jit(rule: UpdateRule):
+    """One jitted step per rule, shared by :func:`check_step` and :func:`check_vmap` (one compile per game
+    shape and dtype, not one per check and point)."""
+    return jax.jit(functools.partial(_step, rule))
+
+
+@functools.cache
+def _batched_step_jit(rule: UpdateRule):
+    """The step ``vmap``-ped over a batch of states (one game), jitted per rule: one compile per game shape and
+    dtype."""
+    return jax.jit(jax.vmap(functools.partial(_step, rule), in_axes=(0, None)))
+
+
 def check_step(rule: UpdateRule, game: games.Game) -> None:
     """Structure, dtype, simplex and jit-vs-eager for one step from a perturbed start."""
     dtype = game.dtype
-    s0 = rule.init(game, 1, noise=0.3)
+    s0 = rule.init(game, 1, start_noise=0.3)
     s1 = _step(rule, s0, game)
     assert jax.tree.structure(s1) == jax.tree.structure(s0), (
         f"{rule.name}: step changed the state's structure"
@@ -97,7 +111,7 @@ def check_step(rule: UpdateRule, game: games.Game) -> None:
         assert float(p.min()) >= 0 and abs(float(p.sum()) - 1) < atol, (
             f"{rule.name}: policy left the simplex: {p} (normalize the log-probabilities, e.g. base.normalize)"
         )
-    s1_jit = jax.jit(lambda s, g: _step(rule, s, g))(s0, game)
+    s1_jit = _step_jit(rule)(s0, game)
     for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s1_jit)):
         np.testing.assert_allclose(
             np.asarray(a),
@@ -109,25 +123,24 @@ def check_step(rule: UpdateRule, game: games.Game) -> None:
 
 
 def _grid(rule: UpdateRule, k: int = 3) -> dict:
-    """k valid hyperparameter points inside the declared intervals (noise varied too)."""
-    hp = {h.name: jnp.asarray(h.interior()[:k]) for h in rule.hparams if h.name != "noise"}
-    hp["noise"] = jnp.asarray([0.1, 0.2, 0.3][:k])
+    """k valid hyperparameter points inside the declared intervals (start_noise varied too)."""
+    hp = {h.name: jnp.asarray(h.interior()[:k]) for h in rule.hparams if h.name != "start_noise"}
+    hp["start_noise"] = jnp.asarray([0.1, 0.2, 0.3][:k])
     return hp
 
 
 def check_vmap(rule: UpdateRule, game: games.Game) -> None:
-    """``vmap`` of init + two steps over keys and hyperparameters equals a Python loop."""
+    """``vmap`` of init + two steps over keys and hyperparameters equals a Python loop. The loop's steps reuse
+    :func:`check_step`'s compiled step; the batch's steps are the step ``vmap``-ped and jitted."""
     keys = jnp.stack([as_key(k) for k in (0, 1, 2)])
     hp = _grid(rule)
-
-    def two_steps(k, hp):
-        s = rule.init(game, k, **hp)
-        return _step(rule, _step(rule, s, game), game)
-
-    batched = jax.vmap(two_steps)(keys, hp)
+    step, batched_step = _step_jit(rule), _batched_step_jit(rule)
+    states = jax.vmap(lambda k, hp: rule.init(game, k, **hp))(keys, hp)
+    batched = batched_step(batched_step(states, game), game)
     tol = _tol(game.dtype)
     for i in range(3):
-        single = two_steps(keys[i], {k: v[i] for k, v in hp.items()})
+        s0 = rule.init(game, keys[i], **{k: v[i] for k, v in hp.items()})
+        single = step(step(s0, game), game)
         for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(single)):
             np.testing.assert_allclose(
                 np.asarray(a[i]),
@@ -140,10 +153,10 @@ def check_vmap(rule: UpdateRule, game: games.Game) -> None:
 
 def check_no_recompile(rule: UpdateRule, game: games.Game) -> None:
     """A second ``run`` with another seed and other hyperparameter values reuses the compiled scan."""
-    run(rule, game, steps=4, key=0)
+    _run_one(rule, game, key=0)
     before, traces = _simulate_jit._cache_size(), TRACE_COUNT.get(rule.name, 0)
     hp = {h.name: h.interior()[1] for h in rule.hparams}
-    run(rule, game, steps=4, key=5, **hp)
+    _run_one(rule, game, key=5, **hp)
     assert _simulate_jit._cache_size() == before, f"{rule.name}: new seed/hyperparameters recompiled the run"
     assert TRACE_COUNT[rule.name] == traces, (
         f"{rule.name}: new seed/hyperparameters retraced the run (numeric hyperparameters must live in the state, "
@@ -199,7 +212,9 @@ def check_validation(rule: UpdateRule) -> None:
 
 
 def _run_one(rule, game, **kw):
-    return run(rule, game, steps=3, record_every=1, key=2, noise=0.2, **kw)
+    """The kit's one run shape (3 steps, every step recorded): the checks share its compiled scan."""
+    kw = {"key": 2, "start_noise": 0.2, **kw}
+    return run(rule, game, steps=3, record_every=1, **kw)
 
 
 def check_self_play(rule: UpdateRule) -> None:
@@ -216,8 +231,8 @@ def check_self_play(rule: UpdateRule) -> None:
         )
         return
     ref = jnp.asarray([0.5, 0.3, 0.2])
-    one = run(rule, game, steps=3, ref=ref)
-    two = run(rule, game, steps=3, ref=(ref, ref), self_play=False)
+    one = _run_one(rule, game, ref=ref, start_noise=0.0)
+    two = _run_one(rule, game, ref=(ref, ref), self_play=False, start_noise=0.0)
     assert one.policy.self_play and not two.policy.self_play, f"{rule.name}: self_play choice not honoured"
     np.testing.assert_allclose(
         np.asarray(two.policy.x),
@@ -279,7 +294,7 @@ def check_reference(rule: UpdateRule) -> None:
     if not rule.regularized:
         return
     game = games.comal_cycle()
-    s = rule.init(game, 0, noise=0.3, tau=0.07)
+    s = rule.init(game, 0, start_noise=0.3, tau=0.07)
     new = games.Profile(jnp.log(jnp.asarray([0.2, 0.3, 0.5])))
     moved = rule.with_reference(s, new)
     assert jax.tree.structure(moved) == jax.tree.structure(s), (
@@ -296,8 +311,17 @@ def check_reference(rule: UpdateRule) -> None:
     assert float(rule.tau(s)) == 0.07, f"{rule.name}: tau(state) does not read the tau hyperparameter"
 
 
-def check_rule(rule: UpdateRule, dtypes=(jnp.float32, jnp.float64)) -> None:
+def check_rule(rule: UpdateRule, dtypes=(jnp.float32, jnp.float64), progress: bool | None = None) -> None:
     """Every check above, on every test game and dtype (float64 needs ``jax_enable_x64``).
+
+    The checks share their compiled work: one jitted step and one jitted (and one vmapped) ``init`` + two
+    steps per game and dtype, and one compiled ``run`` shape for the no-recompile, self-play and counter
+    checks. Cost per rule (2-core VM, float32 and float64, the README's table): about 3-10 s; the rules with
+    an inner solve (``comal_exact``) or an inner optimizer (loss-based) take longest.
+
+    Args:
+        progress: a progress bar on stderr naming the check that runs (``None``: only when stderr is a
+            terminal).
 
     Raises:
         TypeError: ``rule`` is not an UpdateRule (e.g. an uncalled factory).
@@ -306,16 +330,31 @@ def check_rule(rule: UpdateRule, dtypes=(jnp.float32, jnp.float64)) -> None:
     if not isinstance(rule, UpdateRule):
         hint = " (call the factory: algorithms.mwu())" if callable(rule) else ""
         raise TypeError(f"check_rule expects an UpdateRule{hint}, got {rule!r}")
+    checks = []
     for dtype in dtypes:
         if jnp.dtype(dtype) == jnp.float64 and not jax.config.jax_enable_x64:
             raise ValueError(
                 "float64 checks need jax.config.update('jax_enable_x64', True) before anything runs"
             )
         for game in conformance_games(rule, dtype):
-            check_step(rule, game)
-            check_vmap(rule, game)
-    check_no_recompile(rule, games.comal_cycle())
-    check_validation(rule)
-    check_self_play(rule)
-    check_counters(rule)
-    check_reference(rule)
+            where = f"{'preference' if game.preference else 'matrix'} {jnp.dtype(dtype).name}"
+            checks.append((f"step ({where})", functools.partial(check_step, rule, game)))
+            checks.append((f"vmap ({where})", functools.partial(check_vmap, rule, game)))
+    checks += [
+        ("no recompile", functools.partial(check_no_recompile, rule, games.comal_cycle())),
+        ("validation", functools.partial(check_validation, rule)),
+        ("self-play", functools.partial(check_self_play, rule)),
+        ("counters", functools.partial(check_counters, rule)),
+        ("reference", functools.partial(check_reference, rule)),
+    ]
+    bar = _progress_bar(len(checks), f"conformance {rule.name}", progress, unit="check")
+    try:
+        for label, check in checks:
+            if bar is not None:
+                bar.set_postfix_str(label)
+            check()
+            if bar is not None:
+                bar.update()
+    finally:
+        if bar is not None:
+            bar.close()

@@ -7,7 +7,8 @@ anchor ``pi_t`` (the policy the pairs were drawn from, ``anchor_*``) and the ref
 and population expectations are weights: a pair ``(y, y')`` judged ``P(y > y')`` is the pair ``(y, y')`` with
 weight ``P(y > y')`` plus the pair ``(y', y)`` with weight ``1 - P(y > y')``.
 
-Notation (``/work/shared/EQUATIONS.md``): ``h_q(a, b) = log pi(a)/q(a) - log pi(b)/q(b)``; ``r(y) = P(y > pi_t)``.
+Notation (IPO, Azar et al., arXiv 2310.12036; INPO, Zhang et al., arXiv 2407.00617):
+``h_q(a, b) = log pi(a)/q(a) - log pi(b)/q(b)``; ``r(y) = P(y > pi_t)``.
 
 Why the pairwise square losses are exact: minimising ``sum_{a,b} w(a) w(b) (f(a) - f(b) - c(a, b))^2`` over
 ``f`` with ``E[c(a, b)] = eta (P(a > b) - 1/2)`` gives ``f(a) = eta sum_b w(b) (P(a > b) - 1/2) + const``, so with

@@ -28,7 +28,7 @@ import functools
 import math
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -210,13 +210,13 @@ class Trace(NamedTuple):
         aggregates), ``value`` (float).
 
         Raises:
-            ImportError: pandas is missing (``pip install -e ".[test]"`` installs it).
+            ImportError: pandas is missing (a dependency of the package: ``pip install -e .`` installs it).
         """
         try:
             import pandas as pd
         except ImportError:
             raise ImportError(
-                "Trace.to_dataframe needs pandas: pip install -e '.[test]' (or pip install pandas)"
+                "Trace.to_dataframe needs pandas, a dependency of comal-sandbox: pip install pandas"
             ) from None
         shape = tuple(np.shape(self.finite)[:-1])
         runs = math.prod(shape)
@@ -552,12 +552,12 @@ def run(
         steps: number of steps, a multiple of ``record_every``.
         record_every: record metrics every this many steps (and at step 0).
         key: ``None`` (seed 0), an int seed in ``[0, 2**63)`` or a ``jax.random`` key — used by the start's
-            ``noise``, by stochastic feedback and by stochastic rules; the same key gives a bitwise-identical
+            ``start_noise``, by stochastic feedback and by stochastic rules; the same key gives a bitwise-identical
             trace.
         nash: the game's equilibrium (:class:`games.Equilibrium`, a policy or ``(x, y)``) to record
             ``kl_to_nash`` (only against a unique equilibrium).
         ref: the reference policy (default uniform); ``(ref_x, ref_y)`` for two players.
-        start: the start policy (default: the reference); the ``noise`` hyperparameter perturbs it.
+        start: the start policy (default: the reference); the ``start_noise`` hyperparameter perturbs it.
         feedback: what the rule observes (:mod:`games.feedback`; default ``exact()``).
         metrics: names in :data:`METRICS` and/or ``(name, fn(game, x, y))`` pairs (default: see the module).
         self_play: ``None`` — one policy on preference games, two players on matrix games; ``True`` needs a
@@ -752,18 +752,33 @@ def _gather_shares(tree, size: int):
     return jax.tree.map(lambda a, b: np.asarray(a).astype(np.bool_) if b else np.asarray(a), tree, bools)
 
 
-def _progress_bar(total: int, desc: str, progress):
+def _progress_bar(total: int, desc: str, progress, unit: str = "run"):
     """A tqdm bar on stderr, or None: ``progress=None`` shows it only when stderr is a terminal."""
     show = sys.stderr.isatty() if progress is None else bool(progress)
     if not show:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="run", file=sys.stderr, leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
+
+
+def _rule_table(rules, feedback, hparams: dict) -> list[tuple[str, UpdateRule]]:
+    """``(label, rule)`` pairs of :func:`sweep`'s several rules, each checked (feedback, hyperparameter names
+    and values) before any of them runs."""
+    pairs = list(rules.items()) if isinstance(rules, Mapping) else [(getattr(r, "name", r), r) for r in rules]
+    if not pairs:
+        raise ValueError("sweep: the sequence of rules is empty")
+    labels = [label for label, _ in pairs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"sweep: repeated rule names {labels}; pass a dict label -> rule to tell them apart")
+    for label, r in pairs:
+        _check_rule(r, feedback, f"sweep (rule {label!r})")
+        check_hparams(r, hparams, joint=False)
+    return pairs
 
 
 def sweep(
-    rule: UpdateRule,
+    rule: UpdateRule | Sequence[UpdateRule] | Mapping[str, UpdateRule],
     game: games.Game | Sequence[games.Game],
     *,
     steps: int,
@@ -779,7 +794,7 @@ def sweep(
     chunk: int | None = None,
     progress: bool | None = None,
     **hparams,
-) -> Trace:
+) -> Trace | dict[str, Trace]:
     """``run`` vectorised (``vmap``) over games, seeds and hyperparameter grids, sharded over all devices.
 
     Every argument given as a sequence becomes a leading axis of the result, in this order: ``game`` (when
@@ -810,11 +825,24 @@ def sweep(
     process returns the full :class:`Trace`, bitwise equal to a single-process sweep with ``chunk=`` the share
     and the same number of local devices.
 
+    Several rules: ``rule`` may be a sequence of rules or a dict ``label -> rule``; the result is then a dict
+    ``label -> Trace`` (labels: the rules' names for a sequence), one compiled sweep per rule with the same
+    games, seeds and grid. Every rule must declare every hyperparameter given (call ``sweep`` once per rule
+    for per-rule values); all rules are checked before anything runs.
+
     Example:
         >>> t = sweep(algorithms.get("inpo"), games.comal_cycle(), steps=1000, eta=[0.1, 0.5], tau=[0.01, 0.1])
         >>> t.metrics["gap"].shape, t.axes
         ((2, 2, 1001), ('eta', 'tau'))
+        >>> ts = sweep([algorithms.get("mwu"), algorithms.get("omwu")], games.comal_cycle(), steps=100, seeds=2)
+        >>> {name: (t.axes, round(float(t.metrics["gap"][0, -1]), 3)) for name, t in ts.items()}
+        {'mwu': (('seed',), 0.119), 'omwu': (('seed',), 0.046)}
     """
+    if not isinstance(rule, UpdateRule) and isinstance(rule, (Mapping, list, tuple)):
+        rules = _rule_table(rule, feedback, hparams)
+        kw = dict(steps=steps, record_every=record_every, seeds=seeds, nash=nash, ref=ref, start=start)
+        kw.update(feedback=feedback, metrics=metrics, self_play=self_play, record_policy=record_policy)
+        return {label: sweep(r, game, chunk=chunk, progress=progress, **kw, **hparams) for label, r in rules}
     feedback = _check_rule(rule, feedback, "sweep")
     num_records = _check_schedule(steps, record_every)
     record_policy = _check_flag(record_policy, "sweep: record_policy")

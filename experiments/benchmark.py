@@ -428,6 +428,7 @@ def main(argv=None) -> int:
     )
     args = p.parse_args(argv)
     args.t0 = t0 = time.perf_counter()
+    start_jax(p, args)
     folder = output.Output(p, cli.default_out(args))  # checked before anything is measured
     with folder:
         run_benchmark(args, folder.path)
@@ -444,9 +445,9 @@ def _load() -> str:
         return "unknown"
 
 
-def run_benchmark(args, out) -> None:
-    say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    load_start = _load()
+def start_jax(p, args) -> None:
+    """Select ``--device`` before JAX starts (one JAX CPU device per core on a CPU) and check that JAX got it:
+    a device this install or machine lacks is a one-line error, exit 2, before anything is measured."""
     platform = PLATFORMS[getattr(args, "device", "cpu")]
     if "jax" not in sys.modules:  # both must be set before JAX starts; an explicit environment wins
         os.environ.setdefault("JAX_PLATFORMS", platform)
@@ -462,11 +463,19 @@ def run_benchmark(args, out) -> None:
     except (RuntimeError, AssertionError) as e:  # JAX_PLATFORMS names a backend this install lacks
         backend = f"unavailable ({type(e).__name__}{': ' + str(e) if str(e) else ''})"
     if backend != {"cuda": "gpu"}.get(platform, platform):
-        raise SystemExit(
-            f"benchmark: --device {args.device} asked for, but JAX's default backend is {backend} "
-            f"(for a GPU: pip install -e '.[cuda]', and JAX_PLATFORMS unset or 'cuda')"
+        cli.fail(
+            p,
+            f"--device {args.device} asked for, but JAX's default backend is {backend} "
+            f"(for a GPU: pip install -e '.[cuda]', and JAX_PLATFORMS unset or 'cuda')",
         )
 
+
+def run_benchmark(args, out) -> None:
+    import jax
+
+    backend = jax.default_backend()
+    say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    load_start = _load()
     q = args.quick
     repeats = args.repeats or (3 if q else 5)
     # (n, jax steps, numpy steps): numpy steps sized to ~0.1-0.5 s per call

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         default=None,
         help="random family: uniform, cyclic or mixed (default cyclic); see games.random_preference",
     )
-    cli.add_game(p, "random_preference:n=5,kind=cyclic (one draw per game from --seed)")
+    gamespec.add_game(p, "random_preference:n=5,kind=cyclic (one draw per game from --seed)")
     cli.add_rules(p, "every registered rule")
     cli.add_count(p, "--steps", "steps per run (default 5000; --quick 500)")
     cli.add_record_every(p, 50)

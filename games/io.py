@@ -118,8 +118,9 @@ def save(game: Game, path) -> Path:
     """Write ``game`` to ``path`` (format from the suffix) with :func:`atomic_write`.
 
     Raises:
-        TypeError: not a :class:`Game`.  ValueError: unknown suffix, a contextual game as ``.csv``, non-uniform
-        prompt weights as ``.npy``/``.csv``.
+        TypeError: not a :class:`Game`.
+        ValueError: unknown suffix, a contextual game as ``.csv``, non-uniform
+            prompt weights as ``.npy``/``.csv``.
     """
     if not isinstance(game, Game):
         raise TypeError(f"save expects a Game, got {type(game).__name__}")

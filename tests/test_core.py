@@ -225,7 +225,7 @@ def test_io_errors(tmp_path):
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from .strategies import preference_games  # noqa: E402
+from games.testing import preference_games  # noqa: E402
 
 
 @given(preference_games(min_n=3, max_n=6), st.data())

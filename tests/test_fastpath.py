@@ -44,7 +44,7 @@ def test_fast_path_equals_plain_path_for_every_rule(monkeypatch, name):
     rule = algorithms.get(name)
     gs = [games.random_preference(s, 3, "cyclic") for s in range(3)]
     call = lambda: algorithms.sweep(
-        rule, gs, steps=200, record_every=20, seeds=2, noise=0.1, record_policy=True
+        rule, gs, steps=200, record_every=20, seeds=2, start_noise=0.1, record_policy=True
     )
     fast, plain = _both_paths(monkeypatch, call)
     _assert_traces_close(fast, plain)

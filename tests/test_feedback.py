@@ -168,7 +168,7 @@ def test_per_prompt_metrics_on_contextual_games():
     P = np.stack([PAPER, PAPER.T, games.library.condorcet_cycle(3, 0.7).P if False else PAPER])
     g = games.preference_game(P, [0.2, 0.5, 0.3])
     eq = games.solve(g)
-    t = algorithms.run(algorithms.inpo(), g, steps=200, record_every=50, nash=eq, noise=0.3, key=4)
+    t = algorithms.run(algorithms.inpo(), g, steps=200, record_every=50, nash=eq, start_noise=0.3, key=4)
     for name in ("gap", "win_rate", "kl_to_nash", "regularized_gap"):
         by = np.asarray(t.metrics[f"{name}_by_context"])
         assert by.shape == (5, 3)
@@ -211,7 +211,7 @@ def test_trace_to_dataframe_is_tidy():
         "seed",
         "eta",
         "tau",
-        "noise",
+        "start_noise",
         "step",
         "oracle_calls",
         "comparisons",
@@ -219,7 +219,7 @@ def test_trace_to_dataframe_is_tidy():
         "value",
     ):
         assert col in df.columns, col
-    for col in ("eta", "tau", "noise", "value", "oracle_calls"):
+    for col in ("eta", "tau", "start_noise", "value", "oracle_calls"):
         assert np.issubdtype(df[col].dtype, np.number), col
     row = df[(df.seed == 1) & (df.eta == 0.5) & (df.step == 20) & (df.metric == "gap")]
     assert float(row.value.iloc[0]) == float(t.metrics["gap"][1, 1, 2])
@@ -265,7 +265,7 @@ def test_run_takes_scalar_hyperparameters_checked_in_the_games_dtype():
 @pytest.mark.slow
 def test_progress_does_not_change_results_and_chunks_agree():
     gs = [games.random_preference(s, 4, "cyclic") for s in range(3)]
-    kw = dict(steps=40, record_every=10, seeds=5, noise=0.2)
+    kw = dict(steps=40, record_every=10, seeds=5, start_noise=0.2)
     a = algorithms.sweep(algorithms.comal(), gs, chunk=4, **kw)
     b = algorithms.sweep(algorithms.comal(), gs, chunk=4, progress=True, **kw)
     c = algorithms.sweep(

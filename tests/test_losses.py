@@ -1,7 +1,8 @@
 """Loss-based rules: losses on judged pairs, parameterizations, and the rule that minimises them.
 
-Expected values are literal numbers computed independently from the equations of /work/shared/EQUATIONS.md
-(the closed forms on the paper's game), not from this code.
+Expected values are literal numbers computed independently from the papers' equations (the project's equations
+sheet, EQUATIONS.md: DPO arXiv 2305.18290, IPO arXiv 2310.12036, SPPO arXiv 2405.00675, INPO arXiv 2407.00617;
+the closed forms on the paper's game), not from this code.
 """
 
 import math
@@ -18,8 +19,7 @@ import algorithms
 import games
 from algorithms import conformance, losses, policies
 from algorithms.loss_based import loss_based
-
-from .strategies import cyclic_games
+from games.testing import cyclic_games
 
 PI0 = np.array([0.2, 0.3, 0.5])
 REF = np.array([0.5, 0.3, 0.2])

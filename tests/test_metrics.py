@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 import games
 from games import metrics as M
-
-from .strategies import cyclic_games, payoff_matrices, simplex
+from games.testing import cyclic_games, payoff_matrices, simplex
 
 
 def test_duality_gap_closed_form_on_paper_game():

@@ -40,6 +40,19 @@ def test_sampled_example_runs_as_written(capsys):
     assert len(reached) == 2 and reached[0] > reached[1] > 0  # more pairs per iteration, a smaller gap
 
 
+@pytest.mark.slow
+def test_property_test_example_runs_and_can_fail():
+    code = block_after("property-test")
+    ns = {}
+    exec(compile(code, "README-property-test", "exec"), ns)
+    ns["test_inpo_reaches_its_regularized_equilibrium"]()  # passes as written
+    short = code.replace("steps=2000, record_every=2000", "steps=20, record_every=20")
+    assert short != code
+    exec(compile(short, "README-property-test-short", "exec"), ns)
+    with pytest.raises(AssertionError):  # 20 steps are not enough: the property can fail
+        ns["test_inpo_reaches_its_regularized_equilibrium"]()
+
+
 def _base_docstring_example() -> str:
     import algorithms.base
 

@@ -69,6 +69,15 @@ def test_conformance_kit_catches_a_broken_rule():
         conformance.check_rule(bad)
 
 
+def test_conformance_kit_shows_its_progress(capsys):
+    conformance.check_rule(algorithms.get("mwu"), dtypes=(jnp.float64,), progress=True)
+    err = capsys.readouterr().err
+    assert "conformance mwu" in err and "/9 " in err  # 2 games x (step, vmap) + 5 checks
+    assert "step (preference float64)" in err and "reference" in err  # the check that runs is named
+    conformance.check_rule(algorithms.get("mwu"), dtypes=(jnp.float64,), progress=False)
+    assert capsys.readouterr().err == ""
+
+
 class BetaState(NamedTuple):
     logits: games.Profile
     prev: games.Profile
@@ -164,7 +173,8 @@ def test_games_a_rule_declares_are_checked_before_tracing():
 
 # --- one step from the paper's equations, as literal numbers ------------------------------------------------
 # Worked out independently of this code (float64 NumPy and 30-digit mpmath, agreeing to 4e-16) from the equations
-# in shared/EQUATIONS.md. Game G1: the paper's cycle P = [[.5,.1,.8],[.9,.5,.1],[.2,.9,.5]], r_pi = P pi;
+# in the project's equations sheet (EQUATIONS.md; each rule's paper is cited in its module). Game G1: the
+# paper's cycle P = [[.5,.1,.8],[.9,.5,.1],[.2,.9,.5]], r_pi = P pi;
 # start pi0 = (0.2, 0.3, 0.5), reference ref = (0.5, 0.3, 0.2), eta = 0.5, tau = 0.1 (A pi0 = (0.03, -0.12, 0.06)).
 
 G1_START = np.array([0.2, 0.3, 0.5])
@@ -341,7 +351,7 @@ def test_one_small_step_raises_payoff_against_current_opponent(name):
 
 
 def _gaps(rule, **hp):
-    t = algorithms.run(rule, games.comal_cycle(), steps=300, key=2, noise=0.3, **hp)
+    t = algorithms.run(rule, games.comal_cycle(), steps=300, key=2, start_noise=0.3, **hp)
     return np.asarray(t.metrics["gap"]), np.asarray(t.policy[0])
 
 

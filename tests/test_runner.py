@@ -49,11 +49,11 @@ def test_schedule_errors():
 
 def test_same_key_bitwise_identical():
     g = games.random_preference(3, 6, "cyclic")
-    a = algorithms.run(algorithms.comal(), g, steps=300, record_every=10, key=11, noise=0.5)
-    b = algorithms.run(algorithms.comal(), g, steps=300, record_every=10, key=11, noise=0.5)
+    a = algorithms.run(algorithms.comal(), g, steps=300, record_every=10, key=11, start_noise=0.5)
+    b = algorithms.run(algorithms.comal(), g, steps=300, record_every=10, key=11, start_noise=0.5)
     for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
-    c = algorithms.run(algorithms.comal(), g, steps=300, record_every=10, key=12, noise=0.5)
+    c = algorithms.run(algorithms.comal(), g, steps=300, record_every=10, key=12, start_noise=0.5)
     assert not np.array_equal(np.asarray(a.metrics["gap"]), np.asarray(c.metrics["gap"]))
 
 
@@ -103,7 +103,7 @@ def test_sweep_axes_and_equality_with_run():
     g1, g2 = games.comal_cycle(), games.random_preference(1, 3, "cyclic")
     rule = algorithms.inpo()
     t = algorithms.sweep(
-        rule, [g1, g2], steps=200, record_every=20, seeds=2, eta=[0.2, 0.5, 1.0], tau=0.1, noise=0.3
+        rule, [g1, g2], steps=200, record_every=20, seeds=2, eta=[0.2, 0.5, 1.0], tau=0.1, start_noise=0.3
     )
     assert t.axes == ("game", "seed", "eta")
     assert t.metrics["gap"].shape == (2, 2, 3, 11)
@@ -111,7 +111,9 @@ def test_sweep_axes_and_equality_with_run():
     for gi, g in enumerate([g1, g2]):
         for s in range(2):
             for ei, eta in enumerate([0.2, 0.5, 1.0]):
-                r = algorithms.run(rule, g, steps=200, record_every=20, key=s, eta=eta, tau=0.1, noise=0.3)
+                r = algorithms.run(
+                    rule, g, steps=200, record_every=20, key=s, eta=eta, tau=0.1, start_noise=0.3
+                )
                 np.testing.assert_allclose(
                     np.asarray(t.metrics["gap"][gi, s, ei]),
                     np.asarray(r.metrics["gap"]),
@@ -131,6 +133,42 @@ def test_sweep_grid_is_outer_product_and_validated():
         algorithms.sweep(algorithms.mwu(), games.comal_cycle(), steps=10, tau=[0.1])
     with pytest.raises(ValueError, match="1-D"):
         algorithms.sweep(algorithms.mwu(), games.comal_cycle(), steps=10, eta=[[0.1]])
+
+
+def test_start_noise_has_one_name():
+    g = games.comal_cycle()
+    t = algorithms.run(algorithms.mwu(), g, steps=2, key=3, start_noise=0.4)
+    assert float(t.hparams["start_noise"]) == 0.4 and "start_noise" in set(t.to_dataframe().columns)
+    moved = np.asarray(algorithms.mwu().init(g, 3, start_noise=0.4).logits.x)
+    assert np.abs(np.exp(moved) - 1 / 3).max() > 1e-3  # it perturbs the start
+    with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) noise; valid: eta, start_noise"):
+        algorithms.run(algorithms.mwu(), g, steps=2, noise=0.4)
+
+
+def test_sweep_over_several_rules_is_one_sweep_per_rule():
+    g, kw = games.comal_cycle(), dict(steps=40, record_every=20, seeds=2, eta=[0.2, 0.5])
+    rules = [algorithms.get("mwu"), algorithms.get("omwu")]
+    both = algorithms.sweep(rules, g, **kw)
+    assert list(both) == ["mwu", "omwu"]
+    for r in rules:
+        alone = algorithms.sweep(r, g, **kw)
+        assert both[r.name].axes == alone.axes == ("seed", "eta") and both[r.name].rule == r.name
+        np.testing.assert_array_equal(
+            np.asarray(both[r.name].metrics["gap"]), np.asarray(alone.metrics["gap"])
+        )
+    labelled = algorithms.sweep({"a": rules[0], "b": rules[0]}, g, steps=20, record_every=20, seeds=2)
+    assert list(labelled) == ["a", "b"]
+    # every rule is checked before any runs: omwu declares no tau, so nothing is simulated for mwu either
+    before = dict(algorithms.runner.TRACE_COUNT)
+    with pytest.raises(ValueError, match=r"omwu: unknown hyperparameter\(s\) tau"):
+        algorithms.sweep([algorithms.get("inpo"), rules[1]], g, steps=20, tau=0.1)
+    with pytest.raises(ValueError, match="repeated rule names"):
+        algorithms.sweep([rules[0], rules[0]], g, steps=20)
+    with pytest.raises(ValueError, match="empty"):
+        algorithms.sweep([], g, steps=20)
+    with pytest.raises(TypeError, match="call the factory"):
+        algorithms.sweep([rules[0], algorithms.mwu], g, steps=20)
+    assert algorithms.runner.TRACE_COUNT == before
 
 
 @pytest.mark.slow
@@ -163,7 +201,7 @@ def test_sharded_sweep_equals_single_device():
         import numpy as np, algorithms, games
         assert jax.device_count() == 4, jax.devices()
         gs = [games.random_preference(s, 4, "cyclic") for s in range(3)]
-        t = algorithms.sweep(algorithms.comal(), gs, steps=200, record_every=50, seeds=3, noise=0.2)
+        t = algorithms.sweep(algorithms.comal(), gs, steps=200, record_every=50, seeds=3, start_noise=0.2)
         np.save("OUT", np.asarray(t.metrics["gap"]))
         """
     )
@@ -202,7 +240,7 @@ gs = [games.random_preference(s, 3, "cyclic") for s in range(3)]
 res = {}
 for chunk in chunks:
     t = algorithms.sweep(
-        algorithms.comal(), gs, steps=40, record_every=10, seeds=3, noise=0.2, eta=[0.1, 0.3], chunk=chunk
+        algorithms.comal(), gs, steps=40, record_every=10, seeds=3, start_noise=0.2, eta=[0.1, 0.3], chunk=chunk
     )
     leaves = {"finite": t.finite, "x": t.policy[0], **t.metrics, **t.counters}
     leaves.update({f"state{i}": l for i, l in enumerate(jax.tree.leaves(t.state))})

@@ -9,8 +9,7 @@ from hypothesis.extra import numpy as hnp
 
 import games
 from games import SolverError
-
-from .strategies import cyclic_games, payoff_matrices, preference_games
+from games.testing import cyclic_games, payoff_matrices, preference_games
 
 
 def test_paper_game_equilibrium():

@@ -80,21 +80,6 @@ def add_rules(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
-def add_game(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument(
-        "--game",
-        default=None,
-        help="a game file (.json, .npy or .csv, read by games.io; .npy/.csv need --game-kind) or a library "
-        f"game with arguments, e.g. condorcet_cycle:n=5,p=0.8 (default: {default})",
-    )
-    p.add_argument(
-        "--game-kind",
-        choices=("preference", "matrix"),
-        default=None,
-        help="what a .npy/.csv game file holds: P (preference) or the payoff A (matrix)",
-    )
-
-
 def add_eta_tau(p: argparse.ArgumentParser, eta: float = 0.5, tau: float | None = 0.1) -> None:
     p.add_argument(
         "--eta",

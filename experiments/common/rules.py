@@ -111,15 +111,15 @@ def rule_hparams(rule, eta: float, tau: float | None, start_noise: float = 0.0) 
     else:
         hp = {k: v for k, v in (("eta", eta), ("tau", tau)) if k in names and v is not None}
     if start_noise:
-        hp["noise"] = start_noise
+        hp["start_noise"] = start_noise
     return hp
 
 
 def effective_hparams(rule, given: dict) -> dict[str, float]:
-    """Every hyperparameter of ``rule`` with the value used (defaults filled in); ``noise`` -> ``start_noise``."""
+    """Every hyperparameter of ``rule`` with the value used (defaults filled in, ``start_noise`` included)."""
     hp = {h.name: float(h.default) for h in rule.hparams}
     hp.update({k: v for k, v in given.items()})
-    hp["start_noise"] = hp.pop("noise", 0.0)
+    hp.setdefault("start_noise", 0.0)
     return hp
 
 

@@ -31,18 +31,14 @@ def tidy(trace, *, experiment: str, game: str | Sequence[str], rule: str, seed, 
             ``[*axes, R+1, C]`` for one value per prompt (a ``prompt`` column).
     Returns:
         ``(metrics, policies)``: DataFrames with the columns of :data:`ID_COLUMNS`, one column per hyperparameter
-        (the start's ``noise`` as ``start_noise``), :data:`RUN_COLUMNS` (policies: ``player, [prompt,] action,
+        (``start_noise`` included), :data:`RUN_COLUMNS` (policies: ``player, [prompt,] action,
         probability`` instead of metric/value); ``policies`` is None when the trace holds none.
     """
     import pandas as pd
 
     if extra:
         trace = trace._replace(metrics={**trace.metrics, **{k: np.asarray(v) for k, v in extra.items()}})
-    df = (
-        trace.to_dataframe()
-        .drop(columns="feedback")
-        .rename(columns={"context": "prompt", "noise": "start_noise"})
-    )
+    df = trace.to_dataframe().drop(columns="feedback").rename(columns={"context": "prompt"})
     if "game" in trace.axes:
         df["game"] = np.asarray(list(game), dtype=object)[df["game"].to_numpy()]
     else:

@@ -1,0 +1,168 @@
+"""Hypothesis strategies for property-testing update rules, metrics and solvers against exact ground truth.
+
+Games are drawn from deliberately cyclic families: about a quarter of uniform-random 5x5 preference matrices
+have a pure equilibrium, where every rule converges and nothing is tested. A random skew-symmetric payoff
+built with an interior equilibrium (``random_preference(kind="cyclic")``) has rank ``n - 1`` when ``n`` is odd
+(a skew-symmetric matrix has even rank), so its equilibrium is unique; for even ``n`` the kernel has dimension
+2 and the equilibria form a segment. ``cyclic_games(unique=True)`` draws odd ``n`` only.
+
+Needs ``hypothesis`` (in the test extra: ``pip install -e ".[test]"``); ``import games`` does not import this
+module.
+
+Example (a user's property test: COMAL reaches the unique equilibrium of every odd cyclic game, from any
+interior start)::
+
+    from hypothesis import given, settings, strategies as st
+    import algorithms
+    from games import testing
+
+    @settings(max_examples=10, deadline=None)
+    @given(testing.cyclic_games(max_n=7, unique=True), st.data())
+    def test_comal_reaches_nash(game, data):
+        start = data.draw(testing.policies(game))
+        trace = algorithms.run(algorithms.get("comal"), game, steps=3000, record_every=3000, start=start)
+        assert float(trace.metrics["gap"][-1]) < 1e-6
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "games.testing needs hypothesis: pip install -e '.[test]' (or pip install hypothesis)"
+    ) from e
+
+from .core import Game, check_int, preference_game
+from .library import RANDOM_KINDS, random_preference
+
+__all__ = ["payoff_matrices", "cyclic_games", "preference_games", "contextual_games", "simplex", "policies"]
+
+_entries = st.floats(-10, 10, allow_nan=False, allow_infinity=False, width=64)
+_seeds = st.integers(0, 2**31 - 1)
+
+
+def _sizes(min_n: int, max_n: int, low: int, name: str) -> tuple[int, int]:
+    min_n, max_n = check_int(min_n, f"{name} min_n", low), check_int(max_n, f"{name} max_n", low)
+    if max_n < min_n:
+        raise ValueError(f"{name}: max_n ({max_n}) must be >= min_n ({min_n})")
+    return min_n, max_n
+
+
+@st.composite
+def payoff_matrices(draw, min_size: int = 1, max_size: int = 8) -> np.ndarray:
+    """General ``m x n`` payoff matrices (never ``1 x 1``), float64 entries in ``[-10, 10]``.
+
+    Example:
+        >>> from hypothesis import find
+        >>> from games import testing
+        >>> find(testing.payoff_matrices(max_size=3), lambda A: A.shape == (2, 3)).shape
+        (2, 3)
+    """
+    m = draw(st.integers(min_size, max_size))
+    n = draw(st.integers(2 if m == 1 else min_size, max_size))
+    return draw(hnp.arrays(np.float64, (m, n), elements=_entries))
+
+
+def cyclic_games(min_n: int = 3, max_n: int = 9, *, unique: bool = False, dtype=None):
+    """Random preference games with an interior equilibrium and no pure one (``random_preference(kind=
+    "cyclic")``), ``min_n <= n <= max_n``.
+
+    Args:
+        unique: draw odd ``n`` only: the equilibrium is then unique (the payoff's kernel is one-dimensional),
+            so strategies can be compared, not only gaps, and ``kl_to_nash`` is defined.
+        dtype: the games' dtype (default: JAX's default float).
+
+    Raises:
+        ValueError: ``min_n < 3``, ``max_n < min_n``, or no odd ``n`` in range with ``unique=True``.
+
+    Example:
+        >>> from hypothesis import find
+        >>> from games import testing
+        >>> g = find(testing.cyclic_games(max_n=7, unique=True), lambda g: g.shape[0] == 5)
+        >>> games.solve(g).unique
+        True
+    """
+    min_n, max_n = _sizes(min_n, max_n, 3, "cyclic_games")
+    sizes = [n for n in range(min_n, max_n + 1) if n % 2 or not unique]
+    if not sizes:
+        raise ValueError(f"cyclic_games(unique=True): no odd n in [{min_n}, {max_n}]")
+    return st.builds(
+        lambda seed, n: random_preference(seed, n, "cyclic", dtype=dtype), _seeds, st.sampled_from(sizes)
+    )
+
+
+@st.composite
+def preference_games(draw, min_n: int = 2, max_n: int = 8) -> Game:
+    """Any preference game: the uniform, cyclic or mixed family of :func:`games.random_preference`."""
+    kind = draw(st.sampled_from(RANDOM_KINDS))
+    n = draw(st.integers(max(min_n, 3 if kind != "uniform" else min_n), max_n))
+    return random_preference(draw(_seeds), n, kind)
+
+
+@st.composite
+def contextual_games(
+    draw, min_prompts: int = 2, max_prompts: int = 4, min_n: int = 3, max_n: int = 7, unique: bool = False
+) -> Game:
+    """Contextual preference games: ``C`` prompts, each a cyclic game of the same ``n`` (odd ``n`` with
+    ``unique=True``), with prompt weights ``rho`` drawn on the simplex and bounded away from 0 (every prompt
+    counts).
+
+    Example:
+        >>> from hypothesis import find
+        >>> from games import testing
+        >>> g = find(testing.contextual_games(max_prompts=3, max_n=5), lambda g: g.A.shape[0] == 3)
+        >>> g.contextual, g.A.shape
+        (True, (3, 3, 3))
+    """
+    C = draw(st.integers(check_int(min_prompts, "min_prompts"), check_int(max_prompts, "max_prompts")))
+    one = draw(cyclic_games(min_n, max_n, unique=unique))
+    n = one.shape[0]
+    P = [np.asarray(one.P)] + [
+        np.asarray(random_preference(draw(_seeds), n, "cyclic").P) for _ in range(C - 1)
+    ]
+    w = np.asarray(draw(hnp.arrays(np.float64, (C,), elements=st.floats(0.05, 1.0, width=64))))
+    return preference_game(np.stack(P), w / w.sum())
+
+
+def simplex(n: int):
+    """Probability vectors on the ``n``-simplex, zeros allowed (for metrics and solvers; a rule's start and
+    reference must be interior: :func:`policies`)."""
+    n = check_int(n, "n")
+    return (
+        hnp.arrays(np.float64, (n,), elements=st.floats(0, 1, width=64))
+        .filter(lambda v: v.sum() > 1e-3)
+        .map(lambda v: v / v.sum())
+    )
+
+
+def policies(game: Game, player: int = 0, min_prob: float = 1e-3):
+    """Interior policies of ``player`` with the game's policy shape (``[n]``, or ``[C, n]`` on a contextual
+    game), every entry at least ``min_prob``: valid ``start=`` and ``ref=`` arguments of ``run``/``sweep``.
+
+    Raises:
+        ValueError: ``min_prob`` outside ``(0, 1/n]``, or ``player`` not 0 or 1.
+
+    Example:
+        >>> from hypothesis import find
+        >>> from games import testing
+        >>> p = find(testing.policies(games.comal_cycle()), lambda p: p.max() > 0.9)
+        >>> p.shape, bool(abs(p.sum() - 1) < 1e-12 and p.min() >= 1e-3)
+        ((3,), True)
+    """
+    if player not in (0, 1):
+        raise ValueError(f"player must be 0 or 1, got {player!r}")
+    n = game.shape[player]
+    shape = (*game.A.shape[:-2], n)
+    if not 0 < min_prob <= 1 / n:
+        raise ValueError(f"min_prob must lie in (0, 1/{n}] for {n} actions, got {min_prob!r}")
+
+    def interior(w: np.ndarray) -> np.ndarray:  # min_prob + (1 - n min_prob) w / sum(w); a zero row: uniform
+        w = np.where(w.sum(-1, keepdims=True) > 0, w, 1.0)
+        return min_prob + (1 - n * min_prob) * w / w.sum(-1, keepdims=True)
+
+    unit = st.floats(0, 1, width=64, allow_subnormal=False)  # subnormal sums lose the sum-to-1 property
+    return hnp.arrays(np.float64, shape, elements=unit).map(interior)
