@@ -149,7 +149,7 @@ def _grid_runs(seeds, hparams: dict) -> int:
     runs = 1
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, (bool, np.bool_)):
         runs = max(int(seeds), 1)
-    elif seeds is not None and hasattr(seeds, "__len__") and not isinstance(seeds, (str, bytes)):
+    elif seeds is not None and np.ndim(seeds) == 1 and not isinstance(seeds, (str, bytes)):
         runs = max(len(seeds), 1)
     for value in hparams.values():
         if np.ndim(value) == 1:

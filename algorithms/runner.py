@@ -1027,7 +1027,7 @@ def sweep(
         if bar is not None:
             bar.close()
     final_state, traj = jax.tree.map(lambda *a: np.concatenate(a), *outs) if len(outs) > 1 else outs[0]
-    unflat = lambda a: jnp.asarray(a.reshape(*grid.shape, *a.shape[1:]))
+    unflat = lambda a: jnp.asarray(a.reshape((*grid.shape, *a.shape[1:])))  # a tuple: () too
     flat_state = jax.tree.map(jnp.asarray, final_state)
     final_state = jax.tree.map(unflat, final_state)
     trace = Trace(

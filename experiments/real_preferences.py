@@ -104,7 +104,7 @@ def run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples,
     timer = progress.Timer()
     cluster = None if args.cluster == "records" else "prompt"
     eq_rows, summary, nash, fits, boots = [], [], {}, {}, {}
-    total = len(JUDGES) * (len(KINDS) + 2) + len(specs) * 2 + 1
+    total = len(JUDGES) * (len(KINDS) + 2) + sum(1 if s.rule.exact_only else 2 for s in specs) + 1
     with progress.progress(args, total, f"{STUDY}: judges, missing pairs, rules", "unit") as bar:
         for j in JUDGES:
             pooled = data[j].pooled()
@@ -225,11 +225,14 @@ def run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples,
         # rules on the crowd game, exact and sampled feedback
         frames, finals = [], []
         reg = games.regularized_equilibrium(crowd, args.tau)
+        exact_only = [s.name for s in specs if s.rule.exact_only]
+        if exact_only:
+            cli.note(f"{', '.join(exact_only)} read the whole game: exact feedback only (no sampled duels)")
         for s in specs:
-            for fb_name, fb in (
-                ("exact", games.feedback.exact()),
-                (f"sampled:{samples}", games.feedback.sampled(samples)),
-            ):
+            feedbacks = [("exact", games.feedback.exact())]
+            if not s.rule.exact_only:
+                feedbacks.append((f"sampled:{samples}", games.feedback.sampled(samples)))
+            for fb_name, fb in feedbacks:
                 bar.set_postfix_str(f"{s.name} {fb_name}, {steps} steps")
                 with timer(f"{s.name} {fb_name}"):
                     tr = algorithms.run(
@@ -537,25 +540,28 @@ def rules_figure(trace, reg_gap, tau):
 
     from .common import figures
 
-    fig = Figure(figsize=(11, 4.5), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
     gap = trace[trace.metric == "gap"]
-    for ax, (fb, d) in zip(axes, gap.groupby("feedback", sort=False)):
-        for i, (rule, r) in enumerate(d.groupby("rule", sort=False)):
-            ax.semilogy(
-                r.step,
-                figures.plot_floor(r.value.to_numpy()),
-                color=f"C{i % 10}",
-                ls=["-", "--", ":"][i // 10 % 3],
-                label=rule,
-            )
-        ax.axhline(reg_gap, color="k", ls=":", lw=1)
-        ax.text(0, reg_gap * 1.15, f"regularized equilibrium (tau={tau:g})", fontsize=7)
-        ax.set_title(f"crowd rates game, feedback: {fb}", fontsize=10)
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("duality gap (last iterate)")
-    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    labels = list(dict.fromkeys(gap.rule))
+    style, groups = figures.styles(labels), figures.by_family(labels)
+    feedbacks = list(dict.fromkeys(gap.feedback))
+    fig = Figure(figsize=(4.6 * len(groups), 3.4 * len(feedbacks)), layout="constrained")
+    axes = fig.subplots(len(feedbacks), len(groups), sharey=True, sharex=True, squeeze=False)
+    for r, fb in enumerate(feedbacks):
+        for c, (fam, labs) in enumerate(groups.items()):
+            ax = axes[r, c]
+            for lab in labs:
+                d = gap[(gap.feedback == fb) & (gap.rule == lab)]
+                if len(d):
+                    ax.semilogy(d.step, figures.plot_floor(d.value.to_numpy()), label=lab, **style[lab])
+            ax.axhline(reg_gap, color="k", ls=":", lw=1, label=f"regularized equilibrium (τ={tau:g})")
+            ax.set_title(f"{fam}\nfeedback: {fb}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if r == len(feedbacks) - 1:
+                ax.set_xlabel("step")
+            if r == 0:
+                ax.legend(fontsize=7, loc="lower left")
+        axes[r, 0].set_ylabel(f"duality gap (last iterate)\n(exact zeros at {figures.PLOT_FLOOR:g})")
+    fig.suptitle("update rules on the crowd's rates game (59 models)", fontsize=11)
     return fig
 
 

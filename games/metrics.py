@@ -58,6 +58,8 @@ def _check_shapes(game: Game, what: str, **strategies) -> None:
     ``jit`` and ``vmap`` too."""
     lead = game.A.shape[:-2]
     for name, (value, player) in strategies.items():
+        if not hasattr(value, "shape"):  # a list: the metrics' matrix products need arrays
+            raise TypeError(f"{what}: {name} must be an array (jnp.asarray it), got {type(value).__name__}")
         want = (*lead, game.shape[player])
         if tuple(jnp.shape(value)) != want:
             raise ValueError(

@@ -23,6 +23,12 @@ from algorithms import losses, policies
 from games.feedback import Feedback
 
 
+@pytest.fixture(autouse=True)
+def _machine(monkeypatch):
+    """A 64 GiB machine for the memory rows, whatever runs the tests (a large one would try the allocation)."""
+    monkeypatch.setattr(algorithms.memory, "machine_memory", lambda: 64 * 2**30)
+
+
 def _G():
     return games.comal_cycle()
 
@@ -147,6 +153,43 @@ ERRORS = [
         ValueError,
         r"-1",
     ),
+    (
+        "sweep seeds 0-d array",
+        lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds=np.array(3)),
+        TypeError,
+        r"array\(3\)",
+    ),
+    (
+        "sweep seeds set",
+        lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds={1, 2}),
+        TypeError,
+        r"\{1, 2\}",
+    ),
+    (
+        "sweep seeds 2-D",
+        lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds=[[1, 2]]),
+        TypeError,
+        r"seeds\[0\]",
+    ),
+    (
+        "Feedback sampled with sigma",
+        lambda: Feedback("sampled", samples=3, sigma=1.0),
+        ValueError,
+        r"sigma=1\.0",
+    ),
+    ("noisy(inf)", lambda: games.feedback.noisy(float("inf")), ValueError, r"inf"),
+    (
+        "metric returning None",
+        lambda: _run(metrics=[("n", lambda g, x, y: None)]),
+        ValueError,
+        r"metric 'n' fails.*None",
+    ),
+    (
+        "metric returning complex",
+        lambda: _run(metrics=[("c", lambda g, x, y: 1j)]),
+        ValueError,
+        r"metric 'c'",
+    ),
     # metrics of strategies with the wrong shape: named, not a dot_general error
     (
         "#17 duality_gap x of length 4",
@@ -184,6 +227,7 @@ ERRORS = [
         ValueError,
         r"expected_payoff: y",
     ),
+    ("duality_gap of a list", lambda: games.duality_gap(_G(), [1 / 3] * 3), TypeError, r"x must be an array"),
     # the registry
     ("#17 register ''", lambda: algorithms.register("", _mwu()), ValueError, r"register: name.*''"),
     ("register 'a b'", lambda: algorithms.register("a b", _mwu()), ValueError, r"'a b'"),
@@ -207,7 +251,7 @@ ERRORS = [
         "#17 loss returning a vector",
         lambda: _loss_rule(losses.Loss("vec", lambda p, *, eta: p.logp_w * eta, _ETA)),
         ValueError,
-        r"loss vec must return a scalar.*\(1, 9\)",
+        r"loss vec must return a real scalar.*\(1, 9\)",
     ),
     (
         "loss returning a vector, sampled pairs",
@@ -226,6 +270,18 @@ ERRORS = [
         lambda: _loss_rule(policy=policies.Policy("p4", lambda k: jnp.zeros(4), jax.nn.log_softmax, (1, 3))),
         ValueError,
         r"policy p4 declares shape \(C, n\) = \(1, 3\).*\(4,\)",
+    ),
+    (
+        "policy shape an int",
+        lambda: _loss_rule(policy=policies.Policy("s", lambda k: jnp.zeros(3), jax.nn.log_softmax, 3)),
+        ValueError,
+        r"policy s: shape must be a pair of ints \(C, n\), got 3",
+    ),
+    (
+        "loss returning an integer",
+        lambda: _loss_rule(losses.Loss("i", lambda p, *, eta: jnp.sum(p.weight > 0), _ETA)),
+        ValueError,
+        r"loss i must return a real scalar.*int",
     ),
     (
         "policy whose init fails",
@@ -278,6 +334,11 @@ def test_to_dataframe_without_metrics():  # #17
 def test_context_column_only_for_prompts():  # #17 (the vector metric is refused; an aggregate has no context)
     df = _run(metrics=["gap"]).to_dataframe()
     assert df["context"].isna().all()
+
+
+def test_sweep_without_axes_records_policies():  # a sweep of one run, no axis: reshaped to ()
+    trace = algorithms.sweep(_mwu(), _G(), steps=1, record_policy=np.bool_(True))
+    np.testing.assert_allclose(trace.policies.x[0], np.ones(3) / 3, atol=1e-15)  # uniform start
 
 
 def test_sweep_seeds_as_array_and_range():

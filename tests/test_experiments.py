@@ -528,51 +528,14 @@ def test_comparisons_and_llmfao_games_reach_a_study(tmp_path):
     csv.write_text("a,b,who\nx,y,A\ny,z,A\nz,x,A\nx,y,T\n")
     spec = f"{csv}:left=a,right=b,winner=who,outcomes={{'A': 'left', 'B': 'right', 'T': 'tie'}}"
     out = tmp_path / "out"
-    run_cli(
-        "experiments.paper",
-        "--quick",
-        "--quiet",
-        "--steps",
-        "100",
-        "--rules",
-        "mwu",
-        "--out",
-        str(out),
-        "--comparisons",
-        spec,
-    )
+    paper = ["experiments.paper", "--quick", "--quiet", "--steps", "100", "--rules", "mwu", "--out", str(out)]
+    run_cli(*paper, "--comparisons", spec, cwd=tmp_path)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["game"]["comparisons"] == str(csv) and len(meta["game"]["sha256"]) == 64
     assert pd.read_csv(out / "trace.csv")["game"].iloc[0].startswith("votes.csv:left=a,right=b,winner=who")
-    proc = run_cli(
-        "experiments.paper",
-        "--quick",
-        "--quiet",
-        "--steps",
-        "100",
-        "--rules",
-        "mwu",
-        "--out",
-        str(out),
-        "--comparisons",
-        f"{csv}:left=a,right=b,winner=who",
-        check=False,
-        cwd=tmp_path,
-    )
+    proc = run_cli(*paper, "--comparisons", f"{csv}:left=a,right=b,winner=who", check=False, cwd=tmp_path)
     assert proc.returncode == 2 and "row 0 has winner 'A'" in proc.stderr
-    run_cli(
-        "experiments.paper",
-        "--quick",
-        "--quiet",
-        "--steps",
-        "100",
-        "--rules",
-        "mwu",
-        "--out",
-        str(out),
-        "--game",
-        "llmfao:judge=gpt4,missing=bradley_terry,kind=rates",
-    )
+    run_cli(*paper, "--game", "llmfao:judge=gpt4,missing=bradley_terry,kind=rates", cwd=tmp_path)
     assert (
         pd.read_csv(out / "trace.csv")["game"].iloc[0] == "llmfao:judge=gpt4,missing=bradley_terry,kind=rates"
     )

@@ -143,9 +143,12 @@ def test_empty_csv_game_is_one_line_without_numpy_warning(tmp_path, capsys):
     assert "the CSV holds no numbers" in err
 
 
-def test_sampled_pairs_too_large_for_memory_is_one_line(tmp_path, capsys):
+def test_sampled_pairs_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    from algorithms import memory
+
+    monkeypatch.setattr(memory, "machine_memory", lambda: 64 * 2**30)  # 10**9 pairs x 104 bytes = 97 GiB
     out = tmp_path / "o"
     err = _cli_error(capsys, sampled.main, ["--quick", "--pairs", "1000000000", "--out", str(out)])
     assert "--pairs 1000000000: sweep: loss_based(egpo" in err
-    assert "GiB of memory" in err and "this machine's" in err
+    assert "needs about 96.9 GiB of memory" in err and "this machine's 64.0 GiB" in err
     assert not out.exists()
