@@ -211,6 +211,20 @@ def _first_failure(check, joint: dict, steps: int):
     return hi - 1, fails(hi)
 
 
+#: Runs longer than this are checked at this many counts (every count below it, then a geometric grid).
+CHECKED_COUNTS = 10**6
+
+
+def _counts(steps: int) -> np.ndarray:
+    """The counts a schedule is checked at: ``0 .. steps - 1``, or for longer runs every count below
+    :data:`CHECKED_COUNTS` / 2 and a geometric grid above it (the last count included)."""
+    if steps <= CHECKED_COUNTS:
+        return np.arange(steps)
+    half = CHECKED_COUNTS // 2
+    tail = np.unique(np.geomspace(half, steps - 1, CHECKED_COUNTS - half).astype(np.int64))
+    return np.concatenate([np.arange(half), tail])
+
+
 def _number(v) -> bool:
     return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
 
@@ -219,7 +233,8 @@ def resolve(rule, hparams: dict, steps: int, dtype) -> tuple[dict, dict[str, Any
     """Split ``hparams`` into numbers and schedules, and check every schedule at every count it can reach.
 
     A schedule of a per-step hyperparameter is checked at ``t = 0 .. steps - 1``; one counted in outer rounds
-    at the same counts (a run has at most ``steps`` rounds).
+    at the same counts (a run has at most ``steps`` rounds). Runs of more than :data:`CHECKED_COUNTS` steps
+    are checked at every count below half of it and on a geometric grid above.
 
     Returns:
         ``(values, schedules)``: ``values`` the hyperparameters with each schedule replaced by its value at
@@ -232,7 +247,9 @@ def resolve(rule, hparams: dict, steps: int, dtype) -> tuple[dict, dict[str, Any
     """
     spec = {h.name: h for h in rule.hparams}
     values, scheds, along = dict(hparams), {}, {}
-    counts = np.arange(steps)
+    if not any(is_schedule(v) for v in hparams.values()):
+        return values, scheds
+    counts = _counts(steps)
     for name, value in hparams.items():
         if not is_schedule(value) or name not in spec:
             continue  # an unknown name: check_hparams names it and lists the valid ones
@@ -244,13 +261,15 @@ def resolve(rule, hparams: dict, steps: int, dtype) -> tuple[dict, dict[str, Any
         bad = ~np.isfinite(at)
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(f"{rule.name}: the schedule for {name} is not finite at step {i}: {at[i]!r}")
+            raise ValueError(
+                f"{rule.name}: the schedule for {name} is not finite at step {counts[i]}: {at[i]!r}"
+            )
         ok = h.contains(at)
         if not ok.all():
             i = int(np.argmin(ok))
             raise ValueError(
-                f"{rule.name}: the schedule for {name} must lie in {h.domain} at every step; at step {i} it "
-                f"is {at[i]:g}"
+                f"{rule.name}: the schedule for {name} must lie in {h.domain} at every step; at step "
+                f"{counts[i]} it is {at[i]:g}"
             )
         values[name], scheds[name], along[name] = float(at[0]), sched, at
     if along and rule.check is not None:  # joint checks (eta * tau <= 1) at every step
@@ -259,7 +278,7 @@ def resolve(rule, hparams: dict, steps: int, dtype) -> tuple[dict, dict[str, Any
             {k: np.float64(v) for k, v in values.items() if k in spec and k not in along and _number(v)}
         )
         joint.update(along)
-        first = _first_failure(rule.check, joint, steps)
+        first = _first_failure(rule.check, joint, counts.size)
         if first is not None:
-            raise ValueError(f"{first[1]} (at step {first[0]} of the schedule of {', '.join(along)})")
+            raise ValueError(f"{first[1]} (at step {counts[first[0]]} of the schedule of {', '.join(along)})")
     return values, scheds
