@@ -150,13 +150,52 @@ def test_gap_against_eta_straight_from_the_sweep_csv(tmp_path):
         (["--game", "condorcet_cycle:n=5,q=1"], "unknown argument(s) q"),
         (["--game", "condorcet_cycle:n=1,p=0.8"], "n must be >= "),
         (["--game", "missing.json"], "no such file"),
-        (["--x", "comparisons"], "exact feedback, which counts no comparisons"),
+        (
+            ["--x", "comparisons"],
+            "--x comparisons: exact feedback counts no comparisons; give --feedback sampled:K",
+        ),
+        (["--x", "comparisons", "--feedback", "noisy:0.1"], "noisy(0.1) feedback counts no comparisons"),
+        (["--feedback", "sampled:0"], "--feedback must be exact, sampled:K (an integer K >= 1)"),
+        (["--feedback", "noisy:nan"], "or noisy:SIGMA (a number > 0), got 'noisy:nan'"),
+        (["--feedback", "sampled"], "got 'sampled'"),
+        (
+            ["--feedback", "noisy:0.1", "--rules", "comal_exact"],
+            "comal_exact reads the whole game: exact feedback only",
+        ),
+        (["--hp", "eta"], "--hp must be name=value or rule.name=value, got 'eta'"),
+        (["--hp", "eta=x"], "--hp eta: the value must be a number, got 'x'"),
+        (["--hp", "foo=1"], "--hp foo: no rule run declares 'foo'"),
+        (
+            ["--rules", "mwu", "--hp", "mwu.tau=1"],
+            "--hp tau: rule mwu declares no 'tau' (declared: eta, start_noise)",
+        ),
+        (["--rules", "mwu", "--hp", "inpo.tau=1"], "--hp inpo.tau: no rule 'inpo' among the rules run (mwu)"),
+        (["--rules", "mwu", "--hp", "eta=-1"], "mwu: hyperparameter eta must lie in (0, inf), got -1"),
     ],
 )
 def test_paper_cli_errors_are_one_line_before_any_computation(args, message, tmp_path):
     out = tmp_path / "out"
     proc = run_cli("experiments.paper", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
     assert_cli_error(proc, message.replace("\\", ""), out, tmp_path)
+
+
+def test_paper_feedback_x_and_hp_flags(tmp_path):
+    out = tmp_path / "p"
+    args = ["--rules", "mwu,comal", "--steps", "100", "--feedback", "sampled:8", "--x", "comparisons"]
+    run_cli(
+        "experiments.paper", "--quick", "--out", str(out), *args, "--hp", "comal.eta=0.3", "--hp", "tau=0.2"
+    )
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["feedback"] == "sampled(8)" and meta["hp"] == ["comal.eta=0.3", "tau=0.2"]
+    per_rule = meta["hyperparameters"]["per_rule"]
+    assert per_rule["mwu"]["eta"] == 0.5 and per_rule["comal(inpo,100)"] == {
+        "eta": 0.3,
+        "tau": 0.2,
+        "start_noise": 0,
+    }
+    df = pd.read_csv(out / "trace.csv")
+    last = df[(df.rule == "mwu") & (df.metric == "gap")].comparisons.max()
+    assert last == 100 * 8 * 3  # sampled duels were drawn: 8 per action per step
 
 
 def test_out_that_is_a_file_or_unwritable_fails_up_front(tmp_path):
