@@ -129,7 +129,8 @@ def format_hparams(hp: dict) -> str:
 
 def study_hparams(parser: argparse.ArgumentParser, specs: list[RuleSpec], game, args) -> tuple[list, dict]:
     """The hyperparameters every study passes, checked before any work: ``--eta``/``--tau``/``--start-noise``
-    where a rule takes them (:func:`rule_hparams`), then ``--hp`` overrides, then each rule's ``init`` on
+    where a rule takes them (:func:`rule_hparams`; a study without ``--eta`` uses the declared defaults),
+    then ``--hp`` overrides, then each rule's ``init`` on
     ``game`` (its declared intervals and joint checks) and ``--feedback`` (rules that read the whole game run
     with exact feedback only: dropped with a note from the default rule list, an error when named).
 
@@ -147,12 +148,13 @@ def study_hparams(parser: argparse.ArgumentParser, specs: list[RuleSpec], game, 
         if exact_only:
             note(f"{', '.join(s.name for s in exact_only)} skipped: exact feedback only, got {feedback.name}")
             specs = [s for s in specs if not s.rule.exact_only]
-    hps = {
-        s.name: rule_hparams(
-            s.rule, getattr(args, "eta", 0.5), getattr(args, "tau", None), getattr(args, "start_noise", 0.0)
-        )
-        for s in specs
-    }
+    if hasattr(args, "eta"):  # the study's --eta/--tau/--start-noise
+        hps = {
+            s.name: rule_hparams(s.rule, args.eta, getattr(args, "tau", None), args.start_noise)
+            for s in specs
+        }
+    else:  # each rule's declared defaults
+        hps = {s.name: {} for s in specs}
     for scope, name, value in getattr(args, "hp", None) or []:
         scoped = [
             s for s in specs if scope is None or scope in (s.name, s.source)
