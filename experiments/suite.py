@@ -86,7 +86,10 @@ def _contextual(seed, quick, dtype):
 #: The suite's games, one line each. Games of another branch are one more line here when they land.
 GAMES: tuple[GameEntry, ...] = (
     GameEntry(
-        "paper_cycle", _paper, "the paper's 3x3 non-transitive game (arXiv 2410.23223): last iterates cycle"
+        "paper_cycle",
+        _paper,
+        "the paper's 3x3 non-transitive game (arXiv 2410.23223): last iterates cycle",
+        True,
     ),
     GameEntry("condorcet5", _condorcet, "a 5-cycle (p = 0.8), uniform unique equilibrium: slow rotation"),
     GameEntry(
