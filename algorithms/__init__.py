@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from . import base, conformance, losses, policies
 from .averaging import averaged
-from .base import UpdateRule, make_rule
+from .base import StepSizeWarning, UpdateRule, make_rule
 from .comal import comal, comal_exact, mpo
 from .loss_based import loss_based
 from .mirror import inpo, mmd, nash_md
@@ -56,10 +56,12 @@ def register(name: str, factory: Callable[..., UpdateRule]) -> None:
 
     Raises:
         TypeError: ``name`` is not a string or ``factory`` is neither a rule nor callable.
-        ValueError: ``name`` is empty or already registered.
+        ValueError: ``name`` is empty or not an identifier, or already registered.
     """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise TypeError(f"register: name must be an identifier string, got {name!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"register: name must be a string, got {name!r}")
+    if not name.isidentifier():
+        raise ValueError(f"register: name must be a non-empty identifier (letters, digits, _), got {name!r}")
     if name in RULES:
         raise ValueError(f"register: a rule named {name!r} is already registered")
     if isinstance(factory, UpdateRule):
@@ -104,6 +106,7 @@ __all__ = [
     "sweep",
     "Trace",
     "NonFiniteWarning",
+    "StepSizeWarning",
     "mwu",
     "sppo",
     "iterative_ipo",

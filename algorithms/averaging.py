@@ -53,4 +53,5 @@ def averaged(inner: base.UpdateRule) -> base.UpdateRule:
         exact_only=inner.exact_only,
         check=inner.check,
         own_comparisons=inner.own_comparisons,
+        working_bytes=inner.working_bytes,
     )

@@ -83,6 +83,12 @@ __all__ = [
     "as_key",
     "as_keys",
     "eta_tau_at_most_one",
+    "StepBound",
+    "StepSizeWarning",
+    "KL_STEP",
+    "EXTRAGRADIENT_STEP",
+    "OPTIMISTIC_STEP",
+    "step_size_warning",
 ]
 
 tree_map = jax.tree.map
@@ -99,17 +105,63 @@ START_NOISE = "start_noise"
 _INTERVAL = re.compile(r"^\s*([\[(])\s*([^,\s]+)\s*,\s*([^\])\s]+)\s*([\])])\s*$")
 
 
+class StepBound(NamedTuple):
+    """The stable range of a step size in terms of the payoff scale ``L = max|A|``: ``eta <= bound(L, hp)``,
+    ``hp`` the run's other hyperparameters (floats or arrays). ``formula`` is the bound as text, for messages.
+    A sufficient condition from the update's linearisation, not a tight one: steps somewhat above it may still
+    converge; steps far above it do not (:func:`step_size_warning`)."""
+
+    formula: str
+    bound: Callable[[float, Mapping[str, Any]], Any]
+
+
+def _kl_step(scale, hp):
+    return 2 * hp["tau"] / (hp["tau"] ** 2 + scale**2)
+
+
+def _extragradient_step(scale, hp):
+    del hp  # the regularization (EGPO) is applied exactly by the mirror step: only the payoff's scale counts
+    return 1 / scale
+
+
+def _optimistic_step(scale, hp):
+    del hp
+    return 1 / (2 * scale)
+
+
+#: INPO, MMD, Nash-MD (and COMAL, MPO around them): near the regularized equilibrium the step is the linear map
+#: ``(1 - eta tau) I + eta [[0, J], [-J^T, 0]]`` in the logits, whose eigenvalues ``1 - eta tau +- i eta s``
+#: (``s`` a singular value of the payoff Jacobian, ``s <~ L``) lie in the unit disc when
+#: ``(1 - eta tau)^2 + eta^2 L^2 <= 1``, i.e. ``eta <= 2 tau / (tau^2 + L^2)`` (MMD's own condition is weaker;
+#: OpenSpiel's MMD default ``alpha / max|A|^2`` is the same scaling). Preference games (``L <= 1/2``) at
+#: ``tau = 0.1`` allow ``eta <= 0.77``: the default 0.5 lies inside.
+KL_STEP = StepBound("2 tau / (tau^2 + max|A|^2)", _kl_step)
+#: Extragradient and EGPO: the payoff gradient is ``L``-Lipschitz in the (l1, l_inf) pair of norms, and the
+#: mirror-prox step is stable for ``eta <= 1 / L`` (Nemirovski 2004; Korpelevich's extragradient).
+EXTRAGRADIENT_STEP = StepBound("1 / max|A|", _extragradient_step)
+#: Optimistic MWU: one gradient per step, stable for ``eta <= 1 / (2 L)`` (Rakhlin and Sridharan, arXiv
+#: 1311.1869; the factor 2 is the optimistic step's ``2 g_t - g_{t-1}``).
+OPTIMISTIC_STEP = StepBound("1 / (2 max|A|)", _optimistic_step)
+
+
+class StepSizeWarning(UserWarning):
+    """A step size lies outside its rule's declared stable range (:class:`StepBound`) for this game."""
+
+
 class Hparam(NamedTuple):
     """A numeric hyperparameter: its default and the interval of valid values.
 
     ``interval`` is written as in mathematics: ``"(0, inf)"``, ``"[0, 1)"``, ``"[1e-3, 10]"``; ``integer``
-    restricts it to whole numbers (a count, such as the pairs judged per iteration).
+    restricts it to whole numbers (a count, such as the pairs judged per iteration). ``stable``: for a step
+    size, its stable range in terms of the payoff scale (:class:`StepBound`; ``None``: no bound is declared —
+    e.g. MWU, whose last iterate does not converge for any step).
     """
 
     name: str
     default: float
     interval: str = "(0, inf)"
     integer: bool = False
+    stable: StepBound | None = None
 
     @property
     def domain(self) -> str:
@@ -196,6 +248,9 @@ class UpdateRule(NamedTuple):
             hyperparameters, raising ``ValueError`` (e.g. :func:`eta_tau_at_most_one`).
         own_comparisons: the rule draws and judges its own comparisons (a sampled loss-based rule) and counts
             them with ``oracle.count``, also under exact feedback.
+        working_bytes: optional ``game -> int``, an estimate of the memory one step of one run allocates
+            beyond its state and the feedback's draws (e.g. a loss-based rule's judged pairs), for the
+            runner's memory check before anything is allocated; ``None``: nothing beyond the state.
     """
 
     name: str
@@ -212,6 +267,7 @@ class UpdateRule(NamedTuple):
     reset: Callable[[Any], Any] | None = None
     check: Callable[[dict], None] | None = None
     own_comparisons: bool = False
+    working_bytes: Callable[[Any], int] | None = None
 
     @property
     def regularized(self) -> bool:
@@ -269,7 +325,11 @@ def as_key(key, name: str = "key") -> jax.Array:
 
 def as_keys(seeds, name: str = "seeds") -> jax.Array:
     """``uint32[S, 2]`` keys for ``range(S)`` (an int ``S``) or a sequence of int seeds, built vectorised."""
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+    if isinstance(seeds, (bool, np.bool_, str, bytes)) or not (
+        isinstance(seeds, (int, np.integer)) or np.ndim(seeds) == 1 or isinstance(seeds, (list, tuple, range))
+    ):
+        raise TypeError(f"{name} must be an int S (seeds 0..S-1) or a sequence of int seeds, got {seeds!r}")
+    if isinstance(seeds, (int, np.integer)):
         if seeds < 1:
             raise ValueError(f"{name} must name at least one seed, got {seeds}")
         arr = np.arange(int(seeds), dtype=np.int64)
@@ -344,6 +404,45 @@ def check_hparams(rule: UpdateRule, given: Mapping[str, Any], *, joint: bool = T
         vals = {k: np.asarray(v, dtype=np.float64 if dtype is None else dtype) for k, v in out.items()}
         rule.check(vals)
     return out
+
+
+def step_size_warning(rule: UpdateRule, game, hparams: Mapping[str, Any]) -> str | None:
+    """The message :func:`algorithms.run` warns with (:class:`StepSizeWarning`) when a declared step size lies
+    outside its stable range (:attr:`Hparam.stable`) for ``game``'s payoff scale ``L = max|A|``, else
+    ``None``. ``hparams``: every hyperparameter's concrete value (scalars, or same-shape arrays of grid points:
+    the message names the worst point). The safe value it suggests is the bound, rounded down to two digits.
+
+    Example:
+        >>> message = algorithms.base.step_size_warning(
+        ...     algorithms.inpo(), games.matrix_game([[1, -1], [-1, 2]]), {"eta": 0.5, "tau": 0.1, "start_noise": 0.0})
+        >>> message.split(": ")[0], message.endswith("may not converge. A safe value: eta=0.049")
+        ('inpo', True)
+    """
+    scale = float(np.max(np.abs(np.asarray(game.A))))
+    if scale == 0:
+        return None
+    for h in rule.hparams:
+        if h.stable is None or h.name not in hparams:
+            continue
+        values = {k: np.asarray(v, np.float64) for k, v in hparams.items()}
+        bound = np.asarray(h.stable.bound(scale, values), np.float64)
+        ratio = np.broadcast_to(
+            values[h.name] / bound, np.broadcast_shapes(bound.shape, values[h.name].shape)
+        )
+        if not np.any(ratio > 1):
+            continue
+        i = np.unravel_index(np.argmax(ratio), ratio.shape) if ratio.ndim else ()
+        value = float(np.broadcast_to(values[h.name], ratio.shape)[i])
+        limit = float(np.broadcast_to(bound, ratio.shape)[i])
+        digits = 10 ** (math.floor(math.log10(limit)) - 1)
+        safe = math.floor(limit / digits) * digits
+        where = f" ({int(np.sum(ratio > 1))} of {ratio.size} grid points)" if ratio.size > 1 else ""
+        return (
+            f"{rule.name}: {h.name}={value:g}{where} lies outside its stable range for this game (payoff scale "
+            f"max|A|={scale:g}): {h.name} <= {h.stable.formula} = {limit:.3g}; the last iterate may not "
+            f"converge. A safe value: {h.name}={safe:.2g}"
+        )
+    return None
 
 
 def eta_tau_at_most_one(rule_name: str) -> Callable[[dict], None]:
@@ -478,12 +577,17 @@ def make_rule(
     reset: Callable[[Any], Any] | None = None,
     check: Callable[[dict], None] | None = None,
     own_comparisons: bool = False,
+    stable: Mapping[str, StepBound] | None = None,
+    working_bytes: Callable[[Any], int] | None = None,
 ) -> UpdateRule:
     """Build an :class:`UpdateRule` from ``init_state(game, logits, ref, key, **hparams) -> state`` and ``step``.
 
     Args:
         hparams: ``{name: default}`` (interval ``(0, inf)``) or ``{name: (default, "[0, 1)")}``; every rule
             also accepts ``start_noise`` (default 0, ``[0, inf)``): the start's log-space perturbation.
+        stable: ``{name: StepBound}``: the stable range of a step size in terms of the payoff scale
+            (:data:`KL_STEP`, :data:`EXTRAGRADIENT_STEP`, :data:`OPTIMISTIC_STEP` or your own); ``run`` and
+            ``sweep`` warn (:class:`StepSizeWarning`) when a value lies outside it.
         regularized: ``True`` when the state has ``tau`` and ``ref`` fields (log-probabilities) and the rule
             solves ``J_tau``; or a :class:`Regularization` for another layout.
         Others: the declarations of :class:`UpdateRule`.
@@ -498,7 +602,16 @@ def make_rule(
         raise ValueError(
             f"{name}: '{START_NOISE}' is the start perturbation every rule has; pick another name"
         )
-    spec = (*(_hparam(n, v) for n, v in hparams.items()), Hparam(START_NOISE, 0.0, "[0, inf)"))
+    stable = dict(stable or {})
+    unknown = sorted(set(stable) - set(hparams))
+    if unknown:
+        raise ValueError(f"{name}: stable names unknown hyperparameter(s) {', '.join(unknown)}")
+    if not all(isinstance(b, StepBound) for b in stable.values()):
+        raise TypeError(f"{name}: stable must map hyperparameter names to StepBound, got {stable!r}")
+    spec = (
+        *(_hparam(n, v)._replace(stable=stable.get(n)) for n, v in hparams.items()),
+        Hparam(START_NOISE, 0.0, "[0, inf)"),
+    )
     reg = STATE_FIELDS if regularized is True else (regularized or None)
 
     rule: UpdateRule  # assigned below, before init can ever be called
@@ -527,5 +640,6 @@ def make_rule(
         reset=reset,
         check=check,
         own_comparisons=own_comparisons,
+        working_bytes=working_bytes,
     )
     return rule

@@ -118,6 +118,7 @@ def _comal(inner: base.UpdateRule, inner_steps: int, reset: bool, name: str) -> 
         reset=None if inner.reset is None else lambda s: s._replace(inner=inner.reset(s.inner)),
         check=inner.check,
         own_comparisons=inner.own_comparisons,
+        working_bytes=inner.working_bytes,
     )
 
 

@@ -34,7 +34,8 @@ class ExtraState(NamedTuple):
 def omwu() -> base.UpdateRule:
     """Optimistic MWU (Daskalakis & Panageas, arXiv 1807.04252; Rakhlin & Sridharan 2013):
     ``pi_{t+1} ∝ pi_t exp(eta (2 r_t - r_{t-1}))``, with ``r_{-1} = r_0`` (the first step is plain MWU).
-    One oracle call per step. Hyperparameters: ``eta`` (0.5)."""
+    One oracle call per step. Hyperparameters: ``eta`` (0.5), stable for ``eta <= 1 / (2 max|A|)``
+    (:data:`algorithms.base.OPTIMISTIC_STEP`; 1 on a preference game)."""
 
     def init_state(game, logits, ref, key, eta):
         del game, ref, key
@@ -46,14 +47,17 @@ def omwu() -> base.UpdateRule:
         new = tree_map(lambda l, g, p: normalize(l + s.eta * (2 * g - p)), s.logits, g, prev)
         return s._replace(logits=new, prev=g, first=jnp.zeros((), bool))
 
-    return base.make_rule("omwu", init_state, step, hparams={"eta": (0.5, "(0, inf)")})
+    return base.make_rule(
+        "omwu", init_state, step, hparams={"eta": (0.5, "(0, inf)")}, stable={"eta": base.OPTIMISTIC_STEP}
+    )
 
 
 @functools.cache
 def extragradient() -> base.UpdateRule:
     """Extragradient / entropic mirror-prox (Korpelevich 1976; Nemirovski 2004): a half step
     ``h ∝ pi exp(eta r(pi))``, then ``pi' ∝ pi exp(eta r(h))``. Two oracle calls per step.
-    Hyperparameters: ``eta`` (0.5)."""
+    Hyperparameters: ``eta`` (0.5), stable for ``eta <= 1 / max|A|`` (:data:`algorithms.base.EXTRAGRADIENT_STEP`;
+    2 on a preference game)."""
 
     def init_state(game, logits, ref, key, eta):
         del game, ref, key
@@ -64,7 +68,13 @@ def extragradient() -> base.UpdateRule:
         new = tree_map(lambda l, g: normalize(l + s.eta * g), s.logits, oracle.gradient(half))
         return s._replace(logits=new)
 
-    return base.make_rule("extragradient", init_state, step, hparams={"eta": (0.5, "(0, inf)")})
+    return base.make_rule(
+        "extragradient",
+        init_state,
+        step,
+        hparams={"eta": (0.5, "(0, inf)")},
+        stable={"eta": base.EXTRAGRADIENT_STEP},
+    )
 
 
 @functools.cache
@@ -78,7 +88,7 @@ def egpo() -> base.UpdateRule:
 
     Converges to the regularized equilibrium (the fixed point of INPO). Two oracle calls per step. On a
     matrix game each player anchors at its own ``x_t``/``y_t`` and reference. Hyperparameters: ``eta`` (0.5),
-    ``tau`` (0.1), ``eta tau <= 1``.
+    ``tau`` (0.1), ``eta tau <= 1``; stable for ``eta <= 1 / max|A|`` (:data:`algorithms.base.EXTRAGRADIENT_STEP`).
     """
 
     def step(s, oracle):
@@ -89,5 +99,11 @@ def egpo() -> base.UpdateRule:
         return s._replace(logits=new)
 
     return base.make_rule(
-        "egpo", _init, step, hparams=ETA_TAU, regularized=True, check=base.eta_tau_at_most_one("egpo")
+        "egpo",
+        _init,
+        step,
+        hparams=ETA_TAU,
+        regularized=True,
+        check=base.eta_tau_at_most_one("egpo"),
+        stable={"eta": base.EXTRAGRADIENT_STEP},
     )

@@ -41,7 +41,16 @@ from games import metrics as M
 from games.core import check_int
 from games.feedback import Feedback, Oracle, check_feedback
 
-from .base import UpdateRule, as_key, as_keys, check_hparams, resolve_self_play
+from . import memory
+from .base import (
+    StepSizeWarning,
+    UpdateRule,
+    as_key,
+    as_keys,
+    check_hparams,
+    resolve_self_play,
+    step_size_warning,
+)
 
 __all__ = ["Trace", "run", "sweep", "build_grid", "NonFiniteWarning", "TRACE_COUNT", "METRICS"]
 
@@ -85,11 +94,32 @@ METRICS: dict[str, Callable] = {
 
 @functools.cache
 def _user_metric(fn):
-    return lambda game, x, y, aux: fn(game, x, y)
+    return lambda game, x, y, aux: jnp.asarray(fn(game, x, y), game.dtype)  # a Python float too
 
 
-def _resolve_metrics(metrics, rule: UpdateRule, game: games.Game, nash) -> tuple[tuple[str, Callable], ...]:
-    """The static metric list: ``(name, fn(game, x, y, aux))`` pairs, checked against the run."""
+def _check_user_metric(name: str, fn, game: games.Game, self_play: bool) -> None:
+    """Evaluate ``fn`` abstractly (``jax.eval_shape``) on the run's shapes: it must return one number."""
+    lead = game.A.shape[:-2]
+    x = jax.ShapeDtypeStruct((*lead, game.shape[0]), game.dtype)
+    y = x if self_play else jax.ShapeDtypeStruct((*lead, game.shape[1]), game.dtype)
+    try:
+        out = jax.eval_shape(fn, game, x, y, {})
+    except Exception as err:
+        raise ValueError(
+            f"metric {name!r} fails on this run's policies: {type(err).__name__}: {err}"
+        ) from None
+    if out.shape != ():
+        raise ValueError(
+            f"metric {name!r} must return one number per record (a scalar; per-prompt values are recorded "
+            f"for you as {name}_by_context), got shape {out.shape}"
+        )
+
+
+def _resolve_metrics(
+    metrics, rule: UpdateRule, game: games.Game, nash, self_play: bool = False
+) -> tuple[tuple[str, Callable], ...]:
+    """The static metric list: ``(name, fn(game, x, y, aux))`` pairs, checked against the run (a user's
+    function by abstract evaluation: it must return a scalar)."""
     if metrics is None:
         names: list[Any] = ["gap"]
         if game.preference:
@@ -115,6 +145,7 @@ def _resolve_metrics(metrics, rule: UpdateRule, game: games.Game, nash) -> tuple
             name, fn = item, METRICS[item]
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and callable(item[1]):
             name, fn = item[0], _user_metric(item[1])
+            _check_user_metric(name, fn, game, self_play)
         else:
             raise TypeError(f"each metric must be a registered name or a (name, fn) pair, got {item!r}")
         if name in seen or name.endswith("_by_context"):
@@ -233,6 +264,13 @@ class Trace(NamedTuple):
                         }
                     )
                 )
+        if not frames:  # metrics=(): the same columns, no rows
+            empty = {k: np.asarray(c)[:0] for k, c in common.items()}
+            frames.append(
+                pd.DataFrame(
+                    {**empty, "metric": np.array([], object), "context": pd.array([], "Int64"), "value": []}
+                )
+            )
         df = pd.concat(frames, ignore_index=True)
         df.insert(0, "feedback", self.feedback)
         df.insert(0, "rule", self.rule)
@@ -389,6 +427,13 @@ def _check_schedule(steps, record_every) -> int:
     return steps // record_every
 
 
+def _check_flag(value, name: str) -> bool:
+    """A bool (Python or NumPy), never a truthy string such as ``"False"``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def _check_rule(rule, feedback, who: str) -> Feedback:
     if not isinstance(rule, UpdateRule):
         hint = " (call the factory: algorithms.mwu() or algorithms.get('mwu'))" if callable(rule) else ""
@@ -451,6 +496,13 @@ def _scalar_hparams(rule: UpdateRule, hparams: dict) -> dict:
                 f"use algorithms.sweep for a grid"
             )
     return hparams
+
+
+def _warn_step_size(rule: UpdateRule, game: games.Game, hparams: dict) -> None:
+    """One :class:`StepSizeWarning` when a step size lies outside the rule's declared stable range."""
+    message = step_size_warning(rule, game, hparams)
+    if message is not None:
+        warnings.warn(message, StepSizeWarning, stacklevel=3)
 
 
 def _warn_nonfinite(trace: Trace, where: str, exact_step=None) -> None:
@@ -519,6 +571,9 @@ def run(
             anything compiles.
     Warns:
         NonFiniteWarning: the state went NaN/inf, naming the first step where it did.
+        StepSizeWarning: once, when a step size lies outside the rule's declared stable range for this game's
+            payoff scale (:attr:`algorithms.base.Hparam.stable`), naming the rule, the value, ``max|A|`` and a
+            safe value.
 
     Example:
         >>> trace = run(algorithms.get("comal"), games.comal_cycle(), steps=5000, record_every=100)
@@ -527,10 +582,24 @@ def run(
     """
     feedback = _check_rule(rule, feedback, "run")
     num_records = _check_schedule(steps, record_every)
+    record_policy = _check_flag(record_policy, "run: record_policy")
     sp = resolve_self_play(rule, game, self_play)
     hparams = check_hparams(rule, _scalar_hparams(rule, hparams), dtype=game.dtype)
+    _warn_step_size(rule, game, hparams)
     nash_pair = _nash_for_metrics(game, nash, metrics)
-    metric_fns = _resolve_metrics(metrics, rule, game, nash_pair)
+    metric_fns = _resolve_metrics(metrics, rule, game, nash_pair, sp)
+    memory.check(
+        "run",
+        memory.estimate(
+            rule,
+            game,
+            feedback=feedback,
+            self_play=sp,
+            num_records=num_records,
+            num_metrics=len(metric_fns),
+            record_policy=record_policy,
+        ),
+    )
     key = as_key(key)
     state = rule.init(game, key, ref=ref, start=start, self_play=sp, **hparams)
     carry0 = _start(state, key)
@@ -630,8 +699,9 @@ def build_grid(rule: UpdateRule, num_games: int | None, seeds, hparams: dict, dt
     )
 
 
-#: Default number of runs :func:`sweep` simulates at once.
-CHUNK = 16_384
+#: Default number of runs :func:`sweep` simulates at once (:data:`algorithms.memory.CHUNK`; fewer when the memory
+#: check finds that many would not fit).
+CHUNK = memory.CHUNK
 
 
 def _device_batch(tree, batch: int):
@@ -775,18 +845,38 @@ def sweep(
         return {label: sweep(r, game, chunk=chunk, progress=progress, **kw, **hparams) for label, r in rules}
     feedback = _check_rule(rule, feedback, "sweep")
     num_records = _check_schedule(steps, record_every)
+    record_policy = _check_flag(record_policy, "sweep: record_policy")
+    if "key" in hparams:
+        raise ValueError(
+            "sweep takes seeds= (an int S for seeds 0..S-1, or a sequence of int seeds), not key="
+        )
     game_list = [game] if isinstance(game, games.Game) else list(game)
     if not game_list:
         raise ValueError("sweep: game must be a Game or a non-empty sequence of games")
     stacked = games.stack_games(game_list)
     first_game = game_list[0]
     sp = resolve_self_play(rule, first_game, self_play)
+    if chunk is not None:
+        chunk = check_int(chunk, "chunk")
+    chunk = memory.check_sweep(
+        rule,
+        first_game,
+        steps=steps,
+        record_every=record_every,
+        seeds=seeds,
+        feedback=feedback,
+        metrics=metrics,
+        self_play=sp,
+        record_policy=record_policy,
+        chunk=chunk,
+        num_games=len(game_list),
+        **hparams,
+    )
     grid = build_grid(
         rule, None if isinstance(game, games.Game) else len(game_list), seeds, hparams, first_game.dtype
     )
     batch = math.prod(grid.shape)
-    if chunk is not None:
-        chunk = check_int(chunk, "chunk")
+    _warn_step_size(rule, stacked, grid.hparams)
 
     if nash is None:
         nash_list = None
@@ -798,7 +888,7 @@ def sweep(
         nash_list = [_nash_for_metrics(g, n, metrics) for g, n in zip(game_list, nash)]
     if nash_list is not None and any(n is None for n in nash_list):
         nash_list = None
-    metric_fns = _resolve_metrics(metrics, rule, first_game, None if nash_list is None else nash_list[0])
+    metric_fns = _resolve_metrics(metrics, rule, first_game, None if nash_list is None else nash_list[0], sp)
 
     dtype = first_game.dtype
     hp_b = {k: jnp.asarray(v, dtype) for k, v in grid.hparams.items()}
@@ -865,7 +955,7 @@ def sweep(
         if bar is not None:
             bar.close()
     final_state, traj = jax.tree.map(lambda *a: np.concatenate(a), *outs) if len(outs) > 1 else outs[0]
-    unflat = lambda a: jnp.asarray(a.reshape(*grid.shape, *a.shape[1:]))
+    unflat = lambda a: jnp.asarray(a.reshape((*grid.shape, *a.shape[1:])))  # a tuple: () too
     flat_state = jax.tree.map(jnp.asarray, final_state)
     final_state = jax.tree.map(unflat, final_state)
     trace = Trace(

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     p = cli.parser(STUDY, __doc__.splitlines()[0])
     cli.add_count(p, "--prompts", "number of prompts C (default 4)")
     cli.add_count(p, "--n", "responses per prompt, >= 3 (default 3)")
-    cli.add_game(p, "--prompts random prompts, prompt 0 the paper's cycle when --n 3; weights 0.6^c")
+    gamespec.add_game(p, "--prompts random prompts, prompt 0 the paper's cycle when --n 3; weights 0.6^c")
     cli.add_count(p, "--steps", "steps per rule (default 10000; --quick 1000)")
     cli.add_rules(p, ",".join(RULES))
     cli.add_eta_tau(p)

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         default=None,
         help="random family: uniform, cyclic or mixed (default cyclic); see games.random_preference",
     )
-    cli.add_game(p, "random_preference:n=5,kind=cyclic (one draw per game from --seed)")
+    gamespec.add_game(p, "random_preference:n=5,kind=cyclic (one draw per game from --seed)")
     cli.add_rules(p, "every registered rule")
     cli.add_count(p, "--steps", "steps per run (default 5000; --quick 500)")
     cli.add_record_every(p, 50)
@@ -93,7 +93,7 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
     t0 = time.perf_counter()
     timer = progress.Timer()
     if random_family:
-        keys = [int(s) for s in np.random.SeedSequence(args.seed).generate_state(B)]
+        keys = cli.run_seeds(args.seed, B)
         with timer("games and LP"), progress.progress(args, B, "ensemble: games solved by LP", "game") as bar:
             game_list, eqs = [], []
             for k in keys:
@@ -105,7 +105,7 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
         seeds = None
     else:
         game_list, eqs = gs.game, games.solve(gs.game)
-        seeds = [int(s) for s in np.random.SeedSequence(args.seed).generate_state(B)]
+        seeds = cli.run_seeds(args.seed, B)
         where = dict(game=gs.label, seed=seeds)
     label = f"{gs.label} x{B}"
     frames, curves, summary = [], {}, []

@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     p = cli.parser(STUDY, __doc__.splitlines()[0])
     cli.add_count(p, "--steps", "steps per rule (default 5000; --quick 1000)")
     cli.add_rules(p, "every registered rule")
-    cli.add_game(p, "comal_cycle")
+    gamespec.add_game(p, "comal_cycle")
     cli.add_eta_tau(p)
     cli.add_start_noise(p)
     cli.add_record_every(p, 10)

@@ -191,10 +191,39 @@ def main(argv=None) -> int:
         cli.fail(p, "--dtype: the sampled study runs in float64 only")
     seeds = args.seeds or (1 if args.quick else 2)
     cli.setup(args)
+    too_big = memory_check(gms, pairs, steps, seeds, args)
+    if too_big:
+        cli.fail(p, too_big)
     with output.Output(p, cli.default_out(args)) as out:
         run_study(args, rules, pols, gms, pairs, steps, seeds, out.path)
     print(f"wrote {out.out}/")
     return 0
+
+
+def memory_check(gms, pairs, steps: dict, seeds: int, args) -> str | None:
+    """The largest sweep's memory check (:func:`algorithms.memory.check_sweep`), before anything is computed:
+    the sampled loss with ``max(pairs)`` pairs per iteration, on each game; the message, or None."""
+    from algorithms import memory
+
+    for g, (game, _) in build_games(args.seed, args.dtype).items():
+        if g not in gms:
+            continue
+        b = args.prompts_per_iteration if game.contextual else None
+        rule = rule_for("egpo", "sampled", make_policy("tabular", game, None), args.comal_every, b, pairs)
+        per_prompt = [k // (b or 1) for k in pairs]
+        try:
+            memory.check_sweep(
+                rule,
+                game,
+                steps=steps[g],
+                record_every=steps[g] // 100,
+                seeds=seeds,
+                metrics=("gap",),
+                pairs=per_prompt,
+            )
+        except ValueError as err:
+            return f"--pairs {max(pairs)}: {err}"
+    return None
 
 
 def _subset(p, flag: str, text: str | None, default: tuple, valid) -> tuple:
@@ -245,7 +274,10 @@ def simulate(
         grid["pairs"] = [k // (b or 1) for k in pairs]
     n_seeds = seeds if unit.feedback == "sampled" else 1  # the closed forms and population losses are exact
     n = steps[unit.game]
-    tr = algorithms.sweep(rule, game, steps=n, record_every=n // 100, seeds=n_seeds, metrics=("gap",), **grid)
+    run_seeds = cli.run_seeds(seed, n_seeds)  # --seed moves the pairs drawn and the MLP's initialisation too
+    tr = algorithms.sweep(
+        rule, game, steps=n, record_every=n // 100, seeds=run_seeds, metrics=("gap",), **grid
+    )
     m = _frame(tr, unit.game, unit.rule, unit.feedback, unit.policy, seed, b)
     rows = _summary(
         m, unit.game, unit.rule, unit.feedback, unit.policy if unit.feedback != "closed form" else "—"

@@ -23,7 +23,7 @@ RULES = ("inpo", "mmd", "nash_md", "egpo", "comal")
 def main(argv=None) -> int:
     p = cli.parser(STUDY, __doc__.splitlines()[0])
     cli.add_rules(p, ",".join(RULES) + "; each must take eta and tau")
-    cli.add_game(p, "comal_cycle")
+    gamespec.add_game(p, "comal_cycle")
     cli.add_count(p, "--steps", "steps per run (default 5000; --quick 1000)")
     cli.add_record_every(p, 50)
     cli.add_level(p)

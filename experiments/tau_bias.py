@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     cli.add_eta_tau(p, tau=None)
     cli.add_count(p, "--steps", "steps per run (default 20000; --quick 2000)")
     cli.add_rules(p, ",".join(RULES) + "; each must take tau")
-    cli.add_game(p, "comal_cycle")
+    gamespec.add_game(p, "comal_cycle")
     args = p.parse_args(argv)
     cli.setup(args)
 

@@ -5,7 +5,8 @@ Turn on float64 for exact work (the sandbox's experiments and tests do)::
     import jax; jax.config.update("jax_enable_x64", True)
 """
 
-from . import feedback, io, library, metrics
+from . import comparisons, datasets, feedback, io, library, metrics, resampling, social_choice
+from .comparisons import BradleyTerry, Comparisons, bradley_terry_fit, from_comparisons, tally
 from .core import Game, Profile, matrix_game, payoff_gradient, preference_game, stack_games, uniform
 from .library import (
     biased_rock_paper_scissors,
@@ -26,6 +27,7 @@ from .metrics import (
     regularized_gap,
     worst_case_win_rate,
 )
+from .resampling import Bootstrap, bootstrap
 from .solvers import Equilibrium, SolverError, regularized_equilibrium, solve
 
 __all__ = [
@@ -56,6 +58,17 @@ __all__ = [
     "SolverError",
     "solve",
     "regularized_equilibrium",
+    "comparisons",
+    "datasets",
+    "resampling",
+    "Bootstrap",
+    "bootstrap",
+    "social_choice",
+    "Comparisons",
+    "BradleyTerry",
+    "tally",
+    "from_comparisons",
+    "bradley_terry_fit",
     "io",
     "library",
     "metrics",

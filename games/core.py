@@ -69,6 +69,9 @@ class Game:
         weights: prompt weights ``rho`` ``[C]`` for a contextual game, ``None`` for a single game.
         preference: static; True when built from a preference matrix (``A = P - 1/2``).
         symmetric: static; True when ``A = -A^T`` (always for preference games), so self-play is meaningful.
+        labels: static; the actions' names (a tuple of distinct strings, one per action of a square game, the
+            same for both players and every prompt), or ``None``. Games built from comparison data carry the
+            models' names here (:func:`games.from_comparisons`); studies use them in tables and figures.
 
     Build it with :func:`preference_game` or :func:`matrix_game`, never directly.
     """
@@ -77,6 +80,7 @@ class Game:
     weights: jax.Array | None
     preference: bool = dataclasses.field(metadata=dict(static=True))
     symmetric: bool = dataclasses.field(metadata=dict(static=True))
+    labels: tuple[str, ...] | None = dataclasses.field(default=None, metadata=dict(static=True))
 
     @property
     def contextual(self) -> bool:
@@ -439,7 +443,30 @@ def _check_weights(weights, num_contexts: int | None, dtype) -> jax.Array | None
     return _to_jax(w, dtype, "weights")
 
 
-def preference_game(P, weights=None, *, dtype=None) -> Game:
+def _check_labels(labels, shape: tuple[int, ...]) -> tuple[str, ...] | None:
+    """``labels`` as a tuple of distinct strings, one per action of a square game (``None`` passes)."""
+    if labels is None:
+        return None
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+        raise TypeError(f"labels must be a sequence of strings (one per action), got {labels!r}")
+    labels = tuple(labels)
+    for i, lab in enumerate(labels):
+        if not isinstance(lab, str):
+            raise TypeError(f"labels[{i}] must be a string, got {lab!r}")
+    m, n = shape[-2:]
+    if m != n:
+        raise ValueError(f"labels name the actions of a square game; this game is {m} x {n}")
+    if len(labels) != n:
+        raise ValueError(f"labels must have one entry per action ({n}), got {len(labels)}")
+    seen: dict[str, int] = {}
+    for i, lab in enumerate(labels):
+        if lab in seen:
+            raise ValueError(f"labels must be distinct: labels[{seen[lab]}] = labels[{i}] = {lab!r}")
+        seen[lab] = i
+    return labels
+
+
+def preference_game(P, weights=None, *, dtype=None, labels=None) -> Game:
     """A symmetric preference game from ``P[i, j] = Pr(i > j)``; payoff ``A = P - 1/2``.
 
     Args:
@@ -448,9 +475,10 @@ def preference_game(P, weights=None, *, dtype=None) -> Game:
             and sum to 1; nothing is renormalised.
         dtype: payoff dtype, float32 or float64 (default: JAX's default float, float64 with x64 on); see
             :func:`check_dtype`.
+        labels: the actions' names (distinct strings, one per action), kept as :attr:`Game.labels`.
 
     Raises:
-        TypeError: non-numeric input, a non-float ``dtype``.
+        TypeError: non-numeric input, a non-float ``dtype``, non-string labels.
         ValueError: NaN/inf, wrong rank, non-square, empty or 1x1, entries outside [0, 1], ``P + P^T != 1``
             or diagonal != 1/2 (tolerance 1e-9 for float64 input, ``8 eps`` of a narrower float input such as a
             float32 ``game.P``; the worst entry is reported), bad weights, float16 or an unavailable float64.
@@ -482,16 +510,18 @@ def preference_game(P, weights=None, *, dtype=None) -> Game:
     A = arr - 0.5
     A = 0.5 * (A - np.swapaxes(A, -1, -2))  # exactly skew-symmetric; differs from P - 1/2 by at most tol/2
     w = _check_weights(weights, arr.shape[0] if arr.ndim == 3 else None, dt)
-    return Game(A=_to_jax(A, dt, "A"), weights=w, preference=True, symmetric=True)
+    labels = _check_labels(labels, arr.shape)
+    return Game(A=_to_jax(A, dt, "A"), weights=w, preference=True, symmetric=True, labels=labels)
 
 
-def matrix_game(A, weights=None, *, dtype=None) -> Game:
+def matrix_game(A, weights=None, *, dtype=None, labels=None) -> Game:
     """A zero-sum matrix game: the row player maximises ``x^T A y``.
 
     Args:
         A: ``[m, n]`` payoff (m x n allowed) or ``[C, m, n]`` for a contextual game.
         weights: prompt weights ``rho`` ``[C]`` (contextual games only; default uniform).
         dtype: payoff dtype, float32 or float64 (default: JAX's default float); see :func:`check_dtype`.
+        labels: the actions' names (square games only: one name per action, shared by both players).
 
     The game is marked ``symmetric`` when ``A`` is square and exactly skew-symmetric (``A = -A^T``), in
     which case self-play rules may run on it.
@@ -507,7 +537,8 @@ def matrix_game(A, weights=None, *, dtype=None) -> Game:
     _check_matrix_stack(arr, "A")
     symmetric = arr.shape[-1] == arr.shape[-2] and bool(np.array_equal(arr, -np.swapaxes(arr, -1, -2)))
     w = _check_weights(weights, arr.shape[0] if arr.ndim == 3 else None, dt)
-    return Game(A=_to_jax(arr, dt, "A"), weights=w, preference=False, symmetric=symmetric)
+    labels = _check_labels(labels, arr.shape)
+    return Game(A=_to_jax(arr, dt, "A"), weights=w, preference=False, symmetric=symmetric, labels=labels)
 
 
 def check_reference(game: Game, ref, player: int = 0, name: str = "ref") -> jax.Array:
@@ -544,7 +575,7 @@ def stack_games(games: Sequence[Game]) -> Game:
         if not isinstance(g, Game):
             raise TypeError(f"games[{i}] is a {type(g).__name__}, not a Game")
     first = games[0]
-    signature = lambda g: (g.A.shape, g.A.dtype, g.preference, g.symmetric, g.weights is None)
+    signature = lambda g: (g.A.shape, g.A.dtype, g.preference, g.symmetric, g.weights is None, g.labels)
     expected = signature(first)
     for i, g in enumerate(games):
         if signature(g) != expected:

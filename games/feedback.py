@@ -32,9 +32,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -47,13 +48,34 @@ __all__ = ["Feedback", "Oracle", "exact", "sampled", "noisy", "KINDS"]
 KINDS = ("exact", "sampled", "noisy")
 
 
-class Feedback(NamedTuple):
-    """A feedback model: static configuration (hashable). Build it with :func:`exact`, :func:`sampled` or
-    :func:`noisy`."""
+@dataclasses.dataclass(frozen=True)
+class Feedback:
+    """A feedback model: static configuration (frozen, hashable: a static ``jit`` argument). Build it with
+    :func:`exact`, :func:`sampled` or :func:`noisy`; the constructor validates every field itself, so a
+    ``Feedback`` built directly (``Feedback("noisy", sigma=-1.0)``) is refused exactly as ``noisy(-1)`` is.
+
+    Raises:
+        ValueError / TypeError: an unknown ``kind``, ``samples`` not a whole number >= 1 for ``"sampled"``,
+            ``sigma`` not a finite number >= 0 for ``"noisy"``, or a field the kind does not use set.
+    """
 
     kind: str
     samples: int = 0
     sigma: float = 0.0
+
+    def __post_init__(self):
+        if not isinstance(self.kind, str) or self.kind not in KINDS:
+            raise ValueError(f"Feedback: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.kind == "sampled":
+            object.__setattr__(self, "samples", check_int(self.samples, "samples"))
+        elif not (isinstance(self.samples, (int, np.integer)) and self.samples == 0):
+            raise ValueError(
+                f"Feedback: samples applies to kind 'sampled' only, got samples={self.samples!r}"
+            )
+        if self.kind == "noisy":
+            object.__setattr__(self, "sigma", _check_sigma(self.sigma))
+        elif isinstance(self.sigma, (bool, str)) or np.ndim(self.sigma) != 0 or self.sigma != 0:
+            raise ValueError(f"Feedback: sigma applies to kind 'noisy' only, got sigma={self.sigma!r}")
 
     @property
     def name(self) -> str:
@@ -75,6 +97,31 @@ class Feedback(NamedTuple):
         actions = game.shape[0] if profile.self_play else sum(game.shape)
         return self.samples * actions * contexts
 
+    def working_bytes(self, game: Game, self_play: bool) -> int:
+        """An estimate of the memory one gradient evaluation allocates (bytes), for the runner's memory check:
+        under :func:`sampled`, per player, prompt, own action and draw, a Gumbel noise per opponent action (the
+        categorical draw), the opponent's index, its payoff, the duel's uniform draw and its outcome —
+        ``(opponents + 4)`` numbers; 0 otherwise (the exact gradient is the size of the game)."""
+        if self.kind != "sampled":
+            return 0
+        item = np.dtype(game.dtype).itemsize
+        contexts = game.A.shape[0] if game.contextual else 1
+        m, n = game.shape
+        players = ((m, n),) if self_play else ((m, n), (n, m))
+        return contexts * self.samples * sum(own * (opp + 4) * item for own, opp in players)
+
+
+def _check_sigma(sigma) -> float:
+    if isinstance(sigma, (bool, str)) or np.ndim(sigma) != 0:
+        raise TypeError(f"sigma must be a real number, got {sigma!r}")
+    try:
+        value = float(sigma)
+    except (TypeError, ValueError):
+        raise TypeError(f"sigma must be a real number, got {sigma!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    return value
+
 
 @functools.cache
 def exact() -> Feedback:
@@ -90,7 +137,7 @@ def sampled(samples: int) -> Feedback:
     Raises:
         TypeError / ValueError: ``samples`` is not an integer >= 1.
     """
-    return Feedback("sampled", samples=check_int(samples, "samples"))
+    return Feedback("sampled", samples=samples)
 
 
 def noisy(sigma: float) -> Feedback:
@@ -99,15 +146,7 @@ def noisy(sigma: float) -> Feedback:
     Raises:
         TypeError / ValueError: ``sigma`` is not a finite number >= 0.
     """
-    if isinstance(sigma, (bool, str)) or np.ndim(sigma) != 0:
-        raise TypeError(f"sigma must be a real number, got {sigma!r}")
-    try:
-        value = float(sigma)
-    except (TypeError, ValueError):
-        raise TypeError(f"sigma must be a real number, got {sigma!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
-    return Feedback("noisy", sigma=value)
+    return Feedback("noisy", sigma=sigma)
 
 
 def check_feedback(feedback) -> Feedback:

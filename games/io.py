@@ -21,6 +21,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -117,8 +118,9 @@ def save(game: Game, path) -> Path:
     """Write ``game`` to ``path`` (format from the suffix) with :func:`atomic_write`.
 
     Raises:
-        TypeError: not a :class:`Game`.  ValueError: unknown suffix, a contextual game as ``.csv``, non-uniform
-        prompt weights as ``.npy``/``.csv``.
+        TypeError: not a :class:`Game`.
+        ValueError: unknown suffix, a contextual game as ``.csv``, non-uniform
+            prompt weights as ``.npy``/``.csv``.
     """
     if not isinstance(game, Game):
         raise TypeError(f"save expects a Game, got {type(game).__name__}")
@@ -172,6 +174,8 @@ def _read_json(path: Path, kind: str | None):
         raise ValueError(f"{path}: not UTF-8 text ({err})") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: invalid JSON ({err})") from None
+    except RecursionError:  # Python's decoder recurses once per level of nesting
+        raise ValueError(f"{path}: JSON nested too deeply (a game's matrix has at most 3 levels)") from None
     if not isinstance(doc, dict) or "matrix" not in doc or doc.get("kind") not in KINDS:
         raise ValueError(f"{path}: expected an object with 'kind' in {KINDS} and 'matrix'")
     unknown = sorted(set(doc) - set(JSON_KEYS))
@@ -212,12 +216,15 @@ def load(path, kind: str | None = None, **kw) -> Game:
             dtype = M.dtype
     elif suffix == ".csv":
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8") as f, warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "input contained no data": refused below
                 M = np.loadtxt(f, delimiter=",", ndmin=2)
         except UnicodeDecodeError as err:
             raise ValueError(f"{path}: not UTF-8 text ({err})") from None
         except ValueError as err:
             raise ValueError(f"{path}: malformed CSV ({err})") from None
+        if M.size == 0:
+            raise ValueError(f"{path}: the CSV holds no numbers (an empty file)")
     else:
         kind, M, weights, dtype = _read_json(path, kind)
         if dtype == np.float32 and weights is not None:

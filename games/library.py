@@ -15,6 +15,7 @@ __all__ = [
     "random_preference",
     "dominated_response",
     "duplicated_response",
+    "llmfao",
     "RANDOM_KINDS",
 ]
 
@@ -165,3 +166,47 @@ def duplicated_response(**kw) -> Game:
     P = COMAL_CYCLE_P[np.ix_(idx, idx)].copy()
     P[0, 3] = P[3, 0] = 0.5
     return preference_game(P, **kw)
+
+
+def llmfao(
+    judge: str = "crowd",
+    *,
+    missing: str | None = None,
+    kind: str = "rates",
+    ties: float = 0.5,
+    prior: float | None = None,
+    prompts: bool = False,
+    weights: str = "counts",
+    **kw,
+) -> Game:
+    """The game of LLMFAO's real comparisons of 59 language models (D. Ustalov, CC BY 4.0; shipped with the
+    package, see :func:`games.datasets.llmfao`): :func:`games.from_comparisons` of one judge's records.
+
+    Only 927 of the 1,711 pairs were compared, so ``missing`` (``"tie"``, ``"bradley_terry"`` or
+    ``"worst_case"``) is required; there is no default. Actions are labelled with the models' names.
+
+    Args:
+        judge: ``"crowd"``, ``"gpt3"`` or ``"gpt4"``.
+        prompts: a contextual game, one context per prompt (13), instead of the pooled game.
+        missing, kind, ties, prior, weights: as :func:`games.from_comparisons`.
+
+    Example:
+        >>> g = games.library.llmfao("gpt4", missing="bradley_terry")
+        >>> g.shape, g.labels[0]
+        ((59, 59), 'Airoboros L2 70B')
+    """
+    from .comparisons import comparison_game
+    from .datasets import llmfao as comparisons
+
+    if not isinstance(prompts, bool):
+        raise TypeError(f"prompts must be True or False, got {prompts!r}")
+    c = comparisons(judge)
+    return comparison_game(
+        c if prompts else c.pooled(),
+        missing=missing,
+        kind=kind,
+        ties=ties,
+        prior=prior,
+        weights=weights,
+        **kw,
+    )

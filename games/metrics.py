@@ -50,6 +50,22 @@ def _require_preference(game: Game, what: str) -> None:
         )
 
 
+def _check_shapes(game: Game, what: str, **strategies) -> None:
+    """Refuse a strategy whose (static) shape is not the game's: ``name=(array, player)``, ``player`` 0 for
+    the row player (``[m]``, ``[C, m]``), 1 for the column player. Shapes are static, so this holds under
+    ``jit`` and ``vmap`` too."""
+    lead = game.A.shape[:-2]
+    for name, (value, player) in strategies.items():
+        if not hasattr(value, "shape"):  # a list: the metrics' matrix products need arrays
+            raise TypeError(f"{what}: {name} must be an array (jnp.asarray it), got {type(value).__name__}")
+        want = (*lead, game.shape[player])
+        if tuple(jnp.shape(value)) != want:
+            raise ValueError(
+                f"{what}: {name} must have shape {want} ({'row' if player == 0 else 'column'} player's "
+                f"actions{' per prompt' if lead else ''}) for {game!r}, got shape {tuple(jnp.shape(value))}"
+            )
+
+
 def _check_tau(tau) -> None:
     """Refuse a concrete (Python/NumPy) ``tau <= 0`` or NaN; traced and JAX values are left alone."""
     if isinstance(tau, (numbers.Real, np.ndarray, np.generic)) and not isinstance(tau, bool):
@@ -59,7 +75,12 @@ def _check_tau(tau) -> None:
 
 
 def expected_payoff(game: Game, x: jax.Array, y: jax.Array) -> jax.Array:
-    """``x^T A y`` (rho-weighted over prompts): the row player's expected payoff."""
+    """``x^T A y`` (rho-weighted over prompts): the row player's expected payoff.
+
+    Raises:
+        ValueError: ``x`` or ``y`` does not have the game's shape (``[m]``/``[n]``, ``[C, m]``/``[C, n]``).
+    """
+    _check_shapes(game, "expected_payoff", x=(x, 0), y=(y, 1))
     return _weighted(game, action_sum(x * _matvec(game.A, y)))
 
 
@@ -67,8 +88,12 @@ def duality_gap(game: Game, x: jax.Array, y: jax.Array | None = None) -> jax.Arr
     """Duality gap ``max_i (A y)_i - min_j (x^T A)_j`` (rho-weighted); ``y`` defaults to ``x`` (self-play).
 
     It is non-negative and zero exactly at a Nash equilibrium.
+
+    Raises:
+        ValueError: ``x`` or ``y`` does not have the game's shape (``[m]``/``[n]``, ``[C, m]``/``[C, n]``).
     """
     y = x if y is None else y
+    _check_shapes(game, "duality_gap", x=(x, 0), y=(y, 1))
     best_row = action_max(_matvec(game.A, y))
     best_col = action_min(_vecmat(x, game.A))
     return _weighted(game, best_row - best_col)
@@ -81,9 +106,11 @@ def worst_case_win_rate(game: Game, pi: jax.Array) -> jax.Array:
     ``x = y = pi``.
 
     Raises:
-        ValueError: a matrix game (no ``P``); the flag is static, so this holds under ``jit`` too.
+        ValueError: a matrix game (no ``P``; the flag is static, so this holds under ``jit`` too), or ``pi``
+            not of the game's shape.
     """
     _require_preference(game, "worst_case_win_rate")
+    _check_shapes(game, "worst_case_win_rate", pi=(pi, 0))
     return _weighted(game, 0.5 + action_min(_vecmat(pi, game.A)))
 
 
@@ -115,6 +142,7 @@ def regularized_gap(game: Game, pi, tau, ref=None) -> jax.Array:
     """
     _check_tau(tau)
     x, y = pi if isinstance(pi, tuple) else (pi, pi)
+    _check_shapes(game, "regularized_gap", x=(x, 0), y=(y, 1))
     if ref is None:
         ref = (uniform(game, 0), uniform(game, 1))
     rx, ry = ref if isinstance(ref, tuple) else (ref, ref)

@@ -171,6 +171,15 @@ def test_gap_against_eta_straight_from_the_sweep_csv(tmp_path):
         ),
         (["--rules", "mwu", "--hp", "inpo.tau=1"], "--hp inpo.tau: no rule 'inpo' among the rules run (mwu)"),
         (["--rules", "mwu", "--hp", "eta=-1"], "mwu: hyperparameter eta must lie in (0, inf), got -1"),
+        (
+            ["--game", "llmfao:judge=gpt4"],
+            "784 of the 1711 pairs were never compared; say what they are with missing=",
+        ),
+        (
+            ["--game", "comal_cycle", "--comparisons", "x.csv"],
+            "give one game (--game or --comparisons), once",
+        ),
+        (["--comparisons", "missing.csv"], "--comparisons: no such file"),
     ],
 )
 def test_paper_cli_errors_are_one_line_before_any_computation(args, message, tmp_path):
@@ -589,3 +598,76 @@ def test_suite_quick_ranks_a_user_rule_with_intervals(tmp_path):
     assert len(runs) == cells.runs.sum()
     for png in ("heatmap.png", "profile.png"):
         assert (out / png).stat().st_size > 10_000
+def test_comparisons_and_llmfao_games_reach_a_study(tmp_path):
+    """--comparisons FILE.csv:options and --game llmfao:... go through the one game-spec parser into any study."""
+    csv = tmp_path / "votes.csv"
+    csv.write_text("a,b,who\nx,y,A\ny,z,A\nz,x,A\nx,y,T\n")
+    spec = f"{csv}:left=a,right=b,winner=who,outcomes={{'A': 'left', 'B': 'right', 'T': 'tie'}}"
+    out = tmp_path / "out"
+    paper = ["experiments.paper", "--quick", "--quiet", "--steps", "100", "--rules", "mwu", "--out", str(out)]
+    run_cli(*paper, "--comparisons", spec, cwd=tmp_path)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["game"]["comparisons"] == str(csv) and len(meta["game"]["sha256"]) == 64
+    assert pd.read_csv(out / "trace.csv")["game"].iloc[0].startswith("votes.csv:left=a,right=b,winner=who")
+    proc = run_cli(*paper, "--comparisons", f"{csv}:left=a,right=b,winner=who", check=False, cwd=tmp_path)
+    assert proc.returncode == 2 and "row 0 has winner 'A'" in proc.stderr
+    run_cli(*paper, "--game", "llmfao:judge=gpt4,missing=bradley_terry,kind=rates", cwd=tmp_path)
+    assert (
+        pd.read_csv(out / "trace.csv")["game"].iloc[0] == "llmfao:judge=gpt4,missing=bradley_terry,kind=rates"
+    )
+
+
+@pytest.mark.slow
+def test_real_preferences_quick(tmp_path):
+    proc = run_cli("experiments.real_preferences", "--quick", "--quiet", "--out", str(tmp_path / "r"))
+    out = tmp_path / "r"
+    files = [
+        "equilibria.csv",
+        "summary.csv",
+        "transfer.csv",
+        "missing.csv",
+        "prompts.csv",
+        "rules.csv",
+        "trace.csv",
+        "equilibria.png",
+        "equilibria.pdf",
+        "judges.png",
+        "rules.png",
+        "metadata.json",
+    ]
+    for name in files:
+        assert (out / name).stat().st_size > 0, name
+    assert "| judge | game    | support" in proc.stdout and "judge transfer" in proc.stdout
+    eq = pd.read_csv(out / "equilibria.csv")
+    assert len(eq) == 3 * 2 * 59
+    np.testing.assert_allclose(eq.groupby(["judge", "kind"])["mass"].sum(), 1.0, atol=1e-9)
+    assert ((eq.lo <= eq.hi) & (eq.support_probability.between(0, 1))).all()
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.judge) == ["crowd", "crowd", "gpt3", "gpt3", "gpt4", "gpt4"]
+    assert summary.bt_leader_worst_win_rate.between(0, 1).all()
+    transfer = pd.read_csv(out / "transfer.csv")
+    np.testing.assert_allclose(
+        transfer[transfer.nash_of == transfer.scored_in].worst_case_win_rate, 0.5, atol=1e-9
+    )
+    trace = pd.read_csv(out / "trace.csv")
+    assert set(trace.feedback) == {"exact", "sampled:64"} and set(trace.rule) == {"inpo", "comal(inpo,100)"}
+    assert (
+        list(trace.columns[:3]) == COLUMNS_HEAD and list(trace.columns[-len(COLUMNS_TAIL) :]) == COLUMNS_TAIL
+    )
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["bootstrap"]["resamples"] == 10 and meta["game"]["name"] == "llmfao"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--missing", "zero"], "invalid choice: 'zero'"),
+        (["--boot", "1"], "--boot must be >= 2"),
+    ],
+)
+def test_real_preferences_cli_errors(args, message, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli(
+        "experiments.real_preferences", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path
+    )
+    assert_cli_error(proc, message, out, tmp_path)

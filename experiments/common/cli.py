@@ -24,6 +24,13 @@ X_AXES = {
 }
 
 
+def run_seeds(seed: int, n: int) -> list[int]:
+    """The seeds of a study's ``n`` seeded runs, drawn from its ``--seed`` (NumPy's ``SeedSequence``): ``--seed``
+    moves every random draw a study makes (its games, start noise and each run's sampled feedback), and one
+    ``--seed`` gives the same ``n`` run seeds in every study."""
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(n)]
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         """Argparse's errors as one line (no usage block), exit code 2, like :func:`fail`."""
@@ -70,21 +77,6 @@ def add_rules(p: argparse.ArgumentParser, default: str) -> None:
         help="comma-separated rules: registered names (algorithms.RULES) or module:attribute, an UpdateRule "
         "or a zero-argument factory returning one, importable from PYTHONPATH "
         f"(default: {default})",
-    )
-
-
-def add_game(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument(
-        "--game",
-        default=None,
-        help="a game file (.json, .npy or .csv, read by games.io; .npy/.csv need --game-kind) or a library "
-        f"game with arguments, e.g. condorcet_cycle:n=5,p=0.8 (default: {default})",
-    )
-    p.add_argument(
-        "--game-kind",
-        choices=("preference", "matrix"),
-        default=None,
-        help="what a .npy/.csv game file holds: P (preference) or the payoff A (matrix)",
     )
 
 
@@ -238,6 +230,9 @@ def default_out(args) -> Path:
 
 
 _INTERRUPTED = []
+#: The result folders of this run (:class:`experiments.common.output.Output` registers itself), so that the
+#: interrupt message can say what is on disk.
+FOLDERS: list = []
 
 
 def checkpoint() -> None:
@@ -249,7 +244,9 @@ def checkpoint() -> None:
 def entry(main: Callable[[], int]) -> int:
     """Run a study's ``main`` as a command. Ctrl-C (or SIGTERM) takes effect at the next unit of work (a rule, a
     grid) or before the result folder is swapped in; a second Ctrl-C interrupts at once. Either way the
-    unfinished copy is removed, the previous folder stays, and the run ends with one line and exit 130.
+    unfinished copy is removed, the previous folder stays, and the run ends with one line and exit 130; a signal
+    that lands at or after the swap says so instead (the new complete folder is in place:
+    :func:`interrupt_message`).
     (Deferring matters: a ``KeyboardInterrupt`` raised inside a garbage-collector callback of JAX is swallowed
     and printed as a traceback.)"""
 
@@ -260,12 +257,13 @@ def entry(main: Callable[[], int]) -> int:
     with contextlib.suppress(ValueError):  # not in the main thread
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+    FOLDERS.clear()
     try:
         code = main()
         checkpoint()
         return code
     except KeyboardInterrupt:
-        print("interrupted: the output folder was left as it was", file=sys.stderr)
+        print(interrupt_message(), file=sys.stderr)
         return 130
 
 
@@ -330,6 +328,15 @@ def add_hp(p: argparse.ArgumentParser) -> None:
         help="set a declared hyperparameter: name=value for every rule that declares it, rule.name=value for one "
         "rule (repeatable; the value must lie in the rule's declared interval; overrides --eta/--tau)",
     )
+
+
+def interrupt_message() -> str:
+    """What an interrupt leaves on disk, read from the disk: the new complete folder when a result folder was
+    already swapped in (the signal landed at or after the swap), else the previous folder, untouched."""
+    done = [f.out for f in FOLDERS if f.in_place()]
+    if done:
+        return f"interrupted after the results were complete: {', '.join(f'{d}/' for d in done)} holds the new folder"
+    return "interrupted: the output folder was left as it was"
 
 
 def check_x(parser: argparse.ArgumentParser, x: str, feedback=None) -> None:

@@ -1,4 +1,5 @@
-"""``--game``/``--game-kind``: a game file or a library game with arguments -> the game, its label and metadata."""
+"""``--game``/``--game-kind``/``--comparisons``: a game file, a library game with arguments, or a CSV of
+comparison records -> the game, its label and metadata."""
 
 from __future__ import annotations
 
@@ -31,6 +32,17 @@ def _parse_value(text: str):
         return text
 
 
+def _arguments(text: str, rest: str) -> dict:
+    """``k=v,k=v`` -> ``{k: literal value or string}``."""
+    kwargs = {}
+    for part in filter(str.strip, _ARG_SPLIT.split(rest)) if rest.strip() else ():
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise ValueError(f"game {text!r}: expected k=v arguments, got {part!r}")
+        kwargs[key.strip()] = _parse_value(value)
+    return kwargs
+
+
 def library_game(text: str, dtype: str, seed: int):
     """``name`` or ``name:k=v,k=v`` of a game in :mod:`games.library` -> (game, canonical label, meta)."""
     import games
@@ -45,12 +57,7 @@ def library_game(text: str, dtype: str, seed: int):
             f"unknown game {name!r}: give a .json/.npy/.csv file or one of {', '.join(makers)} "
             "(arguments as name:k=v,k=v)"
         )
-    kwargs = {}
-    for part in filter(str.strip, _ARG_SPLIT.split(rest)) if rest.strip() else ():
-        key, eq, value = part.partition("=")
-        if not eq:
-            raise ValueError(f"game {text!r}: expected k=v arguments, got {part!r}")
-        kwargs[key.strip()] = _parse_value(value)
+    kwargs = _arguments(text, rest)
     fn = makers[name]
     params = inspect.signature(fn).parameters
     if "key" in params and "key" not in kwargs:
@@ -69,15 +76,54 @@ def library_game(text: str, dtype: str, seed: int):
     return game, label, {"name": name, "arguments": kwargs}
 
 
+class ComparisonsSpec(str):
+    """``--comparisons FILE.csv[:k=v,...]`` (a ``str``, so studies print it like a ``--game`` spec)."""
+
+
+_CSV_SPEC = re.compile(r"^(?P<path>.*?\.csv)(?::(?P<options>.*))?$", re.IGNORECASE | re.DOTALL)
+
+
+def comparisons_game(text: str, dtype: str):
+    """``FILE.csv[:k=v,...]`` -> (game, label, meta): :func:`games.from_comparisons` of the file's records."""
+    import games
+
+    match = _CSV_SPEC.match(text)
+    if match is None:
+        raise ValueError(f"--comparisons {text!r}: expected FILE.csv or FILE.csv:k=v,...")
+    path, rest = Path(match["path"]), match["options"] or ""
+    kwargs = _arguments(text, rest)
+    if not path.is_file():
+        raise ValueError(f"--comparisons: no such file {str(path)!r}")
+    params = inspect.signature(games.from_comparisons).parameters
+    unknown = [k for k in kwargs if k not in params or k in ("records", "dtype")]
+    if unknown:
+        takes = [k for k in params if k not in ("records", "dtype")]
+        raise ValueError(
+            f"--comparisons: unknown option(s) {', '.join(unknown)}; it takes {', '.join(takes)}"
+        )
+    try:
+        game = games.from_comparisons(path, **kwargs, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--comparisons {path.name}: {err}") from None
+    label = path.name + (":" + ",".join(f"{k}={v}" for k, v in kwargs.items()) if kwargs else "")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    return game, label, {"comparisons": str(path), "sha256": sha, "arguments": kwargs}
+
+
 def resolve_game(
     parser: argparse.ArgumentParser, text: str | None, kind: str | None, default: str, dtype: str, seed: int
 ) -> GameSpec:
-    """``--game``/``--game-kind``: a file read by :func:`games.io.load` or a library game; errors via :func:`fail`."""
+    """``--game``/``--game-kind``/``--comparisons``: a file read by :func:`games.io.load`, a library game, or a
+    CSV of comparison records (:func:`comparisons_game`); errors via :func:`fail`."""
     import games
 
     text = default if text is None else text
     path = Path(text)
     try:
+        if isinstance(text, ComparisonsSpec):
+            if kind is not None:
+                raise ValueError("--game-kind applies to .npy/.csv game files, not to --comparisons")
+            return GameSpec(*comparisons_game(text, dtype))
         if path.suffix.lower() in (".json", ".npy", ".csv"):
             if not path.is_file():
                 raise ValueError(f"--game: no such file {text!r}")
@@ -92,3 +138,42 @@ def resolve_game(
         return GameSpec(game, label, meta)
     except (ValueError, TypeError, OSError) as err:
         fail(parser, str(err))
+
+
+class _GameSource(argparse.Action):
+    """``--game`` and ``--comparisons`` name the same thing (``args.game``); give one of them, once."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            fail(parser, f"{option_string}: give one game (--game or --comparisons), once")
+        if option_string == "--comparisons":
+            values = ComparisonsSpec(values)
+        setattr(namespace, self.dest, values)
+
+
+def add_game(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--game",
+        default=None,
+        action=_GameSource,
+        help="a game file (.json, .npy or .csv, read by games.io; .npy/.csv need --game-kind) or a library "
+        f"game with arguments, e.g. condorcet_cycle:n=5,p=0.8 or "
+        f"llmfao:judge=gpt4,missing=bradley_terry,kind=rates (default: {default})",
+    )
+    p.add_argument(
+        "--comparisons",
+        dest="game",
+        metavar="FILE.csv[:k=v,...]",
+        action=_GameSource,
+        help="instead of --game: a CSV of pairwise comparisons, one row per judgment, made into a game by "
+        "games.from_comparisons; options after a colon: left=, right=, winner= (column names; default left, "
+        "right, winner), prompt=, count=, outcomes={'A': 'left', 'B': 'right', 'tie': 'tie'}, "
+        "missing=tie|bradley_terry|worst_case (needed when pairs were never compared), kind=rates|margins, "
+        "ties=, prior=, weights=counts|uniform",
+    )
+    p.add_argument(
+        "--game-kind",
+        choices=("preference", "matrix"),
+        default=None,
+        help="what a .npy/.csv game file holds: P (preference) or the payoff A (matrix)",
+    )

@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from . import cli
 from .cli import checkpoint, fail
 
 
@@ -44,6 +45,18 @@ class Output:
         if self.out.exists() and not os.access(self.out, os.W_OK | os.X_OK):
             shutil.rmtree(self.path, ignore_errors=True)
             fail(parser, f"--out {out}: the existing folder cannot be replaced (no write permission)")
+        stat = self.path.stat()
+        self._identity = (stat.st_dev, stat.st_ino)  # the new folder, recognised at --out after the swap
+        cli.FOLDERS.append(self)
+
+    def in_place(self) -> bool:
+        """Whether ``out`` is now this run's new folder (read from the disk, not from a flag: true as soon as
+        the swap's rename has happened, even if a signal interrupted the code right after it)."""
+        try:
+            stat = self.out.stat()
+        except OSError:
+            return False
+        return (stat.st_dev, stat.st_ino) == self._identity
 
     def __enter__(self) -> Output:
         return self

@@ -1,0 +1,372 @@
+"""A catalogue of bad and extreme inputs for the feedback models, the runner (run, sweep, metrics,
+``to_dataframe``), the metrics, the registry, loss-based rules (losses, policies, optimizers) and the memory
+check: each row either raises a clear error (the exception type, a message naming the offending value, one
+line) or gives the right answer (checked against an independent value).
+
+The rows marked ``#17`` reproduce the findings of issue 17; the rest are this catalogue's own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import algorithms
+import games
+from algorithms import losses, policies
+from games.feedback import Feedback
+
+
+@pytest.fixture(autouse=True)
+def _machine(monkeypatch):
+    """A 64 GiB machine for the memory rows, whatever runs the tests (a large one would try the allocation)."""
+    monkeypatch.setattr(algorithms.memory, "machine_memory", lambda: 64 * 2**30)
+
+
+def _G():
+    return games.comal_cycle()
+
+
+def _mwu():
+    return algorithms.get("mwu")
+
+
+def _loss_rule(loss="inpo", policy=None, **kw):
+    return algorithms.loss_based(loss, policy or policies.tabular(_G()), **kw)
+
+
+_ETA = (("eta", (0.5, "(0, inf)")),)
+
+
+def _run(**kw):
+    return algorithms.run(_mwu(), _G(), steps=2, **kw)
+
+
+# (id, thunk, exception type, regex the one-line message must match)
+ERRORS = [
+    # feedback: validated in its own constructor, wherever it enters
+    ("#17 Feedback noisy sigma<0", lambda: Feedback("noisy", sigma=-1.0), ValueError, r"sigma.*-1\.0"),
+    ("#17 Feedback bogus kind", lambda: Feedback("bogus"), ValueError, r"kind.*'bogus'"),
+    ("#17 run with Feedback bogus", lambda: _run(feedback=Feedback("bogus")), ValueError, r"'bogus'"),
+    ("Feedback sampled no samples", lambda: Feedback("sampled"), ValueError, r"samples must be >= 1, got 0"),
+    ("Feedback sampled float", lambda: Feedback("sampled", samples=2.5), TypeError, r"samples.*2\.5"),
+    ("Feedback noisy nan", lambda: Feedback("noisy", sigma=float("nan")), ValueError, r"sigma.*nan"),
+    ("Feedback noisy str", lambda: Feedback("noisy", sigma="1"), TypeError, r"sigma.*'1'"),
+    ("Feedback exact with samples", lambda: Feedback("exact", samples=3), ValueError, r"samples=3"),
+    ("Feedback exact with sigma", lambda: Feedback("exact", sigma=0.1), ValueError, r"sigma=0\.1"),
+    ("Feedback kind int", lambda: Feedback(3), ValueError, r"kind.*3"),
+    (
+        "Feedback replace revalidates",
+        lambda: dataclasses.replace(games.feedback.noisy(1.0), sigma=-2.0),
+        ValueError,
+        r"-2\.0",
+    ),
+    ("Feedback frozen", lambda: setattr(games.feedback.noisy(1.0), "sigma", -1.0), AttributeError, r"sigma"),
+    ("sampled(True)", lambda: games.feedback.sampled(True), TypeError, r"samples.*True"),
+    ("feedback a string", lambda: _run(feedback="exact"), TypeError, r"'exact'"),
+    # memory: estimated from the sizes before anything is allocated
+    (
+        "#17 sampled(10**12)",
+        lambda: algorithms.run(_mwu(), _G(), steps=1, feedback=games.feedback.sampled(10**12)),
+        ValueError,
+        r"^run: feedback=sampled\(1000000000000\) needs about [0-9.]+ TiB .* this machine's [0-9.]+ [GT]iB",
+    ),
+    (
+        "#17 sweep seeds=10**12",
+        lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds=10**12),
+        ValueError,
+        r"^sweep: 1000000000000 runs x 2 records needs about [0-9.]+ TiB .* this machine's",
+    ),
+    (
+        "#17 loss_based pairs=10**9",
+        lambda: algorithms.run(_loss_rule(pairs=10**9), _G(), steps=1),
+        ValueError,
+        r"^run: loss_based\(inpo.*1000000000xhard\)'s judged data per step needs about [0-9.]+ GiB",
+    ),
+    (
+        "records 10**11",
+        lambda: algorithms.run(_mwu(), _G(), steps=10**11, record_every=1),
+        ValueError,
+        r"1 run x 100000000001 records needs about",
+    ),
+    (
+        "sweep grid 10**6 x 10**6",
+        lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds=10**6, eta=np.linspace(0.1, 1, 10**6)),
+        ValueError,
+        r"1000000000000 runs",
+    ),
+    # user metrics: one number per record, checked by abstract evaluation
+    (
+        "#17 vector metric",
+        lambda: _run(metrics=[("probs", lambda g, x, y: x)]),
+        ValueError,
+        r"metric 'probs' must return one number.*shape \(3,\)",
+    ),
+    (
+        "#17 matrix metric",
+        lambda: _run(metrics=[("m", lambda g, x, y: jnp.outer(x, y))]),
+        ValueError,
+        r"metric 'm'.*shape \(3, 3\)",
+    ),
+    (
+        "metric that raises",
+        lambda: _run(metrics=[("bad", lambda g, x, y: x[7] + undefined_name)]),  # noqa: F821
+        ValueError,
+        r"metric 'bad' fails",
+    ),
+    ("metric a string", lambda: _run(metrics=[("s", lambda g, x, y: "a")]), ValueError, r"metric 's' fails"),
+    (
+        "metric per prompt on a contextual game",
+        lambda: algorithms.run(
+            _mwu(),
+            games.preference_game(np.stack([games.comal_cycle().P] * 2)),
+            steps=1,
+            metrics=[("v", lambda g, x, y: x[:, 0])],
+        ),
+        ValueError,
+        r"v_by_context.*shape \(2,\)",
+    ),
+    ("#17 record_policy 'False'", lambda: _run(record_policy="False"), TypeError, r"record_policy.*'False'"),
+    ("record_policy 1", lambda: _run(record_policy=1), TypeError, r"record_policy.*1"),
+    (
+        "sweep record_policy 'yes'",
+        lambda: algorithms.sweep(_mwu(), _G(), steps=1, record_policy="yes"),
+        TypeError,
+        r"record_policy",
+    ),
+    # sweep seeds
+    ("#17 sweep seeds=True", lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds=True), TypeError, r"True"),
+    ("#17 sweep seeds=2.0", lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds=2.0), TypeError, r"2\.0"),
+    ("#17 sweep key=0", lambda: algorithms.sweep(_mwu(), _G(), steps=1, key=0), ValueError, r"seeds="),
+    ("sweep seeds='3'", lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds="3"), TypeError, r"'3'"),
+    ("sweep seeds=0", lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds=0), ValueError, r"at least one"),
+    ("sweep seeds=[1.5]", lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds=[1.5]), TypeError, r"1\.5"),
+    (
+        "sweep seeds=-1 in list",
+        lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds=[-1]),
+        ValueError,
+        r"-1",
+    ),
+    (
+        "sweep seeds 0-d array",
+        lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds=np.array(3)),
+        TypeError,
+        r"array\(3\)",
+    ),
+    (
+        "sweep seeds set",
+        lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds={1, 2}),
+        TypeError,
+        r"\{1, 2\}",
+    ),
+    (
+        "sweep seeds 2-D",
+        lambda: algorithms.sweep(_mwu(), _G(), steps=1, seeds=[[1, 2]]),
+        TypeError,
+        r"seeds\[0\]",
+    ),
+    (
+        "Feedback sampled with sigma",
+        lambda: Feedback("sampled", samples=3, sigma=1.0),
+        ValueError,
+        r"sigma=1\.0",
+    ),
+    ("noisy(inf)", lambda: games.feedback.noisy(float("inf")), ValueError, r"inf"),
+    (
+        "metric returning None",
+        lambda: _run(metrics=[("n", lambda g, x, y: None)]),
+        ValueError,
+        r"metric 'n' fails.*None",
+    ),
+    (
+        "metric returning complex",
+        lambda: _run(metrics=[("c", lambda g, x, y: 1j)]),
+        ValueError,
+        r"metric 'c'",
+    ),
+    # metrics of strategies with the wrong shape: named, not a dot_general error
+    (
+        "#17 duality_gap x of length 4",
+        lambda: games.duality_gap(_G(), np.ones(4) / 4),
+        ValueError,
+        r"duality_gap: x must have shape \(3,\).*got shape \(4,\)",
+    ),
+    (
+        "duality_gap y of length 2 on 2x3",
+        lambda: games.duality_gap(games.matrix_game(np.ones((2, 3))), np.ones(2) / 2, np.ones(2) / 2),
+        ValueError,
+        r"y must have shape \(3,\).*got shape \(2,\)",
+    ),
+    (
+        "duality_gap one prompt on contextual",
+        lambda: games.duality_gap(games.preference_game(np.stack([_G().P] * 2)), np.ones(3) / 3),
+        ValueError,
+        r"x must have shape \(2, 3\)",
+    ),
+    (
+        "worst_case_win_rate wrong shape",
+        lambda: games.worst_case_win_rate(_G(), np.ones((3, 3)) / 3),
+        ValueError,
+        r"pi must have shape \(3,\)",
+    ),
+    (
+        "regularized_gap wrong shape",
+        lambda: games.regularized_gap(_G(), np.ones(2) / 2, 0.1),
+        ValueError,
+        r"regularized_gap: x must have shape",
+    ),
+    (
+        "expected_payoff wrong shape",
+        lambda: games.expected_payoff(_G(), np.ones(3) / 3, np.ones(5) / 5),
+        ValueError,
+        r"expected_payoff: y",
+    ),
+    ("duality_gap of a list", lambda: games.duality_gap(_G(), [1 / 3] * 3), TypeError, r"x must be an array"),
+    # the registry
+    ("#17 register ''", lambda: algorithms.register("", _mwu()), ValueError, r"register: name.*''"),
+    ("register 'a b'", lambda: algorithms.register("a b", _mwu()), ValueError, r"'a b'"),
+    ("register 3", lambda: algorithms.register(3, _mwu()), TypeError, r"got 3"),
+    # optimizers, losses and policies of loss-based rules, checked when the rule is built
+    ("#17 optax.sgd(nan)", lambda: _loss_rule(optimizer=optax.sgd(float("nan"))), ValueError, r"not finite"),
+    ("optax.adam(inf)", lambda: _loss_rule(optimizer=optax.adam(float("inf"))), ValueError, r"not finite"),
+    (
+        "#17 loss without its declared tau",
+        lambda: _loss_rule(losses.Loss("nt", lambda p, *, eta, tau: losses.inpo(p, eta=eta, tau=tau), _ETA)),
+        ValueError,
+        r"loss nt fails.*declared hyperparameters \(eta\).*'tau'",
+    ),
+    (
+        "#17 loss not taking its declared eta",
+        lambda: _loss_rule(losses.Loss("ne", lambda p: jnp.mean(p.logp_w), _ETA)),
+        ValueError,
+        r"loss ne fails.*eta",
+    ),
+    (
+        "#17 loss returning a vector",
+        lambda: _loss_rule(losses.Loss("vec", lambda p, *, eta: p.logp_w * eta, _ETA)),
+        ValueError,
+        r"loss vec must return a real scalar.*\(1, 9\)",
+    ),
+    (
+        "loss returning a vector, sampled pairs",
+        lambda: _loss_rule(losses.Loss("vec", lambda p, *, eta: p.logp_w * eta, _ETA), pairs=16),
+        ValueError,
+        r"\(1, 16\)",
+    ),
+    (
+        "exact_log_z loss without log_z",
+        lambda: _loss_rule(losses.Loss("z", lambda p, *, eta: jnp.mean(p.logp_w), _ETA, exact_log_z=True)),
+        ValueError,
+        r"loss z fails.*log_z",
+    ),
+    (
+        "#17 policy log-probabilities of the wrong shape",
+        lambda: _loss_rule(policy=policies.Policy("p4", lambda k: jnp.zeros(4), jax.nn.log_softmax, (1, 3))),
+        ValueError,
+        r"policy p4 declares shape \(C, n\) = \(1, 3\).*\(4,\)",
+    ),
+    (
+        "policy shape an int",
+        lambda: _loss_rule(policy=policies.Policy("s", lambda k: jnp.zeros(3), jax.nn.log_softmax, 3)),
+        ValueError,
+        r"policy s: shape must be a pair of ints \(C, n\), got 3",
+    ),
+    (
+        "loss returning an integer",
+        lambda: _loss_rule(losses.Loss("i", lambda p, *, eta: jnp.sum(p.weight > 0), _ETA)),
+        ValueError,
+        r"loss i must return a real scalar.*int",
+    ),
+    (
+        "policy whose init fails",
+        lambda: _loss_rule(policy=policies.Policy("bad", lambda k: k[5], jax.nn.log_softmax, (1, 3))),
+        ValueError,
+        r"policy bad: log_probs\(init\(key\)\) fails",
+    ),
+    (
+        "policy for another game",
+        lambda: algorithms.run(_loss_rule(policy=policies.tabular((1, 4))), _G(), steps=1),
+        ValueError,
+        r"policy has shape \(C, n\) = \(1, 4\), the game \(1, 3\)",
+    ),
+]
+
+
+@pytest.mark.parametrize("thunk, kind, pattern", [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS])
+def test_clear_error(thunk, kind, pattern):
+    with pytest.raises(kind) as err:
+        thunk()
+    message = str(err.value)
+    assert "\n" not in message, message  # one line
+    assert re.search(pattern, message), message
+
+
+# ------------------------------------------------------------------------------------------------------------
+# right answers
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_user_metric_returning_a_python_float():  # #17
+    df = _run(metrics=[("c", lambda g, x, y: 1.0)]).to_dataframe()
+    assert df["value"].tolist() == [1.0, 1.0, 1.0]  # steps 0, 1, 2
+
+
+def test_user_metric_matches_the_registered_one():
+    trace = _run(metrics=["gap", ("mine", lambda g, x, y: games.duality_gap(g, x, y))])
+    np.testing.assert_array_equal(trace.metrics["gap"], trace.metrics["mine"])
+    # uniform on the cycle: row sums of P / 3 = (1.4, 1.5, 1.6) / 3, column sums the same reversed, so
+    # max(A y) - min(x^T A) = (1.6/3 - 1/2) - (1.4/3 - 1/2) = 0.2 / 3
+    assert float(trace.metrics["gap"][0]) == pytest.approx(0.2 / 3, abs=1e-15)
+
+
+def test_to_dataframe_without_metrics():  # #17
+    df = _run(metrics=()).to_dataframe()
+    assert len(df) == 0
+    assert {"rule", "feedback", "step", "metric", "context", "value"} <= set(df.columns)
+
+
+def test_context_column_only_for_prompts():  # #17 (the vector metric is refused; an aggregate has no context)
+    df = _run(metrics=["gap"]).to_dataframe()
+    assert df["context"].isna().all()
+
+
+def test_sweep_without_axes_records_policies():  # a sweep of one run, no axis: reshaped to ()
+    trace = algorithms.sweep(_mwu(), _G(), steps=1, record_policy=np.bool_(True))
+    np.testing.assert_allclose(trace.policies.x[0], np.ones(3) / 3, atol=1e-15)  # uniform start
+
+
+def test_sweep_seeds_as_array_and_range():
+    a = algorithms.sweep(_mwu(), _G(), steps=1, seeds=np.array([3, 4]), eta=0.5)
+    b = algorithms.sweep(_mwu(), _G(), steps=1, seeds=range(3, 5), eta=0.5)
+    assert a.coords["seed"].tolist() == b.coords["seed"].tolist() == [3, 4]
+
+
+def test_feedback_factories_and_constructor_agree():
+    assert Feedback("noisy", sigma=0.5) == games.feedback.noisy(0.5)
+    assert hash(Feedback("sampled", samples=np.int64(4))) == hash(games.feedback.sampled(4))
+    assert Feedback("sampled", samples=np.int64(4)).samples.__class__ is int
+
+
+def test_duality_gap_right_shape_is_unchanged():
+    # rock-paper-scissors at uniform: A y = 0, so the gap is 0 (a published equilibrium)
+    assert float(games.duality_gap(games.rock_paper_scissors(), np.ones(3) / 3)) == 0.0
+
+
+def test_register_accepts_an_identifier():
+    name = "catalogue_rule"
+    algorithms.register(name, _mwu())
+    try:
+        assert algorithms.get(name) is _mwu()
+    finally:
+        del algorithms.RULES[name]
+
+
+def test_the_valid_loss_and_optimizer_build():
+    rule = _loss_rule(optimizer=optax.adam(1e-2))  # adam's first update is -lr * sign: finite
+    assert rule.name.startswith("loss_based(inpo")

@@ -1,0 +1,218 @@
+"""The documentation site builds in strict mode (a broken cross-reference fails it) and documents every exported
+name, module, notebook and README section. Configuration: ``mkdocs.yml``, ``docs/gen_pages.py``."""
+
+import importlib
+import importlib.util
+import os
+import pkgutil
+import re
+import shutil
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from markdown.extensions.toc import slugify
+
+ROOT = Path(__file__).parent.parent
+
+
+def load_docs_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PACKAGES = load_docs_module("griffe_docstrings").PROJECT
+
+
+def public_modules() -> list[str]:
+    names = []
+    for package in PACKAGES:
+        names.append(package)
+        for info in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}."):
+            if not any(part.startswith("_") for part in info.name.split(".")):
+                names.append(info.name)
+    return names
+
+
+STRICT_BUILD = ["-m", "mkdocs", "build", "--strict", "--config-file", "mkdocs.yml", "--site-dir"]
+
+
+def build(root: Path, out: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
+    cmd = [sys.executable, *STRICT_BUILD, str(out)]
+    return subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The site, built as the README says, in strict mode, into a temporary folder."""
+    out = tmp_path_factory.mktemp("site")
+    proc = build(ROOT, out)
+    assert proc.returncode == 0, f"strict docs build failed:\n{proc.stderr[-6000:]}"
+    return out
+
+
+@pytest.mark.slow
+def test_a_broken_reference_or_link_fails_the_build(tmp_path):
+    """On a copy of the project: a docstring role naming nothing, and a README link to no file."""
+    for name in (*PACKAGES, "notebooks", "docs"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path)
+    (tmp_path / "README.md").write_text((ROOT / "README.md").read_text() + "\n![gone](docs/no-such.png)\n")
+    metrics = tmp_path / "games" / "metrics.py"
+    metrics.write_text(metrics.read_text().replace('"""', '"""See :func:`games.no_such_name`. ', 1))
+    proc = build(tmp_path, tmp_path / "site")
+    log = proc.stderr + proc.stdout
+    assert proc.returncode != 0 and "Aborted with 2 warnings in strict mode" in log, log[-3000:]
+    assert "Could not find cross-reference target 'games.no_such_name'" in log
+    assert "contains a link '../no-such.png', but the target 'no-such.png' is not found" in log
+
+
+def inventory(site: Path) -> dict[str, tuple[str, str]]:
+    """``objects.inv`` (Sphinx inventory v2, as mkdocstrings writes it): name -> (role, page#anchor)."""
+    data = (site / "objects.inv").read_bytes()
+    header = data.split(b"\n", 4)
+    assert header[0] == b"# Sphinx inventory version 2", header[0]
+    entries = {}
+    for line in zlib.decompress(header[4]).decode().splitlines():
+        m = re.match(r"(\S+)\s+(\S+)\s+-?\d+\s+(\S+)\s+", line)
+        if m:
+            name, role, uri = m.groups()
+            entries[name] = (role, uri.replace("$", name))
+    return entries
+
+
+@pytest.mark.slow
+def test_every_exported_name_is_in_the_reference(site):
+    """Each package's and module's ``__all__``, name by name: an inventory entry whose page holds its anchor."""
+    inv = inventory(site)
+    checked, missing = 0, []
+    for module in public_modules():
+        for name in getattr(importlib.import_module(module), "__all__", ()):
+            checked += 1
+            entry = inv.get(f"{module}.{name}")
+            if entry is None:
+                missing.append(f"{module}.{name}: not in objects.inv")
+                continue
+            page, _, anchor = entry[1].partition("#")
+            html = site / page / "index.html" if not page.endswith(".html") else site / page
+            if not html.is_file() or (anchor and f'id="{anchor}"' not in html.read_text()):
+                missing.append(f"{module}.{name}: {entry[1]} has no such anchor")
+    assert checked > 60  # games and algorithms alone export more
+    raw = [
+        p
+        for p in (site / "reference").rglob("*.html")
+        if re.search(r":(func|class|mod|meth|attr|data|exc):(`|<code)", p.read_text())
+    ]
+    assert not raw, f"Sphinx roles left as text (docs/griffe_docstrings.py not applied?): {raw}"
+    assert not missing, "\n".join(missing)
+
+
+@pytest.mark.slow
+def test_every_module_notebook_and_readme_section_has_a_page(site):
+    inv = inventory(site)
+    assert [m for m in public_modules() if inv.get(m, ("",))[0] != "py:module"] == []
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        page = (site / "notebooks" / notebook.stem / "index.html").read_text()
+        assert "language-python" in page and (site / "notebooks" / notebook.name).is_file(), notebook.name
+    readme = re.sub(r"```.*?```", "", (ROOT / "README.md").read_text(), flags=re.S)
+    sections = re.findall(r"^## (.+)$", readme, re.M)
+    assert len(sections) >= 5
+    for title in sections:
+        assert (site / "guide" / slugify(title, "-") / "index.html").is_file(), title
+    assert "gap.png" in (site / "guide" / slugify("What the main job shows", "-") / "index.html").read_text()
+
+
+def test_the_documented_packages_are_the_installed_ones():
+    """``[tool.setuptools.packages.find] include`` (subpackages are found by both)."""
+    found = re.search(
+        r"^\[tool\.setuptools\.packages\.find\]\ninclude = \[(.*)\]$",
+        (ROOT / "pyproject.toml").read_text(),
+        re.M,
+    )
+    assert sorted(PACKAGES) == sorted(
+        p.strip().strip('"').removesuffix("*") for p in found.group(1).split(",")
+    )
+
+
+def test_readme_says_how_to_serve_it_in_one_command():
+    block = re.search(r"<!-- docs-command -->\n```bash\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)
+    assert block and block.group(1).count("\n") == 0, "one command, on one line"
+    assert 'pip install -e ".[docs]"' in block.group(1) and block.group(1).endswith("mkdocs serve")
+    pyproject = (
+        ROOT / "pyproject.toml"
+    ).read_text()  # (tomllib is Python >= 3.11; the project supports 3.10)
+    test, docs = (
+        re.search(rf"^{name} = \[\n(.*?)^\]", pyproject, re.S | re.M).group(1) for name in ("test", "docs")
+    )
+    assert '"comal-sandbox[docs]"' in test and '"mkdocs-material' in docs and '"mkdocstrings[python]' in docs
+
+
+def test_sphinx_roles_become_checked_cross_references():
+    roles = load_docs_module("griffe_docstrings")
+    assert roles.crossrefs("see :func:`solve`.") == "see [`solve`][solve]."
+    assert roles.crossrefs(":class:`~games.Game`") == "[`Game`][games.core.Game]"  # where it is documented
+    assert roles.crossrefs(":meth:`algorithms.Trace.to_dataframe`") == (
+        "[`algorithms.Trace.to_dataframe`][algorithms.runner.Trace.to_dataframe]"
+    )
+    assert (
+        roles.crossrefs(":func:`games.no_such_name`") == "[`games.no_such_name`][games.no_such_name]"
+    )  # fails
+    assert (
+        roles.crossrefs(":class:`matplotlib.figure.Figure`") == "`matplotlib.figure.Figure`"
+    )  # no inventory
+    assert roles.crossrefs(":func:`experiments.benchmark._helper`") == "`experiments.benchmark._helper`"
+
+
+def test_multi_name_and_others_entries_leave_args_to_griffe():
+    roles = load_docs_module("griffe_docstrings")
+    doc = [
+        "Sum.", "", "    Args:", "        a, b: the terms,", "            both ints.",
+        "        Others: as :func:`run`.", "", "    Done.",
+    ]  # fmt: skip
+    assert roles.args_sections("\n".join(doc)).splitlines() == [
+        "Sum.", "", "    Args:",
+        "        a: the terms,", "            both ints.", "        b: the terms,", "            both ints.",
+        "", "    Other arguments: as :func:`run`.", "", "    Done.",
+    ]  # fmt: skip
+
+
+def test_hash_colon_comments_document_constants():
+    import griffe
+
+    roles = load_docs_module("griffe_docstrings")
+    code = "X = 0\n#: The tolerance of :func:`f`,\n#: relative.\nTOL = 1e-9\n\n\ndef f():\n    pass\n"
+    with griffe.temporary_visited_module(code) as module:
+        roles.SphinxToMarkdown().on_package(pkg=module)
+        assert module["TOL"].docstring.value == "The tolerance of [`f`][f],\nrelative."
+        assert module["X"].docstring is None
+
+
+def test_links_point_at_the_site_or_are_left_for_the_strict_build_to_report():
+    pages = load_docs_module("gen_pages")
+    anchors = {"ten-lines": "guide/ten-lines.md"}
+
+    def fix(text, source_dir="", page="guide/performance.md"):
+        return pages.rewrite_links(text, source_dir, page, anchors)
+
+    assert fix("[x](#ten-lines)") == "[x](ten-lines.md#ten-lines)"  # a README section, now its own page
+    assert fix("![g](docs/gap.png)") == "![g](../gap.png)"
+    assert fix("[n](notebooks/quickstart.ipynb)", page="index.md") == "[n](notebooks/quickstart.md)"
+    assert fix("[c](games/core.py)") == "[c](../reference/games/core.md)"
+    assert (
+        fix("[r](../README.md#ten-lines)", "notebooks", "notebooks/q.md")
+        == "[r](../guide/ten-lines.md#ten-lines)"
+    )
+    assert fix("[t](tests/test_docs.py)") == "t (`tests/test_docs.py`)"  # in the repository, not on the site
+    for kept in (
+        "[b](nope.md)",
+        "[b](#nope)",
+        "[w](https://arxiv.org/abs/2410.23223)",
+        "```\n[a](nope.md)\n```",
+    ):
+        assert fix(kept) == kept
+    assert fix("[own](#a-cell)", "notebooks", "notebooks/q.md") == "[own](#a-cell)"

@@ -1,0 +1,62 @@
+"""The memory check of run/sweep (:mod:`algorithms.memory`): refusal in one line before allocating, chunking
+when runs fit one by one, and an estimate that covers what a sweep returns."""
+
+import jax
+import numpy as np
+import pytest
+
+import algorithms
+import games
+from algorithms import memory
+
+
+def test_refusal_names_size_estimate_and_machine_memory(monkeypatch):
+    monkeypatch.setattr(memory, "machine_memory", lambda: 2**30)  # a 1 GiB machine
+    with pytest.raises(ValueError) as err:
+        algorithms.run(
+            algorithms.get("omwu"), games.comal_cycle(), steps=1, feedback=games.feedback.sampled(10**8)
+        )
+    message = str(err.value)
+    # 10**8 draws x 3 own actions x (3 + 4) numbers x 8 bytes = 16.8e9 bytes = 15.6 GiB
+    assert message.startswith("run: feedback=sampled(100000000) needs about 15.6 GiB of memory")
+    assert message.endswith("more than this machine's 1.0 GiB; reduce that size") and "\n" not in message
+
+
+def test_sweep_chunks_runs_that_fit_one_by_one(monkeypatch):
+    rule, game, fb = algorithms.get("mwu"), games.comal_cycle(), games.feedback.sampled(10**5)
+    args = dict(steps=1, seeds=64, feedback=fb)
+    assert memory.check_sweep(rule, game, **args) is None  # the default chunk fits this machine
+    # one run's draws: 10**5 x 3 x 7 x 8 = 16.8 MB; a 256 MiB machine keeps half of it for them: 7 runs at once
+    monkeypatch.setattr(memory, "machine_memory", lambda: 2**28)
+    chunk = memory.check_sweep(rule, game, **args)
+    assert 1 <= chunk < 64
+    assert chunk == pytest.approx(2**27 / 16.8e6, abs=1)
+    assert memory.check_sweep(rule, game, **args, chunk=4) == 4  # a chunk given is kept (and checked):
+    with pytest.raises(ValueError, match=r"\(64 runs at once\) needs about 1.0 GiB"):
+        memory.check_sweep(rule, game, **args, chunk=64)
+    monkeypatch.setattr(memory, "machine_memory", lambda: 2**24)  # 16 MiB: not even one run fits
+    with pytest.raises(ValueError, match=r"^sweep: feedback=sampled\(100000\) needs about"):
+        memory.check_sweep(rule, game, **args)
+
+
+def test_estimate_covers_the_arrays_a_sweep_returns():
+    rule, game = algorithms.get("omwu"), games.comal_cycle()
+    trace = algorithms.sweep(rule, game, steps=20, record_every=2, seeds=5, eta=[0.1, 0.2], metrics=("gap",))
+    returned = sum(
+        np.asarray(a).nbytes for a in jax.tree.leaves((trace.metrics, trace.counters, trace.finite))
+    )
+    est = memory.estimate(
+        rule,
+        game,
+        feedback=games.feedback.exact(),
+        self_play=True,
+        num_records=10,
+        num_metrics=1,
+        record_policy=False,
+        runs=10,
+        chunk=10,
+    )
+    # records: 10 runs x 11 records x (8 + 17) bytes, three copies (device, host, trace) = 8250 >= 10 x 11 x 25
+    assert est.parts["10 runs x 11 records"] == 8250 >= returned
+    state = sum(np.asarray(a).nbytes for a in jax.tree.leaves(trace.state))
+    assert est.parts["the state of 10 runs"] >= state

@@ -1,0 +1,154 @@
+"""Issue 17's findings in the studies: the interrupt message at the swap, the sampled study's --seed, a deeply
+nested JSON game, an empty CSV game and --pairs too large for memory (each one line on stderr, exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import warnings
+
+import pandas as pd
+import pytest
+
+from experiments import paper, sampled
+from experiments.common import cli, output
+
+
+@pytest.fixture
+def handlers():
+    """``cli.entry`` installs SIGINT/SIGTERM handlers: restore them (and its flag) after the test."""
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGINT, saved[0])
+    signal.signal(signal.SIGTERM, saved[1])
+    cli._INTERRUPTED.clear()
+
+
+def _study(out):
+    def main():
+        with output.Output(argparse.ArgumentParser(prog="t"), out) as o:
+            (o.path / "result.txt").write_text("new")
+        print(f"wrote {o.out}/")
+        return 0
+
+    return main
+
+
+def _signal_at(monkeypatch, name, raise_at_once=False):
+    """Make the swap's own rename (``os.rename`` into a free ``--out``, or the exchange with an existing one)
+    deliver SIGINT to this process the moment it has happened; ``raise_at_once``: as a second Ctrl-C does,
+    interrupt right there (``KeyboardInterrupt`` inside the swap)."""
+    real = getattr(output, name) if name == "_rename_exchange" else os.rename
+
+    def swapped(*args):
+        done = real(*args)
+        os.kill(os.getpid(), signal.SIGINT)
+        if raise_at_once:
+            raise KeyboardInterrupt
+        return done
+
+    if name == "_rename_exchange":
+        monkeypatch.setattr(output, "_rename_exchange", swapped)
+    else:
+        monkeypatch.setattr(output.os, "rename", swapped)
+
+
+@pytest.mark.parametrize(
+    "existing, name, at_once",
+    [(False, "rename", False), (True, "_rename_exchange", False), (True, "_rename_exchange", True)],
+    ids=["new folder", "exchange", "second Ctrl-C inside the swap"],
+)
+def test_interrupt_at_the_swap_says_the_new_folder_is_in_place(
+    tmp_path, capsys, monkeypatch, handlers, existing, name, at_once
+):
+    out = tmp_path / "out"
+    if existing:
+        out.mkdir()
+        (out / "result.txt").write_text("old")
+    _signal_at(monkeypatch, name, at_once)
+    assert cli.entry(_study(out)) == 130
+    assert (out / "result.txt").read_text() == "new"  # what is on disk ...
+    err = capsys.readouterr().err.strip()
+    assert (
+        err == f"interrupted after the results were complete: {out}/ holds the new folder"
+    )  # ... is what it says
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no hidden copy left
+
+
+def test_interrupt_before_the_swap_keeps_the_previous_folder(tmp_path, capsys, handlers):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "result.txt").write_text("old")
+
+    def main():
+        with output.Output(argparse.ArgumentParser(prog="t"), out) as o:
+            (o.path / "result.txt").write_text("new")
+            os.kill(os.getpid(), signal.SIGINT)  # during the last unit of work
+        return 0
+
+    assert cli.entry(main) == 130
+    assert (out / "result.txt").read_text() == "old"
+    assert capsys.readouterr().err.strip() == "interrupted: the output folder was left as it was"
+
+
+def _sampled_trace(seed: int) -> pd.DataFrame:
+    unit = sampled.Unit("paper", "inpo", "sampled", "tabular")
+    frame, _, _ = sampled.simulate(unit, seed, "float64", (16,), {"paper": 100}, 2, 50, 4)
+    return frame
+
+
+@pytest.mark.slow
+def test_sampled_seed_moves_the_sampled_traces():
+    a, again, b = _sampled_trace(0), _sampled_trace(0), _sampled_trace(5)
+    pd.testing.assert_frame_equal(a, again)  # one seed twice: identical
+    assert set(a["seed"]) != set(b["seed"])  # each --seed has its own run seeds ...
+    assert not a["value"].reset_index(drop=True).equals(b["value"].reset_index(drop=True))  # ... and draws
+    assert a["value"].notna().all() and b["value"].notna().all()
+
+
+def test_run_seeds_are_drawn_from_the_study_seed():
+    assert cli.run_seeds(0, 3) == cli.run_seeds(0, 3) != cli.run_seeds(5, 3)
+    assert cli.run_seeds(0, 3)[:2] == cli.run_seeds(0, 2)  # more seeds extend the list, in every study
+    assert len(set(cli.run_seeds(7, 16))) == 16
+
+
+def _cli_error(capsys, main, argv) -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning printed before the error line would be an exception here
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_deeply_nested_json_game_is_one_line(tmp_path, capsys):
+    path = tmp_path / "deep.json"
+    path.write_text(
+        json.dumps({"kind": "preference", "matrix": None})[:-5] + "[" * 100_000 + "]" * 100_000 + "}"
+    )
+    err = _cli_error(capsys, paper.main, ["--game", str(path), "--out", str(tmp_path / "o")])
+    assert "JSON nested too deeply" in err and str(path) in err
+
+
+def test_empty_csv_game_is_one_line_without_numpy_warning(tmp_path, capsys):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    err = _cli_error(
+        capsys, paper.main, ["--game", str(path), "--game-kind", "preference", "--out", str(tmp_path / "o")]
+    )
+    assert "the CSV holds no numbers" in err
+
+
+def test_sampled_pairs_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    from algorithms import memory
+
+    monkeypatch.setattr(memory, "machine_memory", lambda: 64 * 2**30)  # 10**9 pairs x 104 bytes = 97 GiB
+    out = tmp_path / "o"
+    err = _cli_error(capsys, sampled.main, ["--quick", "--pairs", "1000000000", "--out", str(out)])
+    assert "--pairs 1000000000: sweep: loss_based(egpo" in err
+    assert "needs about 96.9 GiB of memory" in err and "this machine's 64.0 GiB" in err
+    assert not out.exists()
