@@ -598,6 +598,8 @@ def test_suite_quick_ranks_a_user_rule_with_intervals(tmp_path):
     assert len(runs) == cells.runs.sum()
     for png in ("heatmap.png", "profile.png"):
         assert (out / png).stat().st_size > 10_000
+
+
 def test_comparisons_and_llmfao_games_reach_a_study(tmp_path):
     """--comparisons FILE.csv:options and --game llmfao:... go through the one game-spec parser into any study."""
     csv = tmp_path / "votes.csv"
