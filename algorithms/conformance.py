@@ -318,8 +318,8 @@ def check_rule(rule: UpdateRule, dtypes=(jnp.float32, jnp.float64), progress: bo
 
     The checks share their compiled work: one jitted step and one jitted (and one vmapped) ``init`` + two
     steps per game and dtype, and one compiled ``run`` shape for the no-recompile, self-play and counter
-    checks. Cost per rule (2-core VM, float32 and float64, the README's table): about 3-10 s; the rules with
-    an inner solve (``comal_exact``) or an inner optimizer (loss-based) take longest.
+    checks. Most of a rule's cost is compiling those programs and one eager step per game and dtype; the
+    rules with an inner solve (``comal_exact``) or an inner optimizer (loss-based) take longest.
 
     Args:
         progress: a progress bar on stderr naming the check that runs (``None``: only when stderr is a

@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     cli.add_eta_tau(p)
     cli.add_start_noise(p)
     cli.add_x(p, "oracle_calls")
+    cli.add_feedback(p)
+    cli.add_hp(p)
     args = p.parse_args(argv)
     cli.setup(args)
     import games
@@ -75,13 +77,8 @@ def main(argv=None) -> int:
     every = max(1, steps // 200)
     if steps % every:
         cli.fail(p, f"--steps ({steps}) must be a multiple of {every}")
-    cli.check_x(p, args.x)
-    hps = {s.name: rules.rule_hparams(s.rule, args.eta, args.tau, args.start_noise) for s in specs}
-    for s in specs:
-        try:
-            s.rule.init(gs.game, args.seed, **hps[s.name])
-        except (ValueError, TypeError) as err:
-            cli.fail(p, str(err))
+    cli.check_x(p, args.x, args.feedback)
+    specs, hps = rules.study_hparams(p, specs, gs.game, args)
     del games
     with output.Output(p, cli.default_out(args)) as out:
         run_study(args, specs, gs, steps, every, hps, out.path)
@@ -111,6 +108,7 @@ def run_study(args, specs, gs, steps, every, hps, folder) -> None:
                     key=args.seed,
                     nash=eq,
                     record_policy=True,
+                    feedback=args.feedback,
                     **hps[s.name],
                 )
             # each prompt's own gap, recorded by the runner on the prompt's game: [R+1, C]

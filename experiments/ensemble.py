@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     cli.add_start_noise(p)
     cli.add_level(p)
     cli.add_x(p, "oracle_calls")
+    cli.add_feedback(p)
+    cli.add_hp(p)
     args = p.parse_args(argv)
     cli.setup(args)
     import algorithms
@@ -67,13 +69,8 @@ def main(argv=None) -> int:
     specs = rules.resolve_rules(p, args.rules, list(algorithms.RULES))
     steps = args.steps or (500 if args.quick else 5000)
     cli.check_schedule(p, steps, args.record_every)
-    cli.check_x(p, args.x)
-    hps = {s.name: rules.rule_hparams(s.rule, args.eta, args.tau, args.start_noise) for s in specs}
-    for s in specs:
-        try:
-            s.rule.init(gs.game, args.seed, **hps[s.name])
-        except (ValueError, TypeError) as err:
-            cli.fail(p, str(err))
+    cli.check_x(p, args.x, args.feedback)
+    specs, hps = rules.study_hparams(p, specs, gs.game, args)
     cli.check_level(args.level, args.dtype)
     with output.Output(p, cli.default_out(args)) as out:
         run_study(args, specs, spec, gs, random_family, B, steps, hps, out.path)
@@ -123,6 +120,7 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
                     record_every=args.record_every,
                     nash=eqs,
                     seeds=seeds,
+                    feedback=args.feedback,
                     **hps[s.name],
                 )
                 gaps = np.asarray(tr.metrics["gap"])  # [B, R+1]

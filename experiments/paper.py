@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     cli.add_record_every(p, 10)
     cli.add_level(p)
     cli.add_x(p, "oracle_calls")
+    cli.add_feedback(p)
+    cli.add_hp(p)
     args = p.parse_args(argv)
     cli.setup(args)
 
@@ -46,13 +48,8 @@ def main(argv=None) -> int:
     gs = gamespec.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
     steps = args.steps or (1000 if args.quick else 5000)
     cli.check_schedule(p, steps, args.record_every)
-    cli.check_x(p, args.x)
-    hps = {s.name: rules.rule_hparams(s.rule, args.eta, args.tau, args.start_noise) for s in specs}
-    for s in specs:  # every rule's hyperparameters and game checks, before anything runs
-        try:
-            s.rule.init(gs.game, args.seed, **hps[s.name])
-        except (ValueError, TypeError) as err:
-            cli.fail(p, str(err))
+    cli.check_x(p, args.x, args.feedback)
+    specs, hps = rules.study_hparams(p, specs, gs.game, args)
     cli.check_level(args.level, args.dtype)
     with output.Output(p, cli.default_out(args)) as out:
         run_study(args, specs, gs, steps, hps, out.path)
@@ -89,6 +86,7 @@ def run_study(args, specs, gs, steps, hps, folder) -> None:
                     key=args.seed,
                     nash=nash,
                     record_policy=True,
+                    feedback=args.feedback,
                     **hps[s.name],
                 )
                 trace.metrics["gap"].block_until_ready()
@@ -144,7 +142,10 @@ def run_study(args, specs, gs, steps, hps, folder) -> None:
     metadata.write_metadata(folder, meta)
 
     tail = f"; regularized-equilibrium gap at tau={args.tau:g}: {reg.gap:.4g}" if reg is not None else ""
-    print(f"{gs.label}, {steps} steps, eta={args.eta:g}, tau={args.tau:g}, {args.dtype}{tail}")
+    print(
+        f"{gs.label}, {steps} steps, eta={args.eta:g}, tau={args.tau:g}, {args.dtype}, "
+        f"{args.feedback.name} feedback{tail}"
+    )
     print(tables.table(summary, header))
     if game.preference and not game.contextual:
         print()

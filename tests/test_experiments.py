@@ -151,6 +151,27 @@ def test_gap_against_eta_straight_from_the_sweep_csv(tmp_path):
         (["--game", "condorcet_cycle:n=1,p=0.8"], "n must be >= "),
         (["--game", "missing.json"], "no such file"),
         (
+            ["--x", "comparisons"],
+            "--x comparisons: exact feedback counts no comparisons; give --feedback sampled:K",
+        ),
+        (["--x", "comparisons", "--feedback", "noisy:0.1"], "noisy(0.1) feedback counts no comparisons"),
+        (["--feedback", "sampled:0"], "--feedback must be exact, sampled:K (an integer K >= 1)"),
+        (["--feedback", "noisy:nan"], "or noisy:SIGMA (a number > 0), got 'noisy:nan'"),
+        (["--feedback", "sampled"], "got 'sampled'"),
+        (
+            ["--feedback", "noisy:0.1", "--rules", "comal_exact"],
+            "comal_exact reads the whole game: exact feedback only",
+        ),
+        (["--hp", "eta"], "--hp must be name=value or rule.name=value, got 'eta'"),
+        (["--hp", "eta=x"], "--hp eta: the value must be a number, got 'x'"),
+        (["--hp", "foo=1"], "--hp foo: no rule run declares 'foo'"),
+        (
+            ["--rules", "mwu", "--hp", "mwu.tau=1"],
+            "--hp tau: rule mwu declares no 'tau' (declared: eta, start_noise)",
+        ),
+        (["--rules", "mwu", "--hp", "inpo.tau=1"], "--hp inpo.tau: no rule 'inpo' among the rules run (mwu)"),
+        (["--rules", "mwu", "--hp", "eta=-1"], "mwu: hyperparameter eta must lie in (0, inf), got -1"),
+        (
             ["--game", "llmfao:judge=gpt4"],
             "784 of the 1711 pairs were never compared; say what they are with missing=",
         ),
@@ -159,13 +180,31 @@ def test_gap_against_eta_straight_from_the_sweep_csv(tmp_path):
             "give one game (--game or --comparisons), once",
         ),
         (["--comparisons", "missing.csv"], "--comparisons: no such file"),
-        (["--x", "comparisons"], "exact feedback, which counts no comparisons"),
     ],
 )
 def test_paper_cli_errors_are_one_line_before_any_computation(args, message, tmp_path):
     out = tmp_path / "out"
     proc = run_cli("experiments.paper", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
     assert_cli_error(proc, message.replace("\\", ""), out, tmp_path)
+
+
+def test_paper_feedback_x_and_hp_flags(tmp_path):
+    out = tmp_path / "p"
+    args = ["--rules", "mwu,comal", "--steps", "100", "--feedback", "sampled:8", "--x", "comparisons"]
+    run_cli(
+        "experiments.paper", "--quick", "--out", str(out), *args, "--hp", "comal.eta=0.3", "--hp", "tau=0.2"
+    )
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["feedback"] == "sampled(8)" and meta["hp"] == ["comal.eta=0.3", "tau=0.2"]
+    per_rule = meta["hyperparameters"]["per_rule"]
+    assert per_rule["mwu"]["eta"] == 0.5 and per_rule["comal(inpo,100)"] == {
+        "eta": 0.3,
+        "tau": 0.2,
+        "start_noise": 0,
+    }
+    df = pd.read_csv(out / "trace.csv")
+    last = df[(df.rule == "mwu") & (df.metric == "gap")].comparisons.max()
+    assert last == 100 * 8 * 3  # sampled duels were drawn: 8 per action per step
 
 
 def test_out_that_is_a_file_or_unwritable_fails_up_front(tmp_path):
@@ -522,6 +561,45 @@ def test_sampled_cli_errors_are_one_line_before_any_computation(args, message, t
 
 
 @pytest.mark.slow
+def test_suite_quick_ranks_a_user_rule_with_intervals(tmp_path):
+    """The README's "Is my rule better?" command: registered rules and a rule of the user's, one leaderboard."""
+    (tmp_path / "my_rules.py").write_text(MY_RULE)
+    out = tmp_path / "s"
+    proc = run_cli(
+        "experiments.suite",
+        "--quick",
+        "--rules",
+        "mwu,comal,my_rules:my_rule",
+        "--hp",
+        "my_rule.eta=0.4",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+        extra_path=tmp_path,
+    )
+    board = (out / "leaderboard.md").read_text()
+    assert board.strip() in proc.stdout  # printed and saved
+    assert "| rank | rule" in board and "my_rule" in board
+    # every gap cell: median [lo, hi] (rank), the interval around the median
+    cells = pd.read_csv(out / "suite.csv")
+    assert set(cells.rule) == {"mwu", "comal(inpo,100)", "my_rule"}
+    assert (cells.runs >= 16).all() and (cells.gap_lo <= cells.gap_median).all()
+    assert (cells.gap_median <= cells.gap_hi).all() and (cells.gap_lo < cells.gap_hi).any()
+    assert {"exact", "sampled:8", "noisy:0.1"} == set(cells.feedback)
+    assert cells[cells.feedback == "sampled:8"].groupby("game").budget.nunique().eq(2).all()  # two budgets
+    # my_rule is MWU at eta 0.4: MWU's last iterate does not converge on the paper's cycle, COMAL's does
+    paper = cells[(cells.game == "paper_cycle") & (cells.feedback == "exact")]
+    gap = dict(zip(paper.rule, paper.gap_median))
+    rank = dict(zip(paper.rule, paper["rank"]))
+    assert gap["comal(inpo,100)"] < 1e-2 < 0.1 < gap["my_rule"] and rank["comal(inpo,100)"] == 1
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["hyperparameters"]["per_rule"]["my_rule"]["eta"] == 0.4
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == cells.runs.sum()
+    for png in ("heatmap.png", "profile.png"):
+        assert (out / png).stat().st_size > 10_000
+
+
 def test_comparisons_and_llmfao_games_reach_a_study(tmp_path):
     """--comparisons FILE.csv:options and --game llmfao:... go through the one game-spec parser into any study."""
     csv = tmp_path / "votes.csv"

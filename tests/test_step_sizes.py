@@ -46,7 +46,7 @@ def test_default_step_is_outside_the_range_on_this_game(name):
 
 
 def test_grid_message_names_the_worst_point_and_the_count():
-    hp = {"eta": np.array([0.01, 0.5, 0.3]), "tau": np.array(0.1), "noise": np.array(0.0)}
+    hp = {"eta": np.array([0.01, 0.5, 0.3]), "tau": np.array(0.1), "start_noise": np.array(0.0)}
     message = base.step_size_warning(algorithms.get("inpo"), _game(), hp)
     assert "eta=0.5 (2 of 3 grid points)" in message
 

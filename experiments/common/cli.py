@@ -267,6 +267,69 @@ def entry(main: Callable[[], int]) -> int:
         return 130
 
 
+def feedback_type(text: str):
+    """An argparse type: ``exact``, ``sampled:K`` (K judged duels per action per evaluation, an integer >= 1)
+    or ``noisy:SIGMA`` (Gaussian noise of standard deviation SIGMA > 0 on every gradient entry) -> a
+    :class:`games.feedback.Feedback`."""
+    import games
+
+    kind, sep, value = text.strip().partition(":")
+    what = "--feedback must be exact, sampled:K (an integer K >= 1) or noisy:SIGMA (a number > 0)"
+    if kind == "exact" and not sep:
+        return games.feedback.exact()
+    try:
+        if kind == "sampled" and sep:
+            k = int(value)
+            if k >= 1:
+                return games.feedback.sampled(k)
+        if kind == "noisy" and sep:
+            sigma = float(value)
+            if np.isfinite(sigma) and sigma > 0:
+                return games.feedback.noisy(sigma)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
+
+
+def add_feedback(p: argparse.ArgumentParser, default: str = "exact") -> None:
+    p.add_argument(
+        "--feedback",
+        type=feedback_type,
+        default=default,  # argparse applies the type to a string default
+        help="what every rule observes: exact (the payoff gradient), sampled:K (K judged duels per action per "
+        "evaluation, drawn from the opponent's policy) or noisy:SIGMA (the exact gradient plus N(0, SIGMA^2) "
+        f"per entry); default {default}. Rules that read the whole game (comal_exact) need exact",
+    )
+
+
+def hp_type(text: str) -> tuple[str | None, str, float]:
+    """An argparse type: ``name=value`` (every rule that declares ``name``) or ``rule.name=value`` (that rule
+    only) -> ``(rule or None, name, value)``; the value is checked against the rule's declared interval later."""
+    key, sep, value = text.partition("=")
+    scope, dot, name = key.strip().rpartition(".")
+    if not sep or not name.isidentifier() or (dot and not scope):
+        raise argparse.ArgumentTypeError(f"--hp must be name=value or rule.name=value, got {text!r}")
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--hp {key.strip()}: the value must be a number, got {value!r}"
+        ) from None
+    return (scope or None), name, v
+
+
+def add_hp(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--hp",
+        type=hp_type,
+        action="append",
+        default=[],
+        metavar="[RULE.]NAME=VALUE",
+        help="set a declared hyperparameter: name=value for every rule that declares it, rule.name=value for one "
+        "rule (repeatable; the value must lie in the rule's declared interval; overrides --eta/--tau)",
+    )
+
+
 def interrupt_message() -> str:
     """What an interrupt leaves on disk, read from the disk: the new complete folder when a result folder was
     already swapped in (the signal landed at or after the swap), else the previous folder, untouched."""
@@ -276,11 +339,12 @@ def interrupt_message() -> str:
     return "interrupted: the output folder was left as it was"
 
 
-def check_x(parser: argparse.ArgumentParser, x: str) -> None:
-    """``--x comparisons`` needs sampled feedback; the studies run with exact feedback, which draws none."""
-    if x == "comparisons":
+def check_x(parser: argparse.ArgumentParser, x: str, feedback=None) -> None:
+    """``--x comparisons`` needs feedback that draws comparisons (``--feedback sampled:K``)."""
+    if x == "comparisons" and getattr(feedback, "kind", "exact") != "sampled":
+        name = getattr(feedback, "name", "exact")
         fail(
             parser,
-            "--x comparisons: the studies use exact feedback, which counts no comparisons "
-            "(sampled feedback: algorithms.run(..., feedback=games.feedback.sampled(k)))",
+            f"--x comparisons: {name} feedback counts no comparisons; give --feedback sampled:K "
+            "(or --x steps / oracle_calls)",
         )

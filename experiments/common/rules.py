@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .cli import fail
+from .cli import fail, note
 
 
 @dataclass(frozen=True)
@@ -125,3 +125,60 @@ def effective_hparams(rule, given: dict) -> dict[str, float]:
 
 def format_hparams(hp: dict) -> str:
     return ";".join(f"{k}={v:g}" for k, v in sorted(hp.items()) if k != "start_noise" or v)
+
+
+def study_hparams(parser: argparse.ArgumentParser, specs: list[RuleSpec], game, args) -> tuple[list, dict]:
+    """The hyperparameters every study passes, checked before any work: ``--eta``/``--tau``/``--start-noise``
+    where a rule takes them (:func:`rule_hparams`; a study without ``--eta`` uses the declared defaults),
+    then ``--hp`` overrides, then each rule's ``init`` on
+    ``game`` (its declared intervals and joint checks) and ``--feedback`` (rules that read the whole game run
+    with exact feedback only: dropped with a note from the default rule list, an error when named).
+
+    Returns:
+        ``(specs, hps)``: the rules that run and ``name -> {hyperparameter: value}``.
+    """
+    feedback = getattr(args, "feedback", None)
+    if feedback is not None and feedback.stochastic:
+        exact_only = [s for s in specs if s.rule.exact_only]
+        if exact_only and getattr(args, "rules", None) is not None:
+            fail(
+                parser,
+                f"rule {exact_only[0].name} reads the whole game: exact feedback only, got {feedback.name}",
+            )
+        if exact_only:
+            note(f"{', '.join(s.name for s in exact_only)} skipped: exact feedback only, got {feedback.name}")
+            specs = [s for s in specs if not s.rule.exact_only]
+    if hasattr(args, "eta"):  # the study's --eta/--tau/--start-noise
+        hps = {
+            s.name: rule_hparams(s.rule, args.eta, getattr(args, "tau", None), args.start_noise)
+            for s in specs
+        }
+    else:  # each rule's declared defaults
+        hps = {s.name: {} for s in specs}
+    for scope, name, value in getattr(args, "hp", None) or []:
+        scoped = [
+            s for s in specs if scope is None or scope in (s.name, s.source)
+        ]  # its name or --rules text
+        if not scoped:
+            fail(parser, f"--hp {scope}.{name}: no rule {scope!r} among the rules run ({_names(specs)})")
+        targets = [s for s in scoped if name in _declared(s.rule)]
+        if not targets:
+            where = f"rule {scope} declares no" if scope is not None else "no rule run declares"
+            declared = sorted({h for s in scoped for h in _declared(s.rule)})
+            fail(parser, f"--hp {name}: {where} {name!r} (declared: {', '.join(declared) or 'none'})")
+        for s in targets:
+            hps[s.name][name] = value
+    for s in specs:  # every rule's hyperparameters and game checks, before anything runs
+        try:
+            s.rule.init(game, getattr(args, "seed", 0), **hps[s.name])
+        except (ValueError, TypeError) as err:
+            fail(parser, str(err))
+    return specs, hps
+
+
+def _names(specs) -> str:
+    return ", ".join(s.source for s in specs)
+
+
+def _declared(rule) -> list[str]:
+    return [h.name for h in rule.hparams]

@@ -1,0 +1,428 @@
+"""The benchmark suite for update rules: is my rule better, and where?
+
+Every rule (the registered ones, and yours with ``--rules module:attr``) on games that each stress something
+(:data:`GAMES`), under exact, sampled and noisy feedback (:data:`FEEDBACKS`), at an **equal budget**: oracle
+calls (gradient evaluations) for exact and noisy feedback, judged comparisons for sampled feedback — not equal
+steps (extragradient pays two calls a step, ``comal_exact`` its inner solves). Per (rule, game, feedback):
+the final duality gap at the budget, median over runs (seeds x starts; games too, for the ensemble) with a 95 %
+percentile bootstrap interval of the median; the worst-case win rate (median); the cost (median oracle calls or
+comparisons, over the runs that get there) to reach a gap of 1e-2 and 1e-4; the rank in that column. The
+overall rank orders rules by their mean rank over the columns they run in (ties share the mean rank; a rule
+that cannot run a column, e.g. ``comal_exact`` under sampled feedback, is left out of that column's ranking).
+
+Writes ``runs.csv`` (tidy, one row per run and budget), ``suite.csv`` (one row per rule, game, feedback and
+budget), ``leaderboard.md`` (printed too), ``heatmap.png`` (rules x columns, log10 median gap, the interval
+written in each cell), ``profile.png`` (performance profile over the columns) and ``metadata.json`` into
+``results/suite/`` (``results/suite-quick/`` with ``--quick``).
+
+    python -m experiments.suite --quick --rules mwu,comal,my_rules:my_rule
+    python -m experiments.suite                      # every registered rule (about 20 min on 2 cores)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from .common import cli, metadata, output, progress, rules, tables
+
+STUDY = "suite"
+#: Gap levels whose cost is reported.
+LEVELS = (1e-2, 1e-4)
+#: Start noise of every run (seeds then draw different starts, so intervals over seeds mean something).
+START_NOISE = 0.5
+#: Seeds per game (the ensemble: per game of the ensemble too).
+SEEDS = 16
+#: Bootstrap resamples of the median.
+BOOTSTRAP = 2000
+
+
+class GameEntry(NamedTuple):
+    """One game of the suite: ``build(seed, quick, dtype) -> list of games`` (one same-shape family: one
+    compiled sweep per rule and feedback), why it is in the suite, and whether ``--quick`` runs it."""
+
+    name: str
+    build: Callable
+    why: str
+    quick: bool = False
+
+
+def _paper(seed, quick, dtype):
+    import games
+
+    return [games.comal_cycle(dtype=dtype)]
+
+
+def _condorcet(seed, quick, dtype):
+    import games
+
+    return [games.condorcet_cycle(5, 0.8, dtype=dtype)]
+
+
+def _ensemble(seed, quick, dtype):
+    import games
+
+    keys = np.random.SeedSequence(seed).generate_state(8 if quick else 16)
+    return [games.random_preference(int(k), 5, "cyclic", dtype=dtype) for k in keys]
+
+
+def _rectangular(seed, quick, dtype):
+    import games
+    from algorithms import conformance
+
+    return [games.matrix_game(conformance.RECTANGULAR, dtype=dtype)]
+
+
+def _contextual(seed, quick, dtype):
+    from .contextual import build_game
+
+    return [build_game(seed, 4, 3, dtype)]
+
+
+#: The suite's games, one line each. Games of another branch are one more line here when they land.
+GAMES: tuple[GameEntry, ...] = (
+    GameEntry(
+        "paper_cycle",
+        _paper,
+        "the paper's 3x3 non-transitive game (arXiv 2410.23223): last iterates cycle",
+        True,
+    ),
+    GameEntry("condorcet5", _condorcet, "a 5-cycle (p = 0.8), uniform unique equilibrium: slow rotation"),
+    GameEntry(
+        "cyclic5_ensemble", _ensemble, "random cyclic 5x5 games (odd n: unique interior equilibria)", True
+    ),
+    GameEntry("rectangular3x4", _rectangular, "a 3x4 zero-sum matrix game: two players, no self-play", True),
+    GameEntry(
+        "contextual4x3", _contextual, "4 prompts, weights 0.6^c: rho-weighted gap, one policy per prompt"
+    ),
+    # To enable when the schedules branch (issue 18) lands, e.g.:
+    # GameEntry("slow", _schedules_family("slow"), "near-zero payoff differences: tiny gradients"),
+    # GameEntry("near_degenerate", _schedules_family("near_degenerate"), "almost non-unique equilibria"),
+    # GameEntry("boundary", _schedules_family("boundary"), "equilibrium on the simplex boundary"),
+    # To enable when the real-data branch (issue 19) lands:
+    # GameEntry("llmfao", _llmfao, "the real LLMFAO comparisons: an empirical preference game"),
+)
+
+
+class FeedbackEntry(NamedTuple):
+    """A feedback column: the model (``exact``, ``sampled:K``, ``noisy:SIGMA``), the budget unit, and the
+    budgets (fractions of the run's full budget) it is read at."""
+
+    spec: str
+    unit: str
+    fractions: tuple[float, ...]
+
+
+#: Sampled duels at two budgets (one run read at a tenth of its budget and at all of it).
+FEEDBACKS: tuple[FeedbackEntry, ...] = (
+    FeedbackEntry("exact", "oracle_calls", (1.0,)),
+    FeedbackEntry("sampled:8", "comparisons", (0.1, 1.0)),
+    FeedbackEntry("noisy:0.1", "oracle_calls", (1.0,)),
+)
+
+
+def main(argv=None) -> int:
+    p = cli.parser(STUDY, __doc__.splitlines()[0])
+    cli.add_rules(p, "every registered rule")
+    cli.add_hp(p)
+    cli.add_count(
+        p,
+        "--budget",
+        "oracle calls per run with exact/noisy feedback; with sampled:K the comparisons of as many gradient "
+        "evaluations of one player, K x actions x budget (default 3000; --quick 400)",
+    )
+    cli.add_count(p, "--seeds", f"seeds (random starts) per game, >= 16 (default {SEEDS})", SEEDS)
+    args = p.parse_args(argv)
+    cli.setup(args)
+    import algorithms
+    import games
+
+    if args.seeds < 16:
+        cli.fail(
+            p, f"--seeds must be >= 16 (a 95 % bootstrap interval over seeds needs them), got {args.seeds}"
+        )
+    specs = rules.resolve_rules(p, args.rules, list(algorithms.RULES))
+    specs, hps = rules.study_hparams(p, specs, games.comal_cycle(dtype=args.dtype), args)
+    budget = args.budget or (400 if args.quick else 3000)
+    every = max(1, budget // 40)
+    if budget % every:
+        cli.fail(p, f"--budget ({budget}) must be a multiple of {every}")
+    with output.Output(p, cli.default_out(args)) as out:
+        run_suite(args, specs, hps, budget, every, out.path)
+    print(f"wrote {out.out}/")
+    return 0
+
+
+def _reads(rule, game) -> bool:
+    """Whether ``rule`` runs on ``game`` (its declared games and self-play choice)."""
+    try:
+        rule.init(game)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def run_suite(args, specs, hps, budget, every, folder) -> None:
+    import algorithms
+
+    t0 = time.perf_counter()
+    timer = progress.Timer()
+    families = [(g, g.build(args.seed, args.quick, args.dtype)) for g in GAMES if g.quick or not args.quick]
+    runs = []
+    total = len(specs) * len(families) * len(FEEDBACKS)
+    with progress.progress(args, total, "suite: sweeps", "sweep") as bar:
+        for s in specs:
+            for entry, game_list in families:
+                game = game_list[0]
+                metrics = ("gap", "win_rate") if game.preference else ("gap",)
+                for fb in FEEDBACKS:
+                    bar.set_postfix_str(f"{s.name}, {entry.name}, {fb.spec}")
+                    feedback = cli.feedback_type(fb.spec)
+                    if not _reads(s.rule, game) or (s.rule.exact_only and feedback.stochastic):
+                        bar.update()
+                        continue
+                    with timer(f"{s.name} {entry.name} {fb.spec}"):
+                        tr = algorithms.sweep(
+                            s.rule,
+                            game_list,
+                            steps=budget,
+                            record_every=every,
+                            seeds=[args.seed + i for i in range(args.seeds)],
+                            feedback=feedback,
+                            metrics=metrics,
+                            **{"start_noise": START_NOISE, **hps[s.name]},
+                        )
+                    runs.extend(_read_runs(s.name, entry.name, fb, tr, game, budget))
+                    bar.update()
+    import pandas as pd
+
+    df = pd.DataFrame(runs)
+    output.write_frame(folder / "runs.csv", df)
+    cells = summarize(df, seed=args.seed)
+    output.write_frame(folder / "suite.csv", cells)
+    board = leaderboard(cells, [s.name for s in specs])
+    output.atomic_write(folder / "leaderboard.md", board + "\n")
+    output.save_figure(heatmap(cells, [s.name for s in specs]), folder / "heatmap.png")
+    output.save_figure(profile(cells, [s.name for s in specs]), folder / "profile.png")
+    meta = metadata.metadata(
+        args,
+        rules=metadata.rules_meta(specs),
+        hyperparameters={
+            "start_noise": START_NOISE,
+            "per_rule": {s.name: rules.effective_hparams(s.rule, hps[s.name]) for s in specs},
+        },
+        games=[{"name": g.name, "why": g.why, "games": len(gl)} for g, gl in families],
+        feedback=[f.spec for f in FEEDBACKS],
+        budget={"oracle_calls": budget, "sampled": "K x actions x budget comparisons", "record_every": every},
+        seeds=args.seeds,
+        overall_rank="mean over the (game, feedback, budget) columns of the rule's rank by median final gap",
+        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
+    )
+    metadata.write_metadata(folder, meta)
+    print(board)
+
+
+def _read_runs(rule: str, game: str, fb: FeedbackEntry, tr, first_game, budget: int) -> list[dict]:
+    """One row per run and budget: the last record within the budget (gap, win rate) and the cost to each
+    level (the first record from which the gap stays below it)."""
+    gap = np.asarray(tr.metrics["gap"]).reshape(-1, len(tr.steps))  # [runs, R+1]
+    win = np.asarray(tr.metrics["win_rate"]).reshape(gap.shape) if "win_rate" in tr.metrics else None
+    cost = np.asarray(tr.counters[fb.unit], np.float64).reshape(gap.shape)
+    per_eval = 1
+    if fb.unit == "comparisons":  # comparisons of one gradient evaluation of one player
+        k = int(fb.spec.partition(":")[2])
+        per_eval = k * first_game.shape[0] * (first_game.A.shape[0] if first_game.contextual else 1)
+    games_axis = np.shape(tr.metrics["gap"])[0] if "game" in tr.axes else 1
+    game_idx = np.arange(gap.shape[0]) // (gap.shape[0] // games_axis)  # runs are game-major
+    rows = []
+    for frac in fb.fractions:
+        limit = frac * budget * per_eval
+        within = cost <= limit + 1e-9
+        last = within.shape[1] - 1 - np.argmax(np.flip(within, 1), axis=1)  # last record within the budget
+        stays = {lv: np.flip(np.cumprod(np.flip(gap <= lv, 1), 1), 1).astype(bool) & within for lv in LEVELS}
+        for r in range(gap.shape[0]):
+            row = {
+                "rule": rule,
+                "game": game,
+                "feedback": fb.spec,
+                "budget_unit": fb.unit,
+                "budget": limit,
+                "run": r,
+                "game_index": int(game_idx[r]),
+                "gap": float(gap[r, last[r]]),
+                "win_rate": float(win[r, last[r]]) if win is not None else np.nan,
+            }
+            for lv in LEVELS:
+                ok = stays[lv][r]
+                row[f"cost_to_{lv:g}"] = float(cost[r, np.argmax(ok)]) if ok.any() else np.nan
+            rows.append(row)
+    return rows
+
+
+def bootstrap_median(values, rng, resamples: int = BOOTSTRAP) -> tuple[float, float, float]:
+    """Median and its 95 % percentile bootstrap interval (``resamples`` resamples with replacement)."""
+    v = np.asarray(values, np.float64)
+    idx = rng.integers(0, v.size, size=(resamples, v.size))
+    meds = np.median(v[idx], axis=1)
+    return float(np.median(v)), float(np.quantile(meds, 0.025)), float(np.quantile(meds, 0.975))
+
+
+def summarize(df, seed: int = 0):
+    """One row per (rule, game, feedback, budget): medians, interval, costs, rank within the column."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (rule, game, fb, unit, budget), part in df.groupby(
+        ["rule", "game", "feedback", "budget_unit", "budget"], sort=False
+    ):
+        med, lo, hi = bootstrap_median(part["gap"], rng)
+        row = dict(rule=rule, game=game, feedback=fb, budget_unit=unit, budget=budget, runs=len(part))
+        row.update(gap_median=med, gap_lo=lo, gap_hi=hi, win_rate_median=float(np.median(part["win_rate"])))
+        for lv in LEVELS:
+            c = part[f"cost_to_{lv:g}"]
+            row[f"reached_{lv:g}"] = float(c.notna().mean())
+            row[f"cost_to_{lv:g}_median"] = float(c.median()) if c.notna().any() else np.nan
+        rows.append(row)
+    cells = pd.DataFrame(rows)
+    many = cells.groupby(["game", "feedback"])["budget"].transform("nunique") > 1
+    cells["column"] = [
+        f"{g} | {f}" + (f" @{b:.1e}" if m else "")
+        for g, f, b, m in zip(cells.game, cells.feedback, cells.budget, many)
+    ]
+    cells["rank"] = cells.groupby("column")["gap_median"].rank(method="average")
+    return cells
+
+
+def overall(cells, order) -> list[tuple]:
+    """``(rule, mean rank, columns, best-in-column count)``, best first."""
+    out = []
+    for rule in order:
+        part = cells[cells.rule == rule]
+        if len(part):
+            out.append((rule, float(part["rank"].mean()), len(part), int((part["rank"] == 1).sum())))
+    return sorted(out, key=lambda r: r[1])
+
+
+def _fmt(v) -> str:
+    return "n/a" if not np.isfinite(v) else f"{v:.1e}"
+
+
+def leaderboard(cells, order) -> str:
+    """The Markdown leaderboard: the overall ranking, then one table per game (columns: feedback)."""
+    lines = [
+        "## Overall",
+        "",
+        "Rank by the mean of each rule's rank (by median final gap) over the columns it runs in; "
+        "columns: game x feedback x budget.",
+        "",
+    ]
+    rows = [(i + 1, r, f"{m:.2f}", n, b) for i, (r, m, n, b) in enumerate(overall(cells, order))]
+    lines.append(tables.table(rows, ["rank", "rule", "mean rank", "columns", "best in"]))
+    for game in dict.fromkeys(cells.game):
+        part = cells[cells.game == game]
+        cols = list(dict.fromkeys(part.column))
+        header = ["rule", *[c.split(" | ", 1)[1] for c in cols]]
+        body = []
+        for rule in order:
+            cells_r = part[part.rule == rule].set_index("column")
+            if not len(cells_r):
+                continue
+            row = [rule]
+            for c in cols:
+                if c not in cells_r.index:
+                    row.append("n/a")
+                    continue
+                x = cells_r.loc[c]
+                row.append(f"{_fmt(x.gap_median)} [{_fmt(x.gap_lo)}, {_fmt(x.gap_hi)}] ({x['rank']:g})")
+            body.append(row)
+        lines += ["", f"## {game}: final gap, median [95 % bootstrap interval] (rank)", ""]
+        lines.append(tables.table(body, header))
+        exact = part[part.feedback == "exact"]
+        if len(exact):
+            detail = [
+                (
+                    r.rule,
+                    f"{r.win_rate_median:.4f}" if np.isfinite(r.win_rate_median) else "n/a",
+                    *(f"{_fmt(r[f'cost_to_{lv:g}_median'])} ({r[f'reached_{lv:g}']:.0%})" for lv in LEVELS),
+                )
+                for _, r in exact.iterrows()
+            ]
+            lines += [
+                "",
+                f"{game}, exact feedback: worst-case win rate and oracle calls to reach a gap (share of runs)",
+                "",
+            ]
+            lines.append(
+                tables.table(detail, ["rule", "worst-case win rate", *(f"calls to {lv:g}" for lv in LEVELS)])
+            )
+    return "\n".join(lines)
+
+
+def heatmap(cells, order):
+    """Rules x columns, colour log10 of the median gap; each cell shows the median and its interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = list(dict.fromkeys(cells.column))
+    rows = [r for r in order if r in set(cells.rule)]
+    M = np.full((len(rows), len(cols)), np.nan)
+    text = [["n/a"] * len(cols) for _ in rows]
+    for r in cells.itertuples():
+        i, j = rows.index(r.rule), cols.index(r.column)
+        M[i, j] = np.log10(max(r.gap_median, 1e-17))
+        text[i][j] = f"{r.gap_median:.0e}\n[{r.gap_lo:.0e},\n{r.gap_hi:.0e}]"
+    fig, ax = plt.subplots(figsize=(1.0 * len(cols) + 3, 0.62 * len(rows) + 2.5))
+    im = ax.imshow(M, cmap="viridis_r", aspect="auto", vmin=-16, vmax=0)
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            dark = np.isfinite(M[i, j]) and M[i, j] > -8
+            ax.text(
+                j, i, text[i][j], ha="center", va="center", fontsize=5.5, color="white" if dark else "black"
+            )
+    ax.set_xticks(range(len(cols)), [c.replace(" | ", "\n") for c in cols], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    fig.colorbar(im, ax=ax, label="log10 median final gap (grey: the rule cannot run there)", shrink=0.8)
+    ax.set_facecolor("0.85")
+    ax.set_title("final duality gap at equal budget: median [95 % bootstrap interval] over runs")
+    fig.tight_layout()
+    return fig
+
+
+def profile(cells, order):
+    """Performance profile (Dolan and Moré 2002): for each rule, the share of columns where its median gap is
+    within a factor t of the best rule's, against t (log x). Higher and further left is better."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    floor = 1e-16  # gaps below float64 round-off count as equal
+    best = cells.groupby("column")["gap_median"].transform("min").clip(lower=floor)
+    ratio = cells["gap_median"].clip(lower=floor) / best
+    ts = np.logspace(0, 16, 200)
+    ncol = cells["column"].nunique()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    styles = ["-", "--", ":", "-."]
+    for k, rule in enumerate(r for r in order if r in set(cells.rule)):
+        rr = np.sort(ratio[cells.rule == rule].to_numpy())
+        share = np.searchsorted(rr, ts, side="right") / ncol
+        ax.step(ts, share, where="post", label=rule, ls=styles[k // 10 % 4], lw=1.5)
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("t: within a factor t of the best median final gap in the column")
+    ax.set_ylabel(f"share of the {ncol} columns")
+    ax.set_title("performance profile over games x feedback x budget")
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+if __name__ == "__main__":
+    sys.exit(cli.entry(main))
