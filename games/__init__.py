@@ -5,7 +5,7 @@ Turn on float64 for exact work (the sandbox's experiments and tests do)::
     import jax; jax.config.update("jax_enable_x64", True)
 """
 
-from . import feedback, io, library, metrics
+from . import feedback, io, library, metrics, sequences
 from .core import Game, Profile, matrix_game, payoff_gradient, preference_game, stack_games, uniform
 from .library import (
     biased_rock_paper_scissors,
@@ -26,6 +26,7 @@ from .metrics import (
     regularized_gap,
     worst_case_win_rate,
 )
+from .sequences import SequenceSpace, sequence_game
 from .solvers import Equilibrium, SolverError, regularized_equilibrium, solve
 
 __all__ = [
@@ -56,6 +57,9 @@ __all__ = [
     "SolverError",
     "solve",
     "regularized_equilibrium",
+    "SequenceSpace",
+    "sequence_game",
+    "sequences",
     "io",
     "library",
     "metrics",

@@ -69,6 +69,8 @@ class Game:
         weights: prompt weights ``rho`` ``[C]`` for a contextual game, ``None`` for a single game.
         preference: static; True when built from a preference matrix (``A = P - 1/2``).
         symmetric: static; True when ``A = -A^T`` (always for preference games), so self-play is meaningful.
+        sequences: static; for a game over token sequences (:func:`games.sequence_game`) its
+            :class:`games.sequences.SequenceSpace` (the token table and labels of the actions), else ``None``.
 
     Build it with :func:`preference_game` or :func:`matrix_game`, never directly.
     """
@@ -77,6 +79,7 @@ class Game:
     weights: jax.Array | None
     preference: bool = dataclasses.field(metadata=dict(static=True))
     symmetric: bool = dataclasses.field(metadata=dict(static=True))
+    sequences: Any = dataclasses.field(default=None, metadata=dict(static=True))
 
     @property
     def contextual(self) -> bool:
@@ -114,7 +117,8 @@ class Game:
     def __repr__(self) -> str:
         kind = "preference" if self.preference else "matrix"
         ctx = f"C={self.A.shape[0]}, " if self.contextual else ""
-        return f"Game({kind}, {ctx}m={self.shape[0]}, n={self.shape[1]}, dtype={self.dtype})"
+        seq = "" if self.sequences is None else f", V={self.sequences.vocab}, L={self.sequences.length}"
+        return f"Game({kind}, {ctx}m={self.shape[0]}, n={self.shape[1]}{seq}, dtype={self.dtype})"
 
 
 def uniform(game: Game, player: int = 0) -> jax.Array:
@@ -544,7 +548,7 @@ def stack_games(games: Sequence[Game]) -> Game:
         if not isinstance(g, Game):
             raise TypeError(f"games[{i}] is a {type(g).__name__}, not a Game")
     first = games[0]
-    signature = lambda g: (g.A.shape, g.A.dtype, g.preference, g.symmetric, g.weights is None)
+    signature = lambda g: (g.A.shape, g.A.dtype, g.preference, g.symmetric, g.weights is None, g.sequences)
     expected = signature(first)
     for i, g in enumerate(games):
         if signature(g) != expected:
