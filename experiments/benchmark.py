@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from . import common
+from .common import cli, metadata, output, rules, tables, timing
 
 STUDY = "benchmark"
 FAMILIES = ("mwu", "inpo", "mmd")
@@ -77,47 +77,18 @@ def _game(n: int, seed: int = 0):
     return games.comal_cycle() if n == 3 else games.random_preference(seed, n, "cyclic")
 
 
-def _time(f) -> float:
-    t = time.perf_counter()
-    f()
-    return time.perf_counter() - t
-
-
-def _interleaved(a, b, repeats: int) -> tuple[float, float, float]:
-    """Median times of ``a`` and ``b`` and the median of the ratios ``t_a / t_b``, measured A B A B ..."""
-    ta, tb = [], []
-    for _ in range(repeats):
-        ta.append(_time(a))
-        tb.append(_time(b))
-    ta, tb = np.array(ta), np.array(tb)
-    return float(np.median(ta)), float(np.median(tb)), float(np.median(ta / tb))
-
-
-def _measure(case: str, jax_call, np_call, jax_work: int, np_work: int, repeats: int) -> dict:
-    """Compile time (first call minus second) and interleaved rates; ``*_work`` = (game-)steps per call."""
-    compile_s = _time(jax_call) - _time(jax_call)
-    t_np, t_jax, ratio = _interleaved(np_call, jax_call, repeats)
-    return {
-        "case": case,
-        "compile_s": compile_s,
-        "jax_rate": jax_work / t_jax,
-        "numpy_rate": np_work / t_np,
-        "ratio": ratio * jax_work / np_work,  # median over pairs of (JAX rate / NumPy rate)
-    }
-
-
 def bench_single(family: str, n: int, jax_steps: int, np_steps: int, repeats: int) -> dict:
     import jax
 
     import algorithms
 
     rule, game = algorithms.get(family), _game(n)
-    hp = common.rule_hparams(rule, ETA, TAU)
+    hp = rules.rule_hparams(rule, ETA, TAU)
     run = lambda: jax.block_until_ready(
         algorithms.run(rule, game, steps=jax_steps, record_every=jax_steps, **hp).state
     )
     A = np.asarray(game.A)
-    return _measure(
+    return timing.measure(
         f"{family} single {n}x{n}", run, lambda: numpy_loop(family, A, np_steps), jax_steps, np_steps, repeats
     )
 
@@ -134,12 +105,12 @@ def bench_batch(
     game_list = [_game(n, s) for s in range(batch)]
     if dtype is not None:
         game_list = [g.astype(dtype) for g in game_list]
-    hp = common.rule_hparams(rule, ETA, TAU)
+    hp = rules.rule_hparams(rule, ETA, TAU)
     run = lambda: jax.block_until_ready(
         algorithms.sweep(rule, game_list, steps=jax_steps, record_every=jax_steps, **hp).state
     )
     A = np.stack([np.asarray(g.A) for g in game_list])
-    return _measure(
+    return timing.measure(
         f"{family} batch {batch} x {n}x{n}" + ("" if dtype is None else f" {np.dtype(dtype).name}"),
         run,
         lambda: numpy_loop(family, A, np_steps),
@@ -166,8 +137,8 @@ def bench_overhead(calls: int) -> dict:
         return jax.block_until_ready(rule.init(game, 0, eta=ETA))
 
     one_step(), init()
-    t_run = np.median([_time(one_step) for _ in range(calls)])
-    t_init = np.median([_time(init) for _ in range(calls)])
+    t_run = np.median([timing.time_call(one_step) for _ in range(calls)])
+    t_init = np.median([timing.time_call(init) for _ in range(calls)])
     return {
         "case": "run overhead (mwu, 3x3, steps=1)",
         "seconds": float(t_run),
@@ -237,15 +208,16 @@ def bench_candidates(batch: int, jax_steps: int, np_steps: int, repeats: int) ->
 def _round_robin(calls, np_call, jax_work: int, np_work: int, repeats: int) -> list[dict]:
     """Time each ``(name, jitted f, args)`` of ``calls`` against ``np_call``: every candidate once per round,
     each right after its own NumPy call, so that a change of load during the measurement hits every candidate
-    alike. ``*_work``: (game-)steps per call. Rows as :func:`_measure`'s, named ``candidate: <name>``."""
+    alike. ``*_work``: (game-)steps per call. Rows as :func:`experiments.common.timing.measure`'s, named
+    ``candidate: <name>``."""
     import jax
 
     runs = [(name, lambda f=f, args=args: jax.block_until_ready(f(*args))) for name, f, args in calls]
-    compile_s = {name: _time(run) - _time(run) for name, run in runs}
+    compile_s = {name: timing.time_call(run) - timing.time_call(run) for name, run in runs}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in runs}
     for _ in range(repeats):
         for name, run in runs:
-            times[name].append((_time(np_call), _time(run)))
+            times[name].append((timing.time_call(np_call), timing.time_call(run)))
     return [
         {
             "case": f"candidate: {name}",
@@ -334,13 +306,13 @@ def bench_registry(steps: int, rate_steps: int) -> list[dict]:
     game, out = _game(3), []
     for name in algorithms.RULES:
         rule = algorithms.get(name)
-        hp = common.rule_hparams(rule, ETA, TAU)
+        hp = rules.rule_hparams(rule, ETA, TAU)
 
         def run(n, rule=rule, hp=hp):
             return jax.block_until_ready(algorithms.run(rule, game, steps=n, record_every=n, **hp))
 
-        first = _time(lambda: run(rate_steps))
-        second = _time(lambda: run(rate_steps))
+        first = timing.time_call(lambda: run(rate_steps))
+        second = timing.time_call(lambda: run(rate_steps))
         gap = float(run(steps).metrics["gap"][-1])
         out.append({"case": rule.name, "compile_s": first - second, "rate": rate_steps / second, "gap": gap})
     return out
@@ -413,7 +385,7 @@ def _targets_section(rows: list[dict], overhead: dict, single_steps: int, quick:
         + ("; --quick: smaller batch and runs, the targets are for the full run" if quick else "")
         + "):",
         "",
-        common.table(out, ("case", "JAX / NumPy", "target", "met")),
+        tables.table(out, ("case", "JAX / NumPy", "target", "met")),
         "",
     ]
     if loss_based:
@@ -439,8 +411,8 @@ def _targets_section(rows: list[dict], overhead: dict, single_steps: int, quick:
 
 
 def main(argv=None) -> int:
-    p = common.parser(STUDY, __doc__.splitlines()[0])
-    common.add_count(p, "--repeats", "default 5 (--quick 3)")
+    p = cli.parser(STUDY, __doc__.splitlines()[0])
+    cli.add_count(p, "--repeats", "default 5 (--quick 3)")
     p.add_argument(
         "--candidates",
         action="store_true",
@@ -456,10 +428,10 @@ def main(argv=None) -> int:
     )
     args = p.parse_args(argv)
     args.t0 = t0 = time.perf_counter()
-    output = common.Output(p, common.default_out(args))  # checked before anything is measured
-    with output:
-        run_benchmark(args, output.path)
-    print(f"wrote {output.out}/ in {time.perf_counter() - t0:.1f} s")
+    folder = output.Output(p, cli.default_out(args))  # checked before anything is measured
+    with folder:
+        run_benchmark(args, folder.path)
+    print(f"wrote {folder.out}/ in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -482,7 +454,7 @@ def run_benchmark(args, out) -> None:
         # thread); harmless on a GPU run (the GPU is the default backend)
         if platform == "cpu" and "XLA_FLAGS" not in os.environ:
             os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
-    common.setup(args)
+    cli.setup(args)
     import jax
 
     try:
@@ -577,13 +549,13 @@ def run_benchmark(args, out) -> None:
         "",
         f"Load average (1 min) at the start: {load_start}; at the end: {_load()}.",
         "",
-        common.table(table_rows, header),
+        tables.table(table_rows, header),
         "",
-        common.table(lp_rows, ("LP", "time", "certificate (gap)")),
+        tables.table(lp_rows, ("LP", "time", "certificate (gap)")),
         "",
         f"Every registered rule on comal_cycle (eta={ETA}, tau={TAU}; IPO/DPO tau=1/eta), {reg_steps} steps:",
         "",
-        common.table(
+        tables.table(
             [(r["case"], f"{r['compile_s']:.2f}", f"{r['rate']:,.0f}", f"{r['gap']:.3e}") for r in registry],
             ("rule", "compile (s)", "steps/s", f"gap after {reg_steps} steps"),
         ),
@@ -604,7 +576,7 @@ def run_benchmark(args, out) -> None:
         "OpenSpiel MMD: "
         + (f"{spiel['rate']:,.0f} steps/s on the 3x3 game" if spiel else "not installed (optional; skipped)")
     )
-    common.atomic_write(out / "benchmark.md", "\n".join(md) + "\n")
+    output.atomic_write(out / "benchmark.md", "\n".join(md) + "\n")
     csv_rows = (
         [(r["case"], "compile_s", r["compile_s"]) for r in rows]
         + [(r["case"], "rate", r["jax_rate"]) for r in rows]
@@ -624,10 +596,10 @@ def run_benchmark(args, out) -> None:
     ]
     if spiel:
         csv_rows.append((spiel["case"], "rate", spiel["rate"]))
-    common.write_csv(out / "benchmark.csv", csv_rows, ("case", "quantity", "value"))
-    common.write_metadata(
+    output.write_csv(out / "benchmark.csv", csv_rows, ("case", "quantity", "value"))
+    metadata.write_metadata(
         out,
-        common.metadata(
+        metadata.metadata(
             args, repeats=repeats, wall_time_s={"total": round(time.perf_counter() - args.t0, 3)}
         ),
     )
@@ -636,4 +608,4 @@ def run_benchmark(args, out) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(common.entry(main))
+    sys.exit(cli.entry(main))

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from . import common
+from .common import cli, figures, gamespec, metadata, output, progress, rules, tables
 
 STUDY = "contextual"
 RULES = ("mwu", "inpo", "omwu", "comal")
@@ -37,36 +37,36 @@ def build_game(seed: int, prompts: int, n: int, dtype: str):
 
 
 def main(argv=None) -> int:
-    p = common.parser(STUDY, __doc__.splitlines()[0])
-    common.add_count(p, "--prompts", "number of prompts C (default 4)")
-    common.add_count(p, "--n", "responses per prompt, >= 3 (default 3)")
-    common.add_game(p, "--prompts random prompts, prompt 0 the paper's cycle when --n 3; weights 0.6^c")
-    common.add_count(p, "--steps", "steps per rule (default 10000; --quick 1000)")
-    common.add_rules(p, ",".join(RULES))
-    common.add_eta_tau(p)
-    common.add_start_noise(p)
-    common.add_x(p, "oracle_calls")
+    p = cli.parser(STUDY, __doc__.splitlines()[0])
+    cli.add_count(p, "--prompts", "number of prompts C (default 4)")
+    cli.add_count(p, "--n", "responses per prompt, >= 3 (default 3)")
+    cli.add_game(p, "--prompts random prompts, prompt 0 the paper's cycle when --n 3; weights 0.6^c")
+    cli.add_count(p, "--steps", "steps per rule (default 10000; --quick 1000)")
+    cli.add_rules(p, ",".join(RULES))
+    cli.add_eta_tau(p)
+    cli.add_start_noise(p)
+    cli.add_x(p, "oracle_calls")
     args = p.parse_args(argv)
-    common.setup(args)
+    cli.setup(args)
     import games
 
-    specs = common.resolve_rules(p, args.rules, RULES)
+    specs = rules.resolve_rules(p, args.rules, RULES)
     if args.game is not None:
         if args.prompts is not None or args.n is not None:
-            common.fail(p, "--prompts/--n describe the built-in game; --game replaces it")
-        gs = common.resolve_game(p, args.game, args.game_kind, args.game, args.dtype, args.seed)
+            cli.fail(p, "--prompts/--n describe the built-in game; --game replaces it")
+        gs = gamespec.resolve_game(p, args.game, args.game_kind, args.game, args.dtype, args.seed)
         if not gs.game.contextual:
-            common.fail(
+            cli.fail(
                 p, f"--game {args.game} is not contextual (give a [C, n, n] matrix, with weights in .json)"
             )
         if not gs.game.preference:
-            common.fail(p, f"--game {args.game}: the per-prompt gaps need a preference game")
+            cli.fail(p, f"--game {args.game}: the per-prompt gaps need a preference game")
     else:
         prompts, n = args.prompts or 4, args.n or 3
         if n < 3:
-            common.fail(p, "--n must be >= 3 (cyclic prompts)")
+            cli.fail(p, "--n must be >= 3 (cyclic prompts)")
         game = build_game(args.seed, prompts, n, args.dtype)
-        gs = common.GameSpec(
+        gs = gamespec.GameSpec(
             game,
             f"contextual{prompts}x{n}",
             {"name": "experiments.contextual.build_game", "prompts": prompts, "n": n, "seed": args.seed},
@@ -74,16 +74,16 @@ def main(argv=None) -> int:
     steps = args.steps or (1000 if args.quick else 10000)
     every = max(1, steps // 200)
     if steps % every:
-        common.fail(p, f"--steps ({steps}) must be a multiple of {every}")
-    common.check_x(p, args.x)
-    hps = {s.name: common.rule_hparams(s.rule, args.eta, args.tau, args.start_noise) for s in specs}
+        cli.fail(p, f"--steps ({steps}) must be a multiple of {every}")
+    cli.check_x(p, args.x)
+    hps = {s.name: rules.rule_hparams(s.rule, args.eta, args.tau, args.start_noise) for s in specs}
     for s in specs:
         try:
             s.rule.init(gs.game, args.seed, **hps[s.name])
         except (ValueError, TypeError) as err:
-            common.fail(p, str(err))
+            cli.fail(p, str(err))
     del games
-    with common.Output(p, common.default_out(args)) as out:
+    with output.Output(p, cli.default_out(args)) as out:
         run_study(args, specs, gs, steps, every, hps, out.path)
     print(f"wrote {out.out}/")
     return 0
@@ -98,8 +98,8 @@ def run_study(args, specs, gs, steps, every, hps, folder) -> None:
     eq = games.solve(game)
     rho = np.asarray(game.weights)
     C = rho.size
-    timer, frames, pframes, summary = common.Timer(), [], [], []
-    with common.progress(args, len(specs), "contextual: rules", "rule") as bar:
+    timer, frames, pframes, summary = progress.Timer(), [], [], []
+    with progress.progress(args, len(specs), "contextual: rules", "rule") as bar:
         for s in specs:
             bar.set_postfix_str(f"{s.name}, {steps} steps")
             with timer(s.name):
@@ -117,7 +117,7 @@ def run_study(args, specs, gs, steps, every, hps, folder) -> None:
             prompt_gap = np.asarray(tr.metrics["gap_by_context"])
             tr = tr._replace(metrics={k: v for k, v in tr.metrics.items() if not k.endswith("_by_context")})
             assert np.allclose(prompt_gap @ rho, tr.metrics["gap"], rtol=1e-6, atol=1e-12)
-            m, pol = common.tidy(
+            m, pol = tables.tidy(
                 tr,
                 experiment=STUDY,
                 game=gs.label,
@@ -136,14 +136,14 @@ def run_study(args, specs, gs, steps, every, hps, folder) -> None:
             )
             bar.update()
     header = ("rule", "aggregate gap", *[f"prompt {c} (rho={rho[c]:.2f})" for c in range(C)])
-    df = common.combine(frames)
-    common.write_frame(folder / "trace.csv", df)
-    common.write_frame(folder / "policies.csv", common.combine(pframes))
-    common.write_csv(folder / "summary.csv", summary, header)
-    common.save_figure(prompt_figure(df, rho, args.x, gs.label), folder / "contextual.png")
-    meta = common.metadata(
+    df = tables.combine(frames)
+    output.write_frame(folder / "trace.csv", df)
+    output.write_frame(folder / "policies.csv", tables.combine(pframes))
+    output.write_csv(folder / "summary.csv", summary, header)
+    output.save_figure(prompt_figure(df, rho, args.x, gs.label), folder / "contextual.png")
+    meta = metadata.metadata(
         args,
-        rules=common.rules_meta(specs),
+        rules=metadata.rules_meta(specs),
         hyperparameters={"eta": args.eta, "tau": args.tau, "start_noise": args.start_noise},
         steps=steps,
         record_every=every,
@@ -152,9 +152,9 @@ def run_study(args, specs, gs, steps, every, hps, folder) -> None:
         wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
         files=["trace.csv", "policies.csv", "summary.csv", "contextual.png"],
     )
-    common.write_metadata(folder, meta)
+    metadata.write_metadata(folder, meta)
     print(f"{gs.label}: {C} prompts, rho = {np.round(rho, 3).tolist()}, {steps} steps")
-    print(common.table(summary, header))
+    print(tables.table(summary, header))
 
 
 def prompt_figure(df, rho, x: str, game: str):
@@ -173,18 +173,18 @@ def prompt_figure(df, rho, x: str, game: str):
             pc = part[part["prompt"] == c].sort_values("step")
             ax.plot(
                 pc[x],
-                common.plot_floor(pc["value"]),
+                figures.plot_floor(pc["value"]),
                 lw=1,
                 color=cmap(c % 10),
                 label=f"prompt {c} (ρ={rho[c]:.2f})",
             )
-        xs, ys = common.curve(df, "gap", x, rule=lab)
-        ax.plot(xs, common.plot_floor(ys), "k", lw=2, label="aggregate (ρ-weighted)")
+        xs, ys = tables.curve(df, "gap", x, rule=lab)
+        ax.plot(xs, figures.plot_floor(ys), "k", lw=2, label="aggregate (ρ-weighted)")
         ax.set_yscale("log")
         ax.set_title(lab, fontsize=10)
         ax.grid(alpha=0.25)
-    axes[0].set_ylabel(f"last-iterate duality gap (zeros at {common.PLOT_FLOOR:g})")
-    common.label_x(axes, x)
+    axes[0].set_ylabel(f"last-iterate duality gap (zeros at {figures.PLOT_FLOOR:g})")
+    figures.label_x(axes, x)
     handles, _ = axes[0].get_legend_handles_labels()
     fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
     fig.suptitle(f"{game}: each prompt's gap and the aggregate", fontsize=11)
@@ -192,4 +192,4 @@ def prompt_figure(df, rho, x: str, game: str):
 
 
 if __name__ == "__main__":
-    sys.exit(common.entry(main))
+    sys.exit(cli.entry(main))

@@ -16,66 +16,66 @@ import time
 
 import numpy as np
 
-from . import common
+from .common import cli, figures, gamespec, metadata, output, progress, rules, tables
 
 STUDY = "ensemble"
 
 
 def main(argv=None) -> int:
-    p = common.parser(STUDY, __doc__.splitlines()[0])
-    common.add_count(p, "--games", "ensemble size B (default 256; --quick 16)")
-    common.add_count(p, "--n", "actions per random game (default 5)")
+    p = cli.parser(STUDY, __doc__.splitlines()[0])
+    cli.add_count(p, "--games", "ensemble size B (default 256; --quick 16)")
+    cli.add_count(p, "--n", "actions per random game (default 5)")
     p.add_argument(
         "--kind",
         default=None,
         help="random family: uniform, cyclic or mixed (default cyclic); see games.random_preference",
     )
-    common.add_game(p, "random_preference:n=5,kind=cyclic (one draw per game from --seed)")
-    common.add_rules(p, "every registered rule")
-    common.add_count(p, "--steps", "steps per run (default 5000; --quick 500)")
-    common.add_record_every(p, 50)
-    common.add_eta_tau(p)
-    common.add_start_noise(p)
-    common.add_level(p)
-    common.add_x(p, "oracle_calls")
+    cli.add_game(p, "random_preference:n=5,kind=cyclic (one draw per game from --seed)")
+    cli.add_rules(p, "every registered rule")
+    cli.add_count(p, "--steps", "steps per run (default 5000; --quick 500)")
+    cli.add_record_every(p, 50)
+    cli.add_eta_tau(p)
+    cli.add_start_noise(p)
+    cli.add_level(p)
+    cli.add_x(p, "oracle_calls")
     args = p.parse_args(argv)
-    common.setup(args)
+    cli.setup(args)
     import algorithms
     import games
 
     if args.game is not None and (args.n is not None or args.kind is not None):
-        common.fail(p, "--n/--kind describe the default random family; with --game give them there")
+        cli.fail(p, "--n/--kind describe the default random family; with --game give them there")
     kind = args.kind or "cyclic"
     if kind not in games.library.RANDOM_KINDS:
-        common.fail(p, f"unknown --kind {kind!r}; valid: {', '.join(games.library.RANDOM_KINDS)}")
+        cli.fail(p, f"unknown --kind {kind!r}; valid: {', '.join(games.library.RANDOM_KINDS)}")
     n = args.n or 5
     if n < 2:
-        common.fail(p, "--n must be >= 2")
+        cli.fail(p, "--n must be >= 2")
     spec = args.game or f"random_preference:n={n},kind={kind}"
     B = args.games or (16 if args.quick else 256)
     random_family = _is_random_family(spec)
-    gs = common.resolve_game(p, spec, args.game_kind, spec, args.dtype, args.seed)
+    gs = gamespec.resolve_game(p, spec, args.game_kind, spec, args.dtype, args.seed)
     if random_family:  # one draw per game, keys from --seed's SeedSequence
         gs.label, gs.meta = (
             spec,
             {"name": spec.partition(":")[0], "spec": spec, "keys": "numpy SeedSequence(--seed)"},
         )
     if not random_family and args.start_noise == 0:
-        common.fail(
+        cli.fail(
             p, f"--game {spec} is one fixed game: give --start-noise > 0 for an ensemble of random starts"
         )
-    specs = common.resolve_rules(p, args.rules, list(algorithms.RULES))
+    specs = rules.resolve_rules(p, args.rules, list(algorithms.RULES))
     steps = args.steps or (500 if args.quick else 5000)
-    common.check_schedule(p, steps, args.record_every)
-    common.check_x(p, args.x)
-    hps = {s.name: common.rule_hparams(s.rule, args.eta, args.tau, args.start_noise) for s in specs}
+    cli.check_schedule(p, steps, args.record_every)
+    cli.check_x(p, args.x)
+    hps = {s.name: rules.rule_hparams(s.rule, args.eta, args.tau, args.start_noise) for s in specs}
     for s in specs:
         try:
             s.rule.init(gs.game, args.seed, **hps[s.name])
         except (ValueError, TypeError) as err:
-            common.fail(p, str(err))
-    common.check_level(args.level, args.dtype)
-    with common.Output(p, common.default_out(args)) as out:
+            cli.fail(p, str(err))
+    cli.check_level(args.level, args.dtype)
+    with output.Output(p, cli.default_out(args)) as out:
         run_study(args, specs, spec, gs, random_family, B, steps, hps, out.path)
     print(f"wrote {out.out}/")
     return 0
@@ -94,13 +94,13 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
     import games
 
     t0 = time.perf_counter()
-    timer = common.Timer()
+    timer = progress.Timer()
     if random_family:
         keys = [int(s) for s in np.random.SeedSequence(args.seed).generate_state(B)]
-        with timer("games and LP"), common.progress(args, B, "ensemble: games solved by LP", "game") as bar:
+        with timer("games and LP"), progress.progress(args, B, "ensemble: games solved by LP", "game") as bar:
             game_list, eqs = [], []
             for k in keys:
-                g, _, _ = common.library_game(spec, args.dtype, k)
+                g, _, _ = gamespec.library_game(spec, args.dtype, k)
                 game_list.append(g)
                 eqs.append(games.solve(g))
                 bar.update()
@@ -112,7 +112,7 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
         where = dict(game=gs.label, seed=seeds)
     label = f"{gs.label} x{B}"
     frames, curves, summary = [], {}, []
-    with common.progress(args, len(specs), f"ensemble: rules on {B} runs", "rule") as bar:
+    with progress.progress(args, len(specs), f"ensemble: rules on {B} runs", "rule") as bar:
         for s in specs:
             bar.set_postfix_str(f"{s.name}, {B} x {steps} steps")
             with timer(s.name):
@@ -126,7 +126,7 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
                     **hps[s.name],
                 )
                 gaps = np.asarray(tr.metrics["gap"])  # [B, R+1]
-            df, _ = common.tidy(
+            df, _ = tables.tidy(
                 tr,
                 experiment=STUDY,
                 rule=s.name,
@@ -139,7 +139,7 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
             summary.append(
                 (
                     s.name,
-                    common.format_hparams(hps[s.name]),
+                    rules.format_hparams(hps[s.name]),
                     f"{q[1]:.3e}",
                     f"{q[0]:.2e} .. {q[2]:.2e}",
                     f"{reached.mean():.1%}",
@@ -147,13 +147,13 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
             )
             bar.update()
     header = ("rule", "hparams", "median final gap", "IQR", f"share reaching {args.level:g}")
-    common.write_frame(folder / "trace.csv", common.combine(frames))
-    common.write_csv(folder / "summary.csv", summary, header)
+    output.write_frame(folder / "trace.csv", tables.combine(frames))
+    output.write_csv(folder / "summary.csv", summary, header)
     what = f"{B} {'games: ' + gs.label if random_family else 'random starts on ' + gs.label}"
-    common.save_figure(band_figure(curves, args.x, what, args.level), folder / "ensemble.png")
-    meta = common.metadata(
+    output.save_figure(band_figure(curves, args.x, what, args.level), folder / "ensemble.png")
+    meta = metadata.metadata(
         args,
-        rules=common.rules_meta(specs),
+        rules=metadata.rules_meta(specs),
         hyperparameters={"eta": args.eta, "tau": args.tau, "start_noise": args.start_noise},
         steps=steps,
         record_every=args.record_every,
@@ -163,9 +163,9 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
         wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
         files=["trace.csv", "summary.csv", "ensemble.png"],
     )
-    common.write_metadata(folder, meta)
+    metadata.write_metadata(folder, meta)
     print(f"{what}, {steps} steps:")
-    print(common.table(summary, header))
+    print(tables.table(summary, header))
 
 
 def _reduce(df, steps: int, label: str):
@@ -187,19 +187,19 @@ def _reduce(df, steps: int, label: str):
 def band_figure(curves, x: str, what: str, level: float):
     """Median gap and inter-quartile band per rule, one panel per family; the y-range spans the data."""
     labels = list(curves)
-    style = common.styles(labels)
-    fig, panels = common.family_figure(
+    style = figures.styles(labels)
+    fig, panels = figures.family_figure(
         labels,
         suptitle=f"{what}: last-iterate gap, median and IQR band (own y-range per panel)",
         sharey=False,
     )
     for fam, ax in panels.items():
         lo, hi = np.inf, 0.0
-        for lab in common.by_family(labels)[fam]:
+        for lab in figures.by_family(labels)[fam]:
             g = curves[lab].groupby("step")
             xs = g[x].median().to_numpy()
             q = np.stack([g["value"].quantile(v).to_numpy() for v in (0.25, 0.5, 0.75)])
-            q = common.plot_floor(q)
+            q = figures.plot_floor(q)
             ax.plot(xs, q[1], label=lab, **style[lab])
             ax.fill_between(xs, q[0], q[2], color=style[lab]["color"], alpha=0.15, lw=0)
             lo, hi = min(lo, q[0].min(), q[1].min()), max(hi, q[2].max())
@@ -208,13 +208,13 @@ def band_figure(curves, x: str, what: str, level: float):
         )
         ax.set_yscale("log")
         ax.grid(alpha=0.25)
-        common.legend_below(ax, handles=ax.get_lines()[:-1])
+        figures.legend_below(ax, handles=ax.get_lines()[:-1])
         ax.set_ylim(lo / 2, hi * 2)  # each family's own range: bands a decade apart stay apart
     next(iter(panels.values())).set_ylabel("last-iterate duality gap")
-    common.label_x(panels.values(), x)
-    common.reference_legend(fig, [ref])
+    figures.label_x(panels.values(), x)
+    figures.reference_legend(fig, [ref])
     return fig
 
 
 if __name__ == "__main__":
-    sys.exit(common.entry(main))
+    sys.exit(cli.entry(main))

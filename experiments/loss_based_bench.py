@@ -3,7 +3,7 @@
 One iteration (tabular policy, 3x3 paper game, INPO loss, eta 0.5, tau 0.1): draw K = 64 pairs from pi_t, judge
 each by one Bernoulli draw, take M = 10 SGD steps (step 0.5) on the loss. The NumPy loop writes the same
 iteration plainly (the loss's gradient in the logits in closed form: ``2/K sum_i d_i (e_w - e_l)``). Both are
-timed in the same process, interleaved (:func:`experiments.benchmark._interleaved`): one game (``run``), and a
+timed in the same process, interleaved (:func:`experiments.common.timing.interleaved`): one game (``run``), and a
 batch of 8 seeds x K in {16, 64, 256} (one compiled ``sweep``, the ``pairs`` hyperparameter) against the NumPy
 loop run once per lane. :func:`bench` returns rows for ``python -m experiments.benchmark``.
 """
@@ -48,7 +48,7 @@ def bench(repeats: int = 3, quick: bool = False) -> list[dict]:
     import games
     from algorithms import policies
 
-    from .benchmark import _measure
+    from .common.timing import measure
 
     game = games.comal_cycle()
     P = np.asarray(game.P)
@@ -61,7 +61,7 @@ def bench(repeats: int = 3, quick: bool = False) -> list[dict]:
         jax.block_until_ready(algorithms.run(single, game, steps=steps, record_every=steps).policy.x)
 
     rows = [
-        _measure(
+        measure(
             f"loss_based inpo 3x3 K={K} M={M}, one run",
             jax_single,
             lambda: numpy_loop(P, np_steps),
@@ -84,7 +84,7 @@ def bench(repeats: int = 3, quick: bool = False) -> list[dict]:
                 numpy_loop(P, np_steps // 4, k=k, seed=s)
 
     rows.append(
-        _measure(
+        measure(
             f"loss_based inpo 3x3 M={M}, sweep {seeds} seeds x K {ks}",
             jax_batch,
             np_batch,

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from . import common
+from .common import cli, figures, gamespec, metadata, output, progress, rules, tables
 
 STUDY = "paper"
 #: Rules drawn on the probability simplex (and every rule of yours).
@@ -28,33 +28,33 @@ DEEP_LEVEL = 1e-11
 
 
 def main(argv=None) -> int:
-    p = common.parser(STUDY, __doc__.splitlines()[0])
-    common.add_count(p, "--steps", "steps per rule (default 5000; --quick 1000)")
-    common.add_rules(p, "every registered rule")
-    common.add_game(p, "comal_cycle")
-    common.add_eta_tau(p)
-    common.add_start_noise(p)
-    common.add_record_every(p, 10)
-    common.add_level(p)
-    common.add_x(p, "oracle_calls")
+    p = cli.parser(STUDY, __doc__.splitlines()[0])
+    cli.add_count(p, "--steps", "steps per rule (default 5000; --quick 1000)")
+    cli.add_rules(p, "every registered rule")
+    cli.add_game(p, "comal_cycle")
+    cli.add_eta_tau(p)
+    cli.add_start_noise(p)
+    cli.add_record_every(p, 10)
+    cli.add_level(p)
+    cli.add_x(p, "oracle_calls")
     args = p.parse_args(argv)
-    common.setup(args)
+    cli.setup(args)
 
     import algorithms
 
-    specs = common.resolve_rules(p, args.rules, list(algorithms.RULES))
-    gs = common.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
+    specs = rules.resolve_rules(p, args.rules, list(algorithms.RULES))
+    gs = gamespec.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
     steps = args.steps or (1000 if args.quick else 5000)
-    common.check_schedule(p, steps, args.record_every)
-    common.check_x(p, args.x)
-    hps = {s.name: common.rule_hparams(s.rule, args.eta, args.tau, args.start_noise) for s in specs}
+    cli.check_schedule(p, steps, args.record_every)
+    cli.check_x(p, args.x)
+    hps = {s.name: rules.rule_hparams(s.rule, args.eta, args.tau, args.start_noise) for s in specs}
     for s in specs:  # every rule's hyperparameters and game checks, before anything runs
         try:
             s.rule.init(gs.game, args.seed, **hps[s.name])
         except (ValueError, TypeError) as err:
-            common.fail(p, str(err))
-    common.check_level(args.level, args.dtype)
-    with common.Output(p, common.default_out(args)) as out:
+            cli.fail(p, str(err))
+    cli.check_level(args.level, args.dtype)
+    with output.Output(p, cli.default_out(args)) as out:
         run_study(args, specs, gs, steps, hps, out.path)
     print(f"wrote {out.out}/")
     return 0
@@ -69,15 +69,15 @@ def run_study(args, specs, gs, steps, hps, folder) -> None:
     try:
         nash = games.solve(game)
     except games.SolverError as err:
-        common.note(f"no exact equilibrium ({err}); kl_to_nash is not recorded")
+        cli.note(f"no exact equilibrium ({err}); kl_to_nash is not recorded")
         nash = None
     try:
         reg = games.regularized_equilibrium(game, args.tau)
     except games.SolverError as err:
-        common.note(f"regularized-equilibrium line (tau={args.tau:g}) skipped: {err}")
+        cli.note(f"regularized-equilibrium line (tau={args.tau:g}) skipped: {err}")
         reg = None
-    timer, results, frames, pframes = common.Timer(), {}, [], []
-    with common.progress(args, len(specs), "paper: rules", "rule") as bar:
+    timer, results, frames, pframes = progress.Timer(), {}, [], []
+    with progress.progress(args, len(specs), "paper: rules", "rule") as bar:
         for s in specs:
             bar.set_postfix_str(f"{s.name}, {steps} steps")
             with timer(s.name):
@@ -93,7 +93,7 @@ def run_study(args, specs, gs, steps, hps, folder) -> None:
                 )
                 trace.metrics["gap"].block_until_ready()
             results[s.name] = (hps[s.name], trace)
-            m, pol = common.tidy(
+            m, pol = tables.tidy(
                 trace,
                 experiment=STUDY,
                 game=gs.label,
@@ -103,33 +103,33 @@ def run_study(args, specs, gs, steps, hps, folder) -> None:
             frames.append(m)
             pframes.append(pol)
             bar.update()
-    df, policies = common.combine(frames), common.combine(pframes)
+    df, policies = tables.combine(frames), tables.combine(pframes)
     nonfinite = sorted(df.loc[~df["finite"], "rule"].unique())
     if nonfinite:
-        common.note(f"non-finite values in: {', '.join(nonfinite)} (see the finite column of trace.csv)")
-    common.write_frame(folder / "trace.csv", df)
-    common.write_frame(folder / "policies.csv", policies)
+        cli.note(f"non-finite values in: {', '.join(nonfinite)} (see the finite column of trace.csv)")
+    output.write_frame(folder / "trace.csv", df)
+    output.write_frame(folder / "policies.csv", policies)
     summary, header = summarize(results, args.level)
-    common.write_csv(folder / "summary.csv", summary, header)
+    output.write_csv(folder / "summary.csv", summary, header)
     fig = gap_figure(
         df, x=args.x, reg_gap=None if reg is None else reg.gap, tau=args.tau, dtype=args.dtype, game=gs.label
     )
-    common.save_figure(fig, folder / "gap.png")
-    common.save_figure(fig, folder / "gap.pdf")
-    figures = ["gap.png", "gap.pdf"]
+    output.save_figure(fig, folder / "gap.png")
+    output.save_figure(fig, folder / "gap.pdf")
+    figure_files = ["gap.png", "gap.pdf"]
     if nash is not None and game.shape == (3, 3) and not game.contextual:
-        common.save_figure(simplex_figure(results, nash, reg), folder / "simplex.png")
-        figures.append("simplex.png")
+        output.save_figure(simplex_figure(results, nash, reg), folder / "simplex.png")
+        figure_files.append("simplex.png")
     else:
-        common.note("simplex.png is drawn for 3x3 single-prompt games only; skipped")
-    meta = common.metadata(
+        cli.note("simplex.png is drawn for 3x3 single-prompt games only; skipped")
+    meta = metadata.metadata(
         args,
-        rules=common.rules_meta(specs),
+        rules=metadata.rules_meta(specs),
         hyperparameters={
             "eta": args.eta,
             "tau": args.tau,
             "start_noise": args.start_noise,
-            "per_rule": {k: common.effective_hparams(s.rule, hps[k]) for s, k in zip(specs, hps)},
+            "per_rule": {k: rules.effective_hparams(s.rule, hps[k]) for s, k in zip(specs, hps)},
         },
         steps=steps,
         record_every=args.record_every,
@@ -139,13 +139,13 @@ def run_study(args, specs, gs, steps, hps, folder) -> None:
         regularized_gap=None if reg is None else reg.gap,
         finite={k: bool(df.loc[df["rule"] == k, "finite"].all()) for k in results},
         wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
-        files=["trace.csv", "policies.csv", "summary.csv", *figures],
+        files=["trace.csv", "policies.csv", "summary.csv", *figure_files],
     )
-    common.write_metadata(folder, meta)
+    metadata.write_metadata(folder, meta)
 
     tail = f"; regularized-equilibrium gap at tau={args.tau:g}: {reg.gap:.4g}" if reg is not None else ""
     print(f"{gs.label}, {steps} steps, eta={args.eta:g}, tau={args.tau:g}, {args.dtype}{tail}")
-    print(common.table(summary, header))
+    print(tables.table(summary, header))
     if game.preference and not game.contextual:
         print()
         print(win_rate_table(results, game))
@@ -166,10 +166,10 @@ def summarize(results, level: float):
         rows.append(
             (
                 label,
-                common.format_hparams(hp),
+                rules.format_hparams(hp),
                 f"{float(m['gap'][-1]):.3e}",
                 f"{float(m['win_rate'][-1]):.6f}" if "win_rate" in m else "",
-                common.steps_to(tr.steps, m["gap"], level),
+                tables.steps_to(tr.steps, m["gap"], level),
                 f"{float(m['kl_to_nash'][-1]):.3e}" if "kl_to_nash" in m else "",
             )
         )
@@ -187,7 +187,7 @@ def win_rate_table(results, game) -> str:
     ]
     return (
         "pairwise win rates of the final policies (row beats column, %; columns numbered as rows):\n"
-        + common.table(rows, ["", *[str(i + 1) for i in range(len(labels))]])
+        + tables.table(rows, ["", *[str(i + 1) for i in range(len(labels))]])
     )
 
 
@@ -200,15 +200,15 @@ def gap_figure(
     end) and, in float64 only, 1e-11. Returns a :class:`matplotlib.figure.Figure`; the global backend is not
     touched (the notebook displays the same figure)."""
     labels = list(dict.fromkeys(df["rule"]))
-    style = common.styles(labels)
-    fig, panels = common.family_figure(
-        labels, suptitle=f"{game}: last-iterate duality gap (exact zeros drawn at {common.PLOT_FLOOR:g})"
+    style = figures.styles(labels)
+    fig, panels = figures.family_figure(
+        labels, suptitle=f"{game}: last-iterate duality gap (exact zeros drawn at {figures.PLOT_FLOOR:g})"
     )
     refs = []
     for fam, ax in panels.items():
-        for lab in common.by_family(labels)[fam]:
-            xs, ys = common.curve(df, "gap", x, rule=lab)
-            ax.plot(xs, common.plot_floor(ys), label=lab, **style[lab])
+        for lab in figures.by_family(labels)[fam]:
+            xs, ys = tables.curve(df, "gap", x, rule=lab)
+            ax.plot(xs, figures.plot_floor(ys), label=lab, **style[lab])
         refs = []
         if reg_gap is not None:
             refs.append(
@@ -231,12 +231,12 @@ def gap_figure(
                 )
             )
         ax.set_yscale("log")
-        ax.set_ylim(common.PLOT_FLOOR / 3, 3)
+        ax.set_ylim(figures.PLOT_FLOOR / 3, 3)
         ax.grid(alpha=0.25)
-        common.legend_below(ax, handles=ax.get_lines()[: len(ax.get_lines()) - len(refs)])
+        figures.legend_below(ax, handles=ax.get_lines()[: len(ax.get_lines()) - len(refs)])
     next(iter(panels.values())).set_ylabel("last-iterate duality gap")
-    common.label_x(panels.values(), x)
-    common.reference_legend(fig, refs)
+    figures.label_x(panels.values(), x)
+    figures.reference_legend(fig, refs)
     return fig
 
 
@@ -250,7 +250,7 @@ def simplex_figure(results, nash, reg):
     from matplotlib.figure import Figure
 
     labels = [
-        lab for lab in results if lab.split("(")[0] in SIMPLEX_RULES or common.family(lab) == common.OTHER
+        lab for lab in results if lab.split("(")[0] in SIMPLEX_RULES or figures.family(lab) == figures.OTHER
     ]
     fig = Figure(figsize=(7.6, 5.4), layout="constrained")
     ax = fig.subplots()
@@ -261,7 +261,7 @@ def simplex_figure(results, nash, reg):
         ax.text(x, y + (0.03 if i == 2 else -0.06), f"action {i}", ha="center", fontsize=9)
     zoom = ax.inset_axes([1.08, 0.02, 0.42, 0.42])  # outside the triangle, under the legend
     nx, ny = _tri(nash.x)
-    colors = common.styles(labels)  # one colour per drawn rule (tab10 over all of them)
+    colors = figures.styles(labels)  # one colour per drawn rule (tab10 over all of them)
     import matplotlib as mpl
 
     cmap = mpl.colormaps["tab10"]
@@ -301,4 +301,4 @@ def simplex_figure(results, nash, reg):
 
 
 if __name__ == "__main__":
-    sys.exit(common.entry(main))
+    sys.exit(cli.entry(main))

@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import common
+from .common import cli, figures, metadata, output, progress, tables
 
 STUDY = "sampled"
 ETA, TAU = 0.5, 0.1
@@ -122,7 +122,7 @@ def rule_for(label: str, feedback: str, policy, comal_every: int, prompts: int |
 
 
 def main(argv=None) -> int:
-    p = common.parser(STUDY, __doc__.splitlines()[0])
+    p = cli.parser(STUDY, __doc__.splitlines()[0])
     p.add_argument(
         "--rules",
         default=None,
@@ -134,28 +134,28 @@ def main(argv=None) -> int:
     p.add_argument(
         "--games", default=None, help=f"comma-separated subset of {', '.join(GAMES)} (default: all)"
     )
-    common.add_count(
+    cli.add_count(
         p,
         "--steps",
         "iterations per run on every game, a multiple of 100 (default 1000 on the paper game, 500 on "
         "the contextual one, whose iterations cost 1.5-3x more; --quick 200)",
     )
-    common.add_count(p, "--seeds", "seeds per K (default 2; --quick 1)")
+    cli.add_count(p, "--seeds", "seeds per K (default 2; --quick 1)")
     p.add_argument(
         "--pairs",
         default=None,
         help="comma-separated K, judged pairs per iteration (default 16,256,4096; --quick 16,256)",
     )
-    common.add_count(
+    cli.add_count(
         p, "--comal-every", "COMAL's iterations between reference updates (default 100)", default=100
     )
-    common.add_count(
+    cli.add_count(
         p,
         "--prompts-per-iteration",
         "B, prompts drawn by rho per iteration on the contextual game (K / B pairs each; default 4)",
         default=4,
     )
-    common.add_count(
+    cli.add_count(
         p,
         "--jobs",
         "worker processes, each running whole sweeps (default: min(2, CPUs)); results do not depend on it",
@@ -171,27 +171,27 @@ def main(argv=None) -> int:
         steps = {"paper": 200, "contextual": 200} if args.quick else dict(STEPS)
     low = min(steps[g] for g in gms)
     if low % 100:
-        common.fail(p, f"--steps ({low}) must be a multiple of 100")
+        cli.fail(p, f"--steps ({low}) must be a multiple of 100")
     if args.comal_every >= low:
-        common.fail(p, f"--comal-every ({args.comal_every}) must be below --steps ({low})")
+        cli.fail(p, f"--comal-every ({args.comal_every}) must be below --steps ({low})")
     pairs = PAIRS[:2] if args.quick else PAIRS
     if args.pairs is not None:
         try:
             pairs = tuple(sorted({int(t) for t in args.pairs.split(",") if t.strip()}))
         except ValueError:
-            common.fail(p, f"--pairs must be comma-separated whole numbers, got {args.pairs!r}")
+            cli.fail(p, f"--pairs must be comma-separated whole numbers, got {args.pairs!r}")
         if not pairs or pairs[0] < 1:
-            common.fail(p, f"--pairs must name at least one K >= 1, got {args.pairs!r}")
+            cli.fail(p, f"--pairs must name at least one K >= 1, got {args.pairs!r}")
     bad = [k for k in pairs if k % args.prompts_per_iteration]
     if "contextual" in gms and bad:
-        common.fail(
+        cli.fail(
             p, f"--pairs {bad[0]} is not a multiple of --prompts-per-iteration {args.prompts_per_iteration}"
         )
     if args.dtype != "float64":
-        common.fail(p, "--dtype: the sampled study runs in float64 only")
+        cli.fail(p, "--dtype: the sampled study runs in float64 only")
     seeds = args.seeds or (1 if args.quick else 2)
-    common.setup(args)
-    with common.Output(p, common.default_out(args)) as out:
+    cli.setup(args)
+    with output.Output(p, cli.default_out(args)) as out:
         run_study(args, rules, pols, gms, pairs, steps, seeds, out.path)
     print(f"wrote {out.out}/")
     return 0
@@ -203,9 +203,7 @@ def _subset(p, flag: str, text: str | None, default: tuple, valid) -> tuple:
     items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
     bad = [t for t in items if t not in valid]
     if not items or bad:
-        common.fail(
-            p, f"{flag}: unknown {', '.join(map(repr, bad)) or 'empty list'}; valid: {', '.join(valid)}"
-        )
+        cli.fail(p, f"{flag}: unknown {', '.join(map(repr, bad)) or 'empty list'}; valid: {', '.join(valid)}")
     return items
 
 
@@ -263,10 +261,10 @@ def _worker_init() -> None:
 def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     t0 = time.perf_counter()
     todo = units(rules, pols, gms)
-    timer, done = common.Timer(), {}
+    timer, done = progress.Timer(), {}
     work = (args.seed, args.dtype, pairs, steps, seeds, args.comal_every, args.prompts_per_iteration)
     ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-    with common.progress(
+    with progress.progress(
         args, len(todo), f"sampled: {len(todo)} sweeps on {args.jobs} process(es)", "sweep"
     ) as bar:
         with ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_worker_init) as pool:
@@ -286,16 +284,16 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     built = {g: b for g, b in build_games(args.seed, args.dtype).items() if g in gms}
     frames = [done[u][0] for u in todo]
     rows = [r for u in todo for r in done[u][1]]
-    df = common.combine(frames, hp_order=("policy", "feedback", "pairs", "eta", "tau", "start_noise"))
+    df = tables.combine(frames, hp_order=("policy", "feedback", "pairs", "eta", "tau", "start_noise"))
     header = ("game", "policy", "rule", "feedback", "gap reached", *_level_header())
-    common.write_frame(folder / "trace.csv", df)
-    common.write_csv(folder / "summary.csv", rows, header)
-    common.save_figure(figure(df, gms, pols, rules, pairs), folder / "sampled.png")
+    output.write_frame(folder / "trace.csv", df)
+    output.write_csv(folder / "summary.csv", rows, header)
+    output.save_figure(figure(df, gms, pols, rules, pairs), folder / "sampled.png")
     with timer("sppo (4.6) vs (4.1)"):
         sppo_rows = sppo_difference()
     sppo_header = ("start", "eta", "max |pi_4.6 - pi_4.1| after one step")
-    common.write_csv(folder / "sppo_46_vs_41.csv", sppo_rows, sppo_header)
-    meta = common.metadata(
+    output.write_csv(folder / "sppo_46_vs_41.csv", sppo_rows, sppo_header)
+    meta = metadata.metadata(
         args,
         feedback={
             "population": "exact expectation over pairs",
@@ -316,15 +314,15 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
         wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
         files=["trace.csv", "summary.csv", "sppo_46_vs_41.csv", "sampled.png"],
     )
-    common.write_metadata(folder, meta)
+    metadata.write_metadata(folder, meta)
     print(
         f"last-iterate gap reached (mean of the last 10% of {', '.join(f'{steps[g]} ({g})' for g in gms)} "
         f"iterations; sampled runs: median of {seeds} seed(s)) and "
         f"when it stays below {' / '.join(f'{v:g}' for v in LEVELS)} (iterations; comparisons):"
     )
-    print(common.table(rows, header))
+    print(tables.table(rows, header))
     print("SPPO's loss (4.6) against its exact update (4.1), population loss minimised, paper game:")
-    print(common.table(sppo_rows, sppo_header))
+    print(tables.table(sppo_rows, sppo_header))
     print(
         f"wall time {time.perf_counter() - t0:.0f} s on {args.jobs} process(es); compile + run time per "
         "game/feedback (s, summed over sweeps): "
@@ -333,7 +331,7 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
 
 
 def _frame(tr, gname, label, fb, kind, seed, prompts):
-    m, _ = common.tidy(tr, experiment=STUDY, game=gname, rule=label, seed=seed)
+    m, _ = tables.tidy(tr, experiment=STUDY, game=gname, rule=label, seed=seed)
     m["policy"] = kind
     if fb == "sampled":
         m["feedback"] = "K=" + (m["pairs"] * (prompts or 1)).astype(int).astype(str)
@@ -358,7 +356,7 @@ def _summary(m, gname, label, fb, kind):
         cells = []
         for level in LEVELS:
             for col in ("step", "comparisons"):
-                first = [common.first_below(r[col].to_numpy(), r["value"].to_numpy(), level) for r in runs]
+                first = [tables.first_below(r[col].to_numpy(), r["value"].to_numpy(), level) for r in runs]
                 med = np.median(first) if not np.isnan(first).any() else np.nan
                 exact = col == "comparisons" and fb != "sampled"
                 cells.append(
@@ -411,12 +409,12 @@ def figure(df, gms, pols, rules, pairs):
                 wide = wide[wide.index > 0]
                 color = cmap(c / max(1, len(pairs) - 1) * 0.85)
                 ax.plot(
-                    wide.index, common.plot_floor(wide.median(axis=1)), color=color, lw=1.3, label=f"K = {k}"
+                    wide.index, figures.plot_floor(wide.median(axis=1)), color=color, lw=1.3, label=f"K = {k}"
                 )
                 ax.fill_between(
                     wide.index,
-                    common.plot_floor(wide.min(axis=1)),
-                    common.plot_floor(wide.max(axis=1)),
+                    figures.plot_floor(wide.min(axis=1)),
+                    figures.plot_floor(wide.max(axis=1)),
                     color=color,
                     alpha=0.2,
                     lw=0,
@@ -430,7 +428,7 @@ def figure(df, gms, pols, rules, pairs):
                 ]
                 if not run.empty:
                     final = run[run["step"] == run["step"].max()]["value"].median()
-                    ax.axhline(max(final, common.PLOT_FLOOR), lw=1.2, label=f"{fb} (final)", **style)
+                    ax.axhline(max(final, figures.PLOT_FLOOR), lw=1.2, label=f"{fb} (final)", **style)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.grid(alpha=0.25)
@@ -443,7 +441,7 @@ def figure(df, gms, pols, rules, pairs):
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
     fig.suptitle(
-        f"last-iterate duality gap against comparisons (zeros drawn at {common.PLOT_FLOOR:g}); "
+        f"last-iterate duality gap against comparisons (zeros drawn at {figures.PLOT_FLOOR:g}); "
         "lines: median over seeds, bands: min-max",
         fontsize=10,
     )
@@ -451,4 +449,4 @@ def figure(df, gms, pols, rules, pairs):
 
 
 if __name__ == "__main__":
-    sys.exit(common.entry(main))
+    sys.exit(cli.entry(main))

@@ -14,27 +14,27 @@ import time
 
 import numpy as np
 
-from . import common
+from .common import cli, figures, gamespec, metadata, output, progress, rules, tables
 
 STUDY = "sweep"
 RULES = ("inpo", "mmd", "nash_md", "egpo", "comal")
 
 
 def main(argv=None) -> int:
-    p = common.parser(STUDY, __doc__.splitlines()[0])
-    common.add_rules(p, ",".join(RULES) + "; each must take eta and tau")
-    common.add_game(p, "comal_cycle")
-    common.add_count(p, "--steps", "steps per run (default 5000; --quick 1000)")
-    common.add_record_every(p, 50)
-    common.add_level(p)
+    p = cli.parser(STUDY, __doc__.splitlines()[0])
+    cli.add_rules(p, ",".join(RULES) + "; each must take eta and tau")
+    cli.add_game(p, "comal_cycle")
+    cli.add_count(p, "--steps", "steps per run (default 5000; --quick 1000)")
+    cli.add_record_every(p, 50)
+    cli.add_level(p)
     args = p.parse_args(argv)
-    common.setup(args)
+    cli.setup(args)
     import algorithms
 
-    specs = common.resolve_rules(p, args.rules, RULES, need=("eta", "tau"))
-    gs = common.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
+    specs = rules.resolve_rules(p, args.rules, RULES, need=("eta", "tau"))
+    gs = gamespec.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
     steps = args.steps or (1000 if args.quick else 5000)
-    common.check_schedule(p, steps, args.record_every)
+    cli.check_schedule(p, steps, args.record_every)
     n = 4 if args.quick else 8
     etas, taus = np.geomspace(0.05, 1.0, n), np.geomspace(0.01, 1.0, n)  # eta tau <= 1
     ks = (10, 100) if args.quick else (10, 30, 100, 300, 1000)
@@ -43,9 +43,9 @@ def main(argv=None) -> int:
         try:
             rule.init(gs.game, args.seed, eta=0.5, tau=0.1)
         except (ValueError, TypeError) as err:
-            common.fail(p, str(err))
-    common.check_level(args.level, args.dtype)
-    with common.Output(p, common.default_out(args)) as out:
+            cli.fail(p, str(err))
+    cli.check_level(args.level, args.dtype)
+    with output.Output(p, cli.default_out(args)) as out:
         run_study(args, specs, gs, steps, etas, taus, k_rules, out.path)
     print(f"wrote {out.out}/")
     return 0
@@ -55,8 +55,8 @@ def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
     import algorithms
 
     t0 = time.perf_counter()
-    timer, frames, results = common.Timer(), [], {}
-    with common.progress(args, len(specs) + len(k_rules), "sweep: grids and K", "run") as bar:
+    timer, frames, results = progress.Timer(), [], {}
+    with progress.progress(args, len(specs) + len(k_rules), "sweep: grids and K", "run") as bar:
         for s in specs:
             bar.set_postfix_str(f"{s.name}: {len(etas)}x{len(taus)} grid x {steps} steps")
             with timer(s.name):
@@ -64,8 +64,8 @@ def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
                     s.rule, gs.game, steps=steps, record_every=args.record_every, eta=etas, tau=taus
                 )
                 gaps = np.asarray(tr.metrics["gap"])  # [eta, tau, R+1]
-            results[s.name] = (gaps[..., -1], common.first_below(tr.steps, gaps, args.level))
-            frames.append(common.tidy(tr, experiment=STUDY, game=gs.label, rule=s.name, seed=args.seed)[0])
+            results[s.name] = (gaps[..., -1], tables.first_below(tr.steps, gaps, args.level))
+            frames.append(tables.tidy(tr, experiment=STUDY, game=gs.label, rule=s.name, seed=args.seed)[0])
             bar.update()
         k_rows = []
         for rule in k_rules:
@@ -75,11 +75,11 @@ def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
                     rule, gs.game, steps=steps, record_every=args.record_every, eta=0.5, tau=0.1
                 )
                 gaps = np.asarray(tr.metrics["gap"])
-            first = common.first_below(tr.steps, gaps, args.level)
+            first = tables.first_below(tr.steps, gaps, args.level)
             k_rows.append((rule.name, f"{gaps[-1]:.3e}", "never" if np.isnan(first) else int(first)))
-            frames.append(common.tidy(tr, experiment=STUDY, game=gs.label, rule=rule.name, seed=args.seed)[0])
+            frames.append(tables.tidy(tr, experiment=STUDY, game=gs.label, rule=rule.name, seed=args.seed)[0])
             bar.update()
-    common.write_frame(folder / "trace.csv", common.combine(frames))
+    output.write_frame(folder / "trace.csv", tables.combine(frames))
     summary = []
     for label, (final, first) in results.items():
         b = (
@@ -105,11 +105,11 @@ def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
         "its final gap",
         f"its steps to {args.level:g}",
     )
-    common.write_csv(folder / "summary.csv", summary, header)
-    common.save_figure(heatmaps(results, etas, taus, steps, args.level, gs.label), folder / "sweep.png")
-    meta = common.metadata(
+    output.write_csv(folder / "summary.csv", summary, header)
+    output.save_figure(heatmaps(results, etas, taus, steps, args.level, gs.label), folder / "sweep.png")
+    meta = metadata.metadata(
         args,
-        rules=common.rules_meta(specs)
+        rules=metadata.rules_meta(specs)
         + [{"name": r.name, "source": "algorithms.comal(algorithms.inpo(), K)"} for r in k_rules],
         hyperparameters={
             "eta": etas.tolist(),
@@ -124,11 +124,11 @@ def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
         wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
         files=["trace.csv", "summary.csv", "sweep.png"],
     )
-    common.write_metadata(folder, meta)
+    metadata.write_metadata(folder, meta)
     print(f"{gs.label}: eta x tau grids, {steps} steps, {args.dtype}")
-    print(common.table(summary, header))
+    print(tables.table(summary, header))
     print("\nCOMAL (INPO inner, eta=0.5, tau=0.1) by inner steps K:")
-    print(common.table(k_rows, ("rule", "final gap", f"steps to {args.level:g}")))
+    print(tables.table(k_rows, ("rule", "final gap", f"steps to {args.level:g}")))
 
 
 def heatmaps(results, etas, taus, steps, level, game):
@@ -144,7 +144,7 @@ def heatmaps(results, etas, taus, steps, level, game):
     gap_cmap = mpl.colormaps["viridis"]
     step_cmap = mpl.colormaps["plasma_r"].copy()
     step_cmap.set_bad("0.82")  # never reached: light grey, named in the legend
-    logs = {label: np.log10(common.plot_floor(final)) for label, (final, _) in results.items()}
+    logs = {label: np.log10(figures.plot_floor(final)) for label, (final, _) in results.items()}
     vmin = max(-17.0, np.floor(min(v.min() for v in logs.values())))  # the colours span the data
     for c, (label, (final, first)) in enumerate(results.items()):
         im = axes[0, c].imshow(logs[label], origin="lower", cmap=gap_cmap, vmin=vmin, vmax=0, aspect="auto")
@@ -181,4 +181,4 @@ def heatmaps(results, etas, taus, steps, level, game):
 
 
 if __name__ == "__main__":
-    sys.exit(common.entry(main))
+    sys.exit(cli.entry(main))

@@ -18,23 +18,23 @@ import time
 
 import numpy as np
 
-from . import common
+from .common import cli, figures, gamespec, metadata, output, progress, rules, tables
 
 STUDY = "tau_bias"
 RULES = ("inpo", "mmd", "nash_md", "comal")
 
 
 def main(argv=None) -> int:
-    p = common.parser(STUDY, __doc__.splitlines()[0])
-    common.add_eta_tau(p, tau=None)
-    common.add_count(p, "--steps", "steps per run (default 20000; --quick 2000)")
-    common.add_rules(p, ",".join(RULES) + "; each must take tau")
-    common.add_game(p, "comal_cycle")
+    p = cli.parser(STUDY, __doc__.splitlines()[0])
+    cli.add_eta_tau(p, tau=None)
+    cli.add_count(p, "--steps", "steps per run (default 20000; --quick 2000)")
+    cli.add_rules(p, ",".join(RULES) + "; each must take tau")
+    cli.add_game(p, "comal_cycle")
     args = p.parse_args(argv)
-    common.setup(args)
+    cli.setup(args)
 
-    specs = common.resolve_rules(p, args.rules, RULES, need=("tau",))
-    gs = common.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
+    specs = rules.resolve_rules(p, args.rules, RULES, need=("tau",))
+    gs = gamespec.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
     steps = args.steps or (2000 if args.quick else 20000)
     taus = np.geomspace(0.03, 1.0, 4) if args.quick else np.geomspace(0.01, 1.0, 9)
     for s in specs:
@@ -42,8 +42,8 @@ def main(argv=None) -> int:
             try:
                 s.rule.init(gs.game, args.seed, **_hp(s.rule, args.eta, t))
             except (ValueError, TypeError) as err:
-                common.fail(p, str(err))
-    with common.Output(p, common.default_out(args)) as out:
+                cli.fail(p, str(err))
+    with output.Output(p, cli.default_out(args)) as out:
         run_study(args, specs, gs, steps, taus, out.path)
     print(f"wrote {out.out}/")
     return 0
@@ -66,9 +66,7 @@ def _reg_gaps(game, taus, bar) -> np.ndarray:
             failed.append(f"{t:.3g}")
         bar.update()
     if failed:
-        common.note(
-            f"regularized equilibrium not solved at tau = {', '.join(failed)}; those points are skipped"
-        )
+        cli.note(f"regularized equilibrium not solved at tau = {', '.join(failed)}; those points are skipped")
     return np.array(out)
 
 
@@ -79,8 +77,10 @@ def run_study(args, specs, gs, steps, taus, folder) -> None:
 
     t0 = time.perf_counter()
     fine_taus = np.geomspace(1e-3, 1.0, 25)
-    timer, frames, finals = common.Timer(), [], {}
-    with common.progress(args, len(fine_taus) + len(specs), "tau_bias: exact curve and rules", "unit") as bar:
+    timer, frames, finals = progress.Timer(), [], {}
+    with progress.progress(
+        args, len(fine_taus) + len(specs), "tau_bias: exact curve and rules", "unit"
+    ) as bar:
         bar.set_postfix_str("regularized equilibria")
         with timer("regularized_equilibrium"):
             exact = _reg_gaps(gs.game, fine_taus, bar)
@@ -91,7 +91,7 @@ def run_study(args, specs, gs, steps, taus, folder) -> None:
                 tr = algorithms.sweep(s.rule, gs.game, steps=steps, record_every=steps, **hp)
                 finals[s.name] = np.asarray(tr.metrics["gap"])[:, -1]
             frames.append(
-                common.tidy(
+                tables.tidy(
                     tr,
                     experiment=STUDY,
                     game=gs.label,
@@ -124,14 +124,14 @@ def run_study(args, specs, gs, steps, taus, folder) -> None:
         [f"{t:.3g}", f"{reg_at[i]:.4e}", *[f"{finals[k][i]:.4e}" for k in finals]] for i, t in enumerate(taus)
     ]
     header = ["tau", "regularized eq. gap", *finals]
-    common.write_frame(folder / "trace.csv", common.combine(frames))
-    common.write_csv(folder / "summary.csv", summary, header)
-    common.save_figure(
+    output.write_frame(folder / "trace.csv", tables.combine(frames))
+    output.write_csv(folder / "summary.csv", summary, header)
+    output.save_figure(
         figure(fine_taus[ok], exact[ok], taus, finals, args.eta, gs.label), folder / "tau_bias.png"
     )
-    meta = common.metadata(
+    meta = metadata.metadata(
         args,
-        rules=common.rules_meta(specs),
+        rules=metadata.rules_meta(specs),
         hyperparameters={
             "eta": args.eta,
             "tau": taus.tolist(),
@@ -144,9 +144,9 @@ def run_study(args, specs, gs, steps, taus, folder) -> None:
         wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
         files=["trace.csv", "summary.csv", "tau_bias.png"],
     )
-    common.write_metadata(folder, meta)
+    metadata.write_metadata(folder, meta)
     print(f"final last-iterate gap after {steps} steps (eta={args.eta:g}) vs tau, {gs.label}:")
-    print(common.table(summary, header))
+    print(tables.table(summary, header))
 
 
 class _Null:
@@ -165,7 +165,7 @@ def figure(fine_taus, exact, taus, finals, eta, game):
     for i, ((label, gaps), marker) in enumerate(zip(finals.items(), "osd^v<>ph")):
         ax.loglog(
             taus,
-            common.plot_floor(gaps),
+            figures.plot_floor(gaps),
             marker,
             ls="none",
             ms=7,
@@ -175,8 +175,8 @@ def figure(fine_taus, exact, taus, finals, eta, game):
             label=label,
         )
     ax.set_xlabel("τ (KL weight)")
-    ax.set_ylabel(f"final last-iterate duality gap\n(exact zeros drawn at {common.PLOT_FLOOR:g})")
-    ax.set_ylim(common.PLOT_FLOOR / 3, 1)
+    ax.set_ylabel(f"final last-iterate duality gap\n(exact zeros drawn at {figures.PLOT_FLOOR:g})")
+    ax.set_ylim(figures.PLOT_FLOOR / 3, 1)
     ax.grid(alpha=0.25, which="major")
     ax.set_title(f"regularization bias on {game} (η={eta:g})", fontsize=11)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -184,4 +184,4 @@ def figure(fine_taus, exact, taus, finals, eta, game):
 
 
 if __name__ == "__main__":
-    sys.exit(common.entry(main))
+    sys.exit(cli.entry(main))

@@ -1,0 +1,279 @@
+"""The command line every study shares: flags, argparse types, one-line errors (exit 2), the Ctrl-C/SIGTERM
+handling of :func:`entry`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+#: Largest accepted ``--seed`` (JAX's raw PRNG keys and NumPy's seed sequences both take it).
+MAX_SEED = 2**32 - 1
+#: Smallest duality gap each dtype resolves on the sandbox's games (measured: COMAL, MPO and OMWU stall at
+#: ~2e-7 in float32, the exact equilibrium stored in float32 has gap ~8e-9; float64 reaches ~1e-16).
+DTYPE_FLOOR = {"float64": 1e-15, "float32": 2e-7}
+X_AXES = {
+    "steps": "step",
+    "oracle_calls": "gradient evaluations (oracle calls)",
+    "comparisons": "pairwise comparisons",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """Argparse's errors as one line (no usage block), exit code 2, like :func:`fail`."""
+        fail(self, f"{message} (see --help)")
+
+
+def parser(study: str, description: str) -> argparse.ArgumentParser:
+    """The flags every study shares: ``--quick --out --seed --dtype --quiet``."""
+    p = _Parser(prog=f"python -m experiments.{study}", description=description)
+    p.add_argument(
+        "--quick", action="store_true", help="a few-second smoke run (fewer steps / smaller batches)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"output folder, replaced as a whole at the end (default: results/{study}, "
+        f"with --quick results/{study}-quick)",
+    )
+    p.add_argument(
+        "--seed",
+        type=seed_type,
+        default=0,
+        help=f"PRNG seed, 0 .. {MAX_SEED} (start noise, random games); default 0",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="float64 (default; turns on jax_enable_x64) or float32, whose accuracy floor is a gap of about "
+        "2e-7 for COMAL, MPO and OMWU (the exact equilibrium stored in float32 has gap ~8e-9)",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (it is also off when stderr is no tty)"
+    )
+    p.set_defaults(study=study)
+    return p
+
+
+def add_rules(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--rules",
+        default=None,
+        help="comma-separated rules: registered names (algorithms.RULES) or module:attribute, an UpdateRule "
+        "or a zero-argument factory returning one, importable from PYTHONPATH "
+        f"(default: {default})",
+    )
+
+
+def add_game(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--game",
+        default=None,
+        help="a game file (.json, .npy or .csv, read by games.io; .npy/.csv need --game-kind) or a library "
+        f"game with arguments, e.g. condorcet_cycle:n=5,p=0.8 (default: {default})",
+    )
+    p.add_argument(
+        "--game-kind",
+        choices=("preference", "matrix"),
+        default=None,
+        help="what a .npy/.csv game file holds: P (preference) or the payoff A (matrix)",
+    )
+
+
+def add_eta_tau(p: argparse.ArgumentParser, eta: float = 0.5, tau: float | None = 0.1) -> None:
+    p.add_argument(
+        "--eta",
+        type=positive("--eta"),
+        default=eta,
+        help=f"step size eta of every rule that takes one (default {eta:g}; iterative IPO/DPO use tau = 1/eta)",
+    )
+    if tau is not None:
+        p.add_argument(
+            "--tau",
+            type=positive("--tau"),
+            default=tau,
+            help=f"KL weight tau towards the reference of the regularized rules and COMAL (default {tau:g})",
+        )
+
+
+def add_start_noise(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--start-noise",
+        type=non_negative("--start-noise"),
+        default=0.0,
+        help="perturbs the start: scale of a Gaussian log-perturbation of the uniform start policy, drawn "
+        "from --seed (default 0: start at the uniform policy)",
+    )
+
+
+def add_count(p: argparse.ArgumentParser, flag: str, help_text: str, default: int | None = None) -> None:
+    """An integer option ``>= 1`` (``positive_int``); ``default=None`` lets the study pick by ``--quick``."""
+    p.add_argument(flag, type=positive_int(flag), default=default, help=help_text)
+
+
+def add_record_every(p: argparse.ArgumentParser, default: int) -> None:
+    add_count(
+        p,
+        "--record-every",
+        f"record the metrics every this many steps, and at step 0 (default {default}); --steps must be a multiple",
+        default,
+    )
+
+
+def add_level(p: argparse.ArgumentParser, default: float = 1e-6) -> None:
+    p.add_argument(
+        "--level",
+        type=positive("--level"),
+        default=default,
+        help=f"gap threshold for 'steps to level' and 'share reaching level' (default {default:g})",
+    )
+
+
+def add_x(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--x",
+        choices=tuple(X_AXES),
+        default=default,
+        help=f"x-axis of the curves: steps, oracle_calls (gradient evaluations) or comparisons "
+        f"(default {default})",
+    )
+
+
+def fail(parser: argparse.ArgumentParser, message: str):
+    """One clear line on stderr, exit code 2."""
+    print(f"{parser.prog}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def note(message: str) -> None:
+    """A one-line note on stderr (not an error; shown with ``--quiet`` too)."""
+    print(f"note: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+def positive(name: str, kind: type = float):
+    """An argparse type: a finite number > 0 (``kind=int``: an integer >= 1), errors naming ``name``."""
+
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {text!r}") from None
+        if not np.isfinite(v) or v <= 0:
+            bound = ">= 1" if kind is int else "a finite number > 0"
+            raise argparse.ArgumentTypeError(f"{name} must be {bound}, got {text!r}")
+        return v
+
+    return parse
+
+
+def positive_int(name: str):
+    """:func:`positive` for integers (>= 1)."""
+    return positive(name, int)
+
+
+def non_negative(name: str):
+    """An argparse type: a finite number >= 0."""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not np.isfinite(v) or v < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number >= 0, got {text!r}")
+        return v
+
+    return parse
+
+
+def seed_type(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer, got {text!r}") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"--seed must lie in 0 .. {MAX_SEED}, got {text}")
+    return v
+
+
+def check_schedule(parser: argparse.ArgumentParser, steps: int, record_every: int) -> None:
+    """``--steps`` must be a multiple of ``--record-every`` (else :func:`fail`)."""
+    if steps % record_every:
+        fail(parser, f"--steps ({steps}) must be a multiple of --record-every ({record_every})")
+
+
+def check_level(level: float, dtype: str, what: str = "--level") -> bool:
+    """True when ``level`` is resolvable in ``dtype``; otherwise a one-line note and False."""
+    if level < DTYPE_FLOOR[dtype]:
+        note(
+            f"{what} {level:g} is below the {dtype} accuracy floor (a gap of about {DTYPE_FLOOR[dtype]:g}); "
+            "runs may never reach it"
+        )
+        return False
+    return True
+
+
+def setup(args) -> None:
+    """Turn on float64 unless ``--dtype float32`` (the sandbox's one switch: ``jax_enable_x64``)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", args.dtype == "float64")
+
+
+def default_out(args) -> Path:
+    return (
+        args.out
+        if args.out is not None
+        else Path("results") / (args.study + ("-quick" if args.quick else ""))
+    )
+
+
+_INTERRUPTED = []
+
+
+def checkpoint() -> None:
+    """Raise ``KeyboardInterrupt`` here if Ctrl-C was pressed since :func:`entry` installed its handler."""
+    if _INTERRUPTED:
+        raise KeyboardInterrupt
+
+
+def entry(main: Callable[[], int]) -> int:
+    """Run a study's ``main`` as a command. Ctrl-C (or SIGTERM) takes effect at the next unit of work (a rule, a
+    grid) or before the result folder is swapped in; a second Ctrl-C interrupts at once. Either way the
+    unfinished copy is removed, the previous folder stays, and the run ends with one line and exit 130.
+    (Deferring matters: a ``KeyboardInterrupt`` raised inside a garbage-collector callback of JAX is swallowed
+    and printed as a traceback.)"""
+
+    def on_signal(signum, frame):
+        _INTERRUPTED.append(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    with contextlib.suppress(ValueError):  # not in the main thread
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+    try:
+        code = main()
+        checkpoint()
+        return code
+    except KeyboardInterrupt:
+        print("interrupted: the output folder was left as it was", file=sys.stderr)
+        return 130
+
+
+def check_x(parser: argparse.ArgumentParser, x: str) -> None:
+    """``--x comparisons`` needs sampled feedback; the studies run with exact feedback, which draws none."""
+    if x == "comparisons":
+        fail(
+            parser,
+            "--x comparisons: the studies use exact feedback, which counts no comparisons "
+            "(sampled feedback: algorithms.run(..., feedback=games.feedback.sampled(k)))",
+        )

@@ -1,0 +1,71 @@
+"""``metadata.json``: command, versions, git revision, devices, and what each study adds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import numpy as np
+
+from .output import atomic_write
+from .rules import RuleSpec
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], capture_output=True, text=True, timeout=10, cwd=Path(__file__).parent
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def metadata(args, **fields) -> dict:
+    """The explicit fields of ``metadata.json`` every study shares; a study adds its own."""
+    import jax
+
+    def version(pkg):
+        try:
+            return importlib_metadata.version(pkg)
+        except importlib_metadata.PackageNotFoundError:
+            return None
+
+    status = _git("status", "--porcelain")
+    return {
+        "study": args.study,
+        "command": " ".join([f"python -m experiments.{args.study}", *sys.argv[1:]]),
+        "quick": bool(args.quick),
+        "seed": args.seed,
+        "dtype": args.dtype,
+        "feedback": "exact",
+        **fields,
+        "package_version": version("comal-sandbox"),
+        "git": {"revision": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)},
+        "versions": {p: version(p) for p in ("jax", "jaxlib", "numpy", "scipy", "matplotlib", "pandas")},
+        "python": sys.version.split()[0],
+        "jax_enable_x64": bool(jax.config.jax_enable_x64),
+        "devices": [str(d) for d in jax.devices()],
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def write_metadata(path: Path, meta: dict) -> Path:
+    return atomic_write(path / "metadata.json", json.dumps(meta, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+def rules_meta(specs: Sequence[RuleSpec]) -> list[dict]:
+    return [{"name": s.name, "source": s.source} for s in specs]

@@ -1,0 +1,121 @@
+"""The result folder, replaced as a whole (see :mod:`experiments.common`), and atomic file writes."""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import io
+import os
+import secrets
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from .cli import checkpoint, fail
+
+
+def _rename_exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+class Output:
+    """A result folder replaced as a whole. Created before any computation (so an unwritable ``--out`` fails
+    at once); files go to :attr:`path`, a fresh sibling folder; ``with Output(...)`` swaps it into place when
+    the block succeeds and deletes it (and only it) when the block raises, Ctrl-C included."""
+
+    def __init__(self, parser: argparse.ArgumentParser, out: Path):
+        self.out = Path(out)
+        if self.out.exists() and not self.out.is_dir():
+            fail(parser, f"--out {out} exists and is not a folder")
+        parent = self.out.absolute().parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.path = parent / f".{self.out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+            self.path.mkdir()
+        except OSError as err:
+            fail(parser, f"--out {out}: cannot write there ({err.strerror or err})")
+        if self.out.exists() and not os.access(self.out, os.W_OK | os.X_OK):
+            shutil.rmtree(self.path, ignore_errors=True)
+            fail(parser, f"--out {out}: the existing folder cannot be replaced (no write permission)")
+
+    def __enter__(self) -> Output:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        aside = None
+        try:
+            if exc_type is None:
+                checkpoint()  # interrupted during the last unit of work: keep the previous folder
+                aside = self._swap()
+        finally:
+            for p in (self.path, aside):  # after an exchange, self.path holds the previous folder
+                if p is not None and p.exists():
+                    shutil.rmtree(p, ignore_errors=True)
+
+    def _swap(self) -> Path | None:
+        out, new = self.out, self.path
+        for _ in range(100):
+            if not out.exists():
+                try:
+                    os.rename(new, out)
+                    return None
+                except OSError:
+                    continue  # another run put its folder there first: exchange with it
+            if _rename_exchange(new, out):
+                return None
+            aside = out.with_name(f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
+            try:
+                os.rename(out, aside)
+            except FileNotFoundError:
+                continue
+            try:
+                os.rename(new, out)
+                return aside
+            except BaseException:
+                if not out.exists():
+                    os.rename(aside, out)
+                else:
+                    shutil.rmtree(aside, ignore_errors=True)
+                raise
+        raise OSError(f"could not move the results into {out}")
+
+
+def atomic_write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def save_figure(fig, path: Path, dpi: int = 130) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix.lstrip("."), dpi=dpi, bbox_inches="tight")
+    return atomic_write(path, buf.getvalue())
+
+
+def write_frame(path: Path, frame) -> Path:
+    """A DataFrame as CSV (floats with full precision, so a read gives the same numbers)."""
+    return atomic_write(path, frame.to_csv(index=False, float_format="%.17g", lineterminator="\n"))
+
+
+def write_csv(path: Path, rows: Iterable[Sequence], header: Sequence[str]) -> Path:
+    import csv
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return atomic_write(path, buf.getvalue())

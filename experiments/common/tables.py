@@ -1,0 +1,131 @@
+"""Tidy tables of traces (``trace.csv``, ``policies.csv``), text tables, and first-crossing summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+#: The leading and trailing columns of every ``trace.csv``; hyperparameter columns go in between.
+ID_COLUMNS = ("experiment", "game", "rule")
+RUN_COLUMNS = ("seed", "step", "oracle_calls", "comparisons", "finite", "metric", "value")
+
+
+def _policies(trace):
+    """``[(player, probabilities [*axes, R+1, (C,) n]), ...]``: ``x`` alone in self-play, else ``x`` and ``y``."""
+    pol = getattr(trace, "policies", None)
+    if pol is None:
+        return None
+    return [("x", pol.x)] + ([] if pol.y is None else [("y", pol.y)])
+
+
+def tidy(trace, *, experiment: str, game: str | Sequence[str], rule: str, seed, extra: dict | None = None):
+    """The tidy frames of one :func:`algorithms.run` / :func:`algorithms.sweep` trace, built on
+    :meth:`algorithms.Trace.to_dataframe` (the one place traces become tables) with the study's labels.
+
+    Args:
+        game: a label, or one label per entry of the trace's ``game`` axis.
+        rule: the rule's label (its ``--rules`` name).
+        seed: the study's seed, used for traces without a ``seed`` axis.
+        extra: more metrics ``name -> [*axes, R+1]`` (e.g. computed from the recorded policies), or
+            ``[*axes, R+1, C]`` for one value per prompt (a ``prompt`` column).
+    Returns:
+        ``(metrics, policies)``: DataFrames with the columns of :data:`ID_COLUMNS`, one column per hyperparameter
+        (the start's ``noise`` as ``start_noise``), :data:`RUN_COLUMNS` (policies: ``player, [prompt,] action,
+        probability`` instead of metric/value); ``policies`` is None when the trace holds none.
+    """
+    import pandas as pd
+
+    if extra:
+        trace = trace._replace(metrics={**trace.metrics, **{k: np.asarray(v) for k, v in extra.items()}})
+    df = (
+        trace.to_dataframe()
+        .drop(columns="feedback")
+        .rename(columns={"context": "prompt", "noise": "start_noise"})
+    )
+    if "game" in trace.axes:
+        df["game"] = np.asarray(list(game), dtype=object)[df["game"].to_numpy()]
+    else:
+        df.insert(0, "game", game)
+    if "seed" not in trace.axes:
+        df["seed"] = seed
+    if df["prompt"].isna().all():
+        df = df.drop(columns="prompt")
+    df["rule"] = rule
+    df.insert(0, "experiment", experiment)
+    metric_frame = df
+
+    pol = _policies(trace)
+    policy_frame = None
+    if pol is not None:
+        # one row per (run, step), in the C order of [*axes, R+1]: the rows of the first (aggregate) metric
+        first = metric_frame[metric_frame["metric"] == next(iter(trace.metrics))]
+        runs = first.drop(columns=["metric", "value", "prompt"], errors="ignore").reset_index(drop=True)
+        pframes = []
+        for player, p in pol:
+            p = np.asarray(p, dtype=np.float64)  # [*axes, R+1, (C,) n]
+            per_step = p.reshape(len(runs), -1)
+            tail = p.shape[len(trace.axes) + 1 :]
+            idx = np.indices(tail).reshape(len(tail), -1)
+            cols = runs.loc[np.repeat(np.arange(len(runs)), idx.shape[1])].reset_index(drop=True)
+            cols["player"] = player
+            if len(tail) == 2:
+                cols["prompt"] = np.tile(idx[0], len(runs))
+            cols["action"] = np.tile(idx[-1], len(runs))
+            cols["probability"] = per_step.reshape(-1)
+            pframes.append(cols)
+        policy_frame = pd.concat(pframes, ignore_index=True)
+    return metric_frame, policy_frame
+
+
+def combine(frames: Sequence, hp_order: Sequence[str] = ("eta", "tau", "start_noise")):
+    """Concatenate tidy frames of several rules into one, hyperparameter columns between the ids and the
+    run columns (known ones first, then any a user's rule adds); a rule without a hyperparameter gets NaN."""
+    import pandas as pd
+
+    frames = [f for f in frames if f is not None]
+    if not frames:
+        return None
+    df = pd.concat(frames, ignore_index=True)
+    fixed = set(ID_COLUMNS) | set(RUN_COLUMNS) | {"prompt", "player", "action", "probability"}
+    hps = [c for c in hp_order if c in df.columns] + sorted(
+        c for c in df.columns if c not in fixed and c not in hp_order
+    )
+    tail = [c for c in df.columns if c in fixed and c not in ID_COLUMNS]
+    lead = ["prompt"] if "metric" in df.columns else []  # per-prompt metrics: prompt is part of the run's id
+    order = [*lead, "seed", "step", "oracle_calls", "comparisons", "finite", "player", "prompt", "action"]
+    order = list(dict.fromkeys(order))
+    tail = [c for c in order if c in tail] + [c for c in ("metric", "value", "probability") if c in tail]
+    return df[[*ID_COLUMNS, *hps, *tail]]
+
+
+def curve(frame, metric: str, x: str, **where):
+    """``(x values, metric values)`` of one run from a tidy frame (selected by column values)."""
+    sel = frame["metric"] == metric
+    for k, v in where.items():
+        sel &= frame[k] == v
+    part = frame[sel].sort_values("step")
+    return part[x].to_numpy(), part["value"].to_numpy()
+
+
+def table(rows: Sequence[Sequence], header: Sequence[str]) -> str:
+    """A plain aligned text table (also valid Markdown)."""
+    cells = [list(map(str, header))] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
+    return "\n".join(
+        [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]]
+    )
+
+
+def first_below(steps, gaps, level: float) -> np.ndarray:
+    """First recorded step from which ``gaps <= level`` holds to the end, along the last axis; NaN for never."""
+    ok = np.asarray(gaps) <= level
+    stays = np.flip(np.cumprod(np.flip(ok, -1), -1), -1).astype(bool)
+    return np.where(stays[..., -1], np.asarray(steps)[np.argmax(stays, axis=-1)], np.nan)
+
+
+def steps_to(steps, gap, level: float) -> str:
+    """:func:`first_below` of one curve as text: the step, or ``never``."""
+    first = float(first_below(steps, gap, level))
+    return "never" if np.isnan(first) else str(int(first))
