@@ -498,3 +498,37 @@ def test_sampled_cli_errors_are_one_line_before_any_computation(args, message, t
     out = tmp_path / "out"
     proc = run_cli("experiments.sampled", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
     assert_cli_error(proc, message, out, tmp_path)
+
+
+@pytest.mark.slow
+def test_sequences_quick_writes_its_tables_and_counts_comparisons(tmp_path):
+    proc = run_cli("experiments.sequences", "--quick", "--policies", "autoregressive", cwd=tmp_path)
+    out = tmp_path / "results" / "sequences-quick"
+    for name in ["trace.csv", "summary.csv", "direct.csv", "metadata.json", "sequences.png"]:
+        assert (out / name).exists(), name
+    assert "mass on a" in proc.stdout
+    df = pd.read_csv(out / "trace.csv")
+    assert set(df["feedback"]) == {"population", "K=64", "K=1024"}
+    sampled = df[df["feedback"] != "population"]
+    np.testing.assert_array_equal(sampled["comparisons"], sampled["pairs"] * sampled["step"])
+    mass = df[df["metric"] == "favoured_mass"]["value"]
+    assert ((mass >= 0) & (mass <= 1)).all()
+    meta = json.loads((out / "metadata.json").read_text())
+    assert (
+        meta["nash_favoured_mass"]["verbose(3,4)"]
+        > meta["nash_favoured_mass"]["verbose(3,4) without verbosity"]
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--policies", "rnn"], "--policies: unknown 'rnn'"),
+        (["--steps", "15"], "must be a multiple of 10"),
+        (["--dtype", "float32"], "float64 only"),
+    ],
+)
+def test_sequences_cli_errors_are_one_line_before_any_computation(args, message, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("experiments.sequences", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
+    assert_cli_error(proc, message, out, tmp_path)
