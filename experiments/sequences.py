@@ -37,11 +37,11 @@ RULES = {"inpo": "inpo", "comal(inpo)": "inpo", "dpo": "dpo", "egpo": "egpo"}  #
 POLICIES = ("tabular", "autoregressive", "transformer")
 #: name -> (vocab, length, judge, options)
 GAMES = {
-    "rps(3,4)": (3, 4, "positional_rps", {}),
-    "rps(4,4)": (4, 4, "positional_rps", {}),
-    "gpm(3,4)": (3, 4, "embedding", {}),
-    "gpm(4,4)": (4, 4, "embedding", {}),
-    "verbose(3,4)": (3, 4, "reward_cycle", {"cycle": 0.5, "verbosity": 1.0, "favoured": 0}),
+    "rps3x4": (3, 4, "positional_rps", {}),
+    "rps4x4": (4, 4, "positional_rps", {}),
+    "gpm3x4": (3, 4, "embedding", {}),
+    "gpm4x4": (4, 4, "embedding", {}),
+    "verbose3x4": (3, 4, "reward_cycle", {"cycle": 0.5, "verbosity": 1.0, "favoured": 0}),
 }
 FAVOURED = 0  # the token every game's favoured_mass reads (the verbosity game's judge favours it)
 PAIRS = (64, 1024)
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     rules = _subset(p, "--rules", args.rules, ("inpo",) if args.quick else tuple(RULES), RULES)
     quick_pols = ("autoregressive", "transformer")
     pols = _subset(p, "--policies", args.policies, quick_pols if args.quick else POLICIES, POLICIES)
-    gms = _subset(p, "--games", args.games, ("verbose(3,4)",) if args.quick else tuple(GAMES), GAMES)
+    gms = _subset(p, "--games", args.games, ("verbose3x4",) if args.quick else tuple(GAMES), GAMES)
     steps = args.steps or (20 if args.quick else 200)
     if steps % 10:
         cli.fail(p, f"--steps ({steps}) must be a multiple of 10")

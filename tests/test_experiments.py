@@ -421,7 +421,13 @@ def test_benchmark_quick_smoke(tmp_path):
         "experiments.benchmark", "--quick", "--repeats", "1", "--candidates", "--out", str(tmp_path / "b")
     )
     md = (tmp_path / "b" / "benchmark.md").read_text()
-    for case in ("mwu single 3x3", "mwu batch 1000 x 3x3", "LP n=100 (cyclic)", "OpenSpiel MMD"):
+    for case in (
+        "mwu single 3x3",
+        "mwu batch 1000 x 3x3",
+        "LP n=100 (cyclic)",
+        "OpenSpiel MMD",
+        "loss_based inpo autoregressive 4^4=256 seq",
+    ):
         assert case in md
     for case in (
         "batch last, sums written out (sweep's fast path)",
@@ -515,8 +521,7 @@ def test_sequences_quick_writes_its_tables_and_counts_comparisons(tmp_path):
     assert ((mass >= 0) & (mass <= 1)).all()
     meta = json.loads((out / "metadata.json").read_text())
     assert (
-        meta["nash_favoured_mass"]["verbose(3,4)"]
-        > meta["nash_favoured_mass"]["verbose(3,4) without verbosity"]
+        meta["nash_favoured_mass"]["verbose3x4"] > meta["nash_favoured_mass"]["verbose3x4 without verbosity"]
     )
 
 
@@ -532,3 +537,15 @@ def test_sequences_cli_errors_are_one_line_before_any_computation(args, message,
     out = tmp_path / "out"
     proc = run_cli("experiments.sequences", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
     assert_cli_error(proc, message, out, tmp_path)
+
+
+def test_numpy_autoregressive_loop_learns_the_better_sequence():
+    """The benchmark's NumPy reference of the autoregressive case: normalised, and on a Bradley-Terry sequence
+    game whose favoured token is b it moves its mass to "bb" (the best sequence)."""
+    import games
+    from experiments.loss_based_bench import numpy_autoregressive_loop
+
+    g = games.sequence_game(2, 2, "reward_cycle", cycle=0.0, verbosity=3.0, favoured=1)
+    pi = np.exp(numpy_autoregressive_loop(np.asarray(g.P), 2, 2, 40))
+    assert pi.sum() == pytest.approx(1.0, abs=1e-12)
+    assert int(np.argmax(pi)) == g.sequences.labels.index("bb") and pi.max() > 0.9
