@@ -47,13 +47,24 @@ def numpy_loop(P: np.ndarray, steps: int, k: int = K, seed: int = 0) -> np.ndarr
     return z - z.max() - np.log(np.exp(z - z.max()).sum())
 
 
+def log_prob_grad(theta, prefixes, tokens, ys, weights) -> np.ndarray:
+    """``sum_i weights_i d log pi(ys_i) / d theta`` for the tabular-per-prefix policy (NumPy):
+    ``d log pi(y) / d theta[p, v] = [p = y_<t] ([y_t = v] - softmax(theta[p])[v])``, summed over positions."""
+    z = theta - theta.max(-1, keepdims=True)
+    soft = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    grad = np.zeros_like(theta)
+    pre, tok = prefixes[ys], tokens[ys]  # [k, L]
+    np.add.at(grad, (pre, tok), weights[:, None])
+    np.add.at(grad, pre, -weights[:, None, None] * soft[pre])
+    return grad
+
+
 def numpy_autoregressive_loop(
     P: np.ndarray, vocab: int, length: int, steps: int, seed: int = 0
 ) -> np.ndarray:
     """INPO loss-based learning with a tabular-per-prefix policy, uniform start and reference, hard labels, K
-    pairs drawn token by token, M SGD steps per iteration; plain NumPy. Returns the final log-policy ``[n]``.
-
-    ``d log pi(y) / d theta[p, v] = [p = y_<t] ([y_t = v] - softmax(theta[p])[v])``, summed over positions."""
+    pairs drawn token by token, M SGD steps per iteration (gradient: :func:`log_prob_grad`); plain NumPy.
+    Returns the final log-policy ``[n]``."""
     rng = np.random.default_rng(seed)
     V, L = vocab, length
     n = V**L
@@ -90,12 +101,7 @@ def numpy_autoregressive_loop(
         for _ in range(M):
             lp = leaves(theta)
             d = 2.0 / K * (lp[w] - lp[l] - target)  # dloss / dh per pair
-            soft = np.exp(log_softmax(theta))
-            grad = np.zeros_like(theta)
-            for ys, sign in ((w, d), (l, -d)):
-                pre, tok = prefixes[ys], tokens[ys]  # [K, L]
-                np.add.at(grad, (pre, tok), sign[:, None])
-                np.add.at(grad, pre, -sign[:, None, None] * soft[pre])
+            grad = log_prob_grad(theta, prefixes, tokens, np.concatenate([w, l]), np.concatenate([d, -d]))
             theta = theta - LR * grad
     return leaves(theta)
 

@@ -549,3 +549,20 @@ def test_numpy_autoregressive_loop_learns_the_better_sequence():
     pi = np.exp(numpy_autoregressive_loop(np.asarray(g.P), 2, 2, 40))
     assert pi.sum() == pytest.approx(1.0, abs=1e-12)
     assert int(np.argmax(pi)) == g.sequences.labels.index("bb") and pi.max() > 0.9
+
+
+def test_numpy_log_prob_gradient_is_jax_grad_of_the_autoregressive_policy():
+    import jax
+    import jax.numpy as jnp
+
+    import games
+    from algorithms import policies
+    from experiments.loss_based_bench import log_prob_grad
+
+    space = games.sequence_game(3, 2).sequences
+    pol = policies.autoregressive(games.sequence_game(3, 2))
+    theta = np.random.default_rng(0).normal(size=(1, space.num_prefixes, 3))
+    ys, weights = np.array([0, 4, 4, 8, 5]), np.array([0.3, -1.0, 0.5, 2.0, -0.7])
+    want = jax.grad(lambda t: jnp.sum(pol.log_probs(t)[0, ys] * weights))(jnp.asarray(theta))
+    got = log_prob_grad(theta[0], space.prefixes, space.tokens, ys, weights)
+    np.testing.assert_allclose(got, np.asarray(want)[0], atol=1e-12)
