@@ -10,7 +10,8 @@ take it. One ``step`` (inside the runner's jitted scan):
 2. the data: ``pairs=None`` — the **population** loss, the exact expectation over every ordered pair
    ``(y_w, y_l)`` drawn from ``pi_t x pi_t`` and judged by ``P``: weight ``2 pi_t(a) pi_t(b) P(a > b)`` for
    ``(a, b)`` (deterministic; hard and soft labels have the same expectation; one oracle call, no comparisons);
-   ``pairs=K`` — ``K`` pairs per prompt drawn from ``pi_t`` with ``oracle.next_key()``, judged by one
+   ``pairs=K`` — ``K`` pairs per prompt drawn from ``pi_t`` with ``oracle.next_key()`` (token by token, by
+   ancestral sampling, for a policy over token sequences: :func:`games.sequences.ancestral_sample`), judged by one
    Bernoulli(``P``) draw (``labels="hard"``) or weighted by ``P`` itself (``"soft"``): one oracle call and
    ``K * C`` comparisons;
 3. ``M`` optimizer steps (``lax.fori_loop``) on the loss from the current parameters; the optimizer state is
@@ -45,12 +46,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
+import games
 from games import Profile
 from games.core import check_int
 
 from . import base, losses, policies
 
-__all__ = ["loss_based", "LossState", "DEFAULT_OPTIMIZER"]
+__all__ = ["loss_based", "LossState", "DEFAULT_OPTIMIZER", "draw"]
 
 #: The default optimizer: plain gradient descent, step 0.5. The tabular population losses are quadratics in
 #: the logits whose Hessian has eigenvalues <= 2 (a graph Laplacian with edge weights 4 pi(a) pi(b)), so 0.5 is
@@ -187,6 +189,15 @@ def _check_declarations(loss: losses.Loss, policy: policies.Policy, optimizer, k
         )
 
 
+def draw(policy: policies.Policy, key: jax.Array, log_probs: jax.Array, num: int) -> jax.Array:
+    """``num`` responses per row of ``log_probs`` ``[R, n]``, as the rule draws its pairs: token by token
+    (:func:`games.sequences.ancestral_sample`) for a policy over token sequences (``policy.sequences``), one
+    ``jax.random.categorical`` over the ``n`` responses otherwise. Returns ``[R, num]`` action indices."""
+    if policy.sequences is not None:
+        return games.sequences.ancestral_sample(key, log_probs, policy.sequences, num)
+    return jax.random.categorical(key, log_probs[:, None, :], axis=-1, shape=(log_probs.shape[0], num))
+
+
 def _take(a: jax.Array, idx: jax.Array) -> jax.Array:
     return jnp.take_along_axis(a, idx, axis=-1)
 
@@ -237,8 +248,7 @@ def _loss_based(
             oracle.count(1, used * R)
             keep = (jnp.arange(k) < used).astype(P.dtype)[None, :]  # [1, K]
             k1, k2, k3 = jax.random.split(key, 3)
-            a = jax.random.categorical(k1, sampling[:, None, :], axis=-1, shape=(R, k))
-            b = jax.random.categorical(k2, sampling[:, None, :], axis=-1, shape=(R, k))
+            a, b = draw(policy, k1, sampling, k), draw(policy, k2, sampling, k)  # [R, K] each
             p = jnp.take_along_axis(jnp.take_along_axis(P, a[:, :, None], axis=1), b[:, :, None], axis=2)
             p = p[..., 0]
             if labels == "hard":

@@ -7,6 +7,12 @@ A :class:`Policy` is a ``NamedTuple`` of two pure functions:
 * ``log_probs(params) -> [C, n]`` — normalised log-probabilities (``log_softmax`` over the last axis) of the
   ``n`` responses of each of the ``C`` prompts. A single game is ``C = 1``: the rule squeezes the axis.
 
+A policy over token sequences (:func:`autoregressive`, :func:`transformer`, on a :func:`games.sequence_game`)
+keeps the same two functions; its ``sequences`` field names the :class:`games.SequenceSpace`, so that
+:func:`algorithms.loss_based` draws its pairs by ancestral sampling, token by token. Its ``log_probs`` is the sum
+of token log-probabilities ``log pi(y) = sum_t log pi(y_t | x, y_<t)``, gathered from a per-prefix table of
+next-token log-softmaxes with the precomputed index table ``SequenceSpace.prefixes`` (no loop over sequences).
+
 Factories are cached (the same arguments return the same :class:`Policy` object), because a rule built from a
 policy is a static ``jit`` argument and ``jit`` keys on identity/equality. NumPy feature arrays are not
 hashable: they are wrapped in :class:`Frozen` (hash and equality of shape, dtype and bytes) before caching.
@@ -25,7 +31,7 @@ import numpy as np
 import games
 from games.core import check_int
 
-__all__ = ["Policy", "Frozen", "tabular", "loglinear", "mlp"]
+__all__ = ["Policy", "Frozen", "tabular", "loglinear", "mlp", "autoregressive", "transformer"]
 
 
 class Policy(NamedTuple):
@@ -36,12 +42,15 @@ class Policy(NamedTuple):
         init: parameters from a PRNG key.
         log_probs: normalised log-probabilities ``[C, n]`` (``C = 1`` for a single game).
         shape: ``(C, n)``.
+        sequences: the :class:`games.SequenceSpace` of an autoregressive policy (its pairs are drawn by
+            ancestral sampling), ``None`` for a policy over whole responses.
     """
 
     name: str
     init: Callable[[jax.Array], Any]
     log_probs: Callable[[Any], jax.Array]
     shape: tuple[int, int]
+    sequences: Any = None
 
 
 class Frozen:
@@ -195,3 +204,192 @@ def _mlp(frozen: Frozen, hidden: tuple[int, ...]) -> Policy:
         return jax.nn.log_softmax((h @ w + b[None, None, :])[..., 0], axis=-1)
 
     return Policy(f"mlp(d={d},{hidden})", init, log_probs, (C, n))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Autoregressive policies over token sequences
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _sequence_shape(game, who: str) -> tuple[tuple[int, int], games.SequenceSpace]:
+    if not isinstance(game, games.Game):
+        raise TypeError(f"{who}: expected a games.Game built by games.sequence_game, got {game!r}")
+    if game.sequences is None:
+        raise ValueError(
+            f"{who}: the game has no token structure ({game!r}); build it with games.sequence_game"
+        )
+    return (game.A.shape[0] if game.contextual else 1, game.shape[0]), game.sequences
+
+
+def _sequence_log_probs(next_log_probs: jax.Array, space: games.SequenceSpace) -> jax.Array:
+    """``log pi(y) = sum_t next_log_probs[c, prefix_t(y), y_t]``: ``[C, num_prefixes, V] -> [C, n]``, one gather
+    with the index tables ``space.prefixes`` and ``space.tokens`` (``[n, L]`` each) and a sum over positions."""
+    prefix, token = jnp.asarray(space.prefixes), jnp.asarray(space.tokens)
+    return jnp.sum(next_log_probs[:, prefix, token], axis=-1)
+
+
+def autoregressive(game: games.Game) -> Policy:
+    """Tabular per prefix: one softmax over the next token for every prefix (and prompt),
+    ``log pi(y) = sum_t log_softmax(theta[c, y_<t])[y_t]``, ``theta`` ``[C, (V^L - 1)/(V - 1), V]``, init zeros
+    (uniform). The family is complete (every distribution over sequences factorises by the chain rule), so a
+    loss's population minimizer is its closed form, as for :func:`tabular`; the optimizer moves in a different
+    geometry.
+
+    Args:
+        game: a :func:`games.sequence_game` (single or contextual).
+
+    Raises:
+        TypeError / ValueError: not a game, or a game without token structure.
+
+    Example:
+        >>> g = games.sequence_game(vocab=2, length=2, judge=lambda y, z: 0.5 + 0.0 * (y + z).sum(-1))
+        >>> pol = algorithms.policies.autoregressive(g)
+        >>> pol.log_probs(pol.init(jax.random.key(0))).shape
+        (1, 4)
+    """
+    shape, space = _sequence_shape(game, "autoregressive")
+    return _autoregressive(shape, space)
+
+
+@functools.cache
+def _autoregressive(shape: tuple[int, int], space: games.SequenceSpace) -> Policy:
+    C = shape[0]
+
+    def init(key):
+        del key  # deterministic: uniform
+        dt = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+        return jnp.zeros((C, space.num_prefixes, space.vocab), dt)
+
+    def log_probs(theta):
+        return _sequence_log_probs(jax.nn.log_softmax(theta, axis=-1), space)
+
+    name = f"autoregressive(V={space.vocab},L={space.length})"
+    return Policy(name, init, log_probs, shape, space)
+
+
+def transformer(
+    game: games.Game, d_model: int = 32, layers: int = 1, heads: int = 2, mlp_ratio: int = 2
+) -> Policy:
+    """A small causal (decoder-only, pre-LayerNorm) transformer over tokens, parameters shared across prefixes
+    and prompts. The input is ``(x, y_1, ..., y_{L-1})``, ``x`` a prompt token (one per prompt of a contextual
+    game, one start token otherwise); position ``t`` reads ``x, y_<t`` and outputs the logits of ``y_t``:
+    ``h_0 = E[input] + Q[position]``, per layer ``h += MHA(LN(h))`` (causal mask) and ``h += W_2 gelu(W_1 LN(h))``,
+    then ``logits = W_out LN(h)``, ``log pi(y) = sum_t log_softmax(logits_t)[y_t]``. The network runs once on
+    each of the ``V^(L-1)`` inputs of full length, whose positions hold every prefix's next-token softmax; the
+    leaves are then gathered as for :func:`autoregressive`. ``W_out`` starts at zero, so the initial policy is
+    uniform (as every parameterization here).
+
+    Built with equinox (Kidger & Garcia, arXiv 2111.00254): its models are pytrees of arrays, so the
+    parameters are a plain pytree that ``jax.grad``, optax and ``vmap`` over seeds take as they are, and
+    ``init``/``log_probs`` stay two pure functions (``eqx.partition`` / ``eqx.combine`` split the arrays from
+    the static structure); flax's NNX modules are stateful objects and linen needs a separate ``apply`` with
+    variable collections, which would add a second state system to the project's one pytree convention.
+
+    Args:
+        game: a :func:`games.sequence_game` (single or contextual).
+        d_model: width of the residual stream (a multiple of ``heads``).
+        layers: number of transformer blocks.
+        heads: attention heads per block.
+        mlp_ratio: hidden width of the MLP as a multiple of ``d_model``.
+
+    Raises:
+        TypeError / ValueError: not a sequence game, non-positive sizes, ``d_model`` not divisible by ``heads``.
+
+    Example:
+        >>> g = games.sequence_game(vocab=3, length=2)
+        >>> pol = algorithms.policies.transformer(g, d_model=8, layers=1, heads=2)
+        >>> lp = jax.jit(pol.log_probs)(pol.init(jax.random.key(0)))
+        >>> lp.shape, bool(jnp.allclose(lp, -jnp.log(9.0)))
+        ((1, 9), True)
+    """
+    shape, space = _sequence_shape(game, "transformer")
+    d = check_int(d_model, "transformer: d_model")
+    nl = check_int(layers, "transformer: layers")
+    nh = check_int(heads, "transformer: heads")
+    ratio = check_int(mlp_ratio, "transformer: mlp_ratio")
+    if d % nh:
+        raise ValueError(f"transformer: d_model ({d}) must be a multiple of heads ({nh})")
+    return _transformer(shape, space, d, nl, nh, ratio)
+
+
+@functools.cache
+def _transformer(shape, space, d: int, n_layers: int, n_heads: int, ratio: int) -> Policy:
+    import equinox as eqx  # the network library stays inside this module
+
+    C = shape[0]
+    V, L = space.vocab, space.length
+
+    class Block(eqx.Module):
+        ln1: eqx.nn.LayerNorm
+        attn: eqx.nn.MultiheadAttention
+        ln2: eqx.nn.LayerNorm
+        up: eqx.nn.Linear
+        down: eqx.nn.Linear
+
+        def __init__(self, key, dtype):
+            k1, k2, k3 = jax.random.split(key, 3)
+            self.ln1 = eqx.nn.LayerNorm(d, dtype=dtype)
+            self.attn = eqx.nn.MultiheadAttention(n_heads, d, key=k1, dtype=dtype)
+            self.ln2 = eqx.nn.LayerNorm(d, dtype=dtype)
+            self.up = eqx.nn.Linear(d, ratio * d, key=k2, dtype=dtype)
+            self.down = eqx.nn.Linear(ratio * d, d, key=k3, dtype=dtype)
+
+        def __call__(self, h, mask):  # h [T, d]
+            z = jax.vmap(self.ln1)(h)
+            h = h + self.attn(z, z, z, mask=mask)
+            z = jax.vmap(self.ln2)(h)
+            return h + jax.vmap(self.down)(jax.nn.gelu(jax.vmap(self.up)(z)))
+
+    class Net(eqx.Module):
+        embed: jax.Array  # [V + C, d]: the V tokens, then one prompt token per prompt
+        position: jax.Array  # [L, d]
+        blocks: list
+        ln: eqx.nn.LayerNorm
+        out: jax.Array  # [d, V], zero at init
+
+        def __init__(self, key, dtype):
+            ke, kp, kb = jax.random.split(key, 3)
+            self.embed = jax.random.normal(ke, (V + C, d), dtype)
+            self.position = jax.random.normal(kp, (L, d), dtype)
+            self.blocks = [Block(k, dtype) for k in jax.random.split(kb, n_layers)]
+            self.ln = eqx.nn.LayerNorm(d, dtype=dtype)
+            self.out = jnp.zeros((d, V), dtype)
+
+        def __call__(self, inputs):  # [T] int -> [T, V] next-token log-probabilities
+            h = self.embed[inputs] + self.position[: inputs.shape[0]]
+            mask = jnp.tril(jnp.ones((inputs.shape[0], inputs.shape[0]), bool))
+            for block in self.blocks:
+                h = block(h, mask)
+            return jax.nn.log_softmax(jax.vmap(self.ln)(h) @ self.out, axis=-1)
+
+    def dtype():
+        return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+
+    # the inputs: for every prompt c and every sequence z of length L - 1, (prompt token V + c, z_1..z_{L-1})
+    stems = space.tokens[::V, : L - 1]  # [V^(L-1), L-1]: the first L-1 tokens of every V-th leaf
+    inputs = np.concatenate(
+        [
+            np.broadcast_to((V + np.arange(C))[:, None, None], (C, stems.shape[0], 1)),
+            np.broadcast_to(stems, (C, *stems.shape)),
+        ],
+        axis=-1,
+    )  # [C, V^(L-1), L]
+    stem_of_leaf = np.arange(space.n) // V  # [n]: the input row holding every prefix of leaf i
+    positions = np.arange(L)
+    tokens = space.tokens  # [n, L]
+    # the static structure from shapes alone (no arrays are computed); init runs as one compiled function
+    shapes = eqx.filter_eval_shape(Net, jax.random.key(0), dtype())
+    static = eqx.partition(shapes, lambda x: isinstance(x, jax.ShapeDtypeStruct))[1]
+
+    @jax.jit
+    def init(key):
+        return eqx.partition(Net(key, dtype()), eqx.is_array)[0]
+
+    def log_probs(params):
+        net = eqx.combine(params, static)
+        step = jax.vmap(jax.vmap(net))(jnp.asarray(inputs))  # [C, V^(L-1), L, V]
+        lp = step[:, stem_of_leaf[:, None], positions[None, :], tokens]  # [C, n, L]
+        return jnp.sum(lp, axis=-1)
+
+    name = f"transformer(V={V},L={L},d={d},layers={n_layers},heads={n_heads})"
+    return Policy(name, init, log_probs, shape, space)

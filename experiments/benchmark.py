@@ -509,7 +509,7 @@ def run_benchmark(args, out) -> None:
                 )
     from . import loss_based_bench
 
-    for r in loss_based_bench.bench(repeats, quick=q):
+    for r in loss_based_bench.bench(repeats, quick=q) + loss_based_bench.sequence_bench(repeats, quick=q):
         rows.append(r)
         target = f" (target >= {LOSS_BASED_TARGET:,} iterations/s)" if "one run" in r["case"] else ""
         say(f"  {r['case']:<28} {r['jax_rate']:12,.0f} iterations/s{target}  x{r['ratio']:.1f} vs NumPy")

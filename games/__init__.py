@@ -5,7 +5,7 @@ Turn on float64 for exact work (the sandbox's experiments and tests do)::
     import jax; jax.config.update("jax_enable_x64", True)
 """
 
-from . import comparisons, datasets, feedback, io, library, metrics, resampling, social_choice
+from . import comparisons, datasets, feedback, io, library, metrics, resampling, sequences, social_choice
 from .comparisons import BradleyTerry, Comparisons, bradley_terry_fit, from_comparisons, tally
 from .core import Game, Profile, matrix_game, payoff_gradient, preference_game, stack_games, uniform
 from .library import (
@@ -30,6 +30,7 @@ from .metrics import (
     worst_case_win_rate,
 )
 from .resampling import Bootstrap, bootstrap
+from .sequences import SequenceSpace, sequence_game
 from .solvers import Conditioning, Equilibrium, SolverError, conditioning, regularized_equilibrium, solve
 
 __all__ = [
@@ -75,6 +76,9 @@ __all__ = [
     "tally",
     "from_comparisons",
     "bradley_terry_fit",
+    "SequenceSpace",
+    "sequence_game",
+    "sequences",
     "io",
     "library",
     "metrics",

@@ -72,6 +72,8 @@ class Game:
         labels: static; the actions' names (a tuple of distinct strings, one per action of a square game, the
             same for both players and every prompt), or ``None``. Games built from comparison data carry the
             models' names here (:func:`games.from_comparisons`); studies use them in tables and figures.
+        sequences: static; for a game over token sequences (:func:`games.sequence_game`) its
+            :class:`games.sequences.SequenceSpace` (the token table and labels of the actions), else ``None``.
 
     Build it with :func:`preference_game` or :func:`matrix_game`, never directly.
     """
@@ -81,6 +83,7 @@ class Game:
     preference: bool = dataclasses.field(metadata=dict(static=True))
     symmetric: bool = dataclasses.field(metadata=dict(static=True))
     labels: tuple[str, ...] | None = dataclasses.field(default=None, metadata=dict(static=True))
+    sequences: Any = dataclasses.field(default=None, metadata=dict(static=True))
 
     @property
     def contextual(self) -> bool:
@@ -118,7 +121,8 @@ class Game:
     def __repr__(self) -> str:
         kind = "preference" if self.preference else "matrix"
         ctx = f"C={self.A.shape[0]}, " if self.contextual else ""
-        return f"Game({kind}, {ctx}m={self.shape[0]}, n={self.shape[1]}, dtype={self.dtype})"
+        seq = "" if self.sequences is None else f", V={self.sequences.vocab}, L={self.sequences.length}"
+        return f"Game({kind}, {ctx}m={self.shape[0]}, n={self.shape[1]}{seq}, dtype={self.dtype})"
 
 
 def uniform(game: Game, player: int = 0) -> jax.Array:
@@ -575,7 +579,15 @@ def stack_games(games: Sequence[Game]) -> Game:
         if not isinstance(g, Game):
             raise TypeError(f"games[{i}] is a {type(g).__name__}, not a Game")
     first = games[0]
-    signature = lambda g: (g.A.shape, g.A.dtype, g.preference, g.symmetric, g.weights is None, g.labels)
+    signature = lambda g: (
+        g.A.shape,
+        g.A.dtype,
+        g.preference,
+        g.symmetric,
+        g.weights is None,
+        g.labels,
+        g.sequences,
+    )
     expected = signature(first)
     for i, g in enumerate(games):
         if signature(g) != expected:

@@ -469,7 +469,13 @@ def test_benchmark_quick_smoke(tmp_path):
         "experiments.benchmark", "--quick", "--repeats", "1", "--candidates", "--out", str(tmp_path / "b")
     )
     md = (tmp_path / "b" / "benchmark.md").read_text()
-    for case in ("mwu single 3x3", "mwu batch 1000 x 3x3", "LP n=100 (cyclic)", "OpenSpiel MMD"):
+    for case in (
+        "mwu single 3x3",
+        "mwu batch 1000 x 3x3",
+        "LP n=100 (cyclic)",
+        "OpenSpiel MMD",
+        "loss_based inpo autoregressive 4^4=256 seq",
+    ):
         assert case in md
     for case in (
         "batch last, sums written out (sweep's fast path)",
@@ -673,3 +679,65 @@ def test_real_preferences_cli_errors(args, message, tmp_path):
         "experiments.real_preferences", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path
     )
     assert_cli_error(proc, message, out, tmp_path)
+
+
+@pytest.mark.slow
+def test_sequences_quick_writes_its_tables_and_counts_comparisons(tmp_path):
+    proc = run_cli("experiments.sequences", "--quick", "--policies", "autoregressive", cwd=tmp_path)
+    out = tmp_path / "results" / "sequences-quick"
+    for name in ["trace.csv", "summary.csv", "direct.csv", "metadata.json", "sequences.png"]:
+        assert (out / name).exists(), name
+    assert "mass on a" in proc.stdout
+    df = pd.read_csv(out / "trace.csv")
+    assert set(df["feedback"]) == {"population", "K=64", "K=1024"}
+    sampled = df[df["feedback"] != "population"]
+    np.testing.assert_array_equal(sampled["comparisons"], sampled["pairs"] * sampled["step"])
+    mass = df[df["metric"] == "favoured_mass"]["value"]
+    assert ((mass >= 0) & (mass <= 1)).all()
+    meta = json.loads((out / "metadata.json").read_text())
+    assert (
+        meta["nash_favoured_mass"]["verbose3x4"] > meta["nash_favoured_mass"]["verbose3x4 without verbosity"]
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--policies", "rnn"], "--policies: unknown 'rnn'"),
+        (["--steps", "15"], "must be a multiple of 10"),
+        (["--dtype", "float32"], "float64 only"),
+    ],
+)
+def test_sequences_cli_errors_are_one_line_before_any_computation(args, message, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("experiments.sequences", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
+    assert_cli_error(proc, message, out, tmp_path)
+
+
+def test_numpy_autoregressive_loop_learns_the_better_sequence():
+    """The benchmark's NumPy reference of the autoregressive case: normalised, and on a Bradley-Terry sequence
+    game whose favoured token is b it moves its mass to "bb" (the best sequence)."""
+    import games
+    from experiments.loss_based_bench import numpy_autoregressive_loop
+
+    g = games.sequence_game(2, 2, "reward_cycle", cycle=0.0, verbosity=3.0, favoured=1)
+    pi = np.exp(numpy_autoregressive_loop(np.asarray(g.P), 2, 2, 40))
+    assert pi.sum() == pytest.approx(1.0, abs=1e-12)
+    assert int(np.argmax(pi)) == g.sequences.labels.index("bb") and pi.max() > 0.9
+
+
+def test_numpy_log_prob_gradient_is_jax_grad_of_the_autoregressive_policy():
+    import jax
+    import jax.numpy as jnp
+
+    import games
+    from algorithms import policies
+    from experiments.loss_based_bench import log_prob_grad
+
+    space = games.sequence_game(3, 2).sequences
+    pol = policies.autoregressive(games.sequence_game(3, 2))
+    theta = np.random.default_rng(0).normal(size=(1, space.num_prefixes, 3))
+    ys, weights = np.array([0, 4, 4, 8, 5]), np.array([0.3, -1.0, 0.5, 2.0, -0.7])
+    want = jax.grad(lambda t: jnp.sum(pol.log_probs(t)[0, ys] * weights))(jnp.asarray(theta))
+    got = log_prob_grad(theta[0], space.prefixes, space.tokens, ys, weights)
+    np.testing.assert_allclose(got, np.asarray(want)[0], atol=1e-12)
