@@ -34,3 +34,12 @@ def _doctest_names(doctest_namespace):
     import games
 
     doctest_namespace.update(jax=jax, jnp=jnp, np=np, games=games, algorithms=algorithms)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs():
+    """Drop JAX's compiled programs after each test module. XLA:CPU maps memory for every executable it keeps;
+    one process compiling the whole suite's thousands of programs reached the kernel's limit of memory maps
+    (``vm.max_map_count``, 65530 here) and segfaulted inside the compiler. Modules share few programs."""
+    yield
+    jax.clear_caches()
