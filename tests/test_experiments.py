@@ -201,6 +201,7 @@ def test_paper_feedback_x_and_hp_flags(tmp_path):
         "eta": 0.3,
         "tau": 0.2,
         "start_noise": 0,
+        "inner_steps": 100,  # COMAL's inner steps are a (schedulable) hyperparameter, at their declared default
     }
     df = pd.read_csv(out / "trace.csv")
     last = df[(df.rule == "mwu") & (df.metric == "gap")].comparisons.max()
