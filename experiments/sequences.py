@@ -152,7 +152,7 @@ def simulate(names, label, feedback, kind, steps, seeds, comal_every, seed, dtyp
     batch = [build_game(g, dtype) for g in names]
     policy, opt = make_policy(kind, batch[0])  # the policies read the shape and token table only
     rule = rule_for(label, feedback, policy, opt, comal_every)
-    grid = {**hparams(label), "noise": START_NOISE}
+    grid = {**hparams(label), "start_noise": START_NOISE}
     sampled = feedback != "population"
     if sampled:
         grid["pairs"] = list(PAIRS)
@@ -186,7 +186,7 @@ def direct_gap(gname: str, dtype: str, steps: int, seed: int) -> tuple[float, fl
     game = build_game(gname, dtype)
     policy, _ = make_policy("transformer", game)
     rule = algorithms.loss_based("inpo", policy)  # only its start: the same base logit as the study's runs
-    start = algorithms.run(rule, game, steps=1, record_every=1, key=seed, noise=START_NOISE, eta=1e-12)
+    start = algorithms.run(rule, game, steps=1, record_every=1, key=seed, start_noise=START_NOISE, eta=1e-12)
     offset = start.state.offset  # [1, n] log pi_start
     params = policy.init(jax.random.key(seed))
     opt = optax.adam(3e-3)
