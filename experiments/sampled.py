@@ -162,9 +162,9 @@ def main(argv=None) -> int:
         default=min(2, os.cpu_count() or 1),
     )
     args = p.parse_args(argv)
-    rules = _subset(p, "--rules", args.rules, tuple(RULES), RULES)
-    pols = _subset(p, "--policies", args.policies, POLICIES if not args.quick else POLICIES[:1], POLICIES)
-    gms = _subset(p, "--games", args.games, GAMES if not args.quick else GAMES[:1], GAMES)
+    rules = cli.subset(p, "--rules", args.rules, tuple(RULES), RULES)
+    pols = cli.subset(p, "--policies", args.policies, POLICIES if not args.quick else POLICIES[:1], POLICIES)
+    gms = cli.subset(p, "--games", args.games, GAMES if not args.quick else GAMES[:1], GAMES)
     if args.steps is not None:
         steps = {g: args.steps for g in GAMES}
     else:
@@ -224,16 +224,6 @@ def memory_check(gms, pairs, steps: dict, seeds: int, args) -> str | None:
         except ValueError as err:
             return f"--pairs {max(pairs)}: {err}"
     return None
-
-
-def _subset(p, flag: str, text: str | None, default: tuple, valid) -> tuple:
-    if text is None:
-        return default
-    items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
-    bad = [t for t in items if t not in valid]
-    if not items or bad:
-        cli.fail(p, f"{flag}: unknown {', '.join(map(repr, bad)) or 'empty list'}; valid: {', '.join(valid)}")
-    return items
 
 
 class Unit(NamedTuple):

@@ -114,10 +114,10 @@ def main(argv=None) -> int:
         "Adam steps minimising the transformer's gap directly (default 2000; --quick 50)",
     )
     args = p.parse_args(argv)
-    rules = _subset(p, "--rules", args.rules, ("inpo",) if args.quick else tuple(RULES), RULES)
+    rules = cli.subset(p, "--rules", args.rules, ("inpo",) if args.quick else tuple(RULES), RULES)
     quick_pols = ("autoregressive", "transformer")
-    pols = _subset(p, "--policies", args.policies, quick_pols if args.quick else POLICIES, POLICIES)
-    gms = _subset(p, "--games", args.games, ("verbose3x4",) if args.quick else tuple(GAMES), GAMES)
+    pols = cli.subset(p, "--policies", args.policies, quick_pols if args.quick else POLICIES, POLICIES)
+    gms = cli.subset(p, "--games", args.games, ("verbose3x4",) if args.quick else tuple(GAMES), GAMES)
     steps = args.steps or (20 if args.quick else 200)
     if steps % 10:
         cli.fail(p, f"--steps ({steps}) must be a multiple of 10")
@@ -133,16 +133,6 @@ def main(argv=None) -> int:
         run_study(args, rules, pols, gms, steps, seeds, direct, out.path)
     print(f"wrote {out.out}/")
     return 0
-
-
-def _subset(p, flag: str, text: str | None, default: tuple, valid) -> tuple:
-    if text is None:
-        return default
-    items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
-    bad = [t for t in items if t not in valid]
-    if not items or bad:
-        cli.fail(p, f"{flag}: unknown {', '.join(map(repr, bad)) or 'empty list'}; valid: {', '.join(valid)}")
-    return items
 
 
 def simulate(names, label, feedback, kind, steps, seeds, comal_every, seed, dtype):

@@ -348,3 +348,15 @@ def check_x(parser: argparse.ArgumentParser, x: str, feedback=None) -> None:
             f"--x comparisons: {name} feedback counts no comparisons; give --feedback sampled:K "
             "(or --x steps / oracle_calls)",
         )
+
+
+def subset(p: argparse.ArgumentParser, flag: str, text: str | None, default: tuple, valid) -> tuple:
+    """A comma-separated ``flag`` value as a tuple of names from ``valid`` (order kept, repeats dropped),
+    ``default`` when the flag is absent; an unknown name or an empty list is one line on stderr, exit 2."""
+    if text is None:
+        return default
+    items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    bad = [t for t in items if t not in valid]
+    if not items or bad:
+        fail(p, f"{flag}: unknown {', '.join(map(repr, bad)) or 'empty list'}; valid: {', '.join(valid)}")
+    return items
