@@ -13,6 +13,7 @@ from . import base, conformance, losses, policies, schedules
 from .averaging import averaged
 from .base import StepSizeWarning, UpdateRule, make_rule
 from .comal import comal, comal_exact, m2wu, mpo, nash_prox
+from .duels import duels
 from .loss_based import loss_based
 from .mirror import inpo, mmd, nash_md
 from .mwu import iterative_dpo, iterative_ipo, mutation_mwu, mwu, sppo
@@ -125,6 +126,7 @@ __all__ = [
     "comal",
     "comal_exact",
     "averaged",
+    "duels",
     "nash_mp",
     "nash_prox",
     "m2wu",

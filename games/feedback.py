@@ -160,11 +160,12 @@ def check_feedback(feedback) -> Feedback:
     return feedback
 
 
-def _sampled_player(key, M, opponent_logits, samples: int, preference: bool):
+def _sampled_player(key, M, opponent_logits, samples: int, preference: bool, judged=None):
     """Mean payoff of each own action against ``samples`` opponents drawn from ``opponent_logits``.
 
     ``M`` is the player's own payoff matrix ``[.., own, opp]`` (``A`` or ``-A^T``); on a preference game the
-    duel is won with probability ``M + 1/2`` and scored ``1 - 1/2`` or ``0 - 1/2``.
+    duel is won with probability ``M + 1/2`` and scored ``1 - 1/2`` or ``0 - 1/2``. ``judged`` (a traced
+    whole number in ``[1, samples]``, or None for all): the mean of the first ``judged`` duels only.
     """
     k_opp, k_duel = jax.random.split(key)
     own = M.shape[-2]
@@ -175,7 +176,10 @@ def _sampled_player(key, M, opponent_logits, samples: int, preference: bool):
     if preference:
         won = jax.random.uniform(k_duel, shape, M.dtype) < payoff + 0.5
         payoff = won.astype(M.dtype) - 0.5
-    return jnp.mean(payoff, axis=-1)
+    if judged is None:
+        return jnp.mean(payoff, axis=-1)
+    used = jnp.arange(samples) < judged
+    return jnp.sum(jnp.where(used, payoff, 0), axis=-1) / judged
 
 
 class Oracle:
@@ -190,11 +194,15 @@ class Oracle:
             declare ``exact_only``).
         feedback: the :class:`Feedback` model.
         calls, comparisons: what this step has consumed so far (ints, or traced ints after ``count``).
+        judged: under :func:`sampled`, ``None`` (every draw is judged), or a traced whole number in
+            ``[1, samples]``: each estimate judges only the first ``judged`` of its ``samples`` duels per action,
+            and counts those (a growing sample size in one compiled program, :func:`algorithms.duels`).
     """
 
-    def __init__(self, game: Game, feedback: Feedback | None = None, key=None):
+    def __init__(self, game: Game, feedback: Feedback | None = None, key=None, judged=None):
         self.game = game
         self.feedback = exact() if feedback is None else feedback
+        self.judged = judged
         self._key = key
         self._draws = 0
         self.calls: Any = 0
@@ -217,7 +225,15 @@ class Oracle:
         if not isinstance(logits, Profile):
             raise TypeError(f"oracle.gradient expects a games.Profile of log-probabilities, got {logits!r}")
         fb, game = self.feedback, self.game
-        self.count(1, fb.comparisons_per_call(game, logits))
+        drawn = fb.comparisons_per_call(game, logits)
+        self.count(
+            1,
+            drawn
+            if self.judged is None
+            else drawn
+            // max(fb.samples, 1)
+            * jnp.asarray(self.judged, jax.dtypes.canonicalize_dtype(jnp.int64)),
+        )
         if fb.kind == "exact":
             return payoff_gradient(game, jax.tree.map(jnp.exp, logits))
         if fb.kind == "noisy":
@@ -230,13 +246,13 @@ class Oracle:
             ]
             return jax.tree.unflatten(tree, noisy_leaves)
         key = self.next_key()
-        A = game.A
+        A, k, pref, judged = game.A, fb.samples, game.preference, self.judged
         if logits.self_play:
-            return Profile(_sampled_player(key, A, logits.x, fb.samples, game.preference))
+            return Profile(_sampled_player(key, A, logits.x, k, pref, judged))
         kx, ky = jax.random.split(key)
         return Profile(
-            _sampled_player(kx, A, logits.y, fb.samples, game.preference),
-            _sampled_player(ky, -jnp.swapaxes(A, -1, -2), logits.x, fb.samples, game.preference),
+            _sampled_player(kx, A, logits.y, k, pref, judged),
+            _sampled_player(ky, -jnp.swapaxes(A, -1, -2), logits.x, k, pref, judged),
         )
 
     def win_rates(self, logits: Profile) -> Profile:

@@ -197,12 +197,16 @@ def test_paper_feedback_x_and_hp_flags(tmp_path):
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["feedback"] == "sampled(8)" and meta["hp"] == ["comal.eta=0.3", "tau=0.2"]
     per_rule = meta["hyperparameters"]["per_rule"]
-    assert per_rule["mwu"]["eta"] == 0.5 and per_rule["comal(inpo,100)"] == {
-        "eta": 0.3,
-        "tau": 0.2,
-        "start_noise": 0,
-        "inner_steps": 100,  # COMAL's inner steps are a (schedulable) hyperparameter, at their declared default
-    }
+    assert (
+        per_rule["mwu"]["eta"] == 0.5
+        and per_rule["comal(inpo,100)"]
+        == {
+            "eta": 0.3,
+            "tau": 0.2,
+            "start_noise": 0,
+            "inner_steps": 100,  # COMAL's inner steps are a (schedulable) hyperparameter, at their declared default
+        }
+    )
     df = pd.read_csv(out / "trace.csv")
     last = df[(df.rule == "mwu") & (df.metric == "gap")].comparisons.max()
     assert last == 100 * 8 * 3  # sampled duels were drawn: 8 per action per step

@@ -125,3 +125,17 @@ def steps_to(steps, gap, level: float) -> str:
     """:func:`first_below` of one curve as text: the step, or ``never``."""
     first = float(first_below(steps, gap, level))
     return "never" if np.isnan(first) else str(int(first))
+
+
+def bootstrap_median(values, rng, resamples: int = 2000) -> tuple[float, float, float]:
+    """The median of ``values`` and its 95 % percentile-bootstrap interval (``resamples`` resamples with
+    replacement, drawn from ``rng``); infinite values (a level never reached) take part as themselves."""
+    v = np.asarray(values, np.float64).ravel()
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    meds = np.median(v[rng.integers(0, v.size, size=(resamples, v.size))], axis=1)
+    return (
+        float(np.median(v)),
+        float(np.quantile(meds, 0.025, method="inverted_cdf")),
+        float(np.quantile(meds, 0.975, method="inverted_cdf")),
+    )

@@ -1,0 +1,118 @@
+"""``duels(rule, samples)``: any closed-form rule learning from sampled duels whose number is a hyperparameter.
+
+Under :func:`games.feedback.sampled` the number of duels per action is part of the static feedback model, so a
+growing sample size ``K_t`` would compile once per value. This wrapper draws ``samples`` duels per action for
+every gradient the rule asks for (the estimate of :func:`games.feedback.sampled`) and judges only the first
+``samples(t)`` of them, ``samples`` being a hyperparameter of the rule: a constant, a sweep axis or a schedule
+(:mod:`algorithms.schedules`). It is the closed-form rules' counterpart of :func:`algorithms.loss_based`'s
+``pairs=K_max`` (draw ``K_max`` pairs, judge the first ``pairs(t)``).
+
+    >>> import algorithms, games
+    >>> from algorithms import schedules
+    >>> rule = algorithms.duels(algorithms.omwu(), 64)
+    >>> t = algorithms.run(rule, games.comal_cycle(), steps=3, record_every=1,
+    ...                    samples=schedules.piecewise([4, 16, 64], [1, 2]))
+    >>> [int(c) for c in t.counters["comparisons"]]   # 3 actions x (4, then 16, then 64) duels
+    [0, 12, 60, 252]
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+import games
+from games.feedback import Oracle
+
+from . import base
+from games.core import check_int
+
+__all__ = ["duels"]
+
+
+class DuelState(NamedTuple):
+    inner: Any
+    samples: jax.Array  # duels judged per action in the current step
+
+
+def duels(inner: base.UpdateRule, samples: int) -> base.UpdateRule:
+    """``inner`` learning from sampled duels: every gradient it asks for is estimated from ``samples(t)`` duels
+    per action (opponents drawn from the current policy, one Bernoulli outcome each), out of ``samples``
+    drawn — :func:`games.feedback.sampled`'s estimate with the number judged a hyperparameter.
+
+    The wrapper judges its own duels (``own_comparisons``), so run it with the runner's default exact
+    feedback; ``comparisons`` counts the duels judged. It keeps ``inner``'s declarations (its reference, so
+    ``comal(duels(nash_mp(), 4096))`` is Nash-Prox from samples). Hyperparameters: those of ``inner``, plus
+    ``samples`` (whole numbers in ``[1, samples]``, default ``samples``; a schedule counts steps).
+
+    Raises:
+        TypeError / ValueError: ``inner`` is not an UpdateRule, reads the whole game (``exact_only``) or
+            judges its own pairs already, or ``samples`` is not a whole number >= 1; at trace time, a
+            feedback model other than exact.
+    """
+    if not isinstance(inner, base.UpdateRule):
+        hint = " (call the factory: algorithms.omwu())" if callable(inner) else ""
+        raise TypeError(f"duels: expected an UpdateRule{hint}, got {inner!r}")
+    if inner.exact_only or inner.own_comparisons:
+        what = "reads the whole game" if inner.exact_only else "judges its own pairs already"
+        raise ValueError(f"duels: {inner.name} {what}; duels needs a rule that asks the oracle for gradients")
+    if "samples" in {h.name for h in inner.hparams}:
+        raise ValueError(f"duels: {inner.name} already declares a hyperparameter 'samples'")
+    return _duels(inner, check_int(samples, "duels: samples"))
+
+
+@functools.cache
+def _duels(inner: base.UpdateRule, samples: int) -> base.UpdateRule:
+    own = base.Hparam("samples", float(samples), f"[1, {samples}]", integer=True)
+    feedback = games.feedback.sampled(samples)
+
+    def init(game, key=None, *, ref=None, start=None, self_play=None, **hp):
+        given = {"samples": hp.pop("samples")} if "samples" in hp else {}
+        base.check_hparams(rule, given, joint=False, dtype=game.dtype)
+        state = inner.init(game, key, ref=ref, start=start, self_play=self_play, **hp)
+        return DuelState(state, jnp.asarray(given.get("samples", own.default), game.dtype))
+
+    def step(s, oracle):
+        if oracle.feedback.kind != "exact":
+            raise ValueError(
+                f"{rule.name} judges its own duels: run it with exact feedback, got {oracle.feedback.name}"
+            )
+        mine = Oracle(oracle.game, feedback, oracle.next_key(), judged=s.samples)
+        state = inner.step(s.inner, mine)
+        oracle.count(mine.calls, mine.comparisons)
+        return s._replace(inner=state)
+
+    def with_hparams(s, values):
+        rest = {n: v for n, v in values.items() if n != "samples"}
+        state = s.inner if not rest else inner.with_hparams(s.inner, rest)
+        k = values.get("samples", s.samples)
+        return DuelState(state, jnp.asarray(k, s.samples.dtype))
+
+    def working_bytes(game) -> int:
+        return feedback.working_bytes(game, self_play=False) + (inner.working_bytes or (lambda g: 0))(game)
+
+    rule = base.UpdateRule(
+        name=f"duels({inner.name},{samples})",
+        init=init,
+        step=step,
+        policy=lambda s: inner.policy(s.inner),
+        hparams=(*inner.hparams, own),
+        accepts=inner.accepts,
+        self_play_only=inner.self_play_only,
+        exact_only=False,
+        tau=None if inner.tau is None else lambda s: inner.tau(s.inner),
+        reference=None if inner.reference is None else lambda s: inner.reference(s.inner),
+        with_reference=None
+        if inner.with_reference is None
+        else lambda s, ref: s._replace(inner=inner.with_reference(s.inner, ref)),
+        reset=None if inner.reset is None else lambda s: s._replace(inner=inner.reset(s.inner)),
+        check=inner.check,
+        own_comparisons=True,
+        with_hparams=None if inner.with_hparams is None else with_hparams,
+        rounds=None if inner.rounds is None else lambda s: inner.rounds(s.inner),
+        working_bytes=working_bytes,
+    )
+    return rule
