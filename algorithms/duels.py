@@ -25,10 +25,10 @@ import jax
 import jax.numpy as jnp
 
 import games
+from games.core import check_int
 from games.feedback import Oracle
 
 from . import base
-from games.core import check_int
 
 __all__ = ["duels"]
 
