@@ -57,7 +57,7 @@ def duels(inner: base.UpdateRule, samples: int) -> base.UpdateRule:
         hint = " (call the factory: algorithms.omwu())" if callable(inner) else ""
         raise TypeError(f"duels: expected an UpdateRule{hint}, got {inner!r}")
     if inner.exact_only or inner.own_comparisons:
-        what = "reads the whole game" if inner.exact_only else "judges its own pairs already"
+        what = "judges its own pairs already" if inner.own_comparisons else "reads the whole game"
         raise ValueError(f"duels: {inner.name} {what}; duels needs a rule that asks the oracle for gradients")
     if "samples" in {h.name for h in inner.hparams}:
         raise ValueError(f"duels: {inner.name} already declares a hyperparameter 'samples'")

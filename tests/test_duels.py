@@ -17,10 +17,8 @@ P_UNIFORM = np.array([1.4, 1.5, 1.6]) / 3
 def _one_step_differences(judged: int, seeds: int = 4000, eta: float = 0.5) -> np.ndarray:
     """``(log pi_1[0] - log pi_1[1]) / eta`` after one MWU step from uniform: the estimated ``g_0 - g_1``."""
     rule = algorithms.duels(algorithms.mwu(), 64)
-    tr = algorithms.sweep(
-        rule, GAME, steps=1, record_every=1, seeds=seeds, eta=eta, samples=judged, record_policy=True
-    )
-    x = np.asarray(tr.policy.x)[:, -1]  # [seeds, 3]
+    tr = algorithms.sweep(rule, GAME, steps=1, record_every=1, seeds=seeds, eta=eta, samples=judged)
+    x = np.asarray(tr.policy.x)  # the final policies [seeds, 3]
     return (np.log(x[:, 0]) - np.log(x[:, 1])) / eta
 
 
@@ -48,7 +46,7 @@ def test_comparisons_count_the_duels_judged_under_a_schedule():
 
 def test_fixed_sample_sizes_share_one_program():
     rule = algorithms.duels(algorithms.inpo(), 64)
-    before = runner.TRACE_COUNT[rule.name]
+    before = runner.TRACE_COUNT.get(rule.name, 0)
     for k in (S.growth(4.0, 1.0, 0.0, 4.0), S.growth(64.0, 1.0, 0.0, 64.0), S.growth(4.0, 1.5, 0.0, 64.0)):
         algorithms.sweep(rule, GAME, steps=10, record_every=5, seeds=2, samples=k)
     assert runner.TRACE_COUNT[rule.name] - before == 1
@@ -56,10 +54,12 @@ def test_fixed_sample_sizes_share_one_program():
 
 def test_nash_prox_from_duels_keeps_the_reference_and_until():
     rule = algorithms.comal(algorithms.duels(algorithms.nash_mp(), 64), 50, until=1e-3)
-    assert rule.regularized
+    assert rule.regularized and rule.tau is not None
     tr = algorithms.run(rule, GAME, steps=400, record_every=400, samples=64)
-    assert int(tr.state.rounds) >= 1
-    assert float(tr.metrics["gap"][-1]) < 0.05
+    assert int(tr.state.rounds) >= 400 // 50  # at least every 50 steps
+    # eps = 2 exceeds any regularized gap here (payoffs in [-1/2, 1/2], KL terms small): re-centre every step
+    tr = algorithms.run(rule, GAME, steps=400, record_every=400, samples=64, until=2.0)
+    assert int(tr.state.rounds) == 400
 
 
 def test_bad_input():
