@@ -148,13 +148,16 @@ def build_rule(unit: Unit, policy, kmax: int, user_rule=None):
     return algorithms.comal(inner, EVERY)
 
 
-def hparams(unit: Unit, kind: str, prompts: int) -> dict:
+def hparams(unit: Unit, rule, prompts: int) -> dict:
+    """The study's hyperparameters of ``rule`` (those it declares: OMWU has no ``tau``, M2WU's weight is
+    ``mu``); a user rule keeps its own defaults."""
     from algorithms import schedules
 
-    hp = {"pairs" if kind == "loss" else "samples": schedule(unit.schedule, prompts)}
+    kind = "pairs" if "pairs" in {h.name for h in rule.hparams} else "samples"
+    hp = {kind: schedule(unit.schedule, prompts)}
     if unit.rule in RULES:
-        hp["eta"] = ETA
-        hp["mu" if unit.rule == "m2wu" else "tau"] = MU if unit.rule == "m2wu" else TAU
+        declared = {h.name for h in rule.hparams}
+        hp.update({n: v for n, v in (("eta", ETA), ("tau", TAU), ("mu", MU)) if n in declared})
     if SCHEDULES[unit.schedule][1]:
         hp["until"] = schedules.exponential(*UNTIL)
     return hp
@@ -183,7 +186,7 @@ def simulate(unit: Unit, user_spec: str | None, seed: int, seeds: int, budget: f
     kmax = int(np.asarray(schedule(unit.schedule, prompts)(np.arange(steps))).max()) * prompts
     policy = make_policy(unit.policy, game, feats) if kind == "loss" else None
     rule = build_rule(unit, policy, kmax, user_rule)
-    hp = hparams(unit, kind, prompts)
+    hp = hparams(unit, rule, prompts)
     tr = algorithms.sweep(
         rule,
         game,

@@ -45,6 +45,23 @@ def test_units_cover_the_design():
     assert not any(x.rule == "m2wu" and x.schedule == "until" for x in u)  # no KL weight: no until
 
 
+def test_every_configuration_builds_with_its_hyperparameters():
+    """Each unit's rule declares every hyperparameter the study gives it (OMWU has no tau, M2WU's is mu)."""
+    import algorithms
+    import games
+    from algorithms import base, policies
+
+    game = games.comal_cycle()
+    for u in study.units(tuple(study.RULES), ("tabular",), ("paper",), {}):
+        policy = policies.tabular(game) if study.RULES[u.rule][0] == "loss" else None
+        rule = study.build_rule(u, policy, 64)
+        hp = study.hparams(u, rule, 1)
+        assert set(hp) <= {h.name for h in rule.hparams}, (u, set(hp))
+        assert ("tau" in hp) == (u.rule not in ("omwu", "m2wu")) and ("mu" in hp) == (u.rule == "m2wu")
+        base.check_hparams(rule, {k: v for k, v in hp.items() if not callable(v)}, joint=False)
+    assert algorithms.get("omwu").tau is None
+
+
 USER = """
 import algorithms
 my_rule = algorithms.nash_mp()   # regularized: the study also re-centres it
