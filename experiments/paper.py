@@ -121,7 +121,7 @@ def run_study(args, specs, gs, steps, hps, folder) -> None:
     figure_files = ["gap.png", "gap.pdf"]
     if nash is not None and game.shape == (3, 3) and not game.contextual:
         fig = simplex_figure(results, nash, reg, level=args.level)
-        output.save_figure(fig, folder / "simplex.png", drawn_by=figures.drawn_by(simplex_figure, _tri))
+        output.save_figure(fig, folder / "simplex.png", drawn_by=figures.drawn_by(simplex_figure))
         figure_files.append("simplex.png")
     else:
         cli.note("simplex.png is drawn for 3x3 single-prompt games only; skipped")

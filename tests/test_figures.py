@@ -110,3 +110,18 @@ def test_a_png_carries_the_stamp_of_the_code_that_drew_it(tmp_path):
     assert meta[figures.STAMP_KEY] == figures.stamp(paper.gap_figure)
     assert figures.stamp(paper.gap_figure) != figures.stamp(paper.simplex_figure)
     assert figures.stamp(paper.gap_figure).startswith("sha256:") and len(figures.stamp()) == 7 + 64
+
+
+def test_the_stamp_follows_the_helpers_and_constants_a_figure_uses(monkeypatch):
+    from experiments import paper
+
+    code = figures._drawing_code([paper.gap_figure])
+    assert {"experiments.paper:gap_figure", "experiments.paper:DEEP_LEVEL"} <= set(code)
+    assert {"experiments.common.figures:behaviour", "experiments.common.figures:set_x_range"} <= set(code)
+    assert "experiments.common.figures:read_stamp" not in code  # not drawing code: changing it stales nothing
+    before = figures.stamp(paper.gap_figure)
+    monkeypatch.setattr(figures, "PLOT_FLOOR", 1e-16)  # a constant the figure draws with
+    assert figures.stamp(paper.gap_figure) != before
+    monkeypatch.undo()
+    monkeypatch.setattr(paper, "DEEP_LEVEL", 1e-12)  # a constant of the study's own module
+    assert figures.stamp(paper.gap_figure) != before

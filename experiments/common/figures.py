@@ -173,13 +173,41 @@ def reference_legend(fig, handles) -> None:
         leg.set_in_layout(True)
 
 
+def _drawing_code(functions) -> dict[str, str]:
+    """Source of ``functions`` and of what they name, followed through the helpers: functions of this module
+    or of the caller's module (``figures.plot_floor``, ``_tri``), and those modules' constants (``PLOT_FLOOR``,
+    a level), keyed by ``module:name``."""
+    here = inspect.getmodule(_drawing_code)
+    out: dict[str, str] = {}
+    todo = list(functions)
+    while todo:
+        fn = todo.pop()
+        key = f"{fn.__module__}:{fn.__qualname__}"
+        if key in out:
+            continue
+        out[key] = inspect.getsource(fn)
+        names, codes = set(), [fn.__code__]
+        while codes:
+            code = codes.pop()
+            names |= set(code.co_names)
+            codes += [c for c in code.co_consts if inspect.iscode(c)]
+        for name in sorted(names):
+            for space in (fn.__globals__, vars(here)):
+                v = space.get(name)
+                if inspect.isfunction(v) and v.__module__ in (fn.__module__, here.__name__):
+                    todo.append(v)
+                elif isinstance(v, (str, int, float, tuple, dict)) and not name.startswith("__"):
+                    out[f"{space['__name__']}:{name}"] = repr(v)
+    return out
+
+
 def stamp(*functions: Callable) -> str:
-    """``"sha256:<hex>"`` of the source of ``functions`` and of this module: what a saved figure records of the
-    code that drew it (:data:`STAMP_KEY` in the PNG), so a figure older than its code can be detected."""
-    h = hashlib.sha256(inspect.getsource(inspect.getmodule(stamp)).encode())
-    for fn in functions:
-        h.update(f"{fn.__module__}:{fn.__qualname__}\n{inspect.getsource(fn)}".encode())
-    return "sha256:" + h.hexdigest()
+    """``"sha256:<hex>"`` of the drawing code: the source of ``functions`` and of the helpers and constants
+    they use, here and in their own module (followed by name, so a same-named helper counts too: the stamp
+    errs towards "changed"). What a saved figure records (:data:`STAMP_KEY` in the PNG), so a figure older than
+    its code can be detected."""
+    code = _drawing_code(functions)
+    return "sha256:" + hashlib.sha256("\n".join(f"{k}\n{code[k]}" for k in sorted(code)).encode()).hexdigest()
 
 
 def drawn_by(*functions: Callable) -> dict[str, str]:
