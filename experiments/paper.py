@@ -268,10 +268,10 @@ def _tri(p):
 
 def simplex_figure(results, nash, reg, *, level: float = 1e-6, ncols: int = 6):
     """Every rule's row-policy trajectory on the probability simplex, one small panel per rule (in the gap
-    figure's order: by measured behaviour), each zoomed to its own trajectory and the Nash policy (the window's
-    width is printed in the panel; 1 is the whole simplex). The line is coloured by time; an open circle marks
-    the start and a large red dot the end (a star on a red dot: it ended at the Nash policy). Rules with equal
-    trajectories (to round-off) share a panel."""
+    figure's order: by measured behaviour), each zoomed to its trajectory, the Nash policy and the regularized
+    one (the window's width is printed in the panel; 1 is the whole simplex). The line is coloured by time; an
+    open circle marks the start and a large red dot the end (a star on a red dot: it ended at the Nash policy).
+    Rules with equal trajectories (to round-off) share a panel."""
     import matplotlib as mpl
     from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
@@ -300,7 +300,8 @@ def simplex_figure(results, nash, reg, *, level: float = 1e-6, ncols: int = 6):
         ax.plot(nx, ny, "*", ms=11, color="black", mec="white", mew=0.6, zorder=5)
         if reg is not None:
             ax.plot(*_tri(reg.x), "kx", ms=8, zorder=4)
-        xs, ys = np.append(px, nx), np.append(py, ny)
+        marks = [(nx, ny)] + ([_tri(reg.x)] if reg is not None else [])
+        xs, ys = np.append(px, [m[0] for m in marks]), np.append(py, [m[1] for m in marks])
         half = max(xs.max() - xs.min(), ys.max() - ys.min(), 0.01) / 2 * 1.15
         cx, cy = (xs.max() + xs.min()) / 2, (ys.max() + ys.min()) / 2
         ax.set_xlim(cx - half, cx + half)

@@ -24,8 +24,9 @@ def _two_level(first, second, start=0.1):
         (_two_level(1e-3, 1e-6), figures.REACHES),  # the last record at the level exactly
         (0.1 / (1 + STEPS), figures.FALLING),  # O(1/t): ~1e-4 at the end, still falling
         (0.0245 + 0.05 * np.exp(-STEPS / 5.0), figures.PLATEAU),  # the regularized equilibrium's gap
-        (_two_level(1e-2, 10**-2.06), figures.FALLING),  # the tail's halves 0.06 decade apart (> 0.05)
-        (_two_level(1e-2, 10**-2.04), figures.PLATEAU),  # 0.04 decade apart: flat (spread <= 0.1)
+        (0.1 * (1 + STEPS) ** -0.3, figures.FALLING),  # log-log slope -0.3 < -0.25
+        (0.1 * (1 + STEPS) ** -0.2, figures.PLATEAU),  # -0.2: the last third spans 0.035 decade (<= 0.1)
+        (0.1 * (1 + STEPS / 20) ** -0.2 * (1 + 0.3 * np.sin(STEPS)), figures.NO_CONVERGENCE),  # oscillates
         (_two_level(1e-2, 10**-1.85), figures.NO_CONVERGENCE),  # rises 0.15 decade
         (0.1 + 0.05 * np.sin(STEPS / 7.0) * STEPS / 1000, figures.NO_CONVERGENCE),  # growing oscillation
         (
@@ -38,6 +39,12 @@ def _two_level(first, second, start=0.1):
 )
 def test_behaviour_of_synthetic_traces(gap, expected):
     assert figures.behaviour(gap, 1e-6) == expected
+
+
+def test_behaviour_of_one_and_two_records():
+    assert figures.behaviour([0.1], 1e-6) == figures.NO_CONVERGENCE  # nothing to tell from
+    assert figures.behaviour([0.1, 1e-7], 1e-6) == figures.REACHES
+    assert figures.behaviour([0.1, 0.01], 1e-6) == figures.FALLING
 
 
 def test_behaviour_rejects_an_empty_trace_and_a_bad_level():

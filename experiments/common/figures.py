@@ -32,15 +32,18 @@ def plot_floor(values, floor: float = PLOT_FLOOR):
     return np.maximum(np.asarray(values, dtype=np.float64), floor)
 
 
-def behaviour(gap, level: float, *, tail: float = 1 / 3, fall: float = 0.05, flat: float = 0.1) -> str:
+def behaviour(gap, level: float, *, tail: float = 1 / 3, slope: float = -0.25, flat: float = 0.1) -> str:
     """One of :data:`BEHAVIOURS`, read from a recorded gap trace (in record order), never from a rule's name.
 
     * :data:`REACHES` — the last recorded gap is at or below ``level``;
-    * otherwise, over the last ``tail`` of the records (at least 4), in ``log10`` of the gap (zeros at
-      :data:`PLOT_FLOOR`): :data:`FALLING` when the median of its second half lies more than ``fall`` decades
-      below the median of its first half; :data:`PLATEAU` when the whole tail spans at most ``flat`` decades
-      and lies more than ``fall`` decades below the first record (a flat tail above the start's gap is a
-      policy stuck away from any equilibrium, e.g. at a vertex: iterative DPO on the paper's game);
+    * otherwise, over the last ``tail`` of the records (at least 4), with ``log10`` of the gap (zeros at
+      :data:`PLOT_FLOOR`) against ``log10`` of the record's number (records are evenly spaced), from the
+      medians of the tail's two halves (robust to oscillation): :data:`FALLING` when that log-log rate is
+      below ``slope`` (a power law ``t**slope`` or faster: averaged MWU's ``~t**-0.45`` on the paper's game)
+      and the second half's maximum is below the first's (a growing oscillation is not falling);
+      :data:`PLATEAU` when the tail spans at most ``flat`` decades and lies below the first record (a flat
+      tail above the start's gap is a policy stuck away from any equilibrium, e.g. at a vertex: iterative DPO
+      on the paper's game);
     * :data:`NO_CONVERGENCE` for anything else (a rising or oscillating tail, a flat tail above the start) and
       for a trace with a non-finite value.
 
@@ -54,11 +57,13 @@ def behaviour(gap, level: float, *, tail: float = 1 / 3, fall: float = 0.05, fla
         return NO_CONVERGENCE
     if g[-1] <= level:
         return REACHES
-    t = np.log10(plot_floor(g[-max(4, math.ceil(tail * g.size)) :]))
-    half = t.size // 2
-    if np.median(t[half:]) < np.median(t[:half]) - fall:
+    k = min(g.size, max(4, math.ceil(tail * g.size)))
+    t = np.log10(plot_floor(g[-k:]))
+    n, h = np.log10(np.arange(g.size - k, g.size) + 1.0), k // 2
+    rate = (np.median(t[h:]) - np.median(t[:h])) / (np.median(n[h:]) - np.median(n[:h])) if h else 0.0
+    if h and rate < slope and t[h:].max() < t[:h].max():
         return FALLING
-    if t.max() - t.min() <= flat and np.median(t) < np.log10(plot_floor(g[0])) - fall:
+    if t.max() - t.min() <= flat and t.max() < np.log10(plot_floor(g[0])):
         return PLATEAU
     return NO_CONVERGENCE
 
