@@ -29,10 +29,8 @@ def _two_level(first, second, start=0.1):
         (0.1 * (1 + STEPS / 20) ** -0.2 * (1 + 0.3 * np.sin(STEPS)), figures.NO_CONVERGENCE),  # oscillates
         (_two_level(1e-2, 10**-1.85), figures.NO_CONVERGENCE),  # rises 0.15 decade
         (0.1 + 0.05 * np.sin(STEPS / 7.0) * STEPS / 1000, figures.NO_CONVERGENCE),  # growing oscillation
-        (
-            _two_level(0.8, 0.8, start=0.067),
-            figures.NO_CONVERGENCE,
-        ),  # flat above its start: stuck at a vertex
+        (_two_level(1e-2, np.resize([1e-3, 2e-2], 17)), figures.NO_CONVERGENCE),  # median falls, swings widen
+        (_two_level(0.8, 0.8, start=0.067), figures.NO_CONVERGENCE),  # flat above the start: at a vertex
         (np.where(STEPS > 500, np.nan, 0.01), figures.NO_CONVERGENCE),  # non-finite
         (np.zeros(STEPS.size), figures.REACHES),  # exact zeros
     ],
