@@ -102,7 +102,7 @@ def coincident(curves: Mapping[str, tuple], *, rtol: float = 1e-9, atol: float =
 
 def styles(groups: Mapping[str, Sequence[str]]) -> dict[str, dict]:
     """A distinct colour (tab10) and line style per label within its panel (``groups``: panel -> labels);
-    COMAL drawn thicker."""
+    COMAL drawn thicker, under the others."""
     import matplotlib as mpl
 
     cmap = mpl.colormaps["tab10"]
@@ -113,6 +113,7 @@ def styles(groups: Mapping[str, Sequence[str]]) -> dict[str, dict]:
                 "color": cmap(i % 10),
                 "ls": LINESTYLES[i % len(LINESTYLES)],
                 "lw": 2.4 if lab.startswith("comal") else 1.5,
+                "zorder": 1.9 if lab.startswith("comal") else 2.0,  # thin lines over thick: both show
             }
     return out
 
