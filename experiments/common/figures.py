@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -179,6 +180,12 @@ def reference_legend(fig, handles) -> None:
         leg.set_in_layout(True)
 
 
+def _module(name: str) -> str:
+    """A module's importable name: ``python -m experiments.paper`` runs it as ``__main__``."""
+    spec = getattr(sys.modules.get(name), "__spec__", None) if name == "__main__" else None
+    return spec.name if spec is not None else name
+
+
 def _drawing_code(functions) -> dict[str, str]:
     """Source of ``functions`` and of what they name, followed through the helpers: functions of this module
     or of the caller's module (``figures.plot_floor``, ``_tri``), and those modules' constants (``PLOT_FLOOR``,
@@ -188,7 +195,7 @@ def _drawing_code(functions) -> dict[str, str]:
     todo = list(functions)
     while todo:
         fn = todo.pop()
-        key = f"{fn.__module__}:{fn.__qualname__}"
+        key = f"{_module(fn.__module__)}:{fn.__qualname__}"
         if key in out:
             continue
         out[key] = inspect.getsource(fn)
@@ -203,7 +210,7 @@ def _drawing_code(functions) -> dict[str, str]:
                 if inspect.isfunction(v) and v.__module__ in (fn.__module__, here.__name__):
                     todo.append(v)
                 elif isinstance(v, (str, int, float, tuple, dict)) and not name.startswith("__"):
-                    out[f"{space['__name__']}:{name}"] = repr(v)
+                    out[f"{_module(space['__name__'])}:{name}"] = repr(v)
     return out
 
 
@@ -220,7 +227,7 @@ def drawn_by(*functions: Callable) -> dict[str, str]:
     """The PNG text fields of a figure drawn by ``functions``: their names (``"module:qualname ..."``, under
     ``"figure functions"``) and :func:`stamp` (pass as ``drawn_by=`` to
     :func:`experiments.common.output.save_figure`)."""
-    names = " ".join(f"{fn.__module__}:{fn.__qualname__}" for fn in functions)
+    names = " ".join(f"{_module(fn.__module__)}:{fn.__qualname__}" for fn in functions)
     return {"figure functions": names, STAMP_KEY: stamp(*functions)}
 
 
