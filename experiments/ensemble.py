@@ -148,7 +148,11 @@ def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> No
     output.write_frame(folder / "trace.csv", tables.combine(frames))
     output.write_csv(folder / "summary.csv", summary, header)
     what = f"{B} {'games: ' + gs.label if random_family else 'random starts on ' + gs.label}"
-    output.save_figure(band_figure(curves, args.x, what, args.level), folder / "ensemble.png")
+    output.save_figure(
+        band_figure(curves, args.x, what, args.level),
+        folder / "ensemble.png",
+        drawn_by=figures.drawn_by(band_figure),
+    )
     meta = metadata.metadata(
         args,
         rules=metadata.rules_meta(specs),
@@ -183,22 +187,31 @@ def _reduce(df, steps: int, label: str):
 
 
 def band_figure(curves, x: str, what: str, level: float):
-    """Median gap and inter-quartile band per rule, one panel per family; the y-range spans the data."""
+    """Median gap and inter-quartile band per rule, one panel per measured behaviour of the median
+    (:func:`experiments.common.figures.behaviour` at ``level``), each panel its own x-range (log when one rule
+    runs much further, e.g. ``comal_exact``) and y-range; medians equal to round-off drawn once, named together."""
     labels = list(curves)
-    style = figures.styles(labels)
-    fig, panels = figures.family_figure(
-        labels,
-        suptitle=f"{what}: last-iterate gap, median and IQR band (own y-range per panel)",
+    qs, meds = {}, {}
+    for lab in labels:
+        g = curves[lab].groupby("step")
+        xs = g[x].median().to_numpy()
+        qs[lab] = (xs, np.stack([g["value"].quantile(v).to_numpy() for v in (0.25, 0.5, 0.75)]))
+        meds[lab] = (xs, qs[lab][1][1])
+    groups = figures.by_behaviour({lab: m[1] for lab, m in meds.items()}, level)
+    style = figures.styles(groups)
+    fig, panels = figures.panel_figure(
+        [figures.panel_title(g, level) for g in groups],
+        suptitle=f"{what}: last-iterate gap, median and IQR band; panels by what the median does "
+        "(own y-range per panel)",
         sharey=False,
     )
-    for fam, ax in panels.items():
+    figures.label_x(panels.values(), x)
+    for labs, ax in zip(groups.values(), panels.values()):
         lo, hi = np.inf, 0.0
-        for lab in figures.by_family(labels)[fam]:
-            g = curves[lab].groupby("step")
-            xs = g[x].median().to_numpy()
-            q = np.stack([g["value"].quantile(v).to_numpy() for v in (0.25, 0.5, 0.75)])
-            q = figures.plot_floor(q)
-            ax.plot(xs, q[1], label=lab, **style[lab])
+        lines = figures.draw_curves(ax, {lab: meds[lab] for lab in labs}, style)
+        for line in lines:
+            lab = line.get_label().split(" = ")[0]
+            xs, q = qs[lab][0], figures.plot_floor(qs[lab][1])
             ax.fill_between(xs, q[0], q[2], color=style[lab]["color"], alpha=0.15, lw=0)
             lo, hi = min(lo, q[0].min(), q[1].min()), max(hi, q[2].max())
         ref = ax.axhline(
@@ -206,10 +219,10 @@ def band_figure(curves, x: str, what: str, level: float):
         )
         ax.set_yscale("log")
         ax.grid(alpha=0.25)
-        figures.legend_below(ax, handles=ax.get_lines()[:-1])
-        ax.set_ylim(lo / 2, hi * 2)  # each family's own range: bands a decade apart stay apart
+        figures.legend_below(ax, handles=lines)
+        ax.set_ylim(lo / 2, hi * 2)  # each panel's own range: bands a decade apart stay apart
+        figures.set_x_range(ax, [qs[lab][0] for lab in labs])
     next(iter(panels.values())).set_ylabel("last-iterate duality gap")
-    figures.label_x(panels.values(), x)
     figures.reference_legend(fig, [ref])
     return fig
 

@@ -21,8 +21,6 @@ import numpy as np
 from .common import cli, figures, gamespec, metadata, output, progress, rules, tables
 
 STUDY = "paper"
-#: Rules drawn on the probability simplex (and every rule of yours).
-SIMPLEX_RULES = ("mwu", "inpo", "nash_md", "omwu", "extragradient", "comal")
 #: A reference level only float64 can resolve (float32 stalls near 2e-7).
 DEEP_LEVEL = 1e-11
 
@@ -110,13 +108,20 @@ def run_study(args, specs, gs, steps, hps, folder) -> None:
     summary, header = summarize(results, args.level)
     output.write_csv(folder / "summary.csv", summary, header)
     fig = gap_figure(
-        df, x=args.x, reg_gap=None if reg is None else reg.gap, tau=args.tau, dtype=args.dtype, game=gs.label
+        df,
+        x=args.x,
+        reg_gap=None if reg is None else reg.gap,
+        tau=args.tau,
+        dtype=args.dtype,
+        game=gs.label,
+        level=args.level,
     )
-    output.save_figure(fig, folder / "gap.png")
+    output.save_figure(fig, folder / "gap.png", drawn_by=figures.drawn_by(gap_figure))
     output.save_figure(fig, folder / "gap.pdf")
     figure_files = ["gap.png", "gap.pdf"]
     if nash is not None and game.shape == (3, 3) and not game.contextual:
-        output.save_figure(simplex_figure(results, nash, reg), folder / "simplex.png")
+        fig = simplex_figure(results, nash, reg, level=args.level)
+        output.save_figure(fig, folder / "simplex.png", drawn_by=figures.drawn_by(simplex_figure))
         figure_files.append("simplex.png")
     else:
         cli.note("simplex.png is drawn for 3x3 single-prompt games only; skipped")
@@ -193,24 +198,39 @@ def win_rate_table(results, game) -> str:
 
 
 def gap_figure(
-    df, *, x: str = "oracle_calls", reg_gap=None, tau=None, dtype: str = "float64", game: str = ""
+    df,
+    *,
+    x: str = "oracle_calls",
+    reg_gap=None,
+    tau=None,
+    dtype: str = "float64",
+    game: str = "",
+    level: float = 1e-6,
 ):
-    """The last-iterate gap of every rule in ``df`` (a tidy trace), one panel per family of rules.
+    """The last-iterate gap of every rule in ``df`` (a tidy trace), one panel per measured behaviour
+    (:func:`experiments.common.figures.behaviour` at ``level``: reaches it, still falling, plateaus, does not
+    converge), each panel its own x-range (log when one rule runs much further, e.g. ``comal_exact``).
 
-    Reference lines, labelled in every panel: the regularized equilibrium's gap (where the regularized rules
-    end) and, in float64 only, 1e-11. Returns a :class:`matplotlib.figure.Figure`; the global backend is not
-    touched (the notebook displays the same figure)."""
+    Reference lines, labelled once: ``level``, the regularized equilibrium's gap (where the regularized rules
+    end) and, in float64 only, 1e-11. Curves equal to round-off are drawn once, named together in the legend.
+    Returns a :class:`matplotlib.figure.Figure`; the global backend is not touched (the notebook displays the
+    same figure)."""
     labels = list(dict.fromkeys(df["rule"]))
-    style = figures.styles(labels)
-    fig, panels = figures.family_figure(
-        labels, suptitle=f"{game}: last-iterate duality gap (exact zeros drawn at {figures.PLOT_FLOOR:g})"
+    curves = {lab: tables.curve(df, "gap", x, rule=lab) for lab in labels}
+    groups = figures.by_behaviour({lab: c[1] for lab, c in curves.items()}, level)
+    style = figures.styles(groups)
+    fig, panels = figures.panel_figure(
+        [figures.panel_title(g, level) for g in groups],
+        suptitle=f"{game}: last-iterate duality gap (exact zeros drawn at {figures.PLOT_FLOOR:g}); "
+        f"panels by what the trace does",
     )
+    figures.label_x(panels.values(), x)
     refs = []
-    for fam, ax in panels.items():
-        for lab in figures.by_family(labels)[fam]:
-            xs, ys = tables.curve(df, "gap", x, rule=lab)
-            ax.plot(xs, figures.plot_floor(ys), label=lab, **style[lab])
-        refs = []
+    for labs, ax in zip(groups.values(), panels.values()):
+        lines = figures.draw_curves(ax, {lab: curves[lab] for lab in labs}, style)
+        refs = [
+            ax.axhline(level, color="tab:green", ls=(0, (1, 3)), lw=1.2, label=f"level {level:g} (--level)")
+        ]
         if reg_gap is not None:
             refs.append(
                 ax.axhline(
@@ -234,9 +254,9 @@ def gap_figure(
         ax.set_yscale("log")
         ax.set_ylim(figures.PLOT_FLOOR / 3, 3)
         ax.grid(alpha=0.25)
-        figures.legend_below(ax, handles=ax.get_lines()[: len(ax.get_lines()) - len(refs)])
+        figures.legend_below(ax, handles=lines)
+        figures.set_x_range(ax, [curves[lab][0] for lab in labs])
     next(iter(panels.values())).set_ylabel("last-iterate duality gap")
-    figures.label_x(panels.values(), x)
     figures.reference_legend(fig, refs)
     return fig
 
@@ -246,58 +266,80 @@ def _tri(p):
     return p[..., 1] + 0.5 * p[..., 2], (np.sqrt(3) / 2) * p[..., 2]
 
 
-def simplex_figure(results, nash, reg):
-    """Trajectories on the probability simplex (row policy), with an inset around the Nash policy."""
+def simplex_figure(results, nash, reg, *, level: float = 1e-6, ncols: int = 6):
+    """Every rule's row-policy trajectory on the probability simplex, one small panel per rule (in the gap
+    figure's order: by measured behaviour), each zoomed to its trajectory, the Nash policy and the regularized
+    one (the window's width is printed in the panel; 1 is the whole simplex). The line is coloured by time; an
+    open circle marks the start and a large red dot the end (a star on a red dot: it ended at the Nash policy).
+    Rules with equal trajectories (to round-off) share a panel."""
+    import matplotlib as mpl
+    from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
 
-    labels = [
-        lab for lab in results if lab.split("(")[0] in SIMPLEX_RULES or figures.family(lab) == figures.OTHER
-    ]
-    fig = Figure(figsize=(7.6, 5.4), layout="constrained")
-    ax = fig.subplots()
-    corners = np.eye(3)
-    cx, cy = _tri(np.vstack([corners, corners[:1]]))
-    ax.plot(cx, cy, color="black", lw=1)
-    for i, (x, y) in enumerate(zip(*_tri(corners))):
-        ax.text(x, y + (0.03 if i == 2 else -0.06), f"action {i}", ha="center", fontsize=9)
-    zoom = ax.inset_axes([1.08, 0.02, 0.42, 0.42])  # outside the triangle, under the legend
+    gaps = {lab: np.asarray(tr.metrics["gap"]) for lab, (_, tr) in results.items()}
+    order = [lab for labs in figures.by_behaviour(gaps, level).values() for lab in labs]
+    pols = {lab: np.asarray(results[lab][1].policies.x) for lab in order}
+    panels = figures.coincident({lab: (np.arange(len(p)), p.ravel()) for lab, p in pols.items()})
+    kind = {lab: figures.behaviour(gaps[lab], level) for lab in order}
+    ncols = min(ncols, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(2.35 * ncols + 0.9, 2.45 * nrows + 0.7), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    cmap = mpl.colormaps["viridis"]
+    corners = np.vstack([np.eye(3), np.eye(3)[:1]])
     nx, ny = _tri(nash.x)
-    colors = figures.styles(labels)  # one colour per drawn rule (tab10 over all of them)
-    import matplotlib as mpl
-
-    cmap = mpl.colormaps["tab10"]
-    for i, lab in enumerate(labels):
-        tr = results[lab][1]
-        pol = tr.policies.x
-        px, py = _tri(pol)
-        c, ls = cmap(i % 10), colors[lab]["ls"]
-        ax.plot(px, py, lw=1.1, ls=ls, color=c, label=lab, alpha=0.9)
-        ax.plot(px[-1], py[-1], "o", ms=4, color=c)
-        zoom.plot(px, py, lw=1.1, ls=ls, color=c, alpha=0.9)
-        zoom.plot(px[-1], py[-1], "o", ms=4, color=c)
-    for target in (ax, zoom):
-        target.plot(nx, ny, "k*", ms=14, label="Nash policy" if target is ax else None)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.axis("off")
+    for ax, grp in zip(axes.ravel(), panels):
+        px, py = _tri(pols[grp[0]])
+        ax.plot(*_tri(corners), color="black", lw=0.8)
+        seg = np.stack([np.column_stack([px[:-1], py[:-1]]), np.column_stack([px[1:], py[1:]])], axis=1)
+        ax.add_collection(LineCollection(seg, cmap=cmap, array=np.linspace(0, 1, len(seg)), lw=1.1))
+        ax.plot(px[0], py[0], "o", ms=7, mfc="none", mec="black", mew=1.2)
+        ax.plot(px[-1], py[-1], "o", ms=9, color="tab:red", mec="black", mew=0.6, zorder=4)
+        ax.plot(nx, ny, "*", ms=11, color="black", mec="white", mew=0.6, zorder=5)
         if reg is not None:
-            target.plot(
-                *_tri(reg.x),
-                "kx",
-                ms=10,
-                label=f"regularized equilibrium (τ={reg.tau:g})" if target is ax else None,
+            ax.plot(*_tri(reg.x), "kx", ms=8, zorder=4)
+        marks = [(nx, ny)] + ([_tri(reg.x)] if reg is not None else [])
+        xs, ys = np.append(px, [m[0] for m in marks]), np.append(py, [m[1] for m in marks])
+        half = max(xs.max() - xs.min(), ys.max() - ys.min(), 0.01) / 2 * 1.15
+        cx, cy = (xs.max() + xs.min()) / 2, (ys.max() + ys.min()) / 2
+        ax.set_xlim(cx - half, cx + half)
+        ax.set_ylim(cy - half, cy + half)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(" = ".join(grp), fontsize=9)
+        ax.text(
+            0.02,
+            0.02,
+            f"window {2 * half:.2g}\n{kind[grp[0]].split(' (')[0]}",
+            transform=ax.transAxes,
+            fontsize=6.5,
+            va="bottom",
+            color="0.3",
+        )
+    handles = [
+        mpl.lines.Line2D([], [], ls="none", marker="o", ms=7, mfc="none", mec="black", label="start"),
+        mpl.lines.Line2D([], [], ls="none", marker="o", ms=8, color="tab:red", mec="black", label="end"),
+        mpl.lines.Line2D(
+            [], [], ls="none", marker="*", ms=11, color="black", mec="white", label="Nash policy"
+        ),
+    ]
+    if reg is not None:
+        handles.append(
+            mpl.lines.Line2D(
+                [], [], ls="none", marker="x", ms=8, color="black", label=f"regularized eq. (τ={reg.tau:g})"
             )
-    half = 0.04
-    zoom.set_xlim(nx - half, nx + half)
-    zoom.set_ylim(ny - half, ny + half)
-    zoom.set_xticks([])
-    zoom.set_yticks([])
-    zoom.set_aspect("equal")
-    zoom.set_title("around the Nash policy", fontsize=8)
-    ax.indicate_inset_zoom(zoom, edgecolor="gray")
-    ax.set_aspect("equal")
-    ax.axis("off")
-    ax.legend(
-        fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="row policy; dot = end"
+        )
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles) + 1, fontsize=8, frameon=False)
+    sm = mpl.cm.ScalarMappable(cmap=cmap, norm=mpl.colors.Normalize(0, 1))
+    fig.colorbar(sm, ax=axes, shrink=0.5, label="fraction of the run", pad=0.01)
+    fig.suptitle(
+        "row-policy trajectories on the probability simplex, each panel zoomed to its trajectory "
+        "(corners: actions 0, 1, 2 at lower left, lower right, top)",
+        fontsize=10,
     )
-    ax.set_title("trajectories on the probability simplex", pad=18)
     return fig
 
 

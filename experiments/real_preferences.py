@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .common import cli, metadata, output, progress, rules, tables
+from .common import cli, figures, metadata, output, progress, rules, tables
 
 STUDY = "real_preferences"
 JUDGES = ("crowd", "gpt3", "gpt4")
@@ -313,10 +313,22 @@ def run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples,
             ("trace.csv", trace),
         ):
             output.write_frame(folder / name, df)
-        output.save_figure(equilibria_figure(eq_df, fits, args.missing, boot), folder / "equilibria.png")
+        output.save_figure(
+            equilibria_figure(eq_df, fits, args.missing, boot),
+            folder / "equilibria.png",
+            drawn_by=figures.drawn_by(equilibria_figure),
+        )
         output.save_figure(equilibria_figure(eq_df, fits, args.missing, boot), folder / "equilibria.pdf")
-        output.save_figure(transfer_figure(transfer_df, missing_df), folder / "judges.png")
-        output.save_figure(rules_figure(trace, reg.gap, args.tau), folder / "rules.png")
+        output.save_figure(
+            transfer_figure(transfer_df, missing_df),
+            folder / "judges.png",
+            drawn_by=figures.drawn_by(transfer_figure),
+        )
+        output.save_figure(
+            rules_figure(trace, reg.gap, args.tau),
+            folder / "rules.png",
+            drawn_by=figures.drawn_by(rules_figure),
+        )
     files = [
         "equilibria.csv",
         "summary.csv",
@@ -535,33 +547,40 @@ def transfer_figure(transfer, missing):
     return fig
 
 
-def rules_figure(trace, reg_gap, tau):
+def rules_figure(trace, reg_gap, tau, level: float = 1e-6):
+    """A row per feedback; in each row a panel per measured behaviour of the rules' gap traces
+    (:func:`experiments.common.figures.behaviour` at ``level``); curves equal to round-off drawn once, named
+    together."""
     from matplotlib.figure import Figure
 
-    from .common import figures
-
     gap = trace[trace.metric == "gap"]
-    labels = list(dict.fromkeys(gap.rule))
-    style, groups = figures.styles(labels), figures.by_family(labels)
     feedbacks = list(dict.fromkeys(gap.feedback))
-    fig = Figure(figsize=(4.6 * len(groups), 3.4 * len(feedbacks)), layout="constrained")
-    axes = fig.subplots(len(feedbacks), len(groups), sharey=True, sharex=True, squeeze=False)
-    for r, fb in enumerate(feedbacks):
-        for c, (fam, labs) in enumerate(groups.items()):
+    rows = []
+    for fb in feedbacks:
+        part = gap[gap.feedback == fb]
+        curves = {lab: tables.curve(part, "gap", "step", rule=lab) for lab in dict.fromkeys(part.rule)}
+        rows.append((fb, curves, figures.by_behaviour({k: c[1] for k, c in curves.items()}, level)))
+    k = max(len(groups) for *_, groups in rows)
+    fig = Figure(figsize=(4.6 * k, 3.6 * len(feedbacks)), layout="constrained")
+    axes = fig.subplots(len(feedbacks), k, sharey=True, sharex=True, squeeze=False)
+    for r, (fb, curves, groups) in enumerate(rows):
+        style = figures.styles(groups)
+        for c in range(len(groups), k):
+            axes[r, c].axis("off")
+        for c, (kind, labs) in enumerate(groups.items()):
             ax = axes[r, c]
-            for lab in labs:
-                d = gap[(gap.feedback == fb) & (gap.rule == lab)]
-                if len(d):
-                    ax.semilogy(d.step, figures.plot_floor(d.value.to_numpy()), label=lab, **style[lab])
-            ax.axhline(reg_gap, color="k", ls=":", lw=1, label=f"regularized equilibrium (τ={tau:g})")
-            ax.set_title(f"{fam}\nfeedback: {fb}", fontsize=9)
+            lines = figures.draw_curves(ax, {lab: curves[lab] for lab in labs}, style)
+            ref = ax.axhline(reg_gap, color="k", ls=":", lw=1, label=f"regularized equilibrium (τ={tau:g})")
+            ax.set_yscale("log")
+            ax.set_title(f"{figures.panel_title(kind, level)}\nfeedback: {fb}", fontsize=9)
             ax.grid(alpha=0.3)
-            if r == len(feedbacks) - 1:
-                ax.set_xlabel("step")
-            if r == 0:
-                ax.legend(fontsize=7, loc="lower left")
+            ax.set_xlabel("step")
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.legend(handles=[*lines, ref], fontsize=7, loc="lower left")
         axes[r, 0].set_ylabel(f"duality gap (last iterate)\n(exact zeros at {figures.PLOT_FLOOR:g})")
-    fig.suptitle("update rules on the crowd's rates game (59 models)", fontsize=11)
+    fig.suptitle(
+        "update rules on the crowd's rates game (59 models); panels by what each trace does", fontsize=11
+    )
     return fig
 
 

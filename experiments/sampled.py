@@ -20,7 +20,7 @@ shows SPPO's (4.6) against (4.1): the loss replaces log Z by eta/2, so its popul
 step.
 
 Writes ``trace.csv`` (tidy; ``policy``, ``feedback`` and ``pairs`` columns), ``summary.csv``, ``sampled.png``
-(rows: rules; columns: game x policy; x: comparisons; the population loss and the closed form as horizontal
+(a panel per rule x game x policy; x: comparisons; the population loss and the closed form as horizontal
 lines at their final gap) and ``metadata.json`` to ``results/sampled/`` (``--quick``: ``results/sampled-quick/``).
 The printed table gives the gap reached (mean over the last 10 % of the records, median over seeds) and the
 iterations and comparisons after which the gap stays below 1e-2 and 1e-4 (median over seeds).
@@ -310,7 +310,9 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     header = ("game", "policy", "rule", "feedback", "gap reached", *_level_header())
     output.write_frame(folder / "trace.csv", df)
     output.write_csv(folder / "summary.csv", rows, header)
-    output.save_figure(figure(df, gms, pols, rules, pairs), folder / "sampled.png")
+    output.save_figure(
+        figure(df, gms, pols, rules, pairs), folder / "sampled.png", drawn_by=figures.drawn_by(figure)
+    )
     with timer("sppo (4.6) vs (4.1)"):
         sppo_rows = sppo_difference()
     sppo_header = ("start", "eta", "max |pi_4.6 - pi_4.1| after one step")
@@ -409,19 +411,29 @@ def sppo_difference():
 
 
 def figure(df, gms, pols, rules, pairs):
-    """Rows: rules; columns: game x policy; x: comparisons (log); K curves (median over seeds, band: min-max),
-    the population loss and the closed form as horizontal lines at their final gap."""
+    """One panel per rule x game x policy, rules in reading order, whole rules per row (a grid at least three
+    panels wide: one game and policy do not make a tall column); x: comparisons (log); K curves (median over
+    seeds, band min-max when there are several seeds), the population loss and the closed form as horizontal
+    lines at their final gap (the closed form wide and pale under the population's dashes, so both show when they
+    coincide); one legend under the panels."""
     import matplotlib as mpl
     from matplotlib.figure import Figure
 
     cols = [(g, k) for g in gms for k in pols]
-    fig = Figure(figsize=(2.9 * len(cols) + 1.5, 2.2 * len(rules) + 1.0), layout="constrained")
-    axes = fig.subplots(len(rules), len(cols), sharex=True, sharey=True, squeeze=False)
+    ncols = len(cols) * -(-3 // len(cols))
+    nrows = -(-len(rules) * len(cols) // ncols)
+    fig = Figure(figsize=(3.0 * ncols + 0.6, 2.5 * nrows + 1.2), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
+    for ax in axes.ravel()[len(rules) * len(cols) :]:
+        ax.axis("off")
     cmap = mpl.colormaps["viridis"]
     agg = df[(df["metric"] == "gap") & (df["prompt"].isna() if "prompt" in df.columns else True)]
+    seeds = agg.loc[agg["feedback"].str.startswith("K="), "seed"].nunique()
+    legend = {}
     for i, label in enumerate(rules):
         for j, (g, kind) in enumerate(cols):
-            ax = axes[i, j]
+            flat = i * len(cols) + j
+            ax = axes[flat // ncols, flat % ncols]
             part = agg[(agg["rule"] == label) & (agg["game"] == g)]
             for c, k in enumerate(pairs):
                 run = part[(part["feedback"] == f"K={k}") & (part["policy"] == kind)]
@@ -433,38 +445,47 @@ def figure(df, gms, pols, rules, pairs):
                 ax.plot(
                     wide.index, figures.plot_floor(wide.median(axis=1)), color=color, lw=1.3, label=f"K = {k}"
                 )
-                ax.fill_between(
-                    wide.index,
-                    figures.plot_floor(wide.min(axis=1)),
-                    figures.plot_floor(wide.max(axis=1)),
-                    color=color,
-                    alpha=0.2,
-                    lw=0,
-                )
+                if wide.shape[1] > 1:
+                    ax.fill_between(
+                        wide.index,
+                        figures.plot_floor(wide.min(axis=1)),
+                        figures.plot_floor(wide.max(axis=1)),
+                        color=color,
+                        alpha=0.2,
+                        lw=0,
+                    )
             for fb, style in (
-                ("population", dict(color="k", ls="--")),
-                ("closed form", dict(color="tab:red", ls=":")),
+                ("closed form", dict(color="tab:red", ls="-", lw=3.5, alpha=0.35)),
+                ("population", dict(color="k", ls="--", lw=1.2)),
             ):
                 run = part[
                     (part["feedback"] == fb) & (part["policy"] == (kind if fb == "population" else "exact"))
                 ]
                 if not run.empty:
                     final = run[run["step"] == run["step"].max()]["value"].median()
-                    ax.axhline(max(final, figures.PLOT_FLOOR), lw=1.2, label=f"{fb} (final)", **style)
+                    ax.axhline(max(final, figures.PLOT_FLOOR), label=f"{fb} (final gap)", **style)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.grid(alpha=0.25)
-            if i == 0:
-                ax.set_title(f"{g}, {kind}", fontsize=9)
-            if j == 0:
-                ax.set_ylabel(f"{label}\ngap", fontsize=9)
-            if i == len(rules) - 1:
+            ax.set_title(f"{label}: {g}, {kind}", fontsize=9)
+            if flat % ncols == 0:
+                ax.set_ylabel("last-iterate gap", fontsize=9)
+            if flat // ncols == nrows - 1 or flat + ncols >= len(rules) * len(cols):
                 ax.set_xlabel("comparisons (judged pairs)", fontsize=8)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
+                ax.xaxis.set_tick_params(labelbottom=True)
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                legend.setdefault(lab, h)
+    fig.legend(
+        legend.values(),
+        legend.keys(),
+        loc="outside lower center",
+        ncol=len(legend),
+        fontsize=8,
+        frameon=False,
+    )
+    bands = f"median over {seeds} seeds, band: min-max" if seeds > 1 else "one seed (no band)"
     fig.suptitle(
-        f"last-iterate duality gap against comparisons (zeros drawn at {figures.PLOT_FLOOR:g}); "
-        "lines: median over seeds, bands: min-max",
+        f"last-iterate duality gap against comparisons (zeros drawn at {figures.PLOT_FLOOR:g}); K curves: {bands}",
         fontsize=10,
     )
     return fig

@@ -364,11 +364,11 @@ def leaderboard(cells, order) -> str:
 
 
 def heatmap(cells, order):
-    """Rules x columns, colour log10 of the median gap; each cell shows the median and its interval."""
-    import matplotlib
+    """Rules x columns, colour log10 of the median gap over the data's own range (whole decades); each cell
+    shows the median and its interval. A :class:`matplotlib.figure.Figure`; the global backend is not touched."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .common import figures
 
     cols = list(dict.fromkeys(cells.column))
     rows = [r for r in order if r in set(cells.rule)]
@@ -376,51 +376,64 @@ def heatmap(cells, order):
     text = [["n/a"] * len(cols) for _ in rows]
     for r in cells.itertuples():
         i, j = rows.index(r.rule), cols.index(r.column)
-        M[i, j] = np.log10(max(r.gap_median, 1e-17))
+        M[i, j] = np.log10(figures.plot_floor(r.gap_median))
         text[i][j] = f"{r.gap_median:.0e}\n[{r.gap_lo:.0e},\n{r.gap_hi:.0e}]"
-    fig, ax = plt.subplots(figsize=(1.0 * len(cols) + 3, 0.62 * len(rows) + 2.5))
-    im = ax.imshow(M, cmap="viridis_r", aspect="auto", vmin=-16, vmax=0)
+    finite = M[np.isfinite(M)]
+    vmin = np.floor(finite.min()) if finite.size else -16.0
+    vmax = max(np.ceil(finite.max()), vmin + 1) if finite.size else 0.0
+    fig = Figure(figsize=(1.0 * len(cols) + 3, 0.62 * len(rows) + 2.5), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(M, cmap="viridis_r", aspect="auto", vmin=vmin, vmax=vmax)
     for i in range(len(rows)):
         for j in range(len(cols)):
-            dark = np.isfinite(M[i, j]) and M[i, j] > -8
+            dark = np.isfinite(M[i, j]) and M[i, j] > (vmin + vmax) / 2  # viridis_r: high values are dark
             ax.text(
-                j, i, text[i][j], ha="center", va="center", fontsize=5.5, color="white" if dark else "black"
+                j, i, text[i][j], ha="center", va="center", fontsize=6, color="white" if dark else "black"
             )
     ax.set_xticks(range(len(cols)), [c.replace(" | ", "\n") for c in cols], rotation=90, fontsize=7)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     fig.colorbar(im, ax=ax, label="log10 median final gap (grey: the rule cannot run there)", shrink=0.8)
     ax.set_facecolor("0.85")
     ax.set_title("final duality gap at equal budget: median [95 % bootstrap interval] over runs")
-    fig.tight_layout()
     return fig
 
 
 def profile(cells, order):
     """Performance profile (Dolan and Moré 2002): for each rule, the share of columns where its median gap is
-    within a factor t of the best rule's, against t (log x). Higher and further left is better."""
-    import matplotlib
+    within a factor t of the best rule's, against t (log x, up to the largest finite factor). Higher and further
+    left is better; a rule tops out at the share of columns it can run. Equal profiles are drawn once, named
+    together; the legend is beside the axes. A :class:`matplotlib.figure.Figure`."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .common import figures
 
     floor = 1e-16  # gaps below float64 round-off count as equal
     best = cells.groupby("column")["gap_median"].transform("min").clip(lower=floor)
     ratio = cells["gap_median"].clip(lower=floor) / best
-    ts = np.logspace(0, 16, 200)
+    top = float(np.nanmax(ratio.to_numpy())) if len(ratio) else 10.0
+    ts = np.logspace(0, np.log10(max(top, 10.0)) + 0.1, 300)
     ncol = cells["column"].nunique()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    styles = ["-", "--", ":", "-."]
-    for k, rule in enumerate(r for r in order if r in set(cells.rule)):
+    labels = [r for r in order if r in set(cells.rule)]
+    curves = {}
+    for rule in labels:
         rr = np.sort(ratio[cells.rule == rule].to_numpy())
-        share = np.searchsorted(rr, ts, side="right") / ncol
-        ax.step(ts, share, where="post", label=rule, ls=styles[k // 10 % 4], lw=1.5)
+        curves[rule] = (ts, np.searchsorted(rr, ts, side="right") / ncol)
+    fig = Figure(figsize=(10, 5.2), layout="constrained")
+    ax = fig.subplots()
+    style = {
+        lab: {"color": f"C{k % 10}", "ls": ("-", "--", ":", "-.")[k // 10 % 4], "lw": 1.5}
+        for k, lab in enumerate(labels)
+    }
+    for grp in figures.coincident(curves):
+        ax.step(ts, curves[grp[0]][1], where="post", label=" = ".join(grp), **style[grp[0]])
     ax.set_xscale("log")
+    ax.set_xlim(1, ts[-1])
     ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.25)
     ax.set_xlabel("t: within a factor t of the best median final gap in the column")
     ax.set_ylabel(f"share of the {ncol} columns")
     ax.set_title("performance profile over games x feedback x budget")
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
-    fig.tight_layout()
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 

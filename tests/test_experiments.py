@@ -337,8 +337,8 @@ def test_a_rule_and_a_game_of_your_own_reach_every_output(tmp_path):
     assert meta["game"]["file"] == "mygame.json" and len(meta["game"]["sha256"]) == 64
     from experiments import paper
 
-    fig = paper.gap_figure(trace)
-    assert "my_rule" in [
+    fig = paper.gap_figure(trace)  # the same curve as MWU's: drawn once, both named
+    assert "mwu = my_rule" in [
         t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()
     ]
 

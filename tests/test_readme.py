@@ -95,3 +95,28 @@ def test_ci_runs_the_readme_test_command():
 @pytest.mark.parametrize("marker, module", [("main-command", "experiments.paper")])
 def test_main_command_runs_the_paper_study(marker, module):
     assert block_after(marker).strip().endswith(f"python -m {module}")
+
+
+def test_readme_figures_are_drawn_by_the_current_code():
+    """Every ``docs/*.png`` the README shows carries the stamp of the code that drew it (names and a hash of the
+    drawing functions and of ``experiments/common/figures.py``, written by the study); a change to that code
+    without regenerating the figure fails here. Regenerate: the study's full command (see the README section
+    the figure is in), then copy its PNG to ``docs/``."""
+    import importlib
+
+    from experiments.common import figures
+
+    shown = sorted(set(re.findall(r"\]\((docs/[^)]+\.png)\)", README)))
+    assert shown, "the README shows no docs/*.png"
+    for path in shown:
+        meta = figures.read_stamp(ROOT / path)
+        assert "figure functions" in meta and figures.STAMP_KEY in meta, (
+            f"{path} carries no stamp: regenerate it"
+        )
+        fns = []
+        for name in meta["figure functions"].split():
+            module, qualname = name.split(":")
+            fns.append(getattr(importlib.import_module(module), qualname))
+        assert meta[figures.STAMP_KEY] == figures.stamp(*fns), (
+            f"{path} is older than the code that draws it ({meta['figure functions']}): regenerate it"
+        )

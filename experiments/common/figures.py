@@ -1,8 +1,13 @@
-"""What every study figure shares: log-scale floors, rule families and their panels, styles, legends."""
+"""What every study figure shares: log-scale floors, panels by measured behaviour, styles, legends, x-ranges,
+coinciding curves, and the stamp that ties a saved figure to the code that drew it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import inspect
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -10,69 +15,150 @@ from .cli import X_AXES
 
 PLOT_FLOOR = 1e-17
 
+#: What a gap trace does, the panels' titles, in this order (see :func:`behaviour`).
+REACHES, FALLING, PLATEAU, NO_CONVERGENCE = (
+    "reaches the level",
+    "still falling, above the level",
+    "plateaus above the level",
+    "does not converge (rises or oscillates)",
+)
+BEHAVIOURS = (REACHES, FALLING, PLATEAU, NO_CONVERGENCE)
+LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)))
+#: The key under which a PNG written by :func:`experiments.common.output.save_figure` carries :func:`stamp`.
+STAMP_KEY = "figure code"
+
 
 def plot_floor(values, floor: float = PLOT_FLOOR):
     """Values for a log-scale axis: exact zeros (and round-off negatives) drawn at ``floor``; data untouched."""
     return np.maximum(np.asarray(values, dtype=np.float64), floor)
 
 
-#: Families for the figures: (title, how rule labels start). A user's rule that matches none is "other".
-FAMILIES = (
-    ("no last-iterate convergence", ("mwu", "sppo", "iterative_ipo", "iterative_dpo", "averaged")),
-    ("regularized: converge to the τ-equilibrium", ("inpo", "mmd", "nash_md", "egpo")),
-    ("exact: last iterate → Nash", ("comal", "mpo", "omwu", "extragradient", "comal_exact")),
-)
-OTHER = "other rules (yours)"
-LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)))
+def behaviour(gap, level: float, *, tail: float = 1 / 3, slope: float = -0.25, flat: float = 0.1) -> str:
+    """One of :data:`BEHAVIOURS`, read from a recorded gap trace (in record order), never from a rule's name.
+
+    * :data:`REACHES` — the last recorded gap is at or below ``level``;
+    * otherwise, over the last ``tail`` of the records (at least 4), with ``log10`` of the gap (zeros at
+      :data:`PLOT_FLOOR`) against ``log10`` of the record's number (records are evenly spaced), from the
+      medians of the tail's two halves (robust to oscillation): :data:`FALLING` when that log-log rate is
+      below ``slope`` (a power law ``t**slope`` or faster: averaged MWU's ``~t**-0.45`` on the paper's game)
+      and the second half's maximum is below the first's (a growing oscillation is not falling);
+      :data:`PLATEAU` when the tail spans at most ``flat`` decades and lies below the first record (a flat
+      tail above the start's gap is a policy stuck away from any equilibrium, e.g. at a vertex: iterative DPO
+      on the paper's game);
+    * :data:`NO_CONVERGENCE` for anything else (a rising or oscillating tail, a flat tail above the start) and
+      for a trace with a non-finite value.
+
+    Raises ``ValueError`` for an empty trace or a non-positive ``level``."""
+    g = np.asarray(gap, dtype=np.float64).ravel()
+    if g.size == 0:
+        raise ValueError("behaviour: the gap trace is empty")
+    if not level > 0:
+        raise ValueError(f"behaviour: level must be positive, got {level!r}")
+    if not np.isfinite(g).all():
+        return NO_CONVERGENCE
+    if g[-1] <= level:
+        return REACHES
+    k = min(g.size, max(4, math.ceil(tail * g.size)))
+    t = np.log10(plot_floor(g[-k:]))
+    n, h = np.log10(np.arange(g.size - k, g.size) + 1.0), k // 2
+    rate = (np.median(t[h:]) - np.median(t[:h])) / (np.median(n[h:]) - np.median(n[:h])) if h else 0.0
+    if h and rate < slope and t[h:].max() < t[:h].max():
+        return FALLING
+    if t.max() - t.min() <= flat and t.max() < np.log10(plot_floor(g[0])):
+        return PLATEAU
+    return NO_CONVERGENCE
 
 
-def family(label: str) -> str:
-    base = label.split("(")[0]
-    for title, members in FAMILIES:
-        if base in members:
-            return title
-    return OTHER
+def by_behaviour(gaps: Mapping[str, np.ndarray], level: float) -> dict[str, list[str]]:
+    """Labels grouped by :func:`behaviour` of their gap trace, in the order of :data:`BEHAVIOURS` (empty groups
+    left out), each group in the given order."""
+    kind = {lab: behaviour(g, level) for lab, g in gaps.items()}
+    groups = {b: [lab for lab in gaps if kind[lab] == b] for b in BEHAVIOURS}
+    return {b: labs for b, labs in groups.items() if labs}
 
 
-def by_family(labels: Sequence[str]) -> dict[str, list[str]]:
-    """Labels grouped by family, in the order of :data:`FAMILIES` (then yours), each in the given order."""
-    order = [t for t, _ in FAMILIES] + [OTHER]
-    groups = {t: [lab for lab in labels if family(lab) == t] for t in order}
-    return {t: labs for t, labs in groups.items() if labs}
+def panel_title(group: str, level: float) -> str:
+    """A behaviour group's panel title with its level written out."""
+    return group.replace("the level", f"the level {level:g}") if group != NO_CONVERGENCE else group
 
 
-def styles(labels: Sequence[str]) -> dict[str, dict]:
-    """A distinct colour (tab10) and line style per label within its family panel; COMAL drawn thicker."""
+def coincident(curves: Mapping[str, tuple], *, rtol: float = 1e-9, atol: float = 1e-13) -> list[list[str]]:
+    """Labels whose ``(x, y)`` curves are equal to round-off, as groups in the given order (singletons
+    included): same x, and ``|y_a - y_b| <= atol * scale + rtol * |y_b|`` everywhere, ``scale`` the largest
+    ``|y|`` of the two (a gap at the float64 floor, ~1e-16, differs from run to run only in round-off)."""
+    groups: list[list[str]] = []
+    for lab, (x, y) in curves.items():
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        for grp in groups:
+            gx, gy = (np.asarray(v, dtype=np.float64) for v in curves[grp[0]])
+            if x.shape == gx.shape and y.shape == gy.shape and np.array_equal(x, gx):
+                scale = max(np.nanmax(np.abs(y), initial=0.0), np.nanmax(np.abs(gy), initial=0.0))
+                if np.allclose(y, gy, rtol=rtol, atol=atol * scale, equal_nan=True):
+                    grp.append(lab)
+                    break
+        else:
+            groups.append([lab])
+    return groups
+
+
+def styles(groups: Mapping[str, Sequence[str]]) -> dict[str, dict]:
+    """A distinct colour (tab10) and line style per label within its panel (``groups``: panel -> labels);
+    COMAL drawn thicker, under the others."""
     import matplotlib as mpl
 
     cmap = mpl.colormaps["tab10"]
     out = {}
-    for labs in by_family(labels).values():
+    for labs in groups.values():
         for i, lab in enumerate(labs):
             out[lab] = {
                 "color": cmap(i % 10),
                 "ls": LINESTYLES[i % len(LINESTYLES)],
                 "lw": 2.4 if lab.startswith("comal") else 1.5,
+                "zorder": 1.9 if lab.startswith("comal") else 2.0,  # thin lines over thick: both show
             }
     return out
 
 
-def family_figure(
-    labels: Sequence[str], *, width: float = 4.3, height: float = 3.6, suptitle: str = "", sharey: bool = True
+def panel_figure(
+    titles: Sequence[str], *, width: float = 4.3, height: float = 3.6, suptitle: str = "", sharey: bool = True
 ):
-    """A :class:`matplotlib.figure.Figure` with one panel per family present (shared axes); never touches the
-    global backend. Returns ``(fig, {family: ax})``."""
+    """A :class:`matplotlib.figure.Figure` with one panel per title (shared y, each panel its own x-range: see
+    :func:`set_x_range`); never touches the global backend. Returns ``(fig, {title: ax})``."""
     from matplotlib.figure import Figure
 
-    groups = by_family(labels)
-    k = len(groups)
+    k = len(titles)
     fig = Figure(figsize=(width * k, height + 1.6), layout="constrained")
-    axes = fig.subplots(1, k, sharex=True, sharey=sharey, squeeze=False)[0]
-    for ax, title in zip(axes, groups):
+    axes = fig.subplots(1, k, sharey=sharey, squeeze=False)[0]
+    for ax, title in zip(axes, titles):
         ax.set_title(title, fontsize=10)
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)
-    return fig, dict(zip(groups, axes))
+    return fig, dict(zip(titles, axes))
+
+
+def draw_curves(ax, curves: Mapping[str, tuple], style: Mapping[str, dict], **kw) -> list:
+    """Each curve ``label -> (x, y)`` on ``ax`` (y at :func:`plot_floor`); curves equal to round-off
+    (:func:`coincident`) drawn once, under one legend entry ``"a = b"``. Returns the drawn lines."""
+    lines = []
+    for grp in coincident(curves):
+        x, y = curves[grp[0]]
+        lines += ax.plot(x, plot_floor(y), label=" = ".join(grp), **{**style[grp[0]], **kw})
+    return lines
+
+
+def set_x_range(ax, xs: Sequence, *, ratio: float = 3.0) -> None:
+    """The panel's own x-range, over the positive x of its curves; a log x-axis when the curves' ends differ by
+    more than ``ratio`` (one long run, e.g. ``comal_exact``'s inner solves, would squeeze the others)."""
+    ends = [float(np.max(x)) for x in xs if np.size(x) and np.max(x) > 0]
+    if not ends:
+        return
+    if max(ends) > ratio * min(ends):
+        firsts = [float(np.min(np.asarray(x)[np.asarray(x) > 0])) for x in xs if np.any(np.asarray(x) > 0)]
+        ax.set_xscale("log")
+        ax.set_xlim(min(firsts) / 1.2, max(ends) * 1.2)
+        ax.set_xlabel(ax.get_xlabel() + " (log)", fontsize=9)
+    else:
+        ax.set_xlim(-0.02 * max(ends), max(ends) * 1.02)
 
 
 def legend_below(ax, ncol: int = 1, **kw) -> None:
@@ -92,3 +178,62 @@ def reference_legend(fig, handles) -> None:
             handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False
         )
         leg.set_in_layout(True)
+
+
+def _module(name: str) -> str:
+    """A module's importable name: ``python -m experiments.paper`` runs it as ``__main__``."""
+    spec = getattr(sys.modules.get(name), "__spec__", None) if name == "__main__" else None
+    return spec.name if spec is not None else name
+
+
+def _drawing_code(functions) -> dict[str, str]:
+    """Source of ``functions`` and of what they name, followed through the helpers: functions of this module
+    or of the caller's module (``figures.plot_floor``, ``_tri``), and those modules' constants (``PLOT_FLOOR``,
+    a level), keyed by ``module:name``."""
+    here = inspect.getmodule(_drawing_code)
+    out: dict[str, str] = {}
+    todo = list(functions)
+    while todo:
+        fn = todo.pop()
+        key = f"{_module(fn.__module__)}:{fn.__qualname__}"
+        if key in out:
+            continue
+        out[key] = inspect.getsource(fn)
+        names, codes = set(), [fn.__code__]
+        while codes:
+            code = codes.pop()
+            names |= set(code.co_names)
+            codes += [c for c in code.co_consts if inspect.iscode(c)]
+        for name in sorted(names):
+            for space in (fn.__globals__, vars(here)):
+                v = space.get(name)
+                if inspect.isfunction(v) and v.__module__ in (fn.__module__, here.__name__):
+                    todo.append(v)
+                elif isinstance(v, (str, int, float, tuple, dict)) and not name.startswith("__"):
+                    out[f"{_module(space['__name__'])}:{name}"] = repr(v)
+    return out
+
+
+def stamp(*functions: Callable) -> str:
+    """``"sha256:<hex>"`` of the drawing code: the source of ``functions`` and of the helpers and constants
+    they use, here and in their own module (followed by name, so a same-named helper counts too: the stamp
+    errs towards "changed"). What a saved figure records (:data:`STAMP_KEY` in the PNG), so a figure older than
+    its code can be detected."""
+    code = _drawing_code(functions)
+    return "sha256:" + hashlib.sha256("\n".join(f"{k}\n{code[k]}" for k in sorted(code)).encode()).hexdigest()
+
+
+def drawn_by(*functions: Callable) -> dict[str, str]:
+    """The PNG text fields of a figure drawn by ``functions``: their names (``"module:qualname ..."``, under
+    ``"figure functions"``) and :func:`stamp` (pass as ``drawn_by=`` to
+    :func:`experiments.common.output.save_figure`)."""
+    names = " ".join(f"{_module(fn.__module__)}:{fn.__qualname__}" for fn in functions)
+    return {"figure functions": names, STAMP_KEY: stamp(*functions)}
+
+
+def read_stamp(path) -> dict[str, str]:
+    """The text fields of a PNG (``{}`` when it has none): what :func:`drawn_by` wrote."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return dict(getattr(im, "text", {}) or {})

@@ -113,9 +113,13 @@ def atomic_write(path: Path, data: bytes | str) -> Path:
     return path
 
 
-def save_figure(fig, path: Path, dpi: int = 130) -> Path:
+def save_figure(fig, path: Path, dpi: int = 130, drawn_by: dict[str, str] | None = None) -> Path:
+    """``fig`` written atomically to ``path`` (format from the suffix); a PNG carries ``drawn_by`` (the text
+    fields of :func:`experiments.common.figures.drawn_by`: which code drew it) in its metadata."""
     buf = io.BytesIO()
-    fig.savefig(buf, format=path.suffix.lstrip("."), dpi=dpi, bbox_inches="tight")
+    fmt = path.suffix.lstrip(".")
+    meta = {"metadata": drawn_by} if drawn_by and fmt == "png" else {}
+    fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", **meta)
     return atomic_write(path, buf.getvalue())
 
 
