@@ -56,6 +56,14 @@ def _import_rule(spec: str):
     return obj
 
 
+def load_rule(source: str):
+    """The rule a ``--rules`` item names (a registry name or ``module:attribute``), already checked by
+    :func:`resolve_rules`: e.g. again in a worker process."""
+    import algorithms
+
+    return _import_rule(source) if ":" in source else algorithms.get(source)
+
+
 def resolve_rules(
     parser: argparse.ArgumentParser, text: str | None, default: Sequence[str], need: Sequence[str] = ()
 ) -> list[RuleSpec]:
