@@ -135,8 +135,7 @@ def add_x(p: argparse.ArgumentParser, default: str, what: str = "x-axis of the c
         "--x",
         choices=tuple(X_AXES),
         default=default,
-        help=f"{what}: steps, oracle_calls (gradient evaluations) or comparisons "
-        f"(default {default})",
+        help=f"{what}: steps, oracle_calls (gradient evaluations) or comparisons (default {default})",
     )
 
 
@@ -290,6 +289,13 @@ def feedback_type(text: str):
     except ValueError:
         pass
     raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
+
+
+def feedback_spec(feedback) -> str:
+    """A :class:`games.feedback.Feedback` as the ``--feedback`` text that gives it (``sampled:64``)."""
+    if feedback.kind == "sampled":
+        return f"sampled:{feedback.samples}"
+    return f"noisy:{feedback.sigma:g}" if feedback.kind == "noisy" else "exact"
 
 
 def add_feedback(p: argparse.ArgumentParser, default: str = "exact", who: str = "every rule") -> None:
