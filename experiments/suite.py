@@ -16,7 +16,7 @@ written in each cell), ``profile.png`` (performance profile over the columns) an
 ``results/suite/`` (``results/suite-quick/`` with ``--quick``).
 
     python -m experiments.suite --quick --rules mwu,comal,my_rules:my_rule
-    python -m experiments.suite                      # every registered rule (about 20 min on 2 cores)
+    python -m experiments.suite                      # every registered rule (> 60 min on the loaded 2-core VM)
 """
 
 from __future__ import annotations
