@@ -17,6 +17,12 @@ two-player runs agree on a symmetric game from a symmetric start (skipped for ru
 ``comparisons``) grow as the feedback model says (for rules that declare ``own_comparisons``, i.e. sample and
 judge their own pairs: comparisons grow under exact feedback too, reproducibly by key); ``with_reference``
 round-trips for regularized rules.
+
+Cost per rule (float32 and float64, one process, rules checked one after another; measured 2026-12-02 on the
+2-core VM at a load average of 14.6-17, so the wall times are upper bounds and the CPU times are what an idle
+core would take): ``mwu`` 15.0 s CPU (121 s wall; the first rule of a process also compiles what later rules
+share), ``comal`` 9.4 s CPU (71 s wall), ``comal_exact`` 30.0 s CPU (232 s wall: its inner solve). Importing
+JAX and the package took another 21.6 s of wall time, once per process.
 """
 
 from __future__ import annotations

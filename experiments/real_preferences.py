@@ -50,9 +50,15 @@ def main(argv=None) -> int:
         help="bootstrap unit: records (judgments, default) or whole prompts",
     )
     cli.add_count(p, "--steps", "steps per rule on the crowd game (default 5000; --quick 200)")
-    cli.add_count(p, "--samples", "duels per step of the sampled feedback (default 64)")
     cli.add_rules(p, "every registered rule; --quick " + ",".join(QUICK_RULES))
     cli.add_eta_tau(p)
+    cli.add_feedback(
+        p,
+        "sampled:64",
+        who="the rules observe besides exact feedback, which they always run with (--feedback exact: exact only)",
+    )
+    cli.add_x(p, "steps", what="unit of the cost column of rules.csv and of the printed rules table")
+    cli.add_hp(p)
     args = p.parse_args(argv)
     cli.setup(args)
 
@@ -63,17 +69,12 @@ def main(argv=None) -> int:
     boot = args.boot or (10 if args.quick else 1000)
     if boot < 2:
         cli.fail(p, "--boot must be >= 2")
-    samples = args.samples or 64
+    cli.check_x(p, args.x, args.feedback)
     data = {j: games.datasets.llmfao(j) for j in JUDGES}
     crowd = games.comparisons.comparison_game(data["crowd"].pooled(), missing=args.missing, dtype=args.dtype)
-    hps = {s.name: rules.rule_hparams(s.rule, args.eta, args.tau) for s in specs}
-    for s in specs:  # every rule's hyperparameters and game checks, before anything runs
-        try:
-            s.rule.init(crowd, args.seed, **hps[s.name])
-        except (ValueError, TypeError) as err:
-            cli.fail(p, str(err))
+    specs, hps = rules.study_hparams(p, specs, crowd, args, exact_too=True)
     with output.Output(p, cli.default_out(args)) as out:
-        run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples, out.path)
+        run_study(args, data, crowd, specs, hps, steps, record_every, boot, out.path)
     print(f"wrote {out.out}/")
     return 0
 
@@ -93,7 +94,7 @@ def _support(labels, x) -> list[str]:
     return [labels[i] for i in np.argsort(-np.asarray(x)) if x[i] > TOL]
 
 
-def run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples, folder) -> None:
+def run_study(args, data, crowd, specs, hps, steps, record_every, boot, folder) -> None:
     import pandas as pd
 
     import algorithms
@@ -104,7 +105,11 @@ def run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples,
     timer = progress.Timer()
     cluster = None if args.cluster == "records" else "prompt"
     eq_rows, summary, nash, fits, boots = [], [], {}, {}, {}
-    total = len(JUDGES) * (len(KINDS) + 2) + sum(1 if s.rule.exact_only else 2 for s in specs) + 1
+    total = (
+        len(JUDGES) * (len(KINDS) + 2)
+        + sum(1 if s.rule.exact_only or not args.feedback.stochastic else 2 for s in specs)
+        + 1
+    )
     with progress.progress(args, total, f"{STUDY}: judges, missing pairs, rules", "unit") as bar:
         for j in JUDGES:
             pooled = data[j].pooled()
@@ -226,12 +231,15 @@ def run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples,
         frames, finals = [], []
         reg = games.regularized_equilibrium(crowd, args.tau)
         exact_only = [s.name for s in specs if s.rule.exact_only]
-        if exact_only:
-            cli.note(f"{', '.join(exact_only)} read the whole game: exact feedback only (no sampled duels)")
+        if exact_only and args.feedback.stochastic:
+            cli.note(
+                f"{', '.join(exact_only)} read the whole game: exact feedback only "
+                f"(not {cli.feedback_spec(args.feedback)})"
+            )
         for s in specs:
             feedbacks = [("exact", games.feedback.exact())]
-            if not s.rule.exact_only:
-                feedbacks.append((f"sampled:{samples}", games.feedback.sampled(samples)))
+            if not s.rule.exact_only and args.feedback.stochastic:
+                feedbacks.append((cli.feedback_spec(args.feedback), args.feedback))
             for fb_name, fb in feedbacks:
                 bar.set_postfix_str(f"{s.name} {fb_name}, {steps} steps")
                 with timer(f"{s.name} {fb_name}"):
@@ -263,6 +271,7 @@ def run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples,
                         float(sc.exploitability(crowd, pi).worst_case_win_rate),
                         _tv(pi, pooled_x),
                         int((pi > 1e-3).sum()),
+                        float(tables.cost(tr, args.x)[-1]),
                     ]
                 )
                 bar.update()
@@ -300,7 +309,15 @@ def run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples,
         )
         rules_df = pd.DataFrame(
             finals,
-            columns=["rule", "feedback", "final_gap", "worst_case_win_rate", "tv_to_nash", "support_1e-3"],
+            columns=[
+                "rule",
+                "feedback",
+                "final_gap",
+                "worst_case_win_rate",
+                "tv_to_nash",
+                "support_1e-3",
+                args.x,
+            ],
         )
         trace = tables.combine(frames, hp_order=("feedback", "eta", "tau", "start_noise"))
         for name, df in (
@@ -345,7 +362,12 @@ def run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples,
     meta = metadata.metadata(
         args,
         rules=metadata.rules_meta(specs),
-        hyperparameters={"eta": args.eta, "tau": args.tau, "start_noise": 0.0},
+        hyperparameters={
+            "eta": args.eta,
+            "tau": args.tau,
+            "start_noise": 0.0,
+            "per_rule": {s.name: rules.effective_hparams(s.rule, hps[s.name]) for s in specs},
+        },
         steps=steps,
         record_every=record_every,
         bootstrap={"resamples": boot, "cluster": args.cluster, "seed": args.seed, "support_tol": TOL},
@@ -356,7 +378,8 @@ def run_study(args, data, crowd, specs, hps, steps, record_every, boot, samples,
             "kinds": list(KINDS),
             "source": "dustalov/llmfao@9e224e94 (CC BY 4.0), games/data/llmfao",
         },
-        sampled_feedback={"samples": samples},
+        feedback=cli.feedback_spec(args.feedback),
+        x_axis=args.x,
         wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
         files=files,
     )
@@ -463,10 +486,18 @@ def print_tables(summary, transfer, missing, prompts, rules_df, boot, args, reg_
                     f"{r.final_gap:.3e}",
                     f"{r.worst_case_win_rate:.4f}",
                     f"{r.tv_to_nash:.3f}",
+                    f"{getattr(r, args.x):.6g}",
                 ]
                 for r in rules_df.itertuples()
             ],
-            ["rule", "feedback", "final gap", "worst-case win rate", "TV to LP Nash"],
+            [
+                "rule",
+                "feedback",
+                "final gap",
+                "worst-case win rate",
+                "TV to LP Nash",
+                args.x.replace("_", " "),
+            ],
         )
     )
 

@@ -161,6 +161,18 @@ def main(argv=None) -> int:
         "worker processes, each running whole sweeps (default: min(2, CPUs)); results do not depend on it",
         default=min(2, os.cpu_count() or 1),
     )
+    cli.add_feedback(
+        p,
+        who="the closed-form rows (exact: deterministic; sampled:K / noisy:SIGMA: over --seeds seeds) "
+        "- the loss-based rows keep this study's own feedback axis: the population loss and --pairs K",
+    )
+    cli.add_x(
+        p,
+        "comparisons",
+        what="unit of the second cost-to-level column of the summary (the first counts iterations; "
+        "the figure's x-axis is comparisons: this study is about comparison efficiency)",
+    )
+    cli.add_hp(p, "rule is a --rules label; applies to its closed form and its loss; pairs is --pairs")
     args = p.parse_args(argv)
     rules = cli.subset(p, "--rules", args.rules, tuple(RULES), RULES)
     pols = cli.subset(p, "--policies", args.policies, POLICIES if not args.quick else POLICIES[:1], POLICIES)
@@ -191,6 +203,7 @@ def main(argv=None) -> int:
         cli.fail(p, "--dtype: the sampled study runs in float64 only")
     seeds = args.seeds or (1 if args.quick else 2)
     cli.setup(args)
+    check_hp(p, rules, gms, args)
     too_big = memory_check(gms, pairs, steps, seeds, args)
     if too_big:
         cli.fail(p, too_big)
@@ -198,6 +211,43 @@ def main(argv=None) -> int:
         run_study(args, rules, pols, gms, pairs, steps, seeds, out.path)
     print(f"wrote {out.out}/")
     return 0
+
+
+def check_hp(p, labels, gms, args) -> None:
+    """``--hp`` against every rule it reaches (each label's closed form and tabular loss-based rule, on each
+    game), before anything runs: :func:`experiments.common.rules.apply_hp`, then each rule's ``init``."""
+    from .common import rules as rule_specs
+
+    specs = []
+    for g, (game, feats) in build_games(args.seed, args.dtype).items():
+        if g not in gms:
+            continue
+        b = args.prompts_per_iteration if game.contextual else None
+        for label in labels:
+            for fb in ("closed form", "sampled"):
+                specs.append(
+                    (
+                        game,
+                        rule_specs.RuleSpec(
+                            rule_for(label, fb, make_policy("tabular", game, feats), args.comal_every, b),
+                            label,
+                        ),
+                    )
+                )
+    hps = {s.name: {} for _, s in specs}
+    rule_specs.apply_hp(p, [s for _, s in specs], hps, args.hp, fixed=("pairs",))
+    for game, s in specs:
+        try:
+            s.rule.init(game, args.seed, **{**hparams(s.source), **hps[s.name]})
+        except (ValueError, TypeError) as err:
+            cli.fail(p, str(err))
+
+
+def _hp_for(rule, label: str, items) -> dict:
+    """The ``--hp`` values (checked by :func:`check_hp`) that reach ``rule``, the closed form or loss of
+    ``label``."""
+    declared = {h.name for h in rule.hparams}
+    return {n: v for scope, n, v in items if scope in (None, label, rule.name) and n in declared}
 
 
 def memory_check(gms, pairs, steps: dict, seeds: int, args) -> str | None:
@@ -246,7 +296,17 @@ def units(rules, pols, gms) -> list[Unit]:
 
 
 def simulate(
-    unit: Unit, seed: int, dtype: str, pairs, steps: dict, seeds: int, comal_every: int, prompts: int
+    unit: Unit,
+    seed: int,
+    dtype: str,
+    pairs,
+    steps: dict,
+    seeds: int,
+    comal_every: int,
+    prompts: int,
+    feedback=None,
+    hp=(),
+    x: str = "comparisons",
 ):
     """Run one unit (in a worker process): ``(tidy frame, summary rows, seconds)``."""
     import jax
@@ -259,18 +319,21 @@ def simulate(
     b = prompts if game.contextual and unit.feedback == "sampled" else None  # the population: every prompt
     policy = None if unit.feedback == "closed form" else make_policy(unit.policy, game, feats)
     rule = rule_for(unit.rule, unit.feedback, policy, comal_every, b, pairs)
-    grid = hparams(unit.rule)
+    grid = {**hparams(unit.rule), **_hp_for(rule, unit.rule, hp)}
     if unit.feedback == "sampled":
         grid["pairs"] = [k // (b or 1) for k in pairs]
-    n_seeds = seeds if unit.feedback == "sampled" else 1  # the closed forms and population losses are exact
+    closed = unit.feedback == "closed form"
+    fb = feedback if closed and feedback is not None else None  # --feedback: the closed forms' observation
+    stochastic = unit.feedback == "sampled" or (fb is not None and fb.stochastic)
+    n_seeds = seeds if stochastic else 1  # the exact closed forms and population losses are deterministic
     n = steps[unit.game]
     run_seeds = cli.run_seeds(seed, n_seeds)  # --seed moves the pairs drawn and the MLP's initialisation too
     tr = algorithms.sweep(
-        rule, game, steps=n, record_every=n // 100, seeds=run_seeds, metrics=("gap",), **grid
+        rule, game, steps=n, record_every=n // 100, seeds=run_seeds, metrics=("gap",), feedback=fb, **grid
     )
     m = _frame(tr, unit.game, unit.rule, unit.feedback, unit.policy, seed, b)
     rows = _summary(
-        m, unit.game, unit.rule, unit.feedback, unit.policy if unit.feedback != "closed form" else "—"
+        m, unit.game, unit.rule, unit.feedback, unit.policy if unit.feedback != "closed form" else "—", x
     )
     return m, rows, time.perf_counter() - tic
 
@@ -284,7 +347,18 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     t0 = time.perf_counter()
     todo = units(rules, pols, gms)
     timer, done = progress.Timer(), {}
-    work = (args.seed, args.dtype, pairs, steps, seeds, args.comal_every, args.prompts_per_iteration)
+    work = (
+        args.seed,
+        args.dtype,
+        pairs,
+        steps,
+        seeds,
+        args.comal_every,
+        args.prompts_per_iteration,
+        args.feedback,
+        tuple(args.hp),
+        args.x,
+    )
     ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
     with progress.progress(
         args, len(todo), f"sampled: {len(todo)} sweeps on {args.jobs} process(es)", "sweep"
@@ -307,7 +381,7 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     frames = [done[u][0] for u in todo]
     rows = [r for u in todo for r in done[u][1]]
     df = tables.combine(frames, hp_order=("policy", "feedback", "pairs", "eta", "tau", "start_noise"))
-    header = ("game", "policy", "rule", "feedback", "gap reached", *_level_header())
+    header = ("game", "policy", "rule", "feedback", "gap reached", *_level_header(args.x))
     output.write_frame(folder / "trace.csv", df)
     output.write_csv(folder / "summary.csv", rows, header)
     output.save_figure(
@@ -320,10 +394,13 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     meta = metadata.metadata(
         args,
         feedback={
+            "closed_form": cli.feedback_spec(args.feedback),
             "population": "exact expectation over pairs",
             "sampled": {"pairs": list(pairs), "labels": "hard"},
         },
         rules=[{"name": r, "closed_form": RULES[r][0], "loss": RULES[r][1], **hparams(r)} for r in rules],
+        hp=[{"rule": scope, "name": n, "value": v} for scope, n, v in args.hp],
+        x_axis=args.x,
         policies=list(pols),
         optimizer="optax.sgd(0.5), 10 steps per iteration (algorithms.loss_based defaults)",
         comal_every=args.comal_every,
@@ -342,7 +419,8 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     print(
         f"last-iterate gap reached (mean of the last 10% of {', '.join(f'{steps[g]} ({g})' for g in gms)} "
         f"iterations; sampled runs: median of {seeds} seed(s)) and "
-        f"when it stays below {' / '.join(f'{v:g}' for v in LEVELS)} (iterations; comparisons):"
+        f"when it stays below {' / '.join(f'{v:g}' for v in LEVELS)} "
+        f"({'; '.join(w for _, w in _cost_columns(args.x))}):"
     )
     print(tables.table(rows, header))
     print("SPPO's loss (4.6) against its exact update (4.1), population loss minimised, paper game:")
@@ -365,11 +443,24 @@ def _frame(tr, gname, label, fb, kind, seed, prompts):
     return m
 
 
-def _level_header():
-    return [f"{what} to {v:g}" for v in LEVELS for what in ("iterations", "comparisons")]
+#: ``--x`` -> (tidy column, the summary's word for it)
+COSTS = {
+    "steps": ("step", "iterations"),
+    "oracle_calls": ("oracle_calls", "oracle calls"),
+    "comparisons": ("comparisons", "comparisons"),
+}
 
 
-def _summary(m, gname, label, fb, kind):
+def _cost_columns(x: str) -> tuple:
+    """The summary's cost columns: iterations, and the ``--x`` unit when it is not iterations."""
+    return tuple(dict.fromkeys([COSTS["steps"], COSTS[x]]))
+
+
+def _level_header(x: str = "comparisons"):
+    return [f"{what} to {v:g}" for v in LEVELS for _, what in _cost_columns(x)]
+
+
+def _summary(m, gname, label, fb, kind, x: str = "comparisons"):
     rows = []
     agg = m[(m["metric"] == "gap") & m["prompt"].isna()] if "prompt" in m.columns else m[m["metric"] == "gap"]
     for feedback, part in agg.groupby("feedback", sort=False):
@@ -379,10 +470,10 @@ def _summary(m, gname, label, fb, kind):
         reached = np.median(gaps[:, -tail:].mean(axis=1))
         cells = []
         for level in LEVELS:
-            for col in ("step", "comparisons"):
+            for col, _ in _cost_columns(x):
                 first = [tables.first_below(r[col].to_numpy(), r["value"].to_numpy(), level) for r in runs]
                 med = np.median(first) if not np.isnan(first).any() else np.nan
-                exact = col == "comparisons" and fb != "sampled"
+                exact = col != "step" and all((r[col] == 0).all() for r in runs)  # nothing of it counted
                 cells.append(
                     "—" if exact and not np.isnan(med) else "never" if np.isnan(med) else f"{med:.3g}"
                 )

@@ -16,14 +16,18 @@ written in each cell), ``profile.png`` (performance profile over the columns) an
 ``results/suite/`` (``results/suite-quick/`` with ``--quick``).
 
     python -m experiments.suite --quick --rules mwu,comal,my_rules:my_rule
-    python -m experiments.suite                      # every registered rule (about 20 min on 2 cores)
+    python -m experiments.suite                      # every registered rule (> 60 min on the loaded 2-core VM)
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import NamedTuple
 
 import numpy as np
@@ -49,6 +53,8 @@ class GameEntry(NamedTuple):
     build: Callable
     why: str
     quick: bool = False
+    #: Its runs' budget as a share of ``--budget`` (LLMFAO: 59 actions make a sampled evaluation 59 x K duels).
+    budget_scale: float = 1.0
 
 
 def _paper(seed, quick, dtype):
@@ -83,7 +89,31 @@ def _contextual(seed, quick, dtype):
     return [build_game(seed, 4, 3, dtype)]
 
 
-#: The suite's games, one line each. Games of another branch are one more line here when they land.
+def _near_degenerate(seed, quick, dtype):
+    import games
+
+    return [games.near_degenerate(0.1, dtype=dtype)]
+
+
+def _boundary(seed, quick, dtype):
+    import games
+
+    return [games.boundary_equilibrium(0.01, dtype=dtype)]
+
+
+def _dominated(seed, quick, dtype):
+    import games
+
+    return [games.dominated_response(0.01, dtype=dtype)]
+
+
+def _llmfao(seed, quick, dtype):
+    import games
+
+    return [games.library.llmfao("crowd", missing="tie", dtype=dtype)]
+
+
+#: The suite's games, one line each (the README's suite section gives the same "why").
 GAMES: tuple[GameEntry, ...] = (
     GameEntry(
         "paper_cycle",
@@ -99,12 +129,27 @@ GAMES: tuple[GameEntry, ...] = (
     GameEntry(
         "contextual4x3", _contextual, "4 prompts, weights 0.6^c: rho-weighted gap, one policy per prompt"
     ),
-    # To enable when the schedules branch (issue 18) lands, e.g.:
-    # GameEntry("slow", _schedules_family("slow"), "near-zero payoff differences: tiny gradients"),
-    # GameEntry("near_degenerate", _schedules_family("near_degenerate"), "almost non-unique equilibria"),
-    # GameEntry("boundary", _schedules_family("boundary"), "equilibrium on the simplex boundary"),
-    # To enable when the real-data branch (issue 19) lands:
-    # GameEntry("llmfao", _llmfao, "the real LLMFAO comparisons: an empirical preference game"),
+    GameEntry(
+        "near_degenerate0.1",
+        _near_degenerate,
+        "5x5, a face of equilibria at delta = 0; delta = 0.1: small singular value (0.19), slow last iterates",
+    ),
+    GameEntry(
+        "boundary0.01",
+        _boundary,
+        "weighted RPS, equilibrium mass 0.01 on one response: far in log space, slow for OMWU/extragradient",
+    ),
+    GameEntry(
+        "dominated0.01",
+        _dominated,
+        "the paper's cycle plus a response dominated by margin 0.01: non-full support, mass decays slowly",
+    ),
+    GameEntry(
+        "llmfao_crowd",
+        _llmfao,
+        "the real LLMFAO crowd comparisons of 59 models (rates game, unobserved pairs tie): real data",
+        budget_scale=0.25,
+    ),
 )
 
 
@@ -136,6 +181,13 @@ def main(argv=None) -> int:
         "evaluations of one player, K x actions x budget (default 3000; --quick 400)",
     )
     cli.add_count(p, "--seeds", f"seeds (random starts) per game, >= 16 (default {SEEDS})", SEEDS)
+    cli.add_count(
+        p,
+        "--jobs",
+        "worker processes, each running whole (rule, game family) units (default: min(2, CPUs)); "
+        "results do not depend on it",
+        default=min(2, os.cpu_count() or 1),
+    )
     args = p.parse_args(argv)
     cli.setup(args)
     import algorithms
@@ -166,41 +218,116 @@ def _reads(rule, game) -> bool:
     return True
 
 
-def run_suite(args, specs, hps, budget, every, folder) -> None:
+def family_key(game) -> tuple:
+    """Games with the same key stack into one compiled sweep: shape, contexts, preference or matrix game."""
+    return (tuple(np.shape(game.A)), bool(game.contextual), bool(game.preference))
+
+
+def _key(entry, game) -> tuple:
+    return (*family_key(game), entry.budget_scale)
+
+
+def families(entries, seed: int, quick: bool, dtype: str) -> list[list[tuple]]:
+    """The entries' games grouped by :func:`family_key` (order of first appearance): one list of
+    ``(entry, games)`` per compiled sweep. Same-shape games of different entries share one sweep, so the
+    number of compilations is rules x families x feedbacks, not rules x games x feedbacks."""
+    groups: dict[tuple, list] = {}
+    for entry in entries:
+        game_list = entry.build(seed, quick, dtype)
+        groups.setdefault(_key(entry, game_list[0]), []).append((entry, game_list))
+    return list(groups.values())
+
+
+class Unit(NamedTuple):
+    """One unit of work: a rule on one family of games, every feedback (one compiled sweep each)."""
+
+    rule: int  # index into the rules run
+    family: int  # index into :func:`families`
+
+
+def simulate(unit: Unit, sources, hps, args_t, budget: int, every: int):
+    """Run one unit, in this process or a worker: ``(rows, {sweep: seconds})``. ``sources`` are the
+    ``--rules`` texts (re-resolved here: a worker imports the user's module itself)."""
+    import jax
+
     import algorithms
 
+    seed, quick, dtype, n_seeds = args_t
+    jax.config.update("jax_enable_x64", dtype == "float64")
+    source = sources[unit.rule]
+    rule = rules.load_rule(source)
+    members = families([g for g in GAMES if g.quick or not quick], seed, quick, dtype)[unit.family]
+    game = members[0][1][0]
+    steps = max(1, round(members[0][0].budget_scale * budget / every)) * every
+    names = "+".join(e.name for e, _ in members)
+    metrics = ("gap", "win_rate") if game.preference else ("gap",)
+    rows, seconds = [], {}
+    if not _reads(rule, game):
+        return rows, seconds
+    for fb in FEEDBACKS:
+        feedback = cli.feedback_type(fb.spec)
+        if rule.exact_only and feedback.stochastic:
+            continue
+        tic = time.perf_counter()
+        tr = algorithms.sweep(
+            rule,
+            [g for _, gl in members for g in gl],
+            steps=steps,
+            record_every=every,
+            seeds=[seed + i for i in range(n_seeds)],
+            feedback=feedback,
+            metrics=metrics,
+            **{"start_noise": START_NOISE, **hps[rule.name]},
+        )
+        members_n = [(e.name, len(gl)) for e, gl in members]
+        rows.extend(_read_runs(rule.name, members_n, fb, tr, game, steps))
+        seconds[f"{rule.name} {names} {fb.spec}"] = round(time.perf_counter() - tic, 3)
+    return rows, seconds
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops after the running units
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def run_suite(args, specs, hps, budget, every, folder) -> None:
     t0 = time.perf_counter()
     timer = progress.Timer()
-    families = [(g, g.build(args.seed, args.quick, args.dtype)) for g in GAMES if g.quick or not args.quick]
-    runs = []
-    total = len(specs) * len(families) * len(FEEDBACKS)
-    with progress.progress(args, total, "suite: sweeps", "sweep") as bar:
-        for s in specs:
-            for entry, game_list in families:
-                game = game_list[0]
-                metrics = ("gap", "win_rate") if game.preference else ("gap",)
-                for fb in FEEDBACKS:
-                    bar.set_postfix_str(f"{s.name}, {entry.name}, {fb.spec}")
-                    feedback = cli.feedback_type(fb.spec)
-                    if not _reads(s.rule, game) or (s.rule.exact_only and feedback.stochastic):
+    entries = [g for g in GAMES if g.quick or not args.quick]
+    groups = families(entries, args.seed, args.quick, args.dtype)
+    todo = [Unit(i, k) for i in range(len(specs)) for k in range(len(groups))]
+    work = ([s.source for s in specs], hps, (args.seed, args.quick, args.dtype, args.seeds), budget, every)
+    done = {}
+    with progress.progress(
+        args, len(todo), f"suite: rules x game families on {args.jobs} process(es)", "unit"
+    ) as bar:
+        if args.jobs == 1:
+            for u in todo:
+                bar.set_postfix_str(f"{specs[u.rule].name}, family {u.family + 1}/{len(groups)}")
+                done[u] = simulate(u, *work)
+                cli.checkpoint()
+                bar.update()
+        else:
+            ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
+            with ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_worker_init) as pool:
+                futures = {pool.submit(simulate, u, *work): u for u in todo}
+                try:
+                    for fut in as_completed(futures):
+                        u = futures[fut]
+                        done[u] = fut.result()
+                        bar.set_postfix_str(f"{specs[u.rule].name}, family {u.family + 1}/{len(groups)}")
                         bar.update()
-                        continue
-                    with timer(f"{s.name} {entry.name} {fb.spec}"):
-                        tr = algorithms.sweep(
-                            s.rule,
-                            game_list,
-                            steps=budget,
-                            record_every=every,
-                            seeds=[args.seed + i for i in range(args.seeds)],
-                            feedback=feedback,
-                            metrics=metrics,
-                            **{"start_noise": START_NOISE, **hps[s.name]},
-                        )
-                    runs.extend(_read_runs(s.name, entry.name, fb, tr, game, budget))
-                    bar.update()
+                        cli.checkpoint()
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    runs = [r for u in todo for r in done[u][0]]
+    for u in todo:
+        timer.seconds.update(done[u][1])
     import pandas as pd
 
-    df = pd.DataFrame(runs)
+    order = {e.name: i for i, e in enumerate(entries)}
+    df = pd.DataFrame(runs).sort_values("game", key=lambda c: c.map(order), kind="stable", ignore_index=True)
     output.write_frame(folder / "runs.csv", df)
     cells = summarize(df, seed=args.seed)
     output.write_frame(folder / "suite.csv", cells)
@@ -215,9 +342,19 @@ def run_suite(args, specs, hps, budget, every, folder) -> None:
             "start_noise": START_NOISE,
             "per_rule": {s.name: rules.effective_hparams(s.rule, hps[s.name]) for s in specs},
         },
-        games=[{"name": g.name, "why": g.why, "games": len(gl)} for g, gl in families],
+        games=[
+            {"name": g.name, "why": g.why, "games": len(gl), "family": k}
+            for k, m in enumerate(groups)
+            for g, gl in m
+        ],
         feedback=[f.spec for f in FEEDBACKS],
-        budget={"oracle_calls": budget, "sampled": "K x actions x budget comparisons", "record_every": every},
+        budget={
+            "oracle_calls": budget,
+            "sampled": "K x actions x budget comparisons",
+            "record_every": every,
+            "scale": {g.name: g.budget_scale for g in entries if g.budget_scale != 1.0},
+        },
+        jobs=args.jobs,
         seeds=args.seeds,
         overall_rank="mean over the (game, feedback, budget) columns of the rule's rank by median final gap",
         wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
@@ -226,9 +363,10 @@ def run_suite(args, specs, hps, budget, every, folder) -> None:
     print(board)
 
 
-def _read_runs(rule: str, game: str, fb: FeedbackEntry, tr, first_game, budget: int) -> list[dict]:
+def _read_runs(rule: str, members, fb: FeedbackEntry, tr, first_game, budget: int) -> list[dict]:
     """One row per run and budget: the last record within the budget (gap, win rate) and the cost to each
-    level (the first record from which the gap stays below it)."""
+    level (the first record from which the gap stays below it). ``members``: ``(game entry, number of
+    games)`` in the order the sweep stacked them (its runs are game-major: ``[game, seed]``)."""
     gap = np.asarray(tr.metrics["gap"]).reshape(-1, len(tr.steps))  # [runs, R+1]
     win = np.asarray(tr.metrics["win_rate"]).reshape(gap.shape) if "win_rate" in tr.metrics else None
     cost = np.asarray(tr.counters[fb.unit], np.float64).reshape(gap.shape)
@@ -236,8 +374,12 @@ def _read_runs(rule: str, game: str, fb: FeedbackEntry, tr, first_game, budget: 
     if fb.unit == "comparisons":  # comparisons of one gradient evaluation of one player
         k = int(fb.spec.partition(":")[2])
         per_eval = k * first_game.shape[0] * (first_game.A.shape[0] if first_game.contextual else 1)
-    games_axis = np.shape(tr.metrics["gap"])[0] if "game" in tr.axes else 1
-    game_idx = np.arange(gap.shape[0]) // (gap.shape[0] // games_axis)  # runs are game-major
+    n_games = sum(n for _, n in members)
+    seeds = gap.shape[0] // n_games
+    owner = [(name, i) for name, n in members for i in range(n)]  # stacked game -> (entry, index in it)
+    first_run = {}
+    for g, (name, _) in enumerate(owner):
+        first_run.setdefault(name, g * seeds)
     rows = []
     for frac in fb.fractions:
         limit = frac * budget * per_eval
@@ -245,14 +387,15 @@ def _read_runs(rule: str, game: str, fb: FeedbackEntry, tr, first_game, budget: 
         last = within.shape[1] - 1 - np.argmax(np.flip(within, 1), axis=1)  # last record within the budget
         stays = {lv: np.flip(np.cumprod(np.flip(gap <= lv, 1), 1), 1).astype(bool) & within for lv in LEVELS}
         for r in range(gap.shape[0]):
+            name, game_index = owner[r // seeds]
             row = {
                 "rule": rule,
-                "game": game,
+                "game": name,
                 "feedback": fb.spec,
                 "budget_unit": fb.unit,
                 "budget": limit,
-                "run": r,
-                "game_index": int(game_idx[r]),
+                "run": r - first_run[name],
+                "game_index": game_index,
                 "gap": float(gap[r, last[r]]),
                 "win_rate": float(win[r, last[r]]) if win is not None else np.nan,
             }

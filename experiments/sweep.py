@@ -18,6 +18,8 @@ from .common import cli, figures, gamespec, metadata, output, progress, rules, t
 
 STUDY = "sweep"
 RULES = ("inpo", "mmd", "nash_md", "egpo", "comal")
+#: ``--x`` as the printed cost unit.
+UNITS = {"steps": "steps", "oracle_calls": "oracle calls", "comparisons": "comparisons"}
 
 
 def main(argv=None) -> int:
@@ -27,6 +29,13 @@ def main(argv=None) -> int:
     cli.add_count(p, "--steps", "steps per run (default 5000; --quick 1000)")
     cli.add_record_every(p, 50)
     cli.add_level(p)
+    cli.add_x(
+        p,
+        "steps",
+        what="unit of the cost to --level in the summary table (the heatmaps count steps)",
+    )
+    cli.add_feedback(p)
+    cli.add_hp(p, "eta and tau are the grid axes; the K runs take --feedback, not --hp")
     args = p.parse_args(argv)
     cli.setup(args)
     import algorithms
@@ -35,36 +44,61 @@ def main(argv=None) -> int:
     gs = gamespec.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
     steps = args.steps or (1000 if args.quick else 5000)
     cli.check_schedule(p, steps, args.record_every)
+    cli.check_x(p, args.x, args.feedback)
     n = 4 if args.quick else 8
     etas, taus = np.geomspace(0.05, 1.0, n), np.geomspace(0.01, 1.0, n)  # eta tau <= 1
+    grid = {"eta": [etas[0], etas[-1], 0.5], "tau": [taus[0], taus[-1], 0.1]}
+    specs, hps = rules.study_hparams(p, specs, gs.game, args, grid=grid)
     ks = (10, 100) if args.quick else (10, 30, 100, 300, 1000)
     k_rules = [algorithms.comal(algorithms.inpo(), k) for k in ks]
-    for rule in [s.rule for s in specs] + k_rules:
+    for rule in k_rules:
         try:
             rule.init(gs.game, args.seed, eta=0.5, tau=0.1)
         except (ValueError, TypeError) as err:
             cli.fail(p, str(err))
     cli.check_level(args.level, args.dtype)
     with output.Output(p, cli.default_out(args)) as out:
-        run_study(args, specs, gs, steps, etas, taus, k_rules, out.path)
+        run_study(args, specs, gs, steps, etas, taus, k_rules, out.path, hps)
     print(f"wrote {out.out}/")
     return 0
 
 
-def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
+def _squeeze_seed(tr, args):
+    """The sweep's one-seed axis (stochastic feedback runs at ``--seed``) dropped from the arrays read here."""
+    return (lambda a: np.asarray(a)[0]) if args.feedback.stochastic else np.asarray
+
+
+def run_study(args, specs, gs, steps, etas, taus, k_rules, folder, hps=None) -> None:
     import algorithms
 
     t0 = time.perf_counter()
+    hps = hps or {s.name: {} for s in specs}
+    fb = args.feedback
+    seeds = {"seeds": [args.seed]} if fb.stochastic else {}  # exact feedback: no key, no seed axis
     timer, frames, results = progress.Timer(), [], {}
     with progress.progress(args, len(specs) + len(k_rules), "sweep: grids and K", "run") as bar:
         for s in specs:
             bar.set_postfix_str(f"{s.name}: {len(etas)}x{len(taus)} grid x {steps} steps")
             with timer(s.name):
                 tr = algorithms.sweep(
-                    s.rule, gs.game, steps=steps, record_every=args.record_every, eta=etas, tau=taus
+                    s.rule,
+                    gs.game,
+                    steps=steps,
+                    record_every=args.record_every,
+                    feedback=fb,
+                    **seeds,
+                    **hps[s.name],
+                    eta=etas,
+                    tau=taus,
                 )
-                gaps = np.asarray(tr.metrics["gap"])  # [eta, tau, R+1]
-            results[s.name] = (gaps[..., -1], tables.first_below(tr.steps, gaps, args.level))
+                one = _squeeze_seed(tr, args)
+                gaps = one(tr.metrics["gap"])  # [eta, tau, R+1]
+            x = tables.cost(tr, args.x)
+            results[s.name] = (
+                gaps[..., -1],
+                tables.first_below(x if x.ndim == 1 else one(x), gaps, args.level),
+                tables.first_below(tr.steps, gaps, args.level),
+            )
             frames.append(tables.tidy(tr, experiment=STUDY, game=gs.label, rule=s.name, seed=args.seed)[0])
             bar.update()
         k_rows = []
@@ -72,16 +106,23 @@ def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
             bar.set_postfix_str(f"{rule.name}, {steps} steps")
             with timer(rule.name):
                 tr = algorithms.run(
-                    rule, gs.game, steps=steps, record_every=args.record_every, eta=0.5, tau=0.1
+                    rule,
+                    gs.game,
+                    steps=steps,
+                    record_every=args.record_every,
+                    key=args.seed,
+                    feedback=fb,
+                    eta=0.5,
+                    tau=0.1,
                 )
                 gaps = np.asarray(tr.metrics["gap"])
-            first = tables.first_below(tr.steps, gaps, args.level)
+            first = tables.first_below(tables.cost(tr, args.x), gaps, args.level)
             k_rows.append((rule.name, f"{gaps[-1]:.3e}", "never" if np.isnan(first) else int(first)))
             frames.append(tables.tidy(tr, experiment=STUDY, game=gs.label, rule=rule.name, seed=args.seed)[0])
             bar.update()
     output.write_frame(folder / "trace.csv", tables.combine(frames))
     summary = []
-    for label, (final, first) in results.items():
+    for label, (final, first, _) in results.items():
         b = (
             np.unravel_index(np.nanargmin(np.where(np.isnan(first), np.inf, first)), first.shape)
             if np.isfinite(first).any()
@@ -103,10 +144,11 @@ def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
         "best eta",
         "best tau",
         "its final gap",
-        f"its steps to {args.level:g}",
+        f"its {UNITS[args.x]} to {args.level:g}",
     )
     output.write_csv(folder / "summary.csv", summary, header)
-    output.save_figure(heatmaps(results, etas, taus, steps, args.level, gs.label), folder / "sweep.png")
+    steps_first = {k: (v[0], v[2]) for k, v in results.items()}  # the heatmaps count steps
+    output.save_figure(heatmaps(steps_first, etas, taus, steps, args.level, gs.label), folder / "sweep.png")
     meta = metadata.metadata(
         args,
         rules=metadata.rules_meta(specs)
@@ -116,7 +158,10 @@ def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
             "tau": taus.tolist(),
             "start_noise": 0.0,
             "K_runs": {"eta": 0.5, "tau": 0.1},
+            "per_rule": {s.name: hps[s.name] for s in specs},
         },
+        feedback=args.feedback.name,
+        x_axis=args.x,
         steps=steps,
         record_every=args.record_every,
         level=args.level,
@@ -125,10 +170,10 @@ def run_study(args, specs, gs, steps, etas, taus, k_rules, folder) -> None:
         files=["trace.csv", "summary.csv", "sweep.png"],
     )
     metadata.write_metadata(folder, meta)
-    print(f"{gs.label}: eta x tau grids, {steps} steps, {args.dtype}")
+    print(f"{gs.label}: eta x tau grids, {steps} steps, {args.dtype}, {args.feedback.name} feedback")
     print(tables.table(summary, header))
     print("\nCOMAL (INPO inner, eta=0.5, tau=0.1) by inner steps K:")
-    print(tables.table(k_rows, ("rule", "final gap", f"steps to {args.level:g}")))
+    print(tables.table(k_rows, ("rule", "final gap", f"{UNITS[args.x]} to {args.level:g}")))
 
 
 def heatmaps(results, etas, taus, steps, level, game):

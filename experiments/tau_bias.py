@@ -30,27 +30,28 @@ def main(argv=None) -> int:
     cli.add_count(p, "--steps", "steps per run (default 20000; --quick 2000)")
     cli.add_rules(p, ",".join(RULES) + "; each must take tau")
     gamespec.add_game(p, "comal_cycle")
+    cli.add_x(
+        p,
+        "steps",
+        what="unit of what each run spent, a column per rule in the summary (all run --steps steps)",
+    )
+    cli.add_feedback(p)
+    cli.add_hp(p, "tau is the grid axis; overrides --eta")
     args = p.parse_args(argv)
     cli.setup(args)
 
     specs = rules.resolve_rules(p, args.rules, RULES, need=("tau",))
     gs = gamespec.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
     steps = args.steps or (2000 if args.quick else 20000)
+    cli.check_x(p, args.x, args.feedback)
     taus = np.geomspace(0.03, 1.0, 4) if args.quick else np.geomspace(0.01, 1.0, 9)
-    for s in specs:
-        for t in (taus[0], taus[-1]):
-            try:
-                s.rule.init(gs.game, args.seed, **_hp(s.rule, args.eta, t))
-            except (ValueError, TypeError) as err:
-                cli.fail(p, str(err))
+    specs, hps = rules.study_hparams(p, specs, gs.game, args, grid={"tau": [taus[0], taus[-1]]})
+    for hp in hps.values():
+        hp.pop("tau", None)  # iterative IPO/DPO: tau is the grid here too, not 1/eta
     with output.Output(p, cli.default_out(args)) as out:
-        run_study(args, specs, gs, steps, taus, out.path)
+        run_study(args, specs, gs, steps, taus, out.path, hps)
     print(f"wrote {out.out}/")
     return 0
-
-
-def _hp(rule, eta, tau):
-    return {"eta": eta, "tau": tau} if "eta" in {h.name for h in rule.hparams} else {"tau": tau}
 
 
 def _reg_gaps(game, taus, bar) -> np.ndarray:
@@ -70,14 +71,18 @@ def _reg_gaps(game, taus, bar) -> np.ndarray:
     return np.array(out)
 
 
-def run_study(args, specs, gs, steps, taus, folder) -> None:
+def run_study(args, specs, gs, steps, taus, folder, hps=None) -> None:
     import pandas as pd
 
     import algorithms
 
     t0 = time.perf_counter()
     fine_taus = np.geomspace(1e-3, 1.0, 25)
-    timer, frames, finals = progress.Timer(), [], {}
+    if hps is None:
+        hps = {s.name: {"eta": args.eta} if "eta" in {h.name for h in s.rule.hparams} else {} for s in specs}
+    fb = args.feedback
+    seeds = {"seeds": [args.seed]} if fb.stochastic else {}  # exact feedback: no key, no seed axis
+    timer, frames, finals, spent = progress.Timer(), [], {}, {}
     with progress.progress(
         args, len(fine_taus) + len(specs), "tau_bias: exact curve and rules", "unit"
     ) as bar:
@@ -87,9 +92,20 @@ def run_study(args, specs, gs, steps, taus, folder) -> None:
         for s in specs:
             bar.set_postfix_str(f"{s.name}: {len(taus)} taus x {steps} steps")
             with timer(s.name):
-                hp = _hp(s.rule, args.eta, taus)
-                tr = algorithms.sweep(s.rule, gs.game, steps=steps, record_every=steps, **hp)
-                finals[s.name] = np.asarray(tr.metrics["gap"])[:, -1]
+                tr = algorithms.sweep(
+                    s.rule,
+                    gs.game,
+                    steps=steps,
+                    record_every=steps,
+                    feedback=fb,
+                    **seeds,
+                    **hps[s.name],
+                    tau=taus,
+                )
+                one = (lambda a: np.asarray(a)[0]) if fb.stochastic else np.asarray  # the one seed axis
+                finals[s.name] = one(tr.metrics["gap"])[:, -1]
+                cost = tables.cost(tr, args.x)
+                spent[s.name] = np.broadcast_to(cost if cost.ndim == 1 else one(cost), (len(taus), 2))[:, -1]
             frames.append(
                 tables.tidy(
                     tr,
@@ -120,10 +136,18 @@ def run_study(args, specs, gs, steps, taus, folder) -> None:
         )
     )
     reg_at = _reg_gaps(gs.game, taus, _Null())
+    unit = cli.X_AXES[args.x].split(" (")[0]
+    costs = {} if args.x == "steps" else spent  # every run takes --steps steps
     summary = [
-        [f"{t:.3g}", f"{reg_at[i]:.4e}", *[f"{finals[k][i]:.4e}" for k in finals]] for i, t in enumerate(taus)
+        [
+            f"{t:.3g}",
+            f"{reg_at[i]:.4e}",
+            *[f"{finals[k][i]:.4e}" for k in finals],
+            *[f"{costs[k][i]:.6g}" for k in costs],
+        ]
+        for i, t in enumerate(taus)
     ]
-    header = ["tau", "regularized eq. gap", *finals]
+    header = ["tau", "regularized eq. gap", *finals, *[f"{k}: {unit}" for k in costs]]
     output.write_frame(folder / "trace.csv", tables.combine(frames))
     output.write_csv(folder / "summary.csv", summary, header)
     output.save_figure(
@@ -137,7 +161,10 @@ def run_study(args, specs, gs, steps, taus, folder) -> None:
             "tau": taus.tolist(),
             "start_noise": 0.0,
             "exact_curve_tau": fine_taus.tolist(),
+            "per_rule": hps,
         },
+        feedback=fb.name,
+        x_axis=args.x,
         steps=steps,
         record_every=steps,
         game=gs.meta,
@@ -145,7 +172,9 @@ def run_study(args, specs, gs, steps, taus, folder) -> None:
         files=["trace.csv", "summary.csv", "tau_bias.png"],
     )
     metadata.write_metadata(folder, meta)
-    print(f"final last-iterate gap after {steps} steps (eta={args.eta:g}) vs tau, {gs.label}:")
+    print(
+        f"final last-iterate gap after {steps} steps (eta={args.eta:g}, {fb.name} feedback) vs tau, {gs.label}:"
+    )
     print(tables.table(summary, header))
 
 

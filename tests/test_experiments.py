@@ -212,6 +212,107 @@ def test_paper_feedback_x_and_hp_flags(tmp_path):
     assert last == 100 * 8 * 3  # sampled duels were drawn: 8 per action per step
 
 
+@pytest.mark.parametrize(
+    "study, args, message",
+    [
+        ("sweep", ["--feedback", "noisy:0"], "--feedback must be exact, sampled:K"),
+        ("sweep", ["--x", "comparisons"], "--x comparisons: exact feedback counts no comparisons"),
+        ("sweep", ["--hp", "eta=0.3"], "--hp eta: eta is this study's grid axis (eta, tau)"),
+        ("sweep", ["--hp", "foo=1"], "--hp foo: no rule run declares 'foo'"),
+        ("tau_bias", ["--feedback", "sampled:x"], "got 'sampled:x'"),
+        (
+            "tau_bias",
+            ["--x", "comparisons", "--feedback", "noisy:0.1"],
+            "noisy(0.1) feedback counts no comparisons",
+        ),
+        ("tau_bias", ["--hp", "tau=0.3"], "--hp tau: tau is this study's grid axis (tau)"),
+        (
+            "tau_bias",
+            ["--rules", "inpo", "--hp", "eta=-1"],
+            "inpo: hyperparameter eta must lie in (0, inf), got -1",
+        ),
+        ("sampled", ["--feedback", "exactly"], "got 'exactly'"),
+        ("sampled", ["--x", "pages"], "invalid choice: 'pages'"),
+        ("sampled", ["--hp", "pairs=4"], "--hp pairs: pairs is this study's grid axis (pairs)"),
+        ("sampled", ["--rules", "sppo", "--hp", "sppo.tau=0.1"], "--hp tau: rule sppo declares no 'tau'"),
+        ("sampled", ["--rules", "inpo", "--hp", "eta=0"], "hyperparameter eta must lie in (0, inf), got 0"),
+        ("real_preferences", ["--feedback", "noisy:-1"], "got 'noisy:-1'"),
+        (
+            "real_preferences",
+            ["--x", "comparisons", "--feedback", "exact"],
+            "exact feedback counts no comparisons",
+        ),
+        ("real_preferences", ["--hp", "foo=1"], "--hp foo: no rule run declares 'foo'"),
+        (
+            "real_preferences",
+            ["--rules", "mwu", "--hp", "eta=0"],
+            "mwu: hyperparameter eta must lie in (0, inf)",
+        ),
+    ],
+)
+def test_study_feedback_x_hp_errors_are_one_line_before_any_computation(study, args, message, tmp_path):
+    """Every study's --feedback / --x / --hp: a bad value is one line on stderr, exit 2, nothing written."""
+    out = tmp_path / "out"
+    proc = run_cli(f"experiments.{study}", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
+    assert_cli_error(proc, message, out, tmp_path)
+
+
+@pytest.mark.slow
+def test_sweep_and_tau_bias_take_feedback_x_and_hp(tmp_path):
+    """The flags reach the runs: sampled duels are drawn (8 per action per step), the cost is in --x units."""
+    out = tmp_path / "s"
+    common = ["--quick", "--quiet", "--rules", "inpo", "--steps", "100", "--feedback", "sampled:8"]
+    proc = run_cli(
+        "experiments.sweep", *common, "--record-every", "50", "--x", "comparisons", "--out", str(out)
+    )
+    assert "its comparisons to 1e-06" in proc.stdout and "sampled(8) feedback" in proc.stdout
+    df = pd.read_csv(out / "trace.csv")
+    assert df[df.rule == "inpo"].comparisons.max() == 100 * 8 * 3
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["feedback"] == "sampled(8)" and meta["x_axis"] == "comparisons"
+    proc = run_cli(
+        "experiments.tau_bias", *common, "--x", "comparisons", "--hp", "eta=0.3", "--out", str(out)
+    )
+    assert "| inpo: pairwise comparisons |" in proc.stdout and "| 2400 " in proc.stdout
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["hyperparameters"]["per_rule"] == {"inpo": {"eta": 0.3}}
+
+
+@pytest.mark.slow
+def test_real_preferences_and_sampled_take_feedback_x_and_hp(tmp_path):
+    out = tmp_path / "r"
+    run_cli(
+        "experiments.real_preferences",
+        *(
+            "--quick",
+            "--quiet",
+            "--steps",
+            "40",
+            "--boot",
+            "2",
+            "--feedback",
+            "noisy:0.1",
+            "--x",
+            "oracle_calls",
+        ),
+        *("--hp", "inpo.eta=0.3", "--out", str(out)),
+    )
+    rules_df = pd.read_csv(out / "rules.csv")
+    assert set(rules_df.feedback) == {"exact", "noisy:0.1"} and (rules_df.oracle_calls == 40).all()
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["hyperparameters"]["per_rule"]["inpo"]["eta"] == 0.3 and meta["feedback"] == "noisy:0.1"
+    out = tmp_path / "sa"
+    proc = run_cli(
+        "experiments.sampled",
+        *("--quick", "--quiet", "--rules", "inpo", "--steps", "200", "--pairs", "16", "--jobs", "1"),
+        *("--feedback", "sampled:4", "--x", "steps", "--hp", "inpo.eta=0.3", "--out", str(out)),
+    )
+    assert "comparisons to" not in proc.stdout  # --x steps: iterations only
+    df = pd.read_csv(out / "trace.csv")
+    closed = df[(df.feedback == "closed form") & (df.metric == "gap")]
+    assert closed.comparisons.max() == 200 * 4 * 3 and closed.eta.unique().tolist() == [0.3]
+
+
 def test_out_that_is_a_file_or_unwritable_fails_up_front(tmp_path):
     f = tmp_path / "a_file"
     f.write_text("keep me")

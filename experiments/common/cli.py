@@ -129,13 +129,13 @@ def add_level(p: argparse.ArgumentParser, default: float = 1e-6) -> None:
     )
 
 
-def add_x(p: argparse.ArgumentParser, default: str) -> None:
+def add_x(p: argparse.ArgumentParser, default: str, what: str = "x-axis of the curves") -> None:
+    """``--x``: what a study's cost is counted in; ``what`` says where it applies in that study."""
     p.add_argument(
         "--x",
         choices=tuple(X_AXES),
         default=default,
-        help=f"x-axis of the curves: steps, oracle_calls (gradient evaluations) or comparisons "
-        f"(default {default})",
+        help=f"{what}: steps, oracle_calls (gradient evaluations) or comparisons (default {default})",
     )
 
 
@@ -291,12 +291,19 @@ def feedback_type(text: str):
     raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
 
 
-def add_feedback(p: argparse.ArgumentParser, default: str = "exact") -> None:
+def feedback_spec(feedback) -> str:
+    """A :class:`games.feedback.Feedback` as the ``--feedback`` text that gives it (``sampled:64``)."""
+    if feedback.kind == "sampled":
+        return f"sampled:{feedback.samples}"
+    return f"noisy:{feedback.sigma:g}" if feedback.kind == "noisy" else "exact"
+
+
+def add_feedback(p: argparse.ArgumentParser, default: str = "exact", who: str = "every rule") -> None:
     p.add_argument(
         "--feedback",
         type=feedback_type,
         default=default,  # argparse applies the type to a string default
-        help="what every rule observes: exact (the payoff gradient), sampled:K (K judged duels per action per "
+        help=f"what {who} observes: exact (the payoff gradient), sampled:K (K judged duels per action per "
         "evaluation, drawn from the opponent's policy) or noisy:SIGMA (the exact gradient plus N(0, SIGMA^2) "
         f"per entry); default {default}. Rules that read the whole game (comal_exact) need exact",
     )
@@ -318,7 +325,7 @@ def hp_type(text: str) -> tuple[str | None, str, float]:
     return (scope or None), name, v
 
 
-def add_hp(p: argparse.ArgumentParser) -> None:
+def add_hp(p: argparse.ArgumentParser, extra: str = "overrides --eta/--tau") -> None:
     p.add_argument(
         "--hp",
         type=hp_type,
@@ -326,7 +333,7 @@ def add_hp(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="[RULE.]NAME=VALUE",
         help="set a declared hyperparameter: name=value for every rule that declares it, rule.name=value for one "
-        "rule (repeatable; the value must lie in the rule's declared interval; overrides --eta/--tau)",
+        f"rule (repeatable; the value must lie in the rule's declared interval; {extra})",
     )
 
 

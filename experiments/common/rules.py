@@ -56,6 +56,14 @@ def _import_rule(spec: str):
     return obj
 
 
+def load_rule(source: str):
+    """The rule a ``--rules`` item names (a registry name or ``module:attribute``), already checked by
+    :func:`resolve_rules`: e.g. again in a worker process."""
+    import algorithms
+
+    return _import_rule(source) if ":" in source else algorithms.get(source)
+
+
 def resolve_rules(
     parser: argparse.ArgumentParser, text: str | None, default: Sequence[str], need: Sequence[str] = ()
 ) -> list[RuleSpec]:
@@ -127,18 +135,28 @@ def format_hparams(hp: dict) -> str:
     return ";".join(f"{k}={v:g}" for k, v in sorted(hp.items()) if k != "start_noise" or v)
 
 
-def study_hparams(parser: argparse.ArgumentParser, specs: list[RuleSpec], game, args) -> tuple[list, dict]:
+def study_hparams(
+    parser: argparse.ArgumentParser,
+    specs: list[RuleSpec],
+    game,
+    args,
+    *,
+    grid: dict | None = None,
+    exact_too: bool = False,
+) -> tuple[list, dict]:
     """The hyperparameters every study passes, checked before any work: ``--eta``/``--tau``/``--start-noise``
     where a rule takes them (:func:`rule_hparams`; a study without ``--eta`` uses the declared defaults),
-    then ``--hp`` overrides, then each rule's ``init`` on
-    ``game`` (its declared intervals and joint checks) and ``--feedback`` (rules that read the whole game run
-    with exact feedback only: dropped with a note from the default rule list, an error when named).
+    then ``--hp`` overrides (:func:`apply_hp`), then each rule's ``init`` on ``game`` (its declared intervals
+    and joint checks; with ``grid``, ``name -> values`` of a study's grid axes, at each value) and
+    ``--feedback`` (rules that read the whole game run with exact feedback only: dropped with a note from the
+    default rule list, an error when named; ``exact_too``: the study runs exact feedback as well, and they
+    run there only).
 
     Returns:
         ``(specs, hps)``: the rules that run and ``name -> {hyperparameter: value}``.
     """
     feedback = getattr(args, "feedback", None)
-    if feedback is not None and feedback.stochastic:
+    if feedback is not None and feedback.stochastic and not exact_too:
         exact_only = [s for s in specs if s.rule.exact_only]
         if exact_only and getattr(args, "rules", None) is not None:
             fail(
@@ -150,12 +168,39 @@ def study_hparams(parser: argparse.ArgumentParser, specs: list[RuleSpec], game, 
             specs = [s for s in specs if not s.rule.exact_only]
     if hasattr(args, "eta"):  # the study's --eta/--tau/--start-noise
         hps = {
-            s.name: rule_hparams(s.rule, args.eta, getattr(args, "tau", None), args.start_noise)
+            s.name: rule_hparams(
+                s.rule, args.eta, getattr(args, "tau", None), getattr(args, "start_noise", 0.0)
+            )
             for s in specs
         }
     else:  # each rule's declared defaults
         hps = {s.name: {} for s in specs}
-    for scope, name, value in getattr(args, "hp", None) or []:
+    grid = grid or {}
+    apply_hp(parser, specs, hps, getattr(args, "hp", None) or [], fixed=tuple(grid))
+    points = (
+        [{}]
+        if not grid
+        else [{k: v[i] for k, v in grid.items()} for i in range(len(next(iter(grid.values()))))]
+    )
+    for s in specs:  # every rule's hyperparameters and game checks, before anything runs
+        for point in points:
+            try:
+                s.rule.init(game, getattr(args, "seed", 0), **{**hps[s.name], **point})
+            except (ValueError, TypeError) as err:
+                fail(parser, str(err))
+    return specs, hps
+
+
+def apply_hp(parser: argparse.ArgumentParser, specs, hps: dict, items, fixed: tuple = ()) -> None:
+    """``--hp`` items ``(rule or None, name, value)`` into ``hps[spec.name]``: ``name=value`` for every rule
+    that declares ``name``, ``rule.name=value`` for that rule (its name or ``--rules`` text). A name no rule
+    run declares, an unknown rule, or one of ``fixed`` (a study's own grid axes) is one line, exit 2."""
+    for scope, name, value in items:
+        if name in fixed:
+            fail(
+                parser,
+                f"--hp {name}: {name} is this study's grid axis ({', '.join(fixed)}); it cannot be fixed",
+            )
         scoped = [
             s for s in specs if scope is None or scope in (s.name, s.source)
         ]  # its name or --rules text
@@ -168,12 +213,6 @@ def study_hparams(parser: argparse.ArgumentParser, specs: list[RuleSpec], game, 
             fail(parser, f"--hp {name}: {where} {name!r} (declared: {', '.join(declared) or 'none'})")
         for s in targets:
             hps[s.name][name] = value
-    for s in specs:  # every rule's hyperparameters and game checks, before anything runs
-        try:
-            s.rule.init(game, getattr(args, "seed", 0), **hps[s.name])
-        except (ValueError, TypeError) as err:
-            fail(parser, str(err))
-    return specs, hps
 
 
 def _names(specs) -> str:

@@ -115,10 +115,25 @@ def table(rows: Sequence[Sequence], header: Sequence[str]) -> str:
 
 
 def first_below(steps, gaps, level: float) -> np.ndarray:
-    """First recorded step from which ``gaps <= level`` holds to the end, along the last axis; NaN for never."""
+    """First recorded step from which ``gaps <= level`` holds to the end, along the last axis; NaN for never.
+    ``steps``: the records' steps ``[R + 1]``, or any cost of the same shape as ``gaps`` (a trace's
+    counters: :func:`cost`)."""
     ok = np.asarray(gaps) <= level
     stays = np.flip(np.cumprod(np.flip(ok, -1), -1), -1).astype(bool)
-    return np.where(stays[..., -1], np.asarray(steps)[np.argmax(stays, axis=-1)], np.nan)
+    first = np.argmax(stays, axis=-1)
+    x = np.asarray(steps, np.float64)
+    at = (
+        x[first]
+        if x.ndim == 1
+        else np.take_along_axis(np.broadcast_to(x, ok.shape), first[..., None], -1)[..., 0]
+    )
+    return np.where(stays[..., -1], at, np.nan)
+
+
+def cost(trace, x: str) -> np.ndarray:
+    """What a trace spent at each record in the unit ``x`` (``--x``): its steps ``[R + 1]``, or its
+    ``oracle_calls`` / ``comparisons`` counters ``[*axes, R + 1]``."""
+    return np.asarray(trace.steps) if x == "steps" else np.asarray(trace.counters[x], np.float64)
 
 
 def steps_to(steps, gap, level: float) -> str:

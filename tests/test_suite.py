@@ -1,0 +1,128 @@
+"""The suite's statistics, on small examples computed by hand: the bootstrap interval of the median, the rank
+in a column (ties share the mean rank), the overall rank (mean over the columns a rule runs in), and the
+reading of one compiled sweep's game-major runs back into the games that were stacked into it."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import suite
+
+
+def test_bootstrap_median_of_two_values_spans_both():
+    """v = (0, 1): a resample of two is (0,0), (0,1), (1,0) or (1,1), medians 0, 0.5, 0.5, 1 with
+    probabilities 1/4, 1/2, 1/4: the 2.5 % and 97.5 % quantiles of 2000 resamples are 0 and 1."""
+    med, lo, hi = suite.bootstrap_median([0.0, 1.0], np.random.default_rng(0))
+    assert (med, lo, hi) == (0.5, 0.0, 1.0)
+
+
+def test_bootstrap_median_interval_has_the_asymptotic_width():
+    """v = 0, 1, ..., 100 (a uniform sample, density 1/100 at the median): the median's standard error is
+    1 / (2 f sqrt(n)) = 100 / (2 sqrt(101)) = 4.98, so the 95 % interval is about 50 -+ 9.8."""
+    med, lo, hi = suite.bootstrap_median(np.arange(101.0), np.random.default_rng(1))
+    assert med == 50.0
+    assert 36.0 < lo < 45.0 and 55.0 < hi < 64.0
+    assert 14.0 < hi - lo < 26.0
+
+
+def test_bootstrap_median_of_a_constant_is_a_point():
+    assert suite.bootstrap_median([3.0] * 16, np.random.default_rng(2)) == (3.0, 3.0, 3.0)
+
+
+def _cells(gaps: dict) -> pd.DataFrame:
+    """``{column: {rule: gap}}`` -> the runs frame of one run per cell (its median is that gap)."""
+    rows = []
+    for col, by_rule in gaps.items():
+        for rule, g in by_rule.items():
+            rows.append(
+                dict(
+                    rule=rule,
+                    game=col,
+                    feedback="exact",
+                    budget_unit="oracle_calls",
+                    budget=100.0,
+                    run=0,
+                    game_index=0,
+                    gap=g,
+                    win_rate=0.4,
+                    **{"cost_to_0.01": np.nan, "cost_to_0.0001": np.nan},
+                )
+            )
+    return suite.summarize(pd.DataFrame(rows))
+
+
+def test_rank_in_a_column_smallest_gap_first_ties_share_the_mean_rank():
+    cells = _cells({"g": {"a": 1e-1, "b": 1e-3, "c": 1e-3, "d": 1e-5}})
+    assert dict(zip(cells.rule, cells["rank"])) == {"d": 1.0, "b": 2.5, "c": 2.5, "a": 4.0}
+
+
+def test_overall_rank_is_the_mean_over_the_columns_a_rule_runs_in():
+    """Ranks by hand: g1 a1 c2 b3; g2 a1 b2 (c cannot run it); g3 b1 c2 a3; g4 a1 b2 c3.
+    Means: a (1+1+3+1)/4 = 1.5, b (3+2+1+2)/4 = 2, c (2+2+3)/3 = 7/3; sums would order a, c, b."""
+    cells = _cells(
+        {
+            "g1": {"a": 1e-6, "b": 1e-2, "c": 1e-4},
+            "g2": {"a": 1e-6, "b": 1e-2},
+            "g3": {"a": 1e-1, "b": 1e-5, "c": 1e-3},
+            "g4": {"a": 1e-6, "b": 1e-4, "c": 1e-2},
+        }
+    )
+    got = suite.overall(cells, ["c", "b", "a"])
+    assert [r[0] for r in got] == ["a", "b", "c"]
+    np.testing.assert_allclose([r[1] for r in got], [1.5, 2.0, 7 / 3], rtol=0, atol=1e-12)
+    assert [r[2] for r in got] == [4, 4, 3] and [r[3] for r in got] == [3, 1, 0]  # columns, best-in counts
+    board = suite.leaderboard(cells, ["a", "b", "c"])
+    assert "| 1    | a    | 1.50      | 4       | 3       |" in board
+    assert "| 3    | c    | 2.33      | 3       | 0       |" in board
+
+
+def test_read_runs_maps_game_major_runs_to_their_games():
+    """One sweep over games [A0, B0, B1] x 2 seeds: runs 0-1 are A's, 2-5 are B's (game index 0, 0, 1, 1).
+    Records at 0, 10, 20 oracle calls (gaps below). The cost to a level is the first record from which the gap
+    stays at or below it, within the budget: by hand, 1e-2 at 20, 10, 10, 10, 10, 20 calls (run 5 dips below
+    at 0 calls and comes back), 1e-4 never, never, 20, 10, 10, 20. Half the budget (10 calls) reads the middle
+    record, and 1e-2 costs 10 calls for runs 1-4 only."""
+    gap = np.array(
+        [
+            [1.0, 0.1, 0.005],
+            [1.0, 0.005, 0.003],
+            [1.0, 0.003, 5e-5],
+            [1.0, 5e-5, 1e-6],
+            [1.0, 1e-6, 1e-8],
+            [1e-3, 0.5, 1e-7],
+        ]
+    )
+    calls = np.broadcast_to(np.array([0.0, 10.0, 20.0]), gap.shape)
+    tr = SimpleNamespace(
+        metrics={"gap": gap, "win_rate": 0.5 - gap / 10},
+        steps=np.array([0, 10, 20]),
+        counters={"oracle_calls": calls},
+    )
+    fb = suite.FeedbackEntry("exact", "oracle_calls", (1.0,))
+    game = SimpleNamespace(shape=(3, 3), contextual=False, A=np.zeros((3, 3)))
+    rows = pd.DataFrame(suite._read_runs("r", [("A", 1), ("B", 2)], fb, tr, game, 20))
+    assert rows.game.tolist() == ["A", "A", "B", "B", "B", "B"]
+    assert rows.run.tolist() == [0, 1, 0, 1, 2, 3] and rows.game_index.tolist() == [0, 0, 0, 0, 1, 1]
+    assert rows.gap.tolist() == [0.005, 0.003, 5e-5, 1e-6, 1e-8, 1e-7]  # the last record, of its own run
+    assert rows.win_rate.tolist() == [0.5 - g / 10 for g in [0.005, 0.003, 5e-5, 1e-6, 1e-8, 1e-7]]
+    assert rows["cost_to_0.01"].tolist() == [20, 10, 10, 10, 10, 20]
+    assert rows["cost_to_0.0001"].fillna(-1).tolist() == [-1, -1, 20, 10, 10, 20]
+    half = pd.DataFrame(suite._read_runs("r", [("A", 3)], fb._replace(fractions=(0.5,)), tr, game, 20))
+    assert (half.budget == 10).all() and half.gap.tolist() == [0.1, 0.005, 0.003, 5e-5, 1e-6, 0.5]
+    assert half["cost_to_0.01"].fillna(-1).tolist() == [-1, 10, 10, 10, 10, -1]
+
+
+def test_same_shape_games_share_one_family():
+    fams = suite.families(suite.GAMES, 0, False, "float64")
+    names = [[e.name for e, _ in m] for m in fams]
+    assert ["paper_cycle", "boundary0.01"] in names
+    assert ["condorcet5", "cyclic5_ensemble", "near_degenerate0.1"] in names
+    assert len(fams) == 6 and sum(len(m) for m in fams) == len(suite.GAMES)
+
+
+@pytest.mark.parametrize("entry", suite.GAMES, ids=[g.name for g in suite.GAMES])
+def test_every_suite_game_builds_and_says_why(entry):
+    gl = entry.build(0, False, "float64")
+    assert gl and all(np.shape(g.A) == np.shape(gl[0].A) for g in gl) and len(entry.why) > 20
