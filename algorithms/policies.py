@@ -42,8 +42,9 @@ class Policy(NamedTuple):
         init: parameters from a PRNG key.
         log_probs: normalised log-probabilities ``[C, n]`` (``C = 1`` for a single game).
         shape: ``(C, n)``.
-        sequences: the :class:`games.SequenceSpace` of an autoregressive policy (its pairs are drawn by
-            ancestral sampling), ``None`` for a policy over whole responses.
+        sequences: the :class:`games.SequenceSpace` of a policy whose pairs are drawn by ancestral sampling
+            (:func:`autoregressive`, :func:`transformer`, ``tabular(game, ancestral=True)``), ``None`` for a
+            policy over whole responses.
     """
 
     name: str
@@ -79,15 +80,21 @@ class Frozen:
         return f"Frozen(shape={self.array.shape})"
 
 
-def tabular(game: games.Game | tuple[int, int]) -> Policy:
+def tabular(game: games.Game | tuple[int, int], *, ancestral: bool = False) -> Policy:
     """One logit per (prompt, response): ``log pi = log_softmax(theta)``, ``theta`` ``[C, n]``, init zeros
     (uniform). Any policy is representable, so a loss's population minimizer is its closed form exactly.
 
     Args:
         game: a preference :class:`games.Game` (only its shape is read) or ``(C, n)``.
+        ancestral: on a :func:`games.sequence_game`, draw the sampled pairs token by token
+            (:func:`games.sequences.ancestral_sample`, as for :func:`autoregressive`) instead of by one
+            categorical over the ``n`` sequences. The distribution is the same; the draws then use ``L``
+            random numbers each instead of ``n`` Gumbel variates, and a tabular and an autoregressive run with
+            the same seed and the same policy draw the same pairs.
 
     Raises:
-        TypeError / ValueError: not a game or a pair of positive ints; a non-square game.
+        TypeError / ValueError: not a game or a pair of positive ints; a non-square game; ``ancestral`` on a
+            game without token structure.
     """
     if isinstance(game, games.Game):
         if game.shape[0] != game.shape[1]:
@@ -97,11 +104,18 @@ def tabular(game: games.Game | tuple[int, int]) -> Policy:
         shape = (check_int(game[0], "tabular: C"), check_int(game[1], "tabular: n"))
     else:
         raise TypeError(f"tabular: expected a games.Game or (C, n), got {game!r}")
-    return _tabular(shape)
+    if not isinstance(ancestral, bool):
+        raise TypeError(f"tabular: ancestral must be True or False, got {ancestral!r}")
+    space = None
+    if ancestral:
+        if not isinstance(game, games.Game) or game.sequences is None:
+            raise ValueError("tabular: ancestral=True needs a game built by games.sequence_game")
+        space = game.sequences
+    return _tabular(shape, space)
 
 
 @functools.cache
-def _tabular(shape: tuple[int, int]) -> Policy:
+def _tabular(shape: tuple[int, int], space=None) -> Policy:
     def init(key):
         del key  # deterministic: uniform
         return jnp.zeros(shape, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
@@ -109,7 +123,7 @@ def _tabular(shape: tuple[int, int]) -> Policy:
     def log_probs(theta):
         return jax.nn.log_softmax(theta, axis=-1)
 
-    return Policy(f"tabular{shape}", init, log_probs, shape)
+    return Policy(f"tabular{shape}" + ("" if space is None else ",ancestral"), init, log_probs, shape, space)
 
 
 def _features(features, who: str) -> Frozen:
@@ -414,6 +428,7 @@ def _transformer(shape, space, d: int, n_layers: int, n_heads: int, ratio: int) 
     sizes = [int(np.prod(leaf.shape)) if std is not None else 0 for (_, leaf), (std, _) in zip(paths, fills)]
     offsets = np.concatenate([[0], np.cumsum(sizes)])
 
+    @jax.jit  # one small program (called eagerly by the rule's checks, inlined under the runner's jit)
     def init(key):
         z = jax.random.normal(key, (int(offsets[-1]),), dtype())
         leaves = [

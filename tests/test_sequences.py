@@ -278,6 +278,13 @@ def test_loss_based_draws_by_policy_kind_and_keeps_tabular_traces():
     np.testing.assert_array_equal(
         draw(policies.tabular(g), key, lp, 50), jax.random.categorical(key, lp[:, None, :], shape=(1, 50))
     )
+    np.testing.assert_array_equal(
+        draw(policies.tabular(g, ancestral=True), key, lp, 50), ancestral_sample(key, lp, g.sequences, 50)
+    )
+    with pytest.raises(ValueError, match="ancestral=True needs a game built by games.sequence_game"):
+        policies.tabular(games.comal_cycle(), ancestral=True)
+    with pytest.raises(TypeError, match="ancestral must be True or False"):
+        policies.tabular(g, ancestral=1)
     # the tabular traces from before sequence policies existed (recorded on the parent commit, same machine:
     # bitwise equal; compared here to 1e-12 so that another CPU's last-bit rounding passes)
     before = {
