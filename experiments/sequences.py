@@ -169,6 +169,7 @@ class Unit(NamedTuple):
 
 
 class Config(NamedTuple):
+    sources: dict  # rule name -> its --rules text
     steps: int
     seeds: int
     comal_every: int
@@ -214,7 +215,7 @@ def simulate(unit: Unit, cfg: Config):
     batch = [build_game(g, cfg.dtype) for g in unit.games]
     policy, opt = make_policy(unit.policy, batch[0])  # the policies read the shape and token table only
     label = unit.rules[-1]  # comal(X) when the unit holds X and comal(X)
-    rule = rule_for(label, unit.feedback, policy, opt, cfg.comal_every, cfg.pairs)
+    rule = rule_for(cfg.sources[label], unit.feedback, policy, opt, cfg.comal_every, cfg.pairs)
     grid = {**cfg.hps[label], "start_noise": START_NOISE}
     merged = len(unit.rules) == 2
     if merged:
@@ -386,37 +387,59 @@ def main(argv=None) -> int:
     seeds = args.seeds or (2 if args.quick else 16)
     direct = args.direct_steps or (50 if args.quick else 2000)
     cli.setup(args)
-    hps = check_rules(p, args, labels, gms)
+    sources, hps = check_rules(p, args, labels, gms)
+    labels = tuple(sources)
     with output.Output(p, cli.default_out(args)) as out:
-        cfg = Config(steps, seeds, args.comal_every, args.seed, args.dtype, pairs, hps)
+        cfg = Config(sources, steps, seeds, args.comal_every, args.seed, args.dtype, pairs, hps)
         run_study(args, labels, pols, gms, feedbacks, cfg, direct, out.path)
     print(f"wrote {out.out}/")
     return 0
 
 
-def check_rules(p, args, labels, gms) -> dict:
-    """Every rule resolved and its hyperparameters (declared defaults, then ``--hp``) checked on the first
-    game before any work (:func:`experiments.common.rules.study_hparams`): ``label -> {name: value}``."""
+def display_name(label: str) -> str:
+    """A rule's name in the tables: the study label or registered loss, your loss's ``Loss.name`` for
+    ``module:attribute``, ``comal(<name>)`` around any of these."""
+    inner = _comal_inner(label)
+    if inner is not None:
+        return f"comal({display_name(inner)})"
+    return resolve_loss(label)[0].name if ":" in label else label
+
+
+def check_rules(p, args, labels, gms) -> tuple[dict, dict]:
+    """Every rule resolved and its hyperparameters (declared defaults, then ``--hp``, scoped by the rule's name
+    or its ``--rules`` text) checked on the first game before any work
+    (:func:`experiments.common.rules.study_hparams`). Returns ``name -> --rules text`` and
+    ``name -> {hyperparameter: value}``."""
     import argparse
+    import dataclasses
 
     from algorithms import policies
 
     from .common import rules as R
 
+    @dataclasses.dataclass(frozen=True)
+    class Spec(R.RuleSpec):
+        label: str = ""
+
+        @property
+        def name(self) -> str:
+            return self.label
+
     game = build_game(gms[0], args.dtype)
     specs = []
     for label in labels:
         try:
-            specs.append(R.RuleSpec(rule_for(label, "population", policies.tabular(game), None, 1), label))
+            rule = rule_for(label, "population", policies.tabular(game), None, 1)
+            specs.append(Spec(rule, label, display_name(label)))
         except (ValueError, TypeError) as err:
             cli.fail(p, str(err))
     names = [s.name for s in specs]
-    twice = [s.source for s in specs if names.count(s.name) > 1]
+    twice = sorted({s.source for s in specs if names.count(s.name) > 1})
     if twice:
-        cli.fail(p, f"--rules: {', '.join(twice)} are the same rule")
+        cli.fail(p, f"--rules: {', '.join(twice)} have the same name")
     ns = argparse.Namespace(hp=args.hp, seed=args.seed, rules=args.rules)
     specs, hps = R.study_hparams(p, specs, game, ns)
-    return {s.source: hps[s.name] for s in specs}
+    return {s.name: s.source for s in specs}, hps
 
 
 def run_study(args, labels, pols, gms, feedbacks, cfg: Config, direct, folder) -> None:
@@ -498,7 +521,13 @@ def run_study(args, labels, pols, gms, feedbacks, cfg: Config, direct, folder) -
             g: {"vocab": GAMES[g][0], "length": GAMES[g][1], "judge": GAMES[g][2], **GAMES[g][3]} for g in gms
         },
         rules=[
-            {"name": r, "loss": resolve_loss(r)[0].name, "comal": resolve_loss(r)[1], **cfg.hps[r]}
+            {
+                "name": r,
+                "source": cfg.sources[r],
+                "loss": resolve_loss(cfg.sources[r])[0].name,
+                "comal": resolve_loss(cfg.sources[r])[1],
+                **cfg.hps[r],
+            }
             for r in labels
         ],
         policies={"names": list(pols), "transformer": WIDTH, "transformer_optimizer": "optax.adam(1e-2)"},
