@@ -6,10 +6,18 @@ Games (:func:`games.sequence_game`): positional rock-paper-scissors and the GPM 
 (tabular per prefix) and ``transformer`` (d_model 32, 1 layer, 2 heads; Adam 1e-2 — the tabular policies use
 ``algorithms.loss_based``'s SGD 0.5). Rules, each as ``algorithms.loss_based`` with M = 10 optimizer steps:
 INPO, COMAL(INPO) (reference re-centred every ``--comal-every`` iterations), DPO and EGPO (eta 0.5, tau 0.1,
-DPO beta 2). Feedback: the population loss (exact) and K = 64 and 1024 judged pairs per iteration (hard
-labels; drawn token by token for the sequence policies), ``--seeds`` seeds (one compiled ``sweep`` covers the
-seeds and both K). Every run starts from the same perturbed policy (``start_noise`` 1, a fixed base logit as
-``loss_based`` documents; positional RPS's uniform policy is already a Nash policy).
+DPO beta 2: the losses' declared defaults; ``--hp`` sets them). ``--rules`` also takes any loss of
+``algorithms.losses.LOSSES``, your own ``algorithms.losses.Loss`` as ``module:attribute`` and ``comal(...)``
+around a regularized one. Feedback: the population loss (exact) and K = 64 and 1024 judged pairs per iteration
+(hard labels; drawn token by token, by every policy), ``--seeds`` seeds (16; one compiled ``sweep`` covers
+the seeds and both K); ``--feedback exact`` or ``sampled:K`` runs one of them. Every run starts from the same
+perturbed policy (``start_noise`` 1, a fixed base logit as ``loss_based`` documents; positional RPS's uniform
+policy is already a Nash policy).
+
+Speed by design: one compiled ``sweep`` per (game shape, policy, feedback, rule), its games, seeds and K as
+axes; ``X`` and ``comal(X)`` share one (COMAL's ``inner_steps`` as an axis, ``steps + 1`` for ``X``: it never
+re-centres); the transformer runs once per prefix; the direct gap minimisation is one compiled scan per shape;
+``--jobs`` worker processes run whole sweeps.
 
 Records the last-iterate duality gap against iterations and comparisons, and the mass on the judge's favoured
 token (``favoured_mass``: the expected share of positions holding ``a``). Also: the best gap the transformer
@@ -21,6 +29,7 @@ Writes ``trace.csv`` (tidy; ``policy``, ``feedback``, ``pairs`` columns), ``summ
 
     python -m experiments.sequences           # full: 5 games x 3 policies x 4 rules x 3 feedbacks
     python -m experiments.sequences --quick   # verbosity game, autoregressive + transformer, INPO, 20 iterations
+    python -m experiments.sequences --quick --rules inpo,my_losses:my_loss --feedback sampled:256 --hp tau=0.2
 """
 
 from __future__ import annotations
