@@ -181,7 +181,12 @@ def _check_declarations(loss: losses.Loss, policy: policies.Policy, optimizer, k
             f"{pair.shape}"
         )
     concrete = policy.init(jax.random.PRNGKey(0))
-    updates, _ = optimizer.update(jax.tree.map(jnp.ones_like, concrete), optimizer.init(concrete), concrete)
+
+    @jax.jit  # one program, not one per operation of the optimizer's update (Adam on a network: dozens)
+    def first_update(params):
+        return optimizer.update(jax.tree.map(jnp.ones_like, params), optimizer.init(params), params)[0]
+
+    updates = first_update(concrete)
     if not all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates)):
         raise ValueError(
             f"loss_based: the optimizer's first update is not finite (a NaN or infinite learning rate, e.g. "

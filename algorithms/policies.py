@@ -42,8 +42,9 @@ class Policy(NamedTuple):
         init: parameters from a PRNG key.
         log_probs: normalised log-probabilities ``[C, n]`` (``C = 1`` for a single game).
         shape: ``(C, n)``.
-        sequences: the :class:`games.SequenceSpace` of an autoregressive policy (its pairs are drawn by
-            ancestral sampling), ``None`` for a policy over whole responses.
+        sequences: the :class:`games.SequenceSpace` of a policy whose pairs are drawn by ancestral sampling
+            (:func:`autoregressive`, :func:`transformer`, ``tabular(game, ancestral=True)``), ``None`` for a
+            policy over whole responses.
     """
 
     name: str
@@ -79,15 +80,21 @@ class Frozen:
         return f"Frozen(shape={self.array.shape})"
 
 
-def tabular(game: games.Game | tuple[int, int]) -> Policy:
+def tabular(game: games.Game | tuple[int, int], *, ancestral: bool = False) -> Policy:
     """One logit per (prompt, response): ``log pi = log_softmax(theta)``, ``theta`` ``[C, n]``, init zeros
     (uniform). Any policy is representable, so a loss's population minimizer is its closed form exactly.
 
     Args:
         game: a preference :class:`games.Game` (only its shape is read) or ``(C, n)``.
+        ancestral: on a :func:`games.sequence_game`, draw the sampled pairs token by token
+            (:func:`games.sequences.ancestral_sample`, as for :func:`autoregressive`) instead of by one
+            categorical over the ``n`` sequences. The distribution is the same; the draws then use ``L``
+            random numbers each instead of ``n`` Gumbel variates, and a tabular and an autoregressive run with
+            the same seed and the same policy draw the same pairs.
 
     Raises:
-        TypeError / ValueError: not a game or a pair of positive ints; a non-square game.
+        TypeError / ValueError: not a game or a pair of positive ints; a non-square game; ``ancestral`` on a
+            game without token structure.
     """
     if isinstance(game, games.Game):
         if game.shape[0] != game.shape[1]:
@@ -97,11 +104,18 @@ def tabular(game: games.Game | tuple[int, int]) -> Policy:
         shape = (check_int(game[0], "tabular: C"), check_int(game[1], "tabular: n"))
     else:
         raise TypeError(f"tabular: expected a games.Game or (C, n), got {game!r}")
-    return _tabular(shape)
+    if not isinstance(ancestral, bool):
+        raise TypeError(f"tabular: ancestral must be True or False, got {ancestral!r}")
+    space = None
+    if ancestral:
+        if not isinstance(game, games.Game) or game.sequences is None:
+            raise ValueError("tabular: ancestral=True needs a game built by games.sequence_game")
+        space = game.sequences
+    return _tabular(shape, space)
 
 
 @functools.cache
-def _tabular(shape: tuple[int, int]) -> Policy:
+def _tabular(shape: tuple[int, int], space=None) -> Policy:
     def init(key):
         del key  # deterministic: uniform
         return jnp.zeros(shape, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
@@ -109,7 +123,7 @@ def _tabular(shape: tuple[int, int]) -> Policy:
     def log_probs(theta):
         return jax.nn.log_softmax(theta, axis=-1)
 
-    return Policy(f"tabular{shape}", init, log_probs, shape)
+    return Policy(f"tabular{shape}" + ("" if space is None else ",ancestral"), init, log_probs, shape, space)
 
 
 def _features(features, who: str) -> Frozen:
@@ -274,10 +288,19 @@ def transformer(
     and prompts. The input is ``(x, y_1, ..., y_{L-1})``, ``x`` a prompt token (one per prompt of a contextual
     game, one start token otherwise); position ``t`` reads ``x, y_<t`` and outputs the logits of ``y_t``:
     ``h_0 = E[input] + Q[position]``, per layer ``h += MHA(LN(h))`` (causal mask) and ``h += W_2 gelu(W_1 LN(h))``,
-    then ``logits = W_out LN(h)``, ``log pi(y) = sum_t log_softmax(logits_t)[y_t]``. The network runs once on
-    each of the ``V^(L-1)`` inputs of full length, whose positions hold every prefix's next-token softmax; the
-    leaves are then gathered as for :func:`autoregressive`. ``W_out`` starts at zero, so the initial policy is
-    uniform (as every parameterization here).
+    then ``logits = W_out LN(h)``, ``log pi(y) = sum_t log_softmax(logits_t)[y_t]``.
+
+    Causal attention makes position ``t``'s state a function of the prefix ``x, y_<t`` alone, so the network
+    runs once per **prefix** (the ``(V^L - 1) / (V - 1)`` nodes of the prefix tree, 40 at V = 3, L = 4), not once
+    per position of every sequence (``L V^(L-1)``, 108): node ``j`` at depth ``t`` holds its last token and
+    position ``t``, and attends to its ``t + 1`` ancestors (itself included), gathered with a precomputed index
+    table. The per-prefix next-token softmaxes are then summed along each leaf's path as for
+    :func:`autoregressive`. (``tests/test_sequences.py`` checks this against the network run on whole
+    sequences with a causal mask.)
+
+    Init (one normal draw for all parameters, so that ``init`` compiles fast): token, prompt and position
+    embeddings ``N(0, 1)``; linear maps LeCun-normal (``N(0, 1/fan_in)``, as :func:`mlp`) with zero biases;
+    LayerNorms the identity; ``W_out`` zero, so the initial policy is uniform (as every parameterization here).
 
     Built with equinox (Kidger & Garcia, arXiv 2111.00254): its models are pytrees of arrays, so the
     parameters are a plain pytree that ``jax.grad``, optax and ``vmap`` over seeds take as they are, and
@@ -312,6 +335,22 @@ def transformer(
     return _transformer(shape, space, d, nl, nh, ratio)
 
 
+def _prefix_tree(space: games.SequenceSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The prefix tree of ``space``, nodes numbered as :attr:`games.SequenceSpace.prefixes` (depth by depth):
+    ``depth`` ``[P]`` (the prefix's length ``t``), ``last`` ``[P]`` (its last token; -1 at the root) and
+    ``ancestors`` ``[P, L]`` (``ancestors[j, s]`` is node ``j``'s prefix of length ``s`` for ``s <= depth[j]``,
+    ``j`` itself beyond)."""
+    V, L, P = space.vocab, space.length, space.num_prefixes
+    start = (V ** np.arange(L) - 1) // (V - 1)  # first node of each depth
+    depth = np.repeat(np.arange(L), V ** np.arange(L))  # [P]
+    within = np.arange(P) - start[depth]  # the prefix among the V^t of its length (base V)
+    last = np.where(depth == 0, -1, within % V)
+    s = np.arange(L)[None, :]
+    up = np.maximum(depth[:, None] - s, 0)  # generations up to the ancestor of length s
+    ancestors = np.where(s <= depth[:, None], start[s] + within[:, None] // V**up, np.arange(P)[:, None])
+    return depth, last, ancestors
+
+
 @functools.cache
 def _transformer(shape, space, d: int, n_layers: int, n_heads: int, ratio: int) -> Policy:
     import equinox as eqx  # the network library stays inside this module
@@ -334,9 +373,14 @@ def _transformer(shape, space, d: int, n_layers: int, n_heads: int, ratio: int) 
             self.up = eqx.nn.Linear(d, ratio * d, key=k2, dtype=dtype)
             self.down = eqx.nn.Linear(ratio * d, d, key=k3, dtype=dtype)
 
-        def __call__(self, h, mask):  # h [T, d]
+        def __call__(self, h, ancestors, valid):  # h [P, d]: one row per prefix
+            heads = lambda proj, z: jax.vmap(proj)(z).reshape(z.shape[0], n_heads, -1)  # [P, H, d/H]
             z = jax.vmap(self.ln1)(h)
-            h = h + self.attn(z, z, z, mask=mask)
+            q, k, v = (heads(p, z) for p in (self.attn.query_proj, self.attn.key_proj, self.attn.value_proj))
+            logits = jnp.einsum("phd,pshd->phs", q / np.sqrt(q.shape[-1]), k[ancestors])  # [P, H, L]
+            logits = jnp.where(valid[:, None, :], logits, jnp.finfo(logits.dtype).min)
+            mixed = jnp.einsum("phs,pshd->phd", jax.nn.softmax(logits, axis=-1), v[ancestors])
+            h = h + jax.vmap(self.attn.output_proj)(mixed.reshape(h.shape[0], -1))
             z = jax.vmap(self.ln2)(h)
             return h + jax.vmap(self.down)(jax.nn.gelu(jax.vmap(self.up)(z)))
 
@@ -347,7 +391,7 @@ def _transformer(shape, space, d: int, n_layers: int, n_heads: int, ratio: int) 
         ln: eqx.nn.LayerNorm
         out: jax.Array  # [d, V], zero at init
 
-        def __init__(self, key, dtype):
+        def __init__(self, key, dtype):  # only for the structure (filter_eval_shape): init fills the arrays
             ke, kp, kb = jax.random.split(key, 3)
             self.embed = jax.random.normal(ke, (V + C, d), dtype)
             self.position = jax.random.normal(kp, (L, d), dtype)
@@ -355,41 +399,51 @@ def _transformer(shape, space, d: int, n_layers: int, n_heads: int, ratio: int) 
             self.ln = eqx.nn.LayerNorm(d, dtype=dtype)
             self.out = jnp.zeros((d, V), dtype)
 
-        def __call__(self, inputs):  # [T] int -> [T, V] next-token log-probabilities
-            h = self.embed[inputs] + self.position[: inputs.shape[0]]
-            mask = jnp.tril(jnp.ones((inputs.shape[0], inputs.shape[0]), bool))
+        def __call__(self, inputs, depth, ancestors, valid):  # [P] -> [P, V] next-token log-probabilities
+            h = self.embed[inputs] + self.position[depth]
             for block in self.blocks:
-                h = block(h, mask)
+                h = block(h, ancestors, valid)
             return jax.nn.log_softmax(jax.vmap(self.ln)(h) @ self.out, axis=-1)
 
     def dtype():
         return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
 
-    # the inputs: for every prompt c and every sequence z of length L - 1, (prompt token V + c, z_1..z_{L-1})
-    stems = space.tokens[::V, : L - 1]  # [V^(L-1), L-1]: the first L-1 tokens of every V-th leaf
-    inputs = np.concatenate(
-        [
-            np.broadcast_to((V + np.arange(C))[:, None, None], (C, stems.shape[0], 1)),
-            np.broadcast_to(stems, (C, *stems.shape)),
-        ],
-        axis=-1,
-    )  # [C, V^(L-1), L]
-    stem_of_leaf = np.arange(space.n) // V  # [n]: the input row holding every prefix of leaf i
-    positions = np.arange(L)
-    tokens = space.tokens  # [n, L]
-    # the static structure from shapes alone (no arrays are computed); init runs as one compiled function
+    depth, last, ancestors = _prefix_tree(space)
+    valid = np.arange(L)[None, :] <= depth[:, None]  # [P, L]
+    inputs = np.where(depth[None, :] == 0, V + np.arange(C)[:, None], last[None, :])  # [C, P]
+    # the static structure from shapes alone (no arrays are computed)
     shapes = eqx.filter_eval_shape(Net, jax.random.key(0), dtype())
-    static = eqx.partition(shapes, lambda x: isinstance(x, jax.ShapeDtypeStruct))[1]
+    arrays, static = eqx.partition(shapes, lambda x: isinstance(x, jax.ShapeDtypeStruct))
+    paths, treedef = jax.tree_util.tree_flatten_with_path(arrays)
 
-    @jax.jit
+    def fill(path, leaf):  # (standard deviation of the normal draw, or None) and the constant otherwise
+        name = jax.tree_util.keystr(path)
+        if name in (".embed", ".position"):
+            return 1.0, 0.0
+        if name.endswith(".weight") and "ln" not in name.rsplit(".", 2)[-2]:  # a linear map [out, in]
+            return 1.0 / np.sqrt(leaf.shape[1]), 0.0
+        return None, 1.0 if name.endswith(".weight") else 0.0  # LayerNorm scales; biases; W_out
+
+    fills = [fill(p, leaf) for p, leaf in paths]
+    sizes = [int(np.prod(leaf.shape)) if std is not None else 0 for (_, leaf), (std, _) in zip(paths, fills)]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+
+    @jax.jit  # one small program (called eagerly by the rule's checks, inlined under the runner's jit)
     def init(key):
-        return eqx.partition(Net(key, dtype()), eqx.is_array)[0]
+        z = jax.random.normal(key, (int(offsets[-1]),), dtype())
+        leaves = [
+            jnp.full(leaf.shape, const, dtype())
+            if std is None
+            else std * z[offsets[i] : offsets[i + 1]].reshape(leaf.shape)
+            for i, ((_, leaf), (std, const)) in enumerate(zip(paths, fills))
+        ]
+        return jax.tree_util.tree_unflatten(treedef, leaves)
 
     def log_probs(params):
         net = eqx.combine(params, static)
-        step = jax.vmap(jax.vmap(net))(jnp.asarray(inputs))  # [C, V^(L-1), L, V]
-        lp = step[:, stem_of_leaf[:, None], positions[None, :], tokens]  # [C, n, L]
-        return jnp.sum(lp, axis=-1)
+        tree = (jnp.asarray(depth), jnp.asarray(ancestors), jnp.asarray(valid))
+        nodes = jax.vmap(lambda x: net(x, *tree))(jnp.asarray(inputs))  # [C, P, V]
+        return _sequence_log_probs(nodes, space)
 
     name = f"transformer(V={V},L={L},d={d},layers={n_layers},heads={n_heads})"
     return Policy(name, init, log_probs, shape, space)

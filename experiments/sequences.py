@@ -6,10 +6,18 @@ Games (:func:`games.sequence_game`): positional rock-paper-scissors and the GPM 
 (tabular per prefix) and ``transformer`` (d_model 32, 1 layer, 2 heads; Adam 1e-2 — the tabular policies use
 ``algorithms.loss_based``'s SGD 0.5). Rules, each as ``algorithms.loss_based`` with M = 10 optimizer steps:
 INPO, COMAL(INPO) (reference re-centred every ``--comal-every`` iterations), DPO and EGPO (eta 0.5, tau 0.1,
-DPO beta 2). Feedback: the population loss (exact) and K = 64 and 1024 judged pairs per iteration (hard
-labels; drawn token by token for the sequence policies), ``--seeds`` seeds (one compiled ``sweep`` covers the
-seeds and both K). Every run starts from the same perturbed policy (``start_noise`` 1, a fixed base logit as
-``loss_based`` documents; positional RPS's uniform policy is already a Nash policy).
+DPO beta 2: the losses' declared defaults; ``--hp`` sets them). ``--rules`` also takes any loss of
+``algorithms.losses.LOSSES``, your own ``algorithms.losses.Loss`` as ``module:attribute`` and ``comal(...)``
+around a regularized one. Feedback: the population loss (exact) and K = 64 and 1024 judged pairs per iteration
+(hard labels; drawn token by token, by every policy), ``--seeds`` seeds (16; one compiled ``sweep`` covers
+the seeds and both K); ``--feedback exact`` or ``sampled:K`` runs one of them. Every run starts from the same
+perturbed policy (``start_noise`` 1, a fixed base logit as ``loss_based`` documents; positional RPS's uniform
+policy is already a Nash policy).
+
+Speed by design: one compiled ``sweep`` per (game shape, policy, feedback, rule), its games, seeds and K as
+axes; ``X`` and ``comal(X)`` share one (COMAL's ``inner_steps`` as an axis, ``steps + 1`` for ``X``: it never
+re-centres); the transformer runs once per prefix; the direct gap minimisation is one compiled scan per shape;
+``--jobs`` worker processes run whole sweeps.
 
 Records the last-iterate duality gap against iterations and comparisons, and the mass on the judge's favoured
 token (``favoured_mass``: the expected share of positions holding ``a``). Also: the best gap the transformer
@@ -21,19 +29,26 @@ Writes ``trace.csv`` (tidy; ``policy``, ``feedback``, ``pairs`` columns), ``summ
 
     python -m experiments.sequences           # full: 5 games x 3 policies x 4 rules x 3 feedbacks
     python -m experiments.sequences --quick   # verbosity game, autoregressive + transformer, INPO, 20 iterations
+    python -m experiments.sequences --quick --rules inpo,my_losses:my_loss --feedback sampled:256 --hp tau=0.2
 """
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import os
+import signal
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import NamedTuple
 
 import numpy as np
 
 from .common import cli, metadata, output, progress, tables
 
 STUDY = "sequences"
-ETA, TAU, BETA = 0.5, 0.1, 2.0
-RULES = {"inpo": "inpo", "comal(inpo)": "inpo", "dpo": "dpo", "egpo": "egpo"}  # label -> loss
+#: label -> registered loss (algorithms.losses.LOSSES); ``comal(X)`` wraps the rule of ``X`` in COMAL
+RULES = {"inpo": "inpo", "comal(inpo)": "inpo", "dpo": "dpo", "egpo": "egpo"}
 POLICIES = ("tabular", "autoregressive", "transformer")
 #: name -> (vocab, length, judge, options)
 GAMES = {
@@ -47,6 +62,7 @@ FAVOURED = 0  # the token every game's favoured_mass reads (the verbosity game's
 PAIRS = (64, 1024)
 START_NOISE = 1.0
 WIDTH = dict(d_model=32, layers=1, heads=2)
+OPTIMIZER_STEPS = 10
 
 
 def favoured_mass(game, x, y):
@@ -68,13 +84,15 @@ _OPTIMIZERS = {}
 
 
 def make_policy(kind: str, game):
-    """The policy and its optimizer (``None``: ``loss_based``'s default SGD 0.5)."""
+    """The policy and its optimizer (``None``: ``loss_based``'s default SGD 0.5). Every policy draws its pairs
+    token by token (the tabular one too: ``tabular(game, ancestral=True)``, the same distribution as a draw over
+    the leaves), so that the policies differ by their parameterization only."""
     import optax
 
     from algorithms import policies
 
     if kind == "tabular":
-        return policies.tabular(game), None
+        return policies.tabular(game, ancestral=True), None
     if kind == "autoregressive":
         return policies.autoregressive(game), None
     if "adam" not in _OPTIMIZERS:
@@ -82,22 +100,239 @@ def make_policy(kind: str, game):
     return policies.transformer(game, **WIDTH), _OPTIMIZERS["adam"]
 
 
-def rule_for(label: str, feedback: str, policy, optimizer, comal_every: int):
+def _comal_inner(label: str) -> str | None:
+    return label[len("comal(") : -1] if label.startswith("comal(") and label.endswith(")") else None
+
+
+def resolve_loss(label: str):
+    """A ``--rules`` item -> its :class:`algorithms.losses.Loss` and whether COMAL wraps it: a study label, a
+    registered loss name, ``module:attribute`` (a ``Loss`` or a zero-argument factory returning one), or
+    ``comal(<any of these>)``. Raises ValueError naming the item."""
+    import importlib
+
+    from algorithms import losses
+
+    inner = _comal_inner(label)
+    if inner is not None:
+        loss, nested = resolve_loss(inner)
+        if nested:
+            raise ValueError(f"rule {label!r}: COMAL around COMAL is not a rule of this study")
+        if not loss.regularized:
+            raise ValueError(
+                f"rule {label!r}: COMAL re-centres a regularized loss's reference; {loss.name} has none"
+            )
+        return loss, True
+    if label in RULES:
+        return losses.LOSSES[RULES[label]], False
+    if label in losses.LOSSES:
+        return losses.LOSSES[label], False
+    module, sep, attr = label.partition(":")
+    if not sep or not module or not attr:
+        valid = ", ".join(dict.fromkeys([*RULES, *losses.LOSSES]))
+        raise ValueError(f"--rules: unknown {label!r}; valid: {valid}, module:attribute or comal(...)")
+    try:
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except ImportError as err:
+        raise ValueError(
+            f"rule {label!r}: cannot import {module!r} ({err}); is its folder on PYTHONPATH?"
+        ) from None
+    except AttributeError:
+        raise ValueError(f"rule {label!r}: module {module!r} has no attribute {attr!r}") from None
+    except Exception as err:  # noqa: BLE001 - the user's module raised on import: one line
+        raise ValueError(f"rule {label!r}: importing {module!r} raised {type(err).__name__}: {err}") from None
+    if not isinstance(obj, losses.Loss) and callable(obj):
+        try:
+            obj = obj()
+        except Exception as err:  # noqa: BLE001
+            raise ValueError(
+                f"rule {label!r}: calling the factory raised {type(err).__name__}: {err}"
+            ) from None
+    if not isinstance(obj, losses.Loss):
+        raise ValueError(
+            f"rule {label!r} is a {type(obj).__name__}, not an algorithms.losses.Loss (or a zero-argument "
+            "factory returning one): this study runs losses on judged pairs"
+        )
+    return obj, False
+
+
+def rule_for(label: str, feedback: str, policy, optimizer, comal_every: int, pairs=PAIRS):
     import algorithms
 
-    k = None if feedback == "population" else max(PAIRS)
-    rule = algorithms.loss_based(RULES[label], policy, optimizer=optimizer, pairs=k)
-    return algorithms.comal(rule, comal_every) if label.startswith("comal") else rule
+    loss, comal = resolve_loss(label)
+    k = None if feedback == "population" else max(pairs)
+    rule = algorithms.loss_based(loss, policy, optimizer=optimizer, optimizer_steps=OPTIMIZER_STEPS, pairs=k)
+    return algorithms.comal(rule, comal_every) if comal else rule
 
 
-def hparams(label: str) -> dict:
-    return {"beta": BETA} if RULES[label] == "dpo" else {"eta": ETA, "tau": TAU}
+class Unit(NamedTuple):
+    """One compiled sweep: the games of one shape, one policy, one feedback, and its rules: one label, or a
+    label ``X`` with ``comal(X)`` (the same sweep: COMAL whose ``inner_steps`` axis holds ``steps + 1`` for
+    ``X``, which never re-centres, and ``--comal-every`` for COMAL)."""
+
+    games: tuple
+    policy: str
+    feedback: str  # "population" or "sampled"
+    rules: tuple
+
+
+class Config(NamedTuple):
+    sources: dict  # rule name -> its --rules text
+    steps: int
+    seeds: int
+    comal_every: int
+    seed: int
+    dtype: str
+    pairs: tuple
+    hps: dict  # label -> {hyperparameter: value}
+
+
+def units(rules, pols, gms, feedbacks, hps) -> list[Unit]:
+    shapes = {}  # (V, L) -> the games of that shape: one sweep covers them
+    for g in gms:
+        shapes.setdefault(GAMES[g][:2], []).append(g)
+    groups, taken = [], set()
+    for r in rules:
+        if r in taken:
+            continue
+        partner = f"comal({r})"
+        if partner in rules and hps[r] == {k: v for k, v in hps[partner].items() if k != "inner_steps"}:
+            groups.append((r, partner))
+            taken.update((r, partner))
+        else:
+            groups.append((r,))
+            taken.add(r)
+    todo = [
+        Unit(tuple(b), k, fb, grp)
+        for b in shapes.values()
+        for k in pols
+        for grp in groups
+        for fb in feedbacks
+    ]
+    return sorted(todo, key=lambda u: (u.policy != "transformer", -len(u.games)))  # the longest first
+
+
+def simulate(unit: Unit, cfg: Config):
+    """One compiled sweep over the same-shape games of ``unit`` (a ``game`` axis): ``(tidy frame, seconds)``."""
+    import jax
+
+    import algorithms
+
+    jax.config.update("jax_enable_x64", cfg.dtype == "float64")
+    tic = time.perf_counter()
+    batch = [build_game(g, cfg.dtype) for g in unit.games]
+    policy, opt = make_policy(unit.policy, batch[0])  # the policies read the shape and token table only
+    label = unit.rules[-1]  # comal(X) when the unit holds X and comal(X)
+    rule = rule_for(cfg.sources[label], unit.feedback, policy, opt, cfg.comal_every, cfg.pairs)
+    grid = {**cfg.hps[label], "start_noise": START_NOISE}
+    merged = len(unit.rules) == 2
+    if merged:
+        grid["inner_steps"] = [cfg.steps + 1, grid.get("inner_steps", cfg.comal_every)]
+    sampled = unit.feedback == "sampled"
+    if sampled:
+        grid["pairs"] = list(cfg.pairs)
+    tr = algorithms.sweep(
+        rule,
+        batch if len(batch) > 1 else batch[0],
+        steps=cfg.steps,
+        record_every=cfg.steps // 10,
+        seeds=cli.run_seeds(cfg.seed, cfg.seeds) if sampled else [cfg.seed],
+        metrics=("gap", ("favoured_mass", favoured_mass)),
+        **grid,
+    )
+    m, _ = tables.tidy(
+        tr,
+        experiment=STUDY,
+        game=list(unit.games) if len(batch) > 1 else unit.games[0],
+        rule=label,
+        seed=cfg.seed,
+    )
+    if merged:
+        m["rule"] = np.where(m["inner_steps"] > cfg.steps, unit.rules[0], unit.rules[1])
+        m = m.drop(columns="inner_steps")
+    m["policy"] = unit.policy
+    m["feedback"] = ("K=" + m["pairs"].astype(int).astype(str)) if sampled else "population"
+    return m, time.perf_counter() - tic
+
+
+_DIRECT_OPTIMIZER = {}
+
+
+def direct_gaps(names: tuple, dtype: str, steps: int, seed: int):
+    """``{game: (start gap, best gap)}`` of the transformer family (on the study's perturbed start) when the
+    duality gap ``2 max_i (A pi)_i`` itself is minimised by Adam (3e-3) over its parameters: one compiled
+    ``lax.scan`` of ``steps`` steps, vmapped over the same-shape games ``names``."""
+    import jax
+
+    import algorithms
+    import games
+
+    jax.config.update("jax_enable_x64", dtype == "float64")
+    batch = [build_game(g, dtype) for g in names]
+    policy, _ = make_policy("transformer", batch[0])
+    rule = algorithms.loss_based("inpo", policy)  # only its start: the same base logit as the study's runs
+    offsets = jax.numpy.stack([rule.init(g, seed, start_noise=START_NOISE).offset for g in batch])
+    first, best = _direct(policy, steps, games.stack_games(batch), offsets, jax.random.key(seed))
+    return {g: (float(a), float(b)) for g, a, b in zip(names, first, best)}
+
+
+def _direct(policy, steps, stacked, offsets, key):
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import games
+
+    if "adam" not in _DIRECT_OPTIMIZER:
+        _DIRECT_OPTIMIZER["adam"] = optax.adam(3e-3)
+    opt = _DIRECT_OPTIMIZER["adam"]
+
+    @functools.partial(jax.jit, static_argnums=(0, 1))
+    def run(policy, steps, stacked, offsets, key):
+        params = policy.init(key)
+
+        def one(game, offset):
+            def gap(p):
+                pi = jnp.exp(jax.nn.log_softmax(offset + policy.log_probs(p), axis=-1))[0]
+                return games.duality_gap(game, pi)
+
+            def body(carry, _):
+                p, s, best = carry
+                g, grad = jax.value_and_grad(gap)(p)
+                upd, s = opt.update(grad, s, p)
+                return (optax.apply_updates(p, upd), s, jnp.minimum(best, g)), g
+
+            init = (params, opt.init(params), jnp.asarray(jnp.inf, offset.dtype))
+            (p, _, best), gs = jax.lax.scan(body, init, None, length=steps)
+            return gs[0], jnp.minimum(best, gap(p))
+
+        return jax.vmap(one)(stacked, offsets)
+
+    return run(policy, steps, stacked, offsets, key)
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops after the running units
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _direct_job(names, dtype, steps, seed):
+    tic = time.perf_counter()
+    return direct_gaps(names, dtype, steps, seed), time.perf_counter() - tic
 
 
 def main(argv=None) -> int:
     p = cli.parser(STUDY, __doc__.splitlines()[0])
     p.add_argument(
-        "--rules", default=None, help=f"comma-separated subset of {', '.join(RULES)} (default: all)"
+        "--rules",
+        default=None,
+        help=f"comma-separated rules (default: {', '.join(RULES)}; --quick inpo): a study label, a loss of "
+        "algorithms.losses.LOSSES (ipo, nash_md, sppo, ...), module:attribute naming your own "
+        "algorithms.losses.Loss (or a zero-argument factory returning one), importable from PYTHONPATH, or "
+        "comal(any of these) for a regularized loss. Each runs as algorithms.loss_based(loss, policy, "
+        f"optimizer_steps={OPTIMIZER_STEPS}) with the study's policies, optimizers and feedback, at its declared "
+        "hyperparameter defaults (--hp overrides them)",
     )
     p.add_argument(
         "--policies", default=None, help=f"comma-separated subset of {', '.join(POLICIES)} (default: all)"
@@ -105,6 +340,15 @@ def main(argv=None) -> int:
     p.add_argument(
         "--games", default=None, help=f"comma-separated subset of {', '.join(GAMES)} (default: all)"
     )
+    p.add_argument(
+        "--feedback",
+        type=cli.feedback_type,
+        default=None,
+        help="exact: the population loss only; sampled:K: K pairs drawn (token by token) and judged per "
+        f"iteration only; default both, the population loss and K = {' and '.join(map(str, PAIRS))}. The rules "
+        "judge their own pairs, so noisy:SIGMA (noise on a payoff gradient) does not apply",
+    )
+    cli.add_hp(p)
     cli.add_count(p, "--steps", "iterations per run, a multiple of 10 (default 200; --quick 20)")
     cli.add_count(p, "--seeds", "seeds of the sampled runs (default 16; --quick 2)")
     cli.add_count(p, "--comal-every", "COMAL's iterations between reference updates (default 20; --quick 10)")
@@ -113,8 +357,22 @@ def main(argv=None) -> int:
         "--direct-steps",
         "Adam steps minimising the transformer's gap directly (default 2000; --quick 50)",
     )
+    cli.add_count(
+        p,
+        "--jobs",
+        "worker processes, each running whole sweeps (default: min(2, CPUs)); results do not depend on it",
+        default=min(2, os.cpu_count() or 1),
+    )
     args = p.parse_args(argv)
-    rules = cli.subset(p, "--rules", args.rules, ("inpo",) if args.quick else tuple(RULES), RULES)
+    labels = (
+        ("inpo",)
+        if args.quick and args.rules is None
+        else tuple(RULES)
+        if args.rules is None
+        else tuple(dict.fromkeys(t.strip() for t in args.rules.split(",") if t.strip()))
+    )
+    if not labels:
+        cli.fail(p, "--rules names no rule")
     quick_pols = ("autoregressive", "transformer")
     pols = cli.subset(p, "--policies", args.policies, quick_pols if args.quick else POLICIES, POLICIES)
     gms = cli.subset(p, "--games", args.games, ("verbose3x4",) if args.quick else tuple(GAMES), GAMES)
@@ -126,121 +384,134 @@ def main(argv=None) -> int:
         cli.fail(p, f"--comal-every ({args.comal_every}) must be below --steps ({steps})")
     if args.dtype != "float64":
         cli.fail(p, "--dtype: the sequences study runs in float64 only")
+    fb = args.feedback
+    if fb is not None and fb.kind == "noisy":
+        cli.fail(
+            p, f"--feedback {fb.name}: the loss-based rules judge their own pairs; give exact or sampled:K"
+        )
+    feedbacks = (
+        ("population", "sampled") if fb is None else ("population",) if fb.kind == "exact" else ("sampled",)
+    )
+    pairs = PAIRS if fb is None or fb.kind != "sampled" else (int(fb.samples),)
     seeds = args.seeds or (2 if args.quick else 16)
     direct = args.direct_steps or (50 if args.quick else 2000)
     cli.setup(args)
+    sources, hps = check_rules(p, args, labels, gms)
+    labels = tuple(sources)
     with output.Output(p, cli.default_out(args)) as out:
-        run_study(args, rules, pols, gms, steps, seeds, direct, out.path)
+        cfg = Config(sources, steps, seeds, args.comal_every, args.seed, args.dtype, pairs, hps)
+        run_study(args, labels, pols, gms, feedbacks, cfg, direct, out.path)
     print(f"wrote {out.out}/")
     return 0
 
 
-def simulate(names, label, feedback, kind, steps, seeds, comal_every, seed, dtype):
-    """One compiled sweep over the same-shape games ``names`` (a ``game`` axis): the tidy frame."""
-    import algorithms
-
-    batch = [build_game(g, dtype) for g in names]
-    policy, opt = make_policy(kind, batch[0])  # the policies read the shape and token table only
-    rule = rule_for(label, feedback, policy, opt, comal_every)
-    grid = {**hparams(label), "start_noise": START_NOISE}
-    sampled = feedback != "population"
-    if sampled:
-        grid["pairs"] = list(PAIRS)
-    tr = algorithms.sweep(
-        rule,
-        batch if len(batch) > 1 else batch[0],
-        steps=steps,
-        record_every=steps // 10,
-        seeds=seeds if sampled else [seed],
-        metrics=("gap", ("favoured_mass", favoured_mass)),
-        **grid,
-    )
-    m, _ = tables.tidy(
-        tr, experiment=STUDY, game=names if len(batch) > 1 else names[0], rule=label, seed=seed
-    )
-    m["policy"] = kind
-    m["feedback"] = ("K=" + m["pairs"].astype(int).astype(str)) if sampled else "population"
-    return m
+def display_name(label: str) -> str:
+    """A rule's name in the tables: the study label or registered loss, your loss's ``Loss.name`` for
+    ``module:attribute``, ``comal(<name>)`` around any of these."""
+    inner = _comal_inner(label)
+    if inner is not None:
+        return f"comal({display_name(inner)})"
+    return resolve_loss(label)[0].name if ":" in label else label
 
 
-def direct_gap(gname: str, dtype: str, steps: int, seed: int) -> tuple[float, float]:
-    """``(start gap, best gap)`` of the transformer family (on the study's perturbed start) when the duality
-    gap ``2 max_i (A pi)_i`` itself is minimised by Adam (3e-3) over its parameters."""
-    import jax
-    import jax.numpy as jnp
-    import optax
+def check_rules(p, args, labels, gms) -> tuple[dict, dict]:
+    """Every rule resolved and its hyperparameters (declared defaults, then ``--hp``, scoped by the rule's name
+    or its ``--rules`` text) checked on the first game before any work
+    (:func:`experiments.common.rules.study_hparams`). Returns ``name -> --rules text`` and
+    ``name -> {hyperparameter: value}``."""
+    import argparse
+    import dataclasses
 
-    import algorithms
+    from algorithms import policies
+
+    from .common import rules as R
+
+    @dataclasses.dataclass(frozen=True)
+    class Spec(R.RuleSpec):
+        label: str = ""
+
+        @property
+        def name(self) -> str:
+            return self.label
+
+    game = build_game(gms[0], args.dtype)
+    specs = []
+    for label in labels:
+        try:
+            rule = rule_for(label, "population", policies.tabular(game), None, 1)
+            specs.append(Spec(rule, label, display_name(label)))
+        except (ValueError, TypeError) as err:
+            cli.fail(p, str(err))
+    names = [s.name for s in specs]
+    twice = sorted({s.source for s in specs if names.count(s.name) > 1})
+    if twice:
+        cli.fail(p, f"--rules: {', '.join(twice)} have the same name")
+    ns = argparse.Namespace(hp=args.hp, seed=args.seed, rules=args.rules)
+    specs, hps = R.study_hparams(p, specs, game, ns)
+    return {s.name: s.source for s in specs}, hps
+
+
+def run_study(args, labels, pols, gms, feedbacks, cfg: Config, direct, folder) -> None:
     import games
 
-    game = build_game(gname, dtype)
-    policy, _ = make_policy("transformer", game)
-    rule = algorithms.loss_based("inpo", policy)  # only its start: the same base logit as the study's runs
-    start = algorithms.run(rule, game, steps=1, record_every=1, key=seed, start_noise=START_NOISE, eta=1e-12)
-    offset = start.state.offset  # [1, n] log pi_start
-    params = policy.init(jax.random.key(seed))
-    opt = optax.adam(3e-3)
-
-    def gap(p):
-        pi = jnp.exp(jax.nn.log_softmax(offset + policy.log_probs(p), axis=-1))[0]
-        return games.duality_gap(game, pi)
-
-    @jax.jit
-    def step(p, s):
-        g, grad = jax.value_and_grad(gap)(p)
-        upd, s = opt.update(grad, s, p)
-        return optax.apply_updates(p, upd), s, g
-
-    state, best, first = opt.init(params), np.inf, None
-    for _ in range(steps):
-        params, state, g = step(params, state)
-        first = float(g) if first is None else first
-        best = min(best, float(g))
-    return first, min(best, float(gap(params)))
-
-
-def run_study(args, rules, pols, gms, steps, seeds, direct, folder) -> None:
-    import jax
-
-    import games
-
-    jax.config.update("jax_enable_x64", True)
     t0 = time.perf_counter()
-    shapes = {}  # (V, L) -> the games of that shape: one sweep covers them
+    todo = units(labels, pols, gms, feedbacks, cfg.hps)
+    shapes = {}
     for g in gms:
         shapes.setdefault(GAMES[g][:2], []).append(g)
-    todo = [
-        (tuple(b), r, fb, k)
-        for b in shapes.values()
-        for k in pols
-        for r in rules
-        for fb in ("population", "sampled")
-    ]
-    timer, frames = progress.Timer(), []
-    with progress.progress(args, len(todo), f"sequences: {len(todo)} sweeps", "sweep") as bar:
-        for b, r, fb, k in todo:
-            name = f"V={GAMES[b[0]][0]},L={GAMES[b[0]][1]}/{k}"
-            with timer(name):
-                frames.append(simulate(b, r, fb, k, steps, seeds, args.comal_every, args.seed, args.dtype))
-            bar.set_postfix_str(f"{name}, {r}, {fb}")
-            bar.update()
+    direct_todo = [tuple(b) for b in shapes.values()] if "transformer" in pols else []
+    timer, frames, best = progress.Timer(), [], {}
+    total = len(todo) + len(direct_todo)
+    desc = f"sequences: {len(todo)} sweeps + {len(direct_todo)} direct on {args.jobs} process(es)"
+    name = lambda u: f"V={GAMES[u.games[0]][0]},L={GAMES[u.games[0]][1]}/{u.policy}/{u.feedback}"
+    with progress.progress(args, total, desc, "sweep") as bar:
+        if args.jobs == 1:
+            for u in todo:
+                m, sec = simulate(u, cfg)
+                frames.append(m)
+                timer.seconds[name(u)] = round(timer.seconds.get(name(u), 0.0) + sec, 3)
+                bar.update()
+            for b in direct_todo:
+                res, sec = _direct_job(b, cfg.dtype, direct, cfg.seed)
+                best.update(res)
+                timer.seconds[f"{'+'.join(b)}/direct"] = round(sec, 3)
+                bar.update()
+        else:
+            ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
+            with ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_worker_init) as pool:
+                futures = {pool.submit(_direct_job, b, cfg.dtype, direct, cfg.seed): b for b in direct_todo}
+                futures.update({pool.submit(simulate, u, cfg): u for u in todo})
+                for fut in as_completed(futures):
+                    u = futures[fut]
+                    if isinstance(u, Unit):
+                        m, sec = fut.result()
+                        frames.append(m)
+                        timer.seconds[name(u)] = round(timer.seconds.get(name(u), 0.0) + sec, 3)
+                    else:
+                        res, sec = fut.result()
+                        best.update(res)
+                        timer.seconds[f"{'+'.join(u)}/direct"] = round(sec, 3)
+                    bar.update()
     df = tables.combine(frames, hp_order=("policy", "feedback", "pairs", "eta", "tau", "beta", "start_noise"))
+    fbs = ["population", *(f"K={k}" for k in cfg.pairs)]
+    rank = {"game": gms, "policy": pols, "rule": labels, "feedback": fbs}  # the flags' order, whatever --jobs
+    keys = [df[c].map({v: i for i, v in enumerate(vals)}) for c, vals in rank.items()]
+    order = np.lexsort([df["step"], df["metric"].to_numpy().astype(str), df["seed"], *keys[::-1]])
+    df = df.iloc[order].reset_index(drop=True)
     rows, header = summary(df)
     nash = {}
     direct_rows = []
     for g in gms:
         game = build_game(g, args.dtype)
-        x = games.solve(game).x
-        nash[g] = float(games.sequences.token_mass(x, game.sequences, FAVOURED))
+        nash[g] = float(games.sequences.token_mass(games.solve(game).x, game.sequences, FAVOURED))
         if GAMES[g][3].get("verbosity"):  # the same judge without its bias
             V, L, judge, options = GAMES[g]
             plain = games.sequence_game(V, L, judge, dtype=args.dtype, **{**options, "verbosity": 0.0})
             key = f"{g} without verbosity"
             nash[key] = float(games.sequences.token_mass(games.solve(plain).x, plain.sequences, FAVOURED))
-        if "transformer" in pols:
-            with timer(f"{g}/direct"):
-                first, best = direct_gap(g, args.dtype, direct, args.seed)
-            direct_rows.append((g, f"{first:.3e}", f"{best:.3e}", f"{nash[g]:.3f}"))
+        if g in best:
+            first, low = best[g]
+            direct_rows.append((g, f"{first:.3e}", f"{low:.3e}", f"{nash[g]:.3f}"))
         else:
             direct_rows.append((g, "—", "—", f"{nash[g]:.3f}"))
     direct_header = (
@@ -252,41 +523,52 @@ def run_study(args, rules, pols, gms, steps, seeds, direct, folder) -> None:
     output.write_frame(folder / "trace.csv", df)
     output.write_csv(folder / "summary.csv", rows, header)
     output.write_csv(folder / "direct.csv", direct_rows, direct_header)
-    output.save_figure(figure(df, gms, rules, pols), folder / "sequences.png")
+    output.save_figure(figure(df, gms, labels, pols), folder / "sequences.png")
     meta = metadata.metadata(
         args,
         games={
             g: {"vocab": GAMES[g][0], "length": GAMES[g][1], "judge": GAMES[g][2], **GAMES[g][3]} for g in gms
         },
-        rules=[{"name": r, "loss": RULES[r], **hparams(r)} for r in rules],
+        rules=[
+            {
+                "name": r,
+                "source": cfg.sources[r],
+                "loss": resolve_loss(cfg.sources[r])[0].name,
+                "comal": resolve_loss(cfg.sources[r])[1],
+                **cfg.hps[r],
+            }
+            for r in labels
+        ],
         policies={"names": list(pols), "transformer": WIDTH, "transformer_optimizer": "optax.adam(1e-2)"},
         feedback={
+            "kinds": list(feedbacks),
             "population": "exact expectation over pairs",
-            "sampled": {"pairs": list(PAIRS), "labels": "hard"},
+            "sampled": {"pairs": list(cfg.pairs), "labels": "hard", "draws": "token by token (every policy)"},
         },
-        optimizer_steps=10,
-        comal_every=args.comal_every,
+        optimizer_steps=OPTIMIZER_STEPS,
+        comal_every=cfg.comal_every,
         start_noise=START_NOISE,
-        steps=steps,
-        record_every=steps // 10,
-        seeds=seeds,
+        steps=cfg.steps,
+        record_every=cfg.steps // 10,
+        seeds=cfg.seeds,
         direct_steps=direct,
         nash_favoured_mass=nash,
+        jobs=args.jobs,
         wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
         files=["trace.csv", "summary.csv", "direct.csv", "sequences.png"],
     )
     metadata.write_metadata(folder, meta)
     print(
-        f"last-iterate gap after {steps} iterations (sampled: median over {seeds} seeds, [2.5%, 97.5%] bootstrap "
-        "interval of the median), comparisons used, and the mass on the favoured token a:"
+        f"last-iterate gap after {cfg.steps} iterations (sampled: median over {cfg.seeds} seeds, [2.5%, 97.5%] "
+        "bootstrap interval of the median), comparisons used, and the mass on the favoured token a:"
     )
     print(tables.table(rows, header))
     print("the transformer family with its gap minimised directly, and the Nash policy's mass on a:")
     print(", ".join(f"Nash mass on a, {k}: {v:.3f}" for k, v in nash.items() if "without" in k))
     print(tables.table(direct_rows, direct_header))
     print(
-        f"wall time {time.perf_counter() - t0:.0f} s; per game/policy (s): "
-        + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items())
+        f"wall time {time.perf_counter() - t0:.0f} s on {args.jobs} process(es); compile + run time per "
+        "shape/policy/feedback (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items())
     )
 
 
@@ -340,7 +622,8 @@ def figure(df, gms, rules, pols):
     fig = Figure(figsize=(3.2 * len(rules) + 1.5, 2.3 * len(gms) + 1.2), layout="constrained")
     axes = fig.subplots(len(gms), len(rules), sharex=True, sharey=True, squeeze=False)
     colours = dict(zip(POLICIES, ("tab:blue", "tab:orange", "tab:green")))
-    styles = {"population": "-", "K=64": ":", "K=1024": "--"}
+    sampled = sorted({f for f in df["feedback"].unique() if f != "population"}, key=lambda f: int(f[2:]))
+    styles = {"population": "-", **dict(zip(sampled, (":", "--", "-.", (0, (1, 4)))))}
     gaps = df[df["metric"] == "gap"]
     for i, g in enumerate(gms):
         for j, r in enumerate(rules):

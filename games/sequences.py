@@ -314,8 +314,10 @@ def ancestral_sample(key: jax.Array, log_probs: jax.Array, space: SequenceSpace,
     """Draw ``num`` sequences per row of ``log_probs`` ``[R, n]`` token by token, as generation does.
 
     For ``t = 1..L``: ``y_t ~ pi(. | y_<t)``, the conditional read from the prefix marginals
-    (:func:`prefix_log_probs`: ``log pi(y_t | y_<t) = log pi(y_<=t) - log pi(y_<t)``), one
-    ``jax.random.categorical`` over the ``V`` tokens per position with its own key. The draw's distribution is
+    (:func:`prefix_log_probs`: ``log pi(y_t | y_<t) = log pi(y_<=t) - log pi(y_<t)``), drawn by inverting its
+    cumulative distribution at one uniform ``u_t`` per position and draw (its own key per position):
+    ``y_t = #{v < V - 1: F_t(v) <= u_t}``, ``F_t(v) = sum_{w <= v} pi(w | y_<t)`` — one random number per
+    token drawn, where a Gumbel-max categorical takes ``V``. The draw's distribution is
     exactly ``pi`` (the chain rule); the first ``t`` tokens of a draw depend only on the marginals of the
     prefixes of length ``<= t``, as in generation (how mass is spread below a prefix never changes which
     prefix is drawn).
@@ -334,8 +336,11 @@ def ancestral_sample(key: jax.Array, log_probs: jax.Array, space: SequenceSpace,
     idx = jnp.zeros((R, num), dtype=jnp.int32)  # the prefix drawn so far, among the V^t of its length
     for t, k in enumerate(jax.random.split(key, space.length)):  # positions, not sequences: L is static
         marg = jnp.reshape(prefix_log_probs(log_probs, space, t + 1), (R, V**t, V))  # [R, V^t, V]
-        logits = jnp.take_along_axis(marg, idx[:, :, None], axis=1)  # [R, num, V] log pi(y_<t, v) per draw
-        idx = idx * V + jax.random.categorical(k, logits, axis=-1).astype(idx.dtype)
+        table = jnp.cumsum(jax.nn.softmax(marg, axis=-1), axis=-1)  # [R, V^t, V] F_t(v) per prefix
+        cdf = jnp.take_along_axis(table, idx[:, :, None], axis=1)  # [R, num, V] per draw
+        u = jax.random.uniform(k, (R, num), cdf.dtype)
+        token = jnp.sum(cdf[..., :-1] <= u[..., None], axis=-1)  # the v with F_t(v - 1) <= u < F_t(v)
+        idx = idx * V + token.astype(idx.dtype)
     return idx
 
 

@@ -812,12 +812,68 @@ def test_sequences_quick_writes_its_tables_and_counts_comparisons(tmp_path):
         (["--policies", "rnn"], "--policies: unknown 'rnn'"),
         (["--steps", "15"], "must be a multiple of 10"),
         (["--dtype", "float32"], "float64 only"),
+        (["--feedback", "noisy:0.1"], "the loss-based rules judge their own pairs"),
+        (["--feedback", "sampled:0"], "--feedback must be exact, sampled:K"),
+        (["--hp", "eta=-1"], "eta"),
+        (["--hp", "zeta=1"], "no rule run declares 'zeta'"),
+        (["--hp", "dpo.beta=1"], "no rule 'dpo' among the rules run"),
+        (["--rules", "nosuch"], "--rules: unknown 'nosuch'"),
+        (["--rules", "comal(dpo)"], "dpo has none"),
+        (["--rules", "math:pi"], "not an algorithms.losses.Loss"),
+        (["--rules", "nosuchmodule:x"], "cannot import 'nosuchmodule'"),
     ],
 )
 def test_sequences_cli_errors_are_one_line_before_any_computation(args, message, tmp_path):
     out = tmp_path / "out"
     proc = run_cli("experiments.sequences", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
     assert_cli_error(proc, message, out, tmp_path)
+
+
+MY_LOSS = """
+from algorithms import losses
+
+
+def _my_inpo(pairs, *, eta, tau):
+    # INPO's square loss, written out again by its user
+    et = eta * tau
+    d = (
+        (pairs.logp_w - pairs.logp_l)
+        - et * (pairs.ref_w - pairs.ref_l)
+        - (1 - et) * (pairs.anchor_w - pairs.anchor_l)
+        - eta / 2
+    )
+    return losses.weighted_mean(d**2, pairs.weight)
+
+
+my_inpo = losses.Loss(
+    "my_inpo", _my_inpo, (("eta", (0.5, "(0, inf)")), ("tau", (0.1, "(0, inf)"))), regularized=True, eta_tau=True
+)
+"""
+
+
+@pytest.mark.slow
+def test_sequences_runs_a_loss_of_your_own_with_sampled_feedback_and_hp(tmp_path):
+    """``--rules module:attribute`` naming a ``Loss`` (and COMAL around it), ``--feedback sampled:K`` (K judged
+    pairs per iteration), ``--hp`` for every rule declaring the name: the user's INPO is INPO, draw for draw."""
+    (tmp_path / "my_losses.py").write_text(MY_LOSS)
+    out = tmp_path / "s"
+    run_cli(
+        "experiments.sequences",
+        *("--rules", "inpo,my_losses:my_inpo,comal(my_losses:my_inpo)", "--policies", "autoregressive"),
+        *("--games", "rps3x4", "--steps", "20", "--comal-every", "10", "--seeds", "2", "--jobs", "1"),
+        *("--feedback", "sampled:32", "--hp", "tau=0.2", "--out", str(out)),
+        cwd=tmp_path,
+        extra_path=tmp_path,
+    )
+    df = pd.read_csv(out / "trace.csv")
+    assert set(df["rule"]) == {"inpo", "my_inpo", "comal(my_inpo)"}
+    assert set(df["feedback"]) == {"K=32"} and (df["tau"] == 0.2).all()
+    np.testing.assert_array_equal(df["comparisons"], 32 * df["step"])
+    gap = df[df["metric"] == "gap"].set_index(["rule", "seed", "step"])["value"]
+    np.testing.assert_allclose(gap["my_inpo"], gap["inpo"], rtol=1e-12)
+    assert (gap["comal(my_inpo)"] != gap["my_inpo"]).any()  # re-centred after 10 iterations
+    meta = json.loads((out / "metadata.json").read_text())
+    assert {r["name"]: r["source"] for r in meta["rules"]}["my_inpo"] == "my_losses:my_inpo"
 
 
 def test_numpy_autoregressive_loop_learns_the_better_sequence():

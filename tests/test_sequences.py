@@ -177,6 +177,61 @@ def test_transformer_is_normalised_and_uniform_at_init_on_contextual_games():
     assert policies.transformer(ctx, d_model=8, layers=1, heads=2) is pol  # cached
 
 
+def _whole_sequence_transformer(params, space, C: int, heads: int) -> np.ndarray:
+    """The transformer run on whole sequences ``(x, y_1..y_{L-1})`` with a causal mask, position ``t``
+    predicting ``y_t`` (the textbook way, one pass per sequence), in NumPy: ``[C, n]`` log-probabilities."""
+    V, L, n = space.vocab, space.length, space.n
+    w = lambda a: np.asarray(a)
+
+    def ln(m, h):
+        mu = h.mean(-1, keepdims=True)
+        return (h - mu) / np.sqrt(((h - mu) ** 2).mean(-1, keepdims=True) + 1e-5) * w(m.weight) + w(m.bias)
+
+    def lin(m, h):
+        return h @ w(m.weight).T + (0 if m.bias is None else w(m.bias))
+
+    def gelu(x):  # the tanh form, jax.nn.gelu's default
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+
+    def log_softmax(z):
+        z = z - z.max(-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+    out = np.zeros((C, n))
+    for c in range(C):
+        x = np.concatenate([np.full((n, 1), V + c), space.tokens[:, : L - 1]], 1)  # [n, L]
+        h = w(params.embed)[x] + w(params.position)[None]
+        for b in params.blocks:
+            z = ln(b.ln1, h)
+            q, k, v = (
+                lin(p, z).reshape(n, L, heads, -1)
+                for p in (b.attn.query_proj, b.attn.key_proj, b.attn.value_proj)
+            )
+            logits = np.einsum("nthd,nshd->nhts", q, k) / np.sqrt(q.shape[-1])
+            logits = np.where(np.tril(np.ones((L, L), bool)), logits, -np.inf)
+            mixed = np.einsum("nhts,nshd->nthd", np.exp(log_softmax(logits)), v).reshape(n, L, -1)
+            h = h + lin(b.attn.output_proj, mixed)
+            h = h + lin(b.down, gelu(lin(b.up, ln(b.ln2, h))))
+        lp = log_softmax(ln(params.ln, h) @ w(params.out))  # [n, L, V]
+        out[c] = np.take_along_axis(lp, space.tokens[:, :, None], 2)[..., 0].sum(1)
+    return out
+
+
+@pytest.mark.parametrize("vocab, length, prompts", [(3, 4, 1), (2, 3, 2), (4, 1, 1)])
+def test_transformer_over_the_prefix_tree_is_the_network_on_whole_sequences(vocab, length, prompts):
+    # the policy runs the network once per prefix (40 nodes at V = 3, L = 4) instead of once per position of
+    # every sequence (108); causal attention makes them the same function. Random (not initial) parameters.
+    g = games.sequence_game(vocab, length, "embedding", seed=0)
+    if prompts > 1:
+        P = np.stack([np.asarray(g.P), np.asarray(games.sequence_game(vocab, length, "embedding", seed=1).P)])
+        g = dataclasses.replace(games.preference_game(P), sequences=g.sequences)
+    pol = policies.transformer(g, d_model=8, layers=2, heads=2)
+    params = pol.init(jax.random.key(1))
+    params = jax.tree.map(lambda p: p + 0.3 * jax.random.normal(jax.random.key(5), p.shape, p.dtype), params)
+    want = _whole_sequence_transformer(params, g.sequences, prompts, heads=2)
+    np.testing.assert_allclose(np.asarray(pol.log_probs(params)), want, atol=1e-13)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Ancestral sampling
 # ---------------------------------------------------------------------------------------------------------------
@@ -223,6 +278,13 @@ def test_loss_based_draws_by_policy_kind_and_keeps_tabular_traces():
     np.testing.assert_array_equal(
         draw(policies.tabular(g), key, lp, 50), jax.random.categorical(key, lp[:, None, :], shape=(1, 50))
     )
+    np.testing.assert_array_equal(
+        draw(policies.tabular(g, ancestral=True), key, lp, 50), ancestral_sample(key, lp, g.sequences, 50)
+    )
+    with pytest.raises(ValueError, match="ancestral=True needs a game built by games.sequence_game"):
+        policies.tabular(games.comal_cycle(), ancestral=True)
+    with pytest.raises(TypeError, match="ancestral must be True or False"):
+        policies.tabular(g, ancestral=1)
     # the tabular traces from before sequence policies existed (recorded on the parent commit, same machine:
     # bitwise equal; compared here to 1e-12 so that another CPU's last-bit rounding passes)
     before = {
