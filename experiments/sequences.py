@@ -572,14 +572,6 @@ def run_study(args, labels, pols, gms, feedbacks, cfg: Config, direct, folder) -
     )
 
 
-def _bootstrap_median(values: np.ndarray, rng) -> tuple[float, float]:
-    if len(values) < 2:
-        return float("nan"), float("nan")
-    draws = rng.choice(values, size=(2000, len(values)), replace=True)
-    lo, hi = np.quantile(np.median(draws, axis=1), [0.025, 0.975])
-    return float(lo), float(hi)
-
-
 def summary(df):
     """One row per (game, policy, rule, feedback): final gap (median over seeds, bootstrap interval), the
     iteration from which the gap stays below 1e-2, comparisons, favoured mass."""
@@ -591,7 +583,7 @@ def summary(df):
     for key, part in last.groupby(keys, sort=False):
         gap = part[part["metric"] == "gap"]["value"].to_numpy()
         mass = part[part["metric"] == "favoured_mass"]["value"].to_numpy()
-        lo, hi = _bootstrap_median(gap, rng)
+        _, lo, hi = tables.bootstrap_median(gap, rng) if len(gap) > 1 else (0, np.nan, np.nan)
         sel = curves[key]
         firsts = [
             tables.first_below(r["step"].to_numpy(), r["value"].to_numpy(), 1e-2)

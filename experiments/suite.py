@@ -406,14 +406,6 @@ def _read_runs(rule: str, members, fb: FeedbackEntry, tr, first_game, budget: in
     return rows
 
 
-def bootstrap_median(values, rng, resamples: int = BOOTSTRAP) -> tuple[float, float, float]:
-    """Median and its 95 % percentile bootstrap interval (``resamples`` resamples with replacement)."""
-    v = np.asarray(values, np.float64)
-    idx = rng.integers(0, v.size, size=(resamples, v.size))
-    meds = np.median(v[idx], axis=1)
-    return float(np.median(v)), float(np.quantile(meds, 0.025)), float(np.quantile(meds, 0.975))
-
-
 def summarize(df, seed: int = 0):
     """One row per (rule, game, feedback, budget): medians, interval, costs, rank within the column."""
     import pandas as pd
@@ -423,7 +415,7 @@ def summarize(df, seed: int = 0):
     for (rule, game, fb, unit, budget), part in df.groupby(
         ["rule", "game", "feedback", "budget_unit", "budget"], sort=False
     ):
-        med, lo, hi = bootstrap_median(part["gap"], rng)
+        med, lo, hi = tables.bootstrap_median(part["gap"], rng, BOOTSTRAP)
         row = dict(rule=rule, game=game, feedback=fb, budget_unit=unit, budget=budget, runs=len(part))
         row.update(gap_median=med, gap_lo=lo, gap_hi=hi, win_rate_median=float(np.median(part["win_rate"])))
         for lv in LEVELS:

@@ -112,3 +112,14 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
     out = tmp_path / "res"
     proc = run_cli("experiments.schedules", *args, "--out", str(out), check=False, cwd=tmp_path)
     assert_cli_error(proc, message, out, tmp_path)
+
+
+def test_bootstrap_median_with_levels_never_reached():
+    from experiments.common import tables
+
+    rng = np.random.default_rng(0)
+    assert tables.bootstrap_median([np.inf] * 16, rng) == (np.inf, np.inf, np.inf)
+    med, lo, hi = tables.bootstrap_median([2.0] * 15 + [np.inf], rng)  # one seed never: a resample median is 2
+    assert (med, lo, hi) == (2.0, 2.0, 2.0)
+    med, lo, hi = tables.bootstrap_median([1.0] * 4 + [np.inf] * 12, rng)
+    assert med == np.inf and hi == np.inf and not np.isnan(lo)

@@ -9,26 +9,27 @@ import pandas as pd
 import pytest
 
 from experiments import suite
+from experiments.common import tables
 
 
 def test_bootstrap_median_of_two_values_spans_both():
     """v = (0, 1): a resample of two is (0,0), (0,1), (1,0) or (1,1), medians 0, 0.5, 0.5, 1 with
     probabilities 1/4, 1/2, 1/4: the 2.5 % and 97.5 % quantiles of 2000 resamples are 0 and 1."""
-    med, lo, hi = suite.bootstrap_median([0.0, 1.0], np.random.default_rng(0))
+    med, lo, hi = tables.bootstrap_median([0.0, 1.0], np.random.default_rng(0))
     assert (med, lo, hi) == (0.5, 0.0, 1.0)
 
 
 def test_bootstrap_median_interval_has_the_asymptotic_width():
     """v = 0, 1, ..., 100 (a uniform sample, density 1/100 at the median): the median's standard error is
     1 / (2 f sqrt(n)) = 100 / (2 sqrt(101)) = 4.98, so the 95 % interval is about 50 -+ 9.8."""
-    med, lo, hi = suite.bootstrap_median(np.arange(101.0), np.random.default_rng(1))
+    med, lo, hi = tables.bootstrap_median(np.arange(101.0), np.random.default_rng(1))
     assert med == 50.0
     assert 36.0 < lo < 45.0 and 55.0 < hi < 64.0
     assert 14.0 < hi - lo < 26.0
 
 
 def test_bootstrap_median_of_a_constant_is_a_point():
-    assert suite.bootstrap_median([3.0] * 16, np.random.default_rng(2)) == (3.0, 3.0, 3.0)
+    assert tables.bootstrap_median([3.0] * 16, np.random.default_rng(2)) == (3.0, 3.0, 3.0)
 
 
 def _cells(gaps: dict) -> pd.DataFrame:

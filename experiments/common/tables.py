@@ -144,13 +144,13 @@ def steps_to(steps, gap, level: float) -> str:
 
 def bootstrap_median(values, rng, resamples: int = 2000) -> tuple[float, float, float]:
     """The median of ``values`` and its 95 % percentile-bootstrap interval (``resamples`` resamples with
-    replacement, drawn from ``rng``); infinite values (a level never reached) take part as themselves."""
+    replacement, drawn from ``rng``). Infinite values (a level never reached) take part as themselves: an
+    interval end among them is ``inf``."""
     v = np.asarray(values, np.float64).ravel()
     if v.size == 0:
         return float("nan"), float("nan"), float("nan")
     meds = np.median(v[rng.integers(0, v.size, size=(resamples, v.size))], axis=1)
-    return (
-        float(np.median(v)),
-        float(np.quantile(meds, 0.025, method="inverted_cdf")),
-        float(np.quantile(meds, 0.975, method="inverted_cdf")),
-    )
+    with np.errstate(invalid="ignore"):  # inf - inf inside the interpolation: NaN, read back as inf
+        lo, hi = np.quantile(meds, [0.025, 0.975])
+    lo, hi = (np.inf if np.isnan(q) and np.isposinf(meds).any() else q for q in (lo, hi))
+    return float(np.median(v)), float(lo), float(hi)
