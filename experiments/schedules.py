@@ -414,22 +414,24 @@ def figure(df, seeds: int):
     import matplotlib as mpl
     from matplotlib.figure import Figure
 
-    gap = df[df["metric"] == "gap"]
-    panels = list(dict.fromkeys(zip(gap["game"], gap["policy"])))
+    gap = df[df["metric"] == "gap"].copy()
+    gap["row"] = gap["policy"].str.replace(
+        " (duels)", "", regex=False
+    )  # the closed forms share the tabular row
+    panels = list(dict.fromkeys(zip(gap["game"], gap["row"])))
     rule_names = list(dict.fromkeys(gap["rule"]))
     scheds = list(dict.fromkeys(gap["schedule"]))
     fig = Figure(figsize=(2.8 * len(rule_names) + 0.5, 2.4 * len(panels) + 1.6), layout="constrained")
     axes = fig.subplots(len(panels), len(rule_names), sharey=True, squeeze=False)
     cmap = mpl.colormaps["viridis"]
-    colors = {
-        s: ("tab:red" if s == "until" else cmap(i / max(1, len(scheds) - 1) * 0.85))
-        for i, s in enumerate(scheds)
-    }
+    palette = {"K=16": "tab:purple", "K=256": "tab:blue", "K=4096": "tab:cyan", "geometric": "tab:green"}
+    palette.update({"polynomial": "tab:orange", "until": "tab:red"})
+    colors = {s: palette.get(s, cmap(i / max(1, len(scheds) - 1) * 0.85)) for i, s in enumerate(scheds)}
     rng = np.random.default_rng(0)
     for i, (g, pol) in enumerate(panels):
         for j, r in enumerate(rule_names):
             ax = axes[i, j]
-            part = gap[(gap["game"] == g) & (gap["policy"] == pol) & (gap["rule"] == r)]
+            part = gap[(gap["game"] == g) & (gap["row"] == pol) & (gap["rule"] == r)]
             for s in scheds:
                 run = part[part["schedule"] == s]
                 if run.empty:
@@ -457,9 +459,9 @@ def figure(df, seeds: int):
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.grid(alpha=0.25)
-            ax.set_title(f"{r}\n{g}, {pol}", fontsize=8)
-            if j == 0:
-                ax.set_ylabel("last-iterate gap", fontsize=8)
+            ax.set_title(f"{r}\n{g}, {part['policy'].iloc[0]}", fontsize=8)
+            ax.set_ylabel("last-iterate gap", fontsize=8)
+            ax.tick_params(labelleft=True)
             ax.set_xlabel("comparisons judged", fontsize=8)
     handles = {s: mpl.lines.Line2D([], [], color=colors[s], lw=1.5) for s in scheds}
     fig.legend(
