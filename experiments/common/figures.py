@@ -15,13 +15,16 @@ from .cli import X_AXES
 
 PLOT_FLOOR = 1e-17
 
-#: What a gap trace does, the panels' titles, in this order (see :func:`behaviour`).
-REACHES, FALLING, PLATEAU, NO_CONVERGENCE = (
-    "reaches the level",
-    "still falling, above the level",
-    "plateaus above the level",
-    "does not converge (rises or oscillates)",
-)
+# What a gap trace does (see :func:`behaviour`): the panels' titles.
+#: The last recorded gap is at or below the level.
+REACHES = "reaches the level"
+#: Above the level, and falling at least as fast as a power law.
+FALLING = "still falling, above the level"
+#: Above the level, and flat below the start's gap.
+PLATEAU = "plateaus above the level"
+#: Anything else: a rising or oscillating tail, a flat tail above the start, a non-finite value.
+NO_CONVERGENCE = "does not converge (rises or oscillates)"
+#: The four behaviours, in the panels' order.
 BEHAVIOURS = (REACHES, FALLING, PLATEAU, NO_CONVERGENCE)
 LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)))
 #: The key under which a PNG written by :func:`experiments.common.output.save_figure` carries :func:`stamp`.
