@@ -38,7 +38,7 @@ class DuelState(NamedTuple):
     samples: jax.Array  # duels judged per action in the current step
 
 
-def duels(inner: base.UpdateRule, samples: int) -> base.UpdateRule:
+def duels(inner: base.UpdateRule, samples: int, *, counts: bool = False) -> base.UpdateRule:
     """``inner`` learning from sampled duels: every gradient it asks for is estimated from ``samples(t)`` duels
     per action (opponents drawn from the current policy, one Bernoulli outcome each), out of ``samples``
     drawn — :func:`games.feedback.sampled`'s estimate with the number judged a hyperparameter.
@@ -47,6 +47,12 @@ def duels(inner: base.UpdateRule, samples: int) -> base.UpdateRule:
     feedback; ``comparisons`` counts the duels judged. It keeps ``inner``'s declarations (its reference, so
     ``comal(duels(nash_mp(), 4096))`` is Nash-Prox from samples). Hyperparameters: those of ``inner``, plus
     ``samples`` (whole numbers in ``[1, samples]``, default ``samples``; a schedule counts steps).
+
+    ``counts=True`` draws each action's number of wins, one binomial draw of ``samples(t)`` duels won with
+    probability ``P(a > pi)``, instead of the duels one by one: every duel is won with that probability
+    independently (its opponent drawn from ``pi``), so the estimate has the same distribution, and its cost
+    does not grow with the number judged (runs of ``1e7`` comparisons). Preference games only; the random
+    stream differs from the duel-by-duel draw.
 
     Raises:
         TypeError / ValueError: ``inner`` is not an UpdateRule, reads the whole game (``exact_only``) or
@@ -61,11 +67,13 @@ def duels(inner: base.UpdateRule, samples: int) -> base.UpdateRule:
         raise ValueError(f"duels: {inner.name} {what}; duels needs a rule that asks the oracle for gradients")
     if "samples" in {h.name for h in inner.hparams}:
         raise ValueError(f"duels: {inner.name} already declares a hyperparameter 'samples'")
-    return _duels(inner, check_int(samples, "duels: samples"))
+    if not isinstance(counts, bool):
+        raise TypeError(f"duels: counts must be True or False, got {counts!r}")
+    return _duels(inner, check_int(samples, "duels: samples"), counts)
 
 
 @functools.cache
-def _duels(inner: base.UpdateRule, samples: int) -> base.UpdateRule:
+def _duels(inner: base.UpdateRule, samples: int, counts: bool) -> base.UpdateRule:
     own = base.Hparam("samples", float(samples), f"[1, {samples}]", integer=True)
     feedback = games.feedback.sampled(samples)
 
@@ -80,7 +88,7 @@ def _duels(inner: base.UpdateRule, samples: int) -> base.UpdateRule:
             raise ValueError(
                 f"{rule.name} judges its own duels: run it with exact feedback, got {oracle.feedback.name}"
             )
-        mine = Oracle(oracle.game, feedback, oracle.next_key(), judged=s.samples)
+        mine = Oracle(oracle.game, feedback, oracle.next_key(), judged=s.samples, counts=counts)
         state = inner.step(s.inner, mine)
         oracle.count(mine.calls, mine.comparisons)
         return s._replace(inner=state)
@@ -92,10 +100,11 @@ def _duels(inner: base.UpdateRule, samples: int) -> base.UpdateRule:
         return DuelState(state, jnp.asarray(k, s.samples.dtype))
 
     def working_bytes(game) -> int:
-        return feedback.working_bytes(game, self_play=False) + (inner.working_bytes or (lambda g: 0))(game)
+        drawn = 0 if counts else feedback.working_bytes(game, self_play=False)  # counts: a few numbers per action
+        return drawn + (inner.working_bytes or (lambda g: 0))(game)
 
     rule = base.UpdateRule(
-        name=f"duels({inner.name},{samples})",
+        name=f"duels({inner.name},{samples}{',counts' if counts else ''})",
         init=init,
         step=step,
         policy=lambda s: inner.policy(s.inner),

@@ -78,6 +78,7 @@ def loss_based(
     pairs: int | None = None,
     prompts: int | None = None,
     labels: str = "hard",
+    counts: bool = False,
 ) -> base.UpdateRule:
     """An update rule that takes ``optimizer_steps`` optimizer steps on ``loss`` per iteration.
 
@@ -98,6 +99,15 @@ def loss_based(
         prompts: ``None`` (every prompt each iteration, the loss weighted by ``rho``) or ``B``: ``B`` prompts
             drawn by ``rho`` (with replacement) each iteration, equally weighted; ``K`` pairs per drawn prompt.
         labels: ``"hard"`` (one Bernoulli judgment per pair) or ``"soft"`` (the probability as the label).
+        counts: with ``pairs=K``, draw the judged pairs as their **counts** over the ``n^2`` ordered cells
+            instead of one by one: hard labels, one multinomial draw of ``pairs(t)`` over the (winner, loser)
+            cells with probabilities ``2 pi_t(a) pi_t(b) P(a > b)`` (the population loss's weights); soft
+            labels, a multinomial draw of the drawn pairs ``(a, b)`` by ``pi_t(a) pi_t(b)``, each weighted by
+            ``P``. Every loss is a weighted mean over pairs (:mod:`algorithms.losses`), so the loss on the
+            counts is the loss on the pairs, and the judged data have the same distribution; the cost no
+            longer grows with ``K`` (``n^2`` cells per prompt), which is what runs of ``1e7`` comparisons
+            need. The random stream differs from drawing pairs, so traces do not match the pairwise draw's
+            bit for bit. Not for a policy over token sequences (they are drawn token by token).
 
     Hyperparameters: the loss's (INPO, Nash-MD: ``eta`` 0.5, ``tau`` 0.1 with ``eta tau <= 1``; IPO: ``tau`` 2;
     SPPO: ``eta`` 0.5; DPO: ``beta`` 2; EGPO: ``eta`` 0.5, ``tau`` 0.1).
@@ -126,8 +136,17 @@ def loss_based(
     if labels not in ("hard", "soft"):
         raise ValueError(f"loss_based: labels must be 'hard' or 'soft', got {labels!r}")
     b = None if prompts is None else check_int(prompts, "loss_based: prompts")
+    if not isinstance(counts, bool):
+        raise TypeError(f"loss_based: counts must be True or False, got {counts!r}")
+    if counts and k is None:
+        raise ValueError("loss_based: counts=True draws the counts of K judged pairs; give pairs=K")
+    if counts and policy.sequences is not None:
+        raise ValueError(
+            f"loss_based: counts=True draws from the enumerated distribution; {policy.name} is a policy over "
+            "token sequences, whose pairs are drawn token by token (ancestral sampling)"
+        )
     _check_declarations(loss, policy, optimizer, k)
-    return _loss_based(loss, policy, optimizer, steps, k, b, labels)
+    return _loss_based(loss, policy, optimizer, steps, k, b, labels, counts)
 
 
 @functools.cache
@@ -209,10 +228,10 @@ def _take(a: jax.Array, idx: jax.Array) -> jax.Array:
 
 @functools.cache
 def _loss_based(
-    loss, policy, optimizer, steps: int, k: int | None, b_prompts: int | None, labels: str
+    loss, policy, optimizer, steps: int, k: int | None, b_prompts: int | None, labels: str, counts: bool
 ) -> base.UpdateRule:
     C, n = policy.shape
-    data = "population" if k is None else f"{k}x{labels}"
+    data = "population" if k is None else f"{k}x{labels}" + (",counts" if counts else "")
     if b_prompts is not None:
         data += f",B={b_prompts}"
     name = f"loss_based({loss.name},{policy.name},M={steps},{data})"
@@ -243,12 +262,24 @@ def _loss_based(
             row_weight = jnp.full((b_prompts,), 1.0 / b_prompts, P.dtype)
         R = rows.shape[0]
         sampling, P = sampling[rows], P[rows]
-        if k is None:  # the population: every ordered pair, weight 2 pi(a) pi(b) P(a > b)
-            oracle.count(1, 0)
-            pi = jnp.exp(sampling)
+        if k is None or counts:  # the n^2 ordered cells (w, l), with their population weights or counts
             w = jnp.broadcast_to(jnp.repeat(jnp.arange(n), n)[None, :], (R, n * n))
             l = jnp.broadcast_to(jnp.tile(jnp.arange(n), n)[None, :], (R, n * n))
-            weight = jnp.reshape(2 * pi[:, :, None] * pi[:, None, :] * P, (R, n * n))
+            pi = jnp.exp(sampling)
+            drawn = pi[:, :, None] * pi[:, None, :]  # [R, n, n] the pair (a, b) drawn
+        if k is None:  # the population: every ordered pair, weight 2 pi(a) pi(b) P(a > b)
+            oracle.count(1, 0)
+            weight = jnp.reshape(2 * drawn * P, (R, n * n))
+        elif counts:  # how many of the `used` judged pairs fall in each cell: one multinomial draw per prompt
+            oracle.count(1, used * R)
+            q = 2 * drawn * P if labels == "hard" else drawn  # (w, l) judged, or (a, b) drawn
+            q = jnp.reshape(q, (R, n * n))
+            c = jax.random.multinomial(key, used.astype(P.dtype), q / jnp.sum(q, -1, keepdims=True))
+            if labels == "hard":
+                weight = c
+            else:  # the pair (a, b) counts P(a > b) for (a, b) and 1 - P(a > b) for (b, a)
+                c = jnp.reshape(c, (R, n, n))
+                weight = jnp.reshape((c + jnp.swapaxes(c, 1, 2)) * P, (R, n * n))
         else:
             oracle.count(1, used * R)
             keep = (jnp.arange(k) < used).astype(P.dtype)[None, :]  # [1, K]
@@ -317,7 +348,7 @@ def _loss_based(
         probability, the label and the weight — (fitted to peak RSS at n = 3 and 20, checked at n = 8: the
         hand-over note); the population: every ordered pair."""
         rows = C if b_prompts is None else b_prompts
-        return rows * (n * n if k is None else k) * (3 * n + 4) * jnp.dtype(game.dtype).itemsize
+        return rows * (n * n if k is None or counts else k) * (3 * n + 4) * jnp.dtype(game.dtype).itemsize
 
     reg = None
     if loss.regularized:

@@ -160,13 +160,22 @@ def check_feedback(feedback) -> Feedback:
     return feedback
 
 
-def _sampled_player(key, M, opponent_logits, samples: int, preference: bool, judged=None):
+def _sampled_player(key, M, opponent_logits, samples: int, preference: bool, judged=None, counts=False):
     """Mean payoff of each own action against ``samples`` opponents drawn from ``opponent_logits``.
 
     ``M`` is the player's own payoff matrix ``[.., own, opp]`` (``A`` or ``-A^T``); on a preference game the
     duel is won with probability ``M + 1/2`` and scored ``1 - 1/2`` or ``0 - 1/2``. ``judged`` (a traced
     whole number in ``[1, samples]``, or None for all): the mean of the first ``judged`` duels only.
+    ``counts`` (preference games): draw each action's number of wins instead of its duels, one binomial draw
+    of ``judged`` duels won with probability ``P(a > pi)`` (each duel, its opponent drawn from ``pi``, is won
+    with that probability, independently): the same distribution at a cost that does not grow with it.
     """
+    if counts:
+        n = samples if judged is None else judged
+        win = jnp.einsum("...ij,...j->...i", M, jnp.exp(opponent_logits)) + 0.5
+        win = jnp.clip(win, 0.0, 1.0)  # P pi is in [0, 1]: the clip removes round-off only
+        wins = jax.random.binomial(key, jnp.asarray(n, M.dtype), win)
+        return wins / n - 0.5
     k_opp, k_duel = jax.random.split(key)
     own = M.shape[-2]
     shape = (*M.shape[:-2], own, samples)
@@ -197,12 +206,19 @@ class Oracle:
         judged: under :func:`sampled`, ``None`` (every draw is judged), or a traced whole number in
             ``[1, samples]``: each estimate judges only the first ``judged`` of its ``samples`` duels per action,
             and counts those (a growing sample size in one compiled program, :func:`algorithms.duels`).
+        counts: under :func:`sampled` on a preference game, draw each action's wins (one binomial draw) instead
+            of its duels: the same estimate in distribution, at a cost independent of the number judged.
     """
 
-    def __init__(self, game: Game, feedback: Feedback | None = None, key=None, judged=None):
+    def __init__(self, game: Game, feedback: Feedback | None = None, key=None, judged=None, counts=False):
         self.game = game
         self.feedback = exact() if feedback is None else feedback
         self.judged = judged
+        self.counts = counts
+        if counts and not game.preference:
+            raise ValueError(
+                f"counts=True draws the wins of Bernoulli duels: it needs a preference game, got {game!r}"
+            )
         self._key = key
         self._draws = 0
         self.calls: Any = 0
@@ -246,13 +262,13 @@ class Oracle:
             ]
             return jax.tree.unflatten(tree, noisy_leaves)
         key = self.next_key()
-        A, k, pref, judged = game.A, fb.samples, game.preference, self.judged
+        A, k, pref, judged, cnt = game.A, fb.samples, game.preference, self.judged, self.counts
         if logits.self_play:
-            return Profile(_sampled_player(key, A, logits.x, k, pref, judged))
+            return Profile(_sampled_player(key, A, logits.x, k, pref, judged, cnt))
         kx, ky = jax.random.split(key)
         return Profile(
-            _sampled_player(kx, A, logits.y, k, pref, judged),
-            _sampled_player(ky, -jnp.swapaxes(A, -1, -2), logits.x, k, pref, judged),
+            _sampled_player(kx, A, logits.y, k, pref, judged, cnt),
+            _sampled_player(ky, -jnp.swapaxes(A, -1, -2), logits.x, k, pref, judged, cnt),
         )
 
     def win_rates(self, logits: Profile) -> Profile:

@@ -14,19 +14,21 @@ GAME = games.comal_cycle()
 P_UNIFORM = np.array([1.4, 1.5, 1.6]) / 3
 
 
-def _one_step_differences(judged: int, seeds: int = 4000, eta: float = 0.5) -> np.ndarray:
+def _one_step_differences(judged: int, counts: bool, seeds: int = 4000, eta: float = 0.5) -> np.ndarray:
     """``(log pi_1[0] - log pi_1[1]) / eta`` after one MWU step from uniform: the estimated ``g_0 - g_1``."""
-    rule = algorithms.duels(algorithms.mwu(), 64)
+    rule = algorithms.duels(algorithms.mwu(), 64, counts=counts)
     tr = algorithms.sweep(rule, GAME, steps=1, record_every=1, seeds=seeds, eta=eta, samples=judged)
     x = np.asarray(tr.policy.x)  # the final policies [seeds, 3]
     return (np.log(x[:, 0]) - np.log(x[:, 1])) / eta
 
 
+@pytest.mark.parametrize("counts", [False, True], ids=["duels", "counts"])
 @pytest.mark.parametrize("judged", [16, 64])
-def test_estimate_is_unbiased_with_the_variance_of_judged_duels(judged):
+def test_estimate_is_unbiased_with_the_variance_of_judged_duels(judged, counts):
     """Each action's estimate is a mean of ``judged`` Bernoulli(p_i) duels, independent across actions: the
-    difference g_0 - g_1 has mean p_0 - p_1 and variance (p_0 (1 - p_0) + p_1 (1 - p_1)) / judged."""
-    d = _one_step_differences(judged)
+    difference g_0 - g_1 has mean p_0 - p_1 and variance (p_0 (1 - p_0) + p_1 (1 - p_1)) / judged. The
+    same for the duels drawn one by one and for their wins drawn as one binomial per action (counts=True)."""
+    d = _one_step_differences(judged, counts)
     p0, p1 = P_UNIFORM[:2]
     var = (p0 * (1 - p0) + p1 * (1 - p1)) / judged
     assert abs(d.mean() - (p0 - p1)) < 4 * np.sqrt(var / d.size)
@@ -34,8 +36,9 @@ def test_estimate_is_unbiased_with_the_variance_of_judged_duels(judged):
     assert abs(d.var() / var - 1) < 4 * np.sqrt(2 / d.size)
 
 
-def test_comparisons_count_the_duels_judged_under_a_schedule():
-    rule = algorithms.duels(algorithms.omwu(), 32)
+@pytest.mark.parametrize("counts", [False, True], ids=["duels", "counts"])
+def test_comparisons_count_the_duels_judged_under_a_schedule(counts):
+    rule = algorithms.duels(algorithms.omwu(), 32, counts=counts)
     sched = S.piecewise([2, 8, 32], [2, 3])  # 2, 2, 8, 32, 32 duels per action
     tr = algorithms.run(rule, GAME, steps=5, record_every=1, samples=sched)
     # OMWU asks for one gradient per step; 3 actions: 3 * (0, 2, 2, 8, 32, 32) cumulated
@@ -78,5 +81,10 @@ def test_bad_input():
         algorithms.run(rule, GAME, steps=2, samples=17)
     with pytest.raises(ValueError, match="samples"):
         algorithms.run(rule, GAME, steps=4, samples=S.piecewise([4, 32], [2]))
+    with pytest.raises(TypeError, match="counts must be True or False, got 'yes'"):
+        algorithms.duels(algorithms.omwu(), 16, counts="yes")
+    matrix_game = games.matrix_game([[0.0, 1.0], [-1.0, 0.0]])
+    with pytest.raises(ValueError, match="counts=True .* needs a preference game"):
+        algorithms.run(algorithms.duels(algorithms.omwu(), 16, counts=True), matrix_game, steps=2)
     with pytest.raises(ValueError, match="exact feedback"):
         algorithms.run(rule, GAME, steps=2, feedback=games.feedback.noisy(0.1))
