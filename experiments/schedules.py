@@ -18,8 +18,10 @@ Loss-based rules (INPO, COMAL(INPO), EGPO) judge ``K_t`` pairs drawn from the cu
 a log-linear policy; the closed-form rules (Nash-MP inside Nash-Prox, mutation MWU inside M2WU, OMWU) estimate
 every gradient from ``K_t`` duels per action (:func:`algorithms.duels`). ``K`` is therefore pairs per iteration
 for the first and duels per action per gradient for the second; every curve is drawn against the comparisons
-it judged, which is the cost they share. Each run lasts until it has judged ``--budget`` comparisons (at most
-``--max-steps`` iterations).
+it judged, which is the cost they share. Both draw their data as counts (``counts=True``: one multinomial over
+the judged (winner, loser) cells, one binomial of wins per action; the same distribution as drawing pairs and
+duels one by one, at a cost that does not grow with ``K``), which is what makes a budget of 1e7 comparisons
+affordable. Each run lasts until it has judged ``--budget`` comparisons (at most ``--max-steps`` iterations).
 
 Games: the paper's 3x3 cycle and the sampled study's contextual game (16 prompts x 5 responses, rho ∝ 0.8^c,
 4 prompts drawn per iteration, K / 4 pairs each; the closed-form rules need every prompt's duels per gradient,
@@ -137,9 +139,12 @@ def build_rule(unit: Unit, policy, kmax: int, user_rule=None):
     adaptive = SCHEDULES[unit.schedule][1]
     if kind == "loss":
         prompts = PROMPTS_PER_ITERATION if unit.game == "contextual" else None
-        inner = algorithms.loss_based(what, policy, pairs=kmax // (prompts or 1), prompts=prompts)
+        inner = algorithms.loss_based(
+            what, policy, pairs=kmax // (prompts or 1), prompts=prompts, counts=True
+        )
     else:
-        inner = algorithms.duels(user_rule if user_rule is not None else getattr(algorithms, what)(), kmax)
+        rule = user_rule if user_rule is not None else getattr(algorithms, what)()
+        inner = algorithms.duels(rule, kmax, counts=True)
     resets = unit.rule in RESETTING or (user_rule is not None and inner.regularized)
     if not resets:
         return inner
@@ -237,7 +242,7 @@ def main(argv=None) -> int:
         "--budget",
         type=cli.positive("--budget"),
         default=None,
-        help="comparisons each run judges (default 1e6; --quick 2e5)",
+        help="comparisons each run judges (default 1e7; --quick 2e5)",
     )
     cli.add_count(p, "--max-steps", "at most this many iterations per run (default 20000; --quick 2000)")
     cli.add_count(p, "--seeds", "seeds per configuration (default 16; --quick 4)")
@@ -272,7 +277,7 @@ def main(argv=None) -> int:
     )
     pols = cli.subset(p, "--policies", args.policies, POLICIES[:1] if args.quick else POLICIES, POLICIES)
     gms = cli.subset(p, "--games", args.games, GAMES[:1] if args.quick else GAMES, GAMES)
-    budget = {g: args.budget or (2e5 if args.quick else 1e6) for g in GAMES}
+    budget = {g: args.budget or (2e5 if args.quick else 1e7) for g in GAMES}
     max_steps = args.max_steps or (2000 if args.quick else 20000)
     if max_steps < RECORDS:
         cli.fail(p, f"--max-steps ({max_steps}) must be at least {RECORDS}")

@@ -349,7 +349,7 @@ def main(argv=None) -> int:
         "judge their own pairs, so noisy:SIGMA (noise on a payoff gradient) does not apply",
     )
     cli.add_hp(p)
-    cli.add_count(p, "--steps", "iterations per run, a multiple of 10 (default 200; --quick 20)")
+    cli.add_count(p, "--steps", "iterations per run, a multiple of 10 (default 160; --quick 20)")
     cli.add_count(p, "--seeds", "seeds of the sampled runs (default 16; --quick 2)")
     cli.add_count(p, "--comal-every", "COMAL's iterations between reference updates (default 20; --quick 10)")
     cli.add_count(
@@ -376,7 +376,7 @@ def main(argv=None) -> int:
     quick_pols = ("autoregressive", "transformer")
     pols = cli.subset(p, "--policies", args.policies, quick_pols if args.quick else POLICIES, POLICIES)
     gms = cli.subset(p, "--games", args.games, ("verbose3x4",) if args.quick else tuple(GAMES), GAMES)
-    steps = args.steps or (20 if args.quick else 200)
+    steps = args.steps or (20 if args.quick else 160)
     if steps % 10:
         cli.fail(p, f"--steps ({steps}) must be a multiple of 10")
     args.comal_every = args.comal_every or (10 if args.quick else 20)

@@ -43,9 +43,7 @@ def _outcomes(labels: str, counts: bool) -> dict:
     tr = algorithms.sweep(rule, GAME, steps=1, record_every=1, seeds=SEEDS, pairs=1)
     d = np.asarray(tr.policy.x) - 1 / 3  # [seeds, 3]
     tie = np.abs(d).max(axis=1) < 1e-12
-    keys = [
-        "tie" if t else (int(i), int(j)) for t, i, j in zip(tie, d.argmax(axis=1), d.argmin(axis=1))
-    ]
+    keys = ["tie" if t else (int(i), int(j)) for t, i, j in zip(tie, d.argmax(axis=1), d.argmin(axis=1))]
     values, freq = np.unique(np.array([str(k) for k in keys]), return_counts=True)
     return dict(zip(values, freq))
 
