@@ -100,9 +100,8 @@ def _duels(inner: base.UpdateRule, samples: int, counts: bool) -> base.UpdateRul
         return DuelState(state, jnp.asarray(k, s.samples.dtype))
 
     def working_bytes(game) -> int:
-        drawn = (
-            0 if counts else feedback.working_bytes(game, self_play=False)
-        )  # counts: a few numbers per action
+        # counts: a few numbers per action; duels: every drawn duel (feedback.sampled's estimate)
+        drawn = 0 if counts else feedback.working_bytes(game, self_play=False)
         return drawn + (inner.working_bytes or (lambda g: 0))(game)
 
     rule = base.UpdateRule(
