@@ -349,6 +349,12 @@ def main(argv=None) -> int:
         "judge their own pairs, so noisy:SIGMA (noise on a payoff gradient) does not apply",
     )
     cli.add_hp(p)
+    cli.add_x(
+        p,
+        "steps",
+        "x-axis of the figure (oracle_calls: one per iteration here; comparisons: the sampled runs only, the "
+        "population loss judges none)",
+    )
     cli.add_count(p, "--steps", "iterations per run, a multiple of 10 (default 160; --quick 20)")
     cli.add_count(p, "--seeds", "seeds of the sampled runs (default 16; --quick 2)")
     cli.add_count(p, "--comal-every", "COMAL's iterations between reference updates (default 20; --quick 10)")
@@ -389,6 +395,8 @@ def main(argv=None) -> int:
         cli.fail(
             p, f"--feedback {fb.name}: the loss-based rules judge their own pairs; give exact or sampled:K"
         )
+    if args.x == "comparisons" and fb is not None:
+        cli.check_x(p, args.x, fb)
     feedbacks = (
         ("population", "sampled") if fb is None else ("population",) if fb.kind == "exact" else ("sampled",)
     )
@@ -523,7 +531,7 @@ def run_study(args, labels, pols, gms, feedbacks, cfg: Config, direct, folder) -
     output.write_frame(folder / "trace.csv", df)
     output.write_csv(folder / "summary.csv", rows, header)
     output.write_csv(folder / "direct.csv", direct_rows, direct_header)
-    output.save_figure(figure(df, gms, labels, pols), folder / "sequences.png")
+    output.save_figure(figure(df, gms, labels, pols, args.x), folder / "sequences.png")
     meta = metadata.metadata(
         args,
         games={
@@ -604,9 +612,10 @@ def summary(df):
     return rows, header
 
 
-def figure(df, gms, rules, pols):
-    """Rows: games; columns: rules; x: iterations; gap (log) per policy (colour) and feedback (line style),
-    median over seeds."""
+def figure(df, gms, rules, pols, x="steps"):
+    """Rows: games; columns: rules; x: ``x`` (iterations, oracle calls or comparisons; the population loss
+    judges no comparisons, so ``x="comparisons"`` draws the sampled runs only); gap (log) per policy (colour)
+    and feedback (line style), median over seeds."""
     from matplotlib.figure import Figure
 
     from .common.figures import plot_floor
@@ -616,6 +625,9 @@ def figure(df, gms, rules, pols):
     colours = dict(zip(POLICIES, ("tab:blue", "tab:orange", "tab:green")))
     sampled = sorted({f for f in df["feedback"].unique() if f != "population"}, key=lambda f: int(f[2:]))
     styles = {"population": "-", **dict(zip(sampled, (":", "--", "-.", (0, (1, 4)))))}
+    if x == "comparisons":
+        styles.pop("population")
+    column = {"steps": "step", "oracle_calls": "oracle_calls", "comparisons": "comparisons"}[x]
     gaps = df[df["metric"] == "gap"]
     for i, g in enumerate(gms):
         for j, r in enumerate(rules):
@@ -630,8 +642,14 @@ def figure(df, gms, rules, pols):
                     ]
                     if part.empty:
                         continue
-                    med = part.groupby("step")["value"].median()
-                    ax.plot(med.index, plot_floor(med.to_numpy()), ls, color=colours[k], label=f"{k}, {fb}")
+                    med = part.groupby("step")[["value", column]].median()
+                    ax.plot(
+                        med[column] if column != "step" else med.index,
+                        plot_floor(med["value"].to_numpy()),
+                        ls,
+                        color=colours[k],
+                        label=f"{k}, {fb}",
+                    )
             ax.set_yscale("log")
             ax.grid(alpha=0.3)
             if i == 0:
@@ -639,7 +657,7 @@ def figure(df, gms, rules, pols):
             if j == 0:
                 ax.set_ylabel(f"{g}\nduality gap")
             if i == len(gms) - 1:
-                ax.set_xlabel("iteration")
+                ax.set_xlabel("iteration" if x == "steps" else cli.X_AXES[x])
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize="small")
     return fig

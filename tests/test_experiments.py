@@ -798,6 +798,14 @@ def test_sequences_quick_writes_its_tables_and_counts_comparisons(tmp_path):
     assert set(df["feedback"]) == {"population", "K=64", "K=1024"}
     sampled = df[df["feedback"] != "population"]
     np.testing.assert_array_equal(sampled["comparisons"], sampled["pairs"] * sampled["step"])
+    from experiments import sequences
+
+    fig = sequences.figure(df, ["verbose3x4"], sorted(set(df["rule"])), ["autoregressive"], "comparisons")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "pairwise comparisons"
+    drawn = {line.get_label(): line.get_xdata() for line in ax.get_lines()}
+    assert set(drawn) == {"autoregressive, K=64", "autoregressive, K=1024"}  # the population judges none
+    np.testing.assert_array_equal(drawn["autoregressive, K=1024"], 1024 * np.unique(sampled["step"]))
     mass = df[df["metric"] == "favoured_mass"]["value"]
     assert ((mass >= 0) & (mass <= 1)).all()
     meta = json.loads((out / "metadata.json").read_text())
@@ -814,6 +822,11 @@ def test_sequences_quick_writes_its_tables_and_counts_comparisons(tmp_path):
         (["--dtype", "float32"], "float64 only"),
         (["--feedback", "noisy:0.1"], "the loss-based rules judge their own pairs"),
         (["--feedback", "sampled:0"], "--feedback must be exact, sampled:K"),
+        (
+            ["--feedback", "exact", "--x", "comparisons"],
+            "--x comparisons: exact feedback counts no comparisons",
+        ),
+        (["--x", "calls"], "--x: invalid choice: 'calls'"),
         (["--hp", "eta=-1"], "eta"),
         (["--hp", "zeta=1"], "no rule run declares 'zeta'"),
         (["--hp", "dpo.beta=1"], "no rule 'dpo' among the rules run"),
