@@ -31,12 +31,9 @@ iterations and comparisons after which the gap stays below 1e-2 and 1e-4 (median
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import NamedTuple
 
 import numpy as np
@@ -338,11 +335,6 @@ def simulate(
     return m, rows, time.perf_counter() - tic
 
 
-def _worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops after the running units
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
 def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
     t0 = time.perf_counter()
     todo = units(rules, pols, gms)
@@ -359,24 +351,17 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
         tuple(args.hp),
         args.x,
     )
-    ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
     with progress.progress(
         args, len(todo), f"sampled: {len(todo)} sweeps on {args.jobs} process(es)", "sweep"
     ) as bar:
-        with ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_worker_init) as pool:
-            futures = {pool.submit(simulate, u, *work): u for u in todo}
-            try:
-                for fut in as_completed(futures):
-                    u = futures[fut]
-                    done[u] = fut.result()
-                    timer.seconds[f"{u.game}/{u.feedback}"] = round(
-                        timer.seconds.get(f"{u.game}/{u.feedback}", 0.0) + done[u][2], 3
-                    )
-                    bar.set_postfix_str(f"{u.game}, {u.rule}, {u.feedback}, {u.policy}")
-                    bar.update()
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+
+        def finished(u, result):
+            done[u] = result
+            timer.add(f"{u.game}/{u.feedback}", result[2])
+            bar.set_postfix_str(f"{u.game}, {u.rule}, {u.feedback}, {u.policy}")
+            bar.update()
+
+        progress.run_all(args.jobs, [(u, simulate, (u, *work)) for u in todo], finished)
     built = {g: b for g, b in build_games(args.seed, args.dtype).items() if g in gms}
     frames = [done[u][0] for u in todo]
     rows = [r for u in todo for r in done[u][1]]

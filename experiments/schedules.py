@@ -43,12 +43,9 @@ seeds, 95 % bootstrap intervals).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import NamedTuple
 
 import numpy as np
@@ -220,11 +217,6 @@ def simulate(unit: Unit, user_spec: str | None, seed: int, seeds: int, budget: f
     return m, time.perf_counter() - tic, steps
 
 
-def _worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops after the running units
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
 def main(argv=None) -> int:
     p = cli.parser(STUDY, __doc__.splitlines()[0])
     p.add_argument(
@@ -306,33 +298,26 @@ def main(argv=None) -> int:
 def run_study(args, todo, user, seeds, budget, max_steps, folder) -> None:
     t0 = time.perf_counter()
     timer, done = progress.Timer(), {}
-    ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
     with progress.progress(args, len(todo), f"schedules: {len(todo)} sweeps", "sweep") as bar:
-        with ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_worker_init) as pool:
-            longest_first = sorted(todo, key=lambda u: -cost(u, budget[u.game], max_steps))
-            futures = {
-                pool.submit(
-                    simulate,
-                    u,
-                    u.rule if u.rule in user else None,
-                    args.seed,
-                    seeds,
-                    budget[u.game],
-                    max_steps,
-                ): u
-                for u in longest_first  # so that no long sweep starts last and runs alone
-            }
-            try:
-                for fut in as_completed(futures):
-                    u = futures[fut]
-                    done[u] = fut.result()
-                    key = f"{u.game}/{u.rule}"
-                    timer.seconds[key] = round(timer.seconds.get(key, 0.0) + done[u][1], 3)
-                    bar.set_postfix_str(f"{u.game}, {u.rule}, {u.policy}, {u.schedule}")
-                    bar.update()
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+
+        def finished(u, result):
+            done[u] = result
+            timer.add(f"{u.game}/{u.rule}", result[1])
+            bar.set_postfix_str(f"{u.game}, {u.rule}, {u.policy}, {u.schedule}")
+            bar.update()
+
+        longest_first = sorted(
+            todo, key=lambda u: -cost(u, budget[u.game], max_steps)
+        )  # none starts last alone
+        tasks = [
+            (
+                u,
+                simulate,
+                (u, u.rule if u.rule in user else None, args.seed, seeds, budget[u.game], max_steps),
+            )
+            for u in longest_first
+        ]
+        progress.run_all(args.jobs, tasks, finished)
     df = tables.combine([done[u][0] for u in todo], hp_order=("policy", "schedule", "K", "eta", "tau", "mu"))
     rows = summary(df, budget, np.random.default_rng(args.seed))
     header = SUMMARY_HEADER

@@ -35,11 +35,8 @@ Writes ``trace.csv`` (tidy; ``policy``, ``feedback``, ``pairs`` columns), ``summ
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
-import signal
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import NamedTuple
 
 import numpy as np
@@ -312,11 +309,6 @@ def _direct(policy, steps, stacked, offsets, key):
     return run(policy, steps, stacked, offsets, key)
 
 
-def _worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops after the running units
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
 def _direct_job(names, dtype, steps, seed):
     tic = time.perf_counter()
     return direct_gaps(names, dtype, steps, seed), time.perf_counter() - tic
@@ -473,33 +465,18 @@ def run_study(args, labels, pols, gms, feedbacks, cfg: Config, direct, folder) -
     desc = f"sequences: {len(todo)} sweeps + {len(direct_todo)} direct on {args.jobs} process(es)"
     name = lambda u: f"V={GAMES[u.games[0]][0]},L={GAMES[u.games[0]][1]}/{u.policy}/{u.feedback}"
     with progress.progress(args, total, desc, "sweep") as bar:
-        if args.jobs == 1:
-            for u in todo:
-                m, sec = simulate(u, cfg)
-                frames.append(m)
-                timer.seconds[name(u)] = round(timer.seconds.get(name(u), 0.0) + sec, 3)
-                bar.update()
-            for b in direct_todo:
-                res, sec = _direct_job(b, cfg.dtype, direct, cfg.seed)
-                best.update(res)
-                timer.seconds[f"{'+'.join(b)}/direct"] = round(sec, 3)
-                bar.update()
-        else:
-            ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-            with ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_worker_init) as pool:
-                futures = {pool.submit(_direct_job, b, cfg.dtype, direct, cfg.seed): b for b in direct_todo}
-                futures.update({pool.submit(simulate, u, cfg): u for u in todo})
-                for fut in as_completed(futures):
-                    u = futures[fut]
-                    if isinstance(u, Unit):
-                        m, sec = fut.result()
-                        frames.append(m)
-                        timer.seconds[name(u)] = round(timer.seconds.get(name(u), 0.0) + sec, 3)
-                    else:
-                        res, sec = fut.result()
-                        best.update(res)
-                        timer.seconds[f"{'+'.join(u)}/direct"] = round(sec, 3)
-                    bar.update()
+
+        def finished(key, result):
+            if isinstance(key, Unit):
+                frames.append(result[0])
+                timer.add(name(key), result[1])
+            else:
+                best.update(result[0])
+                timer.add(f"{'+'.join(key)}/direct", result[1])
+            bar.update()
+
+        tasks = [(b, _direct_job, (b, cfg.dtype, direct, cfg.seed)) for b in direct_todo]
+        progress.run_all(args.jobs, [*tasks, *((u, simulate, (u, cfg)) for u in todo)], finished)
     df = tables.combine(frames, hp_order=("policy", "feedback", "pairs", "eta", "tau", "beta", "start_noise"))
     fbs = ["population", *(f"K={k}" for k in cfg.pairs)]
     rank = {"game": gms, "policy": pols, "rule": labels, "feedback": fbs}  # the flags' order, whatever --jobs

@@ -152,3 +152,41 @@ def test_sampled_pairs_too_large_for_memory_is_one_line(tmp_path, capsys, monkey
     assert "--pairs 1000000000: sweep: loss_based(egpo" in err
     assert "needs about 96.9 GiB of memory" in err and "this machine's 64.0 GiB" in err
     assert not out.exists()
+
+
+def _xla_flags(x):
+    return x, os.environ.get("XLA_FLAGS", "")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_all_hands_every_result_to_its_key(jobs):
+    """The studies' one worker pool: each ``(key, fn, args)`` comes back as ``on_done(key, fn(*args))``, in this
+    process (``jobs=1``) or from spawned workers; a worker with one core runs XLA on one thread."""
+    from experiments.common import progress
+
+    got = {}
+    progress.run_all(jobs, [(k, _xla_flags, (10 * k,)) for k in range(3)], lambda k, r: got.setdefault(k, r))
+    assert {k: r[0] for k, r in got.items()} == {0: 0, 1: 10, 2: 20}
+    one_core_each = jobs > 1 and (os.cpu_count() or 1) // jobs <= 1
+    flags = {r[1] for r in got.values()}
+    assert all((progress.ONE_THREAD_XLA_FLAGS in f) == one_core_each for f in flags), flags
+
+
+def test_worker_with_one_core_keeps_the_users_xla_flags(monkeypatch):
+    from experiments.common import progress
+
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    try:
+        progress._worker_init(True)
+    finally:
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])
+    assert os.environ["XLA_FLAGS"] == f"--xla_dump_to=/tmp/x {progress.ONE_THREAD_XLA_FLAGS}"
+
+
+def test_run_all_stops_on_a_failing_task():
+    from experiments.common import progress
+
+    with pytest.raises(ZeroDivisionError):
+        progress.run_all(2, [(0, divmod, (1, 0)), (1, divmod, (4, 2))], lambda k, r: None)
