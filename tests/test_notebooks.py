@@ -29,11 +29,24 @@ def execute(path: Path, cwd: Path, monkeypatch):
     return nb
 
 
-@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem != "paper_figure"], ids=lambda p: p.stem)
+#: Notebooks that take over ~15 s on the 2-core CI machine: in the slow run (CI runs it too).
+SLOW = {"sampled_preferences", "new_update_rule", "sequences"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p
+        for p in NOTEBOOKS
+        if p.stem != "paper_figure"
+    ],
+    ids=lambda p: p.stem,
+)
 def test_notebook_runs(path, tmp_path, monkeypatch):
     execute(path, tmp_path, monkeypatch)
 
 
+@pytest.mark.slow
 def test_paper_figure_draws_its_figure_from_the_notebooks_folder(monkeypatch):
     """Opened in Jupyter, the kernel starts in notebooks/: the figure cell must still show an image."""
     nb = execute(ROOT / "notebooks" / "paper_figure.ipynb", ROOT / "notebooks", monkeypatch)
