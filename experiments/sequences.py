@@ -595,10 +595,11 @@ def figure(df, gms, rules, pols, x="steps"):
     and feedback (line style), median over seeds."""
     from matplotlib.figure import Figure
 
-    from .common.figures import plot_floor
+    from .common.figures import plot_floor, set_x_range
 
     fig = Figure(figsize=(3.2 * len(rules) + 1.5, 2.3 * len(gms) + 1.2), layout="constrained")
-    axes = fig.subplots(len(gms), len(rules), sharex=True, sharey=True, squeeze=False)
+    # comparisons differ 16-fold between the two K: each panel its own (log) range, as the other studies' figures
+    axes = fig.subplots(len(gms), len(rules), sharex=x != "comparisons", sharey=True, squeeze=False)
     colours = dict(zip(POLICIES, ("tab:blue", "tab:orange", "tab:green")))
     sampled = sorted({f for f in df["feedback"].unique() if f != "population"}, key=lambda f: int(f[2:]))
     styles = {"population": "-", **dict(zip(sampled, (":", "--", "-.", (0, (1, 4)))))}
@@ -608,7 +609,7 @@ def figure(df, gms, rules, pols, x="steps"):
     gaps = df[df["metric"] == "gap"]
     for i, g in enumerate(gms):
         for j, r in enumerate(rules):
-            ax = axes[i, j]
+            ax, xs = axes[i, j], []
             for k in pols:
                 for fb, ls in styles.items():
                     part = gaps[
@@ -620,8 +621,9 @@ def figure(df, gms, rules, pols, x="steps"):
                     if part.empty:
                         continue
                     med = part.groupby("step")[["value", column]].median()
+                    xs.append(med[column].to_numpy() if column != "step" else med.index.to_numpy())
                     ax.plot(
-                        med[column] if column != "step" else med.index,
+                        xs[-1],
                         plot_floor(med["value"].to_numpy()),
                         ls,
                         color=colours[k],
@@ -635,8 +637,15 @@ def figure(df, gms, rules, pols, x="steps"):
                 ax.set_ylabel(f"{g}\nduality gap")
             if i == len(gms) - 1:
                 ax.set_xlabel("iteration" if x == "steps" else cli.X_AXES[x])
+            if x == "comparisons":
+                set_x_range(ax, xs)
+                if i < len(gms) - 1:
+                    ax.set_xlabel("")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize="small")
+    n = gaps.loc[gaps["feedback"] != "population", "seed"].nunique()
+    sampled_note = f"; sampled: median over {n} seed{'s' * (n != 1)}" if sampled else ""
+    fig.suptitle(f"last-iterate duality gap (population loss: one deterministic run{sampled_note})")
     return fig
 
 
