@@ -306,16 +306,11 @@ def run_study(args, todo, user, seeds, budget, max_steps, folder) -> None:
             bar.set_postfix_str(f"{u.game}, {u.rule}, {u.policy}, {u.schedule}")
             bar.update()
 
-        longest_first = sorted(
-            todo, key=lambda u: -cost(u, budget[u.game], max_steps)
-        )  # none starts last alone
+        # longest first, so that no long sweep starts last and runs alone
+        longest_first = sorted(todo, key=lambda u: -cost(u, budget[u.game], max_steps))
+        spec = lambda u: u.rule if u.rule in user else None  # a user rule is re-resolved in the worker
         tasks = [
-            (
-                u,
-                simulate,
-                (u, u.rule if u.rule in user else None, args.seed, seeds, budget[u.game], max_steps),
-            )
-            for u in longest_first
+            (u, simulate, (u, spec(u), args.seed, seeds, budget[u.game], max_steps)) for u in longest_first
         ]
         progress.run_all(args.jobs, tasks, finished)
     df = tables.combine([done[u][0] for u in todo], hp_order=("policy", "schedule", "K", "eta", "tau", "mu"))

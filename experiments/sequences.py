@@ -387,7 +387,7 @@ def main(argv=None) -> int:
         cli.fail(
             p, f"--feedback {fb.name}: the loss-based rules judge their own pairs; give exact or sampled:K"
         )
-    if args.x == "comparisons" and fb is not None:
+    if fb is not None:  # with both (the default), --x comparisons draws the sampled runs
         cli.check_x(p, args.x, fb)
     feedbacks = (
         ("population", "sampled") if fb is None else ("population",) if fb.kind == "exact" else ("sampled",)
@@ -605,7 +605,6 @@ def figure(df, gms, rules, pols, x="steps"):
     styles = {"population": "-", **dict(zip(sampled, (":", "--", "-.", (0, (1, 4)))))}
     if x == "comparisons":
         styles.pop("population")
-    column = {"steps": "step", "oracle_calls": "oracle_calls", "comparisons": "comparisons"}[x]
     gaps = df[df["metric"] == "gap"]
     for i, g in enumerate(gms):
         for j, r in enumerate(rules):
@@ -620,8 +619,8 @@ def figure(df, gms, rules, pols, x="steps"):
                     ]
                     if part.empty:
                         continue
-                    med = part.groupby("step")[["value", column]].median()
-                    xs.append(med[column].to_numpy() if column != "step" else med.index.to_numpy())
+                    med = part.groupby("step")[["value", "oracle_calls", "comparisons"]].median()
+                    xs.append(med.index.to_numpy() if x == "steps" else med[x].to_numpy())
                     ax.plot(
                         xs[-1],
                         plot_floor(med["value"].to_numpy()),
