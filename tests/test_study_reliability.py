@@ -190,3 +190,11 @@ def test_run_all_stops_on_a_failing_task():
 
     with pytest.raises(ZeroDivisionError):
         progress.run_all(2, [(0, divmod, (1, 0)), (1, divmod, (4, 2))], lambda k, r: None)
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, True])
+def test_run_all_refuses_a_bad_number_of_jobs(jobs):
+    from experiments.common import progress
+
+    with pytest.raises(ValueError, match=f"jobs must be a whole number >= 1, got {jobs!r}"):
+        progress.run_all(jobs, [(0, divmod, (1, 1))], lambda k, r: None)

@@ -91,6 +91,8 @@ def run_all(jobs: int, tasks: Sequence[tuple[Hashable, Callable, tuple]], on_don
     XLA on one thread (:data:`ONE_THREAD_XLA_FLAGS`): two workers on two cores, each with a core-sized thread
     pool, were a third slower than one (the suite's ``--quick``: 76 s against 48 s); the numbers are the same.
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
     if jobs == 1:
         for key, fn, args in tasks:
             on_done(key, fn(*args))
