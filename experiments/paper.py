@@ -1,193 +1,195 @@
 """The paper's synthetic study (Liu et al., arXiv 2410.23223, Sec. 5) in one command.
 
 Every rule of ``algorithms.RULES`` on the 3x3 non-transitive game ``comal_cycle()`` (float64, uniform start and
-reference), defaults: ``eta = 0.5``, ``tau = 0.1`` (iterative IPO/DPO: ``tau = 1/eta``), COMAL = INPO inner with
-100 inner steps, MPO resets every 100 steps, 5000 steps, metrics recorded every 10 steps. Writes
-``trace.csv``, ``policies.csv``, ``summary.csv``, ``metadata.json``, ``gap.png``/``gap.pdf`` and ``simplex.png``
-to ``results/paper/`` (``results/paper-quick/`` with ``--quick``) and prints the summary table and the pairwise
-win rates of the final policies. ``--rules`` and ``--game`` take your own rules and games.
+reference) at the rules' declared defaults (``eta = 0.5``, ``tau = 0.1``; iterative IPO/DPO ``tau = 2 = 1/eta``;
+COMAL = INPO inner with 100 inner steps; MPO resets every 100 steps), 5000 steps, metrics recorded every 10
+steps. Writes ``trace.csv``, ``policies.csv``, ``summary.csv``, ``metadata.json``, ``gap.png``/``gap.pdf`` and
+``simplex.png`` and prints the summary table and the pairwise win rates of the final policies.
 
-    python -m experiments.paper            # the full study
-    python -m experiments.paper --quick    # a few seconds
+    python -m experiments paper            # the full study
+    python -m experiments paper --quick    # 1000 steps
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
-import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, gamespec, metadata, output, progress, rules, tables
+from .common import cli, figures, output, rules, study, tables
 
 STUDY = "paper"
 #: A reference level only float64 can resolve (float32 stalls near 2e-7).
 DEEP_LEVEL = 1e-11
 
 
-def main(argv=None) -> int:
-    p = cli.parser(STUDY, __doc__.splitlines()[0])
-    cli.add_count(p, "--steps", "steps per rule (default 5000; --quick 1000)")
-    cli.add_rules(p, "every registered rule")
-    gamespec.add_game(p, "comal_cycle")
-    cli.add_eta_tau(p)
-    cli.add_start_noise(p)
-    cli.add_record_every(p, 10)
-    cli.add_level(p)
-    cli.add_x(p, "oracle_calls")
-    cli.add_feedback(p)
-    cli.add_hp(p)
-    args = p.parse_args(argv)
-    cli.setup(args)
-
-    import algorithms
-
-    specs = rules.resolve_rules(p, args.rules, list(algorithms.RULES))
-    gs = gamespec.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
-    steps = args.steps or (1000 if args.quick else 5000)
-    cli.check_schedule(p, steps, args.record_every)
-    cli.check_x(p, args.x, args.feedback)
-    specs, hps = rules.study_hparams(p, specs, gs.game, args)
-    cli.check_level(args.level, args.dtype)
-    with output.Output(p, cli.default_out(args)) as out:
-        run_study(args, specs, gs, steps, hps, out.path)
-    print(f"wrote {out.out}/")
-    return 0
+@dataclass(frozen=True)
+class Config(study.Base):
+    rules: tuple = study.rules("all", "the rules to run (default all: every registered rule)")
+    games: tuple = study.games("comal_cycle", "the games, one figure each (default comal_cycle)")
+    comparisons: str = study.comparisons()
+    feedback: str = study.feedback()
+    hp: tuple = study.hp()
+    steps: int = study.steps(5000, quick=1000)
+    x: str = study.x_axis("oracle_calls")
+    record_every: int = study.option(
+        10, "record the metrics every this many steps, and at step 0 (default 10)"
+    )
+    level: float = study.option(1e-6, "gap threshold for 'steps to level' (default 1e-6)")
+    tau_line: float = study.option(0.1, "tau of the regularized-equilibrium reference line (default 0.1)")
 
 
-def run_study(args, specs, gs, steps, hps, folder) -> None:
+def prepare(c: Config) -> Config:
+    """``--steps`` a multiple of ``--record-every``; ``--x`` against the feedback; every rule's
+    hyperparameters and feedback on every game, before any work."""
+    if c.steps % c.record_every:
+        raise ValueError(f"--steps ({c.steps}) must be a multiple of --record-every ({c.record_every})")
+    fb = cli.feedback_type(c.feedback)
+    if c.x == "comparisons" and fb.kind != "sampled":
+        raise ValueError(
+            f"--x comparisons: {fb.name} feedback counts no comparisons; give --feedback sampled:K"
+        )
+    cli.check_level(c.level, c.dtype)
+    kept = c.rules
+    for item in study.game_items(c):
+        kept = study.check_rules(
+            dataclasses.replace(c, rules=kept), study.load_game(item, c.dtype, c.seed).game, fb
+        )
+    return dataclasses.replace(c, rules=kept)
+
+
+def units(c: Config):
+    return [((item, r), (item, r)) for item in study.game_items(c) for r in c.rules]
+
+
+def simulate(c: Config, item: str, source: str) -> dict:
     import algorithms
     import games
 
-    t0 = time.perf_counter()
-    game = gs.game
+    gs = study.load_game(item, c.dtype, c.seed)
+    rule = study.load_rule(source)
     try:
-        nash = games.solve(game)
-    except games.SolverError as err:
-        cli.note(f"no exact equilibrium ({err}); kl_to_nash is not recorded")
+        nash = games.solve(gs.game)
+    except games.SolverError:
         nash = None
-    try:
-        reg = games.regularized_equilibrium(game, args.tau)
-    except games.SolverError as err:
-        cli.note(f"regularized-equilibrium line (tau={args.tau:g}) skipped: {err}")
-        reg = None
-    timer, results, frames, pframes = progress.Timer(), {}, [], []
-    with progress.progress(args, len(specs), "paper: rules", "rule") as bar:
-        for s in specs:
-            bar.set_postfix_str(f"{s.name}, {steps} steps")
-            with timer(s.name):
-                trace = algorithms.run(
-                    s.rule,
-                    game,
-                    steps=steps,
-                    record_every=args.record_every,
-                    key=args.seed,
-                    nash=nash,
-                    record_policy=True,
-                    feedback=args.feedback,
-                    **hps[s.name],
-                )
-                trace.metrics["gap"].block_until_ready()
-            results[s.name] = (hps[s.name], trace)
-            m, pol = tables.tidy(
-                trace,
-                experiment=STUDY,
-                game=gs.label,
-                rule=s.name,
-                seed=args.seed,
-            )
-            frames.append(m)
-            pframes.append(pol)
-            bar.update()
-    df, policies = tables.combine(frames), tables.combine(pframes)
+    trace = algorithms.run(
+        rule,
+        gs.game,
+        steps=c.steps,
+        record_every=c.record_every,
+        key=c.seed,
+        nash=nash,
+        record_policy=True,
+        feedback=cli.feedback_type(c.feedback),
+        **study.hparams(c, rule),
+    )
+    m, pol = tables.tidy(trace, experiment=STUDY, game=gs.label, rule=rule.name, seed=c.seed)
+    return {"trace": m, "policies": pol}
+
+
+def report(c: Config, t: dict, folder) -> dict:
+    import games
+
+    df, policies = t["trace"], t["policies"]
     nonfinite = sorted(df.loc[~df["finite"], "rule"].unique())
     if nonfinite:
         cli.note(f"non-finite values in: {', '.join(nonfinite)} (see the finite column of trace.csv)")
-    output.write_frame(folder / "trace.csv", df)
-    output.write_frame(folder / "policies.csv", policies)
-    summary, header = summarize(results, args.level)
-    output.write_csv(folder / "summary.csv", summary, header)
-    fig = gap_figure(
-        df,
-        x=args.x,
-        reg_gap=None if reg is None else reg.gap,
-        tau=args.tau,
-        dtype=args.dtype,
-        game=gs.label,
-        level=args.level,
+    items, rows = study.game_items(c), []
+    for item in items:
+        gs = study.load_game(item, c.dtype, c.seed)
+        game, d, pol = gs.game, df[df["game"] == gs.label], policies[policies["game"] == gs.label]
+        try:
+            nash = games.solve(game)
+        except games.SolverError as err:
+            cli.note(f"{gs.label}: no exact equilibrium ({err}); kl_to_nash is not recorded")
+            nash = None
+        try:
+            reg = games.regularized_equilibrium(game, c.tau_line)
+        except games.SolverError as err:
+            cli.note(f"{gs.label}: regularized-equilibrium line (tau={c.tau_line:g}) skipped: {err}")
+            reg = None
+        summary, header = summarize(d, c.level)
+        rows += [(gs.label, *r) for r in summary]
+        tag = "" if len(items) == 1 else f"-{gs.label}"
+        fig = gap_figure(
+            d,
+            x=c.x,
+            reg_gap=None if reg is None else reg.gap,
+            tau=c.tau_line,
+            dtype=c.dtype,
+            game=gs.label,
+            level=c.level,
+        )
+        output.save_figure(fig, folder / f"gap{tag}.png", drawn_by=figures.drawn_by(gap_figure))
+        output.save_figure(fig, folder / f"gap{tag}.pdf")
+        if nash is not None and game.shape == (3, 3) and not game.contextual:
+            fig = simplex_figure(d, pol, nash, reg, level=c.level)
+            output.save_figure(fig, folder / f"simplex{tag}.png", drawn_by=figures.drawn_by(simplex_figure))
+        else:
+            cli.note(f"{gs.label}: simplex.png is drawn for 3x3 single-prompt games only; skipped")
+        tail = (
+            f"; regularized-equilibrium gap at tau={c.tau_line:g}: {reg.gap:.4g}" if reg is not None else ""
+        )
+        print(f"{gs.label}, {c.steps} steps, {c.dtype}, {c.feedback} feedback{tail}")
+        print(tables.table(summary, header))
+        if game.preference and not game.contextual:
+            print()
+            print(win_rate_table(pol, game))
+    one = len(items) == 1
+    output.write_csv(
+        folder / "summary.csv", [r[1:] for r in rows] if one else rows, header if one else ("game", *header)
     )
-    output.save_figure(fig, folder / "gap.png", drawn_by=figures.drawn_by(gap_figure))
-    output.save_figure(fig, folder / "gap.pdf")
-    figure_files = ["gap.png", "gap.pdf"]
-    if nash is not None and game.shape == (3, 3) and not game.contextual:
-        fig = simplex_figure(results, nash, reg, level=args.level)
-        output.save_figure(fig, folder / "simplex.png", drawn_by=figures.drawn_by(simplex_figure))
-        figure_files.append("simplex.png")
-    else:
-        cli.note("simplex.png is drawn for 3x3 single-prompt games only; skipped")
-    meta = metadata.metadata(
-        args,
-        rules=metadata.rules_meta(specs),
-        hyperparameters={
-            "eta": args.eta,
-            "tau": args.tau,
-            "start_noise": args.start_noise,
-            "per_rule": {k: rules.effective_hparams(s.rule, hps[k]) for s, k in zip(specs, hps)},
-        },
-        steps=steps,
-        record_every=args.record_every,
-        level=args.level,
-        x_axis=args.x,
-        game=gs.meta,
-        regularized_gap=None if reg is None else reg.gap,
-        finite={k: bool(df.loc[df["rule"] == k, "finite"].all()) for k in results},
-        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
-        files=["trace.csv", "policies.csv", "summary.csv", *figure_files],
-    )
-    metadata.write_metadata(folder, meta)
-
-    tail = f"; regularized-equilibrium gap at tau={args.tau:g}: {reg.gap:.4g}" if reg is not None else ""
-    print(
-        f"{gs.label}, {steps} steps, eta={args.eta:g}, tau={args.tau:g}, {args.dtype}, "
-        f"{args.feedback.name} feedback{tail}"
-    )
-    print(tables.table(summary, header))
-    if game.preference and not game.contextual:
-        print()
-        print(win_rate_table(results, game))
+    return {"finite": {k: bool(g["finite"].all()) for k, g in df.groupby("rule", sort=False)}}
 
 
-def summarize(results, level: float):
-    header = (
-        "rule",
-        "hparams",
-        "final gap",
-        "worst-case win rate",
-        f"steps to gap {level:g}",
-        "KL(pi*||pi)",
-    )
+def _final(d, metric: str):
+    """``rule -> (steps, values)`` of ``metric`` in a one-seed tidy frame, rules in their order."""
+    return {r: tables.curve(g, metric, "step") for r, g in d.groupby("rule", sort=False)}
+
+
+def summarize(d, level: float):
+    """One row per rule of a one-seed tidy trace frame: hyperparameters, final gap and worst-case win rate,
+    steps to ``level``, final KL to the Nash policy."""
+    header = ("rule", "hparams", "final gap", "worst-case win rate", f"steps to gap {level:g}", "KL(pi*||pi)")
+    hp_cols = [k for k in d.columns if k not in (*tables.ID_COLUMNS, *tables.RUN_COLUMNS, "prompt")]
     rows = []
-    for label, (hp, tr) in results.items():
-        m = tr.metrics
+    for rule, g in d.groupby("rule", sort=False):
+        steps, gap = tables.curve(g, "gap", "step")
+        last = {
+            m: tables.curve(g, m, "step")[1] for m in ("win_rate", "kl_to_nash") if (g["metric"] == m).any()
+        }
+        first = g.iloc[0]
+        hp = {k: float(first[k]) for k in hp_cols if first[k] == first[k]}  # NaN: the rule has no such knob
         rows.append(
             (
-                label,
+                rule,
                 rules.format_hparams(hp),
-                f"{float(m['gap'][-1]):.3e}",
-                f"{float(m['win_rate'][-1]):.6f}" if "win_rate" in m else "",
-                tables.steps_to(tr.steps, m["gap"], level),
-                f"{float(m['kl_to_nash'][-1]):.3e}" if "kl_to_nash" in m else "",
+                f"{gap[-1]:.3e}",
+                f"{last['win_rate'][-1]:.6f}" if "win_rate" in last else "",
+                tables.steps_to(steps, gap, level),
+                f"{last['kl_to_nash'][-1]:.3e}" if "kl_to_nash" in last else "",
             )
         )
     return rows, header
 
 
-def win_rate_table(results, game) -> str:
+def _trajectories(pol) -> dict:
+    """``rule -> [R + 1, n]`` row-policy probabilities of a one-seed policies frame."""
+    x = pol[pol["player"] == "x"].sort_values(["step", "action"], kind="stable")
+    return {
+        r: g["probability"].to_numpy().reshape(-1, g["action"].nunique())
+        for r, g in x.groupby("rule", sort=False)
+    }
+
+
+def win_rate_table(pol, game) -> str:
     from games import metrics
 
-    labels = list(results)
-    pols = np.stack([np.asarray(tr.policy[0]) for _, tr in results.values()])
-    W = 100 * np.asarray(metrics.pairwise_win_rates(game, pols))
+    traj = _trajectories(pol)
+    labels = list(traj)
+    W = 100 * np.asarray(metrics.pairwise_win_rates(game, np.stack([p[-1] for p in traj.values()])))
     rows = [
         [f"{i + 1} {labels[i]}"] + [f"{W[i, j]:.1f}" for j in range(len(labels))] for i in range(len(labels))
     ]
@@ -266,7 +268,7 @@ def _tri(p):
     return p[..., 1] + 0.5 * p[..., 2], (np.sqrt(3) / 2) * p[..., 2]
 
 
-def simplex_figure(results, nash, reg, *, level: float = 1e-6, ncols: int = 6):
+def simplex_figure(d, pol, nash, reg, *, level: float = 1e-6, ncols: int = 6):
     """Every rule's row-policy trajectory on the probability simplex, one small panel per rule (in the gap
     figure's order: by measured behaviour), each zoomed to its trajectory, the Nash policy and the regularized
     one (the window's width is printed in the panel; 1 is the whole simplex). The line is coloured by time; an
@@ -276,9 +278,10 @@ def simplex_figure(results, nash, reg, *, level: float = 1e-6, ncols: int = 6):
     from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
 
-    gaps = {lab: np.asarray(tr.metrics["gap"]) for lab, (_, tr) in results.items()}
+    gaps = {lab: c[1] for lab, c in _final(d, "gap").items()}
     order = [lab for labs in figures.by_behaviour(gaps, level).values() for lab in labs]
-    pols = {lab: np.asarray(results[lab][1].policies.x) for lab in order}
+    traj = _trajectories(pol)
+    pols = {lab: traj[lab] for lab in order}
     panels = figures.coincident({lab: (np.arange(len(p)), p.ravel()) for lab, p in pols.items()})
     kind = {lab: figures.behaviour(gaps[lab], level) for lab in order}
     ncols = min(ncols, len(panels))
@@ -342,6 +345,22 @@ def simplex_figure(results, nash, reg, *, level: float = 1e-6, ncols: int = 6):
     )
     return fig
 
+
+STUDY_DECL = study.Study(
+    STUDY,
+    __doc__.splitlines()[0],
+    Config,
+    units,
+    simulate,
+    report,
+    prepare,
+    refuses={
+        "schedules": "the paper's rules run at constant step sizes",
+        "seeds": "the paper's runs are deterministic (one run per rule from --seed)",
+        "jobs": "the rules run one after the other in one process (seconds each)",
+    },
+)
+main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))
