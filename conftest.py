@@ -8,6 +8,10 @@ import os
 
 import jax
 
+os.environ.setdefault(
+    "COMAL_COMPILE_CACHE", "0"
+)  # studies run in-process: no persistent cache shared across test runs
+
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 

@@ -83,7 +83,7 @@ def simulate(c: Config, item: str, source: str) -> dict:
         nash=nash,
         record_policy=True,
         feedback=cli.feedback_type(c.feedback),
-        **study.hparams(c, rule),
+        **study.hparams(c, source),
     )
     m, pol = tables.tidy(trace, experiment=STUDY, game=gs.label, rule=rule.name, seed=c.seed)
     return {"trace": m, "policies": pol}

@@ -99,8 +99,10 @@ def rules(default: str, help: str = "", *, quick=None):
             import algorithms
 
             items = tuple(algorithms.RULES)
-        for item in items:
-            load_rule(item)
+        names = [load_rule(item).name for item in items]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"--rules: rule name(s) given twice: {', '.join(twice)}")
         return items
 
     return option(
@@ -189,9 +191,15 @@ def load_game(text: str, dtype: str, seed: int, named: Callable | None = None):
 
 
 def game_items(config) -> tuple[str, ...]:
-    """The ``--games`` items of ``config`` and its ``--comparisons`` file (as ``comparisons:FILE``), in order."""
-    extra = (f"comparisons:{config.comparisons}",) if getattr(config, "comparisons", None) else ()
-    return (*getattr(config, "games", ()), *extra)
+    """The ``--games`` items of ``config`` and its ``--comparisons`` file (as ``comparisons:FILE``), in order;
+    ``--comparisons`` without ``--games`` replaces the study's default games."""
+    games_ = tuple(getattr(config, "games", ()))
+    if not getattr(config, "comparisons", None):
+        return games_
+    default = {f.name: f.default for f in dataclasses.fields(config)}.get("games")
+    if games_ == _listing(default or ""):  # --comparisons alone replaces the default games
+        games_ = ()
+    return (*games_, f"comparisons:{config.comparisons}")
 
 
 def comparisons(help: str = ""):
@@ -317,11 +325,13 @@ def jobs(default: int | None = None):
     )
 
 
-def hparams(config, rule) -> dict[str, float]:
-    """The ``--hp`` values that apply to ``rule`` (``name=value`` where it declares ``name``; ``rule.name=value``
-    where ``rule`` is its name)."""
+def hparams(config, source: str) -> dict[str, float]:
+    """The ``--hp`` values that apply to the rule ``source`` names (its ``--rules`` text): ``name=value`` where
+    it declares ``name``; ``rule.name=value`` where ``rule`` is its name or its ``--rules`` text."""
+    rule = load_rule(source)
     declared = {h.name for h in rule.hparams}
-    return {n: v for scope, n, v in getattr(config, "hp", ()) if n in declared and scope in (None, rule.name)}
+    scopes = (None, rule.name, source)
+    return {n: v for scope, n, v in getattr(config, "hp", ()) if n in declared and scope in scopes}
 
 
 def check_rules(config, game, feedback) -> tuple[str, ...]:
@@ -350,7 +360,7 @@ def check_rules(config, game, feedback) -> tuple[str, ...]:
                 f"{rule.name} skipped: it reads the whole game (exact feedback only), got {feedback.name}"
             )
             continue
-        rule.init(game, config.seed, **hparams(config, rule))
+        rule.init(game, config.seed, **hparams(config, t))
         kept.append(t)
     return tuple(kept)
 
@@ -531,7 +541,18 @@ def _timed(simulate, config, args):
 
 
 def main(study: Study, argv=None) -> int:
-    """Parse, check, run and report ``study``; the one runner of every study."""
+    """Parse, check, run and report ``study``; the one runner of every study. The x64 switch is restored on
+    return, so a study called in-process (a test, a notebook) leaves the caller's setting as it was."""
+    import jax
+
+    x64 = bool(jax.config.jax_enable_x64)
+    try:
+        return _main(study, argv)
+    finally:
+        jax.config.update("jax_enable_x64", x64)
+
+
+def _main(study: Study, argv) -> int:
     config, p = parse_config(study, argv)
     compile_cache(config)
     with output.Output(p, out_folder(study, config)) as out:
@@ -547,10 +568,25 @@ def main(study: Study, argv=None) -> int:
             feedback=argparse.Namespace(name=getattr(config, "feedback", "exact")),
             hp=getattr(config, "hp", ()),
         )
-        meta = metadata.metadata(args, config=_plain(config), **fields)
-        meta["command"] = " ".join(
-            [f"python -m experiments {study.name}", *(sys.argv[1:] if argv is None else argv)]
-        )
+        extra = {}
+        if getattr(config, "rules", None):
+            from .rules import effective_hparams
+
+            rules_run = {}
+            for t in config.rules:  # a study may take more than UpdateRules (sequences: losses)
+                try:
+                    rules_run[t] = load_rule(t)
+                except (ValueError, TypeError):
+                    continue
+            extra["rules"] = [{"name": r.name, "source": t} for t, r in rules_run.items()]
+            extra["hyperparameters"] = {
+                r.name: effective_hparams(r, hparams(config, t)) for t, r in rules_run.items()
+            }
+        if getattr(config, "games", None):
+            extra["games"] = {t: load_game(t, config.dtype, config.seed).meta for t in game_items(config)}
+        meta = metadata.metadata(args, config=_plain(config), **extra, **fields)
+        given = sys.argv[1:] if argv is None else list(argv)
+        meta["command"] = " ".join([f"python -m experiments {study.name}", *given])
         meta["files"] = sorted(f.name for f in out.path.iterdir())
         metadata.write_metadata(out.path, meta)
     print(f"wrote {out.out}/")
