@@ -495,12 +495,12 @@ def out_folder(study: Study, config) -> Path:
 def execute(study: Study, config, folder: Path) -> dict:
     """Run every unit (in workers when ``config.jobs > 1``), write ``<table>.csv``, call ``report``; returns
     the metadata fields of the run (wall times, tables)."""
-    from .tables import combine
+    from .tables import stack
 
     units = list(study.units(config))
     if not units:
         raise ValueError("the flags select no configuration")
-    tables: dict[str, list] = {}
+    results: dict = {}
     timer = progress.Timer()
     t0 = time.perf_counter()
     with progress.progress(config, len(units), f"{study.name}", "unit") as bar:
@@ -508,16 +508,19 @@ def execute(study: Study, config, folder: Path) -> dict:
         def done(key, result):
             frames, seconds = result
             timer.add(str(key), seconds)
-            for name, frame in frames.items():
-                tables.setdefault(name, []).append(frame)
+            results[key] = frames
             bar.set_postfix_str(str(key))
             bar.update()
 
         tasks = [(key, _timed, (study.simulate, config, args)) for key, args in units]
         progress.run_all(getattr(config, "jobs", 1) or 1, tasks, done)
+    tables: dict[str, list] = {}
+    for key, _ in units:  # in the order of the units, not of completion: the CSVs do not depend on --jobs
+        for name, frame in results[key].items():
+            tables.setdefault(name, []).append(frame)
     combined = {}
     for name, frames in tables.items():
-        frame = combine(frames)
+        frame = stack(frames)
         combined[name] = frame
         output.write_frame(folder / f"{name}.csv", frame)
     extra = study.report(config, combined, folder) or {}
