@@ -15,12 +15,11 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).parent.parent
-STUDIES = ["paper", "tau_bias", "sweep", "ensemble", "contextual"]
+STUDIES = ["paper", "tau_bias", "sweep", "contextual"]
 FIGURES = {
     "paper": ["gap.png", "gap.pdf", "simplex.png"],
     "tau_bias": ["tau_bias.png"],
     "sweep": ["sweep.png"],
-    "ensemble": ["ensemble.png"],
     "contextual": ["contextual.png"],
 }
 COLUMNS_HEAD = ["experiment", "game", "rule"]
@@ -527,46 +526,6 @@ def test_progress_on_a_terminal_only_and_it_changes_no_result(tmp_path):
     plain = run_cli("experiments.paper", *FAST, "--out", str(tmp_path / "c"))
     assert "paper: rules" not in plain.stderr  # stderr is a pipe: silent
     assert with_bar == quiet == (tmp_path / "c" / "trace.csv").read_bytes()  # bitwise identical
-
-
-def test_ensemble_cli_rejects_unknown_kind(tmp_path):
-    proc = run_cli("experiments.ensemble", "--quick", "--kind", "spiral", "--out", str(tmp_path), check=False)
-    assert proc.returncode == 2 and "valid: uniform, cyclic, mixed" in proc.stderr
-
-
-@pytest.mark.slow
-def test_ensemble_of_random_starts_on_a_library_game(tmp_path):
-    proc = run_cli(
-        "experiments.ensemble",
-        "--quick",
-        "--game",
-        "condorcet_cycle:n=5,p=0.8",
-        "--games",
-        "4",
-        "--rules",
-        "omwu",
-        "--out",
-        str(tmp_path / "e"),
-        check=False,
-    )
-    assert proc.returncode == 2 and "--start-noise > 0" in proc.stderr
-    run_cli(
-        "experiments.ensemble",
-        "--quick",
-        "--game",
-        "condorcet_cycle:n=5,p=0.8",
-        "--games",
-        "4",
-        "--rules",
-        "omwu",
-        "--start-noise",
-        "0.5",
-        "--out",
-        str(tmp_path / "e"),
-    )
-    df = pd.read_csv(tmp_path / "e" / "trace.csv")
-    finals = df[(df.metric == "gap") & (df.step == 500)]
-    assert finals["seed"].nunique() == 4 and finals["value"].nunique() == 4  # four different starts
 
 
 @pytest.mark.slow

@@ -355,6 +355,20 @@ def check_rules(config, game, feedback) -> tuple[str, ...]:
     return tuple(kept)
 
 
+def check_cost(config) -> None:
+    """``--steps`` a multiple of ``--record-every`` (where the study has it) and ``--x comparisons`` only with
+    feedback that draws comparisons; ``ValueError`` naming the flags."""
+    every = getattr(config, "record_every", None)
+    if every and config.steps % every:
+        raise ValueError(f"--steps ({config.steps}) must be a multiple of --record-every ({every})")
+    fb = cli.feedback_type(getattr(config, "feedback", "exact"))
+    if getattr(config, "x", None) == "comparisons" and fb.kind != "sampled":
+        raise ValueError(
+            f"--x comparisons: {fb.name} feedback counts no comparisons; give --feedback sampled:K "
+            "(or --x steps / oracle_calls)"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class Base:
     """The flags of every study: ``--quick --out --seed --dtype --quiet --no-compile-cache``."""
@@ -528,6 +542,8 @@ def execute(study: Study, config, folder: Path) -> dict:
 
 
 def _timed(simulate, config, args):
+    cli.setup(config)  # a spawned worker starts with JAX's defaults: float64 again, before any game is built
+    compile_cache(config)
     tic = time.perf_counter()
     frames = simulate(config, *args)
     return frames, time.perf_counter() - tic

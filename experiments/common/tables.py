@@ -96,7 +96,7 @@ def combine(frames: Sequence, hp_order: Sequence[str] = ("eta", "tau", "start_no
 
 
 #: The known label and hyperparameter columns of the studies' traces, in the order the shell writes them.
-STACK_ORDER = ("policy", "schedule", "feedback", "pairs", "K", "eta", "tau", "beta", "mu", "start_noise")
+STACK_ORDER = ("policy", "schedule", "feedback", "pairs", "K", "eta", "tau", "beta", "start_noise")
 
 
 def stack(frames: Sequence):
