@@ -235,18 +235,6 @@ def test_paper_feedback_x_and_hp_flags(tmp_path):
         ("sampled", ["--hp", "pairs=4"], "--hp pairs: pairs is this study's grid axis (pairs)"),
         ("sampled", ["--rules", "sppo", "--hp", "sppo.tau=0.1"], "--hp tau: rule sppo declares no 'tau'"),
         ("sampled", ["--rules", "inpo", "--hp", "eta=0"], "hyperparameter eta must lie in (0, inf), got 0"),
-        ("real_preferences", ["--feedback", "noisy:-1"], "got 'noisy:-1'"),
-        (
-            "real_preferences",
-            ["--x", "comparisons", "--feedback", "exact"],
-            "exact feedback counts no comparisons",
-        ),
-        ("real_preferences", ["--hp", "foo=1"], "--hp foo: no rule run declares 'foo'"),
-        (
-            "real_preferences",
-            ["--rules", "mwu", "--hp", "eta=0"],
-            "mwu: hyperparameter eta must lie in (0, inf)",
-        ),
     ],
 )
 def test_study_feedback_x_hp_errors_are_one_line_before_any_computation(study, args, message, tmp_path):
@@ -278,28 +266,7 @@ def test_sweep_and_tau_bias_take_feedback_x_and_hp(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_preferences_and_sampled_take_feedback_x_and_hp(tmp_path):
-    out = tmp_path / "r"
-    run_cli(
-        "experiments.real_preferences",
-        *(
-            "--quick",
-            "--quiet",
-            "--steps",
-            "40",
-            "--boot",
-            "2",
-            "--feedback",
-            "noisy:0.1",
-            "--x",
-            "oracle_calls",
-        ),
-        *("--hp", "inpo.eta=0.3", "--out", str(out)),
-    )
-    rules_df = pd.read_csv(out / "rules.csv")
-    assert set(rules_df.feedback) == {"exact", "noisy:0.1"} and (rules_df.oracle_calls == 40).all()
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["hyperparameters"]["per_rule"]["inpo"]["eta"] == 0.3 and meta["feedback"] == "noisy:0.1"
+def test_sampled_takes_feedback_x_and_hp(tmp_path):
     out = tmp_path / "sa"
     proc = run_cli(
         "experiments.sampled",
@@ -688,62 +655,6 @@ def test_comparisons_and_llmfao_games_reach_a_study(tmp_path):
     assert (
         pd.read_csv(out / "trace.csv")["game"].iloc[0] == "llmfao:judge=gpt4,missing=bradley_terry,kind=rates"
     )
-
-
-@pytest.mark.slow
-def test_real_preferences_quick(tmp_path):
-    proc = run_cli("experiments.real_preferences", "--quick", "--quiet", "--out", str(tmp_path / "r"))
-    out = tmp_path / "r"
-    files = [
-        "equilibria.csv",
-        "summary.csv",
-        "transfer.csv",
-        "missing.csv",
-        "prompts.csv",
-        "rules.csv",
-        "trace.csv",
-        "equilibria.png",
-        "equilibria.pdf",
-        "judges.png",
-        "rules.png",
-        "metadata.json",
-    ]
-    for name in files:
-        assert (out / name).stat().st_size > 0, name
-    assert "| judge | game    | support" in proc.stdout and "judge transfer" in proc.stdout
-    eq = pd.read_csv(out / "equilibria.csv")
-    assert len(eq) == 3 * 2 * 59
-    np.testing.assert_allclose(eq.groupby(["judge", "kind"])["mass"].sum(), 1.0, atol=1e-9)
-    assert ((eq.lo <= eq.hi) & (eq.support_probability.between(0, 1))).all()
-    summary = pd.read_csv(out / "summary.csv")
-    assert list(summary.judge) == ["crowd", "crowd", "gpt3", "gpt3", "gpt4", "gpt4"]
-    assert summary.bt_leader_worst_win_rate.between(0, 1).all()
-    transfer = pd.read_csv(out / "transfer.csv")
-    np.testing.assert_allclose(
-        transfer[transfer.nash_of == transfer.scored_in].worst_case_win_rate, 0.5, atol=1e-9
-    )
-    trace = pd.read_csv(out / "trace.csv")
-    assert set(trace.feedback) == {"exact", "sampled:64"} and set(trace.rule) == {"inpo", "comal(inpo,100)"}
-    assert (
-        list(trace.columns[:3]) == COLUMNS_HEAD and list(trace.columns[-len(COLUMNS_TAIL) :]) == COLUMNS_TAIL
-    )
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["bootstrap"]["resamples"] == 10 and meta["game"]["name"] == "llmfao"
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--missing", "zero"], "invalid choice: 'zero'"),
-        (["--boot", "1"], "--boot must be >= 2"),
-    ],
-)
-def test_real_preferences_cli_errors(args, message, tmp_path):
-    out = tmp_path / "out"
-    proc = run_cli(
-        "experiments.real_preferences", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path
-    )
-    assert_cli_error(proc, message, out, tmp_path)
 
 
 @pytest.mark.slow
