@@ -1,173 +1,174 @@
 """Many games at once: every rule on B games of a random family (default 256 cyclic 5x5), vmapped.
 
 For each rule: the median and inter-quartile band of the last-iterate gap curves, and the share of games where
-it reaches gap ``--level`` (and stays there). Exact equilibria by LP give ``kl_to_nash`` per game. A fixed
-``--game`` (a file, or a library game without a random key) gives an ensemble of B random starts instead
-(``--start-noise`` > 0 required).
+it reaches gap ``--level`` at the last step. Exact equilibria by LP give ``kl_to_nash`` per game. A fixed game
+(a file, ``--comparisons``, ``module:attribute`` or a library game without a random key) gives an ensemble of
+B random starts instead (``--hp start_noise=S`` with S > 0 required). B is ``--seeds``.
 
-    python -m experiments.ensemble [--quick] [--games 256] [--n 5] [--kind cyclic] [--rules mwu,comal]
+    python -m experiments ensemble [--quick] [--seeds 256] [--games random_preference:n=7] [--rules mwu,comal]
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import sys
-import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, gamespec, metadata, output, progress, rules, tables
+from .common import cli, figures, output, rules, study, tables
 
 STUDY = "ensemble"
 
 
-def main(argv=None) -> int:
-    p = cli.parser(STUDY, __doc__.splitlines()[0])
-    cli.add_count(p, "--games", "ensemble size B (default 256; --quick 16)")
-    cli.add_count(p, "--n", "actions per random game (default 5)")
-    p.add_argument(
-        "--kind",
-        default=None,
-        help="random family: uniform, cyclic or mixed (default cyclic); see games.random_preference",
+@dataclass(frozen=True)
+class Config(study.Base):
+    rules: tuple = study.rules("all", "the rules to run (default all: every registered rule)")
+    games: tuple = study.games(
+        "random_preference:n=5,kind=cyclic",
+        "one ensemble each: a random family (one draw per seed) or a fixed game (one random start per seed)",
     )
-    gamespec.add_game(p, "random_preference:n=5,kind=cyclic (one draw per game from --seed)")
-    cli.add_rules(p, "every registered rule")
-    cli.add_count(p, "--steps", "steps per run (default 5000; --quick 500)")
-    cli.add_record_every(p, 50)
-    cli.add_eta_tau(p)
-    cli.add_start_noise(p)
-    cli.add_level(p)
-    cli.add_x(p, "oracle_calls")
-    cli.add_feedback(p)
-    cli.add_hp(p)
-    args = p.parse_args(argv)
-    cli.setup(args)
-    import algorithms
+    comparisons: str = study.comparisons("a fixed game: an ensemble of random starts")
+    feedback: str = study.feedback()
+    hp: tuple = study.hp()
+    seeds: int = study.seeds(256, "ensemble size B: games drawn or random starts (default 256)", quick=16)
+    steps: int = study.steps(5000, quick=500)
+    x: str = study.x_axis("oracle_calls")
+    jobs: int = study.jobs()
+    record_every: int = study.option(
+        50, "record the metrics every this many steps, and at step 0 (default 50)"
+    )
+    level: float = study.option(1e-6, "gap threshold of the summary's share (default 1e-6)")
+
+
+def _random(item: str) -> bool:
+    """A library family with a random key the item does not fix: one draw per seed."""
     import games
 
-    if args.game is not None and (args.n is not None or args.kind is not None):
-        cli.fail(p, "--n/--kind describe the default random family; with --game give them there")
-    kind = args.kind or "cyclic"
-    if kind not in games.library.RANDOM_KINDS:
-        cli.fail(p, f"unknown --kind {kind!r}; valid: {', '.join(games.library.RANDOM_KINDS)}")
-    n = args.n or 5
-    if n < 2:
-        cli.fail(p, "--n must be >= 2")
-    spec = args.game or f"random_preference:n={n},kind={kind}"
-    B = args.games or (16 if args.quick else 256)
-    random_family = _is_random_family(spec)
-    gs = gamespec.resolve_game(p, spec, args.game_kind, spec, args.dtype, args.seed)
-    if random_family:  # one draw per game, keys from --seed's SeedSequence
-        gs.label, gs.meta = (
-            spec,
-            {"name": spec.partition(":")[0], "spec": spec, "keys": "numpy SeedSequence(--seed)"},
-        )
-    if not random_family and args.start_noise == 0:
-        cli.fail(
-            p, f"--game {spec} is one fixed game: give --start-noise > 0 for an ensemble of random starts"
-        )
-    specs = rules.resolve_rules(p, args.rules, list(algorithms.RULES))
-    steps = args.steps or (500 if args.quick else 5000)
-    cli.check_schedule(p, steps, args.record_every)
-    cli.check_x(p, args.x, args.feedback)
-    specs, hps = rules.study_hparams(p, specs, gs.game, args)
-    cli.check_level(args.level, args.dtype)
-    with output.Output(p, cli.default_out(args)) as out:
-        run_study(args, specs, spec, gs, random_family, B, steps, hps, out.path)
-    print(f"wrote {out.out}/")
-    return 0
-
-
-def _is_random_family(spec: str) -> bool:
-    import games
-
-    name = spec.partition(":")[0]
+    name = item.partition(":")[0].strip()
     fn = getattr(games.library, name, None)
-    return callable(fn) and "key" in inspect.signature(fn).parameters and "key=" not in spec
+    return callable(fn) and "key" in inspect.signature(fn).parameters and "key=" not in item
 
 
-def run_study(args, specs, spec, gs, random_family, B, steps, hps, folder) -> None:
-    import algorithms
+def prepare(c: Config) -> Config:
+    """Budget, --x and every rule's hyperparameters and feedback on each game (a random family: its first
+    draw); a fixed game needs random starts."""
+    study.check_cost(c)
+    cli.check_level(c.level, c.dtype)
+    fb, kept = cli.feedback_type(c.feedback), c.rules
+    for item in study.game_items(c):
+        kept = study.check_rules(
+            dataclasses.replace(c, rules=kept), study.load_game(item, c.dtype, c.seed).game, fb
+        )
+        still = [t for t in kept if not study.hparams(c, study.load_rule(t)).get("start_noise", 0) > 0]
+        if not _random(item) and still:
+            raise ValueError(
+                f"--games {item} is one fixed game: give --hp start_noise=S (S > 0) for an ensemble of random "
+                f"starts ({', '.join(still)} start at the uniform policy)"
+            )
+    return dataclasses.replace(c, rules=kept)
+
+
+def units(c: Config):
+    return [((item, r), (item, r)) for item in study.game_items(c) for r in c.rules]
+
+
+def _label(c: Config, item: str) -> str:
+    return item if _random(item) else study.load_game(item, c.dtype, c.seed).label
+
+
+@functools.cache
+def _ensemble(c: Config, item: str):
+    """``(games, equilibria, seeds, where)`` of one ensemble: B draws of a random family with keys from
+    --seed's SeedSequence (solved by LP once per process), or B seeded starts on a fixed game."""
     import games
 
-    t0 = time.perf_counter()
-    timer = progress.Timer()
-    if random_family:
-        keys = cli.run_seeds(args.seed, B)
-        with timer("games and LP"), progress.progress(args, B, "ensemble: games solved by LP", "game") as bar:
-            game_list, eqs = [], []
-            for k in keys:
-                g, _, _ = gamespec.library_game(spec, args.dtype, k)
-                game_list.append(g)
-                eqs.append(games.solve(g))
-                bar.update()
-        where = dict(game=[f"{gs.label}#{i}" for i in range(B)], seed=args.seed)
-        seeds = None
-    else:
-        game_list, eqs = gs.game, games.solve(gs.game)
-        seeds = cli.run_seeds(args.seed, B)
-        where = dict(game=gs.label, seed=seeds)
-    label = f"{gs.label} x{B}"
-    frames, curves, summary = [], {}, []
-    with progress.progress(args, len(specs), f"ensemble: rules on {B} runs", "rule") as bar:
-        for s in specs:
-            bar.set_postfix_str(f"{s.name}, {B} x {steps} steps")
-            with timer(s.name):
-                tr = algorithms.sweep(
-                    s.rule,
-                    game_list,
-                    steps=steps,
-                    record_every=args.record_every,
-                    nash=eqs,
-                    seeds=seeds,
-                    feedback=args.feedback,
-                    **hps[s.name],
-                )
-                gaps = np.asarray(tr.metrics["gap"])  # [B, R+1]
-            df, _ = tables.tidy(
-                tr,
-                experiment=STUDY,
-                rule=s.name,
-                **where,
-            )
-            frames.append(_reduce(df, steps, label))
-            curves[s.name] = df[df["metric"] == "gap"]
-            reached = (gaps <= args.level)[:, -1]
-            q = np.quantile(gaps[:, -1], [0.25, 0.5, 0.75])
+    keys = cli.run_seeds(c.seed, c.seeds)
+    if _random(item):
+        draws = [study.load_game(item, c.dtype, k).game for k in keys]
+        return (
+            draws,
+            [games.solve(g) for g in draws],
+            None,
+            dict(game=[f"{item}#{i}" for i in range(c.seeds)], seed=c.seed),
+        )
+    gs = study.load_game(item, c.dtype, c.seed)
+    return gs.game, games.solve(gs.game), keys, dict(game=gs.label, seed=keys)
+
+
+def simulate(c: Config, item: str, source: str) -> dict:
+    import algorithms
+
+    rule = study.load_rule(source)
+    draws, eqs, seeds, where = _ensemble(c, item)
+    fb = cli.feedback_type(c.feedback)
+    tr = algorithms.sweep(
+        rule,
+        draws,
+        steps=c.steps,
+        record_every=c.record_every,
+        nash=eqs,
+        seeds=seeds,
+        feedback=fb,
+        **study.hparams(c, rule),
+    )
+    df, _ = tables.tidy(tr, experiment=STUDY, rule=rule.name, **where)
+    return {"trace": _reduce(df, c.steps, f"{_label(c, item)} x{c.seeds}")}
+
+
+def report(c: Config, t: dict, folder) -> dict:
+    df, items, rows, meta = t["trace"], study.game_items(c), [], []
+    hp_cols = [k for k in df.columns if k not in (*tables.ID_COLUMNS, *tables.RUN_COLUMNS)]
+    header = ("rule", "hparams", "median final gap", "IQR", f"share reaching {c.level:g}")
+    for item in items:
+        label, random = _label(c, item), _random(item)
+        mine = df["game"].map(lambda g, lab=label: g == lab or g.startswith(lab + "#"))
+        bands, summary = {}, []
+        for rule, g in df[df["game"] == f"{label} x{c.seeds}"].groupby("rule", sort=False):
+            qs = [tables.curve(g, f"gap_{q}", c.x) for q in ("q25", "median", "q75")]
+            bands[rule] = (qs[1][0], np.stack([v for _, v in qs]))
+            final = df[mine & (df.rule == rule) & (df.metric == "gap") & (df.step == c.steps)][
+                "value"
+            ].to_numpy()
+            q, first = np.quantile(final, [0.25, 0.5, 0.75]), g.iloc[0]
+            hp = {
+                k: float(first[k]) for k in hp_cols if first[k] == first[k]
+            }  # NaN: the rule has no such knob
             summary.append(
                 (
-                    s.name,
-                    rules.format_hparams(hps[s.name]),
+                    rule,
+                    rules.format_hparams(hp),
                     f"{q[1]:.3e}",
                     f"{q[0]:.2e} .. {q[2]:.2e}",
-                    f"{reached.mean():.1%}",
+                    f"{(final <= c.level).mean():.1%}",
                 )
             )
-            bar.update()
-    header = ("rule", "hparams", "median final gap", "IQR", f"share reaching {args.level:g}")
-    output.write_frame(folder / "trace.csv", tables.combine(frames))
-    output.write_csv(folder / "summary.csv", summary, header)
-    what = f"{B} {'games: ' + gs.label if random_family else 'random starts on ' + gs.label}"
-    output.save_figure(
-        band_figure(curves, args.x, what, args.level),
-        folder / "ensemble.png",
-        drawn_by=figures.drawn_by(band_figure),
+        what = f"{c.seeds} {'games: ' + label if random else 'random starts on ' + label}"
+        tag = "" if len(items) == 1 else f"-{label}"
+        fig = band_figure(bands, c.x, what, c.level)
+        output.save_figure(fig, folder / f"ensemble{tag}.png", drawn_by=figures.drawn_by(band_figure))
+        print(f"{what}, {c.steps} steps:")
+        print(tables.table(summary, header))
+        rows += [(label, *r) for r in summary]
+        gs = study.load_game(item, c.dtype, c.seed)
+        gmeta = (
+            {"name": item.partition(":")[0], "spec": item, "keys": "numpy SeedSequence(--seed)"}
+            if random
+            else gs.meta
+        )
+        meta.append(
+            {**gmeta, "ensemble": "one draw per game" if random else "random starts", "size": c.seeds}
+        )
+    one = len(items) == 1
+    output.write_csv(
+        folder / "summary.csv", [r[1:] for r in rows] if one else rows, header if one else ("game", *header)
     )
-    meta = metadata.metadata(
-        args,
-        rules=metadata.rules_meta(specs),
-        hyperparameters={"eta": args.eta, "tau": args.tau, "start_noise": args.start_noise},
-        steps=steps,
-        record_every=args.record_every,
-        level=args.level,
-        x_axis=args.x,
-        game={**gs.meta, "ensemble": "one draw per game" if random_family else "random starts", "size": B},
-        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
-        files=["trace.csv", "summary.csv", "ensemble.png"],
-    )
-    metadata.write_metadata(folder, meta)
-    print(f"{what}, {steps} steps:")
-    print(tables.table(summary, header))
+    return {
+        "rules": [{"name": study.load_rule(s).name, "source": s} for s in c.rules],
+        "game": meta[0] if one else meta,
+    }
 
 
 def _reduce(df, steps: int, label: str):
@@ -186,17 +187,12 @@ def _reduce(df, steps: int, label: str):
     return pd.concat([final, q[df.columns]], ignore_index=True)
 
 
-def band_figure(curves, x: str, what: str, level: float):
-    """Median gap and inter-quartile band per rule, one panel per measured behaviour of the median
-    (:func:`experiments.common.figures.behaviour` at ``level``), each panel its own x-range (log when one rule
-    runs much further, e.g. ``comal_exact``) and y-range; medians equal to round-off drawn once, named together."""
-    labels = list(curves)
-    qs, meds = {}, {}
-    for lab in labels:
-        g = curves[lab].groupby("step")
-        xs = g[x].median().to_numpy()
-        qs[lab] = (xs, np.stack([g["value"].quantile(v).to_numpy() for v in (0.25, 0.5, 0.75)]))
-        meds[lab] = (xs, qs[lab][1][1])
+def band_figure(qs, x: str, what: str, level: float):
+    """Median gap and inter-quartile band per rule (``qs``: rule -> (x values, [3, R+1] quartiles)), one panel
+    per measured behaviour of the median (:func:`experiments.common.figures.behaviour` at ``level``), each panel
+    its own x-range (log when one rule runs much further, e.g. ``comal_exact``) and y-range; medians equal to
+    round-off drawn once, named together."""
+    meds = {lab: (xs, q[1]) for lab, (xs, q) in qs.items()}
     groups = figures.by_behaviour({lab: m[1] for lab, m in meds.items()}, level)
     style = figures.styles(groups)
     fig, panels = figures.panel_figure(
@@ -226,6 +222,18 @@ def band_figure(curves, x: str, what: str, level: float):
     figures.reference_legend(fig, [ref])
     return fig
 
+
+STUDY_DECL = study.Study(
+    STUDY,
+    __doc__.splitlines()[0],
+    Config,
+    units,
+    simulate,
+    report,
+    prepare,
+    refuses={"schedules": "the ensemble runs every rule at constant step sizes"},
+)
+main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))

@@ -6,77 +6,117 @@ of every model's mass and the probability that it is in the support; the support
 the Smith set, the share of cyclic triads and the Hodge curl share; the Bradley-Terry leader's worst-case win
 rate and duality gap. Across judges: judge A's Nash policy scored in judge B's game; the equilibrium under each
 treatment of the unobserved pairs (``tie``, ``bradley_terry``, ``worst_case``); per-prompt games against the
-pooled one. Then the update rules on the crowd's rates game, with exact feedback and with sampled duels drawn
-from the game: does COMAL reach the equilibrium, and how large is INPO's regularization bias there?
+pooled one. Then the update rules on ``--games`` (default the crowd's rates game), with exact feedback and with
+``--feedback``: does COMAL reach the equilibrium, and how large is INPO's regularization bias there?
 
-    python -m experiments.real_preferences [--quick] [--boot 1000] [--missing tie] [--rules ...]
+    python -m experiments real_preferences [--quick] [--boot 1000] [--missing tie] [--rules ...] [--games ...]
 """
 
 from __future__ import annotations
 
+import functools
 import sys
-import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, metadata, output, progress, rules, tables
+from .common import cli, figures, output, rules, study, tables
 
 STUDY = "real_preferences"
 JUDGES = ("crowd", "gpt3", "gpt4")
 KINDS = ("rates", "margins")
-QUICK_RULES = ("inpo", "comal")
+MISSING = ("tie", "bradley_terry", "worst_case")  # games.comparisons.MISSING (a test keeps them equal)
 TOL = 1e-9  # a model is "in the support" above this mass
 
 
-def main(argv=None) -> int:
-    import algorithms
+def _boot(text) -> int:
+    n = cli.positive_int("--boot")(str(text))
+    if n < 2:
+        raise ValueError("--boot must be >= 2")
+    return n
+
+
+@dataclass(frozen=True)
+class Config(study.Base):
+    rules: tuple = study.rules("all", "the rules run on --games", quick="inpo,comal")
+    games: tuple = study.games(
+        "crowd",
+        "the games the rules run on (a judge: its pooled rates game, unobserved pairs as --missing)",
+        named=JUDGES,
+    )
+    comparisons: str = study.comparisons("a game the rules run on too")
+    feedback: str = study.feedback(
+        "sampled:64",
+        "what the rules observe besides exact feedback, which they always run with (exact: only)",
+    )
+    hp: tuple = study.hp()
+    steps: int = study.steps(
+        5000, "steps per rule and game (default 5000); metrics every steps/20", quick=200
+    )
+    x: str = study.x_axis("steps", "unit of the cost column of rules.csv and of the printed rules table")
+    jobs: int = study.jobs()
+    boot: int = study.option(
+        1000, "bootstrap resamples per judge and kind (default 1000)", quick=10, parse=_boot
+    )
+    missing: str = study.option(
+        "tie",
+        "what the unobserved pairs are in the per-judge games and their bootstrap (default tie: no comparison, "
+        "no margin); the study also compares all three on the full data (bradley_terry cannot be bootstrapped "
+        "on the GPT judges: one judgment per pair leaves resamples where a model never loses)",
+        choices=MISSING,
+    )
+    cluster: str = study.option(
+        "records", "bootstrap unit: records (judgments) or whole prompts", choices=("records", "prompt")
+    )
+    tau_line: float = study.option(0.1, "tau of the regularized-equilibrium line of rules.png (default 0.1)")
+
+    @property
+    def record_every(self) -> int:
+        return max(1, self.steps // 20)
+
+
+def _rules_game(c: Config, item: str):
+    judge = f"llmfao:judge={item},missing={c.missing}" if item in JUDGES else item
+    return study.load_game(judge, c.dtype, c.seed)
+
+
+def _feedbacks(c: Config, source: str) -> list[str]:
+    stochastic = cli.feedback_type(c.feedback).stochastic
+    return ["exact"] + ([c.feedback] if stochastic and not study.load_rule(source).exact_only else [])
+
+
+def prepare(c: Config) -> Config:
+    """--x against --feedback; every rule's hyperparameters on every game (they all run with exact feedback)."""
+    study.check_cost(c)
+    for item in study.game_items(c):
+        study.check_rules(c, _rules_game(c, item).game, cli.feedback_type("exact"))
+    exact_only = [study.load_rule(t).name for t in c.rules if len(_feedbacks(c, t)) == 1]
+    if exact_only and c.feedback != "exact":
+        cli.note(f"{', '.join(exact_only)} read the whole game: exact feedback only (not {c.feedback})")
+    return c
+
+
+def units(c: Config):
+    judges = [(("judge", j), ("judge", j)) for j in JUDGES]  # the bootstrap LPs: the longest
+    runs = [(("rules", i, r, f),) * 2 for i in study.game_items(c) for r in c.rules for f in _feedbacks(c, r)]
+    return [*judges, *runs, *[((w,), (w,)) for w in ("transfer", "missing", "prompts")]]
+
+
+def simulate(c: Config, what: str, *args) -> dict:
+    return {
+        "judge": _judge,
+        "rules": _rules,
+        "transfer": _transfer,
+        "missing": _missing,
+        "prompts": _prompts,
+    }[what](c, *args)
+
+
+@functools.cache
+def _llmfao(judge: str):
     import games
 
-    p = cli.parser(STUDY, __doc__.splitlines()[0])
-    cli.add_count(p, "--boot", "bootstrap resamples per judge and kind (default 1000; --quick 10)")
-    p.add_argument(
-        "--missing",
-        choices=games.comparisons.MISSING,
-        default="tie",
-        help="what the unobserved pairs are in the per-judge games and their bootstrap (default tie: no "
-        "comparison, no margin); the study also compares all three on the full data (bradley_terry cannot be "
-        "bootstrapped on the GPT judges: one judgment per pair leaves resamples where a model never loses, and "
-        "the Bradley-Terry MLE does not exist)",
-    )
-    p.add_argument(
-        "--cluster",
-        choices=("records", "prompt"),
-        default="records",
-        help="bootstrap unit: records (judgments, default) or whole prompts",
-    )
-    cli.add_count(p, "--steps", "steps per rule on the crowd game (default 5000; --quick 200)")
-    cli.add_rules(p, "every registered rule; --quick " + ",".join(QUICK_RULES))
-    cli.add_eta_tau(p)
-    cli.add_feedback(
-        p,
-        "sampled:64",
-        who="the rules observe besides exact feedback, which they always run with (--feedback exact: exact only)",
-    )
-    cli.add_x(p, "steps", what="unit of the cost column of rules.csv and of the printed rules table")
-    cli.add_hp(p)
-    args = p.parse_args(argv)
-    cli.setup(args)
-
-    specs = rules.resolve_rules(p, args.rules, QUICK_RULES if args.quick else list(algorithms.RULES))
-    steps = args.steps or (200 if args.quick else 5000)
-    record_every = max(1, steps // 20)
-    cli.check_schedule(p, steps, record_every)
-    boot = args.boot or (10 if args.quick else 1000)
-    if boot < 2:
-        cli.fail(p, "--boot must be >= 2")
-    cli.check_x(p, args.x, args.feedback)
-    data = {j: games.datasets.llmfao(j) for j in JUDGES}
-    crowd = games.comparisons.comparison_game(data["crowd"].pooled(), missing=args.missing, dtype=args.dtype)
-    specs, hps = rules.study_hparams(p, specs, crowd, args, exact_too=True)
-    with output.Output(p, cli.default_out(args)) as out:
-        run_study(args, data, crowd, specs, hps, steps, record_every, boot, out.path)
-    print(f"wrote {out.out}/")
-    return 0
+    return games.datasets.llmfao(judge)
 
 
 def _game(comparisons, kind, missing, dtype, prompts=False):
@@ -84,6 +124,13 @@ def _game(comparisons, kind, missing, dtype, prompts=False):
 
     c = comparisons if prompts else comparisons.pooled()
     return games.comparisons.comparison_game(c, kind=kind, missing=missing, dtype=dtype)
+
+
+@functools.cache
+def _nash(c: Config, judge: str):
+    import games
+
+    return games.solve(_game(_llmfao(judge), "rates", c.missing, c.dtype)).x
 
 
 def _tv(x, y) -> float:
@@ -94,300 +141,236 @@ def _support(labels, x) -> list[str]:
     return [labels[i] for i in np.argsort(-np.asarray(x)) if x[i] > TOL]
 
 
-def run_study(args, data, crowd, specs, hps, steps, record_every, boot, folder) -> None:
+def _judge(c: Config, j: str) -> dict:
+    import pandas as pd
+
+    import games
+    from games import social_choice as sc
+
+    data = _llmfao(j)
+    pooled = data.pooled()
+    fit = games.bradley_terry_fit(pooled)
+    triads, hodge = sc.cyclic_triads(pooled), sc.hodge_decomposition(pooled)
+    lead = sc.exploitability(_game(data, "rates", c.missing, c.dtype), fit.leader)
+    lo, hi = games.bootstrap(
+        pooled,
+        lambda g: sc.exploitability(g, fit.leader).worst_case_win_rate,
+        n=c.boot,
+        seed=c.seed,
+        missing=c.missing,
+    ).interval()
+    eq_rows, summary = [], []
+    for kind in KINDS:
+        game = _game(data, kind, c.missing, c.dtype)
+        eq = games.solve(game)
+        b = games.bootstrap(
+            data if c.cluster == "prompt" else pooled,
+            lambda g: games.solve(g).x,
+            n=c.boot,
+            seed=c.seed,
+            cluster="prompt" if c.cluster == "prompt" else None,
+            kind=kind,
+            missing=c.missing,
+        )
+        for m, row in b.to_frame(tol=TOL).iterrows():
+            eq_rows.append([j, kind, c.missing, m, row.estimate, row.lo, row.hi, row.support, fit.scores[m]])
+        sizes = (b.samples > TOL).sum(axis=1)
+        summary.append(
+            {
+                "judge": j,
+                "kind": kind,
+                "missing": c.missing,
+                "records": pooled.num_records,
+                "support": int((eq.x > TOL).sum()),
+                "support_boot_median": float(np.median(sizes)),
+                "support_boot_lo": float(np.quantile(sizes, 0.025)),
+                "support_boot_hi": float(np.quantile(sizes, 0.975)),
+                "stable_models": int((b.support_probability(TOL) >= 0.95).sum()),
+                "top_model": game.labels[int(np.argmax(eq.x))],
+                "top_mass": float(eq.x.max()),
+                "value": eq.value,
+                "condorcet": sc.condorcet_winner(game) or "",
+                "smith_size": len(sc.smith_set(game)),
+                "cyclic_triads": triads.share,
+                "curl_share": hodge.curl,
+                "bt_leader": fit.leader,
+                "bt_leader_in_support": bool(eq.x[game.labels.index(fit.leader)] > TOL),
+                "bt_leader_worst_win_rate": lead.worst_case_win_rate,
+                "bt_leader_worst_win_rate_lo": float(lo),
+                "bt_leader_worst_win_rate_hi": float(hi),
+                "bt_leader_gap": lead.gap,
+                "bt_leader_beaten_by": lead.best_response,
+            }
+        )
+    cols = ["judge", "kind", "missing", "model", "mass", "lo", "hi", "support_probability", "bt_score"]
+    return {"equilibria": pd.DataFrame(eq_rows, columns=cols), "summary": pd.DataFrame(summary)}
+
+
+def _transfer(c: Config) -> dict:
+    """Judge A's rates Nash policy scored in judge B's rates game."""
+    import pandas as pd
+
+    from games import social_choice as sc
+
+    rows = [
+        [
+            a,
+            b,
+            float(
+                sc.exploitability(
+                    _game(_llmfao(b), "rates", c.missing, c.dtype), _nash(c, a)
+                ).worst_case_win_rate
+            ),
+        ]
+        for a in JUDGES
+        for b in JUDGES
+    ]
+    return {"transfer": pd.DataFrame(rows, columns=["nash_of", "scored_in", "worst_case_win_rate"])}
+
+
+def _missing(c: Config) -> dict:
+    """Each judge's rates equilibrium under every treatment of the unobserved pairs."""
+    import pandas as pd
+
+    import games
+
+    rows = []
+    for j in JUDGES:
+        base, worst = None, np.asarray(games.from_comparisons(_llmfao(j).pooled(), missing="worst_case").A)
+        for m in games.comparisons.MISSING:
+            g = _game(_llmfao(j), "rates", m, c.dtype)
+            x = games.solve(g).x
+            base = x if base is None else base
+            rows.append(
+                [
+                    j,
+                    m,
+                    int((x > TOL).sum()),
+                    _tv(x, base),
+                    float(0.5 + (x @ worst).min()),
+                    "; ".join(_support(g.labels, x)[:8]),
+                ]
+            )
+    cols = ["judge", "missing", "support", "tv_to_tie", "robust_win_rate", "top_support"]
+    return {"missing": pd.DataFrame(rows, columns=cols)}
+
+
+def _prompts(c: Config) -> dict:
+    """Per-prompt crowd games against the pooled one."""
+    import pandas as pd
+
+    import games
+
+    ctx = _game(_llmfao("crowd"), "rates", c.missing, c.dtype, prompts=True)
+    eqc, pooled_x, A = games.solve(ctx), _nash(c, "crowd"), np.asarray(ctx.A)
+    rows = [
+        [
+            name,
+            float(np.asarray(ctx.weights)[i]),
+            int((eqc.x[i] > TOL).sum()),
+            _tv(eqc.x[i], pooled_x),
+            float(0.5 + (pooled_x @ A[i]).min()),
+            ctx.labels[int(np.argmax(eqc.x[i]))],
+        ]
+        for i, name in enumerate(_llmfao("crowd").prompts)
+    ]
+    cols = ["prompt", "weight", "support", "tv_to_pooled", "pooled_nash_worst_win_rate", "top_model"]
+    return {"prompts": pd.DataFrame(rows, columns=cols)}
+
+
+@functools.cache
+def _lp(c: Config, item: str):
+    import games
+
+    return games.solve(_rules_game(c, item).game).x
+
+
+def _rules(c: Config, item: str, source: str, fb: str) -> dict:
     import pandas as pd
 
     import algorithms
     import games
     from games import social_choice as sc
 
-    t0 = time.perf_counter()
-    timer = progress.Timer()
-    cluster = None if args.cluster == "records" else "prompt"
-    eq_rows, summary, nash, fits, boots = [], [], {}, {}, {}
-    total = (
-        len(JUDGES) * (len(KINDS) + 2)
-        + sum(1 if s.rule.exact_only or not args.feedback.stochastic else 2 for s in specs)
-        + 1
+    gs, rule = _rules_game(c, item), study.load_rule(source)
+    feedback = games.feedback.exact() if fb == "exact" else cli.feedback_type(fb)
+    tr = algorithms.run(
+        rule,
+        gs.game,
+        steps=c.steps,
+        record_every=c.record_every,
+        key=c.seed,
+        feedback=feedback,
+        **study.hparams(c, rule),
     )
-    with progress.progress(args, total, f"{STUDY}: judges, missing pairs, rules", "unit") as bar:
-        for j in JUDGES:
-            pooled = data[j].pooled()
-            with timer(f"diagnostics {j}"):
-                fit = fits[j] = games.bradley_terry_fit(pooled)
-                triads = sc.cyclic_triads(pooled)
-                hodge = sc.hodge_decomposition(pooled)
-            rates = _game(data[j], "rates", args.missing, args.dtype)
-            lead = sc.exploitability(rates, fit.leader)
-            lead_boot = games.bootstrap(
-                pooled,
-                lambda g, leader=fit.leader: sc.exploitability(g, leader).worst_case_win_rate,
-                n=boot,
-                seed=args.seed,
-                missing=args.missing,
-            )
-            lo, hi = lead_boot.interval()
-            for kind in KINDS:
-                bar.set_postfix_str(f"{j} {kind}: {boot} bootstrap LPs")
-                game = _game(data[j], kind, args.missing, args.dtype)
-                eq = games.solve(game)
-                nash[j, kind] = eq.x
-                with timer(f"bootstrap {j} {kind}"):
-                    b = boots[j, kind] = games.bootstrap(
-                        data[j] if cluster else pooled,
-                        lambda g: games.solve(g).x,
-                        n=boot,
-                        seed=args.seed,
-                        cluster=cluster,
-                        kind=kind,
-                        missing=args.missing,
-                    )
-                frame = b.to_frame(tol=TOL)
-                for m, row in frame.iterrows():
-                    eq_rows.append(
-                        [j, kind, args.missing, m, row.estimate, row.lo, row.hi, row.support, fit.scores[m]]
-                    )
-                smith = sc.smith_set(game)
-                sizes = (b.samples > TOL).sum(axis=1)
-                summary.append(
-                    {
-                        "judge": j,
-                        "kind": kind,
-                        "missing": args.missing,
-                        "records": pooled.num_records,
-                        "support": int((eq.x > TOL).sum()),
-                        "support_boot_median": float(np.median(sizes)),
-                        "support_boot_lo": float(np.quantile(sizes, 0.025)),
-                        "support_boot_hi": float(np.quantile(sizes, 0.975)),
-                        "stable_models": int((b.support_probability(TOL) >= 0.95).sum()),
-                        "top_model": game.labels[int(np.argmax(eq.x))],
-                        "top_mass": float(eq.x.max()),
-                        "value": eq.value,
-                        "condorcet": sc.condorcet_winner(game) or "",
-                        "smith_size": len(smith),
-                        "cyclic_triads": triads.share,
-                        "curl_share": hodge.curl,
-                        "bt_leader": fit.leader,
-                        "bt_leader_in_support": bool(eq.x[game.labels.index(fit.leader)] > TOL),
-                        "bt_leader_worst_win_rate": lead.worst_case_win_rate,
-                        "bt_leader_worst_win_rate_lo": float(lo),
-                        "bt_leader_worst_win_rate_hi": float(hi),
-                        "bt_leader_gap": lead.gap,
-                        "bt_leader_beaten_by": lead.best_response,
-                    }
-                )
-                bar.update()
-            bar.update()
-        # judge transfer: judge A's rates Nash in judge B's rates game
-        transfer = []
-        for a in JUDGES:
-            for bj in JUDGES:
-                g = _game(data[bj], "rates", args.missing, args.dtype)
-                transfer.append([a, bj, float(sc.exploitability(g, nash[a, "rates"]).worst_case_win_rate)])
-        # missing treatments
-        missing_rows = []
-        for j in JUDGES:
-            base = None
-            for m in games.comparisons.MISSING:
-                g = _game(data[j], "rates", m, args.dtype)
-                eq = games.solve(g)
-                base = eq.x if base is None else base
-                robust = float(
-                    0.5
-                    + (
-                        eq.x @ np.asarray(games.from_comparisons(data[j].pooled(), missing="worst_case").A)
-                    ).min()
-                )
-                missing_rows.append(
-                    [
-                        j,
-                        m,
-                        int((eq.x > TOL).sum()),
-                        _tv(eq.x, base),
-                        robust,
-                        "; ".join(_support(g.labels, eq.x)[:8]),
-                    ]
-                )
-            bar.update()
-        # per-prompt games against the pooled one (crowd, rates)
-        ctx = _game(data["crowd"], "rates", args.missing, args.dtype, prompts=True)
-        eqc = games.solve(ctx)
-        pooled_x = nash["crowd", "rates"]
-        prompt_rows = []
-        A = np.asarray(ctx.A)
-        for c, name in enumerate(data["crowd"].prompts):
-            prompt_rows.append(
-                [
-                    name,
-                    float(np.asarray(ctx.weights)[c]),
-                    int((eqc.x[c] > TOL).sum()),
-                    _tv(eqc.x[c], pooled_x),
-                    float(0.5 + (pooled_x @ A[c]).min()),
-                    ctx.labels[int(np.argmax(eqc.x[c]))],
-                ]
-            )
-        bar.update()
-        # rules on the crowd game, exact and sampled feedback
-        frames, finals = [], []
-        reg = games.regularized_equilibrium(crowd, args.tau)
-        exact_only = [s.name for s in specs if s.rule.exact_only]
-        if exact_only and args.feedback.stochastic:
-            cli.note(
-                f"{', '.join(exact_only)} read the whole game: exact feedback only "
-                f"(not {cli.feedback_spec(args.feedback)})"
-            )
-        for s in specs:
-            feedbacks = [("exact", games.feedback.exact())]
-            if not s.rule.exact_only and args.feedback.stochastic:
-                feedbacks.append((cli.feedback_spec(args.feedback), args.feedback))
-            for fb_name, fb in feedbacks:
-                bar.set_postfix_str(f"{s.name} {fb_name}, {steps} steps")
-                with timer(f"{s.name} {fb_name}"):
-                    tr = algorithms.run(
-                        s.rule,
-                        crowd,
-                        steps=steps,
-                        record_every=record_every,
-                        key=args.seed,
-                        feedback=fb,
-                        **hps[s.name],
-                    )
-                    gap = np.asarray(tr.metrics["gap"])
-                m, _ = tables.tidy(
-                    tr,
-                    experiment=STUDY,
-                    game=f"llmfao:judge=crowd,missing={args.missing}",
-                    rule=s.name,
-                    seed=args.seed,
-                )
-                m["feedback"] = fb_name
-                frames.append(m)
-                pi = np.asarray(tr.policy.x)
-                finals.append(
-                    [
-                        s.name,
-                        fb_name,
-                        float(gap[-1]),
-                        float(sc.exploitability(crowd, pi).worst_case_win_rate),
-                        _tv(pi, pooled_x),
-                        int((pi > 1e-3).sum()),
-                        float(tables.cost(tr, args.x)[-1]),
-                    ]
-                )
-                bar.update()
-    with timer("write"):
-        eq_df = pd.DataFrame(
-            eq_rows,
-            columns=[
-                "judge",
-                "kind",
-                "missing",
-                "model",
-                "mass",
-                "lo",
-                "hi",
-                "support_probability",
-                "bt_score",
-            ],
-        )
-        summary_df = pd.DataFrame(summary)
-        transfer_df = pd.DataFrame(transfer, columns=["nash_of", "scored_in", "worst_case_win_rate"])
-        missing_df = pd.DataFrame(
-            missing_rows,
-            columns=["judge", "missing", "support", "tv_to_tie", "robust_win_rate", "top_support"],
-        )
-        prompts_df = pd.DataFrame(
-            prompt_rows,
-            columns=[
-                "prompt",
-                "weight",
-                "support",
-                "tv_to_pooled",
-                "pooled_nash_worst_win_rate",
-                "top_model",
-            ],
-        )
-        rules_df = pd.DataFrame(
-            finals,
-            columns=[
-                "rule",
-                "feedback",
-                "final_gap",
-                "worst_case_win_rate",
-                "tv_to_nash",
-                "support_1e-3",
-                args.x,
-            ],
-        )
-        trace = tables.combine(frames, hp_order=("feedback", "eta", "tau", "start_noise"))
-        for name, df in (
-            ("equilibria.csv", eq_df),
-            ("summary.csv", summary_df),
-            ("transfer.csv", transfer_df),
-            ("missing.csv", missing_df),
-            ("prompts.csv", prompts_df),
-            ("rules.csv", rules_df),
-            ("trace.csv", trace),
-        ):
-            output.write_frame(folder / name, df)
+    m, _ = tables.tidy(tr, experiment=STUDY, game=gs.label, rule=rule.name, seed=c.seed)
+    m["feedback"] = fb
+    pi = np.asarray(tr.policy.x)
+    row = [
+        gs.label,
+        rule.name,
+        fb,
+        float(np.asarray(tr.metrics["gap"])[-1]),
+        float(sc.exploitability(gs.game, pi).worst_case_win_rate),
+        _tv(pi, _lp(c, item)),
+        int((pi > 1e-3).sum()),
+        float(tables.cost(tr, c.x)[-1]),
+    ]
+    cols = ["game", "rule", "feedback", "final_gap", "worst_case_win_rate", "tv_to_nash", "support_1e-3", c.x]
+    return {"trace": m, "rules": pd.DataFrame([row], columns=cols)}
+
+
+def report(c: Config, t: dict, folder) -> dict:
+    import games
+
+    eq = t["equilibria"]
+    for name, fig, fn in (
+        ("equilibria", equilibria_figure(eq, t["summary"], c.missing, c.boot), equilibria_figure),
+        ("judges", transfer_figure(t["transfer"], t["missing"]), transfer_figure),
+    ):
+        output.save_figure(fig, folder / f"{name}.png", drawn_by=figures.drawn_by(fn))
+    output.save_figure(equilibria_figure(eq, t["summary"], c.missing, c.boot), folder / "equilibria.pdf")
+    reg = {}
+    for item in study.game_items(c):
+        gs = _rules_game(c, item)
+        reg[gs.label] = games.regularized_equilibrium(gs.game, c.tau_line).gap
+        trace = t["trace"][t["trace"]["game"] == gs.label]
+        tag = "" if len(study.game_items(c)) == 1 else f"-{gs.label}"
         output.save_figure(
-            equilibria_figure(eq_df, fits, args.missing, boot),
-            folder / "equilibria.png",
-            drawn_by=figures.drawn_by(equilibria_figure),
-        )
-        output.save_figure(equilibria_figure(eq_df, fits, args.missing, boot), folder / "equilibria.pdf")
-        output.save_figure(
-            transfer_figure(transfer_df, missing_df),
-            folder / "judges.png",
-            drawn_by=figures.drawn_by(transfer_figure),
-        )
-        output.save_figure(
-            rules_figure(trace, reg.gap, args.tau),
-            folder / "rules.png",
+            rules_figure(trace, reg[gs.label], c.tau_line, gs.label),
+            folder / f"rules{tag}.png",
             drawn_by=figures.drawn_by(rules_figure),
         )
-    files = [
-        "equilibria.csv",
-        "summary.csv",
-        "transfer.csv",
-        "missing.csv",
-        "prompts.csv",
-        "rules.csv",
-        "trace.csv",
-        "equilibria.png",
-        "equilibria.pdf",
-        "judges.png",
-        "rules.png",
-    ]
-    meta = metadata.metadata(
-        args,
-        rules=metadata.rules_meta(specs),
-        hyperparameters={
-            "eta": args.eta,
-            "tau": args.tau,
-            "start_noise": 0.0,
-            "per_rule": {s.name: rules.effective_hparams(s.rule, hps[s.name]) for s in specs},
-        },
-        steps=steps,
-        record_every=record_every,
-        bootstrap={"resamples": boot, "cluster": args.cluster, "seed": args.seed, "support_tol": TOL},
-        game={
+    print_tables(t, c, reg)
+    per_rule = {}
+    for s in c.rules:
+        rule = study.load_rule(s)
+        per_rule[rule.name] = rules.effective_hparams(rule, study.hparams(c, rule))
+    return {
+        "rules": [{"name": study.load_rule(s).name, "source": s} for s in c.rules],
+        "hyperparameters": {"per_rule": per_rule},
+        "steps": c.steps,
+        "record_every": c.record_every,
+        "bootstrap": {"resamples": c.boot, "cluster": c.cluster, "seed": c.seed, "support_tol": TOL},
+        "game": {
             "name": "llmfao",
             "judges": list(JUDGES),
-            "missing": args.missing,
+            "missing": c.missing,
             "kinds": list(KINDS),
             "source": "dustalov/llmfao@9e224e94 (CC BY 4.0), games/data/llmfao",
+            "rules_on": {study.game_items(c)[i]: lab for i, lab in enumerate(reg)},
         },
-        feedback=cli.feedback_spec(args.feedback),
-        x_axis=args.x,
-        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
-        files=files,
+    }
+
+
+def print_tables(t: dict, c: Config, reg: dict) -> None:
+    summary, transfer, missing, prompts, boot = (
+        t["summary"],
+        t["transfer"],
+        t["missing"],
+        t["prompts"],
+        c.boot,
     )
-    metadata.write_metadata(folder, meta)
-    print_tables(summary_df, transfer_df, missing_df, prompts_df, rules_df, boot, args, reg.gap)
-
-
-def print_tables(summary, transfer, missing, prompts, rules_df, boot, args, reg_gap) -> None:
     rows = [
         [
             r.judge,
@@ -423,7 +406,7 @@ def print_tables(summary, transfer, missing, prompts, rules_df, boot, args, reg_
         "leader gap",
     ]
     print(
-        f"LLMFAO, unobserved pairs: {args.missing}; bootstrap over {args.cluster}, {boot} resamples, seed {args.seed}"
+        f"LLMFAO, unobserved pairs: {c.missing}; bootstrap over {c.cluster}, {boot} resamples, seed {c.seed}"
     )
     print(tables.table(rows, header))
     print(
@@ -474,38 +457,42 @@ def print_tables(summary, transfer, missing, prompts, rules_df, boot, args, reg_
             ],
         )
     )
-    print(
-        f"\nrules on the crowd rates game (regularized equilibrium's gap at tau={args.tau:g}: {reg_gap:.4f})"
-    )
-    print(
-        tables.table(
-            [
+    for game, reg_gap in reg.items():
+        d = t["rules"][t["rules"]["game"] == game]
+        print(f"\nrules on {game} (regularized equilibrium's gap at tau={c.tau_line:g}: {reg_gap:.4f})")
+        print(
+            tables.table(
                 [
-                    r.rule,
-                    r.feedback,
-                    f"{r.final_gap:.3e}",
-                    f"{r.worst_case_win_rate:.4f}",
-                    f"{r.tv_to_nash:.3f}",
-                    f"{getattr(r, args.x):.6g}",
-                ]
-                for r in rules_df.itertuples()
-            ],
-            [
-                "rule",
-                "feedback",
-                "final gap",
-                "worst-case win rate",
-                "TV to LP Nash",
-                args.x.replace("_", " "),
-            ],
+                    [
+                        r.rule,
+                        r.feedback,
+                        f"{r.final_gap:.3e}",
+                        f"{r.worst_case_win_rate:.4f}",
+                        f"{r.tv_to_nash:.3f}",
+                    ]
+                    + [f"{getattr(r, c.x):.6g}"]
+                    for r in d.itertuples()
+                ],
+                [
+                    "rule",
+                    "feedback",
+                    "final gap",
+                    "worst-case win rate",
+                    "TV to LP Nash",
+                    c.x.replace("_", " "),
+                ],
+            )
         )
-    )
 
 
-def equilibria_figure(eq, fits, missing, boot):
+def equilibria_figure(eq, summary, missing, boot):
+    """Per judge: the Bradley-Terry scores (``eq.bt_score``) and every model's equilibrium mass with its
+    bootstrap interval in the rates and the margins game, rows in the crowd's Bradley-Terry order."""
     from matplotlib.figure import Figure
 
-    order = fits["crowd"].scores.sort_values().index.tolist()  # crowd BT ranking, best at the top
+    scores = {j: eq[(eq.judge == j) & (eq.kind == "rates")].set_index("model")["bt_score"] for j in JUDGES}
+    leaders = summary.groupby("judge")["bt_leader"].first()
+    order = scores["crowd"].sort_values().index.tolist()  # crowd BT ranking, best at the top
     fig = Figure(figsize=(15, 13), layout="constrained")
     axes = fig.subplots(
         1, 1 + len(JUDGES), sharey=True, gridspec_kw={"width_ratios": [1.1] + [1] * len(JUDGES)}
@@ -513,14 +500,14 @@ def equilibria_figure(eq, fits, missing, boot):
     colors = {"crowd": "C0", "gpt3": "C1", "gpt4": "C2"}
     ax = axes[0]
     for j in JUDGES:
-        s = fits[j].scores
+        s = scores[j]
         ax.plot(
             s[order].to_numpy(),
             range(len(order)),
             "o",
             ms=4,
             color=colors[j],
-            label=f"{j} (leader: {fits[j].leader})",
+            label=f"{j} (leader: {leaders[j]})",
         )
     ax.set_yticks(range(len(order)), order, fontsize=7)
     ax.set_xlabel("Bradley-Terry score (log-odds)")
@@ -578,7 +565,7 @@ def transfer_figure(transfer, missing):
     return fig
 
 
-def rules_figure(trace, reg_gap, tau, level: float = 1e-6):
+def rules_figure(trace, reg_gap, tau, game: str, level: float = 1e-6):
     """A row per feedback; in each row a panel per measured behaviour of the rules' gap traces
     (:func:`experiments.common.figures.behaviour` at ``level``); curves equal to round-off drawn once, named
     together."""
@@ -609,11 +596,24 @@ def rules_figure(trace, reg_gap, tau, level: float = 1e-6):
             ax.xaxis.set_tick_params(labelbottom=True)
             ax.legend(handles=[*lines, ref], fontsize=7, loc="lower left")
         axes[r, 0].set_ylabel(f"duality gap (last iterate)\n(exact zeros at {figures.PLOT_FLOOR:g})")
-    fig.suptitle(
-        "update rules on the crowd's rates game (59 models); panels by what each trace does", fontsize=11
-    )
+    fig.suptitle(f"update rules on {game}; panels by what each trace does", fontsize=11)
     return fig
 
+
+STUDY_DECL = study.Study(
+    STUDY,
+    __doc__.splitlines()[0],
+    Config,
+    units,
+    simulate,
+    report,
+    prepare,
+    refuses={
+        "schedules": "the rules run at constant step sizes",
+        "seeds": "one run per rule and feedback (from --seed); the uncertainty is the bootstrap's (--boot)",
+    },
+)
+main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))

@@ -15,12 +15,11 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).parent.parent
-STUDIES = ["tau_bias", "sweep", "ensemble", "contextual"]  # paper: tests/test_study_paper.py
+STUDIES = ["tau_bias", "sweep", "contextual"]  # paper, ensemble: tests/test_study_<study>.py
 FIGURES = {
     "paper": ["gap.png", "gap.pdf", "simplex.png"],
     "tau_bias": ["tau_bias.png"],
     "sweep": ["sweep.png"],
-    "ensemble": ["ensemble.png"],
     "contextual": ["contextual.png"],
 }
 COLUMNS_HEAD = ["experiment", "game", "rule"]
@@ -139,18 +138,6 @@ def test_gap_against_eta_straight_from_the_sweep_csv(tmp_path):
         ("sampled", ["--hp", "pairs=4"], "--hp pairs: pairs is this study's grid axis (pairs)"),
         ("sampled", ["--rules", "sppo", "--hp", "sppo.tau=0.1"], "--hp tau: rule sppo declares no 'tau'"),
         ("sampled", ["--rules", "inpo", "--hp", "eta=0"], "hyperparameter eta must lie in (0, inf), got 0"),
-        ("real_preferences", ["--feedback", "noisy:-1"], "got 'noisy:-1'"),
-        (
-            "real_preferences",
-            ["--x", "comparisons", "--feedback", "exact"],
-            "exact feedback counts no comparisons",
-        ),
-        ("real_preferences", ["--hp", "foo=1"], "--hp foo: no rule run declares 'foo'"),
-        (
-            "real_preferences",
-            ["--rules", "mwu", "--hp", "eta=0"],
-            "mwu: hyperparameter eta must lie in (0, inf)",
-        ),
     ],
 )
 def test_study_feedback_x_hp_errors_are_one_line_before_any_computation(study, args, message, tmp_path):
@@ -182,28 +169,7 @@ def test_sweep_and_tau_bias_take_feedback_x_and_hp(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_preferences_and_sampled_take_feedback_x_and_hp(tmp_path):
-    out = tmp_path / "r"
-    run_cli(
-        "experiments.real_preferences",
-        *(
-            "--quick",
-            "--quiet",
-            "--steps",
-            "40",
-            "--boot",
-            "2",
-            "--feedback",
-            "noisy:0.1",
-            "--x",
-            "oracle_calls",
-        ),
-        *("--hp", "inpo.eta=0.3", "--out", str(out)),
-    )
-    rules_df = pd.read_csv(out / "rules.csv")
-    assert set(rules_df.feedback) == {"exact", "noisy:0.1"} and (rules_df.oracle_calls == 40).all()
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["hyperparameters"]["per_rule"]["inpo"]["eta"] == 0.3 and meta["feedback"] == "noisy:0.1"
+def test_sampled_takes_feedback_x_and_hp(tmp_path):
     out = tmp_path / "sa"
     proc = run_cli(
         "experiments.sampled",
@@ -334,46 +300,6 @@ def test_progress_on_a_terminal_only_and_it_changes_no_result(tmp_path):
     plain = run_cli("experiments.paper", *FAST, "--out", str(tmp_path / "c"))
     assert "paper" not in plain.stderr  # stderr is a pipe: silent
     assert with_bar == quiet == (tmp_path / "c" / "trace.csv").read_bytes()  # bitwise identical
-
-
-def test_ensemble_cli_rejects_unknown_kind(tmp_path):
-    proc = run_cli("experiments.ensemble", "--quick", "--kind", "spiral", "--out", str(tmp_path), check=False)
-    assert proc.returncode == 2 and "valid: uniform, cyclic, mixed" in proc.stderr
-
-
-@pytest.mark.slow
-def test_ensemble_of_random_starts_on_a_library_game(tmp_path):
-    proc = run_cli(
-        "experiments.ensemble",
-        "--quick",
-        "--game",
-        "condorcet_cycle:n=5,p=0.8",
-        "--games",
-        "4",
-        "--rules",
-        "omwu",
-        "--out",
-        str(tmp_path / "e"),
-        check=False,
-    )
-    assert proc.returncode == 2 and "--start-noise > 0" in proc.stderr
-    run_cli(
-        "experiments.ensemble",
-        "--quick",
-        "--game",
-        "condorcet_cycle:n=5,p=0.8",
-        "--games",
-        "4",
-        "--rules",
-        "omwu",
-        "--start-noise",
-        "0.5",
-        "--out",
-        str(tmp_path / "e"),
-    )
-    df = pd.read_csv(tmp_path / "e" / "trace.csv")
-    finals = df[(df.metric == "gap") & (df.step == 500)]
-    assert finals["seed"].nunique() == 4 and finals["value"].nunique() == 4  # four different starts
 
 
 @pytest.mark.slow
@@ -517,62 +443,6 @@ def test_suite_quick_ranks_a_user_rule_with_intervals(tmp_path):
     assert len(runs) == cells.runs.sum()
     for png in ("heatmap.png", "profile.png"):
         assert (out / png).stat().st_size > 10_000
-
-
-@pytest.mark.slow
-def test_real_preferences_quick(tmp_path):
-    proc = run_cli("experiments.real_preferences", "--quick", "--quiet", "--out", str(tmp_path / "r"))
-    out = tmp_path / "r"
-    files = [
-        "equilibria.csv",
-        "summary.csv",
-        "transfer.csv",
-        "missing.csv",
-        "prompts.csv",
-        "rules.csv",
-        "trace.csv",
-        "equilibria.png",
-        "equilibria.pdf",
-        "judges.png",
-        "rules.png",
-        "metadata.json",
-    ]
-    for name in files:
-        assert (out / name).stat().st_size > 0, name
-    assert "| judge | game    | support" in proc.stdout and "judge transfer" in proc.stdout
-    eq = pd.read_csv(out / "equilibria.csv")
-    assert len(eq) == 3 * 2 * 59
-    np.testing.assert_allclose(eq.groupby(["judge", "kind"])["mass"].sum(), 1.0, atol=1e-9)
-    assert ((eq.lo <= eq.hi) & (eq.support_probability.between(0, 1))).all()
-    summary = pd.read_csv(out / "summary.csv")
-    assert list(summary.judge) == ["crowd", "crowd", "gpt3", "gpt3", "gpt4", "gpt4"]
-    assert summary.bt_leader_worst_win_rate.between(0, 1).all()
-    transfer = pd.read_csv(out / "transfer.csv")
-    np.testing.assert_allclose(
-        transfer[transfer.nash_of == transfer.scored_in].worst_case_win_rate, 0.5, atol=1e-9
-    )
-    trace = pd.read_csv(out / "trace.csv")
-    assert set(trace.feedback) == {"exact", "sampled:64"} and set(trace.rule) == {"inpo", "comal(inpo,100)"}
-    assert (
-        list(trace.columns[:3]) == COLUMNS_HEAD and list(trace.columns[-len(COLUMNS_TAIL) :]) == COLUMNS_TAIL
-    )
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["bootstrap"]["resamples"] == 10 and meta["game"]["name"] == "llmfao"
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--missing", "zero"], "invalid choice: 'zero'"),
-        (["--boot", "1"], "--boot must be >= 2"),
-    ],
-)
-def test_real_preferences_cli_errors(args, message, tmp_path):
-    out = tmp_path / "out"
-    proc = run_cli(
-        "experiments.real_preferences", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path
-    )
-    assert_cli_error(proc, message, out, tmp_path)
 
 
 @pytest.mark.slow

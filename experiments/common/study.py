@@ -325,10 +325,11 @@ def jobs(default: int | None = None):
     )
 
 
-def hparams(config, source: str) -> dict[str, float]:
-    """The ``--hp`` values that apply to the rule ``source`` names (its ``--rules`` text): ``name=value`` where
-    it declares ``name``; ``rule.name=value`` where ``rule`` is its name or its ``--rules`` text."""
-    rule = load_rule(source)
+def hparams(config, rule) -> dict[str, float]:
+    """The ``--hp`` values that apply to ``rule`` (an UpdateRule, or its ``--rules`` text): ``name=value`` where
+    it declares ``name``; ``rule.name=value`` where ``rule`` is its name or (given as text) its ``--rules`` text."""
+    source = rule if isinstance(rule, str) else None
+    rule = load_rule(rule) if source is not None else rule
     declared = {h.name for h in rule.hparams}
     scopes = (None, rule.name, source)
     return {n: v for scope, n, v in getattr(config, "hp", ()) if n in declared and scope in scopes}
@@ -363,6 +364,20 @@ def check_rules(config, game, feedback) -> tuple[str, ...]:
         rule.init(game, config.seed, **hparams(config, t))
         kept.append(t)
     return tuple(kept)
+
+
+def check_cost(config) -> None:
+    """``--steps`` a multiple of ``--record-every`` (where the study has it) and ``--x comparisons`` only with
+    feedback that draws comparisons; ``ValueError`` naming the flags."""
+    every = getattr(config, "record_every", None)
+    if every and config.steps % every:
+        raise ValueError(f"--steps ({config.steps}) must be a multiple of --record-every ({every})")
+    fb = cli.feedback_type(getattr(config, "feedback", "exact"))
+    if getattr(config, "x", None) == "comparisons" and fb.kind != "sampled":
+        raise ValueError(
+            f"--x comparisons: {fb.name} feedback counts no comparisons; give --feedback sampled:K "
+            "(or --x steps / oracle_calls)"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -505,12 +520,12 @@ def out_folder(study: Study, config) -> Path:
 def execute(study: Study, config, folder: Path) -> dict:
     """Run every unit (in workers when ``config.jobs > 1``), write ``<table>.csv``, call ``report``; returns
     the metadata fields of the run (wall times, tables)."""
-    from .tables import combine
+    from .tables import stack
 
     units = list(study.units(config))
     if not units:
         raise ValueError("the flags select no configuration")
-    tables: dict[str, list] = {}
+    results: dict = {}
     timer = progress.Timer()
     t0 = time.perf_counter()
     with progress.progress(config, len(units), f"{study.name}", "unit") as bar:
@@ -518,16 +533,19 @@ def execute(study: Study, config, folder: Path) -> dict:
         def done(key, result):
             frames, seconds = result
             timer.add(str(key), seconds)
-            for name, frame in frames.items():
-                tables.setdefault(name, []).append(frame)
+            results[key] = frames
             bar.set_postfix_str(str(key))
             bar.update()
 
         tasks = [(key, _timed, (study.simulate, config, args)) for key, args in units]
         progress.run_all(getattr(config, "jobs", 1) or 1, tasks, done)
+    tables: dict[str, list] = {}
+    for key, _ in units:  # in the order of the units, not of completion: the CSVs do not depend on --jobs
+        for name, frame in results[key].items():
+            tables.setdefault(name, []).append(frame)
     combined = {}
     for name, frames in tables.items():
-        frame = combine(frames)
+        frame = stack(frames)
         combined[name] = frame
         output.write_frame(folder / f"{name}.csv", frame)
     extra = study.report(config, combined, folder) or {}
@@ -535,6 +553,8 @@ def execute(study: Study, config, folder: Path) -> dict:
 
 
 def _timed(simulate, config, args):
+    cli.setup(config)  # a spawned worker starts with JAX's defaults: float64 again, before any game is built
+    compile_cache(config)
     tic = time.perf_counter()
     frames = simulate(config, *args)
     return frames, time.perf_counter() - tic

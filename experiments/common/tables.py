@@ -95,6 +95,21 @@ def combine(frames: Sequence, hp_order: Sequence[str] = ("eta", "tau", "start_no
     return df[[*ID_COLUMNS, *hps, *tail]]
 
 
+#: The known label and hyperparameter columns of the studies' traces, in the order the shell writes them.
+STACK_ORDER = ("policy", "schedule", "feedback", "pairs", "K", "eta", "tau", "beta", "start_noise")
+
+
+def stack(frames: Sequence):
+    """One table of a study's units: tidy traces through :func:`combine` (hyperparameter columns in
+    :data:`STACK_ORDER`), any other table concatenated as it is."""
+    import pandas as pd
+
+    frames = [f for f in frames if f is not None]
+    if frames and all(set(ID_COLUMNS) <= set(f.columns) for f in frames):
+        return combine(frames, hp_order=STACK_ORDER)
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
 def curve(frame, metric: str, x: str, **where):
     """``(x values, metric values)`` of one run from a tidy frame (selected by column values)."""
     sel = frame["metric"] == metric
