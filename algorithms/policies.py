@@ -31,7 +31,17 @@ import numpy as np
 import games
 from games.core import check_int
 
-__all__ = ["Policy", "Frozen", "tabular", "loglinear", "mlp", "autoregressive", "transformer"]
+__all__ = [
+    "Policy",
+    "Frozen",
+    "tabular",
+    "loglinear",
+    "mlp",
+    "autoregressive",
+    "transformer",
+    "by_name",
+    "NAMES",
+]
 
 
 class Policy(NamedTuple):
@@ -447,3 +457,42 @@ def _transformer(shape, space, d: int, n_layers: int, n_heads: int, ratio: int) 
 
     name = f"transformer(V={V},L={L},d={d},layers={n_layers},heads={n_heads})"
     return Policy(name, init, log_probs, shape, space)
+
+
+#: The parameterizations :func:`by_name` knows, and whether each reads response features.
+NAMES = {"tabular": False, "loglinear": True, "mlp": True, "autoregressive": False, "transformer": False}
+
+
+def by_name(name: str, game: games.Game, features=None, **options) -> Policy:
+    """A parameterization chosen by its name (a study's ``--policies`` item): ``tabular(game, **options)``,
+    ``loglinear(features)``, ``mlp(features, **options)``, ``autoregressive(game)`` or
+    ``transformer(game, **options)``.
+
+    Args:
+        name: one of :data:`NAMES`.
+        game: the game (the shape, and the token structure of a sequence game, are read).
+        features: response features ``[n, d]`` or ``[C, n, d]``; needed by ``loglinear`` and ``mlp``, ignored by
+            the others (so one call serves every name).
+        options: the factory's keyword options (``ancestral``, ``hidden``, ``d_model``, ...).
+
+    Raises:
+        ValueError: an unknown name, or ``loglinear``/``mlp`` without features; otherwise as the factory.
+
+    Example:
+        >>> g, f = games.library.featured_games(0)["paper"]
+        >>> [algorithms.policies.by_name(k, g, f).name for k in ("tabular", "loglinear", "mlp")]
+        ['tabular(1, 3)', 'loglinear(d=2)', 'mlp(d=2,(10, 10))']
+    """
+    if not isinstance(name, str) or name not in NAMES:
+        raise ValueError(f"unknown policy {name!r}; valid policies: {', '.join(NAMES)}")
+    if NAMES[name] and features is None:
+        raise ValueError(f"policy {name!r} reads response features: pass features [n, d] or [C, n, d]")
+    if name == "tabular":
+        return tabular(game, **options)
+    if name == "loglinear":
+        return loglinear(features, **options)
+    if name == "mlp":
+        return mlp(features, **options)
+    if name == "autoregressive":
+        return autoregressive(game, **options)
+    return transformer(game, **options)

@@ -20,22 +20,6 @@ STUDY = "contextual"
 RULES = ("mwu", "inpo", "omwu", "comal")
 
 
-def build_game(seed: int, prompts: int, n: int, dtype: str):
-    """Prompt 0 is the paper's cycle when ``n = 3``; the others (all when ``n > 3``) random cyclic games.
-    Weights ``rho`` decay geometrically (prompt 0 is the most common)."""
-    import games
-
-    rng = np.random.default_rng(seed)
-    Ps = []
-    for c in range(prompts):
-        if c == 0 and n == 3:
-            Ps.append(np.asarray(games.comal_cycle().P))
-        else:
-            Ps.append(np.asarray(games.random_preference(int(rng.integers(2**31)), n, "cyclic").P))
-    rho = 0.6 ** np.arange(prompts)
-    return games.preference_game(np.stack(Ps), rho / rho.sum(), dtype=dtype)
-
-
 def main(argv=None) -> int:
     p = cli.parser(STUDY, __doc__.splitlines()[0])
     cli.add_count(p, "--prompts", "number of prompts C (default 4)")
@@ -67,11 +51,11 @@ def main(argv=None) -> int:
         prompts, n = args.prompts or 4, args.n or 3
         if n < 3:
             cli.fail(p, "--n must be >= 3 (cyclic prompts)")
-        game = build_game(args.seed, prompts, n, args.dtype)
+        game = games.library.contextual_cycles(args.seed, prompts, n, dtype=args.dtype)
         gs = gamespec.GameSpec(
             game,
             f"contextual{prompts}x{n}",
-            {"name": "experiments.contextual.build_game", "prompts": prompts, "n": n, "seed": args.seed},
+            {"name": "games.library.contextual_cycles", "prompts": prompts, "n": n, "seed": args.seed},
         )
     steps = args.steps or (1000 if args.quick else 10000)
     every = max(1, steps // 200)

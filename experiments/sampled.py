@@ -55,7 +55,6 @@ POLICIES = ("tabular", "loglinear", "mlp")
 GAMES = ("paper", "contextual")
 PAIRS = (16, 256, 4096)
 LEVELS = (1e-2, 1e-4)
-PROMPTS, RESPONSES, PROMPT_FEATURES = 16, 5, 3
 STEPS = {"paper": 1000, "contextual": 500}  # iterations per run (the full run's defaults)
 
 
@@ -66,42 +65,6 @@ def hparams(label: str) -> dict[str, float]:
     if label == "sppo":
         return {"eta": ETA}
     return {"eta": ETA, "tau": TAU}
-
-
-def build_games(seed: int, dtype: str) -> dict:
-    """``name -> (game, features)``: the paper game with the simplex's planar embedding as features ``[3, 2]``
-    (well conditioned; with the constant it spans every logit vector), and 16 random cyclic 5x5 prompts with
-    rho ∝ 0.8^c and random unit-norm features ``[16, 5, 3]``."""
-    import games
-
-    rng = np.random.default_rng(seed)
-
-    def unit(f):
-        return f / np.linalg.norm(f, axis=-1, keepdims=True)
-
-    paper = games.comal_cycle(dtype=dtype)
-    Ps = np.stack(
-        [
-            np.asarray(games.random_preference(int(s), RESPONSES, "cyclic").P)
-            for s in rng.integers(2**31, size=PROMPTS)
-        ]
-    )
-    rho = 0.8 ** np.arange(PROMPTS)
-    contextual = games.preference_game(Ps, rho / rho.sum(), dtype=dtype)
-    return {
-        "paper": (paper, np.array([[1.0, 0.0], [-0.5, 0.75**0.5], [-0.5, -(0.75**0.5)]])),
-        "contextual": (contextual, unit(rng.normal(size=(PROMPTS, RESPONSES, PROMPT_FEATURES)))),
-    }
-
-
-def make_policy(kind: str, game, features):
-    from algorithms import policies
-
-    if kind == "tabular":
-        return policies.tabular(game)
-    if kind == "loglinear":
-        return policies.loglinear(features)
-    return policies.mlp(features, (10, 10))
 
 
 def rule_for(label: str, feedback: str, policy, comal_every: int, prompts: int | None, pairs=PAIRS):
@@ -213,10 +176,13 @@ def main(argv=None) -> int:
 def check_hp(p, labels, gms, args) -> None:
     """``--hp`` against every rule it reaches (each label's closed form and tabular loss-based rule, on each
     game), before anything runs: :func:`experiments.common.rules.apply_hp`, then each rule's ``init``."""
+    import games
+    from algorithms import policies
+
     from .common import rules as rule_specs
 
     specs = []
-    for g, (game, feats) in build_games(args.seed, args.dtype).items():
+    for g, (game, feats) in games.library.featured_games(args.seed, dtype=args.dtype).items():
         if g not in gms:
             continue
         b = args.prompts_per_iteration if game.contextual else None
@@ -226,7 +192,9 @@ def check_hp(p, labels, gms, args) -> None:
                     (
                         game,
                         rule_specs.RuleSpec(
-                            rule_for(label, fb, make_policy("tabular", game, feats), args.comal_every, b),
+                            rule_for(
+                                label, fb, policies.by_name("tabular", game, feats), args.comal_every, b
+                            ),
                             label,
                         ),
                     )
@@ -250,13 +218,14 @@ def _hp_for(rule, label: str, items) -> dict:
 def memory_check(gms, pairs, steps: dict, seeds: int, args) -> str | None:
     """The largest sweep's memory check (:func:`algorithms.memory.check_sweep`), before anything is computed:
     the sampled loss with ``max(pairs)`` pairs per iteration, on each game; the message, or None."""
-    from algorithms import memory
+    import games
+    from algorithms import memory, policies
 
-    for g, (game, _) in build_games(args.seed, args.dtype).items():
+    for g, (game, _) in games.library.featured_games(args.seed, dtype=args.dtype).items():
         if g not in gms:
             continue
         b = args.prompts_per_iteration if game.contextual else None
-        rule = rule_for("egpo", "sampled", make_policy("tabular", game, None), args.comal_every, b, pairs)
+        rule = rule_for("egpo", "sampled", policies.tabular(game), args.comal_every, b, pairs)
         per_prompt = [k // (b or 1) for k in pairs]
         try:
             memory.check_sweep(
@@ -309,12 +278,14 @@ def simulate(
     import jax
 
     import algorithms
+    import games
+    from algorithms import policies
 
     jax.config.update("jax_enable_x64", dtype == "float64")
     tic = time.perf_counter()
-    game, feats = build_games(seed, dtype)[unit.game]
+    game, feats = games.library.featured_games(seed, dtype=dtype)[unit.game]
     b = prompts if game.contextual and unit.feedback == "sampled" else None  # the population: every prompt
-    policy = None if unit.feedback == "closed form" else make_policy(unit.policy, game, feats)
+    policy = None if unit.feedback == "closed form" else policies.by_name(unit.policy, game, feats)
     rule = rule_for(unit.rule, unit.feedback, policy, comal_every, b, pairs)
     grid = {**hparams(unit.rule), **_hp_for(rule, unit.rule, hp)}
     if unit.feedback == "sampled":
@@ -336,6 +307,8 @@ def simulate(
 
 
 def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
+    import games
+
     t0 = time.perf_counter()
     todo = units(rules, pols, gms)
     timer, done = progress.Timer(), {}
@@ -362,7 +335,7 @@ def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
             bar.update()
 
         progress.run_all(args.jobs, [(u, simulate, (u, *work)) for u in todo], finished)
-    built = {g: b for g, b in build_games(args.seed, args.dtype).items() if g in gms}
+    built = {g: b for g, b in games.library.featured_games(args.seed, dtype=args.dtype).items() if g in gms}
     frames = [done[u][0] for u in todo]
     rows = [r for u in todo for r in done[u][1]]
     df = tables.combine(frames, hp_order=("policy", "feedback", "pairs", "eta", "tau", "start_noise"))

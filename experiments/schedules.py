@@ -178,11 +178,11 @@ def simulate(unit: Unit, user_spec: str | None, seed: int, seeds: int, budget: f
 
     jax.config.update("jax_enable_x64", True)
     import algorithms
-
-    from .sampled import build_games, make_policy
+    import games
+    from algorithms import policies
 
     tic = time.perf_counter()
-    game, feats = build_games(seed, "float64")[unit.game]
+    game, feats = games.library.featured_games(seed, dtype="float64")[unit.game]
     user_rule = rules.resolve_rules(cli.parser(STUDY, ""), user_spec, ())[0].rule if user_spec else None
     kind = "duels" if user_rule is not None else RULES[unit.rule][0]
     prompts = PROMPTS_PER_ITERATION if (kind == "loss" and game.contextual) else 1
@@ -193,7 +193,7 @@ def simulate(unit: Unit, user_spec: str | None, seed: int, seeds: int, budget: f
         per_k = calls * game.shape[0] * (game.A.shape[0] if game.contextual else 1)
     steps = steps_for(unit.schedule, per_k, budget, max_steps, prompts)
     kmax = int(np.asarray(schedule(unit.schedule, prompts)(np.arange(steps))).max()) * prompts
-    policy = make_policy(unit.policy, game, feats) if kind == "loss" else None
+    policy = policies.by_name(unit.policy, game, feats) if kind == "loss" else None
     rule = build_rule(unit, policy, kmax, user_rule)
     hp = hparams(unit, rule, prompts)
     tr = algorithms.sweep(

@@ -85,9 +85,9 @@ def _rectangular(seed, quick, dtype):
 
 
 def _contextual(seed, quick, dtype):
-    from .contextual import build_game
+    import games
 
-    return [build_game(seed, 4, 3, dtype)]
+    return [games.library.contextual_cycles(seed, 4, 3, dtype=dtype)]
 
 
 def _near_degenerate(seed, quick, dtype):

@@ -16,6 +16,10 @@ __all__ = [
     "dominated_response",
     "duplicated_response",
     "llmfao",
+    "contextual_cycles",
+    "contextual_cycles_with_features",
+    "featured_games",
+    "COMAL_CYCLE_FEATURES",
     "RANDOM_KINDS",
 ]
 
@@ -237,6 +241,121 @@ def boundary_equilibrium(eps: float, **kw) -> Game:
     c = eps / (1.0 - eps)
     A = np.array([[0.0, -a, b], [a, 0.0, -c], [-b, c, 0.0]])
     return preference_game(0.5 + A, **kw)
+
+
+def _check_decay(decay) -> float:
+    decay = _check_prob(decay, "decay")
+    if decay == 0:
+        raise ValueError("decay must be > 0 (at 0 every prompt but the first has weight 0)")
+    return decay
+
+
+def _contextual_cycles(rng: np.random.Generator, prompts: int, n: int, decay: float, paper_first: bool, **kw):
+    """The game of :func:`contextual_cycles` from a generator (left where the games' seeds end)."""
+    Ps = []
+    for c in range(prompts):
+        if c == 0 and paper_first and n == 3:
+            Ps.append(np.asarray(comal_cycle().P))
+        else:
+            Ps.append(np.asarray(random_preference(int(rng.integers(2**31)), n, "cyclic").P))
+    rho = decay ** np.arange(prompts)
+    return preference_game(np.stack(Ps), rho / rho.sum(), **kw)
+
+
+def contextual_cycles(
+    key, prompts: int, n: int, *, decay: float = 0.6, paper_first: bool = True, **kw
+) -> Game:
+    """A contextual game of ``prompts`` random cyclic ``n x n`` preference games, weights ``rho_c ∝ decay^c``
+    (prompt 0 the most common).
+
+    Prompt ``c`` is :func:`random_preference` ``(s_c, n, "cyclic")``, ``s_c`` the next
+    ``integers(2**31)`` of ``numpy.random.default_rng(key)``; with ``paper_first`` and ``n = 3``, prompt 0 is
+    :func:`comal_cycle` instead (and draws no seed). Every prompt has a mixed equilibrium (never a pure one), so
+    each prompt's own gap tests last-iterate convergence. The game of ``experiments.contextual`` and of the
+    suite's ``contextual`` entry (``prompts = 4``, ``n = 3``).
+
+    Args:
+        key: a seed or a single ``jax.random`` key (:func:`games.core.check_seed`).
+        prompts: the number of prompts ``C >= 1``.
+        n: responses per prompt, ``>= 3`` (a cycle needs three).
+        decay: the weights' ratio, in ``(0, 1]`` (1: uniform weights).
+        paper_first: prompt 0 is the paper's cycle when ``n = 3``.
+        kw: as :func:`games.preference_game` (``dtype``).
+
+    Raises:
+        TypeError / ValueError: a bad key, ``prompts``, ``n``, ``decay`` or ``paper_first``, naming it.
+
+    Example:
+        >>> g = games.library.contextual_cycles(0, 4, 3)
+        >>> g.A.shape, np.round(np.asarray(g.weights), 3).tolist()
+        ((4, 3, 3), [0.46, 0.276, 0.165, 0.099])
+    """
+    rng = _np_rng(key)
+    prompts = check_int(prompts, "prompts", 1)
+    n = check_int(n, "n", 3)
+    decay = _check_decay(decay)
+    if not isinstance(paper_first, bool):
+        raise TypeError(f"paper_first must be True or False, got {paper_first!r}")
+    return _contextual_cycles(rng, prompts, n, decay, paper_first, **kw)
+
+
+def contextual_cycles_with_features(
+    key, prompts: int, n: int, d: int, *, decay: float = 0.8, **kw
+) -> tuple[Game, np.ndarray]:
+    """:func:`contextual_cycles` (``paper_first=False``) and random unit-norm response features ``[C, n, d]``
+    for policies over features (:func:`algorithms.policies.loglinear`, :func:`algorithms.policies.mlp`).
+
+    The features are ``normal(size=(C, n, d))`` rows scaled to norm 1, drawn from the same generator after the
+    games' seeds. With ``d < n - 1`` a log-linear policy shared by the prompts cannot represent every policy (the
+    Nash policy in general).
+
+    Raises:
+        TypeError / ValueError: as :func:`contextual_cycles`, or a bad ``d``.
+
+    Example:
+        >>> g, f = games.library.contextual_cycles_with_features(0, 16, 5, 3)
+        >>> g.A.shape, f.shape, np.allclose(np.linalg.norm(f, axis=-1), 1)
+        ((16, 5, 5), (16, 5, 3), True)
+    """
+    rng = _np_rng(key)
+    prompts = check_int(prompts, "prompts", 1)
+    n = check_int(n, "n", 3)
+    d = check_int(d, "d", 1)
+    decay = _check_decay(decay)
+    game = _contextual_cycles(rng, prompts, n, decay, False, **kw)
+    f = rng.normal(size=(prompts, n, d))
+    return game, f / np.linalg.norm(f, axis=-1, keepdims=True)
+
+
+#: Response features of :func:`comal_cycle` ``[3, 2]``: the simplex's vertices embedded in the plane (unit
+#: vectors 120 degrees apart). Well conditioned; with a constant they span every logit vector, so a log-linear
+#: policy over them holds every policy of the game. Read-only.
+COMAL_CYCLE_FEATURES = np.array([[1.0, 0.0], [-0.5, 0.75**0.5], [-0.5, -(0.75**0.5)]])
+COMAL_CYCLE_FEATURES.flags.writeable = False
+
+
+def featured_games(key, **kw) -> dict[str, tuple[Game, np.ndarray]]:
+    """Two games with response features, for learning a policy over features from sampled preferences (the
+    games of ``experiments.sampled`` and ``experiments.schedules``): ``name -> (game, features)``.
+
+    * ``"paper"``: :func:`comal_cycle` with :data:`COMAL_CYCLE_FEATURES` ``[3, 2]`` (``d = n - 1``: the
+      log-linear family holds every policy);
+    * ``"contextual"``: :func:`contextual_cycles_with_features` ``(key, 16, 5, 3, decay=0.8)``: 16 prompts x 5
+      responses, ``theta`` shared by the prompts, ``d = 3 < n - 1``, so no policy of the log-linear family is a
+      Nash policy.
+
+    Args:
+        key: a seed or a single ``jax.random`` key (the contextual game's).
+        kw: as :func:`games.preference_game` (``dtype``).
+
+    Example:
+        >>> {name: (g.A.shape, f.shape) for name, (g, f) in games.library.featured_games(0).items()}
+        {'paper': ((3, 3), (3, 2)), 'contextual': ((16, 5, 5), (16, 5, 3))}
+    """
+    return {
+        "paper": (comal_cycle(**kw), COMAL_CYCLE_FEATURES),
+        "contextual": contextual_cycles_with_features(key, 16, 5, 3, decay=0.8, **kw),
+    }
 
 
 def duplicated_response(**kw) -> Game:

@@ -295,6 +295,51 @@ ERRORS = [
         ValueError,
         r"policy has shape \(C, n\) = \(1, 4\), the game \(1, 3\)",
     ),
+    ("policy by_name unknown", lambda: policies.by_name("lstm", _G()), ValueError, r"unknown policy 'lstm'"),
+    (
+        "policy by_name mlp no features",
+        lambda: policies.by_name("mlp", _G()),
+        ValueError,
+        r"'mlp' reads .*features",
+    ),
+    # shared game families of the studies
+    (
+        "contextual_cycles n=2",
+        lambda: games.library.contextual_cycles(0, 4, 2),
+        ValueError,
+        r"n must be >= 3, got 2",
+    ),
+    (
+        "contextual_cycles prompts=0",
+        lambda: games.library.contextual_cycles(0, 0, 3),
+        ValueError,
+        r"prompts.*got 0",
+    ),
+    (
+        "contextual_cycles decay 0",
+        lambda: games.library.contextual_cycles(0, 2, 3, decay=0.0),
+        ValueError,
+        r"decay",
+    ),
+    (
+        "contextual_cycles decay 2",
+        lambda: games.library.contextual_cycles(0, 2, 3, decay=2),
+        ValueError,
+        r"decay.*2",
+    ),
+    ("contextual_cycles key -1", lambda: games.library.contextual_cycles(-1, 2, 3), ValueError, r"key.*-1"),
+    (
+        "contextual_cycles paper_first 1",
+        lambda: games.library.contextual_cycles(0, 2, 3, paper_first=1),
+        TypeError,
+        r"paper_first.*1",
+    ),
+    (
+        "contextual_cycles_with_features d=0",
+        lambda: games.library.contextual_cycles_with_features(0, 2, 3, 0),
+        ValueError,
+        r"d must be >= 1, got 0",
+    ),
 ]
 
 

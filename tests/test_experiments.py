@@ -305,7 +305,7 @@ def test_progress_on_a_terminal_only_and_it_changes_no_result(tmp_path):
 @pytest.mark.slow
 def test_benchmark_quick_smoke(tmp_path):
     proc = run_cli(
-        "experiments.benchmark", "--quick", "--repeats", "1", "--candidates", "--out", str(tmp_path / "b")
+        "experiments.bench", "--quick", "--repeats", "1", "--candidates", "--out", str(tmp_path / "b")
     )
     md = (tmp_path / "b" / "benchmark.md").read_text()
     for case in (
@@ -335,7 +335,7 @@ def test_benchmark_gpu_without_a_gpu_is_a_cli_error(tmp_path):
         pytest.skip("this machine has a GPU")
     out = tmp_path / "b"
     proc = run_cli(
-        "experiments.benchmark", "--quick", "--device", "gpu", "--out", str(out), check=False, cwd=tmp_path
+        "experiments.bench.rules", "--quick", "--device", "gpu", "--out", str(out), check=False, cwd=tmp_path
     )
     assert_cli_error(proc, "--device gpu asked for, but JAX's default backend is", out, tmp_path)
 
@@ -346,7 +346,7 @@ def test_benchmark_single_game_representations_compute_mwu():
     steps of MWU on the cycle, whose dynamics amplify it)."""
     import algorithms
     import games
-    from experiments.benchmark import single_game_representations
+    from experiments.bench.rules import single_game_representations
 
     steps = 1000
     ref = algorithms.run(algorithms.mwu(), games.comal_cycle(), steps=steps, eta=0.5, record_every=steps)
@@ -551,7 +551,7 @@ def test_numpy_autoregressive_loop_learns_the_better_sequence():
     """The benchmark's NumPy reference of the autoregressive case: normalised, and on a Bradley-Terry sequence
     game whose favoured token is b it moves its mass to "bb" (the best sequence)."""
     import games
-    from experiments.loss_based_bench import numpy_autoregressive_loop
+    from experiments.bench.loss_based import numpy_autoregressive_loop
 
     g = games.sequence_game(2, 2, "reward_cycle", cycle=0.0, verbosity=3.0, favoured=1)
     pi = np.exp(numpy_autoregressive_loop(np.asarray(g.P), 2, 2, 40))
@@ -565,7 +565,7 @@ def test_numpy_log_prob_gradient_is_jax_grad_of_the_autoregressive_policy():
 
     import games
     from algorithms import policies
-    from experiments.loss_based_bench import log_prob_grad
+    from experiments.bench.loss_based import log_prob_grad
 
     space = games.sequence_game(3, 2).sequences
     pol = policies.autoregressive(games.sequence_game(3, 2))

@@ -7,8 +7,7 @@
 * :mod:`~experiments.common.tables` — tidy tables of traces, text tables, first crossings;
 * :mod:`~experiments.common.metadata` — ``metadata.json``;
 * :mod:`~experiments.common.progress` — progress bars and timers;
-* :mod:`~experiments.common.figures` — shared figure helpers;
-* :mod:`~experiments.common.timing` — the benchmarks' timing (interleaved medians).
+* :mod:`~experiments.common.figures` — shared figure helpers.
 
 Output conventions (each study writes to ``results/<study>/``, ``results/<study>-quick/`` with ``--quick``,
 unless ``--out`` says otherwise):

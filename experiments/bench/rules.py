@@ -16,11 +16,11 @@ OpenSpiel's MMD is timed on the same 3x3 game when ``pyspiel`` is installed (ski
 CPU); the default ``cpu`` makes one JAX CPU device per core.
 
 Writes ``benchmark.md`` and ``benchmark.csv`` (and ``metadata.json``) to ``results/benchmark/`` (``--quick``:
-``results/benchmark-quick/``).
+``results/benchmark-quick/``). ``python -m experiments.bench`` runs it too.
 
-    python -m experiments.benchmark                 # ~ 90 s on a 2-core CPU
-    python -m experiments.benchmark --quick         # ~ 30 s: smaller sizes, fewer repeats, no n = 1000 LP
-    python -m experiments.benchmark --device gpu    # the same on a GPU
+    python -m experiments.bench.rules                 # ~ 90 s on a 2-core CPU
+    python -m experiments.bench.rules --quick         # ~ 30 s: smaller sizes, fewer repeats, no n = 1000 LP
+    python -m experiments.bench.rules --device gpu    # the same on a GPU
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ import time
 
 import numpy as np
 
-from .common import cli, metadata, output, rules, tables, timing
+from ..common import cli, metadata, output, rules, tables
+from . import timing
 
-STUDY = "benchmark"
+STUDY = "benchmark"  # the results folder's name
+PROG = "python -m experiments.bench.rules"
 FAMILIES = ("mwu", "inpo", "mmd")
 ETA, TAU = 0.5, 0.1
 #: JAX / NumPy ratios the performance issue asks for (full run): case -> target.
@@ -208,7 +210,7 @@ def bench_candidates(batch: int, jax_steps: int, np_steps: int, repeats: int) ->
 def _round_robin(calls, np_call, jax_work: int, np_work: int, repeats: int) -> list[dict]:
     """Time each ``(name, jitted f, args)`` of ``calls`` against ``np_call``: every candidate once per round,
     each right after its own NumPy call, so that a change of load during the measurement hits every candidate
-    alike. ``*_work``: (game-)steps per call. Rows as :func:`experiments.common.timing.measure`'s, named
+    alike. ``*_work``: (game-)steps per call. Rows as :func:`experiments.bench.timing.measure`'s, named
     ``candidate: <name>``."""
     import jax
 
@@ -412,6 +414,7 @@ def _targets_section(rows: list[dict], overhead: dict, single_steps: int, quick:
 
 def main(argv=None) -> int:
     p = cli.parser(STUDY, __doc__.splitlines()[0])
+    p.prog = PROG  # cli.parser names the module after the study; this one lives in experiments.bench
     cli.add_count(p, "--repeats", "default 5 (--quick 3)")
     p.add_argument(
         "--candidates",
@@ -507,9 +510,9 @@ def run_benchmark(args, out) -> None:
                     f"  {r['case']:<28} {r['jax_rate']:12,.0f} game-steps/s  x{r['ratio']:.1f} vs NumPy"
                     f"{_say_target(r)}  compile {r['compile_s']:.2f} s"
                 )
-    from . import loss_based_bench
+    from . import loss_based
 
-    for r in loss_based_bench.bench(repeats, quick=q) + loss_based_bench.sequence_bench(repeats, quick=q):
+    for r in loss_based.bench(repeats, quick=q) + loss_based.sequence_bench(repeats, quick=q):
         rows.append(r)
         target = f" (target >= {LOSS_BASED_TARGET:,} iterations/s)" if "one run" in r["case"] else ""
         say(f"  {r['case']:<28} {r['jax_rate']:12,.0f} iterations/s{target}  x{r['ratio']:.1f} vs NumPy")
@@ -577,7 +580,7 @@ def run_benchmark(args, out) -> None:
             f"measured above ({device})."
             if backend == "gpu"
             else "not measured here (no GPU). On a machine with an NVIDIA GPU: "
-            "`pip install -e '.[cuda]' && python -m experiments.benchmark --device gpu`."
+            "`pip install -e '.[cuda]' && python -m experiments.bench.rules --device gpu`."
         )
     )
     md.append("")

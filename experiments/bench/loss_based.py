@@ -3,9 +3,9 @@
 One iteration (tabular policy, 3x3 paper game, INPO loss, eta 0.5, tau 0.1): draw K = 64 pairs from pi_t, judge
 each by one Bernoulli draw, take M = 10 SGD steps (step 0.5) on the loss. The NumPy loop writes the same
 iteration plainly (the loss's gradient in the logits in closed form: ``2/K sum_i d_i (e_w - e_l)``). Both are
-timed in the same process, interleaved (:func:`experiments.common.timing.interleaved`): one game (``run``), and a
+timed in the same process, interleaved (:func:`experiments.bench.timing.interleaved`): one game (``run``), and a
 batch of 8 seeds x K in {16, 64, 256} (one compiled ``sweep``, the ``pairs`` hyperparameter) against the NumPy
-loop run once per lane. :func:`bench` returns rows for ``python -m experiments.benchmark``.
+loop run once per lane. :func:`bench` returns rows for ``python -m experiments.bench.rules``.
 
 Sequences (:func:`sequence_bench`): the same iteration on 256 sequences (``games.sequence_game(4, 4,
 "embedding")``), pairs drawn token by token, with the autoregressive policy (one softmax per prefix) and with a
@@ -13,6 +13,8 @@ transformer (d_model 32, 1 layer, 2 heads, Adam 1e-2: SGD 0.5 diverges on it; fu
 a minute on a loaded 2-core machine), beside :func:`numpy_autoregressive_loop`, the autoregressive case written
 plainly (ancestral sampling, the gradient of ``log pi(y) = sum_t log_softmax(theta[y_<t])[y_t]`` in closed
 form).
+
+    python -m experiments.bench.loss_based   # prints the rows of the 3x3 cases
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ def sequence_bench(repeats: int = 3, quick: bool = False) -> list[dict]:
     import games
     from algorithms import policies
 
-    from .common.timing import measure
+    from .timing import measure
 
     game = games.sequence_game(4, 4, "embedding")
     P = np.asarray(game.P)
@@ -153,7 +155,7 @@ def bench(repeats: int = 3, quick: bool = False) -> list[dict]:
     import games
     from algorithms import policies
 
-    from .common.timing import measure
+    from .timing import measure
 
     game = games.comal_cycle()
     P = np.asarray(game.P)
