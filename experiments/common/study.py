@@ -493,14 +493,14 @@ def out_folder(study: Study, config) -> Path:
 
 
 def execute(study: Study, config, folder: Path) -> dict:
-    """Run every unit (in workers when ``config.jobs > 1``), write ``<table>.csv``, call ``report``; returns
-    the metadata fields of the run (wall times, tables)."""
+    """Run every unit (in workers when ``config.jobs > 1``), write ``<table>.csv`` (rows in the order of the
+    units, whatever order they finish in), call ``report``; returns the metadata fields of the run."""
     from .tables import combine
 
     units = list(study.units(config))
     if not units:
         raise ValueError("the flags select no configuration")
-    tables: dict[str, list] = {}
+    results: dict = {}  # key -> frames, combined below in the order of the units (not of completion)
     timer = progress.Timer()
     t0 = time.perf_counter()
     with progress.progress(config, len(units), f"{study.name}", "unit") as bar:
@@ -508,13 +508,16 @@ def execute(study: Study, config, folder: Path) -> dict:
         def done(key, result):
             frames, seconds = result
             timer.add(str(key), seconds)
-            for name, frame in frames.items():
-                tables.setdefault(name, []).append(frame)
+            results[key] = frames
             bar.set_postfix_str(str(key))
             bar.update()
 
         tasks = [(key, _timed, (study.simulate, config, args)) for key, args in units]
         progress.run_all(getattr(config, "jobs", 1) or 1, tasks, done)
+    tables: dict[str, list] = {}
+    for key, _ in units:
+        for name, frame in results[key].items():
+            tables.setdefault(name, []).append(frame)
     combined = {}
     for name, frames in tables.items():
         frame = combine(frames)
