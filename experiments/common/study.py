@@ -528,6 +528,7 @@ def execute(study: Study, config, folder: Path) -> dict:
 
 
 def _timed(simulate, config, args):
+    cli.setup(config)  # in a spawned worker JAX starts at its defaults (float32): float64 again, as here
     tic = time.perf_counter()
     frames = simulate(config, *args)
     return frames, time.perf_counter() - tic
