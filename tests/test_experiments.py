@@ -15,11 +15,10 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).parent.parent
-STUDIES = ["paper", "tau_bias", "sweep", "ensemble", "contextual"]
+STUDIES = ["paper", "tau_bias", "ensemble", "contextual"]
 FIGURES = {
     "paper": ["gap.png", "gap.pdf", "simplex.png"],
     "tau_bias": ["tau_bias.png"],
-    "sweep": ["sweep.png"],
     "ensemble": ["ensemble.png"],
     "contextual": ["contextual.png"],
 }
@@ -116,20 +115,6 @@ def test_paper_quick_reproduces_the_story(tmp_path):
     np.testing.assert_allclose(last["probability"], [4 / 11, 3 / 11, 4 / 11], atol=1e-9)  # the known NE
 
 
-def test_gap_against_eta_straight_from_the_sweep_csv(tmp_path):
-    from matplotlib.figure import Figure
-
-    run_cli("experiments.sweep", "--quick", "--rules", "inpo", "--out", str(tmp_path / "s"))
-    df = pd.read_csv(tmp_path / "s" / "trace.csv")
-    final = df[(df.rule == "inpo") & (df.metric == "gap") & (df.step == df.step.max())]
-    tau = final["tau"].min()
-    line = final[np.isclose(final["tau"], tau)].sort_values("eta")
-    ax = Figure().subplots()
-    ax.loglog(line["eta"], line["value"])  # numeric columns: no string parsing
-    assert len(line) == 4 and np.all(np.diff(line["eta"]) > 0)
-    assert ax.get_lines()[0].get_xdata().dtype.kind == "f"
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -215,10 +200,6 @@ def test_paper_feedback_x_and_hp_flags(tmp_path):
 @pytest.mark.parametrize(
     "study, args, message",
     [
-        ("sweep", ["--feedback", "noisy:0"], "--feedback must be exact, sampled:K"),
-        ("sweep", ["--x", "comparisons"], "--x comparisons: exact feedback counts no comparisons"),
-        ("sweep", ["--hp", "eta=0.3"], "--hp eta: eta is this study's grid axis (eta, tau)"),
-        ("sweep", ["--hp", "foo=1"], "--hp foo: no rule run declares 'foo'"),
         ("tau_bias", ["--feedback", "sampled:x"], "got 'sampled:x'"),
         (
             "tau_bias",
@@ -258,18 +239,10 @@ def test_study_feedback_x_hp_errors_are_one_line_before_any_computation(study, a
 
 
 @pytest.mark.slow
-def test_sweep_and_tau_bias_take_feedback_x_and_hp(tmp_path):
-    """The flags reach the runs: sampled duels are drawn (8 per action per step), the cost is in --x units."""
+def test_tau_bias_takes_feedback_x_and_hp(tmp_path):
+    """The flags reach the runs: sampled duels are drawn, the cost is in --x units."""
     out = tmp_path / "s"
     common = ["--quick", "--quiet", "--rules", "inpo", "--steps", "100", "--feedback", "sampled:8"]
-    proc = run_cli(
-        "experiments.sweep", *common, "--record-every", "50", "--x", "comparisons", "--out", str(out)
-    )
-    assert "its comparisons to 1e-06" in proc.stdout and "sampled(8) feedback" in proc.stdout
-    df = pd.read_csv(out / "trace.csv")
-    assert df[df.rule == "inpo"].comparisons.max() == 100 * 8 * 3
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["feedback"] == "sampled(8)" and meta["x_axis"] == "comparisons"
     proc = run_cli(
         "experiments.tau_bias", *common, "--x", "comparisons", "--hp", "eta=0.3", "--out", str(out)
     )
@@ -323,12 +296,6 @@ def test_out_that_is_a_file_or_unwritable_fails_up_front(tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1
         assert time.perf_counter() - tic < 20  # no study ran (a full quick run takes longer)
     assert f.read_text() == "keep me"
-
-
-def test_npy_game_needs_a_kind(tmp_path):
-    np.save(tmp_path / "g.npy", np.array([[0.5, 0.2], [0.8, 0.5]]))
-    proc = run_cli("experiments.sweep", "--quick", "--game", str(tmp_path / "g.npy"), check=False)
-    assert proc.returncode == 2 and "needs --game-kind" in proc.stderr
 
 
 def test_unsolvable_reference_line_is_a_note_not_a_traceback(tmp_path):
