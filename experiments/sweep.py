@@ -1,179 +1,172 @@
 """Hyperparameter sensitivity: an ``eta x tau`` grid per rule (one vmapped sweep each), and COMAL's inner steps.
 
-Heatmaps of the final last-iterate gap and of the steps to reach gap ``--level`` (1e-6; recorded every
-``--record-every`` steps) for INPO, MMD, Nash-MD, EGPO and COMAL on ``comal_cycle()``; then COMAL with ``K``
-inner steps per outer step for several ``K`` (a structural option: one compilation per ``K``).
+Heatmaps of the final last-iterate gap and of the steps to reach gap ``--level`` for INPO, MMD, Nash-MD, EGPO
+and COMAL on ``comal_cycle()``; then COMAL(INPO) with ``K`` inner steps per outer step for several ``K`` (one
+compilation per ``K``) at ``eta = 0.5, tau = 0.1``. Writes ``trace.csv``, ``summary.csv``, ``sweep.png``.
 
-    python -m experiments.sweep [--quick] [--rules inpo,comal] [--steps 5000] [--game condorcet_cycle:n=5,p=0.8]
+    python -m experiments sweep [--quick] [--rules inpo,comal] [--steps 5000] [--games condorcet_cycle:n=5,p=0.8]
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
-import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, gamespec, metadata, output, progress, rules, tables
+from .common import cli, figures, output, study, tables
 
 STUDY = "sweep"
-RULES = ("inpo", "mmd", "nash_md", "egpo", "comal")
-#: ``--x`` as the printed cost unit.
-UNITS = {"steps": "steps", "oracle_calls": "oracle calls", "comparisons": "comparisons"}
+UNITS = {"steps": "steps", "oracle_calls": "oracle calls", "comparisons": "comparisons"}  # --x, printed
+#: The K runs' point (the rules' declared defaults); no grid eta, 0.05 * 20^t, is 0.5: it tells them apart.
+K_POINT = {"eta": 0.5, "tau": 0.1}
 
 
-def main(argv=None) -> int:
-    p = cli.parser(STUDY, __doc__.splitlines()[0])
-    cli.add_rules(p, ",".join(RULES) + "; each must take eta and tau")
-    gamespec.add_game(p, "comal_cycle")
-    cli.add_count(p, "--steps", "steps per run (default 5000; --quick 1000)")
-    cli.add_record_every(p, 50)
-    cli.add_level(p)
-    cli.add_x(
-        p,
-        "steps",
-        what="unit of the cost to --level in the summary table (the heatmaps count steps)",
+@dataclass(frozen=True)
+class Config(study.Base):
+    rules: tuple = study.rules("inpo,mmd,nash_md,egpo,comal", "one grid each; each must take eta and tau")
+    games: tuple = study.games("comal_cycle", "one heatmap figure each (default comal_cycle)")
+    comparisons: str = study.comparisons()
+    feedback: str = study.feedback()
+    hp: tuple = study.hp("eta and tau are the grid axes; the K runs take --feedback, not --hp")
+    steps: int = study.steps(5000, quick=1000)
+    x: str = study.x_axis("steps", "unit of the cost to --level in the summary (the heatmaps count steps)")
+    jobs: int = study.jobs()
+    record_every: int = study.option(
+        50, "record the metrics every this many steps and at step 0 (default 50)"
     )
-    cli.add_feedback(p)
-    cli.add_hp(p, "eta and tau are the grid axes; the K runs take --feedback, not --hp")
-    args = p.parse_args(argv)
-    cli.setup(args)
+    level: float = study.option(
+        1e-6, "gap threshold for 'steps to level' and 'share reaching it' (default 1e-6)"
+    )
+    grid: int = study.option(8, "points per axis: eta in [0.05, 1], tau in [0.01, 1], log-spaced", quick=4)
+    inner_steps: tuple = study.option(
+        "10,30,100,300,1000",
+        "the K of the COMAL(INPO, K) runs, comma-separated; empty: none",
+        quick="10,100",
+        parse=lambda text: tuple(cli.positive_int("--inner-steps")(t) for t in text.split(",") if t.strip()),
+    )
+
+
+def axes(c: Config):
+    return np.geomspace(0.05, 1.0, c.grid), np.geomspace(0.01, 1.0, c.grid)  # eta * tau <= 1
+
+
+def prepare(c: Config) -> Config:
+    """``--steps`` a multiple of ``--record-every``; ``--x`` against the feedback; no ``--hp`` on a grid axis;
+    every rule takes eta and tau, under its own name; each rule (at the grid's corners and the K point) and
+    each K run on every game, before any work."""
     import algorithms
 
-    specs = rules.resolve_rules(p, args.rules, RULES, need=("eta", "tau"))
-    gs = gamespec.resolve_game(p, args.game, args.game_kind, "comal_cycle", args.dtype, args.seed)
-    steps = args.steps or (1000 if args.quick else 5000)
-    cli.check_schedule(p, steps, args.record_every)
-    cli.check_x(p, args.x, args.feedback)
-    n = 4 if args.quick else 8
-    etas, taus = np.geomspace(0.05, 1.0, n), np.geomspace(0.01, 1.0, n)  # eta tau <= 1
-    grid = {"eta": [etas[0], etas[-1], 0.5], "tau": [taus[0], taus[-1], 0.1]}
-    specs, hps = rules.study_hparams(p, specs, gs.game, args, grid=grid)
-    ks = (10, 100) if args.quick else (10, 30, 100, 300, 1000)
-    k_rules = [algorithms.comal(algorithms.inpo(), k) for k in ks]
-    for rule in k_rules:
-        try:
-            rule.init(gs.game, args.seed, eta=0.5, tau=0.1)
-        except (ValueError, TypeError) as err:
-            cli.fail(p, str(err))
-    cli.check_level(args.level, args.dtype)
-    with output.Output(p, cli.default_out(args)) as out:
-        run_study(args, specs, gs, steps, etas, taus, k_rules, out.path, hps)
-    print(f"wrote {out.out}/")
-    return 0
+    if c.steps % c.record_every:
+        raise ValueError(f"--steps ({c.steps}) must be a multiple of --record-every ({c.record_every})")
+    fb = cli.feedback_type(c.feedback)
+    if c.x == "comparisons" and fb.kind != "sampled":
+        raise ValueError(
+            f"--x comparisons: {fb.name} feedback counts no comparisons; give --feedback sampled:K"
+        )
+    for name in [n for _, n, _ in c.hp if n in K_POINT][:1]:
+        raise ValueError(f"--hp {name}: {name} is this study's grid axis (eta, tau); it cannot be fixed")
+    names = [study.load_rule(t).name for t in c.rules]
+    if len(set(names)) < len(names):
+        raise ValueError(
+            f"rule name(s) given twice: {', '.join(n for n in set(names) if names.count(n) > 1)}"
+        )
+    for t in c.rules:
+        if not set(K_POINT) <= {h.name for h in study.load_rule(t).hparams}:
+            declared = ", ".join(h.name for h in study.load_rule(t).hparams)
+            raise ValueError(f"rule {t} has no eta x tau grid (its hyperparameters: {declared})")
+    cli.check_level(c.level, c.dtype)
+    (etas, taus), kept = axes(c), c.rules
+    for item in study.game_items(c):
+        game = study.load_game(item, c.dtype, c.seed).game
+        kept = study.check_rules(dataclasses.replace(c, rules=kept), game, fb)
+        for rule in map(study.load_rule, kept):
+            for eta, tau in ((etas[0], taus[0]), (etas[-1], taus[-1]), K_POINT.values()):
+                rule.init(game, c.seed, **{**study.hparams(c, rule), "eta": eta, "tau": tau})
+        for k in c.inner_steps:
+            algorithms.comal(algorithms.inpo(), k).init(game, c.seed, **K_POINT)
+    return dataclasses.replace(c, rules=kept)
 
 
-def _squeeze_seed(tr, args):
-    """The sweep's one-seed axis (stochastic feedback runs at ``--seed``) dropped from the arrays read here."""
-    return (lambda a: np.asarray(a)[0]) if args.feedback.stochastic else np.asarray
+def units(c: Config):
+    """Per game the grids, then the K runs (one run each: shorter than a grid)."""
+    items = study.game_items(c)
+    grids = [((i, t), ("grid", i, t)) for i in items for t in c.rules]
+    return grids + [((i, f"K={k}"), ("K", i, k)) for i in items for k in c.inner_steps]
 
 
-def run_study(args, specs, gs, steps, etas, taus, k_rules, folder, hps=None) -> None:
+def simulate(c: Config, kind: str, item: str, what) -> dict:
     import algorithms
 
-    t0 = time.perf_counter()
-    hps = hps or {s.name: {} for s in specs}
-    fb = args.feedback
-    seeds = {"seeds": [args.seed]} if fb.stochastic else {}  # exact feedback: no key, no seed axis
-    timer, frames, results = progress.Timer(), [], {}
-    with progress.progress(args, len(specs) + len(k_rules), "sweep: grids and K", "run") as bar:
-        for s in specs:
-            bar.set_postfix_str(f"{s.name}: {len(etas)}x{len(taus)} grid x {steps} steps")
-            with timer(s.name):
-                tr = algorithms.sweep(
-                    s.rule,
-                    gs.game,
-                    steps=steps,
-                    record_every=args.record_every,
-                    feedback=fb,
-                    **seeds,
-                    **hps[s.name],
-                    eta=etas,
-                    tau=taus,
-                )
-                one = _squeeze_seed(tr, args)
-                gaps = one(tr.metrics["gap"])  # [eta, tau, R+1]
-            x = tables.cost(tr, args.x)
-            results[s.name] = (
-                gaps[..., -1],
-                tables.first_below(x if x.ndim == 1 else one(x), gaps, args.level),
-                tables.first_below(tr.steps, gaps, args.level),
-            )
-            frames.append(tables.tidy(tr, experiment=STUDY, game=gs.label, rule=s.name, seed=args.seed)[0])
-            bar.update()
-        k_rows = []
-        for rule in k_rules:
-            bar.set_postfix_str(f"{rule.name}, {steps} steps")
-            with timer(rule.name):
-                tr = algorithms.run(
-                    rule,
-                    gs.game,
-                    steps=steps,
-                    record_every=args.record_every,
-                    key=args.seed,
-                    feedback=fb,
-                    eta=0.5,
-                    tau=0.1,
-                )
-                gaps = np.asarray(tr.metrics["gap"])
-            first = tables.first_below(tables.cost(tr, args.x), gaps, args.level)
-            k_rows.append((rule.name, f"{gaps[-1]:.3e}", "never" if np.isnan(first) else int(first)))
-            frames.append(tables.tidy(tr, experiment=STUDY, game=gs.label, rule=rule.name, seed=args.seed)[0])
-            bar.update()
-    output.write_frame(folder / "trace.csv", tables.combine(frames))
-    summary = []
-    for label, (final, first, _) in results.items():
-        b = (
-            np.unravel_index(np.nanargmin(np.where(np.isnan(first), np.inf, first)), first.shape)
-            if np.isfinite(first).any()
-            else np.unravel_index(np.argmin(final), final.shape)
-        )
-        summary.append(
-            (
-                label,
-                f"{np.mean(final <= args.level):.0%}",
-                f"{etas[b[0]]:.3g}",
-                f"{taus[b[1]]:.3g}",
-                f"{final[b]:.3e}",
-                "never" if np.isnan(first[b]) else int(first[b]),
-            )
-        )
+    gs, fb = study.load_game(item, c.dtype, c.seed), cli.feedback_type(c.feedback)
+    run = dict(steps=c.steps, record_every=c.record_every, feedback=fb)
+    if kind == "grid":
+        rule, (etas, taus) = study.load_rule(what), axes(c)
+        seeds = {"seeds": [c.seed]} if fb.stochastic else {}  # exact feedback: no key, no seed axis
+        tr = algorithms.sweep(rule, gs.game, **run, **seeds, **study.hparams(c, rule), eta=etas, tau=taus)
+    else:
+        rule = algorithms.comal(algorithms.inpo(), what)
+        tr = algorithms.run(rule, gs.game, **run, key=c.seed, **K_POINT)
+    return {"trace": tables.tidy(tr, experiment=STUDY, game=gs.label, rule=rule.name, seed=c.seed)[0]}
+
+
+def _runs(d, shape):
+    """``(gaps, cost in --x, steps)``, each ``[*shape, R + 1]``, of one rule's runs (eta-major, as swept)."""
+    d = d[d["metric"] == "gap"].sort_values(["eta", "tau", "step"], kind="stable")
+    return (d[col].to_numpy(np.float64).reshape(*shape, -1) for col in ("value", "x", "step"))
+
+
+def report(c: Config, t: dict, folder) -> dict:
+    import algorithms
+
+    df = t["trace"].assign(x=lambda d: d["step" if c.x == "steps" else c.x])
+    at_k = np.isclose(df["eta"], K_POINT["eta"], rtol=1e-6) & np.isclose(df["tau"], K_POINT["tau"], rtol=1e-6)
+    (etas, taus), unit, lv = axes(c), UNITS[c.x], f"{c.level:g}"
+    labels = [study.load_rule(r).name for r in c.rules]
+    k_labels = [algorithms.comal(algorithms.inpo(), k).name for k in c.inner_steps]
     header = (
         "rule",
-        f"grid share with gap <= {args.level:g}",
+        f"grid share with gap <= {lv}",
         "best eta",
         "best tau",
         "its final gap",
-        f"its {UNITS[args.x]} to {args.level:g}",
+        f"its {unit} to {lv}",
     )
-    output.write_csv(folder / "summary.csv", summary, header)
-    steps_first = {k: (v[0], v[2]) for k, v in results.items()}  # the heatmaps count steps
-    output.save_figure(heatmaps(steps_first, etas, taus, steps, args.level, gs.label), folder / "sweep.png")
-    meta = metadata.metadata(
-        args,
-        rules=metadata.rules_meta(specs)
-        + [{"name": r.name, "source": "algorithms.comal(algorithms.inpo(), K)"} for r in k_rules],
-        hyperparameters={
-            "eta": etas.tolist(),
-            "tau": taus.tolist(),
-            "start_noise": 0.0,
-            "K_runs": {"eta": 0.5, "tau": 0.1},
-            "per_rule": {s.name: hps[s.name] for s in specs},
-        },
-        feedback=args.feedback.name,
-        x_axis=args.x,
-        steps=steps,
-        record_every=args.record_every,
-        level=args.level,
-        game=gs.meta,
-        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
-        files=["trace.csv", "summary.csv", "sweep.png"],
-    )
-    metadata.write_metadata(folder, meta)
-    print(f"{gs.label}: eta x tau grids, {steps} steps, {args.dtype}, {args.feedback.name} feedback")
-    print(tables.table(summary, header))
-    print("\nCOMAL (INPO inner, eta=0.5, tau=0.1) by inner steps K:")
-    print(tables.table(k_rows, ("rule", "final gap", f"{UNITS[args.x]} to {args.level:g}")))
+    items, rows = study.game_items(c), []
+    for item in items:
+        gs = study.load_game(item, c.dtype, c.seed)
+        d, summary, heat = df[df["game"] == gs.label], [], {}
+        for label in labels:
+            gaps, x, steps = _runs(d[(d["rule"] == label) & ~at_k], (len(etas), len(taus)))
+            final, first = gaps[..., -1], tables.first_below(x, gaps, c.level)
+            heat[label] = (final, tables.first_below(steps, gaps, c.level))  # the heatmaps count steps
+            # the best point: the cheapest to reach --level, else the lowest final gap
+            score = np.where(np.isnan(first), np.inf, first) if np.isfinite(first).any() else final
+            b = np.unravel_index(np.argmin(score), final.shape)
+            cost = "never" if np.isnan(first[b]) else int(first[b])
+            share = f"{np.mean(final <= c.level):.0%}"
+            summary.append((label, share, f"{etas[b[0]]:.3g}", f"{taus[b[1]]:.3g}", f"{final[b]:.3e}", cost))
+        rows += [(gs.label, *r) for r in summary]
+        fig = heatmaps(heat, etas, taus, c.steps, c.level, gs.label)
+        tag = "" if len(items) == 1 else f"-{gs.label}"
+        output.save_figure(fig, folder / f"sweep{tag}.png", drawn_by=figures.drawn_by(heatmaps))
+        fb = cli.feedback_type(c.feedback).name
+        print(f"{gs.label}: eta x tau grids, {c.steps} steps, {c.dtype}, {fb} feedback")
+        print(tables.table(summary, header))
+        k_runs = {label: _runs(d[(d["rule"] == label) & at_k], ()) for label in k_labels}
+        k_rows = [(k, f"{g[-1]:.3e}", tables.steps_to(x, g, c.level)) for k, (g, x, _) in k_runs.items()]
+        if k_rows:
+            print("\nCOMAL (INPO inner, eta=0.5, tau=0.1) by inner steps K:")
+            print(tables.table(k_rows, ("rule", "final gap", f"{unit} to {lv}")))
+    one = len(items) == 1
+    rows, header = ([r[1:] for r in rows], header) if one else (rows, ("game", *header))
+    output.write_csv(folder / "summary.csv", rows, header)
+    return {
+        "rules": [*labels, *k_labels],
+        "grid": {"eta": etas.tolist(), "tau": taus.tolist()},
+        "K_runs": K_POINT,
+    }
 
 
 def heatmaps(results, etas, taus, steps, level, game):
@@ -224,6 +217,21 @@ def heatmaps(results, etas, taus, steps, level, game):
     fig.suptitle(f"{game}: final last-iterate gap and steps to {level:g} over the η × τ grid", fontsize=11)
     return fig
 
+
+STUDY_DECL = study.Study(
+    STUDY,
+    __doc__.splitlines()[0],
+    Config,
+    units,
+    simulate,
+    report,
+    prepare,
+    refuses={
+        "schedules": "eta and tau are this study's grid axes: every run holds them constant",
+        "seeds": "one run per grid point, at --seed (exact feedback is deterministic)",
+    },
+)
+main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))

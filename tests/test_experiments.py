@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).parent.parent
-STUDIES = ["tau_bias", "sweep", "contextual"]  # paper, ensemble: tests/test_study_<study>.py
+STUDIES = ["tau_bias", "contextual"]  # paper, ensemble, sweep: tests/test_study_<study>.py
 FIGURES = {
     "paper": ["gap.png", "gap.pdf", "simplex.png"],
     "tau_bias": ["tau_bias.png"],
@@ -100,27 +100,9 @@ def test_quick_run_writes_tidy_outputs(study, tmp_path):
     assert not leftovers(out.parent) and not leftovers(out)
 
 
-def test_gap_against_eta_straight_from_the_sweep_csv(tmp_path):
-    from matplotlib.figure import Figure
-
-    run_cli("experiments.sweep", "--quick", "--rules", "inpo", "--out", str(tmp_path / "s"))
-    df = pd.read_csv(tmp_path / "s" / "trace.csv")
-    final = df[(df.rule == "inpo") & (df.metric == "gap") & (df.step == df.step.max())]
-    tau = final["tau"].min()
-    line = final[np.isclose(final["tau"], tau)].sort_values("eta")
-    ax = Figure().subplots()
-    ax.loglog(line["eta"], line["value"])  # numeric columns: no string parsing
-    assert len(line) == 4 and np.all(np.diff(line["eta"]) > 0)
-    assert ax.get_lines()[0].get_xdata().dtype.kind == "f"
-
-
 @pytest.mark.parametrize(
     "study, args, message",
     [
-        ("sweep", ["--feedback", "noisy:0"], "--feedback must be exact, sampled:K"),
-        ("sweep", ["--x", "comparisons"], "--x comparisons: exact feedback counts no comparisons"),
-        ("sweep", ["--hp", "eta=0.3"], "--hp eta: eta is this study's grid axis (eta, tau)"),
-        ("sweep", ["--hp", "foo=1"], "--hp foo: no rule run declares 'foo'"),
         ("tau_bias", ["--feedback", "sampled:x"], "got 'sampled:x'"),
         (
             "tau_bias",
@@ -148,18 +130,10 @@ def test_study_feedback_x_hp_errors_are_one_line_before_any_computation(study, a
 
 
 @pytest.mark.slow
-def test_sweep_and_tau_bias_take_feedback_x_and_hp(tmp_path):
-    """The flags reach the runs: sampled duels are drawn (8 per action per step), the cost is in --x units."""
+def test_tau_bias_takes_feedback_x_and_hp(tmp_path):
+    """The flags reach the runs: sampled duels are drawn, the cost is in --x units."""
     out = tmp_path / "s"
     common = ["--quick", "--quiet", "--rules", "inpo", "--steps", "100", "--feedback", "sampled:8"]
-    proc = run_cli(
-        "experiments.sweep", *common, "--record-every", "50", "--x", "comparisons", "--out", str(out)
-    )
-    assert "its comparisons to 1e-06" in proc.stdout and "sampled(8) feedback" in proc.stdout
-    df = pd.read_csv(out / "trace.csv")
-    assert df[df.rule == "inpo"].comparisons.max() == 100 * 8 * 3
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["feedback"] == "sampled(8)" and meta["x_axis"] == "comparisons"
     proc = run_cli(
         "experiments.tau_bias", *common, "--x", "comparisons", "--hp", "eta=0.3", "--out", str(out)
     )
@@ -180,12 +154,6 @@ def test_sampled_takes_feedback_x_and_hp(tmp_path):
     df = pd.read_csv(out / "trace.csv")
     closed = df[(df.feedback == "closed form") & (df.metric == "gap")]
     assert closed.comparisons.max() == 200 * 4 * 3 and closed.eta.unique().tolist() == [0.3]
-
-
-def test_npy_game_needs_a_kind(tmp_path):
-    np.save(tmp_path / "g.npy", np.array([[0.5, 0.2], [0.8, 0.5]]))
-    proc = run_cli("experiments.sweep", "--quick", "--game", str(tmp_path / "g.npy"), check=False)
-    assert proc.returncode == 2 and "needs --game-kind" in proc.stderr
 
 
 MY_RULE = """

@@ -1,0 +1,95 @@
+"""Every study on the shell (a module declaring ``STUDY_DECL``) takes the user's work the same way: a rule, a
+game and (where it has a schedule axis) a schedule of your own, as ``module:attribute``, in-process at the
+tiniest size; and its ``--help`` lists the same shared flags, each taken or refused with a reason."""
+
+import contextlib
+import importlib
+import io
+import json
+
+import pytest
+
+from experiments.__main__ import studies
+from experiments.common import study
+
+STUDIES = sorted(studies())
+#: Studies over 10 s at their tiniest (measured on 2 busy cores): paper 12 s (its report solves and draws).
+SLOW = {"paper"}
+#: The smallest flags of each study, added to --quick when it takes them.
+TINY = {
+    "steps": ["--steps", "100"],
+    "record_every": ["--record-every", "50"],
+    "seeds": ["--seeds", "2"],
+    "jobs": ["--jobs", "1"],
+    "grid": ["--grid", "2"],
+    "inner_steps": ["--inner-steps", ""],
+}
+USER = '''
+import functools
+
+import algorithms
+import games
+from algorithms import schedules
+
+
+@functools.cache  # one rule object: jit keys on identity
+def rule():
+    """INPO under a name of its own: takes eta and tau, as most studies' rules must."""
+    return algorithms.get("inpo")._replace(name="users_inpo")
+
+
+def game():
+    return games.condorcet_cycle(3, 0.8)
+
+
+schedule = schedules.growth(4, power=0.5, cap=16)
+'''
+
+
+def _module(name):
+    return importlib.import_module(f"experiments.{name}")
+
+
+def _fields(name):
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(_module(name).STUDY_DECL.Config)}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in STUDIES]
+)
+def test_every_study_takes_a_rule_a_game_and_a_schedule_of_your_own(name, tmp_path, monkeypatch, capsys):
+    (tmp_path / "users_work.py").write_text(USER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fields, out = _fields(name), tmp_path / "out"
+    args = ["--quick", "--quiet", "--no-compile-cache", "--out", str(out), "--rules", "users_work:rule"]
+    args += [a for f, flag in TINY.items() if f in fields for a in flag]
+    args += ["--schedules", "users_work:schedule"] if "schedules" in fields else []
+    if "games" not in fields:  # refused: one line, exit 2, before any work
+        with pytest.raises(SystemExit) as exit_:
+            _module(name).main([*args, "--games", "users_work:game"])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "--games" in err and len(err.strip().splitlines()) == 1
+        assert not out.exists()
+    else:
+        args += ["--games", "users_work:game"]
+    assert _module(name).main(args) == 0
+    assert (out / "metadata.json").exists() and list(out.glob("*.csv"))
+    meta = json.loads((out / "metadata.json").read_text())
+    assert "users_work:rule" in meta["config"]["rules"]
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_help_lists_every_shared_flag_taken_or_refused_with_a_reason(name, capsys):
+    with pytest.raises(SystemExit) as exit_, contextlib.redirect_stdout(io.StringIO()) as text:
+        _module(name).main(["--help"])
+    assert exit_.value.code == 0
+    help_text = " ".join(text.getvalue().split())  # argparse wraps lines
+    fields = _fields(name)
+    for flag in study.SHARED:
+        assert f"--{flag} " in help_text, (name, flag)
+        refused = f"--{flag} {flag.upper()} not taken: "
+        assert (flag in fields) != (refused in help_text), (name, flag)
+        if flag not in fields:
+            assert help_text.split(refused)[1].split(" --")[0].strip(), (name, flag)  # a reason follows
