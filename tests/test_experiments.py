@@ -15,10 +15,9 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).parent.parent
-STUDIES = ["paper", "tau_bias", "sweep", "ensemble", "contextual"]
+STUDIES = ["paper", "sweep", "ensemble", "contextual"]
 FIGURES = {
     "paper": ["gap.png", "gap.pdf", "simplex.png"],
-    "tau_bias": ["tau_bias.png"],
     "sweep": ["sweep.png"],
     "ensemble": ["ensemble.png"],
     "contextual": ["contextual.png"],
@@ -219,18 +218,6 @@ def test_paper_feedback_x_and_hp_flags(tmp_path):
         ("sweep", ["--x", "comparisons"], "--x comparisons: exact feedback counts no comparisons"),
         ("sweep", ["--hp", "eta=0.3"], "--hp eta: eta is this study's grid axis (eta, tau)"),
         ("sweep", ["--hp", "foo=1"], "--hp foo: no rule run declares 'foo'"),
-        ("tau_bias", ["--feedback", "sampled:x"], "got 'sampled:x'"),
-        (
-            "tau_bias",
-            ["--x", "comparisons", "--feedback", "noisy:0.1"],
-            "noisy(0.1) feedback counts no comparisons",
-        ),
-        ("tau_bias", ["--hp", "tau=0.3"], "--hp tau: tau is this study's grid axis (tau)"),
-        (
-            "tau_bias",
-            ["--rules", "inpo", "--hp", "eta=-1"],
-            "inpo: hyperparameter eta must lie in (0, inf), got -1",
-        ),
         ("sampled", ["--feedback", "exactly"], "got 'exactly'"),
         ("sampled", ["--x", "pages"], "invalid choice: 'pages'"),
         ("sampled", ["--hp", "pairs=4"], "--hp pairs: pairs is this study's grid axis (pairs)"),
@@ -258,7 +245,7 @@ def test_study_feedback_x_hp_errors_are_one_line_before_any_computation(study, a
 
 
 @pytest.mark.slow
-def test_sweep_and_tau_bias_take_feedback_x_and_hp(tmp_path):
+def test_sweep_takes_feedback_x_and_hp(tmp_path):
     """The flags reach the runs: sampled duels are drawn (8 per action per step), the cost is in --x units."""
     out = tmp_path / "s"
     common = ["--quick", "--quiet", "--rules", "inpo", "--steps", "100", "--feedback", "sampled:8"]
@@ -270,12 +257,6 @@ def test_sweep_and_tau_bias_take_feedback_x_and_hp(tmp_path):
     assert df[df.rule == "inpo"].comparisons.max() == 100 * 8 * 3
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["feedback"] == "sampled(8)" and meta["x_axis"] == "comparisons"
-    proc = run_cli(
-        "experiments.tau_bias", *common, "--x", "comparisons", "--hp", "eta=0.3", "--out", str(out)
-    )
-    assert "| inpo: pairwise comparisons |" in proc.stdout and "| 2400 " in proc.stdout
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["hyperparameters"]["per_rule"] == {"inpo": {"eta": 0.3}}
 
 
 @pytest.mark.slow
