@@ -19,6 +19,9 @@ axes; ``X`` and ``comal(X)`` share one (COMAL's ``inner_steps`` as an axis, ``st
 re-centres); the transformer runs once per prefix; the direct gap minimisation is one compiled scan per shape;
 ``--jobs`` worker processes run whole sweeps.
 
+Games (``--games``): the names above, or your own sequence game (``games.sequence_game`` with your judge)
+as ``module:attribute`` (a Game or a zero-argument factory of one).
+
 Records the last-iterate duality gap against iterations and comparisons, and the mass on the judge's favoured
 token (``favoured_mass``: the expected share of positions holding ``a``). Also: the best gap the transformer
 family reaches when the gap itself is minimised over its parameters (Adam, ``--direct-steps``), and each
@@ -27,21 +30,20 @@ game's Nash policy's mass on ``a`` (exact LP).
 Writes ``trace.csv`` (tidy; ``policy``, ``feedback``, ``pairs`` columns), ``summary.csv``, ``direct.csv``,
 ``sequences.png`` and ``metadata.json`` to ``results/sequences/`` (``--quick``: ``results/sequences-quick/``).
 
-    python -m experiments.sequences           # full: 5 games x 3 policies x 4 rules x 3 feedbacks
-    python -m experiments.sequences --quick   # verbosity game, autoregressive + transformer, INPO, 20 iterations
-    python -m experiments.sequences --quick --rules inpo,my_losses:my_loss --feedback sampled:256 --hp tau=0.2
+    python -m experiments sequences           # full: 5 games x 3 policies x 4 rules x 3 feedbacks
+    python -m experiments sequences --quick   # verbosity game, autoregressive + transformer, INPO, 20 iterations
+    python -m experiments sequences --quick --rules inpo,my_losses:my_loss --feedback sampled:256 --hp tau=0.2
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import time
-from typing import NamedTuple
+import sys
+from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, metadata, output, progress, tables
+from .common import cli, output, study, tables
 
 STUDY = "sequences"
 #: label -> registered loss (algorithms.losses.LOSSES); ``comal(X)`` wraps the rule of ``X`` in COMAL
@@ -70,13 +72,6 @@ def favoured_mass(game, x, y):
     return games.sequences.token_mass(x, game.sequences, FAVOURED)
 
 
-def build_game(name: str, dtype: str):
-    import games
-
-    V, L, judge, options = GAMES[name]
-    return games.sequence_game(V, L, judge, dtype=dtype, **options)
-
-
 _OPTIMIZERS = {}
 
 
@@ -101,12 +96,11 @@ def _comal_inner(label: str) -> str | None:
     return label[len("comal(") : -1] if label.startswith("comal(") and label.endswith(")") else None
 
 
+@functools.cache
 def resolve_loss(label: str):
     """A ``--rules`` item -> its :class:`algorithms.losses.Loss` and whether COMAL wraps it: a study label, a
     registered loss name, ``module:attribute`` (a ``Loss`` or a zero-argument factory returning one), or
     ``comal(<any of these>)``. Raises ValueError naming the item."""
-    import importlib
-
     from algorithms import losses
 
     inner = _comal_inner(label)
@@ -119,30 +113,16 @@ def resolve_loss(label: str):
                 f"rule {label!r}: COMAL re-centres a regularized loss's reference; {loss.name} has none"
             )
         return loss, True
-    if label in RULES:
-        return losses.LOSSES[RULES[label]], False
-    if label in losses.LOSSES:
-        return losses.LOSSES[label], False
-    module, sep, attr = label.partition(":")
-    if not sep or not module or not attr:
+    if label in RULES or label in losses.LOSSES:
+        return losses.LOSSES[RULES.get(label, label)], False
+    if ":" not in label:
         valid = ", ".join(dict.fromkeys([*RULES, *losses.LOSSES]))
         raise ValueError(f"--rules: unknown {label!r}; valid: {valid}, module:attribute or comal(...)")
-    try:
-        obj = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except ImportError as err:
-        raise ValueError(
-            f"rule {label!r}: cannot import {module!r} ({err}); is its folder on PYTHONPATH?"
-        ) from None
-    except AttributeError:
-        raise ValueError(f"rule {label!r}: module {module!r} has no attribute {attr!r}") from None
-    except Exception as err:  # noqa: BLE001 - the user's module raised on import: one line
-        raise ValueError(f"rule {label!r}: importing {module!r} raised {type(err).__name__}: {err}") from None
+    obj = study.load_object(label, "--rules")
     if not isinstance(obj, losses.Loss) and callable(obj):
         try:
             obj = obj()
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:  # noqa: BLE001 - the user's factory: one line
             raise ValueError(
                 f"rule {label!r}: calling the factory raised {type(err).__name__}: {err}"
             ) from None
@@ -154,6 +134,15 @@ def resolve_loss(label: str):
     return obj, False
 
 
+def display_name(label: str) -> str:
+    """A rule's name in the tables: the study label or registered loss, your loss's ``Loss.name`` for
+    ``module:attribute``, ``comal(<name>)`` around any of these."""
+    inner = _comal_inner(label)
+    if inner is not None:
+        return f"comal({display_name(inner)})"
+    return resolve_loss(label)[0].name if ":" in label else label
+
+
 def rule_for(label: str, feedback: str, policy, optimizer, comal_every: int, pairs=PAIRS):
     import algorithms
 
@@ -163,94 +152,238 @@ def rule_for(label: str, feedback: str, policy, optimizer, comal_every: int, pai
     return algorithms.comal(rule, comal_every) if comal else rule
 
 
-class Unit(NamedTuple):
-    """One compiled sweep: the games of one shape, one policy, one feedback, and its rules: one label, or a
-    label ``X`` with ``comal(X)`` (the same sweep: COMAL whose ``inner_steps`` axis holds ``steps + 1`` for
-    ``X``, which never re-centres, and ``--comal-every`` for COMAL)."""
-
-    games: tuple
-    policy: str
-    feedback: str  # "population" or "sampled"
-    rules: tuple
+def _rules(text) -> tuple[str, ...]:
+    items = tuple(dict.fromkeys(t.strip() for t in str(text).split(",") if t.strip()))
+    if not items:
+        raise ValueError("--rules names no rule")
+    return items
 
 
-class Config(NamedTuple):
-    sources: dict  # rule name -> its --rules text
-    steps: int
-    seeds: int
-    comal_every: int
-    seed: int
-    dtype: str
-    pairs: tuple
-    hps: dict  # label -> {hyperparameter: value}
+def _feedback(text) -> str:
+    """``both`` (the population loss and K = 64 and 1024), ``exact`` or ``sampled:K``."""
+    if text == "both":
+        return text
+    try:
+        fb = cli.feedback_type(str(text))
+    except Exception as err:  # noqa: BLE001 - argparse's type error: its one line
+        raise ValueError(str(err)) from None
+    if fb.kind == "noisy":
+        raise ValueError(
+            f"--feedback {fb.name}: the loss-based rules judge their own pairs; give exact or sampled:K"
+        )
+    return cli.feedback_spec(fb)
 
 
-def units(rules, pols, gms, feedbacks, hps) -> list[Unit]:
-    shapes = {}  # (V, L) -> the games of that shape: one sweep covers them
-    for g in gms:
-        shapes.setdefault(GAMES[g][:2], []).append(g)
+def _subset(flag: str, valid):
+    def parse(text):
+        items = tuple(dict.fromkeys(t.strip() for t in str(text).split(",") if t.strip()))
+        bad = [t for t in items if t not in valid]
+        if bad or not items:
+            raise ValueError(f"{flag}: unknown {(bad or [''])[0]!r}; valid: {', '.join(valid)}")
+        return items
+
+    return parse
+
+
+def named(text: str, dtype: str, seed: int):
+    """The study's own games by name (:func:`experiments.common.study.load_game`'s lookup)."""
+    import games
+
+    from .common.gamespec import GameSpec
+
+    if text not in GAMES:
+        return None
+    V, L, judge, options = GAMES[text]
+    meta = {"vocab": V, "length": L, "judge": judge, **options}
+    return GameSpec(games.sequence_game(V, L, judge, dtype=dtype, **options), text, meta)
+
+
+def load(item: str, dtype: str = "float64", seed: int = 0):
+    return study.load_game(item, dtype, seed, named).game
+
+
+@dataclass(frozen=True)
+class Config(study.Base):
+    rules: tuple = study.option(
+        ",".join(RULES),
+        "comma-separated rules: a study label, a loss of algorithms.losses.LOSSES (ipo, nash_md, sppo, ...), "
+        "module:attribute naming your own algorithms.losses.Loss (or a zero-argument factory of one), or "
+        "comal(any of these) for a regularized loss. Each runs as algorithms.loss_based(loss, policy, "
+        f"optimizer_steps={OPTIMIZER_STEPS}) with the study's policies, optimizers and feedback, at its declared "
+        f"hyperparameter defaults (--hp overrides them) (default {','.join(RULES)}; --quick inpo)",
+        quick="inpo",
+        parse=_rules,
+    )
+    games: tuple = study.games(
+        ",".join(GAMES), "sequence games (default all)", named=tuple(GAMES), quick="verbose3x4"
+    )
+    feedback: str = study.option(
+        "both",
+        "exact: the population loss only; sampled:K: K pairs drawn (token by token) and judged per iteration "
+        f"only; default both, the population loss and K = {' and '.join(map(str, PAIRS))}. The rules judge "
+        "their own pairs, so noisy:SIGMA (noise on a payoff gradient) does not apply",
+        parse=_feedback,
+    )
+    hp: tuple = study.hp()
+    policies: tuple = study.option(
+        ",".join(POLICIES),
+        f"comma-separated subset of {', '.join(POLICIES)} (default all; --quick autoregressive,transformer)",
+        quick="autoregressive,transformer",
+        parse=_subset("--policies", POLICIES),
+    )
+    steps: int = study.steps(160, "iterations per run, a multiple of 10 (default 160; --quick 20)", quick=20)
+    seeds: int = study.seeds(16, "seeds of the sampled runs (default 16; --quick 2)", quick=2)
+    x: str = study.x_axis(
+        "steps",
+        "x-axis of the figure (oracle_calls: one per iteration here; comparisons: the sampled runs only)",
+    )
+    comal_every: int = study.option(
+        20, "COMAL's iterations between reference updates (default 20; --quick 10)", quick=10
+    )
+    direct_steps: int = study.option(
+        2000, "Adam steps minimising the transformer's gap directly (default 2000; --quick 50)", quick=50
+    )
+    jobs: int = study.jobs()
+
+
+def feedbacks(c: Config) -> tuple[str, ...]:
+    return (
+        ("population", "sampled")
+        if c.feedback == "both"
+        else ("population",)
+        if c.feedback == "exact"
+        else ("sampled",)
+    )
+
+
+def pairs(c: Config) -> tuple[int, ...]:
+    return (int(c.feedback.partition(":")[2]),) if c.feedback.startswith("sampled") else PAIRS
+
+
+def hparams(c: Config, source: str, rule) -> dict:
+    """The ``--hp`` values for one rule: ``name=value`` where it declares ``name``, ``rule.name=value`` where
+    ``rule`` is its label or ``--rules`` text."""
+    declared = {h.name for h in rule.hparams}
+    return {n: v for s, n, v in c.hp if n in declared and s in (None, source, display_name(source))}
+
+
+def prepare(c: Config) -> Config:
+    """float64, ``--steps``/``--comal-every``, ``--x`` against ``--feedback``, every game a sequence game, every
+    rule resolved with its ``--hp`` values checked on the first game, before any work."""
+    from algorithms import policies
+
+    if c.dtype != "float64":
+        raise ValueError("--dtype: the sequences study runs in float64 only")
+    if c.steps % 10:
+        raise ValueError(f"--steps ({c.steps}) must be a multiple of 10")
+    if c.comal_every >= c.steps:
+        raise ValueError(f"--comal-every ({c.comal_every}) must be below --steps ({c.steps})")
+    if c.x == "comparisons" and c.feedback == "exact":
+        raise ValueError("--x comparisons: exact feedback counts no comparisons; give --feedback sampled:K")
+    for item in c.games:
+        if getattr(load(item, c.dtype, c.seed), "sequences", None) is None:
+            raise ValueError(f"--games {item!r}: not a sequence game (make it with games.sequence_game)")
+    game = load(c.games[0], c.dtype, c.seed)
+    names = [display_name(t) for t in c.rules]
+    twice = sorted({t for t, n in zip(c.rules, names) if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"--rules: {', '.join(twice)} have the same name")
+    built = {t: rule_for(t, "population", policies.tabular(game), None, 1) for t in c.rules}
+    for scope, n, _ in c.hp:
+        scoped = [t for t in c.rules if scope is None or scope in (t, display_name(t))]
+        if not scoped:
+            raise ValueError(
+                f"--hp {scope}.{n}: no rule {scope!r} among the rules run ({', '.join(c.rules)})"
+            )
+        if not any(n in {h.name for h in built[t].hparams} for t in scoped):
+            where = f"rule {scope} declares no" if scope is not None else "no rule run declares"
+            raise ValueError(f"--hp {n}: {where} {n!r}")
+    for t, rule in built.items():
+        rule.init(game, c.seed, **hparams(c, t, rule))
+    return c
+
+
+def units(c: Config):
+    """One compiled sweep per (games of one shape, policy, rule group, feedback), the transformer's first;
+    ``X`` and ``comal(X)`` share a sweep when their other hyperparameters agree; and the direct gap
+    minimisation, one per shape."""
+    from algorithms import policies
+
+    shapes = {}  # the games of one sequence shape: one sweep covers them
+    for g in c.games:
+        shapes.setdefault(load(g, c.dtype, c.seed).sequences.tokens.shape, []).append(g)
+    game = load(c.games[0], c.dtype, c.seed)
+    hps = {t: hparams(c, t, rule_for(t, "population", policies.tabular(game), None, 1)) for t in c.rules}
     groups, taken = [], set()
-    for r in rules:
+    for r in c.rules:
         if r in taken:
             continue
         partner = f"comal({r})"
-        if partner in rules and hps[r] == {k: v for k, v in hps[partner].items() if k != "inner_steps"}:
-            groups.append((r, partner))
-            taken.update((r, partner))
-        else:
-            groups.append((r,))
-            taken.add(r)
+        same = partner in c.rules and hps[r] == {k: v for k, v in hps[partner].items() if k != "inner_steps"}
+        groups.append((r, partner) if same else (r,))
+        taken.update(groups[-1])
     todo = [
-        Unit(tuple(b), k, fb, grp)
+        (tuple(b), k, grp, fb)
         for b in shapes.values()
-        for k in pols
+        for k in c.policies
         for grp in groups
-        for fb in feedbacks
+        for fb in feedbacks(c)
     ]
-    return sorted(todo, key=lambda u: (u.policy != "transformer", -len(u.games)))  # the longest first
+    todo.sort(key=lambda u: (u[1] != "transformer", -len(u[0])))  # the longest first
+    direct = (
+        [((*b, "direct"), (tuple(b), None, None, "direct")) for b in shapes.values()]
+        if "transformer" in c.policies
+        else []
+    )
+    return [*direct, *(("/".join([u[0][0], u[1], u[3], "+".join(u[2])]), u) for u in todo)]
 
 
-def simulate(unit: Unit, cfg: Config):
-    """One compiled sweep over the same-shape games of ``unit`` (a ``game`` axis): ``(tidy frame, seconds)``."""
+def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
+    """One compiled sweep over the same-shape games ``gms`` (a ``game`` axis), or their direct minimisation."""
     import jax
+    import pandas as pd
 
     import algorithms
 
-    jax.config.update("jax_enable_x64", cfg.dtype == "float64")
-    tic = time.perf_counter()
-    batch = [build_game(g, cfg.dtype) for g in unit.games]
-    policy, opt = make_policy(unit.policy, batch[0])  # the policies read the shape and token table only
-    label = unit.rules[-1]  # comal(X) when the unit holds X and comal(X)
-    rule = rule_for(cfg.sources[label], unit.feedback, policy, opt, cfg.comal_every, cfg.pairs)
-    grid = {**cfg.hps[label], "start_noise": START_NOISE}
-    merged = len(unit.rules) == 2
+    jax.config.update("jax_enable_x64", True)
+    if feedback == "direct":
+        best = direct_gaps(gms, c.dtype, c.direct_steps, c.seed)
+        return {
+            "direct": pd.DataFrame(
+                [(STUDY, g, "direct", *best[g]) for g in gms],
+                columns=["experiment", "game", "rule", "start", "best"],
+            )
+        }
+    batch = [load(g, c.dtype, c.seed) for g in gms]
+    policy, opt = make_policy(policy_kind, batch[0])  # the policies read the shape and token table only
+    source = group[-1]  # comal(X) when the group holds X and comal(X)
+    rule = rule_for(source, feedback, policy, opt, c.comal_every, pairs(c))
+    grid = {**hparams(c, source, rule), "start_noise": START_NOISE}
+    merged = len(group) == 2
     if merged:
-        grid["inner_steps"] = [cfg.steps + 1, grid.get("inner_steps", cfg.comal_every)]
-    sampled = unit.feedback == "sampled"
+        grid["inner_steps"] = [c.steps + 1, grid.get("inner_steps", c.comal_every)]
+    sampled = feedback == "sampled"
     if sampled:
-        grid["pairs"] = list(cfg.pairs)
+        grid["pairs"] = list(pairs(c))
     tr = algorithms.sweep(
         rule,
         batch if len(batch) > 1 else batch[0],
-        steps=cfg.steps,
-        record_every=cfg.steps // 10,
-        seeds=cli.run_seeds(cfg.seed, cfg.seeds) if sampled else [cfg.seed],
+        steps=c.steps,
+        record_every=c.steps // 10,
+        seeds=cli.run_seeds(c.seed, c.seeds) if sampled else [c.seed],
         metrics=("gap", ("favoured_mass", favoured_mass)),
         **grid,
     )
+    names = [display_name(t) for t in group]
     m, _ = tables.tidy(
-        tr,
-        experiment=STUDY,
-        game=list(unit.games) if len(batch) > 1 else unit.games[0],
-        rule=label,
-        seed=cfg.seed,
+        tr, experiment=STUDY, game=list(gms) if len(batch) > 1 else gms[0], rule=names[-1], seed=c.seed
     )
     if merged:
-        m["rule"] = np.where(m["inner_steps"] > cfg.steps, unit.rules[0], unit.rules[1])
+        m["rule"] = np.where(m["inner_steps"] > c.steps, names[0], names[1])
         m = m.drop(columns="inner_steps")
-    m["policy"] = unit.policy
+    m["policy"] = policy_kind
     m["feedback"] = ("K=" + m["pairs"].astype(int).astype(str)) if sampled else "population"
-    return m, time.perf_counter() - tic
+    return {"trace": m}
 
 
 _DIRECT_OPTIMIZER = {}
@@ -266,7 +399,7 @@ def direct_gaps(names: tuple, dtype: str, steps: int, seed: int):
     import games
 
     jax.config.update("jax_enable_x64", dtype == "float64")
-    batch = [build_game(g, dtype) for g in names]
+    batch = [load(g, dtype, seed) for g in names]
     policy, _ = make_policy("transformer", batch[0])
     rule = algorithms.loss_based("inpo", policy)  # only its start: the same base logit as the study's runs
     offsets = jax.numpy.stack([rule.init(g, seed, start_noise=START_NOISE).offset for g in batch])
@@ -309,252 +442,80 @@ def _direct(policy, steps, stacked, offsets, key):
     return run(policy, steps, stacked, offsets, key)
 
 
-def _direct_job(names, dtype, steps, seed):
-    tic = time.perf_counter()
-    return direct_gaps(names, dtype, steps, seed), time.perf_counter() - tic
-
-
-def main(argv=None) -> int:
-    p = cli.parser(STUDY, __doc__.splitlines()[0])
-    p.add_argument(
-        "--rules",
-        default=None,
-        help=f"comma-separated rules (default: {', '.join(RULES)}; --quick inpo): a study label, a loss of "
-        "algorithms.losses.LOSSES (ipo, nash_md, sppo, ...), module:attribute naming your own "
-        "algorithms.losses.Loss (or a zero-argument factory returning one), importable from PYTHONPATH, or "
-        "comal(any of these) for a regularized loss. Each runs as algorithms.loss_based(loss, policy, "
-        f"optimizer_steps={OPTIMIZER_STEPS}) with the study's policies, optimizers and feedback, at its declared "
-        "hyperparameter defaults (--hp overrides them)",
-    )
-    p.add_argument(
-        "--policies", default=None, help=f"comma-separated subset of {', '.join(POLICIES)} (default: all)"
-    )
-    p.add_argument(
-        "--games", default=None, help=f"comma-separated subset of {', '.join(GAMES)} (default: all)"
-    )
-    p.add_argument(
-        "--feedback",
-        type=cli.feedback_type,
-        default=None,
-        help="exact: the population loss only; sampled:K: K pairs drawn (token by token) and judged per "
-        f"iteration only; default both, the population loss and K = {' and '.join(map(str, PAIRS))}. The rules "
-        "judge their own pairs, so noisy:SIGMA (noise on a payoff gradient) does not apply",
-    )
-    cli.add_hp(p)
-    cli.add_x(
-        p,
-        "steps",
-        "x-axis of the figure (oracle_calls: one per iteration here; comparisons: the sampled runs only, the "
-        "population loss judges none)",
-    )
-    cli.add_count(p, "--steps", "iterations per run, a multiple of 10 (default 160; --quick 20)")
-    cli.add_count(p, "--seeds", "seeds of the sampled runs (default 16; --quick 2)")
-    cli.add_count(p, "--comal-every", "COMAL's iterations between reference updates (default 20; --quick 10)")
-    cli.add_count(
-        p,
-        "--direct-steps",
-        "Adam steps minimising the transformer's gap directly (default 2000; --quick 50)",
-    )
-    cli.add_count(
-        p,
-        "--jobs",
-        "worker processes, each running whole sweeps (default: min(2, CPUs)); results do not depend on it",
-        default=min(2, os.cpu_count() or 1),
-    )
-    args = p.parse_args(argv)
-    labels = (
-        ("inpo",)
-        if args.quick and args.rules is None
-        else tuple(RULES)
-        if args.rules is None
-        else tuple(dict.fromkeys(t.strip() for t in args.rules.split(",") if t.strip()))
-    )
-    if not labels:
-        cli.fail(p, "--rules names no rule")
-    quick_pols = ("autoregressive", "transformer")
-    pols = cli.subset(p, "--policies", args.policies, quick_pols if args.quick else POLICIES, POLICIES)
-    gms = cli.subset(p, "--games", args.games, ("verbose3x4",) if args.quick else tuple(GAMES), GAMES)
-    steps = args.steps or (20 if args.quick else 160)
-    if steps % 10:
-        cli.fail(p, f"--steps ({steps}) must be a multiple of 10")
-    args.comal_every = args.comal_every or (10 if args.quick else 20)
-    if args.comal_every >= steps:
-        cli.fail(p, f"--comal-every ({args.comal_every}) must be below --steps ({steps})")
-    if args.dtype != "float64":
-        cli.fail(p, "--dtype: the sequences study runs in float64 only")
-    fb = args.feedback
-    if fb is not None and fb.kind == "noisy":
-        cli.fail(
-            p, f"--feedback {fb.name}: the loss-based rules judge their own pairs; give exact or sampled:K"
-        )
-    if fb is not None:  # with both (the default), --x comparisons draws the sampled runs
-        cli.check_x(p, args.x, fb)
-    feedbacks = (
-        ("population", "sampled") if fb is None else ("population",) if fb.kind == "exact" else ("sampled",)
-    )
-    pairs = PAIRS if fb is None or fb.kind != "sampled" else (int(fb.samples),)
-    seeds = args.seeds or (2 if args.quick else 16)
-    direct = args.direct_steps or (50 if args.quick else 2000)
-    cli.setup(args)
-    sources, hps = check_rules(p, args, labels, gms)
-    labels = tuple(sources)
-    with output.Output(p, cli.default_out(args)) as out:
-        cfg = Config(sources, steps, seeds, args.comal_every, args.seed, args.dtype, pairs, hps)
-        run_study(args, labels, pols, gms, feedbacks, cfg, direct, out.path)
-    print(f"wrote {out.out}/")
-    return 0
-
-
-def display_name(label: str) -> str:
-    """A rule's name in the tables: the study label or registered loss, your loss's ``Loss.name`` for
-    ``module:attribute``, ``comal(<name>)`` around any of these."""
-    inner = _comal_inner(label)
-    if inner is not None:
-        return f"comal({display_name(inner)})"
-    return resolve_loss(label)[0].name if ":" in label else label
-
-
-def check_rules(p, args, labels, gms) -> tuple[dict, dict]:
-    """Every rule resolved and its hyperparameters (declared defaults, then ``--hp``, scoped by the rule's name
-    or its ``--rules`` text) checked on the first game before any work
-    (:func:`experiments.common.rules.study_hparams`). Returns ``name -> --rules text`` and
-    ``name -> {hyperparameter: value}``."""
-    import argparse
-    import dataclasses
-
-    from algorithms import policies
-
-    from .common import rules as R
-
-    @dataclasses.dataclass(frozen=True)
-    class Spec(R.RuleSpec):
-        label: str = ""
-
-        @property
-        def name(self) -> str:
-            return self.label
-
-    game = build_game(gms[0], args.dtype)
-    specs = []
-    for label in labels:
-        try:
-            rule = rule_for(label, "population", policies.tabular(game), None, 1)
-            specs.append(Spec(rule, label, display_name(label)))
-        except (ValueError, TypeError) as err:
-            cli.fail(p, str(err))
-    names = [s.name for s in specs]
-    twice = sorted({s.source for s in specs if names.count(s.name) > 1})
-    if twice:
-        cli.fail(p, f"--rules: {', '.join(twice)} have the same name")
-    ns = argparse.Namespace(hp=args.hp, seed=args.seed, rules=args.rules)
-    specs, hps = R.study_hparams(p, specs, game, ns)
-    return {s.name: s.source for s in specs}, hps
-
-
-def run_study(args, labels, pols, gms, feedbacks, cfg: Config, direct, folder) -> None:
+def report(c: Config, t: dict, folder) -> dict:
+    """``trace.csv`` in the flags' order (whatever --jobs), ``summary.csv``, ``direct.csv``, the figure."""
     import games
 
-    t0 = time.perf_counter()
-    todo = units(labels, pols, gms, feedbacks, cfg.hps)
-    shapes = {}
-    for g in gms:
-        shapes.setdefault(GAMES[g][:2], []).append(g)
-    direct_todo = [tuple(b) for b in shapes.values()] if "transformer" in pols else []
-    timer, frames, best = progress.Timer(), [], {}
-    total = len(todo) + len(direct_todo)
-    desc = f"sequences: {len(todo)} sweeps + {len(direct_todo)} direct on {args.jobs} process(es)"
-    name = lambda u: f"V={GAMES[u.games[0]][0]},L={GAMES[u.games[0]][1]}/{u.policy}/{u.feedback}"
-    with progress.progress(args, total, desc, "sweep") as bar:
-
-        def finished(key, result):
-            if isinstance(key, Unit):
-                frames.append(result[0])
-                timer.add(name(key), result[1])
-            else:
-                best.update(result[0])
-                timer.add(f"{'+'.join(key)}/direct", result[1])
-            bar.update()
-
-        tasks = [(b, _direct_job, (b, cfg.dtype, direct, cfg.seed)) for b in direct_todo]
-        progress.run_all(args.jobs, [*tasks, *((u, simulate, (u, cfg)) for u in todo)], finished)
-    df = tables.combine(frames, hp_order=("policy", "feedback", "pairs", "eta", "tau", "beta", "start_noise"))
-    fbs = ["population", *(f"K={k}" for k in cfg.pairs)]
-    rank = {"game": gms, "policy": pols, "rule": labels, "feedback": fbs}  # the flags' order, whatever --jobs
-    keys = [df[c].map({v: i for i, v in enumerate(vals)}) for c, vals in rank.items()]
+    df = t["trace"][[k for k in t["trace"].columns if k != "inner_steps"]]
+    hp_order = ("policy", "feedback", "pairs", "eta", "tau", "beta", "start_noise")
+    df = tables.combine([df], hp_order=hp_order)
+    labels = [display_name(r) for r in c.rules]
+    rank = {
+        "game": c.games,
+        "policy": c.policies,
+        "rule": labels,
+        "feedback": ["population", *(f"K={k}" for k in pairs(c))],
+    }
+    keys = [df[k].map({v: i for i, v in enumerate(vals)}) for k, vals in rank.items()]
     order = np.lexsort([df["step"], df["metric"].to_numpy().astype(str), df["seed"], *keys[::-1]])
     df = df.iloc[order].reset_index(drop=True)
+    output.write_frame(folder / "trace.csv", df)  # replaces the shell's, written in order of completion
     rows, header = summary(df)
-    nash = {}
-    direct_rows = []
-    for g in gms:
-        game = build_game(g, args.dtype)
+    best = {r.game: (r.start, r.best) for r in t["direct"].itertuples()} if "direct" in t else {}
+    nash, direct_rows = {}, []
+    for g in c.games:
+        game = load(g, c.dtype, c.seed)
         nash[g] = float(games.sequences.token_mass(games.solve(game).x, game.sequences, FAVOURED))
-        if GAMES[g][3].get("verbosity"):  # the same judge without its bias
+        if g in GAMES and GAMES[g][3].get("verbosity"):  # the same judge without its bias
             V, L, judge, options = GAMES[g]
-            plain = games.sequence_game(V, L, judge, dtype=args.dtype, **{**options, "verbosity": 0.0})
+            plain = games.sequence_game(V, L, judge, dtype=c.dtype, **{**options, "verbosity": 0.0})
             key = f"{g} without verbosity"
             nash[key] = float(games.sequences.token_mass(games.solve(plain).x, plain.sequences, FAVOURED))
-        if g in best:
-            first, low = best[g]
-            direct_rows.append((g, f"{first:.3e}", f"{low:.3e}", f"{nash[g]:.3f}"))
-        else:
-            direct_rows.append((g, "—", "—", f"{nash[g]:.3f}"))
+        first, low = (f"{v:.3e}" for v in best[g]) if g in best else ("—", "—")
+        direct_rows.append((g, first, low, f"{nash[g]:.3f}"))
     direct_header = (
         "game",
         "transformer start gap",
         "best transformer gap (gap minimised)",
         "Nash mass on a",
     )
-    output.write_frame(folder / "trace.csv", df)
     output.write_csv(folder / "summary.csv", rows, header)
     output.write_csv(folder / "direct.csv", direct_rows, direct_header)
-    output.save_figure(figure(df, gms, labels, pols, args.x), folder / "sequences.png")
-    meta = metadata.metadata(
-        args,
-        games={
-            g: {"vocab": GAMES[g][0], "length": GAMES[g][1], "judge": GAMES[g][2], **GAMES[g][3]} for g in gms
-        },
-        rules=[
-            {
-                "name": r,
-                "source": cfg.sources[r],
-                "loss": resolve_loss(cfg.sources[r])[0].name,
-                "comal": resolve_loss(cfg.sources[r])[1],
-                **cfg.hps[r],
-            }
-            for r in labels
-        ],
-        policies={"names": list(pols), "transformer": WIDTH, "transformer_optimizer": "optax.adam(1e-2)"},
-        feedback={
-            "kinds": list(feedbacks),
-            "population": "exact expectation over pairs",
-            "sampled": {"pairs": list(cfg.pairs), "labels": "hard", "draws": "token by token (every policy)"},
-        },
-        optimizer_steps=OPTIMIZER_STEPS,
-        comal_every=cfg.comal_every,
-        start_noise=START_NOISE,
-        steps=cfg.steps,
-        record_every=cfg.steps // 10,
-        seeds=cfg.seeds,
-        direct_steps=direct,
-        nash_favoured_mass=nash,
-        jobs=args.jobs,
-        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
-        files=["trace.csv", "summary.csv", "direct.csv", "sequences.png"],
-    )
-    metadata.write_metadata(folder, meta)
+    output.save_figure(figure(df, c.games, labels, c.policies, c.x), folder / "sequences.png")
     print(
-        f"last-iterate gap after {cfg.steps} iterations (sampled: median over {cfg.seeds} seeds, [2.5%, 97.5%] "
+        f"last-iterate gap after {c.steps} iterations (sampled: median over {c.seeds} seeds, [2.5%, 97.5%] "
         "bootstrap interval of the median), comparisons used, and the mass on the favoured token a:"
     )
     print(tables.table(rows, header))
     print("the transformer family with its gap minimised directly, and the Nash policy's mass on a:")
     print(", ".join(f"Nash mass on a, {k}: {v:.3f}" for k, v in nash.items() if "without" in k))
     print(tables.table(direct_rows, direct_header))
-    print(
-        f"wall time {time.perf_counter() - t0:.0f} s on {args.jobs} process(es); compile + run time per "
-        "shape/policy/feedback (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items())
-    )
+    return {
+        "rules": [
+            {
+                "name": display_name(r),
+                "source": r,
+                "loss": resolve_loss(r)[0].name,
+                "comal": resolve_loss(r)[1],
+            }
+            for r in c.rules
+        ],
+        "policies": {
+            "names": list(c.policies),
+            "transformer": WIDTH,
+            "transformer_optimizer": "optax.adam(1e-2)",
+        },
+        "feedback_runs": {
+            "kinds": list(feedbacks(c)),
+            "pairs": list(pairs(c)),
+            "labels": "hard",
+            "draws": "token by token",
+        },
+        "optimizer_steps": OPTIMIZER_STEPS,
+        "start_noise": START_NOISE,
+        "record_every": c.steps // 10,
+        "nash_favoured_mass": nash,
+    }
 
 
 def summary(df):
@@ -648,5 +609,20 @@ def figure(df, gms, rules, pols, x="steps"):
     return fig
 
 
+STUDY_DECL = study.Study(
+    STUDY,
+    __doc__.splitlines()[0],
+    Config,
+    units,
+    simulate,
+    report,
+    prepare,
+    refuses={
+        "comparisons": "the games are sequence games (a token table); comparison records make a tabular game",
+        "schedules": "the loss-based rules run at constant step sizes",
+    },
+)
+main = study.command(STUDY_DECL)
+
 if __name__ == "__main__":
-    cli.entry(main)
+    sys.exit(cli.entry(main))

@@ -15,10 +15,9 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).parent.parent
-STUDIES = ["tau_bias", "contextual"]  # paper, ensemble, sweep: tests/test_study_<study>.py
+STUDIES = ["contextual"]  # paper, ensemble, sweep, tau_bias, ...: tests/test_study_<study>.py
 FIGURES = {
     "paper": ["gap.png", "gap.pdf", "simplex.png"],
-    "tau_bias": ["tau_bias.png"],
     "sweep": ["sweep.png"],
     "contextual": ["contextual.png"],
 }
@@ -103,18 +102,6 @@ def test_quick_run_writes_tidy_outputs(study, tmp_path):
 @pytest.mark.parametrize(
     "study, args, message",
     [
-        ("tau_bias", ["--feedback", "sampled:x"], "got 'sampled:x'"),
-        (
-            "tau_bias",
-            ["--x", "comparisons", "--feedback", "noisy:0.1"],
-            "noisy(0.1) feedback counts no comparisons",
-        ),
-        ("tau_bias", ["--hp", "tau=0.3"], "--hp tau: tau is this study's grid axis (tau)"),
-        (
-            "tau_bias",
-            ["--rules", "inpo", "--hp", "eta=-1"],
-            "inpo: hyperparameter eta must lie in (0, inf), got -1",
-        ),
         ("sampled", ["--feedback", "exactly"], "got 'exactly'"),
         ("sampled", ["--x", "pages"], "invalid choice: 'pages'"),
         ("sampled", ["--hp", "pairs=4"], "--hp pairs: pairs is this study's grid axis (pairs)"),
@@ -127,19 +114,6 @@ def test_study_feedback_x_hp_errors_are_one_line_before_any_computation(study, a
     out = tmp_path / "out"
     proc = run_cli(f"experiments.{study}", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
     assert_cli_error(proc, message, out, tmp_path)
-
-
-@pytest.mark.slow
-def test_tau_bias_takes_feedback_x_and_hp(tmp_path):
-    """The flags reach the runs: sampled duels are drawn, the cost is in --x units."""
-    out = tmp_path / "s"
-    common = ["--quick", "--quiet", "--rules", "inpo", "--steps", "100", "--feedback", "sampled:8"]
-    proc = run_cli(
-        "experiments.tau_bias", *common, "--x", "comparisons", "--hp", "eta=0.3", "--out", str(out)
-    )
-    assert "| inpo: pairwise comparisons |" in proc.stdout and "| 2400 " in proc.stdout
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["hyperparameters"]["per_rule"] == {"inpo": {"eta": 0.3}}
 
 
 @pytest.mark.slow
@@ -411,108 +385,6 @@ def test_suite_quick_ranks_a_user_rule_with_intervals(tmp_path):
     assert len(runs) == cells.runs.sum()
     for png in ("heatmap.png", "profile.png"):
         assert (out / png).stat().st_size > 10_000
-
-
-@pytest.mark.slow
-def test_sequences_quick_writes_its_tables_and_counts_comparisons(tmp_path):
-    proc = run_cli("experiments.sequences", "--quick", "--policies", "autoregressive", cwd=tmp_path)
-    out = tmp_path / "results" / "sequences-quick"
-    for name in ["trace.csv", "summary.csv", "direct.csv", "metadata.json", "sequences.png"]:
-        assert (out / name).exists(), name
-    assert "mass on a" in proc.stdout
-    df = pd.read_csv(out / "trace.csv")
-    assert set(df["feedback"]) == {"population", "K=64", "K=1024"}
-    sampled = df[df["feedback"] != "population"]
-    np.testing.assert_array_equal(sampled["comparisons"], sampled["pairs"] * sampled["step"])
-    from experiments import sequences
-
-    fig = sequences.figure(df, ["verbose3x4"], sorted(set(df["rule"])), ["autoregressive"], "comparisons")
-    ax = fig.axes[0]
-    assert ax.get_xlabel() == "pairwise comparisons (log)"  # K = 64 and 1024 end 16-fold apart
-    drawn = {line.get_label(): line.get_xdata() for line in ax.get_lines()}
-    assert set(drawn) == {"autoregressive, K=64", "autoregressive, K=1024"}  # the population judges none
-    np.testing.assert_array_equal(drawn["autoregressive, K=1024"], 1024 * np.unique(sampled["step"]))
-    mass = df[df["metric"] == "favoured_mass"]["value"]
-    assert ((mass >= 0) & (mass <= 1)).all()
-    meta = json.loads((out / "metadata.json").read_text())
-    assert (
-        meta["nash_favoured_mass"]["verbose3x4"] > meta["nash_favoured_mass"]["verbose3x4 without verbosity"]
-    )
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--policies", "rnn"], "--policies: unknown 'rnn'"),
-        (["--steps", "15"], "must be a multiple of 10"),
-        (["--dtype", "float32"], "float64 only"),
-        (["--feedback", "noisy:0.1"], "the loss-based rules judge their own pairs"),
-        (["--feedback", "sampled:0"], "--feedback must be exact, sampled:K"),
-        (
-            ["--feedback", "exact", "--x", "comparisons"],
-            "--x comparisons: exact feedback counts no comparisons",
-        ),
-        (["--x", "calls"], "--x: invalid choice: 'calls'"),
-        (["--hp", "eta=-1"], "eta"),
-        (["--hp", "zeta=1"], "no rule run declares 'zeta'"),
-        (["--hp", "dpo.beta=1"], "no rule 'dpo' among the rules run"),
-        (["--rules", "nosuch"], "--rules: unknown 'nosuch'"),
-        (["--rules", "comal(dpo)"], "dpo has none"),
-        (["--rules", "math:pi"], "not an algorithms.losses.Loss"),
-        (["--rules", "nosuchmodule:x"], "cannot import 'nosuchmodule'"),
-    ],
-)
-def test_sequences_cli_errors_are_one_line_before_any_computation(args, message, tmp_path):
-    out = tmp_path / "out"
-    proc = run_cli("experiments.sequences", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
-    assert_cli_error(proc, message, out, tmp_path)
-
-
-MY_LOSS = """
-from algorithms import losses
-
-
-def _my_inpo(pairs, *, eta, tau):
-    # INPO's square loss, written out again by its user
-    et = eta * tau
-    d = (
-        (pairs.logp_w - pairs.logp_l)
-        - et * (pairs.ref_w - pairs.ref_l)
-        - (1 - et) * (pairs.anchor_w - pairs.anchor_l)
-        - eta / 2
-    )
-    return losses.weighted_mean(d**2, pairs.weight)
-
-
-my_inpo = losses.Loss(
-    "my_inpo", _my_inpo, (("eta", (0.5, "(0, inf)")), ("tau", (0.1, "(0, inf)"))), regularized=True, eta_tau=True
-)
-"""
-
-
-@pytest.mark.slow
-def test_sequences_runs_a_loss_of_your_own_with_sampled_feedback_and_hp(tmp_path):
-    """``--rules module:attribute`` naming a ``Loss`` (and COMAL around it), ``--feedback sampled:K`` (K judged
-    pairs per iteration), ``--hp`` for every rule declaring the name: the user's INPO is INPO, draw for draw."""
-    (tmp_path / "my_losses.py").write_text(MY_LOSS)
-    out = tmp_path / "s"
-    run_cli(
-        "experiments.sequences",
-        *("--rules", "inpo,my_losses:my_inpo,comal(my_losses:my_inpo)", "--policies", "autoregressive"),
-        *("--games", "rps3x4", "--steps", "20", "--comal-every", "10", "--seeds", "2", "--jobs", "1"),
-        *("--feedback", "sampled:32", "--hp", "tau=0.2", "--out", str(out)),
-        cwd=tmp_path,
-        extra_path=tmp_path,
-    )
-    df = pd.read_csv(out / "trace.csv")
-    assert set(df["rule"]) == {"inpo", "my_inpo", "comal(my_inpo)"}
-    assert set(df["feedback"]) == {"K=32"} and (df["tau"] == 0.2).all()
-    np.testing.assert_array_equal(df["comparisons"], 32 * df["step"])
-    gap = df[df["metric"] == "gap"].set_index(["rule", "seed", "step"])["value"]
-    np.testing.assert_allclose(gap["my_inpo"], gap["inpo"], rtol=1e-12)
-    assert (gap["comal(my_inpo)"] != gap["my_inpo"]).any()  # re-centred after 10 iterations
-    meta = json.loads((out / "metadata.json").read_text())
-    assert {r["name"]: r["source"] for r in meta["rules"]}["my_inpo"] == "my_losses:my_inpo"
 
 
 def test_numpy_autoregressive_loop_learns_the_better_sequence():
