@@ -24,17 +24,36 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
-import importlib
-import importlib.util
 import os
-import re
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from . import cli, metadata, output, progress
+from .flags import (  # noqa: F401 - the flag makers and loaders, used by the studies as study.<name>
+    _count,
+    _listing,
+    _number,
+    check_cost,
+    check_rules,
+    comparisons,
+    feedback,
+    game_items,
+    games,
+    hp,
+    hparams,
+    jobs,
+    load_game,
+    load_object,
+    load_rule,
+    option,
+    rules,
+    schedules,
+    seeds,
+    steps,
+    x_axis,
+)
 
 #: The user-facing flags every study lists: taken (a ``Config`` field of that name) or refused with a reason.
 SHARED = ("rules", "games", "comparisons", "feedback", "hp", "schedules", "seeds", "steps", "x", "jobs")
@@ -55,331 +74,6 @@ AXIS = {
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "comal-sandbox" / "jax"
 
 
-def option(default, help: str, *, quick=None, parse: Callable | None = None, choices=None, flag=None):
-    """A ``Config`` field that is a flag. ``default`` and ``quick`` (the value under ``--quick``) are given as
-    the command line would give them (text, or a number/bool); ``parse(text) -> value`` converts and checks
-    (raise ``ValueError`` naming the flag); ``bool`` fields are switches."""
-    meta = {"help": help, "quick": quick, "parse": parse, "choices": choices, "flag": flag}
-    return dataclasses.field(default=default, metadata=meta)
-
-
-def _count(name: str):
-    return lambda text: cli.positive_int(f"--{name}")(str(text))
-
-
-def _number(name: str):
-    return lambda text: cli.positive(f"--{name}")(str(text))
-
-
-def _listing(text) -> tuple[str, ...]:
-    """Comma-separated items; a comma before ``k=`` belongs to the item (``random_preference:n=5,kind=x``) and
-    commas inside brackets to a wrapper (``comal(averaged(mwu))``)."""
-    items, depth, cur = [], 0, ""
-    for i, ch in enumerate(str(text)):
-        depth += (ch == "(") - (ch == ")")
-        if ch == "," and depth == 0 and not re.match(r"\s*[A-Za-z_]\w*\s*=", str(text)[i + 1 :]):
-            items.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    items = [t.strip() for t in [*items, cur] if t.strip()]
-    return tuple(dict.fromkeys(items))
-
-
-def rules(default: str, help: str = "", *, quick=None):
-    """``--rules``: comma-separated registered names, ``module:attribute`` (an UpdateRule or a zero-argument
-    factory) and wrappers of either, ``comal(NAME)`` / ``averaged(NAME)``; each is checked now (imported and
-    built) and kept as its text (:func:`load_rule` builds it again in a worker)."""
-
-    def parse(text):
-        items = _listing(text)
-        if not items:
-            raise ValueError("--rules names no rule")
-        if items == ("all",):
-            import algorithms
-
-            items = tuple(algorithms.RULES)
-        names = [load_rule(item).name for item in items]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"--rules: rule name(s) given twice: {', '.join(twice)}")
-        return items
-
-    return option(
-        default,
-        (help + "; " if help else "") + "registered names (algorithms.RULES), module:attribute, or a "
-        "wrapper of either: comal(NAME), averaged(NAME)" + (f" (--quick: {quick})" if quick else ""),
-        quick=quick,
-        parse=parse,
-    )
-
-
-@functools.cache
-def load_rule(text: str):
-    """The rule a ``--rules`` item names; ``ValueError`` naming it when it cannot be built."""
-    import algorithms
-
-    from .rules import _import_rule
-
-    match = re.fullmatch(r"\s*([A-Za-z_]\w*)\((.*)\)\s*", text)
-    if match:
-        wrapper, inner = match.groups()
-        if wrapper not in ("comal", "averaged"):
-            raise ValueError(f"rule {text!r}: unknown wrapper {wrapper!r}; valid: comal(...), averaged(...)")
-        return algorithms.get(wrapper, inner=load_rule(inner))
-    if ":" in text:
-        return _import_rule(text.strip())
-    return algorithms.get(text.strip())
-
-
-def games(default: str, help: str = "", *, named: Sequence[str] = (), quick=None):
-    """``--games`` (``--game`` too): comma-separated ``named`` games of the study, library games
-    (``condorcet_cycle:n=5,p=0.8``), game files (.json; .npy/.csv as ``FILE:kind=preference``) or
-    ``module:attribute`` (a Game or a zero-argument factory of one)."""
-
-    def parse(text):
-        items = _listing(text)
-        if not items:
-            raise ValueError("--games names no game")
-        return items
-
-    known = f"this study's {', '.join(named)}, " if named else ""
-    return option(
-        default,
-        (help + "; " if help else "")
-        + f"{known}a library game with arguments (condorcet_cycle:n=5,p=0.8), a game file, or module:attribute"
-        + (f" (--quick: {quick})" if quick else ""),
-        quick=quick,
-        parse=parse,
-        flag=("--games", "--game"),
-    )
-
-
-@functools.cache
-def load_game(text: str, dtype: str, seed: int, named: Callable | None = None):
-    """The :class:`~experiments.common.gamespec.GameSpec` a ``--games`` item names: ``named(text, dtype, seed)``
-    first (a study's own games; it returns None for a name it does not know), then a ``.csv`` of comparison
-    records given with ``--comparisons`` (``comparisons:FILE.csv[:k=v]``), a game file
-    (``FILE.npy:kind=preference``; ``.json`` needs no kind), ``module:attribute`` or a library game."""
-    import games as G
-
-    from .gamespec import GameSpec, comparisons_game, library_game
-
-    if named is not None and (spec := named(text, dtype, seed)) is not None:
-        return spec
-    if text.startswith("comparisons:"):
-        return GameSpec(*comparisons_game(text[len("comparisons:") :], dtype))
-    path, _, kind = text.partition(":kind=")
-    if Path(path).suffix.lower() in (".json", ".npy", ".csv"):
-        if not Path(path).is_file():
-            raise ValueError(f"--games: no such file {path!r}")
-        if Path(path).suffix.lower() != ".json" and kind not in ("preference", "matrix"):
-            raise ValueError(f"--games {text}: a .npy/.csv game file needs :kind=preference or :kind=matrix")
-        game = G.io.load(path, kind or None, dtype=dtype)
-        return GameSpec(game, Path(path).name, {"file": path, "kind": kind or None})
-    if ":" in text and text.partition(":")[0].strip() not in G.library.__all__:
-        obj = load_object(text, "--games")
-        game = obj if isinstance(obj, G.Game) else obj() if callable(obj) else obj
-        if not isinstance(game, G.Game):
-            raise ValueError(
-                f"--games {text!r} is a {type(game).__name__}, not a games.Game or a factory of one"
-            )
-        if str(game.dtype) != dtype:
-            raise ValueError(f"--games {text!r}: the game is {game.dtype}, the study runs in {dtype}")
-        return GameSpec(game, text, {"source": text})
-    return GameSpec(*library_game(text, dtype, seed))
-
-
-def game_items(config) -> tuple[str, ...]:
-    """The ``--games`` items of ``config`` and its ``--comparisons`` file (as ``comparisons:FILE``), in order;
-    ``--comparisons`` without ``--games`` replaces the study's default games."""
-    games_ = tuple(getattr(config, "games", ()))
-    if not getattr(config, "comparisons", None):
-        return games_
-    default = {f.name: f.default for f in dataclasses.fields(config)}.get("games")
-    if games_ == _listing(default or ""):  # --comparisons alone replaces the default games
-        games_ = ()
-    return (*games_, f"comparisons:{config.comparisons}")
-
-
-def comparisons(help: str = ""):
-    """``--comparisons FILE.csv[:k=v,...]``: a game made from comparison records (:func:`games.from_comparisons`)."""
-    return option(
-        None,
-        (help + "; " if help else "")
-        + "a CSV of pairwise comparisons made into a game by games.from_comparisons (options after a colon: "
-        "missing=tie|bradley_terry|worst_case, kind=rates|margins, ...)",
-    )
-
-
-def feedback(default: str = "exact", help: str = ""):
-    """``--feedback``: ``exact``, ``sampled:K`` or ``noisy:SIGMA``, kept as its canonical text."""
-
-    def parse(text):
-        try:
-            return cli.feedback_spec(cli.feedback_type(str(text)))
-        except argparse.ArgumentTypeError as err:
-            raise ValueError(str(err)) from None
-
-    return option(
-        default,
-        (help + "; " if help else "") + "exact, sampled:K (K judged duels per action per evaluation) or "
-        f"noisy:SIGMA (Gaussian noise on every gradient entry); default {default}",
-        parse=parse,
-    )
-
-
-def hp(help: str = ""):
-    """``--hp [RULE.]NAME=VALUE`` (repeatable): a declared hyperparameter, checked against the rule later."""
-
-    def parse(items):
-        out = []
-        for t in items or ():
-            try:
-                out.append(cli.hp_type(t) if isinstance(t, str) else tuple(t))
-            except argparse.ArgumentTypeError as err:
-                raise ValueError(str(err)) from None
-        return tuple(out)
-
-    return option(
-        (),
-        (help + "; " if help else "") + "set a declared hyperparameter: name=value for every rule that "
-        "declares it, rule.name=value for one rule (repeatable; checked against the declared interval)",
-        parse=parse,
-    )
-
-
-def schedules(default: str, help: str = "", *, named: Sequence[str] = (), quick=None):
-    """``--schedules``: comma-separated ``named`` schedules of the study or ``module:attribute``."""
-
-    def parse(text):
-        items = _listing(text)
-        if not items:
-            raise ValueError("--schedules names no schedule")
-        for item in items:
-            if ":" not in item and item not in named:
-                raise ValueError(
-                    f"--schedules: unknown {item!r}; valid: {', '.join(named)}, or module:attribute"
-                )
-            if ":" in item:
-                load_object(item, "--schedules")
-        return items
-
-    return option(
-        default,
-        (help + "; " if help else "") + f"{', '.join(named)}, or module:attribute (a schedule: a function "
-        "of the step count)" + (f" (--quick: {quick})" if quick else ""),
-        quick=quick,
-        parse=parse,
-    )
-
-
-@functools.cache
-def load_object(text: str, flag: str):
-    """``module:attribute`` -> the object; ``ValueError`` naming ``flag`` when it cannot be imported."""
-    module, _, attr = text.partition(":")
-    try:
-        obj = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except Exception as err:  # noqa: BLE001 - the user's module: one line, not a traceback
-        raise ValueError(f"{flag} {text!r}: cannot import it ({type(err).__name__}: {err})") from None
-    return obj
-
-
-def seeds(default: int, help: str = "", *, quick=None, least: int = 1):
-    """``--seeds N``: the number of seeded runs (:func:`experiments.common.cli.run_seeds`), at least ``least``."""
-
-    def parse(text):
-        n = _count("seeds")(text)
-        if n < least:
-            raise ValueError(f"--seeds must be >= {least} (a 95 % bootstrap interval over seeds), got {n}")
-        if n > 100_000:
-            raise ValueError(f"--seeds must be <= 100000, got {n}")
-        return n
-
-    return option(
-        default, help or f"seeded runs per configuration (default {default})", quick=quick, parse=parse
-    )
-
-
-def steps(default: int, help: str = "", *, quick=None):
-    """``--steps N``: iterations per run."""
-    return option(
-        default, help or f"iterations per run (default {default})", quick=quick, parse=_count("steps")
-    )
-
-
-def x_axis(default: str, help: str = "x-axis of the curves"):
-    """``--x``: what a study's cost is counted in."""
-    return option(
-        default, f"{help}: steps, oracle_calls or comparisons (default {default})", choices=tuple(cli.X_AXES)
-    )
-
-
-def jobs(default: int | None = None):
-    """``--jobs N``: worker processes; results do not depend on it."""
-    default = default or min(2, os.cpu_count() or 1)
-    return option(
-        default, f"worker processes (default {default}); results do not depend on it", parse=_count("jobs")
-    )
-
-
-def hparams(config, rule) -> dict[str, float]:
-    """The ``--hp`` values that apply to ``rule`` (an UpdateRule, or its ``--rules`` text): ``name=value`` where
-    it declares ``name``; ``rule.name=value`` where ``rule`` is its name or (given as text) its ``--rules`` text."""
-    source = rule if isinstance(rule, str) else None
-    rule = load_rule(rule) if source is not None else rule
-    declared = {h.name for h in rule.hparams}
-    scopes = (None, rule.name, source)
-    return {n: v for scope, n, v in getattr(config, "hp", ()) if n in declared and scope in scopes}
-
-
-def check_rules(config, game, feedback) -> tuple[str, ...]:
-    """``--rules`` and ``--hp`` against ``game`` and ``feedback``, before any work: every ``--hp`` item names a
-    rule run and a hyperparameter it declares, each rule's ``init`` accepts its values on ``game`` (declared
-    intervals, joint checks); rules that read the whole game need exact feedback. Returns the rules that run:
-    under stochastic feedback the whole-game rules are dropped with a note from the default list."""
-    names = {t: load_rule(t).name for t in config.rules}
-    for scope, n, _ in getattr(config, "hp", ()):
-        scoped = [t for t in config.rules if scope is None or scope in (t, names[t])]
-        if not scoped:
-            raise ValueError(
-                f"--hp {scope}.{n}: no rule {scope!r} among the rules run ({', '.join(config.rules)})"
-            )
-        if not any(n in {h.name for h in load_rule(t).hparams} for t in scoped):
-            raise ValueError(f"--hp {n}: no rule run declares {n!r}")
-    kept = []
-    for t in config.rules:
-        rule = load_rule(t)
-        if rule.exact_only and feedback.stochastic:
-            if len(config.rules) == 1:
-                raise ValueError(
-                    f"rule {rule.name} reads the whole game: exact feedback only, got {feedback.name}"
-                )
-            cli.note(
-                f"{rule.name} skipped: it reads the whole game (exact feedback only), got {feedback.name}"
-            )
-            continue
-        rule.init(game, config.seed, **hparams(config, t))
-        kept.append(t)
-    return tuple(kept)
-
-
-def check_cost(config) -> None:
-    """``--steps`` a multiple of ``--record-every`` (where the study has it) and ``--x comparisons`` only with
-    feedback that draws comparisons; ``ValueError`` naming the flags."""
-    every = getattr(config, "record_every", None)
-    if every and config.steps % every:
-        raise ValueError(f"--steps ({config.steps}) must be a multiple of --record-every ({every})")
-    fb = cli.feedback_type(getattr(config, "feedback", "exact"))
-    if getattr(config, "x", None) == "comparisons" and fb.kind != "sampled":
-        raise ValueError(
-            f"--x comparisons: {fb.name} feedback counts no comparisons; give --feedback sampled:K "
-            "(or --x steps / oracle_calls)"
-        )
-
-
 @dataclasses.dataclass(frozen=True)
 class Base:
     """The flags of every study: ``--quick --out --seed --dtype --quiet --no-compile-cache``."""
@@ -391,7 +85,10 @@ class Base:
     )
     dtype: str = option("float64", "float64 (default) or float32", choices=("float64", "float32"))
     quiet: bool = option(False, "no progress bar (it is also off when stderr is no terminal)")
-    no_compile_cache: bool = option(False, f"do not use JAX's persistent compilation cache ({CACHE_DIR})")
+    no_compile_cache: bool = option(
+        False,
+        "do not use JAX's persistent compilation cache (comal-sandbox/jax in $XDG_CACHE_HOME or ~/.cache)",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
