@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, output, rules, study, tables
+from .common import cli, figures, output, results, rules, study, tables
 
 STUDY = "paper"
 #: A reference level only float64 can resolve (float32 stalls near 2e-7).
@@ -209,58 +209,39 @@ def gap_figure(
     game: str = "",
     level: float = 1e-6,
 ):
-    """The last-iterate gap of every rule in ``df`` (a tidy trace), one panel per measured behaviour
-    (:func:`experiments.common.figures.behaviour` at ``level``: reaches it, still falling, plateaus, does not
-    converge), each panel its own x-range (log when one rule runs much further, e.g. ``comal_exact``).
-
-    Reference lines, labelled once: ``level``, the regularized equilibrium's gap (where the regularized rules
-    end) and, in float64 only, 1e-11. Curves equal to round-off are drawn once, named together in the legend.
-    Returns a :class:`matplotlib.figure.Figure`; the global backend is not touched (the notebook displays the
-    same figure)."""
-    labels = list(dict.fromkeys(df["rule"]))
-    curves = {lab: tables.curve(df, "gap", x, rule=lab) for lab in labels}
-    groups = figures.by_behaviour({lab: c[1] for lab, c in curves.items()}, level)
-    style = figures.styles(groups)
-    fig, panels = figures.panel_figure(
-        [figures.panel_title(g, level) for g in groups],
-        suptitle=f"{game}: last-iterate duality gap (exact zeros drawn at {figures.PLOT_FLOOR:g}); "
-        f"panels by what the trace does",
+    """The last-iterate gap of every rule in ``df`` (a tidy trace): :func:`experiments.common.results.gap_figure`
+    with the paper's reference lines: ``level``, the regularized equilibrium's gap (where the regularized rules
+    end) and, in float64 only, 1e-11. Curves equal to round-off are drawn once, named together."""
+    refs = [
+        {
+            "y": level,
+            "color": "tab:green",
+            "ls": (0, (1, 3)),
+            "lw": 1.2,
+            "label": f"level {level:g} (--level)",
+        }
+    ]
+    if reg_gap is not None:
+        refs.append(
+            {
+                "y": reg_gap,
+                "color": "0.45",
+                "ls": (0, (6, 3)),
+                "label": f"gap of the regularized equilibrium (τ={tau:g})",
+            }
+        )
+    if dtype == "float64":
+        refs.append(
+            {"y": DEEP_LEVEL, "color": "black", "label": "gap 1e-11 (float64 only; float32 stalls near 2e-7)"}
+        )
+    x = "step" if x == "steps" else x
+    return results.gap_figure(
+        df,
+        x=x,
+        level=level,
+        refs=refs,
+        title=f"{game}: last-iterate duality gap (exact zeros drawn at {figures.PLOT_FLOOR:g})",
     )
-    figures.label_x(panels.values(), x)
-    refs = []
-    for labs, ax in zip(groups.values(), panels.values()):
-        lines = figures.draw_curves(ax, {lab: curves[lab] for lab in labs}, style)
-        refs = [
-            ax.axhline(level, color="tab:green", ls=(0, (1, 3)), lw=1.2, label=f"level {level:g} (--level)")
-        ]
-        if reg_gap is not None:
-            refs.append(
-                ax.axhline(
-                    reg_gap,
-                    color="0.45",
-                    ls=(0, (6, 3)),
-                    lw=1,
-                    label=f"gap of the regularized equilibrium (τ={tau:g})",
-                )
-            )
-        if dtype == "float64":
-            refs.append(
-                ax.axhline(
-                    DEEP_LEVEL,
-                    color="black",
-                    ls=":",
-                    lw=1,
-                    label="gap 1e-11 (float64 only; float32 stalls near 2e-7)",
-                )
-            )
-        ax.set_yscale("log")
-        ax.set_ylim(figures.PLOT_FLOOR / 3, 3)
-        ax.grid(alpha=0.25)
-        figures.legend_below(ax, handles=lines)
-        figures.set_x_range(ax, [curves[lab][0] for lab in labs])
-    next(iter(panels.values())).set_ylabel("last-iterate duality gap")
-    figures.reference_legend(fig, refs)
-    return fig
 
 
 def _tri(p):

@@ -29,7 +29,7 @@ import functools
 
 import algorithms
 import games
-from algorithms import schedules
+from algorithms import losses, schedules
 
 
 @functools.cache  # one rule object: jit keys on identity
@@ -43,7 +43,21 @@ def game():
 
 
 schedule = schedules.growth(4, power=0.5, cap=16)
+
+loss = losses.LOSSES["inpo"]  # for the sequences study, whose rules are losses
+
+
+def sequence_game():
+    return games.sequence_game(3, 2)
 '''
+#: What a study needs beside the shared flags to run at its tiniest with the user's work.
+EXTRA = {
+    "ensemble": ["--hp", "start_noise=0.1"],  # one fixed game: an ensemble of random starts
+    "sequences": ["--policies", "autoregressive", "--feedback", "exact"],
+}
+#: The user's rule and game for studies whose rules or games are of another kind.
+USER_RULE = {"sequences": "users_work:loss"}
+USER_GAME = {"sequences": "users_work:sequence_game"}
 
 
 def _module(name):
@@ -63,21 +77,22 @@ def test_every_study_takes_a_rule_a_game_and_a_schedule_of_your_own(name, tmp_pa
     (tmp_path / "users_work.py").write_text(USER)
     monkeypatch.syspath_prepend(str(tmp_path))
     fields, out = _fields(name), tmp_path / "out"
-    args = ["--quick", "--quiet", "--no-compile-cache", "--out", str(out), "--rules", "users_work:rule"]
-    args += [a for f, flag in TINY.items() if f in fields for a in flag]
+    user_rule, user_game = USER_RULE.get(name, "users_work:rule"), USER_GAME.get(name, "users_work:game")
+    args = ["--quick", "--quiet", "--no-compile-cache", "--out", str(out), "--rules", user_rule]
+    args += [a for f, flag in TINY.items() if f in fields for a in flag] + EXTRA.get(name, [])
     args += ["--schedules", "users_work:schedule"] if "schedules" in fields else []
     if "games" not in fields:  # refused: one line, exit 2, before any work
         with pytest.raises(SystemExit) as exit_:
-            _module(name).main([*args, "--games", "users_work:game"])
+            _module(name).main([*args, "--games", user_game])
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and "--games" in err and len(err.strip().splitlines()) == 1
         assert not out.exists()
     else:
-        args += ["--games", "users_work:game"]
+        args += ["--games", user_game]
     assert _module(name).main(args) == 0
     assert (out / "metadata.json").exists() and list(out.glob("*.csv"))
     meta = json.loads((out / "metadata.json").read_text())
-    assert "users_work:rule" in meta["config"]["rules"]
+    assert user_rule in meta["config"]["rules"]
 
 
 @pytest.mark.parametrize("name", STUDIES)

@@ -150,16 +150,19 @@ def draw_curves(ax, curves: Mapping[str, tuple], style: Mapping[str, dict], **kw
 
 
 def set_x_range(ax, xs: Sequence, *, ratio: float = 3.0) -> None:
-    """The panel's own x-range, over the positive x of its curves; a log x-axis when the curves' ends differ by
-    more than ``ratio`` (one long run, e.g. ``comal_exact``'s inner solves, would squeeze the others)."""
+    """The panel's own x-range, over the x of its curves; a symmetric-log x-axis (linear up to the first positive
+    record, so x = 0 stays visible) when the curves' ends differ by more than ``ratio`` (one long run, e.g.
+    ``comal_exact``'s inner solves, would squeeze the others)."""
     ends = [float(np.max(x)) for x in xs if np.size(x) and np.max(x) > 0]
     if not ends:
         return
     if max(ends) > ratio * min(ends):
         firsts = [float(np.min(np.asarray(x)[np.asarray(x) > 0])) for x in xs if np.any(np.asarray(x) > 0)]
-        ax.set_xscale("log")
-        ax.set_xlim(min(firsts) / 1.2, max(ends) * 1.2)
-        ax.set_xlabel(ax.get_xlabel() + " (log)", fontsize=9)
+        # symmetric log: linear below the first positive record, so a record at x = 0 is drawn where it is
+        # (a log axis would drop it and turn a first drop into a flat line)
+        ax.set_xscale("symlog", linthresh=min(firsts))
+        ax.set_xlim(0, max(ends) * 1.2)
+        ax.set_xlabel(ax.get_xlabel() + " (log beyond the first record)", fontsize=9)
     else:
         ax.set_xlim(-0.02 * max(ends), max(ends) * 1.02)
 
