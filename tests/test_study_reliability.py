@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -198,3 +199,48 @@ def test_run_all_refuses_a_bad_number_of_jobs(jobs):
 
     with pytest.raises(ValueError, match=f"jobs must be a whole number >= 1, got {jobs!r}"):
         progress.run_all(jobs, [(0, divmod, (1, 1))], lambda k, r: None)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_study_exits_128_plus_the_signal(tmp_path, capsys, handlers, signum, code):
+    """A script that checks the exit code must not take an interrupted run for a finished one: 130 after
+    Ctrl-C, 143 after SIGTERM (what a shell reports for a process the signal ended)."""
+    out = tmp_path / "out"
+
+    def main():
+        with output.Output(argparse.ArgumentParser(prog="t"), out) as o:
+            (o.path / "result.txt").write_text("new")
+            os.kill(os.getpid(), signum)
+        return 0
+
+    assert cli.entry(main) == code
+    assert not out.exists() and "interrupted" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_workers_end_when_the_study_is_killed(tmp_path):
+    """SIGKILL (or the OOM killer) on a study's main process ends its worker processes too."""
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).parent.parent
+    cmd = [sys.executable, "-m", "experiments", "sweep", "--quiet", "--jobs", "2", "--steps", "20000"]
+    proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "s")], cwd=root)
+    children = []
+    for _ in range(120):  # wait for the pool's workers
+        time.sleep(0.5)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        if len(children) >= 3:  # the resource tracker and two workers
+            break
+    assert children, "no worker started"
+    time.sleep(10)  # the workers are computing (past their initializer)
+    proc.kill()
+    proc.wait()
+    time.sleep(2)
+    alive = [
+        c
+        for c in children
+        if Path(f"/proc/{c}").exists() and "zombie" not in Path(f"/proc/{c}/status").read_text()
+    ]
+    assert not alive

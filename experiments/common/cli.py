@@ -244,7 +244,8 @@ def checkpoint() -> None:
 def entry(main: Callable[[], int]) -> int:
     """Run a study's ``main`` as a command. Ctrl-C (or SIGTERM) takes effect at the next unit of work (a rule, a
     grid) or before the result folder is swapped in; a second Ctrl-C interrupts at once. Either way the
-    unfinished copy is removed, the previous folder stays, and the run ends with one line and exit 130; a signal
+    unfinished copy is removed, the previous folder stays, and the run ends with one line and exit 128 + the
+    signal's number (130 for Ctrl-C, 143 for SIGTERM), as a shell reports a process the signal ended; a signal
     that lands at or after the swap says so instead (the new complete folder is in place:
     :func:`interrupt_message`).
     (Deferring matters: a ``KeyboardInterrupt`` raised inside a garbage-collector callback of JAX is swallowed
@@ -264,7 +265,7 @@ def entry(main: Callable[[], int]) -> int:
         return code
     except KeyboardInterrupt:
         print(interrupt_message(), file=sys.stderr)
-        return 130
+        return 128 + (_INTERRUPTED[0] if _INTERRUPTED else signal.SIGINT)
 
 
 def feedback_type(text: str):

@@ -301,7 +301,9 @@ def _main(study: Study, argv) -> int:
             }
         if getattr(config, "games", None):
             extra["games"] = {t: load_game(t, config.dtype, config.seed).meta for t in game_items(config)}
-        meta = metadata.metadata(args, **{"config": _plain(config), **extra, **fields})  # the study's own fields win
+        meta = metadata.metadata(
+            args, **{"config": _plain(config), **extra, **fields}
+        )  # the study's own fields win
         given = sys.argv[1:] if argv is None else list(argv)
         meta["command"] = " ".join([f"python -m experiments {study.name}", *given])
         meta["files"] = sorted(f.name for f in out.path.iterdir())
