@@ -1,44 +1,28 @@
 """Learning from sampled preferences: each rule's closed form against its loss, minimised by an optimizer over
 a parameterized policy, with the exact population loss or K judged pairs per iteration.
 
-For every combination of
+Rules: iterative IPO, SPPO, INPO, Nash-MD, EGPO and COMAL(INPO), each as its closed form (``--feedback``) and
+as :func:`algorithms.loss_based` on its loss (SPPO's (4.6): it replaces log Z by eta/2, so its population
+minimizer is not the MWU step; COMAL re-centres loss-based INPO every ``--comal-every`` iterations); any other
+rule runs as its closed form only. Feedback: the population loss and K = 16, 256, 4096 judged pairs per
+iteration (hard labels; on a contextual game B prompts drawn by rho, K / B pairs each). Policies: tabular,
+log-linear and a (10, 10) tanh MLP over the response features of the paper's 3x3 cycle (d = 2) and a contextual
+game (16 prompts x 5 responses, d = 3); any other game runs with the tabular policy only.
 
-* rule: iterative IPO, SPPO, INPO, Nash-MD, EGPO and COMAL(INPO), each as its closed form (exact feedback) and
-  as :func:`algorithms.loss_based` on its loss (IPO, SPPO's (4.6), INPO, Nash-MD, EGPO; COMAL re-centres the
-  reference of loss-based INPO every ``--comal-every`` iterations);
-* feedback: the population loss (every pair of every prompt, exactly weighted: deterministic) and K = 16, 256,
-  4096 judged pairs per iteration (hard labels: one Bernoulli draw per pair); on the contextual game
-  ``--prompts-per-iteration`` B prompts are drawn by rho each iteration, with K / B pairs each;
-* policy: tabular, log-linear and a (10, 10) tanh MLP over fixed random response features (the paper game:
-  ``d = 2 = n - 1``, so the log-linear family holds every policy; the contextual game: ``d = 3 < n - 1 = 4``
-  per prompt, ``theta`` shared by the 16 prompts, so no policy of the family is a Nash policy);
-* game: the paper's 3x3 cycle and a contextual game (16 prompts x 5 responses, rho ∝ 0.8^c),
+Writes ``trace.csv``, ``summary.csv`` (gap reached; iterations and comparisons after which the gap stays below
+1e-2 and 1e-4, medians over seeds), ``sppo_46_vs_41.csv`` and ``sampled.png``.
 
-it records the last-iterate duality gap (and each prompt's gap on the contextual game) against iterations and
-comparisons, over ``--seeds`` seeds (the K values and seeds of one rule are one compiled ``sweep``). It also
-shows SPPO's (4.6) against (4.1): the loss replaces log Z by eta/2, so its population minimizer is not the MWU
-step.
-
-Writes ``trace.csv`` (tidy; ``policy``, ``feedback`` and ``pairs`` columns), ``summary.csv``, ``sampled.png``
-(a panel per rule x game x policy; x: comparisons; the population loss and the closed form as horizontal
-lines at their final gap) and ``metadata.json`` to ``results/sampled/`` (``--quick``: ``results/sampled-quick/``).
-The printed table gives the gap reached (mean over the last 10 % of the records, median over seeds) and the
-iterations and comparisons after which the gap stays below 1e-2 and 1e-4 (median over seeds).
-
-    python -m experiments.sampled           # full: 2 games x 3 policies x 6 rules, 1000 / 500 iterations, 2 seeds
-    python -m experiments.sampled --quick   # the paper game, tabular, K = 16, 256, 200 iterations, 1 seed
+    python -m experiments sampled [--quick] [--rules inpo,my_rules:my_rule] [--games paper] [--pairs 16,256]
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import time
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, metadata, output, progress, tables
+from .common import cli, figures, output, study, tables
 
 STUDY = "sampled"
 ETA, TAU = 0.5, 0.1
@@ -81,313 +65,251 @@ def rule_for(label: str, feedback: str, policy, comal_every: int, prompts: int |
     return algorithms.comal(rule, comal_every) if label.startswith("comal") else rule
 
 
-def main(argv=None) -> int:
-    p = cli.parser(STUDY, __doc__.splitlines()[0])
-    p.add_argument(
-        "--rules",
-        default=None,
-        help=f"comma-separated subset of {', '.join(RULES)} (default: all)",
+def _subset(flag, valid):
+    def parse(text):
+        items = study._listing(text)
+        bad = [t for t in items if t not in valid]
+        if bad or not items:
+            raise ValueError(f"{flag}: unknown {(bad or [''])[0]!r}; valid: {', '.join(valid)}")
+        return items
+
+    return parse
+
+
+def _pairs(text):
+    try:
+        pairs = tuple(sorted({int(t) for t in str(text).split(",") if t.strip()}))
+    except ValueError:
+        raise ValueError(f"--pairs must be comma-separated whole numbers, got {text!r}") from None
+    if not pairs or pairs[0] < 1:
+        raise ValueError(f"--pairs must name at least one K >= 1, got {text!r}")
+    return pairs
+
+
+@dataclass(frozen=True)
+class Config(study.Base):
+    rules: tuple = study.rules(
+        ",".join(RULES),
+        f"this study's {', '.join(RULES)} (closed form and loss), or any rule (its closed form only)",
     )
-    p.add_argument(
-        "--policies", default=None, help=f"comma-separated subset of {', '.join(POLICIES)} (default: all)"
+    games: tuple = study.games(
+        ",".join(GAMES), "any other game runs with the tabular policy only", named=GAMES, quick="paper"
     )
-    p.add_argument(
-        "--games", default=None, help=f"comma-separated subset of {', '.join(GAMES)} (default: all)"
+    comparisons: str = study.comparisons()
+    feedback: str = study.feedback(
+        "exact",
+        "what the closed-form rows observe (the loss-based rows keep this study's own axis: the population "
+        "loss and --pairs K)",
     )
-    cli.add_count(
-        p,
-        "--steps",
-        "iterations per run on every game, a multiple of 100 (default 1000 on the paper game, 500 on "
-        "the contextual one, whose iterations cost 1.5-3x more; --quick 200)",
+    hp: tuple = study.hp("RULE is a --rules item; applies to its closed form and its loss; pairs is --pairs")
+    seeds: int = study.seeds(2, "seeds per K (default 2; --quick 1)", quick=1)
+    steps: int = study.steps(
+        None,
+        "iterations per run, a multiple of 100 (default 1000, 500 on a contextual game, whose iterations cost "
+        "1.5-3x more; --quick 200)",
+        quick=200,
     )
-    cli.add_count(p, "--seeds", "seeds per K (default 2; --quick 1)")
-    p.add_argument(
-        "--pairs",
-        default=None,
-        help="comma-separated K, judged pairs per iteration (default 16,256,4096; --quick 16,256)",
-    )
-    cli.add_count(
-        p, "--comal-every", "COMAL's iterations between reference updates (default 100)", default=100
-    )
-    cli.add_count(
-        p,
-        "--prompts-per-iteration",
-        "B, prompts drawn by rho per iteration on the contextual game (K / B pairs each; default 4)",
-        default=4,
-    )
-    cli.add_count(
-        p,
-        "--jobs",
-        "worker processes, each running whole sweeps (default: min(2, CPUs)); results do not depend on it",
-        default=min(2, os.cpu_count() or 1),
-    )
-    cli.add_feedback(
-        p,
-        who="the closed-form rows (exact: deterministic; sampled:K / noisy:SIGMA: over --seeds seeds) "
-        "- the loss-based rows keep this study's own feedback axis: the population loss and --pairs K",
-    )
-    cli.add_x(
-        p,
+    x: str = study.x_axis(
         "comparisons",
-        what="unit of the second cost-to-level column of the summary (the first counts iterations; "
-        "the figure's x-axis is comparisons: this study is about comparison efficiency)",
+        "unit of the second cost-to-level column of the summary (the first counts iterations; the figure's "
+        "x-axis is comparisons)",
     )
-    cli.add_hp(p, "rule is a --rules label; applies to its closed form and its loss; pairs is --pairs")
-    args = p.parse_args(argv)
-    rules = cli.subset(p, "--rules", args.rules, tuple(RULES), RULES)
-    pols = cli.subset(p, "--policies", args.policies, POLICIES if not args.quick else POLICIES[:1], POLICIES)
-    gms = cli.subset(p, "--games", args.games, GAMES if not args.quick else GAMES[:1], GAMES)
-    if args.steps is not None:
-        steps = {g: args.steps for g in GAMES}
-    else:
-        steps = {"paper": 200, "contextual": 200} if args.quick else dict(STEPS)
-    low = min(steps[g] for g in gms)
-    if low % 100:
-        cli.fail(p, f"--steps ({low}) must be a multiple of 100")
-    if args.comal_every >= low:
-        cli.fail(p, f"--comal-every ({args.comal_every}) must be below --steps ({low})")
-    pairs = PAIRS[:2] if args.quick else PAIRS
-    if args.pairs is not None:
-        try:
-            pairs = tuple(sorted({int(t) for t in args.pairs.split(",") if t.strip()}))
-        except ValueError:
-            cli.fail(p, f"--pairs must be comma-separated whole numbers, got {args.pairs!r}")
-        if not pairs or pairs[0] < 1:
-            cli.fail(p, f"--pairs must name at least one K >= 1, got {args.pairs!r}")
-    bad = [k for k in pairs if k % args.prompts_per_iteration]
-    if "contextual" in gms and bad:
-        cli.fail(
-            p, f"--pairs {bad[0]} is not a multiple of --prompts-per-iteration {args.prompts_per_iteration}"
-        )
-    if args.dtype != "float64":
-        cli.fail(p, "--dtype: the sampled study runs in float64 only")
-    seeds = args.seeds or (1 if args.quick else 2)
-    cli.setup(args)
-    check_hp(p, rules, gms, args)
-    too_big = memory_check(gms, pairs, steps, seeds, args)
-    if too_big:
-        cli.fail(p, too_big)
-    with output.Output(p, cli.default_out(args)) as out:
-        run_study(args, rules, pols, gms, pairs, steps, seeds, out.path)
-    print(f"wrote {out.out}/")
-    return 0
+    jobs: int = study.jobs()
+    policies: tuple = study.option(
+        ",".join(POLICIES),
+        f"comma-separated subset of {', '.join(POLICIES)} (default all; --quick tabular)",
+        quick="tabular",
+        parse=_subset("--policies", POLICIES),
+    )
+    pairs: tuple = study.option(
+        ",".join(map(str, PAIRS)),
+        "comma-separated K, judged pairs per iteration (default 16,256,4096; --quick 16,256)",
+        quick="16,256",
+        parse=_pairs,
+    )
+    comal_every: int = study.option(100, "COMAL's iterations between reference updates (default 100)")
+    prompts_per_iteration: int = study.option(
+        4, "B, prompts drawn by rho per iteration on a contextual game (K / B pairs each; default 4)"
+    )
 
 
-def check_hp(p, labels, gms, args) -> None:
-    """``--hp`` against every rule it reaches (each label's closed form and tabular loss-based rule, on each
-    game), before anything runs: :func:`experiments.common.rules.apply_hp`, then each rule's ``init``."""
+def named(text: str, dtype: str, seed: int):
+    """The study's two games with response features (:func:`experiments.common.study.load_game`'s lookup)."""
     import games
-    from algorithms import policies
 
-    from .common import rules as rule_specs
+    from .common.gamespec import GameSpec
 
-    specs = []
-    for g, (game, feats) in games.library.featured_games(args.seed, dtype=args.dtype).items():
-        if g not in gms:
-            continue
-        b = args.prompts_per_iteration if game.contextual else None
-        for label in labels:
-            for fb in ("closed form", "sampled"):
-                specs.append(
-                    (
-                        game,
-                        rule_specs.RuleSpec(
-                            rule_for(
-                                label, fb, policies.by_name("tabular", game, feats), args.comal_every, b
-                            ),
-                            label,
-                        ),
-                    )
-                )
-    hps = {s.name: {} for _, s in specs}
-    rule_specs.apply_hp(p, [s for _, s in specs], hps, args.hp, fixed=("pairs",))
-    for game, s in specs:
-        try:
-            s.rule.init(game, args.seed, **{**hparams(s.source), **hps[s.name]})
-        except (ValueError, TypeError) as err:
-            cli.fail(p, str(err))
+    if text not in GAMES:
+        return None
+    game, feats = games.library.featured_games(seed, dtype=dtype)[text]
+    return GameSpec(
+        game, text, {"name": text, "shape": list(np.shape(game.P)), "features": list(feats.shape)}
+    )
 
 
-def _hp_for(rule, label: str, items) -> dict:
-    """The ``--hp`` values (checked by :func:`check_hp`) that reach ``rule``, the closed form or loss of
-    ``label``."""
+def _game(c: Config, item: str):
+    """``(GameSpec, features or None)``."""
+    import games
+
+    gs = study.load_game(item, c.dtype, c.seed, named)
+    return gs, games.library.featured_games(c.seed, dtype=c.dtype)[item][1] if item in GAMES else None
+
+
+def _steps(c: Config, item: str) -> int:
+    return c.steps or STEPS.get(item, 500 if _game(c, item)[0].game.contextual else 1000)
+
+
+def _label(text: str) -> str:
+    return text if text in RULES else study.load_rule(text).name
+
+
+def _rule(c: Config, text: str, fb: str, policy, prompts, pairs=None):
+    """``(rule, its hyperparameters)``: a study label as :func:`rule_for`, any other rule as it is."""
+    rule = (
+        rule_for(text, fb, policy, c.comal_every, prompts, pairs or c.pairs)
+        if text in RULES
+        else study.load_rule(text)
+    )
     declared = {h.name for h in rule.hparams}
-    return {n: v for scope, n, v in items if scope in (None, label, rule.name) and n in declared}
+    given = {n: v for s, n, v in c.hp if n in declared and s in (None, text, rule.name, _label(text))}
+    return rule, {**(hparams(text) if text in RULES else {}), **given}
 
 
-def memory_check(gms, pairs, steps: dict, seeds: int, args) -> str | None:
-    """The largest sweep's memory check (:func:`algorithms.memory.check_sweep`), before anything is computed:
-    the sampled loss with ``max(pairs)`` pairs per iteration, on each game; the message, or None."""
-    import games
+def prepare(c: Config) -> Config:
+    """float64; ``--steps`` a multiple of 100 above ``--comal-every``; ``--pairs`` against B; ``--hp`` against
+    every rule it reaches (each label's closed form and tabular loss-based rule, on each game); memory."""
     from algorithms import memory, policies
 
-    for g, (game, _) in games.library.featured_games(args.seed, dtype=args.dtype).items():
-        if g not in gms:
-            continue
-        b = args.prompts_per_iteration if game.contextual else None
-        rule = rule_for("egpo", "sampled", policies.tabular(game), args.comal_every, b, pairs)
-        per_prompt = [k // (b or 1) for k in pairs]
+    if c.dtype != "float64":
+        raise ValueError("--dtype: the sampled study runs in float64 only")
+    fb = cli.feedback_type(c.feedback)
+    items = study.game_items(c)
+    low = min(_steps(c, i) for i in items)
+    if low % 100:
+        raise ValueError(f"--steps ({low}) must be a multiple of 100")
+    if c.comal_every >= low and "comal(inpo)" in c.rules:
+        raise ValueError(f"--comal-every ({c.comal_every}) must be below --steps ({low})")
+    for scope, n, _ in c.hp:
+        if n == "pairs":
+            raise ValueError("--hp pairs: pairs is this study's grid axis (--pairs)")
+        if scope is not None and not any(scope in (t, _label(t)) for t in c.rules):
+            raise ValueError(
+                f"--hp {scope}.{n}: no rule {scope!r} among the rules run ({', '.join(c.rules)})"
+            )
+    for item in items:
+        (gs, feats), b, declared = _game(c, item), c.prompts_per_iteration, set()
+        game = gs.game
+        bad = [k for k in c.pairs if k % b]
+        if game.contextual and bad:
+            raise ValueError(f"--pairs {bad[0]} is not a multiple of --prompts-per-iteration {b}")
+        if feats is None and set(c.policies) - {"tabular"}:
+            cli.note(f"{gs.label}: no response features; the tabular policy only")
+        for t in c.rules:
+            built = [_rule(c, t, "closed form", None, None)]
+            if t in RULES:
+                tab = policies.tabular(game)
+                built.append(_rule(c, t, "sampled", tab, b if game.contextual else None))
+            elif study.load_rule(t).exact_only and fb.stochastic:
+                raise ValueError(f"rule {t} reads the whole game: exact feedback only, got {fb.name}")
+            for scope, n, _ in c.hp:
+                if scope in (t, _label(t)) and not any(n in {h.name for h in r.hparams} for r, _ in built):
+                    raise ValueError(f"--hp {n}: rule {_label(t)} declares no {n!r}")
+            for rule, hp in built:
+                declared |= {h.name for h in rule.hparams}
+                rule.init(game, c.seed, **hp)
+        for n in [n for s, n, _ in c.hp if s is None and n not in declared][:1]:
+            raise ValueError(f"--hp {n}: no rule run declares {n!r}")
+        p = b if game.contextual else None
+        egpo = rule_for("egpo", "sampled", policies.tabular(game), c.comal_every, p, c.pairs)
         try:
             memory.check_sweep(
-                rule,
+                egpo,
                 game,
-                steps=steps[g],
-                record_every=steps[g] // 100,
-                seeds=seeds,
+                steps=_steps(c, item),
+                record_every=_steps(c, item) // 100,
+                seeds=c.seeds,
                 metrics=("gap",),
-                pairs=per_prompt,
+                pairs=[k // (p or 1) for k in c.pairs],
             )
         except ValueError as err:
-            return f"--pairs {max(pairs)}: {err}"
-    return None
+            raise ValueError(f"--pairs {max(c.pairs)}: {err}") from None
+    return c
 
 
-class Unit(NamedTuple):
-    """One compiled sweep: a rule's closed form, or its loss with one feedback and policy, over seeds (x K)."""
-
-    game: str
-    rule: str
-    feedback: str  # "closed form", "population" or "sampled"
-    policy: str
-
-
-def units(rules, pols, gms) -> list[Unit]:
-    return [
-        Unit(g, r, fb, kind)
-        for g in gms
-        for r in rules
-        for fb in ("closed form", "population", "sampled")
-        for kind in (pols if fb != "closed form" else ("exact",))
-    ]
+def units(c: Config):
+    """Per game and rule: the closed form, then the population loss and the sampled loss per policy; last,
+    SPPO's (4.6) against (4.1)."""
+    out = []
+    for item in study.game_items(c):
+        pols = c.policies if _game(c, item)[1] is not None else ("tabular",) * ("tabular" in c.policies)
+        for t in c.rules:
+            for fb in ("closed form", "population", "sampled") if t in RULES else ("closed form",):
+                for kind in pols if fb != "closed form" else ("exact",):
+                    out.append(((item, t, fb, kind), ("run", item, t, fb, kind)))
+    return [*out, (("sppo (4.6) vs (4.1)",), ("sppo",))]
 
 
-def simulate(
-    unit: Unit,
-    seed: int,
-    dtype: str,
-    pairs,
-    steps: dict,
-    seeds: int,
-    comal_every: int,
-    prompts: int,
-    feedback=None,
-    hp=(),
-    x: str = "comparisons",
-):
-    """Run one unit (in a worker process): ``(tidy frame, summary rows, seconds)``."""
-    import jax
-
+def simulate(c: Config, what: str, item=None, text=None, feedback=None, kind=None) -> dict:
+    """One sweep (a rule's closed form, or its loss with one feedback and policy, over seeds x K), or the
+    SPPO comparison."""
     import algorithms
-    import games
     from algorithms import policies
 
-    jax.config.update("jax_enable_x64", dtype == "float64")
-    tic = time.perf_counter()
-    game, feats = games.library.featured_games(seed, dtype=dtype)[unit.game]
-    b = prompts if game.contextual and unit.feedback == "sampled" else None  # the population: every prompt
-    policy = None if unit.feedback == "closed form" else policies.by_name(unit.policy, game, feats)
-    rule = rule_for(unit.rule, unit.feedback, policy, comal_every, b, pairs)
-    grid = {**hparams(unit.rule), **_hp_for(rule, unit.rule, hp)}
-    if unit.feedback == "sampled":
-        grid["pairs"] = [k // (b or 1) for k in pairs]
-    closed = unit.feedback == "closed form"
-    fb = feedback if closed and feedback is not None else None  # --feedback: the closed forms' observation
-    stochastic = unit.feedback == "sampled" or (fb is not None and fb.stochastic)
-    n_seeds = seeds if stochastic else 1  # the exact closed forms and population losses are deterministic
-    n = steps[unit.game]
-    run_seeds = cli.run_seeds(seed, n_seeds)  # --seed moves the pairs drawn and the MLP's initialisation too
+    if what == "sppo":
+        return {"sppo_46_vs_41": _sppo_frame()}
+    (gs, feats), closed = _game(c, item), feedback == "closed form"
+    game = gs.game
+    b = c.prompts_per_iteration if game.contextual and feedback == "sampled" else None  # population: all
+    policy = None if closed else policies.by_name(kind, game, feats)
+    rule, grid = _rule(c, text, feedback, policy, b)
+    if feedback == "sampled":
+        grid["pairs"] = [k // (b or 1) for k in c.pairs]
+    fb = cli.feedback_type(c.feedback) if closed else None  # --feedback: the closed forms' observation
+    stochastic = feedback == "sampled" or (fb is not None and fb.stochastic)
+    n = _steps(c, item)
+    seeds = cli.run_seeds(c.seed, c.seeds if stochastic else 1)  # exact runs are deterministic
     tr = algorithms.sweep(
-        rule, game, steps=n, record_every=n // 100, seeds=run_seeds, metrics=("gap",), feedback=fb, **grid
+        rule, game, steps=n, record_every=n // 100, seeds=seeds, metrics=("gap",), feedback=fb, **grid
     )
-    m = _frame(tr, unit.game, unit.rule, unit.feedback, unit.policy, seed, b)
-    rows = _summary(
-        m, unit.game, unit.rule, unit.feedback, unit.policy if unit.feedback != "closed form" else "—", x
-    )
-    return m, rows, time.perf_counter() - tic
+    return {"trace": _frame(tr, gs.label, _label(text), feedback, kind, c.seed, b)}
 
 
-def run_study(args, rules, pols, gms, pairs, steps, seeds, folder) -> None:
-    import games
-
-    t0 = time.perf_counter()
-    todo = units(rules, pols, gms)
-    timer, done = progress.Timer(), {}
-    work = (
-        args.seed,
-        args.dtype,
-        pairs,
-        steps,
-        seeds,
-        args.comal_every,
-        args.prompts_per_iteration,
-        args.feedback,
-        tuple(args.hp),
-        args.x,
-    )
-    with progress.progress(
-        args, len(todo), f"sampled: {len(todo)} sweeps on {args.jobs} process(es)", "sweep"
-    ) as bar:
-
-        def finished(u, result):
-            done[u] = result
-            timer.add(f"{u.game}/{u.feedback}", result[2])
-            bar.set_postfix_str(f"{u.game}, {u.rule}, {u.feedback}, {u.policy}")
-            bar.update()
-
-        progress.run_all(args.jobs, [(u, simulate, (u, *work)) for u in todo], finished)
-    built = {g: b for g, b in games.library.featured_games(args.seed, dtype=args.dtype).items() if g in gms}
-    frames = [done[u][0] for u in todo]
-    rows = [r for u in todo for r in done[u][1]]
-    df = tables.combine(frames, hp_order=("policy", "feedback", "pairs", "eta", "tau", "start_noise"))
-    header = ("game", "policy", "rule", "feedback", "gap reached", *_level_header(args.x))
-    output.write_frame(folder / "trace.csv", df)
+def report(c: Config, t: dict, folder) -> dict:
+    df, sppo = t["trace"], t["sppo_46_vs_41"]
+    gms = [study.load_game(i, c.dtype, c.seed, named).label for i in study.game_items(c)]
+    rows, gap = [], df[df["metric"] == "gap"]
+    for (g, r, pol, fb), part in gap.groupby(["game", "rule", "policy", "feedback"], sort=False):
+        rows += _summary(part, g, r, fb, pol if fb != "closed form" else "—", c.x)
+    header = ("game", "policy", "rule", "feedback", "gap reached", *_level_header(c.x))
     output.write_csv(folder / "summary.csv", rows, header)
-    output.save_figure(
-        figure(df, gms, pols, rules, pairs), folder / "sampled.png", drawn_by=figures.drawn_by(figure)
-    )
-    with timer("sppo (4.6) vs (4.1)"):
-        sppo_rows = sppo_difference()
-    sppo_header = ("start", "eta", "max |pi_4.6 - pi_4.1| after one step")
-    output.write_csv(folder / "sppo_46_vs_41.csv", sppo_rows, sppo_header)
-    meta = metadata.metadata(
-        args,
-        feedback={
-            "closed_form": cli.feedback_spec(args.feedback),
-            "population": "exact expectation over pairs",
-            "sampled": {"pairs": list(pairs), "labels": "hard"},
-        },
-        rules=[{"name": r, "closed_form": RULES[r][0], "loss": RULES[r][1], **hparams(r)} for r in rules],
-        hp=[{"rule": scope, "name": n, "value": v} for scope, n, v in args.hp],
-        x_axis=args.x,
-        policies=list(pols),
-        optimizer="optax.sgd(0.5), 10 steps per iteration (algorithms.loss_based defaults)",
-        comal_every=args.comal_every,
-        prompts_per_iteration=args.prompts_per_iteration,
-        steps={g: steps[g] for g in gms},
-        record_every={g: steps[g] // 100 for g in gms},
-        seeds=seeds,
-        games={
-            g: {"shape": list(np.shape(b[0].P)), "features": list(np.shape(b[1]))} for g, b in built.items()
-        },
-        jobs=args.jobs,
-        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
-        files=["trace.csv", "summary.csv", "sppo_46_vs_41.csv", "sampled.png"],
-    )
-    metadata.write_metadata(folder, meta)
+    labels = [_label(r) for r in c.rules]
+    fig = figure(df, gms, c.policies, labels, c.pairs)
+    output.save_figure(fig, folder / "sampled.png", drawn_by=figures.drawn_by(figure))
+    steps = {g: _steps(c, i) for g, i in zip(gms, study.game_items(c))}
     print(
-        f"last-iterate gap reached (mean of the last 10% of {', '.join(f'{steps[g]} ({g})' for g in gms)} "
-        f"iterations; sampled runs: median of {seeds} seed(s)) and "
+        f"last-iterate gap reached (mean of the last 10% of {', '.join(f'{n} ({g})' for g, n in steps.items())} "
+        f"iterations; sampled runs: median of {c.seeds} seed(s)) and "
         f"when it stays below {' / '.join(f'{v:g}' for v in LEVELS)} "
-        f"({'; '.join(w for _, w in _cost_columns(args.x))}):"
+        f"({'; '.join(w for _, w in _cost_columns(c.x))}):"
     )
     print(tables.table(rows, header))
     print("SPPO's loss (4.6) against its exact update (4.1), population loss minimised, paper game:")
-    print(tables.table(sppo_rows, sppo_header))
-    print(
-        f"wall time {time.perf_counter() - t0:.0f} s on {args.jobs} process(es); compile + run time per "
-        "game/feedback (s, summed over sweeps): "
-        + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items())
-    )
+    print(tables.table(sppo.itertuples(index=False), list(sppo.columns)))
+    return {
+        "feedback_axes": {
+            "closed_form": c.feedback,
+            "population": "exact expectation over pairs",
+            "sampled": {"pairs": list(c.pairs), "labels": "hard"},
+        },
+        "study_rules": [
+            {"name": r, "closed_form": RULES[r][0], "loss": RULES[r][1], **hparams(r)}
+            for r in c.rules
+            if r in RULES
+        ],
+        "optimizer": "optax.sgd(0.5), 10 steps per iteration (algorithms.loss_based defaults)",
+        "steps": steps,
+        "record_every": {g: n // 100 for g, n in steps.items()},
+    }
 
 
 def _frame(tr, gname, label, fb, kind, seed, prompts):
@@ -437,6 +359,13 @@ def _summary(m, gname, label, fb, kind, x: str = "comparisons"):
                 )
         rows.append((gname, kind, label, feedback, f"{reached:.3e}", *cells))
     return rows
+
+
+def _sppo_frame():
+    import pandas as pd
+
+    header = ("start", "eta", "max |pi_4.6 - pi_4.1| after one step")
+    return pd.DataFrame(sppo_difference(), columns=header)
 
 
 def sppo_difference():
@@ -539,6 +468,19 @@ def figure(df, gms, pols, rules, pairs):
     )
     return fig
 
+
+STUDY_DECL = study.Study(
+    STUDY,
+    __doc__.splitlines()[0],
+    Config,
+    units,
+    simulate,
+    report,
+    prepare,
+    refuses={"schedules": "every rule runs at constant hyperparameters; K is the --pairs axis"},
+    named=named,
+)
+main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))

@@ -117,14 +117,28 @@ class Unit(NamedTuple):
     schedule: str
 
 
-def units(rule_labels, pols, gms, user: dict) -> list[Unit]:
+def wraps(user_rule, no_wrap: bool = False) -> bool:
+    """Whether the study re-centres a user's rule with COMAL: a regularized rule (it declares a reference), unless
+    it is itself a COMAL-style wrapper (it declares outer ``rounds``: its own re-centring, which a second COMAL's
+    hard reset would override) or ``--no-wrap`` is given."""
+    return not no_wrap and user_rule.regularized and user_rule.rounds is None
+
+
+def label(text: str, user_rule=None, no_wrap: bool = False) -> str:
+    """The ``rule`` column: a study label as it is; a user rule says how the study wraps it."""
+    if user_rule is None:
+        return text
+    return f"comal(duels({text}))" if wraps(user_rule, no_wrap) else f"duels({text})"
+
+
+def units(rule_labels, pols, gms, user: dict, no_wrap: bool = False) -> list[Unit]:
     out = []
     for g in gms:
         for r in rule_labels:
             kind = "duels" if r in user else RULES[r][0]
             for pol in pols if kind == "loss" else ("tabular",) if "tabular" in pols else ():
                 for s, (_, adaptive) in SCHEDULES.items():
-                    resets = r in RESETTING or (r in user and user[r].regularized)
+                    resets = r in RESETTING or (r in user and wraps(user[r], no_wrap))
                     has_tau = r != "m2wu" and (r not in user or user[r].tau is not None)
                     if adaptive and not (resets and has_tau):
                         continue  # until tests the regularized gap: it needs a reference and a KL weight
@@ -134,7 +148,7 @@ def units(rule_labels, pols, gms, user: dict) -> list[Unit]:
     return out
 
 
-def build_rule(unit: Unit, policy, kmax: int, user_rule=None):
+def build_rule(unit: Unit, policy, kmax: int, user_rule=None, no_wrap: bool = False):
     """The rule of ``unit`` drawing (or dueling) ``kmax`` per iteration; its ``pairs``/``samples``
     hyperparameter says how many are judged."""
     import algorithms
@@ -149,7 +163,7 @@ def build_rule(unit: Unit, policy, kmax: int, user_rule=None):
     else:
         rule = user_rule if user_rule is not None else getattr(algorithms, what)()
         inner = algorithms.duels(rule, kmax, counts=True)
-    resets = unit.rule in RESETTING or (user_rule is not None and inner.regularized)
+    resets = unit.rule in RESETTING or (user_rule is not None and wraps(user_rule, no_wrap))
     if not resets:
         return inner
     if adaptive:
@@ -172,7 +186,9 @@ def hparams(unit: Unit, rule, prompts: int) -> dict:
     return hp
 
 
-def simulate(unit: Unit, user_spec: str | None, seed: int, seeds: int, budget: float, max_steps: int):
+def simulate(
+    unit: Unit, user_spec: str | None, seed: int, seeds: int, budget: float, max_steps: int, no_wrap=False
+):
     """Run one unit (in a worker process): ``(tidy frame, seconds, steps)``."""
     import jax
 
@@ -194,7 +210,7 @@ def simulate(unit: Unit, user_spec: str | None, seed: int, seeds: int, budget: f
     steps = steps_for(unit.schedule, per_k, budget, max_steps, prompts)
     kmax = int(np.asarray(schedule(unit.schedule, prompts)(np.arange(steps))).max()) * prompts
     policy = policies.by_name(unit.policy, game, feats) if kind == "loss" else None
-    rule = build_rule(unit, policy, kmax, user_rule)
+    rule = build_rule(unit, policy, kmax, user_rule, no_wrap)
     hp = hparams(unit, rule, prompts)
     tr = algorithms.sweep(
         rule,
@@ -205,7 +221,9 @@ def simulate(unit: Unit, user_spec: str | None, seed: int, seeds: int, budget: f
         metrics=("gap",),
         **hp,
     )
-    m, _ = tables.tidy(tr, experiment=STUDY, game=unit.game, rule=unit.rule, seed=seed)
+    m, _ = tables.tidy(
+        tr, experiment=STUDY, game=unit.game, rule=label(unit.rule, user_rule, no_wrap), seed=seed
+    )
     m = m[m["prompt"].isna()].drop(columns="prompt") if "prompt" in m.columns else m
     m["policy"] = unit.policy if kind == "loss" else "tabular (duels)"
     m["schedule"] = unit.schedule
@@ -223,8 +241,14 @@ def main(argv=None) -> int:
         "--rules",
         default=None,
         help=f"comma-separated subset of {', '.join(RULES)}, or module:attribute for your own closed-form "
-        "rule (it learns from algorithms.duels; a rule that declares a reference is also re-centred, "
-        "every 100 steps and with until) (default: all)",
+        "rule (it learns from algorithms.duels: duels(NAME) in the tables; a rule that declares a reference "
+        "and no outer rounds of its own is also re-centred, every 100 steps and with until: "
+        "comal(duels(NAME))) (default: all)",
+    )
+    p.add_argument(
+        "--no-wrap",
+        action="store_true",
+        help="do not re-centre your module:attribute rules with COMAL (they still learn from duels)",
     )
     p.add_argument(
         "--schedules",
@@ -281,7 +305,7 @@ def main(argv=None) -> int:
     if max_steps < RECORDS:
         cli.fail(p, f"--max-steps ({max_steps}) must be at least {RECORDS}")
     seeds = args.seeds or (4 if args.quick else 16)
-    todo = [u for u in units(rule_labels, pols, gms, user) if u.schedule in scheds]
+    todo = [u for u in units(rule_labels, pols, gms, user, args.no_wrap) if u.schedule in scheds]
     if args.games is None and not args.quick:  # the closed forms duel every prompt: the paper game only
         todo = [u for u in todo if u.game == "paper" or (u.rule in RULES and RULES[u.rule][0] == "loss")]
         if args.schedules is None:  # K=16 over 4 prompts is 4 pairs each: the floor the paper game shows
@@ -310,7 +334,8 @@ def run_study(args, todo, user, seeds, budget, max_steps, folder) -> None:
         longest_first = sorted(todo, key=lambda u: -cost(u, budget[u.game], max_steps))
         spec = lambda u: u.rule if u.rule in user else None  # a user rule is re-resolved in the worker
         tasks = [
-            (u, simulate, (u, spec(u), args.seed, seeds, budget[u.game], max_steps)) for u in longest_first
+            (u, simulate, (u, spec(u), args.seed, seeds, budget[u.game], max_steps, args.no_wrap))
+            for u in longest_first
         ]
         progress.run_all(args.jobs, tasks, finished)
     df = tables.combine([done[u][0] for u in todo], hp_order=("policy", "schedule", "K", "eta", "tau", "mu"))
@@ -322,7 +347,10 @@ def run_study(args, todo, user, seeds, budget, max_steps, folder) -> None:
     gms = list(dict.fromkeys(u.game for u in todo))
     meta = metadata.metadata(
         args,
-        rules={r: (RULES[r] if r in RULES else ("duels", r)) for r in dict.fromkeys(u.rule for u in todo)},
+        rules={
+            label(r, user.get(r), args.no_wrap): RULES.get(r, ("duels", r))
+            for r in dict.fromkeys(u.rule for u in todo)
+        },
         schedules={
             s: {"growth": SCHEDULES[s][0], "until": SCHEDULES[s][1]}
             for s in dict.fromkeys(u.schedule for u in todo)

@@ -617,6 +617,7 @@ STUDY_DECL = study.Study(
     simulate,
     report,
     prepare,
+    named=named,
     refuses={
         "comparisons": "the games are sequence games (a token table); comparison records make a tabular game",
         "schedules": "the loss-based rules run at constant step sizes",

@@ -99,37 +99,6 @@ def test_quick_run_writes_tidy_outputs(study, tmp_path):
     assert not leftovers(out.parent) and not leftovers(out)
 
 
-@pytest.mark.parametrize(
-    "study, args, message",
-    [
-        ("sampled", ["--feedback", "exactly"], "got 'exactly'"),
-        ("sampled", ["--x", "pages"], "invalid choice: 'pages'"),
-        ("sampled", ["--hp", "pairs=4"], "--hp pairs: pairs is this study's grid axis (pairs)"),
-        ("sampled", ["--rules", "sppo", "--hp", "sppo.tau=0.1"], "--hp tau: rule sppo declares no 'tau'"),
-        ("sampled", ["--rules", "inpo", "--hp", "eta=0"], "hyperparameter eta must lie in (0, inf), got 0"),
-    ],
-)
-def test_study_feedback_x_hp_errors_are_one_line_before_any_computation(study, args, message, tmp_path):
-    """Every study's --feedback / --x / --hp: a bad value is one line on stderr, exit 2, nothing written."""
-    out = tmp_path / "out"
-    proc = run_cli(f"experiments.{study}", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
-    assert_cli_error(proc, message, out, tmp_path)
-
-
-@pytest.mark.slow
-def test_sampled_takes_feedback_x_and_hp(tmp_path):
-    out = tmp_path / "sa"
-    proc = run_cli(
-        "experiments.sampled",
-        *("--quick", "--quiet", "--rules", "inpo", "--steps", "200", "--pairs", "16", "--jobs", "1"),
-        *("--feedback", "sampled:4", "--x", "steps", "--hp", "inpo.eta=0.3", "--out", str(out)),
-    )
-    assert "comparisons to" not in proc.stdout  # --x steps: iterations only
-    df = pd.read_csv(out / "trace.csv")
-    closed = df[(df.feedback == "closed form") & (df.metric == "gap")]
-    assert closed.comparisons.max() == 200 * 4 * 3 and closed.eta.unique().tolist() == [0.3]
-
-
 MY_RULE = """
 \"\"\"A rule outside the package: MWU under another name, as a factory (the way users write them).\"\"\"
 import functools
@@ -299,52 +268,6 @@ def test_benchmark_single_game_representations_compute_mwu():
         np.testing.assert_allclose(o, ref, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
         single_game_representations(0)
-
-
-@pytest.mark.slow
-def test_sampled_quick_covers_every_rule_and_feedback(tmp_path):
-    proc = run_cli("experiments.sampled", "--quick", cwd=tmp_path)
-    out = tmp_path / "results" / "sampled-quick"
-    for name in ["trace.csv", "summary.csv", "sppo_46_vs_41.csv", "metadata.json", "sampled.png"]:
-        assert (out / name).stat().st_size > 0, name
-    df = pd.read_csv(out / "trace.csv")
-    assert list(df.columns[:5]) == [*COLUMNS_HEAD, "policy", "feedback"]
-    assert list(df.columns[-len(COLUMNS_TAIL) :]) == COLUMNS_TAIL
-    assert set(df["rule"]) == {"iterative_ipo", "sppo", "inpo", "nash_md", "egpo", "comal(inpo)"}
-    assert set(df["feedback"]) == {"closed form", "population", "K=16", "K=256"}
-    sampled = df[df["feedback"].str.startswith("K=")]
-    k = sampled["feedback"].str[2:].astype(int)
-    calls = np.where(sampled["rule"] == "egpo", 2, 1)  # EGPO judges twice per iteration
-    np.testing.assert_array_equal(sampled["comparisons"], k * calls * sampled["step"])
-    np.testing.assert_array_equal(sampled["pairs"], k)
-    assert (df.loc[~df["feedback"].str.startswith("K="), "comparisons"] == 0).all()
-    assert df["finite"].all() and np.isfinite(df["value"]).all()
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["feedback"]["sampled"] == {"pairs": [16, 256], "labels": "hard"}
-    assert {"paper/closed form", "paper/population", "paper/sampled"} <= set(meta["wall_time_s"])
-    for text in ("gap reached", "comparisons to 0.01", "SPPO's loss (4.6)", "| paper | tabular"):
-        assert text in proc.stdout, text
-    sppo = pd.read_csv(out / "sppo_46_vs_41.csv")
-    assert (sppo.iloc[:, -1] > 1e-7).all()  # (4.6) is never exactly (4.1)
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--rules", "inpo,dpo"], "--rules: unknown 'dpo'"),
-        (["--policies", "tree"], "--policies: unknown 'tree'"),
-        (["--pairs", "0,16"], "--pairs must name at least one K >= 1"),
-        (["--pairs", "a"], "--pairs must be comma-separated whole numbers"),
-        (["--steps", "150"], "must be a multiple of 100"),
-        (["--comal-every", "500"], "must be below --steps"),
-        (["--games", "contextual", "--pairs", "6"], "not a multiple of --prompts-per-iteration"),
-        (["--dtype", "float32"], "float64 only"),
-    ],
-)
-def test_sampled_cli_errors_are_one_line_before_any_computation(args, message, tmp_path):
-    out = tmp_path / "out"
-    proc = run_cli("experiments.sampled", "--quick", "--out", str(out), *args, check=False, cwd=tmp_path)
-    assert_cli_error(proc, message, out, tmp_path)
 
 
 @pytest.mark.slow

@@ -95,7 +95,8 @@ class Base:
 class Study:
     """A study: its name, one-line description, ``Config`` (a :class:`Base` subclass), ``units``, ``simulate``
     and ``report`` (see the module docstring); ``refuses``: shared flag -> why this study does not take it;
-    ``prepare(config) -> config``: cross-flag checks and resolution before any work (raise ``ValueError``)."""
+    ``prepare(config) -> config``: cross-flag checks and resolution before any work (raise ``ValueError``);
+    ``named``: the study's own games by name, the lookup it passes to :func:`load_game` (metadata uses it too)."""
 
     name: str
     description: str
@@ -105,6 +106,7 @@ class Study:
     report: Callable
     prepare: Callable | None = None
     refuses: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    named: Callable | None = None
 
 
 def parser(study: Study) -> argparse.ArgumentParser:
@@ -300,16 +302,23 @@ def _main(study: Study, argv) -> int:
                 r.name: effective_hparams(r, hparams(config, t)) for t, r in rules_run.items()
             }
         if getattr(config, "games", None):
-            extra["games"] = {t: load_game(t, config.dtype, config.seed).meta for t in game_items(config)}
-        meta = metadata.metadata(
-            args, **{"config": _plain(config), **extra, **fields}
-        )  # the study's own fields win
+            extra["games"] = {t: _game_meta(study, config, t) for t in game_items(config)}
+        meta = metadata.metadata(args, **{"config": _plain(config), **extra, **fields})  # the study's own win
         given = sys.argv[1:] if argv is None else list(argv)
         meta["command"] = " ".join([f"python -m experiments {study.name}", *given])
         meta["files"] = sorted(f.name for f in out.path.iterdir())
         metadata.write_metadata(out.path, meta)
     print(f"wrote {out.out}/")
     return 0
+
+
+def _game_meta(study: Study, config, item: str) -> dict:
+    """A ``--games`` item's metadata (file and sha256, library arguments, ...); an item only the study itself
+    resolves (built from other flags) is recorded as given."""
+    try:
+        return load_game(item, config.dtype, config.seed, study.named).meta
+    except ValueError:
+        return {"given": item}
 
 
 def _plain(config) -> dict:

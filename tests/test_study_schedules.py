@@ -77,7 +77,7 @@ def test_tiny_run_with_a_user_rule(tmp_path):
     args += ["--out", str(out), "--quiet"]
     proc = run_cli("experiments.schedules", *args, cwd=tmp_path, extra_path=tmp_path)
     df = pd.read_csv(out / "trace.csv")
-    assert set(df["rule"]) == {"comal(inpo)", "m2wu", "my_rules:my_rule"}
+    assert set(df["rule"]) == {"comal(inpo)", "m2wu", "comal(duels(my_rules:my_rule))"}  # the label says
     assert set(df["schedule"]) == {"K=16", "until"}
     gap = df[df["metric"] == "gap"]
     assert np.isfinite(gap["value"]).all() and gap["comparisons"].max() >= 4000
@@ -125,3 +125,25 @@ def test_bootstrap_median_with_levels_never_reached():
     assert (med, lo, hi) == (2.0, 2.0, 2.0)
     med, lo, hi = tables.bootstrap_median([1.0] * 4 + [np.inf] * 12, rng)
     assert med == np.inf and hi == np.inf and not np.isnan(lo)
+
+
+def test_a_user_rule_is_wrapped_only_where_the_label_says_so():
+    """A user's COMAL variant (its own outer rounds) is not wrapped in a second COMAL, whose hard reset would
+    override its re-centring; a plain regularized rule is, and says so; --no-wrap turns that off."""
+    import algorithms
+
+    own = algorithms.comal(algorithms.inpo(), 50)  # a COMAL-style wrapper: declares its own rounds
+    plain = algorithms.nash_mp()
+    unit = study.Unit("paper", "my_rules:r", "tabular", "K=16")
+    assert study.label("my_rules:r", own) == "duels(my_rules:r)"
+    assert study.build_rule(unit, None, 16, own).name == algorithms.duels(own, 16, counts=True).name
+    assert study.label("my_rules:r", plain) == "comal(duels(my_rules:r))"
+    assert study.build_rule(unit, None, 16, plain).name.startswith("comal(duels(")
+    assert study.label("my_rules:r", plain, no_wrap=True) == "duels(my_rules:r)"
+    assert study.build_rule(unit, None, 16, plain, no_wrap=True).name.startswith("duels(")
+    got = {
+        (u.rule, u.schedule)
+        for u in study.units(("my_rules:r",), ("tabular",), ("paper",), {"my_rules:r": own})
+    }
+    assert ("my_rules:r", "until") not in got  # until re-centres with the study's COMAL: not for its own
+    assert ("my_rules:r", "K=16") in got
