@@ -5,9 +5,27 @@ Turn on float64 for exact work (the sandbox's experiments and tests do)::
     import jax; jax.config.update("jax_enable_x64", True)
 """
 
-from . import comparisons, datasets, feedback, io, library, metrics, resampling, sequences, social_choice
+from . import (
+    comparisons,
+    datasets,
+    equilibria,
+    feedback,
+    io,
+    library,
+    metrics,
+    resampling,
+    sequences,
+    social_choice,
+)
 from .comparisons import BradleyTerry, Comparisons, bradley_terry_fit, from_comparisons, tally
 from .core import Game, Profile, matrix_game, payoff_gradient, preference_game, stack_games, uniform
+from .equilibria import (
+    EquilibriumSet,
+    equilibrium_set,
+    max_entropy_equilibrium,
+    value_range,
+    worst_case_win_rate_range,
+)
 from .library import (
     biased_rock_paper_scissors,
     boundary_equilibrium,
@@ -65,6 +83,12 @@ __all__ = [
     "SolverError",
     "solve",
     "regularized_equilibrium",
+    "equilibria",
+    "EquilibriumSet",
+    "equilibrium_set",
+    "value_range",
+    "worst_case_win_rate_range",
+    "max_entropy_equilibrium",
     "comparisons",
     "datasets",
     "resampling",
