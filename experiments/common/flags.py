@@ -166,7 +166,7 @@ def game_items(config) -> tuple[str, ...]:
 
 
 def comparisons(help: str = ""):
-    """``--comparisons FILE.csv[:k=v,...]``: a game made from comparison records (:func:`games.from_comparisons`)."""
+    """``--comparisons FILE.csv[:k=v,...]``: a game made from comparison records (``games.from_comparisons``)."""
     return option(
         None,
         (help + "; " if help else "")
