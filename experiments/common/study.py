@@ -95,7 +95,8 @@ class Base:
 class Study:
     """A study: its name, one-line description, ``Config`` (a :class:`Base` subclass), ``units``, ``simulate``
     and ``report`` (see the module docstring); ``refuses``: shared flag -> why this study does not take it;
-    ``prepare(config) -> config``: cross-flag checks and resolution before any work (raise ``ValueError``)."""
+    ``prepare(config) -> config``: cross-flag checks and resolution before any work (raise ``ValueError``);
+    ``named``: the study's own games, the lookup it passes to :func:`load_game` (the metadata reads them too)."""
 
     name: str
     description: str
@@ -105,6 +106,7 @@ class Study:
     report: Callable
     prepare: Callable | None = None
     refuses: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    named: Callable | None = None
 
 
 def parser(study: Study) -> argparse.ArgumentParser:
@@ -300,7 +302,9 @@ def _main(study: Study, argv) -> int:
                 r.name: effective_hparams(r, hparams(config, t)) for t, r in rules_run.items()
             }
         if getattr(config, "games", None):
-            extra["games"] = {t: load_game(t, config.dtype, config.seed).meta for t in game_items(config)}
+            extra["games"] = {
+                t: load_game(t, config.dtype, config.seed, study.named).meta for t in game_items(config)
+            }
         meta = metadata.metadata(args, config=_plain(config), **extra, **fields)
         given = sys.argv[1:] if argv is None else list(argv)
         meta["command"] = " ".join([f"python -m experiments {study.name}", *given])
