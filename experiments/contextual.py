@@ -1,142 +1,137 @@
 """A contextual game: several prompts, each with its own preference matrix, and non-uniform prompt weights.
 
 One policy per prompt (``[C, n]``); every metric is the rho-weighted sum over prompts. Reports the aggregate
-last-iterate gap and each prompt's own gap for MWU, INPO, OMWU and COMAL, and plots both. ``--game`` takes a
-contextual game file instead (a .json with weights, or a 3-D .npy).
+last-iterate gap and each prompt's own gap for every rule, and plots both. The study's own games are
+``contextual<C>x<N>``: C random cyclic N x N prompts (:func:`games.library.contextual_cycles` from ``--seed``,
+prompt 0 the paper's cycle when N = 3, weights 0.6^c); any other preference game works too (a .json with
+weights, a 3-D .npy, ``module:attribute``; a single game is one prompt).
 
-    python -m experiments.contextual [--quick] [--prompts 4] [--n 3]
+    python -m experiments contextual [--quick] [--games contextual8x5] [--rules mwu,comal] [--hp start_noise=0.5]
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import re
 import sys
-import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, gamespec, metadata, output, progress, rules, tables
+from .common import cli, figures, output, study, tables
 
 STUDY = "contextual"
-RULES = ("mwu", "inpo", "omwu", "comal")
 
 
-def main(argv=None) -> int:
-    p = cli.parser(STUDY, __doc__.splitlines()[0])
-    cli.add_count(p, "--prompts", "number of prompts C (default 4)")
-    cli.add_count(p, "--n", "responses per prompt, >= 3 (default 3)")
-    gamespec.add_game(p, "--prompts random prompts, prompt 0 the paper's cycle when --n 3; weights 0.6^c")
-    cli.add_count(p, "--steps", "steps per rule (default 10000; --quick 1000)")
-    cli.add_rules(p, ",".join(RULES))
-    cli.add_eta_tau(p)
-    cli.add_start_noise(p)
-    cli.add_x(p, "oracle_calls")
-    cli.add_feedback(p)
-    cli.add_hp(p)
-    args = p.parse_args(argv)
-    cli.setup(args)
+def named(text: str, dtype: str, seed: int):
+    """``contextual<C>x<N>``: :func:`games.library.contextual_cycles` ``(seed, C, N)``; None for other names."""
     import games
 
-    specs = rules.resolve_rules(p, args.rules, RULES)
-    if args.game is not None:
-        if args.prompts is not None or args.n is not None:
-            cli.fail(p, "--prompts/--n describe the built-in game; --game replaces it")
-        gs = gamespec.resolve_game(p, args.game, args.game_kind, args.game, args.dtype, args.seed)
-        if not gs.game.contextual:
-            cli.fail(
-                p, f"--game {args.game} is not contextual (give a [C, n, n] matrix, with weights in .json)"
-            )
+    from .common.gamespec import GameSpec
+
+    match = re.fullmatch(r"contextual(\d+)x(\d+)", text.strip())
+    if match is None:
+        return None
+    prompts, n = map(int, match.groups())
+    if prompts < 1 or n < 3:
+        raise ValueError(f"--games {text}: needs >= 1 prompt and >= 3 responses (cyclic prompts)")
+    game = games.library.contextual_cycles(seed, prompts, n, dtype=dtype)
+    meta = {"name": "games.library.contextual_cycles", "prompts": prompts, "n": n, "seed": seed}
+    return GameSpec(game, text.strip(), meta)
+
+
+@dataclass(frozen=True)
+class Config(study.Base):
+    rules: tuple = study.rules("mwu,inpo,omwu,comal")
+    games: tuple = study.games(
+        "contextual4x3", "contextual games, one figure each", named=("contextual<C>x<N>",)
+    )
+    comparisons: str = study.comparisons()
+    feedback: str = study.feedback()
+    hp: tuple = study.hp("start_noise=S perturbs each start")
+    steps: int = study.steps(10000, "steps per rule, recorded 200 times (default 10000)", quick=1000)
+    x: str = study.x_axis("oracle_calls")
+    jobs: int = study.jobs(1)
+
+
+def every(c: Config) -> int:
+    return max(1, c.steps // 200)
+
+
+@functools.cache
+def _game(c: Config, item: str):
+    """The item's game; a single preference game is played as a contextual game of one prompt (same gap)."""
+    import games
+
+    gs = study.load_game(item, c.dtype, c.seed, named)
+    if gs.game.contextual or not gs.game.preference:
+        return gs
+    one = games.preference_game(np.asarray(gs.game.P)[None], dtype=c.dtype, labels=gs.game.labels)
+    return dataclasses.replace(gs, game=one, meta={**gs.meta, "prompts": 1})
+
+
+def prepare(c: Config) -> Config:
+    if c.steps % every(c):
+        raise ValueError(f"--steps ({c.steps}) must be a multiple of {every(c)}")
+    study.check_cost(c)
+    kept = c.rules
+    for item in study.game_items(c):
+        gs = _game(c, item)
         if not gs.game.preference:
-            cli.fail(p, f"--game {args.game}: the per-prompt gaps need a preference game")
-    else:
-        prompts, n = args.prompts or 4, args.n or 3
-        if n < 3:
-            cli.fail(p, "--n must be >= 3 (cyclic prompts)")
-        game = games.library.contextual_cycles(args.seed, prompts, n, dtype=args.dtype)
-        gs = gamespec.GameSpec(
-            game,
-            f"contextual{prompts}x{n}",
-            {"name": "games.library.contextual_cycles", "prompts": prompts, "n": n, "seed": args.seed},
-        )
-    steps = args.steps or (1000 if args.quick else 10000)
-    every = max(1, steps // 200)
-    if steps % every:
-        cli.fail(p, f"--steps ({steps}) must be a multiple of {every}")
-    cli.check_x(p, args.x, args.feedback)
-    specs, hps = rules.study_hparams(p, specs, gs.game, args)
-    del games
-    with output.Output(p, cli.default_out(args)) as out:
-        run_study(args, specs, gs, steps, every, hps, out.path)
-    print(f"wrote {out.out}/")
-    return 0
+            raise ValueError(f"--games {item}: the per-prompt gaps need a preference game")
+        kept = study.check_rules(dataclasses.replace(c, rules=kept), gs.game, cli.feedback_type(c.feedback))
+    return dataclasses.replace(c, rules=kept)
 
 
-def run_study(args, specs, gs, steps, every, hps, folder) -> None:
+def units(c: Config):
+    return [((item, r), (item, r)) for item in study.game_items(c) for r in c.rules]
+
+
+def simulate(c: Config, item: str, source: str) -> dict:
     import algorithms
     import games
 
-    t0 = time.perf_counter()
-    game = gs.game
-    eq = games.solve(game)
-    rho = np.asarray(game.weights)
-    C = rho.size
-    timer, frames, pframes, summary = progress.Timer(), [], [], []
-    with progress.progress(args, len(specs), "contextual: rules", "rule") as bar:
-        for s in specs:
-            bar.set_postfix_str(f"{s.name}, {steps} steps")
-            with timer(s.name):
-                tr = algorithms.run(
-                    s.rule,
-                    game,
-                    steps=steps,
-                    record_every=every,
-                    key=args.seed,
-                    nash=eq,
-                    record_policy=True,
-                    feedback=args.feedback,
-                    **hps[s.name],
-                )
-            # each prompt's own gap, recorded by the runner on the prompt's game: [R+1, C]
-            prompt_gap = np.asarray(tr.metrics["gap_by_context"])
-            tr = tr._replace(metrics={k: v for k, v in tr.metrics.items() if not k.endswith("_by_context")})
-            assert np.allclose(prompt_gap @ rho, tr.metrics["gap"], rtol=1e-6, atol=1e-12)
-            m, pol = tables.tidy(
-                tr,
-                experiment=STUDY,
-                game=gs.label,
-                rule=s.name,
-                seed=args.seed,
-                extra={"prompt_gap": prompt_gap},
-            )
-            frames.append(m)
-            pframes.append(pol)
-            summary.append(
-                (
-                    s.name,
-                    f"{float(tr.metrics['gap'][-1]):.3e}",
-                    *[f"{prompt_gap[-1, c]:.2e}" for c in range(C)],
-                )
-            )
-            bar.update()
-    header = ("rule", "aggregate gap", *[f"prompt {c} (rho={rho[c]:.2f})" for c in range(C)])
-    df = tables.combine(frames)
-    output.write_frame(folder / "trace.csv", df)
-    output.write_frame(folder / "policies.csv", tables.combine(pframes))
-    output.write_csv(folder / "summary.csv", summary, header)
-    output.save_figure(prompt_figure(df, rho, args.x, gs.label), folder / "contextual.png")
-    meta = metadata.metadata(
-        args,
-        rules=metadata.rules_meta(specs),
-        hyperparameters={"eta": args.eta, "tau": args.tau, "start_noise": args.start_noise},
-        steps=steps,
-        record_every=every,
-        x_axis=args.x,
-        game={**gs.meta, "weights": rho.tolist()},
-        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
-        files=["trace.csv", "policies.csv", "summary.csv", "contextual.png"],
+    gs, rule = _game(c, item), study.load_rule(source)
+    tr = algorithms.run(
+        rule,
+        gs.game,
+        steps=c.steps,
+        record_every=every(c),
+        key=c.seed,
+        nash=games.solve(gs.game),
+        record_policy=True,
+        feedback=cli.feedback_type(c.feedback),
+        **study.hparams(c, source),
     )
-    metadata.write_metadata(folder, meta)
-    print(f"{gs.label}: {C} prompts, rho = {np.round(rho, 3).tolist()}, {steps} steps")
-    print(tables.table(summary, header))
+    prompt_gap = np.asarray(tr.metrics["gap_by_context"])  # each prompt's own gap: [R+1, C]
+    tr = tr._replace(metrics={k: v for k, v in tr.metrics.items() if not k.endswith("_by_context")})
+    assert np.allclose(prompt_gap @ np.asarray(gs.game.weights), tr.metrics["gap"], rtol=1e-6, atol=1e-12)
+    m, pol = tables.tidy(
+        tr, experiment=STUDY, game=gs.label, rule=rule.name, seed=c.seed, extra={"prompt_gap": prompt_gap}
+    )
+    return {"trace": m, "policies": pol}
+
+
+def report(c: Config, t: dict, folder) -> dict:
+    items, meta = study.game_items(c), {}
+    for item in items:
+        gs = _game(c, item)
+        rho, df = np.asarray(gs.game.weights), t["trace"][t["trace"]["game"] == gs.label]
+        last = df[df["step"] == c.steps]
+        summary = []
+        for rule, d in last.groupby("rule", sort=False):
+            per_prompt = d[d["metric"] == "prompt_gap"].sort_values("prompt")["value"]
+            agg = d.loc[d["metric"] == "gap", "value"].iloc[0]
+            summary.append((rule, f"{agg:.3e}", *[f"{v:.2e}" for v in per_prompt]))
+        header = ("rule", "aggregate gap", *[f"prompt {k} (rho={rho[k]:.2f})" for k in range(rho.size)])
+        tag = "" if len(items) == 1 else f"-{gs.label}"
+        output.write_csv(folder / f"summary{tag}.csv", summary, header)
+        output.save_figure(prompt_figure(df, rho, c.x, gs.label), folder / f"contextual{tag}.png")
+        print(f"{gs.label}: {rho.size} prompts, rho = {np.round(rho, 3).tolist()}, {c.steps} steps")
+        print(tables.table(summary, header))
+        meta[gs.label] = {**gs.meta, "weights": rho.tolist()}
+    return {"steps": c.steps, "record_every": every(c), "x_axis": c.x, "game": meta}
 
 
 def prompt_figure(df, rho, x: str, game: str):
@@ -145,21 +140,15 @@ def prompt_figure(df, rho, x: str, game: str):
     from matplotlib.figure import Figure
 
     labels = list(dict.fromkeys(df["rule"]))
-    k = len(labels)
-    fig = Figure(figsize=(3.6 * k, 4.6), layout="constrained")
-    axes = fig.subplots(1, k, sharey=True, sharex=True, squeeze=False)[0]
+    fig = Figure(figsize=(3.6 * len(labels), 4.6), layout="constrained")
+    axes = fig.subplots(1, len(labels), sharey=True, sharex=True, squeeze=False)[0]
     cmap = mpl.colormaps["tab10"]
     for ax, lab in zip(axes, labels):
         part = df[(df["rule"] == lab) & (df["metric"] == "prompt_gap")]
-        for c in range(rho.size):
-            pc = part[part["prompt"] == c].sort_values("step")
-            ax.plot(
-                pc[x],
-                figures.plot_floor(pc["value"]),
-                lw=1,
-                color=cmap(c % 10),
-                label=f"prompt {c} (ρ={rho[c]:.2f})",
-            )
+        for k in range(rho.size):
+            pc = part[part["prompt"] == k].sort_values("step")
+            ys = figures.plot_floor(pc["value"])
+            ax.plot(pc[x], ys, lw=1, color=cmap(k % 10), label=f"prompt {k} (ρ={rho[k]:.2f})")
         xs, ys = tables.curve(df, "gap", x, rule=lab)
         ax.plot(xs, figures.plot_floor(ys), "k", lw=2, label="aggregate (ρ-weighted)")
         ax.set_yscale("log")
@@ -172,6 +161,22 @@ def prompt_figure(df, rho, x: str, game: str):
     fig.suptitle(f"{game}: each prompt's gap and the aggregate", fontsize=11)
     return fig
 
+
+STUDY_DECL = study.Study(
+    STUDY,
+    __doc__.splitlines()[0],
+    Config,
+    units,
+    simulate,
+    report,
+    prepare,
+    refuses={
+        "schedules": "the rules run at constant step sizes",
+        "seeds": "one run per rule from --seed: the figure shows each prompt's curve, not a band over seeds",
+    },
+    named=named,
+)
+main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))

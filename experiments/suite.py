@@ -1,49 +1,39 @@
 """The benchmark suite for update rules: is my rule better, and where?
 
-Every rule (the registered ones, and yours with ``--rules module:attr``) on games that each stress something
-(:data:`GAMES`), under exact, sampled and noisy feedback (:data:`FEEDBACKS`), at an **equal budget**: oracle
-calls (gradient evaluations) for exact and noisy feedback, judged comparisons for sampled feedback — not equal
-steps (extragradient pays two calls a step, ``comal_exact`` its inner solves). Per (rule, game, feedback):
-the final duality gap at the budget, median over runs (seeds x starts; games too, for the ensemble) with a 95 %
-percentile bootstrap interval of the median; the worst-case win rate (median); the cost (median oracle calls or
-comparisons, over the runs that get there) to reach a gap of 1e-2 and 1e-4; the rank in that column. The
-overall rank orders rules by their mean rank over the columns they run in (ties share the mean rank; a rule
-that cannot run a column, e.g. ``comal_exact`` under sampled feedback, is left out of that column's ranking).
+Every rule (registered, or yours with ``--rules module:attr``) on games that each stress something
+(:data:`GAMES`; ``--games`` takes yours too), under exact, sampled and noisy feedback (:data:`FEEDBACKS`), at an
+**equal budget**: oracle calls for exact and noisy feedback, judged comparisons for sampled feedback, not equal
+steps. Per (rule, game, feedback): the final gap at the budget, median over runs (seeds x starts, x games for
+the ensemble) with a 95 % bootstrap interval; the worst-case win rate; the cost to reach a gap of 1e-2 and 1e-4;
+the rank in that column. The overall rank is the mean rank over the columns a rule runs in (ties share the mean
+rank). Every run starts at uniform perturbed by ``start_noise`` 0.5 (``--hp``). Writes ``runs.csv`` (one row
+per run and budget), ``suite.csv`` (per rule, game, feedback, budget), ``leaderboard.md`` (printed too),
+``heatmap.png`` and ``profile.png`` (performance profile over the columns).
 
-Writes ``runs.csv`` (tidy, one row per run and budget), ``suite.csv`` (one row per rule, game, feedback and
-budget), ``leaderboard.md`` (printed too), ``heatmap.png`` (rules x columns, log10 median gap, the interval
-written in each cell), ``profile.png`` (performance profile over the columns) and ``metadata.json`` into
-``results/suite/`` (``results/suite-quick/`` with ``--quick``).
-
-    python -m experiments.suite --quick --rules mwu,comal,my_rules:my_rule   # 44 s on 2 cores
-    python -m experiments.suite --quick              # mwu, inpo, omwu, comal: 53 s
-    python -m experiments.suite                      # every registered rule: 614 s
+    python -m experiments suite --quick --rules mwu,comal,my_rules:my_rule [--games paper_cycle,my:game]
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
+import functools
 import sys
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from .common import cli, metadata, output, progress, rules, tables
+from .common import cli, output, study, tables
 
 STUDY = "suite"
 #: Gap levels whose cost is reported.
 LEVELS = (1e-2, 1e-4)
-#: Start noise of every run (seeds then draw different starts, so intervals over seeds mean something).
+#: Start noise of every run unless ``--hp start_noise=S`` (seeds then draw different starts, so intervals over
+#: seeds mean something).
 START_NOISE = 0.5
-#: Seeds per game (the ensemble: per game of the ensemble too).
-SEEDS = 16
 #: Bootstrap resamples of the median.
 BOOTSTRAP = 2000
-#: ``--quick``'s rules unless ``--rules`` names others: one of each kind (last iterates that cycle, a
-#: regularized rule, an optimistic one, a proximal-point one).
-QUICK_RULES = ("mwu", "inpo", "omwu", "comal")
 
 
 class GameEntry(NamedTuple):
@@ -58,100 +48,83 @@ class GameEntry(NamedTuple):
     budget_scale: float = 1.0
 
 
-def _paper(seed, quick, dtype):
-    import games
+def _g(name, *args, **kw):
+    """A builder of one library game: ``games.<name>(*args, **kw)``, as a one-game family."""
 
-    return [games.comal_cycle(dtype=dtype)]
+    def build(seed, quick, dtype):
+        import games
 
+        return [(getattr(games, name, None) or getattr(games.library, name))(*args, **kw, dtype=dtype)]
 
-def _condorcet(seed, quick, dtype):
-    import games
-
-    return [games.condorcet_cycle(5, 0.8, dtype=dtype)]
-
-
-def _ensemble(seed, quick, dtype):
-    import games
-
-    keys = np.random.SeedSequence(seed).generate_state(8 if quick else 16)
-    return [games.random_preference(int(k), 5, "cyclic", dtype=dtype) for k in keys]
+    return build
 
 
-def _rectangular(seed, quick, dtype):
+def _built(seed, quick, dtype, what):
+    """The suite's three games that are not one library call: the ensemble, the rectangular, the contextual."""
     import games
     from algorithms import conformance
 
-    return [games.matrix_game(conformance.RECTANGULAR, dtype=dtype)]
-
-
-def _contextual(seed, quick, dtype):
-    import games
-
-    return [games.library.contextual_cycles(seed, 4, 3, dtype=dtype)]
-
-
-def _near_degenerate(seed, quick, dtype):
-    import games
-
-    return [games.near_degenerate(0.1, dtype=dtype)]
-
-
-def _boundary(seed, quick, dtype):
-    import games
-
-    return [games.boundary_equilibrium(0.01, dtype=dtype)]
-
-
-def _dominated(seed, quick, dtype):
-    import games
-
-    return [games.dominated_response(0.01, dtype=dtype)]
-
-
-def _llmfao(seed, quick, dtype):
-    import games
-
-    return [games.library.llmfao("crowd", missing="tie", dtype=dtype)]
+    if what == "rectangular":
+        return [games.matrix_game(conformance.RECTANGULAR, dtype=dtype)]
+    if what == "contextual":
+        return [games.library.contextual_cycles(seed, 4, 3, dtype=dtype)]
+    keys = cli.run_seeds(seed, 8 if quick else 16)  # == the SeedSequence draws the suite always made
+    return [games.random_preference(k, 5, "cyclic", dtype=dtype) for k in keys]
 
 
 #: The suite's games, one line each (the README's suite section gives the same "why").
 GAMES: tuple[GameEntry, ...] = (
     GameEntry(
         "paper_cycle",
-        _paper,
+        _g("comal_cycle"),
         "the paper's 3x3 non-transitive game (arXiv 2410.23223): last iterates cycle",
         True,
     ),
-    GameEntry("condorcet5", _condorcet, "a 5-cycle (p = 0.8), uniform unique equilibrium: slow rotation"),
     GameEntry(
-        "cyclic5_ensemble", _ensemble, "random cyclic 5x5 games (odd n: unique interior equilibria)", True
+        "condorcet5",
+        _g("condorcet_cycle", 5, 0.8),
+        "a 5-cycle (p = 0.8), uniform unique equilibrium: slow rotation",
     ),
-    GameEntry("rectangular3x4", _rectangular, "a 3x4 zero-sum matrix game: two players, no self-play", True),
     GameEntry(
-        "contextual4x3", _contextual, "4 prompts, weights 0.6^c: rho-weighted gap, one policy per prompt"
+        "cyclic5_ensemble",
+        functools.partial(_built, what="ensemble"),
+        "random cyclic 5x5 games (odd n: unique interior equilibria)",
+        True,
+    ),
+    GameEntry(
+        "rectangular3x4",
+        functools.partial(_built, what="rectangular"),
+        "a 3x4 zero-sum matrix game: two players, no self-play",
+        True,
+    ),
+    GameEntry(
+        "contextual4x3",
+        functools.partial(_built, what="contextual"),
+        "4 prompts, weights 0.6^c: rho-weighted gap, one policy per prompt",
     ),
     GameEntry(
         "near_degenerate0.1",
-        _near_degenerate,
+        _g("near_degenerate", 0.1),
         "5x5, a face of equilibria at delta = 0; delta = 0.1: small singular value (0.19), slow last iterates",
     ),
     GameEntry(
         "boundary0.01",
-        _boundary,
+        _g("boundary_equilibrium", 0.01),
         "weighted RPS, equilibrium mass 0.01 on one response: far in log space, slow for OMWU/extragradient",
     ),
     GameEntry(
         "dominated0.01",
-        _dominated,
+        _g("dominated_response", 0.01),
         "the paper's cycle plus a response dominated by margin 0.01: non-full support, mass decays slowly",
     ),
     GameEntry(
         "llmfao_crowd",
-        _llmfao,
+        _g("llmfao", "crowd", missing="tie"),
         "the real LLMFAO crowd comparisons of 59 models (rates game, unobserved pairs tie): real data",
         budget_scale=0.25,
     ),
 )
+BY_NAME = {g.name: g for g in GAMES}
 
 
 class FeedbackEntry(NamedTuple):
@@ -171,43 +144,62 @@ FEEDBACKS: tuple[FeedbackEntry, ...] = (
 )
 
 
-def main(argv=None) -> int:
-    p = cli.parser(STUDY, __doc__.splitlines()[0])
-    cli.add_rules(p, f"every registered rule; --quick: {', '.join(QUICK_RULES)}")
-    cli.add_hp(p)
-    cli.add_count(
-        p,
-        "--budget",
+def named(text: str, dtype: str, seed: int):
+    """The suite's own games by name (a family's first game; the metadata's lookup); None for other names."""
+    from .common.gamespec import GameSpec
+
+    if text not in BY_NAME:
+        return None
+    e = BY_NAME[text]
+    return GameSpec(e.build(seed, False, dtype)[0], e.name, {"name": e.name, "why": e.why})
+
+
+@dataclass(frozen=True)
+class Config(study.Base):
+    rules: tuple = study.rules("all", "every registered rule by default", quick="mwu,inpo,omwu,comal")
+    games: tuple = study.games(
+        ",".join(g.name for g in GAMES),
+        "the columns' games (default all of the suite's)",
+        named=tuple(BY_NAME),
+        quick=",".join(g.name for g in GAMES if g.quick),
+    )
+    comparisons: str = study.comparisons("a game of your comparisons, one more column")
+    hp: tuple = study.hp(f"start_noise is {START_NOISE} unless given")
+    seeds: int = study.seeds(16, "seeds (random starts) per game, >= 16 (default 16)", least=16)
+    jobs: int = study.jobs()
+    budget: int = study.option(
+        3000,
         "oracle calls per run with exact/noisy feedback; with sampled:K the comparisons of as many gradient "
         "evaluations of one player, K x actions x budget (default 3000; --quick 400)",
+        quick=400,
+        parse=study._count("budget"),
     )
-    cli.add_count(p, "--seeds", f"seeds (random starts) per game, >= 16 (default {SEEDS})", SEEDS)
-    cli.add_count(
-        p,
-        "--jobs",
-        "worker processes, each running whole (rule, game family) units (default: min(2, CPUs)); "
-        "results do not depend on it",
-        default=min(2, os.cpu_count() or 1),
-    )
-    args = p.parse_args(argv)
-    cli.setup(args)
-    import algorithms
+
+
+def every(c: Config) -> int:
+    return max(1, c.budget // 40)
+
+
+def prepare(c: Config) -> Config:
+    """``--budget`` a multiple of its record interval; ``start_noise`` 0.5 unless ``--hp`` sets it; every rule
+    and ``--hp`` on the paper's cycle (a rule that cannot read a game of the suite skips that column)."""
     import games
 
-    if args.seeds < 16:
-        cli.fail(
-            p, f"--seeds must be >= 16 (a 95 % bootstrap interval over seeds needs them), got {args.seeds}"
-        )
-    specs = rules.resolve_rules(p, args.rules, list(QUICK_RULES if args.quick else algorithms.RULES))
-    specs, hps = rules.study_hparams(p, specs, games.comal_cycle(dtype=args.dtype), args)
-    budget = args.budget or (400 if args.quick else 3000)
-    every = max(1, budget // 40)
-    if budget % every:
-        cli.fail(p, f"--budget ({budget}) must be a multiple of {every}")
-    with output.Output(p, cli.default_out(args)) as out:
-        run_suite(args, specs, hps, budget, every, out.path)
-    print(f"wrote {out.out}/")
-    return 0
+    if c.budget % every(c):
+        raise ValueError(f"--budget ({c.budget}) must be a multiple of {every(c)}")
+    c = dataclasses.replace(c, hp=((None, "start_noise", START_NOISE), *c.hp))
+    study.check_rules(c, games.comal_cycle(dtype=c.dtype), cli.feedback_type("exact"))
+    for item in study.game_items(c):
+        _entry(c, item)
+    return c
+
+
+def _entry(c: Config, item: str) -> GameEntry:
+    """A ``--games`` item as a suite entry: one of :data:`GAMES`, or a game of yours (a one-game family)."""
+    if item in BY_NAME:
+        return BY_NAME[item]
+    gs = study.load_game(item, c.dtype, c.seed, named)
+    return GameEntry(gs.label, lambda seed, quick, dtype: [gs.game], f"--games {item}")
 
 
 def _reads(rule, game) -> bool:
@@ -224,126 +216,85 @@ def family_key(game) -> tuple:
     return (tuple(np.shape(game.A)), bool(game.contextual), bool(game.preference))
 
 
-def _key(entry, game) -> tuple:
-    return (*family_key(game), entry.budget_scale)
-
-
 def families(entries, seed: int, quick: bool, dtype: str) -> list[list[tuple]]:
-    """The entries' games grouped by :func:`family_key` (order of first appearance): one list of
-    ``(entry, games)`` per compiled sweep. Same-shape games of different entries share one sweep, so the
+    """The entries' games grouped by :func:`family_key` and budget scale (order of first appearance): one list
+    of ``(entry, games)`` per compiled sweep. Same-shape games of different entries share one sweep, so the
     number of compilations is rules x families x feedbacks, not rules x games x feedbacks."""
     groups: dict[tuple, list] = {}
     for entry in entries:
         game_list = entry.build(seed, quick, dtype)
-        groups.setdefault(_key(entry, game_list[0]), []).append((entry, game_list))
+        groups.setdefault((*family_key(game_list[0]), entry.budget_scale), []).append((entry, game_list))
     return list(groups.values())
 
 
-class Unit(NamedTuple):
-    """One unit of work: a rule on one family of games, every feedback (one compiled sweep each)."""
-
-    rule: int  # index into the rules run
-    family: int  # index into :func:`families`
+@functools.cache
+def _families(c: Config) -> list[list[tuple]]:
+    return families([_entry(c, item) for item in study.game_items(c)], c.seed, c.quick, c.dtype)
 
 
-def simulate(unit: Unit, sources, hps, args_t, budget: int, every: int):
-    """Run one unit, in this process or a worker: ``(rows, {sweep: seconds})``. ``sources`` are the
-    ``--rules`` texts (re-resolved here: a worker imports the user's module itself)."""
-    import jax
+def units(c: Config):
+    """One unit per rule and family of games, every feedback (one compiled sweep each)."""
+    return [((r, k), (r, k)) for r in c.rules for k in range(len(_families(c)))]
+
+
+def simulate(c: Config, source: str, family: int) -> dict:
+    import pandas as pd
 
     import algorithms
 
-    seed, quick, dtype, n_seeds = args_t
-    jax.config.update("jax_enable_x64", dtype == "float64")
-    source = sources[unit.rule]
-    rule = rules.load_rule(source)
-    members = families([g for g in GAMES if g.quick or not quick], seed, quick, dtype)[unit.family]
+    rule, members = study.load_rule(source), _families(c)[family]
     game = members[0][1][0]
-    steps = max(1, round(members[0][0].budget_scale * budget / every)) * every
-    names = "+".join(e.name for e, _ in members)
+    steps = max(1, round(members[0][0].budget_scale * c.budget / every(c))) * every(c)
     metrics = ("gap", "win_rate") if game.preference else ("gap",)
-    rows, seconds = [], {}
-    if not _reads(rule, game):
-        return rows, seconds
-    for fb in FEEDBACKS:
+    rows = []
+    for fb in FEEDBACKS if _reads(rule, game) else ():
         feedback = cli.feedback_type(fb.spec)
         if rule.exact_only and feedback.stochastic:
             continue
-        tic = time.perf_counter()
         tr = algorithms.sweep(
             rule,
             [g for _, gl in members for g in gl],
             steps=steps,
-            record_every=every,
-            seeds=[seed + i for i in range(n_seeds)],
+            record_every=every(c),
+            seeds=[
+                c.seed + i for i in range(c.seeds)
+            ],  # the suite's seeding, kept: run_seeds changes its numbers
             feedback=feedback,
             metrics=metrics,
-            **{"start_noise": START_NOISE, **hps[rule.name]},
+            **study.hparams(c, source),
         )
-        members_n = [(e.name, len(gl)) for e, gl in members]
-        rows.extend(_read_runs(rule.name, members_n, fb, tr, game, steps))
-        seconds[f"{rule.name} {names} {fb.spec}"] = round(time.perf_counter() - tic, 3)
-    return rows, seconds
+        rows.extend(_read_runs(rule.name, [(e.name, len(gl)) for e, gl in members], fb, tr, game, steps))
+    return {"runs": pd.DataFrame(rows)}
 
 
-def run_suite(args, specs, hps, budget, every, folder) -> None:
-    t0 = time.perf_counter()
-    timer = progress.Timer()
-    entries = [g for g in GAMES if g.quick or not args.quick]
-    groups = families(entries, args.seed, args.quick, args.dtype)
-    todo = [Unit(i, k) for i in range(len(specs)) for k in range(len(groups))]
-    work = ([s.source for s in specs], hps, (args.seed, args.quick, args.dtype, args.seeds), budget, every)
-    done = {}
-    with progress.progress(
-        args, len(todo), f"suite: rules x game families on {args.jobs} process(es)", "unit"
-    ) as bar:
-
-        def finished(u, result):
-            done[u] = result
-            bar.set_postfix_str(f"{specs[u.rule].name}, family {u.family + 1}/{len(groups)}")
-            bar.update()
-
-        progress.run_all(args.jobs, [(u, simulate, (u, *work)) for u in todo], finished)
-    runs = [r for u in todo for r in done[u][0]]
-    for u in todo:
-        timer.seconds.update(done[u][1])
-    import pandas as pd
-
-    order = {e.name: i for i, e in enumerate(entries)}
-    df = pd.DataFrame(runs).sort_values("game", key=lambda c: c.map(order), kind="stable", ignore_index=True)
-    output.write_frame(folder / "runs.csv", df)
-    cells = summarize(df, seed=args.seed)
+def report(c: Config, t: dict, folder) -> dict:
+    entries = [e for m in _families(c) for e, _ in m]
+    order = {e.name: i for i, e in enumerate(_entry(c, item) for item in study.game_items(c))}
+    df = t["runs"].sort_values("game", key=lambda s: s.map(order), kind="stable", ignore_index=True)
+    output.write_frame(folder / "runs.csv", df)  # the suite's order: game by game, then the units' order
+    cells = summarize(df, seed=c.seed)
     output.write_frame(folder / "suite.csv", cells)
-    board = leaderboard(cells, [s.name for s in specs])
+    names = [study.load_rule(r).name for r in c.rules]
+    board = leaderboard(cells, names)
     output.atomic_write(folder / "leaderboard.md", board + "\n")
-    output.save_figure(heatmap(cells, [s.name for s in specs]), folder / "heatmap.png")
-    output.save_figure(profile(cells, [s.name for s in specs]), folder / "profile.png")
-    meta = metadata.metadata(
-        args,
-        rules=metadata.rules_meta(specs),
-        hyperparameters={
-            "start_noise": START_NOISE,
-            "per_rule": {s.name: rules.effective_hparams(s.rule, hps[s.name]) for s in specs},
-        },
-        games=[
-            {"name": g.name, "why": g.why, "games": len(gl), "family": k}
-            for k, m in enumerate(groups)
-            for g, gl in m
-        ],
-        feedback=[f.spec for f in FEEDBACKS],
-        budget={
-            "oracle_calls": budget,
-            "sampled": "K x actions x budget comparisons",
-            "record_every": every,
-            "scale": {g.name: g.budget_scale for g in entries if g.budget_scale != 1.0},
-        },
-        jobs=args.jobs,
-        seeds=args.seeds,
-        overall_rank="mean over the (game, feedback, budget) columns of the rule's rank by median final gap",
-        wall_time_s={**timer.seconds, "total": round(time.perf_counter() - t0, 3)},
-    )
-    metadata.write_metadata(folder, meta)
+    output.save_figure(heatmap(cells, names), folder / "heatmap.png")
+    output.save_figure(profile(cells, names), folder / "profile.png")
     print(board)
+    return {
+        "suite_games": [
+            {"name": e.name, "why": e.why, "games": len(gl), "family": k}
+            for k, m in enumerate(_families(c))
+            for e, gl in m
+        ],
+        "feedback_columns": [f.spec for f in FEEDBACKS],
+        "budget": {
+            "oracle_calls": c.budget,
+            "sampled": "K x actions x budget comparisons",
+            "record_every": every(c),
+            "scale": {e.name: e.budget_scale for e in entries if e.budget_scale != 1.0},
+        },
+        "overall_rank": "mean over the (game, feedback, budget) columns of the rule's rank by median final gap",
+    }
 
 
 def _read_runs(rule: str, members, fb: FeedbackEntry, tr, first_game, budget: int) -> list[dict]:
@@ -554,6 +505,24 @@ def profile(cells, order):
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
+
+STUDY_DECL = study.Study(
+    STUDY,
+    __doc__.splitlines()[0],
+    Config,
+    units,
+    simulate,
+    report,
+    prepare,
+    refuses={
+        "feedback": "the suite's columns are every rule under exact, sampled:8 and noisy:0.1 feedback",
+        "schedules": "the rules run at constant step sizes",
+        "steps": "the runs' length is --budget: equal oracle calls or comparisons, not equal steps",
+        "x": "the budget's unit is fixed by the feedback: oracle calls (exact, noisy) or comparisons (sampled)",
+    },
+    named=named,
+)
+main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))

@@ -23,7 +23,10 @@ TINY = {
     "jobs": ["--jobs", "1"],
     "grid": ["--grid", "2"],
     "inner_steps": ["--inner-steps", ""],
+    "budget": ["--budget", "40"],
 }
+#: Where a study's design needs more than the tiniest: the suite's bootstrap intervals need >= 16 seeds.
+LEAST = {"suite": {"seeds": ["--seeds", "16"]}}
 USER = '''
 import functools
 
@@ -79,7 +82,8 @@ def test_every_study_takes_a_rule_a_game_and_a_schedule_of_your_own(name, tmp_pa
     fields, out = _fields(name), tmp_path / "out"
     user_rule, user_game = USER_RULE.get(name, "users_work:rule"), USER_GAME.get(name, "users_work:game")
     args = ["--quick", "--quiet", "--no-compile-cache", "--out", str(out), "--rules", user_rule]
-    args += [a for f, flag in TINY.items() if f in fields for a in flag] + EXTRA.get(name, [])
+    args += [a for f, flag in {**TINY, **LEAST.get(name, {})}.items() if f in fields for a in flag]
+    args += EXTRA.get(name, [])
     args += ["--schedules", "users_work:schedule"] if "schedules" in fields else []
     if "games" not in fields:  # refused: one line, exit 2, before any work
         with pytest.raises(SystemExit) as exit_:

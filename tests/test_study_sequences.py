@@ -145,7 +145,9 @@ def test_quick_run_as_a_module_writes_its_tables_and_counts_comparisons(tmp_path
     np.testing.assert_array_equal(sampled["comparisons"], sampled["pairs"] * sampled["step"])
     fig = sequences.figure(df, ["verbose3x4"], sorted(set(df["rule"])), ["autoregressive"], "comparisons")
     ax = fig.axes[0]
-    assert ax.get_xlabel() == "pairwise comparisons (log beyond the first record)"  # K = 64 and 1024 end 16-fold apart
+    assert (
+        ax.get_xlabel() == "pairwise comparisons (log beyond the first record)"
+    )  # K = 64 and 1024 end 16-fold apart
     drawn = {line.get_label(): line.get_xdata() for line in ax.get_lines()}
     assert set(drawn) == {"autoregressive, K=64", "autoregressive, K=1024"}  # the population judges none
     np.testing.assert_array_equal(drawn["autoregressive, K=1024"], 1024 * np.unique(sampled["step"]))

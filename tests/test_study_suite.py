@@ -1,7 +1,10 @@
-"""The suite's statistics, on small examples computed by hand: the bootstrap interval of the median, the rank
-in a column (ties share the mean rank), the overall rank (mean over the columns a rule runs in), and the
-reading of one compiled sweep's game-major runs back into the games that were stacked into it."""
+"""The suite on the study shell. Its statistics, on small examples computed by hand: the bootstrap interval of
+the median, the rank in a column (ties share the mean rank), the overall rank (mean over the columns a rule runs
+in), and the reading of one compiled sweep's game-major runs back into the games that were stacked into it. Its
+CLI contract in-process, and a rule and a game of your own ranked beside the registered ones."""
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -127,3 +130,81 @@ def test_same_shape_games_share_one_family():
 def test_every_suite_game_builds_and_says_why(entry):
     gl = entry.build(0, False, "float64")
     assert gl and all(np.shape(g.A) == np.shape(gl[0].A) for g in gl) and len(entry.why) > 20
+
+
+def cli_error(capsys, args, out: Path) -> str:
+    """Run the study in-process; it must exit 2 with one line on stderr and write nothing."""
+    with pytest.raises(SystemExit) as exc:
+        suite.main(["--quick", "--quiet", "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+    return err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "8"], "--seeds must be >= 16"),
+        (["--budget", "81"], "--budget (81) must be a multiple of 2"),
+        (["--budget", "0"], "--budget must be >= 1"),
+        (["--rules", "mwu,nope"], "valid rules:"),
+        (["--hp", "foo=1"], "--hp foo: no rule run declares 'foo'"),
+        (["--rules", "inpo", "--hp", "eta=20"], "eta * tau must be <= 1"),
+        (["--games", "nosuch_game"], "unknown game 'nosuch_game'"),
+        (["--feedback", "exact"], "--feedback: the suite's columns are every rule under exact, sampled:8"),
+        (["--steps", "100"], "--steps: the runs' length is --budget"),
+        (["--x", "steps"], "--x: the budget's unit is fixed by the feedback"),
+        (["--schedules", "x:y"], "--schedules: the rules run at constant step sizes"),
+    ],
+)
+def test_cli_errors_are_one_line_before_any_computation(args, message, tmp_path, capsys):
+    assert message in cli_error(capsys, args, tmp_path / "out")
+
+
+MY_WORK = """
+import functools
+import algorithms, games
+
+
+@functools.cache
+def my_rule():
+    return algorithms.mwu()._replace(name="my_rule")  # MWU under a name of its own
+
+
+def my_game():
+    return games.condorcet_cycle(3, 0.8)
+"""
+
+
+@pytest.mark.slow  # ~50 s on 2 busy cores (six compiled sweeps); tests/test_studies.py runs the suite tiny
+def test_a_rule_and_a_game_of_your_own_ranked_with_intervals(tmp_path, monkeypatch, capsys):
+    """In-process, tiny: registered rules and a rule of the user's on the paper's cycle and a user's game, one
+    leaderboard; every cell has its interval, sampled feedback two budgets."""
+    (tmp_path / "mine.py").write_text(MY_WORK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "s"
+    args = ["--quiet", "--budget", "40", "--rules", "omwu,mine:my_rule", "--hp", "my_rule.eta=0.4"]
+    suite.main([*args, "--games", "paper_cycle,mine:my_game", "--jobs", "1", "--out", str(out)])
+    board = (out / "leaderboard.md").read_text()
+    assert board.strip() in capsys.readouterr().out  # printed and saved
+    assert "| rank | rule" in board and "my_rule" in board and "## mine:my_game" in board
+    cells = pd.read_csv(out / "suite.csv")
+    assert set(cells.rule) == {"omwu", "my_rule"}
+    assert set(cells.game) == {"paper_cycle", "mine:my_game"}
+    assert (cells.runs == 16).all() and (cells.gap_lo <= cells.gap_median).all()
+    assert (cells.gap_median <= cells.gap_hi).all() and (cells.gap_lo < cells.gap_hi).any()
+    assert {"exact", "sampled:8", "noisy:0.1"} == set(cells.feedback)
+    assert cells[cells.feedback == "sampled:8"].groupby("game").budget.nunique().eq(2).all()  # two budgets
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["hyperparameters"]["my_rule"] == {"eta": 0.4, "start_noise": 0.5}
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == cells.runs.sum()
+    assert list(dict.fromkeys(runs.game)) == [
+        "paper_cycle",
+        "mine:my_game",
+    ]  # game by game, as --games orders
+    assert (runs.game != runs.game.shift()).sum() == 2
+    for png in ("heatmap.png", "profile.png"):
+        assert (out / png).stat().st_size > 10_000
