@@ -256,9 +256,7 @@ def simulate(c: Config, source: str, family: int) -> dict:
             [g for _, gl in members for g in gl],
             steps=steps,
             record_every=every(c),
-            seeds=[
-                c.seed + i for i in range(c.seeds)
-            ],  # the suite's seeding, kept: run_seeds changes its numbers
+            seeds=cli.run_seeds(c.seed, c.seeds),  # as every study: two --seed values share no run
             feedback=feedback,
             metrics=metrics,
             **study.hparams(c, source),

@@ -208,3 +208,26 @@ def test_a_rule_and_a_game_of_your_own_ranked_with_intervals(tmp_path, monkeypat
     assert (runs.game != runs.game.shift()).sum() == 2
     for png in ("heatmap.png", "profile.png"):
         assert (out / png).stat().st_size > 10_000
+
+
+def test_two_seeds_share_no_run(monkeypatch):
+    """``--seed`` is a replicate: the suite draws its run seeds as every study does (``cli.run_seeds``), so
+    ``--seed 0`` and ``--seed 1`` share no run (with ``seed + i``, 15 of 16 runs were shared)."""
+    import algorithms
+    from experiments.common import study
+
+    drawn = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(*args, seeds, **kw):
+        drawn[current] = list(seeds)
+        raise Stop
+
+    monkeypatch.setattr(algorithms, "sweep", capture)
+    for current in (0, 1):
+        c, _ = study.parse_config(suite.STUDY_DECL, ["--quick", "--rules", "mwu", "--seed", str(current)])
+        with pytest.raises(Stop):
+            suite.simulate(c, "mwu", 0)
+    assert len(drawn[0]) == len(drawn[1]) == 16 and not set(drawn[0]) & set(drawn[1])
