@@ -44,13 +44,8 @@ class Config(study.Base):
 def prepare(c: Config) -> Config:
     """``--steps`` a multiple of ``--record-every``; ``--x`` against the feedback; every rule's
     hyperparameters and feedback on every game, before any work."""
-    if c.steps % c.record_every:
-        raise ValueError(f"--steps ({c.steps}) must be a multiple of --record-every ({c.record_every})")
+    study.check_cost(c)
     fb = cli.feedback_type(c.feedback)
-    if c.x == "comparisons" and fb.kind != "sampled":
-        raise ValueError(
-            f"--x comparisons: {fb.name} feedback counts no comparisons; give --feedback sampled:K"
-        )
     cli.check_level(c.level, c.dtype)
     kept = c.rules
     for item in study.game_items(c):

@@ -58,13 +58,8 @@ def prepare(c: Config) -> Config:
     each K run on every game, before any work."""
     import algorithms
 
-    if c.steps % c.record_every:
-        raise ValueError(f"--steps ({c.steps}) must be a multiple of --record-every ({c.record_every})")
+    study.check_cost(c)
     fb = cli.feedback_type(c.feedback)
-    if c.x == "comparisons" and fb.kind != "sampled":
-        raise ValueError(
-            f"--x comparisons: {fb.name} feedback counts no comparisons; give --feedback sampled:K"
-        )
     for name in [n for _, n, _ in c.hp if n in K_POINT][:1]:
         raise ValueError(f"--hp {name}: {name} is this study's grid axis (eta, tau); it cannot be fixed")
     names = [study.load_rule(t).name for t in c.rules]

@@ -46,11 +46,8 @@ def prepare(c: Config) -> Config:
     rule's hyperparameters at both ends of the tau grid on every game, before any work."""
     import dataclasses
 
+    study.check_cost(c)
     fb = cli.feedback_type(c.feedback)
-    if c.x == "comparisons" and fb.kind != "sampled":
-        raise ValueError(
-            f"--x comparisons: {fb.name} feedback counts no comparisons; give --feedback sampled:K"
-        )
     if any(n == "tau" for _, n, _ in c.hp):
         raise ValueError("--hp tau: tau is this study's grid axis (tau)")
     for t in c.rules:
