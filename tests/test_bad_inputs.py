@@ -479,6 +479,12 @@ GAMES_ERRORS = [
     ),
     (
         "#33 two counts of 2**62",
+        lambda: games.tally(_table(n=[str(2**62), str(2**62), "1"]), count="n"),
+        ValueError,
+        r"row 0 has count '4611686018427387904'.*\[0, 2\*\*53\]",
+    ),
+    (
+        "#33 three counts of 2**52 sum above 2**53",
         lambda: games.tally(_table(n=[str(2**52), str(2**52), str(2**52)]), count="n"),
         ValueError,
         r"sum to 1\.351e\+16 records, more than 2\*\*53",
