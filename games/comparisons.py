@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import os
-import re
+import unicodedata
 import warnings
 from collections.abc import Mapping
 
@@ -44,7 +44,7 @@ import pandas as pd
 import scipy.sparse
 import scipy.sparse.csgraph
 
-from .core import Game, matrix_game, preference_game
+from .core import Game, check_int, check_memory, matrix_game, preference_game
 
 __all__ = [
     "Comparisons",
@@ -55,6 +55,7 @@ __all__ = [
     "MISSING",
     "KINDS",
     "OUTCOMES",
+    "MAX_RECORDS",
 ]
 
 #: The treatments of unobserved pairs (``missing=``); there is no default.
@@ -63,6 +64,12 @@ MISSING = ("tie", "bradley_terry", "worst_case")
 KINDS = ("rates", "margins")
 #: Outcome codes of :attr:`Comparisons.outcome`.
 OUTCOMES = ("left", "right", "tie")
+#: The most records (the sum of the counts) a table may hold: ``2**53``, below which every count and every sum
+#: of counts is exact in float64 (the count arrays' dtype) and cannot overflow int64.
+MAX_RECORDS = 2**53
+#: ``[C, n, n]`` float64 arrays held at once: :func:`tally` (wins, ties and their bincounts: 4) and
+#: :func:`comparison_game` (counts, rates, masks and the payoff: about 10).
+_TALLY_ARRAYS, _GAME_ARRAYS = 4, 10
 #: The default ``outcomes`` mapping (LLMFAO's winner column).
 DEFAULT_OUTCOMES = {"left": "left", "right": "right", "tie": "tie"}
 
@@ -207,18 +214,77 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(uniq), codes.astype(np.int64)
 
 
-def _warn_whitespace(labels: list[str]) -> None:
-    norm: dict[str, str] = {}
-    for lab in labels:
-        key = re.sub(r"\s+", " ", lab).strip()
-        if key in norm:
-            warnings.warn(
-                f"model names {norm[key]!r} and {lab!r} differ only by whitespace; they are kept as two models",
-                UserWarning,
-                stacklevel=3,
+def _check_size(who: str, C: int, n: int, arrays: int) -> None:
+    """Refuse ``C`` prompts and ``n`` models whose ``[C, n, n]`` count arrays do not fit, before allocating."""
+    what = (
+        f"{n} models" + (f" x {C} prompts" if C > 1 else "") + f" ({arrays} dense [C, n, n] float64 arrays)"
+    )
+    check_memory(who, what, float(arrays) * 8.0 * C * n * n)
+
+
+def _invisible(name: str) -> str | None:
+    """The first invisible character of ``name`` — a format character (Unicode category Cf: zero-width space,
+    joiners, direction marks, BOM) or a control character other than whitespace (Cc) — as ``U+XXXX NAME``, or
+    None. (Whitespace is the business of the whitespace warning.)"""
+    if name.isprintable():  # C-speed fast path: no character of category C* (nor Z* other than space)
+        return None
+    for ch in name:
+        if unicodedata.category(ch) == "Cf" or (unicodedata.category(ch) == "Cc" and not ch.isspace()):
+            return f"U+{ord(ch):04X} {unicodedata.name(ch, 'control character')}"
+    return None
+
+
+def _models(frame: pd.DataFrame, names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, code of each name)`` with the names in Unicode normal form NFC.
+
+    Canonically equivalent spellings (``'café'`` composed, or ``'cafe'`` + a combining accent) are one model
+    (a warning says which spellings were merged). A name holding an invisible character (control or format:
+    a zero-width space, a byte-order mark, a direction mark) is refused: it would be a second model that prints
+    like the first one.
+    """
+    raw, codes = _factorize(names)
+    for u in raw:
+        bad = _invisible(str(u))
+        if bad is not None:
+            pos = int(np.argmax(names == u)) % len(frame)
+            raise ValueError(
+                f"{_row(frame, pos)} names model {str(u)!r}, which holds the invisible character {bad}; "
+                "remove it (it would print like another model's name)"
             )
-        else:
-            norm[key] = lab
+    norm = np.array(
+        [
+            u if unicodedata.is_normalized("NFC", u) else unicodedata.normalize("NFC", u)
+            for u in map(str, raw)
+        ],
+        dtype=object,
+    )
+    labels, back = _factorize(norm)
+    if len(labels) < len(raw):
+        counts = np.bincount(back, minlength=len(labels))
+        k = int(np.argmax(counts > 1))
+        spellings = [str(u) for u in raw[back == k]]
+        warnings.warn(
+            f"model names {spellings} are the same text in different Unicode forms (code points "
+            f"{[' '.join(f'U+{ord(c):04X}' for c in v) for v in spellings]}); they are counted as one model, "
+            f"{str(labels[k])!r} (Unicode NFC)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return labels, back[codes]
+
+
+def _warn_whitespace(labels: list[str]) -> None:
+    key = pd.Series(labels, dtype=object).str.replace(r"\s+", " ", regex=True).str.strip()
+    dup = key.duplicated(keep=False).to_numpy()
+    if dup.any():
+        first = int(np.argmax(dup))
+        other = int(np.flatnonzero(dup & (key.to_numpy() == key.iloc[first]))[1])
+        warnings.warn(
+            f"model names {labels[first]!r} and {labels[other]!r} differ only by whitespace; they are kept as two "
+            "models",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def tally(
@@ -248,8 +314,12 @@ def tally(
         TypeError: records neither a DataFrame nor a path; a bad ``outcomes``.
         ValueError: an empty table, an absent column, a missing value (NaN), a winner value outside ``outcomes``,
             a model compared with itself, a negative or non-integer count (each naming the row and value).
+        ValueError: a count above :data:`MAX_RECORDS` or counts summing above it; a model name holding an
+            invisible (control or format) character such as a zero-width space; more models (or prompts) than
+            the ``[C, n, n]`` count arrays leave room for in this machine's memory (checked before allocating).
     Warns:
-        UserWarning: two model names that differ only by whitespace (kept apart).
+        UserWarning: two model names that differ only by whitespace (kept apart); two spellings of one name in
+            different Unicode forms (merged: names are compared in Unicode normal form NFC).
 
     Example:
         >>> df = pd.DataFrame({"left": ["a", "a", "b"], "right": ["b", "b", "a"],
@@ -274,7 +344,9 @@ def tally(
         raise ValueError(f"the columns must be distinct, got {columns}")
     frame = _read(records, columns)
     lnames, rnames = _names(frame[left]), _names(frame[right])
-    same = lnames == rnames
+    labels, model = _models(frame, np.concatenate([lnames, rnames]))
+    li, ri = model[: len(lnames)], model[len(lnames) :]
+    same = li == ri
     if same.any():
         pos = int(np.argmax(same))
         raise ValueError(f"{_row(frame, pos)} compares model {lnames[pos]!r} with itself")
@@ -288,9 +360,6 @@ def tally(
             f"{_row(frame, pos)} has winner {unknown[0]!r}, not one of {sorted(code_of)} (declare it in outcomes=)"
         )
     outcome = np.array([code_of[u] for u in uniq], dtype=np.int64)[inverse]
-    labels, model = _factorize(np.concatenate([lnames, rnames]))
-    li, ri = model[: len(lnames)], model[len(lnames) :]
-    _warn_whitespace(list(labels))
     if prompt is not None:
         prompts, pidx = _factorize(_names(frame[prompt]))
         prompts = tuple(str(p) for p in prompts) if len(prompts) > 1 else None
@@ -304,6 +373,8 @@ def tally(
         mult = np.ones(len(frame), dtype=np.int64)
     C = 1 if prompts is None else len(prompts)
     n = len(labels)
+    _check_size("tally", C, n, _TALLY_ARRAYS)
+    _warn_whitespace([str(x) for x in labels])
     # collapse identical records: one distinct record per (prompt, left, right, outcome)
     key = ((pidx * n + li) * n + ri) * 3 + outcome
     cells, inv = np.unique(key, return_inverse=True)
@@ -321,12 +392,18 @@ def tally(
 def _counts(frame: pd.DataFrame, column: str) -> np.ndarray:
     raw = frame[column]
     vals = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(vals) | (vals < 0) | (vals != np.round(vals))
+    bad = ~np.isfinite(vals) | (vals < 0) | (vals != np.round(vals)) | (vals > MAX_RECORDS)
     if bad.any():
         pos = int(np.argmax(bad))
         raise ValueError(
             f"{_row(frame, pos)} has count {str(raw.iloc[pos])!r} in column {column!r}; counts must be whole "
-            "numbers >= 0"
+            f"numbers in [0, 2**53] (= {MAX_RECORDS}, exact in float64)"
+        )
+    total = float(vals.sum())  # each <= 2**53: the float sum cannot overflow, and it is exact below 2**53
+    if total > MAX_RECORDS:
+        raise ValueError(
+            f"the counts in column {column!r} sum to {total:.4g} records, more than 2**53 (= {MAX_RECORDS}): "
+            "counts that large are not exact in float64"
         )
     return vals.astype(np.int64)
 
@@ -402,10 +479,13 @@ def bradley_terry_fit(
     Args:
         comparisons: from :func:`tally`.
         ties: the wins a tie counts for each side (>= 0).
+        tol: stop when the largest gradient entry is below ``tol`` times the total weight (finite, > 0).
+        max_iter: the most Newton steps (an integer >= 1).
     Returns:
         :class:`BradleyTerry`.
     Raises:
-        TypeError: not a :class:`Comparisons`. ValueError: a bad ``ties``; no finite MLE (names a group of
+        TypeError: not a :class:`Comparisons`; a ``tol`` or ``max_iter`` of another type.
+        ValueError: a bad ``ties``, ``tol <= 0``, ``max_iter < 1``; no finite MLE (names a group of
         models that never lost to, or never beat, the others).
         RuntimeError: Newton did not converge in ``max_iter`` steps.
 
@@ -421,6 +501,11 @@ def bradley_terry_fit(
             f"bradley_terry_fit expects games.Comparisons (games.tally), got {type(comparisons).__name__}"
         )
     t = _check_ties(ties)
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
+        raise TypeError(f"tol must be a real number > 0 (relative to the total weight), got {tol!r}")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a finite number > 0 (relative to the total weight), got {tol!r}")
+    max_iter = check_int(max_iter, "max_iter")
     w = (comparisons.wins + t * comparisons.ties).sum(axis=0)  # [n, n]
     _check_connected(w, comparisons.labels)
     s, it, grad = _newton_bt(w, tol, max_iter)
@@ -495,15 +580,21 @@ def _newton_bt(w: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, in
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _unobserved_error(comparisons: Comparisons, num: int) -> ValueError:
+def _unobserved_error(comparisons: Comparisons, unobserved: np.ndarray, show: int = 3) -> ValueError:
+    """``unobserved``: ``[C, n, n]`` mask of the unobserved cells (both ``(i, j)`` and ``(j, i)``)."""
     C, n = comparisons.num_prompts, comparisons.num_models
-    where = (
-        f"of the {C} x {n * (n - 1) // 2} (prompt, pair) cells"
-        if C > 1
-        else f"of the {n * (n - 1) // 2} pairs"
-    )
+    c, i, j = np.nonzero(np.triu(unobserved, 1))
+    num = len(c)
+    lab = comparisons.labels
+    if C > 1:
+        cells = [f"({comparisons.prompts[a]!r}: {lab[b]!r} vs {lab[d]!r})" for a, b, d in zip(c, i, j)]
+        where = f"of the {C} x {n * (n - 1) // 2} (prompt, pair) cells"
+    else:
+        cells = [f"{lab[b]!r} vs {lab[d]!r}" for b, d in zip(i, j)]
+        where = f"of the {n * (n - 1) // 2} pairs"
+    listed = ", ".join(cells[:show]) + (f" and {num - show} more" if num > show else "")
     return ValueError(
-        f"{num} {where} were never compared; say what they are with missing=: 'tie' (P = 1/2), "
+        f"{num} {where} were never compared ({listed}); say what they are with missing=: 'tie' (P = 1/2), "
         "'bradley_terry' (P = sigma(s_i - s_j) from a Bradley-Terry fit) or 'worst_case' (every unobserved "
         "payoff -1/2 against the row player: the robust equilibrium)"
     )
@@ -573,6 +664,29 @@ def from_comparisons(
     )
 
 
+def _check_fit(fit, comparisons: Comparisons, ties: float, missing) -> None:
+    if not isinstance(fit, BradleyTerry):
+        raise TypeError(
+            f"fit must be a games.BradleyTerry (games.bradley_terry_fit), got {type(fit).__name__}"
+        )
+    if missing != "bradley_terry":
+        raise ValueError(f"fit is used only with missing='bradley_terry', got missing={missing!r}")
+    have, want = [str(m) for m in fit.scores.index], list(comparisons.labels)
+    if have != want:
+        extra = [m for m in have if m not in want][:3]
+        absent = [m for m in want if m not in have][:3]
+        what = (
+            f"models absent from the fit: {absent}; models not in the comparisons: {extra}"
+            if extra or absent
+            else "the same models in another order"
+        )
+        raise ValueError(
+            f"fit covers {len(have)} models, the comparisons {len(want)} ({what}); fit the same comparisons"
+        )
+    if fit.ties != ties:
+        raise ValueError(f"fit was made with ties={fit.ties}, the game asks for ties={ties}")
+
+
 def comparison_game(
     comparisons: Comparisons,
     *,
@@ -585,7 +699,13 @@ def comparison_game(
     fit: BradleyTerry | None = None,
 ) -> Game:
     """:func:`from_comparisons` on counts already made (no table read); ``fit`` reuses a Bradley-Terry fit
-    of the same comparisons for ``missing="bradley_terry"`` (computed when not given)."""
+    of the same comparisons for ``missing="bradley_terry"`` (computed when not given).
+
+    Raises:
+        as :func:`from_comparisons`; also ``fit`` not a :class:`BradleyTerry`, given with another ``missing``,
+        or fitted on other models (named) or with other ``ties``; more models or prompts than the game's
+        ``[C, n, n]`` arrays leave room for in this machine's memory (checked before allocating).
+    """
     if not isinstance(comparisons, Comparisons):
         raise TypeError(f"expected games.Comparisons (games.tally), got {type(comparisons).__name__}")
     if kind not in KINDS:
@@ -595,6 +715,9 @@ def comparison_game(
     if weights not in ("counts", "uniform"):
         raise ValueError(f"weights must be 'counts' or 'uniform', got {weights!r}")
     t = _check_ties(ties)
+    if fit is not None:
+        _check_fit(fit, comparisons, t, missing)
+    _check_size("comparison_game", comparisons.num_prompts, comparisons.num_models, _GAME_ARRAYS)
     a = 0.0
     if prior is not None:
         if isinstance(prior, bool) or not isinstance(prior, numbers.Real):
@@ -617,7 +740,7 @@ def comparison_game(
     observed = (den > 0) & off
     num_missing = int(np.sum(~observed & off)) // 2
     if num_missing and missing is None:
-        raise _unobserved_error(comparisons, num_missing)
+        raise _unobserved_error(comparisons, ~observed & off)
     with np.errstate(invalid="ignore", divide="ignore"):
         if kind == "rates":
             A = np.where(observed, (num + a) / (den + 2 * a), 0.5) - 0.5
@@ -629,8 +752,6 @@ def comparison_game(
             fill = 0.0
         elif missing == "bradley_terry":
             fit = bradley_terry_fit(comparisons, ties=t) if fit is None else fit
-            if fit.scores.index.tolist() != list(comparisons.labels) or fit.ties != t:
-                raise ValueError("fit must be a Bradley-Terry fit of these comparisons with the same ties")
             fill = np.broadcast_to(fit.payoff(), A.shape)
         else:
             fill = -0.5

@@ -23,6 +23,7 @@ import contextvars
 import dataclasses
 import functools
 import operator
+import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -42,6 +43,8 @@ __all__ = [
     "check_int",
     "check_seed",
     "check_dtype",
+    "check_memory",
+    "host_memory",
     "written_out_sums",
     "WRITTEN_OUT_MAX_N",
     "action_sum",
@@ -385,6 +388,36 @@ def check_int(value, name: str, low: int = 1) -> int:
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
     return int(value)
+
+
+def host_memory() -> int:
+    """This machine's physical memory in bytes: the limit :func:`check_memory` states for NumPy work."""
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_memory(who: str, what: str, nbytes: float, memory: int | None = None) -> None:
+    """Refuse a size before allocating it: ``nbytes`` (an estimate of what ``what`` allocates, computed from the
+    sizes alone, as a float so that it cannot overflow) against this machine's memory (:func:`host_memory`,
+    or ``memory``).
+
+    Raises:
+        ValueError: ``"<who>: <what> needs about <size> of memory (estimated before allocating anything), more
+            than this machine's <memory>"``.
+    """
+    memory = host_memory() if memory is None else memory
+    if float(nbytes) > memory:
+        raise ValueError(
+            f"{who}: {what} needs about {_bytes(float(nbytes))} of memory (estimated before allocating "
+            f"anything), more than this machine's {_bytes(memory)}"
+        )
 
 
 def check_seed(value, name: str = "key"):

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .comparisons import Comparisons, comparison_game
-from .core import check_int, check_seed
+from .core import check_int, check_memory, check_seed
 
 __all__ = ["Bootstrap", "bootstrap"]
 
@@ -75,6 +75,17 @@ class Bootstrap:
         )
 
 
+def _value(value, where: str) -> np.ndarray:
+    """The statistic's value as a float64 array; None, strings and other non-numbers refused."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"statistic returned {value!r} ({type(value).__name__}) {where}; it must return a number or an "
+            "array of numbers"
+        )
+    return arr.astype(np.float64)
+
+
 def bootstrap(
     comparisons: Comparisons,
     statistic: Callable,
@@ -99,7 +110,11 @@ def bootstrap(
         :class:`Bootstrap`.
     Raises:
         TypeError / ValueError: bad ``n``, ``seed``, ``cluster``, a non-callable statistic, game options refused
-            by :func:`games.from_comparisons` (checked on the full data first), a statistic whose shape changes.
+            by :func:`games.from_comparisons` (checked on the full data first), a statistic whose shape changes
+            or that returns something other than numbers (``None``, a string: TypeError), a resample whose game
+            cannot be built (e.g. it left a pair unobserved without ``missing=``: the message names resample
+            ``b`` and the seed), ``n`` resamples whose draws and samples do not fit in this machine's memory
+            (checked before drawing).
 
     Example:
         >>> import pandas as pd
@@ -124,9 +139,13 @@ def bootstrap(
         raise ValueError(
             "cluster='prompt' needs comparisons with a prompt column (games.tally(..., prompt=...))"
         )
-    estimate = np.asarray(statistic(comparison_game(comparisons, **game_options)), dtype=np.float64)
-    rng = np.random.default_rng(seed)
+    estimate = _value(statistic(comparison_game(comparisons, **game_options)), "on the data")
     mult = comparisons.multiplicity
+    K, per = len(mult), max(estimate.size, 1)
+    extra = f" of {per} numbers each" if per > 1 else ""
+    # the draws [n, K] (int64; with clusters also [n, C]) and the samples [n, *shape] (float64), at once
+    check_memory("bootstrap", f"n={n} resamples of {K} distinct records{extra}", 8.0 * n * (K + per + 1))
+    rng = np.random.default_rng(seed)
     if cluster is None:
         total = int(mult.sum())
         draws = rng.multinomial(total, mult / total, size=n)  # [n, K]
@@ -135,12 +154,12 @@ def bootstrap(
         per_prompt = rng.multinomial(C, np.full(C, 1.0 / C), size=n)  # [n, C]
         draws = mult[None, :] * per_prompt[:, comparisons.prompt]
     samples = np.empty((n, *estimate.shape))
-    for b in range(
-        n
-    ):  # one game (and usually one LP) per resample; a Bradley-Terry fit only when one is needed
-        value = np.asarray(
-            statistic(comparison_game(comparisons.reweighted(draws[b]), **game_options)), np.float64
-        )
+    for b in range(n):  # one game (and usually one LP) per resample; a Bradley-Terry fit only when needed
+        try:
+            game = comparison_game(comparisons.reweighted(draws[b]), **game_options)
+        except ValueError as err:
+            raise ValueError(f"bootstrap resample {b} of {n} (seed={seed}): {err}") from None
+        value = _value(statistic(game), f"on resample {b}")
         if value.shape != estimate.shape:
             raise ValueError(
                 f"statistic returned shape {value.shape} on resample {b}, {estimate.shape} on the data"

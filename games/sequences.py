@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .core import Game, _as_float_array, check_int, check_seed, preference_game
+from .core import Game, _as_float_array, check_int, check_memory, check_seed, preference_game
 
 __all__ = [
     "SequenceSpace",
@@ -167,8 +167,15 @@ def embedding_preference(
     (c^T R u' - c^T R u)`` (``u = v - c``): the cyclic form of the centred token sums plus a transitive reward
     ``-c^T R u``. ``position_scale`` weighs the two (at 1 most seeds have a pure equilibrium; at 0.3 the
     equilibria of the (3, 4) and (4, 4) games mix 5 to 21 sequences).
+
+    Raises:
+        TypeError / ValueError: ``dim`` not an integer >= 1, or so large that its embeddings and the ``dim x dim``
+            form do not fit in this machine's memory (checked before drawing them).
     """
     dim = check_int(dim, "sequence_game: dim")
+    n, V, L = space.n, space.vocab, space.length
+    # E [V, dim], Q [L, dim], G and R [dim, dim], E[tokens] [n, L, dim] and v [n, dim], float64
+    check_memory("sequence_game", f"embedding dim={dim}", 8.0 * dim * (V + L + 3 * dim + n * L + 2 * n))
     for name, value in (("scale", scale), ("position_scale", position_scale)):
         if isinstance(value, bool) or np.ndim(value) != 0 or not np.isfinite(value):
             raise TypeError(f"sequence_game: {name} must be a finite real number, got {value!r}")
@@ -345,6 +352,20 @@ def ancestral_sample(key: jax.Array, log_probs: jax.Array, space: SequenceSpace,
 
 
 def token_mass(probs, space: SequenceSpace, token: int) -> jax.Array:
-    """Expected share of positions holding ``token``: ``sum_y pi(y) #{t: y_t = token} / L`` (``[..]``)."""
+    """Expected share of positions holding ``token``: ``sum_y pi(y) #{t: y_t = token} / L`` (``[..]``).
+
+    Raises:
+        TypeError: ``space`` not a :class:`SequenceSpace`; ``token`` not an integer.
+        ValueError: ``token`` outside ``[0, V)``.
+    """
+    if not isinstance(space, SequenceSpace):
+        raise TypeError(
+            f"token_mass: space must be a games.sequences.SequenceSpace, got {type(space).__name__}"
+        )
+    token = check_int(token, "token_mass: token", low=0)
+    if token >= space.vocab:
+        raise ValueError(
+            f"token_mass: token {token} is not in the vocabulary of {space.vocab} tokens [0, {space.vocab})"
+        )
     count = jnp.asarray((space.tokens == token).mean(1), jnp.result_type(probs))  # [n]
     return jnp.sum(probs * count, axis=-1)

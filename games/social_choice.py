@@ -38,6 +38,7 @@ __all__ = [
     "Exploitability",
     "exploitability",
     "pure",
+    "POLICY_TOL",
 ]
 
 
@@ -211,15 +212,24 @@ def hodge_decomposition(comparisons: Comparisons, *, ties: float = 0.5) -> Hodge
 
 
 def pure(game: Game, action) -> np.ndarray:
-    """The pure strategy on ``action`` (a label of the game, or an index), with the game's context axis."""
+    """The pure strategy on ``action`` (a label of the game, or an integer index), with the game's context axis.
+
+    Raises:
+        TypeError: not a game; an action that is neither a string nor an integer (``1.5``, ``True``).
+        ValueError: an unknown label; an index out of range.
+    """
+    if not isinstance(game, Game):
+        raise TypeError(f"expected a games.Game, got {type(game).__name__}")
     if isinstance(action, str):
         if game.labels is None or action not in game.labels:
             raise ValueError(f"{action!r} is not an action of this game (labels: {game.labels})")
         i = game.labels.index(action)
-    else:
+    elif isinstance(action, (int, np.integer)) and not isinstance(action, (bool, np.bool_)):
         i = int(action)
         if not 0 <= i < game.shape[0]:
             raise ValueError(f"action {action!r} is out of range for {game.shape[0]} actions")
+    else:
+        raise TypeError(f"action must be a label (str) or an integer index, got {action!r}")
     x = np.zeros(game.A.shape[:-2] + (game.shape[0],))
     x[..., i] = 1.0
     return x
@@ -239,17 +249,65 @@ class Exploitability:
     gap: float
     best_response: object
 
+    def __repr__(self) -> str:
+        # the fields keep every digit; the printed form shows 12 significant digits, so that round-off in the
+        # last place (0.30000000000000004) does not print as if it meant something
+        return (
+            f"Exploitability(worst_case_win_rate={self.worst_case_win_rate:.12g}, gap={self.gap:.12g}, "
+            f"best_response={self.best_response!r})"
+        )
+
+
+#: How far from 1 a float64 policy's sum (per prompt) may be, and how far below 0 an entry (an LP's round-off);
+#: for a float32 policy ``8 n`` float32 epsilons.
+POLICY_TOL = 1e-9
+
+
+def _policy(game: Game, policy) -> np.ndarray:
+    if isinstance(policy, (bool, np.bool_)):
+        raise TypeError(f"policy must be a probability vector, a label or an integer index, got {policy!r}")
+    if isinstance(policy, (str, int, np.integer)):
+        return pure(game, policy)
+    try:
+        raw = np.asarray(policy)
+    except ValueError:  # a ragged list
+        raw = np.asarray(None)
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(f"policy must be a probability vector, a label or an integer index, got {policy!r}")
+    x = raw.astype(np.float64)
+    shape = (*game.A.shape[:-2], game.shape[0])
+    if x.shape != shape and not (game.contextual and x.shape == shape[-1:]):
+        raise ValueError(f"policy must have shape {shape} (one probability per action), got shape {x.shape}")
+    # a float32 policy (a run in float32) sums to 1 only to float32 precision
+    eps = np.finfo(raw.dtype).eps if raw.dtype.kind == "f" else 0.0
+    tol = max(POLICY_TOL, 8.0 * x.shape[-1] * float(eps))
+    if not np.isfinite(x).all() or (x < -tol).any() or (np.abs(x.sum(-1) - 1.0) > tol).any():
+        raise ValueError(
+            "policy must be a probability vector (entries >= 0 summing to 1), got "
+            f"{np.array2string(x, threshold=8)}"
+        )
+    return x
+
 
 def exploitability(game: Game, policy) -> Exploitability:
     """The worst-case win rate, duality gap and best response of ``policy`` (a probability vector, or an
     action label/index for a pure policy such as a leaderboard's number one) in a preference game.
+
+    The fields are floats with every digit; the printed form (``repr``/``str``) rounds them to 12 significant
+    digits.
+
+    Raises:
+        TypeError: not a game; a policy that is a bool, a float or not numeric.
+        ValueError: an unknown label or index out of range; a vector of the wrong shape, with a negative or
+            non-finite entry, or whose sum is not 1 (within ``POLICY_TOL``, or ``8 n`` epsilons of a float32 policy).
 
     Example:
         >>> e = games.social_choice.exploitability(games.rock_paper_scissors(), 0)
         >>> float(e.worst_case_win_rate), float(e.gap), e.best_response
         (0.0, 1.0, 2)
     """
-    x = pure(game, policy) if isinstance(policy, (str, int, np.integer)) else np.asarray(policy, np.float64)
+    _payoff(game)
+    x = _policy(game, policy)
     w = float(metrics.worst_case_win_rate(game, x))
     gap = float(metrics.duality_gap(game, x))
     A = _payoff(game)

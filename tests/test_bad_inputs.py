@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pandas as pd
 import pytest
 
 import algorithms
@@ -415,3 +417,302 @@ def test_register_accepts_an_identifier():
 def test_the_valid_loss_and_optimizer_build():
     rule = _loss_rule(optimizer=optax.adam(1e-2))  # adam's first update is -lr * sign: finite
     assert rule.name.startswith("loss_based(inpo")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# games/ (issue 33): comparisons, bootstrap, social choice, sequence games, hypothesis strategies
+# ------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def _small_host(monkeypatch):
+    """A 64 GiB host for games' own size checks (NumPy work), whatever machine runs the tests."""
+    monkeypatch.setattr(games.core, "host_memory", lambda: 64 * 2**30)
+
+
+def _table(**cols):
+    base = {"left": ["a", "b", "c"], "right": ["b", "c", "a"], "winner": ["left", "left", "right"]}
+    return pd.DataFrame({**base, **cols})
+
+
+def _triangle():  # a > b, b > c, c > a once each plus a > b again: every pair observed
+    return games.tally(pd.DataFrame({"left": list("abca"), "right": list("bcab"), "winner": ["left"] * 4}))
+
+
+def _star():  # a-b and a-c compared, b-c never
+    return games.tally(
+        pd.DataFrame({"left": list("aacc"), "right": list("bbaa"), "winner": ["left", "right"] * 2})
+    )
+
+
+def _square():  # a > b > c > d > a
+    return games.tally(pd.DataFrame({"left": list("abcd"), "right": list("bcda"), "winner": ["left"] * 4}))
+
+
+def _quiet(fn, *args):  # the merge warning is tested on its own below
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return fn(*args)
+
+
+def _statistic_then(*values):
+    it = iter(values)
+    return lambda game: next(it)
+
+
+def _seq():
+    return games.sequence_game(3, 2)
+
+
+GAMES_ERRORS = [
+    (
+        "#33 count 1e20",
+        lambda: games.tally(_table(n=["1", "1e20", "2"]), count="n"),
+        ValueError,
+        r"row 1 has count '1e20'.*\[0, 2\*\*53\]",
+    ),
+    (
+        "#33 count int64 max as text",
+        lambda: games.tally(_table(n=["9223372036854775807", "1", "1"]), count="n"),
+        ValueError,
+        r"row 0 has count '9223372036854775807'",
+    ),
+    (
+        "#33 two counts of 2**62",
+        lambda: games.tally(_table(n=[str(2**62), str(2**62), "1"]), count="n"),
+        ValueError,
+        r"row 0 has count '4611686018427387904'.*\[0, 2\*\*53\]",
+    ),
+    (
+        "#33 three counts of 2**52 sum above 2**53",
+        lambda: games.tally(_table(n=[str(2**52), str(2**52), str(2**52)]), count="n"),
+        ValueError,
+        r"sum to 1\.351e\+16 records, more than 2\*\*53",
+    ),
+    (
+        "#33 zero-width space in a name",
+        lambda: games.tally(_table(right=["b", "c", "a\u200b"])),
+        ValueError,
+        r"row 2 names model 'a\\u200b'.*U\+200B ZERO WIDTH SPACE",
+    ),
+    (
+        "#33 NFC and NFD spellings compared with each other",
+        lambda: _quiet(
+            games.tally, pd.DataFrame({"left": ["caf\u00e9"], "right": ["cafe\u0301"], "winner": ["left"]})
+        ),
+        ValueError,
+        r"row 0 compares model 'café' with itself",
+    ),
+    (
+        "#33 fit of other models",
+        lambda: games.comparisons.comparison_game(
+            _star(), missing="bradley_terry", fit=games.bradley_terry_fit(_square())
+        ),
+        ValueError,
+        r"fit covers 4 models, the comparisons 3 \(models absent from the fit: \[\]; models not in the "
+        r"comparisons: \['d'\]\)",
+    ),
+    (
+        "#33 fit given without missing=bradley_terry",
+        lambda: games.comparisons.comparison_game(_triangle(), fit=games.bradley_terry_fit(_triangle())),
+        ValueError,
+        r"fit is used only with missing='bradley_terry', got missing=None",
+    ),
+    (
+        "#33 fit not a fit",
+        lambda: games.comparisons.comparison_game(_star(), missing="bradley_terry", fit={"a": 1.0}),
+        TypeError,
+        r"fit must be a games.BradleyTerry.*dict",
+    ),
+    (
+        "#33 missing pairs named",
+        lambda: games.comparisons.comparison_game(_star()),
+        ValueError,
+        r"1 of the 3 pairs were never compared \('b' vs 'c'\); say what they are with missing=",
+    ),
+    (
+        "#33 BT tol -1",
+        lambda: games.bradley_terry_fit(_triangle(), tol=-1),
+        ValueError,
+        r"tol must be a finite number > 0.*got -1",
+    ),
+    (
+        "#33 BT tol nan",
+        lambda: games.bradley_terry_fit(_triangle(), tol=float("nan")),
+        ValueError,
+        r"tol.*nan",
+    ),
+    ("#33 BT tol str", lambda: games.bradley_terry_fit(_triangle(), tol="1e-9"), TypeError, r"tol.*'1e-9'"),
+    (
+        "#33 BT max_iter 0",
+        lambda: games.bradley_terry_fit(_triangle(), max_iter=0),
+        ValueError,
+        r"max_iter.*0",
+    ),
+    (
+        "#33 BT max_iter 2.5",
+        lambda: games.bradley_terry_fit(_triangle(), max_iter=2.5),
+        TypeError,
+        r"max_iter.*2\.5",
+    ),
+    (
+        "#33 bootstrap statistic None",
+        lambda: games.bootstrap(_triangle(), lambda g: None, n=2, seed=0),
+        TypeError,
+        r"statistic returned None \(NoneType\) on the data",
+    ),
+    (
+        "#33 bootstrap statistic str on a resample",
+        lambda: games.bootstrap(_triangle(), _statistic_then(0.5, "x", "x"), n=2, seed=0),
+        TypeError,
+        r"statistic returned 'x' \(str\) on resample 0",
+    ),
+    (
+        "#33 bootstrap resample with an unobserved pair",
+        lambda: games.bootstrap(_triangle(), lambda g: 0.0, n=50, seed=0),
+        ValueError,
+        r"bootstrap resample \d+ of 50 \(seed=0\): \d of the 3 pairs were never compared \('\w' vs '\w'",
+    ),
+    (
+        "#33 exploitability of a non-distribution",
+        lambda: games.social_choice.exploitability(games.rock_paper_scissors(), [2, -1, 0]),
+        ValueError,
+        r"probability vector.*got \[ 2\. -1\.  0\.\]",
+    ),
+    (
+        "#33 exploitability of a short vector",
+        lambda: games.social_choice.exploitability(games.rock_paper_scissors(), [0.5, 0.5]),
+        ValueError,
+        r"shape \(3,\).*got shape \(2,\)",
+    ),
+    (
+        "#33 exploitability of True",
+        lambda: games.social_choice.exploitability(games.rock_paper_scissors(), True),
+        TypeError,
+        r"policy.*got True",
+    ),
+    (
+        "#33 exploitability of strings",
+        lambda: games.social_choice.exploitability(games.rock_paper_scissors(), ["0.5", "0.5", "0"]),
+        TypeError,
+        r"policy must be a probability vector.*'0\.5'",
+    ),
+    ("#33 pure 1.5", lambda: games.social_choice.pure(games.rock_paper_scissors(), 1.5), TypeError, r"1\.5"),
+    (
+        "#33 pure True",
+        lambda: games.social_choice.pure(games.rock_paper_scissors(), True),
+        TypeError,
+        r"True",
+    ),
+    (
+        "#33 token_mass token 5 of 3",
+        lambda: games.sequences.token_mass(np.ones(9) / 9, _seq().sequences, 5),
+        ValueError,
+        r"token 5 is not in the vocabulary of 3 tokens",
+    ),
+    (
+        "#33 token_mass token -1",
+        lambda: games.sequences.token_mass(np.ones(9) / 9, _seq().sequences, -1),
+        ValueError,
+        r"token.*>= 0, got -1",
+    ),
+    (
+        "#33 token_mass token 1.0",
+        lambda: games.sequences.token_mass(np.ones(9) / 9, _seq().sequences, 1.0),
+        TypeError,
+        r"token.*1\.0",
+    ),
+]
+
+# sizes refused before anything is allocated (a 64 GiB host)
+GAMES_SIZES = [
+    (
+        "#33 200,000 distinct ids",
+        lambda: games.tally(
+            pd.DataFrame(
+                {
+                    "left": [f"m{i}" for i in range(0, 200_000, 2)],
+                    "right": [f"m{i}" for i in range(1, 200_000, 2)],
+                    "winner": "left",
+                }
+            )
+        ),
+        r"tally: 200000 models \(4 dense \[C, n, n\] float64 arrays\) needs about 1\.2 TiB.*64\.0 GiB",
+    ),
+    (
+        "#33 bootstrap n=10**10",
+        lambda: games.bootstrap(_triangle(), lambda g: 0.0, n=10**10, seed=0),
+        r"bootstrap: n=10000000000 resamples of 3 distinct records needs about 372\.5 GiB",
+    ),
+    (
+        "#33 sequence_game embedding dim=10**6",
+        lambda: games.sequence_game(3, 4, "embedding", dim=10**6),
+        r"sequence_game: embedding dim=1000000 needs about 21\.8 TiB",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "thunk, kind, pattern", [e[1:] for e in GAMES_ERRORS], ids=[e[0] for e in GAMES_ERRORS]
+)
+def test_games_clear_error(thunk, kind, pattern):
+    test_clear_error(thunk, kind, pattern)
+
+
+@pytest.mark.parametrize("thunk, pattern", [e[1:] for e in GAMES_SIZES], ids=[e[0] for e in GAMES_SIZES])
+def test_games_size_refused_before_allocating(_small_host, thunk, pattern):
+    test_clear_error(thunk, ValueError, pattern)
+
+
+def test_games_names_equal_in_nfc_are_one_model():  # #33: 'café' composed and decomposed
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    df = pd.DataFrame({"left": [nfc, nfd], "right": ["b", "b"], "winner": ["left", "left"]})
+    with pytest.warns(
+        UserWarning, match=r"same text in different Unicode forms.*counted as one model, 'café'"
+    ):
+        c = games.tally(df)
+    assert c.labels == ("b", nfc) and c.wins[0].tolist() == [[0.0, 0.0], [2.0, 0.0]]
+
+
+def test_games_counts_up_to_2_53_are_exact():  # #33: two counts of 2**62 made num_records negative
+    c = games.tally(_table(n=[str(2**52), str(2**52), "0"]), count="n")
+    assert c.num_records == 2**53 and c.wins.sum() == 2.0**53
+
+
+def test_games_fit_of_the_same_comparisons_is_used():
+    star = _star()
+    fitted = games.comparisons.comparison_game(
+        star, missing="bradley_terry", fit=games.bradley_terry_fit(star)
+    )
+    plain = games.comparisons.comparison_game(star, missing="bradley_terry")
+    np.testing.assert_allclose(np.asarray(fitted.A), np.asarray(plain.A), rtol=0, atol=1e-15)
+
+
+def test_games_exploitability_prints_rounded_floats():  # #33: 0.30000000000000004 was printed
+    g = games.preference_game(
+        np.array([[0.5, 0.8, 0.1], [0.2, 0.5, 0.6], [0.9, 0.4, 0.5]]), labels=tuple("abc")
+    )
+    e = games.social_choice.exploitability(g, [0.3, 0.3, 0.4])
+    # x^T P by column: a 0.57, b 0.55, c 0.3 * 0.1 + 0.3 * 0.6 + 0.4 * 0.5 = 0.41 (the worst: c), gap 1 - 2 w
+    assert type(e.worst_case_win_rate) is float and e.worst_case_win_rate == pytest.approx(0.41, abs=1e-15)
+    assert e.gap == pytest.approx(0.18, abs=1e-15)
+    assert repr(e) == str(e) == "Exploitability(worst_case_win_rate=0.41, gap=0.18, best_response='c')"
+
+
+def test_games_pure_takes_numpy_integers():
+    np.testing.assert_array_equal(
+        games.social_choice.pure(games.rock_paper_scissors(), np.int64(1)), [0, 1, 0]
+    )
+
+
+def test_games_token_mass_of_a_token_in_the_vocabulary():
+    space = _seq().sequences  # 9 sequences of 2 tokens from 3: under the uniform policy each token fills 1/3
+    assert float(games.sequences.token_mass(np.ones(9) / 9, space, 2)) == pytest.approx(1 / 3, abs=1e-15)
+
+
+def test_games_exploitability_of_a_float32_policy():  # sums to 1 only to float32 precision: accepted
+    x = np.array([0.1, 0.2, 0.7], np.float32)
+    e = games.social_choice.exploitability(games.rock_paper_scissors(), x)
+    # a preference game: the worst-case win rate is min_j (x^T P)_j = 1/2 + min_j (x^T A)_j
+    A = np.asarray(games.rock_paper_scissors().A)
+    assert e.worst_case_win_rate == pytest.approx(0.5 + float((x.astype(np.float64) @ A).min()), abs=1e-7)

@@ -47,8 +47,38 @@ def test_policies_are_interior_and_fit_the_game(data):
         (lambda: testing.cyclic_games(min_n=6, max_n=5), "max_n"),
         (lambda: testing.policies(games.comal_cycle(), min_prob=0.5), "min_prob"),
         (lambda: testing.policies(games.comal_cycle(), player=2), "player"),
+        # issue 33: refused when the strategy is built, not inside hypothesis when it draws
+        (lambda: testing.payoff_matrices(min_size=0), r"payoff_matrices: min_size must be >= 1, got 0"),
+        (lambda: testing.payoff_matrices(max_size=1), r"payoff_matrices: max_size must be >= 2, got 1"),
+        (
+            lambda: testing.payoff_matrices(min_size=5, max_size=3),
+            r"max_size \(3\) must be >= min_size \(5\)",
+        ),
+        (
+            lambda: testing.preference_games(min_n=9, max_n=3),
+            r"preference_games: max_n \(3\) must be >= min_n \(9\)",
+        ),
+        (lambda: testing.preference_games(min_n=1), r"preference_games min_n must be >= 2, got 1"),
+        (
+            lambda: testing.contextual_games(min_prompts=5, max_prompts=2),
+            r"contextual_games: max_prompts \(2\) must be >= min_prompts \(5\)",
+        ),
+        (
+            lambda: testing.contextual_games(min_n=6, max_n=5),
+            r"cyclic_games: max_n \(5\) must be >= min_n \(6\)",
+        ),
     ],
 )
 def test_bad_arguments_are_named(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@given(testing.preference_games(min_n=2, max_n=2))
+def test_preference_games_of_two_actions_are_uniform_draws(game):  # the cyclic families need 3 actions
+    assert game.shape == (2, 2)
+
+
+@given(testing.payoff_matrices(min_size=2, max_size=3))
+def test_payoff_matrices_respect_min_size(A):
+    assert 2 <= min(A.shape) and max(A.shape) <= 3
