@@ -1,17 +1,26 @@
 """Generate the documentation site's pages at build time (run by mkdocs-gen-files; nothing here is committed output).
 
-Three kinds of page, found rather than listed, so a new module, notebook or README section gets its page with no
-edit to ``mkdocs.yml``:
+Pages are found rather than listed, so a new module, notebook, guide or study page gets its place in the
+navigation with no edit to ``mkdocs.yml``:
 
+* the written pages, ``docs/**/*.md`` (``index.md``, ``guide/*.md``, ``studies/*.md``, ``performance.md``): three
+  directives are expanded at build time, each on a line of its own (paths relative to ``docs/``):
+
+  - ``{{ table: results/paper/summary.csv }}``: the CSV as a markdown table, floats to 3 significant digits
+    (``{{ table: results/suite/suite.csv | feedback == 'exact' | rule, game, gap | rule, game, gap }}``: a
+    ``DataFrame.query``, the columns to show and a pivot ``index, columns, values``, each optional). A committed
+    run's numbers reach a page only this way, never copied by hand;
+  - ``{{ run: results/paper }}``: which command produced that run's files, when, at which revision (from its
+    ``metadata.json``), and a warning when it was a ``--quick`` run;
+  - ``{{ readme: example }}``: the README's code block after ``<!-- example -->``, so the two never differ;
 * ``reference/<package>/<module>.md`` for every public module of :data:`PACKAGES` (a ``::: module`` block that
   mkdocstrings renders from the docstrings; a package's page also tabulates its ``__all__``);
-* ``guide/<section>.md`` for every ``## `` section of the README (``index.md`` is its introduction);
 * ``notebooks/<name>.md`` for every ``notebooks/*.ipynb``: markdown cells as they are, code cells as code. The
   notebooks are committed without outputs and are not executed here (``tests/test_notebooks.py`` runs them).
 
-Links are rewritten for the site: ``docs/x.png`` to the picture, ``notebooks/x.ipynb`` to its page, a module's
-file (``games/core.py``) to its reference page, ``#anchor`` to the page holding that README heading. A link to
-anything else that does not exist is left alone, so the strict build fails on it.
+Links in the notebooks are rewritten for the site: ``docs/x.png`` to the picture, ``notebooks/x.ipynb`` to its
+page, a module's file (``games/core.py``) to its reference page, ``README.md#anchor`` to the written page holding
+that heading. A link to anything else that does not exist is left alone, so the strict build fails on it.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from pathlib import Path
 
 import griffe
 import mkdocs_gen_files
+import pandas as pd
 from markdown.extensions.toc import slugify
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +43,10 @@ _spec.loader.exec_module(roles)
 PACKAGES = roles.PROJECT
 LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
 FENCE = re.compile(r"^(```|~~~)")
+DIRECTIVE = re.compile(r"^\{\{\s*(table|run|readme):\s*(.*?)\s*\}\}\s*$")
+DOCS = ROOT / "docs"
+#: The guides' order in the navigation; a guide not named here follows, by title.
+GUIDE_ORDER = ("getting-started", "studies", "writing-a-rule", "writing-a-wrapper", "property-testing")
 
 
 def modules() -> list[tuple[str, str]]:
@@ -59,23 +73,87 @@ MODULES = modules()
 MODULE_PAGES = {name.replace(".", "/"): page for name, page in MODULES}
 
 
-def split_readme(text: str) -> list[tuple[str, str, str]]:
-    """(title, page path, markdown) for the README's introduction and each of its ``## `` sections."""
-    chunks, title, page, lines, in_fence = [], None, "index.md", [], False
-    for line in text.splitlines():
-        if FENCE.match(line):
+def format_cell(value) -> str:
+    """A CSV cell for a table: floats to 3 significant digits, integers and text as they are, NaN empty."""
+    if isinstance(value, float):
+        if value != value:
+            return ""
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.3g}"
+    return str(value).replace("|", "\\|")
+
+
+def csv_table(spec: str) -> str:
+    """``path[ | query[ | columns[ | pivot]]]`` (relative to ``docs/``) as a markdown table; ``pivot`` is
+    ``index, columns, values`` of :meth:`pandas.DataFrame.pivot` (the orders of first appearance kept)."""
+    path, query, columns, pivot = ([p.strip() for p in spec.split("|")] + ["", "", ""])[:4]
+    file = DOCS / path
+    if not file.is_file():
+        raise FileNotFoundError(f"{{{{ table: {spec} }}}}: no file docs/{path}")
+    frame = pd.read_csv(file, keep_default_na=False, na_values=[""])
+    if query:
+        frame = frame.query(query, engine="python")
+    if columns:
+        frame = frame[[c.strip() for c in columns.split(",")]]
+    if pivot:
+        index, across, values = (c.strip() for c in pivot.split(","))
+        rows, cols = frame[index].unique(), frame[across].unique()
+        frame = frame.pivot(index=index, columns=across, values=values).loc[rows, cols].reset_index()
+        frame.columns.name = None
+    if frame.empty:
+        raise ValueError(f"{{{{ table: {spec} }}}}: no rows")
+    head = "| " + " | ".join(str(c).replace("|", "\\|") for c in frame.columns) + " |"
+    rows = ["| " + " | ".join(format_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, "|" + "---|" * len(frame.columns), *rows])
+
+
+def run_note(folder: str) -> str:
+    """Which command produced a committed run (its ``metadata.json``), as an admonition."""
+    meta = json.loads((DOCS / folder / "metadata.json").read_text())
+    git = meta.get("git", {})
+    rev = (git.get("revision") or "unknown")[:10] + (" (uncommitted changes)" if git.get("dirty") else "")
+    when = meta.get("time_utc", "unknown time")
+    kind = "warning" if meta.get("quick") else "note"
+    title = "A --quick run" if meta.get("quick") else "A full run"
+    text = (
+        f"The tables and figures below are from `docs/{folder}/`, written by\n\n"
+        f"    {meta['command']}\n\n"
+        f"at revision `{rev}`, {when}, {meta.get('dtype', 'float64')}."
+    )
+    if meta.get("quick"):
+        text += " This was a `--quick` run (fewer steps, seeds or games): the full run's numbers differ."
+    return f'!!! {kind} "{title}"\n' + "".join(
+        f"    {line}\n" if line else "\n" for line in text.splitlines()
+    )
+
+
+def readme_block(marker: str) -> str:
+    """The README's fenced block after ``<!-- marker -->``."""
+    m = re.search(rf"<!-- {re.escape(marker)} -->\n(```\w*\n.*?```)", (ROOT / "README.md").read_text(), re.S)
+    if not m:
+        raise ValueError(f"{{{{ readme: {marker} }}}}: the README has no block after <!-- {marker} -->")
+    return m.group(1)
+
+
+def expand(markdown: str) -> str:
+    """The page with its directives (outside code blocks) replaced by what they stand for."""
+    out, in_fence = [], False
+    for line in markdown.splitlines():
+        if FENCE.match(line.lstrip()):
             in_fence = not in_fence
-        if not in_fence and line.startswith("## "):
-            chunks.append((title, page, lines))
-            title = line[3:].strip()
-            page = f"guide/{slugify(title, '-')}.md"
-            lines = [f"# {title}"]
-            continue
-        if not in_fence and title is not None and line.startswith("###"):
-            line = line[1:]  # one level up: the section's title is the page's
-        lines.append(line)
-    chunks.append((title, page, lines))
-    return [(t or "Home", p, "\n".join(ls) + "\n") for t, p, ls in chunks]
+        m = None if in_fence else DIRECTIVE.match(line)
+        if m is None:
+            out.append(line)
+        else:
+            kind, arg = m.groups()
+            out.append({"table": csv_table, "run": run_note, "readme": readme_block}[kind](arg))
+    return "\n".join(out) + "\n"
+
+
+def title_of(markdown: str, fallback: str) -> str:
+    m = re.search(r"^#\s+(.+)$", markdown, re.M)
+    return m.group(1).strip() if m else fallback
 
 
 def headings(markdown: str) -> list[str]:
@@ -193,12 +271,28 @@ def package_exports(name: str) -> str:
 def main() -> None:
     nav = mkdocs_gen_files.Nav()
 
-    readme = split_readme((ROOT / "README.md").read_text())
-    anchors = {slug: page for _, page, text in readme for slug in headings(text)}
-    for title, page, text in readme:
-        with mkdocs_gen_files.open(page, "w") as f:
-            f.write(rewrite_links(text, "", page, anchors))
-        nav[("Guide", title) if page != "index.md" else ("Home",)] = page
+    written = {
+        path.relative_to(DOCS).as_posix(): path.read_text()
+        for path in sorted(DOCS.rglob("*.md"))
+        if "results" not in path.relative_to(DOCS).parts
+    }
+    anchors = {slug: page for page, text in written.items() for slug in headings(text)}
+    for page, text in written.items():
+        if any(DIRECTIVE.match(line) for line in text.splitlines()):
+            with mkdocs_gen_files.open(page, "w") as f:  # replaces the written file in the build
+                f.write(expand(text))
+    nav[("Home",)] = "index.md"
+
+    def guide_key(page: str) -> tuple:
+        stem = Path(page).stem
+        order = GUIDE_ORDER.index(stem) if stem in GUIDE_ORDER else len(GUIDE_ORDER)
+        return order, title_of(written[page], stem)
+
+    for section, folder in (("Guides", "guide"), ("Studies", "studies")):
+        for page in sorted((p for p in written if p.startswith(f"{folder}/")), key=guide_key):
+            nav[(section, title_of(written[page], Path(page).stem))] = page
+    for page in sorted(p for p in written if "/" not in p and p != "index.md"):
+        nav[(title_of(written[page], Path(page).stem),)] = page
 
     for path in sorted((ROOT / "notebooks").glob("*.ipynb"), key=lambda p: (p.stem != "quickstart", p.stem)):
         page = f"notebooks/{path.stem}.md"

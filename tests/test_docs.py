@@ -1,5 +1,6 @@
 """The documentation site builds in strict mode (a broken cross-reference fails it) and documents every exported
-name, module, notebook and README section. Configuration: ``mkdocs.yml``, ``docs/gen_pages.py``."""
+name, module, notebook and written page; every study's page shows tables rendered from a committed run's CSVs.
+Configuration: ``mkdocs.yml``, ``docs/gen_pages.py``."""
 
 import importlib
 import importlib.util
@@ -13,7 +14,6 @@ import zlib
 from pathlib import Path
 
 import pytest
-from markdown.extensions.toc import slugify
 
 ROOT = Path(__file__).parent.parent
 
@@ -58,18 +58,20 @@ def site(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_a_broken_reference_or_link_fails_the_build(tmp_path):
-    """On a copy of the project: a docstring role naming nothing, and a README link to no file."""
+    """On a copy of the project: a docstring role naming nothing, and a guide's link to no file."""
     for name in (*PACKAGES, "notebooks", "docs"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "mkdocs.yml", tmp_path)
-    (tmp_path / "README.md").write_text((ROOT / "README.md").read_text() + "\n![gone](docs/no-such.png)\n")
+    shutil.copy(ROOT / "README.md", tmp_path)
+    guide = tmp_path / "docs" / "guide" / "getting-started.md"
+    guide.write_text(guide.read_text() + "\n![gone](no-such.png)\n")
     metrics = tmp_path / "games" / "metrics.py"
     metrics.write_text(metrics.read_text().replace('"""', '"""See :func:`games.no_such_name`. ', 1))
     proc = build(tmp_path, tmp_path / "site")
     log = proc.stderr + proc.stdout
     assert proc.returncode != 0 and "Aborted with 2 warnings in strict mode" in log, log[-3000:]
     assert "Could not find cross-reference target 'games.no_such_name'" in log
-    assert "contains a link '../no-such.png', but the target 'no-such.png' is not found" in log
+    assert "contains a link 'no-such.png', but the target 'guide/no-such.png' is not found" in log
 
 
 def inventory(site: Path) -> dict[str, tuple[str, str]]:
@@ -112,19 +114,86 @@ def test_every_exported_name_is_in_the_reference(site):
     assert not missing, "\n".join(missing)
 
 
+WRITTEN = sorted(
+    p.relative_to(ROOT / "docs") for p in (ROOT / "docs").rglob("*.md") if "results" not in p.parts
+)
+STUDY_PAGES = sorted((ROOT / "docs" / "studies").glob("*.md"))
+
+
 @pytest.mark.slow
-def test_every_module_notebook_and_readme_section_has_a_page(site):
+def test_every_module_notebook_and_page_is_on_the_site(site):
     inv = inventory(site)
     assert [m for m in public_modules() if inv.get(m, ("",))[0] != "py:module"] == []
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         page = (site / "notebooks" / notebook.stem / "index.html").read_text()
         assert "language-python" in page and (site / "notebooks" / notebook.name).is_file(), notebook.name
-    readme = re.sub(r"```.*?```", "", (ROOT / "README.md").read_text(), flags=re.S)
-    sections = re.findall(r"^## (.+)$", readme, re.M)
-    assert len(sections) >= 5
-    for title in sections:
-        assert (site / "guide" / slugify(title, "-") / "index.html").is_file(), title
-    assert "gap.png" in (site / "guide" / slugify("What the main job shows", "-") / "index.html").read_text()
+    for page in WRITTEN:
+        html = site / (page.parent if page.name == "index.md" else page.with_suffix("")) / "index.html"
+        assert html.is_file(), page
+        assert "{{" not in html.read_text(), f"{page}: a directive was not expanded"
+    assert len(WRITTEN) >= 20  # home, performance, the guides, one page per study
+
+
+@pytest.mark.slow
+def test_every_study_page_shows_tables_of_a_committed_run(site):
+    for page in STUDY_PAGES:
+        html = (site / "studies" / page.stem / "index.html").read_text()
+        assert "<table>" in html, f"{page.name}: no table"
+        assert "python -m experiments" in html, f"{page.name}: no command"
+
+
+def test_every_study_page_renders_from_committed_csvs():
+    """Cheap (no build): every study page expands, with a table of a committed CSV and its run's command."""
+    pages = load_docs_module("gen_pages")
+    assert len(STUDY_PAGES) >= 12
+    for page in STUDY_PAGES:
+        text = page.read_text()
+        assert re.search(r"^\{\{ table: results/", text, re.M), f"{page.name}: no table directive"
+        assert re.search(r"^\{\{ run: results/", text, re.M), f"{page.name}: does not say which run"
+        expanded = pages.expand(text)
+        assert "{{" not in expanded and re.search(r"^\|---\|", expanded, re.M), page.name
+        assert "    python -m experiments" in expanded, f"{page.name}: the run's command is not shown"
+
+
+def test_tables_are_rendered_with_three_significant_digits(tmp_path):
+    pages = load_docs_module("gen_pages")
+    (tmp_path / "t.csv").write_text(
+        'rule,gap,steps,note\n"comal(inpo,100)",1.7314e-16,1240,\nmwu,0.79591,,never\n'
+    )
+    assert pages.csv_table(str(tmp_path / "t.csv")).splitlines() == [
+        "| rule | gap | steps | note |",
+        "|---|---|---|---|",
+        "| comal(inpo,100) | 1.73e-16 | 1240 |  |",
+        "| mwu | 0.796 |  | never |",
+    ]
+    assert (
+        pages.csv_table(f"{tmp_path / 't.csv'} | rule == 'mwu' | rule, gap").splitlines()[2]
+        == "| mwu | 0.796 |"
+    )
+    with pytest.raises(FileNotFoundError):
+        pages.csv_table("results/no-such/summary.csv")
+
+
+def test_a_quick_run_says_so(tmp_path):
+    import json
+
+    pages = load_docs_module("gen_pages")
+    meta = {"command": "python -m experiments.suite --quick", "quick": True, "git": {"revision": "abc"}}
+    (tmp_path / "metadata.json").write_text(json.dumps(meta))
+    note = pages.run_note(str(tmp_path))
+    assert (
+        note.startswith('!!! warning "A --quick run"') and "    python -m experiments.suite --quick" in note
+    )
+
+
+def test_committed_results_are_small():
+    """Summary tables and figures only: no multi-megabyte traces in ``docs/results``."""
+    big = [
+        f"{p.relative_to(ROOT)}: {p.stat().st_size // 1000} kB"
+        for p in (ROOT / "docs" / "results").rglob("*")
+        if p.is_file() and p.stat().st_size > 250_000
+    ]
+    assert big == []
 
 
 def test_the_documented_packages_are_the_installed_ones():
@@ -199,7 +268,7 @@ def test_links_point_at_the_site_or_are_left_for_the_strict_build_to_report():
     def fix(text, source_dir="", page="guide/performance.md"):
         return pages.rewrite_links(text, source_dir, page, anchors)
 
-    assert fix("[x](#ten-lines)") == "[x](ten-lines.md#ten-lines)"  # a README section, now its own page
+    assert fix("[x](#ten-lines)") == "[x](ten-lines.md#ten-lines)"  # a heading of a written page
     assert fix("![g](docs/gap.png)") == "![g](../gap.png)"
     assert fix("[n](notebooks/quickstart.ipynb)", page="index.md") == "[n](notebooks/quickstart.md)"
     assert fix("[c](games/core.py)") == "[c](../reference/games/core.md)"

@@ -1,4 +1,5 @@
-"""The README stays true: its example runs as written and CI runs its test command."""
+"""The README and the guides stay true: their examples run as written, CI runs the README's test command, the
+README stays short and points at pages that exist."""
 
 import re
 import subprocess
@@ -8,12 +9,39 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
+#: The written pages of the documentation site (the README's examples moved there keep their markers).
+PAGES = {p: p.read_text() for p in sorted((ROOT / "docs").rglob("*.md")) if "results" not in p.parts}
 
 
 def block_after(marker: str) -> str:
-    m = re.search(rf"<!-- {marker} -->\n```\w*\n(.*?)```", README, re.S)
-    assert m, f"README has no block after <!-- {marker} -->"
-    return m.group(1)
+    """The code block after ``<!-- marker -->``: in the README, else in exactly one page of ``docs/``."""
+    found = [
+        m.group(1)
+        for text in (README, *([] if f"<!-- {marker} -->" in README else PAGES.values()))
+        if (m := re.search(rf"<!-- {marker} -->\n```\w*\n(.*?)```", text, re.S))
+    ]
+    assert len(found) == 1, f"{len(found)} blocks after <!-- {marker} --> in the README and docs/ (want 1)"
+    return found[0]
+
+
+def test_readme_is_read_in_five_minutes():
+    assert len(README.splitlines()) <= 200
+
+
+def test_readme_links_point_at_files_that_exist():
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", re.sub(r"```.*?```", "", README, flags=re.S))
+    local = [link for link in links if not re.match(r"[a-z]+:", link)]
+    assert "docs/index.md" in local
+    assert [link for link in local if not (ROOT / link).exists()] == []
+
+
+def test_readme_gives_every_study_one_line_and_a_page():
+    """One table row per study, ``python -m experiments.<study>``, linking its page under ``docs/studies/``."""
+    rows = re.findall(
+        r"^\| `python -m experiments\.(\w+)` \|.*\]\(docs/studies/(\w+)\.md\) \|$", README, re.M
+    )
+    assert len(rows) >= 12 and all(study == page for study, page in rows), rows
+    assert "python -m experiments <study>" in README  # the generic runner
 
 
 def test_example_runs_as_written(capsys):
@@ -97,22 +125,26 @@ def test_main_command_runs_the_paper_study(marker, module):
     assert block_after(marker).strip().endswith(f"python -m {module}")
 
 
-def test_readme_figures_are_drawn_by_the_current_code():
-    """Every ``docs/*.png`` the README shows carries the stamp of the code that drew it (names and a hash of the
-    drawing functions and of ``experiments/common/figures.py``, written by the study); a change to that code
-    without regenerating the figure fails here. Regenerate: the study's full command (see the README section
-    the figure is in), then copy its PNG to ``docs/``."""
+def test_figures_are_drawn_by_the_current_code():
+    """Every PNG the README or a page of ``docs/`` shows exists, and one that carries the stamp of the code that
+    drew it (names and a hash of the drawing functions and of ``experiments/common/figures.py``, written by the
+    studies that stamp their figures) matches the current code; a change to that code without regenerating the
+    figure fails here. Regenerate: the command on the study's page (it names the folder under ``docs/results/``)."""
     import importlib
 
     from experiments.common import figures
 
-    shown = sorted(set(re.findall(r"\]\((docs/[^)]+\.png)\)", README)))
-    assert shown, "the README shows no docs/*.png"
-    for path in shown:
-        meta = figures.read_stamp(ROOT / path)
-        assert "figure functions" in meta and figures.STAMP_KEY in meta, (
-            f"{path} carries no stamp: regenerate it"
-        )
+    shown = {ROOT / p for p in re.findall(r"\]\((docs/[^)]+\.png)\)", README)}
+    for page, text in PAGES.items():
+        shown |= {(page.parent / p).resolve() for p in re.findall(r"\]\(([^)]+\.png)\)", text)}
+    assert len(shown) >= 8, "the study pages show fewer figures than expected"
+    stamped = []
+    for path in sorted(shown):
+        assert path.is_file(), f"{path} is shown but does not exist"
+        meta = figures.read_stamp(path)
+        if figures.STAMP_KEY not in meta:
+            continue
+        stamped.append(path.relative_to(ROOT).as_posix())
         fns = []
         for name in meta["figure functions"].split():
             module, qualname = name.split(":")
@@ -120,3 +152,22 @@ def test_readme_figures_are_drawn_by_the_current_code():
         assert meta[figures.STAMP_KEY] == figures.stamp(*fns), (
             f"{path} is older than the code that draws it ({meta['figure functions']}): regenerate it"
         )
+    assert "docs/results/paper/gap.png" in stamped
+
+
+def test_wrapper_guide_keeps_its_promise_of_under_30_lines():
+    code = block_after("wrapper")
+    body = code[code.index("class MeanState") : code.index("\ngame = ")]
+    assert len(body.strip().splitlines()) < 30
+
+
+@pytest.mark.slow
+def test_wrapper_guide_runs_as_written(capsys):
+    """``docs/guide/writing-a-wrapper.md``: COMAL re-centred on the round's mean policy, built from the public API."""
+    code = block_after("wrapper")
+    exec(compile(code, "docs-wrapper", "exec"), ns := {})
+    gap, rounds = capsys.readouterr().out.split()[1::2]  # "gap 3.5e-16 after 50 rounds"
+    assert float(gap) < 1e-10 and int(rounds) == 50
+    rule = ns["mean_comal"](ns["algorithms"].inpo(), 100)
+    assert rule is ns["mean_comal"](ns["algorithms"].inpo(), 100)  # cached: one compilation
+    assert rule.regularized and "inner_steps" in {h.name for h in rule.hparams}
