@@ -57,6 +57,7 @@ def sequence_game():
 EXTRA = {
     "ensemble": ["--hp", "start_noise=0.1"],  # one fixed game: an ensemble of random starts
     "sequences": ["--policies", "autoregressive", "--feedback", "exact"],
+    "schedules": ["--budget", "1000", "--max-steps", "100"],  # runs last until a budget, not --steps
 }
 #: The user's rule and game for studies whose rules or games are of another kind.
 USER_RULE = {"sequences": "users_work:loss"}

@@ -1,14 +1,58 @@
-"""experiments.schedules: its pieces against hand-computed values, and one tiny run of the CLI (a user rule
-included) with its outputs and its one-line errors."""
+"""experiments.schedules on the study shell: its pieces against hand-computed values, its one-line CLI errors
+before any work (in-process), a tiny run with your own rule, game and schedule, the two until rows (oracle and
+estimated), the wrap rules for your COMAL variants, and one ``-m`` smoke run (slow)."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from experiments import schedules as study
-from tests.test_experiments import assert_cli_error, run_cli
+
+ROOT = Path(__file__).parent.parent
+USER = """
+import functools
+
+import algorithms
+import games
+import jax.numpy as jnp
+from algorithms import schedules
+
+
+@functools.cache  # one rule object: jit keys on identity
+def rule():
+    return algorithms.nash_mp()._replace(name="users_nash_mp")  # regularized: the study re-centres it
+
+
+own = algorithms.comal(algorithms.inpo(), 50)  # a COMAL variant: its own rounds, never wrapped again
+exact = algorithms.comal_exact()
+
+
+def game():
+    return games.condorcet_cycle(3, 0.8)
+
+
+schedule = schedules.growth(8, power=0.5, cap=16)
+
+
+def halves(t):
+    return 8.5 + 0.0 * t  # not a whole number of judged pairs
+
+
+def fours(t):
+    return jnp.full(jnp.shape(t), 6.0)  # whole, but not a multiple of 4 prompts
+"""
+
+
+@pytest.fixture
+def users(tmp_path, monkeypatch):
+    (tmp_path / "users_work.py").write_text(USER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
 
 
 def test_slope_of_known_power_laws():
@@ -29,89 +73,146 @@ def test_steps_for_the_budget():
     # the cap on iterations wins
     assert study.steps_for("K=16", 1.0, 1e9, 500) == 500
     # polynomial 16 (t + 1)^0.75, floored: cumulated by hand for t = 0, 1, 2: 16 + 26 + 36 = 78
-    k = [int(study.schedule("polynomial")(t)) for t in range(3)]
-    assert k == [16, 26, 36]
+    assert [int(study.schedule("polynomial")(t)) for t in range(3)] == [16, 26, 36]
+
+
+def test_a_user_schedule_is_whole_numbers_or_refused(users):
+    assert list(study.k_values("users_work:schedule", 4)) == [8, 11, 13, 16]  # floor(8 sqrt(t + 1)), cap 16
+    assert study.steps_for("users_work:schedule", 1.0, 8 + 11 + 13, 1000) == 100
+    with pytest.raises(
+        ValueError, match=r"whole number >= 1 at every step, got K_0 = 8.5; a float is refused"
+    ):
+        study.k_values("users_work:halves", 10)
+    with pytest.raises(ValueError, match="a multiple of 4"):
+        study.k_values("users_work:fours", 10, prompts=4)
+
+
+def _config(**kw):
+    base = dict(quick=True, rules=tuple(study.RULES), games=("paper",), policies=study.POLICIES)
+    return study.Config(**{**base, "schedules": tuple(study.SCHEDULES), **kw})
 
 
 def test_units_cover_the_design():
-    u = study.units(tuple(study.RULES), study.POLICIES, ("paper",), {})
-    got = {(x.rule, x.policy, x.schedule) for x in u}
-    assert ("comal(inpo)", "loglinear", "until") in got and ("nash_prox", "tabular", "polynomial") in got
-    assert not any(x.rule in ("inpo", "egpo", "omwu") and x.schedule in ("until", "polynomial") for x in u)
-    assert not any(x.rule in ("nash_prox", "m2wu", "omwu") and x.policy == "loglinear" for x in u)
-    assert (
-        len(u) == 2 * 6 + 2 * 2 * 4 + 6 + 5 + 4
-    )  # comal(inpo) x 2 policies, inpo/egpo, nash_prox, m2wu, omwu
-    assert not any(x.rule == "m2wu" and x.schedule == "until" for x in u)  # no KL weight: no until
+    got = {k[1:] for k, _ in study.units(_config())}
+    assert ("comal(inpo)", "loglinear", study.ORACLE) in got and ("nash_prox", "tabular", "polynomial") in got
+    assert ("nash_prox", "tabular", study.ESTIMATED) in got  # dueled gradients: the test can pay
+    assert ("comal(inpo)", "tabular", study.ESTIMATED) not in got  # a loss-based rule judges its own pairs
+    assert not any(
+        r in ("inpo", "egpo", "omwu") and (s.startswith("until") or s == "polynomial") for r, _, s in got
+    )
+    assert not any(r in ("nash_prox", "m2wu", "omwu") and p == "loglinear" for r, p, _ in got)
+    assert not any(r == "m2wu" and s.startswith("until") for r, _, s in got)  # no KL weight: no until
+    # comal(inpo) x 2 policies x 6, inpo/egpo x 2 policies x 4, nash_prox 7, m2wu 5, omwu 4
+    assert len(got) == 2 * 6 + 2 * 2 * 4 + 7 + 5 + 4
 
 
 def test_every_configuration_builds_with_its_hyperparameters():
     """Each unit's rule declares every hyperparameter the study gives it (OMWU has no tau, M2WU's is mu)."""
-    import algorithms
     import games
     from algorithms import base, policies
 
-    game = games.comal_cycle()
-    for u in study.units(tuple(study.RULES), ("tabular",), ("paper",), {}):
-        policy = policies.tabular(game) if study.RULES[u.rule][0] == "loss" else None
-        rule = study.build_rule(u, policy, 64)
-        hp = study.hparams(u, rule, 1)
-        assert set(hp) <= {h.name for h in rule.hparams}, (u, set(hp))
-        assert ("tau" in hp) == (u.rule not in ("omwu", "m2wu")) and ("mu" in hp) == (u.rule == "m2wu")
+    game, c = games.comal_cycle(), _config(policies=("tabular",))
+    for (_, r, _, s), _ in study.units(c):
+        rule = study.build_rule(r, s, policies.tabular(game), 64)
+        hp = study.hparams(c, r, rule, s, 1)
+        assert set(hp) <= {h.name for h in rule.hparams}, (r, s, set(hp))
+        assert ("tau" in hp) == (r not in ("omwu", "m2wu")) and ("mu" in hp) == (r == "m2wu")
         base.check_hparams(rule, {k: v for k, v in hp.items() if not callable(v)}, joint=False)
-    assert algorithms.get("omwu").tau is None
+        assert (",estimate" in rule.name) == (s == study.ESTIMATED), rule.name  # only that row pays for it
 
 
-USER = """
-import algorithms
-my_rule = algorithms.nash_mp()   # regularized: the study also re-centres it
-"""
+def test_a_user_rule_is_wrapped_only_where_the_label_says_so(users):
+    """A user's COMAL variant (its own outer rounds) is not wrapped in a second COMAL, whose hard reset would
+    override its re-centring; a plain regularized rule is, and says so; --no-wrap turns that off."""
+    import algorithms
 
-
-@pytest.mark.slow
-def test_tiny_run_with_a_user_rule(tmp_path):
-    (tmp_path / "my_rules.py").write_text(USER)
-    out = tmp_path / "res"
-    args = ["--rules", "comal(inpo),m2wu,my_rules:my_rule", "--schedules", "K=16,until", "--seeds", "2"]
-    args += ["--games", "paper", "--policies", "tabular", "--budget", "4000", "--max-steps", "300"]
-    args += ["--out", str(out), "--quiet"]
-    proc = run_cli("experiments.schedules", *args, cwd=tmp_path, extra_path=tmp_path)
-    df = pd.read_csv(out / "trace.csv")
-    assert set(df["rule"]) == {"comal(inpo)", "m2wu", "comal(duels(my_rules:my_rule))"}  # the label says
-    assert set(df["schedule"]) == {"K=16", "until"}
-    gap = df[df["metric"] == "gap"]
-    assert np.isfinite(gap["value"]).all() and gap["comparisons"].max() >= 4000
-    # K = 16 judged per iteration (comal(inpo): pairs; duels: per action per gradient)
-    k16 = gap[(gap["schedule"] == "K=16") & (gap["rule"] == "comal(inpo)")]
-    assert set(k16["K"]) == {16}
-    last = k16[k16["step"] == k16["step"].max()]
-    assert set(last["comparisons"]) == {16 * last["step"].iloc[0]}
-    m2 = gap[(gap["schedule"] == "K=16") & (gap["rule"] == "m2wu")]
-    m2_last = m2[m2["step"] == m2["step"].max()]
-    assert set(m2_last["comparisons"]) == {3 * 16 * m2_last["step"].iloc[0]}  # one gradient x 3 actions
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["seeds"] == 2 and "total" in meta["wall_time_s"]
-    assert (out / "schedules.png").stat().st_size > 0
-    summary = pd.read_csv(out / "summary.csv")
-    assert len(summary) == 2 + 1 + 2  # comal(inpo) and the user's nash_mp: both schedules; m2wu: no until
-    assert "slope" in proc.stdout
+    own, plain = study.study.load_rule("users_work:own"), study.study.load_rule("users_work:rule")
+    assert study.label("users_work:own", own) == "duels(users_work:own)"
+    assert (
+        study.build_rule("users_work:own", "K=16", None, 16).name
+        == algorithms.duels(own, 16, counts=True).name
+    )
+    assert study.label("users_work:rule", plain) == "comal(duels(users_work:rule))"
+    assert study.build_rule("users_work:rule", "K=16", None, 16).name.startswith("comal(duels(")
+    assert study.label("users_work:rule", plain, no_wrap=True) == "duels(users_work:rule)"
+    assert study.build_rule("users_work:rule", "K=16", None, 16, no_wrap=True).name.startswith("duels(")
+    got = {k[3] for k, _ in study.units(_config(rules=("users_work:own",)))}
+    assert (
+        not any(s.startswith("until") for s in got) and "K=16" in got
+    )  # until re-centres with the study's COMAL
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--schedules", "K=7"], "--schedules: unknown 'K=7'"),
-        (["--rules", "nope"], "--rules: unknown 'nope'"),
+        (["--schedules", "users_work:nope"], "--schedules 'users_work:nope': cannot import it"),
+        (["--schedules", "users_work:halves"], "got K_0 = 8.5; a float is refused, not rounded"),
+        (["--games", "contextual", "--schedules", "users_work:fours"], "a multiple of 4"),
+        (["--rules", "nope"], "nope"),
         (["--budget", "-1"], "--budget"),
         (["--max-steps", "50"], "--max-steps (50) must be at least 100"),
+        (["--max-steps", "x"], "--max-steps"),
         (["--rules", "omwu", "--policies", "loglinear"], "select no configuration"),
+        (["--policies", "tree"], "--policies: unknown 'tree'"),
         (["--rules", "algorithms:iterative_dpo"], "cannot learn from duels"),
+        (["--rules", "users_work:exact"], "cannot learn from duels"),
+        (["--hp", "pairs=4"], "--hp pairs: fixed by the design"),
+        (["--hp", "until=0.1"], "--hp until: fixed by the design"),
+        (["--hp", "eta=0"], "eta must lie in (0, inf), got 0"),
+        (["--hp", "mu=0.1"], "--hp mu: no rule run declares 'mu'"),
+        (["--hp", "omwu.eta=0.1"], "--hp omwu.eta: no rule 'omwu' among --rules"),
+        (["--feedback", "sampled:4"], "--feedback: every rule judges its own comparisons"),
+        (["--steps", "100"], "--steps: each run lasts until it has judged --budget"),
+        (["--x", "steps"], "--x: the cost axis is comparisons judged"),
+        (["--dtype", "float32"], "float64 only"),
     ],
 )
-def test_cli_errors_are_one_line(args, message, tmp_path):
-    out = tmp_path / "res"
-    proc = run_cli("experiments.schedules", *args, "--out", str(out), check=False, cwd=tmp_path)
-    assert_cli_error(proc, message, out, tmp_path)
+def test_cli_errors_are_one_line_before_any_work(args, message, users, capsys):
+    out = users / "out"
+    with pytest.raises(SystemExit) as exc:
+        study.main(["--quick", "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_user_rule_game_and_schedule_with_both_until_rows(users, capsys):
+    out = users / "o"
+    args = ["--quick", "--quiet", "--no-compile-cache", "--jobs", "1", "--seeds", "2", "--out", str(out)]
+    args += [
+        "--rules",
+        "users_work:rule",
+        "--games",
+        "users_work:game",
+        "--budget",
+        "3000",
+        "--max-steps",
+        "100",
+    ]
+    assert study.main([*args, "--schedules", "until,users_work:schedule", "--hp", "eta=0.3"]) == 0
+    printed = capsys.readouterr().out
+    df = pd.read_csv(out / "trace.csv")
+    assert set(df["rule"]) == {"comal(duels(users_work:rule))"}  # the label says how the study wraps it
+    assert set(df["game"]) == {"users_work:game"} and set(df["eta"]) == {0.3}
+    assert list(dict.fromkeys(df["schedule"])) == [study.ORACLE, study.ESTIMATED, "users_work:schedule"]
+    gap = df[df["metric"] == "gap"]
+    assert np.isfinite(gap["value"]).all()
+    last = gap[gap["step"] == 100].groupby("schedule")["comparisons"].unique()
+    # nash_mp: 2 gradients x 3 actions x K_t duels per step; until runs the geometric K_t, and its estimated
+    # test asks a third gradient, the oracle's test none
+    judged = study.k_values("geometric", 100).sum()
+    assert list(last[study.ORACLE]) == [2 * 3 * judged] and list(last[study.ESTIMATED]) == [3 * 3 * judged]
+    assert list(last["users_work:schedule"]) == [2 * 3 * study.k_values("users_work:schedule", 100).sum()]
+    assert set(gap[gap["schedule"] == "users_work:schedule"]["K"]) <= {8, 11, 13, 14, 15, 16}
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["schedule"]) == list(dict.fromkeys(df["schedule"]))
+    assert "oracle-assisted, not comparable on cost" in printed
+    assert printed.index(study.ESTIMATED) < printed.index("oracle-assisted") < printed.rindex(study.ORACLE)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["test_judges_comparisons"] == {study.ORACLE: False, study.ESTIMATED: True}
+    assert meta["schedules"]["users_work:schedule"][0] == {"source": "users_work:schedule"}
+    assert (out / "schedules.png").stat().st_size > 0
 
 
 def test_bootstrap_median_with_levels_never_reached():
@@ -127,23 +228,34 @@ def test_bootstrap_median_with_levels_never_reached():
     assert med == np.inf and hi == np.inf and not np.isnan(lo)
 
 
-def test_a_user_rule_is_wrapped_only_where_the_label_says_so():
-    """A user's COMAL variant (its own outer rounds) is not wrapped in a second COMAL, whose hard reset would
-    override its re-centring; a plain regularized rule is, and says so; --no-wrap turns that off."""
-    import algorithms
-
-    own = algorithms.comal(algorithms.inpo(), 50)  # a COMAL-style wrapper: declares its own rounds
-    plain = algorithms.nash_mp()
-    unit = study.Unit("paper", "my_rules:r", "tabular", "K=16")
-    assert study.label("my_rules:r", own) == "duels(my_rules:r)"
-    assert study.build_rule(unit, None, 16, own).name == algorithms.duels(own, 16, counts=True).name
-    assert study.label("my_rules:r", plain) == "comal(duels(my_rules:r))"
-    assert study.build_rule(unit, None, 16, plain).name.startswith("comal(duels(")
-    assert study.label("my_rules:r", plain, no_wrap=True) == "duels(my_rules:r)"
-    assert study.build_rule(unit, None, 16, plain, no_wrap=True).name.startswith("duels(")
-    got = {
-        (u.rule, u.schedule)
-        for u in study.units(("my_rules:r",), ("tabular",), ("paper",), {"my_rules:r": own})
-    }
-    assert ("my_rules:r", "until") not in got  # until re-centres with the study's COMAL: not for its own
-    assert ("my_rules:r", "K=16") in got
+@pytest.mark.slow
+def test_dash_m_runs(tmp_path):
+    args = [
+        "--quick",
+        "--quiet",
+        "--rules",
+        "inpo",
+        "--schedules",
+        "K=16",
+        "--budget",
+        "1600",
+        "--seeds",
+        "2",
+    ]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.schedules",
+            *args,
+            "--max-steps",
+            "100",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "m" / "summary.csv").exists() and "slope" in proc.stdout

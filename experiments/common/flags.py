@@ -49,6 +49,20 @@ def _listing(text) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def subset(flag: str, valid: Sequence[str]) -> Callable:
+    """The ``parse`` of an :func:`option` that takes comma-separated names from ``valid`` (order kept, repeats
+    dropped); ``ValueError`` naming ``flag`` and the valid names for an unknown one or an empty list."""
+
+    def parse(text):
+        items = _listing(text)
+        bad = [t for t in items if t not in valid]
+        if bad or not items:
+            raise ValueError(f"{flag}: unknown {(bad or [''])[0]!r}; valid: {', '.join(valid)}")
+        return items
+
+    return parse
+
+
 def rules(default: str, help: str = "", *, quick=None):
     """``--rules``: comma-separated registered names, ``module:attribute`` (an UpdateRule or a zero-argument
     factory) and wrappers of either, ``comal(NAME)`` / ``averaged(NAME)``; each is checked now (imported and

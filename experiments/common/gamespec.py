@@ -177,3 +177,26 @@ def add_game(p: argparse.ArgumentParser, default: str) -> None:
         default=None,
         help="what a .npy/.csv game file holds: P (preference) or the payoff A (matrix)",
     )
+
+
+#: The games with response features (:func:`games.library.featured_games`) that studies name.
+FEATURED = ("paper", "contextual")
+
+
+def featured(text: str, dtype: str, seed: int) -> GameSpec | None:
+    """``paper`` or ``contextual`` (:func:`games.library.featured_games`) as a study's own game: the ``named``
+    lookup of :func:`experiments.common.flags.load_game` (None for any other name). Its features:
+    :func:`features`."""
+    import games
+
+    if text not in FEATURED:
+        return None
+    game, feats = games.library.featured_games(seed, dtype=dtype)[text]
+    return GameSpec(game, text, {"name": text, "shape": list(game.P.shape), "features": list(feats.shape)})
+
+
+def features(text: str, dtype: str, seed: int):
+    """The response features ``[(C,) n, d]`` of a :data:`FEATURED` game; None for any other ``--games`` item."""
+    import games
+
+    return games.library.featured_games(seed, dtype=dtype)[text][1] if text in FEATURED else None

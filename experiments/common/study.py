@@ -52,6 +52,7 @@ from .flags import (  # noqa: F401 - the flag makers and loaders, used by the st
     schedules,
     seeds,
     steps,
+    subset,
     x_axis,
 )
 
@@ -175,9 +176,9 @@ def parse_config(study: Study, argv) -> tuple:
             elif m.get("parse") is not None and text is not None:
                 text = m["parse"](text)
             elif f.type in (int, "int") and text is not None and f.name != "seed":
-                text = _count(f.name)(text)
+                text = _count(f.name.replace("_", "-"))(text)
             elif f.type in (float, "float") and text is not None:
-                text = _number(f.name)(text)
+                text = _number(f.name.replace("_", "-"))(text)
         except (ValueError, argparse.ArgumentTypeError) as err:
             cli.fail(p, str(err))
         values[f.name] = text
