@@ -70,73 +70,9 @@ def parser(study: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
-def add_rules(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument(
-        "--rules",
-        default=None,
-        help="comma-separated rules: registered names (algorithms.RULES) or module:attribute, an UpdateRule "
-        "or a zero-argument factory returning one, importable from PYTHONPATH "
-        f"(default: {default})",
-    )
-
-
-def add_eta_tau(p: argparse.ArgumentParser, eta: float = 0.5, tau: float | None = 0.1) -> None:
-    p.add_argument(
-        "--eta",
-        type=positive("--eta"),
-        default=eta,
-        help=f"step size eta of every rule that takes one (default {eta:g}; iterative IPO/DPO use tau = 1/eta)",
-    )
-    if tau is not None:
-        p.add_argument(
-            "--tau",
-            type=positive("--tau"),
-            default=tau,
-            help=f"KL weight tau towards the reference of the regularized rules and COMAL (default {tau:g})",
-        )
-
-
-def add_start_noise(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--start-noise",
-        type=non_negative("--start-noise"),
-        default=0.0,
-        help="perturbs the start: scale of a Gaussian log-perturbation of the uniform start policy, drawn "
-        "from --seed (default 0: start at the uniform policy)",
-    )
-
-
 def add_count(p: argparse.ArgumentParser, flag: str, help_text: str, default: int | None = None) -> None:
     """An integer option ``>= 1`` (``positive_int``); ``default=None`` lets the study pick by ``--quick``."""
     p.add_argument(flag, type=positive_int(flag), default=default, help=help_text)
-
-
-def add_record_every(p: argparse.ArgumentParser, default: int) -> None:
-    add_count(
-        p,
-        "--record-every",
-        f"record the metrics every this many steps, and at step 0 (default {default}); --steps must be a multiple",
-        default,
-    )
-
-
-def add_level(p: argparse.ArgumentParser, default: float = 1e-6) -> None:
-    p.add_argument(
-        "--level",
-        type=positive("--level"),
-        default=default,
-        help=f"gap threshold for 'steps to level' and 'share reaching level' (default {default:g})",
-    )
-
-
-def add_x(p: argparse.ArgumentParser, default: str, what: str = "x-axis of the curves") -> None:
-    """``--x``: what a study's cost is counted in; ``what`` says where it applies in that study."""
-    p.add_argument(
-        "--x",
-        choices=tuple(X_AXES),
-        default=default,
-        help=f"{what}: steps, oracle_calls (gradient evaluations) or comparisons (default {default})",
-    )
 
 
 def fail(parser: argparse.ArgumentParser, message: str):
@@ -172,21 +108,6 @@ def positive_int(name: str):
     return positive(name, int)
 
 
-def non_negative(name: str):
-    """An argparse type: a finite number >= 0."""
-
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not np.isfinite(v) or v < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number >= 0, got {text!r}")
-        return v
-
-    return parse
-
-
 def seed_type(text: str) -> int:
     try:
         v = int(text)
@@ -195,12 +116,6 @@ def seed_type(text: str) -> int:
     if not 0 <= v <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"--seed must lie in 0 .. {MAX_SEED}, got {text}")
     return v
-
-
-def check_schedule(parser: argparse.ArgumentParser, steps: int, record_every: int) -> None:
-    """``--steps`` must be a multiple of ``--record-every`` (else :func:`fail`)."""
-    if steps % record_every:
-        fail(parser, f"--steps ({steps}) must be a multiple of --record-every ({record_every})")
 
 
 def check_level(level: float, dtype: str, what: str = "--level") -> bool:
@@ -299,17 +214,6 @@ def feedback_spec(feedback) -> str:
     return f"noisy:{feedback.sigma:g}" if feedback.kind == "noisy" else "exact"
 
 
-def add_feedback(p: argparse.ArgumentParser, default: str = "exact", who: str = "every rule") -> None:
-    p.add_argument(
-        "--feedback",
-        type=feedback_type,
-        default=default,  # argparse applies the type to a string default
-        help=f"what {who} observes: exact (the payoff gradient), sampled:K (K judged duels per action per "
-        "evaluation, drawn from the opponent's policy) or noisy:SIGMA (the exact gradient plus N(0, SIGMA^2) "
-        f"per entry); default {default}. Rules that read the whole game (comal_exact) need exact",
-    )
-
-
 def hp_type(text: str) -> tuple[str | None, str, float]:
     """An argparse type: ``name=value`` (every rule that declares ``name``) or ``rule.name=value`` (that rule
     only) -> ``(rule or None, name, value)``; the value is checked against the rule's declared interval later."""
@@ -326,18 +230,6 @@ def hp_type(text: str) -> tuple[str | None, str, float]:
     return (scope or None), name, v
 
 
-def add_hp(p: argparse.ArgumentParser, extra: str = "overrides --eta/--tau") -> None:
-    p.add_argument(
-        "--hp",
-        type=hp_type,
-        action="append",
-        default=[],
-        metavar="[RULE.]NAME=VALUE",
-        help="set a declared hyperparameter: name=value for every rule that declares it, rule.name=value for one "
-        f"rule (repeatable; the value must lie in the rule's declared interval; {extra})",
-    )
-
-
 def interrupt_message() -> str:
     """What an interrupt leaves on disk, read from the disk: the new complete folder when a result folder was
     already swapped in (the signal landed at or after the swap), else the previous folder, untouched."""
@@ -345,17 +237,6 @@ def interrupt_message() -> str:
     if done:
         return f"interrupted after the results were complete: {', '.join(f'{d}/' for d in done)} holds the new folder"
     return "interrupted: the output folder was left as it was"
-
-
-def check_x(parser: argparse.ArgumentParser, x: str, feedback=None) -> None:
-    """``--x comparisons`` needs feedback that draws comparisons (``--feedback sampled:K``)."""
-    if x == "comparisons" and getattr(feedback, "kind", "exact") != "sampled":
-        name = getattr(feedback, "name", "exact")
-        fail(
-            parser,
-            f"--x comparisons: {name} feedback counts no comparisons; give --feedback sampled:K "
-            "(or --x steps / oracle_calls)",
-        )
 
 
 def subset(p: argparse.ArgumentParser, flag: str, text: str | None, default: tuple, valid) -> tuple:

@@ -3,15 +3,12 @@ comparison records -> the game, its label and metadata."""
 
 from __future__ import annotations
 
-import argparse
 import ast
 import hashlib
 import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from .cli import fail
 
 
 @dataclass
@@ -76,10 +73,6 @@ def library_game(text: str, dtype: str, seed: int):
     return game, label, {"name": name, "arguments": kwargs}
 
 
-class ComparisonsSpec(str):
-    """``--comparisons FILE.csv[:k=v,...]`` (a ``str``, so studies print it like a ``--game`` spec)."""
-
-
 _CSV_SPEC = re.compile(r"^(?P<path>.*?\.csv)(?::(?P<options>.*))?$", re.IGNORECASE | re.DOTALL)
 
 
@@ -108,75 +101,6 @@ def comparisons_game(text: str, dtype: str):
     label = path.name + (":" + ",".join(f"{k}={v}" for k, v in kwargs.items()) if kwargs else "")
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     return game, label, {"comparisons": str(path), "sha256": sha, "arguments": kwargs}
-
-
-def resolve_game(
-    parser: argparse.ArgumentParser, text: str | None, kind: str | None, default: str, dtype: str, seed: int
-) -> GameSpec:
-    """``--game``/``--game-kind``/``--comparisons``: a file read by :func:`games.io.load`, a library game, or a
-    CSV of comparison records (:func:`comparisons_game`); errors via :func:`fail`."""
-    import games
-
-    text = default if text is None else text
-    path = Path(text)
-    try:
-        if isinstance(text, ComparisonsSpec):
-            if kind is not None:
-                raise ValueError("--game-kind applies to .npy/.csv game files, not to --comparisons")
-            return GameSpec(*comparisons_game(text, dtype))
-        if path.suffix.lower() in (".json", ".npy", ".csv"):
-            if not path.is_file():
-                raise ValueError(f"--game: no such file {text!r}")
-            if path.suffix.lower() != ".json" and kind is None:
-                raise ValueError(f"--game {text}: a {path.suffix} file needs --game-kind preference|matrix")
-            game = games.io.load(path, kind, dtype=dtype)
-            sha = hashlib.sha256(path.read_bytes()).hexdigest()
-            return GameSpec(game, path.name, {"file": str(path), "sha256": sha, "kind": kind})
-        if kind is not None:
-            raise ValueError("--game-kind applies to .npy/.csv game files only")
-        game, label, meta = library_game(text, dtype, seed)
-        return GameSpec(game, label, meta)
-    except (ValueError, TypeError, OSError) as err:
-        fail(parser, str(err))
-
-
-class _GameSource(argparse.Action):
-    """``--game`` and ``--comparisons`` name the same thing (``args.game``); give one of them, once."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        if getattr(namespace, self.dest, None) is not None:
-            fail(parser, f"{option_string}: give one game (--game or --comparisons), once")
-        if option_string == "--comparisons":
-            values = ComparisonsSpec(values)
-        setattr(namespace, self.dest, values)
-
-
-def add_game(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument(
-        "--game",
-        default=None,
-        action=_GameSource,
-        help="a game file (.json, .npy or .csv, read by games.io; .npy/.csv need --game-kind) or a library "
-        f"game with arguments, e.g. condorcet_cycle:n=5,p=0.8 or "
-        f"llmfao:judge=gpt4,missing=bradley_terry,kind=rates (default: {default})",
-    )
-    p.add_argument(
-        "--comparisons",
-        dest="game",
-        metavar="FILE.csv[:k=v,...]",
-        action=_GameSource,
-        help="instead of --game: a CSV of pairwise comparisons, one row per judgment, made into a game by "
-        "games.from_comparisons; options after a colon: left=, right=, winner= (column names; default left, "
-        "right, winner), prompt=, count=, outcomes={'A': 'left', 'B': 'right', 'tie': 'tie'}, "
-        "missing=tie|bradley_terry|worst_case (needed when pairs were never compared), kind=rates|margins, "
-        "ties=, prior=, weights=counts|uniform",
-    )
-    p.add_argument(
-        "--game-kind",
-        choices=("preference", "matrix"),
-        default=None,
-        help="what a .npy/.csv game file holds: P (preference) or the payoff A (matrix)",
-    )
 
 
 #: The games with response features (:func:`games.library.featured_games`) that studies name.

@@ -6,14 +6,12 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
 
 from .output import atomic_write
-from .rules import RuleSpec
 
 
 def _git(*args: str) -> str | None:
@@ -66,7 +64,3 @@ def _json_default(v):
     if isinstance(v, np.ndarray):
         return v.tolist()
     return str(v)
-
-
-def rules_meta(specs: Sequence[RuleSpec]) -> list[dict]:
-    return [{"name": s.name, "source": s.source} for s in specs]
