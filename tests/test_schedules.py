@@ -340,6 +340,22 @@ def test_m2wu_slingshot_resets_after_every_update_freq_steps():
     assert "regularized_gap" not in t.metrics  # its perturbation is not J_tau's
 
 
+def test_m2wu_matches_the_authors_reset_timing():
+    # The loop of CyberAgentAILab/m2wu (algorithms/m2wu.py), transcribed: update, t += 1, then ref <- pi when
+    # t % update_freq == 0. No offset: the same trajectory, across four resets.
+    K, eta, mu, P = 3, 0.5, 0.1, np.asarray(GAME.P)
+    pi, ref, want = START.copy(), REF.copy(), [START.copy()]
+    for t in range(1, 13):
+        values = np.exp(eta * (P @ pi + mu * (ref - pi) / pi)) * pi
+        pi = values / values.sum()
+        if t % K == 0:
+            ref = pi.copy()
+        want.append(pi)
+    got = _policies(algorithms.m2wu(K), 12, eta=eta, mu=mu)
+    # the same arithmetic in another order (log domain here, probabilities there): a few ulp of values below 1
+    np.testing.assert_allclose(np.asarray(got), np.array(want), rtol=0, atol=16 * EPS)
+
+
 def test_nash_prox_is_nash_mp_in_the_wrapper():
     a = _policies(algorithms.nash_prox(5), 12)
     b = _policies(algorithms.comal(algorithms.nash_mp(), 5), 12)
