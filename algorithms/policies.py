@@ -342,7 +342,42 @@ def transformer(
     ratio = check_int(mlp_ratio, "transformer: mlp_ratio")
     if d % nh:
         raise ValueError(f"transformer: d_model ({d}) must be a multiple of heads ({nh})")
+    _check_transformer_size(shape, space, d, nl, ratio)
     return _transformer(shape, space, d, nl, nh, ratio)
+
+
+#: What a transformer's training holds per parameter, in parameters: the parameters, their gradient and an
+#: optimizer's two moments (Adam).
+TRAINING_COPIES = 4
+
+
+def transformer_parameters(shape, space, d: int, layers: int, ratio: int) -> int:
+    """The parameter count of :func:`transformer` (counted from the sizes, before anything is built):
+    embeddings ``(V + C) d + L d``; per block two LayerNorms ``4 d``, attention ``4 d^2`` (no biases) and the
+    MLP ``2 r d^2 + r d + d``; the final LayerNorm ``2 d`` and ``W_out`` ``d V``."""
+    C, V, L = shape[0], space.vocab, space.length
+    block = 4 * d + 4 * d * d + 2 * ratio * d * d + ratio * d + d
+    return (V + C) * d + L * d + layers * block + 2 * d + d * V
+
+
+def _check_transformer_size(shape, space, d: int, layers: int, ratio: int) -> None:
+    """Refuse, before building anything, a transformer whose training would not fit this machine's memory
+    (:func:`algorithms.memory.machine_memory`): :data:`TRAINING_COPIES` copies of the parameters, plus the
+    activations of one forward pass (per prompt and prefix, about ``(r + 4) d`` numbers per block)."""
+    from . import memory
+
+    item = 8 if jax.config.jax_enable_x64 else 4
+    params = transformer_parameters(shape, space, d, layers, ratio)
+    activations = shape[0] * space.num_prefixes * (ratio + 4) * d * layers
+    need = (TRAINING_COPIES * params + activations) * item
+    limit = memory.machine_memory()
+    if need > limit:
+        raise ValueError(
+            f"transformer: d_model={d}, layers={layers}, mlp_ratio={ratio} give {params:.3g} parameters; "
+            f"training needs about {memory._size(need)} (parameters, gradients, optimizer state and "
+            f"activations, estimated before building anything), more than this machine's "
+            f"{memory._size(limit)}; reduce d_model or layers"
+        )
 
 
 def _prefix_tree(space: games.SequenceSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -120,3 +120,21 @@ def test_population_loss_estimate_against_measured_peak_rss():
         peak, estimate = _peak(vocab, length)
         grown = peak - base
         assert 0.5 * grown <= estimate <= 3 * grown, (vocab, length, grown, estimate)
+
+
+def test_transformer_parameter_count_is_the_built_networks():
+    from algorithms import policies
+
+    game = games.sequence_game(3, 3)
+    for d, layers, ratio in ((8, 2, 3),):
+        pol = policies.transformer(game, d_model=d, layers=layers, heads=2, mlp_ratio=ratio)
+        built = sum(int(np.size(a)) for a in jax.tree.leaves(pol.init(jax.random.key(0))))
+        assert policies.transformer_parameters(pol.shape, pol.sequences, d, layers, ratio) == built
+
+
+@pytest.mark.parametrize("size", [{"d_model": 2**17}, {"layers": 10**6}])
+def test_transformer_too_large_is_refused_before_building(monkeypatch, size):
+    # d_model = 2^17 ran out of memory inside XLA; 10^6 layers never finished building: both refused at once
+    monkeypatch.setattr(memory, "machine_memory", lambda: 64 * 2**30)
+    with pytest.raises(ValueError, match=r"^transformer: .*parameters; training needs about .* more than"):
+        algorithms.policies.transformer(games.sequence_game(3, 2), **size)
