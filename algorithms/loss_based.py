@@ -93,8 +93,9 @@ def loss_based(
         loss: a name of :data:`algorithms.losses.LOSSES` (``"inpo"``, ``"ipo"``, ``"sppo"``,
             ``"sppo_exact_z"``, ``"nash_md"``, ``"egpo"``, ``"dpo"``) or a :class:`algorithms.losses.Loss`.
         policy: a :class:`algorithms.policies.Policy` whose shape ``(C, n)`` matches the game.
-        optimizer: an optax optimizer (default :data:`DEFAULT_OPTIMIZER`, ``optax.sgd(0.5)``). Pass the *same*
-            object to get the same (cached) rule: ``optax.adam(1e-2)`` builds a new object every call.
+        optimizer: an optax optimizer (default: the policy's ``optimizer``, Adam 1e-2 for
+            :func:`algorithms.policies.transformer`, else :data:`DEFAULT_OPTIMIZER`, ``optax.sgd(0.5)``). Pass
+            the *same* object to get the same (cached) rule: ``optax.adam(1e-2)`` builds a new object every call.
         optimizer_steps: ``M``, optimizer steps per iteration.
         pairs: ``None`` for the exact population loss, or ``K`` pairs drawn per prompt and iteration. The rule
             then has a hyperparameter ``pairs`` (default ``K``, a whole number in ``[1, K]``): how many of the
@@ -135,7 +136,8 @@ def loss_based(
         raise TypeError(f"loss_based: loss must be a name or an algorithms.losses.Loss, got {loss!r}")
     if not isinstance(policy, policies.Policy):
         raise TypeError(f"loss_based: policy must be an algorithms.policies.Policy, got {policy!r}")
-    optimizer = DEFAULT_OPTIMIZER if optimizer is None else optimizer
+    if optimizer is None:  # the policy family's own default, else plain SGD
+        optimizer = DEFAULT_OPTIMIZER if policy.optimizer is None else policy.optimizer
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"loss_based: optimizer must be an optax.GradientTransformation, got {optimizer!r}")
     steps = check_int(optimizer_steps, "loss_based: optimizer_steps")

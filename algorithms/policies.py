@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 import games
 from games.core import check_int
@@ -55,6 +56,9 @@ class Policy(NamedTuple):
         sequences: the :class:`games.SequenceSpace` of a policy whose pairs are drawn by ancestral sampling
             (:func:`autoregressive`, :func:`transformer`, ``tabular(game, ancestral=True)``), ``None`` for a
             policy over whole responses.
+        optimizer: the optax optimizer :func:`algorithms.loss_based` uses for this family when none is given
+            (``None``: ``loss_based``'s own default, ``optax.sgd(0.5)``). :func:`transformer` declares
+            :data:`NETWORK_OPTIMIZER`: plain SGD at 0.5 made it NaN from the first step.
     """
 
     name: str
@@ -62,6 +66,11 @@ class Policy(NamedTuple):
     log_probs: Callable[[Any], jax.Array]
     shape: tuple[int, int]
     sequences: Any = None
+    optimizer: Any = None
+
+
+#: The default optimizer of :func:`transformer` (Adam, step 1e-2; built once, so rules using it are cached).
+NETWORK_OPTIMIZER = optax.adam(1e-2)
 
 
 class Frozen:
@@ -491,7 +500,7 @@ def _transformer(shape, space, d: int, n_layers: int, n_heads: int, ratio: int) 
         return _sequence_log_probs(nodes, space)
 
     name = f"transformer(V={V},L={L},d={d},layers={n_layers},heads={n_heads})"
-    return Policy(name, init, log_probs, shape, space)
+    return Policy(name, init, log_probs, shape, space, NETWORK_OPTIMIZER)
 
 
 #: The parameterizations :func:`by_name` knows, and whether each reads response features.

@@ -138,3 +138,21 @@ def test_transformer_too_large_is_refused_before_building(monkeypatch, size):
     monkeypatch.setattr(memory, "machine_memory", lambda: 64 * 2**30)
     with pytest.raises(ValueError, match=r"^transformer: .*parameters; training needs about .* more than"):
         algorithms.policies.transformer(games.sequence_game(3, 2), **size)
+
+
+_PAPER = games.library.featured_games(0)["paper"]
+_FAMILIES = [("paper", n) for n in ("tabular", "loglinear", "mlp")] + [
+    ("sequence", n) for n in ("tabular", "autoregressive", "transformer")
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where, family", _FAMILIES)
+def test_every_policy_family_runs_at_loss_based_defaults(where, family):
+    # the transformer was NaN from step 1 with optax.sgd(0.5); each family now brings a default that works
+    game, features = _PAPER if where == "paper" else (games.sequence_game(3, 3), None)
+    start = np.random.default_rng(0).dirichlet(np.ones(game.shape[0]))  # uniform is the sequence game's Nash
+    rule = algorithms.loss_based("inpo", algorithms.policies.by_name(family, game, features))
+    t = algorithms.run(rule, game, steps=50, record_every=50, start=start)
+    gap = np.asarray(t.metrics["gap"])
+    assert np.all(np.asarray(t.finite)) and gap[-1] <= gap[0], gap
