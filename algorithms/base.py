@@ -417,11 +417,13 @@ def check_hparams(rule: UpdateRule, given: Mapping[str, Any], *, joint: bool = T
     return out
 
 
-def step_size_warning(rule: UpdateRule, game, hparams: Mapping[str, Any]) -> str | None:
+def step_size_warning(rule: UpdateRule, game, hparams: Mapping[str, Any], counts=None) -> str | None:
     """The message :func:`algorithms.run` warns with (:class:`StepSizeWarning`) when a declared step size lies
     outside its stable range (:attr:`Hparam.stable`) for ``game``'s payoff scale ``L = max|A|``, else
     ``None``. ``hparams``: every hyperparameter's concrete value (scalars, or same-shape arrays of grid points:
-    the message names the worst point). The safe value it suggests is the bound, rounded down to two digits.
+    the message names the worst point). With ``counts`` (``[T]``), the arrays are instead a schedule's values at
+    those step counts (scalars for the other hyperparameters), and the message names the first step outside
+    the range. The safe value it suggests is the bound, rounded down to two digits.
 
     Example:
         >>> message = algorithms.base.step_size_warning(
@@ -442,12 +444,21 @@ def step_size_warning(rule: UpdateRule, game, hparams: Mapping[str, Any]) -> str
         )
         if not np.any(ratio > 1):
             continue
-        i = np.unravel_index(np.argmax(ratio), ratio.shape) if ratio.ndim else ()
+        if counts is not None and ratio.ndim:  # along a schedule: the first step outside
+            i = (int(np.argmax(ratio > 1)),)
+        else:
+            i = np.unravel_index(np.argmax(ratio), ratio.shape) if ratio.ndim else ()
         value = float(np.broadcast_to(values[h.name], ratio.shape)[i])
         limit = float(np.broadcast_to(bound, ratio.shape)[i])
         digits = 10 ** (math.floor(math.log10(limit)) - 1)
         safe = math.floor(limit / digits) * digits
-        where = f" ({int(np.sum(ratio > 1))} of {ratio.size} grid points)" if ratio.size > 1 else ""
+        if counts is not None and ratio.ndim:
+            where = (
+                f" at step {int(counts[i[0]])} of its schedule ({int(np.sum(ratio > 1))} of the "
+                f"{ratio.size} steps checked)"
+            )
+        else:
+            where = f" ({int(np.sum(ratio > 1))} of {ratio.size} grid points)" if ratio.size > 1 else ""
         return (
             f"{rule.name}: {h.name}={value:g}{where} lies outside its stable range for this game (payoff scale "
             f"max|A|={scale:g}): {h.name} <= {h.stable.formula} = {limit:.3g}; the last iterate may not "

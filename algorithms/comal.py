@@ -278,9 +278,13 @@ def m2wu(update_freq: int | None = 100) -> base.UpdateRule:
     reset to the current policy every ``update_freq`` steps — ``comal(mutation_mwu(), update_freq)``.
 
     Reset timing: the reference is re-centred **after** every ``update_freq``-th step (steps ``K, 2K, ...``,
-    counting steps taken), as every rule of this wrapper does. The authors' code (``CyberAgentAILab/m2wu``,
-    ``algorithms/m2wu.py``) resets after update index ``update_freq`` counted from 0, one step later; the two
-    schedules differ by that one step per round. ``update_freq=None``: no slingshot (a fixed reference).
+    counting steps taken), so update ``K + 1`` is the first to use it, as every rule of this wrapper does. This
+    is the authors' code (``CyberAgentAILab/m2wu``, ``algorithms/m2wu.py``: ``t += 1``, then
+    ``ref <- pi`` when ``t % update_freq == 0``): there is no offset, and the trajectories agree to round-off
+    (``tests/test_schedules.py::test_m2wu_matches_the_authors_reset_timing``). The slingshot paper's code
+    (``CyberAgentAILab/adaptively-perturbed-md``) differs: it also re-centres on the start at ``t = 0`` (here:
+    pass ``ref=start``) and lets each later reset take effect one update later. ``update_freq=None``: no
+    slingshot (a fixed reference).
     Hyperparameters: ``eta`` (0.5), ``mu`` (0.1), and with a slingshot ``inner_steps`` (its default
     ``update_freq``, a schedule over rounds allowed).
 

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 import games
 from games.core import check_int
@@ -55,6 +56,9 @@ class Policy(NamedTuple):
         sequences: the :class:`games.SequenceSpace` of a policy whose pairs are drawn by ancestral sampling
             (:func:`autoregressive`, :func:`transformer`, ``tabular(game, ancestral=True)``), ``None`` for a
             policy over whole responses.
+        optimizer: the optax optimizer :func:`algorithms.loss_based` uses for this family when none is given
+            (``None``: ``loss_based``'s own default, ``optax.sgd(0.5)``). :func:`transformer` declares
+            :data:`NETWORK_OPTIMIZER`: plain SGD at 0.5 made it NaN from the first step.
     """
 
     name: str
@@ -62,6 +66,11 @@ class Policy(NamedTuple):
     log_probs: Callable[[Any], jax.Array]
     shape: tuple[int, int]
     sequences: Any = None
+    optimizer: Any = None
+
+
+#: The default optimizer of :func:`transformer` (Adam, step 1e-2; built once, so rules using it are cached).
+NETWORK_OPTIMIZER = optax.adam(1e-2)
 
 
 class Frozen:
@@ -342,7 +351,42 @@ def transformer(
     ratio = check_int(mlp_ratio, "transformer: mlp_ratio")
     if d % nh:
         raise ValueError(f"transformer: d_model ({d}) must be a multiple of heads ({nh})")
+    _check_transformer_size(shape, space, d, nl, ratio)
     return _transformer(shape, space, d, nl, nh, ratio)
+
+
+#: What a transformer's training holds per parameter, in parameters: the parameters, their gradient and an
+#: optimizer's two moments (Adam).
+TRAINING_COPIES = 4
+
+
+def transformer_parameters(shape, space, d: int, layers: int, ratio: int) -> int:
+    """The parameter count of :func:`transformer` (counted from the sizes, before anything is built):
+    embeddings ``(V + C) d + L d``; per block two LayerNorms ``4 d``, attention ``4 d^2`` (no biases) and the
+    MLP ``2 r d^2 + r d + d``; the final LayerNorm ``2 d`` and ``W_out`` ``d V``."""
+    C, V, L = shape[0], space.vocab, space.length
+    block = 4 * d + 4 * d * d + 2 * ratio * d * d + ratio * d + d
+    return (V + C) * d + L * d + layers * block + 2 * d + d * V
+
+
+def _check_transformer_size(shape, space, d: int, layers: int, ratio: int) -> None:
+    """Refuse, before building anything, a transformer whose training would not fit this machine's memory
+    (:func:`algorithms.memory.machine_memory`): :data:`TRAINING_COPIES` copies of the parameters, plus the
+    activations of one forward pass (per prompt and prefix, about ``(r + 4) d`` numbers per block)."""
+    from . import memory
+
+    item = 8 if jax.config.jax_enable_x64 else 4
+    params = transformer_parameters(shape, space, d, layers, ratio)
+    activations = shape[0] * space.num_prefixes * (ratio + 4) * d * layers
+    need = (TRAINING_COPIES * params + activations) * item
+    limit = memory.machine_memory()
+    if need > limit:
+        raise ValueError(
+            f"transformer: d_model={d}, layers={layers}, mlp_ratio={ratio} give {params:.3g} parameters; "
+            f"training needs about {memory._size(need)} (parameters, gradients, optimizer state and "
+            f"activations, estimated before building anything), more than this machine's "
+            f"{memory._size(limit)}; reduce d_model or layers"
+        )
 
 
 def _prefix_tree(space: games.SequenceSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -456,7 +500,7 @@ def _transformer(shape, space, d: int, n_layers: int, n_heads: int, ratio: int) 
         return _sequence_log_probs(nodes, space)
 
     name = f"transformer(V={V},L={L},d={d},layers={n_layers},heads={n_heads})"
-    return Policy(name, init, log_probs, shape, space)
+    return Policy(name, init, log_probs, shape, space, NETWORK_OPTIMIZER)
 
 
 #: The parameterizations :func:`by_name` knows, and whether each reads response features.

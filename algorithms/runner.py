@@ -196,7 +196,9 @@ class Trace(NamedTuple):
         hparams: every hyperparameter's value per run, name -> array of the batch shape (``()`` for ``run``).
         policies: the recorded probabilities (``record_policy=True``), a Profile of ``[*axes, R + 1, ..., n]``.
         schedules: the value in force at each record of every hyperparameter given as a schedule, name ->
-            ``[*axes, R + 1]``: the value the next update uses (its schedule at the record's count).
+            ``[*axes, R + 1]``: the value the next update uses (its schedule at the record's count); at the last
+            record, where no update follows, the value the last update used (only values updates use are
+            recorded: a schedule is never read at ``t = steps``).
     """
 
     steps: np.ndarray
@@ -298,6 +300,7 @@ class _Carry(NamedTuple):
     oracle_calls: jax.Array
     comparisons: jax.Array
     schedules: dict  # name -> schedule pytree (empty: every hyperparameter is a number)
+    applied: dict  # name -> the value the last update used (recorded at the end of the run)
 
 
 def _scheduled(rule: UpdateRule, carry: _Carry) -> dict:
@@ -316,7 +319,9 @@ def _finite(state) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
-def _record(rule: UpdateRule, metric_fns, game: games.Game, carry: _Carry, nash, record_policy: bool):
+def _record(
+    rule: UpdateRule, metric_fns, game: games.Game, carry: _Carry, nash, record_policy: bool, total: int
+):
     p = jax.tree.map(jnp.exp, rule.policy(carry.state))
     x, y = p.pair()
     aux = {}
@@ -336,8 +341,12 @@ def _record(rule: UpdateRule, metric_fns, game: games.Game, carry: _Carry, nash,
     }
     if record_policy:
         out["policies"] = p
-    if carry.schedules:
-        out["schedules"] = {n: jnp.asarray(v, game.dtype) for n, v in _scheduled(rule, carry).items()}
+    if carry.schedules:  # the value the next update uses; after the last update (t = total), the one it used
+        nxt = _scheduled(rule, carry)
+        out["schedules"] = {
+            n: jnp.asarray(jnp.where(carry.t < total, v, carry.applied[n]), game.dtype)
+            for n, v in nxt.items()
+        }
     return out
 
 
@@ -347,9 +356,11 @@ TRACE_COUNT: dict[str, int] = {}
 
 def _advance(rule: UpdateRule, feedback: Feedback, game, carry: _Carry) -> _Carry:
     oracle = Oracle(game, feedback, jax.random.fold_in(carry.key, carry.t))
-    state = carry.state
+    state, applied = carry.state, carry.applied
     if carry.schedules:
-        state = rule.with_hparams(state, _scheduled(rule, carry))
+        values = _scheduled(rule, carry)
+        state = rule.with_hparams(state, values)
+        applied = {n: jnp.asarray(v, applied[n].dtype) for n, v in values.items()}
     state = rule.step(state, oracle)
     return _Carry(
         state,
@@ -358,6 +369,7 @@ def _advance(rule: UpdateRule, feedback: Feedback, game, carry: _Carry) -> _Carr
         carry.oracle_calls + oracle.calls,
         carry.comparisons + oracle.comparisons,
         carry.schedules,
+        applied,
     )
 
 
@@ -379,7 +391,8 @@ def _simulate(
     TRACE_COUNT[rule.name] = TRACE_COUNT.get(rule.name, 0) + 1  # Python side effect: runs at trace time only
 
     advance = functools.partial(_advance, rule, feedback)
-    record = functools.partial(_record, rule, metric_fns, record_policy=record_policy)
+    total = num_records * record_every  # from a fresh carry: the last update is number total - 1
+    record = functools.partial(_record, rule, metric_fns, record_policy=record_policy, total=total)
     if batch_last:
         advance = jax.vmap(advance, in_axes=-1, out_axes=-1)
         record = jax.vmap(record, in_axes=-1, out_axes=-1)
@@ -440,20 +453,22 @@ def _counter_dtype():
     return jax.dtypes.canonicalize_dtype(jnp.int64)
 
 
-def _start(state, key, schedules=None) -> _Carry:
+def _start(state, key, schedules=None, dtype=None) -> _Carry:
     zero = jnp.zeros((), _counter_dtype())
-    return _Carry(state, key, zero, zero, zero, schedules or {})
+    schedules = schedules or {}
+    applied = {n: jnp.zeros((), dtype) for n in schedules}
+    return _Carry(state, key, zero, zero, zero, schedules, applied)
 
 
 def _schedules(rule: UpdateRule, hparams: dict, steps: int, game: games.Game, who: str):
-    """``(numbers, schedules)`` (:func:`algorithms.schedules.resolve`), with a check that the rule can take
-    the schedules (it declares ``with_hparams``, and its state stores those hyperparameters)."""
-    values, scheds = S.resolve(rule, hparams, steps, game.dtype)
+    """``(numbers, schedules, along, counts)`` (:func:`algorithms.schedules.resolve`), with a check that the
+    rule can take the schedules (it declares ``with_hparams``, and its state stores those hyperparameters)."""
+    values, scheds, along, counts = S.resolve(rule, hparams, steps, game.dtype)
     if scheds and rule.with_hparams is None:
         raise TypeError(f"{who}: {rule.name} declares no with_hparams, so it takes no schedules")
     if scheds and any(h.counts == "rounds" for h in rule.hparams if h.name in scheds) and rule.rounds is None:
         raise TypeError(f"{who}: {rule.name} declares hyperparameters counted in rounds but no rounds(state)")
-    return values, scheds
+    return values, scheds, along, counts
 
 
 def _probe_schedules(rule: UpdateRule, state, scheds: dict, who: str) -> None:
@@ -552,9 +567,23 @@ def _scalar_hparams(rule: UpdateRule, hparams: dict) -> dict:
     return hparams
 
 
-def _warn_step_size(rule: UpdateRule, game: games.Game, hparams: dict) -> None:
-    """One :class:`StepSizeWarning` when a step size lies outside the rule's declared stable range."""
-    message = step_size_warning(rule, game, hparams)
+def _warn_step_size(
+    rule: UpdateRule, game: games.Game, hparams: dict, along: dict | None = None, counts=None
+) -> None:
+    """One :class:`StepSizeWarning` when a step size lies outside the rule's declared stable range: at the
+    numbers (every grid point), and for schedules at every step they are used (``along`` their values at
+    ``counts``, :func:`algorithms.schedules.resolve`), jointly with every grid point of the other values."""
+    message = None
+    if along:
+        grid = {k: np.asarray(v, np.float64) for k, v in hparams.items() if k not in along}
+        rows = {tuple(r) for r in zip(*(np.ravel(v) for v in grid.values()))} if grid else {()}
+        for row in sorted(rows):  # the distinct grid points (one for run), each along every step
+            point = {**dict(zip(grid, row)), **along}
+            message = step_size_warning(rule, game, point, counts=counts)
+            if message is not None:
+                break
+    else:
+        message = step_size_warning(rule, game, hparams)
     if message is not None:
         warnings.warn(message, StepSizeWarning, stacklevel=3)
 
@@ -639,9 +668,10 @@ def run(
     num_records = _check_schedule(steps, record_every)
     record_policy = _check_flag(record_policy, "run: record_policy")
     sp = resolve_self_play(rule, game, self_play)
-    hparams, scheds = _schedules(rule, _scalar_hparams(rule, hparams), steps, game, "run")
+    S.check_not_grid_of_schedules("run", hparams)
+    hparams, scheds, along, counts = _schedules(rule, _scalar_hparams(rule, hparams), steps, game, "run")
     hparams = check_hparams(rule, hparams, dtype=game.dtype)
-    _warn_step_size(rule, game, hparams)
+    _warn_step_size(rule, game, hparams, along, counts)
     nash_pair = _nash_for_metrics(game, nash, metrics)
     metric_fns = _resolve_metrics(metrics, rule, game, nash_pair, sp)
     memory.check(
@@ -659,7 +689,7 @@ def run(
     key = as_key(key)
     state = rule.init(game, key, ref=ref, start=start, self_play=sp, **hparams)
     _probe_schedules(rule, state, scheds, "run")
-    carry0 = _start(state, key, scheds)
+    carry0 = _start(state, key, scheds, game.dtype)
     final, traj = _simulate_jit(
         rule, feedback, metric_fns, game, carry0, nash_pair, num_records, record_every, bool(record_policy)
     )
@@ -793,7 +823,7 @@ def _as_arrays(value, dtype):
 @functools.partial(jax.jit, static_argnames=("rule", "self_play"))
 def _init_batch(rule, self_play, games_b, keys, hp, ref, start, scheds):
     def init(g, k, hp):
-        return _start(rule.init(g, k, ref=ref, start=start, self_play=self_play, **hp), k, scheds)
+        return _start(rule.init(g, k, ref=ref, start=start, self_play=self_play, **hp), k, scheds, g.dtype)
 
     return jax.vmap(init)(games_b, keys, hp)
 
@@ -896,6 +926,7 @@ def sweep(
         >>> {name: (t.axes, round(float(t.metrics["gap"][0, -1]), 3)) for name, t in ts.items()}
         {'mwu': (('seed',), 0.119), 'omwu': (('seed',), 0.046)}
     """
+    S.check_not_grid_of_schedules("sweep", hparams)
     if not isinstance(rule, UpdateRule) and isinstance(rule, (Mapping, list, tuple)):
         rules = _rule_table(rule, feedback, hparams)
         kw = dict(steps=steps, record_every=record_every, seeds=seeds, nash=nash, ref=ref, start=start)
@@ -914,7 +945,7 @@ def sweep(
     stacked = games.stack_games(game_list)
     first_game = game_list[0]
     sp = resolve_self_play(rule, first_game, self_play)
-    hparams, scheds = _schedules(rule, hparams, steps, first_game, "sweep")
+    hparams, scheds, along, counts = _schedules(rule, hparams, steps, first_game, "sweep")
     if chunk is not None:
         chunk = check_int(chunk, "chunk")
     chunk = memory.check_sweep(
@@ -935,7 +966,7 @@ def sweep(
         rule, None if isinstance(game, games.Game) else len(game_list), seeds, hparams, first_game.dtype
     )
     batch = math.prod(grid.shape)
-    _warn_step_size(rule, stacked, grid.hparams)
+    _warn_step_size(rule, stacked, grid.hparams, along, counts)
 
     if nash is None:
         nash_list = None

@@ -19,11 +19,16 @@ compile once::
     >>> [int(K(t)) for t in (0, 100, 1000)]
     [16, 43, 4096]
 
-The runner checks a schedule on the host before anything compiles (:func:`resolve`): it evaluates it at every
-count the run can reach and raises ``ValueError`` naming the hyperparameter and the first step whose value is
-NaN, infinite or outside the declared interval (or not a whole number for a count), and ``TypeError`` when the
-callable does not take a step. The value in force at each record is in ``Trace.schedules`` and in the
-hyperparameter's column of ``Trace.to_dataframe``.
+The runner checks a schedule on the host before anything compiles (:func:`resolve`): it evaluates it once,
+vectorised, at every count an update will use (``0 .. steps - 1``), in the game's dtype, and raises
+``ValueError`` naming the hyperparameter and the first step whose value is NaN, infinite, does not fit the dtype
+(``1e39`` or ``1e-50`` in float32), lies outside the declared interval or breaks the rule's joint check
+(``eta * tau <= 1``, at every point of a sweep's grid), and ``TypeError`` when the callable does not take a step;
+a step size outside its stable range at any of those steps warns (:class:`algorithms.StepSizeWarning`, naming
+the first such step). A count (``pairs``, ``inner_steps``) takes whole numbers only: give a float schedule as
+``rounded(schedule)`` (nearest, halves to even). The value in force at each record is in ``Trace.schedules``
+and in the hyperparameter's column of ``Trace.to_dataframe`` (at the last record, the value the last update
+used).
 """
 
 from __future__ import annotations
@@ -44,8 +49,10 @@ __all__ = [
     "polynomial",
     "piecewise",
     "growth",
+    "rounded",
     "Fn",
     "is_schedule",
+    "check_not_grid_of_schedules",
     "resolve",
 ]
 
@@ -136,6 +143,24 @@ class growth(NamedTuple):
         return jnp.minimum(self.cap, jnp.floor(raw))
 
 
+class rounded(NamedTuple):
+    """``schedule`` rounded to the nearest whole number, halves to even (``jnp.round``): the way to give a float
+    schedule (``optax.exponential_decay(16.0, T, 256.0)``) to a whole-number hyperparameter such as
+    ``pairs``, which refuses values that are not whole. To round down instead (as :class:`growth` does), write
+    ``lambda t: jnp.floor(schedule(t))``.
+
+    Example:
+        >>> s = rounded(exponential(16.0, 2.0, 4))   # 16 * 2 ** (t / 4): 16, 19.03, 22.63, 26.91, 32
+        >>> [int(s(t)) for t in range(5)]
+        [16, 19, 23, 27, 32]
+    """
+
+    schedule: Any
+
+    def __call__(self, t):
+        return jnp.round(self.schedule(t))
+
+
 @jax.tree_util.register_static
 class Fn:
     """Any ``step -> value`` callable as a schedule pytree without leaves: its numbers are part of the
@@ -160,6 +185,23 @@ class Fn:
 _FAMILIES = (constant, exponential, polynomial, piecewise, growth)
 
 
+def _family_numbers(value, dtype):
+    """A family's numbers as arrays of ``dtype``, or a TypeError naming the family, the field and the value."""
+    out = {}
+    for field, number in zip(value._fields, value):
+        try:
+            arr = np.asarray(number)
+            if arr.dtype.kind not in "biuf":
+                raise TypeError
+            out[field] = jnp.asarray(arr, dtype)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"schedules.{type(value).__name__}: {field} must be a number (or an array of numbers), got "
+                f"{number!r}"
+            ) from None
+    return type(value)(**out)
+
+
 def is_schedule(value) -> bool:
     """Whether a hyperparameter value is a schedule (a callable) rather than a number."""
     return callable(value) and not isinstance(value, (np.ndarray, jax.Array))
@@ -169,7 +211,9 @@ def _as_tree(value, dtype):
     """A schedule as a pytree: this module's families with their numbers as arrays of ``dtype``; any other
     callable wrapped in :class:`Fn`."""
     if isinstance(value, _FAMILIES):
-        return jax.tree.map(lambda a: jnp.asarray(a, dtype), value)
+        return _family_numbers(value, dtype)
+    if isinstance(value, rounded):
+        return rounded(_as_tree(value.schedule, dtype))
     return value if isinstance(value, Fn) else Fn(value)
 
 
@@ -229,56 +273,122 @@ def _number(v) -> bool:
     return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
 
 
-def resolve(rule, hparams: dict, steps: int, dtype) -> tuple[dict, dict[str, Any]]:
-    """Split ``hparams`` into numbers and schedules, and check every schedule at every count it can reach.
+def check_not_grid_of_schedules(who: str, hparams: dict) -> None:
+    """Refuse a hyperparameter given as a sequence that holds a schedule (``tau=[schedule, 0.2]``): a
+    hyperparameter is one number, one schedule, or (in a sweep) a 1-D grid of numbers, not a grid of schedules.
 
-    A schedule of a per-step hyperparameter is checked at ``t = 0 .. steps - 1``; one counted in outer rounds
-    at the same counts (a run has at most ``steps`` rounds). Runs of more than :data:`CHECKED_COUNTS` steps
-    are checked at every count below half of it and on a geometric grid above.
+    Raises:
+        ValueError: naming the hyperparameter and saying how to run several schedules.
+    """
+    for name, value in hparams.items():
+        if not is_schedule(value) and isinstance(value, (list, tuple)) and any(map(is_schedule, value)):
+            raise ValueError(
+                f"{who}: {name} is a grid that holds a schedule ({value!r}): a schedule and a grid of values "
+                f"for the same hyperparameter conflict. Give {name} one schedule, or a 1-D grid of numbers; for "
+                f"several schedules call sweep once per schedule (a family of algorithms.schedules compiles once)"
+            )
+
+
+def _grid_rows(spec: dict, values: dict, skip) -> list[dict]:
+    """The distinct combinations of the non-scheduled hyperparameters' values (defaults filled; a 1-D grid of a
+    sweep contributes each of its values), as float64 scalars: what a joint check along a schedule is run for."""
+    rows = [{}]
+    for n, h in spec.items():
+        if n in skip:
+            continue
+        v = values.get(n, h.default)
+        if _number(v) or np.ndim(v) == 0:
+            try:
+                options = [np.float64(v)]
+            except (TypeError, ValueError):
+                continue  # check_hparams names a non-number afterwards
+        else:
+            try:
+                options = list(np.unique(np.asarray(v, np.float64)))
+            except (TypeError, ValueError):
+                continue
+        rows = [{**r, n: o} for r in rows for o in options]
+    return rows
+
+
+def resolve(rule, hparams: dict, steps: int, dtype) -> tuple[dict, dict[str, Any], dict, np.ndarray]:
+    """Split ``hparams`` into numbers and schedules, and check every schedule at every count it will be used at.
+
+    A schedule of a per-step hyperparameter is used at ``t = 0 .. steps - 1``; one counted in outer rounds at
+    counts among these (a run has at most ``steps`` rounds). Each schedule is evaluated there once, on the host
+    and vectorised (``jax.vmap`` over the counts), cast to ``dtype`` (what the update reads), and checked: finite
+    and, with its reciprocal, representable in ``dtype``; inside the declared interval (and whole, for a count);
+    and, jointly with the other hyperparameters (every point of a sweep's grid), the rule's ``check``. Runs of
+    more than :data:`CHECKED_COUNTS` steps are checked at every count below half of it and on a geometric grid
+    above.
 
     Returns:
-        ``(values, schedules)``: ``values`` the hyperparameters with each schedule replaced by its value at
-        count 0 (what ``init`` stores), ``schedules`` name -> schedule pytree (numbers as arrays of ``dtype``).
+        ``(values, schedules, along, counts)``: ``values`` the hyperparameters with each schedule replaced by its
+        value at count 0 (what ``init`` stores), ``schedules`` name -> schedule pytree (numbers as arrays of
+        ``dtype``), ``along`` name -> the schedule's values at ``counts`` as the update reads them (float64
+        arrays; the runner's step-size check reads them), ``counts`` the counts checked.
     Raises:
-        ValueError: a schedule for an unknown hyperparameter or for ``noise`` (the start's perturbation), or a
-            value that is NaN, infinite, outside the declared interval or (for a count) not a whole number at
-            some step (the first such step is named).
-        TypeError: a callable that does not take a step or does not return one number.
+        ValueError: a schedule for an unknown hyperparameter or for ``noise`` (the start's perturbation), a grid
+            that holds a schedule, or a value that is NaN, infinite, does not fit ``dtype``, lies outside the
+            declared interval or (for a count) is not a whole number at some step (the first such step is
+            named; for a count, the message says how to round).
+        TypeError: a callable that does not take a step or does not return one number, or a family of this
+            module built with a non-number (``constant('abc')``).
     """
+    check_not_grid_of_schedules(rule.name, hparams)
     spec = {h.name: h for h in rule.hparams}
     values, scheds, along = dict(hparams), {}, {}
-    if not any(is_schedule(v) for v in hparams.values()):
-        return values, scheds
     counts = _counts(steps)
+    if not any(is_schedule(v) for v in hparams.values()):
+        return values, scheds, along, counts
+    np_dtype = np.dtype(dtype)
     for name, value in hparams.items():
         if not is_schedule(value) or name not in spec:
             continue  # an unknown name: check_hparams names it and lists the valid ones
         if name == base.START_NOISE:
             raise ValueError(f"{rule.name}: {name} perturbs the start only; it cannot be a schedule")
         sched = _as_tree(value, dtype)
-        at = _evaluate(rule.name, name, sched, counts, dtype)
+        raw = _evaluate(rule.name, name, sched, counts, dtype)
         h = spec[name]
-        bad = ~np.isfinite(at)
+        bad = ~np.isfinite(raw)
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(
-                f"{rule.name}: the schedule for {name} is not finite at step {counts[i]}: {at[i]!r}"
+                f"{rule.name}: the schedule for {name} is not finite at step {counts[i]}: {raw[i]!r}"
+            )
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):
+            at = raw.astype(np_dtype)  # the value the update reads
+            fits = np.isfinite(at) & ((at == 0) | np.isfinite(np.reciprocal(at)))
+            at = at.astype(np.float64)
+        if not fits.all():
+            i = int(np.argmin(fits))
+            raise ValueError(
+                f"{rule.name}: the schedule for {name} does not fit {np_dtype.name} at step {counts[i]}: "
+                f"{raw[i]:g} (it, or its reciprocal, overflows)"
             )
         ok = h.contains(at)
         if not ok.all():
             i = int(np.argmin(ok))
+            shown = (
+                f"{at[i]:g}" if at[i] == raw[i] else f"{at[i]:g} in {np_dtype.name} ({raw[i]:g} as computed)"
+            )
+            hint = ""
+            if h.integer and at[i] != np.round(at[i]):
+                hint = (
+                    "; a count takes whole numbers only: wrap the schedule with "
+                    "algorithms.schedules.rounded (nearest, halves to even) or round it in the schedule "
+                    "(jnp.round, jnp.floor)"
+                )
             raise ValueError(
                 f"{rule.name}: the schedule for {name} must lie in {h.domain} at every step; at step "
-                f"{counts[i]} it is {at[i]:g}"
+                f"{counts[i]} it is {shown}{hint}"
             )
         values[name], scheds[name], along[name] = float(at[0]), sched, at
-    if along and rule.check is not None:  # joint checks (eta * tau <= 1) at every step
-        joint = {n: np.float64(h.default) for n, h in spec.items()}
-        joint.update(
-            {k: np.float64(v) for k, v in values.items() if k in spec and k not in along and _number(v)}
-        )
-        joint.update(along)
-        first = _first_failure(rule.check, joint, counts.size)
-        if first is not None:
-            raise ValueError(f"{first[1]} (at step {counts[first[0]]} of the schedule of {', '.join(along)})")
-    return values, scheds
+    if along and rule.check is not None:  # joint checks (eta * tau <= 1) at every step and grid point
+        for row in _grid_rows(spec, values, along):
+            first = _first_failure(rule.check, {**row, **along}, counts.size)
+            if first is not None:
+                raise ValueError(
+                    f"{first[1]} (at step {counts[first[0]]} of the schedule of {', '.join(along)})"
+                )
+    return values, scheds, along, counts

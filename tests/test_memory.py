@@ -60,3 +60,99 @@ def test_estimate_covers_the_arrays_a_sweep_returns():
     assert est.parts["10 runs x 11 records"] == 8250 >= returned
     state = sum(np.asarray(a).nbytes for a in jax.tree.leaves(trace.state))
     assert est.parts["the state of 10 runs"] >= state
+
+
+def _population_rule(vocab: int, length: int):
+    game = games.sequence_game(vocab, length)
+    return algorithms.loss_based("inpo", algorithms.policies.tabular(game)), game
+
+
+def test_population_loss_estimate_counts_pairs_not_pairs_times_n():
+    # 1024 responses: 1024^2 pairs x 12 numbers x 8 bytes = 96 MiB, not the (3n + 4) numbers per pair of a
+    # drawn pair (24 GiB), which refused a run that peaks 0.1 GB above a tiny one (n = 4096: 1.5 GiB, not TiB)
+    rule, game = _population_rule(4, 5)
+    assert rule.working_bytes(game) == 1024**2 * 12 * 8
+    est = memory.estimate(
+        rule,
+        game,
+        feedback=games.feedback.exact(),
+        self_play=True,
+        num_records=1,
+        num_metrics=4,
+        record_policy=False,
+    )
+    memory.check("run", est, memory=2**30)  # fits a 1 GiB machine
+
+
+_PEAK = """
+import resource, sys, jax
+jax.config.update("jax_enable_x64", True)
+import algorithms, games
+game = games.sequence_game(int(sys.argv[1]), int(sys.argv[2]))
+rule = algorithms.loss_based("inpo", algorithms.policies.tabular(game))
+algorithms.run(rule, game, steps=1)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, rule.working_bytes(game))
+"""
+
+
+def _peak(vocab: int, length: int) -> tuple[int, int]:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK, str(vocab), str(length)],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+@pytest.mark.slow
+def test_population_loss_estimate_against_measured_peak_rss():
+    # peak RSS of one step above that of a 9-response game (imports, compilation), at n = 1024, 2187 and 4096;
+    # measured when written: 101, 377 and 1187 MiB against estimates of 96, 438 and 1536 MiB
+    base, _ = _peak(3, 2)
+    for vocab, length in ((4, 5), (3, 7), (8, 4)):
+        peak, estimate = _peak(vocab, length)
+        grown = peak - base
+        assert 0.5 * grown <= estimate <= 3 * grown, (vocab, length, grown, estimate)
+
+
+def test_transformer_parameter_count_is_the_built_networks():
+    from algorithms import policies
+
+    game = games.sequence_game(3, 3)
+    for d, layers, ratio in ((8, 2, 3),):
+        pol = policies.transformer(game, d_model=d, layers=layers, heads=2, mlp_ratio=ratio)
+        built = sum(int(np.size(a)) for a in jax.tree.leaves(pol.init(jax.random.key(0))))
+        assert policies.transformer_parameters(pol.shape, pol.sequences, d, layers, ratio) == built
+
+
+@pytest.mark.parametrize("size", [{"d_model": 2**17}, {"layers": 10**6}])
+def test_transformer_too_large_is_refused_before_building(monkeypatch, size):
+    # d_model = 2^17 ran out of memory inside XLA; 10^6 layers never finished building: both refused at once
+    monkeypatch.setattr(memory, "machine_memory", lambda: 64 * 2**30)
+    with pytest.raises(ValueError, match=r"^transformer: .*parameters; training needs about .* more than"):
+        algorithms.policies.transformer(games.sequence_game(3, 2), **size)
+
+
+_PAPER = games.library.featured_games(0)["paper"]
+_FAMILIES = [("paper", n) for n in ("tabular", "loglinear", "mlp")] + [
+    ("sequence", n) for n in ("tabular", "autoregressive", "transformer")
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where, family", _FAMILIES)
+def test_every_policy_family_runs_at_loss_based_defaults(where, family):
+    # the transformer was NaN from step 1 with optax.sgd(0.5); each family now brings a default that works
+    game, features = _PAPER if where == "paper" else (games.sequence_game(3, 3), None)
+    start = np.random.default_rng(0).dirichlet(np.ones(game.shape[0]))  # uniform is the sequence game's Nash
+    rule = algorithms.loss_based("inpo", algorithms.policies.by_name(family, game, features))
+    t = algorithms.run(rule, game, steps=50, record_every=50, start=start)
+    gap = np.asarray(t.metrics["gap"])
+    assert np.all(np.asarray(t.finite)) and gap[-1] <= gap[0], gap

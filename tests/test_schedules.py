@@ -143,8 +143,9 @@ def test_every_registered_rule_takes_an_optax_schedule(name):
     which = _first_hparam(rule)
     sched = optax.exponential_decay(0.5 if which == "eta" else 2.0, 1, 0.9)
     t = algorithms.run(rule, GAME, steps=2, record_every=1, **{which: sched})
+    # each record: the value the next update uses; the last (no next update), the value the last one used
     np.testing.assert_allclose(
-        np.asarray(t.schedules[which]), [float(sched(i)) for i in range(3)], rtol=1e-15
+        np.asarray(t.schedules[which]), [float(sched(i)) for i in (0, 1, 1)], rtol=1e-15
     )
     assert np.all(np.asarray(t.finite))
 
@@ -215,6 +216,79 @@ def test_schedule_errors_before_anything_compiles():
     with pytest.raises(ValueError, match=r"pairs must lie in \[1, 16\] \(whole numbers\).*at step 0"):
         algorithms.run(lb, GAME, steps=2, pairs=S.constant(2.5))
     assert runner.TRACE_COUNT.get("omwu", 0) == before
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# schedules are checked at every step they are used, in the dtype the update reads, and recorded only there
+# ---------------------------------------------------------------------------------------------------------------
+
+#: max|A| = 2: INPO's stable range at tau = 0.1 is eta <= 2 tau / (tau^2 + 4) = 0.0499 (0.04 inside, 0.5 not)
+SCALE2 = games.matrix_game([[0.0, 2.0, -1.0], [-2.0, 0.0, 1.0], [1.0, -1.0, 0.0]])
+
+
+def test_step_size_warning_reads_every_step_of_a_schedule(recwarn):
+    late = S.piecewise([0.04, 0.5], [100])  # stable for 100 steps, then 10 times the bound
+    with pytest.warns(algorithms.StepSizeWarning, match=r"eta=0.5 at step 100 of its schedule"):
+        algorithms.run(algorithms.inpo(), SCALE2, steps=110, record_every=110, eta=late)
+    with pytest.warns(
+        algorithms.StepSizeWarning, match=r"eta=0.5 at step 100"
+    ):  # every grid point of a sweep
+        algorithms.sweep(algorithms.inpo(), SCALE2, steps=110, record_every=110, eta=late, tau=[0.1, 0.2])
+    recwarn.clear()
+    algorithms.run(algorithms.inpo(), SCALE2, steps=110, record_every=110, eta=S.constant(0.04))
+    assert not [w for w in recwarn if issubclass(w.category, algorithms.StepSizeWarning)]
+
+
+def test_float32_schedules_are_checked_as_the_update_reads_them():
+    g32 = GAME.astype(np.float32)
+    tiny = lambda t: jnp.where(t < 5, 0.1, 1e-50)  # 0 in float32: outside tau's (0, inf)
+    with pytest.raises(ValueError, match=r"tau must lie in \(0, inf\).*at step 5 it is 0 in float32"):
+        algorithms.run(algorithms.inpo(), g32, steps=10, tau=tiny)
+    huge = lambda t: jnp.where(t < 5, 0.1, 1e39)  # inf in float32, as the constant 1e39 is
+    with pytest.raises(ValueError, match=r"schedule for eta does not fit float32 at step 5: 1e\+39"):
+        algorithms.run(algorithms.mwu(), g32, steps=10, eta=huge)
+    with pytest.raises(ValueError, match=r"eta=1e\+39 does not fit float32"):
+        algorithms.run(algorithms.mwu(), g32, steps=10, eta=1e39)
+
+
+def test_joint_check_along_a_schedule_covers_every_grid_point():
+    # eta tau = 1.5 * 1.0 > 1 from step 3 on the grid point tau = 1 (step 0's 0.5 * 1.0 passes)
+    with pytest.raises(ValueError, match=r"eta \* tau must be <= 1.*at step 3 of the schedule of eta"):
+        algorithms.sweep(algorithms.inpo(), GAME, steps=6, eta=S.piecewise([0.5, 1.5], [3]), tau=[0.1, 1.0])
+
+
+def test_trace_records_only_schedule_values_that_updates_use():
+    # the schedule is NaN at t = steps, a count no update uses: never evaluated into the data
+    eta = lambda t: jnp.where(t < 10, 0.1 + 0.01 * t, jnp.nan)
+    t = algorithms.run(algorithms.mwu(), GAME, steps=10, record_every=5, eta=eta)
+    # records at steps 0 and 5 hold the value the next update uses (t = 0, 5); the last, the value the last
+    # update used (t = 9). 0.1 + 0.01 t in JAX against the literals: a few ulp
+    np.testing.assert_allclose(np.asarray(t.schedules["eta"]), [0.1, 0.15, 0.19], rtol=0, atol=4 * EPS)
+    assert np.isfinite(t.to_dataframe()["eta"]).all()
+
+
+def test_constant_of_a_non_number_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match=r"schedules.constant: value must be a number.*'abc'"):
+        algorithms.run(algorithms.mwu(), GAME, steps=2, eta=S.constant("abc"))
+    with pytest.raises(TypeError, match=r"schedules.exponential: rate must be a number.*None"):
+        algorithms.run(algorithms.mwu(), GAME, steps=2, eta=S.exponential(0.5, None))
+
+
+@pytest.mark.parametrize("value", [[S.constant(0.1), S.constant(0.2)], [0.1, S.piecewise([0.1, 0.05], [5])]])
+def test_a_schedule_in_a_grid_is_a_clear_conflict(value):
+    for call in (algorithms.sweep, algorithms.run):
+        with pytest.raises(ValueError, match=r"tau is a grid that holds a schedule.*conflict"):
+            call(algorithms.inpo(), GAME, steps=2, tau=value)
+
+
+def test_a_float_schedule_for_a_count_says_how_to_round_and_rounded_runs():
+    lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=1, pairs=32)
+    grow = optax.exponential_decay(2.0, 3, 16.0)  # 2 * 16 ** (t / 3): 2, 5.04, 12.7, 32
+    with pytest.raises(ValueError, match=r"at step 1 it is 5.03.*algorithms.schedules.rounded"):
+        algorithms.run(lb, GAME, steps=4, pairs=grow)
+    t = algorithms.run(lb, GAME, steps=4, pairs=S.rounded(grow))  # nearest whole number: 2, 5, 13, 32
+    assert int(t.counters["comparisons"][-1]) == 2 + 5 + 13 + 32
+    np.testing.assert_array_equal(np.asarray(t.schedules["pairs"]), [2, 5, 13, 32, 32])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -340,6 +414,22 @@ def test_m2wu_slingshot_resets_after_every_update_freq_steps():
     assert "regularized_gap" not in t.metrics  # its perturbation is not J_tau's
 
 
+def test_m2wu_matches_the_authors_reset_timing():
+    # The loop of CyberAgentAILab/m2wu (algorithms/m2wu.py), transcribed: update, t += 1, then ref <- pi when
+    # t % update_freq == 0. No offset: the same trajectory, across four resets.
+    K, eta, mu, P = 3, 0.5, 0.1, np.asarray(GAME.P)
+    pi, ref, want = START.copy(), REF.copy(), [START.copy()]
+    for t in range(1, 13):
+        values = np.exp(eta * (P @ pi + mu * (ref - pi) / pi)) * pi
+        pi = values / values.sum()
+        if t % K == 0:
+            ref = pi.copy()
+        want.append(pi)
+    got = _policies(algorithms.m2wu(K), 12, eta=eta, mu=mu)
+    # the same arithmetic in another order (log domain here, probabilities there): a few ulp of values below 1
+    np.testing.assert_allclose(np.asarray(got), np.array(want), rtol=0, atol=16 * EPS)
+
+
 def test_nash_prox_is_nash_mp_in_the_wrapper():
     a = _policies(algorithms.nash_prox(5), 12)
     b = _policies(algorithms.comal(algorithms.nash_mp(), 5), 12)
@@ -394,7 +484,7 @@ def test_readme_schedules_example_runs_as_written(capsys):
 
     exec(compile(block_after("schedules"), "README-schedules", "exec"), {})
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[1] for line in out[1:5]] == ["0.5000", "0.4500", "0.4050", "0.3645"]
+    assert [line.split()[1] for line in out[1:5]] == ["0.5000", "0.4500", "0.4050", "0.3649"]
     rounds, gap = out[5].split()
     assert int(rounds) == 10 and 1e-5 < float(gap) < 2e-5  # as the comments say
     rounds, calls, gap = out[6].split()
