@@ -1,11 +1,12 @@
 """Schedules (algorithms.schedules, applied by the runner) and the reference-reset family of ``comal``.
 
 Reference values are literal numbers computed by hand from EQUATIONS.md (a plain-Python script of the sheet's
-formulas, not the code), checksums of traces computed on the code before schedules existed, and properties of
+formulas, not the code), traces recorded from the code before schedules existed, and properties of
 the proximal point (KL(pi* || ref_k) never increases across exact re-centrings).
 """
 
-import hashlib
+import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +26,7 @@ from games import testing
 START = np.array([0.2, 0.3, 0.5])
 REF = np.array([0.5, 0.3, 0.2])
 GAME = games.comal_cycle()
+EPS = np.finfo(np.float64).eps  # one ulp of 1: values computed along two paths agree to a few of these
 
 
 def _policies(rule, steps, **kw):
@@ -32,46 +34,15 @@ def _policies(rule, steps, **kw):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# constant hyperparameters: bitwise the traces of the code before schedules (checksums computed on main)
+# constant hyperparameters: today's traces are those of the code before schedules, up to round-off
 # ---------------------------------------------------------------------------------------------------------------
 
-
-def _digest(trace) -> str:
-    h = hashlib.sha256()
-    for name in sorted(trace.metrics):
-        h.update(name.encode())
-        h.update(np.ascontiguousarray(np.asarray(trace.metrics[name], np.float64)).tobytes())
-    for name in sorted(trace.counters):
-        h.update(np.asarray(trace.counters[name], np.int64).tobytes())
-    for leaf in jax.tree.leaves(trace.policy):
-        h.update(np.asarray(leaf, np.float64).tobytes())
-    return h.hexdigest()[:16]
-
-
+#: The traces of the cases below as produced by main at 2a38ee5 (before schedules existed): the values were
+#: written from this code when its traces still hashed bitwise to that commit's sha256 digests (checked for every
+#: case when the file was written). Compared with a round-off tolerance, not bitwise: another JAX, XLA or CPU may
+#: fuse or vectorise the same arithmetic differently and move the last bits, which says nothing about the rule.
+MAIN_TRACES = json.loads((Path(__file__).parent / "golden" / "schedules_traces.json").read_text())
 _S0, _R0 = np.array([0.5, 0.3, 0.2]), np.array([0.2, 0.5, 0.3])
-#: sha256 prefixes of traces produced by main at 2a38ee5 (before this change), same arguments as below.
-MAIN_DIGESTS = {
-    "inpo": "88ef9b79f6387e2a",
-    "mpo": "624b9b04dca5ad0b",
-    "comal(inpo,7)": "d8127f51759bab8c",
-    "mpo(7)": "d02ec9d70edfa2ab",
-    "comal(egpo,5)/sampled": "4d6c032f59a92b4f",
-    "loss_based_inpo_32": "4ecec0571a671706",
-    "sweep_comal": "4834fa34c92dce6f",
-    "averaged": "faa5668d78be94f3",
-    "comal_exact": "f8102cdb01a53380",
-    "egpo": "202f950059ad7fbd",
-    "extragradient": "519516b83d469c70",
-    "iterative_ipo": "2c304e55964cefd2",
-    "mmd": "624b9b04dca5ad0b",
-    "nash_md": "c335976654f29c95",
-    "omwu": "e1752c07511a8e46",
-    "sppo": "c89a8aeb67441002",
-    "omwu/sampled": "387bf7542ee31081",
-    "mpo(7)/sampled": "95024ece37330ab7",
-    "comal(loss_inpo,10)": "81e23e4100afc642",
-    "sweep_inpo": "e0677b9583173b19",
-}
 _FAST = ("mpo(7)", "comal(egpo,5)/sampled", "loss_based_inpo_32")
 
 
@@ -109,10 +80,24 @@ def _case(name):
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=() if n in _FAST else pytest.mark.slow) for n in MAIN_DIGESTS]
+    "name", [pytest.param(n, marks=() if n in _FAST else pytest.mark.slow) for n in MAIN_TRACES]
 )
-def test_constant_hyperparameters_are_bitwise_todays_traces(name):
-    assert _digest(_case(name)) == MAIN_DIGESTS[name]
+def test_constant_hyperparameters_give_the_traces_before_schedules(name):
+    trace, want = _case(name), MAIN_TRACES[name]
+    # 20-60 steps of O(1) arithmetic: round-off moves the values by ~1e-15 (relative, or absolute for the gaps
+    # near 0); a changed rule, schedule default or feedback draw moves them by far more than 1e-12
+    assert sorted(trace.metrics) == sorted(want["metrics"])
+    assert sorted(trace.counters) == sorted(want["counters"])
+    for k, v in want["metrics"].items():
+        np.testing.assert_allclose(
+            np.asarray(trace.metrics[k], np.float64), v, rtol=1e-12, atol=1e-15, err_msg=k
+        )
+    for k, v in want["counters"].items():
+        np.testing.assert_array_equal(np.asarray(trace.counters[k]), v, err_msg=k)  # whole numbers: exact
+    leaves = jax.tree.leaves(trace.policy)
+    assert len(leaves) == len(want["policy"])
+    for got, v in zip(leaves, want["policy"]):
+        np.testing.assert_allclose(np.asarray(got, np.float64), v, rtol=1e-12, atol=1e-15)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -184,7 +169,11 @@ def test_a_schedule_family_compiles_once():
 def test_constant_schedule_equals_the_number():
     a = algorithms.run(algorithms.egpo(), GAME, steps=30, record_every=10, start=START, eta=0.3)
     b = algorithms.run(algorithms.egpo(), GAME, steps=30, record_every=10, start=START, eta=S.constant(0.3))
-    np.testing.assert_array_equal(np.asarray(a.metrics["gap"]), np.asarray(b.metrics["gap"]))
+    # two programs (eta an argument, or computed from the step inside the scan) that XLA may fuse differently:
+    # equal up to a few ulp per step of O(1) values, over 30 steps
+    np.testing.assert_allclose(
+        np.asarray(a.metrics["gap"]), np.asarray(b.metrics["gap"]), rtol=0, atol=30 * EPS
+    )
 
 
 def test_pairs_schedule_judges_the_first_pairs_and_counts_them():
@@ -278,7 +267,9 @@ def test_soft_recentring_hand_computed_and_beta_one_is_the_hard_reset():
     )
     hard = algorithms.comal(algorithms.inpo(), 3)
     a = _policies(algorithms.comal(algorithms.inpo(), 3, beta=0.9), 10, beta=1.0)
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(_policies(hard, 10)))
+    # beta = 1 mixes the logs, (1 - beta) log ref + beta log pi, then normalises; the hard reset copies pi: the
+    # same numbers up to round-off (a few ulp per re-centring, over 10 steps of probabilities below 1)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(_policies(hard, 10)), rtol=0, atol=10 * EPS)
     with pytest.raises(ValueError, match=r"beta must lie in \(0, 1\]"):
         algorithms.comal(algorithms.inpo(), 3, beta=0.0)
 
@@ -341,7 +332,11 @@ def test_m2wu_slingshot_resets_after_every_update_freq_steps():
     # the slingshot is the wrapper: after step K the reference is the policy of step K
     rule = algorithms.m2wu(3)
     t = algorithms.run(rule, GAME, steps=4, record_policy=True, start=START, ref=REF)
-    np.testing.assert_array_equal(np.exp(np.asarray(rule.reference(t.state).x)), np.asarray(t.policies.x[3]))
+    # the reference is stored as log-probabilities and the recorded policy is normalised from the logits, so
+    # exp(log p) and p agree to round-off only (5.6e-17 apart with JAX 0.10): a few ulp of values below 1
+    np.testing.assert_allclose(
+        np.exp(np.asarray(rule.reference(t.state).x)), np.asarray(t.policies.x[3]), rtol=0, atol=4 * EPS
+    )
     assert "regularized_gap" not in t.metrics  # its perturbation is not J_tau's
 
 
