@@ -39,7 +39,17 @@ def _assert_traces_close(fast, plain):
         np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=0, atol=ATOL)
 
 
-@pytest.mark.parametrize("name", sorted(algorithms.RULES))
+#: the default run: one rule per family and each wrapper; -m slow: every registered rule
+_DEFAULT_RULES = ("mwu", "inpo", "omwu", "comal", "averaged")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=() if n in _DEFAULT_RULES else pytest.mark.slow)
+        for n in sorted(algorithms.RULES)
+    ],
+)
 def test_fast_path_equals_plain_path_for_every_rule(monkeypatch, name):
     rule = algorithms.get(name)
     gs = [games.random_preference(s, 3, "cyclic") for s in range(3)]
