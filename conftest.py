@@ -40,10 +40,46 @@ def _doctest_names(doctest_namespace):
     doctest_namespace.update(jax=jax, jnp=jnp, np=np, games=games, algorithms=algorithms)
 
 
-@pytest.fixture(autouse=True, scope="module")
+def _memory_maps() -> int | None:
+    """How many memory maps this process holds (Linux), or None where /proc cannot say."""
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            return f.read().count(b"\n")
+    except OSError:
+        return None
+
+
+def _max_map_count() -> int:
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 65530  # Linux's default
+
+
+#: Clear JAX's caches once the process holds this many memory maps: half the kernel's limit (at most half the
+#: default, so a machine with a huge limit does not keep thousands of programs in RAM), so one more test
+#: (the largest compiles a few hundred programs) cannot reach it.
+_MAP_BUDGET = min(_max_map_count(), 65530) // 2
+
+
+@pytest.fixture(autouse=True)
 def _free_compiled_programs():
-    """Drop JAX's compiled programs after each test module. XLA:CPU maps memory for every executable it keeps;
-    one process compiling the whole suite's thousands of programs reached the kernel's limit of memory maps
-    (``vm.max_map_count``, 65530 here) and segfaulted inside the compiler. Modules share few programs."""
+    """Drop JAX's compiled programs when they crowd the process's memory maps. XLA:CPU maps memory for every
+    executable it keeps; one process compiling the whole suite's thousands of programs reached the kernel's limit
+    of memory maps (``vm.max_map_count``, 65530 here) and segfaulted inside the compiler. Clearing after every
+    module instead made each module recompile the programs the previous ones had built (the same rules on the
+    same games); so the caches are kept until the count of maps, read after each test (~0.2 ms), passes the
+    budget below. Where /proc cannot say (not Linux), they are cleared after every module, as
+    before."""
     yield
-    jax.clear_caches()
+    maps = _memory_maps()
+    if maps is not None and maps > _MAP_BUDGET:
+        jax.clear_caches()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs_per_module_without_proc():
+    yield
+    if _memory_maps() is None:
+        jax.clear_caches()

@@ -58,7 +58,7 @@ def test_one_judged_pair_falls_in_each_cell_with_its_hand_computed_probability(l
     assert p > 1e-3, (observed, p)
 
 
-@pytest.mark.parametrize("labels", ["hard", "soft"])
+@pytest.mark.parametrize("labels", ["hard", pytest.param("soft", marks=pytest.mark.slow)])  # both: -m slow
 def test_counts_and_pairs_give_the_same_one_step_distribution_on_a_contextual_batch(labels):
     """Two prompts drawn of three (rho non-uniform), 16 judged pairs each, a non-uniform start: the mean and
     the spread of the policy after one step agree between the two draws within 4 standard errors."""

@@ -39,7 +39,17 @@ def _assert_traces_close(fast, plain):
         np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=0, atol=ATOL)
 
 
-@pytest.mark.parametrize("name", sorted(algorithms.RULES))
+#: the default run: one rule per family and each wrapper; -m slow: every registered rule
+_DEFAULT_RULES = ("mwu", "inpo", "omwu", "comal", "averaged")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=() if n in _DEFAULT_RULES else pytest.mark.slow)
+        for n in sorted(algorithms.RULES)
+    ],
+)
 def test_fast_path_equals_plain_path_for_every_rule(monkeypatch, name):
     rule = algorithms.get(name)
     gs = [games.random_preference(s, 3, "cyclic") for s in range(3)]
@@ -116,6 +126,13 @@ def test_written_out_helpers_match_jnp(n):
 
 def test_written_out_helpers_keep_infinities():
     x = jnp.asarray([[0.0, -jnp.inf, 1.0], [-jnp.inf, -jnp.inf, -jnp.inf]])
+    # the infinities must match exactly (assert_allclose requires inf == inf and nan == nan); the finite entries
+    # are summed in another order than jax.scipy's, so they agree to a few ulp of values near 1
+    eps = np.finfo(np.float64).eps
     with core.written_out_sums():
-        np.testing.assert_array_equal(core.logsumexp(x), jax.scipy.special.logsumexp(x, axis=-1))
-        np.testing.assert_array_equal(core.log_softmax(x[:1]), jax.nn.log_softmax(x[:1], axis=-1))
+        np.testing.assert_allclose(
+            core.logsumexp(x), jax.scipy.special.logsumexp(x, axis=-1), rtol=4 * eps, atol=0
+        )
+        np.testing.assert_allclose(
+            core.log_softmax(x[:1]), jax.nn.log_softmax(x[:1], axis=-1), rtol=4 * eps, atol=0
+        )

@@ -252,7 +252,11 @@ def test_pairs_hyperparameter_uses_the_first_pairs_drawn():
     # drawing K = 64 and judging the first 16 is the same run as drawing 16 (the draws are prefix-consistent)
     swept = algorithms.sweep(loss_based("inpo", TAB, pairs=64), GAME, steps=30, seeds=2, pairs=[16, 64])
     alone = algorithms.sweep(loss_based("inpo", TAB, pairs=16), GAME, steps=30, seeds=2)
-    np.testing.assert_array_equal(np.asarray(swept.metrics["gap"])[:, 0], np.asarray(alone.metrics["gap"]))
+    # the same draws and the same arithmetic in two programs (16 pairs judged of 64 drawn, or 16 of 16) that XLA
+    # may reduce in another order: equal up to round-off over 30 steps (bitwise with JAX 0.10)
+    np.testing.assert_allclose(
+        np.asarray(swept.metrics["gap"])[:, 0], np.asarray(alone.metrics["gap"]), rtol=1e-12, atol=1e-15
+    )
     np.testing.assert_array_equal(np.asarray(swept.counters["comparisons"])[0, :, -1], [16 * 30, 64 * 30])
     with pytest.raises(ValueError, match=r"pairs must lie in \[1, 64\] \(whole numbers\), got 65"):
         algorithms.run(loss_based("inpo", TAB, pairs=64), GAME, steps=1, pairs=65)
@@ -323,14 +327,24 @@ def test_prompts_are_drawn_by_rho_and_each_drawn_prompt_takes_its_own_step():
     assert drawn.name.endswith(",B=4)")
 
 
-@pytest.mark.parametrize("labels", ["hard", "soft"])
-def test_sampled_pairs_move_mass_towards_the_better_response(labels):
+#: the default run: each label kind once (12 s of compiling per loss); -m slow: every loss with both
+_DEFAULT_PAIRS = {("inpo", "hard"), ("dpo", "soft")}
+
+
+@pytest.mark.parametrize(
+    "loss, labels",
+    [
+        pytest.param(loss, labels, marks=() if (loss, labels) in _DEFAULT_PAIRS else pytest.mark.slow)
+        for labels in ("hard", "soft")
+        for loss in ("inpo", "ipo", "sppo", "nash_md", "egpo", "dpo")
+    ],
+)
+def test_sampled_pairs_move_mass_towards_the_better_response(loss, labels):
     # a Bradley-Terry game (scores 0, 1, 2): the judged winner is the better response more often, so every
     # loss moves mass to response 2 (on the paper game a reversed judge would go unnoticed: its Nash policy
     # (4/11, 3/11, 4/11) is also the reversed game's)
     game = games.bradley_terry([0.0, 1.0, 2.0])
-    for loss in ("inpo", "ipo", "sppo", "nash_md", "egpo", "dpo"):
-        rule = loss_based(loss, policies.tabular(game), pairs=64, labels=labels)
-        t = algorithms.sweep(rule, game, steps=30, record_every=30, seeds=4, record_policy=True)
-        best = np.asarray(t.policies.x)[:, -1, 2]
-        assert np.all(best > 0.45), (loss, labels, best)
+    rule = loss_based(loss, policies.tabular(game), pairs=64, labels=labels)
+    t = algorithms.sweep(rule, game, steps=30, record_every=30, seeds=4, record_policy=True)
+    best = np.asarray(t.policies.x)[:, -1, 2]
+    assert np.all(best > 0.45), (loss, labels, best)

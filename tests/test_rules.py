@@ -1,4 +1,5 @@
-"""The conformance kit: every registered rule x {float32, float64} x {preference game, matrix game}.
+"""The conformance kit: every registered rule x {float32, float64} x {preference game, matrix game} (the default
+run: one rule per family and each wrapper; ``-m slow``: all of them).
 
 A new rule added to ``algorithms.RULES`` gets all of these for free. Reference tests check one step of each
 rule against a hand-written NumPy step, fixed points, and the exact equivalences between rules.
@@ -20,14 +21,24 @@ DTYPES = [jnp.float32, jnp.float64]
 RECT = conformance.RECTANGULAR
 
 
+#: The default run checks one rule per family module (mwu.py, mirror.py, optimistic.py) and each wrapper once
+#: (comal, averaged); every registered rule goes through the kit in the slow set (``-m slow``).
+DEFAULT_RULES = ("mwu", "inpo", "omwu", "comal", "averaged")
+
+
+def _default_or_slow(name):
+    return () if name in DEFAULT_RULES else (pytest.mark.slow,)
+
+
 def cases():
     for name in RULE_NAMES:
         rule = algorithms.get(name)
         for dtype in DTYPES:
             for game in conformance.conformance_games(rule, dtype):
                 kind = "preference" if game.preference else "matrix"
-                slow = (pytest.mark.slow,) if name in ("comal_exact", "iterative_dpo") else ()
-                yield pytest.param(rule, game, id=f"{name}-{kind}-{jnp.dtype(dtype).name}", marks=slow)
+                yield pytest.param(
+                    rule, game, id=f"{name}-{kind}-{jnp.dtype(dtype).name}", marks=_default_or_slow(name)
+                )
 
 
 @pytest.mark.parametrize("rule, game", list(cases()))
@@ -40,7 +51,7 @@ def test_vmap_over_keys_and_hparams_equals_loop(rule, game):
     conformance.check_vmap(rule, game)
 
 
-@pytest.mark.parametrize("name", RULE_NAMES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_default_or_slow(n)) for n in RULE_NAMES])
 def test_second_run_does_not_recompile(name):
     rule = algorithms.get(name)
     conformance.check_no_recompile(rule, games.comal_cycle())

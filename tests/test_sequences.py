@@ -217,7 +217,10 @@ def _whole_sequence_transformer(params, space, C: int, heads: int) -> np.ndarray
     return out
 
 
-@pytest.mark.parametrize("vocab, length, prompts", [(3, 4, 1), (2, 3, 2), (4, 1, 1)])
+@pytest.mark.parametrize(
+    "vocab, length, prompts",
+    [pytest.param(3, 4, 1, marks=pytest.mark.slow), (2, 3, 2), pytest.param(4, 1, 1, marks=pytest.mark.slow)],
+)
 def test_transformer_over_the_prefix_tree_is_the_network_on_whole_sequences(vocab, length, prompts):
     # the policy runs the network once per prefix (40 nodes at V = 3, L = 4) instead of once per position of
     # every sequence (108); causal attention makes them the same function. Random (not initial) parameters.
