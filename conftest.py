@@ -83,3 +83,11 @@ def _free_compiled_programs_per_module_without_proc():
     yield
     if _memory_maps() is None:
         jax.clear_caches()
+
+
+@pytest.fixture
+def fresh_programs():
+    """No compiled program left from earlier tests: for tests that count compilations (compiled programs are
+    kept across modules, so whether a program is new would otherwise depend on the order tests run in)."""
+    jax.clear_caches()
+    yield

@@ -47,7 +47,7 @@ def test_comparisons_count_the_duels_judged_under_a_schedule(counts):
     assert [float(v) for v in tr.schedules["samples"]] == [2, 2, 8, 32, 32, 32]  # in force at each record
 
 
-def test_fixed_sample_sizes_share_one_program():
+def test_fixed_sample_sizes_share_one_program(fresh_programs):
     rule = algorithms.duels(algorithms.inpo(), 64)
     before = runner.TRACE_COUNT.get(rule.name, 0)
     for k in (S.growth(4.0, 1.0, 0.0, 4.0), S.growth(64.0, 1.0, 0.0, 64.0), S.growth(4.0, 1.5, 0.0, 64.0)):

@@ -172,7 +172,7 @@ def test_sweep_over_several_rules_is_one_sweep_per_rule():
 
 
 @pytest.mark.slow
-def test_sweep_does_not_recompile_for_new_values():
+def test_sweep_does_not_recompile_for_new_values(fresh_programs):
     from algorithms.runner import TRACE_COUNT, _simulate_batch
 
     g = games.comal_cycle()

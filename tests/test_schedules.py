@@ -150,7 +150,7 @@ def test_every_registered_rule_takes_an_optax_schedule(name):
     assert np.all(np.asarray(t.finite))
 
 
-def test_a_schedule_family_compiles_once():
+def test_a_schedule_family_compiles_once(fresh_programs):
     rule = algorithms.mmd()
     algorithms.run(rule, GAME, steps=20, record_every=10, eta=S.exponential(0.5, 0.99))
     before = runner.TRACE_COUNT[rule.name]
