@@ -208,34 +208,19 @@ def bench_candidates(batch: int, jax_steps: int, np_steps: int, repeats: int) ->
         tuple(shard(l0[:, i], 0) for i in range(3)),
     )
     calls.append(("carry as n arrays [B], hand-written for n = 3", scan(tuple_step, False), tuple_args))
-    return _round_robin(
+    return _candidates(
         calls, lambda: numpy_loop("mwu", A, np_steps), batch * jax_steps, batch * np_steps, repeats
     )
 
 
-def _round_robin(calls, np_call, jax_work: int, np_work: int, repeats: int) -> list[dict]:
-    """Time each ``(name, jitted f, args)`` of ``calls`` against ``np_call``: every candidate once per round,
-    each right after its own NumPy call, so that a change of load during the measurement hits every candidate
-    alike. ``*_work``: (game-)steps per call. Rows as :func:`experiments.bench.timing.measure`'s, named
-    ``candidate: <name>``."""
+def _candidates(calls, np_call, jax_work: int, np_work: int, repeats: int) -> list[dict]:
+    """:func:`experiments.bench.timing.measure_all` of jitted ``(name, f, args)`` calls, named ``candidate: ...``."""
     import jax
 
-    runs = [(name, lambda f=f, args=args: jax.block_until_ready(f(*args))) for name, f, args in calls]
-    compile_s = {name: timing.time_call(run) - timing.time_call(run) for name, run in runs}
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in runs}
-    for _ in range(repeats):
-        for name, run in runs:
-            times[name].append((timing.time_call(np_call), timing.time_call(run)))
-    return [
-        {
-            "case": f"candidate: {name}",
-            "compile_s": compile_s[name],
-            "jax_rate": jax_work / float(np.median([t for _, t in times[name]])),
-            "numpy_rate": np_work / float(np.median([t for t, _ in times[name]])),
-            "ratio": float(np.median([(jax_work / tj) / (np_work / tn) for tn, tj in times[name]])),
-        }
-        for name, _ in runs
+    runs = [
+        (f"candidate: {name}", lambda f=f, a=args: jax.block_until_ready(f(*a))) for name, f, args in calls
     ]
+    return timing.measure_all(runs, np_call, jax_work, np_work, repeats)
 
 
 def single_game_representations(steps: int) -> list[tuple]:
@@ -301,7 +286,7 @@ def bench_single_candidates(jax_steps: int, np_steps: int, repeats: int) -> list
         for label, f, args, _ in single_game_representations(jax_steps)
     ]
     A = np.asarray(_game(3).A)
-    return _round_robin(calls, lambda: numpy_loop("mwu", A, np_steps), jax_steps, np_steps, repeats)
+    return _candidates(calls, lambda: numpy_loop("mwu", A, np_steps), jax_steps, np_steps, repeats)
 
 
 def bench_registry(steps: int, rate_steps: int) -> list[dict]:
@@ -620,23 +605,18 @@ def run_benchmark(args, out) -> None:
         + (f"{spiel['rate']:,.0f} steps/s on the 3x3 game" if spiel else "not installed (optional; skipped)")
     )
     output.atomic_write(out / "benchmark.md", "\n".join(md) + "\n")
-    csv_rows = (
-        [(r["case"], "compile_s", r["compile_s"]) for r in rows]
-        + [(r["case"], "rate", r["jax_rate"]) for r in rows]
-        + [(r["case"], "numpy_rate", r["numpy_rate"]) for r in rows]
-        + [(r["case"], "ratio", r["ratio"]) for r in rows]
-        + [(r["case"], "seconds", r["seconds"]) for r in lp]
-        + [
-            (overhead["case"], "seconds", overhead["seconds"]),
-            (overhead["case"], "init_seconds", overhead["init_seconds"]),
-        ]
-        + [(r["case"], "certificate", r["certificate"]) for r in lp]
+    quantities = (
+        ("compile_s", "compile_s"),
+        ("rate", "jax_rate"),
+        ("numpy_rate", "numpy_rate"),
+        ("ratio", "ratio"),
     )
-    csv_rows += [
-        (r["case"], q_name, r[key])
-        for r in registry
-        for q_name, key in (("compile_s", "compile_s"), ("rate", "rate"), (f"gap_after_{reg_steps}", "gap"))
-    ]
+    csv_rows = [(r["case"], name, r[key]) for name, key in quantities for r in rows]
+    csv_rows += [(r["case"], "seconds", r["seconds"]) for r in lp]
+    csv_rows += [(overhead["case"], k, overhead[k]) for k in ("seconds", "init_seconds")]
+    csv_rows += [(r["case"], "certificate", r["certificate"]) for r in lp]
+    names = (("compile_s", "compile_s"), ("rate", "rate"), (f"gap_after_{reg_steps}", "gap"))
+    csv_rows += [(r["case"], name, r[key]) for r in registry for name, key in names]
     if spiel:
         csv_rows.append((spiel["case"], "rate", spiel["rate"]))
     output.write_csv(out / "benchmark.csv", csv_rows, ("case", "quantity", "value"))
