@@ -108,14 +108,9 @@ def report(c: Config, t: dict, folder) -> dict:
         summary, header = summarize(d, c.level)
         rows += [(gs.label, *r) for r in summary]
         tag = "" if len(items) == 1 else f"-{gs.label}"
+        reg_gap = None if reg is None else reg.gap
         fig = gap_figure(
-            d,
-            x=c.x,
-            reg_gap=None if reg is None else reg.gap,
-            tau=c.tau_line,
-            dtype=c.dtype,
-            game=gs.label,
-            level=c.level,
+            d, x=c.x, reg_gap=reg_gap, tau=c.tau_line, dtype=c.dtype, game=gs.label, level=c.level
         )
         output.save_figure(fig, folder / f"gap{tag}.png", drawn_by=figures.drawn_by(gap_figure))
         output.save_figure(fig, folder / f"gap{tag}.pdf")
@@ -124,9 +119,7 @@ def report(c: Config, t: dict, folder) -> dict:
             output.save_figure(fig, folder / f"simplex{tag}.png", drawn_by=figures.drawn_by(simplex_figure))
         else:
             cli.note(f"{gs.label}: simplex.png is drawn for 3x3 single-prompt games only; skipped")
-        tail = (
-            f"; regularized-equilibrium gap at tau={c.tau_line:g}: {reg.gap:.4g}" if reg is not None else ""
-        )
+        tail = "" if reg is None else f"; regularized-equilibrium gap at tau={c.tau_line:g}: {reg.gap:.4g}"
         print(f"{gs.label}, {c.steps} steps, {c.dtype}, {c.feedback} feedback{tail}")
         print(tables.table(summary, header))
         if game.preference and not game.contextual:
@@ -139,11 +132,6 @@ def report(c: Config, t: dict, folder) -> dict:
     return {"finite": {k: bool(g["finite"].all()) for k, g in df.groupby("rule", sort=False)}}
 
 
-def _final(d, metric: str):
-    """``rule -> (steps, values)`` of ``metric`` in a one-seed tidy frame, rules in their order."""
-    return {r: tables.curve(g, metric, "step") for r, g in d.groupby("rule", sort=False)}
-
-
 def summarize(d, level: float):
     """One row per rule of a one-seed tidy trace frame: hyperparameters, final gap and worst-case win rate,
     steps to ``level``, final KL to the Nash policy."""
@@ -152,20 +140,14 @@ def summarize(d, level: float):
     rows = []
     for rule, g in d.groupby("rule", sort=False):
         steps, gap = tables.curve(g, "gap", "step")
-        last = {
-            m: tables.curve(g, m, "step")[1] for m in ("win_rate", "kl_to_nash") if (g["metric"] == m).any()
-        }
+        win, kl = (
+            format(tables.curve(g, m, "step")[1][-1], f) if (g["metric"] == m).any() else ""
+            for m, f in (("win_rate", ".6f"), ("kl_to_nash", ".3e"))
+        )
         first = g.iloc[0]
         hp = {k: float(first[k]) for k in hp_cols if first[k] == first[k]}  # NaN: the rule has no such knob
         rows.append(
-            (
-                rule,
-                rules.format_hparams(hp),
-                f"{gap[-1]:.3e}",
-                f"{last['win_rate'][-1]:.6f}" if "win_rate" in last else "",
-                tables.steps_to(steps, gap, level),
-                f"{last['kl_to_nash'][-1]:.3e}" if "kl_to_nash" in last else "",
-            )
+            (rule, rules.format_hparams(hp), f"{gap[-1]:.3e}", win, tables.steps_to(steps, gap, level), kl)
         )
     return rows, header
 
@@ -185,58 +167,25 @@ def win_rate_table(pol, game) -> str:
     traj = _trajectories(pol)
     labels = list(traj)
     W = 100 * np.asarray(metrics.pairwise_win_rates(game, np.stack([p[-1] for p in traj.values()])))
-    rows = [
-        [f"{i + 1} {labels[i]}"] + [f"{W[i, j]:.1f}" for j in range(len(labels))] for i in range(len(labels))
-    ]
-    return (
-        "pairwise win rates of the final policies (row beats column, %; columns numbered as rows):\n"
-        + tables.table(rows, ["", *[str(i + 1) for i in range(len(labels))]])
-    )
+    rows = [[f"{i + 1} {lab}", *(f"{w:.1f}" for w in W[i])] for i, lab in enumerate(labels)]
+    head = "pairwise win rates of the final policies (row beats column, %; columns numbered as rows):\n"
+    return head + tables.table(rows, ["", *(str(i + 1) for i in range(len(labels)))])
 
 
-def gap_figure(
-    df,
-    *,
-    x: str = "oracle_calls",
-    reg_gap=None,
-    tau=None,
-    dtype: str = "float64",
-    game: str = "",
-    level: float = 1e-6,
-):
+def gap_figure(df, *, x="oracle_calls", reg_gap=None, tau=None, dtype="float64", game="", level=1e-6):
     """The last-iterate gap of every rule in ``df`` (a tidy trace): :func:`experiments.common.results.gap_figure`
     with the paper's reference lines: ``level``, the regularized equilibrium's gap (where the regularized rules
     end) and, in float64 only, 1e-11. Curves equal to round-off are drawn once, named together."""
-    refs = [
-        {
-            "y": level,
-            "color": "tab:green",
-            "ls": (0, (1, 3)),
-            "lw": 1.2,
-            "label": f"level {level:g} (--level)",
-        }
-    ]
+    refs = [dict(y=level, color="tab:green", ls=(0, (1, 3)), lw=1.2, label=f"level {level:g} (--level)")]
     if reg_gap is not None:
-        refs.append(
-            {
-                "y": reg_gap,
-                "color": "0.45",
-                "ls": (0, (6, 3)),
-                "label": f"gap of the regularized equilibrium (τ={tau:g})",
-            }
-        )
+        label = f"gap of the regularized equilibrium (τ={tau:g})"
+        refs.append(dict(y=reg_gap, color="0.45", ls=(0, (6, 3)), label=label))
     if dtype == "float64":
         refs.append(
-            {"y": DEEP_LEVEL, "color": "black", "label": "gap 1e-11 (float64 only; float32 stalls near 2e-7)"}
+            dict(y=DEEP_LEVEL, color="black", label="gap 1e-11 (float64 only; float32 stalls near 2e-7)")
         )
-    x = "step" if x == "steps" else x
-    return results.gap_figure(
-        df,
-        x=x,
-        level=level,
-        refs=refs,
-        title=f"{game}: last-iterate duality gap (exact zeros drawn at {figures.PLOT_FLOOR:g})",
-    )
+    title = f"{game}: last-iterate duality gap (exact zeros drawn at {figures.PLOT_FLOOR:g})"
+    return results.gap_figure(df, x="step" if x == "steps" else x, level=level, refs=refs, title=title)
 
 
 def _tri(p):
@@ -254,7 +203,7 @@ def simplex_figure(d, pol, nash, reg, *, level: float = 1e-6, ncols: int = 6):
     from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
 
-    gaps = {lab: c[1] for lab, c in _final(d, "gap").items()}
+    gaps = {r: tables.curve(g, "gap", "step")[1] for r, g in d.groupby("rule", sort=False)}
     order = [lab for labs in figures.by_behaviour(gaps, level).values() for lab in labs]
     traj = _trajectories(pol)
     pols = {lab: traj[lab] for lab in order}
@@ -289,28 +238,18 @@ def simplex_figure(d, pol, nash, reg, *, level: float = 1e-6, ncols: int = 6):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(" = ".join(grp), fontsize=9)
-        ax.text(
-            0.02,
-            0.02,
-            f"window {2 * half:.2g}\n{kind[grp[0]].split(' (')[0]}",
-            transform=ax.transAxes,
-            fontsize=6.5,
-            va="bottom",
-            color="0.3",
-        )
-    handles = [
-        mpl.lines.Line2D([], [], ls="none", marker="o", ms=7, mfc="none", mec="black", label="start"),
-        mpl.lines.Line2D([], [], ls="none", marker="o", ms=8, color="tab:red", mec="black", label="end"),
-        mpl.lines.Line2D(
-            [], [], ls="none", marker="*", ms=11, color="black", mec="white", label="Nash policy"
-        ),
-    ]
-    if reg is not None:
-        handles.append(
-            mpl.lines.Line2D(
-                [], [], ls="none", marker="x", ms=8, color="black", label=f"regularized eq. (τ={reg.tau:g})"
-            )
-        )
+        text = f"window {2 * half:.2g}\n{kind[grp[0]].split(' (')[0]}"
+        ax.text(0.02, 0.02, text, transform=ax.transAxes, fontsize=6.5, va="bottom", color="0.3")
+    keys = [
+        dict(marker="o", ms=7, mfc="none", mec="black", label="start"),
+        dict(marker="o", ms=8, color="tab:red", mec="black", label="end"),
+        dict(marker="*", ms=11, color="black", mec="white", label="Nash policy"),
+    ] + (
+        [dict(marker="x", ms=8, color="black", label=f"regularized eq. (τ={reg.tau:g})")]
+        if reg is not None
+        else []
+    )
+    handles = [mpl.lines.Line2D([], [], ls="none", **k) for k in keys]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles) + 1, fontsize=8, frameon=False)
     sm = mpl.cm.ScalarMappable(cmap=cmap, norm=mpl.colors.Normalize(0, 1))
     fig.colorbar(sm, ax=axes, shrink=0.5, label="fraction of the run", pad=0.01)

@@ -68,7 +68,10 @@ def test_paper_small_run_writes_tidy_outputs(tmp_path, capsys):
     "args, message",
     [
         (["--rules", "mwu,nope"], "valid rules:"),
-        (["--rules", "no_such_module_xyz:rule"], "cannot import 'no_such_module_xyz'"),
+        (
+            ["--rules", "no_such_module_xyz:rule"],
+            "cannot import it (ModuleNotFoundError: No module named 'no_such_module_xyz')",
+        ),
         (["--rules", "numpy:pi"], "not an UpdateRule or a factory"),
         (["--rules", "mwu,comal,comal(inpo)"], "given twice: comal(inpo,100)"),
         (["--rules", "frobnicate(mwu)"], "unknown wrapper 'frobnicate'"),

@@ -3,7 +3,7 @@
 One iteration (tabular policy, 3x3 paper game, INPO loss, eta 0.5, tau 0.1): draw K = 64 pairs from pi_t, judge
 each by one Bernoulli draw, take M = 10 SGD steps (step 0.5) on the loss. The NumPy loop writes the same
 iteration plainly (the loss's gradient in the logits in closed form: ``2/K sum_i d_i (e_w - e_l)``). Both are
-timed in the same process, interleaved (:func:`experiments.bench.timing.interleaved`): one game (``run``), and a
+timed in the same process, interleaved (:func:`experiments.bench.timing.measure`): one game (``run``), and a
 batch of 8 seeds x K in {16, 64, 256} (one compiled ``sweep``, the ``pairs`` hyperparameter) against the NumPy
 loop run once per lane. :func:`bench` returns rows for ``python -m experiments.bench.rules``.
 

@@ -29,10 +29,11 @@ import contextlib
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from ..common import cli, metadata, output, rules, tables
+from ..common import cli, metadata, output, tables
 from . import timing
 
 STUDY = "benchmark"  # the results folder's name
@@ -73,6 +74,11 @@ def numpy_loop(family: str, A: np.ndarray, steps: int) -> np.ndarray:
     return l
 
 
+def _hparams(rule) -> dict:
+    """``ETA``/``TAU`` where ``rule`` (MWU, INPO, MMD: the NumPy loop's families) declares them."""
+    return {k: v for k, v in (("eta", ETA), ("tau", TAU)) if k in {h.name for h in rule.hparams}}
+
+
 def _game(n: int, seed: int = 0):
     import games
 
@@ -85,7 +91,7 @@ def bench_single(family: str, n: int, jax_steps: int, np_steps: int, repeats: in
     import algorithms
 
     rule, game = algorithms.get(family), _game(n)
-    hp = rules.rule_hparams(rule, ETA, TAU)
+    hp = _hparams(rule)
     run = lambda: jax.block_until_ready(
         algorithms.run(rule, game, steps=jax_steps, record_every=jax_steps, **hp).state
     )
@@ -107,7 +113,7 @@ def bench_batch(
     game_list = [_game(n, s) for s in range(batch)]
     if dtype is not None:
         game_list = [g.astype(dtype) for g in game_list]
-    hp = rules.rule_hparams(rule, ETA, TAU)
+    hp = _hparams(rule)
     run = lambda: jax.block_until_ready(
         algorithms.sweep(rule, game_list, steps=jax_steps, record_every=jax_steps, **hp).state
     )
@@ -202,34 +208,19 @@ def bench_candidates(batch: int, jax_steps: int, np_steps: int, repeats: int) ->
         tuple(shard(l0[:, i], 0) for i in range(3)),
     )
     calls.append(("carry as n arrays [B], hand-written for n = 3", scan(tuple_step, False), tuple_args))
-    return _round_robin(
+    return _candidates(
         calls, lambda: numpy_loop("mwu", A, np_steps), batch * jax_steps, batch * np_steps, repeats
     )
 
 
-def _round_robin(calls, np_call, jax_work: int, np_work: int, repeats: int) -> list[dict]:
-    """Time each ``(name, jitted f, args)`` of ``calls`` against ``np_call``: every candidate once per round,
-    each right after its own NumPy call, so that a change of load during the measurement hits every candidate
-    alike. ``*_work``: (game-)steps per call. Rows as :func:`experiments.bench.timing.measure`'s, named
-    ``candidate: <name>``."""
+def _candidates(calls, np_call, jax_work: int, np_work: int, repeats: int) -> list[dict]:
+    """:func:`experiments.bench.timing.measure_all` of jitted ``(name, f, args)`` calls, named ``candidate: ...``."""
     import jax
 
-    runs = [(name, lambda f=f, args=args: jax.block_until_ready(f(*args))) for name, f, args in calls]
-    compile_s = {name: timing.time_call(run) - timing.time_call(run) for name, run in runs}
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in runs}
-    for _ in range(repeats):
-        for name, run in runs:
-            times[name].append((timing.time_call(np_call), timing.time_call(run)))
-    return [
-        {
-            "case": f"candidate: {name}",
-            "compile_s": compile_s[name],
-            "jax_rate": jax_work / float(np.median([t for _, t in times[name]])),
-            "numpy_rate": np_work / float(np.median([t for t, _ in times[name]])),
-            "ratio": float(np.median([(jax_work / tj) / (np_work / tn) for tn, tj in times[name]])),
-        }
-        for name, _ in runs
+    runs = [
+        (f"candidate: {name}", lambda f=f, a=args: jax.block_until_ready(f(*a))) for name, f, args in calls
     ]
+    return timing.measure_all(runs, np_call, jax_work, np_work, repeats)
 
 
 def single_game_representations(steps: int) -> list[tuple]:
@@ -295,12 +286,12 @@ def bench_single_candidates(jax_steps: int, np_steps: int, repeats: int) -> list
         for label, f, args, _ in single_game_representations(jax_steps)
     ]
     A = np.asarray(_game(3).A)
-    return _round_robin(calls, lambda: numpy_loop("mwu", A, np_steps), jax_steps, np_steps, repeats)
+    return _candidates(calls, lambda: numpy_loop("mwu", A, np_steps), jax_steps, np_steps, repeats)
 
 
 def bench_registry(steps: int, rate_steps: int) -> list[dict]:
-    """Every registered rule on the paper's game: compile time and steps/s (runs of ``rate_steps``) and the
-    last-iterate gap after ``steps``."""
+    """Every registered rule on the paper's game at its declared defaults (``ETA``, ``TAU``; IPO/DPO
+    ``tau = 1/ETA``): compile time and steps/s (runs of ``rate_steps``) and the last-iterate gap after ``steps``."""
     import jax
 
     import algorithms
@@ -308,10 +299,9 @@ def bench_registry(steps: int, rate_steps: int) -> list[dict]:
     game, out = _game(3), []
     for name in algorithms.RULES:
         rule = algorithms.get(name)
-        hp = rules.rule_hparams(rule, ETA, TAU)
 
-        def run(n, rule=rule, hp=hp):
-            return jax.block_until_ready(algorithms.run(rule, game, steps=n, record_every=n, **hp))
+        def run(n, rule=rule):
+            return jax.block_until_ready(algorithms.run(rule, game, steps=n, record_every=n))
 
         first = timing.time_call(lambda: run(rate_steps))
         second = timing.time_call(lambda: run(rate_steps))
@@ -413,9 +403,33 @@ def _targets_section(rows: list[dict], overhead: dict, single_steps: int, quick:
 
 
 def main(argv=None) -> int:
-    p = cli.parser(STUDY, __doc__.splitlines()[0])
-    p.prog = PROG  # cli.parser names the module after the study; this one lives in experiments.bench
-    cli.add_count(p, "--repeats", "default 5 (--quick 3)")
+    p = cli._Parser(prog=PROG, description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--quick", action="store_true", help="a few-second smoke run (fewer steps / smaller batches)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help=f"output folder, replaced as a whole at the end (default: results/{STUDY}, with --quick "
+        f"results/{STUDY}-quick)",
+    )
+    p.add_argument(
+        "--seed",
+        type=cli.seed_type,
+        default=0,
+        help=f"PRNG seed, 0 .. {cli.MAX_SEED} (start noise, random games); default 0",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="float64 (default; turns on jax_enable_x64) or float32, whose accuracy floor is a gap of about "
+        "2e-7 for COMAL, MPO and OMWU (the exact equilibrium stored in float32 has gap ~8e-9)",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (it is also off when stderr is no tty)"
+    )
+    p.add_argument("--repeats", type=cli.positive_int("--repeats"), help="default 5 (--quick 3)")
     p.add_argument(
         "--candidates",
         action="store_true",
@@ -432,7 +446,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.t0 = t0 = time.perf_counter()
     start_jax(p, args)
-    folder = output.Output(p, cli.default_out(args))  # checked before anything is measured
+    folder = output.Output(
+        p, args.out or Path("results") / (STUDY + "-quick" * args.quick)
+    )  # before any work
     with folder:
         run_benchmark(args, folder.path)
     print(f"wrote {folder.out}/ in {time.perf_counter() - t0:.1f} s")
@@ -589,32 +605,26 @@ def run_benchmark(args, out) -> None:
         + (f"{spiel['rate']:,.0f} steps/s on the 3x3 game" if spiel else "not installed (optional; skipped)")
     )
     output.atomic_write(out / "benchmark.md", "\n".join(md) + "\n")
-    csv_rows = (
-        [(r["case"], "compile_s", r["compile_s"]) for r in rows]
-        + [(r["case"], "rate", r["jax_rate"]) for r in rows]
-        + [(r["case"], "numpy_rate", r["numpy_rate"]) for r in rows]
-        + [(r["case"], "ratio", r["ratio"]) for r in rows]
-        + [(r["case"], "seconds", r["seconds"]) for r in lp]
-        + [
-            (overhead["case"], "seconds", overhead["seconds"]),
-            (overhead["case"], "init_seconds", overhead["init_seconds"]),
-        ]
-        + [(r["case"], "certificate", r["certificate"]) for r in lp]
+    quantities = (
+        ("compile_s", "compile_s"),
+        ("rate", "jax_rate"),
+        ("numpy_rate", "numpy_rate"),
+        ("ratio", "ratio"),
     )
-    csv_rows += [
-        (r["case"], q_name, r[key])
-        for r in registry
-        for q_name, key in (("compile_s", "compile_s"), ("rate", "rate"), (f"gap_after_{reg_steps}", "gap"))
-    ]
+    csv_rows = [(r["case"], name, r[key]) for name, key in quantities for r in rows]
+    csv_rows += [(r["case"], "seconds", r["seconds"]) for r in lp]
+    csv_rows += [(overhead["case"], k, overhead[k]) for k in ("seconds", "init_seconds")]
+    csv_rows += [(r["case"], "certificate", r["certificate"]) for r in lp]
+    names = (("compile_s", "compile_s"), ("rate", "rate"), (f"gap_after_{reg_steps}", "gap"))
+    csv_rows += [(r["case"], name, r[key]) for r in registry for name, key in names]
     if spiel:
         csv_rows.append((spiel["case"], "rate", spiel["rate"]))
     output.write_csv(out / "benchmark.csv", csv_rows, ("case", "quantity", "value"))
-    metadata.write_metadata(
-        out,
-        metadata.metadata(
-            args, repeats=repeats, wall_time_s={"total": round(time.perf_counter() - args.t0, 3)}
-        ),
+    wall = {"total": round(time.perf_counter() - args.t0, 3)}
+    meta = metadata.metadata(
+        STUDY, quick=q, seed=args.seed, dtype=args.dtype, repeats=repeats, wall_time_s=wall
     )
+    metadata.write_metadata(out, meta)
     print("\n".join(md))
     return None
 

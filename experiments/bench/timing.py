@@ -1,4 +1,4 @@
-"""Timing for the benchmarks: one call, A/B interleaved medians (load changes hit both alike), rates."""
+"""Timing for the benchmarks: one call, interleaved medians (load changes hit both sides alike), rates."""
 
 from __future__ import annotations
 
@@ -13,24 +13,28 @@ def time_call(f) -> float:
     return time.perf_counter() - t
 
 
-def interleaved(a, b, repeats: int) -> tuple[float, float, float]:
-    """Median times of ``a`` and ``b`` and the median of the ratios ``t_a / t_b``, measured A B A B ..."""
-    ta, tb = [], []
+def measure_all(runs, np_call, jax_work: int, np_work: int, repeats: int) -> list[dict]:
+    """Rows of :func:`measure` for each ``(case, call)`` of ``runs`` against ``np_call``: each case's compile
+    time (first call minus second), then ``repeats`` rounds of every case once, each right after its own NumPy
+    call, so that a change of load hits every case alike; ``*_work``: (game-)steps per call; medians."""
+    compile_s = {case: time_call(run) - time_call(run) for case, run in runs}
+    times: dict[str, list[tuple[float, float]]] = {case: [] for case, _ in runs}
     for _ in range(repeats):
-        ta.append(time_call(a))
-        tb.append(time_call(b))
-    ta, tb = np.array(ta), np.array(tb)
-    return float(np.median(ta)), float(np.median(tb)), float(np.median(ta / tb))
+        for case, run in runs:
+            times[case].append((time_call(np_call), time_call(run)))
+    return [
+        {
+            "case": case,
+            "compile_s": compile_s[case],
+            "jax_rate": jax_work / float(np.median([t for _, t in times[case]])),
+            "numpy_rate": np_work / float(np.median([t for t, _ in times[case]])),
+            "ratio": float(np.median([(jax_work / tj) / (np_work / tn) for tn, tj in times[case]])),
+        }
+        for case, _ in runs
+    ]
 
 
 def measure(case: str, jax_call, np_call, jax_work: int, np_work: int, repeats: int) -> dict:
-    """Compile time (first call minus second) and interleaved rates; ``*_work`` = (game-)steps per call."""
-    compile_s = time_call(jax_call) - time_call(jax_call)
-    t_np, t_jax, ratio = interleaved(np_call, jax_call, repeats)
-    return {
-        "case": case,
-        "compile_s": compile_s,
-        "jax_rate": jax_work / t_jax,
-        "numpy_rate": np_work / t_np,
-        "ratio": ratio * jax_work / np_work,  # median over pairs of (JAX rate / NumPy rate)
-    }
+    """One case of :func:`measure_all`: compile time and the rates of ``jax_call`` and ``np_call``, interleaved
+    (N J N J ...), and the median over the pairs of their ratio."""
+    return measure_all([(case, jax_call)], np_call, jax_work, np_work, repeats)[0]

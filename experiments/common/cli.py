@@ -8,7 +8,6 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -35,44 +34,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         """Argparse's errors as one line (no usage block), exit code 2, like :func:`fail`."""
         fail(self, f"{message} (see --help)")
-
-
-def parser(study: str, description: str) -> argparse.ArgumentParser:
-    """The flags every study shares: ``--quick --out --seed --dtype --quiet``."""
-    p = _Parser(prog=f"python -m experiments.{study}", description=description)
-    p.add_argument(
-        "--quick", action="store_true", help="a few-second smoke run (fewer steps / smaller batches)"
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help=f"output folder, replaced as a whole at the end (default: results/{study}, "
-        f"with --quick results/{study}-quick)",
-    )
-    p.add_argument(
-        "--seed",
-        type=seed_type,
-        default=0,
-        help=f"PRNG seed, 0 .. {MAX_SEED} (start noise, random games); default 0",
-    )
-    p.add_argument(
-        "--dtype",
-        choices=("float64", "float32"),
-        default="float64",
-        help="float64 (default; turns on jax_enable_x64) or float32, whose accuracy floor is a gap of about "
-        "2e-7 for COMAL, MPO and OMWU (the exact equilibrium stored in float32 has gap ~8e-9)",
-    )
-    p.add_argument(
-        "--quiet", action="store_true", help="no progress bar (it is also off when stderr is no tty)"
-    )
-    p.set_defaults(study=study)
-    return p
-
-
-def add_count(p: argparse.ArgumentParser, flag: str, help_text: str, default: int | None = None) -> None:
-    """An integer option ``>= 1`` (``positive_int``); ``default=None`` lets the study pick by ``--quick``."""
-    p.add_argument(flag, type=positive_int(flag), default=default, help=help_text)
 
 
 def fail(parser: argparse.ArgumentParser, message: str):
@@ -134,14 +95,6 @@ def setup(args) -> None:
     import jax
 
     jax.config.update("jax_enable_x64", args.dtype == "float64")
-
-
-def default_out(args) -> Path:
-    return (
-        args.out
-        if args.out is not None
-        else Path("results") / (args.study + ("-quick" if args.quick else ""))
-    )
 
 
 _INTERRUPTED = []
@@ -237,15 +190,3 @@ def interrupt_message() -> str:
     if done:
         return f"interrupted after the results were complete: {', '.join(f'{d}/' for d in done)} holds the new folder"
     return "interrupted: the output folder was left as it was"
-
-
-def subset(p: argparse.ArgumentParser, flag: str, text: str | None, default: tuple, valid) -> tuple:
-    """A comma-separated ``flag`` value as a tuple of names from ``valid`` (order kept, repeats dropped),
-    ``default`` when the flag is absent; an unknown name or an empty list is one line on stderr, exit 2."""
-    if text is None:
-        return default
-    items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
-    bad = [t for t in items if t not in valid]
-    if not items or bad:
-        fail(p, f"{flag}: unknown {', '.join(map(repr, bad)) or 'empty list'}; valid: {', '.join(valid)}")
-    return items

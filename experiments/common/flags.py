@@ -5,7 +5,6 @@ and games (in any process: they are cached per process) and the checks that read
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import importlib
@@ -24,6 +23,11 @@ def option(default, help: str, *, quick=None, parse: Callable | None = None, cho
     (raise ``ValueError`` naming the flag); ``bool`` fields are switches."""
     meta = {"help": help, "quick": quick, "parse": parse, "choices": choices, "flag": flag}
     return dataclasses.field(default=default, metadata=meta)
+
+
+def _help(help: str, text: str, quick=None) -> str:
+    """A shared flag's help: the study's own words first, then what the flag takes, then its ``--quick`` value."""
+    return (help + "; " if help else "") + text + (f" (--quick: {quick})" if quick else "")
 
 
 def _count(name: str):
@@ -82,21 +86,14 @@ def rules(default: str, help: str = "", *, quick=None):
             raise ValueError(f"--rules: rule name(s) given twice: {', '.join(twice)}")
         return items
 
-    return option(
-        default,
-        (help + "; " if help else "") + "registered names (algorithms.RULES), module:attribute, or a "
-        "wrapper of either: comal(NAME), averaged(NAME)" + (f" (--quick: {quick})" if quick else ""),
-        quick=quick,
-        parse=parse,
-    )
+    what = "registered names (algorithms.RULES), module:attribute, or a wrapper of either: comal(NAME), averaged(NAME)"
+    return option(default, _help(help, what, quick), quick=quick, parse=parse)
 
 
 @functools.cache
 def load_rule(text: str):
     """The rule a ``--rules`` item names; ``ValueError`` naming it when it cannot be built."""
     import algorithms
-
-    from .rules import _import_rule
 
     match = re.fullmatch(r"\s*([A-Za-z_]\w*)\((.*)\)\s*", text)
     if match:
@@ -105,7 +102,7 @@ def load_rule(text: str):
             raise ValueError(f"rule {text!r}: unknown wrapper {wrapper!r}; valid: comal(...), averaged(...)")
         return algorithms.get(wrapper, inner=load_rule(inner))
     if ":" in text:
-        return _import_rule(text.strip())
+        return load_instance(text.strip(), "--rules", algorithms.UpdateRule, "an UpdateRule")
     return algorithms.get(text.strip())
 
 
@@ -121,15 +118,10 @@ def games(default: str, help: str = "", *, named: Sequence[str] = (), quick=None
         return items
 
     known = f"this study's {', '.join(named)}, " if named else ""
-    return option(
-        default,
-        (help + "; " if help else "")
-        + f"{known}a library game with arguments (condorcet_cycle:n=5,p=0.8), a game file, or module:attribute"
-        + (f" (--quick: {quick})" if quick else ""),
-        quick=quick,
-        parse=parse,
-        flag=("--games", "--game"),
+    what = (
+        f"{known}a library game with arguments (condorcet_cycle:n=5,p=0.8), a game file, or module:attribute"
     )
+    return option(default, _help(help, what, quick), quick=quick, parse=parse, flag=("--games", "--game"))
 
 
 @functools.cache
@@ -155,12 +147,7 @@ def load_game(text: str, dtype: str, seed: int, named: Callable | None = None):
         game = G.io.load(path, kind or None, dtype=dtype)
         return GameSpec(game, Path(path).name, {"file": path, "kind": kind or None})
     if ":" in text and text.partition(":")[0].strip() not in G.library.__all__:
-        obj = load_object(text, "--games")
-        game = obj if isinstance(obj, G.Game) else obj() if callable(obj) else obj
-        if not isinstance(game, G.Game):
-            raise ValueError(
-                f"--games {text!r} is a {type(game).__name__}, not a games.Game or a factory of one"
-            )
+        game = load_instance(text, "--games", G.Game, "a games.Game")
         if str(game.dtype) != dtype:
             raise ValueError(f"--games {text!r}: the game is {game.dtype}, the study runs in {dtype}")
         return GameSpec(game, text, {"source": text})
@@ -181,48 +168,32 @@ def game_items(config) -> tuple[str, ...]:
 
 def comparisons(help: str = ""):
     """``--comparisons FILE.csv[:k=v,...]``: a game made from comparison records (``games.from_comparisons``)."""
-    return option(
-        None,
-        (help + "; " if help else "")
-        + "a CSV of pairwise comparisons made into a game by games.from_comparisons (options after a colon: "
-        "missing=tie|bradley_terry|worst_case, kind=rates|margins, ...)",
-    )
+    what = "a CSV of pairwise comparisons made into a game by games.from_comparisons (options after a colon: "
+    return option(None, _help(help, what + "missing=tie|bradley_terry|worst_case, kind=rates|margins, ...)"))
 
 
 def feedback(default: str = "exact", help: str = ""):
     """``--feedback``: ``exact``, ``sampled:K`` or ``noisy:SIGMA``, kept as its canonical text."""
-
-    def parse(text):
-        try:
-            return cli.feedback_spec(cli.feedback_type(str(text)))
-        except argparse.ArgumentTypeError as err:
-            raise ValueError(str(err)) from None
-
+    what = (
+        "exact, sampled:K (K judged duels per action per evaluation) or noisy:SIGMA (Gaussian noise on every "
+    )
     return option(
         default,
-        (help + "; " if help else "") + "exact, sampled:K (K judged duels per action per evaluation) or "
-        f"noisy:SIGMA (Gaussian noise on every gradient entry); default {default}",
-        parse=parse,
+        _help(help, what + f"gradient entry); default {default}"),
+        parse=lambda text: cli.feedback_spec(cli.feedback_type(str(text))),
     )
 
 
 def hp(help: str = ""):
     """``--hp [RULE.]NAME=VALUE`` (repeatable): a declared hyperparameter, checked against the rule later."""
 
-    def parse(items):
-        out = []
-        for t in items or ():
-            try:
-                out.append(cli.hp_type(t) if isinstance(t, str) else tuple(t))
-            except argparse.ArgumentTypeError as err:
-                raise ValueError(str(err)) from None
-        return tuple(out)
-
+    what = (
+        "set a declared hyperparameter: name=value for every rule that declares it, rule.name=value for one "
+    )
     return option(
         (),
-        (help + "; " if help else "") + "set a declared hyperparameter: name=value for every rule that "
-        "declares it, rule.name=value for one rule (repeatable; checked against the declared interval)",
-        parse=parse,
+        _help(help, what + "rule (repeatable; checked against the declared interval)"),
+        parse=lambda items: tuple(cli.hp_type(t) if isinstance(t, str) else tuple(t) for t in items or ()),
     )
 
 
@@ -242,13 +213,8 @@ def schedules(default: str, help: str = "", *, named: Sequence[str] = (), quick=
                 load_object(item, "--schedules")
         return items
 
-    return option(
-        default,
-        (help + "; " if help else "") + f"{', '.join(named)}, or module:attribute (a schedule: a function "
-        "of the step count)" + (f" (--quick: {quick})" if quick else ""),
-        quick=quick,
-        parse=parse,
-    )
+    what = f"{', '.join(named)}, or module:attribute (a schedule: a function of the step count)"
+    return option(default, _help(help, what, quick), quick=quick, parse=parse)
 
 
 @functools.cache
@@ -260,7 +226,24 @@ def load_object(text: str, flag: str):
         for part in attr.split("."):
             obj = getattr(obj, part)
     except Exception as err:  # noqa: BLE001 - the user's module: one line, not a traceback
-        raise ValueError(f"{flag} {text!r}: cannot import it ({type(err).__name__}: {err})") from None
+        hint = "; is its folder on PYTHONPATH?" if isinstance(err, ImportError) else ""
+        raise ValueError(f"{flag} {text!r}: cannot import it ({type(err).__name__}: {err}){hint}") from None
+    return obj
+
+
+def load_instance(text: str, flag: str, cls: type, what: str):
+    """``module:attribute`` naming a ``cls`` (``what``: its name in messages) or a zero-argument factory of one
+    -> the instance; ``ValueError`` naming ``flag`` otherwise."""
+    obj = load_object(text, flag)
+    if not isinstance(obj, cls) and callable(obj):
+        try:
+            obj = obj()
+        except Exception as err:  # noqa: BLE001 - the user's factory: one line, not a traceback
+            raise ValueError(
+                f"{flag} {text!r}: calling the factory raised {type(err).__name__}: {err}"
+            ) from None
+    if not isinstance(obj, cls):
+        raise ValueError(f"{flag} {text!r} is a {type(obj).__name__}, not {what} or a factory of one")
     return obj
 
 

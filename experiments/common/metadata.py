@@ -24,8 +24,8 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def metadata(args, **fields) -> dict:
-    """The explicit fields of ``metadata.json`` every study shares; a study adds its own."""
+def metadata(study: str, *, quick, seed, dtype, feedback="exact", hp=(), **fields) -> dict:
+    """The fields of ``metadata.json`` every study shares; ``fields``: what the study adds."""
     import jax
 
     def version(pkg):
@@ -36,13 +36,13 @@ def metadata(args, **fields) -> dict:
 
     status = _git("status", "--porcelain")
     return {
-        "study": args.study,
-        "command": " ".join([f"python -m experiments.{args.study}", *sys.argv[1:]]),
-        "quick": bool(args.quick),
-        "seed": args.seed,
-        "dtype": args.dtype,
-        "feedback": getattr(getattr(args, "feedback", None), "name", "exact"),
-        "hp": [f"{r + '.' if r else ''}{n}={v:g}" for r, n, v in getattr(args, "hp", None) or []],
+        "study": study,
+        "command": " ".join([f"python -m experiments.{study}", *sys.argv[1:]]),
+        "quick": bool(quick),
+        "seed": seed,
+        "dtype": dtype,
+        "feedback": feedback,
+        "hp": [f"{r + '.' if r else ''}{n}={v:g}" for r, n, v in hp],
         **fields,
         "package_version": version("comal-sandbox"),
         "git": {"revision": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)},

@@ -1,12 +1,10 @@
-"""Progress bars (tqdm, only on a terminal), wall-time per unit of work, and the one worker pool of the studies."""
+"""Progress bars (tqdm, only on a terminal) and the one worker pool of the studies."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable, Hashable, Sequence
 
 from .cli import checkpoint
@@ -21,7 +19,16 @@ def progress(args, total: int, desc: str, unit: str):
         width, height = os.get_terminal_size(sys.stderr.fileno()) if on else (0, 0)
     except OSError:
         width, height = 0, 0
-    return _Bar(
+    from tqdm.auto import tqdm
+
+    class Bar(tqdm):
+        """A tqdm bar whose ``update`` is also where a deferred Ctrl-C takes effect (see :func:`cli.entry`)."""
+
+        def update(self, n=1):
+            checkpoint()
+            return super().update(n)
+
+    return Bar(
         total=total,
         desc=desc,
         unit=unit,
@@ -32,42 +39,6 @@ def progress(args, total: int, desc: str, unit: str):
         dynamic_ncols=bool(width),
         leave=False,
     )
-
-
-def _bar_class():
-    from tqdm.auto import tqdm
-
-    class Bar(tqdm):
-        """A tqdm bar whose ``update`` is also where a deferred Ctrl-C takes effect (see :func:`entry`)."""
-
-        def update(self, n=1):
-            checkpoint()
-            return super().update(n)
-
-    return Bar
-
-
-def _Bar(**kw):
-    return _bar_class()(**kw)
-
-
-class Timer:
-    """Wall time per named unit of work (for metadata.json)."""
-
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def __call__(self, name: str):
-        tic = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, time.perf_counter() - tic)
-
-    def add(self, name: str, seconds: float) -> None:
-        """Add ``seconds`` to ``name``'s total (a unit measured elsewhere, e.g. in a worker process)."""
-        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 4)
 
 
 #: What a worker process sets when it has one core of its own: XLA's CPU thread pools of one thread.

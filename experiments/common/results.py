@@ -1,9 +1,7 @@
-"""The one summary and the one gap-against-cost figure of the studies, read from a tidy trace table
+"""The one gap-against-cost figure of the studies, read from a tidy trace table
 (``trace.csv``: one row per run, record and metric).
 
 * :func:`bands`: per curve, the median over seeds at each record with a 95 % percentile-bootstrap band;
-* :func:`summary`: per curve, the final value and the cost to reach a level, medians with 95 % bootstrap
-  intervals over seeds, and the share of seeds that reach the level;
 * :func:`gap_figure`: the curves' medians and bands against cost, one panel per group (by default the
   measured behaviour of the median curve), each panel its own x-range, a shared log y-axis.
 
@@ -17,14 +15,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import figures, tables
+from . import figures
 
 #: Resamples of every bootstrap here (fixed, and drawn from a fixed seed: a report is a function of its CSV).
 RESAMPLES = 2000
-
-
-def _label(row, by: Sequence[str]) -> str:
-    return ", ".join(str(row[c]) for c in by)
 
 
 def runs(df, metric: str, x: str, by: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -61,33 +55,6 @@ def bands(df, metric: str = "gap", x: str = "step", by: Sequence[str] = ("rule",
     return {lab: (xs, *median_band(v)) for lab, (xs, v) in runs(df, metric, x, by).items()}
 
 
-def summary(df, *, by: Sequence[str] = ("rule",), level: float, x: str = "step", metric: str = "gap"):
-    """One row per curve: ``final`` (median over seeds) with ``[final_lo, final_hi]``; the cost in ``x`` from
-    which the value stays at or below ``level`` (``inf`` for a seed that never gets there), median and interval;
-    ``reached``, the share of seeds that get there; ``seeds``. Returns a DataFrame."""
-    import pandas as pd
-
-    rows = []
-    for lab, (xs, v) in runs(df, metric, x, by).items():
-        final = median_band(v[:, -1:])
-        first = tables.first_below(xs, v, level)
-        cost = median_band(np.where(np.isnan(first), np.inf, first)[:, None])
-        rows.append(
-            {
-                "curve": lab,
-                "final": float(final[0][0]),
-                "final_lo": float(final[1][0]),
-                "final_hi": float(final[2][0]),
-                f"{x}_to_level": float(cost[0][0]),
-                f"{x}_to_level_lo": float(cost[1][0]),
-                f"{x}_to_level_hi": float(cost[2][0]),
-                "reached": float(np.mean(~np.isnan(first))),
-                "seeds": int(v.shape[0]),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def gap_figure(
     df,
     *,
@@ -116,7 +83,7 @@ def gap_figure(
     else:
         groups = {}
         for key, g in df[df["metric"] == metric].groupby(panel, sort=False):
-            groups[str(key)] = list(dict.fromkeys(_label(r, by) for _, r in g.iterrows()))
+            groups[str(key)] = list(dict.fromkeys(", ".join(str(r[c]) for c in by) for _, r in g.iterrows()))
         titles = {g: f"{panel} = {g}" for g in groups}
     style = figures.styles(groups)
     fig, axes = figures.panel_figure(

@@ -30,31 +30,15 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from . import cli, metadata, output, progress
-from .flags import (  # noqa: F401 - the flag makers and loaders, used by the studies as study.<name>
-    _count,
-    _listing,
-    _number,
-    check_cost,
-    check_rules,
-    comparisons,
-    feedback,
-    game_items,
-    games,
-    hp,
-    hparams,
-    jobs,
-    load_game,
-    load_object,
-    load_rule,
-    option,
-    rules,
-    schedules,
-    seeds,
-    steps,
-    subset,
-    x_axis,
-)
+from . import cli, flags, metadata, output, progress
+from .flags import _count, _number, game_items, hparams, load_game, load_rule, option
+
+
+def __getattr__(name: str):
+    """The flag makers, loaders and checks of :mod:`experiments.common.flags`, for the studies as
+    ``study.<name>`` (``study.rules``, ``study.load_game``, ``study.check_rules`` ...)."""
+    return getattr(flags, name)
+
 
 #: The user-facing flags every study lists: taken (a ``Config`` field of that name) or refused with a reason.
 SHARED = ("rules", "games", "comparisons", "feedback", "hp", "schedules", "seeds", "steps", "x", "jobs")
@@ -175,7 +159,7 @@ def parse_config(study: Study, argv) -> tuple:
                 text = cli.seed_type(str(text))
             elif m.get("parse") is not None and text is not None:
                 text = m["parse"](text)
-            elif f.type in (int, "int") and text is not None and f.name != "seed":
+            elif f.type in (int, "int") and text is not None:
                 text = _count(f.name.replace("_", "-"))(text)
             elif f.type in (float, "float") and text is not None:
                 text = _number(f.name.replace("_", "-"))(text)
@@ -209,14 +193,6 @@ def compile_cache(config) -> None:
     )
 
 
-def out_folder(study: Study, config) -> Path:
-    return (
-        Path(config.out)
-        if config.out
-        else Path("results") / (study.name + ("-quick" if config.quick else ""))
-    )
-
-
 def execute(study: Study, config, folder: Path) -> dict:
     """Run every unit (in workers when ``config.jobs > 1``), write ``<table>.csv``, call ``report``; returns
     the metadata fields of the run (wall times, tables)."""
@@ -226,30 +202,24 @@ def execute(study: Study, config, folder: Path) -> dict:
     if not units:
         raise ValueError("the flags select no configuration")
     results: dict = {}
-    timer = progress.Timer()
+    seconds: dict[str, float] = {}  # wall time per unit, measured where it ran
     t0 = time.perf_counter()
     with progress.progress(config, len(units), f"{study.name}", "unit") as bar:
 
         def done(key, result):
-            frames, seconds = result
-            timer.add(str(key), seconds)
-            results[key] = frames
+            results[key], seconds[str(key)] = result[0], round(result[1], 4)
             bar.set_postfix_str(str(key))
             bar.update()
 
         tasks = [(key, _timed, (study.simulate, config, args)) for key, args in units]
         progress.run_all(getattr(config, "jobs", 1) or 1, tasks, done)
-    tables: dict[str, list] = {}
-    for key, _ in units:  # in the order of the units, not of completion: the CSVs do not depend on --jobs
-        for name, frame in results[key].items():
-            tables.setdefault(name, []).append(frame)
-    combined = {}
-    for name, frames in tables.items():
-        frame = stack(frames)
-        combined[name] = frame
+    # in the order of the units, not of completion: the CSVs do not depend on --jobs
+    names = dict.fromkeys(name for key, _ in units for name in results[key])
+    combined = {n: stack([results[k][n] for k, _ in units if n in results[k]]) for n in names}
+    for name, frame in combined.items():
         output.write_frame(folder / f"{name}.csv", frame)
     extra = study.report(config, combined, folder) or {}
-    return {"wall_time_s": {**timer.seconds, "total": round(time.perf_counter() - t0, 3)}, **extra}
+    return {"wall_time_s": {**seconds, "total": round(time.perf_counter() - t0, 3)}, **extra}
 
 
 def _timed(simulate, config, args):
@@ -275,19 +245,12 @@ def main(study: Study, argv=None) -> int:
 def _main(study: Study, argv) -> int:
     config, p = parse_config(study, argv)
     compile_cache(config)
-    with output.Output(p, out_folder(study, config)) as out:
+    out_folder = Path(config.out or Path("results") / (study.name + "-quick" * config.quick))
+    with output.Output(p, out_folder) as out:
         try:
             fields = execute(study, config, out.path)
         except ValueError as err:
             cli.fail(p, str(err))
-        args = argparse.Namespace(
-            study=study.name,
-            quick=config.quick,
-            seed=config.seed,
-            dtype=config.dtype,
-            feedback=argparse.Namespace(name=getattr(config, "feedback", "exact")),
-            hp=getattr(config, "hp", ()),
-        )
         extra = {}
         if getattr(config, "rules", None):
             from .rules import effective_hparams
@@ -304,7 +267,15 @@ def _main(study: Study, argv) -> int:
             }
         if getattr(config, "games", None):
             extra["games"] = {t: _game_meta(study, config, t) for t in game_items(config)}
-        meta = metadata.metadata(args, **{"config": _plain(config), **extra, **fields})  # the study's own win
+        meta = metadata.metadata(
+            study.name,
+            quick=config.quick,
+            seed=config.seed,
+            dtype=config.dtype,
+            feedback=getattr(config, "feedback", "exact"),
+            hp=getattr(config, "hp", ()),
+            **{"config": _plain(config), **extra, **fields},  # the study's own fields win
+        )
         given = sys.argv[1:] if argv is None else list(argv)
         meta["command"] = " ".join([f"python -m experiments {study.name}", *given])
         meta["files"] = sorted(f.name for f in out.path.iterdir())
