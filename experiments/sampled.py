@@ -9,8 +9,7 @@ iteration (hard labels; on a contextual game B prompts drawn by rho, K / B pairs
 log-linear and a (10, 10) tanh MLP over the response features of the paper's 3x3 cycle (d = 2) and a contextual
 game (16 prompts x 5 responses, d = 3); any other game runs with the tabular policy only.
 
-Writes ``trace.csv``, ``summary.csv`` (gap reached; iterations and comparisons after which the gap stays below
-1e-2 and 1e-4, medians over seeds), ``sppo_46_vs_41.csv`` and ``sampled.png``.
+Writes ``trace.csv``, ``summary.csv`` (:func:`summary`), ``sppo_46_vs_41.csv`` and ``sampled.png``.
 
     python -m experiments sampled [--quick] [--rules inpo,my_rules:my_rule] [--games paper] [--pairs 16,256]
 """
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, output, study, tables
+from .common import cli, figures, gamespec, output, results, study, tables
 
 STUDY = "sampled"
 ETA, TAU = 0.5, 0.1
@@ -36,7 +35,7 @@ RULES = {
     "comal(inpo)": ("inpo", "inpo"),
 }
 POLICIES = ("tabular", "loglinear", "mlp")
-GAMES = ("paper", "contextual")
+GAMES = gamespec.FEATURED
 PAIRS = (16, 256, 4096)
 LEVELS = (1e-2, 1e-4)
 STEPS = {"paper": 1000, "contextual": 500}  # iterations per run (the full run's defaults)
@@ -63,17 +62,6 @@ def rule_for(label: str, feedback: str, policy, comal_every: int, prompts: int |
         k = None if feedback == "population" else max(pairs) // (prompts or 1)
         rule = algorithms.loss_based(loss, policy, pairs=k, prompts=prompts)
     return algorithms.comal(rule, comal_every) if label.startswith("comal") else rule
-
-
-def _subset(flag, valid):
-    def parse(text):
-        items = study._listing(text)
-        bad = [t for t in items if t not in valid]
-        if bad or not items:
-            raise ValueError(f"{flag}: unknown {(bad or [''])[0]!r}; valid: {', '.join(valid)}")
-        return items
-
-    return parse
 
 
 def _pairs(text):
@@ -119,7 +107,7 @@ class Config(study.Base):
         ",".join(POLICIES),
         f"comma-separated subset of {', '.join(POLICIES)} (default all; --quick tabular)",
         quick="tabular",
-        parse=_subset("--policies", POLICIES),
+        parse=study.subset("--policies", POLICIES),
     )
     pairs: tuple = study.option(
         ",".join(map(str, PAIRS)),
@@ -133,26 +121,9 @@ class Config(study.Base):
     )
 
 
-def named(text: str, dtype: str, seed: int):
-    """The study's two games with response features (:func:`experiments.common.study.load_game`'s lookup)."""
-    import games
-
-    from .common.gamespec import GameSpec
-
-    if text not in GAMES:
-        return None
-    game, feats = games.library.featured_games(seed, dtype=dtype)[text]
-    return GameSpec(
-        game, text, {"name": text, "shape": list(np.shape(game.P)), "features": list(feats.shape)}
-    )
-
-
 def _game(c: Config, item: str):
     """``(GameSpec, features or None)``."""
-    import games
-
-    gs = study.load_game(item, c.dtype, c.seed, named)
-    return gs, games.library.featured_games(c.seed, dtype=c.dtype)[item][1] if item in GAMES else None
+    return study.load_game(item, c.dtype, c.seed, gamespec.featured), gamespec.features(item, c.dtype, c.seed)
 
 
 def _steps(c: Config, item: str) -> int:
@@ -276,25 +247,22 @@ def simulate(c: Config, what: str, item=None, text=None, feedback=None, kind=Non
 
 def report(c: Config, t: dict, folder) -> dict:
     df, sppo = t["trace"], t["sppo_46_vs_41"]
-    gms = [study.load_game(i, c.dtype, c.seed, named).label for i in study.game_items(c)]
-    rows, gap = [], df[df["metric"] == "gap"]
-    for (g, r, pol, fb), part in gap.groupby(["game", "rule", "policy", "feedback"], sort=False):
-        rows += _summary(part, g, r, fb, pol if fb != "closed form" else "—", c.x)
-    header = ("game", "policy", "rule", "feedback", "gap reached", *_level_header(c.x))
-    output.write_csv(folder / "summary.csv", rows, header)
-    labels = [_label(r) for r in c.rules]
-    fig = figure(df, gms, c.policies, labels, c.pairs)
-    output.save_figure(fig, folder / "sampled.png", drawn_by=figures.drawn_by(figure))
+    gms = [_game(c, i)[0].label for i in study.game_items(c)]
+    rows = summary(df, c.x)
+    output.write_frame(folder / "summary.csv", rows)
+    if (fig := figure(df, c.policies)) is not None:
+        output.save_figure(fig, folder / "sampled.png", drawn_by=figures.drawn_by(figure))
     steps = {g: _steps(c, i) for g, i in zip(gms, study.game_items(c))}
+    never = rows.filter(like="_to_").isin([np.inf]).any(axis=1).sum()
+    diff = sppo.iloc[:, -1].astype(float)
     print(
-        f"last-iterate gap reached (mean of the last 10% of {', '.join(f'{n} ({g})' for g, n in steps.items())} "
-        f"iterations; sampled runs: median of {c.seeds} seed(s)) and "
-        f"when it stays below {' / '.join(f'{v:g}' for v in LEVELS)} "
-        f"({'; '.join(w for _, w in _cost_columns(c.x))}):"
+        f"summary.csv: {len(rows)} runs (game, policy, rule, feedback) of {', '.join(map(str, steps.values()))} "
+        f"iterations: the gap reached (mean of the last 10% of the records), the final gap and the "
+        f"{' and '.join(COSTS[x] for x in dict.fromkeys(['steps', c.x]))} from which it stays below "
+        f"{' and '.join(f'{v:g}' for v in LEVELS)} (medians over {c.seeds} seed(s), 95% bootstrap intervals); "
+        f"{never} run(s) do not stay below some level. sppo_46_vs_41.csv: SPPO's loss (4.6) against its exact "
+        f"update (4.1) after one step, max |difference| {diff.min():.1e} to {diff.max():.1e}"
     )
-    print(tables.table(rows, header))
-    print("SPPO's loss (4.6) against its exact update (4.1), population loss minimised, paper game:")
-    print(tables.table(sppo.itertuples(index=False), list(sppo.columns)))
     return {
         "feedback_axes": {
             "closed_form": c.feedback,
@@ -323,41 +291,37 @@ def _frame(tr, gname, label, fb, kind, seed, prompts):
     return m
 
 
-#: ``--x`` -> (tidy column, the summary's word for it)
-COSTS = {
-    "steps": ("step", "iterations"),
-    "oracle_calls": ("oracle_calls", "oracle calls"),
-    "comparisons": ("comparisons", "comparisons"),
-}
+#: ``--x`` -> the summary's cost column (besides iterations, ``step``)
+COSTS = {"steps": "step", "oracle_calls": "oracle_calls", "comparisons": "comparisons"}
 
 
-def _cost_columns(x: str) -> tuple:
-    """The summary's cost columns: iterations, and the ``--x`` unit when it is not iterations."""
-    return tuple(dict.fromkeys([COSTS["steps"], COSTS[x]]))
+def _gap(df):
+    """The gap records, over all prompts on a contextual game."""
+    return df[(df["metric"] == "gap") & (df["prompt"].isna() if "prompt" in df.columns else True)]
 
 
-def _level_header(x: str = "comparisons"):
-    return [f"{what} to {v:g}" for v in LEVELS for _, what in _cost_columns(x)]
-
-
-def _summary(m, gname, label, fb, kind, x: str = "comparisons"):
-    rows = []
-    agg = m[(m["metric"] == "gap") & m["prompt"].isna()] if "prompt" in m.columns else m[m["metric"] == "gap"]
-    for feedback, part in agg.groupby("feedback", sort=False):
-        runs = [r.sort_values("step") for _, r in part.groupby("seed")]
-        gaps = np.stack([r["value"].to_numpy() for r in runs])  # [seeds, R + 1]
-        tail = max(1, gaps.shape[1] // 10)
-        reached = np.median(gaps[:, -tail:].mean(axis=1))
-        cells = []
-        for level in LEVELS:
-            for col, _ in _cost_columns(x):
-                first = [tables.first_below(r[col].to_numpy(), r["value"].to_numpy(), level) for r in runs]
-                med = np.median(first) if not np.isnan(first).any() else np.nan
-                exact = col != "step" and all((r[col] == 0).all() for r in runs)  # nothing of it counted
-                cells.append(
-                    "—" if exact and not np.isnan(med) else "never" if np.isnan(med) else f"{med:.3g}"
-                )
-        rows.append((gname, kind, label, feedback, f"{reached:.3e}", *cells))
+def summary(df, x: str = "comparisons"):
+    """One row per (game, policy, rule, feedback): :func:`experiments.common.results.summary`'s final gap,
+    ``gap_reached`` (the mean of the last 10 % of the records, median over seeds) and, per level of
+    :data:`LEVELS`, the iterations and the ``--x`` cost from which the gap stays at or below it (medians with 95 %
+    bootstrap intervals; NaN where the run counts none of that cost: exact feedback judges no comparisons) and
+    the share of seeds that get there."""
+    gap, by = _gap(df), ["game", "policy", "rule", "feedback"]
+    rows = results.summary(gap, by=by, level=LEVELS[0])[[*by, "final", "final_lo", "final_hi", "seeds"]]
+    tails = [
+        v[:, -max(1, v.shape[1] // 10) :].mean(axis=1)
+        for _, v in results.runs(gap, "gap", "step", by).values()
+    ]
+    rows.insert(4, "gap_reached", [np.median(t) for t in tails])
+    for level in LEVELS:
+        for col in dict.fromkeys(["step", COSTS[x]]):
+            s = results.summary(gap, by=by, level=level, x=col)
+            counted = (col == "step") | (gap.groupby(by, sort=False)[col].max().to_numpy() > 0)
+            cost = s.filter(like=f"{col}_to_level")
+            rows[[c.replace("level", f"{level:g}") for c in cost.columns]] = np.where(
+                counted[:, None], cost, np.nan
+            )
+        rows[f"reached_{level:g}"] = s["reached"].to_numpy()
     return rows
 
 
@@ -388,85 +352,35 @@ def sppo_difference():
     return rows
 
 
-def figure(df, gms, pols, rules, pairs):
-    """One panel per rule x game x policy, rules in reading order, whole rules per row (a grid at least three
-    panels wide: one game and policy do not make a tall column); x: comparisons (log); K curves (median over
-    seeds, band min-max when there are several seeds), the population loss and the closed form as horizontal
-    lines at their final gap (the closed form wide and pale under the population's dashes, so both show when they
-    coincide); one legend under the panels."""
-    import matplotlib as mpl
-    from matplotlib.figure import Figure
+#: The exact rows' final gap, drawn as a line in the panels of their rule and game
+REFS = {
+    "closed form": dict(color="tab:red", ls="-", lw=3.5, alpha=0.35),
+    "population": dict(color="k", ls="--", lw=1.2),
+}
 
-    cols = [(g, k) for g in gms for k in pols]
-    ncols = len(cols) * -(-3 // len(cols))
-    nrows = -(-len(rules) * len(cols) // ncols)
-    fig = Figure(figsize=(3.0 * ncols + 0.6, 2.5 * nrows + 1.2), layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
-    for ax in axes.ravel()[len(rules) * len(cols) :]:
-        ax.axis("off")
-    cmap = mpl.colormaps["viridis"]
-    agg = df[(df["metric"] == "gap") & (df["prompt"].isna() if "prompt" in df.columns else True)]
-    seeds = agg.loc[agg["feedback"].str.startswith("K="), "seed"].nunique()
-    legend = {}
-    for i, label in enumerate(rules):
-        for j, (g, kind) in enumerate(cols):
-            flat = i * len(cols) + j
-            ax = axes[flat // ncols, flat % ncols]
-            part = agg[(agg["rule"] == label) & (agg["game"] == g)]
-            for c, k in enumerate(pairs):
-                run = part[(part["feedback"] == f"K={k}") & (part["policy"] == kind)]
-                if run.empty:
-                    continue
-                wide = run.pivot_table(index="comparisons", columns="seed", values="value")
-                wide = wide[wide.index > 0]
-                color = cmap(c / max(1, len(pairs) - 1) * 0.85)
-                ax.plot(
-                    wide.index, figures.plot_floor(wide.median(axis=1)), color=color, lw=1.3, label=f"K = {k}"
-                )
-                if wide.shape[1] > 1:
-                    ax.fill_between(
-                        wide.index,
-                        figures.plot_floor(wide.min(axis=1)),
-                        figures.plot_floor(wide.max(axis=1)),
-                        color=color,
-                        alpha=0.2,
-                        lw=0,
-                    )
-            for fb, style in (
-                ("closed form", dict(color="tab:red", ls="-", lw=3.5, alpha=0.35)),
-                ("population", dict(color="k", ls="--", lw=1.2)),
-            ):
-                run = part[
-                    (part["feedback"] == fb) & (part["policy"] == (kind if fb == "population" else "exact"))
-                ]
-                if not run.empty:
-                    final = run[run["step"] == run["step"].max()]["value"].median()
-                    ax.axhline(max(final, figures.PLOT_FLOOR), label=f"{fb} (final gap)", **style)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.grid(alpha=0.25)
-            ax.set_title(f"{label}: {g}, {kind}", fontsize=9)
-            if flat % ncols == 0:
-                ax.set_ylabel("last-iterate gap", fontsize=9)
-            if flat // ncols == nrows - 1 or flat + ncols >= len(rules) * len(cols):
-                ax.set_xlabel("comparisons (judged pairs)", fontsize=8)
-                ax.xaxis.set_tick_params(labelbottom=True)
-            for h, lab in zip(*ax.get_legend_handles_labels()):
-                legend.setdefault(lab, h)
-    fig.legend(
-        legend.values(),
-        legend.keys(),
-        loc="outside lower center",
-        ncol=len(legend),
-        fontsize=8,
-        frameon=False,
+
+def figure(df, policies):
+    """One panel per rule, game and policy: the K curves against comparisons by
+    :func:`experiments.common.results.gap_figure` (median over seeds, 95 % bootstrap band), and the final gap
+    of the population loss (that policy) and of the closed form (every policy) as horizontal lines. None when no
+    run judges comparisons."""
+    gap = _gap(df)
+    gap = gap.assign(run=gap["rule"] + ": " + gap["game"] + ", " + gap["policy"])
+    sampled = gap[gap["feedback"].str.startswith("K=")]
+    if sampled.empty:
+        return None
+    refs = []
+    for (r, g, pol, fb), part in gap[~gap.index.isin(sampled.index)].groupby(
+        ["rule", "game", "policy", "feedback"]
+    ):
+        final = part[part["step"] == part["step"].max()]["value"].median()
+        for p in policies if fb == "closed form" else [pol]:
+            refs.append({"y": final, "panel": f"{r}: {g}, {p}", "label": f"{fb} (final gap)", **REFS[fb]})
+    title = f"sampled preferences: K judged pairs per iteration (zeros drawn at {figures.PLOT_FLOOR:g})"
+    by = ("run", "feedback")
+    return results.gap_figure(
+        sampled, x="comparisons", level=LEVELS[-1], by=by, panel="run", refs=refs, title=title
     )
-    bands = f"median over {seeds} seeds, band: min-max" if seeds > 1 else "one seed (no band)"
-    fig.suptitle(
-        f"last-iterate duality gap against comparisons (zeros drawn at {figures.PLOT_FLOOR:g}); K curves: {bands}",
-        fontsize=10,
-    )
-    return fig
 
 
 STUDY_DECL = study.Study(
@@ -478,7 +392,7 @@ STUDY_DECL = study.Study(
     report,
     prepare,
     refuses={"schedules": "every rule runs at constant hyperparameters; K is the --pairs axis"},
-    named=named,
+    named=gamespec.featured,
 )
 main = study.command(STUDY_DECL)
 

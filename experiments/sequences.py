@@ -1,36 +1,25 @@
 """Responses as token sequences: loss-based rules over tabular, autoregressive and transformer policies.
 
-Games (:func:`games.sequence_game`): positional rock-paper-scissors and the GPM embedding judge at (V, L) =
-(3, 4) and (4, 4), and the reward-plus-cycle judge at (3, 4) with a verbosity term favouring token ``a``
-(``cycle`` 0.5, ``verbosity`` 1). Policies: ``tabular`` (one logit per sequence, the leaves), ``autoregressive``
-(tabular per prefix) and ``transformer`` (d_model 32, 1 layer, 2 heads; Adam 1e-2 — the tabular policies use
-``algorithms.loss_based``'s SGD 0.5). Rules, each as ``algorithms.loss_based`` with M = 10 optimizer steps:
-INPO, COMAL(INPO) (reference re-centred every ``--comal-every`` iterations), DPO and EGPO (eta 0.5, tau 0.1,
-DPO beta 2: the losses' declared defaults; ``--hp`` sets them). ``--rules`` also takes any loss of
-``algorithms.losses.LOSSES``, your own ``algorithms.losses.Loss`` as ``module:attribute`` and ``comal(...)``
-around a regularized one. Feedback: the population loss (exact) and K = 64 and 1024 judged pairs per iteration
-(hard labels; drawn token by token, by every policy), ``--seeds`` seeds (16; one compiled ``sweep`` covers
-the seeds and both K); ``--feedback exact`` or ``sampled:K`` runs one of them. Every run starts from the same
-perturbed policy (``start_noise`` 1, a fixed base logit as ``loss_based`` documents; positional RPS's uniform
-policy is already a Nash policy).
+Games (:func:`games.sequence_game`; ``--games`` also takes your own as ``module:attribute``, a Game or a
+zero-argument factory of one): positional rock-paper-scissors and the GPM embedding judge at (V, L) = (3, 4) and
+(4, 4), and the reward-plus-cycle judge at (3, 4) with a verbosity term favouring token ``a`` (``cycle`` 0.5,
+``verbosity`` 1). Policies: ``tabular`` (one logit per sequence), ``autoregressive`` (tabular per prefix) and
+``transformer`` (d_model 32, 1 layer, 2 heads; Adam 1e-2; the others ``loss_based``'s SGD 0.5), all drawing
+pairs token by token. Rules (``algorithms.loss_based``, M = 10 optimizer steps): INPO, COMAL(INPO) (re-centred
+every ``--comal-every`` iterations), DPO and EGPO at the losses' declared defaults (``--hp``), or any loss of
+``algorithms.losses.LOSSES``, your own ``Loss`` as ``module:attribute``, and ``comal(...)`` around a regularized
+one. Feedback: the population loss and K = 64 and 1024 judged pairs per iteration (hard labels; ``--seeds``
+seeds), or one of them (``--feedback exact`` / ``sampled:K``). Every run starts from the same perturbed policy
+(``start_noise`` 1: positional RPS's uniform policy is already a Nash policy).
 
-Speed by design: one compiled ``sweep`` per (game shape, policy, feedback, rule), its games, seeds and K as
-axes; ``X`` and ``comal(X)`` share one (COMAL's ``inner_steps`` as an axis, ``steps + 1`` for ``X``: it never
-re-centres); the transformer runs once per prefix; the direct gap minimisation is one compiled scan per shape;
-``--jobs`` worker processes run whole sweeps.
+One compiled ``sweep`` per (game shape, policy, feedback, rule), its games, seeds and K as axes; ``X`` and
+``comal(X)`` share one (``inner_steps`` as an axis, ``steps + 1`` for ``X``: it never re-centres).
 
-Games (``--games``): the names above, or your own sequence game (``games.sequence_game`` with your judge)
-as ``module:attribute`` (a Game or a zero-argument factory of one).
+Writes ``trace.csv`` (the gap and ``favoured_mass``, the expected share of positions holding ``a``, against
+iterations and comparisons), ``summary.csv``, ``direct.csv`` (the best gap of the transformer family when the
+gap itself is minimised over its parameters by Adam, ``--direct-steps``, and each game's Nash mass on ``a``),
+``sequences.png`` and ``metadata.json``.
 
-Records the last-iterate duality gap against iterations and comparisons, and the mass on the judge's favoured
-token (``favoured_mass``: the expected share of positions holding ``a``). Also: the best gap the transformer
-family reaches when the gap itself is minimised over its parameters (Adam, ``--direct-steps``), and each
-game's Nash policy's mass on ``a`` (exact LP).
-
-Writes ``trace.csv`` (tidy; ``policy``, ``feedback``, ``pairs`` columns), ``summary.csv``, ``direct.csv``,
-``sequences.png`` and ``metadata.json`` to ``results/sequences/`` (``--quick``: ``results/sequences-quick/``).
-
-    python -m experiments sequences           # full: 5 games x 3 policies x 4 rules x 3 feedbacks
     python -m experiments sequences --quick   # verbosity game, autoregressive + transformer, INPO, 20 iterations
     python -m experiments sequences --quick --rules inpo,my_losses:my_loss --feedback sampled:256 --hp tau=0.2
 """
@@ -38,12 +27,13 @@ Writes ``trace.csv`` (tidy; ``policy``, ``feedback``, ``pairs`` columns), ``summ
 from __future__ import annotations
 
 import functools
+import itertools
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, output, study, tables
+from .common import cli, figures, output, results, study, tables
 
 STUDY = "sequences"
 #: label -> registered loss (algorithms.losses.LOSSES); ``comal(X)`` wraps the rule of ``X`` in COMAL
@@ -72,24 +62,24 @@ def favoured_mass(game, x, y):
     return games.sequences.token_mass(x, game.sequences, FAVOURED)
 
 
-_OPTIMIZERS = {}
+@functools.cache
+def _adam(rate: float):
+    import optax
+
+    return optax.adam(rate)  # one object per process: a rule is cached on its optimizer
 
 
 def make_policy(kind: str, game):
     """The policy and its optimizer (``None``: ``loss_based``'s default SGD 0.5). Every policy draws its pairs
     token by token (the tabular one too: ``tabular(game, ancestral=True)``, the same distribution as a draw over
     the leaves), so that the policies differ by their parameterization only."""
-    import optax
-
     from algorithms import policies
 
     if kind == "tabular":
         return policies.tabular(game, ancestral=True), None
     if kind == "autoregressive":
         return policies.autoregressive(game), None
-    if "adam" not in _OPTIMIZERS:
-        _OPTIMIZERS["adam"] = optax.adam(1e-2)  # one object: the rule is cached on it
-    return policies.transformer(game, **WIDTH), _OPTIMIZERS["adam"]
+    return policies.transformer(game, **WIDTH), _adam(1e-2)
 
 
 def _comal_inner(label: str) -> str | None:
@@ -103,15 +93,11 @@ def resolve_loss(label: str):
     ``comal(<any of these>)``. Raises ValueError naming the item."""
     from algorithms import losses
 
-    inner = _comal_inner(label)
-    if inner is not None:
+    if (inner := _comal_inner(label)) is not None:
         loss, nested = resolve_loss(inner)
-        if nested:
-            raise ValueError(f"rule {label!r}: COMAL around COMAL is not a rule of this study")
-        if not loss.regularized:
-            raise ValueError(
-                f"rule {label!r}: COMAL re-centres a regularized loss's reference; {loss.name} has none"
-            )
+        if nested or not loss.regularized:
+            why = "COMAL around COMAL is not a rule of this study" if nested else f"{loss.name} has none"
+            raise ValueError(f"rule {label!r}: COMAL re-centres a regularized loss's reference; {why}")
         return loss, True
     if label in RULES or label in losses.LOSSES:
         return losses.LOSSES[RULES.get(label, label)], False
@@ -119,13 +105,10 @@ def resolve_loss(label: str):
         valid = ", ".join(dict.fromkeys([*RULES, *losses.LOSSES]))
         raise ValueError(f"--rules: unknown {label!r}; valid: {valid}, module:attribute or comal(...)")
     obj = study.load_object(label, "--rules")
-    if not isinstance(obj, losses.Loss) and callable(obj):
-        try:
-            obj = obj()
-        except Exception as err:  # noqa: BLE001 - the user's factory: one line
-            raise ValueError(
-                f"rule {label!r}: calling the factory raised {type(err).__name__}: {err}"
-            ) from None
+    try:
+        obj = obj if isinstance(obj, losses.Loss) or not callable(obj) else obj()
+    except Exception as err:  # noqa: BLE001 - the user's factory: one line
+        raise ValueError(f"rule {label!r}: calling the factory raised {type(err).__name__}: {err}") from None
     if not isinstance(obj, losses.Loss):
         raise ValueError(
             f"rule {label!r} is a {type(obj).__name__}, not an algorithms.losses.Loss (or a zero-argument "
@@ -137,8 +120,7 @@ def resolve_loss(label: str):
 def display_name(label: str) -> str:
     """A rule's name in the tables: the study label or registered loss, your loss's ``Loss.name`` for
     ``module:attribute``, ``comal(<name>)`` around any of these."""
-    inner = _comal_inner(label)
-    if inner is not None:
+    if (inner := _comal_inner(label)) is not None:
         return f"comal({display_name(inner)})"
     return resolve_loss(label)[0].name if ":" in label else label
 
@@ -153,36 +135,19 @@ def rule_for(label: str, feedback: str, policy, optimizer, comal_every: int, pai
 
 
 def _rules(text) -> tuple[str, ...]:
-    items = tuple(dict.fromkeys(t.strip() for t in str(text).split(",") if t.strip()))
-    if not items:
+    if not (items := study._listing(text)):
         raise ValueError("--rules names no rule")
     return items
 
 
 def _feedback(text) -> str:
     """``both`` (the population loss and K = 64 and 1024), ``exact`` or ``sampled:K``."""
-    if text == "both":
-        return text
-    try:
-        fb = cli.feedback_type(str(text))
-    except Exception as err:  # noqa: BLE001 - argparse's type error: its one line
-        raise ValueError(str(err)) from None
-    if fb.kind == "noisy":
+    spec = text if text == "both" else study.feedback().metadata["parse"](text)  # the shared flag's parse
+    if spec.startswith("noisy"):
         raise ValueError(
-            f"--feedback {fb.name}: the loss-based rules judge their own pairs; give exact or sampled:K"
+            f"--feedback {spec}: the loss-based rules judge their own pairs; give exact or sampled:K"
         )
-    return cli.feedback_spec(fb)
-
-
-def _subset(flag: str, valid):
-    def parse(text):
-        items = tuple(dict.fromkeys(t.strip() for t in str(text).split(",") if t.strip()))
-        bad = [t for t in items if t not in valid]
-        if bad or not items:
-            raise ValueError(f"{flag}: unknown {(bad or [''])[0]!r}; valid: {', '.join(valid)}")
-        return items
-
-    return parse
+    return spec
 
 
 def named(text: str, dtype: str, seed: int):
@@ -206,11 +171,9 @@ def load(item: str, dtype: str = "float64", seed: int = 0):
 class Config(study.Base):
     rules: tuple = study.option(
         ",".join(RULES),
-        "comma-separated rules: a study label, a loss of algorithms.losses.LOSSES (ipo, nash_md, sppo, ...), "
-        "module:attribute naming your own algorithms.losses.Loss (or a zero-argument factory of one), or "
-        "comal(any of these) for a regularized loss. Each runs as algorithms.loss_based(loss, policy, "
-        f"optimizer_steps={OPTIMIZER_STEPS}) with the study's policies, optimizers and feedback, at its declared "
-        f"hyperparameter defaults (--hp overrides them) (default {','.join(RULES)}; --quick inpo)",
+        "a study label, a loss of algorithms.losses.LOSSES (ipo, nash_md, sppo, ...), module:attribute naming "
+        "your own algorithms.losses.Loss (or a zero-argument factory of one), or comal(any of these) for a "
+        f"regularized loss; each runs as algorithms.loss_based (default {','.join(RULES)}; --quick inpo)",
         quick="inpo",
         parse=_rules,
     )
@@ -229,7 +192,7 @@ class Config(study.Base):
         ",".join(POLICIES),
         f"comma-separated subset of {', '.join(POLICIES)} (default all; --quick autoregressive,transformer)",
         quick="autoregressive,transformer",
-        parse=_subset("--policies", POLICIES),
+        parse=study.subset("--policies", POLICIES),
     )
     steps: int = study.steps(160, "iterations per run, a multiple of 10 (default 160; --quick 20)", quick=20)
     seeds: int = study.seeds(16, "seeds of the sampled runs (default 16; --quick 2)", quick=2)
@@ -247,13 +210,7 @@ class Config(study.Base):
 
 
 def feedbacks(c: Config) -> tuple[str, ...]:
-    return (
-        ("population", "sampled")
-        if c.feedback == "both"
-        else ("population",)
-        if c.feedback == "exact"
-        else ("sampled",)
-    )
+    return {"both": ("population", "sampled"), "exact": ("population",)}.get(c.feedback, ("sampled",))
 
 
 def pairs(c: Config) -> tuple[int, ...]:
@@ -267,11 +224,17 @@ def hparams(c: Config, source: str, rule) -> dict:
     return {n: v for s, n, v in c.hp if n in declared and s in (None, source, display_name(source))}
 
 
+def _built(c: Config) -> dict:
+    """Each ``--rules`` item's rule with the tabular policy on the first game (what ``--hp`` is checked on)."""
+    from algorithms import policies
+
+    game = load(c.games[0], c.dtype, c.seed)
+    return {t: rule_for(t, "population", policies.tabular(game), None, 1) for t in c.rules}
+
+
 def prepare(c: Config) -> Config:
     """float64, ``--steps``/``--comal-every``, ``--x`` against ``--feedback``, every game a sequence game, every
     rule resolved with its ``--hp`` values checked on the first game, before any work."""
-    from algorithms import policies
-
     if c.dtype != "float64":
         raise ValueError("--dtype: the sequences study runs in float64 only")
     if c.steps % 10:
@@ -283,15 +246,13 @@ def prepare(c: Config) -> Config:
     for item in c.games:
         if getattr(load(item, c.dtype, c.seed), "sequences", None) is None:
             raise ValueError(f"--games {item!r}: not a sequence game (make it with games.sequence_game)")
-    game = load(c.games[0], c.dtype, c.seed)
     names = [display_name(t) for t in c.rules]
     twice = sorted({t for t, n in zip(c.rules, names) if names.count(n) > 1})
     if twice:
         raise ValueError(f"--rules: {', '.join(twice)} have the same name")
-    built = {t: rule_for(t, "population", policies.tabular(game), None, 1) for t in c.rules}
+    game, built = load(c.games[0], c.dtype, c.seed), _built(c)
     for scope, n, _ in c.hp:
-        scoped = [t for t in c.rules if scope is None or scope in (t, display_name(t))]
-        if not scoped:
+        if not (scoped := [t for t in c.rules if scope is None or scope in (t, display_name(t))]):
             raise ValueError(
                 f"--hp {scope}.{n}: no rule {scope!r} among the rules run ({', '.join(c.rules)})"
             )
@@ -307,13 +268,10 @@ def units(c: Config):
     """One compiled sweep per (games of one shape, policy, rule group, feedback), the transformer's first;
     ``X`` and ``comal(X)`` share a sweep when their other hyperparameters agree; and the direct gap
     minimisation, one per shape."""
-    from algorithms import policies
-
     shapes = {}  # the games of one sequence shape: one sweep covers them
     for g in c.games:
         shapes.setdefault(load(g, c.dtype, c.seed).sequences.tokens.shape, []).append(g)
-    game = load(c.games[0], c.dtype, c.seed)
-    hps = {t: hparams(c, t, rule_for(t, "population", policies.tabular(game), None, 1)) for t in c.rules}
+    hps = {t: hparams(c, t, rule) for t, rule in _built(c).items()}
     groups, taken = [], set()
     for r in c.rules:
         if r in taken:
@@ -322,19 +280,13 @@ def units(c: Config):
         same = partner in c.rules and hps[r] == {k: v for k, v in hps[partner].items() if k != "inner_steps"}
         groups.append((r, partner) if same else (r,))
         taken.update(groups[-1])
-    todo = [
-        (tuple(b), k, grp, fb)
+    todo = itertools.product(map(tuple, shapes.values()), c.policies, groups, feedbacks(c))
+    todo = sorted(todo, key=lambda u: (u[1] != "transformer", -len(u[0])))  # the longest first
+    direct = [
+        ((*b, "direct"), (tuple(b), None, None, "direct"))
         for b in shapes.values()
-        for k in c.policies
-        for grp in groups
-        for fb in feedbacks(c)
-    ]
-    todo.sort(key=lambda u: (u[1] != "transformer", -len(u[0])))  # the longest first
-    direct = (
-        [((*b, "direct"), (tuple(b), None, None, "direct")) for b in shapes.values()]
         if "transformer" in c.policies
-        else []
-    )
+    ]
     return [*direct, *(("/".join([u[0][0], u[1], u[3], "+".join(u[2])]), u) for u in todo)]
 
 
@@ -347,13 +299,10 @@ def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
 
     jax.config.update("jax_enable_x64", True)
     if feedback == "direct":
-        best = direct_gaps(gms, c.dtype, c.direct_steps, c.seed)
-        return {
-            "direct": pd.DataFrame(
-                [(STUDY, g, "direct", *best[g]) for g in gms],
-                columns=["experiment", "game", "rule", "start", "best"],
-            )
-        }
+        best = [
+            (STUDY, g, "direct", *v) for g, v in direct_gaps(gms, c.dtype, c.direct_steps, c.seed).items()
+        ]
+        return {"direct": pd.DataFrame(best, columns=["experiment", "game", "rule", "start", "best"])}
     batch = [load(g, c.dtype, c.seed) for g in gms]
     policy, opt = make_policy(policy_kind, batch[0])  # the policies read the shape and token table only
     source = group[-1]  # comal(X) when the group holds X and comal(X)
@@ -362,22 +311,18 @@ def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
     merged = len(group) == 2
     if merged:
         grid["inner_steps"] = [c.steps + 1, grid.get("inner_steps", c.comal_every)]
-    sampled = feedback == "sampled"
-    if sampled:
+    if sampled := feedback == "sampled":
         grid["pairs"] = list(pairs(c))
-    tr = algorithms.sweep(
-        rule,
+    seeds, games = (
+        cli.run_seeds(c.seed, c.seeds) if sampled else [c.seed],
         batch if len(batch) > 1 else batch[0],
-        steps=c.steps,
-        record_every=c.steps // 10,
-        seeds=cli.run_seeds(c.seed, c.seeds) if sampled else [c.seed],
-        metrics=("gap", ("favoured_mass", favoured_mass)),
-        **grid,
     )
-    names = [display_name(t) for t in group]
-    m, _ = tables.tidy(
-        tr, experiment=STUDY, game=list(gms) if len(batch) > 1 else gms[0], rule=names[-1], seed=c.seed
+    metrics = ("gap", ("favoured_mass", favoured_mass))
+    tr = algorithms.sweep(
+        rule, games, steps=c.steps, record_every=c.steps // 10, seeds=seeds, metrics=metrics, **grid
     )
+    names, one = [display_name(t) for t in group], list(gms) if len(batch) > 1 else gms[0]
+    m, _ = tables.tidy(tr, experiment=STUDY, game=one, rule=names[-1], seed=c.seed)
     if merged:
         m["rule"] = np.where(m["inner_steps"] > c.steps, names[0], names[1])
         m = m.drop(columns="inner_steps")
@@ -386,14 +331,13 @@ def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
     return {"trace": m}
 
 
-_DIRECT_OPTIMIZER = {}
-
-
 def direct_gaps(names: tuple, dtype: str, steps: int, seed: int):
     """``{game: (start gap, best gap)}`` of the transformer family (on the study's perturbed start) when the
     duality gap ``2 max_i (A pi)_i`` itself is minimised by Adam (3e-3) over its parameters: one compiled
     ``lax.scan`` of ``steps`` steps, vmapped over the same-shape games ``names``."""
     import jax
+    import jax.numpy as jnp
+    import optax
 
     import algorithms
     import games
@@ -402,44 +346,27 @@ def direct_gaps(names: tuple, dtype: str, steps: int, seed: int):
     batch = [load(g, dtype, seed) for g in names]
     policy, _ = make_policy("transformer", batch[0])
     rule = algorithms.loss_based("inpo", policy)  # only its start: the same base logit as the study's runs
-    offsets = jax.numpy.stack([rule.init(g, seed, start_noise=START_NOISE).offset for g in batch])
-    first, best = _direct(policy, steps, games.stack_games(batch), offsets, jax.random.key(seed))
+    offsets = jnp.stack([rule.init(g, seed, start_noise=START_NOISE).offset for g in batch])
+    opt, params = _adam(3e-3), policy.init(jax.random.key(seed))
+
+    def one(game, offset):
+        def gap(p):
+            return games.duality_gap(
+                game, jnp.exp(jax.nn.log_softmax(offset + policy.log_probs(p), axis=-1))[0]
+            )
+
+        def body(carry, _):
+            p, s, best = carry
+            g, grad = jax.value_and_grad(gap)(p)
+            upd, s = opt.update(grad, s, p)
+            return (optax.apply_updates(p, upd), s, jnp.minimum(best, g)), g
+
+        init = (params, opt.init(params), jnp.asarray(jnp.inf, offset.dtype))
+        (p, _, best), gs = jax.lax.scan(body, init, None, length=steps)
+        return gs[0], jnp.minimum(best, gap(p))
+
+    first, best = jax.jit(jax.vmap(one))(games.stack_games(batch), offsets)
     return {g: (float(a), float(b)) for g, a, b in zip(names, first, best)}
-
-
-def _direct(policy, steps, stacked, offsets, key):
-    import jax
-    import jax.numpy as jnp
-    import optax
-
-    import games
-
-    if "adam" not in _DIRECT_OPTIMIZER:
-        _DIRECT_OPTIMIZER["adam"] = optax.adam(3e-3)
-    opt = _DIRECT_OPTIMIZER["adam"]
-
-    @functools.partial(jax.jit, static_argnums=(0, 1))
-    def run(policy, steps, stacked, offsets, key):
-        params = policy.init(key)
-
-        def one(game, offset):
-            def gap(p):
-                pi = jnp.exp(jax.nn.log_softmax(offset + policy.log_probs(p), axis=-1))[0]
-                return games.duality_gap(game, pi)
-
-            def body(carry, _):
-                p, s, best = carry
-                g, grad = jax.value_and_grad(gap)(p)
-                upd, s = opt.update(grad, s, p)
-                return (optax.apply_updates(p, upd), s, jnp.minimum(best, g)), g
-
-            init = (params, opt.init(params), jnp.asarray(jnp.inf, offset.dtype))
-            (p, _, best), gs = jax.lax.scan(body, init, None, length=steps)
-            return gs[0], jnp.minimum(best, gap(p))
-
-        return jax.vmap(one)(stacked, offsets)
-
-    return run(policy, steps, stacked, offsets, key)
 
 
 def report(c: Config, t: dict, folder) -> dict:
@@ -447,20 +374,15 @@ def report(c: Config, t: dict, folder) -> dict:
     import games
 
     df = t["trace"][[k for k in t["trace"].columns if k != "inner_steps"]]
-    hp_order = ("policy", "feedback", "pairs", "eta", "tau", "beta", "start_noise")
-    df = tables.combine([df], hp_order=hp_order)
-    labels = [display_name(r) for r in c.rules]
-    rank = {
-        "game": c.games,
-        "policy": c.policies,
-        "rule": labels,
-        "feedback": ["population", *(f"K={k}" for k in pairs(c))],
-    }
+    df = tables.combine([df], hp_order=("policy", "feedback", "pairs", "eta", "tau", "beta", "start_noise"))
+    rules, feedback = [display_name(r) for r in c.rules], ["population", *(f"K={k}" for k in pairs(c))]
+    rank = {"game": c.games, "policy": c.policies, "rule": rules, "feedback": feedback}
     keys = [df[k].map({v: i for i, v in enumerate(vals)}) for k, vals in rank.items()]
     order = np.lexsort([df["step"], df["metric"].to_numpy().astype(str), df["seed"], *keys[::-1]])
     df = df.iloc[order].reset_index(drop=True)
     output.write_frame(folder / "trace.csv", df)  # replaces the shell's, written in order of completion
-    rows, header = summary(df)
+    rows = summary(df)
+    output.write_frame(folder / "summary.csv", rows)
     best = {r.game: (r.start, r.best) for r in t["direct"].itertuples()} if "direct" in t else {}
     nash, direct_rows = {}, []
     for g in c.games:
@@ -473,44 +395,28 @@ def report(c: Config, t: dict, folder) -> dict:
             nash[key] = float(games.sequences.token_mass(games.solve(plain).x, plain.sequences, FAVOURED))
         first, low = (f"{v:.3e}" for v in best[g]) if g in best else ("—", "—")
         direct_rows.append((g, first, low, f"{nash[g]:.3f}"))
-    direct_header = (
-        "game",
-        "transformer start gap",
-        "best transformer gap (gap minimised)",
-        "Nash mass on a",
-    )
-    output.write_csv(folder / "summary.csv", rows, header)
-    output.write_csv(folder / "direct.csv", direct_rows, direct_header)
-    output.save_figure(figure(df, c.games, labels, c.policies, c.x), folder / "sequences.png")
+    header = ("game", "transformer start gap", "best transformer gap (gap minimised)", "Nash mass on a")
+    output.write_csv(folder / "direct.csv", direct_rows, header)
+    output.save_figure(figure(df, c.x), folder / "sequences.png", drawn_by=figures.drawn_by(figure))
+    low = rows.loc[rows["final"].idxmin()]
     print(
-        f"last-iterate gap after {c.steps} iterations (sampled: median over {c.seeds} seeds, [2.5%, 97.5%] "
-        "bootstrap interval of the median), comparisons used, and the mass on the favoured token a:"
+        f"summary.csv: {len(rows)} runs (game, policy, rule, feedback) of {c.steps} iterations, the final gap "
+        f"(sampled: median over {c.seeds} seeds, 95% bootstrap interval), the iterations to gap {LEVEL:g} and the "
+        f"mass on a; lowest final gap {low['final']:.2e} ({', '.join(low[:4])}); {int((rows['reached'] == 1).sum())} "
+        f"of {len(rows)} stay below {LEVEL:g}. Nash mass on a: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in nash.items())
+        + "; direct.csv: the transformer family with its gap minimised directly"
     )
-    print(tables.table(rows, header))
-    print("the transformer family with its gap minimised directly, and the Nash policy's mass on a:")
-    print(", ".join(f"Nash mass on a, {k}: {v:.3f}" for k, v in nash.items() if "without" in k))
-    print(tables.table(direct_rows, direct_header))
+    rules = [
+        dict(name=display_name(r), source=r, loss=resolve_loss(r)[0].name, comal=resolve_loss(r)[1])
+        for r in c.rules
+    ]
     return {
-        "rules": [
-            {
-                "name": display_name(r),
-                "source": r,
-                "loss": resolve_loss(r)[0].name,
-                "comal": resolve_loss(r)[1],
-            }
-            for r in c.rules
-        ],
-        "policies": {
-            "names": list(c.policies),
-            "transformer": WIDTH,
-            "transformer_optimizer": "optax.adam(1e-2)",
-        },
-        "feedback_runs": {
-            "kinds": list(feedbacks(c)),
-            "pairs": list(pairs(c)),
-            "labels": "hard",
-            "draws": "token by token",
-        },
+        "rules": rules,
+        "policies": dict(names=list(c.policies), transformer=WIDTH, transformer_optimizer="optax.adam(1e-2)"),
+        "feedback_runs": dict(
+            kinds=list(feedbacks(c)), pairs=list(pairs(c)), labels="hard", draws="token by token"
+        ),
         "optimizer_steps": OPTIMIZER_STEPS,
         "start_noise": START_NOISE,
         "record_every": c.steps // 10,
@@ -518,110 +424,37 @@ def report(c: Config, t: dict, folder) -> dict:
     }
 
 
+LEVEL = 1e-2  # the summary's level
+
+
 def summary(df):
-    """One row per (game, policy, rule, feedback): final gap (median over seeds, bootstrap interval), the
-    iteration from which the gap stays below 1e-2, comparisons, favoured mass."""
-    rng = np.random.default_rng(0)
-    rows = []
-    last = df[df["step"] == df["step"].max()]
-    keys = ["game", "policy", "rule", "feedback"]
-    curves = dict(tuple(df[df["metric"] == "gap"].groupby(keys, sort=False)))
-    for key, part in last.groupby(keys, sort=False):
-        gap = part[part["metric"] == "gap"]["value"].to_numpy()
-        mass = part[part["metric"] == "favoured_mass"]["value"].to_numpy()
-        _, lo, hi = tables.bootstrap_median(gap, rng) if len(gap) > 1 else (0, np.nan, np.nan)
-        sel = curves[key]
-        firsts = [
-            tables.first_below(r["step"].to_numpy(), r["value"].to_numpy(), 1e-2)
-            for _, r in sel.sort_values("step").groupby("seed")
-        ]
-        first = np.median(firsts) if not np.isnan(firsts).any() else np.nan
-        interval = "" if np.isnan(lo) else f" [{lo:.2e}, {hi:.2e}]"
-        rows.append(
-            (
-                *key,
-                f"{np.median(gap):.3e}{interval}",
-                "never" if np.isnan(first) else f"{first:.0f}",
-                f"{int(part['comparisons'].max())}",
-                f"{np.median(mass):.3f}",
-            )
-        )
-    header = (*keys, "final gap", "iterations to gap 1e-2", "comparisons", "mass on a")
-    return rows, header
+    """One row per (game, policy, rule, feedback): :func:`experiments.common.results.summary` of the gap at
+    :data:`LEVEL` against iterations, the comparisons judged and the final mass on the favoured token (median
+    over seeds)."""
+    by = ("game", "policy", "rule", "feedback")
+    rows = results.summary(df, by=by, level=LEVEL)
+    mass = results.summary(df, by=by, level=LEVEL, metric="favoured_mass")
+    judged = df.groupby(list(by), sort=False)["comparisons"].max().to_numpy()
+    return rows.drop(columns="curve").assign(comparisons=judged.astype(int), favoured_mass=mass["final"])
 
 
-def figure(df, gms, rules, pols, x="steps"):
-    """Rows: games; columns: rules; x: ``x`` (iterations, oracle calls or comparisons; the population loss
-    judges no comparisons, so ``x="comparisons"`` draws the sampled runs only); gap (log) per policy (colour)
-    and feedback (line style), median over seeds."""
-    from matplotlib.figure import Figure
-
-    from .common.figures import plot_floor, set_x_range
-
-    fig = Figure(figsize=(3.2 * len(rules) + 1.5, 2.3 * len(gms) + 1.2), layout="constrained")
-    # comparisons differ 16-fold between the two K: each panel its own (log) range, as the other studies' figures
-    axes = fig.subplots(len(gms), len(rules), sharex=x != "comparisons", sharey=True, squeeze=False)
-    colours = dict(zip(POLICIES, ("tab:blue", "tab:orange", "tab:green")))
-    sampled = sorted({f for f in df["feedback"].unique() if f != "population"}, key=lambda f: int(f[2:]))
-    styles = {"population": "-", **dict(zip(sampled, (":", "--", "-.", (0, (1, 4)))))}
-    if x == "comparisons":
-        styles.pop("population")
-    gaps = df[df["metric"] == "gap"]
-    for i, g in enumerate(gms):
-        for j, r in enumerate(rules):
-            ax, xs = axes[i, j], []
-            for k in pols:
-                for fb, ls in styles.items():
-                    part = gaps[
-                        (gaps["game"] == g)
-                        & (gaps["rule"] == r)
-                        & (gaps["policy"] == k)
-                        & (gaps["feedback"] == fb)
-                    ]
-                    if part.empty:
-                        continue
-                    med = part.groupby("step")[["value", "oracle_calls", "comparisons"]].median()
-                    xs.append(med.index.to_numpy() if x == "steps" else med[x].to_numpy())
-                    ax.plot(
-                        xs[-1],
-                        plot_floor(med["value"].to_numpy()),
-                        ls,
-                        color=colours[k],
-                        label=f"{k}, {fb}",
-                    )
-            ax.set_yscale("log")
-            ax.grid(alpha=0.3)
-            if i == 0:
-                ax.set_title(r)
-            if j == 0:
-                ax.set_ylabel(f"{g}\nduality gap")
-            if i == len(gms) - 1:
-                ax.set_xlabel("iteration" if x == "steps" else cli.X_AXES[x])
-            if x == "comparisons":
-                set_x_range(ax, xs)
-                if i < len(gms) - 1:
-                    ax.set_xlabel("")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize="small")
-    n = gaps.loc[gaps["feedback"] != "population", "seed"].nunique()
-    sampled_note = f"; sampled: median over {n} seed{'s' * (n != 1)}" if sampled else ""
-    fig.suptitle(f"last-iterate duality gap (population loss: one deterministic run{sampled_note})")
-    return fig
+def figure(df, x: str = "steps"):
+    """One panel per rule and game, one curve per policy and feedback: the gap against ``x`` (iterations,
+    oracle calls or comparisons: the population loss judges none, so then the sampled runs only), by
+    :func:`experiments.common.results.gap_figure` (median over seeds, 95 % bootstrap band)."""
+    d = df[df["feedback"] != "population"] if x == "comparisons" else df
+    d = d.assign(run=d["rule"] + " on " + d["game"])
+    by, x = ("run", "policy", "feedback"), "step" if x == "steps" else x
+    title = "sequences: the population loss is one deterministic run"
+    return results.gap_figure(d, x=x, level=LEVEL, by=by, panel="run", title=title)
 
 
+REFUSES = {
+    "comparisons": "the games are sequence games (a token table); comparison records make a tabular game",
+    "schedules": "the loss-based rules run at constant step sizes",
+}
 STUDY_DECL = study.Study(
-    STUDY,
-    __doc__.splitlines()[0],
-    Config,
-    units,
-    simulate,
-    report,
-    prepare,
-    named=named,
-    refuses={
-        "comparisons": "the games are sequence games (a token table); comparison records make a tabular game",
-        "schedules": "the loss-based rules run at constant step sizes",
-    },
+    STUDY, __doc__.splitlines()[0], Config, units, simulate, report, prepare, REFUSES, named
 )
 main = study.command(STUDY_DECL)
 

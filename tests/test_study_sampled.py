@@ -96,8 +96,12 @@ def test_quick_covers_every_rule_and_feedback(tmp_path, capsys):
     assert df["finite"].all() and np.isfinite(df["value"]).all()
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["feedback_axes"]["sampled"] == {"pairs": [16, 256], "labels": "hard"}
-    for text in ("gap reached", "comparisons to 0.01", "SPPO's loss (4.6)", "| paper | tabular"):
+    for text in ("gap reached", "SPPO's loss (4.6)"):
         assert text in printed, text
+    summary = pd.read_csv(out / "summary.csv")
+    assert {"gap_reached", "final", "step_to_0.01", "comparisons_to_0.0001", "reached_0.01"} <= set(summary)
+    assert summary.loc[summary["feedback"] == "population", "comparisons_to_0.01"].isna().all()  # none judged
+    assert len(summary) == df.groupby(["game", "policy", "rule", "feedback"]).ngroups
     assert (pd.read_csv(out / "sppo_46_vs_41.csv").iloc[:, -1] > 1e-7).all()  # (4.6) is never (4.1)
 
 

@@ -143,7 +143,8 @@ def test_quick_run_as_a_module_writes_its_tables_and_counts_comparisons(tmp_path
     assert set(df["feedback"]) == {"population", "K=64", "K=1024"}
     sampled = df[df["feedback"] != "population"]
     np.testing.assert_array_equal(sampled["comparisons"], sampled["pairs"] * sampled["step"])
-    fig = sequences.figure(df, ["verbose3x4"], sorted(set(df["rule"])), ["autoregressive"], "comparisons")
+    fig = sequences.figure(df, "comparisons")  # results.gap_figure: a panel per rule and game
+    assert [ax.get_title() for ax in fig.axes] == ["run = inpo on verbose3x4"]
     ax = fig.axes[0]
     assert (
         ax.get_xlabel() == "pairwise comparisons (log beyond the first record)"
@@ -153,6 +154,10 @@ def test_quick_run_as_a_module_writes_its_tables_and_counts_comparisons(tmp_path
     np.testing.assert_array_equal(drawn["autoregressive, K=1024"], 1024 * np.unique(sampled["step"]))
     mass = df[df["metric"] == "favoured_mass"]["value"]
     assert ((mass >= 0) & (mass <= 1)).all()
+    summary = pd.read_csv(out / "summary.csv").set_index("feedback")
+    assert list(summary["comparisons"]) == [0, 64 * 20, 1024 * 20] and list(summary["seeds"]) == [1, 2, 2]
+    final = df[(df["metric"] == "gap") & (df["step"] == 20) & (df["feedback"] == "K=64")]["value"]
+    assert summary.loc["K=64", "final"] == pytest.approx(final.median())
     meta = json.loads((out / "metadata.json").read_text())
     nash = meta["nash_favoured_mass"]
     assert nash["verbose3x4"] > nash["verbose3x4 without verbosity"]

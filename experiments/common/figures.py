@@ -122,16 +122,24 @@ def styles(groups: Mapping[str, Sequence[str]]) -> dict[str, dict]:
     return out
 
 
+#: Panels in one row of :func:`panel_figure`; more wrap into further rows.
+PANELS_PER_ROW = 4
+
+
 def panel_figure(
     titles: Sequence[str], *, width: float = 4.3, height: float = 3.6, suptitle: str = "", sharey: bool = True
 ):
-    """A :class:`matplotlib.figure.Figure` with one panel per title (shared y, each panel its own x-range: see
-    :func:`set_x_range`); never touches the global backend. Returns ``(fig, {title: ax})``."""
+    """A :class:`matplotlib.figure.Figure` with one panel per title, :data:`PANELS_PER_ROW` to a row (shared y,
+    each panel its own x-range: see :func:`set_x_range`); never touches the global backend. Returns
+    ``(fig, {title: ax})``."""
     from matplotlib.figure import Figure
 
     k = len(titles)
-    fig = Figure(figsize=(width * k, height + 1.6), layout="constrained")
-    axes = fig.subplots(1, k, sharey=sharey, squeeze=False)[0]
+    cols, rows = min(k, PANELS_PER_ROW), -(-k // PANELS_PER_ROW)
+    fig = Figure(figsize=(width * cols, (height + 1.2) * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, cols, sharey=sharey, squeeze=False).ravel()
+    for ax in axes[k:]:
+        ax.axis("off")
     for ax, title in zip(axes, titles):
         ax.set_title(title, fontsize=10)
     if suptitle:
