@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import figures
+from . import figures, tables
 
 #: Resamples of every bootstrap here (fixed, and drawn from a fixed seed: a report is a function of its CSV).
 RESAMPLES = 2000
