@@ -201,9 +201,9 @@ def _module(name: str) -> str:
 
 
 def _drawing_code(functions) -> dict[str, str]:
-    """Source of ``functions`` and of what they name, followed through the helpers: functions of this module
-    or of the caller's module (``figures.plot_floor``, ``_tri``), and those modules' constants (``PLOT_FLOOR``,
-    a level), keyed by ``module:name``."""
+    """Source of ``functions`` and of what they name, followed through the helpers: functions of this module,
+    of the caller's module (``_tri``) and of the experiments modules it imports (``results.gap_figure``), and
+    those modules' constants (``PLOT_FLOOR``, a level), keyed by ``module:name``."""
     here = inspect.getmodule(_drawing_code)
     out: dict[str, str] = {}
     todo = list(functions)
@@ -218,10 +218,13 @@ def _drawing_code(functions) -> dict[str, str]:
             code = codes.pop()
             names |= set(code.co_names)
             codes += [c for c in code.co_consts if inspect.iscode(c)]
+        modules = [
+            m for m in fn.__globals__.values() if inspect.ismodule(m) and m.__name__.startswith("experiments")
+        ]
         for name in sorted(names):
-            for space in (fn.__globals__, vars(here)):
+            for space in (fn.__globals__, vars(here), *map(vars, modules)):  # results.gap_figure too
                 v = space.get(name)
-                if inspect.isfunction(v) and v.__module__ in (fn.__module__, here.__name__):
+                if inspect.isfunction(v) and v.__module__.startswith("experiments"):
                     todo.append(v)
                 elif isinstance(v, (str, int, float, tuple, dict)) and not name.startswith("__"):
                     out[f"{_module(space['__name__'])}:{name}"] = repr(v)

@@ -25,6 +25,8 @@ def runs(df, metric: str, x: str, by: Sequence[str]) -> dict[str, tuple[np.ndarr
     """``label -> (x [R + 1], values [S, R + 1])``: each curve's seeds on a common record grid (``x`` from the
     first seed: costs are equal across seeds unless a study says otherwise)."""
     d = df[df["metric"] == metric]
+    if "seed" not in d.columns:  # a table of one run per curve
+        d = d.assign(seed=0)
     out = {}
     for key, g in d.groupby(list(by), sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -109,7 +111,7 @@ def gap_figure(
     one) and named once. More than :data:`experiments.common.figures.PANELS_PER_ROW` panels wrap into rows.
     Returns a :class:`matplotlib.figure.Figure` (the global backend is not touched)."""
     curves = bands(df, metric, x, by)
-    seeded = df["seed"].nunique() > 1
+    seeded = "seed" in df.columns and df["seed"].nunique() > 1
     if panel is None:
         groups = figures.by_behaviour({lab: c[1] for lab, c in curves.items()}, level)
         titles = {g: figures.panel_title(g, level) for g in groups}
