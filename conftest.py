@@ -91,3 +91,22 @@ def fresh_programs():
     kept across modules, so whether a program is new would otherwise depend on the order tests run in)."""
     jax.clear_caches()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _forget_user_modules(tmp_path_factory):
+    """Tests write users' modules (``mine.py``, ``users_work.py``) into their own tmp folders: forget them and the
+    studies' per-process caches of what ``module:attribute`` names after each test, so a later test's module of
+    the same name is imported afresh."""
+    import sys
+
+    before = set(sys.modules)
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    for name in set(sys.modules) - before:
+        if (getattr(sys.modules[name], "__file__", None) or "").startswith(base):
+            del sys.modules[name]
+    flags = sys.modules.get("experiments.common.flags")
+    if flags is not None:
+        for fn in ("load_rule", "load_object", "load_instance", "load_game"):
+            getattr(getattr(flags, fn, None), "cache_clear", lambda: None)()

@@ -94,7 +94,7 @@ def test_paper_small_run_writes_tidy_outputs(tmp_path, capsys):
         (["--hp", "foo=1"], "--hp foo: no rule run declares 'foo'"),
         (["--rules", "mwu", "--hp", "inpo.tau=1"], "--hp inpo.tau: no rule 'inpo' among the rules run (mwu)"),
         (["--rules", "mwu", "--hp", "eta=-1"], "mwu: hyperparameter eta must lie in (0, inf), got -1"),
-        (["--games", "llmfao:judge=gpt4"], "pairs were never compared; say what they are with missing="),
+        (["--games", "llmfao:judge=gpt4"], "784 of the 1711 pairs were never compared ('"),
         (["--comparisons", "missing.csv"], "--comparisons: no such file"),
         (["--seeds", "16"], "--seeds: the paper's runs are deterministic"),
         (["--schedules", "x:y"], "--schedules: the paper's rules run at constant step sizes"),

@@ -139,7 +139,7 @@ def test_empty_csv_game_is_one_line_without_numpy_warning(tmp_path, capsys):
     path = tmp_path / "empty.csv"
     path.write_text("")
     err = _cli_error(
-        capsys, paper.main, ["--game", str(path), "--game-kind", "preference", "--out", str(tmp_path / "o")]
+        capsys, paper.main, ["--games", f"{path}:kind=preference", "--out", str(tmp_path / "o")]
     )
     assert "the CSV holds no numbers" in err
 
