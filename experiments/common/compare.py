@@ -26,6 +26,8 @@ statsmodels (and baycomp, seaborn). The paired statistics here are a few lines o
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 #: Significance level of a verdict (after Holm's adjustment).
@@ -76,14 +78,19 @@ def holm(p) -> np.ndarray:
     return out
 
 
-def wilcoxon_p(d) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of paired log ratios (zeros dropped; 1 when every pair ties)."""
+def wilcoxon_p(d) -> np.ndarray:
+    """Two-sided Wilcoxon signed-rank p-values of paired log ratios along the last axis (zeros dropped; 1 where
+    every pair ties): ``scipy.stats.wilcoxon``, one call for a whole ``[pairs, runs]`` array."""
+    import warnings
+
     from scipy import stats
 
     d = np.asarray(d, np.float64)
-    if not np.any(d != 0):
-        return 1.0
-    return float(stats.wilcoxon(d, zero_method="wilcox").pvalue)
+    with warnings.catch_warnings():  # an all-zero row: scipy warns and returns NaN; here it is p = 1
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        p = np.asarray(stats.wilcoxon(d, axis=-1, zero_method="wilcox").pvalue, np.float64)
+    return np.where(np.any(d != 0, axis=-1), p, 1.0)
 
 
 def _resamples(strata: np.ndarray, rng, n: int) -> np.ndarray:
@@ -110,40 +117,47 @@ def compare(runs, rules=None, *, seed: int = 0, resamples: int = BOOTSTRAP, alph
     rng = np.random.default_rng(seed)
     rows = []
     for column, part in wide.groupby(level="column", sort=False):
-        strata = part.index.get_level_values("game_index").to_numpy()
-        idx = _resamples(strata, rng, resamples)
+        idx = _resamples(part.index.get_level_values("game_index").to_numpy(), rng, resamples)
         g, fb, b = part.index[0][1:4]
-        for i, a in enumerate(rules):
-            for o in rules[i + 1 :]:
-                if a not in part or o not in part:
-                    continue
-                both = part[a].notna().to_numpy() & part[o].notna().to_numpy()
-                if not both.all():
-                    if not both.any():
-                        continue
-                    raise ValueError(f"{column}: {a} and {o} ran different runs; the comparison is paired")
-                d = log_ratio(part[a].to_numpy(), part[o].to_numpy())
-                boot = d[idx]  # [resamples, runs]
-                eff = np.quantile(np.median(boot, axis=1), [0.025, 0.975])
-                imp = np.quantile(improvement(boot, axis=1), [0.025, 0.975])
-                rows.append(
-                    dict(
-                        rule=a,
-                        other=o,
-                        column=column,
-                        game=g,
-                        feedback=fb,
-                        budget=b,
-                        runs=d.size,
-                        effect=float(np.median(d)),
-                        effect_lo=float(eff[0]),
-                        effect_hi=float(eff[1]),
-                        p_improve=float(improvement(d)),
-                        p_improve_lo=float(imp[0]),
-                        p_improve_hi=float(imp[1]),
-                        p_value=wilcoxon_p(d),
+        gaps = part.reindex(columns=rules).to_numpy(np.float64)  # [runs, rules]
+        ran = ~np.isnan(gaps)
+        pairs = []
+        for i, j in itertools.combinations(range(len(rules)), 2):
+            if (ran[:, i] & ran[:, j]).any():
+                if not (ran[:, i] & ran[:, j]).all():
+                    raise ValueError(
+                        f"{column}: {rules[i]} and {rules[j]} ran different runs; the comparison is paired"
                     )
+                pairs.append((i, j))
+        if not pairs:
+            continue
+        D = log_ratio(gaps[:, [i for i, _ in pairs]].T, gaps[:, [j for _, j in pairs]].T)  # [pairs, runs]
+        eff, imp = [], []
+        step = max(1, 4_000_000 // idx.size)  # pairs per chunk: [chunk, resamples, runs] stays ~32 MB
+        for k in range(0, len(pairs), step):
+            boot = D[k : k + step][:, idx]  # [chunk, resamples, runs]
+            eff.append(np.quantile(np.median(boot, axis=2), [0.025, 0.975], axis=1).T)
+            imp.append(np.quantile(improvement(boot, axis=2), [0.025, 0.975], axis=1).T)
+        eff, imp, p = np.concatenate(eff), np.concatenate(imp), wilcoxon_p(D)
+        for k, (i, j) in enumerate(pairs):
+            rows.append(
+                dict(
+                    rule=rules[i],
+                    other=rules[j],
+                    column=column,
+                    game=g,
+                    feedback=fb,
+                    budget=b,
+                    runs=D.shape[1],
+                    effect=float(np.median(D[k])),
+                    effect_lo=float(eff[k, 0]),
+                    effect_hi=float(eff[k, 1]),
+                    p_improve=float(improvement(D[k])),
+                    p_improve_lo=float(imp[k, 0]),
+                    p_improve_hi=float(imp[k, 1]),
+                    p_value=float(p[k]),
                 )
+            )
     cols = [
         "rule",
         "other",

@@ -161,8 +161,9 @@ def heatmap(cells, order):
         ax.set_xticks(range(len(games)), games, rotation=30, ha="right", fontsize=8)
         ax.set_yticks(range(len(rows)), rows, fontsize=8)
         ax.set_facecolor("0.85")
-        ax.set_title(f"{title}: median final gap (grey: the rule cannot run there)", fontsize=9)
-    fig.colorbar(im, ax=list(axes), label="log10 median final gap", shrink=0.6)
+        ax.set_title(title, fontsize=9)
+    fig.suptitle("median final gap at equal budget (grey: the rule cannot run there)", fontsize=10)
+    fig.colorbar(im, ax=list(axes), label="log10 median final gap", shrink=0.5)
     return fig
 
 
