@@ -204,8 +204,10 @@ def improvement_figure(pairs, order):
         ax.set_xticks(range(n), rules, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(n), rules, fontsize=8)
         ax.set_facecolor("0.85")
-        ax.set_title(
-            f"{title}: P(row < column), mean over columns; significant wins/losses of the row", fontsize=9
-        )
-    fig.colorbar(im, ax=list(axes), label="probability of improvement (blue: row better)", shrink=0.6)
+        ax.set_title(title, fontsize=9)
+    fig.suptitle(
+        "P(row's gap < column's gap), mean over columns\nbelow: the row's significant wins / losses",
+        fontsize=10,
+    )
+    fig.colorbar(im, ax=list(axes), label="probability of improvement (blue: row better)", shrink=0.5)
     return fig
