@@ -174,8 +174,12 @@ def improvement_figure(pairs, order):
     from matplotlib.figure import Figure
 
     rules = [r for r in order if r in set(pairs.rule)]
-    scopes = [(t, m(pairs)) for t, m in SCOPES[1:] if m(pairs).any()]
+    scopes = [(t, m(pairs)) for t, m in SCOPES[1:] if len(pairs) and m(pairs).any()]
     n = len(rules)
+    if not scopes or n < 2:
+        fig = Figure(figsize=(5, 1.5), layout="constrained")
+        fig.text(0.5, 0.5, "one rule: nothing to compare", ha="center", va="center")
+        return fig
     fig = Figure(figsize=(0.5 * n + 3.5, len(scopes) * (0.42 * n + 1.5)), layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(scopes), 1))
     size = 7 if n <= 12 else 5
