@@ -175,7 +175,7 @@ def test_planted_worse_on_exact_ranks_below_and_is_reported_worse_there_only():
     assert floor.rules.tolist() == ["worse = base = twin"] and floor.score.tolist() == [0]
     assert compare.undecided(pairs) == ["paper_cycle, sampled:8", "ensemble, noisy:0.1"]
     line = leaderboard.versus(pairs, "worse", "base")
-    assert line == "worse in 2 (x1e+03), cannot tell in 2"
+    assert line == "worse in 2 (paper_cycle, exact x1e+03; ensemble, exact x1e+03), cannot tell in 2"
 
 
 def test_ranking_by_hand():
@@ -201,7 +201,8 @@ def test_leaderboard_says_where_better_and_worse_with_factors():
     pairs = compare.compare(runs)
     board = leaderboard.leaderboard(suite.summarize(runs), pairs, ["base", "twin", "worse"], focus="worse")
     assert (
-        "- **worse**: vs base: worse in 2 (x1e+03), cannot tell in 2; vs twin: worse in 2 (x1e+03), " in board
+        "- **worse**: vs base: worse in 2 (paper_cycle, exact x1e+03; ensemble, exact x1e+03), cannot tell in 2; "
+        "vs twin: worse in 2" in board
     )
     assert "| 1    | base = twin | 2      | 0     | 2     |" in board
     assert "## Columns that decide nothing: 2 of 4" in board
