@@ -56,6 +56,13 @@ def test_round_off_is_a_tie():
     assert compare.tied_rank([1e-3, 1e-3 * (1 + 2**-50), 1e-1, 1e-5]).tolist() == [2.5, 2.5, 4.0, 1.0]
 
 
+def test_a_diverged_run_is_the_worst_run_not_a_missing_one():
+    """A NaN or inf gap (a run that diverged) counts as 1e300: worse than any finite gap, paired as usual."""
+    row = one_pair([1e-3] * 5 + [np.nan], [1e-2] * 5 + [np.inf])
+    assert row.runs == 6 and row.effect == -1.0 and row.p_improve == pytest.approx(5.5 / 6)
+    assert one_pair([np.nan] * 6, [1.0] * 6).effect == 300.0
+
+
 def test_wilcoxon_p_by_hand():
     """Five runs all better, no ties: the signed-rank statistic is 0, and of the 2^5 sign patterns only all-minus
     and all-plus are as extreme: p = 2/32 = 0.0625 (cannot tell, even five out of five); six runs: 2/64."""

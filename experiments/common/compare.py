@@ -17,6 +17,7 @@ A runs table has one row per run: ``rule, game, feedback, budget, game_index, ru
 
 Gaps are clipped at :data:`FLOOR` (float64 round-off of a gap of order-one payoffs) and two gaps within a
 relative :data:`RTOL` of each other are a tie (log ratio 0): rules on the same trajectory differ by round-off.
+A diverged run (gap NaN or inf) counts as a gap of :data:`DIVERGED`.
 
 Why not rliable or autorank: rliable's probability of improvement and its stratified bootstrap treat the two
 rules' runs as independent samples (and it pulls arch and seaborn); autorank and scikit-posthocs pull
@@ -36,6 +37,8 @@ ALPHA = 0.05
 FLOOR = 1e-15
 #: Gaps within this relative difference are a tie: round-off accumulated over a run, far below any effect.
 RTOL = 1e-9
+#: A diverged run's gap (NaN or inf): worse than any finite one, and finite, so ranks and medians stay defined.
+DIVERGED = 1e300
 #: Bootstrap resamples of each statistic.
 BOOTSTRAP = 2000
 KEY = ["game", "feedback", "budget", "game_index", "run"]
@@ -111,7 +114,7 @@ def compare(runs, rules=None, *, seed: int = 0, resamples: int = BOOTSTRAP, alph
     ``verdict``: ``better`` / ``worse`` / ``cannot tell``. The row (B, A) mirrors (A, B)."""
     import pandas as pd
 
-    runs = runs.assign(column=column_names(runs))
+    runs = runs.assign(column=column_names(runs), gap=runs.gap.fillna(np.inf).clip(upper=DIVERGED))
     rules = list(dict.fromkeys(runs.rule)) if rules is None else [r for r in rules if r in set(runs.rule)]
     wide = runs.pivot_table(index=["column", *KEY], columns="rule", values="gap", aggfunc="first", sort=False)
     rng = np.random.default_rng(seed)
