@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .common import cli, compare, output, study, tables
-from .common.leaderboard import heatmap, improvement_figure, leaderboard, rankings
+from .common.leaderboard import heatmap, improvement_figure, leaderboard, rankings, save_png
 
 STUDY = "suite"
 #: Gap levels whose cost is reported.
@@ -286,8 +286,9 @@ def report(c: Config, t: dict, folder) -> dict:
     yours = [study.load_rule(r).name for r in c.rules if ":" in r]
     board = leaderboard(cells, pairs, names, focus=yours[0] if yours else None)
     output.atomic_write(folder / "leaderboard.md", board + "\n")
-    output.save_figure(heatmap(cells, names), folder / "heatmap.png")
-    output.save_figure(improvement_figure(pairs, names), folder / "improvement.png")
+    ranked = [r for row in rankings(pairs, names)["all columns"].rules for r in row.split(" = ")] or names
+    save_png(heatmap(cells, ranked), folder / "heatmap.png")
+    save_png(improvement_figure(pairs, ranked), folder / "improvement.png")
     print(board)
     return {
         "suite_games": [

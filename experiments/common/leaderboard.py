@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import compare, tables
+from . import compare, output, tables
 
 #: The scopes ranked separately: (title, mask of pairs rows).
 SCOPES = (
@@ -228,3 +228,16 @@ def improvement_figure(pairs, order):
     )
     fig.colorbar(im, ax=list(axes), label="probability of improvement (blue: row better)", shrink=0.5)
     return fig
+
+
+def save_png(fig, path) -> None:
+    """A figure as a 256-colour PNG at 100 dpi: a full suite's panels stay legible and under ~250 KB."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    small = io.BytesIO()
+    Image.open(buf).convert("RGB").quantize(256).save(small, format="png", optimize=True)
+    output.atomic_write(path, small.getvalue())
