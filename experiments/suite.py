@@ -4,11 +4,14 @@ Every rule (registered, or yours with ``--rules module:attr``) on games that eac
 (:data:`GAMES`; ``--games`` takes yours too), under exact, sampled and noisy feedback (:data:`FEEDBACKS`), at an
 **equal budget**: oracle calls for exact and noisy feedback, judged comparisons for sampled feedback, not equal
 steps. Per (rule, game, feedback): the final gap at the budget, median over runs (seeds x starts, x games for
-the ensemble) with a 95 % bootstrap interval; the worst-case win rate; the cost to reach a gap of 1e-2 and 1e-4;
-the rank in that column. The overall rank is the mean rank over the columns a rule runs in (ties share the mean
-rank). Every run starts at uniform perturbed by ``start_noise`` 0.5 (``--hp``). Writes ``runs.csv`` (one row
-per run and budget), ``suite.csv`` (per rule, game, feedback, budget), ``leaderboard.md`` (printed too),
-``heatmap.png`` and ``profile.png`` (performance profile over the columns).
+the ensemble) with a 95 % bootstrap interval; the worst-case win rate; the cost to reach a gap of 1e-2 and 1e-4.
+Every rule runs the same runs, so rules are compared **paired** (:mod:`.common.compare`): per column and pair,
+the median log10 gap ratio and the probability of improvement with bootstrap intervals, and a verdict (better,
+worse, cannot tell: Wilcoxon signed-rank, Holm over the pair's columns). The ranking counts significant wins
+minus losses, over all columns, exact ones, and sampled/noisy ones; a column at a noise floor decides nothing.
+Every run starts at uniform perturbed by ``start_noise`` 0.5 (``--hp``). Writes ``runs.csv`` (one row per run
+and budget), ``suite.csv`` (per rule, game, feedback, budget), ``pairs.csv`` (per pair of rules and column),
+``ranking.csv``, ``leaderboard.md`` (printed too), ``heatmap.png`` and ``improvement.png``.
 
     python -m experiments suite --quick --rules mwu,comal,my_rules:my_rule [--games paper_cycle,my:game]
 """
@@ -24,7 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .common import cli, output, study, tables
+from .common import cli, compare, output, study, tables
+from .common.leaderboard import heatmap, improvement_figure, leaderboard, rankings, save_png
 
 STUDY = "suite"
 #: Gap levels whose cost is reported.
@@ -266,6 +270,8 @@ def simulate(c: Config, source: str, family: int) -> dict:
 
 
 def report(c: Config, t: dict, folder) -> dict:
+    import pandas as pd
+
     entries = [e for m in _families(c) for e, _ in m]
     order = {e.name: i for i, e in enumerate(_entry(c, item) for item in study.game_items(c))}
     df = t["runs"].sort_values("game", key=lambda s: s.map(order), kind="stable", ignore_index=True)
@@ -273,10 +279,16 @@ def report(c: Config, t: dict, folder) -> dict:
     cells = summarize(df, seed=c.seed)
     output.write_frame(folder / "suite.csv", cells)
     names = [study.load_rule(r).name for r in c.rules]
-    board = leaderboard(cells, names)
+    pairs = compare.compare(df, names, seed=c.seed)
+    output.write_frame(folder / "pairs.csv", pairs)
+    ranks = [b.assign(scope=t) for t, b in rankings(pairs, names).items()]
+    output.write_frame(folder / "ranking.csv", pd.concat(ranks, ignore_index=True))
+    yours = [study.load_rule(r).name for r in c.rules if ":" in r]
+    board = leaderboard(cells, pairs, names, focus=yours[0] if yours else None)
     output.atomic_write(folder / "leaderboard.md", board + "\n")
-    output.save_figure(heatmap(cells, names), folder / "heatmap.png")
-    output.save_figure(profile(cells, names), folder / "profile.png")
+    ranked = [r for row in rankings(pairs, names)["all columns"].rules for r in row.split(" = ")] or names
+    save_png(heatmap(cells, ranked), folder / "heatmap.png")
+    save_png(improvement_figure(pairs, ranked), folder / "improvement.png")
     print(board)
     return {
         "suite_games": [
@@ -291,7 +303,8 @@ def report(c: Config, t: dict, folder) -> dict:
             "record_every": every(c),
             "scale": {e.name: e.budget_scale for e in entries if e.budget_scale != 1.0},
         },
-        "overall_rank": "mean over the (game, feedback, budget) columns of the rule's rank by median final gap",
+        "ranking": "significant paired wins minus losses over the columns (Wilcoxon signed-rank on log10 gap "
+        f"ratios, Holm over each pair's columns, alpha {compare.ALPHA}); all, exact, sampled/noisy columns",
     }
 
 
@@ -339,7 +352,8 @@ def _read_runs(rule: str, members, fb: FeedbackEntry, tr, first_game, budget: in
 
 
 def summarize(df, seed: int = 0):
-    """One row per (rule, game, feedback, budget): medians, interval, costs, rank within the column."""
+    """One row per (rule, game, feedback, budget): medians, interval, costs, rank of the median within the
+    column (round-off ties, :func:`.compare.tied_rank`, share the mean rank)."""
     import pandas as pd
 
     rng = np.random.default_rng(seed)
@@ -356,152 +370,9 @@ def summarize(df, seed: int = 0):
             row[f"cost_to_{lv:g}_median"] = float(c.median()) if c.notna().any() else np.nan
         rows.append(row)
     cells = pd.DataFrame(rows)
-    many = cells.groupby(["game", "feedback"])["budget"].transform("nunique") > 1
-    cells["column"] = [
-        f"{g} | {f}" + (f" @{b:.1e}" if m else "")
-        for g, f, b, m in zip(cells.game, cells.feedback, cells.budget, many)
-    ]
-    cells["rank"] = cells.groupby("column")["gap_median"].rank(method="average")
+    cells["column"] = compare.column_names(cells)
+    cells["rank"] = cells.groupby("column")["gap_median"].transform(lambda g: compare.tied_rank(g.to_numpy()))
     return cells
-
-
-def overall(cells, order) -> list[tuple]:
-    """``(rule, mean rank, columns, best-in-column count)``, best first."""
-    out = []
-    for rule in order:
-        part = cells[cells.rule == rule]
-        if len(part):
-            out.append((rule, float(part["rank"].mean()), len(part), int((part["rank"] == 1).sum())))
-    return sorted(out, key=lambda r: r[1])
-
-
-def _fmt(v) -> str:
-    return "n/a" if not np.isfinite(v) else f"{v:.1e}"
-
-
-def leaderboard(cells, order) -> str:
-    """The Markdown leaderboard: the overall ranking, then one table per game (columns: feedback)."""
-    lines = [
-        "## Overall",
-        "",
-        "Rank by the mean of each rule's rank (by median final gap) over the columns it runs in; "
-        "columns: game x feedback x budget.",
-        "",
-    ]
-    rows = [(i + 1, r, f"{m:.2f}", n, b) for i, (r, m, n, b) in enumerate(overall(cells, order))]
-    lines.append(tables.table(rows, ["rank", "rule", "mean rank", "columns", "best in"]))
-    for game in dict.fromkeys(cells.game):
-        part = cells[cells.game == game]
-        cols = list(dict.fromkeys(part.column))
-        header = ["rule", *[c.split(" | ", 1)[1] for c in cols]]
-        body = []
-        for rule in order:
-            cells_r = part[part.rule == rule].set_index("column")
-            if not len(cells_r):
-                continue
-            row = [rule]
-            for c in cols:
-                if c not in cells_r.index:
-                    row.append("n/a")
-                    continue
-                x = cells_r.loc[c]
-                row.append(f"{_fmt(x.gap_median)} [{_fmt(x.gap_lo)}, {_fmt(x.gap_hi)}] ({x['rank']:g})")
-            body.append(row)
-        lines += ["", f"## {game}: final gap, median [95 % bootstrap interval] (rank)", ""]
-        lines.append(tables.table(body, header))
-        exact = part[part.feedback == "exact"]
-        if len(exact):
-            detail = [
-                (
-                    r.rule,
-                    f"{r.win_rate_median:.4f}" if np.isfinite(r.win_rate_median) else "n/a",
-                    *(f"{_fmt(r[f'cost_to_{lv:g}_median'])} ({r[f'reached_{lv:g}']:.0%})" for lv in LEVELS),
-                )
-                for _, r in exact.iterrows()
-            ]
-            lines += [
-                "",
-                f"{game}, exact feedback: worst-case win rate and oracle calls to reach a gap (share of runs)",
-                "",
-            ]
-            lines.append(
-                tables.table(detail, ["rule", "worst-case win rate", *(f"calls to {lv:g}" for lv in LEVELS)])
-            )
-    return "\n".join(lines)
-
-
-def heatmap(cells, order):
-    """Rules x columns, colour log10 of the median gap over the data's own range (whole decades); each cell
-    shows the median and its interval. A :class:`matplotlib.figure.Figure`; the global backend is not touched."""
-    from matplotlib.figure import Figure
-
-    from .common import figures
-
-    cols = list(dict.fromkeys(cells.column))
-    rows = [r for r in order if r in set(cells.rule)]
-    M = np.full((len(rows), len(cols)), np.nan)
-    text = [["n/a"] * len(cols) for _ in rows]
-    for r in cells.itertuples():
-        i, j = rows.index(r.rule), cols.index(r.column)
-        M[i, j] = np.log10(figures.plot_floor(r.gap_median))
-        text[i][j] = f"{r.gap_median:.0e}\n[{r.gap_lo:.0e},\n{r.gap_hi:.0e}]"
-    finite = M[np.isfinite(M)]
-    vmin = np.floor(finite.min()) if finite.size else -16.0
-    vmax = max(np.ceil(finite.max()), vmin + 1) if finite.size else 0.0
-    fig = Figure(figsize=(1.0 * len(cols) + 3, 0.62 * len(rows) + 2.5), layout="constrained")
-    ax = fig.subplots()
-    im = ax.imshow(M, cmap="viridis_r", aspect="auto", vmin=vmin, vmax=vmax)
-    for i in range(len(rows)):
-        for j in range(len(cols)):
-            dark = np.isfinite(M[i, j]) and M[i, j] > (vmin + vmax) / 2  # viridis_r: high values are dark
-            ax.text(
-                j, i, text[i][j], ha="center", va="center", fontsize=6, color="white" if dark else "black"
-            )
-    ax.set_xticks(range(len(cols)), [c.replace(" | ", "\n") for c in cols], rotation=90, fontsize=7)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    fig.colorbar(im, ax=ax, label="log10 median final gap (grey: the rule cannot run there)", shrink=0.8)
-    ax.set_facecolor("0.85")
-    ax.set_title("final duality gap at equal budget: median [95 % bootstrap interval] over runs")
-    return fig
-
-
-def profile(cells, order):
-    """Performance profile (Dolan and Moré 2002): for each rule, the share of columns where its median gap is
-    within a factor t of the best rule's, against t (log x, up to the largest finite factor). Higher and further
-    left is better; a rule tops out at the share of columns it can run. Equal profiles are drawn once, named
-    together; the legend is beside the axes. A :class:`matplotlib.figure.Figure`."""
-    from matplotlib.figure import Figure
-
-    from .common import figures
-
-    floor = 1e-16  # gaps below float64 round-off count as equal
-    best = cells.groupby("column")["gap_median"].transform("min").clip(lower=floor)
-    ratio = cells["gap_median"].clip(lower=floor) / best
-    top = float(np.nanmax(ratio.to_numpy())) if len(ratio) else 10.0
-    ts = np.logspace(0, np.log10(max(top, 10.0)) + 0.1, 300)
-    ncol = cells["column"].nunique()
-    labels = [r for r in order if r in set(cells.rule)]
-    curves = {}
-    for rule in labels:
-        rr = np.sort(ratio[cells.rule == rule].to_numpy())
-        curves[rule] = (ts, np.searchsorted(rr, ts, side="right") / ncol)
-    fig = Figure(figsize=(10, 5.2), layout="constrained")
-    ax = fig.subplots()
-    style = {
-        lab: {"color": f"C{k % 10}", "ls": ("-", "--", ":", "-.")[k // 10 % 4], "lw": 1.5}
-        for k, lab in enumerate(labels)
-    }
-    for grp in figures.coincident(curves):
-        ax.step(ts, curves[grp[0]][1], where="post", label=" = ".join(grp), **style[grp[0]])
-    ax.set_xscale("log")
-    ax.set_xlim(1, ts[-1])
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.25)
-    ax.set_xlabel("t: within a factor t of the best median final gap in the column")
-    ax.set_ylabel(f"share of the {ncol} columns")
-    ax.set_title("performance profile over games x feedback x budget")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    return fig
 
 
 STUDY_DECL = study.Study(

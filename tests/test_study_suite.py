@@ -1,7 +1,8 @@
 """The suite on the study shell. Its statistics, on small examples computed by hand: the bootstrap interval of
-the median, the rank in a column (ties share the mean rank), the overall rank (mean over the columns a rule runs
-in), and the reading of one compiled sweep's game-major runs back into the games that were stacked into it. Its
-CLI contract in-process, and a rule and a game of your own ranked beside the registered ones."""
+the median, the rank in a column (ties, round-off ones too, share the mean rank), and the reading of one
+compiled sweep's game-major runs back into the games that were stacked into it (the paired comparisons:
+tests/test_suite_stats.py). Its CLI contract in-process, and a rule and a game of your own ranked beside the
+registered ones."""
 
 import json
 from pathlib import Path
@@ -58,28 +59,17 @@ def _cells(gaps: dict) -> pd.DataFrame:
 
 
 def test_rank_in_a_column_smallest_gap_first_ties_share_the_mean_rank():
-    cells = _cells({"g": {"a": 1e-1, "b": 1e-3, "c": 1e-3, "d": 1e-5}})
-    assert dict(zip(cells.rule, cells["rank"])) == {"d": 1.0, "b": 2.5, "c": 2.5, "a": 4.0}
-
-
-def test_overall_rank_is_the_mean_over_the_columns_a_rule_runs_in():
-    """Ranks by hand: g1 a1 c2 b3; g2 a1 b2 (c cannot run it); g3 b1 c2 a3; g4 a1 b2 c3.
-    Means: a (1+1+3+1)/4 = 1.5, b (3+2+1+2)/4 = 2, c (2+2+3)/3 = 7/3; sums would order a, c, b."""
-    cells = _cells(
-        {
-            "g1": {"a": 1e-6, "b": 1e-2, "c": 1e-4},
-            "g2": {"a": 1e-6, "b": 1e-2},
-            "g3": {"a": 1e-1, "b": 1e-5, "c": 1e-3},
-            "g4": {"a": 1e-6, "b": 1e-4, "c": 1e-2},
-        }
-    )
-    got = suite.overall(cells, ["c", "b", "a"])
-    assert [r[0] for r in got] == ["a", "b", "c"]
-    np.testing.assert_allclose([r[1] for r in got], [1.5, 2.0, 7 / 3], rtol=0, atol=1e-12)
-    assert [r[2] for r in got] == [4, 4, 3] and [r[3] for r in got] == [3, 1, 0]  # columns, best-in counts
-    board = suite.leaderboard(cells, ["a", "b", "c"])
-    assert "| 1    | a    | 1.50      | 4       | 3       |" in board
-    assert "| 3    | c    | 2.33      | 3       | 0       |" in board
+    """b and c tie exactly, e and f differ by two ulp (round-off): both pairs share their mean rank."""
+    e = 1e-4
+    cells = _cells({"g": {"a": 1e-1, "b": 1e-3, "c": 1e-3, "d": 1e-5, "e": e, "f": e * (1 + 2**-51)}})
+    assert dict(zip(cells.rule, cells["rank"])) == {
+        "d": 1.0,
+        "e": 2.5,
+        "f": 2.5,
+        "b": 4.5,
+        "c": 4.5,
+        "a": 6.0,
+    }
 
 
 def test_read_runs_maps_game_major_runs_to_their_games():
@@ -206,7 +196,10 @@ def test_a_rule_and_a_game_of_your_own_ranked_with_intervals(tmp_path, monkeypat
         "mine:my_game",
     ]  # game by game, as --games orders
     assert (runs.game != runs.game.shift()).sum() == 2
-    for png in ("heatmap.png", "profile.png"):
+    pairs = pd.read_csv(out / "pairs.csv")
+    assert set(pairs.rule) == {"omwu", "my_rule"} and set(pairs.verdict) <= {"better", "worse", "cannot tell"}
+    assert "## my_rule against each rule, per column" in board and "### exact feedback" in board
+    for png in ("heatmap.png", "improvement.png"):
         assert (out / png).stat().st_size > 10_000
 
 

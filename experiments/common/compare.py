@@ -1,0 +1,249 @@
+"""Paired comparisons of rules on a runs table: is A better than B, in which column, by how much, and how sure.
+
+A runs table has one row per run: ``rule, game, feedback, budget, game_index, run, gap`` (the suite's
+``runs.csv``). Every rule runs the same games from the same seeds and starts, so runs are **paired**: run
+``(game, feedback, budget, game_index, run)`` of A and of B differ only by the rule. A *column* is one
+``game, feedback [@budget]``. Per column and pair of rules (A, B):
+
+* the **effect**: the median over runs of ``log10(gap_A / gap_B)`` (negative: A reaches smaller gaps);
+* the **probability of improvement** ``P(A < B)``: the share of paired runs where A's gap is smaller, ties
+  counting 1/2 (rliable's statistic, Agarwal et al. 2021, read on paired runs);
+* 95 % percentile-bootstrap intervals of both, resampling runs with replacement, stratified by game within a
+  family of games (the ensemble's 16 games keep 16 runs each in every resample);
+* the two-sided Wilcoxon signed-rank p-value of the log ratios (``scipy.stats.wilcoxon``, zero differences
+  dropped), adjusted by **Holm** over the columns the pair shares: each "A against B" statement has a
+  family-wise error of at most ``ALPHA`` over its columns;
+* the **verdict**: ``better`` or ``worse`` where the adjusted p-value is below ``ALPHA``, else ``cannot tell``.
+
+Gaps are clipped at :data:`FLOOR` (float64 round-off of a gap of order-one payoffs) and two gaps within a
+relative :data:`RTOL` of each other are a tie (log ratio 0): rules on the same trajectory differ by round-off.
+A diverged run (gap NaN or inf) counts as a gap of :data:`DIVERGED`.
+
+Why not rliable or autorank: rliable's probability of improvement and its stratified bootstrap treat the two
+rules' runs as independent samples (and it pulls arch and seaborn); autorank and scikit-posthocs pull
+statsmodels (and baycomp, seaborn). The paired statistics here are a few lines of numpy and
+``scipy.stats.wilcoxon``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+#: Significance level of a verdict (after Holm's adjustment).
+ALPHA = 0.05
+#: Gaps below this are round-off of a float64 gap of order-one payoffs: they compare as equal.
+FLOOR = 1e-15
+#: Gaps within this relative difference are a tie: round-off accumulated over a run, far below any effect.
+RTOL = 1e-9
+#: A diverged run's gap (NaN or inf): worse than any finite one, and finite, so ranks and medians stay defined.
+DIVERGED = 1e300
+#: Bootstrap resamples of each statistic.
+BOOTSTRAP = 2000
+KEY = ["game", "feedback", "budget", "game_index", "run"]
+
+
+def column_names(df) -> list[str]:
+    """``game, feedback``, with `` @budget`` where a game and feedback are read at several budgets."""
+    many = df.groupby(["game", "feedback"])["budget"].transform("nunique") > 1
+    return [
+        f"{g}, {f}" + (f" @{b:.1e}" if m else "") for g, f, b, m in zip(df.game, df.feedback, df.budget, many)
+    ]
+
+
+def log_ratio(gap_a, gap_b) -> np.ndarray:
+    """Paired ``log10(gap_a / gap_b)``, gaps clipped at :data:`FLOOR`, round-off ties (:data:`RTOL`) exactly 0.
+
+    >>> log_ratio([1e-3, 0.2, 1e-20, 0.5], [1e-1, 0.2 * (1 + 1e-12), 1e-18, 0.05]).round(6).tolist()
+    [-2.0, 0.0, 0.0, 1.0]
+    """
+    a = np.clip(np.asarray(gap_a, np.float64), FLOOR, None)
+    b = np.clip(np.asarray(gap_b, np.float64), FLOOR, None)
+    d = np.log10(a) - np.log10(b)
+    return np.where(np.abs(a - b) <= RTOL * np.maximum(a, b), 0.0, d)
+
+
+def improvement(d, axis=-1):
+    """``P(A < B)`` from paired log ratios ``d``: the share of ``d < 0``, ties (``d == 0``) counting 1/2."""
+    d = np.asarray(d)
+    return np.mean((d < 0) + 0.5 * (d == 0), axis=axis)
+
+
+def holm(p) -> np.ndarray:
+    """Holm's step-down adjusted p-values: the k-th smallest (from 0) times ``m - k``, made non-decreasing in
+    that order and capped at 1. ``holm([0.01, 0.04, 0.03]) == [0.03, 0.06, 0.06]``."""
+    p = np.asarray(p, np.float64)
+    order = np.argsort(p, kind="stable")
+    adj = np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p))))
+    out = np.empty_like(p)
+    out[order] = np.minimum(adj, 1.0)
+    return out
+
+
+def wilcoxon_p(d) -> np.ndarray:
+    """Two-sided Wilcoxon signed-rank p-values of paired log ratios along the last axis (zeros dropped; 1 where
+    every pair ties): ``scipy.stats.wilcoxon``, one call for a whole ``[pairs, runs]`` array."""
+    import warnings
+
+    from scipy import stats
+
+    d = np.asarray(d, np.float64)
+    with warnings.catch_warnings():  # an all-zero row: scipy warns and returns NaN; here it is p = 1
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        p = np.asarray(stats.wilcoxon(d, axis=-1, zero_method="wilcox").pvalue, np.float64)
+    return np.where(np.any(d != 0, axis=-1), p, 1.0)
+
+
+def _resamples(strata: np.ndarray, rng, n: int) -> np.ndarray:
+    """``[n, runs]`` indices: each resample draws every stratum's runs with replacement from that stratum."""
+    parts = []
+    for s in np.unique(strata):
+        pos = np.flatnonzero(strata == s)
+        parts.append(pos[rng.integers(0, pos.size, size=(n, pos.size))])
+    return np.concatenate(parts, axis=1)
+
+
+def compare(runs, rules=None, *, seed: int = 0, resamples: int = BOOTSTRAP, alpha: float = ALPHA):
+    """Every pair of ``rules`` (default: all, in order of appearance) in every column both run, both ways.
+
+    Returns a DataFrame, one row per ``(rule, other, column)``: ``game, feedback, budget, runs``, ``effect``
+    (median log10 gap ratio, rule over other) with ``effect_lo, effect_hi``, ``p_improve`` (P(rule < other))
+    with ``p_improve_lo, p_improve_hi``, ``p_value`` (Wilcoxon), ``p_holm`` (Holm over the pair's columns) and
+    ``verdict``: ``better`` / ``worse`` / ``cannot tell``. The row (B, A) mirrors (A, B)."""
+    import pandas as pd
+
+    runs = runs.assign(column=column_names(runs), gap=runs.gap.fillna(np.inf).clip(upper=DIVERGED))
+    rules = list(dict.fromkeys(runs.rule)) if rules is None else [r for r in rules if r in set(runs.rule)]
+    wide = runs.pivot_table(index=["column", *KEY], columns="rule", values="gap", aggfunc="first", sort=False)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for column, part in wide.groupby(level="column", sort=False):
+        idx = _resamples(part.index.get_level_values("game_index").to_numpy(), rng, resamples)
+        g, fb, b = part.index[0][1:4]
+        gaps = part.reindex(columns=rules).to_numpy(np.float64)  # [runs, rules]
+        ran = ~np.isnan(gaps)
+        pairs = []
+        for i, j in itertools.combinations(range(len(rules)), 2):
+            if (ran[:, i] & ran[:, j]).any():
+                if not (ran[:, i] & ran[:, j]).all():
+                    raise ValueError(
+                        f"{column}: {rules[i]} and {rules[j]} ran different runs; the comparison is paired"
+                    )
+                pairs.append((i, j))
+        if not pairs:
+            continue
+        D = log_ratio(gaps[:, [i for i, _ in pairs]].T, gaps[:, [j for _, j in pairs]].T)  # [pairs, runs]
+        eff, imp = [], []
+        step = max(1, 4_000_000 // idx.size)  # pairs per chunk: [chunk, resamples, runs] stays ~32 MB
+        for k in range(0, len(pairs), step):
+            boot = D[k : k + step][:, idx]  # [chunk, resamples, runs]
+            eff.append(np.quantile(np.median(boot, axis=2), [0.025, 0.975], axis=1).T)
+            imp.append(np.quantile(improvement(boot, axis=2), [0.025, 0.975], axis=1).T)
+        eff, imp, p = np.concatenate(eff), np.concatenate(imp), wilcoxon_p(D)
+        for k, (i, j) in enumerate(pairs):
+            rows.append(
+                dict(
+                    rule=rules[i],
+                    other=rules[j],
+                    column=column,
+                    game=g,
+                    feedback=fb,
+                    budget=b,
+                    runs=D.shape[1],
+                    effect=float(np.median(D[k])),
+                    effect_lo=float(eff[k, 0]),
+                    effect_hi=float(eff[k, 1]),
+                    p_improve=float(improvement(D[k])),
+                    p_improve_lo=float(imp[k, 0]),
+                    p_improve_hi=float(imp[k, 1]),
+                    p_value=float(p[k]),
+                )
+            )
+    cols = [
+        "rule",
+        "other",
+        "column",
+        "game",
+        "feedback",
+        "budget",
+        "runs",
+        "effect",
+        "effect_lo",
+        "effect_hi",
+    ]
+    cols += ["p_improve", "p_improve_lo", "p_improve_hi", "p_value", "p_holm", "verdict"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    one = pd.DataFrame(rows)
+    one["p_holm"] = one.groupby(["rule", "other"])["p_value"].transform(lambda p: holm(p.to_numpy()))
+    sign = np.sign(one.effect).where(one.effect != 0, np.sign(one.p_improve - 0.5))
+    sig = one.p_holm < alpha
+    one["verdict"] = np.where(sig & (sign < 0), "better", np.where(sig & (sign > 0), "worse", "cannot tell"))
+    back = one.rename(columns={"rule": "other", "other": "rule"}).assign(
+        effect=-one.effect,
+        effect_lo=-one.effect_hi,
+        effect_hi=-one.effect_lo,
+        p_improve=1 - one.p_improve,
+        p_improve_lo=1 - one.p_improve_hi,
+        p_improve_hi=1 - one.p_improve_lo,
+        verdict=one.verdict.map({"better": "worse", "worse": "better", "cannot tell": "cannot tell"}),
+    )
+    both = pd.concat([one, back], ignore_index=True)[cols]
+    order = {r: k for k, r in enumerate(rules)}
+    return both.sort_values(["rule", "other"], key=lambda s: s.map(order), kind="stable", ignore_index=True)
+
+
+def undecided(pairs) -> list[str]:
+    """Columns where no pair of rules is told apart: every rule at the same floor (or the runs cannot tell);
+    they decide nothing in :func:`ranking`."""
+    told = pairs.groupby("column", sort=False)["verdict"].apply(lambda v: (v != "cannot tell").any())
+    return [c for c, t in told.items() if not t]
+
+
+def ranking(pairs, rules, where=None):
+    """Rules by significant wins minus losses over the columns (and opponents) of ``pairs`` (``where``: a
+    boolean mask selecting rows). Equal scores share a rank; rules with equal wins and losses that no column
+    tells apart are one row (``rules`` joined by " = "). Columns: ``rank, rules, better, worse, score``."""
+    import pandas as pd
+
+    p = pairs if where is None else pairs[where]
+    rules = [r for r in rules if r in set(p.rule)]
+    better = p[p.verdict == "better"].groupby("rule").size().reindex(rules, fill_value=0)
+    worse = p[p.verdict == "worse"].groupby("rule").size().reindex(rules, fill_value=0)
+    score = better - worse
+    apart = set(zip(p.rule[p.verdict != "cannot tell"], p.other[p.verdict != "cannot tell"]))
+    groups: list[list[str]] = []
+    for r in sorted(rules, key=lambda r: -score[r]):  # stable: the given order within a score
+        for grp in groups:
+            same = (better[grp[0]], worse[grp[0]]) == (better[r], worse[r])
+            if same and not any((r, o) in apart for o in grp):
+                grp.append(r)
+                break
+        else:
+            groups.append([r])
+    rows, rank = [], 0
+    for k, grp in enumerate(groups):
+        if k == 0 or score[grp[0]] != score[groups[k - 1][0]]:
+            rank = 1 + sum(len(x) for x in groups[:k])
+        r = grp[0]
+        rows.append(dict(rank=rank, rules=" = ".join(grp), better=better[r], worse=worse[r], score=score[r]))
+    return pd.DataFrame(rows, columns=["rank", "rules", "better", "worse", "score"])
+
+
+def tied_rank(values, rtol: float = RTOL) -> np.ndarray:
+    """Ranks, smallest first; values within ``rtol`` (relative) of their group's smallest, or both below
+    :data:`FLOOR`, share the group's mean rank (round-off ties are ties)."""
+    v = np.clip(np.asarray(values, np.float64), FLOOR, None)
+    order = np.argsort(v, kind="stable")
+    ranks = np.empty(v.size)
+    start = 0
+    while start < v.size:
+        end = start + 1
+        while end < v.size and v[order[end]] - v[order[start]] <= rtol * v[order[end]]:
+            end += 1
+        ranks[order[start:end]] = (start + 1 + end) / 2
+        start = end
+    ranks[np.isnan(v)] = np.nan
+    return ranks
