@@ -91,7 +91,7 @@ def report(c: Config, t: dict, folder) -> dict:
     nonfinite = sorted(df.loc[~df["finite"], "rule"].unique())
     if nonfinite:
         cli.note(f"non-finite values in: {', '.join(nonfinite)} (see the finite column of trace.csv)")
-    items, rows = study.game_items(c), []
+    items, rows, reg_gaps = study.game_items(c), [], {}
     for item in items:
         gs = study.load_game(item, c.dtype, c.seed)
         game, d, pol = gs.game, df[df["game"] == gs.label], policies[policies["game"] == gs.label]
@@ -108,7 +108,7 @@ def report(c: Config, t: dict, folder) -> dict:
         summary, header = summarize(d, c.level)
         rows += [(gs.label, *r) for r in summary]
         tag = "" if len(items) == 1 else f"-{gs.label}"
-        reg_gap = None if reg is None else reg.gap
+        reg_gap = reg_gaps[gs.label] = None if reg is None else reg.gap
         fig = gap_figure(
             d, x=c.x, reg_gap=reg_gap, tau=c.tau_line, dtype=c.dtype, game=gs.label, level=c.level
         )
@@ -129,7 +129,8 @@ def report(c: Config, t: dict, folder) -> dict:
     output.write_csv(
         folder / "summary.csv", [r[1:] for r in rows] if one else rows, header if one else ("game", *header)
     )
-    return {"finite": {k: bool(g["finite"].all()) for k, g in df.groupby("rule", sort=False)}}
+    finite = {k: bool(g["finite"].all()) for k, g in df.groupby("rule", sort=False)}
+    return {"finite": finite, "regularized_gap": reg_gaps}  # per game label, at --tau-line
 
 
 def summarize(d, level: float):

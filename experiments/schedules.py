@@ -100,7 +100,7 @@ def k_values(label: str, n: int, prompts: int = 1) -> np.ndarray:
 
 def steps_for(label: str, per_k: float, budget: float, max_steps: int, prompts: int = 1) -> int:
     """Iterations until the schedule has judged ``budget`` comparisons (``per_k`` comparisons per unit of K
-    per iteration), a multiple of :data:`RECORDS`, at most ``max_steps``."""
+    per iteration), a multiple of ``RECORDS``, at most ``max_steps``."""
     reached = np.nonzero(np.cumsum(k_values(label, max_steps, prompts) * per_k) >= budget)[0]
     n = int(reached[0]) + 1 if reached.size else max_steps
     return max(RECORDS, -(-n // RECORDS) * RECORDS)

@@ -702,9 +702,10 @@ def comparison_game(
     of the same comparisons for ``missing="bradley_terry"`` (computed when not given).
 
     Raises:
-        as :func:`from_comparisons`; also ``fit`` not a :class:`BradleyTerry`, given with another ``missing``,
-        or fitted on other models (named) or with other ``ties``; more models or prompts than the game's
-        ``[C, n, n]`` arrays leave room for in this machine's memory (checked before allocating).
+        TypeError: as :func:`from_comparisons`; ``fit`` not a :class:`BradleyTerry`.
+        ValueError: as :func:`from_comparisons`; ``fit`` given with another ``missing``, or fitted on other
+            models (named) or with other ``ties``; more models or prompts than the game's ``[C, n, n]`` arrays
+            leave room for in this machine's memory (checked before allocating).
     """
     if not isinstance(comparisons, Comparisons):
         raise TypeError(f"expected games.Comparisons (games.tally), got {type(comparisons).__name__}")

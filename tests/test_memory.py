@@ -113,10 +113,12 @@ def _peak(vocab: int, length: int) -> tuple[int, int]:
 
 @pytest.mark.slow
 def test_population_loss_estimate_against_measured_peak_rss():
-    # peak RSS of one step above that of a 9-response game (imports, compilation), at n = 1024, 2187 and 4096;
+    # peak RSS of one step above that of a 9-response game (imports, compilation), at n = 2187 and 4096;
     # measured when written: 101, 377 and 1187 MiB against estimates of 96, 438 and 1536 MiB
     base, _ = _peak(3, 2)
-    for vocab, length in ((4, 5), (3, 7), (8, 4)):
+    # (n = 1024's 96 MiB can hide inside the compiler's own peak, which varies from machine to machine: the
+    # two larger sizes, where the loss's arrays dominate, are the ones that test the count)
+    for vocab, length in ((3, 7), (8, 4)):
         peak, estimate = _peak(vocab, length)
         grown = peak - base
         assert 0.5 * grown <= estimate <= 3 * grown, (vocab, length, grown, estimate)

@@ -95,9 +95,11 @@ def test_interrupt_before_the_swap_keeps_the_previous_folder(tmp_path, capsys, h
 
 
 def _sampled_trace(seed: int) -> pd.DataFrame:
-    unit = sampled.Unit("paper", "inpo", "sampled", "tabular")
-    frame, _, _ = sampled.simulate(unit, seed, "float64", (16,), {"paper": 100}, 2, 50, 4)
-    return frame
+    from experiments.common import study
+
+    argv = ["--rules", "inpo", "--pairs", "16", "--steps", "100", "--seeds", "2", "--seed", str(seed)]
+    c, _ = study.parse_config(sampled.STUDY_DECL, [*argv, "--games", "paper", "--comal-every", "50"])
+    return sampled.simulate(c, "run", "paper", "inpo", "sampled", "tabular")["trace"]
 
 
 @pytest.mark.slow
@@ -138,9 +140,7 @@ def test_deeply_nested_json_game_is_one_line(tmp_path, capsys):
 def test_empty_csv_game_is_one_line_without_numpy_warning(tmp_path, capsys):
     path = tmp_path / "empty.csv"
     path.write_text("")
-    err = _cli_error(
-        capsys, paper.main, ["--games", f"{path}:kind=preference", "--out", str(tmp_path / "o")]
-    )
+    err = _cli_error(capsys, paper.main, ["--games", f"{path}:kind=preference", "--out", str(tmp_path / "o")])
     assert "the CSV holds no numbers" in err
 
 

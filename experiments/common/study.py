@@ -3,8 +3,9 @@
 A study declares
 
 * ``Config``, a frozen dataclass: each field is one command-line flag (``--name-with-dashes``), made with
-  :func:`option` (its own knobs) or one of the shared makers (:func:`rules`, :func:`games`, :func:`feedback`,
-  :func:`hp`, :func:`schedules`, :func:`seeds`, :func:`steps`, :func:`x_axis`, :func:`jobs`);
+  ``option`` (its own knobs) or one of the shared makers of :mod:`experiments.common.flags` (``rules``,
+  ``games``, ``comparisons``, ``feedback``, ``hp``, ``schedules``, ``seeds``, ``steps``, ``x_axis``, ``jobs``),
+  all reachable as ``study.<name>``;
 * ``units(config)``: the independent pieces of work, ``[(key, args), ...]``, longest first;
 * ``simulate(config, *args)``: one unit (a module-level function: it may run in a worker process), returning
   ``{table name: tidy DataFrame}``;
