@@ -5,7 +5,7 @@ Every rule (registered, or yours with ``--rules module:attr``) on games that eac
 **equal budget**: oracle calls for exact and noisy feedback, judged comparisons for sampled feedback, not equal
 steps. Per (rule, game, feedback): the final gap at the budget, median over runs (seeds x starts, x games for
 the ensemble) with a 95 % bootstrap interval; the worst-case win rate; the cost to reach a gap of 1e-2 and 1e-4.
-Every rule runs the same runs, so rules are compared **paired** (:mod:`.common.compare`): per column and pair,
+Every rule runs the same runs, so rules are compared **paired** (:mod:`experiments.common.compare`): per column and pair,
 the median log10 gap ratio and the probability of improvement with bootstrap intervals, and a verdict (better,
 worse, cannot tell: Wilcoxon signed-rank, Holm over the pair's columns). The ranking counts significant wins
 minus losses, over all columns, exact ones, and sampled/noisy ones; a column at a noise floor decides nothing.
@@ -353,7 +353,7 @@ def _read_runs(rule: str, members, fb: FeedbackEntry, tr, first_game, budget: in
 
 def summarize(df, seed: int = 0):
     """One row per (rule, game, feedback, budget): medians, interval, costs, rank of the median within the
-    column (round-off ties, :func:`.compare.tied_rank`, share the mean rank)."""
+    column (round-off ties, :func:`experiments.common.compare.tied_rank`, share the mean rank)."""
     import pandas as pd
 
     rng = np.random.default_rng(seed)

@@ -1,7 +1,7 @@
 """The suite's report from its tables: the Markdown leaderboard and two figures.
 
 ``cells``: one row per (rule, column) with the median final gap, its interval and its rank (``suite.summarize``);
-``pairs``: the paired comparisons of every two rules per column (:func:`.compare.compare`).
+``pairs``: the paired comparisons of every two rules per column (:func:`experiments.common.compare.compare`).
 """
 
 from __future__ import annotations
