@@ -88,14 +88,20 @@ _PEAK = """
 import resource, sys, jax
 jax.config.update("jax_enable_x64", True)
 import algorithms, games
-game = games.sequence_game(int(sys.argv[1]), int(sys.argv[2]))
-rule = algorithms.loss_based("inpo", algorithms.policies.tabular(game))
-algorithms.run(rule, game, steps=1)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, rule.working_bytes(game))
+def peak_after(vocab, length):
+    game = games.sequence_game(vocab, length)
+    rule = algorithms.loss_based("inpo", algorithms.policies.tabular(game))
+    algorithms.run(rule, game, steps=1)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, rule.working_bytes(game)
+base, _ = peak_after(3, 2)  # imports and one compiled run of a 9-response game, in this same process
+peak, estimate = peak_after(int(sys.argv[1]), int(sys.argv[2]))
+print(peak - base, estimate)
 """
 
 
-def _peak(vocab: int, length: int) -> tuple[int, int]:
+def _growth(vocab: int, length: int) -> tuple[int, int]:
+    """Peak RSS of one step on ``sequence_game(vocab, length)`` above that of a 9-response run in the same fresh
+    process (a second process's baseline differs by more than the smaller sizes' arrays), and the estimate."""
     import subprocess
     import sys
     from pathlib import Path
@@ -113,14 +119,10 @@ def _peak(vocab: int, length: int) -> tuple[int, int]:
 
 @pytest.mark.slow
 def test_population_loss_estimate_against_measured_peak_rss():
-    # peak RSS of one step above that of a 9-response game (imports, compilation), at n = 2187 and 4096;
-    # measured when written: 101, 377 and 1187 MiB against estimates of 96, 438 and 1536 MiB
-    base, _ = _peak(3, 2)
-    # (n = 1024's 96 MiB can hide inside the compiler's own peak, which varies from machine to machine: the
-    # two larger sizes, where the loss's arrays dominate, are the ones that test the count)
+    # measured when written: 101, 377 and 1187 MiB against estimates of 96, 438 and 1536 MiB at n = 1024, 2187
+    # and 4096; the two larger sizes, where the loss's arrays dominate the compiler's own peak, test the count
     for vocab, length in ((3, 7), (8, 4)):
-        peak, estimate = _peak(vocab, length)
-        grown = peak - base
+        grown, estimate = _growth(vocab, length)
         assert 0.5 * grown <= estimate <= 3 * grown, (vocab, length, grown, estimate)
 
 

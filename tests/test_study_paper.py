@@ -180,7 +180,10 @@ def test_python_dash_m_and_an_interrupt(tmp_path):
     )
     import time
 
-    time.sleep(6)
+    for _ in range(600):  # until the run's temporary folder exists: its Ctrl-C handler is in place by then
+        if [p for p in tmp_path.iterdir() if ".tmp" in p.name]:
+            break
+        time.sleep(0.2)
     proc.send_signal(2)
     assert proc.wait(timeout=120) == 130
     assert (out / "trace.csv").read_bytes() == before
