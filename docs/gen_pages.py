@@ -213,15 +213,18 @@ def rewrite_links(markdown: str, source_dir: str, page: str, anchors: dict[str, 
 
 def notebook_markdown(path: Path) -> tuple[str, str]:
     """(title, markdown) of a notebook: markdown cells verbatim, code cells fenced, no outputs."""
-    nb = json.loads(path.read_text())
+    try:
+        nb = json.loads(path.read_text())
+        cells = [(c["cell_type"], "".join(c["source"]).strip("\n")) for c in nb["cells"]]
+    except (ValueError, KeyError, TypeError) as e:  # one line naming the file, not a 50-line traceback
+        raise SystemExit(f"docs: notebooks/{path.name} is not a readable notebook: {e}") from None
     parts, title = [], None
-    for cell in nb["cells"]:
-        source = "".join(cell["source"]).strip("\n")
-        if cell["cell_type"] == "markdown":
+    for kind, source in cells:
+        if kind == "markdown":
             if title is None and (m := re.match(r"#\s+(.*)", source)):
                 title = m.group(1).strip()
             parts.append(source)
-        elif cell["cell_type"] == "code" and source:
+        elif kind == "code" and source:
             parts.append(f"```python\n{source}\n```")
     title = title or path.stem.replace("_", " ")
     if not parts or not parts[0].startswith("# "):

@@ -285,3 +285,15 @@ def test_links_point_at_the_site_or_are_left_for_the_strict_build_to_report():
     ):
         assert fix(kept) == kept
     assert fix("[own](#a-cell)", "notebooks", "notebooks/q.md") == "[own](#a-cell)"
+
+
+def test_a_notebook_that_is_not_json_is_named_in_one_line(tmp_path):
+    """A broken notebook dropped into notebooks/ stops the build with one line naming it (issue 33)."""
+    gen = load_docs_module("gen_pages")
+    bad = tmp_path / "broken.ipynb"
+    bad.write_text('{"cells": [')
+    with pytest.raises(SystemExit, match=r"^docs: notebooks/broken\.ipynb is not a readable notebook: "):
+        gen.notebook_markdown(bad)
+    bad.write_text('{"nbformat": 4}')  # JSON, but no cells
+    with pytest.raises(SystemExit, match=r"notebooks/broken\.ipynb is not a readable notebook: 'cells'"):
+        gen.notebook_markdown(bad)
