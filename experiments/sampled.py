@@ -29,6 +29,7 @@ RULES = {
     "comal(inpo)": ("inpo", "inpo", {"eta": ETA, "tau": TAU}),
 }
 POLICIES = ("tabular", "loglinear", "mlp")
+TABULAR = "any other game runs with the tabular policy only"  # no response features
 PAIRS = (16, 256, 4096)
 LEVELS = (1e-2, 1e-4)
 STEPS = {"paper": 1000, "contextual": 500}  # iterations per run (the full run's defaults)
@@ -52,9 +53,7 @@ class Config(study.Base):
         ",".join(RULES),
         f"this study's {', '.join(RULES)} (closed form and loss), or any rule (its closed form only)",
     )
-    games: tuple = study.games(
-        "paper,contextual", "others: tabular only", named=gamespec.FEATURED, quick="paper"
-    )
+    games: tuple = study.games(",".join(gamespec.FEATURED), TABULAR, named=gamespec.FEATURED, quick="paper")
     comparisons: str = study.comparisons()
     feedback: str = study.feedback(
         "exact", "what the closed forms observe (the losses: population, --pairs K)"
