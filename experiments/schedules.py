@@ -14,9 +14,8 @@ rounds of its own is re-centred, ``comal(duels(NAME))`` (``--no-wrap``: not). Se
 
 from __future__ import annotations
 
-import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -166,19 +165,6 @@ def hparams(c, text: str, rule, s: str, prompts: int) -> dict:
     return {**hp, "until": schedules.exponential(*UNTIL)} if _until(s) else hp
 
 
-def _schedules(text) -> tuple:
-    """Named schedules in the study's order (``until``: both until rows), then ``module:attribute`` ones."""
-    named = {re.sub(r"\s", "", k): [k] for k in SCHEDULES} | {"until": [ORACLE, ESTIMATED]}
-    items = [t.strip() if ":" in t else re.sub(r"\s", "", t) for t in str(text).split(",") if t.strip()]
-    for t in [t for t in items if t not in named and ":" not in t] + ([""] if not items else []):
-        raise ValueError(
-            f"--schedules: unknown {t!r}; valid: {', '.join(SCHEDULES)}, until, or module:attribute"
-        )
-    users = [t for t in items if ":" in t and study.load_object(t, "--schedules") is not None]
-    picked = {n for t in items if t in named for n in named[t]}
-    return (*[s for s in SCHEDULES if s in picked], *dict.fromkeys(users))
-
-
 @dataclass(frozen=True)
 class Config(study.Base):
     rules: tuple = study.rules(
@@ -191,13 +177,13 @@ class Config(study.Base):
     games: tuple = study.games(",".join(gamespec.FEATURED), TABULAR, named=gamespec.FEATURED, quick="paper")
     comparisons: str = study.comparisons()
     hp: tuple = study.hp(f"this study's rules: eta 0.5, tau 0.1, mu 0.1 (M2WU); {', '.join(FIXED)}: refused")
-    schedules: tuple = study.option(
+    schedules: tuple = study.schedules(
         ",".join(SCHEDULES),
-        f"{', '.join(SCHEDULES)} ('until': both), or module:attribute, t -> K_t in jnp (pairs per iteration, "
-        "or duels per action per gradient), a whole number >= 1 at every step (a multiple of 4 for loss-based "
-        f"rules on a contextual game): a float is refused, not rounded (--quick K=256, geometric, {ORACLE})",
+        "'until': both until rows; module:attribute: t -> K_t in jnp (pairs per iteration, or duels per action "
+        "per gradient), a whole number >= 1 at every step (a multiple of 4 for loss-based rules on a contextual "
+        "game): a float is refused, not rounded",
+        named=(*SCHEDULES, "until"),
         quick=f"K=256,geometric,{ORACLE}",
-        parse=_schedules,
     )
     seeds: int = study.seeds(16, "seeds per configuration (default 16; --quick 4)", quick=4)
     jobs: int = study.jobs()
@@ -259,6 +245,8 @@ def prepare(c: Config) -> Config:
 
     if c.dtype != "float64":
         raise ValueError("--dtype: the schedules study runs in float64 only")
+    picked = {n for t in c.schedules for n in ((ORACLE, ESTIMATED) if t == "until" else (t,))}
+    c = replace(c, schedules=(*[s for s in SCHEDULES if s in picked], *[t for t in c.schedules if ":" in t]))
     if c.max_steps < RECORDS:
         raise ValueError(f"--max-steps ({c.max_steps}) must be at least {RECORDS}")
     for r in [_user(t) for t in c.rules if t not in RULES]:
@@ -361,25 +349,21 @@ def summary(df, budget: dict, rng) -> list[tuple]:
     from which the gap stays below each level (``never``), of the gap at the budget, and of :func:`slope`."""
 
     def interval(values, fmt) -> str:
-        show = lambda v: "never" if not np.isfinite(v) else fmt(v)  # noqa: E731
-        med, lo, hi = tables.bootstrap_median(values, rng)
-        return f"{show(med)} [{show(lo)}, {show(hi)}]"
+        med, lo, hi = (fmt(x) if np.isfinite(x) else "never" for x in tables.bootstrap_median(values, rng))
+        return f"{med} [{lo}, {hi}]"
 
-    rows = []
-    for (g, pol, r, s), part in df[df["metric"] == "gap"].groupby(list(LABELS), sort=False):
-        runs = [run.sort_values("step") for _, run in part.groupby("seed")]
-        c, v = ([run[col].to_numpy(float) for run in runs] for col in ("comparisons", "value"))
+    rows, gap = [], df[df["metric"] == "gap"]
+    keys = gap.groupby(list(LABELS), sort=False).groups  # in the order of results.runs
+    for key, (c, v) in zip(keys, results.runs(gap, "gap", "comparisons", LABELS).values()):
         cells = []
-        for level in LEVELS:
-            first = np.array([tables.first_below(ci, vi, level) for ci, vi in zip(c, v)], float)
+        for level in LEVELS:  # seeds judge the same comparisons: one cost axis for all
+            first = tables.first_below(c, v, level)
             cells.append(interval(np.where(np.isnan(first), np.inf, first), lambda x: f"{x:.2g}"))
-        b = budget[g]
-        at = [vi[np.searchsorted(ci, b, side="right") - 1] if ci[-1] >= b else np.nan for ci, vi in zip(c, v)]
-        reached = f"{b:.0e}" if not np.isnan(at).any() else f"{c[0][-1]:.1e} (run end)"
-        at = at if not np.isnan(at).any() else [vi[-1] for vi in v]
-        cells += [reached, interval(at, lambda x: f"{x:.2e}")]
-        cells.append(interval([slope(ci, vi) for ci, vi in zip(c, v)], lambda x: f"{x:.2f}"))
-        rows.append((g, pol, r, s, *cells))
+        b = budget[key[0]]
+        at = v[:, np.searchsorted(c, b, side="right") - 1] if c[-1] >= b else v[:, -1]
+        cells += [f"{b:.0e}" if c[-1] >= b else f"{c[-1]:.1e} (run end)", interval(at, lambda x: f"{x:.2e}")]
+        cells.append(interval([slope(c, vi) for vi in v], lambda x: f"{x:.2f}"))
+        rows.append((*key, *cells))
     return rows
 
 
