@@ -1,15 +1,11 @@
 """Learning from sampled preferences: each rule's closed form against its loss, minimised by an optimizer over
 a parameterized policy, with the exact population loss or K judged pairs per iteration.
 
-Rules: iterative IPO, SPPO, INPO, Nash-MD, EGPO and COMAL(INPO), each as its closed form (``--feedback``) and
-as :func:`algorithms.loss_based` on its loss (SPPO's (4.6): it replaces log Z by eta/2, so its population
-minimizer is not the MWU step; COMAL re-centres loss-based INPO every ``--comal-every`` iterations); any other
-rule runs as its closed form only. Feedback: the population loss and K = 16, 256, 4096 judged pairs per
-iteration (hard labels; on a contextual game B prompts drawn by rho, K / B pairs each). Policies: tabular,
-log-linear and a (10, 10) tanh MLP over the response features of the paper's 3x3 cycle (d = 2) and a contextual
-game (16 prompts x 5 responses, d = 3); any other game runs with the tabular policy only.
-
-Writes ``trace.csv``, ``summary.csv`` (:func:`summary`), ``sppo_46_vs_41.csv`` and ``sampled.png``.
+The study's rules run as their closed form (under ``--feedback``) and as :func:`algorithms.loss_based` on their
+loss (SPPO's (4.6) replaces log Z by eta/2: its population minimizer is not the MWU step), any other rule as its
+closed form only; on a contextual game B prompts are drawn by rho, K / B pairs each. Policies: tabular,
+log-linear and a (10, 10) tanh MLP over the featured games' response features (any other game: tabular only).
+Writes ``summary.csv`` (:func:`summary`), ``sppo_46_vs_41.csv`` (:func:`sppo_difference`) and ``sampled.png``.
 
     python -m experiments sampled [--quick] [--rules inpo,my_rules:my_rule] [--games paper] [--pairs 16,256]
 """
@@ -25,51 +21,28 @@ from .common import cli, figures, gamespec, output, results, study, tables
 
 STUDY = "sampled"
 ETA, TAU = 0.5, 0.1
-#: label -> (closed-form factory name, loss name): the loss whose population minimizer the closed form is
+#: label -> (closed form, the loss it is the population minimizer of, hyperparameters: IPO's tau = 1/eta)
 RULES = {
-    "iterative_ipo": ("iterative_ipo", "ipo"),
-    "sppo": ("sppo", "sppo"),
-    "inpo": ("inpo", "inpo"),
-    "nash_md": ("nash_md", "nash_md"),
-    "egpo": ("egpo", "egpo"),
-    "comal(inpo)": ("inpo", "inpo"),
+    "iterative_ipo": ("iterative_ipo", "ipo", {"tau": 1 / ETA}),
+    "sppo": ("sppo", "sppo", {"eta": ETA}),
+    **{r: (r, r, {"eta": ETA, "tau": TAU}) for r in ("inpo", "nash_md", "egpo")},
+    "comal(inpo)": ("inpo", "inpo", {"eta": ETA, "tau": TAU}),
 }
 POLICIES = ("tabular", "loglinear", "mlp")
-GAMES = gamespec.FEATURED
+TABULAR = "any other game runs with the tabular policy only"  # no response features
 PAIRS = (16, 256, 4096)
 LEVELS = (1e-2, 1e-4)
 STEPS = {"paper": 1000, "contextual": 500}  # iterations per run (the full run's defaults)
 
 
-def hparams(label: str) -> dict[str, float]:
-    """The study's hyperparameters of a rule (iterative IPO's tau is 1/eta: the same step as the others)."""
-    if label == "iterative_ipo":
-        return {"tau": 1 / ETA}
-    if label == "sppo":
-        return {"eta": ETA}
-    return {"eta": ETA, "tau": TAU}
-
-
-def rule_for(label: str, feedback: str, policy, comal_every: int, prompts: int | None, pairs=PAIRS):
-    """The closed form (``feedback == "closed form"``) or the loss-based rule of ``label`` (drawing
-    ``max(pairs) / B`` pairs per prompt; the ``pairs`` hyperparameter says how many are judged)."""
-    import algorithms
-
-    closed, loss = RULES[label]
-    if feedback == "closed form":
-        rule = algorithms.get(closed)
-    else:
-        k = None if feedback == "population" else max(pairs) // (prompts or 1)
-        rule = algorithms.loss_based(loss, policy, pairs=k, prompts=prompts)
-    return algorithms.comal(rule, comal_every) if label.startswith("comal") else rule
+def _cost(x: str) -> str:
+    """The summary's cost column of ``--x`` (iterations are ``step``)."""
+    return "step" if x == "steps" else x
 
 
 def _pairs(text):
-    try:
-        pairs = tuple(sorted({int(t) for t in str(text).split(",") if t.strip()}))
-    except ValueError:
-        raise ValueError(f"--pairs must be comma-separated whole numbers, got {text!r}") from None
-    if not pairs or pairs[0] < 1:
+    pairs = tuple(sorted({cli.positive_int("--pairs")(t) for t in str(text).split(",") if t.strip()}))
+    if not pairs:
         raise ValueError(f"--pairs must name at least one K >= 1, got {text!r}")
     return pairs
 
@@ -80,28 +53,19 @@ class Config(study.Base):
         ",".join(RULES),
         f"this study's {', '.join(RULES)} (closed form and loss), or any rule (its closed form only)",
     )
-    games: tuple = study.games(
-        ",".join(GAMES), "any other game runs with the tabular policy only", named=GAMES, quick="paper"
-    )
+    games: tuple = study.games(",".join(gamespec.FEATURED), TABULAR, named=gamespec.FEATURED, quick="paper")
     comparisons: str = study.comparisons()
     feedback: str = study.feedback(
-        "exact",
-        "what the closed-form rows observe (the loss-based rows keep this study's own axis: the population "
-        "loss and --pairs K)",
+        "exact", "what the closed forms observe (the losses: population, --pairs K)"
     )
     hp: tuple = study.hp("RULE is a --rules item; applies to its closed form and its loss; pairs is --pairs")
     seeds: int = study.seeds(2, "seeds per K (default 2; --quick 1)", quick=1)
     steps: int = study.steps(
         None,
-        "iterations per run, a multiple of 100 (default 1000, 500 on a contextual game, whose iterations cost "
-        "1.5-3x more; --quick 200)",
+        "iterations per run, a multiple of 100 (default 1000, 500 on a contextual game; --quick 200)",
         quick=200,
     )
-    x: str = study.x_axis(
-        "comparisons",
-        "unit of the second cost-to-level column of the summary (the first counts iterations; the figure's "
-        "x-axis is comparisons)",
-    )
+    x: str = study.x_axis("comparisons", "the summary's second cost-to-level column (the first: iterations)")
     jobs: int = study.jobs()
     policies: tuple = study.option(
         ",".join(POLICIES),
@@ -134,16 +98,25 @@ def _label(text: str) -> str:
     return text if text in RULES else study.load_rule(text).name
 
 
-def _rule(c: Config, text: str, fb: str, policy, prompts, pairs=None):
-    """``(rule, its hyperparameters)``: a study label as :func:`rule_for`, any other rule as it is."""
-    rule = (
-        rule_for(text, fb, policy, c.comal_every, prompts, pairs or c.pairs)
-        if text in RULES
-        else study.load_rule(text)
-    )
-    declared = {h.name for h in rule.hparams}
-    given = {n: v for s, n, v in c.hp if n in declared and s in (None, text, rule.name, _label(text))}
-    return rule, {**(hparams(text) if text in RULES else {}), **given}
+def _rule(c: Config, text: str, feedback: str, policy, prompts: int | None):
+    """``(rule, its hyperparameters)``: a study label's closed form (``feedback == "closed form"``) or its
+    loss-based rule (the population loss, or drawing ``max(--pairs) / B`` pairs per prompt: the ``pairs``
+    hyperparameter says how many are judged), COMAL-wrapped for ``comal(...)``; any other rule as it is."""
+    import algorithms
+
+    if text not in RULES:
+        rule, hp = study.load_rule(text), {}
+    else:
+        closed, loss, hp = RULES[text]
+        k = None if feedback == "population" else max(c.pairs) // (prompts or 1)
+        rule = (
+            algorithms.get(closed)
+            if feedback == "closed form"
+            else algorithms.loss_based(loss, policy, pairs=k, prompts=prompts)
+        )
+        rule = algorithms.comal(rule, c.comal_every) if text.startswith("comal") else rule
+    declared, scopes = {h.name for h in rule.hparams}, (None, text, rule.name, _label(text))
+    return rule, {**hp, **{n: v for s, n, v in c.hp if n in declared and s in scopes}}
 
 
 def prepare(c: Config) -> Config:
@@ -153,8 +126,7 @@ def prepare(c: Config) -> Config:
 
     if c.dtype != "float64":
         raise ValueError("--dtype: the sampled study runs in float64 only")
-    fb = cli.feedback_type(c.feedback)
-    items = study.game_items(c)
+    fb, items = cli.feedback_type(c.feedback), study.game_items(c)
     low = min(_steps(c, i) for i in items)
     if low % 100:
         raise ValueError(f"--steps ({low}) must be a multiple of 100")
@@ -168,39 +140,32 @@ def prepare(c: Config) -> Config:
                 f"--hp {scope}.{n}: no rule {scope!r} among the rules run ({', '.join(c.rules)})"
             )
     for item in items:
-        (gs, feats), b, declared = _game(c, item), c.prompts_per_iteration, set()
-        game = gs.game
-        bad = [k for k in c.pairs if k % b]
-        if game.contextual and bad:
+        (gs, feats), b = _game(c, item), c.prompts_per_iteration
+        p = b if gs.game.contextual else None
+        if p and (bad := [k for k in c.pairs if k % b]):
             raise ValueError(f"--pairs {bad[0]} is not a multiple of --prompts-per-iteration {b}")
         if feats is None and set(c.policies) - {"tabular"}:
             cli.note(f"{gs.label}: no response features; the tabular policy only")
+        built = {t: [_rule(c, t, "closed form", None, None)] for t in c.rules}
         for t in c.rules:
-            built = [_rule(c, t, "closed form", None, None)]
             if t in RULES:
-                tab = policies.tabular(game)
-                built.append(_rule(c, t, "sampled", tab, b if game.contextual else None))
-            elif study.load_rule(t).exact_only and fb.stochastic:
+                built[t].append(_rule(c, t, "sampled", policies.tabular(gs.game), p))
+            elif built[t][0][0].exact_only and fb.stochastic:
                 raise ValueError(f"rule {t} reads the whole game: exact feedback only, got {fb.name}")
-            for scope, n, _ in c.hp:
-                if scope in (t, _label(t)) and not any(n in {h.name for h in r.hparams} for r, _ in built):
-                    raise ValueError(f"--hp {n}: rule {_label(t)} declares no {n!r}")
-            for rule, hp in built:
-                declared |= {h.name for h in rule.hparams}
-                rule.init(game, c.seed, **hp)
-        for n in [n for s, n, _ in c.hp if s is None and n not in declared][:1]:
-            raise ValueError(f"--hp {n}: no rule run declares {n!r}")
-        p = b if game.contextual else None
-        egpo = rule_for("egpo", "sampled", policies.tabular(game), c.comal_every, p, c.pairs)
+            for rule, hp in built[t]:
+                rule.init(gs.game, c.seed, **hp)
+        declared = {t: {h.name for r, _ in rules for h in r.hparams} for t, rules in built.items()}
+        for scope, n, _ in c.hp:  # scoped: every rule it names declares n; unscoped: some rule does
+            bad = [t for t in c.rules if scope in (None, t, _label(t)) and n not in declared[t]]
+            if bad and scope is not None:
+                raise ValueError(f"--hp {n}: rule {_label(bad[0])} declares no {n!r}")
+            if scope is None and len(bad) == len(c.rules):
+                raise ValueError(f"--hp {n}: no rule run declares {n!r}")
+        egpo, n = _rule(c, "egpo", "sampled", policies.tabular(gs.game), p)[0], _steps(c, item)
         try:
+            pairs = [k // (p or 1) for k in c.pairs]
             memory.check_sweep(
-                egpo,
-                game,
-                steps=_steps(c, item),
-                record_every=_steps(c, item) // 100,
-                seeds=c.seeds,
-                metrics=("gap",),
-                pairs=[k // (p or 1) for k in c.pairs],
+                egpo, gs.game, steps=n, record_every=n // 100, seeds=c.seeds, metrics=("gap",), pairs=pairs
             )
         except ValueError as err:
             raise ValueError(f"--pairs {max(c.pairs)}: {err}") from None
@@ -227,12 +192,10 @@ def simulate(c: Config, what: str, item=None, text=None, feedback=None, kind=Non
     from algorithms import policies
 
     if what == "sppo":
-        return {"sppo_46_vs_41": _sppo_frame()}
+        return {"sppo_46_vs_41": sppo_difference()}
     (gs, feats), closed = _game(c, item), feedback == "closed form"
-    game = gs.game
-    b = c.prompts_per_iteration if game.contextual and feedback == "sampled" else None  # population: all
-    policy = None if closed else policies.by_name(kind, game, feats)
-    rule, grid = _rule(c, text, feedback, policy, b)
+    b = c.prompts_per_iteration if gs.game.contextual and feedback == "sampled" else None  # population: all
+    rule, grid = _rule(c, text, feedback, None if closed else policies.by_name(kind, gs.game, feats), b)
     if feedback == "sampled":
         grid["pairs"] = [k // (b or 1) for k in c.pairs]
     fb = cli.feedback_type(c.feedback) if closed else None  # --feedback: the closed forms' observation
@@ -240,25 +203,29 @@ def simulate(c: Config, what: str, item=None, text=None, feedback=None, kind=Non
     n = _steps(c, item)
     seeds = cli.run_seeds(c.seed, c.seeds if stochastic else 1)  # exact runs are deterministic
     tr = algorithms.sweep(
-        rule, game, steps=n, record_every=n // 100, seeds=seeds, metrics=("gap",), feedback=fb, **grid
+        rule, gs.game, steps=n, record_every=n // 100, seeds=seeds, metrics=("gap",), feedback=fb, **grid
     )
-    return {"trace": _frame(tr, gs.label, _label(text), feedback, kind, c.seed, b)}
+    m, _ = tables.tidy(tr, experiment=STUDY, game=gs.label, rule=_label(text), seed=c.seed)
+    m["policy"] = kind
+    if feedback == "sampled":
+        m["pairs"] = m["pairs"] * (b or 1)  # judged pairs per iteration, all prompts together
+    m["feedback"] = "K=" + m["pairs"].astype(int).astype(str) if feedback == "sampled" else feedback
+    return {"trace": m}
 
 
 def report(c: Config, t: dict, folder) -> dict:
     df, sppo = t["trace"], t["sppo_46_vs_41"]
-    gms = [_game(c, i)[0].label for i in study.game_items(c)]
     rows = summary(df, c.x)
     output.write_frame(folder / "summary.csv", rows)
     if (fig := figure(df, c.policies)) is not None:
         output.save_figure(fig, folder / "sampled.png", drawn_by=figures.drawn_by(figure))
-    steps = {g: _steps(c, i) for g, i in zip(gms, study.game_items(c))}
+    steps = {_game(c, i)[0].label: _steps(c, i) for i in study.game_items(c)}
     never = rows.filter(like="_to_").isin([np.inf]).any(axis=1).sum()
     diff = sppo.iloc[:, -1].astype(float)
     print(
         f"summary.csv: {len(rows)} runs (game, policy, rule, feedback) of {', '.join(map(str, steps.values()))} "
         f"iterations: the gap reached (mean of the last 10% of the records), the final gap and the "
-        f"{' and '.join(COSTS[x] for x in dict.fromkeys(['steps', c.x]))} from which it stays below "
+        f"{' and '.join(_cost(x) for x in dict.fromkeys(['steps', c.x]))} from which it stays below "
         f"{' and '.join(f'{v:g}' for v in LEVELS)} (medians over {c.seeds} seed(s), 95% bootstrap intervals); "
         f"{never} run(s) do not stay below some level. sppo_46_vs_41.csv: SPPO's loss (4.6) against its exact "
         f"update (4.1) after one step, max |difference| {diff.min():.1e} to {diff.max():.1e}"
@@ -270,7 +237,7 @@ def report(c: Config, t: dict, folder) -> dict:
             "sampled": {"pairs": list(c.pairs), "labels": "hard"},
         },
         "study_rules": [
-            {"name": r, "closed_form": RULES[r][0], "loss": RULES[r][1], **hparams(r)}
+            {"name": r, "closed_form": RULES[r][0], "loss": RULES[r][1], **RULES[r][2]}
             for r in c.rules
             if r in RULES
         ],
@@ -278,21 +245,6 @@ def report(c: Config, t: dict, folder) -> dict:
         "steps": steps,
         "record_every": {g: n // 100 for g, n in steps.items()},
     }
-
-
-def _frame(tr, gname, label, fb, kind, seed, prompts):
-    m, _ = tables.tidy(tr, experiment=STUDY, game=gname, rule=label, seed=seed)
-    m["policy"] = kind
-    if fb == "sampled":
-        m["feedback"] = "K=" + (m["pairs"] * (prompts or 1)).astype(int).astype(str)
-        m["pairs"] = m["pairs"] * (prompts or 1)  # judged pairs per iteration, all prompts together
-    else:
-        m["feedback"] = fb
-    return m
-
-
-#: ``--x`` -> the summary's cost column (besides iterations, ``step``)
-COSTS = {"steps": "step", "oracle_calls": "oracle_calls", "comparisons": "comparisons"}
 
 
 def _gap(df):
@@ -303,53 +255,47 @@ def _gap(df):
 def summary(df, x: str = "comparisons"):
     """One row per (game, policy, rule, feedback): :func:`experiments.common.results.summary`'s final gap,
     ``gap_reached`` (the mean of the last 10 % of the records, median over seeds) and, per level of
-    :data:`LEVELS`, the iterations and the ``--x`` cost from which the gap stays at or below it (medians with 95 %
-    bootstrap intervals; NaN where the run counts none of that cost: exact feedback judges no comparisons) and
-    the share of seeds that get there."""
+    :data:`LEVELS`, the iterations and the ``--x`` cost from which the gap stays at or below it (NaN where the
+    run counts none of that cost: exact feedback judges no comparisons) and the share of seeds that get there."""
     gap, by = _gap(df), ["game", "policy", "rule", "feedback"]
     rows = results.summary(gap, by=by, level=LEVELS[0])[[*by, "final", "final_lo", "final_hi", "seeds"]]
-    tails = [
-        v[:, -max(1, v.shape[1] // 10) :].mean(axis=1)
-        for _, v in results.runs(gap, "gap", "step", by).values()
-    ]
-    rows.insert(4, "gap_reached", [np.median(t) for t in tails])
+    runs = results.runs(gap, "gap", "step", by).values()
+    rows.insert(
+        4, "gap_reached", [np.median(v[:, -max(1, v.shape[1] // 10) :].mean(axis=1)) for _, v in runs]
+    )
     for level in LEVELS:
-        for col in dict.fromkeys(["step", COSTS[x]]):
+        for col in dict.fromkeys(["step", _cost(x)]):
             s = results.summary(gap, by=by, level=level, x=col)
             counted = (col == "step") | (gap.groupby(by, sort=False)[col].max().to_numpy() > 0)
             cost = s.filter(like=f"{col}_to_level")
-            rows[[c.replace("level", f"{level:g}") for c in cost.columns]] = np.where(
-                counted[:, None], cost, np.nan
-            )
+            rows[cost.columns.str.replace("level", f"{level:g}")] = np.where(counted[:, None], cost, np.nan)
         rows[f"reached_{level:g}"] = s["reached"].to_numpy()
     return rows
 
 
-def _sppo_frame():
-    import pandas as pd
-
-    header = ("start", "eta", "max |pi_4.6 - pi_4.1| after one step")
-    return pd.DataFrame(sppo_difference(), columns=header)
+LOSSES = ("sppo", "sppo_exact_z")  # SPPO's (4.6), and (4.1) with its exact log Z
 
 
 def sppo_difference():
     """Max |pi_(4.6) - pi_(4.1)| after one population-loss iteration minimised to convergence (paper game)."""
+    import pandas as pd
+
     import algorithms
     import games
     from algorithms import policies
 
-    game = games.comal_cycle()
-    rows = []
+    game, rows = games.comal_cycle(), []
     for start in ((1 / 3, 1 / 3, 1 / 3), (0.2, 0.3, 0.5)):
         for eta in (0.5, 2.0):
-            got = []
-            for loss in ("sppo", "sppo_exact_z"):
-                rule = algorithms.loss_based(loss, policies.tabular(game), optimizer_steps=2000)
-                got.append(
-                    np.asarray(algorithms.run(rule, game, steps=1, start=np.array(start), eta=eta).policy.x)
-                )
+            rules = [
+                algorithms.loss_based(loss, policies.tabular(game), optimizer_steps=2000) for loss in LOSSES
+            ]
+            got = [
+                np.asarray(algorithms.run(r, game, steps=1, start=np.array(start), eta=eta).policy.x)
+                for r in rules
+            ]
             rows.append((str(tuple(round(s, 3) for s in start)), eta, f"{np.abs(got[0] - got[1]).max():.2e}"))
-    return rows
+    return pd.DataFrame(rows, columns=("start", "eta", "max |pi_4.6 - pi_4.1| after one step"))
 
 
 #: The exact rows' final gap, drawn as a line in the panels of their rule and game
@@ -361,39 +307,28 @@ REFS = {
 
 def figure(df, policies):
     """One panel per rule, game and policy: the K curves against comparisons by
-    :func:`experiments.common.results.gap_figure` (median over seeds, 95 % bootstrap band), and the final gap
-    of the population loss (that policy) and of the closed form (every policy) as horizontal lines. None when no
-    run judges comparisons."""
-    gap = _gap(df)
-    gap = gap.assign(run=gap["rule"] + ": " + gap["game"] + ", " + gap["policy"])
+    :func:`experiments.common.results.gap_figure`, and the final gap of the population loss (that policy) and
+    of the closed form (every policy) as horizontal lines. None when no run judges comparisons."""
+    gap = _gap(df).assign(run=lambda d: d["rule"] + ": " + d["game"] + ", " + d["policy"])
     sampled = gap[gap["feedback"].str.startswith("K=")]
     if sampled.empty:
         return None
     refs = []
-    for (r, g, pol, fb), part in gap[~gap.index.isin(sampled.index)].groupby(
-        ["rule", "game", "policy", "feedback"]
-    ):
+    exact = gap[~gap.index.isin(sampled.index)]
+    for (r, g, pol, fb), part in exact.groupby(["rule", "game", "policy", "feedback"]):
         final = part[part["step"] == part["step"].max()]["value"].median()
         for p in policies if fb == "closed form" else [pol]:
             refs.append({"y": final, "panel": f"{r}: {g}, {p}", "label": f"{fb} (final gap)", **REFS[fb]})
     title = f"sampled preferences: K judged pairs per iteration (zeros drawn at {figures.PLOT_FLOOR:g})"
-    by = ("run", "feedback")
+    by, level = ("run", "feedback"), LEVELS[-1]
     return results.gap_figure(
-        sampled, x="comparisons", level=LEVELS[-1], by=by, panel="run", refs=refs, title=title
+        sampled, x="comparisons", level=level, by=by, panel="run", refs=refs, title=title
     )
 
 
-STUDY_DECL = study.Study(
-    STUDY,
-    __doc__.splitlines()[0],
-    Config,
-    units,
-    simulate,
-    report,
-    prepare,
-    refuses={"schedules": "every rule runs at constant hyperparameters; K is the --pairs axis"},
-    named=gamespec.featured,
-)
+REFUSES = {"schedules": "every rule runs at constant hyperparameters; K is the --pairs axis"}
+DOC = __doc__.splitlines()[0]
+STUDY_DECL = study.Study(STUDY, DOC, Config, units, simulate, report, prepare, REFUSES, gamespec.featured)
 main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":

@@ -1,26 +1,21 @@
 """What makes sampled COMAL converge, and at what cost: sample-size schedules and adaptive re-centring.
 
-With a fixed number K of judged pairs per iteration, COMAL's last iterate stalls at a noise floor. On comparisons
-judged (each run until ``--budget``, at most ``--max-steps`` iterations) this study compares ``--schedules`` of
-K_t (fixed 16, 256, 4096; geometric ``16 * 1.003^t``; polynomial ``16 (t + 1)^0.75``; any ``module:attribute``
-``t -> K_t``, whole numbers) and adaptive re-centring (``comal(..., until=eps_k)``, ``eps_k = 0.02 * 0.8^k``, at
-most 400 inner steps, geometric K_t) in two rows: ``until (oracle)`` tests the exact regularized gap read from the
-game (the analysis oracle: no comparison judged, so its cost is not comparable), ``until (estimated)`` the gap at
-the rule's own dueled gradient (``estimate=True``: the test pays in comparisons; closed forms only). ``--rules``:
-COMAL(INPO) (loss-based, re-centred every 100 iterations), Nash-Prox and M2WU against INPO, EGPO (loss-based) and
-OMWU; any other rule learns from :func:`algorithms.duels` and, with a reference and no outer rounds of its own,
-is re-centred: ``comal(duels(NAME))`` (``--no-wrap``: not). Loss-based rules judge K_t pairs per iteration (on
-the contextual game K_t / 4 on each of 4 prompts); closed forms estimate each gradient from K_t duels per action.
-Games: the paper's 3x3 cycle and a contextual game (16 prompts x 5 responses), or any game (tabular only).
+Each run lasts until it has judged ``--budget`` comparisons (at most ``--max-steps`` iterations), under a
+schedule of K_t (:data:`SCHEDULES`, or any ``module:attribute`` ``t -> K_t`` of whole numbers) or adaptive
+re-centring (``comal(..., until=eps_k)``, ``eps_k = 0.02 * 0.8^k``, geometric K_t) in two rows:
+``until (oracle)`` tests the exact regularized gap read from the game (no comparison judged: not comparable on
+cost), ``until (estimated)`` the gap at the rule's own dueled gradient (``estimate=True``: it pays). Loss-based
+rules judge K_t pairs per iteration (on a contextual game K_t / 4 on each of 4 prompts); the others estimate each
+gradient from K_t duels per action (:func:`algorithms.duels`), and a user's rule with a reference and no outer
+rounds of its own is re-centred, ``comal(duels(NAME))`` (``--no-wrap``: not). See ``docs/studies/schedules.md``.
 
     python -m experiments schedules [--quick] [--rules comal(inpo),my:rule] [--schedules K=256,until,my:sched]
 """
 
 from __future__ import annotations
 
-import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -49,7 +44,8 @@ SCHEDULES = {
     ORACLE: ((16, 1.003, 0.0, CAP), "oracle"),
     ESTIMATED: ((16, 1.003, 0.0, CAP), "estimated"),
 }
-POLICIES, GAMES, LEVELS = ("tabular", "loglinear"), gamespec.FEATURED, (1e-2, 1e-3)
+POLICIES, LEVELS = ("tabular", "loglinear"), (1e-2, 1e-3)
+TABULAR = "any other game runs with the tabular policy only"  # no response features
 PROMPTS_PER_ITERATION, RECORDS = 4, 100
 FIXED = ("pairs", "samples", "inner_steps", "until")  # --hp names the design fixes
 
@@ -106,27 +102,27 @@ def steps_for(label: str, per_k: float, budget: float, max_steps: int, prompts: 
     return max(RECORDS, -(-n // RECORDS) * RECORDS)
 
 
-def wraps(user_rule, no_wrap: bool = False) -> bool:
-    """Whether the study re-centres a user's rule with COMAL: a regularized rule, unless it is a COMAL-style
-    wrapper itself (its own outer ``rounds``, which a second hard reset would override) or ``--no-wrap``."""
-    return not no_wrap and user_rule.regularized and user_rule.rounds is None
+def _resets(text: str, no_wrap: bool = False) -> bool:
+    """Whether the study re-centres ``text`` with COMAL: its own resetting rules, and a user's regularized rule
+    unless it is a COMAL-style wrapper itself (its own outer ``rounds``, which a second hard reset would
+    override) or ``--no-wrap``."""
+    user = _user(text)
+    return text in RESETTING or (
+        user is not None and not no_wrap and user.regularized and user.rounds is None
+    )
 
 
-def label(text: str, user_rule=None, no_wrap: bool = False) -> str:
+def label(text: str, no_wrap: bool = False) -> str:
     """The ``rule`` column: a study label as it is; a user rule says how the study wraps it."""
-    if user_rule is None:
-        return text
-    return f"comal(duels({text}))" if wraps(user_rule, no_wrap) else f"duels({text})"
+    return text if text in RULES else f"comal(duels({text}))" if _resets(text, no_wrap) else f"duels({text})"
 
 
 def applies(text: str, s: str, no_wrap: bool = False) -> bool:
     """Whether schedule ``s`` runs with rule ``text``: until needs a re-centred rule with a KL weight (and, to
     estimate its gap, dueled gradients); the baselines take fixed K and one growing K."""
-    user = _user(text)
-    resets = text in RESETTING or (user is not None and wraps(user, no_wrap))
     if _until(s):
-        has_tau = text != "m2wu" and (user is None or user.tau is not None)
-        return resets and has_tau and (_until(s) == "oracle" or _kind(text) == "duels")
+        has_tau = text != "m2wu" and (text in RULES or _user(text).tau is not None)
+        return _resets(text, no_wrap) and has_tau and (_until(s) == "oracle" or _kind(text) == "duels")
     return s != "polynomial" or text in RESETTING
 
 
@@ -136,17 +132,18 @@ def build_rule(text: str, s: str, policy, kmax: int, prompts=None, no_wrap: bool
     import algorithms
 
     kind, what = RULES.get(text, ("duels", None))
-    user = _user(text)
     if kind == "loss":
-        k = kmax // (prompts or 1)
-        inner = algorithms.loss_based(what, policy, pairs=k, prompts=prompts, counts=True)
+        inner = algorithms.loss_based(
+            what, policy, pairs=kmax // (prompts or 1), prompts=prompts, counts=True
+        )
     else:
-        rule = user if user is not None else getattr(algorithms, what)()
+        rule = getattr(algorithms, what)() if text in RULES else _user(text)
         if _until(s) == "estimated":  # the test estimates the gap from the same duels: duels outside COMAL
-            rounds = algorithms.comal(rule, UNTIL_CAP, until=UNTIL[0], estimate=True)
-            return algorithms.duels(rounds, kmax, counts=True)
+            return algorithms.duels(
+                algorithms.comal(rule, UNTIL_CAP, until=UNTIL[0], estimate=True), kmax, counts=True
+            )
         inner = algorithms.duels(rule, kmax, counts=True)
-    if not (text in RESETTING or (user is not None and wraps(user, no_wrap))):
+    if not _resets(text, no_wrap):
         return inner
     return algorithms.comal(inner, UNTIL_CAP, until=UNTIL[0]) if _until(s) else algorithms.comal(inner, EVERY)
 
@@ -168,22 +165,6 @@ def hparams(c, text: str, rule, s: str, prompts: int) -> dict:
     return {**hp, "until": schedules.exponential(*UNTIL)} if _until(s) else hp
 
 
-def _schedules(text) -> tuple:
-    """Named schedules in the study's order (``until``: both until rows), then ``module:attribute`` ones."""
-    named = {re.sub(r"\s", "", k): [k] for k in SCHEDULES} | {"until": [ORACLE, ESTIMATED]}
-    items = [t.strip() if ":" in t else re.sub(r"\s", "", t) for t in str(text).split(",") if t.strip()]
-    for t in [t for t in items if t not in named and ":" not in t] + ([""] if not items else []):
-        raise ValueError(
-            f"--schedules: unknown {t!r}; valid: {', '.join(SCHEDULES)}, until, or module:attribute"
-        )
-    users = [t for t in items if ":" in t and study.load_object(t, "--schedules") is not None]
-    picked = {n for t in items if t in named for n in named[t]}
-    return (*[s for s in SCHEDULES if s in picked], *dict.fromkeys(users))
-
-
-PICK = study.subset("--policies", POLICIES)
-
-
 @dataclass(frozen=True)
 class Config(study.Base):
     rules: tuple = study.rules(
@@ -193,23 +174,24 @@ class Config(study.Base):
         quick="comal(inpo),inpo",
     )
     no_wrap: bool = study.option(False, "do not re-centre your own rules with COMAL (they still duel)")
-    games: tuple = study.games(
-        ",".join(GAMES), "any other game runs with the tabular policy only", named=GAMES, quick="paper"
-    )
+    games: tuple = study.games(",".join(gamespec.FEATURED), TABULAR, named=gamespec.FEATURED, quick="paper")
     comparisons: str = study.comparisons()
     hp: tuple = study.hp(f"this study's rules: eta 0.5, tau 0.1, mu 0.1 (M2WU); {', '.join(FIXED)}: refused")
-    schedules: tuple = study.option(
+    schedules: tuple = study.schedules(
         ",".join(SCHEDULES),
-        f"{', '.join(SCHEDULES)} ('until': both), or module:attribute, t -> K_t in jnp (pairs per iteration, "
-        "or duels per action per gradient), a whole number >= 1 at every step (a multiple of 4 for loss-based "
-        f"rules on a contextual game): a float is refused, not rounded (--quick K=256, geometric, {ORACLE})",
+        "'until': both until rows; module:attribute: t -> K_t in jnp (pairs per iteration, or duels per action "
+        "per gradient), a whole number >= 1 at every step (a multiple of 4 for loss-based rules on a contextual "
+        "game): a float is refused, not rounded",
+        named=(*SCHEDULES, "until"),
         quick=f"K=256,geometric,{ORACLE}",
-        parse=_schedules,
     )
     seeds: int = study.seeds(16, "seeds per configuration (default 16; --quick 4)", quick=4)
     jobs: int = study.jobs()
     policies: tuple = study.option(
-        "tabular,loglinear", "tabular, loglinear (default both; --quick tabular)", quick="tabular", parse=PICK
+        "tabular,loglinear",
+        "tabular, loglinear (default both; --quick tabular)",
+        quick="tabular",
+        parse=study.subset("--policies", POLICIES),
     )
     budget: float = study.option(1e7, "comparisons each run judges (default 1e7; --quick 2e5)", quick=2e5)
     max_steps: int = study.option(
@@ -225,7 +207,7 @@ def _game(c: Config, item: str):
 def units(c: Config):
     """Per game, rule, policy and schedule: one sweep over seeds. Without ``--games`` the closed forms, which
     duel every prompt, run on the paper game only, and K=16 (4 pairs per prompt) not on the contextual one."""
-    default, all_k, out = not c.quick and c.games == GAMES, c.schedules == tuple(SCHEDULES), []
+    default, all_k, out = not c.quick and c.games == gamespec.FEATURED, c.schedules == tuple(SCHEDULES), []
     for item in study.game_items(c):
         featured = _game(c, item)[1] is not None
         for r in c.rules:
@@ -237,50 +219,9 @@ def units(c: Config):
     return out
 
 
-def prepare(c: Config) -> Config:
-    """float64; ``--max-steps``; user rules that can duel; user schedules that give whole K_t; ``--hp`` against
-    every rule it reaches (built and initialised on each game)."""
-    from algorithms import policies
-
-    if c.dtype != "float64":
-        raise ValueError("--dtype: the schedules study runs in float64 only")
-    if c.max_steps < RECORDS:
-        raise ValueError(f"--max-steps ({c.max_steps}) must be at least {RECORDS}")
-    for r in [_user(t) for t in c.rules if t not in RULES]:
-        if r.exact_only or r.own_comparisons:
-            raise ValueError(f"--rules: {r.name} asks the oracle for no gradient; it cannot learn from duels")
-    for scope, n, _ in c.hp:
-        if n in FIXED:
-            raise ValueError(
-                f"--hp {n}: fixed by the design (pairs, samples: the --schedules axis; COMAL re-centres every "
-                f"{EVERY} iterations, with until at most {UNTIL_CAP}, eps_k = {UNTIL[0]} * {UNTIL[1]}^k)"
-            )
-        if scope is not None and not any(scope in _scopes(t) for t in c.rules):
-            raise ValueError(f"--hp {scope}.{n}: no rule {scope!r} among --rules {','.join(c.rules)}")
-    todo = [key for key, _ in units(c)]
-    if not todo:
-        raise ValueError("--rules/--schedules/--policies/--games select no configuration")
-    for item in dict.fromkeys(k[0] for k in todo):
-        game, declared = _game(c, item)[0].game, set()
-        loss = any(_kind(k[1]) == "loss" for k in todo if k[0] == item)
-        for s in [s for s in c.schedules if s not in SCHEDULES]:
-            k_values(s, c.max_steps, PROMPTS_PER_ITERATION if game.contextual and loss else 1)
-        for t, s in dict.fromkeys((k[1], k[3]) for k in todo if k[0] == item):
-            b = PROMPTS_PER_ITERATION if game.contextual and _kind(t) == "loss" else None
-            rule = build_rule(t, s, policies.tabular(game), 16 * (b or 1), b, c.no_wrap)
-            declared |= (has := {h.name for h in rule.hparams})
-            for n in [n for scope, n, _ in c.hp if scope in _scopes(t) and n not in has]:
-                raise ValueError(f"--hp {n}: rule {t} declares no {n!r}")
-            hp = hparams(c, t, rule, s, b or 1)
-            rule.init(game, c.seed, **{n: v for n, v in hp.items() if not callable(v)})
-        for n in [n for scope, n, _ in c.hp if scope is None and n not in declared][:1]:
-            raise ValueError(f"--hp {n}: no rule run declares {n!r}")
-    return c
-
-
-def simulate(c: Config, item: str, text: str, pol: str, s: str) -> dict:
-    """One sweep over seeds (in a worker process): ``{"trace": tidy frame}``."""
-    import algorithms
+def _plan(c: Config, item: str, text: str, pol: str, s: str):
+    """One unit's ``(game spec, rule, its hyperparameters, iterations)``: the iterations its schedule takes to
+    judge ``--budget`` comparisons, the rule drawing the largest K_t among them."""
     from algorithms import policies
 
     gs, feats = _game(c, item)
@@ -294,19 +235,72 @@ def simulate(c: Config, item: str, text: str, pol: str, s: str) -> dict:
     policy = policies.by_name(pol, game, feats) if kind == "loss" else None
     kmax = int(k_values(s, n, prompts).max())
     rule = build_rule(text, s, policy, kmax, prompts if prompts > 1 else None, c.no_wrap)
-    hp, seeds = hparams(c, text, rule, s, prompts), cli.run_seeds(c.seed, c.seeds)
-    tr = algorithms.sweep(rule, game, steps=n, record_every=n // RECORDS, seeds=seeds, metrics=("gap",), **hp)
-    name = label(text, _user(text), c.no_wrap)
-    m, _ = tables.tidy(tr, experiment=STUDY, game=gs.label, rule=name, seed=c.seed)
+    return gs, rule, hparams(c, text, rule, s, prompts), n
+
+
+def prepare(c: Config) -> Config:
+    """float64; ``--max-steps``; user rules that can duel; user schedules that give whole K_t; ``--hp`` against
+    every rule it reaches (built and initialised on each game); the memory of every unit's sweep."""
+    from algorithms import memory
+
+    if c.dtype != "float64":
+        raise ValueError("--dtype: the schedules study runs in float64 only")
+    picked = {n for t in c.schedules for n in ((ORACLE, ESTIMATED) if t == "until" else (t,))}
+    c = replace(c, schedules=(*[s for s in SCHEDULES if s in picked], *[t for t in c.schedules if ":" in t]))
+    if c.max_steps < RECORDS:
+        raise ValueError(f"--max-steps ({c.max_steps}) must be at least {RECORDS}")
+    for r in [_user(t) for t in c.rules if t not in RULES]:
+        if r.exact_only or r.own_comparisons:
+            raise ValueError(f"--rules: {r.name} asks the oracle for no gradient; it cannot learn from duels")
+    for scope, n, _ in c.hp:
+        if n in FIXED:
+            raise ValueError(
+                f"--hp {n}: fixed by the design (pairs, samples: the --schedules axis; COMAL re-centres every "
+                f"{EVERY} iterations, with until at most {UNTIL_CAP}, eps_k = {UNTIL[0]} * {UNTIL[1]}^k)"
+            )
+        if scope is not None and not any(scope in _scopes(t) for t in c.rules):
+            raise ValueError(f"--hp {scope}.{n}: no rule {scope!r} among --rules {','.join(c.rules)}")
+    todo, declared = [key for key, _ in units(c)], {}
+    if not todo:
+        raise ValueError("--rules/--schedules/--policies/--games select no configuration")
+    for key in todo:  # each unit's rule, built (a user's K_t checked) and initialised; its sweep's memory
+        gs, rule, hp, n = _plan(c, *key)
+        declared.setdefault(key[0], set()).update(has := {h.name for h in rule.hparams})
+        for name in [name for scope, name, _ in c.hp if scope in _scopes(key[1]) and name not in has]:
+            raise ValueError(f"--hp {name}: rule {key[1]} declares no {name!r}")
+        fixed = {k: v for k, v in hp.items() if not callable(v)}  # the schedules are no grid axes
+        rule.init(gs.game, c.seed, **fixed)
+        memory.check_sweep(
+            rule, gs.game, steps=n, record_every=n // RECORDS, seeds=c.seeds, metrics=("gap",), **fixed
+        )
+    for names in declared.values():
+        for name in [name for scope, name, _ in c.hp if scope is None and name not in names][:1]:
+            raise ValueError(f"--hp {name}: no rule run declares {name!r}")
+    return c
+
+
+def simulate(c: Config, item: str, text: str, pol: str, s: str) -> dict:
+    """One sweep over seeds (in a worker process): ``{"trace": tidy frame}``."""
+    import algorithms
+
+    gs, rule, hp, n = _plan(c, item, text, pol, s)
+    seeds = cli.run_seeds(c.seed, c.seeds)
+    tr = algorithms.sweep(
+        rule, gs.game, steps=n, record_every=n // RECORDS, seeds=seeds, metrics=("gap",), **hp
+    )
+    m, _ = tables.tidy(tr, experiment=STUDY, game=gs.label, rule=label(text, c.no_wrap), seed=c.seed)
     m = m[m["prompt"].isna()].drop(columns="prompt") if "prompt" in m.columns else m
-    m["policy"] = pol if kind == "loss" else "tabular (duels)"
+    loss = _kind(text) == "loss"
+    m["policy"] = pol if loss else "tabular (duels)"
     m["schedule"] = s
-    m["K"] = m.pop("pairs" if kind == "loss" else "samples") * prompts  # the K in force
+    m["K"] = m.pop("pairs" if loss else "samples") * (
+        PROMPTS_PER_ITERATION if loss and gs.game.contextual else 1
+    )
     return {"trace": m.drop(columns=[n for n in ("until", "inner_steps") if n in m.columns])}
 
 
-HEADER = ("game", "policy", "rule", "schedule", "comparisons to 1e-2", "comparisons to 1e-3", "budget")
-SUMMARY_HEADER = (*HEADER, "gap at budget", "slope")
+LABELS = ("game", "policy", "rule", "schedule")
+SUMMARY_HEADER = (*LABELS, "comparisons to 1e-2", "comparisons to 1e-3", "budget", "gap at budget", "slope")
 
 
 def report(c: Config, t: dict, folder) -> dict:
@@ -349,41 +343,38 @@ def slope(comparisons: np.ndarray, gaps: np.ndarray) -> float:
     return float(np.polyfit(np.log10(c[keep]), np.log10(g[keep]), 1)[0])
 
 
-def _interval(values, rng, fmt) -> str:
-    """Median and 95 % bootstrap interval over seeds as text; infinite values (never) print as 'never'."""
-    med, lo, hi = tables.bootstrap_median(values, rng)
-    show = lambda v: "never" if not np.isfinite(v) else fmt(v)  # noqa: E731
-    return f"{show(med)} [{show(lo)}, {show(hi)}]"
-
-
 def summary(df, budget: dict, rng) -> list[tuple]:
-    rows = []
-    gap = df[df["metric"] == "gap"]
-    for (g, pol, r, s), part in gap.groupby(["game", "policy", "rule", "schedule"], sort=False):
-        runs = [run.sort_values("step") for _, run in part.groupby("seed")]
-        c = [run["comparisons"].to_numpy(float) for run in runs]
-        v = [run["value"].to_numpy(float) for run in runs]
+    """One text row per (game, policy, rule, schedule): medians over seeds and 95 % bootstrap intervals
+    (:func:`experiments.common.tables.bootstrap_median`, drawn from ``rng`` in row order) of the comparisons
+    from which the gap stays below each level (``never``), of the gap at the budget, and of :func:`slope`."""
+
+    def interval(values, fmt) -> str:
+        med, lo, hi = (fmt(x) if np.isfinite(x) else "never" for x in tables.bootstrap_median(values, rng))
+        return f"{med} [{lo}, {hi}]"
+
+    rows, gap = [], df[df["metric"] == "gap"]
+    keys = gap.groupby(list(LABELS), sort=False).groups  # in the order of results.runs
+    for key, (c, v) in zip(keys, results.runs(gap, "gap", "comparisons", LABELS).values()):
         cells = []
-        for level in LEVELS:
-            first = np.array([tables.first_below(ci, vi, level) for ci, vi in zip(c, v)], float)
-            cells.append(_interval(np.where(np.isnan(first), np.inf, first), rng, lambda x: f"{x:.2g}"))
-        b = budget[g]
-        at = [vi[np.searchsorted(ci, b, side="right") - 1] if ci[-1] >= b else np.nan for ci, vi in zip(c, v)]
-        reached = f"{b:.0e}" if not np.isnan(at).any() else f"{c[0][-1]:.1e} (run end)"
-        at = at if not np.isnan(at).any() else [vi[-1] for vi in v]
-        cells += [reached, _interval(at, rng, lambda x: f"{x:.2e}")]
-        cells.append(_interval([slope(ci, vi) for ci, vi in zip(c, v)], rng, lambda x: f"{x:.2f}"))
-        rows.append((g, pol, r, s, *cells))
+        for level in LEVELS:  # seeds judge the same comparisons: one cost axis for all
+            first = tables.first_below(c, v, level)
+            cells.append(interval(np.where(np.isnan(first), np.inf, first), lambda x: f"{x:.2g}"))
+        b = budget[key[0]]
+        at = v[:, np.searchsorted(c, b, side="right") - 1] if c[-1] >= b else v[:, -1]
+        cells += [f"{b:.0e}" if c[-1] >= b else f"{c[-1]:.1e} (run end)", interval(at, lambda x: f"{x:.2e}")]
+        cells.append(interval([slope(c, vi) for vi in v], lambda x: f"{x:.2f}"))
+        rows.append((*key, *cells))
     return rows
 
 
 def figure(df, seeds: int):
     """One panel per rule, game and policy, one curve per schedule against comparisons judged:
-    :func:`experiments.common.results.gap_figure` (median over seeds, 95 % bootstrap band)."""
+    :func:`experiments.common.results.gap_figure`."""
     d = df.assign(run=df["rule"] + " on " + df["game"] + ", " + df["policy"])
     title = f"sampled COMAL and its peers, {seeds} seeds ({ORACLE}: its test judges no comparison)"
-    by = ("run", "schedule")
-    return results.gap_figure(d, x="comparisons", level=LEVELS[-1], by=by, panel="run", title=title)
+    return results.gap_figure(
+        d, x="comparisons", level=LEVELS[-1], by=("run", "schedule"), panel="run", title=title
+    )
 
 
 REFUSES = {

@@ -126,15 +126,15 @@ def test_a_user_rule_is_wrapped_only_where_the_label_says_so(users):
     override its re-centring; a plain regularized rule is, and says so; --no-wrap turns that off."""
     import algorithms
 
-    own, plain = study.study.load_rule("users_work:own"), study.study.load_rule("users_work:rule")
-    assert study.label("users_work:own", own) == "duels(users_work:own)"
+    own = study.study.load_rule("users_work:own")
+    assert study.label("users_work:own") == "duels(users_work:own)"
     assert (
         study.build_rule("users_work:own", "K=16", None, 16).name
         == algorithms.duels(own, 16, counts=True).name
     )
-    assert study.label("users_work:rule", plain) == "comal(duels(users_work:rule))"
+    assert study.label("users_work:rule") == "comal(duels(users_work:rule))"
     assert study.build_rule("users_work:rule", "K=16", None, 16).name.startswith("comal(duels(")
-    assert study.label("users_work:rule", plain, no_wrap=True) == "duels(users_work:rule)"
+    assert study.label("users_work:rule", no_wrap=True) == "duels(users_work:rule)"
     assert study.build_rule("users_work:rule", "K=16", None, 16, no_wrap=True).name.startswith("duels(")
     got = {k[3] for k, _ in study.units(_config(rules=("users_work:own",)))}
     assert (
@@ -150,6 +150,8 @@ def test_a_user_rule_is_wrapped_only_where_the_label_says_so(users):
         (["--schedules", "users_work:halves"], "got K_0 = 8.5; a float is refused, not rounded"),
         (["--games", "contextual", "--schedules", "users_work:fours"], "a multiple of 4"),
         (["--rules", "nope"], "nope"),
+        (["--rules", ","], "--rules names no rule"),  # issue 33: as in the other studies
+        (["--seeds", "1000000000"], "--seeds must be <= 100000"),  # issue 33: before any work
         (["--budget", "-1"], "--budget"),
         (["--max-steps", "50"], "--max-steps (50) must be at least 100"),
         (["--max-steps", "x"], "--max-steps"),
@@ -208,11 +210,29 @@ def test_a_user_rule_game_and_schedule_with_both_until_rows(users, capsys):
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["schedule"]) == list(dict.fromkeys(df["schedule"]))
     assert "oracle-assisted, not comparable on cost" in printed
+    ranked = printed[: printed.index("oracle-assisted")]  # the table ranked on cost: every row paid
+    assert study.ORACLE not in ranked and study.ESTIMATED in ranked
     assert printed.index(study.ESTIMATED) < printed.index("oracle-assisted") < printed.rindex(study.ORACLE)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["test_judges_comparisons"] == {study.ORACLE: False, study.ESTIMATED: True}
     assert meta["schedules"]["users_work:schedule"][0] == {"source": "users_work:schedule"}
     assert (out / "schedules.png").stat().st_size > 0
+
+
+def test_too_many_seeds_for_memory_is_one_line_before_any_work(monkeypatch, tmp_path, capsys):
+    """Issue 33: prepare estimates every unit's sweep (seeds x records, the rule's data per step) against the
+    machine's memory, so a request that cannot fit is refused in one line before anything runs."""
+    from algorithms import memory
+
+    monkeypatch.setattr(
+        memory, "machine_memory", lambda: 2**26
+    )  # 64 MiB: 10^5 seeds x 101 records do not fit
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as exc:
+        study.main(["--quick", "--rules", "inpo", "--seeds", "100000", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.strip().splitlines()) == 1 and not out.exists()
+    assert "sweep: 100000 runs x 101 records needs about" in err and "this machine's 64.0 MiB" in err, err
 
 
 def test_bootstrap_median_with_levels_never_reached():

@@ -1,59 +1,55 @@
 """Speed of loss-based learning: the jitted ``loss_based`` rule against a NumPy loop of the same iteration.
 
-One iteration (tabular policy, 3x3 paper game, INPO loss, eta 0.5, tau 0.1): draw K = 64 pairs from pi_t, judge
-each by one Bernoulli draw, take M = 10 SGD steps (step 0.5) on the loss. The NumPy loop writes the same
-iteration plainly (the loss's gradient in the logits in closed form: ``2/K sum_i d_i (e_w - e_l)``). Both are
-timed in the same process, interleaved (:func:`experiments.bench.timing.measure`): one game (``run``), and a
-batch of 8 seeds x K in {16, 64, 256} (one compiled ``sweep``, the ``pairs`` hyperparameter) against the NumPy
-loop run once per lane. :func:`bench` returns rows for ``python -m experiments.bench.rules``.
+One INPO iteration (eta 0.5, tau 0.1, hard labels): draw K = 64 pairs from pi_t, judge each by one Bernoulli
+draw, take M = 10 SGD steps (step 0.5) on the loss; the NumPy loops write it plainly, the gradient in closed
+form. :func:`bench`: the 3x3 paper game, tabular; :func:`sequence_bench`: 256 sequences, autoregressive and
+(full run only) a transformer policy. What and why: ``docs/studies/loss_based_bench.md``.
 
-Sequences (:func:`sequence_bench`): the same iteration on 256 sequences (``games.sequence_game(4, 4,
-"embedding")``), pairs drawn token by token, with the autoregressive policy (one softmax per prefix) and with a
-transformer (d_model 32, 1 layer, 2 heads, Adam 1e-2: SGD 0.5 diverges on it; full run only, its compile takes
-a minute on a loaded 2-core machine), beside :func:`numpy_autoregressive_loop`, the autoregressive case written
-plainly (ancestral sampling, the gradient of ``log pi(y) = sum_t log_softmax(theta[y_<t])[y_t]`` in closed
-form).
-
-    python -m experiments.bench.loss_based   # prints the rows of the 3x3 cases
+    python -m experiments.bench.loss_based   # prints the rows of the 3x3 cases (python -m experiments.bench: all)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .timing import measure
+
 ETA, TAU, K, M, LR = 0.5, 0.1, 64, 10, 0.5
 
 
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def _judged(rng, P, a, b, ref, anchor):
+    """The winners and losers of the pairs ``(a, b)``, one Bernoulli draw each, and INPO's regression target
+    of their log-ratio: ``eta tau (ref_w - ref_l) + (1 - eta tau) (anchor_w - anchor_l) + eta / 2``."""
+    won = rng.random(len(a)) < P[a, b]
+    w, l = np.where(won, a, b), np.where(won, b, a)
+    return w, l, ETA * TAU * (ref[w] - ref[l]) + (1 - ETA * TAU) * (anchor[w] - anchor[l]) + ETA / 2
+
+
 def numpy_loop(P: np.ndarray, steps: int, k: int = K, seed: int = 0) -> np.ndarray:
-    """INPO loss-based learning, tabular, hard labels, plain NumPy; returns the final log-policy."""
-    rng = np.random.default_rng(seed)
-    n = P.shape[0]
+    """INPO loss-based learning, tabular, plain NumPy (uniform start and reference); the final log-policy."""
+    rng, n = np.random.default_rng(seed), P.shape[0]
     offset = np.full(n, -np.log(n))  # log pi_start (uniform), the fixed base logits
-    ref = offset.copy()
-    theta = np.zeros(n)
-    et = ETA * TAU
+    ref, theta = offset.copy(), np.zeros(n)
     for _ in range(steps):
-        z = offset + theta
-        anchor = z - z.max() - np.log(np.exp(z - z.max()).sum())
+        anchor = log_softmax(offset + theta)
         pi = np.exp(anchor)
-        a = rng.choice(n, size=k, p=pi)
-        b = rng.choice(n, size=k, p=pi)
-        won = rng.random(k) < P[a, b]
-        w, l = np.where(won, a, b), np.where(won, b, a)
-        target = et * (ref[w] - ref[l]) + (1 - et) * (anchor[w] - anchor[l]) + ETA / 2
+        w, l, target = _judged(rng, P, rng.choice(n, size=k, p=pi), rng.choice(n, size=k, p=pi), ref, anchor)
         for _ in range(M):
             d = (theta[w] - theta[l]) + (offset[w] - offset[l]) - target
             grad = np.bincount(w, weights=d, minlength=n) - np.bincount(l, weights=d, minlength=n)
             theta = theta - LR * 2.0 / k * grad
-    z = offset + theta
-    return z - z.max() - np.log(np.exp(z - z.max()).sum())
+    return log_softmax(offset + theta)
 
 
 def log_prob_grad(theta, prefixes, tokens, ys, weights) -> np.ndarray:
     """``sum_i weights_i d log pi(ys_i) / d theta`` for the tabular-per-prefix policy (NumPy):
     ``d log pi(y) / d theta[p, v] = [p = y_<t] ([y_t = v] - softmax(theta[p])[v])``, summed over positions."""
-    z = theta - theta.max(-1, keepdims=True)
-    soft = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    soft = np.exp(log_softmax(theta))
     grad = np.zeros_like(theta)
     pre, tok = prefixes[ys], tokens[ys]  # [k, L]
     np.add.at(grad, (pre, tok), weights[:, None])
@@ -64,152 +60,91 @@ def log_prob_grad(theta, prefixes, tokens, ys, weights) -> np.ndarray:
 def numpy_autoregressive_loop(
     P: np.ndarray, vocab: int, length: int, steps: int, seed: int = 0
 ) -> np.ndarray:
-    """INPO loss-based learning with a tabular-per-prefix policy, uniform start and reference, hard labels, K
-    pairs drawn token by token, M SGD steps per iteration (gradient: :func:`log_prob_grad`); plain NumPy.
-    Returns the final log-policy ``[n]``."""
-    rng = np.random.default_rng(seed)
-    V, L = vocab, length
+    """INPO loss-based learning with a tabular-per-prefix policy, uniform start and reference, K pairs drawn
+    token by token, M SGD steps per iteration (gradient: :func:`log_prob_grad`); plain NumPy. Returns the final
+    log-policy ``[n]``."""
+    rng, V, L = np.random.default_rng(seed), vocab, length
     n = V**L
-    powers = V ** np.arange(L - 1, -1, -1)
-    tokens = (np.arange(n)[:, None] // powers) % V  # [n, L]
+    tokens = (np.arange(n)[:, None] // V ** np.arange(L - 1, -1, -1)) % V  # [n, L]
     start = (V ** np.arange(L) - 1) // (V - 1)
     prefixes = start + np.arange(n)[:, None] // (V ** (L - np.arange(L)))  # [n, L]
-    theta = np.zeros(((V**L - 1) // (V - 1), V))
-    ref = np.full(n, -np.log(n))
-    et = ETA * TAU
+    theta, ref = np.zeros(((V**L - 1) // (V - 1), V)), np.full(n, -np.log(n))
+    leaves = lambda t: log_softmax(t)[prefixes, tokens].sum(-1)  # [n]
 
-    def log_softmax(t):
-        t = t - t.max(-1, keepdims=True)
-        return t - np.log(np.exp(t).sum(-1, keepdims=True))
-
-    def leaves(t):
-        return log_softmax(t)[prefixes, tokens].sum(-1)  # [n]
-
-    def sample(t, k):
-        cond = np.exp(log_softmax(t))
-        idx = np.zeros(k, dtype=np.int64)  # prefix within its depth
+    def sample(t):
+        cond, idx = np.exp(log_softmax(t)), np.zeros(K, dtype=np.int64)  # idx: prefix within its depth
         for depth in range(L):
-            p = cond[start[depth] + idx]  # [k, V]
-            tok = (rng.random(k)[:, None] > np.cumsum(p, -1)).sum(-1).clip(max=V - 1)
-            idx = idx * V + tok
+            p = cond[start[depth] + idx]  # [K, V]
+            idx = idx * V + (rng.random(K)[:, None] > np.cumsum(p, -1)).sum(-1).clip(max=V - 1)
         return idx
 
     for _ in range(steps):
         anchor = leaves(theta)
-        a, b = sample(theta, K), sample(theta, K)
-        won = rng.random(K) < P[a, b]
-        w, l = np.where(won, a, b), np.where(won, b, a)
-        target = et * (ref[w] - ref[l]) + (1 - et) * (anchor[w] - anchor[l]) + ETA / 2
+        w, l, target = _judged(rng, P, sample(theta), sample(theta), ref, anchor)
         for _ in range(M):
             lp = leaves(theta)
             d = 2.0 / K * (lp[w] - lp[l] - target)  # dloss / dh per pair
-            grad = log_prob_grad(theta, prefixes, tokens, np.concatenate([w, l]), np.concatenate([d, -d]))
-            theta = theta - LR * grad
+            theta = theta - LR * log_prob_grad(theta, prefixes, tokens, np.r_[w, l], np.r_[d, -d])
     return leaves(theta)
+
+
+def _run(rule, game, steps: int, **kw):
+    """A timed call: ``steps`` iterations of ``rule`` (``run``, or ``sweep`` with ``kw``), waited for."""
+    import jax
+
+    import algorithms
+
+    f = algorithms.sweep if kw else algorithms.run
+    return lambda: jax.block_until_ready(f(rule, game, steps=steps, record_every=steps, **kw).policy.x)
 
 
 def sequence_bench(repeats: int = 3, quick: bool = False) -> list[dict]:
     """Rows for the autoregressive and the transformer policies on 256 sequences, K = 64, M = 10."""
-    import jax
     import optax
 
     import algorithms
     import games
     from algorithms import policies
 
-    from .timing import measure
-
     game = games.sequence_game(4, 4, "embedding")
-    P = np.asarray(game.P)
-    steps = 200 if quick else 1000
-    np_steps = 20 if quick else 100
-    rows = []
+    steps, np_steps = (200, 20) if quick else (1000, 100)
     cases = [("autoregressive", policies.autoregressive(game), None)]
     if not quick:
-        pol = policies.transformer(game, d_model=32, layers=1, heads=2)
-        cases.append(("transformer d=32", pol, optax.adam(1e-2)))
+        transformer = policies.transformer(game, d_model=32, layers=1, heads=2)
+        cases.append(("transformer d=32", transformer, optax.adam(1e-2)))  # SGD 0.5 diverges on it
+    rows = []
     for name, pol, opt in cases:
         rule = algorithms.loss_based("inpo", pol, optimizer=opt, pairs=K, optimizer_steps=M)
-
-        def jax_call(rule=rule):
-            jax.block_until_ready(algorithms.run(rule, game, steps=steps, record_every=steps).policy.x)
-
-        rows.append(
-            measure(
-                f"loss_based inpo {name} 4^4=256 seq K={K} M={M}, one run (NumPy: autoregressive)",
-                jax_call,
-                lambda: numpy_autoregressive_loop(P, 4, 4, np_steps),
-                steps,
-                np_steps,
-                repeats,
-            )
-        )
+        case = f"loss_based inpo {name} 4^4=256 seq K={K} M={M}, one run (NumPy: autoregressive)"
+        np_call = lambda: numpy_autoregressive_loop(np.asarray(game.P), 4, 4, np_steps)
+        rows.append(measure(case, _run(rule, game, steps), np_call, steps, np_steps, repeats))
     return rows
 
 
 def bench(repeats: int = 3, quick: bool = False) -> list[dict]:
     """Rows (case, JAX rate, NumPy rate, ratio) for the benchmark table."""
-    import jax
-
     import algorithms
     import games
     from algorithms import policies
 
-    from .timing import measure
-
-    game = games.comal_cycle()
-    P = np.asarray(game.P)
-    tab = policies.tabular(game)
-    steps = 5000 if quick else 20000
-    np_steps = 500 if quick else 2000
-    single = algorithms.loss_based("inpo", tab, pairs=K, optimizer_steps=M)
-
-    def jax_single():
-        jax.block_until_ready(algorithms.run(single, game, steps=steps, record_every=steps).policy.x)
-
-    rows = [
-        measure(
-            f"loss_based inpo 3x3 K={K} M={M}, one run",
-            jax_single,
-            lambda: numpy_loop(P, np_steps),
-            steps,
-            np_steps,
-            repeats,
-        )
+    game, ks, seeds = games.comal_cycle(), [16, 64, 256], 8
+    P, tab = np.asarray(game.P), policies.tabular(game)
+    steps, np_steps = (5000, 500) if quick else (20000, 2000)
+    single, batch = (algorithms.loss_based("inpo", tab, pairs=k, optimizer_steps=M) for k in (K, max(ks)))
+    lanes = [(k, s) for s in range(seeds) for k in ks]  # the NumPy loop runs once per lane of the sweep
+    np_batch = lambda: [numpy_loop(P, np_steps // 4, k=k, seed=s) for k, s in lanes]
+    one, many = _run(single, game, steps), _run(batch, game, steps // 4, seeds=seeds, pairs=ks)
+    work = [n // 4 * len(lanes) for n in (steps, np_steps)]
+    cases = [
+        (f"3x3 K={K} M={M}, one run", one, lambda: numpy_loop(P, np_steps), steps, np_steps),
+        (f"3x3 M={M}, sweep {seeds} seeds x K {ks}", many, np_batch, *work),
     ]
-    ks = [16, 64, 256]
-    seeds = 8
-    batch = algorithms.loss_based("inpo", tab, pairs=max(ks), optimizer_steps=M)
-
-    def jax_batch():
-        t = algorithms.sweep(batch, game, steps=steps // 4, record_every=steps // 4, seeds=seeds, pairs=ks)
-        jax.block_until_ready(t.policy.x)
-
-    def np_batch():
-        for s in range(seeds):
-            for k in ks:
-                numpy_loop(P, np_steps // 4, k=k, seed=s)
-
-    rows.append(
-        measure(
-            f"loss_based inpo 3x3 M={M}, sweep {seeds} seeds x K {ks}",
-            jax_batch,
-            np_batch,
-            steps // 4 * seeds * len(ks),
-            np_steps // 4 * seeds * len(ks),
-            repeats,
-        )
-    )
-    return rows
+    return [measure(f"loss_based inpo {case}", *timed, repeats) for case, *timed in cases]
 
 
-def main() -> None:
+if __name__ == "__main__":
     import jax
 
     jax.config.update("jax_enable_x64", True)
     for r in bench():
         print(r)
-
-
-if __name__ == "__main__":
-    main()

@@ -26,7 +26,7 @@ def measure_all(runs, np_call, jax_work: int, np_work: int, repeats: int) -> lis
         {
             "case": case,
             "compile_s": compile_s[case],
-            "jax_rate": jax_work / float(np.median([t for _, t in times[case]])),
+            "rate": jax_work / float(np.median([t for _, t in times[case]])),
             "numpy_rate": np_work / float(np.median([t for t, _ in times[case]])),
             "ratio": float(np.median([(jax_work / tj) / (np_work / tn) for tn, tj in times[case]])),
         }
