@@ -12,7 +12,7 @@ from collections.abc import Callable
 from . import base, conformance, losses, policies, schedules
 from .averaging import averaged
 from .base import StepSizeWarning, UpdateRule, make_rule
-from .comal import comal, comal_exact, m2wu, mpo, nash_prox
+from .comal import comal, comal_exact, m2wu, mpo, nash_prox, regularized_exact
 from .duels import duels
 from .loss_based import loss_based
 from .mirror import inpo, mmd, nash_md
@@ -125,6 +125,7 @@ __all__ = [
     "egpo",
     "comal",
     "comal_exact",
+    "regularized_exact",
     "averaged",
     "duels",
     "nash_mp",

@@ -24,16 +24,19 @@ class AveragedState(NamedTuple):
 
 @functools.cache
 def averaged(inner: base.UpdateRule) -> base.UpdateRule:
-    """Wrap ``inner`` so that ``policy`` is the running average of its policies (hyperparameters of ``inner``).
+    """Wrap ``inner`` so that ``policy`` is the running average of its policies.
 
-    The average is not a regularized rule's iterate, so the wrapper declares no reference.
+    Every other declaration is ``inner``'s (:func:`algorithms.base.wrap`): its hyperparameters and schedules,
+    and for a regularized rule its KL weight, reference and reset, so the runner records the average's
+    ``regularized_gap`` to the inner rule's reference, and ``comal(averaged(inpo()))`` re-centres that
+    reference on the average.
     """
     if not isinstance(inner, base.UpdateRule):
         hint = " (call the factory: algorithms.mwu())" if callable(inner) else ""
         raise TypeError(f"averaged: expected an UpdateRule{hint}, got {inner!r}")
 
-    def init(game, key=None, *, ref=None, start=None, self_play=None, **hp):
-        state = inner.init(game, key, ref=ref, start=start, self_play=self_play, **hp)
+    def init(state, game, hp):
+        del hp  # no hyperparameters of its own
         return AveragedState(state, base.probs(inner.policy(state)), jnp.ones((), game.dtype))
 
     def step(s, oracle):
@@ -42,20 +45,10 @@ def averaged(inner: base.UpdateRule) -> base.UpdateRule:
         mean = base.tree_map(lambda m, p: m + (p - m) / count, s.mean, base.probs(inner.policy(state)))
         return AveragedState(state, mean, count)
 
-    return base.UpdateRule(
+    return base.wrap(
+        inner,
         name=f"averaged({inner.name})",
         init=init,
         step=step,
         policy=lambda s: base.tree_map(jnp.log, s.mean),
-        hparams=inner.hparams,
-        accepts=inner.accepts,
-        self_play_only=inner.self_play_only,
-        exact_only=inner.exact_only,
-        check=inner.check,
-        own_comparisons=inner.own_comparisons,
-        with_hparams=None
-        if inner.with_hparams is None
-        else lambda s, values: s._replace(inner=inner.with_hparams(s.inner, values)),
-        rounds=None if inner.rounds is None else lambda s: inner.rounds(s.inner),
-        working_bytes=inner.working_bytes,
     )

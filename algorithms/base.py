@@ -17,7 +17,8 @@ Declared, not inferred: ``hparams`` (names, defaults and ranges), ``accepts`` (`
 oracle's gradients), and for regularized rules ``tau(state)``, ``reference(state)`` and
 ``with_reference(state, ref)`` (log-probabilities), plus an optional ``reset(state)`` that clears auxiliary
 memory when a wrapper re-centres the reference (as optax's lookahead may reset its fast weights). Wrappers
-(``comal``, ``averaged``) use only this interface.
+(``comal``, ``averaged``, ``duels``) use only this interface, and state only what differs from their inner
+rule: :func:`wrap` inherits the rest.
 
 Self-play is a choice made at ``init``: ``self_play=None`` plays one policy on preference games and two
 players on every matrix game; ``True`` needs a symmetric game; ``False`` runs both players of a preference
@@ -75,6 +76,7 @@ __all__ = [
     "Profile",
     "Oracle",
     "make_rule",
+    "wrap",
     "check_hparams",
     "resolve_self_play",
     "normalize",
@@ -672,5 +674,145 @@ def make_rule(
         own_comparisons=own_comparisons,
         working_bytes=working_bytes,
         with_hparams=with_hparams,
+    )
+    return rule
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# wrappers: a rule around another rule, stating only what differs
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Declarations a wrapper reads from its inner rule's state, ``state.inner`` (``with_reference`` and ``reset``
+#: write it back): inherited unless overridden.
+THROUGH_INNER = ("policy", "tau", "reference", "with_reference", "reset", "rounds")
+#: Declarations about the game and the feedback a wrapper copies from its inner rule unless overridden.
+COPIED = ("accepts", "self_play_only", "exact_only", "check", "own_comparisons", "working_bytes")
+
+
+def _through_inner(inner: UpdateRule, field: str):
+    fn = getattr(inner, field)
+    if fn is None:
+        return None
+    if field == "with_reference":
+        return lambda s, ref: s._replace(inner=fn(s.inner, ref))
+    if field == "reset":
+        return lambda s: s._replace(inner=fn(s.inner))
+    return lambda s: fn(s.inner)
+
+
+def wrap(
+    inner: UpdateRule,
+    *,
+    name: str,
+    init: Callable[[Any, Any, dict], Any],
+    step: Callable[[Any, Oracle], Any],
+    hparams: tuple[Hparam, ...] = (),
+    **overrides,
+) -> UpdateRule:
+    """A rule built around ``inner`` that states only what differs from it; every other declaration is
+    inherited (``comal``, ``averaged`` and ``duels`` are written with it).
+
+    The wrapper's state is a ``NamedTuple`` with a field ``inner`` holding the inner rule's state untouched and,
+    when the wrapper declares hyperparameters, a field ``hp`` (``{name: array}``, the game's dtype).
+
+    Args:
+        inner: the wrapped rule.
+        name: the wrapper's display name, e.g. ``f"averaged({inner.name})"``.
+        init: ``init(inner_state, game, hp) -> state``: the wrapper's state around the inner rule's initial
+            state (the helper resolved self-play, the start and the inner hyperparameters through
+            ``inner.init``); ``hp`` holds every hyperparameter of ``hparams``, given or default, as arrays of
+            the game's dtype, validated against their intervals.
+        step: ``step(state, oracle) -> state``: the wrapper's whole step; it calls
+            ``inner.step(state.inner, oracle)`` itself (or with another oracle, as ``duels`` does).
+        hparams: the wrapper's own :class:`Hparam` s (``counts="rounds"`` for one counted in outer rounds,
+            with ``rounds=``). A name ``inner`` declares already is not declared again: values given for it go
+            to the inner rule, and ``hp`` holds the wrapper's default (a COMAL inside a COMAL).
+        overrides: any other :class:`UpdateRule` field, as the wrapper's own value (a function of the
+            wrapper's state for ``policy``, ``tau``, ...; ``None`` drops a declaration).
+
+    Inherited unless overridden: ``policy``, ``tau``, ``reference``, ``with_reference``, ``reset`` and
+    ``rounds`` through ``state.inner`` (``THROUGH_INNER``); ``accepts``, ``self_play_only``,
+    ``exact_only``, ``check``, ``own_comparisons`` and ``working_bytes`` as declared by ``inner``
+    (``COPIED``); ``with_hparams`` writes the wrapper's own names into ``state.hp`` and passes the others
+    to ``inner.with_hparams`` (``None``, no schedules, when the inner rule takes none). The wrapper's
+    ``hparams`` are the inner rule's followed by its own.
+
+    Cache the factory that calls ``wrap`` (``functools.cache``): ``jit`` keys on the rule object.
+
+    Raises:
+        TypeError: ``inner`` is not an :class:`UpdateRule`, ``init``/``step`` are not callable, an entry of
+            ``hparams`` is not an :class:`Hparam`, or an override names no declaration.
+        ValueError: an empty name, or a hyperparameter named twice or named ``start_noise``.
+
+    Example:
+        >>> import typing
+        >>> class Counted(typing.NamedTuple):
+        ...     inner: typing.Any
+        ...     steps: jax.Array
+        >>> inner = algorithms.inpo()
+        >>> counted = algorithms.base.wrap(
+        ...     inner, name="counted(inpo)", init=lambda s, game, hp: Counted(s, jnp.zeros((), jnp.int32)),
+        ...     step=lambda s, oracle: Counted(inner.step(s.inner, oracle), s.steps + 1))
+        >>> counted.regularized, [h.name for h in counted.hparams]   # inpo's declarations, kept
+        (True, ['eta', 'tau', 'start_noise'])
+        >>> int(algorithms.run(counted, games.comal_cycle(), steps=7).state.steps)
+        7
+    """
+    if not isinstance(inner, UpdateRule):
+        hint = " (call the factory, e.g. algorithms.inpo())" if callable(inner) else ""
+        raise TypeError(f"wrap: inner must be an UpdateRule{hint}, got {inner!r}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"wrap: name must be a non-empty string, got {name!r}")
+    for what, fn in (("init", init), ("step", step)):
+        if not callable(fn):
+            raise TypeError(f"wrap ({name}): {what} must be callable, got {fn!r}")
+    own = tuple(hparams)
+    bad = [h for h in own if not isinstance(h, Hparam)]
+    if bad:
+        raise TypeError(f"wrap ({name}): hparams must be Hparam entries, got {bad[0]!r}")
+    names = [h.name for h in own]
+    twice = sorted({n for n in names if names.count(n) > 1} | ({START_NOISE} & set(names)))
+    if twice:
+        raise ValueError(
+            f"wrap ({name}): hyperparameter(s) {', '.join(twice)} named twice ({START_NOISE} is every rule's)"
+        )
+    fields = set(UpdateRule._fields) - {"name", "init", "step", "hparams"}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(
+            f"wrap ({name}): {', '.join(unknown)} is no declaration of an UpdateRule; valid: "
+            f"{', '.join(sorted(fields))}"
+        )
+    inner_names = {h.name for h in inner.hparams}
+    declared = tuple(h for h in own if h.name not in inner_names)
+    mine = {h.name for h in declared}
+
+    rule: UpdateRule  # assigned below, before init can ever be called
+
+    def wrapped_init(game, key=None, *, ref=None, start=None, self_play=None, **hp):
+        given = {n: hp.pop(n) for n in mine if n in hp}
+        state = inner.init(game, key, ref=ref, start=start, self_play=self_play, **hp)
+        check_hparams(rule, given, joint=False, dtype=game.dtype)
+        values = {h.name: jnp.asarray(given.get(h.name, h.default), game.dtype) for h in own}
+        return init(state, game, values)
+
+    def with_hparams(s, values):
+        ours = {n: v for n, v in values.items() if n in mine}
+        rest = {n: v for n, v in values.items() if n not in mine}
+        if ours:
+            s = s._replace(hp={**s.hp, **{n: jnp.asarray(v, s.hp[n].dtype) for n, v in ours.items()}})
+        return s._replace(inner=inner.with_hparams(s.inner, rest)) if rest else s
+
+    inherited = {
+        **{f: _through_inner(inner, f) for f in THROUGH_INNER},
+        **{f: getattr(inner, f) for f in COPIED},
+        "with_hparams": None if inner.with_hparams is None else with_hparams,
+    }
+    rule = UpdateRule(
+        name=name,
+        init=wrapped_init,
+        step=step,
+        hparams=(*inner.hparams, *declared),
+        **{**inherited, **overrides},
     )
     return rule

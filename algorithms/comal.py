@@ -8,9 +8,11 @@ regularization bias), unlike INPO / MMD / Nash-MD alone.
 * :func:`comal` — wraps any rule that declares its reference (``reference``/``with_reference``: ``inpo``,
   ``mmd``, ``nash_md``, ``egpo``, your own): ``inner_steps`` inner steps per outer step; the re-centring is a
   ``jnp.where`` select on a step counter (as optax's lookahead), not Python branching, and may also reset the
-  inner rule's auxiliary memory (``reset=True``, for rules that declare ``reset``).
-* :func:`comal_exact` — the conceptual prox of the paper's theorem: every step solves the regularized game
-  exactly (jitted mirror-prox + Newton, :func:`games.solvers.regularized_solve`) and re-centres.
+  inner rule's auxiliary memory (``reset=True``, for rules that declare ``reset``). Built with
+  :func:`algorithms.base.wrap`: every declaration of the inner rule is kept.
+* :func:`regularized_exact` — the exact solve as a rule: every step lands on the equilibrium of
+  ``J_tau(.; ref)`` (jitted mirror-prox + Newton, :func:`games.solvers.regularized_solve`);
+  :func:`comal_exact` — the conceptual prox of the paper's theorem, COMAL around it with one step per round.
 * :func:`nash_prox` — Nash-Prox (arXiv 2505.19731): ``comal(nash_mp(), inner_steps)``.
 * :func:`m2wu` — M2WU with a slingshot (arXiv 2208.09855, 2305.16610): ``comal(mutation_mwu(), update_freq)``.
 * :func:`mpo` — magnetic preference optimisation (Wang et al., arXiv 2410.16714): MMD whose magnet is reset to
@@ -81,6 +83,7 @@ def comal(
     beta: float | None = None,
     until: float | None = None,
     estimate: bool = False,
+    reads_game: bool = False,
 ) -> base.UpdateRule:
     """COMAL around ``inner`` (default :func:`algorithms.inpo`): the reference-reset family in one wrapper.
 
@@ -100,11 +103,18 @@ def comal(
         until: ``None`` (fixed rounds), or the default ``eps`` of the hyperparameter ``until``: end the round
             once the regularized gap ``gap_tau(pi; ref_k) <= eps_k``. With ``estimate=False`` the gap is
             computed from the game itself: an **analysis oracle** no practical learner has, counted as one
-            oracle call per step. With ``estimate=True`` the same test is run on the rule's own estimate: the
+            oracle call per step; the wrapper then runs with exact feedback only, unless ``reads_game=True``
+            says the oracle is wanted. With ``estimate=True`` the same test is run on the rule's own estimate: the
             regularized gap of :func:`games.metrics.regularized_gap_of_gradients` at the feedback model's
             gradient of the current policy (one more oracle call per step, and its comparisons under sampled
             feedback).
         estimate: see ``until``.
+        reads_game: with ``until`` and without ``estimate``, the gap read from the game is allowed where the
+            learner sees samples only: under sampled or noisy feedback, and around a rule that judges its own
+            comparisons (``own_comparisons``: ``duels``, ``loss_based``). Without it that wrapper declares
+            ``exact_only`` (the runner refuses stochastic feedback) and an inner rule that judges its own
+            comparisons is refused: a sampled rule never reads the exact game silently. With it the name says
+            so (``...,until=eps,reads_game``): an analysis baseline, not a learner.
 
     Hyperparameters: those of ``inner`` (for INPO: ``eta`` 0.5, ``tau`` 0.1), plus ``inner_steps`` (whole
     numbers ``[1, inf)``), with ``beta``: ``beta``, and with ``until``: ``until`` (``(0, inf)``), all counted in outer
@@ -129,6 +139,8 @@ def comal(
     beta = None if beta is None else _check_fraction(beta, "comal: beta")
     if not isinstance(estimate, (bool, np.bool_)):
         raise TypeError(f"comal: estimate must be a bool, got {estimate!r}")
+    if not isinstance(reads_game, (bool, np.bool_)):
+        raise TypeError(f"comal: reads_game must be a bool, got {reads_game!r}")
     if until is not None:
         if isinstance(until, bool) or not isinstance(until, (int, float, np.number)):
             raise TypeError(f"comal: until must be None or a number eps > 0, got {until!r}")
@@ -136,19 +148,36 @@ def comal(
             raise ValueError(f"comal: until must be a finite eps > 0, got {until!r}")
         if inner.tau is None:
             raise ValueError(f"comal: until needs the inner rule's KL weight; {inner.name} declares no tau")
+        if estimate and reads_game:
+            raise ValueError(
+                "comal: estimate=True and reads_game=True contradict each other: until's gap is either "
+                "estimated from the feedback or read from the game"
+            )
         if estimate and inner.own_comparisons:
             raise ValueError(
                 f"comal: estimate=True tests the feedback model's gradient; {inner.name} judges its own pairs "
-                f"and runs with exact feedback, so it has no sampled estimate of the gap: use estimate=False"
+                f"and runs with exact feedback, so it has no sampled estimate of the gap. Put duels outside "
+                f"(duels(comal(rule, K, until=eps, estimate=True), samples)), or read the exact gap on purpose "
+                f"with reads_game=True (an analysis oracle)"
+            )
+        if not estimate and not reads_game and inner.own_comparisons:
+            raise ValueError(
+                f"comal: until=eps reads the regularized gap from the game itself (an analysis oracle), but "
+                f"{inner.name} learns from its own sampled comparisons: pass reads_game=True to read the exact "
+                f"game on purpose, or test an estimate (estimate=True around a rule that asks the feedback "
+                f"for gradients)"
             )
         until = float(until)
     elif estimate:
         raise ValueError("comal: estimate=True needs until=eps (it says how the gap of until is measured)")
+    elif reads_game:
+        raise ValueError("comal: reads_game=True needs until=eps (it says how the gap of until is read)")
     suffix = ",reset" if reset else ""
     suffix += "" if beta is None else f",beta={beta:g}"
-    suffix += "" if until is None else f",until={until:g}" + (",estimate" if estimate else "")
+    if until is not None:
+        suffix += f",until={until:g}" + (",estimate" if estimate else ",reads_game" if reads_game else "")
     name = f"comal({inner.name},{inner_steps}{suffix})"
-    return _comal(inner, inner_steps, bool(reset), name, beta, until, bool(estimate))
+    return _comal(inner, inner_steps, bool(reset), name, beta, until, bool(estimate), bool(reads_game))
 
 
 def _own_hparams(inner_steps: int, beta: float | None, until: float | None) -> dict:
@@ -174,18 +203,20 @@ def _comal(
     beta: float | None = None,
     until: float | None = None,
     estimate: bool = False,
+    reads_game: bool = False,
+    prox_point: bool = False,
 ) -> base.UpdateRule:
+    """COMAL around ``inner``; ``prox_point`` (comal_exact): ``inner_steps`` is fixed, not a hyperparameter,
+    and the proximal-point sequence starts at its start, ``ref_0 = pi_0``."""
     own = _own_hparams(inner_steps, beta, until)
-    inner_names = {h.name for h in inner.hparams}
-    declared = {n: h for n, h in own.items() if n not in inner_names}  # a name the inner has stays fixed
+    fixed = {"inner_steps": own.pop("inner_steps")} if prox_point else {}
 
-    def init(game, key=None, *, ref=None, start=None, self_play=None, **hp):
-        given = {n: hp.pop(n) for n in declared if n in hp}
-        base.check_hparams(rule, given, joint=False, dtype=game.dtype)
-        mine = {n: given.get(n, h.default) for n, h in own.items()}
-        state = inner.init(game, key, ref=ref, start=start, self_play=self_play, **hp)
+    def init(state, game, hp):
         zero = jnp.zeros((), jnp.int32)
-        return ComalState(state, zero, zero, zero, {n: jnp.asarray(v, game.dtype) for n, v in mine.items()})
+        if prox_point:
+            state = inner.with_reference(state, inner.policy(state))
+        fixed_hp = {n: jnp.asarray(h.default, game.dtype) for n, h in fixed.items()}
+        return ComalState(state, zero, zero, zero, {**fixed_hp, **hp})
 
     def gap(state, oracle):
         """The inner iterate's regularized gap to the current reference (``until``)."""
@@ -220,33 +251,17 @@ def _comal(
         rounds = s.rounds + recentre.astype(s.rounds.dtype)
         return ComalState(moved, s.t + 1, jnp.where(recentre, 0, j), rounds, s.hp)
 
-    def with_hparams(s, values):
-        mine = {n: v for n, v in values.items() if n in declared}
-        rest = {n: v for n, v in values.items() if n not in declared}
-        hp = {**s.hp, **{n: jnp.asarray(v, s.hp[n].dtype) for n, v in mine.items()}}
-        state = s.inner if not rest else inner.with_hparams(s.inner, rest)
-        return s._replace(inner=state, hp=hp)
-
-    rule = base.UpdateRule(
+    # the gap read from the game, not asked for by name: exact feedback only
+    reads = until is not None and not estimate and not reads_game
+    return base.wrap(
+        inner,
         name=name,
         init=init,
         step=step,
-        policy=lambda s: inner.policy(s.inner),
-        hparams=(*inner.hparams, *declared.values()),
-        accepts=inner.accepts,
-        self_play_only=inner.self_play_only,
-        exact_only=inner.exact_only,
-        tau=None if inner.tau is None else lambda s: inner.tau(s.inner),
-        reference=lambda s: inner.reference(s.inner),
-        with_reference=lambda s, ref: s._replace(inner=inner.with_reference(s.inner, ref)),
-        reset=None if inner.reset is None else lambda s: s._replace(inner=inner.reset(s.inner)),
-        check=inner.check,
-        own_comparisons=inner.own_comparisons,
-        with_hparams=None if inner.with_hparams is None else with_hparams,
+        hparams=tuple(own.values()),
         rounds=lambda s: s.rounds,
-        working_bytes=inner.working_bytes,
+        exact_only=inner.exact_only or reads,
     )
-    return rule
 
 
 def mpo(inner_steps: int = 100) -> base.UpdateRule:
@@ -299,17 +314,39 @@ def m2wu(update_freq: int | None = 100) -> base.UpdateRule:
     return _comal(mutation_mwu(), update_freq, False, f"m2wu({update_freq})")
 
 
+def regularized_exact(max_iter: int = 100_000) -> base.UpdateRule:
+    """The exact solve of the KL-regularized game as a rule: every step sets the policy to the equilibrium of
+    ``J_tau(.; ref)``, the fixed point ``x ∝ ref exp(A y / tau)``, ``y ∝ ref exp(-A^T x / tau)``, and leaves the
+    reference where it is (so a second step lands on the same point). :func:`comal_exact` is COMAL around it.
+
+    The solve is :func:`games.solvers.regularized_solve` (jitted mirror-prox to a fixed-point residual of
+    ~1e-13, at most ``max_iter`` iterations, then Newton); ``state.residual`` records the last residual. It
+    reads the whole game (``exact_only``) and counts its solve as oracle calls: 2 per mirror-prox iteration
+    (both players' gradients at the half step and at the step) plus 1 per Newton step; the periodic residual
+    checks are not counted. Hyperparameters: ``tau`` (0.1).
+
+    Example:
+        >>> t = algorithms.run(regularized_exact(), games.comal_cycle(), steps=1, record_every=1, tau=0.1)
+        >>> bool(t.metrics["regularized_gap"][-1] < 1e-12)
+        True
+    """
+    max_iter = check_int(max_iter, "regularized_exact: max_iter")
+    return _regularized_exact(max_iter)
+
+
 def comal_exact(max_iter: int = 100_000) -> base.UpdateRule:
     """The conceptual proximal point of COMAL's theorem: ``pi_{k+1}`` = the exact equilibrium of
-    ``J_tau(.; ref = pi_k)``, one outer step per ``step``.
+    ``J_tau(.; ref = pi_k)``, one outer step per ``step``: COMAL around :func:`regularized_exact` with one inner
+    step per round. The sequence starts at the start, ``ref_0 = pi_0`` (the start, default the reference,
+    perturbed by ``start_noise``), and the round's length is fixed, not a hyperparameter; otherwise it is
+    ``comal(regularized_exact(max_iter), 1)``, the same numbers when the start is the reference.
 
-    The inner solve runs to a fixed-point residual of ~1e-13 (at most ``max_iter`` mirror-prox iterations, then
-    Newton); ``state.residual`` records it. It reads the whole game (exact feedback only) and counts its inner
-    solve as oracle calls: 2 per mirror-prox iteration (both players' gradients at the half step and at the
-    step) plus 1 per Newton step; the periodic residual checks are not counted. Hyperparameters: ``tau`` (0.1).
+    It reads the whole game (exact feedback only) and counts its inner solve as oracle calls (see
+    :func:`regularized_exact`); ``state.inner.residual`` is the last solve's residual. Hyperparameters: ``tau``
+    (0.1).
     """
     max_iter = check_int(max_iter, "comal_exact: max_iter")
-    return _comal_exact(max_iter)
+    return _comal(_regularized_exact(max_iter), 1, False, "comal_exact", prox_point=True)
 
 
 #: Newton polishing steps of :func:`games.solvers.regularized_solve` (its default).
@@ -317,11 +354,11 @@ _NEWTON_STEPS = 4
 
 
 @functools.cache
-def _comal_exact(max_iter: int) -> base.UpdateRule:
+def _regularized_exact(max_iter: int) -> base.UpdateRule:
 
     def init_state(game, logits, ref, key, tau):
-        del game, ref, key
-        return ProxState(logits, logits, tau, jnp.zeros((), logits.x.dtype))
+        del game, key
+        return ProxState(logits, ref, tau, jnp.zeros((), logits.x.dtype))
 
     def step(s, oracle):
         rx, ry = s.ref.pair()
@@ -330,10 +367,10 @@ def _comal_exact(max_iter: int) -> base.UpdateRule:
         )
         oracle.count(2 * iterations + _NEWTON_STEPS)
         logits = Profile(lx) if s.logits.self_play else Profile(lx, ly)
-        return ProxState(logits, logits, s.tau, res.astype(s.residual.dtype))
+        return ProxState(logits, s.ref, s.tau, res.astype(s.residual.dtype))
 
     return base.make_rule(
-        "comal_exact",
+        "regularized_exact",
         init_state,
         step,
         hparams={"tau": (0.1, "(0, inf)")},

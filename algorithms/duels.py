@@ -21,9 +21,6 @@ from __future__ import annotations
 import functools
 from typing import Any, NamedTuple
 
-import jax
-import jax.numpy as jnp
-
 import games
 from games.core import check_int
 from games.feedback import Oracle
@@ -35,7 +32,7 @@ __all__ = ["duels"]
 
 class DuelState(NamedTuple):
     inner: Any
-    samples: jax.Array  # duels judged per action in the current step
+    hp: dict  # {"samples": duels judged per action in the current step}
 
 
 def duels(inner: base.UpdateRule, samples: int, *, counts: bool = False) -> base.UpdateRule:
@@ -76,53 +73,34 @@ def duels(inner: base.UpdateRule, samples: int, *, counts: bool = False) -> base
 def _duels(inner: base.UpdateRule, samples: int, counts: bool) -> base.UpdateRule:
     own = base.Hparam("samples", float(samples), f"[1, {samples}]", integer=True)
     feedback = games.feedback.sampled(samples)
+    name = f"duels({inner.name},{samples}{',counts' if counts else ''})"
 
-    def init(game, key=None, *, ref=None, start=None, self_play=None, **hp):
-        given = {"samples": hp.pop("samples")} if "samples" in hp else {}
-        base.check_hparams(rule, given, joint=False, dtype=game.dtype)
-        state = inner.init(game, key, ref=ref, start=start, self_play=self_play, **hp)
-        return DuelState(state, jnp.asarray(given.get("samples", own.default), game.dtype))
+    def init(state, game, hp):
+        del game
+        return DuelState(state, hp)
 
     def step(s, oracle):
         if oracle.feedback.kind != "exact":
             raise ValueError(
-                f"{rule.name} judges its own duels: run it with exact feedback, got {oracle.feedback.name}"
+                f"{name} judges its own duels: run it with exact feedback, got {oracle.feedback.name}"
             )
-        mine = Oracle(oracle.game, feedback, oracle.next_key(), judged=s.samples, counts=counts)
+        mine = Oracle(oracle.game, feedback, oracle.next_key(), judged=s.hp["samples"], counts=counts)
         state = inner.step(s.inner, mine)
         oracle.count(mine.calls, mine.comparisons)
         return s._replace(inner=state)
-
-    def with_hparams(s, values):
-        rest = {n: v for n, v in values.items() if n != "samples"}
-        state = s.inner if not rest else inner.with_hparams(s.inner, rest)
-        k = values.get("samples", s.samples)
-        return DuelState(state, jnp.asarray(k, s.samples.dtype))
 
     def working_bytes(game) -> int:
         # counts: a few numbers per action; duels: every drawn duel (feedback.sampled's estimate)
         drawn = 0 if counts else feedback.working_bytes(game, self_play=False)
         return drawn + (inner.working_bytes or (lambda g: 0))(game)
 
-    rule = base.UpdateRule(
-        name=f"duels({inner.name},{samples}{',counts' if counts else ''})",
+    return base.wrap(
+        inner,
+        name=name,
         init=init,
         step=step,
-        policy=lambda s: inner.policy(s.inner),
-        hparams=(*inner.hparams, own),
-        accepts=inner.accepts,
-        self_play_only=inner.self_play_only,
+        hparams=(own,),
         exact_only=False,
-        tau=None if inner.tau is None else lambda s: inner.tau(s.inner),
-        reference=None if inner.reference is None else lambda s: inner.reference(s.inner),
-        with_reference=None
-        if inner.with_reference is None
-        else lambda s, ref: s._replace(inner=inner.with_reference(s.inner, ref)),
-        reset=None if inner.reset is None else lambda s: s._replace(inner=inner.reset(s.inner)),
-        check=inner.check,
         own_comparisons=True,
-        with_hparams=None if inner.with_hparams is None else with_hparams,
-        rounds=None if inner.rounds is None else lambda s: inner.rounds(s.inner),
         working_bytes=working_bytes,
     )
-    return rule

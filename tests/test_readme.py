@@ -5,6 +5,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).parent.parent
@@ -158,17 +159,27 @@ def test_figures_are_drawn_by_the_current_code():
 
 def test_wrapper_guide_keeps_its_promise_of_under_30_lines():
     code = block_after("wrapper")
-    body = code[code.index("class MeanState") : code.index("\ngame = ")]
+    body = code[code.index("class MeanState") : code.index("\nrule = ")]
     assert len(body.strip().splitlines()) < 30
+    assert "base.wrap(" in body and "conformance.check_rule(rule)" in code
 
 
 @pytest.mark.slow
 def test_wrapper_guide_runs_as_written(capsys):
-    """``docs/guide/writing-a-wrapper.md``: COMAL re-centred on the round's mean policy, built from the public API."""
+    """``docs/guide/writing-a-wrapper.md``: COMAL re-centred on the round's mean policy, written with
+    ``base.wrap`` and passed through the conformance kit (the block runs ``check_rule``)."""
     code = block_after("wrapper")
     exec(compile(code, "docs-wrapper", "exec"), ns := {})
     gap, rounds = capsys.readouterr().out.split()[1::2]  # "gap 3.5e-16 after 50 rounds"
     assert float(gap) < 1e-10 and int(rounds) == 50
-    rule = ns["mean_comal"](ns["algorithms"].inpo(), 100)
-    assert rule is ns["mean_comal"](ns["algorithms"].inpo(), 100)  # cached: one compilation
-    assert rule.regularized and "inner_steps" in {h.name for h in rule.hparams}
+    inpo = ns["algorithms"].inpo()
+    rule = ns["mean_comal"](inpo, 100)
+    assert rule is ns["mean_comal"](inpo, 100)  # cached: one compilation
+    # the helper kept the inner rule's declarations and added the wrapper's own
+    assert rule.regularized and rule.tau is not None and rule.with_hparams is not None
+    assert [h.name for h in rule.hparams] == [*(h.name for h in inpo.hparams), "inner_steps"]
+    # the round's mean, not its last iterate: after the first round of 2 steps, ref = mean of pi_1, pi_2
+    game = ns["games"].comal_cycle()
+    two = ns["algorithms"].run(ns["mean_comal"](inpo, 2), game, steps=2, record_policy=True)
+    mean = (two.policies.x[1] + two.policies.x[2]) / 2
+    np.testing.assert_allclose(np.exp(two.state.inner.ref.x), mean, rtol=1e-14)  # exp(log(.)): a few ulp
