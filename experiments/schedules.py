@@ -145,7 +145,9 @@ def build_rule(text: str, s: str, policy, kmax: int, prompts=None, no_wrap: bool
         inner = algorithms.duels(rule, kmax, counts=True)
     if not _resets(text, no_wrap):
         return inner
-    return algorithms.comal(inner, UNTIL_CAP, until=UNTIL[0]) if _until(s) else algorithms.comal(inner, EVERY)
+    if _until(s):  # the analysis oracle: it reads the exact game, so the row is labelled and kept unranked
+        return algorithms.comal(inner, UNTIL_CAP, until=UNTIL[0], reads_game=True)
+    return algorithms.comal(inner, EVERY)
 
 
 def _scopes(text: str) -> tuple:
