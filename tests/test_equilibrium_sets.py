@@ -265,3 +265,17 @@ def test_a_wrong_lp_answer_fails_its_certificate(monkeypatch):
     monkeypatch.setattr(scipy.optimize, "linprog", not_optimal)
     with pytest.raises(games.SolverError, match="face LP .*failed: status 1: iteration limit"):
         games.value_range(games.dominated_response(), [1.0, 0.0, 0.0, 0.0])
+
+
+def test_max_entropy_on_a_face_with_implicit_equalities():
+    """LLMFAO's crowd margins game: its face is a slab of width ~1e-9 in the full space (every column some
+    equilibrium plays is tight at every point), where SLSQP on the inequalities reported them incompatible. The
+    selection lies in the set's bounds, plays exactly the 31 models some equilibrium plays, and is an
+    equilibrium (gap ~ 0; 31 and the 1e-12 from the audit of issue 33, not from this code)."""
+    g = games.comparisons.comparison_game(
+        games.datasets.llmfao("crowd").pooled(), kind="margins", missing="tie", dtype="float64"
+    )
+    s, me = games.equilibrium_set(g), games.max_entropy_equilibrium(g)
+    assert int(s.in_some_x.sum()) == 31 and not s.in_every_x.any() and not s.unique
+    assert np.all(s.x_min - 1e-9 <= me.x) and np.all(me.x <= s.x_max + 1e-9)
+    assert int((me.x > 1e-9).sum()) == 31 and me.gap < 1e-12 and me.certificate < 1e-6
