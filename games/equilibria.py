@@ -320,7 +320,9 @@ def value_range(game: Game, c, *, player: int = 0) -> tuple:
 def worst_case_win_rate_range(game: Game, against: Game) -> tuple[float, float]:
     """Range of the worst-case win rate ``f(x) = 1/2 + min_j (x^T B)_j`` of ``game``'s equilibria, judged by
     another preference game ``against`` (payoff ``B = P - 1/2``); rho-weighted over ``against``'s prompts,
-    as :func:`games.worst_case_win_rate`.
+    as :func:`games.worst_case_win_rate`. Any square game over the same actions is read the same way, its
+    payoff as a win rate minus 1/2: e.g. the worst case over the unobserved pairs
+    (``games.from_comparisons(..., missing="worst_case")``, not a preference game: ``P + P^T < 1`` there).
 
     ``f`` is concave and piecewise linear in ``x``, so the two ends need different routes:
 
@@ -334,8 +336,8 @@ def worst_case_win_rate_range(game: Game, against: Game) -> tuple[float, float]:
         game: the game whose equilibria (row player) are evaluated.
         against: a preference game with the same actions (and prompts).
     Raises:
-        TypeError: either argument not a :class:`Game`.  ValueError: ``against`` not a preference game, or
-        shapes that differ.  SolverError: an LP or its certificate fails.
+        TypeError: either argument not a :class:`Game`.  ValueError: ``against`` not square, or shapes that
+        differ.  SolverError: an LP or its certificate fails.
 
     Example:
         >>> lo, hi = games.worst_case_win_rate_range(games.duplicated_response(), games.duplicated_response())
@@ -344,10 +346,6 @@ def worst_case_win_rate_range(game: Game, against: Game) -> tuple[float, float]:
     """
     _check_game(game, "worst_case_win_rate_range")
     _check_game(against, "worst_case_win_rate_range")
-    if not against.preference:
-        raise ValueError(
-            "worst_case_win_rate_range: `against` must be a preference game (a win rate needs P)"
-        )
     if against.A.shape[:-1] != game.A.shape[:-1] or against.shape[0] != against.shape[1]:
         raise ValueError(
             f"worst_case_win_rate_range: `against` has shape {tuple(against.A.shape)}, but the row policies of "

@@ -66,6 +66,15 @@ def test_worst_case_win_rate_range_against_another_judge():
         assert float(games.worst_case_win_rate(games.preference_game(P), x)) == pytest.approx(want, abs=1e-12)
 
 
+def test_worst_case_win_rate_range_against_the_worst_completion():
+    """Every pair unobserved, completed in the worst case (not a preference game: B = -1/2 off the diagonal, so
+    P + P^T = 0 there): the robust win rate is 1/2 + min_j -(1 - x_j)/2 = min_j x_j / 2. On RPS_M's set
+    min(1/3 - m/2, m) runs from 0 (m = 0 or 2/3) to 2/9 (m = 2/9): win rates 0 to 1/9."""
+    worst = games.matrix_game(np.where(np.eye(4) == 1, 0.0, -0.5))
+    lo, hi = games.worst_case_win_rate_range(rps_m(), worst)
+    assert lo == pytest.approx(0.0, abs=1e-12) and hi == pytest.approx(1 / 9, abs=1e-12)
+
+
 def test_a_dominated_action_has_max_mass_zero():
     s = games.equilibrium_set(games.dominated_response())
     want = [4 / 11, 3 / 11, 4 / 11, 0]
@@ -223,9 +232,9 @@ def test_both_players_bounds_hold_on_general_matrix_games(A):
         (lambda: games.value_range(games.comal_cycle(), [1.0, 0.0, 0.0], player=2), ValueError, "2"),
         (lambda: games.value_range(games.comal_cycle(), [1.0, 0.0, 0.0], player=True), ValueError, "True"),
         (
-            lambda: games.worst_case_win_rate_range(games.comal_cycle(), games.matrix_game(np.eye(3))),
+            lambda: games.worst_case_win_rate_range(games.comal_cycle(), games.matrix_game(np.ones((3, 2)))),
             ValueError,
-            "preference",
+            "shape",
         ),
         (
             lambda: games.worst_case_win_rate_range(games.comal_cycle(), games.duplicated_response()),
