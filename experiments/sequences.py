@@ -116,7 +116,7 @@ def _feedback(text) -> str:
     spec = text if text == "both" else study.feedback().metadata["parse"](text)  # the shared flag's parse
     if spec.startswith("noisy"):
         raise ValueError(
-            f"--feedback {spec}: the loss-based rules judge their own pairs; give exact/sampled:K"
+            f"--feedback {spec}: the loss-based rules judge their own pairs (exact or sampled:K)"
         )
     return spec
 
@@ -320,8 +320,15 @@ def report(c: Config, t: dict, folder) -> dict:
     rank = {"game": c.games, "policy": c.policies, "rule": rules, "feedback": feedback}
     keys = [df[k].map({v: i for i, v in enumerate(vals)}) for k, vals in rank.items()]
     df = df.iloc[np.lexsort([df["step"], df["metric"].to_numpy().astype(str), df["seed"], *keys[::-1]])]
-    output.write_frame(folder / "trace.csv", df.reset_index(drop=True))  # replaces the shell's (units' order)
-    output.write_frame(folder / "summary.csv", rows := summary(df.reset_index(drop=True)))
+    df = df.reset_index(drop=True)
+    output.write_frame(folder / "trace.csv", df)  # replaces the shell's, in the units' order
+    # per (game, policy, rule, feedback): results.summary of the gap at LEVEL, comparisons, final mass on a
+    by = ("game", "policy", "rule", "feedback")
+    mass = results.summary(df, by=by, level=LEVEL, metric="favoured_mass")["final"]
+    judged = df.groupby(list(by), sort=False)["comparisons"].max().to_numpy().astype(int)
+    rows = results.summary(df, by=by, level=LEVEL).drop(columns="curve")
+    rows = rows.assign(comparisons=judged, favoured_mass=mass)
+    output.write_frame(folder / "summary.csv", rows)
     best = {r.game: (r.start, r.best) for r in t["direct"].itertuples()} if "direct" in t else {}
     mass = lambda g: float(games.sequences.token_mass(games.solve(g).x, g.sequences, FAVOURED))
     nash, direct = {}, []
@@ -336,38 +343,17 @@ def report(c: Config, t: dict, folder) -> dict:
     output.write_csv(folder / "direct.csv", direct, header)
     output.save_figure(figure(df, c.x), folder / "sequences.png", drawn_by=figures.drawn_by(figure))
     low, n = rows.loc[rows["final"].idxmin()], len(rows)
-    print(
-        f"summary.csv: {n} runs of {c.steps} iterations; lowest final gap {low['final']:.2e} ({', '.join(low[:4])})"
-    )
+    print(f"summary.csv: {n} runs; lowest final gap {low['final']:.2e} ({', '.join(low[:4])})")
     print(f"{int((rows['reached'] == 1).sum())} of {n} stay below {LEVEL:g}; Nash mass on a: {nash}")
     rules = [dict(name=display_name(r), source=r, loss=resolve_loss(r)[0].name) for r in c.rules]
-    for r, rule in zip(c.rules, rules):
-        rule["comal"] = resolve_loss(r)[1]
+    rules = [r | dict(comal=resolve_loss(r["source"])[1]) for r in rules]
     policies = dict(names=list(c.policies), transformer=WIDTH, transformer_optimizer="optax.adam(1e-2)")
     runs = dict(kinds=list(feedbacks(c)), pairs=list(pairs(c)), labels="hard", draws="token by token")
-    return {
-        "rules": rules,
-        "policies": policies,
-        "feedback_runs": runs,
-        "optimizer_steps": OPTIMIZER_STEPS,
-        "start_noise": START_NOISE,
-        "record_every": c.steps // 10,
-        "nash_favoured_mass": nash,
-    }
+    steps = dict(optimizer_steps=OPTIMIZER_STEPS, start_noise=START_NOISE, record_every=c.steps // 10)
+    return dict(rules=rules, policies=policies, feedback_runs=runs, **steps, nash_favoured_mass=nash)
 
 
 LEVEL = 1e-2  # the summary's level
-
-
-def summary(df):
-    """One row per (game, policy, rule, feedback): :func:`experiments.common.results.summary` of the gap at
-    :data:`LEVEL` against iterations, the comparisons judged and the final mass on the favoured token (median
-    over seeds)."""
-    by = ("game", "policy", "rule", "feedback")
-    rows = results.summary(df, by=by, level=LEVEL)
-    mass = results.summary(df, by=by, level=LEVEL, metric="favoured_mass")
-    judged = df.groupby(list(by), sort=False)["comparisons"].max().to_numpy()
-    return rows.drop(columns="curve").assign(comparisons=judged.astype(int), favoured_mass=mass["final"])
 
 
 def figure(df, x: str = "steps"):
@@ -385,9 +371,8 @@ REFUSES = {
     "comparisons": "the games are sequence games (a token table); comparison records make a tabular game",
     "schedules": "the loss-based rules run at constant step sizes",
 }
-STUDY_DECL = study.Study(
-    STUDY, __doc__.splitlines()[0], Config, units, simulate, report, prepare, REFUSES, named
-)
+DESCRIPTION = __doc__.splitlines()[0]
+STUDY_DECL = study.Study(STUDY, DESCRIPTION, Config, units, simulate, report, prepare, REFUSES, named)
 main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
