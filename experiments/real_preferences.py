@@ -134,6 +134,14 @@ def _canonical(game) -> np.ndarray:
         return np.full(game.shape[0], np.nan)
 
 
+def _win_rates(game, against) -> np.ndarray:
+    """The range of the worst-case win rate over ``game``'s equilibria in ``against``, in [0, 1] (the LPs' ends
+    can fall 1e-13 outside)."""
+    import games
+
+    return np.clip(games.worst_case_win_rate_range(game, against), 0.0, 1.0)
+
+
 def _judge(c: Config, j: str) -> dict:
     import pandas as pd
 
@@ -172,15 +180,13 @@ def _transfer(c: Config) -> dict:
     """The range of the worst-case win rate of judge A's equilibria (each game) in judge B's rates game."""
     import pandas as pd
 
-    import games
-
     rows = []
     for kind in KINDS:
         for a in JUDGES:
             game, me = _game(a, kind, c.missing, c.dtype), _canonical(_game(a, kind, c.missing, c.dtype))
             for b in JUDGES:
                 B = _game(b, "rates", c.missing, c.dtype)
-                lo, hi = games.worst_case_win_rate_range(game, B)
+                lo, hi = _win_rates(game, B)
                 rows.append([kind, a, b, lo, hi, 0.5 + float((me @ np.asarray(B.A)).min())])
     cols = "kind nash_of scored_in worst_case_win_rate_min worst_case_win_rate_max max_entropy".split()
     return {"transfer": pd.DataFrame(rows, columns=cols)}
@@ -198,7 +204,7 @@ def _missing(c: Config) -> dict:
         worst = games.from_comparisons(_llmfao(j).pooled(), missing="worst_case")
         for m in games.comparisons.MISSING:
             g = _game(j, "rates", m, c.dtype)
-            s, (lo, hi) = games.equilibrium_set(g, support_tol=TOL), games.worst_case_win_rate_range(g, worst)
+            s, (lo, hi) = games.equilibrium_set(g, support_tol=TOL), _win_rates(g, worst)
             some = [g.labels[i] for i in np.argsort(-s.x_max) if s.x_max[i] > TOL]
             rows.append([j, m, s.unique, int(s.in_every_x.sum()), len(some), lo, hi, "; ".join(some[:8])])
     cols = ["judge", "missing", "unique", "in_every", "in_some", "robust_win_rate_min", "robust_win_rate_max"]
@@ -214,7 +220,7 @@ def _prompts(c: Config) -> dict:
     ctx, pooled = (_game("crowd", "rates", c.missing, c.dtype, p) for p in (True, False))
     s, P, rows = games.equilibrium_set(ctx, support_tol=TOL), np.asarray(ctx.P), []
     for i, name in enumerate(_llmfao("crowd").prompts):
-        lo, hi = games.worst_case_win_rate_range(pooled, games.preference_game(P[i], dtype=c.dtype))
+        lo, hi = _win_rates(pooled, games.preference_game(P[i], dtype=c.dtype))
         unique = bool((s.x_max[i] - s.x_min[i] <= TOL).all())
         every, some = s.in_every_x[i].sum(), s.in_some_x[i].sum()
         rows.append([name, float(ctx.weights[i]), unique, every, some, lo, hi])
@@ -254,8 +260,8 @@ def report(c: Config, t: dict, folder) -> dict:
     import games
 
     fig = equilibria_figure(t["equilibria"], c.missing, c.boot)
-    for suffix in (".png", ".pdf"):
-        output.save_figure(fig, folder / f"equilibria{suffix}", drawn_by=figures.drawn_by(equilibria_figure))
+    for suffix in (".png", ".pdf"):  # dpi 90: 59 rows of bars, under the docs' 250 kB
+        output.save_figure(fig, folder / f"equilibria{suffix}", 90, figures.drawn_by(equilibria_figure))
     reg, items = {}, study.game_items(c)
     for item in items:
         gs = _rules_game(c, item)
@@ -284,7 +290,7 @@ def _print(title: str, df, cols: str = "") -> None:
     df = df[cols.split()] if cols else df
     fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)
     rows = [[fmt(v) for v in r] for r in df.itertuples(False)]
-    print(f"\n{title}\n" if title else "", tables.table(rows, list(df)))
+    print(f"\n{title}\n" if title else "", tables.table(rows, list(df)), sep="")
 
 
 def equilibria_figure(eq, missing, boot):

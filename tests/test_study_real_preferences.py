@@ -70,7 +70,7 @@ def test_takes_a_user_rule_and_a_user_game(tmp_path, monkeypatch):
 
 @pytest.mark.slow  # the crowd's two bootstraps run first: ~10 s
 def test_a_bootstrap_resample_that_cannot_be_built_is_one_line(tmp_path, capsys):
-    """--missing bradley_terry on GPT-3.5's resamples: one judgment per pair, so a resample can leave a model
+    """--missing bradley_terry on GPT-4's resamples: one judgment per pair, so a resample can leave a model
     that never loses (no Bradley-Terry fit); the error names the resample, exit 2, no folder."""
     out = tmp_path / "bt"
     with pytest.raises(SystemExit) as exc:
@@ -97,7 +97,7 @@ def test_quick_outputs(quick):
     eq = pd.read_csv(out / "equilibria.csv")
     assert len(eq) == 3 * 2 * 59
     np.testing.assert_allclose(eq.groupby(["judge", "kind"])["max_entropy"].sum(), 1.0, atol=1e-9)
-    assert (eq.lo <= eq.mass_min + 1e-12).all() or (eq.lo <= eq.hi).all()
+    assert (eq.lo <= eq.hi).all()  # 2.5 % of the resampled least masses, 97.5 % of the greatest
     assert ((eq.mass_min <= eq.max_entropy + 1e-9) & (eq.max_entropy <= eq.mass_max + 1e-9)).all()
     assert (eq.in_every <= eq.in_some).all() and eq.in_some_probability.between(0, 1).all()
     summary = pd.read_csv(out / "summary.csv")
