@@ -56,7 +56,6 @@ class Config(study.Base):
     jobs: int = study.jobs()
     boot: int = study.option(200, "resamples per judge and game (default 200)", quick=10, parse=_boot)
     missing: str = study.option("tie", "the judges' unobserved pairs (default tie)", choices=MISSING)
-    cluster: str = study.option("records", "bootstrap unit: records or prompt", choices=("records", "prompt"))
     tau_line: float = study.option(0.1, "tau of the regularized-equilibrium line of rules.png (default 0.1)")
 
     @property
@@ -148,17 +147,16 @@ def _judge(c: Config, j: str) -> dict:
     import games
     from games import social_choice as sc
 
-    data, pooled = _llmfao(j), _llmfao(j).pooled()
+    pooled = _llmfao(j).pooled()
     fit = games.bradley_terry_fit(pooled)
     triads, hodge = sc.cyclic_triads(pooled), sc.hodge_decomposition(pooled)
     lead = sc.exploitability(_game(j, "rates", c.missing, c.dtype), fit.leader)
     opts = dict(n=c.boot, seed=c.seed, missing=c.missing)
     worst = lambda g: sc.exploitability(g, fit.leader).worst_case_win_rate
     wlo, whi = games.bootstrap(pooled, worst, **opts).interval()
-    eq_rows, summary, by_prompt = [], [], c.cluster == "prompt"
-    for kind in KINDS:
-        game, given = _game(j, kind, c.missing, c.dtype), data if by_prompt else pooled
-        b = games.bootstrap(given, _ranges, cluster="prompt" if by_prompt else None, kind=kind, **opts)
+    eq_rows, summary = [], []
+    for kind in KINDS:  # records resampled: a prompt resample's game is per prompt, not the pooled one's set
+        game, b = _game(j, kind, c.missing, c.dtype), games.bootstrap(pooled, _ranges, kind=kind, **opts)
         (lo, hi), me = b.estimate, _canonical(game)
         some_b = b.samples[:, 1] > TOL  # [boot, n]: in some equilibrium of the resample
         for i, m in enumerate(game.labels):
@@ -270,7 +268,7 @@ def report(c: Config, t: dict, folder) -> dict:
         trace = t["trace"][t["trace"].game == gs.label]
         fig = results.gap_figure(trace, by=("rule", "feedback"), refs=[line], title=f"rules on {gs.label}")
         output.save_figure(fig, folder / f"rules{'' if len(items) == 1 else '-' + gs.label}.png")
-    print(f"LLMFAO, unobserved pairs: {c.missing}; bootstrap over {c.cluster}, {c.boot} times, seed {c.seed}")
+    print(f"LLMFAO, unobserved pairs: {c.missing}; bootstrap over records, {c.boot} times, seed {c.seed}")
     show = "judge kind unique in_every in_some in_some_boot_lo in_some_boot_hi top_model top_mass_min top_mass_max"
     _print("", t["summary"], show + " condorcet smith_size cyclic_triads bt_leader bt_leader_worst_win_rate")
     _print("worst-case win rate of judge A's equilibria in judge B's rates game", t["transfer"])
@@ -281,7 +279,7 @@ def report(c: Config, t: dict, folder) -> dict:
         _print(title, t["rules"][t["rules"].game == game])
     game = dict(name="llmfao", judges=list(JUDGES), missing=c.missing, kinds=list(KINDS))
     game |= dict(source="dustalov/llmfao@9e224e94 (CC BY 4.0)", rules_on=dict(zip(items, reg)))
-    boot = dict(resamples=c.boot, cluster=c.cluster, seed=c.seed, support_tol=TOL)
+    boot = dict(resamples=c.boot, cluster="records", seed=c.seed, support_tol=TOL)
     return {"steps": c.steps, "record_every": c.record_every, "bootstrap": boot, "game": game}
 
 
