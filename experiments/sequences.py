@@ -25,8 +25,8 @@ import numpy as np
 from .common import cli, figures, output, results, study, tables
 
 STUDY = "sequences"
-#: label -> registered loss (algorithms.losses.LOSSES); ``comal(X)`` wraps the rule of ``X`` in COMAL
-RULES = {"inpo": "inpo", "comal(inpo)": "inpo", "dpo": "dpo", "egpo": "egpo"}
+#: the default rules: registered losses (algorithms.losses.LOSSES); ``comal(X)`` wraps the rule of ``X`` in COMAL
+RULES = ("inpo", "comal(inpo)", "dpo", "egpo")
 POLICIES = ("tabular", "autoregressive", "transformer")
 #: name -> (vocab, length, judge, options)
 GAMES = {
@@ -82,8 +82,8 @@ def resolve_loss(label: str):
             why = "COMAL around COMAL is not a rule of this study" if nested else f"{loss.name} has none"
             raise ValueError(f"rule {label!r}: COMAL re-centres a regularized loss's reference; {why}")
         return loss, True
-    if label in RULES or label in losses.LOSSES:
-        return losses.LOSSES[RULES.get(label, label)], False
+    if label in losses.LOSSES:
+        return losses.LOSSES[label], False
     if ":" not in label:
         valid = ", ".join(dict.fromkeys([*RULES, *losses.LOSSES]))
         raise ValueError(f"--rules: unknown {label!r}; valid: {valid}, module:attribute or comal(...)")
@@ -141,8 +141,7 @@ def load(item: str, dtype: str, seed: int):
 class Config(study.Base):
     rules: tuple = study.option(
         ",".join(RULES),
-        "a study label, a loss of algorithms.losses.LOSSES, your own Loss as module:attribute, or comal(any of "
-        f"these) for a regularized loss (default {','.join(RULES)}; --quick inpo)",
+        "losses: names of algorithms.losses.LOSSES, yours as module:attribute, comal(a regularized one)",
         quick="inpo",
         parse=_rules,
     )
