@@ -1,15 +1,15 @@
-"""Real preferences: the LLMFAO comparisons of 59 language models as games, with uncertainty, judges and rules.
+"""Real preferences: the LLMFAO comparisons of 59 language models as games, their equilibrium sets and judges.
 
-For each judge (the crowd, GPT-3.5, GPT-4; LLMFAO by D. Ustalov, CC BY 4.0, shipped in ``games/data/llmfao``):
-the equilibrium of the rates game (NLHF) and of the margin game (the maximal lottery), with bootstrap intervals
-of every model's mass and the probability that it is in the support; the support size, the Condorcet winner or
-the Smith set, the share of cyclic triads and the Hodge curl share; the Bradley-Terry leader's worst-case win
-rate and duality gap. Across judges: judge A's Nash policy scored in judge B's game; the equilibrium under each
-treatment of the unobserved pairs (``tie``, ``bradley_terry``, ``worst_case``); per-prompt games against the
-pooled one. Then the update rules on ``--games`` (default the crowd's rates game), with exact feedback and with
-``--feedback``: does COMAL reach the equilibrium, and how large is INPO's regularization bias there?
+For each judge (the crowd, GPT-3.5, GPT-4; LLMFAO by D. Ustalov, CC BY 4.0, shipped in ``games/data/llmfao``)
+and game (rates: NLHF; margins: the maximal lottery) the whole equilibrium set (:mod:`games.equilibria`): is it
+unique, every model's least and greatest mass over it, the models in every and in some equilibrium, the
+maximum-entropy equilibrium (the canonical selection), and a bootstrap of the ranges; the Condorcet winner or
+Smith set, cyclic triads, the Hodge curl share; the Bradley-Terry leader's worst-case win rate. Across judges:
+the range of the worst-case win rate of judge A's equilibria in judge B's game; the set under each treatment of
+the unobserved pairs (``--missing bradley_terry`` fails on a GPT judge's resample where a model never loses:
+the error names the resample); per-prompt sets. Then the update rules on ``--games`` (default: crowd, rates).
 
-    python -m experiments real_preferences [--quick] [--boot 1000] [--missing tie] [--rules ...] [--games ...]
+    python -m experiments real_preferences [--quick] [--boot 200] [--missing tie] [--rules ...] [--games ...]
 """
 
 from __future__ import annotations
@@ -20,54 +20,42 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, output, rules, study, tables
+from .common import cli, figures, output, results, study, tables
 
 STUDY = "real_preferences"
 JUDGES = ("crowd", "gpt3", "gpt4")
 KINDS = ("rates", "margins")
 MISSING = ("tie", "bradley_terry", "worst_case")  # games.comparisons.MISSING (a test keeps them equal)
-TOL = 1e-9  # a model is "in the support" above this mass
+TOL = 1e-9  # a model is "in" an equilibrium above this mass
+#: The columns of equilibria.csv (per judge, game and model) and summary.csv (per judge and game).
+EQUILIBRIA = """judge kind missing model mass_min mass_max in_every in_some max_entropy lo hi in_some_probability
+    in_every_probability bt_score"""
+SUMMARY = """judge kind missing records unique in_every in_some in_some_boot_lo in_some_boot_hi stable_models value
+    top_model top_mass top_mass_min top_mass_max condorcet smith_size cyclic_triads curl_share bt_leader
+    bt_leader_mass_min bt_leader_mass_max bt_leader_worst_win_rate bt_leader_worst_win_rate_lo
+    bt_leader_worst_win_rate_hi bt_leader_gap bt_leader_beaten_by"""
 
 
 def _boot(text) -> int:
-    n = cli.positive_int("--boot")(str(text))
-    if n < 2:
-        raise ValueError("--boot must be >= 2")
-    return n
+    """An integer >= 2, also written as ``1e3`` (so that ``--boot 1e9`` reaches the memory check)."""
+    n = cli.positive("--boot")(str(text))
+    if n != int(n) or n < 2:
+        raise ValueError(f"--boot must be an integer >= 2, got {text!r}")
+    return int(n)
 
 
 @dataclass(frozen=True)
 class Config(study.Base):
     rules: tuple = study.rules("all", "the rules run on --games", quick="inpo,comal")
-    games: tuple = study.games(
-        "crowd",
-        "the games the rules run on (a judge: its pooled rates game, unobserved pairs as --missing)",
-        named=JUDGES,
-    )
+    games: tuple = study.games("crowd", "the games the rules run on (a judge: its rates game)", named=JUDGES)
     comparisons: str = study.comparisons("a game the rules run on too")
-    feedback: str = study.feedback(
-        "sampled:64",
-        "what the rules observe besides exact feedback, which they always run with (exact: only)",
-    )
+    feedback: str = study.feedback("sampled:64", "the rules' feedback besides exact (exact: only)")
     hp: tuple = study.hp()
-    steps: int = study.steps(
-        5000, "steps per rule and game (default 5000); metrics every steps/20", quick=200
-    )
+    steps: int = study.steps(5000, "steps per rule and game (default 5000; records: steps/20)", quick=200)
     x: str = study.x_axis("steps", "unit of the cost column of rules.csv and of the printed rules table")
     jobs: int = study.jobs()
-    boot: int = study.option(
-        1000, "bootstrap resamples per judge and kind (default 1000)", quick=10, parse=_boot
-    )
-    missing: str = study.option(
-        "tie",
-        "what the unobserved pairs are in the per-judge games and their bootstrap (default tie: no comparison, "
-        "no margin); the study also compares all three on the full data (bradley_terry cannot be bootstrapped "
-        "on the GPT judges: one judgment per pair leaves resamples where a model never loses)",
-        choices=MISSING,
-    )
-    cluster: str = study.option(
-        "records", "bootstrap unit: records (judgments) or whole prompts", choices=("records", "prompt")
-    )
+    boot: int = study.option(200, "resamples per judge and game (default 200)", quick=10, parse=_boot)
+    missing: str = study.option("tie", "the judges' unobserved pairs (default tie)", choices=MISSING)
     tau_line: float = study.option(0.1, "tau of the regularized-equilibrium line of rules.png (default 0.1)")
 
     @property
@@ -76,8 +64,8 @@ class Config(study.Base):
 
 
 def _rules_game(c: Config, item: str):
-    judge = f"llmfao:judge={item},missing={c.missing}" if item in JUDGES else item
-    return study.load_game(judge, c.dtype, c.seed)
+    item = f"llmfao:judge={item},missing={c.missing}" if item in JUDGES else item
+    return study.load_game(item, c.dtype, c.seed)
 
 
 def _feedbacks(c: Config, source: str) -> list[str]:
@@ -86,30 +74,29 @@ def _feedbacks(c: Config, source: str) -> list[str]:
 
 
 def prepare(c: Config) -> Config:
-    """--x against --feedback; every rule's hyperparameters on every game (they all run with exact feedback)."""
+    """--x against --feedback, --boot against this machine's memory, every rule on every game."""
+    import games
+
     study.check_cost(c)
+    for j in JUDGES:  # the draws [boot, records] and the ranges [boot, 2, 59], as games.bootstrap counts them
+        K, per = len(_llmfao(j).pooled().multiplicity), 2 * len(_llmfao(j).labels)
+        games.core.check_memory("--boot", f"{c.boot} resamples of {K} records", 8.0 * c.boot * (K + per + 1))
     for item in study.game_items(c):
         study.check_rules(c, _rules_game(c, item).game, cli.feedback_type("exact"))
-    exact_only = [study.load_rule(t).name for t in c.rules if len(_feedbacks(c, t)) == 1]
-    if exact_only and c.feedback != "exact":
-        cli.note(f"{', '.join(exact_only)} read the whole game: exact feedback only (not {c.feedback})")
+    only = [study.load_rule(t).name for t in c.rules if len(_feedbacks(c, t)) == 1]
+    if only and c.feedback != "exact":
+        cli.note(f"{', '.join(only)} read the whole game: exact feedback only (not {c.feedback})")
     return c
 
 
 def units(c: Config):
-    judges = [(("judge", j), ("judge", j)) for j in JUDGES]  # the bootstrap LPs: the longest
-    runs = [(("rules", i, r, f),) * 2 for i in study.game_items(c) for r in c.rules for f in _feedbacks(c, r)]
-    return [*judges, *runs, *[((w,), (w,)) for w in ("transfer", "missing", "prompts")]]
+    runs = [("rules", i, r, f) for i in study.game_items(c) for r in c.rules for f in _feedbacks(c, r)]
+    todo = [*(("judge", j) for j in JUDGES), *runs, ("transfer",), ("missing",), ("prompts",)]
+    return [(u, u) for u in todo]
 
 
 def simulate(c: Config, what: str, *args) -> dict:
-    return {
-        "judge": _judge,
-        "rules": _rules,
-        "transfer": _transfer,
-        "missing": _missing,
-        "prompts": _prompts,
-    }[what](c, *args)
+    return globals()[f"_{what}"](c, *args)  # _judge, _rules, _transfer, _missing, _prompts
 
 
 @functools.cache
@@ -119,26 +106,39 @@ def _llmfao(judge: str):
     return games.datasets.llmfao(judge)
 
 
-def _game(comparisons, kind, missing, dtype, prompts=False):
-    import games
-
-    c = comparisons if prompts else comparisons.pooled()
-    return games.comparisons.comparison_game(c, kind=kind, missing=missing, dtype=dtype)
-
-
 @functools.cache
-def _nash(c: Config, judge: str):
+def _game(judge: str, kind: str, missing: str, dtype: str, prompts: bool = False):
     import games
 
-    return games.solve(_game(_llmfao(judge), "rates", c.missing, c.dtype)).x
+    data = _llmfao(judge) if prompts else _llmfao(judge).pooled()
+    return games.comparisons.comparison_game(data, kind=kind, missing=missing, dtype=dtype)
 
 
-def _tv(x, y) -> float:
-    return 0.5 * float(np.abs(np.asarray(x) - np.asarray(y)).sum())
+def _ranges(game) -> np.ndarray:
+    """``[2, n]``: every model's least and greatest mass over the equilibrium set (the bootstrap's statistic)."""
+    import games
+
+    s = games.equilibrium_set(game, support_tol=TOL)
+    return np.stack([s.x_min, s.x_max])
 
 
-def _support(labels, x) -> list[str]:
-    return [labels[i] for i in np.argsort(-np.asarray(x)) if x[i] > TOL]
+def _canonical(game) -> np.ndarray:
+    """The maximum-entropy equilibrium, or NaN where its solver or check fails (reported, never a vertex)."""
+    import games
+
+    try:
+        return np.asarray(games.max_entropy_equilibrium(game).x)
+    except games.SolverError as err:
+        cli.note(f"maximum-entropy equilibrium unavailable: {err}")
+        return np.full(game.shape[0], np.nan)
+
+
+def _win_rates(game, against) -> np.ndarray:
+    """The range of the worst-case win rate over ``game``'s equilibria in ``against``, in [0, 1] (the LPs' ends
+    can fall 1e-13 outside)."""
+    import games
+
+    return np.clip(games.worst_case_win_rate_range(game, against), 0.0, 1.0)
 
 
 def _judge(c: Config, j: str) -> dict:
@@ -147,134 +147,82 @@ def _judge(c: Config, j: str) -> dict:
     import games
     from games import social_choice as sc
 
-    data = _llmfao(j)
-    pooled = data.pooled()
+    pooled = _llmfao(j).pooled()
     fit = games.bradley_terry_fit(pooled)
     triads, hodge = sc.cyclic_triads(pooled), sc.hodge_decomposition(pooled)
-    lead = sc.exploitability(_game(data, "rates", c.missing, c.dtype), fit.leader)
-    lo, hi = games.bootstrap(
-        pooled,
-        lambda g: sc.exploitability(g, fit.leader).worst_case_win_rate,
-        n=c.boot,
-        seed=c.seed,
-        missing=c.missing,
-    ).interval()
+    lead = sc.exploitability(_game(j, "rates", c.missing, c.dtype), fit.leader)
+    opts = dict(n=c.boot, seed=c.seed, missing=c.missing)
+    worst = lambda g: sc.exploitability(g, fit.leader).worst_case_win_rate
+    wlo, whi = games.bootstrap(pooled, worst, **opts).interval()
     eq_rows, summary = [], []
-    for kind in KINDS:
-        game = _game(data, kind, c.missing, c.dtype)
-        eq = games.solve(game)
-        b = games.bootstrap(
-            data if c.cluster == "prompt" else pooled,
-            lambda g: games.solve(g).x,
-            n=c.boot,
-            seed=c.seed,
-            cluster="prompt" if c.cluster == "prompt" else None,
-            kind=kind,
-            missing=c.missing,
-        )
-        for m, row in b.to_frame(tol=TOL).iterrows():
-            eq_rows.append([j, kind, c.missing, m, row.estimate, row.lo, row.hi, row.support, fit.scores[m]])
-        sizes = (b.samples > TOL).sum(axis=1)
-        summary.append(
-            {
-                "judge": j,
-                "kind": kind,
-                "missing": c.missing,
-                "records": pooled.num_records,
-                "support": int((eq.x > TOL).sum()),
-                "support_boot_median": float(np.median(sizes)),
-                "support_boot_lo": float(np.quantile(sizes, 0.025)),
-                "support_boot_hi": float(np.quantile(sizes, 0.975)),
-                "stable_models": int((b.support_probability(TOL) >= 0.95).sum()),
-                "top_model": game.labels[int(np.argmax(eq.x))],
-                "top_mass": float(eq.x.max()),
-                "value": eq.value,
-                "condorcet": sc.condorcet_winner(game) or "",
-                "smith_size": len(sc.smith_set(game)),
-                "cyclic_triads": triads.share,
-                "curl_share": hodge.curl,
-                "bt_leader": fit.leader,
-                "bt_leader_in_support": bool(eq.x[game.labels.index(fit.leader)] > TOL),
-                "bt_leader_worst_win_rate": lead.worst_case_win_rate,
-                "bt_leader_worst_win_rate_lo": float(lo),
-                "bt_leader_worst_win_rate_hi": float(hi),
-                "bt_leader_gap": lead.gap,
-                "bt_leader_beaten_by": lead.best_response,
-            }
-        )
-    cols = ["judge", "kind", "missing", "model", "mass", "lo", "hi", "support_probability", "bt_score"]
-    return {"equilibria": pd.DataFrame(eq_rows, columns=cols), "summary": pd.DataFrame(summary)}
+    for kind in KINDS:  # records resampled: a prompt resample's game is per prompt, not the pooled one's set
+        game, b = _game(j, kind, c.missing, c.dtype), games.bootstrap(pooled, _ranges, kind=kind, **opts)
+        (lo, hi), me = b.estimate, _canonical(game)
+        some_b = b.samples[:, 1] > TOL  # [boot, n]: in some equilibrium of the resample
+        for i, m in enumerate(game.labels):
+            row = [j, kind, c.missing, m, lo[i], hi[i], lo[i] > TOL, hi[i] > TOL, me[i]]
+            row += [np.quantile(b.samples[:, 0, i], 0.025), np.quantile(b.samples[:, 1, i], 0.975)]
+            eq_rows.append([*row, some_b[:, i].mean(), (b.samples[:, 0, i] > TOL).mean(), fit.scores[m]])
+        top = int(np.argmax(np.nan_to_num(me, nan=-1.0) + hi * np.isnan(me)))  # hi where no canonical point
+        k, every, some, q = game.labels.index(fit.leader), lo > TOL, hi > TOL, (0.025, 0.975)
+        row = [j, kind, c.missing, pooled.num_records, bool((hi - lo <= TOL).all()), every.sum(), some.sum()]
+        row += [*np.quantile(some_b.sum(1), q), (some_b.mean(0) >= 0.95).sum(), games.solve(game).value]
+        row += [game.labels[top], me[top], lo[top], hi[top], sc.condorcet_winner(game) or ""]
+        row += [len(sc.smith_set(game)), triads.share, hodge.curl, fit.leader, lo[k], hi[k]]
+        summary.append([*row, lead.worst_case_win_rate, wlo, whi, lead.gap, lead.best_response])
+    eq = pd.DataFrame(eq_rows, columns=EQUILIBRIA.split())
+    return {"equilibria": eq, "summary": pd.DataFrame(summary, columns=SUMMARY.split())}
 
 
 def _transfer(c: Config) -> dict:
-    """Judge A's rates Nash policy scored in judge B's rates game."""
+    """The range of the worst-case win rate of judge A's equilibria (each game) in judge B's rates game."""
     import pandas as pd
 
-    from games import social_choice as sc
-
-    rows = [
-        [
-            a,
-            b,
-            float(
-                sc.exploitability(
-                    _game(_llmfao(b), "rates", c.missing, c.dtype), _nash(c, a)
-                ).worst_case_win_rate
-            ),
-        ]
-        for a in JUDGES
-        for b in JUDGES
-    ]
-    return {"transfer": pd.DataFrame(rows, columns=["nash_of", "scored_in", "worst_case_win_rate"])}
+    rows = []
+    for kind in KINDS:
+        for a in JUDGES:
+            game, me = _game(a, kind, c.missing, c.dtype), _canonical(_game(a, kind, c.missing, c.dtype))
+            for b in JUDGES:
+                B = _game(b, "rates", c.missing, c.dtype)
+                lo, hi = _win_rates(game, B)
+                rows.append([kind, a, b, lo, hi, 0.5 + float((me @ np.asarray(B.A)).min())])
+    cols = "kind nash_of scored_in worst_case_win_rate_min worst_case_win_rate_max max_entropy".split()
+    return {"transfer": pd.DataFrame(rows, columns=cols)}
 
 
 def _missing(c: Config) -> dict:
-    """Each judge's rates equilibrium under every treatment of the unobserved pairs."""
+    """Each judge's rates equilibrium set under every treatment of the unobserved pairs, and the range of its
+    worst-case win rate over every completion of those pairs (the robust win rate)."""
     import pandas as pd
 
     import games
 
     rows = []
     for j in JUDGES:
-        base, worst = None, np.asarray(games.from_comparisons(_llmfao(j).pooled(), missing="worst_case").A)
+        worst = games.from_comparisons(_llmfao(j).pooled(), missing="worst_case")
         for m in games.comparisons.MISSING:
-            g = _game(_llmfao(j), "rates", m, c.dtype)
-            x = games.solve(g).x
-            base = x if base is None else base
-            rows.append(
-                [
-                    j,
-                    m,
-                    int((x > TOL).sum()),
-                    _tv(x, base),
-                    float(0.5 + (x @ worst).min()),
-                    "; ".join(_support(g.labels, x)[:8]),
-                ]
-            )
-    cols = ["judge", "missing", "support", "tv_to_tie", "robust_win_rate", "top_support"]
-    return {"missing": pd.DataFrame(rows, columns=cols)}
+            g = _game(j, "rates", m, c.dtype)
+            s, (lo, hi) = games.equilibrium_set(g, support_tol=TOL), _win_rates(g, worst)
+            some = [g.labels[i] for i in np.argsort(-s.x_max) if s.x_max[i] > TOL]
+            rows.append([j, m, s.unique, int(s.in_every_x.sum()), len(some), lo, hi, "; ".join(some[:8])])
+    cols = ["judge", "missing", "unique", "in_every", "in_some", "robust_win_rate_min", "robust_win_rate_max"]
+    return {"missing": pd.DataFrame(rows, columns=[*cols, "top_in_some"])}
 
 
 def _prompts(c: Config) -> dict:
-    """Per-prompt crowd games against the pooled one."""
+    """Per prompt, the crowd's equilibrium set and the range of the pooled set's worst-case win rate there."""
     import pandas as pd
 
     import games
 
-    ctx = _game(_llmfao("crowd"), "rates", c.missing, c.dtype, prompts=True)
-    eqc, pooled_x, A = games.solve(ctx), _nash(c, "crowd"), np.asarray(ctx.A)
-    rows = [
-        [
-            name,
-            float(np.asarray(ctx.weights)[i]),
-            int((eqc.x[i] > TOL).sum()),
-            _tv(eqc.x[i], pooled_x),
-            float(0.5 + (pooled_x @ A[i]).min()),
-            ctx.labels[int(np.argmax(eqc.x[i]))],
-        ]
-        for i, name in enumerate(_llmfao("crowd").prompts)
-    ]
-    cols = ["prompt", "weight", "support", "tv_to_pooled", "pooled_nash_worst_win_rate", "top_model"]
+    ctx, pooled = (_game("crowd", "rates", c.missing, c.dtype, p) for p in (True, False))
+    s, P, rows = games.equilibrium_set(ctx, support_tol=TOL), np.asarray(ctx.P), []
+    for i, name in enumerate(_llmfao("crowd").prompts):
+        lo, hi = _win_rates(pooled, games.preference_game(P[i], dtype=c.dtype))
+        unique = bool((s.x_max[i] - s.x_min[i] <= TOL).all())
+        every, some = s.in_every_x[i].sum(), s.in_some_x[i].sum()
+        rows.append([name, float(ctx.weights[i]), unique, every, some, lo, hi])
+    cols = "prompt weight unique in_every in_some pooled_worst_win_rate_min pooled_worst_win_rate_max".split()
     return {"prompts": pd.DataFrame(rows, columns=cols)}
 
 
@@ -282,7 +230,7 @@ def _prompts(c: Config) -> dict:
 def _lp(c: Config, item: str):
     import games
 
-    return games.solve(_rules_game(c, item).game).x
+    return games.max_entropy_equilibrium(_rules_game(c, item).game).x
 
 
 def _rules(c: Config, item: str, source: str, fb: str) -> dict:
@@ -294,325 +242,93 @@ def _rules(c: Config, item: str, source: str, fb: str) -> dict:
 
     gs, rule = _rules_game(c, item), study.load_rule(source)
     feedback = games.feedback.exact() if fb == "exact" else cli.feedback_type(fb)
-    tr = algorithms.run(
-        rule,
-        gs.game,
-        steps=c.steps,
-        record_every=c.record_every,
-        key=c.seed,
-        feedback=feedback,
-        **study.hparams(c, rule),
-    )
+    hp = dict(steps=c.steps, record_every=c.record_every, key=c.seed, **study.hparams(c, rule))
+    tr = algorithms.run(rule, gs.game, feedback=feedback, **hp)
     m, _ = tables.tidy(tr, experiment=STUDY, game=gs.label, rule=rule.name, seed=c.seed)
-    m["feedback"] = fb
-    pi = np.asarray(tr.policy.x)
-    row = [
-        gs.label,
-        rule.name,
-        fb,
-        float(np.asarray(tr.metrics["gap"])[-1]),
-        float(sc.exploitability(gs.game, pi).worst_case_win_rate),
-        _tv(pi, _lp(c, item)),
-        int((pi > 1e-3).sum()),
-        float(tables.cost(tr, c.x)[-1]),
-    ]
-    cols = ["game", "rule", "feedback", "final_gap", "worst_case_win_rate", "tv_to_nash", "support_1e-3", c.x]
-    return {"trace": m, "rules": pd.DataFrame([row], columns=cols)}
+    m["feedback"], pi = fb, np.asarray(tr.policy.x)
+    row = [gs.label, rule.name, fb, float(np.asarray(tr.metrics["gap"])[-1])]
+    tv = 0.5 * float(np.abs(pi - _lp(c, item)).sum())
+    row += [float(sc.exploitability(gs.game, pi).worst_case_win_rate), tv]
+    row += [int((pi > 1e-3).sum()), float(tables.cost(tr, c.x)[-1])]
+    cols = "game rule feedback final_gap worst_case_win_rate tv_to_max_entropy support_1e-3".split()
+    return {"trace": m, "rules": pd.DataFrame([row], columns=[*cols, c.x])}
 
 
 def report(c: Config, t: dict, folder) -> dict:
     import games
 
-    eq = t["equilibria"]
-    for name, fig, fn in (
-        ("equilibria", equilibria_figure(eq, t["summary"], c.missing, c.boot), equilibria_figure),
-        ("judges", transfer_figure(t["transfer"], t["missing"]), transfer_figure),
-    ):
-        output.save_figure(fig, folder / f"{name}.png", drawn_by=figures.drawn_by(fn))
-    output.save_figure(equilibria_figure(eq, t["summary"], c.missing, c.boot), folder / "equilibria.pdf")
-    reg = {}
-    for item in study.game_items(c):
+    fig = equilibria_figure(t["equilibria"], c.missing, c.boot)
+    for suffix in (".png", ".pdf"):  # dpi 90: 59 rows of bars, under the docs' 250 kB
+        output.save_figure(fig, folder / f"equilibria{suffix}", 90, figures.drawn_by(equilibria_figure))
+    reg, items = {}, study.game_items(c)
+    for item in items:
         gs = _rules_game(c, item)
         reg[gs.label] = games.regularized_equilibrium(gs.game, c.tau_line).gap
-        trace = t["trace"][t["trace"]["game"] == gs.label]
-        tag = "" if len(study.game_items(c)) == 1 else f"-{gs.label}"
-        output.save_figure(
-            rules_figure(trace, reg[gs.label], c.tau_line, gs.label),
-            folder / f"rules{tag}.png",
-            drawn_by=figures.drawn_by(rules_figure),
-        )
-    print_tables(t, c, reg)
-    per_rule = {}
-    for s in c.rules:
-        rule = study.load_rule(s)
-        per_rule[rule.name] = rules.effective_hparams(rule, study.hparams(c, rule))
-    return {
-        "rules": [{"name": study.load_rule(s).name, "source": s} for s in c.rules],
-        "hyperparameters": {"per_rule": per_rule},
-        "steps": c.steps,
-        "record_every": c.record_every,
-        "bootstrap": {"resamples": c.boot, "cluster": c.cluster, "seed": c.seed, "support_tol": TOL},
-        "game": {
-            "name": "llmfao",
-            "judges": list(JUDGES),
-            "missing": c.missing,
-            "kinds": list(KINDS),
-            "source": "dustalov/llmfao@9e224e94 (CC BY 4.0), games/data/llmfao",
-            "rules_on": {study.game_items(c)[i]: lab for i, lab in enumerate(reg)},
-        },
-    }
+        line = {"y": reg[gs.label], "label": f"regularized equilibrium (τ={c.tau_line:g})"}
+        trace = t["trace"][t["trace"].game == gs.label]
+        fig = results.gap_figure(trace, by=("rule", "feedback"), refs=[line], title=f"rules on {gs.label}")
+        output.save_figure(fig, folder / f"rules{'' if len(items) == 1 else '-' + gs.label}.png")
+    print(f"LLMFAO, unobserved pairs: {c.missing}; bootstrap over records, {c.boot} times, seed {c.seed}")
+    show = "judge kind unique in_every in_some in_some_boot_lo in_some_boot_hi top_model top_mass_min top_mass_max"
+    _print("", t["summary"], show + " condorcet smith_size cyclic_triads bt_leader bt_leader_worst_win_rate")
+    _print("worst-case win rate of judge A's equilibria in judge B's rates game", t["transfer"])
+    _print("unobserved pairs: the rates equilibrium set and its robust win rate", t["missing"])
+    _print("per-prompt crowd sets, and the pooled set's worst-case win rate there", t["prompts"])
+    for game, gap in reg.items():
+        title = f"rules on {game} (regularized equilibrium's gap at tau={c.tau_line:g}: {gap:.4f})"
+        _print(title, t["rules"][t["rules"].game == game])
+    game = dict(name="llmfao", judges=list(JUDGES), missing=c.missing, kinds=list(KINDS))
+    game |= dict(source="dustalov/llmfao@9e224e94 (CC BY 4.0)", rules_on=dict(zip(items, reg)))
+    boot = dict(resamples=c.boot, cluster="records", seed=c.seed, support_tol=TOL)
+    return {"steps": c.steps, "record_every": c.record_every, "bootstrap": boot, "game": game}
 
 
-def print_tables(t: dict, c: Config, reg: dict) -> None:
-    summary, transfer, missing, prompts, boot = (
-        t["summary"],
-        t["transfer"],
-        t["missing"],
-        t["prompts"],
-        c.boot,
-    )
-    rows = [
-        [
-            r.judge,
-            r.kind,
-            f"{r.support} ({r.support_boot_lo:.0f}-{r.support_boot_hi:.0f})",
-            r.stable_models,
-            f"{r.top_model} {r.top_mass:.2f}",
-            r.condorcet or "none",
-            r.smith_size,
-            f"{r.cyclic_triads:.3f}",
-            f"{r.curl_share:.2f}",
-            r.bt_leader,
-            "yes" if r.bt_leader_in_support else "no",
-            f"{r.bt_leader_worst_win_rate:.3f} "
-            f"({r.bt_leader_worst_win_rate_lo:.2f}-{r.bt_leader_worst_win_rate_hi:.2f})",
-            f"{r.bt_leader_gap:.3f}",
-        ]
-        for r in summary.itertuples()
-    ]
-    header = [
-        "judge",
-        "game",
-        f"support (95% of {boot} boot.)",
-        "models in >=95%",
-        "top mass",
-        "Condorcet",
-        "Smith size",
-        "cyclic triads",
-        "curl share",
-        "BT leader",
-        "leader in support",
-        "leader worst win rate (95%)",
-        "leader gap",
-    ]
-    print(
-        f"LLMFAO, unobserved pairs: {c.missing}; bootstrap over {c.cluster}, {boot} resamples, seed {c.seed}"
-    )
-    print(tables.table(rows, header))
-    print(
-        "\njudge transfer: worst-case win rate of judge A's rates Nash in judge B's game (rows A, columns B)"
-    )
-    piv = transfer.pivot(index="nash_of", columns="scored_in", values="worst_case_win_rate").loc[
-        list(JUDGES), list(JUDGES)
-    ]
-    print(
-        tables.table(
-            [[a, *[f"{v:.3f}" for v in piv.loc[a]]] for a in JUDGES], ["Nash of \\ game of", *JUDGES]
-        )
-    )
-    print(
-        "\nunobserved pairs (rates game): support, TV distance to the 'tie' equilibrium, worst win rate over "
-        "every completion of the unobserved pairs"
-    )
-    print(
-        tables.table(
-            [
-                [r.judge, r.missing, r.support, f"{r.tv_to_tie:.3f}", f"{r.robust_win_rate:.3f}"]
-                for r in missing.itertuples()
-            ],
-            ["judge", "missing", "support", "TV to tie", "robust win rate"],
-        )
-    )
-    print("\nper-prompt crowd games against the pooled one")
-    print(
-        tables.table(
-            [
-                [
-                    r.prompt,
-                    f"{r.weight:.3f}",
-                    r.support,
-                    f"{r.tv_to_pooled:.3f}",
-                    f"{r.pooled_nash_worst_win_rate:.3f}",
-                    r.top_model,
-                ]
-                for r in prompts.itertuples()
-            ],
-            [
-                "prompt",
-                "weight",
-                "support",
-                "TV to pooled Nash",
-                "pooled Nash's worst win rate here",
-                "top model",
-            ],
-        )
-    )
-    for game, reg_gap in reg.items():
-        d = t["rules"][t["rules"]["game"] == game]
-        print(f"\nrules on {game} (regularized equilibrium's gap at tau={c.tau_line:g}: {reg_gap:.4f})")
-        print(
-            tables.table(
-                [
-                    [
-                        r.rule,
-                        r.feedback,
-                        f"{r.final_gap:.3e}",
-                        f"{r.worst_case_win_rate:.4f}",
-                        f"{r.tv_to_nash:.3f}",
-                    ]
-                    + [f"{getattr(r, c.x):.6g}"]
-                    for r in d.itertuples()
-                ],
-                [
-                    "rule",
-                    "feedback",
-                    "final gap",
-                    "worst-case win rate",
-                    "TV to LP Nash",
-                    c.x.replace("_", " "),
-                ],
-            )
-        )
+def _print(title: str, df, cols: str = "") -> None:
+    """A table of ``df`` (its columns ``cols``, all when empty), numbers to 3 significant digits."""
+    df = df[cols.split()] if cols else df
+    fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)
+    rows = [[fmt(v) for v in r] for r in df.itertuples(False)]
+    print(f"\n{title}\n" if title else "", tables.table(rows, list(df)), sep="")
 
 
-def equilibria_figure(eq, summary, missing, boot):
-    """Per judge: the Bradley-Terry scores (``eq.bt_score``) and every model's equilibrium mass with its
-    bootstrap interval in the rates and the margins game, rows in the crowd's Bradley-Terry order."""
+def equilibria_figure(eq, missing, boot):
+    """Per judge, every model's mass over the equilibrium set (thick bar: least to greatest; thin: the 95 %
+    bootstrap of those ends; dot: the maximum-entropy equilibrium) in both games, rows in the crowd's
+    Bradley-Terry order; left, the three judges' Bradley-Terry scores."""
     from matplotlib.figure import Figure
 
     scores = {j: eq[(eq.judge == j) & (eq.kind == "rates")].set_index("model")["bt_score"] for j in JUDGES}
-    leaders = summary.groupby("judge")["bt_leader"].first()
-    order = scores["crowd"].sort_values().index.tolist()  # crowd BT ranking, best at the top
+    order = scores["crowd"].sort_values().index.tolist()
     fig = Figure(figsize=(15, 13), layout="constrained")
-    axes = fig.subplots(
-        1, 1 + len(JUDGES), sharey=True, gridspec_kw={"width_ratios": [1.1] + [1] * len(JUDGES)}
-    )
-    colors = {"crowd": "C0", "gpt3": "C1", "gpt4": "C2"}
-    ax = axes[0]
-    for j in JUDGES:
-        s = scores[j]
-        ax.plot(
-            s[order].to_numpy(),
-            range(len(order)),
-            "o",
-            ms=4,
-            color=colors[j],
-            label=f"{j} (leader: {leaders[j]})",
-        )
-    ax.set_yticks(range(len(order)), order, fontsize=7)
-    ax.set_xlabel("Bradley-Terry score (log-odds)")
-    ax.set_title("Bradley-Terry ranking\n(rows: crowd order, best at top)", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-    marks = {"rates": ("o", -0.18), "margins": ("s", 0.18)}
+    axes = fig.subplots(1, 1 + len(JUDGES), sharey=True)
+    for k, j in enumerate(JUDGES):
+        axes[0].plot(scores[j][order].to_numpy(), range(len(order)), "o", ms=4, color=f"C{k}", label=j)
+    axes[0].set_yticks(range(len(order)), order, fontsize=7)
+    axes[0].set(xlabel="Bradley-Terry score (log-odds)", title="Bradley-Terry scores (crowd order)")
+    axes[0].legend(fontsize=7)
     for ax, j in zip(axes[1:], JUDGES):
-        for kind, (mk, dy) in marks.items():
+        for kind, dy, col in (("rates", -0.18, "C3"), ("margins", 0.18, "C4")):
             d = eq[(eq.judge == j) & (eq.kind == kind)].set_index("model").loc[order]
             yy = np.arange(len(order)) + dy
-            ax.hlines(yy, d.lo, d.hi, color="C3" if kind == "rates" else "C4", lw=1.5, alpha=0.7)
-            ax.plot(d["mass"], yy, mk, ms=4, color="C3" if kind == "rates" else "C4", label=f"{kind} game")
-        ax.set_xlim(-0.02, 1.0)
-        ax.set_xlabel("equilibrium mass")
-        ax.set_title(f"judge: {j}", fontsize=10)
-        ax.grid(alpha=0.3)
+            ax.hlines(yy, d.lo, d.hi, color=col, lw=0.8, alpha=0.6)
+            ax.hlines(yy, d.mass_min, d.mass_max, color=col, lw=3, label=f"{kind} game")
+            ax.plot(d.max_entropy, yy, "o", ms=3, color="k")
+        ax.set(xlim=(-0.02, 1.0), xlabel="mass over the equilibrium set", title=f"judge: {j}")
         ax.legend(fontsize=7, loc="lower right")
+    for ax in axes:
+        ax.grid(alpha=0.3)
     fig.suptitle(
-        f"LLMFAO equilibria per judge: mass on the full data (dot) and 95% bootstrap interval (bar) over {boot} "
-        f"resamples; unobserved pairs: {missing}",
-        fontsize=12,
+        f"LLMFAO equilibrium sets: least to greatest mass (thick), 95% bootstrap of the ends over {boot} "
+        f"resamples (thin), maximum-entropy equilibrium (dot); unobserved pairs: {missing}"
     )
     return fig
 
 
-def transfer_figure(transfer, missing):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
-    M = transfer.pivot(index="nash_of", columns="scored_in", values="worst_case_win_rate").loc[
-        list(JUDGES), list(JUDGES)
-    ]
-    im = ax.imshow(M.to_numpy(), vmin=0, vmax=0.5, cmap="viridis")
-    for (i, jj), v in np.ndenumerate(M.to_numpy()):
-        ax.text(jj, i, f"{v:.2f}", ha="center", va="center", color="w" if v < 0.3 else "k", fontsize=11)
-    ax.set_xticks(range(len(JUDGES)), JUDGES)
-    ax.set_yticks(range(len(JUDGES)), JUDGES)
-    ax.set_xlabel("game of judge B")
-    ax.set_ylabel("Nash policy of judge A")
-    ax.set_title(
-        "worst-case win rate of A's Nash in B's game\n(0.5 on the diagonal: a Nash policy)", fontsize=10
-    )
-    fig.colorbar(im, ax=ax, shrink=0.8)
-    width = 0.25
-    for k, m in enumerate(("tie", "bradley_terry", "worst_case")):
-        d = missing[missing.missing == m].set_index("judge").loc[list(JUDGES)]
-        bx.bar(np.arange(len(JUDGES)) + (k - 1) * width, d.support, width, label=f"missing={m}")
-    bx.set_xticks(range(len(JUDGES)), JUDGES)
-    bx.set_ylabel("support size of the rates equilibrium")
-    bx.set_title("how the unobserved pairs change the equilibrium", fontsize=10)
-    bx.legend(fontsize=8)
-    bx.grid(alpha=0.3, axis="y")
-    return fig
-
-
-def rules_figure(trace, reg_gap, tau, game: str, level: float = 1e-6):
-    """A row per feedback; in each row a panel per measured behaviour of the rules' gap traces
-    (:func:`experiments.common.figures.behaviour` at ``level``); curves equal to round-off drawn once, named
-    together."""
-    from matplotlib.figure import Figure
-
-    gap = trace[trace.metric == "gap"]
-    feedbacks = list(dict.fromkeys(gap.feedback))
-    rows = []
-    for fb in feedbacks:
-        part = gap[gap.feedback == fb]
-        curves = {lab: tables.curve(part, "gap", "step", rule=lab) for lab in dict.fromkeys(part.rule)}
-        rows.append((fb, curves, figures.by_behaviour({k: c[1] for k, c in curves.items()}, level)))
-    k = max(len(groups) for *_, groups in rows)
-    fig = Figure(figsize=(4.6 * k, 3.6 * len(feedbacks)), layout="constrained")
-    axes = fig.subplots(len(feedbacks), k, sharey=True, sharex=True, squeeze=False)
-    for r, (fb, curves, groups) in enumerate(rows):
-        style = figures.styles(groups)
-        for c in range(len(groups), k):
-            axes[r, c].axis("off")
-        for c, (kind, labs) in enumerate(groups.items()):
-            ax = axes[r, c]
-            lines = figures.draw_curves(ax, {lab: curves[lab] for lab in labs}, style)
-            ref = ax.axhline(reg_gap, color="k", ls=":", lw=1, label=f"regularized equilibrium (τ={tau:g})")
-            ax.set_yscale("log")
-            ax.set_title(f"{figures.panel_title(kind, level)}\nfeedback: {fb}", fontsize=9)
-            ax.grid(alpha=0.3)
-            ax.set_xlabel("step")
-            ax.xaxis.set_tick_params(labelbottom=True)
-            ax.legend(handles=[*lines, ref], fontsize=7, loc="lower left")
-        axes[r, 0].set_ylabel(f"duality gap (last iterate)\n(exact zeros at {figures.PLOT_FLOOR:g})")
-    fig.suptitle(f"update rules on {game}; panels by what each trace does", fontsize=11)
-    return fig
-
-
-STUDY_DECL = study.Study(
-    STUDY,
-    __doc__.splitlines()[0],
-    Config,
-    units,
-    simulate,
-    report,
-    prepare,
-    refuses={
-        "schedules": "the rules run at constant step sizes",
-        "seeds": "one run per rule and feedback (from --seed); the uncertainty is the bootstrap's (--boot)",
-    },
-)
+REFUSES = {
+    "schedules": "the rules run at constant step sizes",
+    "seeds": "one run per rule and feedback (from --seed); the uncertainty is the bootstrap's (--boot)",
+}
+STUDY_DECL = study.Study(STUDY, __doc__.splitlines()[0], Config, units, simulate, report, prepare, REFUSES)
 main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":

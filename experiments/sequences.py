@@ -1,27 +1,16 @@
 """Responses as token sequences: loss-based rules over tabular, autoregressive and transformer policies.
 
-Games (:func:`games.sequence_game`; ``--games`` also takes your own as ``module:attribute``, a Game or a
-zero-argument factory of one): positional rock-paper-scissors and the GPM embedding judge at (V, L) = (3, 4) and
-(4, 4), and the reward-plus-cycle judge at (3, 4) with a verbosity term favouring token ``a`` (``cycle`` 0.5,
-``verbosity`` 1). Policies: ``tabular`` (one logit per sequence), ``autoregressive`` (tabular per prefix) and
-``transformer`` (d_model 32, 1 layer, 2 heads; Adam 1e-2; the others ``loss_based``'s SGD 0.5), all drawing
-pairs token by token. Rules (``algorithms.loss_based``, M = 10 optimizer steps): INPO, COMAL(INPO) (re-centred
-every ``--comal-every`` iterations), DPO and EGPO at the losses' declared defaults (``--hp``), or any loss of
-``algorithms.losses.LOSSES``, your own ``Loss`` as ``module:attribute``, and ``comal(...)`` around a regularized
-one. Feedback: the population loss and K = 64 and 1024 judged pairs per iteration (hard labels; ``--seeds``
-seeds), or one of them (``--feedback exact`` / ``sampled:K``). Every run starts from the same perturbed policy
-(``start_noise`` 1: positional RPS's uniform policy is already a Nash policy).
-
-One compiled ``sweep`` per (game shape, policy, feedback, rule), its games, seeds and K as axes; ``X`` and
-``comal(X)`` share one (``inner_steps`` as an axis, ``steps + 1`` for ``X``: it never re-centres).
-
-Writes ``trace.csv`` (the gap and ``favoured_mass``, the expected share of positions holding ``a``, against
-iterations and comparisons), ``summary.csv``, ``direct.csv`` (the best gap of the transformer family when the
-gap itself is minimised over its parameters by Adam, ``--direct-steps``, and each game's Nash mass on ``a``),
-``sequences.png`` and ``metadata.json``.
+Games (:func:`games.sequence_game`, or yours as ``module:attribute``): positional rock-paper-scissors and the GPM
+embedding judge at (V, L) = (3, 4) and (4, 4), and a reward-plus-cycle judge whose verbosity term favours token
+``a``. Policies: tabular, autoregressive (tabular per prefix) and a small transformer, all drawing pairs token by
+token. Rules (:func:`algorithms.loss_based`): INPO, COMAL(INPO), DPO, EGPO, any registered loss or your own
+``Loss``. Feedback: the population loss and K = 64 and 1024 judged pairs per iteration (``--seeds`` seeds). One
+compiled ``sweep`` per (game shape, policy, feedback, rule), ``X`` and ``comal(X)`` sharing one. Writes
+``trace.csv`` (the gap and ``favoured_mass``, the expected share of positions holding ``a``), ``summary.csv``,
+``direct.csv`` (the transformer family's best gap when the gap itself is minimised, and each game's Nash mass on
+``a``), ``sequences.png``.
 
     python -m experiments sequences --quick   # verbosity game, autoregressive + transformer, INPO, 20 iterations
-    python -m experiments sequences --quick --rules inpo,my_losses:my_loss --feedback sampled:256 --hp tau=0.2
 """
 
 from __future__ import annotations
@@ -36,8 +25,8 @@ import numpy as np
 from .common import cli, figures, output, results, study, tables
 
 STUDY = "sequences"
-#: label -> registered loss (algorithms.losses.LOSSES); ``comal(X)`` wraps the rule of ``X`` in COMAL
-RULES = {"inpo": "inpo", "comal(inpo)": "inpo", "dpo": "dpo", "egpo": "egpo"}
+#: the default rules: registered losses (algorithms.losses.LOSSES); ``comal(X)`` wraps the rule of ``X`` in COMAL
+RULES = ("inpo", "comal(inpo)", "dpo", "egpo")
 POLICIES = ("tabular", "autoregressive", "transformer")
 #: name -> (vocab, length, judge, options)
 GAMES = {
@@ -70,59 +59,41 @@ def _adam(rate: float):
 
 
 def make_policy(kind: str, game):
-    """The policy and its optimizer (``None``: ``loss_based``'s default SGD 0.5). Every policy draws its pairs
-    token by token (the tabular one too: ``tabular(game, ancestral=True)``, the same distribution as a draw over
-    the leaves), so that the policies differ by their parameterization only."""
+    """The policy and its optimizer (``None``: ``loss_based``'s SGD). All draw pairs token by token (the tabular
+    one too, ``ancestral=True``: the same distribution), so that they differ by their parameterization only."""
     from algorithms import policies
 
-    if kind == "tabular":
-        return policies.tabular(game, ancestral=True), None
+    if kind == "transformer":
+        return policies.transformer(game, **WIDTH), _adam(1e-2)
     if kind == "autoregressive":
         return policies.autoregressive(game), None
-    return policies.transformer(game, **WIDTH), _adam(1e-2)
-
-
-def _comal_inner(label: str) -> str | None:
-    return label[len("comal(") : -1] if label.startswith("comal(") and label.endswith(")") else None
+    return policies.tabular(game, ancestral=True), None
 
 
 @functools.cache
 def resolve_loss(label: str):
     """A ``--rules`` item -> its :class:`algorithms.losses.Loss` and whether COMAL wraps it: a study label, a
-    registered loss name, ``module:attribute`` (a ``Loss`` or a zero-argument factory returning one), or
-    ``comal(<any of these>)``. Raises ValueError naming the item."""
+    registered loss, ``module:attribute`` (a ``Loss`` or a factory of one) or ``comal(<any of these>)``."""
     from algorithms import losses
 
-    if (inner := _comal_inner(label)) is not None:
-        loss, nested = resolve_loss(inner)
+    if label.startswith("comal(") and label.endswith(")"):
+        loss, nested = resolve_loss(label[len("comal(") : -1])
         if nested or not loss.regularized:
             why = "COMAL around COMAL is not a rule of this study" if nested else f"{loss.name} has none"
             raise ValueError(f"rule {label!r}: COMAL re-centres a regularized loss's reference; {why}")
         return loss, True
-    if label in RULES or label in losses.LOSSES:
-        return losses.LOSSES[RULES.get(label, label)], False
+    if label in losses.LOSSES:
+        return losses.LOSSES[label], False
     if ":" not in label:
         valid = ", ".join(dict.fromkeys([*RULES, *losses.LOSSES]))
         raise ValueError(f"--rules: unknown {label!r}; valid: {valid}, module:attribute or comal(...)")
-    obj = study.load_object(label, "--rules")
-    try:
-        obj = obj if isinstance(obj, losses.Loss) or not callable(obj) else obj()
-    except Exception as err:  # noqa: BLE001 - the user's factory: one line
-        raise ValueError(f"rule {label!r}: calling the factory raised {type(err).__name__}: {err}") from None
-    if not isinstance(obj, losses.Loss):
-        raise ValueError(
-            f"rule {label!r} is a {type(obj).__name__}, not an algorithms.losses.Loss (or a zero-argument "
-            "factory returning one): this study runs losses on judged pairs"
-        )
-    return obj, False
+    return study.load_instance(label, "--rules", losses.Loss, "an algorithms.losses.Loss"), False
 
 
 def display_name(label: str) -> str:
-    """A rule's name in the tables: the study label or registered loss, your loss's ``Loss.name`` for
-    ``module:attribute``, ``comal(<name>)`` around any of these."""
-    if (inner := _comal_inner(label)) is not None:
-        return f"comal({display_name(inner)})"
-    return resolve_loss(label)[0].name if ":" in label else label
+    """A rule's name in the tables: its loss's name (a registered loss's is its key), in ``comal(...)``."""
+    loss, comal = resolve_loss(label)
+    return f"comal({loss.name})" if comal else loss.name
 
 
 def rule_for(label: str, feedback: str, policy, optimizer, comal_every: int, pairs=PAIRS):
@@ -145,7 +116,7 @@ def _feedback(text) -> str:
     spec = text if text == "both" else study.feedback().metadata["parse"](text)  # the shared flag's parse
     if spec.startswith("noisy"):
         raise ValueError(
-            f"--feedback {spec}: the loss-based rules judge their own pairs; give exact or sampled:K"
+            f"--feedback {spec}: the loss-based rules judge their own pairs (exact or sampled:K)"
         )
     return spec
 
@@ -156,14 +127,13 @@ def named(text: str, dtype: str, seed: int):
 
     from .common.gamespec import GameSpec
 
-    if text not in GAMES:
-        return None
-    V, L, judge, options = GAMES[text]
-    meta = {"vocab": V, "length": L, "judge": judge, **options}
-    return GameSpec(games.sequence_game(V, L, judge, dtype=dtype, **options), text, meta)
+    if text in GAMES:
+        V, L, judge, options = GAMES[text]
+        game = games.sequence_game(V, L, judge, dtype=dtype, **options)
+        return GameSpec(game, text, {"vocab": V, "length": L, "judge": judge, **options})
 
 
-def load(item: str, dtype: str = "float64", seed: int = 0):
+def load(item: str, dtype: str, seed: int):
     return study.load_game(item, dtype, seed, named).game
 
 
@@ -171,41 +141,29 @@ def load(item: str, dtype: str = "float64", seed: int = 0):
 class Config(study.Base):
     rules: tuple = study.option(
         ",".join(RULES),
-        "a study label, a loss of algorithms.losses.LOSSES (ipo, nash_md, sppo, ...), module:attribute naming "
-        "your own algorithms.losses.Loss (or a zero-argument factory of one), or comal(any of these) for a "
-        f"regularized loss; each runs as algorithms.loss_based (default {','.join(RULES)}; --quick inpo)",
+        "losses: names of algorithms.losses.LOSSES, yours as module:attribute, comal(a regularized one)",
         quick="inpo",
         parse=_rules,
     )
-    games: tuple = study.games(
-        ",".join(GAMES), "sequence games (default all)", named=tuple(GAMES), quick="verbose3x4"
-    )
+    games: tuple = study.games(",".join(GAMES), "sequence games", named=tuple(GAMES), quick="verbose3x4")
     feedback: str = study.option(
         "both",
-        "exact: the population loss only; sampled:K: K pairs drawn (token by token) and judged per iteration "
-        f"only; default both, the population loss and K = {' and '.join(map(str, PAIRS))}. The rules judge "
-        "their own pairs, so noisy:SIGMA (noise on a payoff gradient) does not apply",
+        f"exact: the population loss; sampled:K: K judged pairs per iteration; both (default): the population "
+        f"loss and K = {' and '.join(map(str, PAIRS))}",
         parse=_feedback,
     )
     hp: tuple = study.hp()
     policies: tuple = study.option(
         ",".join(POLICIES),
-        f"comma-separated subset of {', '.join(POLICIES)} (default all; --quick autoregressive,transformer)",
+        f"a subset of {', '.join(POLICIES)}",
         quick="autoregressive,transformer",
         parse=study.subset("--policies", POLICIES),
     )
     steps: int = study.steps(160, "iterations per run, a multiple of 10 (default 160; --quick 20)", quick=20)
     seeds: int = study.seeds(16, "seeds of the sampled runs (default 16; --quick 2)", quick=2)
-    x: str = study.x_axis(
-        "steps",
-        "x-axis of the figure (oracle_calls: one per iteration here; comparisons: the sampled runs only)",
-    )
-    comal_every: int = study.option(
-        20, "COMAL's iterations between reference updates (default 20; --quick 10)", quick=10
-    )
-    direct_steps: int = study.option(
-        2000, "Adam steps minimising the transformer's gap directly (default 2000; --quick 50)", quick=50
-    )
+    x: str = study.x_axis("steps", "x-axis of the figure (comparisons: the sampled runs only)")
+    comal_every: int = study.option(20, "COMAL's iterations between reference updates", quick=10)
+    direct_steps: int = study.option(2000, "Adam steps minimising the transformer's gap directly", quick=50)
     jobs: int = study.jobs()
 
 
@@ -266,62 +224,48 @@ def prepare(c: Config) -> Config:
 
 def units(c: Config):
     """One compiled sweep per (games of one shape, policy, rule group, feedback), the transformer's first;
-    ``X`` and ``comal(X)`` share a sweep when their other hyperparameters agree; and the direct gap
-    minimisation, one per shape."""
+    ``X`` and ``comal(X)`` share one when their other hyperparameters agree; one direct minimisation per shape."""
     shapes = {}  # the games of one sequence shape: one sweep covers them
     for g in c.games:
         shapes.setdefault(load(g, c.dtype, c.seed).sequences.tokens.shape, []).append(g)
-    hps = {t: hparams(c, t, rule) for t, rule in _built(c).items()}
-    groups, taken = [], set()
+    hps, groups = {t: hparams(c, t, rule) for t, rule in _built(c).items()}, []
     for r in c.rules:
-        if r in taken:
+        if any(r in g for g in groups):
             continue
         partner = f"comal({r})"
         same = partner in c.rules and hps[r] == {k: v for k, v in hps[partner].items() if k != "inner_steps"}
         groups.append((r, partner) if same else (r,))
-        taken.update(groups[-1])
     todo = itertools.product(map(tuple, shapes.values()), c.policies, groups, feedbacks(c))
     todo = sorted(todo, key=lambda u: (u[1] != "transformer", -len(u[0])))  # the longest first
-    direct = [
-        ((*b, "direct"), (tuple(b), None, None, "direct"))
-        for b in shapes.values()
-        if "transformer" in c.policies
-    ]
+    direct = [((*b, "direct"), (tuple(b), None, None, "direct")) for b in shapes.values()]
+    direct = direct if "transformer" in c.policies else []
     return [*direct, *(("/".join([u[0][0], u[1], u[3], "+".join(u[2])]), u) for u in todo)]
 
 
 def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
     """One compiled sweep over the same-shape games ``gms`` (a ``game`` axis), or their direct minimisation."""
-    import jax
     import pandas as pd
 
     import algorithms
 
-    jax.config.update("jax_enable_x64", True)
     if feedback == "direct":
-        best = [
-            (STUDY, g, "direct", *v) for g, v in direct_gaps(gms, c.dtype, c.direct_steps, c.seed).items()
-        ]
+        gaps = direct_gaps(gms, c.dtype, c.direct_steps, c.seed)
+        best = [(STUDY, g, "direct", *v) for g, v in gaps.items()]
         return {"direct": pd.DataFrame(best, columns=["experiment", "game", "rule", "start", "best"])}
-    batch = [load(g, c.dtype, c.seed) for g in gms]
+    batch, source, sampled = [load(g, c.dtype, c.seed) for g in gms], group[-1], feedback == "sampled"
     policy, opt = make_policy(policy_kind, batch[0])  # the policies read the shape and token table only
-    source = group[-1]  # comal(X) when the group holds X and comal(X)
-    rule = rule_for(source, feedback, policy, opt, c.comal_every, pairs(c))
+    rule = rule_for(source, feedback, policy, opt, c.comal_every, pairs(c))  # comal(X) when merged with X
     grid = {**hparams(c, source, rule), "start_noise": START_NOISE}
-    merged = len(group) == 2
-    if merged:
+    if merged := len(group) == 2:  # X never re-centres: inner_steps past the run
         grid["inner_steps"] = [c.steps + 1, grid.get("inner_steps", c.comal_every)]
-    if sampled := feedback == "sampled":
+    if sampled:
         grid["pairs"] = list(pairs(c))
-    seeds, games = (
-        cli.run_seeds(c.seed, c.seeds) if sampled else [c.seed],
-        batch if len(batch) > 1 else batch[0],
-    )
+    seeds = cli.run_seeds(c.seed, c.seeds) if sampled else [c.seed]
     metrics = ("gap", ("favoured_mass", favoured_mass))
-    tr = algorithms.sweep(
-        rule, games, steps=c.steps, record_every=c.steps // 10, seeds=seeds, metrics=metrics, **grid
-    )
-    names, one = [display_name(t) for t in group], list(gms) if len(batch) > 1 else gms[0]
+    run = dict(steps=c.steps, record_every=c.steps // 10, seeds=seeds, metrics=metrics)
+    tr = algorithms.sweep(rule, batch if len(batch) > 1 else batch[0], **run, **grid)
+    names = [display_name(t) for t in group]
+    one = list(gms) if len(batch) > 1 else gms[0]
     m, _ = tables.tidy(tr, experiment=STUDY, game=one, rule=names[-1], seed=c.seed)
     if merged:
         m["rule"] = np.where(m["inner_steps"] > c.steps, names[0], names[1])
@@ -332,9 +276,8 @@ def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
 
 
 def direct_gaps(names: tuple, dtype: str, steps: int, seed: int):
-    """``{game: (start gap, best gap)}`` of the transformer family (on the study's perturbed start) when the
-    duality gap ``2 max_i (A pi)_i`` itself is minimised by Adam (3e-3) over its parameters: one compiled
-    ``lax.scan`` of ``steps`` steps, vmapped over the same-shape games ``names``."""
+    """``{game: (start gap, best gap)}`` of the transformer family (from the study's perturbed start) when the
+    duality gap itself is minimised by Adam (3e-3) over its parameters: one ``lax.scan``, vmapped over games."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -342,7 +285,6 @@ def direct_gaps(names: tuple, dtype: str, steps: int, seed: int):
     import algorithms
     import games
 
-    jax.config.update("jax_enable_x64", dtype == "float64")
     batch = [load(g, dtype, seed) for g in names]
     policy, _ = make_policy("transformer", batch[0])
     rule = algorithms.loss_based("inpo", policy)  # only its start: the same base logit as the study's runs
@@ -351,9 +293,7 @@ def direct_gaps(names: tuple, dtype: str, steps: int, seed: int):
 
     def one(game, offset):
         def gap(p):
-            return games.duality_gap(
-                game, jnp.exp(jax.nn.log_softmax(offset + policy.log_probs(p), axis=-1))[0]
-            )
+            return games.duality_gap(game, jnp.exp(jax.nn.log_softmax(offset + policy.log_probs(p), -1))[0])
 
         def body(carry, _):
             p, s, best = carry
@@ -378,64 +318,41 @@ def report(c: Config, t: dict, folder) -> dict:
     rules, feedback = [display_name(r) for r in c.rules], ["population", *(f"K={k}" for k in pairs(c))]
     rank = {"game": c.games, "policy": c.policies, "rule": rules, "feedback": feedback}
     keys = [df[k].map({v: i for i, v in enumerate(vals)}) for k, vals in rank.items()]
-    order = np.lexsort([df["step"], df["metric"].to_numpy().astype(str), df["seed"], *keys[::-1]])
-    df = df.iloc[order].reset_index(drop=True)
-    output.write_frame(folder / "trace.csv", df)  # replaces the shell's, written in order of completion
-    rows = summary(df)
+    df = df.iloc[np.lexsort([df["step"], df["metric"].to_numpy().astype(str), df["seed"], *keys[::-1]])]
+    df = df.reset_index(drop=True)
+    output.write_frame(folder / "trace.csv", df)  # replaces the shell's, in the units' order
+    # per (game, policy, rule, feedback): results.summary of the gap at LEVEL, comparisons, final mass on a
+    by = ("game", "policy", "rule", "feedback")
+    mass = results.summary(df, by=by, level=LEVEL, metric="favoured_mass")["final"]
+    judged = df.groupby(list(by), sort=False)["comparisons"].max().to_numpy().astype(int)
+    rows = results.summary(df, by=by, level=LEVEL).drop(columns="curve")
+    rows = rows.assign(comparisons=judged, favoured_mass=mass)
     output.write_frame(folder / "summary.csv", rows)
     best = {r.game: (r.start, r.best) for r in t["direct"].itertuples()} if "direct" in t else {}
-    nash, direct_rows = {}, []
+    mass = lambda g: float(games.sequences.token_mass(games.solve(g).x, g.sequences, FAVOURED))
+    nash, direct = {}, []
     for g in c.games:
-        game = load(g, c.dtype, c.seed)
-        nash[g] = float(games.sequences.token_mass(games.solve(game).x, game.sequences, FAVOURED))
+        nash[g] = mass(load(g, c.dtype, c.seed))
         if g in GAMES and GAMES[g][3].get("verbosity"):  # the same judge without its bias
             V, L, judge, options = GAMES[g]
             plain = games.sequence_game(V, L, judge, dtype=c.dtype, **{**options, "verbosity": 0.0})
-            key = f"{g} without verbosity"
-            nash[key] = float(games.sequences.token_mass(games.solve(plain).x, plain.sequences, FAVOURED))
-        first, low = (f"{v:.3e}" for v in best[g]) if g in best else ("—", "—")
-        direct_rows.append((g, first, low, f"{nash[g]:.3f}"))
+            nash[f"{g} without verbosity"] = mass(plain)
+        direct.append((g, *((f"{v:.3e}" for v in best[g]) if g in best else ("—", "—")), f"{nash[g]:.3f}"))
     header = ("game", "transformer start gap", "best transformer gap (gap minimised)", "Nash mass on a")
-    output.write_csv(folder / "direct.csv", direct_rows, header)
+    output.write_csv(folder / "direct.csv", direct, header)
     output.save_figure(figure(df, c.x), folder / "sequences.png", drawn_by=figures.drawn_by(figure))
-    low = rows.loc[rows["final"].idxmin()]
-    print(
-        f"summary.csv: {len(rows)} runs (game, policy, rule, feedback) of {c.steps} iterations, the final gap "
-        f"(sampled: median over {c.seeds} seeds, 95% bootstrap interval), the iterations to gap {LEVEL:g} and the "
-        f"mass on a; lowest final gap {low['final']:.2e} ({', '.join(low[:4])}); {int((rows['reached'] == 1).sum())} "
-        f"of {len(rows)} stay below {LEVEL:g}. Nash mass on a: "
-        + ", ".join(f"{k} {v:.3f}" for k, v in nash.items())
-        + "; direct.csv: the transformer family with its gap minimised directly"
-    )
-    rules = [
-        dict(name=display_name(r), source=r, loss=resolve_loss(r)[0].name, comal=resolve_loss(r)[1])
-        for r in c.rules
-    ]
-    return {
-        "rules": rules,
-        "policies": dict(names=list(c.policies), transformer=WIDTH, transformer_optimizer="optax.adam(1e-2)"),
-        "feedback_runs": dict(
-            kinds=list(feedbacks(c)), pairs=list(pairs(c)), labels="hard", draws="token by token"
-        ),
-        "optimizer_steps": OPTIMIZER_STEPS,
-        "start_noise": START_NOISE,
-        "record_every": c.steps // 10,
-        "nash_favoured_mass": nash,
-    }
+    low, n = rows.loc[rows["final"].idxmin()], len(rows)
+    print(f"summary.csv: {n} runs; lowest final gap {low['final']:.2e} ({', '.join(low[:4])})")
+    print(f"{int((rows['reached'] == 1).sum())} of {n} stay below {LEVEL:g}; Nash mass on a: {nash}")
+    rules = [dict(name=display_name(r), source=r, loss=resolve_loss(r)[0].name) for r in c.rules]
+    rules = [r | dict(comal=resolve_loss(r["source"])[1]) for r in rules]
+    policies = dict(names=list(c.policies), transformer=WIDTH, transformer_optimizer="optax.adam(1e-2)")
+    runs = dict(kinds=list(feedbacks(c)), pairs=list(pairs(c)), labels="hard", draws="token by token")
+    steps = dict(optimizer_steps=OPTIMIZER_STEPS, start_noise=START_NOISE, record_every=c.steps // 10)
+    return dict(rules=rules, policies=policies, feedback_runs=runs, **steps, nash_favoured_mass=nash)
 
 
 LEVEL = 1e-2  # the summary's level
-
-
-def summary(df):
-    """One row per (game, policy, rule, feedback): :func:`experiments.common.results.summary` of the gap at
-    :data:`LEVEL` against iterations, the comparisons judged and the final mass on the favoured token (median
-    over seeds)."""
-    by = ("game", "policy", "rule", "feedback")
-    rows = results.summary(df, by=by, level=LEVEL)
-    mass = results.summary(df, by=by, level=LEVEL, metric="favoured_mass")
-    judged = df.groupby(list(by), sort=False)["comparisons"].max().to_numpy()
-    return rows.drop(columns="curve").assign(comparisons=judged.astype(int), favoured_mass=mass["final"])
 
 
 def figure(df, x: str = "steps"):
@@ -453,9 +370,8 @@ REFUSES = {
     "comparisons": "the games are sequence games (a token table); comparison records make a tabular game",
     "schedules": "the loss-based rules run at constant step sizes",
 }
-STUDY_DECL = study.Study(
-    STUDY, __doc__.splitlines()[0], Config, units, simulate, report, prepare, REFUSES, named
-)
+DESCRIPTION = __doc__.splitlines()[0]
+STUDY_DECL = study.Study(STUDY, DESCRIPTION, Config, units, simulate, report, prepare, REFUSES, named)
 main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ polytopes, the players' optimal faces:
 So a linear quantity ``c^T x`` ranges over an interval whose ends are two LPs over the face, and any per-action
 statement ("model k is in the Nash policy") holds for the whole set only if it holds at both ends.
 
-* :func:`equilibrium_set` — per action, the minimum and maximum mass over all equilibria (2 LPs per action
-  and player), the actions in every equilibrium and the actions in some equilibrium.
+* :func:`equilibrium_set` — per action, the minimum and maximum mass over all equilibria (at most 2 LPs per
+  action and player), the actions in every equilibrium and the actions in some equilibrium.
 * :func:`value_range` — the range of any linear quantity ``c^T x`` over ``X*`` (or ``Y*``).
 * :func:`worst_case_win_rate_range` — the range over ``X*`` of the worst-case win rate against another game,
   ``1/2 + min_j (x^T B)_j``.
@@ -175,14 +175,18 @@ def _face_lp(face: _Face, c: np.ndarray, where: str) -> tuple[float, np.ndarray]
 
 
 def _mass_bounds(face: _Face, where: str) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Per-action minimum and maximum mass over the face (2 LPs per action) and the LP solutions."""
-    lo, hi, points = np.empty(face.size), np.empty(face.size), []
+    """Per-action minimum and maximum mass over the face and the LP solutions: one LP per action for the
+    maximum; one for the minimum only where every point found so far plays the action (a point of the face
+    with ``x_i = 0`` proves the minimum is 0), so at most 2 LPs per action."""
+    lo, hi, points = np.zeros(face.size), np.empty(face.size), []
     for i, e in enumerate(np.eye(face.size)):
-        lo[i], p = _face_lp(face, e, f"{where} (min mass of action {i})")
-        points.append(p)
         neg, p = _face_lp(face, -e, f"{where} (max mass of action {i})")
         hi[i] = -neg
         points.append(p)
+    for i, e in enumerate(np.eye(face.size)):
+        if min(p[i] for p in points) > 0.0:
+            lo[i], p = _face_lp(face, e, f"{where} (min mass of action {i})")
+            points.append(p)
     return np.clip(lo, 0.0, 1.0) + 0.0, np.clip(hi, 0.0, 1.0) + 0.0, points  # + 0.0: no -0.0
 
 
@@ -229,7 +233,8 @@ def equilibrium_set(game: Game, *, support_tol: float = 1e-9) -> EquilibriumSet:
     where ``Y* = X*``). :attr:`EquilibriumSet.in_every_x` (``x_min > support_tol``) are the actions every
     equilibrium plays, :attr:`EquilibriumSet.in_some_x` (``x_max > support_tol``) those some equilibrium plays.
     Any equilibrium ``x`` satisfies ``x_min <= x <= x_max``; the bounds are attained one action at a time, not
-    jointly. Cost: ``2 (m + n)`` LPs of the game's size (``2 m`` on a symmetric game) plus one :func:`solve`.
+    jointly. Cost: at most ``2 (m + n)`` LPs of the game's size (``2 m`` on a symmetric game) and one
+    :func:`solve`.
 
     Args:
         game: any game (single or contextual).
@@ -315,7 +320,9 @@ def value_range(game: Game, c, *, player: int = 0) -> tuple:
 def worst_case_win_rate_range(game: Game, against: Game) -> tuple[float, float]:
     """Range of the worst-case win rate ``f(x) = 1/2 + min_j (x^T B)_j`` of ``game``'s equilibria, judged by
     another preference game ``against`` (payoff ``B = P - 1/2``); rho-weighted over ``against``'s prompts,
-    as :func:`games.worst_case_win_rate`.
+    as :func:`games.worst_case_win_rate`. Any square game over the same actions is read the same way, its
+    payoff as a win rate minus 1/2: e.g. the worst case over the unobserved pairs
+    (``games.from_comparisons(..., missing="worst_case")``, not a preference game: ``P + P^T < 1`` there).
 
     ``f`` is concave and piecewise linear in ``x``, so the two ends need different routes:
 
@@ -329,8 +336,8 @@ def worst_case_win_rate_range(game: Game, against: Game) -> tuple[float, float]:
         game: the game whose equilibria (row player) are evaluated.
         against: a preference game with the same actions (and prompts).
     Raises:
-        TypeError: either argument not a :class:`Game`.  ValueError: ``against`` not a preference game, or
-        shapes that differ.  SolverError: an LP or its certificate fails.
+        TypeError: either argument not a :class:`Game`.  ValueError: ``against`` not square, or shapes that
+        differ.  SolverError: an LP or its certificate fails.
 
     Example:
         >>> lo, hi = games.worst_case_win_rate_range(games.duplicated_response(), games.duplicated_response())
@@ -339,10 +346,6 @@ def worst_case_win_rate_range(game: Game, against: Game) -> tuple[float, float]:
     """
     _check_game(game, "worst_case_win_rate_range")
     _check_game(against, "worst_case_win_rate_range")
-    if not against.preference:
-        raise ValueError(
-            "worst_case_win_rate_range: `against` must be a preference game (a win rate needs P)"
-        )
     if against.A.shape[:-1] != game.A.shape[:-1] or against.shape[0] != against.shape[1]:
         raise ValueError(
             f"worst_case_win_rate_range: `against` has shape {tuple(against.A.shape)}, but the row policies of "
@@ -469,41 +472,55 @@ def max_entropy_equilibrium(game: Game, *, tol: float = 1e-9) -> Equilibrium:
 
 
 def _max_entropy_face(face: _Face, tol: float, where: str) -> tuple[np.ndarray, float]:
-    """The entropy maximizer over one face and its optimality residual."""
+    """The entropy maximizer over one face and its optimality residual.
+
+    The face is lower-dimensional: the columns that some equilibrium of the other player plays are tight at
+    every point (complementary slackness), so SLSQP on ``x^T S >= w`` sees a slab of width ``~1e-9`` and may
+    call it infeasible (LLMFAO's crowd margins game). So: the actions some equilibrium plays ``K``
+    (``x_max > tol``); the implicit equalities ``J``, the columns tight at every LP solution and at the maximum
+    of ``(x^T S)_j`` (one more LP each); then SLSQP over ``z = x0 + N u`` (``x0`` the LP solutions' centroid,
+    ``N`` a basis of the kernel of ``[1, S_KJ]^T``) with the remaining columns as inequalities, which have an
+    interior."""
     m = face.size
     if face.S is None:
         return np.full(m, 1.0 / m), 0.0
     _, hi, points = _mass_bounds(face, where)
     K = hi > tol
-    x0 = np.mean(points, axis=0)[K]
-    SK = face.S[K]
     if K.sum() == 1:
-        x = np.zeros(m)
-        x[K] = 1.0
-        return x, 0.0
+        return np.eye(m)[np.argmax(K)], 0.0
+    SK, slack_tol = face.S[K], 1e-9
+    tight = (np.stack(points) @ face.S - face.w).max(axis=0) <= slack_tol
+    for j in np.flatnonzero(tight):
+        neg, p = _face_lp(face, -face.S[:, j], f"{where} (max of column {j})")
+        points.append(p)
+        tight[j] = -neg - face.w <= slack_tol
+    x0 = np.mean(points, axis=0)[K]
+    x0 = x0 / x0.sum()
+    E = np.vstack([np.ones(K.sum()), SK[:, tight].T])
+    _, sv, Vt = np.linalg.svd(E)
+    N = Vt[int((sv > 1e-10 * sv[0]).sum()) :].T  # [|K|, d], the directions within the affine hull
+    SI = SK[:, ~tight]
 
-    def negH(z):
+    def negH(u):
+        z = x0 + N @ u
         return float(np.sum(z * np.log(np.maximum(z, 1e-300))))
 
-    def grad(z):
-        return np.log(np.maximum(z, 1e-300)) + 1.0
+    def grad(u):
+        return N.T @ (np.log(np.maximum(x0 + N @ u, 1e-300)) + 1.0)
 
-    cons = [
-        {"type": "eq", "fun": lambda z: np.array([z.sum() - 1.0]), "jac": lambda z: np.ones((1, z.size))},
-        {"type": "ineq", "fun": lambda z: z @ SK - face.w, "jac": lambda z: SK.T},
-    ]
-    res = scipy.optimize.minimize(
-        negH,
-        x0,
-        jac=grad,
-        method="SLSQP",
-        bounds=[(0.0, 1.0)] * int(K.sum()),
-        constraints=cons,
-        options={"ftol": 1e-15, "maxiter": 1000},
-    )
-    z = res.x
-    if not res.success and res.status != 8:  # 8: positive directional derivative in line search (at optimum)
-        raise SolverError(f"max-entropy SLSQP{where} failed: {res.message}")
+    z = x0
+    if N.shape[1]:
+        cons = [
+            {"type": "ineq", "fun": lambda u: x0 + N @ u, "jac": lambda u: N},
+            {"type": "ineq", "fun": lambda u: (x0 + N @ u) @ SI - face.w, "jac": lambda u: SI.T @ N},
+        ]
+        res = scipy.optimize.minimize(
+            negH, np.zeros(N.shape[1]), jac=grad, method="SLSQP", constraints=cons,
+            options={"ftol": 1e-15, "maxiter": 1000},
+        )  # fmt: skip
+        if not res.success and res.status != 8:  # 8: positive directional derivative in line search
+            raise SolverError(f"max-entropy SLSQP{where} failed: {res.message}")
+        z = x0 + N @ res.x
     infeas = max(-z.min(), abs(z.sum() - 1.0), face.w - float((z @ SK).min()))
     if not infeas <= tol:
         raise SolverError(f"max-entropy point{where} is off the face by {infeas:.2e} > {tol:.0e}")
@@ -511,9 +528,10 @@ def _max_entropy_face(face: _Face, tol: float, where: str) -> tuple[np.ndarray, 
     z = z / z.sum()
     if z.min() <= 0.0:
         raise SolverError(f"max-entropy point{where} puts mass 0 on an action some equilibrium plays")
-    # optimality: log z = a 1 + S_K lam with lam >= 0 on the active columns (KKT of max H on the face)
-    active = (z @ SK) - face.w <= 1e-7
-    M = np.hstack([np.ones((z.size, 1)), -np.ones((z.size, 1)), SK[:, active]])
+    # optimality: log z = a 1 + S_KJ mu + S_KI lam, mu free (equalities), lam >= 0 on the active inequalities
+    active = (z @ SI) - face.w <= 1e-7
+    SJ = SK[:, tight]
+    M = np.hstack([np.ones((z.size, 1)), -np.ones((z.size, 1)), SJ, -SJ, SI[:, active]])
     _, resid = scipy.optimize.nnls(M, np.log(z), maxiter=50 * M.shape[1])
     resid = float(resid) / np.sqrt(z.size)
     if not resid <= 1e-6:

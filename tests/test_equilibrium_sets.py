@@ -66,6 +66,15 @@ def test_worst_case_win_rate_range_against_another_judge():
         assert float(games.worst_case_win_rate(games.preference_game(P), x)) == pytest.approx(want, abs=1e-12)
 
 
+def test_worst_case_win_rate_range_against_the_worst_completion():
+    """Every pair unobserved, completed in the worst case (not a preference game: B = -1/2 off the diagonal, so
+    P + P^T = 0 there): the robust win rate is 1/2 + min_j -(1 - x_j)/2 = min_j x_j / 2. On RPS_M's set
+    min(1/3 - m/2, m) runs from 0 (m = 0 or 2/3) to 2/9 (m = 2/9): win rates 0 to 1/9."""
+    worst = games.matrix_game(np.where(np.eye(4) == 1, 0.0, -0.5))
+    lo, hi = games.worst_case_win_rate_range(rps_m(), worst)
+    assert lo == pytest.approx(0.0, abs=1e-12) and hi == pytest.approx(1 / 9, abs=1e-12)
+
+
 def test_a_dominated_action_has_max_mass_zero():
     s = games.equilibrium_set(games.dominated_response())
     want = [4 / 11, 3 / 11, 4 / 11, 0]
@@ -223,9 +232,9 @@ def test_both_players_bounds_hold_on_general_matrix_games(A):
         (lambda: games.value_range(games.comal_cycle(), [1.0, 0.0, 0.0], player=2), ValueError, "2"),
         (lambda: games.value_range(games.comal_cycle(), [1.0, 0.0, 0.0], player=True), ValueError, "True"),
         (
-            lambda: games.worst_case_win_rate_range(games.comal_cycle(), games.matrix_game(np.eye(3))),
+            lambda: games.worst_case_win_rate_range(games.comal_cycle(), games.matrix_game(np.ones((3, 2)))),
             ValueError,
-            "preference",
+            "shape",
         ),
         (
             lambda: games.worst_case_win_rate_range(games.comal_cycle(), games.duplicated_response()),
@@ -265,3 +274,17 @@ def test_a_wrong_lp_answer_fails_its_certificate(monkeypatch):
     monkeypatch.setattr(scipy.optimize, "linprog", not_optimal)
     with pytest.raises(games.SolverError, match="face LP .*failed: status 1: iteration limit"):
         games.value_range(games.dominated_response(), [1.0, 0.0, 0.0, 0.0])
+
+
+def test_max_entropy_on_a_face_with_implicit_equalities():
+    """LLMFAO's crowd margins game: its face is a slab of width ~1e-9 in the full space (every column some
+    equilibrium plays is tight at every point), where SLSQP on the inequalities reported them incompatible. The
+    selection lies in the set's bounds, plays exactly the 31 models some equilibrium plays, and is an
+    equilibrium (gap ~ 0; 31 and the 1e-12 from the audit of issue 33, not from this code)."""
+    g = games.comparisons.comparison_game(
+        games.datasets.llmfao("crowd").pooled(), kind="margins", missing="tie", dtype="float64"
+    )
+    s, me = games.equilibrium_set(g), games.max_entropy_equilibrium(g)
+    assert int(s.in_some_x.sum()) == 31 and not s.in_every_x.any() and not s.unique
+    assert np.all(s.x_min - 1e-9 <= me.x) and np.all(me.x <= s.x_max + 1e-9)
+    assert int((me.x > 1e-9).sum()) == 31 and me.gap < 1e-12 and me.certificate < 1e-6
