@@ -102,14 +102,8 @@ def report(c: Config, t: dict, folder) -> dict:
     (etas, taus), unit, lv = axes(c), UNITS[c.x], f"{c.level:g}"
     labels = [study.load_rule(r).name for r in c.rules]
     k_labels = [algorithms.comal(algorithms.inpo(), k).name for k in c.inner_steps]
-    header = (
-        "rule",
-        f"grid share with gap <= {lv}",
-        "best eta",
-        "best tau",
-        "its final gap",
-        f"its {unit} to {lv}",
-    )
+    header = ("rule", f"grid share with gap <= {lv}", "best eta", "best tau", "its final gap")
+    header += (f"its {unit} to {lv}",)
     rows = []
     for _, gs, tag in study.each_game(c):
         d, summary, heat = df[df["game"] == gs.label], [], {}

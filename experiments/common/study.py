@@ -6,16 +6,20 @@ A study declares
   ``option`` (its own knobs) or one of the shared makers of :mod:`experiments.common.flags` (``rules``,
   ``games``, ``comparisons``, ``feedback``, ``hp``, ``seeds``, ``steps``, ``x_axis``, ``jobs``), all reachable
   as ``study.<name>``;
-* ``units(config)``: the independent pieces of work, ``[(key, args), ...]``, longest first;
+* ``units(config)``: the independent pieces of work, ``[(key, args), ...]``, longest first (default: one per
+  game and rule, :func:`game_rule_units`);
+* ``prepare(config) -> config``: the checks across flags, before any work (default
+  :func:`experiments.common.flags.check`);
 * ``simulate(config, *args)``: one unit (a module-level function: it may run in a worker process), returning
   ``{table name: tidy DataFrame}``;
 * ``report(config, tables, folder)``: the summary tables, figures and printed lines, from the combined tables
   alone (so a committed run can be re-reported); returns extra ``metadata.json`` fields.
 
-and :func:`main` owns the rest: the flags (the same user-facing flags in every study, each taken or refused
-with the study's reason, ``allow_abbrev=False``), one-line errors with exit 2 before any work, float64, the
-persistent compilation cache, the result folder (atomic; an interrupt leaves the previous one), progress,
-worker processes, the CSVs (``<table>.csv``), and ``metadata.json``.
+and ends with ``STUDY_DECL, main = study.declare(globals(), refuses=...)``. :func:`main` owns the rest: the
+flags (the same user-facing flags in every study, each taken or refused with the study's reason,
+``allow_abbrev=False``), one-line errors with exit 2 before any work, float64, the persistent compilation
+cache, the result folder (atomic; an interrupt leaves the previous one), progress, worker processes, the CSVs
+(``<table>.csv``), and ``metadata.json``.
 
 Shared flags that a study's ``Config`` does not declare are refused: given, they are one line naming the
 reason in :attr:`Study.refuses` (or that the study has no such axis).
