@@ -98,7 +98,7 @@ def report(c: Config, t: dict, folder) -> dict:
     import algorithms
 
     df = t["trace"].assign(x=lambda d: d["step" if c.x == "steps" else c.x])
-    at_k = np.isclose(df["eta"], K_POINT["eta"], rtol=1e-6) & np.isclose(df["tau"], K_POINT["tau"], rtol=1e-6)
+    df["at_k"] = np.isclose(df[list(K_POINT)], list(K_POINT.values()), rtol=1e-6).all(axis=1)  # the K runs
     (etas, taus), unit, lv = axes(c), UNITS[c.x], f"{c.level:g}"
     labels = [study.load_rule(r).name for r in c.rules]
     k_labels = [algorithms.comal(algorithms.inpo(), k).name for k in c.inner_steps]
@@ -108,7 +108,7 @@ def report(c: Config, t: dict, folder) -> dict:
     for _, gs, tag in study.each_game(c):
         d, summary, heat = df[df["game"] == gs.label], [], {}
         for label in labels:
-            gaps, x, steps = _runs(d[(d["rule"] == label) & ~at_k], (len(etas), len(taus)))
+            gaps, x, steps = _runs(d[(d["rule"] == label) & ~d["at_k"]], (len(etas), len(taus)))
             final, first = gaps[..., -1], tables.first_below(x, gaps, c.level)
             heat[label] = (final, tables.first_below(steps, gaps, c.level))  # the heatmaps count steps
             # the best point: the cheapest to reach --level, else the lowest final gap
@@ -123,7 +123,7 @@ def report(c: Config, t: dict, folder) -> dict:
         fb = cli.feedback_type(c.feedback).name
         print(f"{gs.label}: eta x tau grids, {c.steps} steps, {c.dtype}, {fb} feedback")
         print(tables.table(summary, header))
-        k_runs = {label: _runs(d[(d["rule"] == label) & at_k], ()) for label in k_labels}
+        k_runs = {label: _runs(d[(d["rule"] == label) & d["at_k"]], ()) for label in k_labels}
         k_rows = [(k, f"{g[-1]:.3e}", tables.steps_to(x, g, c.level)) for k, (g, x, _) in k_runs.items()]
         if k_rows:
             print("\nCOMAL (INPO inner, eta=0.5, tau=0.1) by inner steps K:")
