@@ -1,7 +1,7 @@
 """The flags a study's ``Config`` declares: :func:`option` for its own knobs, and one maker per shared flag
-(:func:`rules`, :func:`games`, :func:`comparisons`, :func:`feedback`, :func:`hp`, :func:`seeds`, :func:`steps`,
-:func:`x_axis`, :func:`jobs`), with the loaders that turn their text into rules and games (in any process: they
-are cached per process) and the checks that read them together."""
+(:func:`rules`, :func:`games`, :func:`comparisons`, :func:`feedback`, :func:`hp`, :func:`schedules`,
+:func:`seeds`, :func:`steps`, :func:`x_axis`, :func:`jobs`), with the loaders that turn their text into rules
+and games (in any process: they are cached per process) and the checks that read them together."""
 
 from __future__ import annotations
 
@@ -195,6 +195,26 @@ def hp(help: str = ""):
         _help(help, what + "rule (repeatable; checked against the declared interval)"),
         parse=lambda items: tuple(cli.hp_type(t) if isinstance(t, str) else tuple(t) for t in items or ()),
     )
+
+
+def schedules(default: str, help: str = "", *, named: Sequence[str] = (), quick=None):
+    """``--schedules``: comma-separated ``named`` schedules of the study or ``module:attribute``."""
+
+    def parse(text):
+        items = _listing(text)
+        if not items:
+            raise ValueError("--schedules names no schedule")
+        for item in items:
+            if ":" not in item and item not in named:
+                raise ValueError(
+                    f"--schedules: unknown {item!r}; valid: {', '.join(named)}, or module:attribute"
+                )
+            if ":" in item:
+                load_object(item, "--schedules")
+        return items
+
+    what = f"{', '.join(named)}, or module:attribute (a schedule: a function of the step count)"
+    return option(default, _help(help, what, quick), quick=quick, parse=parse)
 
 
 @functools.cache

@@ -4,8 +4,8 @@ A study declares
 
 * ``Config``, a frozen dataclass: each field is one command-line flag (``--name-with-dashes``), made with
   ``option`` (its own knobs) or one of the shared makers of :mod:`experiments.common.flags` (``rules``,
-  ``games``, ``comparisons``, ``feedback``, ``hp``, ``seeds``, ``steps``, ``x_axis``, ``jobs``), all reachable
-  as ``study.<name>``;
+  ``games``, ``comparisons``, ``feedback``, ``hp``, ``schedules``, ``seeds``, ``steps``, ``x_axis``, ``jobs``),
+  all reachable as ``study.<name>``;
 * ``units(config)``: the independent pieces of work, ``[(key, args), ...]``, longest first (default: one per
   game and rule, :func:`game_rule_units`);
 * ``prepare(config) -> config``: the checks across flags, before any work (default
