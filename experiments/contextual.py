@@ -72,20 +72,14 @@ def _game(c: Config, item: str):
 
 
 def prepare(c: Config) -> Config:
+    """``--steps`` a multiple of the record interval, preference games only, then
+    :func:`~experiments.common.flags.check`."""
     if c.steps % every(c):
         raise ValueError(f"--steps ({c.steps}) must be a multiple of {every(c)}")
-    study.check_cost(c)
-    kept = c.rules
     for item in study.game_items(c):
-        gs = _game(c, item)
-        if not gs.game.preference:
+        if not _game(c, item).game.preference:
             raise ValueError(f"--games {item}: the per-prompt gaps need a preference game")
-        kept = study.check_rules(dataclasses.replace(c, rules=kept), gs.game, cli.feedback_type(c.feedback))
-    return dataclasses.replace(c, rules=kept)
-
-
-def units(c: Config):
-    return [((item, r), (item, r)) for item in study.game_items(c) for r in c.rules]
+    return study.check(c, lambda item: _game(c, item).game)
 
 
 def simulate(c: Config, item: str, source: str) -> dict:
@@ -144,11 +138,11 @@ def prompt_figure(df, rho, x: str, game: str):
     axes = fig.subplots(1, len(labels), sharey=True, sharex=True, squeeze=False)[0]
     cmap = mpl.colormaps["tab10"]
     for ax, lab in zip(axes, labels):
-        part = df[(df["rule"] == lab) & (df["metric"] == "prompt_gap")]
         for k in range(rho.size):
-            pc = part[part["prompt"] == k].sort_values("step")
-            ys = figures.plot_floor(pc["value"])
-            ax.plot(pc[x], ys, lw=1, color=cmap(k % 10), label=f"prompt {k} (ρ={rho[k]:.2f})")
+            xs, ys = tables.curve(df, "prompt_gap", x, rule=lab, prompt=k)
+            ax.plot(
+                xs, figures.plot_floor(ys), lw=1, color=cmap(k % 10), label=f"prompt {k} (ρ={rho[k]:.2f})"
+            )
         xs, ys = tables.curve(df, "gap", x, rule=lab)
         ax.plot(xs, figures.plot_floor(ys), "k", lw=2, label="aggregate (ρ-weighted)")
         ax.set_yscale("log")
@@ -162,21 +156,13 @@ def prompt_figure(df, rho, x: str, game: str):
     return fig
 
 
-STUDY_DECL = study.Study(
-    STUDY,
-    __doc__.splitlines()[0],
-    Config,
-    units,
-    simulate,
-    report,
-    prepare,
+STUDY_DECL, main = study.declare(
+    globals(),
     refuses={
         "schedules": "the rules run at constant step sizes",
         "seeds": "one run per rule from --seed: the figure shows each prompt's curve, not a band over seeds",
     },
-    named=named,
 )
-main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))

@@ -10,7 +10,6 @@ B random starts instead (``--hp start_noise=S`` with S > 0 required). B is ``--s
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import sys
@@ -53,26 +52,17 @@ def _random(item: str) -> bool:
 
 
 def prepare(c: Config) -> Config:
-    """Budget, --x and every rule's hyperparameters and feedback on each game (a random family: its first
-    draw); a fixed game needs random starts."""
-    study.check_cost(c)
-    cli.check_level(c.level, c.dtype)
-    fb, kept = cli.feedback_type(c.feedback), c.rules
-    for item in study.game_items(c):
-        kept = study.check_rules(
-            dataclasses.replace(c, rules=kept), study.load_game(item, c.dtype, c.seed).game, fb
+    """:func:`~experiments.common.flags.check` (a random family: on its first draw); a fixed game needs random
+    starts."""
+    c = study.check(c)
+    fixed = [item for item in study.game_items(c) if not _random(item)]
+    still = [t for t in c.rules if not study.hparams(c, t).get("start_noise", 0) > 0]
+    if fixed and still:
+        raise ValueError(
+            f"--games {fixed[0]} is one fixed game: give --hp start_noise=S (S > 0) for an ensemble of random "
+            f"starts ({', '.join(still)} start at the uniform policy)"
         )
-        still = [t for t in kept if not study.hparams(c, study.load_rule(t)).get("start_noise", 0) > 0]
-        if not _random(item) and still:
-            raise ValueError(
-                f"--games {item} is one fixed game: give --hp start_noise=S (S > 0) for an ensemble of random "
-                f"starts ({', '.join(still)} start at the uniform policy)"
-            )
-    return dataclasses.replace(c, rules=kept)
-
-
-def units(c: Config):
-    return [((item, r), (item, r)) for item in study.game_items(c) for r in c.rules]
+    return c
 
 
 def _label(c: Config, item: str) -> str:
@@ -88,12 +78,8 @@ def _ensemble(c: Config, item: str):
     keys = cli.run_seeds(c.seed, c.seeds)
     if _random(item):
         draws = [study.load_game(item, c.dtype, k).game for k in keys]
-        return (
-            draws,
-            [games.solve(g) for g in draws],
-            None,
-            dict(game=[f"{item}#{i}" for i in range(c.seeds)], seed=c.seed),
-        )
+        where = dict(game=[f"{item}#{i}" for i in range(c.seeds)], seed=c.seed)
+        return draws, [games.solve(g) for g in draws], None, where
     gs = study.load_game(item, c.dtype, c.seed)
     return gs.game, games.solve(gs.game), keys, dict(game=gs.label, seed=keys)
 
@@ -120,7 +106,6 @@ def simulate(c: Config, item: str, source: str) -> dict:
 
 def report(c: Config, t: dict, folder) -> dict:
     df, items, rows, meta = t["trace"], study.game_items(c), [], []
-    hp_cols = [k for k in df.columns if k not in (*tables.ID_COLUMNS, *tables.RUN_COLUMNS)]
     header = ("rule", "hparams", "median final gap", "IQR", f"share reaching {c.level:g}")
     for item in items:
         label, random = _label(c, item), _random(item)
@@ -129,22 +114,10 @@ def report(c: Config, t: dict, folder) -> dict:
         for rule, g in df[df["game"] == f"{label} x{c.seeds}"].groupby("rule", sort=False):
             qs = [tables.curve(g, f"gap_{q}", c.x) for q in ("q25", "median", "q75")]
             bands[rule] = (qs[1][0], np.stack([v for _, v in qs]))
-            final = df[mine & (df.rule == rule) & (df.metric == "gap") & (df.step == c.steps)][
-                "value"
-            ].to_numpy()
-            q, first = np.quantile(final, [0.25, 0.5, 0.75]), g.iloc[0]
-            hp = {
-                k: float(first[k]) for k in hp_cols if first[k] == first[k]
-            }  # NaN: the rule has no such knob
-            summary.append(
-                (
-                    rule,
-                    rules.format_hparams(hp),
-                    f"{q[1]:.3e}",
-                    f"{q[0]:.2e} .. {q[2]:.2e}",
-                    f"{(final <= c.level).mean():.1%}",
-                )
-            )
+            final = df.loc[mine & (df.rule == rule) & (df.metric == "gap") & (df.step == c.steps), "value"]
+            q = np.quantile(final.to_numpy(), [0.25, 0.5, 0.75])
+            iqr, share = f"{q[0]:.2e} .. {q[2]:.2e}", f"{(final.to_numpy() <= c.level).mean():.1%}"
+            summary.append((rule, rules.hparams_of(g), f"{q[1]:.3e}", iqr, share))
         what = f"{c.seeds} {'games: ' + label if random else 'random starts on ' + label}"
         tag = "" if len(items) == 1 else f"-{label}"
         fig = band_figure(bands, c.x, what, c.level)
@@ -152,19 +125,13 @@ def report(c: Config, t: dict, folder) -> dict:
         print(f"{what}, {c.steps} steps:")
         print(tables.table(summary, header))
         rows += [(label, *r) for r in summary]
-        gs = study.load_game(item, c.dtype, c.seed)
-        gmeta = (
-            {"name": item.partition(":")[0], "spec": item, "keys": "numpy SeedSequence(--seed)"}
-            if random
-            else gs.meta
-        )
+        drawn = {"name": item.partition(":")[0], "spec": item, "keys": "numpy SeedSequence(--seed)"}
+        gmeta = drawn if random else study.load_game(item, c.dtype, c.seed).meta
         meta.append(
             {**gmeta, "ensemble": "one draw per game" if random else "random starts", "size": c.seeds}
         )
+    study.write_summary(folder, rows, header, len(items))
     one = len(items) == 1
-    output.write_csv(
-        folder / "summary.csv", [r[1:] for r in rows] if one else rows, header if one else ("game", *header)
-    )
     return {
         "rules": [{"name": study.load_rule(s).name, "source": s} for s in c.rules],
         "game": meta[0] if one else meta,
@@ -223,17 +190,9 @@ def band_figure(qs, x: str, what: str, level: float):
     return fig
 
 
-STUDY_DECL = study.Study(
-    STUDY,
-    __doc__.splitlines()[0],
-    Config,
-    units,
-    simulate,
-    report,
-    prepare,
-    refuses={"schedules": "the ensemble runs every rule at constant step sizes"},
+STUDY_DECL, main = study.declare(
+    globals(), refuses={"schedules": "the ensemble runs every rule at constant step sizes"}
 )
-main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))

@@ -3,8 +3,8 @@
 Every rule of ``algorithms.RULES`` on the 3x3 non-transitive game ``comal_cycle()`` (float64, uniform start and
 reference) at the rules' declared defaults (``eta = 0.5``, ``tau = 0.1``; iterative IPO/DPO ``tau = 2 = 1/eta``;
 COMAL = INPO inner with 100 inner steps; MPO resets every 100 steps), 5000 steps, metrics recorded every 10
-steps. Writes ``trace.csv``, ``policies.csv``, ``summary.csv``, ``metadata.json``, ``gap.png``/``gap.pdf`` and
-``simplex.png`` and prints the summary table and the pairwise win rates of the final policies.
+steps. Writes ``trace.csv``, ``policies.csv``, ``summary.csv``, ``gap.png``/``gap.pdf`` and ``simplex.png``
+(one each per game) and prints the summary table and the pairwise win rates of the final policies.
 
     python -m experiments paper            # the full study
     python -m experiments paper --quick    # 1000 steps
@@ -12,7 +12,6 @@ steps. Writes ``trace.csv``, ``policies.csv``, ``summary.csv``, ``metadata.json`
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass
 
@@ -41,47 +40,36 @@ class Config(study.Base):
     tau_line: float = study.option(0.1, "tau of the regularized-equilibrium reference line (default 0.1)")
 
 
-def prepare(c: Config) -> Config:
-    """``--steps`` a multiple of ``--record-every``; ``--x`` against the feedback; every rule's
-    hyperparameters and feedback on every game, before any work."""
-    study.check_cost(c)
-    fb = cli.feedback_type(c.feedback)
-    cli.check_level(c.level, c.dtype)
-    kept = c.rules
-    for item in study.game_items(c):
-        kept = study.check_rules(
-            dataclasses.replace(c, rules=kept), study.load_game(item, c.dtype, c.seed).game, fb
-        )
-    return dataclasses.replace(c, rules=kept)
-
-
-def units(c: Config):
-    return [((item, r), (item, r)) for item in study.game_items(c) for r in c.rules]
-
-
 def simulate(c: Config, item: str, source: str) -> dict:
     import algorithms
     import games
 
-    gs = study.load_game(item, c.dtype, c.seed)
-    rule = study.load_rule(source)
-    try:
-        nash = games.solve(gs.game)
-    except games.SolverError:
-        nash = None
+    gs, rule = study.load_game(item, c.dtype, c.seed), study.load_rule(source)
     trace = algorithms.run(
         rule,
         gs.game,
         steps=c.steps,
         record_every=c.record_every,
         key=c.seed,
-        nash=nash,
+        nash=_solved(games.solve, gs.game),
         record_policy=True,
         feedback=cli.feedback_type(c.feedback),
         **study.hparams(c, source),
     )
     m, pol = tables.tidy(trace, experiment=STUDY, game=gs.label, rule=rule.name, seed=c.seed)
     return {"trace": m, "policies": pol}
+
+
+def _solved(solver, *args, note: str = ""):
+    """``solver(*args)``, or None when it fails (with ``note: error`` on stderr, given a ``note``)."""
+    import games
+
+    try:
+        return solver(*args)
+    except games.SolverError as err:
+        if note:
+            cli.note(f"{note}: {err}")
+        return None
 
 
 def report(c: Config, t: dict, folder) -> dict:
@@ -91,23 +79,16 @@ def report(c: Config, t: dict, folder) -> dict:
     nonfinite = sorted(df.loc[~df["finite"], "rule"].unique())
     if nonfinite:
         cli.note(f"non-finite values in: {', '.join(nonfinite)} (see the finite column of trace.csv)")
-    items, rows, reg_gaps = study.game_items(c), [], {}
-    for item in items:
-        gs = study.load_game(item, c.dtype, c.seed)
+    rows, reg_gaps = [], {}
+    for _, gs, tag in study.each_game(c):
         game, d, pol = gs.game, df[df["game"] == gs.label], policies[policies["game"] == gs.label]
-        try:
-            nash = games.solve(game)
-        except games.SolverError as err:
-            cli.note(f"{gs.label}: no exact equilibrium ({err}); kl_to_nash is not recorded")
-            nash = None
-        try:
-            reg = games.regularized_equilibrium(game, c.tau_line)
-        except games.SolverError as err:
-            cli.note(f"{gs.label}: regularized-equilibrium line (tau={c.tau_line:g}) skipped: {err}")
-            reg = None
+        nash = _solved(
+            games.solve, game, note=f"{gs.label}: no exact equilibrium, kl_to_nash is not recorded"
+        )
+        miss = f"{gs.label}: regularized-equilibrium line (tau={c.tau_line:g}) skipped"
+        reg = _solved(games.regularized_equilibrium, game, c.tau_line, note=miss)
         summary, header = summarize(d, c.level)
         rows += [(gs.label, *r) for r in summary]
-        tag = "" if len(items) == 1 else f"-{gs.label}"
         reg_gap = reg_gaps[gs.label] = None if reg is None else reg.gap
         fig = gap_figure(
             d, x=c.x, reg_gap=reg_gap, tau=c.tau_line, dtype=c.dtype, game=gs.label, level=c.level
@@ -125,10 +106,7 @@ def report(c: Config, t: dict, folder) -> dict:
         if game.preference and not game.contextual:
             print()
             print(win_rate_table(pol, game))
-    one = len(items) == 1
-    output.write_csv(
-        folder / "summary.csv", [r[1:] for r in rows] if one else rows, header if one else ("game", *header)
-    )
+    study.write_summary(folder, rows, header, len(study.game_items(c)))
     finite = {k: bool(g["finite"].all()) for k, g in df.groupby("rule", sort=False)}
     return {"finite": finite, "regularized_gap": reg_gaps}  # per game label, at --tau-line
 
@@ -137,7 +115,6 @@ def summarize(d, level: float):
     """One row per rule of a one-seed tidy trace frame: hyperparameters, final gap and worst-case win rate,
     steps to ``level``, final KL to the Nash policy."""
     header = ("rule", "hparams", "final gap", "worst-case win rate", f"steps to gap {level:g}", "KL(pi*||pi)")
-    hp_cols = [k for k in d.columns if k not in (*tables.ID_COLUMNS, *tables.RUN_COLUMNS, "prompt")]
     rows = []
     for rule, g in d.groupby("rule", sort=False):
         steps, gap = tables.curve(g, "gap", "step")
@@ -145,11 +122,8 @@ def summarize(d, level: float):
             format(tables.curve(g, m, "step")[1][-1], f) if (g["metric"] == m).any() else ""
             for m, f in (("win_rate", ".6f"), ("kl_to_nash", ".3e"))
         )
-        first = g.iloc[0]
-        hp = {k: float(first[k]) for k in hp_cols if first[k] == first[k]}  # NaN: the rule has no such knob
-        rows.append(
-            (rule, rules.format_hparams(hp), f"{gap[-1]:.3e}", win, tables.steps_to(steps, gap, level), kl)
-        )
+        to_level = tables.steps_to(steps, gap, level)
+        rows.append((rule, rules.hparams_of(g), f"{gap[-1]:.3e}", win, to_level, kl))
     return rows, header
 
 
@@ -262,21 +236,14 @@ def simplex_figure(d, pol, nash, reg, *, level: float = 1e-6, ncols: int = 6):
     return fig
 
 
-STUDY_DECL = study.Study(
-    STUDY,
-    __doc__.splitlines()[0],
-    Config,
-    units,
-    simulate,
-    report,
-    prepare,
+STUDY_DECL, main = study.declare(
+    globals(),
     refuses={
         "schedules": "the paper's rules run at constant step sizes",
         "seeds": "the paper's runs are deterministic (one run per rule from --seed)",
         "jobs": "the rules run one after the other in one process (seconds each)",
     },
 )
-main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))

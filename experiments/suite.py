@@ -5,8 +5,8 @@ Every rule (registered, or yours with ``--rules module:attr``) on games that eac
 **equal budget**: oracle calls for exact and noisy feedback, judged comparisons for sampled feedback, not equal
 steps. Per (rule, game, feedback): the final gap at the budget, median over runs (seeds x starts, x games for
 the ensemble) with a 95 % bootstrap interval; the worst-case win rate; the cost to reach a gap of 1e-2 and 1e-4.
-Every rule runs the same runs, so rules are compared **paired** (:mod:`experiments.common.compare`): per column and pair,
-the median log10 gap ratio and the probability of improvement with bootstrap intervals, and a verdict (better,
+Every rule runs the same runs, so rules are compared **paired** (:mod:`experiments.common.compare`): per column
+and pair, the median log10 gap ratio and the probability of improvement with bootstrap intervals, and a verdict (better,
 worse, cannot tell: Wilcoxon signed-rank, Holm over the pair's columns). The ranking counts significant wins
 minus losses, over all columns, exact ones, and sampled/noisy ones; a column at a noise floor decides nothing.
 Every run starts at uniform perturbed by ``start_noise`` 0.5 (``--hp``). Writes ``runs.csv`` (one row per run
@@ -250,7 +250,7 @@ def simulate(c: Config, source: str, family: int) -> dict:
     game = members[0][1][0]
     steps = max(1, round(members[0][0].budget_scale * c.budget / every(c))) * every(c)
     metrics = ("gap", "win_rate") if game.preference else ("gap",)
-    rows = []
+    frames = []
     for fb in FEEDBACKS if _reads(rule, game) else ():
         feedback = cli.feedback_type(fb.spec)
         if rule.exact_only and feedback.stochastic:
@@ -265,8 +265,8 @@ def simulate(c: Config, source: str, family: int) -> dict:
             metrics=metrics,
             **study.hparams(c, source),
         )
-        rows.extend(_read_runs(rule.name, [(e.name, len(gl)) for e, gl in members], fb, tr, game, steps))
-    return {"runs": pd.DataFrame(rows)}
+        frames.append(_read_runs(rule.name, [(e.name, len(gl)) for e, gl in members], fb, tr, game, steps))
+    return {"runs": pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()}
 
 
 def report(c: Config, t: dict, folder) -> dict:
@@ -308,10 +308,13 @@ def report(c: Config, t: dict, folder) -> dict:
     }
 
 
-def _read_runs(rule: str, members, fb: FeedbackEntry, tr, first_game, budget: int) -> list[dict]:
+def _read_runs(rule: str, members, fb: FeedbackEntry, tr, first_game, budget: int):
     """One row per run and budget: the last record within the budget (gap, win rate) and the cost to each
-    level (the first record from which the gap stays below it). ``members``: ``(game entry, number of
-    games)`` in the order the sweep stacked them (its runs are game-major: ``[game, seed]``)."""
+    level (:func:`experiments.common.tables.first_below`: the first record from which the gap stays below it,
+    if within the budget). ``members``: ``(game entry, number of games)`` in the order the sweep stacked them
+    (its runs are game-major: ``[game, seed]``). A DataFrame."""
+    import pandas as pd
+
     gap = np.asarray(tr.metrics["gap"]).reshape(-1, len(tr.steps))  # [runs, R+1]
     win = np.asarray(tr.metrics["win_rate"]).reshape(gap.shape) if "win_rate" in tr.metrics else None
     cost = np.asarray(tr.counters[fb.unit], np.float64).reshape(gap.shape)
@@ -319,36 +322,27 @@ def _read_runs(rule: str, members, fb: FeedbackEntry, tr, first_game, budget: in
     if fb.unit == "comparisons":  # comparisons of one gradient evaluation of one player
         k = int(fb.spec.partition(":")[2])
         per_eval = k * first_game.shape[0] * (first_game.A.shape[0] if first_game.contextual else 1)
-    n_games = sum(n for _, n in members)
-    seeds = gap.shape[0] // n_games
-    owner = [(name, i) for name, n in members for i in range(n)]  # stacked game -> (entry, index in it)
-    first_run = {}
-    for g, (name, _) in enumerate(owner):
-        first_run.setdefault(name, g * seeds)
-    rows = []
+    seeds = gap.shape[0] // sum(n for _, n in members)
+    where = dict(
+        game=np.repeat([name for name, _ in members], [n * seeds for _, n in members]).astype(object),
+        run=np.concatenate([np.arange(n * seeds) for _, n in members]),
+        game_index=np.repeat(np.concatenate([np.arange(n) for _, n in members]), seeds),
+    )
+    firsts = {lv: tables.first_below(cost, gap, lv) for lv in LEVELS}
+    frames = []
     for frac in fb.fractions:
         limit = frac * budget * per_eval
         within = cost <= limit + 1e-9
-        last = within.shape[1] - 1 - np.argmax(np.flip(within, 1), axis=1)  # last record within the budget
-        stays = {lv: np.flip(np.cumprod(np.flip(gap <= lv, 1), 1), 1).astype(bool) & within for lv in LEVELS}
-        for r in range(gap.shape[0]):
-            name, game_index = owner[r // seeds]
-            row = {
-                "rule": rule,
-                "game": name,
-                "feedback": fb.spec,
-                "budget_unit": fb.unit,
-                "budget": limit,
-                "run": r - first_run[name],
-                "game_index": game_index,
-                "gap": float(gap[r, last[r]]),
-                "win_rate": float(win[r, last[r]]) if win is not None else np.nan,
-            }
-            for lv in LEVELS:
-                ok = stays[lv][r]
-                row[f"cost_to_{lv:g}"] = float(cost[r, np.argmax(ok)]) if ok.any() else np.nan
-            rows.append(row)
-    return rows
+        at = (np.arange(len(gap)), within.shape[1] - 1 - np.argmax(np.flip(within, 1), axis=1))  # last within
+        frame = pd.DataFrame(
+            dict(rule=rule, game=where["game"], feedback=fb.spec, budget_unit=fb.unit, budget=limit)
+            | dict(run=where["run"], game_index=where["game_index"], gap=gap[at].astype(np.float64))
+            | dict(win_rate=np.nan if win is None else win[at].astype(np.float64))
+        )
+        for lv, first in firsts.items():
+            frame[f"cost_to_{lv:g}"] = np.where(first <= limit + 1e-9, first, np.nan)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def summarize(df, seed: int = 0):
@@ -375,23 +369,15 @@ def summarize(df, seed: int = 0):
     return cells
 
 
-STUDY_DECL = study.Study(
-    STUDY,
-    __doc__.splitlines()[0],
-    Config,
-    units,
-    simulate,
-    report,
-    prepare,
+STUDY_DECL, main = study.declare(
+    globals(),
     refuses={
         "feedback": "the suite's columns are every rule under exact, sampled:8 and noisy:0.1 feedback",
         "schedules": "the rules run at constant step sizes",
         "steps": "the runs' length is --budget: equal oracle calls or comparisons, not equal steps",
         "x": "the budget's unit is fixed by the feedback: oracle calls (exact, noisy) or comparisons (sampled)",
     },
-    named=named,
 )
-main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))

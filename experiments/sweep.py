@@ -9,7 +9,6 @@ compilation per ``K``) at ``eta = 0.5, tau = 0.1``. Writes ``trace.csv``, ``summ
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass
 
@@ -53,35 +52,18 @@ def axes(c: Config):
 
 
 def prepare(c: Config) -> Config:
-    """``--steps`` a multiple of ``--record-every``; ``--x`` against the feedback; no ``--hp`` on a grid axis;
-    every rule takes eta and tau, under its own name; each rule (at the grid's corners and the K point) and
-    each K run on every game, before any work."""
+    """:func:`~experiments.common.flags.check_grid` at the grid's corners and the K point; the K runs on every
+    game."""
     import algorithms
 
-    study.check_cost(c)
-    fb = cli.feedback_type(c.feedback)
-    for name in [n for _, n, _ in c.hp if n in K_POINT][:1]:
-        raise ValueError(f"--hp {name}: {name} is this study's grid axis (eta, tau); it cannot be fixed")
-    names = [study.load_rule(t).name for t in c.rules]
-    if len(set(names)) < len(names):
-        raise ValueError(
-            f"rule name(s) given twice: {', '.join(n for n in set(names) if names.count(n) > 1)}"
-        )
-    for t in c.rules:
-        if not set(K_POINT) <= {h.name for h in study.load_rule(t).hparams}:
-            declared = ", ".join(h.name for h in study.load_rule(t).hparams)
-            raise ValueError(f"rule {t} has no eta x tau grid (its hyperparameters: {declared})")
-    cli.check_level(c.level, c.dtype)
-    (etas, taus), kept = axes(c), c.rules
+    (etas, taus) = axes(c)
+    corners = [{"eta": etas[i], "tau": taus[i]} for i in (0, -1)]
+    c = study.check_grid(c, tuple(K_POINT), [*corners, K_POINT])
     for item in study.game_items(c):
         game = study.load_game(item, c.dtype, c.seed).game
-        kept = study.check_rules(dataclasses.replace(c, rules=kept), game, fb)
-        for rule in map(study.load_rule, kept):
-            for eta, tau in ((etas[0], taus[0]), (etas[-1], taus[-1]), K_POINT.values()):
-                rule.init(game, c.seed, **{**study.hparams(c, rule), "eta": eta, "tau": tau})
         for k in c.inner_steps:
             algorithms.comal(algorithms.inpo(), k).init(game, c.seed, **K_POINT)
-    return dataclasses.replace(c, rules=kept)
+    return c
 
 
 def units(c: Config):
@@ -116,24 +98,17 @@ def report(c: Config, t: dict, folder) -> dict:
     import algorithms
 
     df = t["trace"].assign(x=lambda d: d["step" if c.x == "steps" else c.x])
-    at_k = np.isclose(df["eta"], K_POINT["eta"], rtol=1e-6) & np.isclose(df["tau"], K_POINT["tau"], rtol=1e-6)
+    df["at_k"] = np.isclose(df[list(K_POINT)], list(K_POINT.values()), rtol=1e-6).all(axis=1)  # the K runs
     (etas, taus), unit, lv = axes(c), UNITS[c.x], f"{c.level:g}"
     labels = [study.load_rule(r).name for r in c.rules]
     k_labels = [algorithms.comal(algorithms.inpo(), k).name for k in c.inner_steps]
-    header = (
-        "rule",
-        f"grid share with gap <= {lv}",
-        "best eta",
-        "best tau",
-        "its final gap",
-        f"its {unit} to {lv}",
-    )
-    items, rows = study.game_items(c), []
-    for item in items:
-        gs = study.load_game(item, c.dtype, c.seed)
+    header = ("rule", f"grid share with gap <= {lv}", "best eta", "best tau", "its final gap")
+    header += (f"its {unit} to {lv}",)
+    rows = []
+    for _, gs, tag in study.each_game(c):
         d, summary, heat = df[df["game"] == gs.label], [], {}
         for label in labels:
-            gaps, x, steps = _runs(d[(d["rule"] == label) & ~at_k], (len(etas), len(taus)))
+            gaps, x, steps = _runs(d[(d["rule"] == label) & ~d["at_k"]], (len(etas), len(taus)))
             final, first = gaps[..., -1], tables.first_below(x, gaps, c.level)
             heat[label] = (final, tables.first_below(steps, gaps, c.level))  # the heatmaps count steps
             # the best point: the cheapest to reach --level, else the lowest final gap
@@ -144,19 +119,16 @@ def report(c: Config, t: dict, folder) -> dict:
             summary.append((label, share, f"{etas[b[0]]:.3g}", f"{taus[b[1]]:.3g}", f"{final[b]:.3e}", cost))
         rows += [(gs.label, *r) for r in summary]
         fig = heatmaps(heat, etas, taus, c.steps, c.level, gs.label)
-        tag = "" if len(items) == 1 else f"-{gs.label}"
         output.save_figure(fig, folder / f"sweep{tag}.png", drawn_by=figures.drawn_by(heatmaps))
         fb = cli.feedback_type(c.feedback).name
         print(f"{gs.label}: eta x tau grids, {c.steps} steps, {c.dtype}, {fb} feedback")
         print(tables.table(summary, header))
-        k_runs = {label: _runs(d[(d["rule"] == label) & at_k], ()) for label in k_labels}
+        k_runs = {label: _runs(d[(d["rule"] == label) & d["at_k"]], ()) for label in k_labels}
         k_rows = [(k, f"{g[-1]:.3e}", tables.steps_to(x, g, c.level)) for k, (g, x, _) in k_runs.items()]
         if k_rows:
             print("\nCOMAL (INPO inner, eta=0.5, tau=0.1) by inner steps K:")
             print(tables.table(k_rows, ("rule", "final gap", f"{unit} to {lv}")))
-    one = len(items) == 1
-    rows, header = ([r[1:] for r in rows], header) if one else (rows, ("game", *header))
-    output.write_csv(folder / "summary.csv", rows, header)
+    study.write_summary(folder, rows, header, len(study.game_items(c)))
     return {
         "rules": [*labels, *k_labels],
         "grid": {"eta": etas.tolist(), "tau": taus.tolist()},
@@ -213,20 +185,13 @@ def heatmaps(results, etas, taus, steps, level, game):
     return fig
 
 
-STUDY_DECL = study.Study(
-    STUDY,
-    __doc__.splitlines()[0],
-    Config,
-    units,
-    simulate,
-    report,
-    prepare,
+STUDY_DECL, main = study.declare(
+    globals(),
     refuses={
         "schedules": "eta and tau are this study's grid axes: every run holds them constant",
         "seeds": "one run per grid point, at --seed (exact feedback is deterministic)",
     },
 )
-main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))

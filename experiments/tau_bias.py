@@ -42,35 +42,14 @@ def taus(c: Config) -> np.ndarray:
 
 
 def prepare(c: Config) -> Config:
-    """Every rule takes tau, ``--hp`` does not fix it, ``--x`` counts something under ``--feedback``, every
-    rule's hyperparameters at both ends of the tau grid on every game, before any work."""
-    import dataclasses
-
-    study.check_cost(c)
-    fb = cli.feedback_type(c.feedback)
-    if any(n == "tau" for _, n, _ in c.hp):
-        raise ValueError("--hp tau: tau is this study's grid axis (tau)")
-    for t in c.rules:
-        rule = study.load_rule(t)
-        if "tau" not in {h.name for h in rule.hparams}:
-            declared = ", ".join(h.name for h in rule.hparams)
-            raise ValueError(f"rule {rule.name} has no tau grid (its hyperparameters: {declared})")
-    kept, grid = c.rules, taus(c)
-    for item in study.game_items(c):
-        game = study.load_game(item, c.dtype, c.seed).game
-        kept = study.check_rules(dataclasses.replace(c, rules=kept), game, fb)
-        for t in kept:
-            rule = study.load_rule(t)
-            for tau in (grid[0], grid[-1]):
-                rule.init(game, c.seed, **study.hparams(c, rule), tau=float(tau))
-    return dataclasses.replace(c, rules=kept)
+    """:func:`~experiments.common.flags.check_grid` at both ends of the tau grid."""
+    return study.check_grid(c, ("tau",), [{"tau": float(tau)} for tau in taus(c)[[0, -1]]])
 
 
 def units(c: Config):
-    return [
-        *(((item, r), (item, r)) for item in study.game_items(c) for r in c.rules),
-        *(((item, "regularized_equilibrium"), (item, None)) for item in study.game_items(c)),
-    ]
+    """Per game and rule one sweep over tau, then per game the exact curve."""
+    exact = [((item, "regularized_equilibrium"), (item, None)) for item in study.game_items(c)]
+    return study.game_rule_units(c) + exact
 
 
 def _reg_gaps(game, grid) -> np.ndarray:
@@ -124,26 +103,19 @@ def simulate(c: Config, item: str, source: str | None) -> dict:
 
 
 def report(c: Config, t: dict, folder) -> dict:
-    df, grid, items = t["trace"], taus(c), study.game_items(c)
+    df, grid = t["trace"], taus(c)
     unit = cli.X_AXES[c.x].split(" (")[0]
-    for item in items:
-        gs = study.load_game(item, c.dtype, c.seed)
+    for _, gs, tag in study.each_game(c):
         d = df[df["game"] == gs.label]
         runs = d[(d["rule"] != "regularized_equilibrium") & (d["step"] == c.steps) & (d["metric"] == "gap")]
         finals = {r: g.sort_values("tau") for r, g in runs.groupby("rule", sort=False)}
         costs = {} if c.x == "steps" else {r: g[c.x].to_numpy() for r, g in finals.items()}
-        reg_at = _reg_gaps(gs.game, grid)
+        gaps = [_reg_gaps(gs.game, grid), *(g["value"].to_numpy() for g in finals.values())]
         rows = [
-            [
-                f"{tau:.3g}",
-                f"{reg_at[i]:.4e}",
-                *[f"{g['value'].iloc[i]:.4e}" for g in finals.values()],
-                *[f"{v[i]:.6g}" for v in costs.values()],
-            ]
+            [f"{tau:.3g}", *(f"{v[i]:.4e}" for v in gaps), *(f"{v[i]:.6g}" for v in costs.values())]
             for i, tau in enumerate(grid)
         ]
         header = ["tau", "regularized eq. gap", *finals, *[f"{k}: {unit}" for k in costs]]
-        tag = "" if len(items) == 1 else f"-{gs.label}"
         output.write_csv(folder / f"summary{tag}.csv", rows, header)
         exact = d[d["rule"] == "regularized_equilibrium"]
         etas = sorted({f"{e:g}" for e in runs["eta"].dropna()}) if "eta" in runs else []
@@ -166,43 +138,27 @@ def figure(fine_taus, exact, taus, finals, eta, game):
     fig = Figure(figsize=(8.6, 4.8), layout="constrained")
     ax = fig.subplots()
     ax.loglog(fine_taus, exact, "k-", lw=2, label="gap of the regularized equilibrium (solved exactly)")
-    cmap = mpl.colormaps["tab10"]
+    cmap, marks = mpl.colormaps["tab10"], dict(ls="none", ms=7, mfc="none", mew=1.5)
     for i, ((label, gaps), marker) in enumerate(zip(finals.items(), "osd^v<>ph")):
         ax.loglog(
-            taus,
-            figures.plot_floor(np.asarray(gaps)),
-            marker,
-            ls="none",
-            ms=7,
-            mfc="none",
-            mew=1.5,
-            color=cmap(i % 10),
-            label=label,
+            taus, figures.plot_floor(np.asarray(gaps)), marker, color=cmap(i % 10), label=label, **marks
         )
-    ax.set_xlabel("τ (KL weight)")
-    ax.set_ylabel(f"final last-iterate duality gap\n(exact zeros drawn at {figures.PLOT_FLOOR:g})")
-    ax.set_ylim(figures.PLOT_FLOOR / 3, 1)
+    ylabel = f"final last-iterate duality gap\n(exact zeros drawn at {figures.PLOT_FLOOR:g})"
+    ax.set(xlabel="τ (KL weight)", ylabel=ylabel, ylim=(figures.PLOT_FLOOR / 3, 1))
     ax.grid(alpha=0.25, which="major")
     ax.set_title(f"regularization bias on {game} (η={eta})", fontsize=11)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 
-STUDY_DECL = study.Study(
-    STUDY,
-    __doc__.splitlines()[0],
-    Config,
-    units,
-    simulate,
-    report,
-    prepare,
+STUDY_DECL, main = study.declare(
+    globals(),
     refuses={
         "schedules": "the rules run at constant step sizes (tau is the grid axis)",
         "seeds": "one run per tau from --seed: the final gaps are compared with the exact curve",
         "jobs": "the sweeps run one after the other in one process (seconds each; the table order is fixed)",
     },
 )
-main = study.command(STUDY_DECL)
 
 if __name__ == "__main__":
     sys.exit(cli.entry(main))

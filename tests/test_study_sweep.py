@@ -89,6 +89,25 @@ def test_feedback_and_x_reach_the_runs(tmp_path, capsys):
     assert meta["feedback"] == "sampled:8" and meta["config"]["x"] == "comparisons"
 
 
+def test_games_of_two_sizes_get_one_summary_row_and_heatmap_each(tmp_path):
+    """Two games (3 and 5 actions): the report reads each game's grid and K runs from its own rows."""
+    out = tmp_path / "s"
+    assert (
+        sweep.main(
+            [*TINY, "--rules", "inpo", "--games", "comal_cycle,condorcet_cycle:n=5,p=0.8", "--out", str(out)]
+        )
+        == 0
+    )
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.game.tolist() == ["comal_cycle", "condorcet_cycle:n=5,p=0.8"] and set(summary.rule) == {
+        "inpo"
+    }
+    assert {p.name for p in out.glob("sweep-*.png")} == {
+        "sweep-comal_cycle.png",
+        "sweep-condorcet_cycle:n=5,p=0.8.png",
+    }
+
+
 def test_gap_against_eta_straight_from_the_csv(run):
     from matplotlib.figure import Figure
 

@@ -1,13 +1,7 @@
-"""What every study shares, one module per concern (a study imports the ones it uses):
-
-* :mod:`~experiments.common.cli` — flags, argparse types, one-line errors (exit 2), Ctrl-C handling;
-* :mod:`~experiments.common.rules` — ``--rules`` and the hyperparameters a study passes;
-* :mod:`~experiments.common.gamespec` — ``--game``/``--game-kind``;
-* :mod:`~experiments.common.output` — the result folder and atomic writes;
-* :mod:`~experiments.common.tables` — tidy tables of traces, text tables, first crossings;
-* :mod:`~experiments.common.metadata` — ``metadata.json``;
-* :mod:`~experiments.common.progress` — progress bars and timers;
-* :mod:`~experiments.common.figures` — shared figure helpers.
+"""What every study shares, one module per concern: :mod:`~experiments.common.study` (the shell a study
+declares itself on), ``flags`` and ``cli`` (the command line), ``gamespec`` and ``rules`` (games and
+hyperparameters), ``output`` (the result folder, ``metadata.json``), ``progress``, ``tables``, ``results`` and
+``figures`` (what is reported), ``compare`` and ``leaderboard`` (the suite's paired comparisons).
 
 Output conventions (each study writes to ``results/<study>/``, ``results/<study>-quick/`` with ``--quick``,
 unless ``--out`` says otherwise):

@@ -143,20 +143,16 @@ def feedback_type(text: str):
     import games
 
     kind, sep, value = text.strip().partition(":")
-    what = "--feedback must be exact, sampled:K (an integer K >= 1) or noisy:SIGMA (a number > 0)"
-    if kind == "exact" and not sep:
-        return games.feedback.exact()
     try:
-        if kind == "sampled" and sep:
-            k = int(value)
-            if k >= 1:
-                return games.feedback.sampled(k)
-        if kind == "noisy" and sep:
-            sigma = float(value)
-            if np.isfinite(sigma) and sigma > 0:
-                return games.feedback.noisy(sigma)
+        if kind == "exact" and not sep:
+            return games.feedback.exact()
+        if kind == "sampled" and sep and int(value) >= 1:
+            return games.feedback.sampled(int(value))
+        if kind == "noisy" and sep and np.isfinite(float(value)) and float(value) > 0:
+            return games.feedback.noisy(float(value))
     except ValueError:
         pass
+    what = "--feedback must be exact, sampled:K (an integer K >= 1) or noisy:SIGMA (a number > 0)"
     raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
 
 

@@ -142,41 +142,19 @@ def compare(runs, rules=None, *, seed: int = 0, resamples: int = BOOTSTRAP, alph
             eff.append(np.quantile(np.median(boot, axis=2), [0.025, 0.975], axis=1).T)
             imp.append(np.quantile(improvement(boot, axis=2), [0.025, 0.975], axis=1).T)
         eff, imp, p = np.concatenate(eff), np.concatenate(imp), wilcoxon_p(D)
-        for k, (i, j) in enumerate(pairs):
-            rows.append(
-                dict(
-                    rule=rules[i],
-                    other=rules[j],
-                    column=column,
-                    game=g,
-                    feedback=fb,
-                    budget=b,
-                    runs=D.shape[1],
-                    effect=float(np.median(D[k])),
-                    effect_lo=float(eff[k, 0]),
-                    effect_hi=float(eff[k, 1]),
-                    p_improve=float(improvement(D[k])),
-                    p_improve_lo=float(imp[k, 0]),
-                    p_improve_hi=float(imp[k, 1]),
-                    p_value=float(p[k]),
-                )
+        rows.append(
+            pd.DataFrame(
+                dict(rule=[rules[i] for i, _ in pairs], other=[rules[j] for _, j in pairs], column=column)
+                | dict(game=g, feedback=fb, budget=b, runs=D.shape[1], effect=np.median(D, axis=1))
+                | dict(effect_lo=eff[:, 0], effect_hi=eff[:, 1], p_improve=improvement(D))
+                | dict(p_improve_lo=imp[:, 0], p_improve_hi=imp[:, 1], p_value=p)
             )
-    cols = [
-        "rule",
-        "other",
-        "column",
-        "game",
-        "feedback",
-        "budget",
-        "runs",
-        "effect",
-        "effect_lo",
-        "effect_hi",
-    ]
-    cols += ["p_improve", "p_improve_lo", "p_improve_hi", "p_value", "p_holm", "verdict"]
+        )
+    cols = "rule other column game feedback budget runs effect effect_lo effect_hi p_improve p_improve_lo".split()
+    cols += ["p_improve_hi", "p_value", "p_holm", "verdict"]
     if not rows:
         return pd.DataFrame(columns=cols)
-    one = pd.DataFrame(rows)
+    one = pd.concat(rows, ignore_index=True)
     one["p_holm"] = one.groupby(["rule", "other"])["p_value"].transform(lambda p: holm(p.to_numpy()))
     sign = np.sign(one.effect).where(one.effect != 0, np.sign(one.p_improve - 0.5))
     sig = one.p_holm < alpha

@@ -326,6 +326,44 @@ def check_rules(config, game, feedback) -> tuple[str, ...]:
     return tuple(kept)
 
 
+def check(config, game: Callable | None = None):
+    """The checks of a study with ``--rules`` and ``--games``, before any work: :func:`check_cost`, ``--level``
+    against the dtype's floor (where the study has it) and :func:`check_rules` on every game (``game(item)``,
+    default :func:`load_game`'s). Returns ``config`` with the rules that run (the default ``prepare``)."""
+    check_cost(config)
+    fb = cli.feedback_type(config.feedback)
+    if getattr(config, "level", None) is not None:
+        cli.check_level(config.level, config.dtype)
+    kept = config.rules
+    for item in game_items(config):
+        g = game(item) if game else load_game(item, config.dtype, config.seed).game
+        kept = check_rules(dataclasses.replace(config, rules=kept), g, fb)
+    return dataclasses.replace(config, rules=kept)
+
+
+def check_grid(config, axes: Sequence[str], points: Sequence[dict]):
+    """:func:`check` for a study whose runs sweep the hyperparameters ``axes``: ``--hp`` does not fix one, every
+    rule declares them all, and each rule's ``init`` accepts every one of ``points`` (``{axis: value}``, the
+    grid's corners) on every game."""
+    for name in [n for _, n, _ in config.hp if n in axes][:1]:
+        raise ValueError(
+            f"--hp {name}: {name} is this study's grid axis ({', '.join(axes)}); it cannot be fixed"
+        )
+    for rule in map(load_rule, config.rules):
+        if not set(axes) <= {h.name for h in rule.hparams}:
+            declared = ", ".join(h.name for h in rule.hparams)
+            raise ValueError(
+                f"rule {rule.name} has no {' x '.join(axes)} grid (its hyperparameters: {declared})"
+            )
+    config = check(config)
+    for item in game_items(config):
+        game = load_game(item, config.dtype, config.seed).game
+        for t in config.rules:
+            for point in points:
+                load_rule(t).init(game, config.seed, **{**hparams(config, t), **point})
+    return config
+
+
 def check_cost(config) -> None:
     """``--steps`` a multiple of ``--record-every`` (where the study has it) and ``--x comparisons`` only with
     feedback that draws comparisons; ``ValueError`` naming the flags."""

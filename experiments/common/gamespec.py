@@ -55,22 +55,30 @@ def library_game(text: str, dtype: str, seed: int):
             "(arguments as name:k=v,k=v)"
         )
     kwargs = _arguments(text, rest)
-    fn = makers[name]
-    params = inspect.signature(fn).parameters
-    if "key" in params and "key" not in kwargs:
+    if "key" in inspect.signature(makers[name]).parameters and "key" not in kwargs:
         kwargs["key"] = seed  # random families: drawn from --seed
-    unknown = [k for k in kwargs if k not in params or k == "dtype"]
-    if unknown:
-        takes = [k for k in params if k not in ("kw", "dtype")]
-        raise ValueError(
-            f"game {name}: unknown argument(s) {', '.join(unknown)}; it takes {', '.join(takes) or 'none'}"
-        )
+    game = _call(
+        makers[name], (), kwargs, dtype, ("dtype",), f"game {name}: unknown argument", f"game {text!r}"
+    )
+    return game, _label(name, kwargs), {"name": name, "arguments": kwargs}
+
+
+def _call(fn, args, kwargs: dict, dtype: str, skip, unknown: str, failed: str):
+    """``fn(*args, **kwargs, dtype=dtype)``; ``ValueError`` (``unknown``: what a bad keyword is, ``failed``: what
+    failed) for a keyword ``fn`` does not take (or one of ``skip``) or when ``fn`` raises."""
+    params = inspect.signature(fn).parameters
+    bad = [k for k in kwargs if k not in params or k in skip]
+    if bad:
+        takes = ", ".join(k for k in params if k not in (*skip, "kw")) or "none"
+        raise ValueError(f"{unknown}(s) {', '.join(bad)}; it takes {takes}")
     try:
-        game = fn(**kwargs, dtype=dtype)
+        return fn(*args, **kwargs, dtype=dtype)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"game {text!r}: {err}") from None
-    label = name + (":" + ",".join(f"{k}={v}" for k, v in kwargs.items()) if kwargs else "")
-    return game, label, {"name": name, "arguments": kwargs}
+        raise ValueError(f"{failed}: {err}") from None
+
+
+def _label(name: str, kwargs: dict) -> str:
+    return name + (":" + ",".join(f"{k}={v}" for k, v in kwargs.items()) if kwargs else "")
 
 
 _CSV_SPEC = re.compile(r"^(?P<path>.*?\.csv)(?::(?P<options>.*))?$", re.IGNORECASE | re.DOTALL)
@@ -87,20 +95,12 @@ def comparisons_game(text: str, dtype: str):
     kwargs = _arguments(text, rest)
     if not path.is_file():
         raise ValueError(f"--comparisons: no such file {str(path)!r}")
-    params = inspect.signature(games.from_comparisons).parameters
-    unknown = [k for k in kwargs if k not in params or k in ("records", "dtype")]
-    if unknown:
-        takes = [k for k in params if k not in ("records", "dtype")]
-        raise ValueError(
-            f"--comparisons: unknown option(s) {', '.join(unknown)}; it takes {', '.join(takes)}"
-        )
-    try:
-        game = games.from_comparisons(path, **kwargs, dtype=dtype)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"--comparisons {path.name}: {err}") from None
-    label = path.name + (":" + ",".join(f"{k}={v}" for k, v in kwargs.items()) if kwargs else "")
+    skip, failed = ("records", "dtype"), f"--comparisons {path.name}"
+    game = _call(
+        games.from_comparisons, (path,), kwargs, dtype, skip, "--comparisons: unknown option", failed
+    )
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    return game, label, {"comparisons": str(path), "sha256": sha, "arguments": kwargs}
+    return game, _label(path.name, kwargs), {"comparisons": str(path), "sha256": sha, "arguments": kwargs}
 
 
 #: The games with response features (:func:`games.library.featured_games`) that studies name.

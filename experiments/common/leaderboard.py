@@ -167,10 +167,8 @@ def heatmap(cells, order):
         im = ax.imshow(M, cmap="viridis_r", aspect="auto", vmin=vmin, vmax=vmax)
         for (i, j), v in np.ndenumerate(M):
             if np.isfinite(v):
-                dark = v > (vmin + vmax) / 2  # viridis_r: high values are dark
-                ax.text(
-                    j, i, f"{10**v:.1e}", ha="center", va="center", fontsize=7, color="w" if dark else "k"
-                )
+                color = "w" if v > (vmin + vmax) / 2 else "k"  # viridis_r: high values are dark
+                ax.text(j, i, f"{10**v:.1e}", ha="center", va="center", fontsize=7, color=color)
         ax.set_xticks(range(len(games)), games, rotation=30, ha="right", fontsize=8)
         ax.set_yticks(range(len(rows)), rows, fontsize=8)
         ax.set_facecolor("0.85")
@@ -207,17 +205,9 @@ def improvement_figure(pairs, order):
         im = ax.imshow(M, cmap="RdBu", vmin=0, vmax=1, aspect="auto")
         for (i, j), v in np.ndenumerate(M):
             if np.isfinite(v):
-                key = (rules[i], rules[j])
-                text = f"{v:.2f}\n{won.get(key, 0)}/{lost.get(key, 0)}"
-                ax.text(
-                    j,
-                    i,
-                    text,
-                    ha="center",
-                    va="center",
-                    fontsize=size,
-                    color="w" if abs(v - 0.5) > 0.3 else "k",
-                )
+                text = f"{v:.2f}\n{won.get((rules[i], rules[j]), 0)}/{lost.get((rules[i], rules[j]), 0)}"
+                color = "w" if abs(v - 0.5) > 0.3 else "k"
+                ax.text(j, i, text, ha="center", va="center", fontsize=size, color=color)
         ax.set_xticks(range(n), rules, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(n), rules, fontsize=8)
         ax.set_facecolor("0.85")

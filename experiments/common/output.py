@@ -1,15 +1,23 @@
-"""The result folder, replaced as a whole (see :mod:`experiments.common`), and atomic file writes."""
+"""The result folder, replaced as a whole (see :mod:`experiments.common`), atomic file writes, and
+``metadata.json``."""
 
 from __future__ import annotations
 
 import argparse
 import ctypes
 import io
+import json
 import os
 import secrets
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterable, Sequence
+from importlib import metadata as importlib_metadata
 from pathlib import Path
+
+import numpy as np
 
 from . import cli
 from .cli import checkpoint, fail
@@ -136,3 +144,55 @@ def write_csv(path: Path, rows: Iterable[Sequence], header: Sequence[str]) -> Pa
     w.writerow(header)
     w.writerows(rows)
     return atomic_write(path, buf.getvalue())
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], capture_output=True, text=True, timeout=10, cwd=Path(__file__).parent
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def metadata(study: str, *, quick, seed, dtype, feedback="exact", hp=(), **fields) -> dict:
+    """The fields of ``metadata.json`` every study shares; ``fields``: what the study adds."""
+    import jax
+
+    def version(pkg):
+        try:
+            return importlib_metadata.version(pkg)
+        except importlib_metadata.PackageNotFoundError:
+            return None
+
+    status = _git("status", "--porcelain")
+    return {
+        "study": study,
+        "command": " ".join([f"python -m experiments.{study}", *sys.argv[1:]]),
+        "quick": bool(quick),
+        "seed": seed,
+        "dtype": dtype,
+        "feedback": feedback,
+        "hp": [f"{r + '.' if r else ''}{n}={v:g}" for r, n, v in hp],
+        **fields,
+        "package_version": version("comal-sandbox"),
+        "git": {"revision": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)},
+        "versions": {p: version(p) for p in ("jax", "jaxlib", "numpy", "scipy", "matplotlib", "pandas")},
+        "python": sys.version.split()[0],
+        "jax_enable_x64": bool(jax.config.jax_enable_x64),
+        "devices": [str(d) for d in jax.devices()],
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def write_metadata(path: Path, meta: dict) -> Path:
+    return atomic_write(path / "metadata.json", json.dumps(meta, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)

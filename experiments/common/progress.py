@@ -46,22 +46,18 @@ ONE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_
 
 
 def _worker_init(one_thread: bool) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops after the running units
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _die_with_parent()
-    if one_thread:  # before JAX starts its backend in this process (it does at the first computation)
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {ONE_THREAD_XLA_FLAGS}".strip()
-
-
-def _die_with_parent() -> None:
-    """On Linux, have the kernel kill this worker when its parent dies for any reason (SIGKILL, the OOM killer),
-    so no worker keeps computing for a study that is gone (``prctl(PR_SET_PDEATHSIG, SIGKILL)``)."""
+    """A worker ignores Ctrl-C and SIGTERM (the parent stops after the running units) and, on Linux, is killed by
+    the kernel when its parent dies for any reason (SIGKILL, the OOM killer: ``prctl(PR_SET_PDEATHSIG)``)."""
     import ctypes
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
     except (OSError, AttributeError):  # not Linux: the worker ends when the pool's pipe closes
         pass
+    if one_thread:  # before JAX starts its backend in this process (it does at the first computation)
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {ONE_THREAD_XLA_FLAGS}".strip()
 
 
 def run_all(jobs: int, tasks: Sequence[tuple[Hashable, Callable, tuple]], on_done: Callable) -> None:

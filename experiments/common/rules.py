@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .tables import ID_COLUMNS, RUN_COLUMNS
+
 
 def effective_hparams(rule, given: dict) -> dict[str, float]:
     """Every hyperparameter of ``rule`` with the value used (defaults filled in, ``start_noise`` included)."""
@@ -13,3 +15,13 @@ def effective_hparams(rule, given: dict) -> dict[str, float]:
 
 def format_hparams(hp: dict) -> str:
     return ";".join(f"{k}={v:g}" for k, v in sorted(hp.items()) if k != "start_noise" or v)
+
+
+def hparams_of(frame) -> str:
+    """:func:`format_hparams` of the hyperparameter columns of a run's tidy rows (read from its first row; NaN:
+    the rule has no such hyperparameter)."""
+    first = frame.iloc[0]
+    skip = (*ID_COLUMNS, *RUN_COLUMNS, "prompt")
+    return format_hparams(
+        {k: float(first[k]) for k in frame.columns if k not in skip and first[k] == first[k]}
+    )

@@ -6,16 +6,20 @@ A study declares
   ``option`` (its own knobs) or one of the shared makers of :mod:`experiments.common.flags` (``rules``,
   ``games``, ``comparisons``, ``feedback``, ``hp``, ``schedules``, ``seeds``, ``steps``, ``x_axis``, ``jobs``),
   all reachable as ``study.<name>``;
-* ``units(config)``: the independent pieces of work, ``[(key, args), ...]``, longest first;
+* ``units(config)``: the independent pieces of work, ``[(key, args), ...]``, longest first (default: one per
+  game and rule, :func:`game_rule_units`);
+* ``prepare(config) -> config``: the checks across flags, before any work (default
+  :func:`experiments.common.flags.check`);
 * ``simulate(config, *args)``: one unit (a module-level function: it may run in a worker process), returning
   ``{table name: tidy DataFrame}``;
 * ``report(config, tables, folder)``: the summary tables, figures and printed lines, from the combined tables
   alone (so a committed run can be re-reported); returns extra ``metadata.json`` fields.
 
-and :func:`main` owns the rest: the flags (the same user-facing flags in every study, each taken or refused
-with the study's reason, ``allow_abbrev=False``), one-line errors with exit 2 before any work, float64, the
-persistent compilation cache, the result folder (atomic; an interrupt leaves the previous one), progress,
-worker processes, the CSVs (``<table>.csv``), and ``metadata.json``.
+and ends with ``STUDY_DECL, main = study.declare(globals(), refuses=...)``. :func:`main` owns the rest: the
+flags (the same user-facing flags in every study, each taken or refused with the study's reason,
+``allow_abbrev=False``), one-line errors with exit 2 before any work, float64, the persistent compilation
+cache, the result folder (atomic; an interrupt leaves the previous one), progress, worker processes, the CSVs
+(``<table>.csv``), and ``metadata.json``.
 
 Shared flags that a study's ``Config`` does not declare are refused: given, they are one line naming the
 reason in :attr:`Study.refuses` (or that the study has no such axis).
@@ -31,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from . import cli, flags, metadata, output, progress
+from . import cli, flags, output, progress
 from .flags import _count, _number, game_items, hparams, load_game, load_rule, option
 
 
@@ -106,25 +110,13 @@ def parser(study: Study) -> argparse.ArgumentParser:
         names = m.get("flag") or (f"--{f.name.replace('_', '-')}",)
         names = (names,) if isinstance(names, str) else names
         if f.type in (bool, "bool"):
-            p.add_argument(*names, dest=f.name, action="store_true", default=None, help=m.get("help"))
+            kw = dict(action="store_true", help=m.get("help"))
         elif f.name == "hp":
-            p.add_argument(
-                *names,
-                dest=f.name,
-                action="append",
-                default=None,
-                metavar="[RULE.]NAME=VALUE",
-                help=m.get("help"),
-            )
+            kw = dict(action="append", metavar="[RULE.]NAME=VALUE", help=m.get("help"))
         else:
-            default = "" if f.default is None else f" (default: {f.default})"
-            p.add_argument(
-                *names,
-                dest=f.name,
-                default=None,
-                choices=m.get("choices"),
-                help=(m.get("help") or "") + ("" if "default" in (m.get("help") or "") else default),
-            )
+            help_, default = m.get("help") or "", "" if f.default is None else f" (default: {f.default})"
+            kw = dict(choices=m.get("choices"), help=help_ + ("" if "default" in help_ else default))
+        p.add_argument(*names, dest=f.name, default=None, **kw)
     for name in SHARED:
         if name not in fields:
             why = study.refuses.get(name, AXIS[name])
@@ -150,11 +142,8 @@ def parse_config(study: Study, argv) -> tuple:
     for f in dataclasses.fields(study.Config):
         given = getattr(ns, f.name)
         m = f.metadata
-        text = (
-            given
-            if given is not None
-            else (m["quick"] if quick and m.get("quick") is not None else f.default)
-        )
+        text = m["quick"] if given is None and quick and m.get("quick") is not None else given
+        text = f.default if text is None else text
         try:
             if f.name == "seed":
                 text = cli.seed_type(str(text))
@@ -268,7 +257,7 @@ def _main(study: Study, argv) -> int:
             }
         if getattr(config, "games", None):
             extra["games"] = {t: _game_meta(study, config, t) for t in game_items(config)}
-        meta = metadata.metadata(
+        meta = output.metadata(
             study.name,
             quick=config.quick,
             seed=config.seed,
@@ -280,7 +269,7 @@ def _main(study: Study, argv) -> int:
         given = sys.argv[1:] if argv is None else list(argv)
         meta["command"] = " ".join([f"python -m experiments {study.name}", *given])
         meta["files"] = sorted(f.name for f in out.path.iterdir())
-        metadata.write_metadata(out.path, meta)
+        output.write_metadata(out.path, meta)
     print(f"wrote {out.out}/")
     return 0
 
@@ -301,3 +290,36 @@ def _plain(config) -> dict:
 def command(study: Study):
     """``main(argv)`` for a study module, and ``if __name__ == "__main__": sys.exit(cli.entry(main))``."""
     return lambda argv=None: main(study, argv)
+
+
+def declare(module: Mapping, *, refuses: Mapping[str, str] | None = None) -> tuple[Study, Callable]:
+    """A study module's :class:`Study` and ``main(argv)``, read from the names the module defines (pass its
+    ``globals()``): ``STUDY`` (the name), the first line of its docstring (the description), ``Config``,
+    ``simulate``, ``report`` and, where it has them, ``units`` (default :func:`game_rule_units`), ``prepare``
+    (default :func:`experiments.common.flags.check`) and ``named``."""
+    parts = {"units": game_rule_units, "prepare": flags.check, "refuses": refuses or {}}
+    parts |= {
+        k: module[k] for k in ("Config", "units", "simulate", "report", "prepare", "named") if k in module
+    }
+    decl = Study(module["STUDY"], module["__doc__"].splitlines()[0], **parts)
+    return decl, command(decl)
+
+
+def game_rule_units(config) -> list:
+    """One unit per ``--games`` item and ``--rules`` rule: key and arguments ``(item, rule)``."""
+    return [((item, r), (item, r)) for item in game_items(config) for r in config.rules]
+
+
+def each_game(config, named=None):
+    """``(item, spec, tag)`` per ``--games`` item (:func:`load_game`); ``tag`` suffixes its files' names: empty
+    for one game, else ``-<label>``."""
+    items = game_items(config)
+    for item in items:
+        gs = load_game(item, config.dtype, config.seed, named)
+        yield item, gs, "" if len(items) == 1 else f"-{gs.label}"
+
+
+def write_summary(folder: Path, rows, header, games: int) -> None:
+    """``summary.csv`` of rows that start with their game's label: that column is left out for one game."""
+    rows, header = ([r[1:] for r in rows], header) if games == 1 else (rows, ("game", *header))
+    output.write_csv(folder / "summary.csv", rows, header)
