@@ -46,7 +46,7 @@ def measure(spec, d, game) -> float:
     if kind == "value":
         return games.solve(game).value
     if kind in ("qre", "qre_gap"):
-        q = np.asarray(MMD_QRE[args[0]])
+        q = np.asarray(MMD_QRE[args[0]]) / np.sum(MMD_QRE[args[0]])  # normalised, as the code's project()
         if kind == "qre":
             return float(np.abs(games.regularized_equilibrium(game, args[0]).x - q).max())
         return abs(measure(("final", f"tau={args[0]:g}"), d, game) - float(games.duality_gap(game, q, q)) / 2)
@@ -56,7 +56,8 @@ def measure(spec, d, game) -> float:
     return float(r[r.index >= 0.9 * r.index.max()].min() if kind == "tail" else r.iloc[-1])
 
 
-#: MMD's code pre-computes the KL-regularized (QRE) equilibrium at four temperatures (x = y, 8 decimals)
+#: MMD's code pre-computes the KL-regularized (QRE) equilibrium at four temperatures (x = y, 8 decimals; the
+#: code normalises them, ``mmd/utils.py::project``: the one at 0.5 sums to 1 - 1e-8)
 MMD_QRE = {
     0.05: (0.1517447, 0.46794775, 0.38030755),
     0.1: (0.17347803, 0.48630324, 0.34021873),
@@ -67,8 +68,7 @@ MMD_QRE = {
 CAI = (("RM+", "rm_plus"), ("alt. RM+", "alternating_rm_plus"), ("PRM+", "predictive_rm_plus"),
        ("alt. PRM+", "alternating_predictive_rm_plus"), ("RM", "regret_matching"),
        ("RM+ (average)", "averaged(rm_plus)"))
-SLING = "M2WU, mu=0.5, update_freq=20000"
-NOISY = dict(steps=(1_000_000, 100_000), trials=(10, 2), feedback="noisy:0.1")
+SLING, NOISY = "M2WU, mu=0.5, update_freq=20000", dict(steps=(1_000_000, 100_000), trials=(10, 2), feedback="noisy:0.1")
 ENTRIES = {
     "cai_rm_counterexample": Entry(
         "Cai, Farina, Grand-Clément, Kroer, Lee, Luo, Zheng, arXiv 2311.00676, Sec. 3 and Fig. 1 (3x3 game of value "
@@ -84,7 +84,8 @@ ENTRIES = {
         "Sokota et al., arXiv 2206.05825; code ssokota/mmd examples/nfg/perturbed_rps.py: lr = temp = tau, uniform "
         "start and magnet, 10,000 iterations; exploitability (half the gap), KL to the code's pre-computed QREs",
         "perturbed_rps",
-        tuple(Run(f"tau={t:g}", "mmd", {"eta": t, "tau": t}, (10_000, 10_000), compare=q) for t, q in MMD_QRE.items()),
+        tuple(Run(f"tau={t:g}", "mmd", {"eta": t, "tau": t}, (10_000, 10_000), compare=np.divide(q, sum(q)))
+              for t, q in MMD_QRE.items()),
         tuple(c for t in MMD_QRE for c in (
             Check(f"QRE at tau={t:g}: max |solver - code|", "≈", 0.0, 1e-7, ("qre", t)),
             Check(f"MMD at tau={t:g}: |exploitability - code QRE's|", "≈", 0.0, 1e-7, ("qre_gap", t)),
@@ -120,6 +121,9 @@ ENTRIES = {
          Check("MWU last-iterate gap, final (it cycles)", ">", 1e-3, 0, ("final", "MWU"))),
         ("duality gap", 1.0, "log", "log")),
 }
+REFUSES = {"games": "each entry's game is the source's", "feedback": "each entry's feedback is the source's",
+           "steps": "each entry's run length is the source's (--quick shortens the longest)",
+           "seeds": "each entry's trials are the source's", "jobs": "the entries run one after the other"}
 # fmt: on
 
 
@@ -228,11 +232,6 @@ def figure(name: str, d):
     return fig
 
 
-# fmt: off
-REFUSES = {"games": "each entry's game is the source's", "feedback": "each entry's feedback is the source's",
-           "steps": "each entry's run length is the source's (--quick shortens the longest)",
-           "seeds": "each entry's trials are the source's", "jobs": "the entries run one after the other"}
-# fmt: on
 STUDY_DECL = study.Study(STUDY, __doc__.splitlines()[0], Config, units, simulate, report, prepare, REFUSES)
 _main = study.command(STUDY_DECL)
 
