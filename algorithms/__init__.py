@@ -51,6 +51,8 @@ RULES: dict[str, Callable[..., UpdateRule]] = {
     "comal": _comal,
     "comal_exact": comal_exact,
     "averaged": _averaged,
+    # the regret-matching family takes ``alternating`` (False: simultaneous; True: the column player sees the row
+    # player's new policy); swap_mwu is Blum-Mansour over MWU (algorithms/regret.py)
     "regret_matching": regret_matching,
     "rm_plus": rm_plus,
     "predictive_rm_plus": predictive_rm_plus,
