@@ -105,12 +105,17 @@ def test_match_is_uniform_when_no_regret_is_positive():
 # --- the conformance kit ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", SIMULTANEOUS)
+def _default_or_slow(names, default=("rm_plus", "swap_mwu")):
+    """The default run checks RM+ and swap-regret MWU through the kit; ``-m slow`` checks every variant."""
+    return [pytest.param(n, marks=() if n in default else pytest.mark.slow) for n in names]
+
+
+@pytest.mark.parametrize("name", _default_or_slow(SIMULTANEOUS))
 def test_conformance_kit(name):
     conformance.check_rule(algorithms.get(name))
 
 
-@pytest.mark.parametrize("name", ALTERNATING)
+@pytest.mark.parametrize("name", _default_or_slow(ALTERNATING))
 def test_conformance_kit_alternating(name):
     # every check but "two players from a symmetric start equal self-play": alternation breaks that symmetry
     # on purpose (self-play has one policy and steps simultaneously; tested below)
