@@ -156,7 +156,7 @@ def prepare(c: Config) -> Config:
 
     for t in c.rules or ():
         for name in entries_of(c):
-            rule_of(t).init(getattr(games.library, ENTRIES[name].game)(), **study.hparams(c, t))
+            rule_of(t).init(getattr(games.library, ENTRIES[name].game)(dtype=c.dtype), **study.hparams(c, t))
     return c
 
 
@@ -179,7 +179,7 @@ def simulate(c: Config, name: str, i: int) -> dict:
     import games
 
     e, run, frames = ENTRIES[name], runs_of(c, name)[i], []
-    game, rule, steps = getattr(games.library, e.game)(), rule_of(run.rule), run.steps[c.quick]
+    game, rule, steps = getattr(games.library, e.game)(dtype=c.dtype), rule_of(run.rule), run.steps[c.quick]
     fb, rng = cli.feedback_type(run.feedback), np.random.default_rng(cli.run_seeds(c.seed, 1)[0])
     for trial in range(run.trials[c.quick]):
         draw = rng.exponential(size=(2, game.shape[0]))
@@ -202,7 +202,7 @@ def report(c: Config, t: dict, folder) -> dict:
     df, rows = t["trace"], []
     for name in entries_of(c):
         e, d = ENTRIES[name], df[df["entry"] == name]
-        game = getattr(games.library, e.game)()
+        game = getattr(games.library, e.game)(dtype=c.dtype)
         for ch in e.checks:
             v = float(measure(ch.spec, d, game))
             ok = {"≈": abs(v - ch.published) <= ch.tol, "<": v < ch.published, ">": v > ch.published}[ch.op]
