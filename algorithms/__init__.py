@@ -18,6 +18,7 @@ from .loss_based import loss_based
 from .mirror import inpo, mmd, nash_md
 from .mwu import iterative_dpo, iterative_ipo, mutation_mwu, mwu, sppo
 from .optimistic import egpo, extragradient, nash_mp, omwu
+from .regret import predictive_rm_plus, regret_matching, rm_plus, swap_mwu
 from .runner import METRICS, NonFiniteWarning, Trace, build_grid, run, sweep
 
 
@@ -50,6 +51,12 @@ RULES: dict[str, Callable[..., UpdateRule]] = {
     "comal": _comal,
     "comal_exact": comal_exact,
     "averaged": _averaged,
+    # the regret-matching family takes ``alternating`` (False: simultaneous; True: the column player sees the row
+    # player's new policy); swap_mwu is Blum-Mansour over MWU (algorithms/regret.py)
+    "regret_matching": regret_matching,
+    "rm_plus": rm_plus,
+    "predictive_rm_plus": predictive_rm_plus,
+    "swap_mwu": swap_mwu,
 }
 
 
@@ -136,4 +143,8 @@ __all__ = [
     "loss_based",
     "losses",
     "policies",
+    "regret_matching",
+    "rm_plus",
+    "predictive_rm_plus",
+    "swap_mwu",
 ]

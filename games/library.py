@@ -21,6 +21,9 @@ __all__ = [
     "featured_games",
     "COMAL_CYCLE_FEATURES",
     "RANDOM_KINDS",
+    "perturbed_rps",
+    "m2wu_biased_rps",
+    "rm_counterexample",
 ]
 
 #: The 3x3 non-transitive preference game of the COMAL paper.
@@ -411,3 +414,37 @@ def llmfao(
         weights=weights,
         **kw,
     )
+
+
+def perturbed_rps(**kw) -> Game:
+    """The "perturbed RPS" of magnetic mirror descent's normal-form example (Sokota et al., arXiv 2206.05825;
+    code ``ssokota/mmd``, ``examples/nfg/perturbed_rps.py``): ``B = [[0, -3, 3], [3, 0, -1], [-3, 1, 0]]``
+    rescaled to ``[0, 1]`` as the code does, ``A = (B + 3) / 6``; the row player maximises ``x^T A y``.
+
+    ``A`` differs from the skew-symmetric ``B / 6`` by the constant 1/2, which changes no gradient up to a
+    constant, no equilibrium and no duality gap. Unique Nash equilibrium ``(1, 3, 3) / 7`` for both players
+    (``B pi = 0``), value 1/2.
+    """
+    B = np.array([[0.0, -3.0, 3.0], [3.0, 0.0, -1.0], [-3.0, 1.0, 0.0]])
+    return matrix_game((B + 3.0) / 6.0, **kw)
+
+
+def m2wu_biased_rps(**kw) -> Game:
+    """The biased rock-paper-scissors of M2WU's experiments (Abe et al., arXiv 2208.09855; code
+    ``CyberAgentAILab/m2wu``, ``utility/biased_rps.csv``): ``A = [[0, -1, 3], [1, 0, -1], [-3, 1, 0]]``.
+
+    Skew-symmetric; unique Nash equilibrium ``(1, 3, 1) / 5`` (``A pi = 0``), value 0. Not OpenSpiel's biased
+    RPS (:func:`biased_rock_paper_scissors`).
+    """
+    return matrix_game([[0.0, -1.0, 3.0], [1.0, 0.0, -1.0], [-3.0, 1.0, 0.0]], **kw)
+
+
+def rm_counterexample(**kw) -> Game:
+    """The 3x3 matrix game on which RM+, alternating RM+ and predictive RM+ fail to converge in the last iterate
+    (Cai, Farina, Grand-Clément, Kroer, Lee, Luo, Zheng, "Last-iterate convergence properties of
+    regret-matching algorithms in games", arXiv 2311.00676, Sec. 3): ``A = [[3, 0, -3], [0, 3, -4], [0, 0, 1]]``.
+
+    The row player maximises ``x^T A y``: unique equilibrium ``x* = (1, 1, 10) / 12``,
+    ``y* = (4, 5, 3) / 12``, value 1/4 (``x*^T A = (1/4, 1/4, 1/4)``, ``A y* = (1/4, 1/4, 1/4)``).
+    """
+    return matrix_game([[3.0, 0.0, -3.0], [0.0, 3.0, -4.0], [0.0, 0.0, 1.0]], **kw)

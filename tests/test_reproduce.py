@@ -1,0 +1,92 @@
+"""experiments.reproduce: the entry list with sources, one-line errors before any work, the measures its checks
+read, and published values met at --quick (one cheap entry by default, every entry in the slow set)."""
+
+import csv
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import games
+from experiments import reproduce
+
+
+def test_list_shows_every_entry_with_its_source(capsys):
+    assert reproduce.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    for name, entry in reproduce.ENTRIES.items():
+        assert f"{name}\n    {entry.source}" in out
+    assert "arXiv 2311.00676" in out and "ssokota/mmd" in out and "CyberAgentAILab/m2wu" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope"], "argument --entry: invalid choice: 'nope'"),
+        (["--games", "comal_cycle"], "--games: each entry's game is the source's"),
+        (["--steps", "10"], "--steps: each entry's run length is the source's"),
+        (["--rules", "no_such_rule"], "no_such_rule"),
+    ],
+)
+def test_errors_are_one_line_before_any_work(args, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main([*args, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_measures_read_the_records():
+    # two trials of run "a" (mean 2, 4, 1 at steps 0, 10, 20) and one of "b"
+    d = pd.DataFrame(
+        {
+            "run": ["a"] * 6 + ["b"] * 3,
+            "step": [0, 10, 20] * 3,
+            "value": [1.0, 3.0, 0.5, 3.0, 5.0, 1.5, 0.0, 0.0, 0.25],
+        }
+    )
+    assert reproduce.measure(("final", "a"), d, None) == 1.0
+    assert reproduce.measure(("tail", "a"), d, None) == 1.0  # steps >= 18: only the last record
+    assert reproduce.measure(("below", "a", "b"), d, None) == 0.75
+    game = games.library.rm_counterexample()
+    assert (
+        abs(reproduce.measure(("value",), d, game) - 0.25) < 1e-12
+    )  # Cai et al.'s value 1/4 (LP, round-off)
+
+
+def test_published_games_and_their_equilibria():
+    # each game's equilibrium from its docstring, checked by the LP (independent of the rules)
+    for make, x, y in [
+        (games.library.rm_counterexample, [1 / 12, 1 / 12, 10 / 12], [4 / 12, 5 / 12, 3 / 12]),
+        (games.library.m2wu_biased_rps, [0.2, 0.6, 0.2], [0.2, 0.6, 0.2]),
+        (games.library.perturbed_rps, [1 / 7, 3 / 7, 3 / 7], [1 / 7, 3 / 7, 3 / 7]),
+    ]:
+        eq = games.solve(make())
+        np.testing.assert_allclose(eq.x, x, atol=1e-9)
+        np.testing.assert_allclose(eq.y, y, atol=1e-9)
+        assert eq.unique
+
+
+def _summary(folder):
+    with open(folder / "summary.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_mmd_entry_meets_every_published_value(tmp_path):
+    out = tmp_path / "mmd"
+    assert (
+        reproduce.main(["mmd_perturbed_rps", "--quick", "--quiet", "--no-compile-cache", "--out", str(out)])
+        == 0
+    )
+    rows = _summary(out)
+    assert len(rows) == 12 and all(r["status"] == "ok" for r in rows), rows
+    assert (out / "mmd_perturbed_rps.png").exists()
+
+
+@pytest.mark.slow
+def test_every_entry_meets_its_values_at_quick(tmp_path):
+    out = tmp_path / "all"
+    assert reproduce.main(["all", "--quick", "--quiet", "--no-compile-cache", "--out", str(out)]) == 0
+    rows = _summary(out)
+    assert {r["entry"] for r in rows} == set(reproduce.ENTRIES)
+    assert [r for r in rows if r["status"] != "ok"] == []
