@@ -136,3 +136,7 @@ __all__ = [
     "losses",
     "policies",
 ]
+
+from . import sync  # noqa: E402  reference sync as practitioners run it (TR-DPO, hard sync, adaptive KL)
+
+__all__ += ["sync"]
