@@ -93,7 +93,9 @@ def anchored_ipo() -> base.UpdateRule:
         g = oracle.gradient(s.logits)
         return s._replace(logits=tree_map(lambda r, g: normalize(r + g / s.tau), s.ref, g))
 
-    return base.make_rule("anchored_ipo", init_state, step, hparams={"tau": (2.0, "(0, inf)")}, regularized=True)
+    return base.make_rule(
+        "anchored_ipo", init_state, step, hparams={"tau": (2.0, "(0, inf)")}, regularized=True
+    )
 
 
 @functools.cache
@@ -206,7 +208,9 @@ class AdaptiveState(NamedTuple):
     hp: dict  # kl_target, kl_horizon, tau_max
 
 
-def adaptive_kl(inner: base.UpdateRule, *, target: float = 0.1, horizon: float = 10000 / 256) -> base.UpdateRule:
+def adaptive_kl(
+    inner: base.UpdateRule, *, target: float = 0.1, horizon: float = 10000 / 256
+) -> base.UpdateRule:
     """The adaptive KL weight of Ziegler et al. (arXiv 1909.08593, Sec. 2.2), as TRL's and OpenRLHF's
     ``AdaptiveKLController``: after each step,
 
@@ -320,7 +324,9 @@ def parameter_sync(
     """
     inner = loss_based(loss, policy, **options)
     if not inner.regularized:
-        raise ValueError(f"parameter_sync: loss {loss!r} reads no reference (give a regularized loss, e.g. inpo)")
+        raise ValueError(
+            f"parameter_sync: loss {loss!r} reads no reference (give a regularized loss, e.g. inpo)"
+        )
     k = check_int(sync_steps, "parameter_sync: sync_steps")
     return _parameter_sync(inner, policy, k, _check_fraction(alpha, "parameter_sync: alpha"))
 
