@@ -55,6 +55,7 @@ __all__ = [
     "adaptive_kl",
     "parameter_sync",
     "kl_to_reference",
+    "swept",
     "LOSSES",
     "TR_DPO_ALPHA",
     "TR_DPO_SYNC_STEPS",
@@ -375,3 +376,33 @@ def _parameter_sync(inner: base.UpdateRule, policy: policies.Policy, k: int, alp
         rounds=lambda s: s.rounds,
     )
     return rule
+
+
+def swept(
+    name: str, game, *, features=None, pairs: int | None = None, hidden: tuple[int, ...] = (8,)
+) -> dict[str, base.UpdateRule]:
+    """The sync study's rules (``experiments/sync.py``), ``label -> rule``, each with the sync interval and the
+    mix as hyperparameters ``inner_steps`` (K) and ``beta`` (alpha), so one compiled sweep covers the grid:
+
+    * ``"inpo"``, ``"ipo"``: ``comal(inpo())``, ``comal(anchored_ipo())`` (closed forms; any feedback);
+    * ``"dpo"``: ``comal`` around the DPO loss against the reference on a tabular policy
+      (:func:`algorithms.loss_based`, ``pairs`` judged pairs per prompt and step, ``None``: the population);
+    * ``"mlp"``: INPO's loss on an MLP policy over ``features``, two rules: ``"mlp"`` (log-space mixing,
+      ``comal``) and ``"mlp_params"`` (:func:`parameter_sync`, the parameter EMA).
+
+    Raises:
+        ValueError: an unknown name, or ``"mlp"`` without features.
+    """
+    if name in ("inpo", "ipo"):
+        return {name: comal(inpo() if name == "inpo" else anchored_ipo(), 1, beta=1.0)}
+    if name == "dpo":
+        return {"dpo": comal(loss_based(LOSSES["dpo_ref"], policies.tabular(game), pairs=pairs), 1, beta=1.0)}
+    if name != "mlp":
+        raise ValueError(f"sync.swept: unknown rule {name!r}; valid: inpo, ipo, dpo, mlp")
+    if features is None:
+        raise ValueError("sync.swept: the rule mlp needs response features (the game has none)")
+    pol = policies.mlp(features, hidden)
+    return {
+        "mlp": comal(loss_based("inpo", pol, pairs=pairs), 1, beta=1.0),
+        "mlp_params": parameter_sync("inpo", pol, pairs=pairs, sync_steps=1, alpha=1.0),
+    }
