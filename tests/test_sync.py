@@ -69,6 +69,16 @@ def test_anchored_dpo_synced_every_step_is_iterative_dpo():
     np.testing.assert_allclose(synced, dpo, rtol=0, atol=1e-12)  # eight Newton steps per fit, warm-started
 
 
+def test_anchored_dpo_one_step_on_a_bradley_terry_game():
+    """On P(a > b) = sigmoid(s_a - s_b) with s = (0, 1/2, 1) the population BT fit recovers s (up to a constant;
+    ridge 1e-9), so DPO against REF from START lands on REF exp(s / 2) ∝ REF * exp((0, 1/4, 1/2)), whatever the
+    start."""
+    bt = games.bradley_terry([0.0, 0.5, 1.0])
+    t = algorithms.run(sync.anchored_dpo(), bt, steps=1, tau=2.0, ridge=1e-9, ref=REF, start=START)
+    w = [0.5, 0.3 * math.exp(0.25), 0.2 * math.exp(0.5)]
+    np.testing.assert_allclose(np.asarray(t.policy.x), [v / sum(w) for v in w], rtol=0, atol=1e-8)
+
+
 def test_anchored_ipo_is_inpo_at_eta_tau_one():
     """pi' ∝ ref exp(r / tau) is INPO's pi^(1 - eta tau) ref^(eta tau) exp(eta r) at eta = 1 / tau."""
     a = _policies(sync.anchored_ipo(), 50, tau=2.0, ref=REF, start=START)
