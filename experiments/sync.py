@@ -157,7 +157,7 @@ def report(c: Config, t: dict, folder) -> dict:
             for (game, k, a), g in t["distance"].groupby(["game", "inner_steps", "beta"])
         ]
         output.write_csv(folder / "mlp_distance.csv", dist, ["game", "K", "alpha", "tv", "tv_lo", "tv_hi"])
-    output.save_figure(figure(pd.DataFrame(summary, columns=head), c), folder / "sync.png")
+    output.save_figure(figure(pd.DataFrame(summary, columns=head), c), folder / "sync.png", dpi=72)
     print(f"the lowest median gap after {c.steps} steps ({c.feedback}), paired against:")
     print(tables.table([[f"{x:.3g}" if isinstance(x, float) else x for x in r] for r in best], vs))
     return {"grid": {"K": grid(c)[0], "alpha": grid(c)[1]}}
@@ -168,7 +168,7 @@ def figure(summary, c: Config):
 
     panels = list(summary.groupby(["game", "rule"], sort=False))
     cols, nrows = min(len(panels), 5), -(-len(panels) // 5)
-    fig = Figure(figsize=(3.2 * cols, 3.2 * nrows), layout="constrained")
+    fig = Figure(figsize=(2.5 * cols, 2.6 * nrows), layout="constrained")
     axes = fig.subplots(nrows, cols, sharey=True, squeeze=False).ravel()
     for ax, ((game, rule), d) in zip(axes, panels):
         for a, g in d.groupby("alpha"):

@@ -3,6 +3,7 @@ alpha = 1 cell is MWU's run under the same sampled duels, and whose parameter EM
 where the two must agree (alpha = 1, never synced)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -73,3 +74,28 @@ def test_tables_equal_comparisons_and_the_parameter_distance(tiny):
     meta = json.loads((tiny / "metadata.json").read_text())
     assert meta["grid"] == {"K": [1.0, 8.0, 17.0], "alpha": [0.3, 1.0]}
     assert (tiny / "sync.png").stat().st_size > 0
+
+
+COMMITTED = Path(__file__).parent.parent / "docs" / "results" / "sync"
+
+
+def test_the_committed_run_supports_the_page():
+    """docs/studies/sync.md states in words what these rows of the committed run say (no number is copied)."""
+    best = pd.read_csv(COMMITTED / "best.csv")
+    summary = pd.read_csv(COMMITTED / "summary.csv", keep_default_na=False).set_index(["game", "rule", "K"])
+    verdict = best.set_index(["game", "rule", "against"])["verdict"]
+    rules = ["inpo", "ipo", "dpo", "mlp", "mlp_params"]
+    for game in ("paper", "cycles"):
+        for rule in rules:  # the best cell lies below K = 1, alpha = 1 (intervals exclude 0) ...
+            assert verdict[game, rule, "K=1, alpha=1 (no magnet)"] == "lower"
+            first = summary.loc[(game, rule, "1")].set_index("alpha")["gap"]
+            assert first[0.1] < first[1.0]  # ... and a small mix at K = 1 keeps part of the magnet
+    for rule in rules:  # the ensemble: syncing beats a fixed reference; TR-DPO within noise for INPO and MLP
+        assert verdict["cycles", rule, "never synced"] == "lower"
+        expected = "lower" if rule in ("ipo", "dpo") else "cannot tell"
+        assert verdict["cycles", rule, "TR-DPO"] == expected
+    paper = best[(best.game == "paper") & (best.against == "never synced")]
+    assert (
+        set(paper.verdict) == {"cannot tell"} and len(paper) == 5
+    )  # ipo: its best cell is never synced (alpha 0.1)
+    assert best[(best.game == "paper") & (best.rule == "ipo")].K.iloc[0] == "never"
