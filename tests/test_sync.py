@@ -286,7 +286,13 @@ def test_kl_to_reference_of_a_contextual_profile_is_the_weighted_mean():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "rule",
-    [sync.anchored_ipo(), sync.adaptive_kl(algorithms.inpo()), sync.tr_dpo(algorithms.inpo(), sync_steps=4)],
+    [
+        sync.anchored_ipo(),
+        sync.anchored_dpo(),
+        sync.adaptive_kl(algorithms.inpo()),
+        sync.tr_dpo(algorithms.inpo(), sync_steps=4),
+        sync.parameter_sync("inpo", policies.tabular(GAME), sync_steps=4, optimizer_steps=2),
+    ],
     ids=lambda r: r.name,
 )
 def test_conformance(rule):
