@@ -148,3 +148,7 @@ __all__ = [
     "predictive_rm_plus",
     "swap_mwu",
 ]
+
+from . import sync  # noqa: E402  reference sync as practitioners run it (TR-DPO, hard sync, adaptive KL)
+
+__all__ += ["sync"]
