@@ -18,7 +18,7 @@ from .loss_based import loss_based
 from .mirror import inpo, mmd, nash_md
 from .mwu import iterative_dpo, iterative_ipo, mutation_mwu, mwu, sppo
 from .optimistic import egpo, extragradient, nash_mp, omwu
-from .runner import METRICS, NonFiniteWarning, Trace, build_grid, run, sweep
+from .runner import METRICS, NonFiniteWarning, Plan, Trace, build_grid, check, run, sweep
 
 
 def _averaged(inner="mwu", **structure) -> UpdateRule:
@@ -107,6 +107,8 @@ __all__ = [
     "make_rule",
     "base",
     "conformance",
+    "check",
+    "Plan",
     "run",
     "sweep",
     "Trace",

@@ -47,11 +47,12 @@ from games import metrics as M
 from games.core import check_int
 from games.feedback import Feedback, Oracle, check_feedback
 
-from . import memory
+from . import memory, shapes
 from . import schedules as S
 from .base import (
     StepSizeWarning,
     UpdateRule,
+    _profile_of,
     as_key,
     as_keys,
     check_hparams,
@@ -59,7 +60,17 @@ from .base import (
     step_size_warning,
 )
 
-__all__ = ["Trace", "run", "sweep", "build_grid", "NonFiniteWarning", "TRACE_COUNT", "METRICS"]
+__all__ = [
+    "Trace",
+    "Plan",
+    "check",
+    "run",
+    "sweep",
+    "build_grid",
+    "NonFiniteWarning",
+    "TRACE_COUNT",
+    "METRICS",
+]
 
 
 class NonFiniteWarning(RuntimeWarning):
@@ -106,8 +117,10 @@ def _user_metric(fn):
     return lambda game, x, y, aux: jnp.asarray(fn(game, x, y), game.dtype)  # a Python float too
 
 
+@shapes.cached(lambda name, fn, game, self_play: (name, fn, shapes.signature(game), bool(self_play)))
 def _check_user_metric(name: str, fn, game: games.Game, self_play: bool) -> None:
-    """Evaluate ``fn`` abstractly (``jax.eval_shape``) on the run's shapes: it must return one number."""
+    """Evaluate ``fn`` abstractly (``jax.eval_shape``, once per game shapes) on the run's shapes: it must return
+    one number."""
     lead = game.A.shape[:-2]
     x = jax.ShapeDtypeStruct((*lead, game.shape[0]), game.dtype)
     y = x if self_play else jax.ShapeDtypeStruct((*lead, game.shape[1]), game.dtype)
@@ -411,7 +424,28 @@ def _simulate(
 
 
 _STATIC = ("rule", "feedback", "metric_fns", "num_records", "record_every", "record_policy")
-_simulate_jit = jax.jit(_simulate, static_argnames=_STATIC)
+_resume_jit = jax.jit(_simulate, static_argnames=_STATIC)  # from a given carry (run's failure path)
+
+
+@functools.partial(jax.jit, static_argnames=(*_STATIC, "self_play"))
+def _simulate_jit(
+    game, key, hparams, ref, start, scheds, nash, *, rule, feedback, self_play, metric_fns, **static
+):
+    """One run as one program: the start (``rule.init``, values checked before by :func:`check`), the
+    simulation and the final policy's probabilities; one dispatch per :func:`run`."""
+    carry = _start(
+        rule.init(game, key, ref=ref, start=start, self_play=self_play, **hparams), key, scheds, game.dtype
+    )
+    final, traj = _simulate(rule, feedback, metric_fns, game, carry, nash, **static)
+    return final, traj, jax.tree.map(jnp.exp, rule.policy(final.state))
+
+
+@functools.partial(jax.jit, static_argnames=("rule", "self_play"))
+def _init_one(rule, self_play, game, key, hparams, ref, start, scheds):
+    """The start of :func:`_simulate_jit`, on its own (the failure path replays from it)."""
+    return _start(
+        rule.init(game, key, ref=ref, start=start, self_play=self_play, **hparams), key, scheds, game.dtype
+    )
 
 
 def _batch_last(game: games.Game) -> bool:
@@ -471,12 +505,20 @@ def _schedules(rule: UpdateRule, hparams: dict, steps: int, game: games.Game, wh
     return values, scheds, along, counts
 
 
-def _probe_schedules(rule: UpdateRule, state, scheds: dict, who: str) -> None:
-    """Apply the schedules' first values once, eagerly: a state that does not store them fails here, named."""
-    if not scheds:
-        return
+def _probe_schedules(rule: UpdateRule, game: games.Game, self_play: bool, scheds: dict, who: str) -> None:
+    """Apply the schedules' first values to the state's shapes once (``jax.eval_shape``, cached per rule, game
+    shapes and schedule structure): a state that does not store them fails here, named."""
+    if scheds:
+        _probe(rule, game, self_play, scheds, who)
+
+
+@shapes.cached(
+    lambda rule, game, sp, scheds, who: (rule, shapes.signature(game), sp, shapes.signature(scheds))
+)
+def _probe(rule: UpdateRule, game: games.Game, self_play: bool, scheds: dict, who: str) -> None:
+    state = shapes.state_shapes(rule, game, self_play)
     try:
-        rule.with_hparams(state, {n: s(0) for n, s in scheds.items()})
+        jax.eval_shape(lambda st, sc: rule.with_hparams(st, {n: s(0) for n, s in sc.items()}), state, scheds)
     except (AttributeError, TypeError, ValueError, KeyError) as err:
         raise TypeError(
             f"{who}: {rule.name} cannot take a schedule for {', '.join(scheds)}: with_hparams failed "
@@ -544,14 +586,16 @@ def _unique(nash) -> bool:
     return bool(getattr(nash, "unique", True))
 
 
-def _nash_for_metrics(game, nash, metrics):
+def _nash_for_metrics(game, nash, metrics, stacklevel: int = 3):
     """The pair to record ``kl_to_nash`` against, or None when the equilibrium is not unique (warned)."""
     pair = _nash_pair(game, nash)
     if pair is not None and not _unique(nash):
         if metrics is not None and "kl_to_nash" in metrics:
             raise ValueError("kl_to_nash needs a unique equilibrium; games.solve says this one is not unique")
         warnings.warn(
-            "the game's equilibrium is not unique: kl_to_nash is not recorded", UserWarning, stacklevel=3
+            "the game's equilibrium is not unique: kl_to_nash is not recorded",
+            UserWarning,
+            stacklevel=stacklevel,
         )
         return None
     return pair
@@ -568,7 +612,7 @@ def _scalar_hparams(rule: UpdateRule, hparams: dict) -> dict:
 
 
 def _warn_step_size(
-    rule: UpdateRule, game: games.Game, hparams: dict, along: dict | None = None, counts=None
+    rule: UpdateRule, game: games.Game, hparams: dict, along: dict | None = None, counts=None, stacklevel=3
 ) -> None:
     """One :class:`StepSizeWarning` when a step size lies outside the rule's declared stable range: at the
     numbers (every grid point), and for schedules at every step they are used (``along`` their values at
@@ -585,7 +629,7 @@ def _warn_step_size(
     else:
         message = step_size_warning(rule, game, hparams)
     if message is not None:
-        warnings.warn(message, StepSizeWarning, stacklevel=3)
+        warnings.warn(message, StepSizeWarning, stacklevel=stacklevel)
 
 
 def _warn_nonfinite(trace: Trace, where: str, exact_step=None) -> None:
@@ -604,6 +648,146 @@ def _warn_nonfinite(trace: Trace, where: str, exact_step=None) -> None:
             f"{int(trace.steps[first])} (after step {prev})"
         )
     warnings.warn(f"{where}non-finite values: {what}", NonFiniteWarning, stacklevel=3)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# check: run's pre-flight, public
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class Plan(NamedTuple):
+    """What :func:`check` resolved: everything :func:`run` needs beyond its arguments.
+
+    Attributes:
+        feedback: the feedback model (default ``exact()``); self_play: resolved (:func:`resolve_self_play`).
+        steps, record_every, num_records: the schedule of records (``num_records = steps // record_every``).
+        record_policy: as given (a bool).
+        hparams: every hyperparameter's number (defaults filled; a schedule's value at count 0), float64.
+        schedules: name -> schedule pytree, for the hyperparameters given as schedules.
+        along, counts: the schedules' values at the counts checked (:func:`algorithms.schedules.resolve`).
+        metrics: the static metric list, ``(name, fn(game, x, y, aux))`` pairs.
+        nash: the pair ``kl_to_nash`` is recorded against, or None.
+        memory: the memory estimate (:class:`algorithms.memory.Estimate`), within the machine's memory.
+    """
+
+    feedback: Feedback
+    self_play: bool
+    steps: int
+    record_every: int
+    num_records: int
+    record_policy: bool
+    hparams: dict[str, np.float64]
+    schedules: dict[str, Any]
+    along: dict[str, np.ndarray]
+    counts: np.ndarray
+    metrics: tuple[tuple[str, Callable], ...]
+    nash: tuple | None
+    memory: memory.Estimate
+
+
+def _check_policies(game: games.Game, self_play: bool, ref, start) -> None:
+    """``ref`` and ``start`` checked as ``rule.init`` checks them (shape, positivity, sums), on the host."""
+    for value, name in ((ref, "ref"), (start, "start")):
+        if value is not None:
+            _profile_of(game, value, self_play, name)
+
+
+def check(
+    rule: UpdateRule,
+    game: games.Game,
+    *,
+    steps: int,
+    record_every: int = 1,
+    feedback: Feedback | None = None,
+    metrics: Sequence | None = None,
+    nash=None,
+    ref=None,
+    start=None,
+    self_play: bool | None = None,
+    record_policy: bool = False,
+    **hparams,
+) -> Plan:
+    """The pre-flight of :func:`run`, on its own: every check ``run`` makes before it computes anything.
+
+    The arguments are :func:`run`'s (but ``key``). The rule's declarations (games, feedback, self-play), the
+    schedule of records, every hyperparameter value and schedule (ranges, joint checks, the cast to the game's
+    dtype), the step-size range (a :class:`StepSizeWarning`), ``nash``, ``ref``, ``start``, the metrics and the
+    memory estimate. What needs tracing (the state's shapes for the memory estimate, a user metric's output, a
+    schedule written into the state) is evaluated once per rule, game shapes, dtype and options and then
+    cached (:mod:`algorithms.shapes`): a second call with other values or seeds traces nothing, and costs
+    NumPy checks only. Studies and command lines call it to refuse a bad configuration before any work.
+
+    Returns:
+        :class:`Plan`: the resolved configuration.
+    Raises:
+        ValueError / TypeError: as :func:`run`, naming the bad value.
+    Warns:
+        StepSizeWarning: a step size outside the rule's stable range for this game.
+
+    Example:
+        >>> plan = algorithms.check(algorithms.get("mwu"), games.comal_cycle(), steps=100, record_every=10, eta=0.1)
+        >>> plan.num_records, float(plan.hparams["eta"]), [name for name, _ in plan.metrics]
+        (10, 0.1, ['gap', 'win_rate'])
+    """
+    kw = dict(steps=steps, record_every=record_every, feedback=feedback, metrics=metrics, nash=nash, ref=ref)
+    return _preflight(
+        rule, game, **kw, start=start, self_play=self_play, record_policy=record_policy, **hparams
+    )
+
+
+def _preflight(
+    rule,
+    game,
+    *,
+    steps,
+    record_every,
+    feedback,
+    metrics,
+    nash,
+    ref,
+    start,
+    self_play,
+    record_policy,
+    **hparams,
+) -> Plan:
+    """:func:`check`, called by :func:`check` or :func:`run` (its warnings name their caller's caller)."""
+    feedback = _check_rule(rule, feedback, "run")
+    num_records = _check_schedule(steps, record_every)
+    record_policy = _check_flag(record_policy, "run: record_policy")
+    sp = resolve_self_play(rule, game, self_play)
+    S.check_not_grid_of_schedules("run", hparams)
+    hparams, scheds, along, counts = _schedules(rule, _scalar_hparams(rule, hparams), steps, game, "run")
+    hparams = {k: np.float64(v) for k, v in check_hparams(rule, hparams, dtype=game.dtype).items()}
+    _warn_step_size(rule, game, hparams, along, counts, stacklevel=4)
+    nash_pair = _nash_for_metrics(game, nash, metrics, stacklevel=4)
+    metric_fns = _resolve_metrics(metrics, rule, game, nash_pair, sp)
+    est = memory.estimate(
+        rule,
+        game,
+        feedback=feedback,
+        self_play=sp,
+        num_records=num_records,
+        num_metrics=len(metric_fns),
+        record_policy=record_policy,
+    )
+    memory.check("run", est)
+    _check_policies(game, sp, ref, start)
+    _probe_schedules(rule, game, sp, scheds, "run")
+    return Plan(
+        feedback,
+        sp,
+        int(steps),
+        int(record_every),
+        num_records,
+        record_policy,
+        hparams,
+        scheds,
+        along,
+        counts,
+        metric_fns,
+        nash_pair,
+        est,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -664,41 +848,33 @@ def run(
         >>> bool(trace.metrics["gap"][-1] < 1e-12)   # float64
         True
     """
-    feedback = _check_rule(rule, feedback, "run")
-    num_records = _check_schedule(steps, record_every)
-    record_policy = _check_flag(record_policy, "run: record_policy")
-    sp = resolve_self_play(rule, game, self_play)
-    S.check_not_grid_of_schedules("run", hparams)
-    hparams, scheds, along, counts = _schedules(rule, _scalar_hparams(rule, hparams), steps, game, "run")
-    hparams = check_hparams(rule, hparams, dtype=game.dtype)
-    _warn_step_size(rule, game, hparams, along, counts)
-    nash_pair = _nash_for_metrics(game, nash, metrics)
-    metric_fns = _resolve_metrics(metrics, rule, game, nash_pair, sp)
-    memory.check(
-        "run",
-        memory.estimate(
-            rule,
-            game,
-            feedback=feedback,
-            self_play=sp,
-            num_records=num_records,
-            num_metrics=len(metric_fns),
-            record_policy=record_policy,
-        ),
+    plan = _preflight(
+        rule,
+        game,
+        steps=steps,
+        record_every=record_every,
+        feedback=feedback,
+        metrics=metrics,
+        nash=nash,
+        ref=ref,
+        start=start,
+        self_play=self_play,
+        record_policy=record_policy,
+        **hparams,
     )
+    feedback, num_records, sp = plan.feedback, plan.num_records, plan.self_play
+    hparams, scheds, metric_fns, nash_pair = plan.hparams, plan.schedules, plan.metrics, plan.nash
     key = as_key(key)
-    state = rule.init(game, key, ref=ref, start=start, self_play=sp, **hparams)
-    _probe_schedules(rule, state, scheds, "run")
-    carry0 = _start(state, key, scheds, game.dtype)
-    final, traj = _simulate_jit(
-        rule, feedback, metric_fns, game, carry0, nash_pair, num_records, record_every, bool(record_policy)
-    )
+    ref_arr, start_arr = _as_arrays(ref, game.dtype), _as_arrays(start, game.dtype)
+    static = dict(rule=rule, feedback=feedback, self_play=sp, metric_fns=metric_fns, num_records=num_records)
+    static.update(record_every=record_every, record_policy=plan.record_policy)
+    final, traj, policy = _simulate_jit(game, key, hparams, ref_arr, start_arr, scheds, nash_pair, **static)
     trace = Trace(
         steps=np.arange(num_records + 1) * record_every,
         metrics=traj["metrics"],
         counters=traj["counters"],
         finite=traj["finite"],
-        policy=jax.tree.map(jnp.exp, rule.policy(final.state)),
+        policy=policy,
         state=final.state,
         rule=rule.name,
         feedback=feedback.name,
@@ -709,8 +885,10 @@ def run(
 
     def exact_step(prev: int, bad: int) -> int:
         # failure path only: replay deterministically to ``prev``, then record every step up to ``bad``
-        c = carry0 if prev == 0 else _simulate_jit(rule, feedback, (), game, carry0, None, 1, prev)[0]
-        finite = np.asarray(_simulate_jit(rule, feedback, (), game, c, None, bad - prev, 1)[1]["finite"])
+        c = _init_one(rule, sp, game, key, hparams, ref_arr, start_arr, scheds)
+        if prev:
+            c = _resume_jit(rule, feedback, (), game, c, None, 1, prev)[0]
+        finite = np.asarray(_resume_jit(rule, feedback, (), game, c, None, bad - prev, 1)[1]["finite"])
         return prev + int(np.argmin(finite))
 
     _warn_nonfinite(trace, f"{rule.name}: ", exact_step)
@@ -989,21 +1167,9 @@ def sweep(
         else jax.tree.map(lambda *a: np.stack([np.asarray(x) for x in a]), *nash_list)
     )
 
-    # ref/start are validated eagerly once (init skips checks on traced values), then travel as arrays
-    rule.init(
-        first_game,
-        grid.keys[0],
-        ref=ref,
-        start=start,
-        self_play=sp,
-        **{k: v[0] for k, v in grid.hparams.items()},
-    )
-    _probe_schedules(
-        rule,
-        rule.init(first_game, grid.keys[0], self_play=sp, **{k: v[0] for k, v in grid.hparams.items()}),
-        scheds,
-        "sweep",
-    )
+    # ref/start are validated on the host once (init skips checks on traced values), then travel as arrays
+    _check_policies(first_game, sp, ref, start)
+    _probe_schedules(rule, first_game, sp, scheds, "sweep")
     ref_arr, start_arr = _as_arrays(ref, dtype), _as_arrays(start, dtype)
     # Several processes (jax.distributed): each global chunk of ``procs * size`` runs is split into contiguous
     # shares of ``size`` runs, one per process in process order; each process simulates its share on its own
