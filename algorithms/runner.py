@@ -348,9 +348,9 @@ def sweep(
 
     The batch is built (:func:`build_grid`), split over ``jax.devices()`` of the default backend (``jax.sharding``;
     padded to a multiple of the device count), simulated, and reshaped; results equal a Python loop of
-    :func:`run` calls (to round-off). Games of at most :data:`games.core.WRITTEN_OUT_MAX_N` actions take a fast
+    :func:`run` calls (to round-off). Games of at most :data:`algorithms.layout.WRITTEN_OUT_MAX_N` actions take a fast
     path: inside the simulation the batch is the last axis of every array and the sums over actions are written
-    out term by term (:func:`games.core.written_out_sums`); the rules are unchanged and the traces agree with the
+    out term by term (:func:`algorithms.layout.written_out`); the rules are unchanged and the traces agree with the
     plain path to round-off (``tests/test_fastpath.py``: ``atol=1e-12`` after 200 steps, every rule).
 
     Several processes: call ``sweep`` with the same arguments on every process after

@@ -14,7 +14,7 @@ place schedules are evaluated; rules only read their state.
 
 A batch of runs (``sweep``) is the same simulation under ``vmap``. On games of at most 8 actions it runs with
 the batch on the last axis and the sums over actions written out (the fast path for tiny games:
-:func:`games.core.written_out_sums`). Nothing recompiles for new seeds or hyperparameter values: those are
+:func:`algorithms.layout.written_out`). Nothing recompiles for new seeds or hyperparameter values: those are
 array leaves of the state; the rule, the feedback model, the metric list, ``steps`` and ``record_every`` are
 the static arguments (:data:`TRACE_COUNT` counts the traces).
 """
@@ -31,6 +31,7 @@ import games
 from games.feedback import Feedback, Oracle
 
 from .base import UpdateRule
+from .layout import WRITTEN_OUT_MAX_N, written_out
 from .trace import _per_context
 
 __all__ = ["TRACE_COUNT"]
@@ -136,9 +137,9 @@ def _simulate(
     advance = functools.partial(_advance, rule, feedback)
     total = num_records * record_every  # from a fresh carry: the last update is number total - 1
     record = functools.partial(_record, rule, metric_fns, record_policy=record_policy, total=total)
-    if batch_last:
-        advance = jax.vmap(advance, in_axes=-1, out_axes=-1)
-        record = jax.vmap(record, in_axes=-1, out_axes=-1)
+    if batch_last:  # each run's step and record with its sums written out, then vmapped over the last axis
+        advance = jax.vmap(written_out(advance), in_axes=-1, out_axes=-1)
+        record = jax.vmap(written_out(record), in_axes=-1, out_axes=-1)
 
     def step(c, _):
         return advance(game, c), None
@@ -180,9 +181,9 @@ def _init_one(rule, self_play, game, key, hparams, ref, start, scheds):
 
 def _batch_last(game: games.Game) -> bool:
     """Whether :func:`sweep` takes the fast path for tiny games: the batch on the last axis of every array and
-    the sums over actions written out (:func:`games.core.written_out_sums`), for at most
-    :data:`games.core.WRITTEN_OUT_MAX_N` actions."""
-    return max(game.shape) <= games.core.WRITTEN_OUT_MAX_N
+    the sums over actions written out (:func:`algorithms.layout.written_out`), for at most
+    :data:`algorithms.layout.WRITTEN_OUT_MAX_N` actions."""
+    return max(game.shape) <= WRITTEN_OUT_MAX_N
 
 
 @functools.partial(jax.jit, static_argnames=(*_STATIC, "batch_last"))
@@ -197,19 +198,18 @@ def _simulate_batch(
         )
         return jax.vmap(sim)(games_b, carries, nash_b)
     last = functools.partial(jax.tree.map, lambda a: jnp.moveaxis(a, 0, -1))
-    with games.core.written_out_sums():
-        final, traj = _simulate(
-            rule,
-            feedback,
-            metric_fns,
-            last(games_b),
-            last(carries),
-            last(nash_b),
-            num_records,
-            record_every,
-            record_policy,
-            batch_last=True,
-        )
+    final, traj = _simulate(
+        rule,
+        feedback,
+        metric_fns,
+        last(games_b),
+        last(carries),
+        last(nash_b),
+        num_records,
+        record_every,
+        record_policy,
+        batch_last=True,
+    )
     return jax.tree.map(lambda a: jnp.moveaxis(a, -1, 0), (final, traj))
 
 
