@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -29,7 +28,7 @@ from games.feedback import Feedback
 
 from . import memory
 from . import schedules as S
-from .base import UpdateRule, as_key, as_keys, check_hparams, resolve_self_play
+from .base import UpdateRule, _threefry_keys, as_key, as_keys, check_hparams, resolve_self_play
 from .preflight import (
     Plan,
     _check_flag,
@@ -43,6 +42,7 @@ from .preflight import (
     _warn_step_size,
     check,
 )
+from .progress import progress_bar
 from .simulate import (
     TRACE_COUNT,
     _batch_last,
@@ -70,6 +70,16 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------------------------
 # run
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def _host_key(key):
+    """:func:`algorithms.base.as_key`, left a NumPy array for an int seed (threefry): the compiled run takes it
+    as it is, where ``as_key``'s ``jnp.asarray`` is one eager JAX operation per call (a third of ``run``'s
+    remaining overhead)."""
+    value = 0 if key is None else games.core.check_seed(key, "key")
+    if isinstance(value, int) and jax.config.jax_default_prng_impl == "threefry2x32":
+        return _threefry_keys(np.asarray([value], np.uint64))[0]
+    return as_key(key)
 
 
 def run(
@@ -141,7 +151,7 @@ def run(
     )
     feedback, num_records, sp = plan.feedback, plan.num_records, plan.self_play
     hparams, scheds, metric_fns, nash_pair = plan.hparams, plan.schedules, plan.metrics, plan.nash
-    key = as_key(key)
+    key = _host_key(key)
     ref_arr, start_arr = _as_arrays(ref, game.dtype), _as_arrays(start, game.dtype)
     static = dict(rule=rule, feedback=feedback, self_play=sp, metric_fns=metric_fns, num_records=num_records)
     static.update(record_every=record_every, record_policy=plan.record_policy)
@@ -287,14 +297,8 @@ def _gather_shares(tree, size: int):
     return jax.tree.map(lambda a, b: np.asarray(a).astype(np.bool_) if b else np.asarray(a), tree, bools)
 
 
-def _progress_bar(total: int, desc: str, progress, unit: str = "run"):
-    """A tqdm bar on stderr, or None: ``progress=None`` shows it only when stderr is a terminal."""
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    if not show:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
+#: The library's progress bar (:func:`algorithms.progress.progress_bar`; the conformance kit imports it here).
+_progress_bar = progress_bar
 
 
 def _rule_table(rules, feedback, hparams: dict) -> list[tuple[str, UpdateRule]]:
@@ -448,7 +452,7 @@ def sweep(
     size = -(-min(chunk or CHUNK, batch) // procs)
     stride = procs * size
     show = progress if rank == 0 else False
-    bar = _progress_bar(batch, f"{rule.name} sweep", show) if batch > stride else None
+    bar = progress_bar(batch, f"{rule.name} sweep", show if batch > stride else False)
     outs = []
     try:
         for lo in range(0, batch, stride):
@@ -487,11 +491,9 @@ def sweep(
             if procs > 1:
                 out = _gather_shares(out, size)
             outs.append(jax.tree.map(functools.partial(_take, idx=slice(keep)), out))
-            if bar is not None:
-                bar.update(keep)
+            bar.update(keep)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     final_state, traj = jax.tree.map(lambda *a: np.concatenate(a), *outs) if len(outs) > 1 else outs[0]
     unflat = lambda a: jnp.asarray(a.reshape((*grid.shape, *a.shape[1:])))  # a tuple: () too
     flat_state = jax.tree.map(jnp.asarray, final_state)

@@ -348,3 +348,16 @@ def test_check_accepts_a_rule_that_cannot_be_hashed():
         hash(rule)
     plan = algorithms.check(rule, games.comal_cycle(), steps=4, eta=0.1)
     assert plan.hparams["eta"] == 0.1
+
+
+def test_one_progress_bar_for_the_library_and_the_studies():
+    """``algorithms.progress.progress_bar``: disabled unless shown, and its hook runs at every update anyway
+    (where a study's deferred Ctrl-C takes effect)."""
+    from algorithms.progress import progress_bar
+
+    calls = []
+    bar = progress_bar(3, "units", False, unit="unit", on_update=lambda: calls.append(1))
+    assert bar.disable
+    bar.update(), bar.update(2), bar.close()
+    assert calls == [1, 1]
+    assert not progress_bar(1, "shown", True).disable
