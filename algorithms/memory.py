@@ -25,7 +25,7 @@ import numpy as np
 
 import games
 
-from .shapes import state_shapes
+from .shapes import cached, signature, state_shapes
 
 #: Default number of runs :func:`algorithms.sweep` simulates at once.
 CHUNK = 16_384
@@ -61,6 +61,7 @@ def _size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+@cached(lambda rule, game, self_play: (rule, signature(game), bool(self_play)))
 def _state_bytes(rule, game: games.Game, self_play: bool) -> int:
     """The state's size, from its shapes (``jax.eval_shape``, once per rule and game shapes:
     :func:`algorithms.shapes.state_shapes`)."""
