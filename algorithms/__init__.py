@@ -19,7 +19,7 @@ from .mirror import inpo, mmd, nash_md
 from .mwu import iterative_dpo, iterative_ipo, mutation_mwu, mwu, sppo
 from .optimistic import egpo, extragradient, nash_mp, omwu
 from .regret import predictive_rm_plus, regret_matching, rm_plus, swap_mwu
-from .runner import METRICS, NonFiniteWarning, Trace, build_grid, run, sweep
+from .runner import METRICS, NonFiniteWarning, Plan, Trace, build_grid, check, run, sweep
 
 
 def _averaged(inner="mwu", **structure) -> UpdateRule:
@@ -114,6 +114,8 @@ __all__ = [
     "make_rule",
     "base",
     "conformance",
+    "check",
+    "Plan",
     "run",
     "sweep",
     "Trace",

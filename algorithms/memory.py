@@ -7,9 +7,10 @@ runs fit one by one but not ``chunk`` at a time simulates fewer at once (:func:`
 
 The estimate (bytes) adds, per run: the records (``R + 1`` records of every metric value, the two counters and
 the ``finite`` flag, the policies with ``record_policy``), the final state (its shapes by ``jax.eval_shape`` of
-``rule.init``), and what one step allocates: the feedback's draws (:meth:`games.feedback.Feedback.working_bytes`)
-and the rule's own (:attr:`algorithms.UpdateRule.working_bytes`, e.g. a loss-based rule's judged pairs); for a
-sweep also the grid (keys, indices and hyperparameters per run) and the host copies of every run's results.
+``rule.init``, cached per rule and game shapes), and what one step allocates: the feedback's draws
+(:meth:`games.feedback.Feedback.working_bytes`) and the rule's own (:attr:`algorithms.UpdateRule.working_bytes`,
+e.g. a loss-based rule's judged pairs); for a sweep also the grid (keys, indices and hyperparameters per run)
+and the host copies of every run's results.
 It counts arrays, not XLA's buffer reuse: it is meant to be right within a small factor (the hand-over note
 measures it against peak RSS), which is all a refusal of a 120 GB allocation needs.
 """
@@ -23,6 +24,8 @@ import jax
 import numpy as np
 
 import games
+
+from .shapes import cached, signature, state_shapes
 
 #: Default number of runs :func:`algorithms.sweep` simulates at once.
 CHUNK = 16_384
@@ -58,10 +61,11 @@ def _size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+@cached(lambda rule, game, self_play: (rule, signature(game), bool(self_play)))
 def _state_bytes(rule, game: games.Game, self_play: bool) -> int:
-    """The state's size, from its shapes (``jax.eval_shape``: nothing is computed or allocated)."""
-    key = jax.ShapeDtypeStruct((2,), np.uint32)
-    shapes = jax.eval_shape(lambda k: rule.init(game, k, self_play=self_play), key)
+    """The state's size, from its shapes (``jax.eval_shape``, once per rule and game shapes:
+    :func:`algorithms.shapes.state_shapes`)."""
+    shapes = state_shapes(rule, game, self_play)
     return sum(int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize for s in jax.tree.leaves(shapes))
 
 

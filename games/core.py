@@ -178,7 +178,9 @@ def payoff_gradient(game: Game, profile: Profile) -> Profile:
 # ---------------------------------------------------------------------------------------------------------------
 
 #: Largest action count whose sums over the action axis are written out term by term under
-#: :func:`written_out_sums` (``algorithms.sweep``'s fast path for batches of tiny games).
+#: :func:`written_out_sums`. ``algorithms.sweep``'s fast path no longer uses this switch: the simulation
+#: rewrites its own steps (``algorithms.layout.written_out``); the switch stays only for the benchmark's
+#: candidate layouts (``experiments/bench/rules.py``) until they move to that function, then goes.
 WRITTEN_OUT_MAX_N = 8
 
 _WRITTEN_OUT = contextvars.ContextVar("written_out_sums", default=False)
@@ -189,13 +191,13 @@ def written_out_sums():
     """Trace the helpers below with their sums, maxima and log-sum-exps over the action axis written out term
     by term (``a[0] + a[1] + ...``) when that axis has at most :data:`WRITTEN_OUT_MAX_N` entries.
 
-    A trace-time switch, for code ``vmap``-ped with the batch on the **last** axis (``algorithms.sweep`` on
-    tiny games): XLA:CPU then reduces over a size-3 axis element by element, while the written-out terms are
-    rows of ``B`` contiguous runs, added element-wise. The results agree with the plain forms to round-off
-    (the order of the terms is the same; a matrix product may round differently), which
-    ``tests/test_fastpath.py`` bounds for every registered rule. Outside this context every helper is the plain
-    ``jnp`` form. The switch is read when a function is traced: a function jitted on its own and first traced
-    inside the context keeps the written-out form when called outside it (equal to round-off).
+    A trace-time switch, for code ``vmap``-ped with the batch on the **last** axis (nothing in ``algorithms``
+    sets it: ``sweep`` rewrites its steps with ``algorithms.layout.written_out``): XLA:CPU then reduces over a
+    size-3 axis element by element, while the written-out terms are rows of ``B`` contiguous runs, added
+    element-wise. The results agree with the plain forms to round-off (the order of the terms is the same; a
+    matrix product may round differently). Outside this context every helper is the plain ``jnp`` form. The
+    switch is read when a function is traced: a function jitted on its own and first traced inside the context
+    keeps the written-out form when called outside it (equal to round-off).
 
     Example:
         >>> x = jnp.array([0.0, 1.0, 2.0])

@@ -226,7 +226,7 @@ def test_sphinx_roles_become_checked_cross_references():
     assert roles.crossrefs("see :func:`solve`.") == "see [`solve`][solve]."
     assert roles.crossrefs(":class:`~games.Game`") == "[`Game`][games.core.Game]"  # where it is documented
     assert roles.crossrefs(":meth:`algorithms.Trace.to_dataframe`") == (
-        "[`algorithms.Trace.to_dataframe`][algorithms.runner.Trace.to_dataframe]"
+        "[`algorithms.Trace.to_dataframe`][algorithms.trace.Trace.to_dataframe]"
     )
     assert (
         roles.crossrefs(":func:`games.no_such_name`") == "[`games.no_such_name`][games.no_such_name]"

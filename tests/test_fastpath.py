@@ -2,8 +2,11 @@
 
 What is promised: the fast path changes no rule and no result beyond round-off. Every registered rule, swept on
 tiny games through both paths, records the same metrics and ends in the same state to ``atol=1e-12`` after 200
-steps (observed: below 1e-14); the written-out helpers agree with their ``jnp`` forms to a few ulp.
+steps (observed: below 1e-14); the rewrite (:func:`algorithms.layout.written_out`) agrees with the plain ``jnp``
+forms to a few ulp.
 """
+
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +16,7 @@ import pytest
 import algorithms
 import games
 from algorithms import runner
-from games import core
+from algorithms.layout import WRITTEN_OUT_MAX_N, written_out
 
 #: What the two paths may differ by after 200 steps (metrics and final state, absolute).
 ATOL = 1e-12
@@ -79,17 +82,14 @@ def test_fast_path_two_players_contextual_and_sampled(monkeypatch, name):
 
 
 def test_fast_path_is_taken_for_at_most_eight_actions():
-    assert runner._batch_last(games.random_preference(0, core.WRITTEN_OUT_MAX_N))
-    assert not runner._batch_last(games.random_preference(0, core.WRITTEN_OUT_MAX_N + 1))
+    assert runner._batch_last(games.random_preference(0, WRITTEN_OUT_MAX_N))
+    assert not runner._batch_last(games.random_preference(0, WRITTEN_OUT_MAX_N + 1))
     assert not runner._batch_last(games.matrix_game(np.ones((2, 9))))
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 9])
-def test_written_out_helpers_match_jnp(n):
-    rng = np.random.default_rng(n)
-    x = jnp.asarray(rng.normal(size=(4, n)) * 3)
-    A = jnp.asarray(rng.normal(size=(4, n, n)))
-    ref = lambda x, A: {
+def _plain(x, A):
+    """Sums over actions as the rules, feedback models and metrics write them: plain ``jnp``."""
+    return {
         "sum": jnp.sum(x, axis=-1),
         "max": jnp.max(x, axis=-1),
         "min": jnp.min(x, axis=-1),
@@ -99,40 +99,55 @@ def test_written_out_helpers_match_jnp(n):
         "vecmat": jnp.matmul(x[..., None, :], A)[..., 0, :],
     }
 
-    def helpers(x, A):
-        return {
-            "sum": core.action_sum(x),
-            "max": core.action_max(x),
-            "min": core.action_min(x),
-            "log_softmax": core.log_softmax(x),
-            "logsumexp": core.logsumexp(x),
-            "matvec": core._matvec(A, x),
-            "vecmat": core._vecmat(x, A),
-        }
 
-    with core.written_out_sums():
-        written = jax.jit(lambda x, A: helpers(x, A))(x, A)  # a fresh jit: its trace is written out
-        batch_last = jax.vmap(helpers, in_axes=-1, out_axes=-1)(x.T, jnp.moveaxis(A, 0, -1))
-    plain = jax.jit(helpers)(x, A)
-    ref = jax.jit(ref)(x, A)
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 9])
+def test_written_out_matches_the_plain_forms(n):
+    rng = np.random.default_rng(n)
+    x = jnp.asarray(rng.normal(size=(4, n)) * 3)
+    A = jnp.asarray(rng.normal(size=(4, n, n)))
+    ref = jax.jit(_plain)(x, A)
+    written = jax.jit(written_out(_plain))(x, A)
+    batch_last = jax.jit(jax.vmap(written_out(_plain), in_axes=-1, out_axes=-1))(x.T, jnp.moveaxis(A, 0, -1))
     for k, v in ref.items():
-        np.testing.assert_array_equal(plain[k], v, err_msg=k)  # outside the context: the jnp forms
         np.testing.assert_allclose(written[k], v, rtol=1e-14, atol=1e-14, err_msg=k)
         got = jnp.moveaxis(batch_last[k], -1, 0)
         np.testing.assert_allclose(got, v, rtol=1e-14, atol=1e-14, err_msg=k)
     np.testing.assert_array_equal(written["max"], ref["max"])  # max and min are exact
     np.testing.assert_array_equal(written["min"], ref["min"])
+    # the rewrite is what ran: up to 8 actions no reduction and no matrix product is left
+    prims = {e.primitive.name for e in jax.make_jaxpr(written_out(_plain))(x[0], A[0]).jaxpr.eqns}
+    assert prims.isdisjoint({"reduce_sum", "reduce_max", "reduce_min", "dot_general"}) == (n <= 8), prims
 
 
-def test_written_out_helpers_keep_infinities():
+def test_written_out_rewrites_the_metrics_of_games():
+    game, p = games.random_preference(0, 3, "cyclic"), jnp.asarray([0.2, 0.3, 0.5])
+    gap = lambda p: games.metrics.duality_gap(game, p, p)
+    np.testing.assert_allclose(written_out(gap)(p), gap(p), rtol=1e-14, atol=1e-15)
+    assert "reduce_max" not in {e.primitive.name for e in jax.make_jaxpr(written_out(gap))(p).jaxpr.eqns}
+
+
+def test_written_out_rewrites_loops_and_keeps_infinities():
     x = jnp.asarray([[0.0, -jnp.inf, 1.0], [-jnp.inf, -jnp.inf, -jnp.inf]])
     # the infinities must match exactly (assert_allclose requires inf == inf and nan == nan); the finite entries
     # are summed in another order than jax.scipy's, so they agree to a few ulp of values near 1
     eps = np.finfo(np.float64).eps
-    with core.written_out_sums():
-        np.testing.assert_allclose(
-            core.logsumexp(x), jax.scipy.special.logsumexp(x, axis=-1), rtol=4 * eps, atol=0
-        )
-        np.testing.assert_allclose(
-            core.log_softmax(x[:1]), jax.nn.log_softmax(x[:1], axis=-1), rtol=4 * eps, atol=0
-        )
+    lse = lambda x: jax.scipy.special.logsumexp(x, axis=-1)
+    np.testing.assert_allclose(written_out(lse)(x), lse(x), rtol=4 * eps, atol=0)
+    np.testing.assert_allclose(
+        written_out(jax.nn.log_softmax)(x[:1]), jax.nn.log_softmax(x[:1], axis=-1), rtol=4 * eps, atol=0
+    )
+
+    def loop(x):  # a scan inside a step (COMAL's inner steps) is rewritten too
+        return jax.lax.scan(lambda c, _: (jax.nn.log_softmax(c + 1.0), jnp.sum(c)), x, None, length=3)
+
+    body = jax.make_jaxpr(written_out(loop))(x[0]).jaxpr.eqns[0].params["jaxpr"].jaxpr
+    assert "reduce_sum" not in {e.primitive.name for e in body.eqns}
+    for a, b in zip(jax.tree.leaves(written_out(loop)(x[0])), jax.tree.leaves(loop(x[0]))):
+        np.testing.assert_allclose(a, b, rtol=4 * eps, atol=0)
+
+
+def test_no_module_of_games_is_switched_by_algorithms():
+    """The simulation owns the layout (:func:`algorithms.layout.written_out`): algorithms sets no flag in games."""
+    root = Path(algorithms.__file__).parent
+    for path in root.glob("*.py"):
+        assert "written_out_sums()" not in path.read_text(), path.name  # (a docstring may name it)

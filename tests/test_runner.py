@@ -302,3 +302,62 @@ def test_sweep_runs_on_the_default_backend_devices():
     for leaf in jax.tree.leaves((t.metrics, t.counters, t.finite, t.policy, t.state)):
         assert leaf.devices() <= set(jax.devices()), leaf.devices()
         assert {d.platform for d in leaf.devices()} == {jax.default_backend()}
+
+
+def test_check_is_runs_preflight_and_traces_nothing_twice(monkeypatch):
+    """``algorithms.check`` raises what ``run`` raises, and a second check (or run) with new values, a new seed or
+    another game of the same shapes evaluates no shape again: the pre-flight's abstract evaluations are cached."""
+    rule, g = algorithms.get("inpo"), games.comal_cycle()
+    plan = algorithms.check(rule, g, steps=100, record_every=10, eta=0.05, tau=0.1)
+    assert plan.num_records == 10 and plan.self_play and plan.feedback.name == "exact"
+    assert [n for n, _ in plan.metrics] == ["gap", "win_rate", "regularized_gap"]
+    assert plan.hparams == {"eta": 0.05, "tau": 0.1, "start_noise": 0.0}
+    assert plan.memory.total > 0
+    for bad, error, match in [
+        (dict(eta=-1.0), ValueError, "eta must lie in"),
+        (dict(steps=7, record_every=2), ValueError, "multiple of record_every"),
+        (dict(bogus=1.0), ValueError, r"unknown hyperparameter\(s\) bogus"),
+        (dict(feedback="exact"), TypeError, "feedback"),
+        (dict(ref=[0.5, 0.5]), ValueError, r"ref must have shape \(3,\)"),
+        (dict(metrics=["nope"]), ValueError, "unknown metric 'nope'"),
+    ]:
+        kw = {"steps": 10, **bad}
+        with pytest.raises(error, match=match):
+            algorithms.check(rule, g, **kw)
+        with pytest.raises(error, match=match):
+            algorithms.run(rule, g, **kw)
+    user_metric = ("mass", lambda game, x, y: x.sum())
+    sched = algorithms.schedules.exponential(0.1, 0.99)
+    kw = dict(steps=20, record_every=10, metrics=["gap", user_metric], eta=sched)
+    algorithms.run(rule, g, key=1, tau=0.1, **kw)
+    calls = []
+    real = jax.eval_shape
+    monkeypatch.setattr(jax, "eval_shape", lambda *a, **k: calls.append(a) or real(*a, **k))
+    other = games.preference_game(np.asarray(games.random_preference(3, 3, "cyclic").P))
+    algorithms.run(rule, other, key=2, tau=0.05, **{**kw, "eta": algorithms.schedules.exponential(0.2, 0.9)})
+    algorithms.check(rule, g, tau=0.2, **kw)
+    assert calls == []  # new values, seed and game of the same shapes: nothing traced again
+    algorithms.check(rule, games.random_preference(0, 4), tau=0.2, **kw)
+    assert calls  # new shapes: evaluated afresh
+
+
+def test_check_accepts_a_rule_that_cannot_be_hashed():
+    """A user's rule holding a list is not cached, but checked and run as any other."""
+    rule = algorithms.get("mwu")._replace(hparams=list(algorithms.get("mwu").hparams))
+    with pytest.raises(TypeError):
+        hash(rule)
+    plan = algorithms.check(rule, games.comal_cycle(), steps=4, eta=0.1)
+    assert plan.hparams["eta"] == 0.1
+
+
+def test_one_progress_bar_for_the_library_and_the_studies():
+    """``algorithms.progress.progress_bar``: disabled unless shown, and its hook runs at every update anyway
+    (where a study's deferred Ctrl-C takes effect)."""
+    from algorithms.progress import progress_bar
+
+    calls = []
+    bar = progress_bar(3, "units", False, unit="unit", on_update=lambda: calls.append(1))
+    assert bar.disable
+    bar.update(), bar.update(2), bar.close()
+    assert calls == [1, 1]
+    assert not progress_bar(1, "shown", True).disable
