@@ -75,11 +75,15 @@ __all__ = [
     "Price",
     "price",
     "MIP_TOL",
+    "UNIQUE_TOL",
 ]
 
 #: Feasibility tolerance of the equilibrium conditions in the (mixed-integer) LPs of :func:`price` and
 #: :func:`symmetric_equilibrium`, in payoff units (``P`` is in ``[0, 1]``).
 MIP_TOL = 1e-7
+#: :class:`Price` ranges hold to about ten times :data:`MIP_TOL` (HiGHS's own feasibility tolerance is 1e-7);
+#: an equilibrium counts as unique when every response's mass range is below this.
+UNIQUE_TOL = 1e-5
 
 
 class Judge(NamedTuple):
@@ -108,7 +112,9 @@ def _real(value, name: str, low: float = -np.inf, high: float = np.inf) -> float
     return v
 
 
-def judge(position: float = 0.0, style: float = 0.0, self_preference: float = 0.0, noise: float = 0.0) -> Judge:
+def judge(
+    position: float = 0.0, style: float = 0.0, self_preference: float = 0.0, noise: float = 0.0
+) -> Judge:
     """A validated :class:`Judge`.
 
     Raises:
@@ -152,7 +158,9 @@ def first_wins(j: Judge, P, features=None, own=None) -> jax.Array:
         raise ValueError(f"first_wins: P must be [n, n] or [C, n, n], got shape {P.shape}")
     for value, arg, name in ((j.style, features, "features"), (j.self_preference, own, "own")):
         if arg is None and isinstance(value, (numbers.Real, np.ndarray)) and np.any(np.asarray(value) != 0):
-            raise ValueError(f"first_wins: a judge with {name.replace('own', 'self_preference')} != 0 needs {name}=")
+            raise ValueError(
+                f"first_wins: a judge with {name.replace('own', 'self_preference')} != 0 needs {name}="
+            )
     z = jnp.zeros(P.shape[:-1], P.dtype)  # [.., n] the logit bonus of each response
     if features is not None:
         s = jnp.asarray(features, P.dtype)
@@ -190,12 +198,16 @@ def user_judge(fn: Callable, n: int) -> np.ndarray:
     try:
         out = fn(i, k)
     except Exception as err:  # the user's function failed on the documented input
-        raise ValueError(f"user_judge: fn([n, 1], [1, n] index arrays) raised {type(err).__name__}: {err}") from err
+        raise ValueError(
+            f"user_judge: fn([n, 1], [1, n] index arrays) raised {type(err).__name__}: {err}"
+        ) from err
     J = _as_float_array(out, "user_judge: fn(i, j)")
     if J.shape != (n, n):
         raise ValueError(f"user_judge: fn(i, j) must return shape {(n, n)}, got {J.shape}")
     if not (np.all(J >= 0) and np.all(J <= 1)):
-        raise ValueError(f"user_judge: fn(i, j) must be probabilities in [0, 1], got min {J.min()} max {J.max()}")
+        raise ValueError(
+            f"user_judge: fn(i, j) must be probabilities in [0, 1], got min {J.min()} max {J.max()}"
+        )
     return J
 
 
@@ -208,9 +220,9 @@ def lengths(game: Game) -> np.ndarray:
         TypeError: not a :class:`games.Game`.  ValueError: a game without token sequences.
 
     Example:
-        >>> g = games.sequence_game(vocab=2, length=2)   # aa ab ba bb
+        >>> g = games.sequence_game(vocab=3, length=2)   # aa ab ac ba bb bc ca cb cc
         >>> games.judges.lengths(g).tolist()
-        [0.0, 0.0, 1.0, 2.0]
+        [0.0, 0.0, 0.0, 1.0, 2.0, 2.0, 1.0, 2.0, 2.0]
     """
     if not isinstance(game, Game):
         raise TypeError(f"lengths expects a games.Game, got {type(game).__name__}")
@@ -403,7 +415,7 @@ class Price:
 
     Attributes:
         policy: one equilibrium of the played game (a point of the set; a vertex).
-        unique: the played game's equilibrium is unique (every action's mass range below ``1e-6``).
+        unique: the played game's equilibrium is unique (every action's mass range below :data:`UNIQUE_TOL`).
         mass: ``(min, max)`` arrays ``[n]``: each response's mass over the played game's equilibria.
         exploitability: the true duality gap ``max_i (A pi)_i - min_j (pi^T A)_j`` (``A`` the true payoff).
         win_rate: the true worst-case win rate ``min_j P(pi > j) = 1/2 - exploitability / 2``.
@@ -473,7 +485,7 @@ def price(model: Game, truth: Game, order: str = "random") -> Price:
         prog, x = program()
         hi_m[i] = prog.solve([x[i]], [1.0], -1, f"price: largest mass of response {i}")[0]
     lo_m, hi_m = np.clip(lo_m, 0, 1), np.clip(hi_m, 0, 1)
-    unique = bool(np.all(hi_m - lo_m <= 1e-6))
+    unique = bool(np.all(hi_m - lo_m <= UNIQUE_TOL))
     # exploitability = -2 min_j (pi^T B)_j: its least value maximises t <= (pi^T B)_j
     prog, x = program()
     (t,) = prog.var(1, -np.inf, np.inf)
@@ -500,7 +512,9 @@ def price(model: Game, truth: Game, order: str = "random") -> Price:
     sel = prog.var(n, integer=True)
     for i in range(n):
         prog.row([u[i], sel[i]], [1.0, -1.0], -np.inf, 0.0)  # u_i <= sel_i
-        prog.row([u[i], x[i], y[i], sel[i]], [1.0, -1.0, 1.0, 1.0], -np.inf, 1.0)  # u_i <= x_i - y_i + 1 - sel_i
+        prog.row(
+            [u[i], x[i], y[i], sel[i]], [1.0, -1.0, 1.0, 1.0], -np.inf, 1.0
+        )  # u_i <= x_i - y_i + 1 - sel_i
     tv_hi = prog.solve(u, np.ones(n), -1, "price: largest total variation")[0]
     tv = (max(tv_lo, 0.0), min(max(tv_hi, 0.0), 1.0))
     return Price(policy, unique, (lo_m, hi_m), gap, (0.5 - gap[1] / 2, 0.5 - gap[0] / 2), tv)

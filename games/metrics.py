@@ -211,7 +211,9 @@ def min_probability(game: Game, x: jax.Array, y: jax.Array | None = None) -> jax
 
 def _triples(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every ``i < j < k`` (static: ``n`` is a shape)."""
-    i, j, k = np.nonzero(np.triu(np.ones((n, n), bool), 1)[:, :, None] & np.triu(np.ones((n, n), bool), 1)[None])
+    i, j, k = np.nonzero(
+        np.triu(np.ones((n, n), bool), 1)[:, :, None] & np.triu(np.ones((n, n), bool), 1)[None]
+    )
     return i, j, k
 
 
