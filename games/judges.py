@@ -76,6 +76,9 @@ __all__ = [
     "price",
     "MIP_TOL",
     "UNIQUE_TOL",
+    "BIAS_GRID",
+    "bias_grid",
+    "price_table",
 ]
 
 #: Feasibility tolerance of the equilibrium conditions in the (mixed-integer) LPs of :func:`price` and
@@ -518,3 +521,51 @@ def price(model: Game, truth: Game, order: str = "random") -> Price:
     tv_hi = prog.solve(u, np.ones(n), -1, "price: largest total variation")[0]
     tv = (max(tv_lo, 0.0), min(max(tv_hi, 0.0), 1.0))
     return Price(policy, unique, (lo_m, hi_m), gap, (0.5 - gap[1] / 2, 0.5 - gap[0] / 2), tv)
+
+
+#: The bias grid of the ``judges`` study: ``(bias, value)`` pairs, one :class:`Judge` each (0: the true game).
+BIAS_GRID = (
+    ("none", 0.0),
+    ("position", 0.026),
+    ("position", 0.1),
+    ("position", 0.3),
+    ("style", 0.5),
+    ("style", 2.0),
+    ("noise", 0.1),
+    ("noise", 0.3),
+)
+
+
+def bias_grid(truth: Game, grid=BIAS_GRID, features=None) -> list[tuple[str, float, Game]]:
+    """``(bias, value, judge game)`` for each ``(bias, value)`` of ``grid`` (``bias`` one of ``none``,
+    ``position``, ``style``, ``noise``): the :func:`judge_game` of the judge with that one bias on ``truth``.
+
+    Raises:
+        ValueError: an unknown bias name, or a style bias without ``features``.
+    """
+    fields = {"position": "position", "style": "style", "noise": "noise"}
+    out = []
+    for bias, value in grid:
+        if bias != "none" and bias not in fields:
+            raise ValueError(f"bias_grid: unknown bias {bias!r}; valid: none, {', '.join(fields)}")
+        j = judge(**({} if bias == "none" else {fields[bias]: value}))
+        out.append((bias, float(value), judge_game(truth, first_wins(j, truth.P, features=features))))
+    return out
+
+
+def price_table(truth: Game, grid) -> list[dict]:
+    """:func:`price` of every judge game of ``grid`` (``[(bias, value, judge game)]``, :func:`bias_grid`), under
+    a fixed and a random order for a position bias (the only one that depends on it) and a random order
+    otherwise, with the judge's :func:`games.metrics.pnt` (one order) and :func:`games.metrics.sntd` (both
+    orders): one dict per row (``bias, value, order, low, high, tv_low, tv_high, unique, pnt, sntd``)."""
+    from .metrics import pnt, sntd
+
+    rows = []
+    for bias, value, g in grid:
+        for order in ("fixed", "random") if bias == "position" else ("random",):
+            p = price(g, truth, order)
+            rows.append(
+                dict(bias=bias, value=value, order=order, low=p.exploitability[0], high=p.exploitability[1],
+                     tv_low=p.tv[0], tv_high=p.tv[1], unique=p.unique, pnt=float(pnt(g.P)), sntd=float(sntd(g.P)))
+            )  # fmt: skip
+    return rows
