@@ -50,7 +50,7 @@ import numpy as np
 
 from .core import Game, Profile, _matvec, check_int, payoff_gradient
 
-__all__ = ["Feedback", "Oracle", "exact", "sampled", "noisy", "KINDS"]
+__all__ = ["Feedback", "Oracle", "exact", "sampled", "noisy", "KINDS", "ORDERS"]
 
 KINDS = ("exact", "sampled", "noisy")
 #: How a sampled duel is shown to the judge (:func:`sampled`'s ``order``).

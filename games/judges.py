@@ -288,7 +288,8 @@ def played_game(judged: Game, order: str) -> Game:
     if order == "fixed":
         return judged
     K = np.asarray(skew_part(judged.A + 0.5), np.float64)
-    return preference_game(K, judged.weights, dtype=judged.dtype, labels=judged.labels)
+    game = preference_game(K, judged.weights, dtype=judged.dtype, labels=judged.labels)
+    return dataclasses.replace(game, sequences=judged.sequences)  # a sequence game stays one
 
 
 # ---------------------------------------------------------------------------------------------------------------

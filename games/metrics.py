@@ -35,6 +35,7 @@ __all__ = [
     "min_probability",
     "pnt",
     "sntd",
+    "SNTD_CLIP",
 ]
 
 

@@ -349,3 +349,11 @@ def test_fitted_inputs_are_validated():
         fitted.gpm(np.ones((3, 3)), prior="x")
     W = fitted.sample_wins(games.comal_cycle(), 500, 3)
     assert W.sum() == 500 and np.all(np.diag(W) == 0)
+
+
+def test_the_played_game_of_a_sequence_game_keeps_its_sequences():
+    truth = games.sequence_game(3, 2, "reward_cycle", cycle=0.5)
+    g = J.judge_game(truth, J.first_wins(J.Judge(position=0.1), truth.P))
+    k = J.played_game(g, "random")
+    assert k.sequences == truth.sequences and g.sequences == truth.sequences
+    games.stack_games([g, k])  # a sweep over both stacks them

@@ -58,3 +58,24 @@ def test_orders_are_compared_at_equal_judgments(tiny):
     b = pd.read_csv(tiny / "summary_bias.csv")
     assert b.groupby("order")["judgments"].unique().map(tuple).nunique() == 1
     assert set(b["order"]) == {"fixed", "random", "both"}
+
+
+def test_the_pages_claims_hold_in_the_committed_run():
+    """docs/studies/judges.md says these in words; the committed run's CSVs must agree."""
+    from pathlib import Path
+
+    d = Path(__file__).parent.parent / "docs" / "results" / "judges"
+    price = pd.read_csv(d / "summary_price.csv")
+    pos = price[price["bias"] == "position"]
+    small = pos[pos["value"] == 0.026]
+    assert len(small) and (small["high"] < 1e-5).all()  # 52.6 %: no cost under any order, on every game
+    cyc = pos[(pos["game"] == "cycle") & (pos["value"] == 0.3)].set_index("order")
+    assert cyc.loc["fixed", "low"] > cyc.loc["random", "high"] > 0  # once it clips, a fixed order costs more
+    style = price[(price["game"] == "cycle") & (price["bias"] == "style") & (price["value"] == 2)]
+    assert abs(style["low"].iloc[0] - 0.6) < 1e-3
+    fit = pd.read_csv(d / "summary_fit.csv")
+    bt = fit[(fit["game"] == "cycle") & (fit["model"] == "bradley_terry")]
+    assert (bt["true gap (median)"] > 1e-2).all()  # Bradley-Terry never reaches 1e-2 on a cycle
+    answers = json.loads((d / "metadata.json").read_text())["fewest_comparisons_to_gap_1e-2"]
+    assert answers["cycle/bradley_terry"] is None
+    assert answers["cycle/empirical"] == answers["cycle/gpm"] is not None
