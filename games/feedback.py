@@ -12,13 +12,20 @@ Feedback models (each a hashable :class:`Feedback`, a static argument of the jit
 * :func:`exact` (the default): the gradient itself, computed exactly as the rules always have;
 * :func:`sampled`: for each action, ``samples`` opponents drawn from the opponent's current policy, one duel per
   opponent (a Bernoulli outcome with probability ``P[i, j]`` on a preference game; the payoff ``A[i, j]`` of
-  the drawn opponent on a matrix game), averaged;
+  the drawn opponent on a matrix game), averaged. ``order`` says how each duel is shown to a judge whose
+  verdicts depend on the order (a judge's game, :func:`games.judges.judge_game`, whose ``P[i, j]`` is the
+  probability that ``i`` wins when shown **first**): ``"fixed"`` (the player's own response first: the duel
+  is won with probability ``P[i, j]``), ``"random"`` (a fair coin picks the order: won with probability
+  ``(P[i, j] + 1 - P[j, i]) / 2``) or ``"both"`` (judged in both orders and the two verdicts averaged, an
+  outcome in ``{0, 1/2, 1}``; two judgments per duel). On a true preference game (``P + P^T = 1``) the three
+  orders have the same mean; ``"both"`` has a smaller variance and costs twice the judgments;
 * :func:`noisy`: the exact gradient plus independent ``N(0, sigma^2)`` noise per entry (the noisy-feedback model
   of the last-iterate literature, e.g. M2WU, Abe et al., arXiv 2206.06659).
 
 Counting: every ``gradient``/``win_rates`` call is one **oracle call** (gradient evaluation) for the whole
 profile; ``comparisons`` counts the pairwise judgments drawn (``samples * n`` per player per prompt per call
-under :func:`sampled`, 0 otherwise). The runner accumulates both into the trace's cumulative counters.
+under :func:`sampled`, twice that with ``order="both"``, 0 otherwise). The runner accumulates both into the
+trace's cumulative counters.
 Randomness: the runner gives each step its own key (``fold_in(run_key, step)``); the oracle's ``i``-th draw in
 that step uses ``fold_in(step_key, i)``, so traces are reproducible and independent of how a run is chunked.
 
@@ -43,9 +50,11 @@ import numpy as np
 
 from .core import Game, Profile, _matvec, check_int, payoff_gradient
 
-__all__ = ["Feedback", "Oracle", "exact", "sampled", "noisy", "KINDS"]
+__all__ = ["Feedback", "Oracle", "exact", "sampled", "noisy", "KINDS", "ORDERS"]
 
 KINDS = ("exact", "sampled", "noisy")
+#: How a sampled duel is shown to the judge (:func:`sampled`'s ``order``).
+ORDERS = ("fixed", "random", "both")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,12 +65,14 @@ class Feedback:
 
     Raises:
         ValueError / TypeError: an unknown ``kind``, ``samples`` not a whole number >= 1 for ``"sampled"``,
-            ``sigma`` not a finite number >= 0 for ``"noisy"``, or a field the kind does not use set.
+            ``sigma`` not a finite number >= 0 for ``"noisy"``, ``order`` not one of :data:`ORDERS`, or a
+            field the kind does not use set.
     """
 
     kind: str
     samples: int = 0
     sigma: float = 0.0
+    order: str = "fixed"
 
     def __post_init__(self):
         if not isinstance(self.kind, str) or self.kind not in KINDS:
@@ -76,11 +87,16 @@ class Feedback:
             object.__setattr__(self, "sigma", _check_sigma(self.sigma))
         elif isinstance(self.sigma, (bool, str)) or np.ndim(self.sigma) != 0 or self.sigma != 0:
             raise ValueError(f"Feedback: sigma applies to kind 'noisy' only, got sigma={self.sigma!r}")
+        if not isinstance(self.order, str) or self.order not in ORDERS:
+            raise ValueError(f"Feedback: order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        if self.kind != "sampled" and self.order != "fixed":
+            raise ValueError(f"Feedback: order applies to kind 'sampled' only, got order={self.order!r}")
 
     @property
     def name(self) -> str:
         if self.kind == "sampled":
-            return f"sampled({self.samples})"
+            extra = "" if self.order == "fixed" else f", {self.order}"
+            return f"sampled({self.samples}{extra})"
         if self.kind == "noisy":
             return f"noisy({self.sigma:g})"
         return "exact"
@@ -95,7 +111,12 @@ class Feedback:
             return 0
         contexts = game.A.shape[0] if game.contextual else 1
         actions = game.shape[0] if profile.self_play else sum(game.shape)
-        return self.samples * actions * contexts
+        return self.samples * actions * contexts * self.judgments_per_duel
+
+    @property
+    def judgments_per_duel(self) -> int:
+        """Judgments one sampled duel costs: 2 when shown in both orders, else 1."""
+        return 2 if self.order == "both" else 1
 
     def working_bytes(self, game: Game, self_play: bool) -> int:
         """An estimate of the memory one gradient evaluation allocates (bytes), for the runner's memory check:
@@ -129,15 +150,19 @@ def exact() -> Feedback:
     return Feedback("exact")
 
 
-def sampled(samples: int) -> Feedback:
+def sampled(samples: int, order: str = "fixed") -> Feedback:
     """Sampled duels: for every action, ``samples`` opponents drawn from the opponent's policy, one judged duel
     each (Bernoulli ``P[i, j]`` on a preference game, the payoff ``A[i, j]`` on a matrix game), averaged and
     centred (``- 1/2`` on a preference game): an unbiased estimate of the payoff gradient.
 
+    ``order`` (preference games; see the module docstring): ``"fixed"`` own response first, ``"random"`` a
+    coin picks the order, ``"both"`` both orders averaged (each duel counts two judgments). They differ only
+    on a judge's game whose ``P + P^T != 1`` (:func:`games.judges.judge_game`).
+
     Raises:
-        TypeError / ValueError: ``samples`` is not an integer >= 1.
+        TypeError / ValueError: ``samples`` is not an integer >= 1, or ``order`` not one of :data:`ORDERS`.
     """
-    return Feedback("sampled", samples=samples)
+    return Feedback("sampled", samples=samples, order=order)
 
 
 def noisy(sigma: float) -> Feedback:
@@ -160,21 +185,40 @@ def check_feedback(feedback) -> Feedback:
     return feedback
 
 
-def _sampled_player(key, M, opponent_logits, samples: int, preference: bool, judged=None, counts=False):
+def _sampled_player(
+    key, M, opponent_logits, samples: int, preference: bool, judged=None, counts=False, order="fixed"
+):
     """Mean payoff of each own action against ``samples`` opponents drawn from ``opponent_logits``.
 
     ``M`` is the player's own payoff matrix ``[.., own, opp]`` (``A`` or ``-A^T``); on a preference game the
-    duel is won with probability ``M + 1/2`` and scored ``1 - 1/2`` or ``0 - 1/2``. ``judged`` (a traced
+    duel is won with probability ``M + 1/2`` when the own response is shown first and ``1/2 - M^T`` when it is
+    shown second (``M^T[a, j] + 1/2`` is then the probability that the opponent ``j``, shown first, wins), and
+    scored ``1 - 1/2`` or ``0 - 1/2``; ``order`` picks the presentation (module docstring). ``judged`` (a traced
     whole number in ``[1, samples]``, or None for all): the mean of the first ``judged`` duels only.
     ``counts`` (preference games): draw each action's number of wins instead of its duels, one binomial draw
     of ``judged`` duels won with probability ``P(a > pi)`` (each duel, its opponent drawn from ``pi``, is won
-    with that probability, independently): the same distribution at a cost that does not grow with it.
+    with that probability, independently): the same distribution at a cost that does not grow with it. With
+    ``order="both"`` a duel's outcome is 1, 1/2 or 0 (won in both orders, in one, in neither): its count of
+    double wins is binomial and, given it, its count of double losses binomial too (the same distribution as
+    the duels one by one, which share each opponent between the two orders).
     """
+    first = M + 0.5  # P(own wins | own shown first)
+    second = 0.5 - jnp.swapaxes(M, -1, -2) if preference and order != "fixed" else None
     if counts:
         n = samples if judged is None else judged
-        win = jnp.einsum("...ij,...j->...i", M, jnp.exp(opponent_logits)) + 0.5
-        win = jnp.clip(win, 0.0, 1.0)  # P pi is in [0, 1]: the clip removes round-off only
-        wins = jax.random.binomial(key, jnp.asarray(n, M.dtype), win)
+        pi = jnp.exp(opponent_logits)
+        rate = lambda W: jnp.clip(jnp.einsum("...ij,...j->...i", W, pi), 0.0, 1.0)  # clip: round-off only
+        nn = jnp.asarray(n, M.dtype)
+        if order == "both":
+            k1, k0 = jax.random.split(key)
+            p1 = rate(first * second)  # won in both orders
+            p0 = rate((1.0 - first) * (1.0 - second))  # lost in both orders
+            c1 = jax.random.binomial(k1, nn, p1)
+            rest = jnp.where(p1 < 1.0, p0 / jnp.where(p1 < 1.0, 1.0 - p1, 1.0), 0.0)
+            c0 = jax.random.binomial(k0, nn - c1, jnp.clip(rest, 0.0, 1.0))
+            return (c1 + 0.5 * (nn - c1 - c0)) / nn - 0.5
+        win = rate(first if order == "fixed" else 0.5 * (first + second))
+        wins = jax.random.binomial(key, nn, win)
         return wins / n - 0.5
     k_opp, k_duel = jax.random.split(key)
     own = M.shape[-2]
@@ -183,8 +227,20 @@ def _sampled_player(key, M, opponent_logits, samples: int, preference: bool, jud
     opponents = jax.random.categorical(k_opp, lead, axis=-1, shape=shape)  # [.., own, samples]
     payoff = jnp.take_along_axis(M, opponents, axis=-1)  # [.., own, samples]
     if preference:
-        won = jax.random.uniform(k_duel, shape, M.dtype) < payoff + 0.5
-        payoff = won.astype(M.dtype) - 0.5
+        p_first = payoff + 0.5
+        if order == "fixed":
+            won = (jax.random.uniform(k_duel, shape, M.dtype) < p_first).astype(M.dtype)
+        else:
+            p_second = jnp.take_along_axis(second, opponents, axis=-1)
+            if order == "random":  # a fair coin shows own first or second
+                k_coin, k_v = jax.random.split(k_duel)
+                shown_first = jax.random.bernoulli(k_coin, 0.5, shape)
+                p = jnp.where(shown_first, p_first, p_second)
+                won = (jax.random.uniform(k_v, shape, M.dtype) < p).astype(M.dtype)
+            else:  # both orders, the two verdicts averaged
+                u = jax.random.uniform(k_duel, (2, *shape), M.dtype)
+                won = 0.5 * ((u[0] < p_first).astype(M.dtype) + (u[1] < p_second).astype(M.dtype))
+        payoff = won - 0.5
     if judged is None:
         return jnp.mean(payoff, axis=-1)
     used = jnp.arange(samples) < judged
@@ -218,6 +274,10 @@ class Oracle:
         if counts and not game.preference:
             raise ValueError(
                 f"counts=True draws the wins of Bernoulli duels: it needs a preference game, got {game!r}"
+            )
+        if self.feedback.order != "fixed" and not game.preference:
+            raise ValueError(
+                f"order={self.feedback.order!r} shows a duel to a judge: it needs a preference game, got {game!r}"
             )
         self._key = key
         self._draws = 0
@@ -264,11 +324,11 @@ class Oracle:
         key = self.next_key()
         A, k, pref, judged, cnt = game.A, fb.samples, game.preference, self.judged, self.counts
         if logits.self_play:
-            return Profile(_sampled_player(key, A, logits.x, k, pref, judged, cnt))
+            return Profile(_sampled_player(key, A, logits.x, k, pref, judged, cnt, fb.order))
         kx, ky = jax.random.split(key)
         return Profile(
-            _sampled_player(kx, A, logits.y, k, pref, judged, cnt),
-            _sampled_player(ky, -jnp.swapaxes(A, -1, -2), logits.x, k, pref, judged, cnt),
+            _sampled_player(kx, A, logits.y, k, pref, judged, cnt, fb.order),
+            _sampled_player(ky, -jnp.swapaxes(A, -1, -2), logits.x, k, pref, judged, cnt, fb.order),
         )
 
     def win_rates(self, logits: Profile) -> Profile:

@@ -33,6 +33,9 @@ __all__ = [
     "regularized_gap_of_gradients",
     "pairwise_win_rates",
     "min_probability",
+    "pnt",
+    "sntd",
+    "SNTD_CLIP",
 ]
 
 
@@ -200,3 +203,140 @@ def min_probability(game: Game, x: jax.Array, y: jax.Array | None = None) -> jax
     y = x if y is None else y
     _check_shapes(game, "min_probability", x=(x, 0), y=(y, 1))
     return jnp.minimum(jnp.min(x), jnp.min(y))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Non-transitivity of a judge (Xu, Ruis, Rocktaeschel, Kirk, ICML 2025, arXiv 2502.14074)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _triples(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every ``i < j < k`` (static: ``n`` is a shape)."""
+    i, j, k = np.nonzero(
+        np.triu(np.ones((n, n), bool), 1)[:, :, None] & np.triu(np.ones((n, n), bool), 1)[None]
+    )
+    return i, j, k
+
+
+def _check_judge_matrix(W, what: str) -> jax.Array:
+    W = jnp.asarray(W)
+    if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] < 3:
+        raise ValueError(f"{what}: a square [n, n] matrix with n >= 3 is needed, got shape {W.shape}")
+    return W
+
+
+def _check_order(order, what: str) -> str:
+    if order not in ("single", "both"):
+        raise ValueError(f"{what}: order must be 'single' or 'both', got {order!r}")
+    return order
+
+
+def pnt(W, order: str = "single") -> jax.Array:
+    """PNT, the proportion of non-transitive triplets (Xu et al., arXiv 2502.14074, Sec. 3), in expectation over
+    a judge's verdicts: the probability that the verdicts on a triple ``A < B < C`` of responses (each pair
+    ``(X, Y)`` shown with ``X``, the lower index, first) are non-transitive, averaged over all triples.
+
+    ``W[i, j]`` is the probability that ``i`` wins when shown first (a judge's ``J``; a true ``P`` for an
+    unbiased judge). Xu et al. count, over instructions, the triplets whose verdicts violate transitivity; here
+    each pair's verdict is drawn from ``W``, so PNT is that count's expectation per instruction:
+
+    * ``order="single"``: one verdict per pair, ``X`` wins with ``W[X, Y]``; a triple is non-transitive when
+      its verdicts form a cycle: ``W_AB W_BC (1 - W_AC) + (1 - W_AB)(1 - W_BC) W_AC``;
+    * ``order="both"`` (Xu et al.'s position switching): each pair judged in both orders, a win when both
+      verdicts agree, a tie when they disagree (``X`` wins with ``W_XY (1 - W_YX)``, ties with the rest);
+      with ties, a triple is transitive when a tied pair relates the same way to the third response (``A ~ B``:
+      ``B`` vs ``C`` equals ``A`` vs ``C``; all three tied is transitive), and strict verdicts must not cycle.
+
+    A uniform ``W = 1/2`` has PNT 1/4 with a single verdict (two of eight outcomes cycle); rock-paper-scissors
+    has PNT 1; a deterministic order has 0. Pure ``jnp`` (``jit``/``vmap``).
+
+    Raises:
+        ValueError: ``W`` not square with ``n >= 3``; an unknown ``order``.
+
+    Example:
+        >>> float(games.metrics.pnt(jnp.full((3, 3), 0.5)))
+        0.25
+    """
+    W = _check_judge_matrix(W, "pnt")
+    order = _check_order(order, "pnt")
+    i, j, k = _triples(W.shape[0])
+    pairs = ((i, j), (j, k), (i, k))  # AB, BC, AC
+    if order == "single":
+        ab, bc, ac = (W[a, b] for a, b in pairs)
+        return jnp.mean(ab * bc * (1.0 - ac) + (1.0 - ab) * (1.0 - bc) * ac)
+    # outcome probabilities per pair: (first index wins, tie, loses), both orders
+    probs = []
+    for a, b in pairs:
+        win = W[a, b] * (1.0 - W[b, a])
+        lose = (1.0 - W[a, b]) * W[b, a]
+        probs.append((win, 1.0 - win - lose, lose))
+    values = (1.0, 0.5, 0.0)
+    total = 0.0
+    for x in range(3):
+        for y in range(3):
+            for z in range(3):
+                if _nontransitive(values[x], values[y], values[z]):
+                    total = total + probs[0][x] * probs[1][y] * probs[2][z]
+    return jnp.mean(total)
+
+
+def _nontransitive(ab: float, bc: float, ac: float) -> bool:
+    """Xu et al.'s rule for one triple's verdicts (1: the first of the pair wins, 1/2 tie, 0 loses)."""
+    if ab == 0.5:
+        return bc != ac
+    if bc == 0.5:
+        return ab != ac
+    if ac == 0.5:
+        return ab != 1.0 - bc
+    return (ab, bc, ac) in ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+def _bernoulli_jsd(p, q):
+    """Jensen-Shannon divergence (nats) between Bernoulli(p) and Bernoulli(q)."""
+    m = 0.5 * (p + q)
+    h = lambda r: -(xlogy(r, r) + xlogy(1.0 - r, 1.0 - r))
+    return h(m) - 0.5 * (h(p) + h(q))
+
+
+#: Win rates are clipped to ``[SNTD_CLIP, 1 - SNTD_CLIP]`` before their logits are taken in :func:`sntd`.
+SNTD_CLIP = 1e-12
+
+
+def sntd(W, order: str = "both") -> jax.Array:
+    """SNTD, the soft non-transitivity deviation (Xu et al., arXiv 2502.14074, Sec. 3): for each triple
+    ``A < B < C``, the Jensen-Shannon divergence (nats) between each pair's win rate ``phi`` and the rate a
+    Bradley-Terry model predicts from the other two pairs, averaged over the three pairs and all triples:
+
+    ``logit phi^_AC = logit phi_AB + logit phi_BC``, ``logit phi^_AB = logit phi_AC - logit phi_BC``,
+    ``logit phi^_BC = logit phi_AC - logit phi_AB``, and ``SNTD = mean JSD(Bern(phi), Bern(phi^))``.
+
+    The win rates are the judge's soft verdicts: ``order="both"`` (position switching, the paper's setting)
+    uses ``phi_XY = (W_XY + 1 - W_YX) / 2``; ``"single"`` uses ``W_XY`` (``X`` shown first). SNTD is 0 exactly
+    on a Bradley-Terry game. Rates are clipped to ``[1e-12, 1 - 1e-12]`` (:data:`SNTD_CLIP`) so that certain
+    verdicts have finite logits. Pure ``jnp``.
+
+    This sandbox's reading of the paper's definition (its text and code were not available here: the
+    definition follows the paper's description, "JSD between the observed win rate and the win rate that
+    transitivity predicts from the other two pairs", with the BT prediction written out above).
+
+    Raises:
+        ValueError: ``W`` not square with ``n >= 3``; an unknown ``order``.
+
+    Example:
+        >>> bt = games.bradley_terry([0.0, 1.0, 3.0]).P
+        >>> abs(float(games.metrics.sntd(bt))) < 1e-15
+        True
+    """
+    W = _check_judge_matrix(W, "sntd")
+    order = _check_order(order, "sntd")
+    phi = 0.5 * (W + 1.0 - W.T) if order == "both" else W
+    phi = jnp.clip(phi, SNTD_CLIP, 1.0 - SNTD_CLIP)
+    i, j, k = _triples(W.shape[0])
+    ab, bc, ac = phi[i, j], phi[j, k], phi[i, k]
+    lg = lambda p: jnp.log(p) - jnp.log1p(-p)
+    sig = lambda z: 0.5 * (1.0 + jnp.tanh(0.5 * z))
+    pred_ac = sig(lg(ab) + lg(bc))
+    pred_ab = sig(lg(ac) - lg(bc))
+    pred_bc = sig(lg(ac) - lg(ab))
+    per = (_bernoulli_jsd(ab, pred_ab) + _bernoulli_jsd(bc, pred_bc) + _bernoulli_jsd(ac, pred_ac)) / 3.0
+    return jnp.mean(per)
