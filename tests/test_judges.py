@@ -123,7 +123,7 @@ def _mean_and_var(game, fb, pi, draws=3000):
     return est.mean(0), est.var(0)
 
 
-@pytest.mark.parametrize("counts", [False, True])
+@pytest.mark.parametrize("counts", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_random_and_both_orders_restore_skew_symmetry_in_expectation(counts):
     # b = 0.1 on the paper game, pi uniform: under a fixed order each action's judged win rate is its row mean
     # plus b; under random or both orders it is the row mean of P: (1.4, 1.5, 1.6) / 3.
@@ -156,6 +156,7 @@ def _mean_and_var_counts(game, fb, pi, draws=3000):
     return est.mean(0), est.var(0)
 
 
+@pytest.mark.slow
 def test_both_orders_variance_matches_the_hand_computed_outcome_distribution():
     # a 3-action judge with J[0, 1] = 0.9 and J[1, 0] = 0.3 (position-biased), opponent always action 1:
     # action 0's duel outcome is 1 w.p. 0.9 * 0.7 = 0.63, 0 w.p. 0.1 * 0.3 = 0.03, 1/2 w.p. 0.34:

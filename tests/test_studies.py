@@ -14,7 +14,7 @@ from experiments.common import study
 
 STUDIES = sorted(studies())
 #: Studies over 10 s at their tiniest (measured on 2 busy cores): paper 12 s (its report solves and draws).
-SLOW = {"paper"}
+SLOW = {"paper", "real_preferences", "judges", "reproduce"}  # the longest tiny runs (the slow set runs them)
 #: The smallest flags of each study, added to --quick when it takes them.
 TINY = {
     "steps": ["--steps", "100"],

@@ -45,6 +45,7 @@ def tiny(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # an end-to-end study run
 def test_the_k1_alpha1_cell_is_mwu_under_the_same_duels(tiny):
     """INPO re-centred after every step is MWU (the K = 1 limit); the runs draw their duels from the same keys,
     so the study's cell is MWU's gap seed by seed, to round-off."""
@@ -58,6 +59,7 @@ def test_the_k1_alpha1_cell_is_mwu_under_the_same_duels(tiny):
     np.testing.assert_allclose(cell.value, np.asarray(mwu.metrics["gap"])[np.argsort(seeds), -1], atol=1e-12)
 
 
+@pytest.mark.slow
 def test_tables_equal_comparisons_and_the_parameter_distance(tiny):
     summary = pd.read_csv(tiny / "summary.csv", keep_default_na=False)
     assert set(summary.rule) == {"inpo", "mlp", "mlp_params"}
