@@ -4,41 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from collections.abc import Callable, Hashable, Sequence
 
 from .cli import checkpoint
 
 
 def progress(args, total: int, desc: str, unit: str):
-    """An overall tqdm bar on stderr (what runs, done/total, elapsed, ETA); silent when stderr is not a
-    terminal or with ``--quiet``. Only reports: results never depend on it."""
+    """The library's bar (:func:`algorithms.progress.progress_bar`) for a study: silent with ``--quiet`` or when
+    stderr is not a terminal; its ``update`` is also where a deferred Ctrl-C takes effect (see :func:`cli.entry`).
+    Only reports: results never depend on it."""
+    from algorithms.progress import progress_bar  # here: workers import this module before XLA is set up
 
-    on = not args.quiet and sys.stderr.isatty()
-    try:
-        width, height = os.get_terminal_size(sys.stderr.fileno()) if on else (0, 0)
-    except OSError:
-        width, height = 0, 0
-    from tqdm.auto import tqdm
-
-    class Bar(tqdm):
-        """A tqdm bar whose ``update`` is also where a deferred Ctrl-C takes effect (see :func:`cli.entry`)."""
-
-        def update(self, n=1):
-            checkpoint()
-            return super().update(n)
-
-    return Bar(
-        total=total,
-        desc=desc,
-        unit=unit,
-        file=sys.stderr,
-        disable=not on,
-        ncols=None if width else 100,  # a terminal that reports no size (a bare pty) gets 100 x 20
-        nrows=None if height else 20,
-        dynamic_ncols=bool(width),
-        leave=False,
-    )
+    return progress_bar(total, desc, show=False if args.quiet else None, unit=unit, on_update=checkpoint)
 
 
 #: What a worker process sets when it has one core of its own: XLA's CPU thread pools of one thread.
