@@ -153,7 +153,8 @@ def prepare(c: Config) -> Config:
             elif built[t][0][0].exact_only and fb.stochastic:
                 raise ValueError(f"rule {t} reads the whole game: exact feedback only, got {fb.name}")
             for rule, hp in built[t]:
-                rule.init(gs.game, c.seed, **hp)
+                n = _steps(c, item)
+                study.preflight(rule, gs.game, {"steps": n, "record_every": n // 100}, **hp)
         declared = {t: {h.name for r, _ in rules for h in r.hparams} for t, rules in built.items()}
         for scope, n, _ in c.hp:  # scoped: every rule it names declares n; unscoped: some rule does
             bad = [t for t in c.rules if scope in (None, t, _label(t)) and n not in declared[t]]

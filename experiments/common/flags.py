@@ -297,9 +297,9 @@ def hparams(config, rule) -> dict[str, float]:
 
 def check_rules(config, game, feedback) -> tuple[str, ...]:
     """``--rules`` and ``--hp`` against ``game`` and ``feedback``, before any work: every ``--hp`` item names a
-    rule run and a hyperparameter it declares, each rule's ``init`` accepts its values on ``game`` (declared
-    intervals, joint checks); rules that read the whole game need exact feedback. Returns the rules that run:
-    under stochastic feedback the whole-game rules are dropped with a note from the default list."""
+    rule run and a hyperparameter it declares, the library's pre-flight accepts each rule with its values on
+    ``game`` (:func:`preflight`); rules that read the whole game need exact feedback. Returns the rules that
+    run: under stochastic feedback the whole-game rules are dropped with a note from the default list."""
     names = {t: load_rule(t).name for t in config.rules}
     for scope, n, _ in getattr(config, "hp", ()):
         scoped = [t for t in config.rules if scope is None or scope in (t, names[t])]
@@ -321,9 +321,26 @@ def check_rules(config, game, feedback) -> tuple[str, ...]:
                 f"{rule.name} skipped: it reads the whole game (exact feedback only), got {feedback.name}"
             )
             continue
-        rule.init(game, config.seed, **hparams(config, t))
+        preflight(rule, game, config, feedback, **hparams(config, t))
         kept.append(t)
     return tuple(kept)
+
+
+def preflight(rule, game, config, feedback=None, **hp):
+    """:func:`algorithms.check` of ``rule`` on ``game`` with the study's ``--steps`` and ``--record-every`` (one
+    record per run where the study has no ``--record-every``; ``config`` may be a dict of the two): the command
+    line accepts exactly what the library accepts. A step size outside the rule's stable range is left to the
+    run to warn about, once."""
+    import warnings
+
+    import algorithms
+
+    get = config.get if isinstance(config, dict) else lambda name: getattr(config, name, None)
+    steps = get("steps") or 1
+    every = get("record_every") or steps
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", algorithms.StepSizeWarning)
+        return algorithms.check(rule, game, feedback=feedback, steps=steps, record_every=every, **hp)
 
 
 def check(config, game: Callable | None = None):
@@ -360,7 +377,7 @@ def check_grid(config, axes: Sequence[str], points: Sequence[dict]):
         game = load_game(item, config.dtype, config.seed).game
         for t in config.rules:
             for point in points:
-                load_rule(t).init(game, config.seed, **{**hparams(config, t), **point})
+                preflight(load_rule(t), game, config, **{**hparams(config, t), **point})
     return config
 
 
