@@ -155,6 +155,7 @@ def test_a_user_rule_is_wrapped_only_where_the_label_says_so(users):
         (["--budget", "-1"], "--budget"),
         (["--max-steps", "50"], "--max-steps (50) must be at least 100"),
         (["--max-steps", "x"], "--max-steps"),
+        (["--max-steps", "1000000000"], "--max-steps 1000000000 is above the cap of 100,000,000 per run"),
         (["--rules", "omwu", "--policies", "loglinear"], "select no configuration"),
         (["--policies", "tree"], "--policies: unknown 'tree'"),
         (["--rules", "algorithms:iterative_dpo"], "cannot learn from duels"),

@@ -34,6 +34,27 @@ def _count(name: str):
     return lambda text: cli.positive_int(f"--{name}")(str(text))
 
 
+#: The most work one run may be asked for (``--steps``, the suite's ``--budget``): 5,000 times the largest
+#: default of any study (20,000 steps); a larger number is a typo or a run that does not end (issue 33:
+#: ``suite --budget 1000000000000`` computed until it was killed).
+MAX_WORK = 10**8
+#: Why, in the help of a capped flag and in its error.
+CAP_REASON = "over 5,000 times any study's default: a larger run is a typo or does not end"
+CAP_HELP = f"at most {MAX_WORK:,} ({CAP_REASON})"
+
+
+def _work(name: str):
+    """A positive integer of at most :data:`MAX_WORK` (``--steps``, ``--budget``)."""
+
+    def parse(text):
+        n = _count(name)(text)
+        if n > MAX_WORK:
+            raise ValueError(f"--{name} {n} is above the cap of {MAX_WORK:,} per run ({CAP_REASON})")
+        return n
+
+    return parse
+
+
 def _number(name: str):
     return lambda text: cli.positive(f"--{name}")(str(text))
 
@@ -264,10 +285,9 @@ def seeds(default: int, help: str = "", *, quick=None, least: int = 1):
 
 
 def steps(default: int, help: str = "", *, quick=None):
-    """``--steps N``: iterations per run."""
-    return option(
-        default, help or f"iterations per run (default {default})", quick=quick, parse=_count("steps")
-    )
+    """``--steps N``: iterations per run, at most :data:`MAX_WORK`."""
+    help = help or f"iterations per run (default {default})"
+    return option(default, f"{help}; {CAP_HELP}", quick=quick, parse=_work("steps"))
 
 
 def x_axis(default: str, help: str = "x-axis of the curves"):
