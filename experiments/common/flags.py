@@ -60,12 +60,13 @@ def _number(name: str):
 
 
 def _listing(text) -> tuple[str, ...]:
-    """Comma-separated items; a comma before ``k=`` belongs to the item (``random_preference:n=5,kind=x``) and
-    commas inside brackets to a wrapper (``comal(averaged(mwu))``)."""
+    """Comma-separated items; a comma before ``k=`` belongs to an item with options (``random_preference:n=5,kind=x``:
+    one with a colon; ``K=16,K=256`` are two items) and commas inside brackets to a wrapper (``comal(averaged(mwu))``)."""
     items, depth, cur = [], 0, ""
     for i, ch in enumerate(str(text)):
         depth += (ch == "(") - (ch == ")")
-        if ch == "," and depth == 0 and not re.match(r"\s*[A-Za-z_]\w*\s*=", str(text)[i + 1 :]):
+        options = ":" in cur and re.match(r"\s*[A-Za-z_]\w*\s*=", str(text)[i + 1 :])
+        if ch == "," and depth == 0 and not options:
             items.append(cur)
             cur = ""
         else:
