@@ -298,7 +298,7 @@ class UpdateRule(NamedTuple):
 
 def normalize(logits: jax.Array) -> jax.Array:
     """Normalised log-probabilities over the last axis (``log_softmax``; its sums written out for a few
-    actions inside ``sweep``'s batch-last fast path, :func:`games.core.written_out_sums`)."""
+    actions inside ``sweep``'s batch-last fast path, :func:`algorithms.layout.written_out`)."""
     return games.core.log_softmax(logits)
 
 

@@ -152,8 +152,6 @@ def prepare(c: Config) -> Config:
                 built[t].append(_rule(c, t, "sampled", policies.tabular(gs.game), p))
             elif built[t][0][0].exact_only and fb.stochastic:
                 raise ValueError(f"rule {t} reads the whole game: exact feedback only, got {fb.name}")
-            for rule, hp in built[t]:
-                rule.init(gs.game, c.seed, **hp)
         declared = {t: {h.name for r, _ in rules for h in r.hparams} for t, rules in built.items()}
         for scope, n, _ in c.hp:  # scoped: every rule it names declares n; unscoped: some rule does
             bad = [t for t in c.rules if scope in (None, t, _label(t)) and n not in declared[t]]
@@ -169,6 +167,9 @@ def prepare(c: Config) -> Config:
             )
         except ValueError as err:
             raise ValueError(f"--pairs {max(c.pairs)}: {err}") from None
+        # the library's pre-flight of every rule, after --pairs (whose memory is then named by it)
+        for rule, hp in (r for rules in built.values() for r in rules):
+            study.preflight(rule, gs.game, {"steps": n, "record_every": n // 100}, **hp)
     return c
 
 

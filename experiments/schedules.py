@@ -197,7 +197,10 @@ class Config(study.Base):
     )
     budget: float = study.option(1e7, "comparisons each run judges (default 1e7; --quick 2e5)", quick=2e5)
     max_steps: int = study.option(
-        10000, "at most this many iterations per run, >= 100 (default 10000; --quick 2000)", quick=2000
+        10000,
+        f"at most this many iterations per run, >= 100 (default 10000; --quick 2000); {study.CAP_HELP}",
+        quick=2000,
+        parse=study._work("max-steps"),
     )
 
 

@@ -174,9 +174,9 @@ class Config(study.Base):
     budget: int = study.option(
         3000,
         "oracle calls per run with exact/noisy feedback; with sampled:K the comparisons of as many gradient "
-        "evaluations of one player, K x actions x budget (default 3000; --quick 400)",
+        f"evaluations of one player, K x actions x budget (default 3000; --quick 400); {study.CAP_HELP}",
         quick=400,
-        parse=study._count("budget"),
+        parse=study._work("budget"),
     )
 
 

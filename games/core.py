@@ -18,11 +18,7 @@ the bad value; the :class:`Game` dataclass itself never validates (JAX rebuilds 
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
-import functools
-import operator
 import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -45,8 +41,6 @@ __all__ = [
     "check_dtype",
     "check_memory",
     "host_memory",
-    "written_out_sums",
-    "WRITTEN_OUT_MAX_N",
     "action_sum",
     "action_max",
     "action_min",
@@ -174,104 +168,40 @@ def payoff_gradient(game: Game, profile: Profile) -> Profile:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Sums over the action axis: written out term by term for a few actions inside a batch-last sweep
+# Sums over the action axis (plain ``jnp``; ``algorithms.layout.written_out`` rewrites them for tiny games)
 # ---------------------------------------------------------------------------------------------------------------
-
-#: Largest action count whose sums over the action axis are written out term by term under
-#: :func:`written_out_sums`. ``algorithms.sweep``'s fast path no longer uses this switch: the simulation
-#: rewrites its own steps (``algorithms.layout.written_out``); the switch stays only for the benchmark's
-#: candidate layouts (``experiments/bench/rules.py``) until they move to that function, then goes.
-WRITTEN_OUT_MAX_N = 8
-
-_WRITTEN_OUT = contextvars.ContextVar("written_out_sums", default=False)
-
-
-@contextlib.contextmanager
-def written_out_sums():
-    """Trace the helpers below with their sums, maxima and log-sum-exps over the action axis written out term
-    by term (``a[0] + a[1] + ...``) when that axis has at most :data:`WRITTEN_OUT_MAX_N` entries.
-
-    A trace-time switch, for code ``vmap``-ped with the batch on the **last** axis (nothing in ``algorithms``
-    sets it: ``sweep`` rewrites its steps with ``algorithms.layout.written_out``): XLA:CPU then reduces over a
-    size-3 axis element by element, while the written-out terms are rows of ``B`` contiguous runs, added
-    element-wise. The results agree with the plain forms to round-off (the order of the terms is the same; a
-    matrix product may round differently). Outside this context every helper is the plain ``jnp`` form. The
-    switch is read when a function is traced: a function jitted on its own and first traced inside the context
-    keeps the written-out form when called outside it (equal to round-off).
-
-    Example:
-        >>> x = jnp.array([0.0, 1.0, 2.0])
-        >>> with games.core.written_out_sums():
-        ...     y = games.core.log_softmax(x)   # (x - max) - log(exp(x0 - max) + exp(x1 - max) + exp(x2 - max))
-        >>> bool(jnp.allclose(y, jax.nn.log_softmax(x), rtol=1e-15, atol=1e-15))
-        True
-    """
-    token = _WRITTEN_OUT.set(True)
-    try:
-        yield
-    finally:
-        _WRITTEN_OUT.reset(token)
-
-
-def _written_out(n: int) -> bool:
-    return _WRITTEN_OUT.get() and n <= WRITTEN_OUT_MAX_N
-
-
-def _terms(x) -> list:
-    """The entries of ``x`` along its last (action) axis."""
-    return [x[..., i] for i in range(x.shape[-1])]
 
 
 def action_sum(x):
-    """``sum(x, axis=-1)`` (written out under :func:`written_out_sums`)."""
-    if _written_out(x.shape[-1]):
-        return functools.reduce(operator.add, _terms(x))
+    """``sum(x, axis=-1)``."""
     return jnp.sum(x, axis=-1)
 
 
 def action_max(x):
-    """``max(x, axis=-1)`` (written out under :func:`written_out_sums`)."""
-    if _written_out(x.shape[-1]):
-        return functools.reduce(jnp.maximum, _terms(x))
+    """``max(x, axis=-1)``."""
     return jnp.max(x, axis=-1)
 
 
 def action_min(x):
-    """``min(x, axis=-1)`` (written out under :func:`written_out_sums`)."""
-    if _written_out(x.shape[-1]):
-        return functools.reduce(jnp.minimum, _terms(x))
+    """``min(x, axis=-1)``."""
     return jnp.min(x, axis=-1)
 
 
 def log_softmax(x):
-    """Normalised log-probabilities over the last axis: ``jax.nn.log_softmax(x, axis=-1)``, computed the same
-    way (``x - max``, then minus the log of the sum of the exponentials) with the sums written out under
-    :func:`written_out_sums`."""
-    if not _written_out(x.shape[-1]):
-        return jax.nn.log_softmax(x, axis=-1)
-    shifted = x - jax.lax.stop_gradient(action_max(x))[..., None]
-    return shifted - jnp.log(action_sum(jnp.exp(shifted)))[..., None]
+    """Normalised log-probabilities over the last axis: ``jax.nn.log_softmax(x, axis=-1)``."""
+    return jax.nn.log_softmax(x, axis=-1)
 
 
 def logsumexp(x):
-    """``log(sum(exp(x), axis=-1))`` (``jax.scipy.special.logsumexp``; written out under
-    :func:`written_out_sums`)."""
-    if not _written_out(x.shape[-1]):
-        return jax.scipy.special.logsumexp(x, axis=-1)
-    m = action_max(x)
-    m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0))  # as jax.scipy's: all -inf gives -inf
-    return jnp.log(jnp.abs(action_sum(jnp.exp(x - m[..., None])))) + m
+    """``log(sum(exp(x), axis=-1))`` (``jax.scipy.special.logsumexp``)."""
+    return jax.scipy.special.logsumexp(x, axis=-1)
 
 
 def _matvec(A, v):  # [.., m, n] x [.., n] -> [.., m]
-    if _written_out(v.shape[-1]):
-        return functools.reduce(operator.add, [A[..., :, j] * v[..., j, None] for j in range(v.shape[-1])])
     return jnp.matmul(A, v[..., None])[..., 0]
 
 
 def _vecmat(v, A):  # [.., m] x [.., m, n] -> [.., n]
-    if _written_out(v.shape[-1]):
-        return functools.reduce(operator.add, [v[..., i, None] * A[..., i, :] for i in range(v.shape[-1])])
     return jnp.matmul(v[..., None, :], A)[..., 0, :]
 
 

@@ -151,3 +151,5 @@ def test_no_module_of_games_is_switched_by_algorithms():
     root = Path(algorithms.__file__).parent
     for path in root.glob("*.py"):
         assert "written_out_sums()" not in path.read_text(), path.name  # (a docstring may name it)
+    for path in Path(games.__file__).parent.glob("*.py"):  # and games holds no trace-time switch to set
+        assert "contextvars" not in path.read_text(), path.name

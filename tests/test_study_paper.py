@@ -77,6 +77,10 @@ def test_paper_small_run_writes_tidy_outputs(tmp_path, capsys):
         (["--rules", "frobnicate(mwu)"], "unknown wrapper 'frobnicate'"),
         (["--steps", "0"], "--steps must be >= 1"),
         (["--steps", "15"], "multiple of --record-every"),
+        (
+            ["--steps", "100000010"],
+            "--steps 100000010 is above the cap of 100,000,000 per run (over 5,000 times",
+        ),
         (["--dtype", "float16"], "invalid choice"),
         (["--rules", "inpo", "--hp", "eta=20"], "eta * tau must be <= 1"),
         (["--seed", "1180591620717411303424"], "--seed must lie in 0 .."),

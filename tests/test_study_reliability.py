@@ -244,3 +244,56 @@ def test_workers_end_when_the_study_is_killed(tmp_path):
         if Path(f"/proc/{c}").exists() and "zombie" not in Path(f"/proc/{c}/status").read_text()
     ]
     assert not alive
+
+
+_ENDLESS_STUDY = """
+import argparse, sys, time
+from experiments.common import cli, output, progress
+
+def main():
+    with output.Output(argparse.ArgumentParser(prog="endless"), sys.argv[1]) as o:
+        (o.path / "partial.txt").write_text("never swapped in")
+        progress.run_all(2, [(k, time.sleep, (3600,)) for k in range(3)], lambda k, r: None)
+    return 0
+
+sys.exit(cli.entry(main))
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_study_whose_units_never_end(tmp_path):
+    """Issue 33: with ``--jobs 2`` the parent used to wait for the running units, so a SIGTERM to a study of
+    long units was never acted on. Now it exits 143 within seconds, kills its workers and leaves no folder."""
+    import subprocess
+    import sys
+    import time
+
+    root, out = Path(__file__).parent.parent, tmp_path / "s"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ENDLESS_STUDY, str(out)], cwd=root, stderr=subprocess.PIPE
+    )
+    children = []
+    for _ in range(120):  # wait for the pool's two workers (and the resource tracker)
+        time.sleep(0.5)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        if len(children) >= 3:
+            break
+    assert len(children) >= 2, "no worker started"
+    time.sleep(2)  # the units are running
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()  # (a no-op once it has ended; its workers die with it: PR_SET_PDEATHSIG)
+    assert proc.returncode == 143, err.decode()
+    assert time.monotonic() - start < 10
+    assert "interrupted" in err.decode()
+    time.sleep(1)
+    alive = [
+        c
+        for c in children
+        if Path(f"/proc/{c}").exists() and "zombie" not in Path(f"/proc/{c}/status").read_text()
+    ]
+    assert not alive
+    assert not out.exists() and not list(tmp_path.glob(".s.tmp-*"))

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from experiments import schedules as study
+from experiments.common import study as study_shell
 
 ROOT = Path(__file__).parent.parent
 USER = """
@@ -155,6 +156,7 @@ def test_a_user_rule_is_wrapped_only_where_the_label_says_so(users):
         (["--budget", "-1"], "--budget"),
         (["--max-steps", "50"], "--max-steps (50) must be at least 100"),
         (["--max-steps", "x"], "--max-steps"),
+        (["--max-steps", "1000000000"], "--max-steps 1000000000 is above the cap of 100,000,000 per run"),
         (["--rules", "omwu", "--policies", "loglinear"], "select no configuration"),
         (["--policies", "tree"], "--policies: unknown 'tree'"),
         (["--rules", "algorithms:iterative_dpo"], "cannot learn from duels"),
@@ -279,3 +281,12 @@ def test_dash_m_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "m" / "summary.csv").exists() and "slope" in proc.stdout
+
+
+def test_the_default_schedule_list_parses_item_by_item():
+    """``K=16,K=256,...`` are separate items (a comma before ``k=`` joins only an item with options, ``name:k=v``):
+    the full study's default list was once read as one unknown item."""
+    config, _ = study_shell.parse_config(study.STUDY_DECL, [])
+    assert config.schedules == tuple(study.SCHEDULES)
+    config, _ = study_shell.parse_config(study.STUDY_DECL, ["--schedules", "K=16,K=256"])
+    assert config.schedules == ("K=16", "K=256")

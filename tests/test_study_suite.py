@@ -139,6 +139,7 @@ def cli_error(capsys, args, out: Path) -> str:
         (["--seeds", "8"], "--seeds must be >= 16"),
         (["--budget", "81"], "--budget (81) must be a multiple of 2"),
         (["--budget", "0"], "--budget must be >= 1"),
+        (["--budget", "1000000000000"], "--budget 1000000000000 is above the cap of 100,000,000 per run"),
         (["--rules", "mwu,nope"], "valid rules:"),
         (["--hp", "foo=1"], "--hp foo: no rule run declares 'foo'"),
         (["--rules", "inpo", "--hp", "eta=20"], "eta * tau must be <= 1"),

@@ -11,7 +11,6 @@ is measured and why: ``docs/studies/benchmark.md``. Writes ``benchmark.md``, ``b
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
@@ -90,15 +89,12 @@ def bench_overhead(calls: int) -> dict:
     return dict(case="run overhead (mwu, 3x3, steps=1)", seconds=float(t_run), init_seconds=float(t_init))
 
 
-def _scan(body, steps: int, written_out: bool = False):
-    """A jitted bare scan of ``steps`` steps of ``body(A, carry)`` (sums over actions written out if asked)."""
+def _scan(body, steps: int):
+    """A jitted bare scan of ``steps`` steps of ``body(A, carry)``."""
     import jax
 
-    from games import core
-
     def f(A, c):
-        with core.written_out_sums() if written_out else contextlib.nullcontext():
-            return jax.lax.scan(lambda c, _: (body(A, c), None), c, None, length=steps)[0]
+        return jax.lax.scan(lambda c, _: (body(A, c), None), c, None, length=steps)[0]
 
     return jax.jit(f)
 
@@ -112,7 +108,7 @@ def bench_candidates(quick: bool, repeats: int) -> list[dict]:
     import jax.numpy as jnp
 
     from algorithms.base import normalize
-    from games import core
+    from algorithms.layout import written_out
 
     batch, jax_steps, np_steps = (1000, 500, 20) if quick else (10_000, 2_000, 100)
     A = np.stack([np.asarray(_game(3, s).A) for s in range(batch)])
@@ -124,7 +120,7 @@ def bench_candidates(quick: bool, repeats: int) -> list[dict]:
         return jax.device_put(jnp.asarray(x), jax.sharding.NamedSharding(mesh, spec))
 
     def step(A, l):  # the rule's own update, written once for one game: normalize(l + eta A exp(l))
-        return normalize(l + ETA * core._matvec(A, jnp.exp(l)))
+        return normalize(l + ETA * (A @ jnp.exp(l)))
 
     def tuple_step(A, l):  # A: n*n arrays [B], l: n arrays [B]
         p = [jnp.exp(x) for x in l]
@@ -140,7 +136,11 @@ def bench_candidates(quick: bool, repeats: int) -> list[dict]:
         ("batch last, jnp sums", False, last),
         ("batch last, sums written out (sweep's fast path)", True, last),
     ]
-    calls = [(name, _scan(jax.vmap(step, ax, ax), jax_steps, w), args) for name, w, (ax, args) in cases]
+    # sums written out as sweep's fast path does: the step rewritten (algorithms.layout), then vmapped
+    calls = [
+        (name, _scan(jax.vmap(written_out(step) if w else step, ax, ax), jax_steps), args)
+        for name, w, (ax, args) in cases
+    ]
     flat = [tuple(shard(x, 0) for x in A.reshape(batch, 9).T), tuple(shard(x, 0) for x in l0.T)]
     calls.append(("carry as n arrays [B], hand-written for n = 3", _scan(tuple_step, jax_steps), flat))
     timed = [(batch * jax_steps, batch * np_steps, lambda: numpy_loop("mwu", A, np_steps), calls)]

@@ -34,17 +34,39 @@ def _count(name: str):
     return lambda text: cli.positive_int(f"--{name}")(str(text))
 
 
+#: The most work one run may be asked for (``--steps``, the suite's ``--budget``): 5,000 times the largest
+#: default of any study (20,000 steps); a larger number is a typo or a run that does not end (issue 33:
+#: ``suite --budget 1000000000000`` computed until it was killed).
+MAX_WORK = 10**8
+#: Why, in the help of a capped flag and in its error.
+CAP_REASON = "over 5,000 times any study's default: a larger run is a typo or does not end"
+CAP_HELP = f"at most {MAX_WORK:,} ({CAP_REASON})"
+
+
+def _work(name: str):
+    """A positive integer of at most :data:`MAX_WORK` (``--steps``, ``--budget``)."""
+
+    def parse(text):
+        n = _count(name)(text)
+        if n > MAX_WORK:
+            raise ValueError(f"--{name} {n} is above the cap of {MAX_WORK:,} per run ({CAP_REASON})")
+        return n
+
+    return parse
+
+
 def _number(name: str):
     return lambda text: cli.positive(f"--{name}")(str(text))
 
 
 def _listing(text) -> tuple[str, ...]:
-    """Comma-separated items; a comma before ``k=`` belongs to the item (``random_preference:n=5,kind=x``) and
-    commas inside brackets to a wrapper (``comal(averaged(mwu))``)."""
+    """Comma-separated items; a comma before ``k=`` belongs to an item with options (``random_preference:n=5,kind=x``:
+    one with a colon; ``K=16,K=256`` are two items) and commas inside brackets to a wrapper (``comal(averaged(mwu))``)."""
     items, depth, cur = [], 0, ""
     for i, ch in enumerate(str(text)):
         depth += (ch == "(") - (ch == ")")
-        if ch == "," and depth == 0 and not re.match(r"\s*[A-Za-z_]\w*\s*=", str(text)[i + 1 :]):
+        options = ":" in cur and re.match(r"\s*[A-Za-z_]\w*\s*=", str(text)[i + 1 :])
+        if ch == "," and depth == 0 and not options:
             items.append(cur)
             cur = ""
         else:
@@ -264,10 +286,9 @@ def seeds(default: int, help: str = "", *, quick=None, least: int = 1):
 
 
 def steps(default: int, help: str = "", *, quick=None):
-    """``--steps N``: iterations per run."""
-    return option(
-        default, help or f"iterations per run (default {default})", quick=quick, parse=_count("steps")
-    )
+    """``--steps N``: iterations per run, at most :data:`MAX_WORK`."""
+    help = help or f"iterations per run (default {default})"
+    return option(default, f"{help}; {CAP_HELP}", quick=quick, parse=_work("steps"))
 
 
 def x_axis(default: str, help: str = "x-axis of the curves"):
@@ -297,9 +318,9 @@ def hparams(config, rule) -> dict[str, float]:
 
 def check_rules(config, game, feedback) -> tuple[str, ...]:
     """``--rules`` and ``--hp`` against ``game`` and ``feedback``, before any work: every ``--hp`` item names a
-    rule run and a hyperparameter it declares, each rule's ``init`` accepts its values on ``game`` (declared
-    intervals, joint checks); rules that read the whole game need exact feedback. Returns the rules that run:
-    under stochastic feedback the whole-game rules are dropped with a note from the default list."""
+    rule run and a hyperparameter it declares, the library's pre-flight accepts each rule with its values on
+    ``game`` (:func:`preflight`); rules that read the whole game need exact feedback. Returns the rules that
+    run: under stochastic feedback the whole-game rules are dropped with a note from the default list."""
     names = {t: load_rule(t).name for t in config.rules}
     for scope, n, _ in getattr(config, "hp", ()):
         scoped = [t for t in config.rules if scope is None or scope in (t, names[t])]
@@ -321,9 +342,26 @@ def check_rules(config, game, feedback) -> tuple[str, ...]:
                 f"{rule.name} skipped: it reads the whole game (exact feedback only), got {feedback.name}"
             )
             continue
-        rule.init(game, config.seed, **hparams(config, t))
+        preflight(rule, game, config, feedback, **hparams(config, t))
         kept.append(t)
     return tuple(kept)
+
+
+def preflight(rule, game, config, feedback=None, **hp):
+    """:func:`algorithms.check` of ``rule`` on ``game`` with the study's ``--steps`` and ``--record-every`` (one
+    record per run where the study has no ``--record-every``; ``config`` may be a dict of the two): the command
+    line accepts exactly what the library accepts. A step size outside the rule's stable range is left to the
+    run to warn about, once."""
+    import warnings
+
+    import algorithms
+
+    get = config.get if isinstance(config, dict) else lambda name: getattr(config, name, None)
+    steps = get("steps") or 1
+    every = get("record_every") or steps
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", algorithms.StepSizeWarning)
+        return algorithms.check(rule, game, feedback=feedback, steps=steps, record_every=every, **hp)
 
 
 def check(config, game: Callable | None = None):
@@ -360,7 +398,7 @@ def check_grid(config, axes: Sequence[str], points: Sequence[dict]):
         game = load_game(item, config.dtype, config.seed).game
         for t in config.rules:
             for point in points:
-                load_rule(t).init(game, config.seed, **{**hparams(config, t), **point})
+                preflight(load_rule(t), game, config, **{**hparams(config, t), **point})
     return config
 
 

@@ -4,41 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from collections.abc import Callable, Hashable, Sequence
 
 from .cli import checkpoint
 
 
 def progress(args, total: int, desc: str, unit: str):
-    """An overall tqdm bar on stderr (what runs, done/total, elapsed, ETA); silent when stderr is not a
-    terminal or with ``--quiet``. Only reports: results never depend on it."""
+    """The library's bar (:func:`algorithms.progress.progress_bar`) for a study: silent with ``--quiet`` or when
+    stderr is not a terminal; its ``update`` is also where a deferred Ctrl-C takes effect (see :func:`cli.entry`).
+    Only reports: results never depend on it."""
+    from algorithms.progress import progress_bar  # here: workers import this module before XLA is set up
 
-    on = not args.quiet and sys.stderr.isatty()
-    try:
-        width, height = os.get_terminal_size(sys.stderr.fileno()) if on else (0, 0)
-    except OSError:
-        width, height = 0, 0
-    from tqdm.auto import tqdm
-
-    class Bar(tqdm):
-        """A tqdm bar whose ``update`` is also where a deferred Ctrl-C takes effect (see :func:`cli.entry`)."""
-
-        def update(self, n=1):
-            checkpoint()
-            return super().update(n)
-
-    return Bar(
-        total=total,
-        desc=desc,
-        unit=unit,
-        file=sys.stderr,
-        disable=not on,
-        ncols=None if width else 100,  # a terminal that reports no size (a bare pty) gets 100 x 20
-        nrows=None if height else 20,
-        dynamic_ncols=bool(width),
-        leave=False,
-    )
+    return progress_bar(total, desc, show=False if args.quiet else None, unit=unit, on_update=checkpoint)
 
 
 #: What a worker process sets when it has one core of its own: XLA's CPU thread pools of one thread.
@@ -46,8 +23,8 @@ ONE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_
 
 
 def _worker_init(one_thread: bool) -> None:
-    """A worker ignores Ctrl-C and SIGTERM (the parent stops after the running units) and, on Linux, is killed by
-    the kernel when its parent dies for any reason (SIGKILL, the OOM killer: ``prctl(PR_SET_PDEATHSIG)``)."""
+    """A worker ignores Ctrl-C and SIGTERM (the parent decides, and kills it on an interrupt) and, on Linux, is
+    killed by the kernel when its parent dies for any reason (SIGKILL, the OOM killer: ``prctl(PR_SET_PDEATHSIG)``)."""
     import ctypes
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -66,9 +43,11 @@ def run_all(jobs: int, tasks: Sequence[tuple[Hashable, Callable, tuple]], on_don
 
     ``jobs == 1``: one after the other, here. Otherwise on ``jobs`` spawned worker processes (JAX is not
     fork-safe), given in the order of ``tasks`` (put the longest first). A worker ignores Ctrl-C: the parent
-    stops after the running tasks, cancelling the rest. With at most one core per worker, each worker runs
-    XLA on one thread (:data:`ONE_THREAD_XLA_FLAGS`): two workers on two cores, each with a core-sized thread
-    pool, were a third slower than one (the suite's ``--quick``: 76 s against 48 s); the numbers are the same.
+    looks for a deferred one every :data:`WAIT_S` seconds and, on an interrupt (or any error), kills the
+    workers and cancels the rest (their results would be discarded: the result folder is swapped in whole or
+    not at all). With at most one core per worker, each worker runs XLA on one thread
+    (:data:`ONE_THREAD_XLA_FLAGS`): two workers on two cores, each with a core-sized thread pool, were a third
+    slower than one (the suite's ``--quick``: 76 s against 48 s); the numbers are the same.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
@@ -78,16 +57,35 @@ def run_all(jobs: int, tasks: Sequence[tuple[Hashable, Callable, tuple]], on_don
             checkpoint()
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = multiprocessing.get_context("spawn")
     one_thread = (os.cpu_count() or 1) // jobs <= 1
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init, initargs=(one_thread,)) as pool:
+    pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init, initargs=(one_thread,))
+    try:
         futures = {pool.submit(fn, *args): key for key, fn, args in tasks}
-        try:
-            for fut in as_completed(futures):
+        pending = set(futures)
+        while pending:  # short waits, so that a deferred Ctrl-C takes effect while long units run
+            done, pending = wait(pending, timeout=WAIT_S, return_when=FIRST_COMPLETED)
+            for fut in done:
                 on_done(futures[fut], fut.result())
-                checkpoint()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+            checkpoint()
+    except BaseException:
+        _terminate(pool)  # the running units' results would be discarded: stop them now, not after they end
+        raise
+    pool.shutdown(wait=True)
+
+
+#: How long the parent waits for a unit before it looks for a deferred Ctrl-C again (seconds).
+WAIT_S = 0.2
+
+
+def _terminate(pool) -> None:
+    """End ``pool``'s worker processes at once (SIGTERM is ignored by them: SIGKILL) and reap them."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+    for proc in procs:
+        proc.join(timeout=5)
