@@ -73,7 +73,7 @@ def _game(c: Config, item: str):
 
 def prepare(c: Config) -> Config:
     """``--steps`` a multiple of the record interval, preference games only, then
-    :func:`~experiments.common.flags.check`."""
+    :func:`~experiments.common.checks.check`."""
     if c.steps % every(c):
         raise ValueError(f"--steps ({c.steps}) must be a multiple of {every(c)}")
     for item in study.game_items(c):

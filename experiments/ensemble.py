@@ -52,7 +52,7 @@ def _random(item: str) -> bool:
 
 
 def prepare(c: Config) -> Config:
-    """:func:`~experiments.common.flags.check` (a random family: on its first draw); a fixed game needs random
+    """:func:`~experiments.common.checks.check` (a random family: on its first draw); a fixed game needs random
     starts."""
     c = study.check(c)
     fixed = [item for item in study.game_items(c) if not _random(item)]

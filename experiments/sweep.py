@@ -52,7 +52,7 @@ def axes(c: Config):
 
 
 def prepare(c: Config) -> Config:
-    """:func:`~experiments.common.flags.check_grid` at the grid's corners and the K point; the K runs on every
+    """:func:`~experiments.common.checks.check_grid` at the grid's corners and the K point; the K runs on every
     game."""
     import algorithms
 

@@ -42,7 +42,7 @@ def taus(c: Config) -> np.ndarray:
 
 
 def prepare(c: Config) -> Config:
-    """:func:`~experiments.common.flags.check_grid` at both ends of the tau grid."""
+    """:func:`~experiments.common.checks.check_grid` at both ends of the tau grid."""
     return study.check_grid(c, ("tau",), [{"tau": float(tau)} for tau in taus(c)[[0, -1]]])
 
 

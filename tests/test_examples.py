@@ -32,9 +32,13 @@ def test_examples_run_standalone(page, tmp_path):
     is_test = re.search(r"^def test_", code, re.M) is not None
     script = tmp_path / ("test_example.py" if is_test else "example.py")
     script.write_text(code)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", script.name] if is_test else [
-        sys.executable, script.name
-    ]
+    cmd = (
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", script.name]
+        if is_test
+        else [sys.executable, script.name]
+    )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MPLBACKEND": "Agg", "COMAL_COMPILE_CACHE": "0"}
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, f"{page.name} as a standalone script:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"{page.name} as a standalone script:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )

@@ -186,7 +186,9 @@ def test_one_soft_update_by_hand(wrapper):
     np.testing.assert_allclose(np.exp(ref.x), [0.5, 0.25, 0.25], rtol=0, atol=4 * EPS)
 
 
-@pytest.mark.parametrize("policy", [policies.tabular(GAME), policies.loglinear(FEATURES)], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "policy", [policies.tabular(GAME), policies.loglinear(FEATURES)], ids=lambda p: p.name
+)
 def test_parameter_ema_coincides_with_log_space_mixing_for_affine_logits(policy):
     """Logits affine in theta: the parameter EMA is the log-space mixing (module docstring), to round-off."""
     pe = sync.parameter_sync("inpo", policy, sync_steps=3, alpha=0.3, optimizer_steps=20)

@@ -9,7 +9,7 @@ A study declares
 * ``units(config)``: the independent pieces of work, ``[(key, args), ...]``, longest first (default: one per
   game and rule, :func:`game_rule_units`);
 * ``prepare(config) -> config``: the checks across flags, before any work (default
-  :func:`experiments.common.flags.check`);
+  :func:`experiments.common.checks.check`);
 * ``simulate(config, *args)``: one unit (a module-level function: it may run in a worker process), returning
   ``{table name: tidy DataFrame}``;
 * ``report(config, tables, folder)``: the summary tables, figures and printed lines, from the combined tables
@@ -35,14 +35,16 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from . import cli, flags, output, progress
-from .flags import _count, _number, game_items, hparams, load_game, load_rule, option
+from . import checks, cli, flags, output, progress
+from .checks import hparams
+from .flags import _count, _number, game_items, load_game, load_rule, option
 
 
 def __getattr__(name: str):
-    """The flag makers, loaders and checks of :mod:`experiments.common.flags`, for the studies as
-    ``study.<name>`` (``study.rules``, ``study.load_game``, ``study.check_rules`` ...)."""
-    return getattr(flags, name)
+    """The flag makers and loaders of :mod:`experiments.common.flags` and the checks of
+    :mod:`experiments.common.checks`, for the studies as ``study.<name>`` (``study.rules``, ``study.load_game``,
+    ``study.check_rules`` ...)."""
+    return getattr(checks if hasattr(checks, name) else flags, name)
 
 
 #: The user-facing flags every study lists: taken (a ``Config`` field of that name) or refused with a reason.
@@ -296,8 +298,8 @@ def declare(module: Mapping, *, refuses: Mapping[str, str] | None = None) -> tup
     """A study module's :class:`Study` and ``main(argv)``, read from the names the module defines (pass its
     ``globals()``): ``STUDY`` (the name), the first line of its docstring (the description), ``Config``,
     ``simulate``, ``report`` and, where it has them, ``units`` (default :func:`game_rule_units`), ``prepare``
-    (default :func:`experiments.common.flags.check`) and ``named``."""
-    parts = {"units": game_rule_units, "prepare": flags.check, "refuses": refuses or {}}
+    (default :func:`experiments.common.checks.check`) and ``named``."""
+    parts = {"units": game_rule_units, "prepare": checks.check, "refuses": refuses or {}}
     parts |= {
         k: module[k] for k in ("Config", "units", "simulate", "report", "prepare", "named") if k in module
     }

@@ -1,0 +1,120 @@
+"""The checks that read a study's flags together, before any work: ``--rules``/``--hp`` against each game and the
+library's pre-flight (:func:`algorithms.check`), the cost flags, and sweep grids. Reached as ``flags.<name>`` and
+``study.<name>`` like the flag makers."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable, Sequence
+
+from . import cli
+from .flags import game_items, load_game, load_rule
+
+
+def hparams(config, rule) -> dict[str, float]:
+    """The ``--hp`` values that apply to ``rule`` (an UpdateRule, or its ``--rules`` text): ``name=value`` where
+    it declares ``name``; ``rule.name=value`` where ``rule`` is its name or (given as text) its ``--rules`` text."""
+    source = rule if isinstance(rule, str) else None
+    rule = load_rule(rule) if source is not None else rule
+    declared = {h.name for h in rule.hparams}
+    scopes = (None, rule.name, source)
+    return {n: v for scope, n, v in getattr(config, "hp", ()) if n in declared and scope in scopes}
+
+
+def check_rules(config, game, feedback) -> tuple[str, ...]:
+    """``--rules`` and ``--hp`` against ``game`` and ``feedback``, before any work: every ``--hp`` item names a
+    rule run and a hyperparameter it declares, the library's pre-flight accepts each rule with its values on
+    ``game`` (:func:`preflight`); rules that read the whole game need exact feedback. Returns the rules that
+    run: under stochastic feedback the whole-game rules are dropped with a note from the default list."""
+    names = {t: load_rule(t).name for t in config.rules}
+    for scope, n, _ in getattr(config, "hp", ()):
+        scoped = [t for t in config.rules if scope is None or scope in (t, names[t])]
+        if not scoped:
+            raise ValueError(
+                f"--hp {scope}.{n}: no rule {scope!r} among the rules run ({', '.join(config.rules)})"
+            )
+        if not any(n in {h.name for h in load_rule(t).hparams} for t in scoped):
+            raise ValueError(f"--hp {n}: no rule run declares {n!r}")
+    kept = []
+    for t in config.rules:
+        rule = load_rule(t)
+        if rule.exact_only and feedback.stochastic:
+            if len(config.rules) == 1:
+                raise ValueError(
+                    f"rule {rule.name} reads the whole game: exact feedback only, got {feedback.name}"
+                )
+            cli.note(
+                f"{rule.name} skipped: it reads the whole game (exact feedback only), got {feedback.name}"
+            )
+            continue
+        preflight(rule, game, config, feedback, **hparams(config, t))
+        kept.append(t)
+    return tuple(kept)
+
+
+def preflight(rule, game, config, feedback=None, **hp):
+    """:func:`algorithms.check` of ``rule`` on ``game`` with the study's ``--steps`` and ``--record-every`` (one
+    record per run where the study has no ``--record-every``; ``config`` may be a dict of the two): the command
+    line accepts exactly what the library accepts. A step size outside the rule's stable range is left to the
+    run to warn about, once."""
+    import algorithms
+
+    get = config.get if isinstance(config, dict) else lambda name: getattr(config, name, None)
+    steps = get("steps") or 1
+    every = get("record_every") or steps
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", algorithms.StepSizeWarning)
+        return algorithms.check(rule, game, feedback=feedback, steps=steps, record_every=every, **hp)
+
+
+def check(config, game: Callable | None = None):
+    """The checks of a study with ``--rules`` and ``--games``, before any work: :func:`check_cost`, ``--level``
+    against the dtype's floor (where the study has it) and :func:`check_rules` on every game (``game(item)``,
+    default :func:`load_game`'s). Returns ``config`` with the rules that run (the default ``prepare``)."""
+    check_cost(config)
+    fb = cli.feedback_type(config.feedback)
+    if getattr(config, "level", None) is not None:
+        cli.check_level(config.level, config.dtype)
+    kept = config.rules
+    for item in game_items(config):
+        g = game(item) if game else load_game(item, config.dtype, config.seed).game
+        kept = check_rules(dataclasses.replace(config, rules=kept), g, fb)
+    return dataclasses.replace(config, rules=kept)
+
+
+def check_grid(config, axes: Sequence[str], points: Sequence[dict]):
+    """:func:`check` for a study whose runs sweep the hyperparameters ``axes``: ``--hp`` does not fix one, every
+    rule declares them all, and each rule's ``init`` accepts every one of ``points`` (``{axis: value}``, the
+    grid's corners) on every game."""
+    for name in [n for _, n, _ in config.hp if n in axes][:1]:
+        raise ValueError(
+            f"--hp {name}: {name} is this study's grid axis ({', '.join(axes)}); it cannot be fixed"
+        )
+    for rule in map(load_rule, config.rules):
+        if not set(axes) <= {h.name for h in rule.hparams}:
+            declared = ", ".join(h.name for h in rule.hparams)
+            raise ValueError(
+                f"rule {rule.name} has no {' x '.join(axes)} grid (its hyperparameters: {declared})"
+            )
+    config = check(config)
+    for item in game_items(config):
+        game = load_game(item, config.dtype, config.seed).game
+        for t in config.rules:
+            for point in points:
+                preflight(load_rule(t), game, config, **{**hparams(config, t), **point})
+    return config
+
+
+def check_cost(config) -> None:
+    """``--steps`` a multiple of ``--record-every`` (where the study has it) and ``--x comparisons`` only with
+    feedback that draws comparisons; ``ValueError`` naming the flags."""
+    every = getattr(config, "record_every", None)
+    if every and config.steps % every:
+        raise ValueError(f"--steps ({config.steps}) must be a multiple of --record-every ({every})")
+    fb = cli.feedback_type(getattr(config, "feedback", "exact"))
+    if getattr(config, "x", None) == "comparisons" and fb.kind != "sampled":
+        raise ValueError(
+            f"--x comparisons: {fb.name} feedback counts no comparisons; give --feedback sampled:K "
+            "(or --x steps / oracle_calls)"
+        )
