@@ -187,8 +187,8 @@ def user_judge(fn: Callable, n: int) -> np.ndarray:
     broadcast index arrays of shapes ``[n, 1]`` and ``[1, n]``.
 
     Raises:
-        TypeError: ``fn`` not callable.  ValueError: ``fn`` raised, or returned a shape other than ``[n, n]``,
-        or values outside ``[0, 1]``.
+        TypeError: ``fn`` not callable.
+        ValueError: ``fn`` raised, or returned a shape other than ``[n, n]``, or values outside ``[0, 1]``.
 
     Example:
         >>> J = games.judges.user_judge(lambda i, j: 0.5 + 0.1 * (i < j), 3)   # favours the lower index
@@ -252,7 +252,7 @@ def judge_game(truth: Game, J) -> Game:
 
     Raises:
         TypeError / ValueError: ``truth`` not a preference game; ``J`` not of ``truth``'s shape or outside
-        ``[0, 1]`` (concrete values).
+            ``[0, 1]`` (concrete values).
     """
     _check_square(truth, "judge_game")
     J = jnp.asarray(J, truth.dtype)
@@ -389,8 +389,8 @@ def symmetric_equilibrium(game: Game) -> np.ndarray:
     a Nash equilibrium of the zero-sum game.
 
     Raises:
-        TypeError / ValueError: not a square single game.  SolverError: HiGHS fails, or the answer fails the
-        equilibrium check (``2 MIP_TOL``).
+        TypeError / ValueError: not a square single game.
+        SolverError: HiGHS fails, or the answer fails the equilibrium check (``2 MIP_TOL``).
     """
     if not isinstance(game, Game):
         raise TypeError(f"symmetric_equilibrium expects a games.Game, got {type(game).__name__}")

@@ -38,7 +38,7 @@ void mwu(const double *A, int n, double eta, long steps, double *l) {
 
 
 def c_loop(A: np.ndarray):
-    """A zero-argument call of the C loop on ``A`` for :data:`STEPS` steps, or None without a C compiler."""
+    """A zero-argument call of the C loop on ``A`` for ``STEPS`` steps, or None without a C compiler."""
     if (cc := shutil.which("cc") or shutil.which("gcc")) is None:
         return None
     (d := Path(tempfile.mkdtemp()), (d / "mwu.c").write_text(C_LOOP))
