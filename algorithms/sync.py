@@ -61,8 +61,10 @@ __all__ = [
     "TR_DPO_SYNC_STEPS",
 ]
 
-#: TR-DPO's recommended soft update: ``alpha = 0.6`` every ``512`` steps (arXiv 2404.09656).
-TR_DPO_ALPHA, TR_DPO_SYNC_STEPS = 0.6, 512
+#: TR-DPO's recommended mix of the soft update (arXiv 2404.09656).
+TR_DPO_ALPHA = 0.6
+#: TR-DPO's recommended steps between two soft updates (arXiv 2404.09656).
+TR_DPO_SYNC_STEPS = 512
 
 
 class AnchoredState(NamedTuple):
