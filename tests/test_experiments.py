@@ -164,6 +164,18 @@ def test_benchmark_quick_smoke(tmp_path):
     assert "wrote" in proc.stdout
 
 
+@pytest.mark.slow
+def test_overhead_benchmark_smoke(capsys):
+    """The per-call overhead benchmark runs end to end in-process (it once died on a renamed key after all its
+    timing) and prints its three figures; no timing is asserted."""
+    from experiments.bench import overhead
+
+    assert overhead.main(["--calls", "2", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "run(steps=1):" in out and "check(steps=1):" in out
+    assert "run / C =" in out or "no C compiler" in out
+
+
 def test_benchmark_gpu_without_a_gpu_is_a_cli_error(tmp_path):
     import jax
 

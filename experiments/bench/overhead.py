@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     if (c := c_loop(np.asarray(game.A))) is None:
         return print("no C compiler (cc, gcc): the comparison with C is skipped") or 0
     m = timing.measure("mwu 3x3", long, c, STEPS, STEPS, args.repeats)
-    rates = f"run {m['jax_rate'] / 1e6:.1f} M steps/s, C loop {m['numpy_rate'] / 1e6:.1f} M steps/s"
+    rates = f"run {m['rate'] / 1e6:.1f} M steps/s, C loop {m['numpy_rate'] / 1e6:.1f} M steps/s"
     print(f"MWU 3x3, {STEPS} steps: {rates}; run / C = {m['ratio']:.2f} (median of {args.repeats} pairs)")
     return 0
 
