@@ -37,15 +37,11 @@ class Check(NamedTuple):  # op "≈": |sandbox - published| <= tol; "<" / ">": a
 
 class Entry(NamedTuple):  # game: see game_of; axes: (metric label, scale of the metric, xscale, yscale, metric)
     source: str; game: str; runs: tuple; checks: tuple; axes: tuple  # noqa: E702
+
+
+def near(what, published, tol, *spec) -> Check: return Check(what, "≈", published, tol, spec)  # noqa: D103, E704
+def claim(what, op, bound, *spec) -> Check: return Check(what, op, bound, 0, spec)  # noqa: D103, E704
 # fmt: on
-
-
-def near(what, published, tol, *spec) -> Check:  # noqa: D103
-    return Check(what, "≈", published, tol, spec)
-
-
-def claim(what, op, bound, *spec) -> Check:  # noqa: D103
-    return Check(what, op, bound, 0, spec)
 
 
 def measure(spec, d, game) -> float:
@@ -298,8 +294,8 @@ def simulate(c: Config, name: str, i: int) -> dict:
     for trial in range(run.trials[c.quick]):
         game, ref = game_of(run.game or e.game, trial, c.dtype)
         draw = rng.exponential(size=(2, game.shape[0]))
-        start = tuple(draw[: 2 - bool(run.self_play)] / draw.sum(1, keepdims=True)[: 2 - bool(run.self_play)])
-        start = (start if len(start) == 2 else start[0]) if run.random_start else None
+        x, y = draw / draw.sum(1, keepdims=True)  # self-play: one start policy
+        start = (x if run.self_play else (x, y)) if run.random_start else None
         t = algorithms.run(rule, game, steps=steps, record_every=max(1, steps // 1000), feedback=fb, start=start,
                            key=cli.run_seeds(c.seed + trial, 1)[0], self_play=run.self_play, ref=ref,
                            record_policy=run.compare is not None or game.labels is not None, **run.hp)  # fmt: skip

@@ -17,6 +17,7 @@ def test_list_shows_every_entry_with_its_source(capsys):
     for name, entry in reproduce.ENTRIES.items():
         assert f"{name}\n    {entry.source}" in out
     assert "arXiv 2311.00676" in out and "ssokota/mmd" in out and "CyberAgentAILab/m2wu" in out
+    assert "arXiv 2501.19266" in out and "zhourunlong/EGPO" in out
 
 
 @pytest.mark.parametrize(
@@ -90,3 +91,54 @@ def test_every_entry_meets_its_values_at_quick(tmp_path):
     rows = _summary(out)
     assert {r["entry"] for r in rows} == set(reproduce.ENTRIES)
     assert [r for r in rows if r["status"] != "ok"] == []
+
+
+def test_jackpot_populations_are_counted_from_the_voters():
+    # majority: 2 voters R > G > B, 3 voters B > R > G; every voter judges its three pairs (counted by hand)
+    c = reproduce.voters("majority")
+    assert c.labels == ("blue", "green", "red")
+    assert c.wins[0].tolist() == [[0, 3, 3], [2, 0, 0], [2, 5, 0]]
+    # the last record's mass on a label, mean over trials; None: largest minus smallest
+    d = pd.DataFrame({"run": "a", "step": [0, 5, 5], "p:blue": [0.5, 0.9, 0.7], "p:red": [0.5, 0.1, 0.3]})
+    # two models: the Bradley-Terry MLE is s_blue - s_red = log(3 / 2) in closed form (Newton to 1e-10)
+    assert abs(reproduce.measure(("bt", "iia_2", "blue", "red"), d, None) - np.log(1.5)) < 1e-9
+    # the maximal lottery: the Condorcet winner blue; on the cycle, uniform (LP round-off)
+    assert abs(reproduce.measure(("ml", "voters:majority", "blue"), d, None) - 1.0) < 1e-9
+    assert reproduce.measure(("ml", "voters:cyclic", None), d, None) < 1e-9
+    assert abs(reproduce.measure(("share", "a", "blue"), d, None) - 0.8) < 1e-15
+    assert abs(reproduce.measure(("share", "a", None), d, None) - 0.6) < 1e-15
+
+
+def _ipo_loss(theta, theta_ref, P, pi_t, beta):
+    """EGPO's code, simulations/loss_funcs.py::online_ipo_1 (one run): its loss, written again in JAX."""
+    import jax
+    import jax.numpy as jnp
+
+    u = jax.nn.log_softmax(theta) - jax.nn.log_softmax(theta_ref)
+    r = P @ pi_t
+    return jnp.sum(((u[:, None] - u[None, :]) - (r[:, None] - r[None, :]) / beta) ** 2) / theta.size**2
+
+
+@pytest.mark.parametrize("rule", ["egpo", "inpo"])
+def test_egpo_codes_sgd_step_is_the_rule_at_eta_4lr_over_n_beta(rule):
+    """The code's step, SGD at ``lr`` on its loss by autodiff (OMD: one step; EGPO: a half step from theta_t,
+    then the step from theta_t with the half step's preferences), equals the closed-form rule at
+    ``eta = 4 lr / (N beta)``, ``tau = beta``: two computation paths, so a few ulp apart."""
+    import jax
+    import jax.numpy as jnp
+
+    import algorithms
+
+    P = jnp.array([[0.5, 0.9, 0.2, 0.6], [0.1, 0.5, 0.7, 0.4], [0.8, 0.3, 0.5, 0.35], [0.4, 0.6, 0.65, 0.5]])
+    theta, theta_ref = jnp.array([0.3, -1.2, 0.8, 0.1]), jnp.array([1.0, 0.2, -0.5, -0.7])
+    beta, lr, n = 0.1, 0.05, 4
+    grad = jax.grad(_ipo_loss)
+    g = grad(theta, theta_ref, P, jax.nn.softmax(theta), beta)
+    if rule == "egpo":
+        g = grad(theta, theta_ref, P, jax.nn.softmax(theta - lr * g), beta)
+    code = jax.nn.softmax(theta - lr * g)
+    start, ref = jax.nn.softmax(theta), jax.nn.softmax(theta_ref)
+    game, hp = games.preference_game(P), {"eta": 4 * lr / (n * beta), "tau": beta}
+    t = algorithms.run(algorithms.get(rule), game, steps=1, record_policy=True, start=start, ref=ref, **hp)
+    np.testing.assert_allclose(t.policies.x[-1], code, rtol=0, atol=1e-14)
+    assert np.abs(code - jax.nn.softmax(theta)).max() > 1e-2  # the step moves
