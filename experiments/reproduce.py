@@ -140,7 +140,7 @@ M2WU = "Abe et al., arXiv 2208.09855; code CyberAgentAILab/m2wu README: biased R
 #: paper's SPO returns), and RLHF (MWU on the Bradley-Terry fit's game: its equilibrium is the fit's leader)
 JACKPOT = (("ML, COMAL", "comal", {}, "voters"), ("ML, MWU mixture", "averaged(mwu)", {"eta": 0.5}, "voters"),
            ("RLHF, MWU on BT", "mwu", {"eta": 0.5}, "bt"))
-#: EGPO's code, simulations/configs.py EXP_CONFIG["exact"]["tabular"]: (beta, iters, lr)
+#: EGPO's code, ``simulations/configs.py``, ``EXP_CONFIG["exact"]["tabular"]``: (beta, iters, lr)
 EGPO = ((0.001, 100_000, 2e-4), (0.01, 5_000, 0.02), (0.1, 1_000, 0.1))
 
 
