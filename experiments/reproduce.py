@@ -58,12 +58,10 @@ def measure(spec, d, game) -> float:
     if kind in ("ml", "bt", "share"):
         g, r = game_of(args[0])[0] if kind == "ml" else None, d[d["run"] == args[0]]
         p = r[r["step"] == r["step"].max()].filter(like="p:").dropna(axis=1).mean().rename(lambda c: c[2:])
-        if kind != "share":
-            p = (
-                games.bradley_terry_fit(voters(args[0])).scores
-                if kind == "bt"
-                else pd.Series(games.solve(g).x, g.labels)
-            )
+        if kind == "bt":
+            p = games.bradley_terry_fit(voters(args[0])).scores
+        elif kind == "ml":
+            p = pd.Series(games.solve(g).x, g.labels)
         return float(p.max() - p.min() if args[1] is None else p[args[1]] - (p[args[2]] if args[2:] else 0))
     if kind == "value":
         return games.solve(game).value
@@ -89,15 +87,13 @@ POPULATIONS["iia_3"] = POPULATIONS["majority"]
 
 
 @functools.cache
-def voters(population: str):
+def voters(pop: str):
     """A population's comparisons (:func:`games.tally`): every voter's every pair, ``count`` voters each."""
     import pandas as pd
 
     import games
 
-    pairs = [
-        (a, b, "left", k) for rank, k in POPULATIONS[population] for a, b in itertools.combinations(rank, 2)
-    ]
+    pairs = [(a, b, "left", k) for rank, k in POPULATIONS[pop] for a, b in itertools.combinations(rank, 2)]
     return games.tally(pd.DataFrame(pairs, columns=["left", "right", "winner", "n"]), count="n")
 
 
