@@ -3,8 +3,8 @@
 Per rule family (MWU, INPO, MMD) and size, ``run`` on one game and ``sweep`` over batches (one JAX device per
 core on a CPU) against a NumPy loop of the **same** update, timed interleaved (:mod:`experiments.bench.timing`),
 with the ratios the performance issue sets targets for; the per-call overhead of ``run``; the LP (HiGHS) with
-its certificate on uniform and cyclic preferences; every registered rule; OpenSpiel's MMD when installed. What
-is measured and why: ``docs/studies/benchmark.md``. Writes ``benchmark.md``, ``benchmark.csv``, ``metadata.json``.
+its certificate on uniform and cyclic preferences; every registered rule. What is
+measured and why: ``docs/studies/benchmark.md``. Writes ``benchmark.md``, ``benchmark.csv``, ``metadata.json``.
 
     python -m experiments.bench.rules [--quick] [--device gpu]    # ~ 90 s (--quick ~ 30 s) on a 2-core CPU
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import cli, metadata, output, tables
+from ..common import cli, output, tables
 from . import loss_based, timing
 
 STUDY = "benchmark"  # the results folder's name
@@ -217,23 +217,6 @@ def bench_lp(n: int, kind: str) -> dict:
     return {"case": f"LP n={n} ({kind})", "seconds": time.perf_counter() - t, "certificate": eq.certificate}
 
 
-def bench_openspiel(steps: int) -> dict | None:
-    try:
-        import pyspiel  # noqa: F401
-        from open_spiel.python.algorithms import mmd_dilated
-    except ImportError:
-        return None
-    A = [[0, -0.4, 0.3], [0.4, 0, -0.4], [-0.3, 0.4, 0]]
-    abc = ["a", "b", "c"]
-    game = pyspiel.create_matrix_game("comal_cycle", "paper 3x3", abc, abc, A, [[-v for v in r] for r in A])
-    solver = mmd_dilated.MMDDilatedEnt(game, alpha=TAU, stepsize=ETA)
-    t = time.perf_counter()
-    for _ in range(steps):
-        solver.update_sequences()
-    seconds = time.perf_counter() - t
-    return {"case": "OpenSpiel MMD 3x3", "seconds": seconds, "rate": steps / seconds}
-
-
 def _target(case: str) -> float | None:
     """The JAX / NumPy ratio the performance issue asks of a row (the full run's; the smaller ``--quick`` batch
     is held to the batch target too)."""
@@ -270,45 +253,24 @@ def _targets_section(rows: list[dict], overhead: dict, single_steps: int, quick:
     return lines
 
 
-#: ``--flag`` -> its argparse keywords
-FLAGS = {
-    "--quick": dict(action="store_true", help="a few-second smoke run (fewer steps / smaller batches)"),
-    "--out": dict(
-        type=Path,
-        help=f"output folder, replaced as a whole at the end (default: results/{STUDY}, with --quick "
-        f"results/{STUDY}-quick)",
-    ),
-    "--seed": dict(
-        type=cli.seed_type,
-        default=0,
-        help=f"PRNG seed, 0 .. {cli.MAX_SEED} (start noise, random games); default 0",
-    ),
-    "--dtype": dict(
-        choices=("float64", "float32"),
-        default="float64",
-        help="float64 (default; turns on jax_enable_x64) or float32, whose accuracy floor is a gap of about "
-        "2e-7 for COMAL, MPO and OMWU (the exact equilibrium stored in float32 has gap ~8e-9)",
-    ),
-    "--quiet": dict(action="store_true", help="no progress bar (it is also off when stderr is no tty)"),
-    "--repeats": dict(type=cli.positive_int("--repeats"), help="default 5 (--quick 3)"),
-    "--candidates": dict(
-        action="store_true",
-        help="also time the candidate fast paths for batches of tiny games and the representations of one game's "
-        "policy (bare scans of one MWU step)",
-    ),
-    "--device": dict(
-        choices=tuple(PLATFORMS),
-        default="cpu",
-        help="where the JAX side runs: cpu (default; one JAX device per core) or gpu (pip install -e "
-        "'.[cuda]'); the NumPy references always run on the CPU",
-    ),
-}
-
-
 def main(argv=None) -> int:
     p = cli._Parser(prog="python -m experiments.bench.rules", description=__doc__.splitlines()[0])
-    for flag, kw in FLAGS.items():
-        p.add_argument(flag, **kw)
+    p.add_argument("--quick", action="store_true", help="a smoke run (fewer steps, smaller batches; ~30 s)")
+    p.add_argument("--out", type=Path, help=f"output folder (default results/{STUDY}[-quick])")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")
+    p.add_argument("--quiet", action="store_true", help="print only the folder written (no rows, no table)")
+    p.add_argument("--repeats", type=cli.positive_int("--repeats"), help="default 5 (--quick 3)")
+    p.add_argument(
+        "--candidates",
+        action="store_true",
+        help="also time the fast paths considered for batches of tiny games and for one game (bare MWU scans)",
+    )
+    p.add_argument(
+        "--device",
+        choices=tuple(PLATFORMS),
+        default="cpu",
+        help="where JAX runs: cpu (default; one JAX device per core) or gpu; NumPy always runs on the CPU",
+    )
     args = p.parse_args(argv)
     args.t0 = t0 = time.perf_counter()
     start_jax(p, args)
@@ -387,7 +349,6 @@ def run_benchmark(args, out) -> None:
     overhead = bench_overhead(50 if q else 200)
     init = f"(rule.init {overhead['init_seconds'] * 1e6:.0f} us)"
     say(f"  {overhead['case']:<28} {overhead['seconds'] * 1e6:10.0f} us per call {init}")
-    spiel = bench_openspiel(200 if q else 2000)
     reg_steps = 1000 if q else 5000
     registry = bench_registry(reg_steps, 10_000 if q else 100_000)
 
@@ -416,9 +377,6 @@ def run_benchmark(args, out) -> None:
         "",
         *_targets_section(rows, overhead, singles[0][1] // (10 if q else 1), q),
         f"GPU: {gpu}",
-        "",
-        "OpenSpiel MMD: "
-        + (f"{spiel['rate']:,.0f} steps/s on the 3x3 game" if spiel else "not installed (optional; skipped)"),
     ]
     output.atomic_write(out / "benchmark.md", "\n".join(md) + "\n")
     csv_rows = [(r["case"], k, r[k]) for k in ("compile_s", "rate", "numpy_rate", "ratio") for r in rows]
@@ -427,14 +385,12 @@ def run_benchmark(args, out) -> None:
     csv_rows += [(r["case"], "certificate", r["certificate"]) for r in lp]
     names = (("compile_s", "compile_s"), ("rate", "rate"), (f"gap_after_{reg_steps}", "gap"))
     csv_rows += [(r["case"], name, r[key]) for r in registry for name, key in names]
-    csv_rows += [(spiel["case"], "rate", spiel["rate"])] if spiel else []
     output.write_csv(out / "benchmark.csv", csv_rows, ("case", "quantity", "value"))
     wall = {"total": round(time.perf_counter() - args.t0, 3)}
-    meta = metadata.metadata(
-        STUDY, quick=q, seed=args.seed, dtype=args.dtype, repeats=repeats, wall_time_s=wall
-    )
-    metadata.write_metadata(out, meta)
-    print("\n".join(md))
+    meta = output.metadata(STUDY, quick=q, seed=None, dtype=args.dtype, repeats=repeats, wall_time_s=wall)
+    output.write_metadata(out, meta)
+    if not args.quiet:
+        print("\n".join(md))
 
 
 if __name__ == "__main__":
