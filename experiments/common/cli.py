@@ -13,9 +13,6 @@ import numpy as np
 
 #: Largest accepted ``--seed`` (JAX's raw PRNG keys and NumPy's seed sequences both take it).
 MAX_SEED = 2**32 - 1
-#: Smallest duality gap each dtype resolves on the sandbox's games (measured: COMAL, MPO and OMWU stall at
-#: ~2e-7 in float32, the exact equilibrium stored in float32 has gap ~8e-9; float64 reaches ~1e-16).
-DTYPE_FLOOR = {"float64": 1e-15, "float32": 2e-7}
 X_AXES = {
     "steps": "step",
     "oracle_calls": "gradient evaluations (oracle calls)",
@@ -77,17 +74,6 @@ def seed_type(text: str) -> int:
     if not 0 <= v <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"--seed must lie in 0 .. {MAX_SEED}, got {text}")
     return v
-
-
-def check_level(level: float, dtype: str, what: str = "--level") -> bool:
-    """True when ``level`` is resolvable in ``dtype``; otherwise a one-line note and False."""
-    if level < DTYPE_FLOOR[dtype]:
-        note(
-            f"{what} {level:g} is below the {dtype} accuracy floor (a gap of about {DTYPE_FLOOR[dtype]:g}); "
-            "runs may never reach it"
-        )
-        return False
-    return True
 
 
 def setup(args) -> None:

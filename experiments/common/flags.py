@@ -200,24 +200,19 @@ def feedback(default: str = "exact", help: str = ""):
     what = (
         "exact, sampled:K (K judged duels per action per evaluation) or noisy:SIGMA (Gaussian noise on every "
     )
-    return option(
-        default,
-        _help(help, what + f"gradient entry); default {default}"),
-        parse=lambda text: cli.feedback_spec(cli.feedback_type(str(text))),
-    )
+    what += f"gradient entry); default {default}"
+    parse = lambda text: cli.feedback_spec(cli.feedback_type(str(text)))
+    return option(default, _help(help, what), parse=parse)
 
 
 def hp(help: str = ""):
     """``--hp [RULE.]NAME=VALUE`` (repeatable): a declared hyperparameter, checked against the rule later."""
-
     what = (
         "set a declared hyperparameter: name=value for every rule that declares it, rule.name=value for one "
     )
-    return option(
-        (),
-        _help(help, what + "rule (repeatable; checked against the declared interval)"),
-        parse=lambda items: tuple(cli.hp_type(t) if isinstance(t, str) else tuple(t) for t in items or ()),
-    )
+    what += "rule (repeatable; checked against the declared interval)"
+    parse = lambda items: tuple(cli.hp_type(t) if isinstance(t, str) else tuple(t) for t in items or ())
+    return option((), _help(help, what), parse=parse)
 
 
 def schedules(default: str, help: str = "", *, named: Sequence[str] = (), quick=None):

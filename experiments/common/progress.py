@@ -1,4 +1,4 @@
-"""Progress bars (tqdm, only on a terminal) and the one worker pool of the studies."""
+"""The one worker pool of the studies (their progress bar: :func:`algorithms.progress.progress_bar`)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,6 @@ import signal
 from collections.abc import Callable, Hashable, Sequence
 
 from .cli import checkpoint
-
-
-def progress(args, total: int, desc: str, unit: str):
-    """The library's bar (:func:`algorithms.progress.progress_bar`) for a study: silent with ``--quiet`` or when
-    stderr is not a terminal; its ``update`` is also where a deferred Ctrl-C takes effect (see :func:`cli.entry`).
-    Only reports: results never depend on it."""
-    from algorithms.progress import progress_bar  # here: workers import this module before XLA is set up
-
-    return progress_bar(total, desc, show=False if args.quiet else None, unit=unit, on_update=checkpoint)
-
 
 #: What a worker process sets when it has one core of its own: XLA's CPU thread pools of one thread.
 ONE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"

@@ -73,7 +73,7 @@ class Base:
     quick: bool = option(False, "a small smoke run (fewer steps, seeds and rules)")
     out: str = option(None, "output folder, replaced as a whole at the end (default results/<study>[-quick])")
     seed: int = option(
-        0, f"the study's seed, 0 .. {cli.MAX_SEED}: every random draw follows from it", parse=None
+        0, f"the study's seed, 0 .. {cli.MAX_SEED}: every random draw follows from it", parse=cli.seed_type
     )
     dtype: str = option("float64", "float64 (default) or float32", choices=("float64", "float32"))
     quiet: bool = option(False, "no progress bar (it is also off when stderr is no terminal)")
@@ -147,9 +147,7 @@ def parse_config(study: Study, argv) -> tuple:
         text = m["quick"] if given is None and quick and m.get("quick") is not None else given
         text = f.default if text is None else text
         try:
-            if f.name == "seed":
-                text = cli.seed_type(str(text))
-            elif m.get("parse") is not None and text is not None:
+            if m.get("parse") is not None and text is not None:
                 text = m["parse"](text)
             elif f.type in (int, "int") and text is not None:
                 text = _count(f.name.replace("_", "-"))(text)
@@ -188,6 +186,8 @@ def compile_cache(config) -> None:
 def execute(study: Study, config, folder: Path) -> dict:
     """Run every unit (in workers when ``config.jobs > 1``), write ``<table>.csv``, call ``report``; returns
     the metadata fields of the run (wall times, tables)."""
+    from algorithms.progress import progress_bar  # here: workers import this module before XLA is set up
+
     from .tables import stack
 
     units = list(study.units(config))
@@ -196,7 +196,11 @@ def execute(study: Study, config, folder: Path) -> dict:
     results: dict = {}
     seconds: dict[str, float] = {}  # wall time per unit, measured where it ran
     t0 = time.perf_counter()
-    with progress.progress(config, len(units), f"{study.name}", "unit") as bar:
+    # the library's bar: silent with --quiet or off a terminal; a deferred Ctrl-C takes effect at its update
+    bar = progress_bar(
+        len(units), study.name, show=False if config.quiet else None, unit="unit", on_update=cli.checkpoint
+    )
+    with bar:
 
         def done(key, result):
             results[key], seconds[str(key)] = result[0], round(result[1], 4)
