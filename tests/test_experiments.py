@@ -161,6 +161,8 @@ def test_benchmark_quick_smoke(tmp_path):
     assert len(rates) and (rates > 0).all()  # no timing asserts: only that it measured something
     assert rows.loc[rows.quantity == "certificate", "value"].max() <= 1e-9
     assert proc.stdout.startswith("wrote") and "mwu single" not in proc.stdout + proc.stderr  # --quiet
+    meta = json.loads((tmp_path / "b" / "metadata.json").read_text())
+    assert meta["command"].startswith("python -m experiments.bench.rules --quick --quiet")  # a runnable command
 
 
 @pytest.mark.slow

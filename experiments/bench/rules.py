@@ -273,6 +273,7 @@ def main(argv=None) -> int:
     )
     args = p.parse_args(argv)
     args.t0 = t0 = time.perf_counter()
+    args.command = " ".join(["python -m experiments.bench.rules", *(sys.argv[1:] if argv is None else argv)])
     start_jax(p, args)
     with (folder := output.Output(p, args.out or Path("results") / (STUDY + "-quick" * args.quick))):
         run_benchmark(args, folder.path)
@@ -387,7 +388,9 @@ def run_benchmark(args, out) -> None:
     csv_rows += [(r["case"], name, r[key]) for r in registry for name, key in names]
     output.write_csv(out / "benchmark.csv", csv_rows, ("case", "quantity", "value"))
     wall = {"total": round(time.perf_counter() - args.t0, 3)}
-    meta = output.metadata(STUDY, quick=q, seed=None, dtype=args.dtype, repeats=repeats, wall_time_s=wall)
+    meta = output.metadata(
+        STUDY, args.command, quick=q, seed=None, dtype=args.dtype, repeats=repeats, wall_time_s=wall
+    )
     output.write_metadata(out, meta)
     if not args.quiet:
         print("\n".join(md))

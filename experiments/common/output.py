@@ -156,8 +156,9 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def metadata(study: str, *, quick, seed, dtype, feedback="exact", hp=(), **fields) -> dict:
-    """The fields of ``metadata.json`` every study shares; ``fields``: what the study adds."""
+def metadata(study: str, command: str, *, quick, seed, dtype, feedback="exact", hp=(), **fields) -> dict:
+    """The fields of ``metadata.json`` every study shares; ``command``: the command line that reproduces the run
+    (``python -m experiments <study> ...``); ``fields``: what the study adds."""
     import jax
 
     def version(pkg):
@@ -169,7 +170,7 @@ def metadata(study: str, *, quick, seed, dtype, feedback="exact", hp=(), **field
     status = _git("status", "--porcelain")
     return {
         "study": study,
-        "command": " ".join([f"python -m experiments.{study}", *sys.argv[1:]]),
+        "command": command,
         "quick": bool(quick),
         "seed": seed,
         "dtype": dtype,

@@ -121,14 +121,8 @@ def parser(study: Study) -> argparse.ArgumentParser:
         p.add_argument(*names, dest=f.name, default=None, **kw)
     for name in SHARED:
         if name not in fields:
-            why = study.refuses.get(name, AXIS[name])
-            p.add_argument(
-                f"--{name}",
-                dest=f"refused_{name}",
-                metavar=name.upper(),
-                default=None,
-                help=f"not taken: {why}",
-            )
+            why = f"not taken: {study.refuses.get(name, AXIS[name])}"
+            p.add_argument(f"--{name}", dest=f"refused_{name}", metavar=name.upper(), help=why)
     return p
 
 
@@ -263,8 +257,10 @@ def _main(study: Study, argv) -> int:
             }
         if getattr(config, "games", None):
             extra["games"] = {t: _game_meta(study, config, t) for t in game_items(config)}
+        given = sys.argv[1:] if argv is None else list(argv)
         meta = output.metadata(
             study.name,
+            " ".join([f"python -m experiments {study.name}", *given]),
             quick=config.quick,
             seed=config.seed,
             dtype=config.dtype,
@@ -272,8 +268,6 @@ def _main(study: Study, argv) -> int:
             hp=getattr(config, "hp", ()),
             **{"config": _plain(config), **extra, **fields},  # the study's own fields win
         )
-        given = sys.argv[1:] if argv is None else list(argv)
-        meta["command"] = " ".join([f"python -m experiments {study.name}", *given])
         meta["files"] = sorted(f.name for f in out.path.iterdir())
         output.write_metadata(out.path, meta)
     print(f"wrote {out.out}/")
