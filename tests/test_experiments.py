@@ -140,9 +140,8 @@ def test_progress_on_a_terminal_only_and_it_changes_no_result(tmp_path):
 
 @pytest.mark.slow
 def test_benchmark_quick_smoke(tmp_path):
-    proc = run_cli(
-        "experiments.bench", "--quick", "--quiet", "--repeats", "1", "--candidates", "--out", str(tmp_path / "b")
-    )
+    flags = ["--quick", "--quiet", "--repeats", "1", "--candidates"]
+    proc = run_cli("experiments.bench", *flags, "--out", str(tmp_path / "b"))
     md = (tmp_path / "b" / "benchmark.md").read_text()
     for case in (
         "mwu single 3x3",
@@ -162,7 +161,7 @@ def test_benchmark_quick_smoke(tmp_path):
     assert rows.loc[rows.quantity == "certificate", "value"].max() <= 1e-9
     assert proc.stdout.startswith("wrote") and "mwu single" not in proc.stdout + proc.stderr  # --quiet
     meta = json.loads((tmp_path / "b" / "metadata.json").read_text())
-    assert meta["command"].startswith("python -m experiments.bench.rules --quick --quiet")  # a runnable command
+    assert meta["command"].startswith("python -m experiments.bench.rules --quick --quiet")  # runnable
 
 
 @pytest.mark.slow
