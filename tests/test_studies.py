@@ -98,6 +98,7 @@ def test_every_study_takes_a_rule_a_game_and_a_schedule_of_your_own(name, tmp_pa
     assert (out / "metadata.json").exists() and list(out.glob("*.csv"))
     meta = json.loads((out / "metadata.json").read_text())
     assert user_rule in meta["config"]["rules"]
+    assert meta["command"] == " ".join([f"python -m experiments {name}", *args])  # what reruns it
 
 
 @pytest.mark.parametrize("name", STUDIES)

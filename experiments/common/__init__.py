@@ -1,7 +1,8 @@
 """What every study shares, one module per concern: :mod:`~experiments.common.study` (the shell a study
-declares itself on), ``flags`` and ``cli`` (the command line), ``gamespec`` and ``rules`` (games and
-hyperparameters), ``output`` (the result folder, ``metadata.json``), ``progress``, ``tables``, ``results`` and
-``figures`` (what is reported), ``compare`` and ``leaderboard`` (the suite's paired comparisons).
+declares itself on), ``flags``, ``checks`` and ``cli`` (the command line), ``gamespec`` and ``rules`` (games
+and hyperparameters), ``output`` (the result folder, ``metadata.json``), ``progress`` (the worker pool),
+``tables``, ``results`` and ``figures`` (what is reported), ``compare`` and ``leaderboard`` (the suite's paired
+comparisons).
 
 Output conventions (each study writes to ``results/<study>/``, ``results/<study>-quick/`` with ``--quick``,
 unless ``--out`` says otherwise):
