@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,6 +162,3 @@ STUDY_DECL, main = study.declare(
         "seeds": "one run per rule from --seed: the figure shows each prompt's curve, not a band over seeds",
     },
 )
-
-if __name__ == "__main__":
-    sys.exit(cli.entry(main))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,6 +192,3 @@ def band_figure(qs, x: str, what: str, level: float):
 STUDY_DECL, main = study.declare(
     globals(), refuses={"schedules": "the ensemble runs every rule at constant step sizes"}
 )
-
-if __name__ == "__main__":
-    sys.exit(cli.entry(main))

@@ -12,7 +12,6 @@ steps. Writes ``trace.csv``, ``policies.csv``, ``summary.csv``, ``gap.png``/``ga
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -244,6 +243,3 @@ STUDY_DECL, main = study.declare(
         "jobs": "the rules run one after the other in one process (seconds each)",
     },
 )
-
-if __name__ == "__main__":
-    sys.exit(cli.entry(main))

@@ -15,7 +15,6 @@ the error names the resample); per-prompt sets. Then the update rules on ``--gam
 from __future__ import annotations
 
 import functools
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -324,12 +323,10 @@ def equilibria_figure(eq, missing, boot):
     return fig
 
 
-REFUSES = {
-    "schedules": "the rules run at constant step sizes",
-    "seeds": "one run per rule and feedback (from --seed); the uncertainty is the bootstrap's (--boot)",
-}
-STUDY_DECL = study.Study(STUDY, __doc__.splitlines()[0], Config, units, simulate, report, prepare, REFUSES)
-main = study.command(STUDY_DECL)
-
-if __name__ == "__main__":
-    sys.exit(cli.entry(main))
+STUDY_DECL, main = study.declare(
+    globals(),
+    refuses={
+        "schedules": "the rules run at constant step sizes",
+        "seeds": "one run per rule and feedback (from --seed); the uncertainty is the bootstrap's (--boot)",
+    },
+)

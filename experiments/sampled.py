@@ -12,7 +12,6 @@ Writes ``summary.csv`` (:func:`summary`), ``sppo_46_vs_41.csv`` (:func:`sppo_dif
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -327,10 +326,7 @@ def figure(df, policies):
     )
 
 
-REFUSES = {"schedules": "every rule runs at constant hyperparameters; K is the --pairs axis"}
-DOC = __doc__.splitlines()[0]
-STUDY_DECL = study.Study(STUDY, DOC, Config, units, simulate, report, prepare, REFUSES, gamespec.featured)
-main = study.command(STUDY_DECL)
-
-if __name__ == "__main__":
-    sys.exit(cli.entry(main))
+named = gamespec.featured  # the study's own games: paper, contextual
+STUDY_DECL, main = study.declare(
+    globals(), refuses={"schedules": "every rule runs at constant hyperparameters; K is the --pairs axis"}
+)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -366,13 +365,10 @@ def figure(df, x: str = "steps"):
     return results.gap_figure(d, x=x, level=LEVEL, by=by, panel="run", title=title)
 
 
-REFUSES = {
-    "comparisons": "the games are sequence games (a token table); comparison records make a tabular game",
-    "schedules": "the loss-based rules run at constant step sizes",
-}
-DESCRIPTION = __doc__.splitlines()[0]
-STUDY_DECL = study.Study(STUDY, DESCRIPTION, Config, units, simulate, report, prepare, REFUSES, named)
-main = study.command(STUDY_DECL)
-
-if __name__ == "__main__":
-    sys.exit(cli.entry(main))
+STUDY_DECL, main = study.declare(
+    globals(),
+    refuses={
+        "comparisons": "the games are sequence games (a token table); comparison records make a tabular game",
+        "schedules": "the loss-based rules run at constant step sizes",
+    },
+)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -378,6 +377,3 @@ STUDY_DECL, main = study.declare(
         "x": "the budget's unit is fixed by the feedback: oracle calls (exact, noisy) or comparisons (sampled)",
     },
 )
-
-if __name__ == "__main__":
-    sys.exit(cli.entry(main))

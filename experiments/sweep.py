@@ -9,7 +9,6 @@ compilation per ``K``) at ``eta = 0.5, tau = 0.1``. Writes ``trace.csv``, ``summ
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,6 +191,3 @@ STUDY_DECL, main = study.declare(
         "seeds": "one run per grid point, at --seed (exact feedback is deterministic)",
     },
 )
-
-if __name__ == "__main__":
-    sys.exit(cli.entry(main))

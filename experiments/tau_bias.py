@@ -13,7 +13,6 @@ that; at large ``tau`` each of COMAL's outer steps moves little, so it needs mor
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,6 +158,3 @@ STUDY_DECL, main = study.declare(
         "jobs": "the sweeps run one after the other in one process (seconds each; the table order is fixed)",
     },
 )
-
-if __name__ == "__main__":
-    sys.exit(cli.entry(main))

@@ -296,12 +296,15 @@ def declare(module: Mapping, *, refuses: Mapping[str, str] | None = None) -> tup
     """A study module's :class:`Study` and ``main(argv)``, read from the names the module defines (pass its
     ``globals()``): ``STUDY`` (the name), the first line of its docstring (the description), ``Config``,
     ``simulate``, ``report`` and, where it has them, ``units`` (default :func:`game_rule_units`), ``prepare``
-    (default :func:`experiments.common.checks.check`) and ``named``."""
+    (default :func:`experiments.common.checks.check`) and ``named``. Run as ``python -m experiments.<study>``
+    (the module is ``__main__``), it runs the study and exits."""
     parts = {"units": game_rule_units, "prepare": checks.check, "refuses": refuses or {}}
     parts |= {
         k: module[k] for k in ("Config", "units", "simulate", "report", "prepare", "named") if k in module
     }
     decl = Study(module["STUDY"], module["__doc__"].splitlines()[0], **parts)
+    if module["__name__"] == "__main__":
+        sys.exit(cli.entry(command(decl)))
     return decl, command(decl)
 
 
