@@ -62,11 +62,8 @@ def make_policy(kind: str, game):
     one too, ``ancestral=True``: the same distribution), so that they differ by their parameterization only."""
     from algorithms import policies
 
-    if kind == "transformer":
-        return policies.transformer(game, **WIDTH), _adam(1e-2)
-    if kind == "autoregressive":
-        return policies.autoregressive(game), None
-    return policies.tabular(game, ancestral=True), None
+    options = {"tabular": {"ancestral": True}, "transformer": WIDTH}.get(kind, {})
+    return policies.by_name(kind, game, **options), _adam(1e-2) if kind == "transformer" else None
 
 
 @functools.cache

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -40,89 +39,71 @@ BOOTSTRAP = 2000
 
 
 class GameEntry(NamedTuple):
-    """One game of the suite: ``build(seed, quick, dtype) -> list of games`` (one same-shape family: one
-    compiled sweep per rule and feedback), why it is in the suite, and whether ``--quick`` runs it."""
+    """One game of the suite: its name, ``spec`` (a ``--games`` item, or ``ensemble`` / ``rectangular``: see
+    :meth:`build`), why it is in the suite, and whether ``--quick`` runs it."""
 
     name: str
-    build: Callable
+    spec: str
     why: str
     quick: bool = False
     #: Its runs' budget as a share of ``--budget`` (LLMFAO: 59 actions make a sampled evaluation 59 x K duels).
     budget_scale: float = 1.0
 
-
-def _g(name, *args, **kw):
-    """A builder of one library game: ``games.<name>(*args, **kw)``, as a one-game family."""
-
-    def build(seed, quick, dtype):
+    def build(self, seed: int, quick: bool, dtype: str) -> list:
+        """Its games, one same-shape family (one compiled sweep per rule and feedback): the ``--games`` item's
+        game; ``ensemble``: 16 (``--quick`` 8) random cyclic 5x5 games drawn from --seed's SeedSequence;
+        ``rectangular``: the conformance kit's 3x4 matrix game."""
         import games
+        from algorithms import conformance
 
-        return [(getattr(games, name, None) or getattr(games.library, name))(*args, **kw, dtype=dtype)]
-
-    return build
-
-
-def _built(seed, quick, dtype, what):
-    """The suite's three games that are not one library call: the ensemble, the rectangular, the contextual."""
-    import games
-    from algorithms import conformance
-
-    if what == "rectangular":
-        return [games.matrix_game(conformance.RECTANGULAR, dtype=dtype)]
-    if what == "contextual":
-        return [games.library.contextual_cycles(seed, 4, 3, dtype=dtype)]
-    keys = cli.run_seeds(seed, 8 if quick else 16)  # == the SeedSequence draws the suite always made
-    return [games.random_preference(k, 5, "cyclic", dtype=dtype) for k in keys]
+        if self.spec == "ensemble":
+            keys = cli.run_seeds(seed, 8 if quick else 16)
+            return [games.random_preference(k, 5, "cyclic", dtype=dtype) for k in keys]
+        if self.spec == "rectangular":
+            return [games.matrix_game(conformance.RECTANGULAR, dtype=dtype)]
+        return [study.load_game(self.spec, dtype, seed).game]
 
 
 #: The suite's games, one line each (the README's suite section gives the same "why").
 GAMES: tuple[GameEntry, ...] = (
     GameEntry(
         "paper_cycle",
-        _g("comal_cycle"),
+        "comal_cycle",
         "the paper's 3x3 non-transitive game (arXiv 2410.23223): last iterates cycle",
         True,
     ),
     GameEntry(
         "condorcet5",
-        _g("condorcet_cycle", 5, 0.8),
+        "condorcet_cycle:n=5,p=0.8",
         "a 5-cycle (p = 0.8), uniform unique equilibrium: slow rotation",
     ),
     GameEntry(
-        "cyclic5_ensemble",
-        functools.partial(_built, what="ensemble"),
-        "random cyclic 5x5 games (odd n: unique interior equilibria)",
-        True,
+        "cyclic5_ensemble", "ensemble", "random cyclic 5x5 games (odd n: unique interior equilibria)", True
     ),
-    GameEntry(
-        "rectangular3x4",
-        functools.partial(_built, what="rectangular"),
-        "a 3x4 zero-sum matrix game: two players, no self-play",
-        True,
-    ),
+    GameEntry("rectangular3x4", "rectangular", "a 3x4 zero-sum matrix game: two players, no self-play", True),
     GameEntry(
         "contextual4x3",
-        functools.partial(_built, what="contextual"),
+        "contextual_cycles:prompts=4,n=3",
         "4 prompts, weights 0.6^c: rho-weighted gap, one policy per prompt",
     ),
     GameEntry(
         "near_degenerate0.1",
-        _g("near_degenerate", 0.1),
+        "near_degenerate:delta=0.1",
         "5x5, a face of equilibria at delta = 0; delta = 0.1: small singular value (0.19), slow last iterates",
     ),
     GameEntry(
         "boundary0.01",
-        _g("boundary_equilibrium", 0.01),
+        "boundary_equilibrium:eps=0.01",
         "weighted RPS, equilibrium mass 0.01 on one response: far in log space, slow for OMWU/extragradient",
     ),
     GameEntry(
         "dominated0.01",
-        _g("dominated_response", 0.01),
+        "dominated_response:margin=0.01",
         "the paper's cycle plus a response dominated by margin 0.01: non-full support, mass decays slowly",
     ),
     GameEntry(
         "llmfao_crowd",
-        _g("llmfao", "crowd", missing="tie"),
+        "llmfao:judge=crowd,missing=tie",
         "the real LLMFAO crowd comparisons of 59 models (rates game, unobserved pairs tie): real data",
         budget_scale=0.25,
     ),
@@ -151,10 +132,8 @@ def named(text: str, dtype: str, seed: int):
     """The suite's own games by name (a family's first game; the metadata's lookup); None for other names."""
     from .common.gamespec import GameSpec
 
-    if text not in BY_NAME:
-        return None
-    e = BY_NAME[text]
-    return GameSpec(e.build(seed, False, dtype)[0], e.name, {"name": e.name, "why": e.why})
+    if (e := BY_NAME.get(text)) is not None:
+        return GameSpec(e.build(seed, False, dtype)[0], e.name, {"name": e.name, "why": e.why})
 
 
 @dataclass(frozen=True)
@@ -201,8 +180,7 @@ def _entry(c: Config, item: str) -> GameEntry:
     """A ``--games`` item as a suite entry: one of :data:`GAMES`, or a game of yours (a one-game family)."""
     if item in BY_NAME:
         return BY_NAME[item]
-    gs = study.load_game(item, c.dtype, c.seed, named)
-    return GameEntry(gs.label, lambda seed, quick, dtype: [gs.game], f"--games {item}")
+    return GameEntry(study.load_game(item, c.dtype, c.seed).label, item, f"--games {item}")
 
 
 def _reads(rule, game) -> bool:
@@ -214,19 +192,16 @@ def _reads(rule, game) -> bool:
     return True
 
 
-def family_key(game) -> tuple:
-    """Games with the same key stack into one compiled sweep: shape, contexts, preference or matrix game."""
-    return (tuple(np.shape(game.A)), bool(game.contextual), bool(game.preference))
-
-
 def families(entries, seed: int, quick: bool, dtype: str) -> list[list[tuple]]:
-    """The entries' games grouped by :func:`family_key` and budget scale (order of first appearance): one list
-    of ``(entry, games)`` per compiled sweep. Same-shape games of different entries share one sweep, so the
-    number of compilations is rules x families x feedbacks, not rules x games x feedbacks."""
+    """The entries' games grouped by shape, contexts, preference or matrix game, and budget scale (order of
+    first appearance): one list of ``(entry, games)`` per compiled sweep. Same-shape games of different entries
+    share one sweep, so the number of compilations is rules x families x feedbacks, not rules x games x
+    feedbacks."""
     groups: dict[tuple, list] = {}
     for entry in entries:
-        game_list = entry.build(seed, quick, dtype)
-        groups.setdefault((*family_key(game_list[0]), entry.budget_scale), []).append((entry, game_list))
+        gl = entry.build(seed, quick, dtype)
+        key = (np.shape(gl[0].A), bool(gl[0].contextual), bool(gl[0].preference), entry.budget_scale)
+        groups.setdefault(key, []).append((entry, gl))
     return list(groups.values())
 
 

@@ -73,31 +73,18 @@ def simulate(c: Config, item: str, source: str | None) -> dict:
     gs = study.load_game(item, c.dtype, c.seed)
     if source is None:
         exact = _reg_gaps(gs.game, FINE_TAUS)
-        if not np.isfinite(exact).all():
-            failed = ", ".join(f"{t:.3g}" for t in FINE_TAUS[~np.isfinite(exact)])
+        if not (ok := np.isfinite(exact)).all():
+            failed = ", ".join(f"{t:.3g}" for t in FINE_TAUS[~ok])
             cli.note(
                 f"{gs.label}: regularized equilibrium not solved at tau = {failed}; those points skipped"
             )
-        ok = np.isfinite(exact)
+        ids = {"experiment": STUDY, "game": gs.label, "rule": "regularized_equilibrium", "tau": FINE_TAUS[ok]}
         run = dict(start_noise=0.0, seed=c.seed, step=0, oracle_calls=0.0, comparisons=0.0, finite=True)
-        frame = pd.DataFrame(
-            {"experiment": STUDY, "game": gs.label, "rule": "regularized_equilibrium", "tau": FINE_TAUS[ok]}
-            | run
-            | {"metric": "gap", "value": exact[ok]}
-        )
-        return {"trace": frame}
-    rule = study.load_rule(source)
-    fb = cli.feedback_type(c.feedback)
-    tr = algorithms.sweep(
-        rule,
-        gs.game,
-        steps=c.steps,
-        record_every=c.steps,
-        feedback=fb,
-        **({"seeds": [c.seed]} if fb.stochastic else {}),  # exact feedback: no key, no seed axis
-        **study.hparams(c, rule),
-        tau=taus(c),
-    )
+        return {"trace": pd.DataFrame(ids | run | {"metric": "gap", "value": exact[ok]})}
+    rule, fb = study.load_rule(source), cli.feedback_type(c.feedback)
+    seeds = {"seeds": [c.seed]} if fb.stochastic else {}  # exact feedback: no key, no seed axis
+    run = dict(steps=c.steps, record_every=c.steps, feedback=fb, **seeds)
+    tr = algorithms.sweep(rule, gs.game, **run, **study.hparams(c, rule), tau=taus(c))
     return {"trace": tables.tidy(tr, experiment=STUDY, game=gs.label, rule=rule.name, seed=c.seed)[0]}
 
 
@@ -118,10 +105,8 @@ def report(c: Config, t: dict, folder) -> dict:
         output.write_csv(folder / f"summary{tag}.csv", rows, header)
         exact = d[d["rule"] == "regularized_equilibrium"]
         etas = sorted({f"{e:g}" for e in runs["eta"].dropna()}) if "eta" in runs else []
-        eta = ", ".join(etas) or "—"
-        fig = figure(
-            exact["tau"], exact["value"], grid, {k: g["value"] for k, g in finals.items()}, eta, gs.label
-        )
+        eta, curves = ", ".join(etas) or "—", {k: g["value"] for k, g in finals.items()}
+        fig = figure(exact["tau"], exact["value"], grid, curves, eta, gs.label)
         output.save_figure(fig, folder / f"tau_bias{tag}.png")
         print(
             f"final last-iterate gap after {c.steps} steps (eta={eta}, {c.feedback} feedback) vs tau, {gs.label}:"

@@ -15,6 +15,8 @@ __all__ = [
     "random_preference",
     "dominated_response",
     "duplicated_response",
+    "near_degenerate",
+    "boundary_equilibrium",
     "llmfao",
     "contextual_cycles",
     "contextual_cycles_with_features",
