@@ -85,18 +85,9 @@ def simulate(c: Config, item: str, source: str) -> dict:
     import algorithms
     import games
 
-    gs, rule = _game(c, item), study.load_rule(source)
-    tr = algorithms.run(
-        rule,
-        gs.game,
-        steps=c.steps,
-        record_every=every(c),
-        key=c.seed,
-        nash=games.solve(gs.game),
-        record_policy=True,
-        feedback=cli.feedback_type(c.feedback),
-        **study.hparams(c, source),
-    )
+    gs, rule, fb = _game(c, item), study.load_rule(source), cli.feedback_type(c.feedback)
+    run = dict(steps=c.steps, record_every=every(c), key=c.seed, feedback=fb, record_policy=True)
+    tr = algorithms.run(rule, gs.game, **run, nash=games.solve(gs.game), **study.hparams(c, source))
     prompt_gap = np.asarray(tr.metrics["gap_by_context"])  # each prompt's own gap: [R+1, C]
     tr = tr._replace(metrics={k: v for k, v in tr.metrics.items() if not k.endswith("_by_context")})
     assert np.allclose(prompt_gap @ np.asarray(gs.game.weights), tr.metrics["gap"], rtol=1e-6, atol=1e-12)
@@ -128,30 +119,26 @@ def report(c: Config, t: dict, folder) -> dict:
 
 
 def prompt_figure(df, rho, x: str, game: str):
-    """One panel per rule: each prompt's gap (distinct colours) and the rho-weighted aggregate (black)."""
-    import matplotlib as mpl
-    from matplotlib.figure import Figure
-
+    """One panel per rule, each its own x-range: each prompt's gap (distinct colours) and the rho-weighted
+    aggregate (black)."""
     labels = list(dict.fromkeys(df["rule"]))
-    fig = Figure(figsize=(3.6 * len(labels), 4.6), layout="constrained")
-    axes = fig.subplots(1, len(labels), sharey=True, sharex=True, squeeze=False)[0]
-    cmap = mpl.colormaps["tab10"]
-    for ax, lab in zip(axes, labels):
+    suptitle = f"{game}: each prompt's gap and the aggregate"
+    fig, axes = figures.panel_figure(labels, width=3.6, height=3.4, suptitle=suptitle)
+    figures.label_x(axes.values(), x)
+    for lab, ax in axes.items():
         for k in range(rho.size):
             xs, ys = tables.curve(df, "prompt_gap", x, rule=lab, prompt=k)
             ax.plot(
-                xs, figures.plot_floor(ys), lw=1, color=cmap(k % 10), label=f"prompt {k} (ρ={rho[k]:.2f})"
+                xs, figures.plot_floor(ys), lw=1, color=f"C{k % 10}", label=f"prompt {k} (ρ={rho[k]:.2f})"
             )
         xs, ys = tables.curve(df, "gap", x, rule=lab)
         ax.plot(xs, figures.plot_floor(ys), "k", lw=2, label="aggregate (ρ-weighted)")
         ax.set_yscale("log")
-        ax.set_title(lab, fontsize=10)
         ax.grid(alpha=0.25)
-    axes[0].set_ylabel(f"last-iterate duality gap (zeros at {figures.PLOT_FLOOR:g})")
-    figures.label_x(axes, x)
-    handles, _ = axes[0].get_legend_handles_labels()
+    first = axes[labels[0]]
+    first.set_ylabel(f"last-iterate duality gap (zeros at {figures.PLOT_FLOOR:g})")
+    handles = first.get_legend_handles_labels()[0]
     fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
-    fig.suptitle(f"{game}: each prompt's gap and the aggregate", fontsize=11)
     return fig
 
 

@@ -44,17 +44,9 @@ def simulate(c: Config, item: str, source: str) -> dict:
     import games
 
     gs, rule = study.load_game(item, c.dtype, c.seed), study.load_rule(source)
-    trace = algorithms.run(
-        rule,
-        gs.game,
-        steps=c.steps,
-        record_every=c.record_every,
-        key=c.seed,
-        nash=_solved(games.solve, gs.game),
-        record_policy=True,
-        feedback=cli.feedback_type(c.feedback),
-        **study.hparams(c, source),
-    )
+    fb, nash = cli.feedback_type(c.feedback), _solved(games.solve, gs.game)
+    run = dict(steps=c.steps, record_every=c.record_every, key=c.seed, feedback=fb, record_policy=True)
+    trace = algorithms.run(rule, gs.game, **run, nash=nash, **study.hparams(c, source))
     m, pol = tables.tidy(trace, experiment=STUDY, game=gs.label, rule=rule.name, seed=c.seed)
     return {"trace": m, "policies": pol}
 
@@ -89,9 +81,8 @@ def report(c: Config, t: dict, folder) -> dict:
         summary, header = summarize(d, c.level)
         rows += [(gs.label, *r) for r in summary]
         reg_gap = reg_gaps[gs.label] = None if reg is None else reg.gap
-        fig = gap_figure(
-            d, x=c.x, reg_gap=reg_gap, tau=c.tau_line, dtype=c.dtype, game=gs.label, level=c.level
-        )
+        lines = dict(reg_gap=reg_gap, tau=c.tau_line, dtype=c.dtype, game=gs.label, level=c.level)
+        fig = gap_figure(d, x=c.x, **lines)
         output.save_figure(fig, folder / f"gap{tag}.png", drawn_by=figures.drawn_by(gap_figure))
         output.save_figure(fig, folder / f"gap{tag}.pdf")
         if nash is not None and game.shape == (3, 3) and not game.contextual:
@@ -103,8 +94,7 @@ def report(c: Config, t: dict, folder) -> dict:
         print(f"{gs.label}, {c.steps} steps, {c.dtype}, {c.feedback} feedback{tail}")
         print(tables.table(summary, header))
         if game.preference and not game.contextual:
-            print()
-            print(win_rate_table(pol, game))
+            print(f"\n{win_rate_table(pol, game)}")
     study.write_summary(folder, rows, header, len(study.game_items(c)))
     finite = {k: bool(g["finite"].all()) for k, g in df.groupby("rule", sort=False)}
     return {"finite": finite, "regularized_gap": reg_gaps}  # per game label, at --tau-line
@@ -189,7 +179,7 @@ def simplex_figure(d, pol, nash, reg, *, level: float = 1e-6, ncols: int = 6):
     axes = fig.subplots(nrows, ncols, squeeze=False)
     cmap = mpl.colormaps["viridis"]
     corners = np.vstack([np.eye(3), np.eye(3)[:1]])
-    nx, ny = _tri(nash.x)
+    marks = [_tri(nash.x)] + ([_tri(reg.x)] if reg is not None else [])  # zoomed to, with the trajectory
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     for ax, grp in zip(axes.ravel(), panels):
@@ -199,18 +189,13 @@ def simplex_figure(d, pol, nash, reg, *, level: float = 1e-6, ncols: int = 6):
         ax.add_collection(LineCollection(seg, cmap=cmap, array=np.linspace(0, 1, len(seg)), lw=1.1))
         ax.plot(px[0], py[0], "o", ms=7, mfc="none", mec="black", mew=1.2)
         ax.plot(px[-1], py[-1], "o", ms=9, color="tab:red", mec="black", mew=0.6, zorder=4)
-        ax.plot(nx, ny, "*", ms=11, color="black", mec="white", mew=0.6, zorder=5)
+        ax.plot(*marks[0], "*", ms=11, color="black", mec="white", mew=0.6, zorder=5)
         if reg is not None:
-            ax.plot(*_tri(reg.x), "kx", ms=8, zorder=4)
-        marks = [(nx, ny)] + ([_tri(reg.x)] if reg is not None else [])
+            ax.plot(*marks[1], "kx", ms=8, zorder=4)
         xs, ys = np.append(px, [m[0] for m in marks]), np.append(py, [m[1] for m in marks])
         half = max(xs.max() - xs.min(), ys.max() - ys.min(), 0.01) / 2 * 1.15
         cx, cy = (xs.max() + xs.min()) / 2, (ys.max() + ys.min()) / 2
-        ax.set_xlim(cx - half, cx + half)
-        ax.set_ylim(cy - half, cy + half)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(xlim=(cx - half, cx + half), ylim=(cy - half, cy + half), aspect="equal", xticks=[], yticks=[])
         ax.set_title(" = ".join(grp), fontsize=9)
         text = f"window {2 * half:.2g}\n{kind[grp[0]].split(' (')[0]}"
         ax.text(0.02, 0.02, text, transform=ax.transAxes, fontsize=6.5, va="bottom", color="0.3")
@@ -218,20 +203,15 @@ def simplex_figure(d, pol, nash, reg, *, level: float = 1e-6, ncols: int = 6):
         dict(marker="o", ms=7, mfc="none", mec="black", label="start"),
         dict(marker="o", ms=8, color="tab:red", mec="black", label="end"),
         dict(marker="*", ms=11, color="black", mec="white", label="Nash policy"),
-    ] + (
-        [dict(marker="x", ms=8, color="black", label=f"regularized eq. (τ={reg.tau:g})")]
-        if reg is not None
-        else []
-    )
+    ]
+    if reg is not None:
+        keys.append(dict(marker="x", ms=8, color="black", label=f"regularized eq. (τ={reg.tau:g})"))
     handles = [mpl.lines.Line2D([], [], ls="none", **k) for k in keys]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles) + 1, fontsize=8, frameon=False)
     sm = mpl.cm.ScalarMappable(cmap=cmap, norm=mpl.colors.Normalize(0, 1))
     fig.colorbar(sm, ax=axes, shrink=0.5, label="fraction of the run", pad=0.01)
-    fig.suptitle(
-        "row-policy trajectories on the probability simplex, each panel zoomed to its trajectory "
-        "(corners: actions 0, 1, 2 at lower left, lower right, top)",
-        fontsize=10,
-    )
+    title = "row-policy trajectories on the probability simplex, each panel zoomed to its trajectory "
+    fig.suptitle(title + "(corners: actions 0, 1, 2 at lower left, lower right, top)", fontsize=10)
     return fig
 
 
