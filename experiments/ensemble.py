@@ -86,19 +86,11 @@ def _ensemble(c: Config, item: str):
 def simulate(c: Config, item: str, source: str) -> dict:
     import algorithms
 
-    rule = study.load_rule(source)
-    draws, eqs, seeds, where = _ensemble(c, item)
-    fb = cli.feedback_type(c.feedback)
-    tr = algorithms.sweep(
-        rule,
-        draws,
-        steps=c.steps,
-        record_every=c.record_every,
-        nash=eqs,
-        seeds=seeds,
-        feedback=fb,
-        **study.hparams(c, rule),
+    rule, (draws, eqs, seeds, where) = study.load_rule(source), _ensemble(c, item)
+    run = dict(
+        steps=c.steps, record_every=c.record_every, seeds=seeds, feedback=cli.feedback_type(c.feedback)
     )
+    tr = algorithms.sweep(rule, draws, **run, nash=eqs, **study.hparams(c, rule))
     df, _ = tables.tidy(tr, experiment=STUDY, rule=rule.name, **where)
     return {"trace": _reduce(df, c.steps, f"{_label(c, item)} x{c.seeds}")}
 
@@ -124,17 +116,12 @@ def report(c: Config, t: dict, folder) -> dict:
         print(f"{what}, {c.steps} steps:")
         print(tables.table(summary, header))
         rows += [(label, *r) for r in summary]
+        kind = "one draw per game" if random else "random starts"
         drawn = {"name": item.partition(":")[0], "spec": item, "keys": "numpy SeedSequence(--seed)"}
         gmeta = drawn if random else study.load_game(item, c.dtype, c.seed).meta
-        meta.append(
-            {**gmeta, "ensemble": "one draw per game" if random else "random starts", "size": c.seeds}
-        )
+        meta.append({**gmeta, "ensemble": kind, "size": c.seeds})
     study.write_summary(folder, rows, header, len(items))
-    one = len(items) == 1
-    return {
-        "rules": [{"name": study.load_rule(s).name, "source": s} for s in c.rules],
-        "game": meta[0] if one else meta,
-    }
+    return {"game": meta[0] if len(items) == 1 else meta}  # rules: the shell's
 
 
 def _reduce(df, steps: int, label: str):

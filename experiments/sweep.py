@@ -128,11 +128,8 @@ def report(c: Config, t: dict, folder) -> dict:
             print("\nCOMAL (INPO inner, eta=0.5, tau=0.1) by inner steps K:")
             print(tables.table(k_rows, ("rule", "final gap", f"{unit} to {lv}")))
     study.write_summary(folder, rows, header, len(study.game_items(c)))
-    return {
-        "rules": [*labels, *k_labels],
-        "grid": {"eta": etas.tolist(), "tau": taus.tolist()},
-        "K_runs": K_POINT,
-    }
+    grid = {"eta": etas.tolist(), "tau": taus.tolist()}
+    return {"rules": [*labels, *k_labels], "grid": grid, "K_runs": K_POINT}
 
 
 def heatmaps(results, etas, taus, steps, level, game):
@@ -150,20 +147,17 @@ def heatmaps(results, etas, taus, steps, level, game):
     step_cmap.set_bad("0.82")  # never reached: light grey, named in the legend
     logs = {label: np.log10(figures.plot_floor(final)) for label, (final, _) in results.items()}
     vmin = max(-17.0, np.floor(min(v.min() for v in logs.values())))  # the colours span the data
+    cell = dict(ha="center", va="center", fontsize=6)
     for c, (label, (final, first)) in enumerate(results.items()):
         im = axes[0, c].imshow(logs[label], origin="lower", cmap=gap_cmap, vmin=vmin, vmax=0, aspect="auto")
         for (i, j), v in np.ndenumerate(final):
             dark = (logs[label][i, j] - vmin) / (0 - vmin) < 0.5
-            axes[0, c].text(
-                j, i, f"{v:.0e}", ha="center", va="center", fontsize=6, color="white" if dark else "black"
-            )
+            axes[0, c].text(j, i, f"{v:.0e}", color="white" if dark else "black", **cell)
         axes[0, c].set_title(label, fontsize=10)
-        im2 = axes[1, c].imshow(
-            np.ma.masked_invalid(first), origin="lower", cmap=step_cmap, vmin=0, vmax=steps, aspect="auto"
-        )
-        for (i, j), v in np.ndenumerate(first):
-            if np.isnan(v):
-                axes[1, c].text(j, i, "never", ha="center", va="center", fontsize=6, color="0.35")
+        never = np.ma.masked_invalid(first)
+        im2 = axes[1, c].imshow(never, origin="lower", cmap=step_cmap, vmin=0, vmax=steps, aspect="auto")
+        for i, j in np.argwhere(np.isnan(first)):
+            axes[1, c].text(j, i, "never", color="0.35", **cell)
         for ax in axes[:, c]:
             ax.set_xticks(range(len(taus)), [f"{t:.2g}" for t in taus], rotation=45, ha="right", fontsize=7)
             ax.set_yticks(range(len(etas)), [f"{e:.2g}" for e in etas], fontsize=7)
@@ -172,14 +166,8 @@ def heatmaps(results, etas, taus, steps, level, game):
     axes[1, 0].set_ylabel(f"η (step size)\n\nsteps to gap ≤ {level:g}", fontsize=9)
     fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.9, label="log10 final gap (exact zeros at -17)")
     fig.colorbar(im2, ax=axes[1, :].tolist(), shrink=0.9, label=f"first step with gap ≤ {level:g} to the end")
-    fig.legend(
-        handles=[
-            Patch(facecolor="0.82", edgecolor="0.5", label=f"never reached {level:g} within {steps} steps")
-        ],
-        loc="outside lower center",
-        fontsize=8,
-        frameon=False,
-    )
+    grey = Patch(facecolor="0.82", edgecolor="0.5", label=f"never reached {level:g} within {steps} steps")
+    fig.legend(handles=[grey], loc="outside lower center", fontsize=8, frameon=False)
     fig.suptitle(f"{game}: final last-iterate gap and steps to {level:g} over the η × τ grid", fontsize=11)
     return fig
 
