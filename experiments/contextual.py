@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, output, study, tables
+from .common import cli, figures, output, results, study, tables
 
 STUDY = "contextual"
 
@@ -98,9 +98,9 @@ def simulate(c: Config, item: str, source: str) -> dict:
 
 
 def report(c: Config, t: dict, folder) -> dict:
-    items, meta = study.game_items(c), {}
-    for item in items:
-        gs = _game(c, item)
+    meta = {}
+    for item, _, tag in study.each_game(c, named):
+        gs = _game(c, item)  # a single game as one prompt
         rho, df = np.asarray(gs.game.weights), t["trace"][t["trace"]["game"] == gs.label]
         last = df[df["step"] == c.steps]
         summary = []
@@ -109,9 +109,9 @@ def report(c: Config, t: dict, folder) -> dict:
             agg = d.loc[d["metric"] == "gap", "value"].iloc[0]
             summary.append((rule, f"{agg:.3e}", *[f"{v:.2e}" for v in per_prompt]))
         header = ("rule", "aggregate gap", *[f"prompt {k} (rho={rho[k]:.2f})" for k in range(rho.size)])
-        tag = "" if len(items) == 1 else f"-{gs.label}"
         output.write_csv(folder / f"summary{tag}.csv", summary, header)
-        output.save_figure(prompt_figure(df, rho, c.x, gs.label), folder / f"contextual{tag}.png")
+        fig, stamp = prompt_figure(df, rho, c.x, gs.label), figures.drawn_by(prompt_figure)
+        output.save_figure(fig, folder / f"contextual{tag}.png", drawn_by=stamp)
         print(f"{gs.label}: {rho.size} prompts, rho = {np.round(rho, 3).tolist()}, {c.steps} steps")
         print(tables.table(summary, header))
         meta[gs.label] = {**gs.meta, "weights": rho.tolist()}
@@ -119,27 +119,15 @@ def report(c: Config, t: dict, folder) -> dict:
 
 
 def prompt_figure(df, rho, x: str, game: str):
-    """One panel per rule, each its own x-range: each prompt's gap (distinct colours) and the rho-weighted
-    aggregate (black)."""
-    labels = list(dict.fromkeys(df["rule"]))
-    suptitle = f"{game}: each prompt's gap and the aggregate"
-    fig, axes = figures.panel_figure(labels, width=3.6, height=3.4, suptitle=suptitle)
-    figures.label_x(axes.values(), x)
-    for lab, ax in axes.items():
-        for k in range(rho.size):
-            xs, ys = tables.curve(df, "prompt_gap", x, rule=lab, prompt=k)
-            ax.plot(
-                xs, figures.plot_floor(ys), lw=1, color=f"C{k % 10}", label=f"prompt {k} (ρ={rho[k]:.2f})"
-            )
-        xs, ys = tables.curve(df, "gap", x, rule=lab)
-        ax.plot(xs, figures.plot_floor(ys), "k", lw=2, label="aggregate (ρ-weighted)")
-        ax.set_yscale("log")
-        ax.grid(alpha=0.25)
-    first = axes[labels[0]]
-    first.set_ylabel(f"last-iterate duality gap (zeros at {figures.PLOT_FLOOR:g})")
-    handles = first.get_legend_handles_labels()[0]
-    fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
-    return fig
+    """:func:`experiments.common.results.gap_figure` with one panel per rule: each prompt's gap and the
+    rho-weighted aggregate."""
+    d = df[df["metric"].isin(["gap", "prompt_gap"])]
+    names = {k: f"prompt {k} (ρ={w:.2f})" for k, w in enumerate(rho)}
+    d = d.assign(curve=d["prompt"].map(names).fillna("aggregate (ρ-weighted)"), metric="gap")
+    title = f"{game}: each prompt's gap and the aggregate"
+    return results.gap_figure(
+        d, x="step" if x == "steps" else x, by=("rule", "curve"), panel="rule", title=title
+    )
 
 
 STUDY_DECL, main = study.declare(
