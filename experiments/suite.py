@@ -224,21 +224,14 @@ def simulate(c: Config, source: str, family: int) -> dict:
     game = members[0][1][0]
     steps = max(1, round(members[0][0].budget_scale * c.budget / every(c))) * every(c)
     metrics = ("gap", "win_rate") if game.preference else ("gap",)
+    seeds = cli.run_seeds(c.seed, c.seeds)  # as every study: two --seed values share no run
     frames = []
     for fb in FEEDBACKS if _reads(rule, game) else ():
         feedback = cli.feedback_type(fb.spec)
         if rule.exact_only and feedback.stochastic:
             continue
-        tr = algorithms.sweep(
-            rule,
-            [g for _, gl in members for g in gl],
-            steps=steps,
-            record_every=every(c),
-            seeds=cli.run_seeds(c.seed, c.seeds),  # as every study: two --seed values share no run
-            feedback=feedback,
-            metrics=metrics,
-            **study.hparams(c, source),
-        )
+        run = dict(steps=steps, record_every=every(c), seeds=seeds, feedback=feedback, metrics=metrics)
+        tr = algorithms.sweep(rule, [g for _, gl in members for g in gl], **run, **study.hparams(c, source))
         frames.append(_read_runs(rule.name, [(e.name, len(gl)) for e, gl in members], fb, tr, game, steps))
     return {"runs": pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()}
 
@@ -255,12 +248,12 @@ def report(c: Config, t: dict, folder) -> dict:
     names = [study.load_rule(r).name for r in c.rules]
     pairs = compare.compare(df, names, seed=c.seed)
     output.write_frame(folder / "pairs.csv", pairs)
-    ranks = [b.assign(scope=t) for t, b in rankings(pairs, names).items()]
-    output.write_frame(folder / "ranking.csv", pd.concat(ranks, ignore_index=True))
+    ranks = rankings(pairs, names)
+    output.write_frame(folder / "ranking.csv", pd.concat([b.assign(scope=s) for s, b in ranks.items()]))
     yours = [study.load_rule(r).name for r in c.rules if ":" in r]
     board = leaderboard(cells, pairs, names, focus=yours[0] if yours else None)
     output.atomic_write(folder / "leaderboard.md", board + "\n")
-    ranked = [r for row in rankings(pairs, names)["all columns"].rules for r in row.split(" = ")] or names
+    ranked = [r for row in ranks["all columns"].rules for r in row.split(" = ")] or names
     save_png(heatmap(cells, ranked), folder / "heatmap.png")
     save_png(improvement_figure(pairs, ranked), folder / "improvement.png")
     print(board)
