@@ -179,7 +179,7 @@ def simplex_figure(d, pol, nash, reg, *, level: float = 1e-6, ncols: int = 6):
     axes = fig.subplots(nrows, ncols, squeeze=False)
     cmap = mpl.colormaps["viridis"]
     corners = np.vstack([np.eye(3), np.eye(3)[:1]])
-    marks = [_tri(nash.x)] + ([_tri(reg.x)] if reg is not None else [])  # zoomed to, with the trajectory
+    nx, ny = _tri(nash.x)
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     for ax, grp in zip(axes.ravel(), panels):
@@ -189,13 +189,18 @@ def simplex_figure(d, pol, nash, reg, *, level: float = 1e-6, ncols: int = 6):
         ax.add_collection(LineCollection(seg, cmap=cmap, array=np.linspace(0, 1, len(seg)), lw=1.1))
         ax.plot(px[0], py[0], "o", ms=7, mfc="none", mec="black", mew=1.2)
         ax.plot(px[-1], py[-1], "o", ms=9, color="tab:red", mec="black", mew=0.6, zorder=4)
-        ax.plot(*marks[0], "*", ms=11, color="black", mec="white", mew=0.6, zorder=5)
+        ax.plot(nx, ny, "*", ms=11, color="black", mec="white", mew=0.6, zorder=5)
         if reg is not None:
-            ax.plot(*marks[1], "kx", ms=8, zorder=4)
+            ax.plot(*_tri(reg.x), "kx", ms=8, zorder=4)
+        marks = [(nx, ny)] + ([_tri(reg.x)] if reg is not None else [])
         xs, ys = np.append(px, [m[0] for m in marks]), np.append(py, [m[1] for m in marks])
         half = max(xs.max() - xs.min(), ys.max() - ys.min(), 0.01) / 2 * 1.15
         cx, cy = (xs.max() + xs.min()) / 2, (ys.max() + ys.min()) / 2
-        ax.set(xlim=(cx - half, cx + half), ylim=(cy - half, cy + half), aspect="equal", xticks=[], yticks=[])
+        ax.set_xlim(cx - half, cx + half)
+        ax.set_ylim(cy - half, cy + half)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
         ax.set_title(" = ".join(grp), fontsize=9)
         text = f"window {2 * half:.2g}\n{kind[grp[0]].split(' (')[0]}"
         ax.text(0.02, 0.02, text, transform=ax.transAxes, fontsize=6.5, va="bottom", color="0.3")
@@ -203,15 +208,20 @@ def simplex_figure(d, pol, nash, reg, *, level: float = 1e-6, ncols: int = 6):
         dict(marker="o", ms=7, mfc="none", mec="black", label="start"),
         dict(marker="o", ms=8, color="tab:red", mec="black", label="end"),
         dict(marker="*", ms=11, color="black", mec="white", label="Nash policy"),
-    ]
-    if reg is not None:
-        keys.append(dict(marker="x", ms=8, color="black", label=f"regularized eq. (τ={reg.tau:g})"))
+    ] + (
+        [dict(marker="x", ms=8, color="black", label=f"regularized eq. (τ={reg.tau:g})")]
+        if reg is not None
+        else []
+    )
     handles = [mpl.lines.Line2D([], [], ls="none", **k) for k in keys]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles) + 1, fontsize=8, frameon=False)
     sm = mpl.cm.ScalarMappable(cmap=cmap, norm=mpl.colors.Normalize(0, 1))
     fig.colorbar(sm, ax=axes, shrink=0.5, label="fraction of the run", pad=0.01)
-    title = "row-policy trajectories on the probability simplex, each panel zoomed to its trajectory "
-    fig.suptitle(title + "(corners: actions 0, 1, 2 at lower left, lower right, top)", fontsize=10)
+    fig.suptitle(
+        "row-policy trajectories on the probability simplex, each panel zoomed to its trajectory "
+        "(corners: actions 0, 1, 2 at lower left, lower right, top)",
+        fontsize=10,
+    )
     return fig
 
 
