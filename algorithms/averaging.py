@@ -22,7 +22,6 @@ class AveragedState(NamedTuple):
     count: jax.Array  # iterates averaged so far
 
 
-@functools.cache
 def averaged(inner: base.UpdateRule) -> base.UpdateRule:
     """Wrap ``inner`` so that ``policy`` is the running average of its policies.
 
@@ -34,6 +33,11 @@ def averaged(inner: base.UpdateRule) -> base.UpdateRule:
     if not isinstance(inner, base.UpdateRule):
         hint = " (call the factory: algorithms.mwu())" if callable(inner) else ""
         raise TypeError(f"averaged: expected an UpdateRule{hint}, got {inner!r}")
+    return _averaged(inner)  # checked before the cache: an unhashable value would fail inside it
+
+
+@functools.cache
+def _averaged(inner: base.UpdateRule) -> base.UpdateRule:
 
     def init(state, game, hp):
         del hp  # no hyperparameters of its own

@@ -628,8 +628,20 @@ def make_rule(
     (:func:`check_hparams`, in the game's dtype), draws the start (:func:`initial_policy`), casts the
     hyperparameters to the game's dtype and calls ``init_state``.
     """
-    if accepts not in ("any", "preference"):
-        raise ValueError(f"{name}: accepts must be 'any' or 'preference', got {accepts!r}")
+    _check_declarations(
+        name,
+        dict(
+            policy=policy,
+            accepts=accepts,
+            self_play_only=self_play_only,
+            exact_only=exact_only,
+            reset=reset,
+            check=check,
+            own_comparisons=own_comparisons,
+            working_bytes=working_bytes,
+            with_hparams=with_hparams,
+        ),
+    )
     if START_NOISE in hparams:
         raise ValueError(
             f"{name}: '{START_NOISE}' is the start perturbation every rule has; pick another name"
@@ -687,6 +699,33 @@ def make_rule(
 THROUGH_INNER = ("policy", "tau", "reference", "with_reference", "reset", "rounds")
 #: Declarations about the game and the feedback a wrapper copies from its inner rule unless overridden.
 COPIED = ("accepts", "self_play_only", "exact_only", "check", "own_comparisons", "working_bytes")
+
+
+#: The declarations that are functions of the state (``policy`` must be one; the others may be ``None``).
+FUNCTIONS = (
+    "policy",
+    "tau",
+    "reference",
+    "with_reference",
+    "reset",
+    "check",
+    "working_bytes",
+    "with_hparams",
+    "rounds",
+)
+
+
+def _check_declarations(who: str, values: Mapping[str, Any]) -> None:
+    """Declarations given to :func:`make_rule` or :func:`wrap`: functions callable, flags bools, ``accepts``
+    ``"any"`` or ``"preference"``; a ``TypeError``/``ValueError`` naming the value otherwise."""
+    for field, value in values.items():
+        if field in FUNCTIONS and not (callable(value) or (value is None and field != "policy")):
+            none = "" if field == "policy" else " or None"
+            raise TypeError(f"{who}: {field} must be a function of the state{none}, got {value!r}")
+        if field in ("self_play_only", "exact_only", "own_comparisons") and not isinstance(value, bool):
+            raise TypeError(f"{who}: {field} must be True or False, got {value!r}")
+        if field == "accepts" and value not in ("any", "preference"):
+            raise ValueError(f"{who}: accepts must be 'any' or 'preference', got {value!r}")
 
 
 def _through_inner(inner: UpdateRule, field: str):
@@ -783,6 +822,7 @@ def wrap(
             f"wrap ({name}): {', '.join(unknown)} is no declaration of an UpdateRule; valid: "
             f"{', '.join(sorted(fields))}"
         )
+    _check_declarations(f"wrap ({name})", overrides)
     inner_names = {h.name for h in inner.hparams}
     declared = tuple(h for h in own if h.name not in inner_names)
     mine = {h.name for h in declared}
@@ -794,7 +834,15 @@ def wrap(
         state = inner.init(game, key, ref=ref, start=start, self_play=self_play, **hp)
         check_hparams(rule, given, joint=False, dtype=game.dtype)
         values = {h.name: jnp.asarray(given.get(h.name, h.default), game.dtype) for h in own}
-        return init(state, game, values)
+        out = init(state, game, values)
+        fields = getattr(out, "_fields", ())
+        if type(out) is type(state) or "inner" not in fields or (mine and "hp" not in fields):
+            raise TypeError(
+                f"wrap ({name}): init must return the wrapper's state, a NamedTuple with a field 'inner' (the "
+                f"inner rule's state){' and a field hp' if mine else ''}, got {type(out).__name__}"
+                + (" (the inner rule's state itself)" if type(out) is type(state) else "")
+            )
+        return out
 
     def with_hparams(s, values):
         ours = {n: v for n, v in values.items() if n in mine}

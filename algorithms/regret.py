@@ -90,8 +90,14 @@ def _make_step(plus: bool, predictive: bool, alternating: bool):
 
 
 def _rm_rule(name: str, plus: bool, predictive: bool, alternating) -> base.UpdateRule:
+    # checked before the cache: an unhashable value would fail inside it, and 1 would hit True's entry
     if not isinstance(alternating, bool):
         raise TypeError(f"{name}: alternating must be True or False, got {alternating!r}")
+    return _rm_cached(name, plus, predictive, alternating)
+
+
+@functools.cache
+def _rm_cached(name: str, plus: bool, predictive: bool, alternating: bool) -> base.UpdateRule:
     return base.make_rule(
         f"alternating_{name}" if alternating else name,
         _rm_init,
@@ -101,7 +107,6 @@ def _rm_rule(name: str, plus: bool, predictive: bool, alternating) -> base.Updat
     )
 
 
-@functools.cache
 def regret_matching(alternating: bool = False) -> base.UpdateRule:
     """Regret matching (Hart & Mas-Colell, Econometrica 2000):
 
@@ -119,7 +124,6 @@ def regret_matching(alternating: bool = False) -> base.UpdateRule:
     return _rm_rule("regret_matching", False, False, alternating)
 
 
-@functools.cache
 def rm_plus(alternating: bool = False) -> base.UpdateRule:
     """Regret matching+ (Tammelin, arXiv 1407.5042; Tammelin et al., IJCAI 2015): the cumulative regret is
     thresholded at 0 after every update,
@@ -131,7 +135,6 @@ def rm_plus(alternating: bool = False) -> base.UpdateRule:
     return _rm_rule("rm_plus", True, False, alternating)
 
 
-@functools.cache
 def predictive_rm_plus(alternating: bool = False) -> base.UpdateRule:
     """Predictive regret matching+ (Farina, Kroer, Sandholm, AAAI 2021, arXiv 2007.14358), the prediction of the
     next regret being the last one:

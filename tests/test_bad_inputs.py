@@ -342,7 +342,52 @@ ERRORS = [
         ValueError,
         r"d must be >= 1, got 0",
     ),
+    # rule factories and wrappers: checked before the factory's cache, and at pre-flight
+    (
+        "predictive_rm_plus alternating=[True]",
+        lambda: algorithms.predictive_rm_plus(alternating=[True]),
+        TypeError,
+        r"alternating must be True or False, got \[True\]",
+    ),
+    ("rm_plus alternating=1", lambda: algorithms.rm_plus(1), TypeError, r"alternating.*got 1$"),
+    (
+        "averaged a list",
+        lambda: algorithms.averaged([_mwu()]),
+        TypeError,
+        r"averaged: .*\[UpdateRule\(mwu\)\]",
+    ),
+    ("wrap policy='x'", lambda: _wrapped(policy="x"), TypeError, r"policy must be a function.*'x'"),
+    (
+        "wrap tau=1.0",
+        lambda: _wrapped(tau=1.0),
+        TypeError,
+        r"tau must be a function of the state or None.*1\.0",
+    ),
+    ("wrap accepts='all'", lambda: _wrapped(accepts="all"), ValueError, r"accepts.*'all'"),
+    (
+        "make_rule policy=3",
+        lambda: algorithms.base.make_rule("r", None, None, hparams={}, policy=3),
+        TypeError,
+        r"r: policy must be a function.*3",
+    ),
+    (
+        "wrap init returning the inner state, at pre-flight",
+        lambda: algorithms.check(_wrapped(init=lambda s, game, hp: s), _G(), steps=2),
+        TypeError,
+        r"wrap \(w\(inpo\)\): init must return the wrapper's state.*got RegState \(the inner rule's state itself\)",
+    ),
 ]
+
+
+def _wrapped(init=None, **overrides):
+    inner = algorithms.inpo()
+    return algorithms.base.wrap(
+        inner,
+        name="w(inpo)",
+        init=init or (lambda s, game, hp: algorithms.averaging.AveragedState(s, None, None)),
+        step=lambda s, oracle: s._replace(inner=inner.step(s.inner, oracle)),
+        **overrides,
+    )
 
 
 @pytest.mark.parametrize("thunk, kind, pattern", [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS])
