@@ -262,6 +262,10 @@ class UpdateRule(NamedTuple):
             (:mod:`algorithms.schedules`) before each step. ``None``: the rule takes no schedules.
         rounds: for wrappers with an outer loop, ``rounds(state)``, the outer rounds completed: the count of
             the hyperparameters declared with ``counts="rounds"``.
+        verify: optional ``verify(state)``, a check of the final state on the host after ``run`` or ``sweep``
+            (a sweep's state carries its batch axes), raising when the run cannot be trusted (e.g.
+            :class:`games.solvers.SolverError` for an inner solve short of its tolerance): what a jitted step
+            cannot raise.
     """
 
     name: str
@@ -281,6 +285,7 @@ class UpdateRule(NamedTuple):
     working_bytes: Callable[[Any], int] | None = None
     with_hparams: Callable[[Any, dict], Any] | None = None
     rounds: Callable[[Any], jax.Array] | None = None
+    verify: Callable[[Any], None] | None = None
 
     @property
     def regularized(self) -> bool:
@@ -609,6 +614,7 @@ def make_rule(
     stable: Mapping[str, StepBound] | None = None,
     working_bytes: Callable[[Any], int] | None = None,
     with_hparams: Callable[[Any, dict], Any] = replace_fields,
+    verify: Callable[[Any], None] | None = None,
 ) -> UpdateRule:
     """Build an :class:`UpdateRule` from ``init_state(game, logits, ref, key, **hparams) -> state`` and ``step``.
 
@@ -640,6 +646,7 @@ def make_rule(
             own_comparisons=own_comparisons,
             working_bytes=working_bytes,
             with_hparams=with_hparams,
+            verify=verify,
         ),
     )
     if START_NOISE in hparams:
@@ -686,6 +693,7 @@ def make_rule(
         own_comparisons=own_comparisons,
         working_bytes=working_bytes,
         with_hparams=with_hparams,
+        verify=verify,
     )
     return rule
 
@@ -696,7 +704,7 @@ def make_rule(
 
 #: Declarations a wrapper reads from its inner rule's state, ``state.inner`` (``with_reference`` and ``reset``
 #: write it back): inherited unless overridden.
-THROUGH_INNER = ("policy", "tau", "reference", "with_reference", "reset", "rounds")
+THROUGH_INNER = ("policy", "tau", "reference", "with_reference", "reset", "rounds", "verify")
 #: Declarations about the game and the feedback a wrapper copies from its inner rule unless overridden.
 COPIED = ("accepts", "self_play_only", "exact_only", "check", "own_comparisons", "working_bytes")
 
@@ -712,6 +720,7 @@ FUNCTIONS = (
     "working_bytes",
     "with_hparams",
     "rounds",
+    "verify",
 )
 
 
@@ -769,8 +778,8 @@ def wrap(
         overrides: any other :class:`UpdateRule` field, as the wrapper's own value (a function of the
             wrapper's state for ``policy``, ``tau``, ...; ``None`` drops a declaration).
 
-    Inherited unless overridden: ``policy``, ``tau``, ``reference``, ``with_reference``, ``reset`` and
-    ``rounds`` through ``state.inner`` (``THROUGH_INNER``); ``accepts``, ``self_play_only``,
+    Inherited unless overridden: ``policy``, ``tau``, ``reference``, ``with_reference``, ``reset``,
+    ``rounds`` and ``verify`` through ``state.inner`` (``THROUGH_INNER``); ``accepts``, ``self_play_only``,
     ``exact_only``, ``check``, ``own_comparisons`` and ``working_bytes`` as declared by ``inner``
     (``COPIED``); ``with_hparams`` writes the wrapper's own names into ``state.hp`` and passes the others
     to ``inner.with_hparams`` (``None``, no schedules, when the inner rule takes none). The wrapper's

@@ -31,7 +31,7 @@ import numpy as np
 
 from games import metrics as M
 from games.core import check_int
-from games.solvers import regularized_solve
+from games.solvers import SolverError, regularized_solve, regularized_tol
 
 from . import base
 from .base import Profile, tree_map
@@ -53,6 +53,7 @@ class ProxState(NamedTuple):
     ref: Profile
     tau: jax.Array
     residual: jax.Array  # fixed-point residual of the last inner solve
+    worst: jax.Array  # the largest residual of any solve so far (checked after the run)
 
 
 def _check_inner(inner, who: str) -> None:
@@ -320,7 +321,9 @@ def regularized_exact(max_iter: int = 100_000) -> base.UpdateRule:
     reference where it is (so a second step lands on the same point). :func:`comal_exact` is COMAL around it.
 
     The solve is :func:`games.solvers.regularized_solve` (jitted mirror-prox to a fixed-point residual of
-    ~1e-13, at most ``max_iter`` iterations, then Newton); ``state.residual`` records the last residual. It
+    ~1e-13, at most ``max_iter`` iterations, then Newton); ``state.residual`` records the last residual and
+    ``state.worst`` the largest of the run, which must reach :func:`games.solvers.regularized_tol` (1e-12 in
+    float64): after ``run`` or ``sweep``, a :class:`games.solvers.SolverError` names the shortfall. It
     reads the whole game (``exact_only``) and counts its solve as oracle calls: 2 per mirror-prox iteration
     (both players' gradients at the half step and at the step) plus 1 per Newton step; the periodic residual
     checks are not counted. Hyperparameters: ``tau`` (0.1).
@@ -358,7 +361,8 @@ def _regularized_exact(max_iter: int) -> base.UpdateRule:
 
     def init_state(game, logits, ref, key, tau):
         del game, key
-        return ProxState(logits, ref, tau, jnp.zeros((), logits.x.dtype))
+        zero = jnp.zeros((), logits.x.dtype)
+        return ProxState(logits, ref, tau, zero, zero)
 
     def step(s, oracle):
         rx, ry = s.ref.pair()
@@ -367,7 +371,16 @@ def _regularized_exact(max_iter: int) -> base.UpdateRule:
         )
         oracle.count(2 * iterations + _NEWTON_STEPS)
         logits = Profile(lx) if s.logits.self_play else Profile(lx, ly)
-        return ProxState(logits, s.ref, s.tau, res.astype(s.residual.dtype))
+        res = res.astype(s.residual.dtype)
+        return ProxState(logits, s.ref, s.tau, res, jnp.maximum(s.worst, res))
+
+    def verify(s):
+        worst, tol = np.max(np.asarray(s.worst)), regularized_tol(s.worst.dtype)
+        if not worst <= tol:  # NaN included
+            raise SolverError(
+                f"regularized_exact(max_iter={max_iter}): an exact solve reached residual {worst:.3e} > tol "
+                f"{tol:.0e}; raise max_iter, or tau (the solve is slower for small tau)"
+            )
 
     return base.make_rule(
         "regularized_exact",
@@ -376,4 +389,5 @@ def _regularized_exact(max_iter: int) -> base.UpdateRule:
         hparams={"tau": (0.1, "(0, inf)")},
         regularized=True,
         exact_only=True,
+        verify=verify,
     )

@@ -179,6 +179,10 @@ def run(
         return prev + int(np.argmin(finite))
 
     _warn_nonfinite(trace, f"{rule.name}: ", exact_step)
+    if (
+        rule.verify is not None
+    ):  # what the jitted steps could not raise (an inner solve short of its tolerance)
+        rule.verify(trace.state)
     return trace
 
 
@@ -514,4 +518,6 @@ def sweep(
         schedules=None if "schedules" not in traj else jax.tree.map(unflat, traj["schedules"]),
     )
     _warn_nonfinite(trace, f"{rule.name} sweep: ")
+    if rule.verify is not None:
+        rule.verify(trace.state)
     return trace

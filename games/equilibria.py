@@ -294,7 +294,8 @@ def value_range(game: Game, c, *, player: int = 0) -> tuple:
         c: coefficients, the shape of the player's policy.
         player: 0 for the row player's face ``X*``, 1 for the column player's ``Y*``.
     Raises:
-        TypeError / ValueError: ``c`` not finite numbers of the policy's shape, or ``player`` not 0 or 1.
+        TypeError / ValueError: ``c`` not finite numbers of the policy's shape (or its range overflowing
+            float64), or ``player`` not 0 or 1.
         SolverError: an LP or its certificate fails.
 
     Example:
@@ -306,12 +307,20 @@ def value_range(game: Game, c, *, player: int = 0) -> tuple:
     player = _check_player(player)
     n = game.shape[player]
     c = _check_vector(c, (*game.A.shape[:-2], n), "c")
-    faces = _faces(game, player)
     rows = c if game.contextual else c[None]
+    # the LPs see c scaled to [0, 1]: c^T x = low + span * u^T x on the simplex (HiGHS fails on c ~ 1e300)
+    with np.errstate(over="ignore"):
+        low, span = rows.min(axis=-1), np.ptp(rows, axis=-1)
+    if not np.all(np.isfinite(span)):
+        raise ValueError(
+            f"c's range max(c) - min(c) overflows float64: c runs from {float(rows.min())!r} to "
+            f"{float(rows.max())!r}"
+        )
+    units = (rows - low[:, None]) / np.where(span > 0, span, 1.0)[:, None]
     lows, highs = [], []
-    for k, (face, ck) in enumerate(zip(faces, rows)):
-        lows.append(_face_lp(face, ck, f"{_where(game, k)} (min of c^T x)")[0])
-        highs.append(-_face_lp(face, -ck, f"{_where(game, k)} (max of c^T x)")[0])
+    for k, (face, u) in enumerate(zip(_faces(game, player), units)):
+        lows.append(float(low[k] + span[k] * _face_lp(face, u, f"{_where(game, k)} (min of c^T x)")[0]))
+        highs.append(float(low[k] - span[k] * _face_lp(face, -u, f"{_where(game, k)} (max of c^T x)")[0]))
     if game.contextual:
         return np.asarray(lows), np.asarray(highs)
     return lows[0], highs[0]

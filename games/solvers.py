@@ -38,6 +38,7 @@ __all__ = [
     "solve",
     "regularized_equilibrium",
     "regularized_solve",
+    "regularized_tol",
     "Conditioning",
     "conditioning",
 ]
@@ -52,6 +53,13 @@ IPM_THRESHOLD = 300
 #: HiGHS feasibility tolerances (absolute; the LP sees payoffs in [0, 1]). Its defaults (1e-7) let the simplex
 #: stop at a vertex up to 1e-7 worse than optimal, above the 1e-9 certificate; 1e-10 is the smallest it accepts.
 _HIGHS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+
+
+def regularized_tol(dtype) -> float:
+    """The fixed-point residual an exact regularized solve must reach: 1e-12 in float64, 1e-5 in float32 (the
+    default ``tol`` of :func:`regularized_equilibrium`, and what :func:`algorithms.regularized_exact` checks
+    after a run)."""
+    return 1e-12 if jnp.dtype(dtype) == jnp.float64 else 1e-5
 
 
 class SolverError(RuntimeError):
@@ -355,7 +363,7 @@ def regularized_equilibrium(game: Game, tau: float, ref=None, *, tol: float | No
         raise ValueError("a single ref needs a square game; pass (ref_x, ref_y) for an m x n game")
     rx, ry = check_reference(game, rx, 0, "ref_x"), check_reference(game, ry, 1, "ref_y")
     if tol is None:
-        tol = 1e-12 if game.dtype == jnp.float64 else 1e-5
+        tol = regularized_tol(game.dtype)
     elif isinstance(tol, bool) or not isinstance(tol, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"tol must be a real number, got {tol!r}")
     elif not (np.isfinite(tol) and tol > 0):

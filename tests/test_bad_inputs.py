@@ -667,6 +667,24 @@ GAMES_ERRORS = [
         TypeError,
         r"token.*1\.0",
     ),
+    (
+        "value_range c overflowing its range",
+        lambda: games.value_range(games.matrix_game(np.eye(2)), [1e308, -1e308]),
+        ValueError,
+        r"c's range max\(c\) - min\(c\) overflows float64: c runs from -1e\+308 to 1e\+308",
+    ),
+    (
+        "regularized_exact short of its tolerance",
+        lambda: algorithms.run(algorithms.regularized_exact(max_iter=1), _G(), steps=1, tau=1e-6),
+        games.SolverError,
+        r"regularized_exact\(max_iter=1\): an exact solve reached residual [0-9.]+e-01 > tol 1e-12",
+    ),
+    (
+        "comal_exact short of its tolerance, in a sweep",
+        lambda: algorithms.sweep(algorithms.comal_exact(max_iter=1), _G(), steps=2, tau=[0.1, 1e-6]),
+        games.SolverError,
+        r"residual [0-9.]+e-01 > tol 1e-12",
+    ),
 ]
 
 # sizes refused before anything is allocated (a 64 GiB host)
@@ -761,3 +779,10 @@ def test_games_exploitability_of_a_float32_policy():  # sums to 1 only to float3
     # a preference game: the worst-case win rate is min_j (x^T P)_j = 1/2 + min_j (x^T A)_j
     A = np.asarray(games.rock_paper_scissors().A)
     assert e.worst_case_win_rate == pytest.approx(0.5 + float((x.astype(np.float64) @ A).min()), abs=1e-7)
+
+
+def test_games_value_range_of_huge_coefficients():  # HiGHS failed (status 15) on c ~ 1e300: c is scaled first
+    # the identity game's only equilibrium is (1/2, 1/2) for both players, so c^T x = 1e300 / 2 exactly;
+    # a few ulp: low + span * (u^T x) is two roundings from the exact product
+    lo, hi = games.value_range(games.matrix_game(np.eye(2)), [1e300, 0.0])
+    assert lo == pytest.approx(5e299, rel=1e-15) and hi == pytest.approx(5e299, rel=1e-15)
