@@ -22,6 +22,11 @@ Numerics. Every LP is solved on the normalized game ``S = (A - min A) / (max A -
 the same equilibria), with the face ``{x^T S >= w}`` where ``w = min_j (x0^T S)_j`` of :func:`games.solve`'s
 certified strategy ``x0``: ``w`` is at most the value and within :data:`games.solvers.LP_TOL` (1e-9) of it, so
 the face holds every exact equilibrium and each of its points is an equilibrium up to 1e-9 of the payoff range.
+Where :func:`games.solve` finds the equilibrium unique (:attr:`games.Equilibrium.unique`, decided at
+:data:`games.solvers.UNIQUE_TOL` of the payoff range from the same LP), the face is that point and no LP runs:
+an LP over ``{x^T S >= w}`` also returns points up to HiGHS's feasibility tolerance (1e-10) below ``w``, and on
+a badly scaled game those lie far from the equilibrium (``[[1, 0], [0, 1.19e-7]]``: the column strategy
+``(0, 1)`` is 1.4e-14 short of the value, 1.2e-7 away from the equilibrium), so the two would disagree.
 Each LP is certified (:data:`FACE_TOL`): HiGHS must report optimal, the solution must lie on the face and the
 dual multipliers must prove the optimal value (stationarity, signs, and equal primal and dual objectives);
 otherwise :class:`games.SolverError`. Contextual games are handled per prompt (the set is a product over
@@ -45,6 +50,7 @@ from .solvers import (
     _clean_simplex,
     _lp_row_strategy,
     _normalize,
+    _unique,
     solve,
 )
 
@@ -112,30 +118,39 @@ class EquilibriumSet:
 @dataclasses.dataclass(frozen=True)
 class _Face:
     """``{x >= 0, 1^T x = 1, x^T S >= w}`` of a normalized game ``S`` (``None``: a constant game, whose face is
-    the whole simplex)."""
+    the whole simplex); the single point ``x0`` when :func:`games.solve` finds the equilibrium unique."""
 
     S: np.ndarray | None
     w: float
     x0: np.ndarray  # a certified point of the face (the LP's equilibrium strategy)
     size: int
+    unique: bool  # solve's decision (games.solvers._unique on the same LP's pair): the face is {x0}
 
 
-def _row_face(A: np.ndarray) -> _Face:
+def _face(A: np.ndarray, player: int) -> _Face:
+    """The optimal face of ``player`` (0 row, 1 column) of one ``[m, n]`` game, from :func:`games.solve`'s own
+    LP on the normalized game (the same pair, so the same uniqueness decision); the column player's face is
+    the row face of ``-A^T``, with ``w`` read off the column strategy of that LP."""
     S, _, half = _normalize(A)
-    m = A.shape[0]
+    size = A.shape[player]
     if half == 0.0:
-        return _Face(None, 0.0, np.full(m, 1.0 / m), m)
+        return _Face(None, 0.0, np.full(size, 1.0 / size), size, False)
     x, y = _lp_row_strategy(S)
     x, y = _clean_simplex(x, "row strategy"), _clean_simplex(y, "column strategy")
     gap = float((S @ y).max() - (x @ S).min())
     if not gap <= LP_TOL:
         raise SolverError(f"LP certificate failed: duality gap {gap:.3e} of the payoff range > {LP_TOL:.0e}")
-    return _Face(S, float((x @ S).min()), x, m)
+    unique = _unique(S, x, y)
+    if player == 1:
+        S, x = _normalize(-A.T)[0], y
+    return _Face(S, float((x @ S).min()), x, size, unique)
 
 
 def _face_lp(face: _Face, c: np.ndarray, where: str) -> tuple[float, np.ndarray]:
     """``(min c^T x, argmin)`` over the face, certified by its dual (see the module docstring)."""
     m = face.size
+    if face.unique:  # one point: the LP would also return points up to HiGHS's 1e-10 feasibility below v
+        return float(c @ face.x0), face.x0
     if face.S is None:  # the whole simplex: the least entry of c, at a pure strategy
         i = int(np.argmin(c))
         return float(c[i]), np.eye(m)[i]
@@ -194,7 +209,7 @@ def _faces(game: Game, player: int) -> list[_Face]:
     """The optimal face of ``player`` (0 row, 1 column) for each prompt (one for a single game)."""
     A = np.asarray(game.A, dtype=np.float64)
     stack = A if game.contextual else A[None]
-    return [_row_face(Ac if player == 0 else -Ac.T) for Ac in stack]
+    return [_face(Ac, player) for Ac in stack]
 
 
 def _check_game(game, name: str) -> None:
@@ -378,6 +393,8 @@ def _max_min_payoff(face: _Face, B: np.ndarray, where: str) -> float:
     """``max_{x in face} min_j (x^T B)_j`` by one LP in ``(x, t)``; certified by re-evaluating ``f`` at the
     solution (the optimal ``t`` must equal ``min_j (x^T B)_j``) and by the dual objective."""
     m, n = B.shape
+    if face.unique:
+        return float((face.x0 @ B).min())
     if face.S is None:  # the whole simplex: the value of B as a game
         S, lo, half = _normalize(B)
         if half == 0.0:

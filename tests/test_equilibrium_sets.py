@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.special
-from hypothesis import given
+from hypothesis import example, given
 
 import games
 from games import testing
@@ -206,6 +206,9 @@ def test_the_returned_equilibrium_lies_within_the_bounds(game):
 
 
 @given(testing.payoff_matrices(max_size=5))
+# badly scaled: the column strategy (0, 1) is 1.4e-14 short of the value, inside HiGHS's feasibility tolerance,
+# and the face LPs found y_min = (0, ...) while solve called the equilibrium unique
+@example(np.array([[1.0, 0.0], [0.0, 1.19e-7]]))
 def test_both_players_bounds_hold_on_general_matrix_games(A):
     game = games.matrix_game(A)
     eq, s = games.solve(game), games.equilibrium_set(game)
@@ -251,19 +254,22 @@ def test_bad_input_is_refused_by_name(call, exc, match):
 
 
 def test_a_wrong_lp_answer_fails_its_certificate(monkeypatch):
-    """HiGHS replaced by a solver that reports 'optimal' for a point off the face, or a non-optimal status."""
+    """HiGHS replaced by a solver that reports 'optimal' for a point off the face, or a non-optimal status (on a
+    game with many equilibria: where solve finds one, the face is that point and no face LP runs)."""
     real = scipy.optimize.linprog
     face_lp = lambda kw: kw["bounds"][-1] == (0, None)  # solve()'s LP has a free value variable last
 
     def off_face(*args, **kw):
         res = real(*args, **kw)
         if face_lp(kw):
-            res.x = np.full_like(res.x, 1.0 / res.x.size)  # uniform: not an equilibrium of the dominated game
+            res.x = np.full_like(
+                res.x, 1.0 / res.x.size
+            )  # uniform: (1/2, 1/4, 1/4) on the cycle, no equilibrium
         return res
 
     monkeypatch.setattr(scipy.optimize, "linprog", off_face)
     with pytest.raises(games.SolverError, match="face LP .* certificate failed: infeasibility"):
-        games.equilibrium_set(games.dominated_response())
+        games.equilibrium_set(games.duplicated_response())
 
     def not_optimal(*args, **kw):
         res = real(*args, **kw)
@@ -273,7 +279,7 @@ def test_a_wrong_lp_answer_fails_its_certificate(monkeypatch):
 
     monkeypatch.setattr(scipy.optimize, "linprog", not_optimal)
     with pytest.raises(games.SolverError, match="face LP .*failed: status 1: iteration limit"):
-        games.value_range(games.dominated_response(), [1.0, 0.0, 0.0, 0.0])
+        games.value_range(games.duplicated_response(), [1.0, 0.0, 0.0, 0.0])
 
 
 def test_max_entropy_on_a_face_with_implicit_equalities():
