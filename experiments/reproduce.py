@@ -260,6 +260,7 @@ class Config(study.Base):
 
 def prepare(c: Config) -> Config:
     """Your rules accept your ``--hp`` values on every entry's game, before any work."""
+    study.check_hp(c, {t: [rule_of(t)] for t in c.rules or ()})
     for t in c.rules or ():
         for name in entries_of(c):
             rule_of(t).init(game_of(ENTRIES[name].game, 0, c.dtype)[0], **study.hparams(c, t))
@@ -360,6 +361,9 @@ def main(argv=None) -> int:
     """``reproduce [ENTRY|all] [flags]``; ``--list`` prints the entries and their sources."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--list" in argv:
+        if len(argv) > 1:  # an entry or a flag beside --list would be silently ignored
+            others = " ".join(a for a in argv if a != "--list")
+            cli.fail(study.parser(STUDY_DECL), f"--list takes no other argument, got {others}")
         return print("\n".join(f"{name}\n    {e.source}" for name, e in ENTRIES.items())) or 0
     if argv and not argv[0].startswith("-"):
         argv = ["--entry", *argv]

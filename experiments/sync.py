@@ -79,6 +79,8 @@ def rules(c: Config, item: str, name: str) -> tuple:
 def prepare(c: Config) -> Config:
     if any(n in ("inner_steps", "beta") for _, n, _ in c.hp):
         raise ValueError("--hp: inner_steps and beta are this study's grid axes (K and alpha)")
+    first = study.game_items(c)[0]
+    study.check_hp(c, {name: list(rules(c, first, name)[1].values()) for name in c.rules})
     fb = cli.feedback_type(c.feedback)
     for item in study.game_items(c):
         for name in c.rules:
@@ -88,7 +90,7 @@ def prepare(c: Config) -> Config:
                     raise ValueError(
                         f"rule {rule.name} reads the whole game: exact feedback only, not {fb.name}"
                     )
-                rule.init(spec.game, c.seed, **study.hparams(c, rule))
+                rule.init(spec.game, c.seed, **study.hparams(c, rule, name))
     return c
 
 
@@ -107,7 +109,7 @@ def simulate(c: Config, item: str, name: str) -> dict:
         tr = algorithms.sweep(
             rule, spec.game, steps=c.steps, record_every=c.steps, seeds=cli.run_seeds(c.seed, c.seeds),
             feedback=None if rule.own_comparisons else fb, inner_steps=ks, beta=alphas,
-            **study.hparams(c, rule),
+            **study.hparams(c, rule, name),
         )  # fmt: skip
         df = tables.tidy(tr, experiment=STUDY, game=spec.label, rule=label, seed=c.seed)[0]
         frames.append(df[(df.metric == "gap") & (df.step == c.steps)])

@@ -27,6 +27,13 @@ def test_list_shows_every_entry_with_its_source(capsys):
         (["--games", "comal_cycle"], "--games: each entry's game is the source's"),
         (["--steps", "10"], "--steps: each entry's run length is the source's"),
         (["--rules", "no_such_rule"], "no_such_rule"),
+        (["--list", "extra"], "--list takes no other argument, got extra"),  # was ignored
+        (["--list", "--entry", "m2wu_full"], "--list takes no other argument, got --entry m2wu_full"),
+        (
+            ["--hp", "eta=0.3"],
+            "--hp eta: no --rules given",
+        ),  # was ignored: the source's rules keep their values
+        (["--rules", "mwu", "--hp", "tau=0.3"], "--hp tau: no rule run declares 'tau'"),
     ],
 )
 def test_errors_are_one_line_before_any_work(args, message, capsys, tmp_path):

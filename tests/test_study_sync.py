@@ -27,6 +27,12 @@ TINY = ["--quick", "--quiet", "--no-compile-cache", "--steps", "16"]
         (["--x", "steps"], "--x: every cell of the grid runs the same steps and comparisons"),
         (["--rules", "iterative_dpo"], "does not declare a KL reference"),
         (["--seeds", "0"], "--seeds"),
+        (["--rules", "inpo", "--hp", "bogus=1"], "--hp bogus: no rule run declares 'bogus'"),  # was ignored
+        (["--rules", "inpo", "--hp", "ipo.tau=1"], "--hp ipo.tau: no rule 'ipo' among the rules run (inpo)"),
+        (
+            ["--rules", "inpo", "--hp", "inpo.eta=-1"],
+            "eta must lie in (0, inf), got -1",
+        ),  # the --rules text scopes
     ],
 )
 def test_cli_errors_are_one_line_before_any_work(args, message, tmp_path, capsys):

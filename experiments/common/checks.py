@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from . import cli
 from .flags import game_items, load_game, load_rule
@@ -16,11 +16,12 @@ from .flags import game_items, load_game, load_rule
 DTYPE_FLOOR = {"float64": 1e-15, "float32": 2e-7}
 
 
-def hparams(config, rule) -> dict[str, float]:
+def hparams(config, rule, text: str | None = None) -> dict[str, float]:
     """The ``--hp`` values that apply to ``rule`` (an UpdateRule, or its ``--rules`` text): ``name=value`` where
-    it declares ``name``; ``rule.name=value`` where ``rule`` is its name or (given as text) its ``--rules`` text."""
-    source = rule if isinstance(rule, str) else None
-    rule = load_rule(rule) if source is not None else rule
+    it declares ``name``; ``rule.name=value`` where ``rule`` is its name or its ``--rules`` text (``rule`` given
+    as text, or ``text``: the item a study built the rule from)."""
+    source = rule if isinstance(rule, str) else text
+    rule = load_rule(rule) if isinstance(rule, str) else rule
     declared = {h.name for h in rule.hparams}
     scopes = (None, rule.name, source)
     return {n: v for scope, n, v in getattr(config, "hp", ()) if n in declared and scope in scopes}
@@ -31,15 +32,7 @@ def check_rules(config, game, feedback) -> tuple[str, ...]:
     rule run and a hyperparameter it declares, the library's pre-flight accepts each rule with its values on
     ``game`` (:func:`preflight`); rules that read the whole game need exact feedback. Returns the rules that
     run: under stochastic feedback the whole-game rules are dropped with a note from the default list."""
-    names = {t: load_rule(t).name for t in config.rules}
-    for scope, n, _ in getattr(config, "hp", ()):
-        scoped = [t for t in config.rules if scope is None or scope in (t, names[t])]
-        if not scoped:
-            raise ValueError(
-                f"--hp {scope}.{n}: no rule {scope!r} among the rules run ({', '.join(config.rules)})"
-            )
-        if not any(n in {h.name for h in load_rule(t).hparams} for t in scoped):
-            raise ValueError(f"--hp {n}: no rule run declares {n!r}")
+    check_hp(config, {t: [load_rule(t)] for t in config.rules})
     kept = []
     for t in config.rules:
         rule = load_rule(t)
@@ -55,6 +48,23 @@ def check_rules(config, game, feedback) -> tuple[str, ...]:
         preflight(rule, game, config, feedback, **hparams(config, t))
         kept.append(t)
     return tuple(kept)
+
+
+def check_hp(config, rules: Mapping[str, Sequence]) -> None:
+    """Every ``--hp`` item names a rule run (``rule.name=value``: by its ``--rules`` text or its name) and a
+    hyperparameter one of the rules it reaches declares, before any work; ``rules`` maps each ``--rules`` text
+    to the rules it runs (none: ``--hp`` has nothing to set)."""
+    for scope, n, _ in getattr(config, "hp", ()):
+        key = n if scope is None else f"{scope}.{n}"
+        if not rules:
+            raise ValueError(
+                f"--hp {key}: no --rules given, and --hp sets only the values of the rules given there"
+            )
+        scoped = [r for t, rs in rules.items() for r in rs if scope is None or scope in (t, r.name)]
+        if not scoped:
+            raise ValueError(f"--hp {key}: no rule {scope!r} among the rules run ({', '.join(rules)})")
+        if not any(n in {h.name for h in r.hparams} for r in scoped):
+            raise ValueError(f"--hp {n}: no rule run declares {n!r}")
 
 
 def preflight(rule, game, config, feedback=None, **hp):
