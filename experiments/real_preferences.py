@@ -102,7 +102,7 @@ def simulate(c: Config, what: str, *args) -> dict:
 def _llmfao(judge: str):
     import games
 
-    return games.datasets.llmfao(judge)
+    return games.datasets.llmfao_comparisons(judge)
 
 
 @functools.cache
@@ -110,7 +110,7 @@ def _game(judge: str, kind: str, missing: str, dtype: str, prompts: bool = False
     import games
 
     data = _llmfao(judge) if prompts else _llmfao(judge).pooled()
-    return games.comparisons.comparison_game(data, kind=kind, missing=missing, dtype=dtype)
+    return games.from_comparisons(data, kind=kind, missing=missing, dtype=dtype)
 
 
 def _ranges(game) -> np.ndarray:

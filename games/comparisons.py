@@ -68,7 +68,7 @@ OUTCOMES = ("left", "right", "tie")
 #: of counts is exact in float64 (the count arrays' dtype) and cannot overflow int64.
 MAX_RECORDS = 2**53
 #: ``[C, n, n]`` float64 arrays held at once: :func:`tally` (wins, ties and their bincounts: 4) and
-#: :func:`comparison_game` (counts, rates, masks and the payoff: about 10).
+#: :func:`from_comparisons` (counts, rates, masks and the payoff: about 10).
 _TALLY_ARRAYS, _GAME_ARRAYS = 4, 10
 #: The default ``outcomes`` mapping (LLMFAO's winner column).
 DEFAULT_OUTCOMES = {"left": "left", "right": "right", "tie": "tie"}
@@ -615,6 +615,7 @@ def from_comparisons(
     prior: float | None = None,
     weights: str = "counts",
     dtype=None,
+    fit: BradleyTerry | None = None,
 ) -> Game:
     """The game of a table of pairwise comparisons (see the module docstring for the equations).
 
@@ -630,6 +631,8 @@ def from_comparisons(
         weights: prompt weights of a contextual game: ``"counts"`` (``rho`` proportional to the comparisons of
             each prompt) or ``"uniform"``.
         dtype: payoff dtype (see :func:`games.core.check_dtype`).
+        fit: with ``missing="bradley_terry"``, a :class:`BradleyTerry` fit of the same comparisons with the same
+            ``ties`` to reuse (:func:`bradley_terry_fit`; computed when not given), e.g. across resamples.
 
     Returns:
         a :class:`games.Game` labelled with the model names: a preference game (rates with ``"tie"`` or
@@ -638,7 +641,10 @@ def from_comparisons(
     Raises:
         TypeError / ValueError: as :func:`tally`; an unknown ``kind``, ``missing`` or ``weights``; unobserved pairs
         without ``missing`` (the message counts them and lists the options); a bad ``ties`` or ``prior``; a prior
-        on the margin game (pseudo-counts on both sides cancel in a margin).
+        on the margin game (pseudo-counts on both sides cancel in a margin); ``fit`` not a
+        :class:`BradleyTerry`, given with another ``missing``, or fitted on other models (named) or with other
+        ``ties``; more models or prompts than the game's ``[C, n, n]`` arrays leave room for in this machine's
+        memory (checked before allocating).
 
     Example:
         >>> df = pd.DataFrame({"left": ["a", "b", "c"], "right": ["b", "c", "a"], "winner": ["left"] * 3})
@@ -659,9 +665,7 @@ def from_comparisons(
         comparisons = tally(
             records, left=left, right=right, winner=winner, prompt=prompt, count=count, outcomes=outcomes
         )
-    return comparison_game(
-        comparisons, ties=ties, missing=missing, kind=kind, prior=prior, weights=weights, dtype=dtype
-    )
+    return _game(comparisons, ties, missing, kind, prior, weights, dtype, fit)
 
 
 def _check_fit(fit, comparisons: Comparisons, ties: float, missing) -> None:
@@ -687,28 +691,8 @@ def _check_fit(fit, comparisons: Comparisons, ties: float, missing) -> None:
         raise ValueError(f"fit was made with ties={fit.ties}, the game asks for ties={ties}")
 
 
-def comparison_game(
-    comparisons: Comparisons,
-    *,
-    ties: float = 0.5,
-    missing: str | None = None,
-    kind: str = "rates",
-    prior: float | None = None,
-    weights: str = "counts",
-    dtype=None,
-    fit: BradleyTerry | None = None,
-) -> Game:
-    """:func:`from_comparisons` on counts already made (no table read); ``fit`` reuses a Bradley-Terry fit
-    of the same comparisons for ``missing="bradley_terry"`` (computed when not given).
-
-    Raises:
-        TypeError: as :func:`from_comparisons`; ``fit`` not a :class:`BradleyTerry`.
-        ValueError: as :func:`from_comparisons`; ``fit`` given with another ``missing``, or fitted on other
-            models (named) or with other ``ties``; more models or prompts than the game's ``[C, n, n]`` arrays
-            leave room for in this machine's memory (checked before allocating).
-    """
-    if not isinstance(comparisons, Comparisons):
-        raise TypeError(f"expected games.Comparisons (games.tally), got {type(comparisons).__name__}")
+def _game(comparisons: Comparisons, ties, missing, kind, prior, weights, dtype, fit) -> Game:
+    """:func:`from_comparisons` once the records are counted."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if missing is not None and missing not in MISSING:
@@ -718,7 +702,7 @@ def comparison_game(
     t = _check_ties(ties)
     if fit is not None:
         _check_fit(fit, comparisons, t, missing)
-    _check_size("comparison_game", comparisons.num_prompts, comparisons.num_models, _GAME_ARRAYS)
+    _check_size("from_comparisons", comparisons.num_prompts, comparisons.num_models, _GAME_ARRAYS)
     a = 0.0
     if prior is not None:
         if isinstance(prior, bool) or not isinstance(prior, numbers.Real):

@@ -1,6 +1,6 @@
 """Comparison data sets shipped with the package (no network at run time).
 
-* :func:`llmfao` — LLMFAO (D. Ustalov, https://github.com/dustalov/llmfao, commit 9e224e94, CC BY 4.0; the
+* :func:`llmfao_comparisons` — LLMFAO (D. Ustalov, https://github.com/dustalov/llmfao, commit 9e224e94, CC BY 4.0; the
   prompts, models and responses come from llmonitor.com's Crowdsourced LLM Benchmark under the same licence):
   59 language models on 13 prompts; 8,931 crowd judgments (``left``, ``right`` or ``tie``), and the same 2,139
   pairs judged once each by GPT-3.5 Turbo Instruct and by GPT-4. The files are unchanged copies, with their
@@ -16,7 +16,7 @@ import pandas as pd
 
 from .comparisons import Comparisons, tally
 
-__all__ = ["llmfao", "llmfao_table", "LLMFAO_JUDGES"]
+__all__ = ["llmfao_comparisons", "llmfao_table", "LLMFAO_JUDGES"]
 
 #: The judges of LLMFAO and their files.
 LLMFAO_JUDGES = {
@@ -57,9 +57,10 @@ def llmfao_table(judge: str = "crowd") -> pd.DataFrame:
     return _table(_check_judge(judge)).copy()
 
 
-def llmfao(judge: str = "crowd") -> Comparisons:
+def llmfao_comparisons(judge: str = "crowd") -> Comparisons:
     """LLMFAO's comparisons of one judge, counted per prompt (prompts named by slug): :func:`games.tally` of
-    :func:`llmfao_table` with ``prompt="slug"``. ``.pooled()`` gives the single (prompt-free) counts.
+    :func:`llmfao_table` with ``prompt="slug"``. ``.pooled()`` gives the single (prompt-free) counts; their
+    game is :func:`games.from_comparisons` of them (:func:`games.library.llmfao` in one call).
 
     Args:
         judge: ``"crowd"`` (8,931 human judgments), ``"gpt3"`` (GPT-3.5 Turbo Instruct) or ``"gpt4"``
@@ -68,7 +69,7 @@ def llmfao(judge: str = "crowd") -> Comparisons:
         ValueError: an unknown judge.
 
     Example:
-        >>> c = games.datasets.llmfao("crowd")
+        >>> c = games.datasets.llmfao_comparisons("crowd")
         >>> c.num_records, c.num_models, c.num_prompts, c.pooled().unobserved()
         (8931, 59, 13, 784)
     """

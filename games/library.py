@@ -386,7 +386,7 @@ def llmfao(
     **kw,
 ) -> Game:
     """The game of LLMFAO's real comparisons of 59 language models (D. Ustalov, CC BY 4.0; shipped with the
-    package, see :func:`games.datasets.llmfao`): :func:`games.from_comparisons` of one judge's records.
+    package): :func:`games.from_comparisons` of one judge's :func:`games.datasets.llmfao_comparisons`.
 
     Only 927 of the 1,711 pairs were compared, so ``missing`` (``"tie"``, ``"bradley_terry"`` or
     ``"worst_case"``) is required; there is no default. Actions are labelled with the models' names.
@@ -401,13 +401,13 @@ def llmfao(
         >>> g.shape, g.labels[0]
         ((59, 59), 'Airoboros L2 70B')
     """
-    from .comparisons import comparison_game
-    from .datasets import llmfao as comparisons
+    from .comparisons import from_comparisons
+    from .datasets import llmfao_comparisons
 
     if not isinstance(prompts, bool):
         raise TypeError(f"prompts must be True or False, got {prompts!r}")
-    c = comparisons(judge)
-    return comparison_game(
+    c = llmfao_comparisons(judge)
+    return from_comparisons(
         c if prompts else c.pooled(),
         missing=missing,
         kind=kind,

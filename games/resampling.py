@@ -1,7 +1,7 @@
 """The bootstrap of games built from comparison records: resample the records, rebuild the game, recompute.
 
 ``bootstrap(comparisons, statistic, n=B, seed=s)`` draws B resamples of the records (Efron 1979), each the same
-size as the data, rebuilds the game from each one's counts (:func:`games.comparisons.comparison_game`, never
+size as the data, rebuilds the game from each one's counts (:func:`games.from_comparisons`, never
 re-reading the table) and returns the distribution of ``statistic(game)``: for example the equilibrium's mass per
 model (``lambda g: games.solve(g).x``), the value, or a fixed policy's gap and worst-case win rate. Percentile
 intervals; ``cluster="prompt"`` resamples whole prompts instead of records (prompts, not judgments, are then the
@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .comparisons import Comparisons, comparison_game
+from .comparisons import Comparisons, from_comparisons
 from .core import check_int, check_memory, check_seed
 
 __all__ = ["Bootstrap", "bootstrap"]
@@ -98,12 +98,12 @@ def bootstrap(
     """Resample the records ``n`` times, rebuild the game each time and collect ``statistic(game)``.
 
     Args:
-        comparisons: from :func:`games.tally` (or :func:`games.datasets.llmfao`).
+        comparisons: from :func:`games.tally` (or :func:`games.datasets.llmfao_comparisons`).
         statistic: ``game -> number or array`` (the same shape every time), e.g. ``lambda g: games.solve(g).x``.
         n: the number of resamples (>= 2).
         seed: an integer seed (required; the draws are reproducible by it).
         cluster: ``None`` (resample records) or ``"prompt"`` (resample prompts with replacement: needs prompts).
-        **game_options: passed to :func:`games.comparisons.comparison_game` (``kind``, ``missing``, ``ties``,
+        **game_options: passed to :func:`games.from_comparisons` (``kind``, ``missing``, ``ties``,
             ``prior``, ``weights``); a resample can leave pairs unobserved, so most data need ``missing=``.
 
     Returns:
@@ -139,7 +139,7 @@ def bootstrap(
         raise ValueError(
             "cluster='prompt' needs comparisons with a prompt column (games.tally(..., prompt=...))"
         )
-    estimate = _value(statistic(comparison_game(comparisons, **game_options)), "on the data")
+    estimate = _value(statistic(from_comparisons(comparisons, **game_options)), "on the data")
     mult = comparisons.multiplicity
     K, per = len(mult), max(estimate.size, 1)
     extra = f" of {per} numbers each" if per > 1 else ""
@@ -156,7 +156,7 @@ def bootstrap(
     samples = np.empty((n, *estimate.shape))
     for b in range(n):  # one game (and usually one LP) per resample; a Bradley-Terry fit only when needed
         try:
-            game = comparison_game(comparisons.reweighted(draws[b]), **game_options)
+            game = from_comparisons(comparisons.reweighted(draws[b]), **game_options)
         except ValueError as err:
             raise ValueError(f"bootstrap resample {b} of {n} (seed={seed}): {err}") from None
         value = _value(statistic(game), f"on resample {b}")

@@ -550,7 +550,7 @@ GAMES_ERRORS = [
     ),
     (
         "#33 fit of other models",
-        lambda: games.comparisons.comparison_game(
+        lambda: games.from_comparisons(
             _star(), missing="bradley_terry", fit=games.bradley_terry_fit(_square())
         ),
         ValueError,
@@ -559,19 +559,19 @@ GAMES_ERRORS = [
     ),
     (
         "#33 fit given without missing=bradley_terry",
-        lambda: games.comparisons.comparison_game(_triangle(), fit=games.bradley_terry_fit(_triangle())),
+        lambda: games.from_comparisons(_triangle(), fit=games.bradley_terry_fit(_triangle())),
         ValueError,
         r"fit is used only with missing='bradley_terry', got missing=None",
     ),
     (
         "#33 fit not a fit",
-        lambda: games.comparisons.comparison_game(_star(), missing="bradley_terry", fit={"a": 1.0}),
+        lambda: games.from_comparisons(_star(), missing="bradley_terry", fit={"a": 1.0}),
         TypeError,
         r"fit must be a games.BradleyTerry.*dict",
     ),
     (
         "#33 missing pairs named",
-        lambda: games.comparisons.comparison_game(_star()),
+        lambda: games.from_comparisons(_star()),
         ValueError,
         r"1 of the 3 pairs were never compared \('b' vs 'c'\); say what they are with missing=",
     ),
@@ -744,10 +744,10 @@ def test_games_counts_up_to_2_53_are_exact():  # #33: two counts of 2**62 made n
 
 def test_games_fit_of_the_same_comparisons_is_used():
     star = _star()
-    fitted = games.comparisons.comparison_game(
+    fitted = games.from_comparisons(
         star, missing="bradley_terry", fit=games.bradley_terry_fit(star)
     )
-    plain = games.comparisons.comparison_game(star, missing="bradley_terry")
+    plain = games.from_comparisons(star, missing="bradley_terry")
     np.testing.assert_allclose(np.asarray(fitted.A), np.asarray(plain.A), rtol=0, atol=1e-15)
 
 

@@ -287,8 +287,8 @@ def test_max_entropy_on_a_face_with_implicit_equalities():
     equilibrium plays is tight at every point), where SLSQP on the inequalities reported them incompatible. The
     selection lies in the set's bounds, plays exactly the 31 models some equilibrium plays, and is an
     equilibrium (gap ~ 0; 31 and the 1e-12 from the audit of issue 33, not from this code)."""
-    g = games.comparisons.comparison_game(
-        games.datasets.llmfao("crowd").pooled(), kind="margins", missing="tie", dtype="float64"
+    g = games.from_comparisons(
+        games.datasets.llmfao_comparisons("crowd").pooled(), kind="margins", missing="tie", dtype="float64"
     )
     s, me = games.equilibrium_set(g), games.max_entropy_equilibrium(g)
     assert int(s.in_some_x.sum()) == 31 and not s.in_every_x.any() and not s.unique

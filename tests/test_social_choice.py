@@ -65,7 +65,7 @@ def test_hodge_pure_parts():
 
 
 def test_hodge_shares_sum_to_one_on_data():
-    h = sc.hodge_decomposition(games.datasets.llmfao("gpt4").pooled())
+    h = sc.hodge_decomposition(games.datasets.llmfao_comparisons("gpt4").pooled())
     assert abs(h.gradient + h.curl + h.harmonic - 1) < 1e-9
     assert min(h.gradient, h.curl, h.harmonic) > -1e-12
 
