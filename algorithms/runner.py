@@ -179,9 +179,7 @@ def run(
         return prev + int(np.argmin(finite))
 
     _warn_nonfinite(trace, f"{rule.name}: ", exact_step)
-    if (
-        rule.verify is not None
-    ):  # what the jitted steps could not raise (an inner solve short of its tolerance)
+    if rule.verify is not None:  # what the jitted steps could not raise (a solve short of its tolerance)
         rule.verify(trace.state)
     return trace
 

@@ -744,9 +744,7 @@ def test_games_counts_up_to_2_53_are_exact():  # #33: two counts of 2**62 made n
 
 def test_games_fit_of_the_same_comparisons_is_used():
     star = _star()
-    fitted = games.from_comparisons(
-        star, missing="bradley_terry", fit=games.bradley_terry_fit(star)
-    )
+    fitted = games.from_comparisons(star, missing="bradley_terry", fit=games.bradley_terry_fit(star))
     plain = games.from_comparisons(star, missing="bradley_terry")
     np.testing.assert_allclose(np.asarray(fitted.A), np.asarray(plain.A), rtol=0, atol=1e-15)
 
@@ -782,7 +780,7 @@ def test_games_exploitability_of_a_float32_policy():  # sums to 1 only to float3
 
 
 def test_games_value_range_of_huge_coefficients():  # HiGHS failed (status 15) on c ~ 1e300: c is scaled first
-    # the identity game's only equilibrium is (1/2, 1/2) for both players, so c^T x = 1e300 / 2 exactly;
-    # a few ulp: low + span * (u^T x) is two roundings from the exact product
-    lo, hi = games.value_range(games.matrix_game(np.eye(2)), [1e300, 0.0])
-    assert lo == pytest.approx(5e299, rel=1e-15) and hi == pytest.approx(5e299, rel=1e-15)
+    # duplicated_response's equilibria put mass 4s/11 on action 0, s in [0, 1] (its docstring; a game with many
+    # equilibria, so the face LPs run): c^T x ranges over [0, 4e300/11]; the LP's point is certified to 1e-9
+    lo, hi = games.value_range(games.duplicated_response(), [1e300, 0.0, 0.0, 0.0])
+    assert abs(lo) <= 1e-9 * 1e300 and hi == pytest.approx(4e300 / 11, rel=1e-9)

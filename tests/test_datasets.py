@@ -24,7 +24,9 @@ def test_llmfao_counts(judge, records, ties):
     pooled = c.pooled()
     assert pooled.unobserved() == 1711 - 927
     assert len(set(zip(pooled.left, pooled.right))) == 1208
-    assert np.array_equal(pooled.counts[0] > 0, games.datasets.llmfao_comparisons("crowd").pooled().counts[0] > 0)
+    assert np.array_equal(
+        pooled.counts[0] > 0, games.datasets.llmfao_comparisons("crowd").pooled().counts[0] > 0
+    )
 
 
 def test_llmfao_bad_judge():
@@ -43,7 +45,9 @@ def test_package_data_ships_every_file_and_the_licence():
 
 def test_library_llmfao_game():
     g = games.library.llmfao("crowd", missing="tie")
-    assert g.shape == (59, 59) and g.labels == games.datasets.llmfao_comparisons("crowd").labels and g.preference
+    assert (
+        g.shape == (59, 59) and g.labels == games.datasets.llmfao_comparisons("crowd").labels and g.preference
+    )
     g = games.library.llmfao("gpt4", missing="worst_case", prompts=True)
     assert g.contextual and g.A.shape == (13, 59, 59) and not g.symmetric
     with pytest.raises(ValueError, match="784 of the 1711 pairs were never compared"):

@@ -3,6 +3,7 @@ alpha = 1 cell is MWU's run under the same sampled duels, and whose parameter EM
 where the two must agree (alpha = 1, never synced)."""
 
 import json
+import types
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import algorithms
 import games
 from experiments import sync
-from experiments.common import cli
+from experiments.common import cli, study
 
 TINY = ["--quick", "--quiet", "--no-compile-cache", "--steps", "16"]
 
@@ -107,3 +108,13 @@ def test_the_committed_run_supports_the_page():
         set(paper.verdict) == {"cannot tell"} and len(paper) == 5
     )  # ipo: its best cell is never synced (alpha 0.1)
     assert best[(best.game == "paper") & (best.rule == "ipo")].K.iloc[0] == "never"
+
+
+def test_hp_scoped_by_the_rules_text_reaches_the_rule_built_from_it():
+    # sync builds comal(inpo,1,beta=1) from the --rules item "inpo": inpo.eta=... names it by that text
+    rule = algorithms.sync.swept("inpo", games.comal_cycle(), features=games.library.COMAL_CYCLE_FEATURES)[
+        "inpo"
+    ]
+    c = types.SimpleNamespace(hp=(("inpo", "eta", 0.3), (None, "tau", 0.2), ("ipo", "tau", 0.4)))
+    assert study.hparams(c, rule, "inpo") == {"eta": 0.3, "tau": 0.2}
+    assert study.hparams(c, rule) == {"tau": 0.2}  # without the text, only the rule's name scopes
