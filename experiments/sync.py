@@ -13,7 +13,6 @@ Games: ``paper`` (the paper's cycle) and ``cycles`` (random cyclic games as the 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -189,10 +188,4 @@ REFUSES = {
     "schedules": "K and alpha are the grid axes",
     "comparisons": "the games are the paper's cycle and a cyclic ensemble (or --games)",
 }
-STUDY_DECL = study.Study(
-    STUDY, __doc__.splitlines()[0], Config, units, simulate, report, prepare, refuses=REFUSES, named=named
-)
-main = study.command(STUDY_DECL)
-
-if __name__ == "__main__":
-    sys.exit(cli.entry(main))
+STUDY_DECL, main = study.declare(globals(), refuses=REFUSES)
