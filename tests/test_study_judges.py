@@ -79,3 +79,89 @@ def test_the_pages_claims_hold_in_the_committed_run():
     answers = json.loads((d / "metadata.json").read_text())["fewest_comparisons_to_gap_1e-2"]
     assert answers["cycle/bradley_terry"] is None
     assert answers["cycle/empirical"] == answers["cycle/gpm"] is not None
+
+
+@pytest.mark.slow
+def test_a_skew_symmetric_judge_is_run_once_for_both_single_orders(tiny):
+    """Without a position bias a random order is the fixed order's law (K = J): its rows are the fixed order's
+    runs, reused; a clipped position bias (b = 0.3 on the cycle) moves K, and it has runs of its own."""
+    b = pd.read_csv(tiny / "summary_bias.csv").set_index(["bias", "value", "order"])["true gap (median)"]
+    for bias, value in (("none", 0.0), ("style", 0.5), ("style", 2.0), ("noise", 0.1), ("noise", 0.3)):
+        assert b[(bias, value, "fixed")] == b[(bias, value, "random")], (bias, value)  # the same numbers
+    assert b[("position", 0.3, "fixed")] != b[("position", 0.3, "random")]
+
+
+# The numbers that docs/studies/judges.md writes in its answers, each with the committed CSV row it is read from:
+# (as written, file under docs/results/judges, rows (pandas query), column, which of the rows' values: one, min
+# or max). The page must contain the text, and the value must round to it (half a unit of its last digit).
+FIT, PRICE, BIAS, OVERFIT = "summary_fit.csv", "summary_price.csv", "summary_bias.csv", "summary_overfit.csv"
+POS, MEDIAN, NONE = "bias == 'position' and value == ", "true gap (median)", "bias == 'none' and "
+CLAIMS = [
+    # what a 52.6 % position bias costs
+    ("0.0033", f"random/{PRICE}", POS + "0.026 and order == 'fixed'", "high", "one"),
+    ("0.0023", f"random/{PRICE}", POS + "0.026 and order == 'random'", "high", "one"),
+    ("0.00014", f"sequence/{PRICE}", POS + "0.026 and order == 'fixed'", "high", "one"),
+    ("0.00007", f"sequence/{PRICE}", POS + "0.026 and order == 'random'", "high", "one"),
+    ("0.043", f"cycle/{PRICE}", POS + "0.3 and order == 'fixed'", "low", "one"),
+    ("0.024", f"cycle/{PRICE}", POS + "0.3 and order == 'random'", "high", "one"),
+    ("0.047", f"random/{PRICE}", POS + "0.3 and order == 'fixed'", "low", "one"),
+    ("0.24", f"random/{PRICE}", POS + "0.3 and order == 'fixed'", "high", "one"),
+    ("0.13", f"cycle/{BIAS}", POS + "0.3 and order == 'fixed' and rule == 'averaged(mwu)'", MEDIAN, "one"),
+    ("0.024", f"cycle/{BIAS}", POS + "0.3 and order == 'random' and rule == 'averaged(mwu)'", MEDIAN, "one"),
+    ("0.027", f"cycle/{BIAS}", POS + "0.3 and order == 'both' and rule == 'averaged(mwu)'", MEDIAN, "one"),
+    ("0.8", f"cycle/{BIAS}", POS + "0.3 and order == 'fixed' and rule == 'omwu'", MEDIAN, "one"),
+    ("0.31", f"cycle/{BIAS}", POS + "0.3 and order == 'random' and rule == 'omwu'", MEDIAN, "one"),
+    ("0.24", f"cycle/{BIAS}", POS + "0.3 and order == 'both' and rule == 'omwu'", MEDIAN, "one"),
+    # which fitted model needs the fewest comparisons
+    ("0.6", f"cycle/{FIT}", "model == 'bradley_terry'", MEDIAN, "min"),
+    ("0.56", f"random/{FIT}", "model == 'bradley_terry'", MEDIAN, "min"),
+    ("0.56", f"random/{FIT}", "model == 'bradley_terry'", MEDIAN, "max"),
+    ("0.0039", f"cycle/{FIT}", "n == 10000 and model != 'bradley_terry'", MEDIAN, "min"),
+    ("0.0039", f"cycle/{FIT}", "n == 10000 and model != 'bradley_terry'", MEDIAN, "max"),
+    ("0.013", f"cycle/{FIT}", "n == 1000 and model != 'bradley_terry'", MEDIAN, "max"),
+    ("0.16", f"random/{FIT}", "n == 100 and model == 'gpm'", MEDIAN, "one"),
+    ("0.18", f"random/{FIT}", "n == 100 and model == 'empirical'", MEDIAN, "one"),
+    ("0.036", f"random/{FIT}", "n == 1000 and model == 'gpm'", MEDIAN, "one"),
+    ("0.039", f"random/{FIT}", "n == 1000 and model == 'empirical'", MEDIAN, "one"),
+    # is any rule robust
+    ("0.6", f"cycle/{BIAS}", "bias == 'style' and value == 2 and rule != 'inpo'", MEDIAN, "min"),
+    ("0.47", f"cycle/{BIAS}", "bias == 'style' and value == 2 and rule == 'inpo'", MEDIAN, "max"),
+    ("0.24", f"sequence/{BIAS}", "bias == 'style' and value == 0.5", MEDIAN, "min"),
+    ("0.40", f"sequence/{BIAS}", "bias == 'style' and value == 0.5", MEDIAN, "max"),
+    ("0.32", f"sequence/{PRICE}", "bias == 'style' and value == 0.5", "low", "one"),
+    ("0.73", f"sequence/{PRICE}", "bias == 'style' and value == 0.5", "tv_low", "one"),
+    ("0.95", f"sequence/{PRICE}", "bias == 'style' and value == 2", "tv_low", "one"),
+    ("0.54", f"sequence/{BIAS}", "bias == 'style' and value == 2 and rule != 'inpo'", MEDIAN, "min"),
+    ("0.55", f"sequence/{BIAS}", "bias == 'style' and value == 2 and rule != 'inpo'", MEDIAN, "max"),
+    ("0.48", f"sequence/{BIAS}", "bias == 'style' and value == 2 and rule == 'inpo'", MEDIAN, "max"),
+    ("0.013", f"cycle/{BIAS}", NONE + "order == 'fixed' and rule == 'averaged(mwu)'", MEDIAN, "one"),
+    ("0.011", f"random/{BIAS}", NONE + "order == 'fixed' and rule == 'averaged(mwu)'", MEDIAN, "one"),
+    ("0.05", f"random/{BIAS}", NONE + "rule in ['comal(inpo,100)', 'inpo']", MEDIAN, "min"),
+    ("0.1", f"cycle/{BIAS}", NONE + "rule in ['comal(inpo,100)', 'inpo']", MEDIAN, "max"),
+    ("0.2", f"cycle/{BIAS}", NONE + "rule == 'omwu'", MEDIAN, "min"),
+    ("0.34", f"random/{BIAS}", NONE + "rule == 'omwu'", MEDIAN, "max"),
+    # optimizing a fitted model
+    ("0.097", f"random/{OVERFIT}", "step == 0", MEDIAN, "max"),
+    ("0.029", f"random/{OVERFIT}", "step == 500 and model != 'bradley_terry'", MEDIAN, "max"),
+    ("0.042", f"random/{OVERFIT}", "step == 10000 and model == 'empirical'", MEDIAN, "one"),
+    ("0.043", f"random/{OVERFIT}", "step == 10000 and model == 'gpm'", MEDIAN, "one"),
+    ("0.016", f"cycle/{OVERFIT}", "step == 500 and model == 'empirical'", MEDIAN, "one"),
+    ("0.017", f"cycle/{OVERFIT}", "step == 10000 and model == 'empirical'", MEDIAN, "one"),
+]
+
+
+@pytest.mark.parametrize(
+    "text, csv, rows, column, which", CLAIMS, ids=[f"{c[1]}:{c[0]}:{c[4]}" for c in CLAIMS]
+)
+def test_the_pages_numbers_are_read_from_the_committed_runs(text, csv, rows, column, which):
+    from pathlib import Path
+
+    docs = Path(__file__).parent.parent / "docs"
+    answers = (docs / "studies" / "judges.md").read_text().split("## What the numbers say")[1]
+    assert text in answers
+    values = pd.read_csv(docs / "results" / "judges" / csv).query(rows)[column]
+    assert len(values) == 1 if which == "one" else len(values) > 1, values
+    value = {"one": values.iloc[0], "min": values.min(), "max": values.max()}[which]
+    digits = len(text.split(".")[1])
+    # the CSV holds 3 significant digits; the page rounds them: half a unit of its last digit, plus round-off
+    assert abs(value - float(text)) <= 0.5 * 10.0**-digits + 1e-12, (value, text)
