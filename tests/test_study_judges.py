@@ -91,6 +91,12 @@ def test_a_skew_symmetric_judge_is_run_once_for_both_single_orders(tiny):
     assert b[("position", 0.3, "fixed")] != b[("position", 0.3, "random")]
 
 
+def test_llmfao_learners_run_a_quarter_of_the_steps():
+    c = judges.Config(steps=2000)
+    assert (judges._steps(c, "llmfao"), judges._steps(c, "cycle")) == (500, 2000)
+    assert judges._steps(judges.Config(steps=3), "llmfao") == 1  # never zero steps
+
+
 # The numbers that docs/studies/judges.md writes in its answers, each with the committed CSV row it is read from:
 # (as written, file under docs/results/judges, rows (pandas query), column, which of the rows' values: one, min
 # or max). The page must contain the text, and the value must round to it (half a unit of its last digit).
