@@ -79,6 +79,14 @@ def test_the_pages_claims_hold_in_the_committed_run():
     answers = json.loads((d / "metadata.json").read_text())["fewest_comparisons_to_gap_1e-2"]
     assert answers["cycle/bradley_terry"] is None
     assert answers["cycle/empirical"] == answers["cycle/gpm"] is not None
+    llm = pd.read_csv(d.parent / "llmfao" / "summary_bias.csv").set_index(["rule", "bias", "order"])[
+        "true gap (median)"
+    ]  # LLMFAO's judges are skew-symmetric: the random order's rows are the fixed order's runs
+    assert llm.xs("fixed", level="order").equals(llm.xs("random", level="order"))
+    meta = json.loads((d.parent / "llmfao" / "metadata.json").read_text())
+    assert meta["config"]["steps"] == 2000 and set(
+        pd.read_csv(d.parent / "llmfao" / "summary_bias.csv")["judgments"]
+    ) == {500 * 16 * 59}  # a quarter of the steps, 16 duels per response and step, 59 responses
 
 
 @pytest.mark.slow
@@ -146,6 +154,39 @@ CLAIMS = [
     ("0.1", f"cycle/{BIAS}", NONE + "rule in ['comal(inpo,100)', 'inpo']", MEDIAN, "max"),
     ("0.2", f"cycle/{BIAS}", NONE + "rule == 'omwu'", MEDIAN, "min"),
     ("0.34", f"random/{BIAS}", NONE + "rule == 'omwu'", MEDIAN, "max"),
+    # LLMFAO: the GPT judges under the crowd's preferences
+    ("0.563", f"llmfao/{PRICE}", "bias == 'gpt3'", "high", "one"),
+    ("0.868", f"llmfao/{PRICE}", "bias == 'gpt3'", "tv_low", "one"),
+    ("0.537", f"llmfao/{PRICE}", "bias == 'gpt4'", "low", "one"),
+    ("0.8", f"llmfao/{PRICE}", "bias == 'gpt4'", "high", "one"),
+    ("1", f"llmfao/{PRICE}", "bias == 'gpt4'", "tv_low", "one"),
+    ("0.094", f"llmfao/{PRICE}", "bias == 'gpt4'", "pnt", "one"),
+    ("0.198", f"llmfao/{PRICE}", "bias == 'gpt3'", "pnt", "one"),
+    ("0.213", f"llmfao/{PRICE}", "bias == 'none'", "pnt", "one"),
+    *(
+        (
+            text,
+            f"llmfao/{BIAS}",
+            f"bias == '{judge}' and rule == '{rule}' and order == '{order}'",
+            MEDIAN,
+            "one",
+        )
+        for text, judge, rule, order in [
+            ("0.081", "none", "comal(inpo,100)", "fixed"),
+            ("0.038", "none", "averaged(mwu)", "fixed"),
+            ("0.44", "gpt3", "comal(inpo,100)", "fixed"),
+            ("0.47", "gpt3", "averaged(mwu)", "fixed"),
+            ("0.48", "gpt4", "comal(inpo,100)", "fixed"),
+            ("0.5", "gpt4", "averaged(mwu)", "fixed"),
+            ("0.17", "none", "omwu", "fixed"),
+            ("0.66", "gpt3", "omwu", "fixed"),
+            ("0.56", "gpt4", "omwu", "fixed"),
+            ("0.26", "gpt3", "inpo", "fixed"),
+            ("0.22", "none", "inpo", "fixed"),
+            ("0.41", "gpt4", "inpo", "fixed"),
+            ("0.43", "gpt3", "comal(inpo,100)", "both"),
+        ]
+    ),
     # optimizing a fitted model
     ("0.097", f"random/{OVERFIT}", "step == 0", MEDIAN, "max"),
     ("0.029", f"random/{OVERFIT}", "step == 500 and model != 'bradley_terry'", MEDIAN, "max"),
@@ -168,6 +209,6 @@ def test_the_pages_numbers_are_read_from_the_committed_runs(text, csv, rows, col
     values = pd.read_csv(docs / "results" / "judges" / csv).query(rows)[column]
     assert len(values) == 1 if which == "one" else len(values) > 1, values
     value = {"one": values.iloc[0], "min": values.min(), "max": values.max()}[which]
-    digits = len(text.split(".")[1])
+    digits = len(text.partition(".")[2])
     # the CSV holds 3 significant digits; the page rounds them: half a unit of its last digit, plus round-off
     assert abs(value - float(text)) <= 0.5 * 10.0**-digits + 1e-12, (value, text)
