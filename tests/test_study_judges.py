@@ -212,3 +212,17 @@ def test_the_pages_numbers_are_read_from_the_committed_runs(text, csv, rows, col
     digits = len(text.partition(".")[2])
     # the CSV holds 3 significant digits; the page rounds them: half a unit of its last digit, plus round-off
     assert abs(value - float(text)) <= 0.5 * 10.0**-digits + 1e-12, (value, text)
+
+
+@pytest.mark.parametrize("game", ["cycle", "random", "sequence", "llmfao"])
+def test_the_pages_interval_claims_hold_in_the_committed_runs(game):
+    """The page: at b = 0.026 the three orders' intervals overlap; at equal judgments judging both orders is
+    not detectably better (nor worse) than a random order, on every game, rule and judge."""
+    from pathlib import Path
+
+    b = pd.read_csv(Path(__file__).parent.parent / "docs" / "results" / "judges" / game / "summary_bias.csv")
+    w = b.pivot_table(index=["rule", "bias", "value"], columns="order", values=["95% CI low", "95% CI high"])
+    lo, hi = w["95% CI low"], w["95% CI high"]
+    assert ((lo["both"] <= hi["random"]) & (lo["random"] <= hi["both"])).all()
+    small = (w.index.get_level_values("bias") == "position") & (w.index.get_level_values("value") == 0.026)
+    assert (lo[small].max(axis=1) <= hi[small].min(axis=1)).all() and small.sum() == (game != "llmfao") * 4
