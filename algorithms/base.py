@@ -57,6 +57,7 @@ Writing a new rule — optimistic INPO, ``pi' ∝ pi^(1-eta tau) ref^(eta tau) e
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -77,6 +78,9 @@ __all__ = [
     "Oracle",
     "make_rule",
     "wrap",
+    "SAMPLES",
+    "feedback_hparams",
+    "under",
     "check_hparams",
     "resolve_self_play",
     "normalize",
@@ -696,6 +700,40 @@ def make_rule(
         verify=verify,
     )
     return rule
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the feedback model's run hyperparameter
+# ---------------------------------------------------------------------------------------------------------------
+
+#: The name of the feedback model's run hyperparameter: how many of :func:`games.feedback.sampled` ``(K)``'s
+#: ``K`` draws are judged each step (whole numbers in ``[1, K]``, default ``K``). Reserved: no rule declares it.
+SAMPLES = "samples"
+
+
+def feedback_hparams(feedback) -> tuple[Hparam, ...]:
+    """The hyperparameters ``feedback`` adds to a run: ``samples`` under ``sampled(K)``, none otherwise."""
+    if feedback.kind != "sampled":
+        return ()
+    return (Hparam(SAMPLES, float(feedback.samples), f"[1, {feedback.samples}]", integer=True),)
+
+
+@functools.cache
+def under(rule: UpdateRule, feedback) -> UpdateRule:
+    """``rule``'s declarations as a run under ``feedback`` checks them: its hyperparameters followed by the
+    feedback's (:func:`feedback_hparams`), so one check, grid and schedule resolution covers both. For
+    validation only (:func:`algorithms.check`, ``sweep``'s grid); the runner passes the feedback's values to
+    the oracle, never to the rule.
+
+    Raises:
+        ValueError: ``rule`` declares a hyperparameter the feedback reserves (``samples``).
+    """
+    extra = feedback_hparams(feedback)
+    if not extra:
+        return rule
+    if SAMPLES in {h.name for h in rule.hparams}:
+        raise ValueError(f"{rule.name} declares a hyperparameter {SAMPLES!r}, which the feedback reserves")
+    return rule._replace(hparams=(*rule.hparams, *extra))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -23,12 +23,14 @@ from games.feedback import Feedback, check_feedback
 from . import memory, shapes
 from . import schedules as S
 from .base import (
+    SAMPLES,
     StepSizeWarning,
     UpdateRule,
     _profile_of,
     check_hparams,
     resolve_self_play,
     step_size_warning,
+    under,
 )
 from .trace import _resolve_metrics
 
@@ -64,6 +66,18 @@ def _check_rule(rule, feedback, who: str) -> Feedback:
             f"{rule.name} reads the whole game and runs with exact feedback only, got {feedback.name}"
         )
     return feedback
+
+
+def _check_feedback_game(feedback: Feedback, game: games.Game, who: str) -> None:
+    """What the oracle would refuse at trace time, refused before: a judge's order or drawn counts on a game
+    that is not a preference game."""
+    if game.preference:
+        return
+    if feedback.counts or feedback.order != "fixed":
+        raise ValueError(
+            f"{who}: {feedback.name} draws the outcomes of Bernoulli duels (counts, or a judge's order): it "
+            f"needs a preference game, got {game!r}"
+        )
 
 
 def _nash_pair(game: games.Game, nash, who: str = "nash"):
@@ -141,20 +155,29 @@ def _warn_step_size(
         warnings.warn(message, StepSizeWarning, stacklevel=stacklevel)
 
 
-def _schedules(rule: UpdateRule, hparams: dict, steps: int, game: games.Game, who: str):
-    """``(numbers, schedules, along, counts)`` (:func:`algorithms.schedules.resolve`), with a check that the
-    rule can take the schedules (it declares ``with_hparams``, and its state stores those hyperparameters)."""
-    values, scheds, along, counts = S.resolve(rule, hparams, steps, game.dtype)
-    if scheds and rule.with_hparams is None:
+def _schedules(rule: UpdateRule, feedback: Feedback, hparams: dict, steps: int, game: games.Game, who: str):
+    """``(numbers, schedules, along, counts)`` (:func:`algorithms.schedules.resolve`) of the rule's and the
+    feedback's hyperparameters (:func:`algorithms.base.under`), with a check that the rule can take its
+    schedules (it declares ``with_hparams``, and its state stores those hyperparameters)."""
+    if SAMPLES in hparams and feedback.kind != "sampled":
+        raise ValueError(
+            f"{who}: samples says how many of sampled(K)'s K draws are judged; it needs feedback="
+            f"games.feedback.sampled(K), got {feedback.name}"
+        )
+    values, scheds, along, counts = S.resolve(under(rule, feedback), hparams, steps, game.dtype)
+    mine = [n for n in scheds if n != SAMPLES]
+    if mine and rule.with_hparams is None:
         raise TypeError(f"{who}: {rule.name} declares no with_hparams, so it takes no schedules")
-    if scheds and any(h.counts == "rounds" for h in rule.hparams if h.name in scheds) and rule.rounds is None:
+    if any(h.counts == "rounds" for h in rule.hparams if h.name in scheds) and rule.rounds is None:
         raise TypeError(f"{who}: {rule.name} declares hyperparameters counted in rounds but no rounds(state)")
     return values, scheds, along, counts
 
 
 def _probe_schedules(rule: UpdateRule, game: games.Game, self_play: bool, scheds: dict, who: str) -> None:
     """Apply the schedules' first values to the state's shapes once (``jax.eval_shape``, cached per rule, game
-    shapes and schedule structure): a state that does not store them fails here, named."""
+    shapes and schedule structure): a state that does not store them fails here, named. The feedback's
+    ``samples`` goes to the oracle, not the state."""
+    scheds = {n: s for n, s in scheds.items() if n != SAMPLES}
     if scheds:
         _probe(rule, game, self_play, scheds, who)
 
@@ -275,13 +298,17 @@ def _preflight(
 ) -> Plan:
     """:func:`check`, called by :func:`check` or :func:`run` (its warnings name their caller's caller)."""
     feedback = _check_rule(rule, feedback, "run")
+    _check_feedback_game(feedback, game, "run")
     num_records = _check_schedule(steps, record_every)
     record_policy = _check_flag(record_policy, "run: record_policy")
     sp = resolve_self_play(rule, game, self_play)
     S.check_not_grid_of_schedules("run", hparams)
-    hparams, scheds, along, counts = _schedules(rule, _scalar_hparams(rule, hparams), steps, game, "run")
-    hparams = {k: np.float64(v) for k, v in check_hparams(rule, hparams, dtype=game.dtype).items()}
-    _warn_step_size(rule, game, hparams, along, counts, stacklevel=4)
+    hparams, scheds, along, counts = _schedules(
+        rule, feedback, _scalar_hparams(rule, hparams), steps, game, "run"
+    )
+    declared = under(rule, feedback)  # the rule's hyperparameters and the feedback's samples
+    hparams = {k: np.float64(v) for k, v in check_hparams(declared, hparams, dtype=game.dtype).items()}
+    _warn_step_size(declared, game, hparams, along, counts, stacklevel=4)
     nash_pair = _nash_for_metrics(game, nash, metrics, stacklevel=4)
     metric_fns = _resolve_metrics(metrics, rule, game, nash_pair, sp)
     est = memory.estimate(

@@ -28,11 +28,12 @@ from games.feedback import Feedback
 
 from . import memory
 from . import schedules as S
-from .base import UpdateRule, _threefry_keys, as_key, as_keys, check_hparams, resolve_self_play
+from .base import UpdateRule, _threefry_keys, as_key, as_keys, check_hparams, resolve_self_play, under
 from .preflight import (
     Plan,
     _check_flag,
     _check_policies,
+    _check_feedback_game,
     _check_rule,
     _check_schedule,
     _nash_for_metrics,
@@ -210,11 +211,15 @@ def _as_axis(name: str, value) -> np.ndarray | None:
     return arr
 
 
-def build_grid(rule: UpdateRule, num_games: int | None, seeds, hparams: dict, dtype=None) -> Grid:
+def build_grid(
+    rule: UpdateRule, num_games: int | None, seeds, hparams: dict, dtype=None, feedback: Feedback | None = None
+) -> Grid:
     """The flat batch of a sweep: axes in the order ``game`` (when ``num_games`` is not None), ``seed`` (when
     ``seeds`` is an int ``S`` — seeds ``0..S-1`` — or a sequence), then one axis per hyperparameter given as a
-    1-D sequence, in keyword order (the full outer product). Every grid point is checked (jointly too).
+    1-D sequence, in keyword order (the full outer product). Every grid point is checked (jointly too). The
+    hyperparameters are the rule's and ``feedback``'s (``samples`` under ``sampled(K)``).
     """
+    rule = under(rule, games.feedback.check_feedback(feedback))
     axes: list[tuple[str, int]] = []
     coords: dict[str, np.ndarray] = {}
     if num_games is not None:
@@ -313,8 +318,8 @@ def _rule_table(rules, feedback, hparams: dict) -> list[tuple[str, UpdateRule]]:
     if len(set(labels)) != len(labels):
         raise ValueError(f"sweep: repeated rule names {labels}; pass a dict label -> rule to tell them apart")
     for label, r in pairs:
-        _check_rule(r, feedback, f"sweep (rule {label!r})")
-        check_hparams(r, hparams, joint=False)
+        fb = _check_rule(r, feedback, f"sweep (rule {label!r})")
+        check_hparams(under(r, fb), hparams, joint=False)
     return pairs
 
 
@@ -398,7 +403,8 @@ def sweep(
     stacked = games.stack_games(game_list)
     first_game = game_list[0]
     sp = resolve_self_play(rule, first_game, self_play)
-    hparams, scheds, along, counts = _schedules(rule, hparams, steps, first_game, "sweep")
+    _check_feedback_game(feedback, first_game, "sweep")
+    hparams, scheds, along, counts = _schedules(rule, feedback, hparams, steps, first_game, "sweep")
     if chunk is not None:
         chunk = check_int(chunk, "chunk")
     chunk = memory.check_sweep(
@@ -415,11 +421,10 @@ def sweep(
         num_games=len(game_list),
         **hparams,
     )
-    grid = build_grid(
-        rule, None if isinstance(game, games.Game) else len(game_list), seeds, hparams, first_game.dtype
-    )
+    num_games = None if isinstance(game, games.Game) else len(game_list)
+    grid = build_grid(rule, num_games, seeds, hparams, first_game.dtype, feedback)
     batch = math.prod(grid.shape)
-    _warn_step_size(rule, stacked, grid.hparams, along, counts)
+    _warn_step_size(under(rule, feedback), stacked, grid.hparams, along, counts)
 
     if nash is None:
         nash_list = None

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import games
 from games.feedback import Feedback, Oracle
 
-from .base import UpdateRule
+from .base import SAMPLES, UpdateRule
 from .layout import WRITTEN_OUT_MAX_N, written_out
 from .trace import _per_context
 
@@ -45,13 +45,14 @@ class _Carry(NamedTuple):
     comparisons: jax.Array
     schedules: dict  # name -> schedule pytree (empty: every hyperparameter is a number)
     applied: dict  # name -> the value the last update used (recorded at the end of the run)
+    samples: Any  # draws judged per step under sampled(K) feedback (the oracle's), None otherwise
 
 
 def _scheduled(rule: UpdateRule, carry: _Carry) -> dict:
     """The value of every schedule at the count it follows: steps taken, or the rule's outer rounds."""
     if not carry.schedules:
         return {}
-    counts = {h.name: h.counts for h in rule.hparams}
+    counts = {n: "steps" for n in carry.schedules} | {h.name: h.counts for h in rule.hparams}  # samples: steps
     rounds = rule.rounds(carry.state) if "rounds" in counts.values() else None
     return {n: s(carry.t if counts[n] == "steps" else rounds) for n, s in carry.schedules.items()}
 
@@ -99,12 +100,16 @@ TRACE_COUNT: dict[str, int] = {}
 
 
 def _advance(rule: UpdateRule, feedback: Feedback, game, carry: _Carry) -> _Carry:
-    oracle = Oracle(game, feedback, jax.random.fold_in(carry.key, carry.t))
-    state, applied = carry.state, carry.applied
+    state, applied, samples = carry.state, carry.applied, carry.samples
     if carry.schedules:
         values = _scheduled(rule, carry)
-        state = rule.with_hparams(state, values)
         applied = {n: jnp.asarray(v, applied[n].dtype) for n, v in values.items()}
+        if SAMPLES in values:  # the feedback's: to the oracle, not the state
+            values = dict(values)
+            samples = jnp.asarray(values.pop(SAMPLES), carry.samples.dtype)
+        if values:
+            state = rule.with_hparams(state, values)
+    oracle = Oracle(game, feedback, jax.random.fold_in(carry.key, carry.t), samples=samples)
     state = rule.step(state, oracle)
     return _Carry(
         state,
@@ -114,6 +119,7 @@ def _advance(rule: UpdateRule, feedback: Feedback, game, carry: _Carry) -> _Carr
         carry.comparisons + oracle.comparisons,
         carry.schedules,
         applied,
+        carry.samples,
     )
 
 
@@ -164,9 +170,7 @@ def _simulate_jit(
 ):
     """One run as one program: the start (``rule.init``, values checked before by :func:`check`), the
     simulation and the final policy's probabilities; one dispatch per :func:`run`."""
-    carry = _start(
-        rule.init(game, key, ref=ref, start=start, self_play=self_play, **hparams), key, scheds, game.dtype
-    )
+    carry = _init(rule, self_play, game, key, hparams, ref, start, scheds)
     final, traj = _simulate(rule, feedback, metric_fns, game, carry, nash, **static)
     return final, traj, jax.tree.map(jnp.exp, rule.policy(final.state))
 
@@ -174,9 +178,7 @@ def _simulate_jit(
 @functools.partial(jax.jit, static_argnames=("rule", "self_play"))
 def _init_one(rule, self_play, game, key, hparams, ref, start, scheds):
     """The start of :func:`_simulate_jit`, on its own (the failure path replays from it)."""
-    return _start(
-        rule.init(game, key, ref=ref, start=start, self_play=self_play, **hparams), key, scheds, game.dtype
-    )
+    return _init(rule, self_play, game, key, hparams, ref, start, scheds)
 
 
 def _batch_last(game: games.Game) -> bool:
@@ -217,16 +219,26 @@ def _counter_dtype():
     return jax.dtypes.canonicalize_dtype(jnp.int64)
 
 
-def _start(state, key, schedules=None, dtype=None) -> _Carry:
+def _start(state, key, schedules=None, dtype=None, samples=None) -> _Carry:
     zero = jnp.zeros((), _counter_dtype())
     schedules = schedules or {}
     applied = {n: jnp.zeros((), dtype) for n in schedules}
-    return _Carry(state, key, zero, zero, zero, schedules, applied)
+    samples = None if samples is None else jnp.asarray(samples, _counter_dtype())
+    return _Carry(state, key, zero, zero, zero, schedules, applied, samples)
+
+
+def _init(rule, self_play, game, key, hparams, ref, start, scheds) -> _Carry:
+    """The rule's initial state and the carry around it: the feedback's ``samples`` (validated by
+    :func:`algorithms.check`) goes into the carry, for the oracle; the rest to ``rule.init``."""
+    hparams = dict(hparams)
+    samples = hparams.pop(SAMPLES, None)
+    state = rule.init(game, key, ref=ref, start=start, self_play=self_play, **hparams)
+    return _start(state, key, scheds, game.dtype, samples)
 
 
 @functools.partial(jax.jit, static_argnames=("rule", "self_play"))
 def _init_batch(rule, self_play, games_b, keys, hp, ref, start, scheds):
     def init(g, k, hp):
-        return _start(rule.init(g, k, ref=ref, start=start, self_play=self_play, **hp), k, scheds, g.dtype)
+        return _init(rule, self_play, g, k, hp, ref, start, scheds)
 
     return jax.vmap(init)(games_b, keys, hp)

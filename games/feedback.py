@@ -73,6 +73,7 @@ class Feedback:
     samples: int = 0
     sigma: float = 0.0
     order: str = "fixed"
+    counts: bool = False
 
     def __post_init__(self):
         if not isinstance(self.kind, str) or self.kind not in KINDS:
@@ -91,11 +92,16 @@ class Feedback:
             raise ValueError(f"Feedback: order must be one of {', '.join(ORDERS)}, got {self.order!r}")
         if self.kind != "sampled" and self.order != "fixed":
             raise ValueError(f"Feedback: order applies to kind 'sampled' only, got order={self.order!r}")
+        if not isinstance(self.counts, (bool, np.bool_)):
+            raise TypeError(f"Feedback: counts must be True or False, got {self.counts!r}")
+        object.__setattr__(self, "counts", bool(self.counts))
+        if self.kind != "sampled" and self.counts:
+            raise ValueError("Feedback: counts applies to kind 'sampled' only, got counts=True")
 
     @property
     def name(self) -> str:
         if self.kind == "sampled":
-            extra = "" if self.order == "fixed" else f", {self.order}"
+            extra = ("" if self.order == "fixed" else f", {self.order}") + (", counts" if self.counts else "")
             return f"sampled({self.samples}{extra})"
         if self.kind == "noisy":
             return f"noisy({self.sigma:g})"
@@ -122,8 +128,9 @@ class Feedback:
         """An estimate of the memory one gradient evaluation allocates (bytes), for the runner's memory check:
         under :func:`sampled`, per player, prompt, own action and draw, a Gumbel noise per opponent action (the
         categorical draw), the opponent's index, its payoff, the duel's uniform draw and its outcome —
-        ``(opponents + 4)`` numbers; 0 otherwise (the exact gradient is the size of the game)."""
-        if self.kind != "sampled":
+        ``(opponents + 4)`` numbers; 0 otherwise (the exact gradient is the size of the game; ``counts`` draws a
+        few numbers per action)."""
+        if self.kind != "sampled" or self.counts:
             return 0
         item = np.dtype(game.dtype).itemsize
         contexts = game.A.shape[0] if game.contextual else 1
@@ -150,19 +157,32 @@ def exact() -> Feedback:
     return Feedback("exact")
 
 
-def sampled(samples: int, order: str = "fixed") -> Feedback:
+def sampled(samples: int, order: str = "fixed", counts: bool = False) -> Feedback:
     """Sampled duels: for every action, ``samples`` opponents drawn from the opponent's policy, one judged duel
     each (Bernoulli ``P[i, j]`` on a preference game, the payoff ``A[i, j]`` on a matrix game), averaged and
-    centred (``- 1/2`` on a preference game): an unbiased estimate of the payoff gradient.
+    centred (``- 1/2`` on a preference game): an unbiased estimate of the payoff gradient. A loss-based rule
+    (:func:`algorithms.loss_based`) draws ``samples`` pairs per prompt instead (:meth:`Oracle.pairs`).
+
+    ``samples`` is the most drawn (it sizes the compiled program). How many of them are **judged** each step is
+    the run's hyperparameter ``samples`` (:func:`algorithms.run`, ``sweep``): a whole number in ``[1, samples]``
+    (default ``samples``), a sweep axis or a schedule (:mod:`algorithms.schedules`), in one compiled program;
+    ``comparisons`` counts the judged ones.
 
     ``order`` (preference games; see the module docstring): ``"fixed"`` own response first, ``"random"`` a
     coin picks the order, ``"both"`` both orders averaged (each duel counts two judgments). They differ only
     on a judge's game whose ``P + P^T != 1`` (:func:`games.judges.judge_game`).
 
+    ``counts=True`` (preference games) draws the **counts** of the judged outcomes instead of the items one by
+    one: per action one binomial draw of its wins (every duel, its opponent drawn from ``pi``, is won with
+    probability ``P(a > pi)`` independently), per prompt one multinomial draw of a loss-based rule's pairs over
+    the ``n^2`` ordered cells. The judged data have the same distribution, at a cost that does not grow with
+    the number judged (runs of ``1e7`` comparisons); the random stream differs from the draw one by one.
+
     Raises:
-        TypeError / ValueError: ``samples`` is not an integer >= 1, or ``order`` not one of :data:`ORDERS`.
+        TypeError / ValueError: ``samples`` is not an integer >= 1, ``order`` not one of :data:`ORDERS`, or
+            ``counts`` not a bool.
     """
-    return Feedback("sampled", samples=samples, order=order)
+    return Feedback("sampled", samples=samples, order=order, counts=counts)
 
 
 def noisy(sigma: float) -> Feedback:
@@ -248,7 +268,8 @@ def _sampled_player(
 
 
 class Oracle:
-    """The feedback a rule sees during one step: a game, a feedback model and that step's key.
+    """The feedback a rule sees during one step: a game, a feedback model, that step's key and the number of
+    draws judged.
 
     Built by the runner (or by a test) for each traced step; it counts its calls at trace time, so call it at
     the top level of ``step`` (not inside ``lax`` control flow). ``count`` adds evaluations a rule makes
@@ -258,22 +279,19 @@ class Oracle:
         game: the game being played (rules that need the whole game, e.g. iterative DPO, read it here and
             declare ``exact_only``).
         feedback: the :class:`Feedback` model.
+        samples: under :func:`sampled`, how many of the ``feedback.samples`` draws are judged this step: the
+            run's hyperparameter ``samples`` (a traced whole number in ``[1, feedback.samples]``, passed by the
+            runner), or ``None`` for all of them. Each estimate judges and counts only the first ``samples``.
         calls, comparisons: what this step has consumed so far (ints, or traced ints after ``count``).
-        judged: under :func:`sampled`, ``None`` (every draw is judged), or a traced whole number in
-            ``[1, samples]``: each estimate judges only the first ``judged`` of its ``samples`` duels per action,
-            and counts those (a growing sample size in one compiled program, :func:`algorithms.duels`).
-        counts: under :func:`sampled` on a preference game, draw each action's wins (one binomial draw) instead
-            of its duels: the same estimate in distribution, at a cost independent of the number judged.
     """
 
-    def __init__(self, game: Game, feedback: Feedback | None = None, key=None, judged=None, counts=False):
+    def __init__(self, game: Game, feedback: Feedback | None = None, key=None, samples=None):
         self.game = game
         self.feedback = exact() if feedback is None else feedback
-        self.judged = judged
-        self.counts = counts
-        if counts and not game.preference:
+        self.samples = samples
+        if self.feedback.counts and not game.preference:
             raise ValueError(
-                f"counts=True draws the wins of Bernoulli duels: it needs a preference game, got {game!r}"
+                f"sampled(counts=True) draws the wins of Bernoulli duels: it needs a preference game, got {game!r}"
             )
         if self.feedback.order != "fixed" and not game.preference:
             raise ValueError(
@@ -283,6 +301,14 @@ class Oracle:
         self._draws = 0
         self.calls: Any = 0
         self.comparisons: Any = 0
+
+    def _judged(self, drawn: int):
+        """The judgments counted when ``drawn`` are drawn for ``feedback.samples`` draws: all of them, or the
+        first ``samples`` per ``feedback.samples`` (a traced int)."""
+        if self.samples is None:
+            return drawn
+        per = drawn // max(self.feedback.samples, 1)
+        return per * jnp.asarray(self.samples, jax.dtypes.canonicalize_dtype(jnp.int64))
 
     def next_key(self) -> jax.Array:
         """A fresh key for this step's next random draw (raises if the oracle was built without a key)."""
@@ -301,15 +327,7 @@ class Oracle:
         if not isinstance(logits, Profile):
             raise TypeError(f"oracle.gradient expects a games.Profile of log-probabilities, got {logits!r}")
         fb, game = self.feedback, self.game
-        drawn = fb.comparisons_per_call(game, logits)
-        self.count(
-            1,
-            drawn
-            if self.judged is None
-            else drawn
-            // max(fb.samples, 1)
-            * jnp.asarray(self.judged, jax.dtypes.canonicalize_dtype(jnp.int64)),
-        )
+        self.count(1, self._judged(fb.comparisons_per_call(game, logits)))
         if fb.kind == "exact":
             return payoff_gradient(game, jax.tree.map(jnp.exp, logits))
         if fb.kind == "noisy":
@@ -322,7 +340,7 @@ class Oracle:
             ]
             return jax.tree.unflatten(tree, noisy_leaves)
         key = self.next_key()
-        A, k, pref, judged, cnt = game.A, fb.samples, game.preference, self.judged, self.counts
+        A, k, pref, judged, cnt = game.A, fb.samples, game.preference, self.samples, fb.counts
         if logits.self_play:
             return Profile(_sampled_player(key, A, logits.x, k, pref, judged, cnt, fb.order))
         kx, ky = jax.random.split(key)
@@ -340,3 +358,60 @@ class Oracle:
             self.count(1)
             return Profile(_matvec(self.game.P, jnp.exp(logits.x)))
         return jax.tree.map(lambda g: g + 0.5, self.gradient(logits))
+
+    def pairs(self, rows, sampling, draw, soft: bool = False):
+        """Judged pairs of responses for a loss-based rule (self-play on a preference game), per prompt of
+        ``rows`` (``[R]`` prompt indices) with the responses drawn from ``sampling`` (``[R, n]``
+        log-probabilities). Returns ``(w, l, weight)``, ``[R, m]`` each: winner and loser indices and each pair's
+        weight, summing per prompt to 1 (the population) or to the number judged. One oracle call.
+
+        * :func:`exact`: the **population**, every ordered pair ``(a, b)`` with weight ``2 pi(a) pi(b) P(a > b)``
+          (deterministic; hard and soft labels have the same expectation; no comparisons);
+        * :func:`sampled` ``(K)``: ``K`` pairs per prompt drawn by ``draw(key, sampling, K) -> [R, K]`` (twice),
+          each judged by one Bernoulli ``P(a > b)`` draw, or (``soft``) kept in both orders weighted by
+          ``P(a > b)`` and ``1 - P(a > b)``; the first :attr:`samples` are kept (weight 0 for the rest) and
+          counted as comparisons. With ``counts=True`` the judged pairs' counts over the ``n^2`` ordered cells,
+          one multinomial draw of :attr:`samples` per prompt with the population's weights (hard) or the drawn
+          pair's probability ``pi(a) pi(b)`` (soft, each cell weighted by ``P``): every loss is a weighted mean
+          over pairs, so the loss on the counts is the loss on the pairs.
+
+        Raises:
+            ValueError: noisy feedback, a non-preference game or ``order`` other than ``"fixed"`` (at trace time).
+        """
+        fb = self.feedback
+        if fb.kind == "noisy" or fb.order != "fixed" or not self.game.preference:
+            raise ValueError(
+                f"judged pairs need exact or sampled(K) feedback (order 'fixed') on a preference game, got "
+                f"{fb.name} on {self.game!r}"
+            )
+        C, n = self.game.A.shape[0] if self.game.contextual else 1, self.game.shape[0]
+        P = jnp.reshape(self.game.P, (C, n, n))[rows]  # [R, n, n]
+        R = rows.shape[0]
+        if fb.kind == "exact" or fb.counts:  # the n^2 ordered cells (w, l)
+            w = jnp.broadcast_to(jnp.repeat(jnp.arange(n), n)[None, :], (R, n * n))
+            l = jnp.broadcast_to(jnp.tile(jnp.arange(n), n)[None, :], (R, n * n))
+            pi = jnp.exp(sampling)
+            drawn = pi[:, :, None] * pi[:, None, :]  # [R, n, n] the pair (a, b) drawn
+        if fb.kind == "exact":  # the population: every ordered pair, weight 2 pi(a) pi(b) P(a > b)
+            self.count(1, 0)
+            return w, l, jnp.reshape(2 * drawn * P, (R, n * n))
+        k = fb.samples
+        used = jnp.asarray(k if self.samples is None else self.samples, jax.dtypes.canonicalize_dtype(jnp.int64))
+        self.count(1, used * R)
+        key = self.next_key()
+        if fb.counts:  # how many of the `used` judged pairs fall in each cell: one multinomial draw per prompt
+            q = jnp.reshape(drawn if soft else 2 * drawn * P, (R, n * n))  # (a, b) drawn, or (w, l) judged
+            c = jax.random.multinomial(key, used.astype(P.dtype), q / jnp.sum(q, -1, keepdims=True))
+            if not soft:
+                return w, l, c
+            c = jnp.reshape(c, (R, n, n))  # the pair (a, b) counts P(a > b) for (a, b), 1 - P(a > b) for (b, a)
+            return w, l, jnp.reshape((c + jnp.swapaxes(c, 1, 2)) * P, (R, n * n))
+        keep = (jnp.arange(k) < used).astype(P.dtype)[None, :]  # [1, K]
+        k1, k2, k3 = jax.random.split(key, 3)
+        a, b = draw(k1, sampling, k), draw(k2, sampling, k)  # [R, K] each
+        p = jnp.take_along_axis(jnp.take_along_axis(P, a[:, :, None], axis=1), b[:, :, None], axis=2)[..., 0]
+        if soft:
+            return (jnp.concatenate([a, b], -1), jnp.concatenate([b, a], -1),
+                    jnp.concatenate([p * keep, (1 - p) * keep], -1))
+        won = jax.random.uniform(k3, (R, k), P.dtype) < p
+        return jnp.where(won, a, b), jnp.where(won, b, a), jnp.broadcast_to(keep, (R, k))
