@@ -13,7 +13,6 @@ from . import base, conformance, losses, policies, schedules
 from .averaging import averaged
 from .base import StepSizeWarning, UpdateRule, make_rule
 from .comal import comal, comal_exact, m2wu, mpo, nash_prox, regularized_exact
-from .duels import duels
 from .loss_based import loss_based
 from .mirror import inpo, mmd, nash_md
 from .mwu import iterative_dpo, iterative_ipo, mutation_mwu, mwu, sppo
@@ -136,7 +135,6 @@ __all__ = [
     "comal_exact",
     "regularized_exact",
     "averaged",
-    "duels",
     "nash_mp",
     "nash_prox",
     "m2wu",

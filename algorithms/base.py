@@ -17,7 +17,7 @@ Declared, not inferred: ``hparams`` (names, defaults and ranges), ``accepts`` (`
 oracle's gradients), and for regularized rules ``tau(state)``, ``reference(state)`` and
 ``with_reference(state, ref)`` (log-probabilities), plus an optional ``reset(state)`` that clears auxiliary
 memory when a wrapper re-centres the reference (as optax's lookahead may reset its fast weights). Wrappers
-(``comal``, ``averaged``, ``duels``) use only this interface, and state only what differs from their inner
+(``comal``, ``averaged``) use only this interface, and state only what differs from their inner
 rule: :func:`wrap` inherits the rest.
 
 Self-play is a choice made at ``init``: ``self_play=None`` plays one policy on preference games and two
@@ -796,7 +796,7 @@ def wrap(
     **overrides,
 ) -> UpdateRule:
     """A rule built around ``inner`` that states only what differs from it; every other declaration is
-    inherited (``comal``, ``averaged`` and ``duels`` are written with it).
+    inherited (``comal`` and ``averaged`` are written with it).
 
     The wrapper's state is a ``NamedTuple`` with a field ``inner`` holding the inner rule's state untouched and,
     when the wrapper declares hyperparameters, a field ``hp`` (``{name: array}``, the game's dtype).
@@ -809,7 +809,7 @@ def wrap(
             ``inner.init``); ``hp`` holds every hyperparameter of ``hparams``, given or default, as arrays of
             the game's dtype, validated against their intervals.
         step: ``step(state, oracle) -> state``: the wrapper's whole step; it calls
-            ``inner.step(state.inner, oracle)`` itself (or with another oracle, as ``duels`` does).
+            ``inner.step(state.inner, oracle)`` itself.
         hparams: the wrapper's own :class:`Hparam` s (``counts="rounds"`` for one counted in outer rounds,
             with ``rounds=``). A name ``inner`` declares already is not declared again: values given for it go
             to the inner rule, and ``hp`` holds the wrapper's default (a COMAL inside a COMAL).

@@ -112,7 +112,7 @@ def comal(
         estimate: see ``until``.
         reads_game: with ``until`` and without ``estimate``, the gap read from the game is allowed where the
             learner sees samples only: under sampled or noisy feedback, and around a rule that judges its own
-            comparisons (``own_comparisons``: ``duels``, ``loss_based``). Without it that wrapper declares
+            comparisons (``own_comparisons``). Without it that wrapper declares
             ``exact_only`` (the runner refuses stochastic feedback) and an inner rule that judges its own
             comparisons is refused: a sampled rule never reads the exact game silently. With it the name says
             so (``...,until=eps,reads_game``): an analysis baseline, not a learner.
@@ -157,9 +157,9 @@ def comal(
         if estimate and inner.own_comparisons:
             raise ValueError(
                 f"comal: estimate=True tests the feedback model's gradient; {inner.name} judges its own pairs "
-                f"and runs with exact feedback, so it has no sampled estimate of the gap. Put duels outside "
-                f"(duels(comal(rule, K, until=eps, estimate=True), samples)), or read the exact gap on purpose "
-                f"with reads_game=True (an analysis oracle)"
+                f"itself, so it has no sampled estimate of the gap: let it ask the feedback model for gradients "
+                f"(feedback=games.feedback.sampled(K)), or read the exact gap on purpose with reads_game=True "
+                f"(an analysis oracle)"
             )
         if not estimate and not reads_game and inner.own_comparisons:
             raise ValueError(

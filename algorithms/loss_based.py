@@ -1,30 +1,29 @@
 """Loss-based rules: each iteration minimises a loss on judged pairs with an optax optimizer, as language-model
 pipelines do (draw pairs from the current policy, judge them, take ``M`` gradient steps).
 
-``loss_based(loss, policy, optimizer=..., optimizer_steps=M, pairs=None | K, labels="hard" | "soft")`` is an
+``loss_based(loss, policy, optimizer=..., optimizer_steps=M, labels="hard" | "soft")`` is an
 :class:`algorithms.UpdateRule` like the closed-form rules: ``run``, ``sweep``, ``comal`` and the conformance kit
 take it. One ``step`` (inside the runner's jitted scan):
 
 1. the anchor ``pi_t = policy.log_probs(params)`` (held fixed for the iteration; for Nash-MD the mixture
    ``mu_t ∝ pi_t^(1 - eta tau) ref^(eta tau)``, from which the pairs are then drawn);
-2. the data: ``pairs=None`` — the **population** loss, the exact expectation over every ordered pair
-   ``(y_w, y_l)`` drawn from ``pi_t x pi_t`` and judged by ``P``: weight ``2 pi_t(a) pi_t(b) P(a > b)`` for
-   ``(a, b)`` (deterministic; hard and soft labels have the same expectation; one oracle call, no comparisons);
-   ``pairs=K`` — ``K`` pairs per prompt drawn from ``pi_t`` with ``oracle.next_key()`` (token by token, by
-   ancestral sampling, for a policy over token sequences: :func:`games.sequences.ancestral_sample`), judged by one
-   Bernoulli(``P``) draw (``labels="hard"``) or weighted by ``P`` itself (``"soft"``): one oracle call and
-   ``K * C`` comparisons;
+2. the data, from the run's feedback model (:meth:`games.feedback.Oracle.pairs`): exact feedback — the
+   **population** loss, the exact expectation over every ordered pair ``(y_w, y_l)`` drawn from
+   ``pi_t x pi_t`` and judged by ``P``: weight ``2 pi_t(a) pi_t(b) P(a > b)`` for ``(a, b)`` (deterministic;
+   hard and soft labels have the same expectation; one oracle call, no comparisons); ``sampled(K)`` — ``K``
+   pairs per prompt drawn from ``pi_t`` (token by token, by ancestral sampling, for a policy over token
+   sequences: :func:`games.sequences.ancestral_sample`), the first ``samples`` of them (the run's
+   hyperparameter) judged by one Bernoulli(``P``) draw (``labels="hard"``) or weighted by ``P`` itself
+   (``"soft"``): one oracle call and ``samples * C`` comparisons;
 3. ``M`` optimizer steps (``lax.fori_loop``) on the loss from the current parameters; the optimizer state is
    carried from one iteration to the next (one optimizer for the whole run, as in a training pipeline).
 
 EGPO (``Loss.extragradient``) repeats 2–3 once more per iteration: ``M`` steps from the current parameters give
 the half-step ``h`` (its optimizer state is dropped, as EGPO's code restores its gradients); then pairs drawn
 from ``h`` — still anchored at ``pi_t`` — drive ``M`` steps from the current parameters again. Two oracle calls,
-``2 K C`` comparisons.
+``2 samples C`` comparisons.
 
-The rule reads ``P`` itself (it is its own judge), so it declares ``exact_only`` (the oracle's feedback models
-do not apply) and ``own_comparisons`` when it samples (it counts its comparisons itself, also under exact
-feedback). Self-play on preference games only. Contextual games: pairs are drawn per prompt and the loss is the
+Noisy feedback (a noisy gradient, no pairs) is refused when the run is traced. Self-play on preference games only. Contextual games: pairs are drawn per prompt and the loss is the
 ``rho``-weighted mean over prompts; with ``prompts=B``, ``B`` prompts are drawn by ``rho`` each iteration (as a
 training pipeline samples a batch of prompts) and the loss is their plain mean.
 
@@ -73,7 +72,6 @@ class LossState(NamedTuple):
     offset: jax.Array  # [C, n] log pi_start, the fixed base logits
     ref: Profile  # log ref, [n] or [C, n]
     hp: dict  # the loss's numeric hyperparameters (arrays of the game's dtype)
-    pairs: jax.Array  # pairs judged per prompt and iteration (<= the K drawn); 0 for the population loss
 
 
 def loss_based(
@@ -82,10 +80,8 @@ def loss_based(
     *,
     optimizer: optax.GradientTransformation | None = None,
     optimizer_steps: int = 10,
-    pairs: int | None = None,
     prompts: int | None = None,
     labels: str = "hard",
-    counts: bool = False,
 ) -> base.UpdateRule:
     """An update rule that takes ``optimizer_steps`` optimizer steps on ``loss`` per iteration.
 
@@ -97,25 +93,17 @@ def loss_based(
             :func:`algorithms.policies.transformer`, else :data:`DEFAULT_OPTIMIZER`, ``optax.sgd(0.5)``). Pass
             the *same* object to get the same (cached) rule: ``optax.adam(1e-2)`` builds a new object every call.
         optimizer_steps: ``M``, optimizer steps per iteration.
-        pairs: ``None`` for the exact population loss, or ``K`` pairs drawn per prompt and iteration. The rule
-            then has a hyperparameter ``pairs`` (default ``K``, a whole number in ``[1, K]``): how many of the
-            ``K`` are judged and used, so that one compiled ``sweep`` covers several batch sizes
-            (``sweep(loss_based(..., pairs=4096), game, pairs=[16, 256, 4096], seeds=4)``; every lane pays
-            for drawing ``K``), and a growing sample size ``K_t`` is one compiled program
-            (``run(..., pairs=algorithms.schedules.growth(16, rate=1.01, cap=4096))``): ``comparisons``
-            counts the pairs judged.
         prompts: ``None`` (every prompt each iteration, the loss weighted by ``rho``) or ``B``: ``B`` prompts
             drawn by ``rho`` (with replacement) each iteration, equally weighted; ``K`` pairs per drawn prompt.
         labels: ``"hard"`` (one Bernoulli judgment per pair) or ``"soft"`` (the probability as the label).
-        counts: with ``pairs=K``, draw the judged pairs as their **counts** over the ``n^2`` ordered cells
-            instead of one by one: hard labels, one multinomial draw of ``pairs(t)`` over the (winner, loser)
-            cells with probabilities ``2 pi_t(a) pi_t(b) P(a > b)`` (the population loss's weights); soft
-            labels, a multinomial draw of the drawn pairs ``(a, b)`` by ``pi_t(a) pi_t(b)``, each weighted by
-            ``P``. Every loss is a weighted mean over pairs (:mod:`algorithms.losses`), so the loss on the
-            counts is the loss on the pairs, and the judged data have the same distribution; the cost no
-            longer grows with ``K`` (``n^2`` cells per prompt), which is what runs of ``1e7`` comparisons
-            need. The random stream differs from drawing pairs, so traces do not match the pairwise draw's
-            bit for bit. Not for a policy over token sequences (they are drawn token by token).
+
+    The judged data come from the run's feedback model (:meth:`games.feedback.Oracle.pairs`): with exact
+    feedback (the default) the **population** loss; with ``feedback=games.feedback.sampled(K)`` ``K`` pairs
+    drawn per prompt and iteration, of which the run's hyperparameter ``samples`` (default ``K``, a sweep axis
+    or a schedule: ``run(..., feedback=sampled(4096), samples=algorithms.schedules.growth(16, rate=1.01,
+    cap=4096))``) are judged and counted as ``comparisons``; ``sampled(K, counts=True)`` draws their counts
+    over the ``n^2`` ordered cells (not for a policy over token sequences, whose pairs are drawn token by
+    token).
 
     Hyperparameters: the loss's (INPO, Nash-MD: ``eta`` 0.5, ``tau`` 0.1 with ``eta tau <= 1``; IPO: ``tau`` 2;
     SPPO: ``eta`` 0.5; DPO: ``beta`` 2; EGPO: ``eta`` 0.5, ``tau`` 0.1).
@@ -141,29 +129,19 @@ def loss_based(
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"loss_based: optimizer must be an optax.GradientTransformation, got {optimizer!r}")
     steps = check_int(optimizer_steps, "loss_based: optimizer_steps")
-    k = None if pairs is None else check_int(pairs, "loss_based: pairs")
     if labels not in ("hard", "soft"):
         raise ValueError(f"loss_based: labels must be 'hard' or 'soft', got {labels!r}")
     b = None if prompts is None else check_int(prompts, "loss_based: prompts")
-    if not isinstance(counts, bool):
-        raise TypeError(f"loss_based: counts must be True or False, got {counts!r}")
-    if counts and k is None:
-        raise ValueError("loss_based: counts=True draws the counts of K judged pairs; give pairs=K")
-    if counts and policy.sequences is not None:
-        raise ValueError(
-            f"loss_based: counts=True draws from the enumerated distribution; {policy.name} is a policy over "
-            "token sequences, whose pairs are drawn token by token (ancestral sampling)"
-        )
-    _check_declarations(loss, policy, optimizer, k)
-    return _loss_based(loss, policy, optimizer, steps, k, b, labels, counts)
+    _check_declarations(loss, policy, optimizer)
+    return _loss_based(loss, policy, optimizer, steps, b, labels)
 
 
 @functools.cache
-def _check_declarations(loss: losses.Loss, policy: policies.Policy, optimizer, k: int | None) -> None:
+def _check_declarations(loss: losses.Loss, policy: policies.Policy, optimizer) -> None:
     """A user's ``Loss`` and ``Policy`` checked against their own declarations when the rule is built, by
     abstract evaluation (``jax.eval_shape``: nothing is computed): ``policy.log_probs(policy.init(key))`` has
     the declared shape ``(C, n)``; ``loss.fn`` takes its declared hyperparameters (plus ``log_z`` for
-    ``exact_log_z``) and returns a scalar on judged pairs of shape ``[C, K]``. The optimizer's first update of
+    ``exact_log_z``) and returns a scalar on judged pairs of shape ``[C, n^2]`` (the population's). The optimizer's first update of
     the initial parameters must be finite (concretely, once: ``optax.sgd(nan)`` is refused here).
 
     Raises:
@@ -191,7 +169,7 @@ def _check_declarations(loss: losses.Loss, policy: policies.Policy, optimizer, k
         )
     C, n = policy.shape
     dtype = jax.tree.leaves(params)[0].dtype if jax.tree.leaves(params) else out.dtype
-    pair = jax.ShapeDtypeStruct((C, n * n if k is None else k), dtype)
+    pair = jax.ShapeDtypeStruct((C, n * n), dtype)
     hp = {name: jax.ShapeDtypeStruct((), dtype) for name, _ in loss.hparams}
     if loss.exact_log_z:
         hp["log_z"] = jax.ShapeDtypeStruct((C, 1), dtype)
@@ -236,72 +214,37 @@ def _take(a: jax.Array, idx: jax.Array) -> jax.Array:
 
 
 @functools.cache
-def _loss_based(
-    loss, policy, optimizer, steps: int, k: int | None, b_prompts: int | None, labels: str, counts: bool
-) -> base.UpdateRule:
+def _loss_based(loss, policy, optimizer, steps: int, b_prompts: int | None, labels: str) -> base.UpdateRule:
     C, n = policy.shape
-    data = "population" if k is None else f"{k}x{labels}" + (",counts" if counts else "")
-    if b_prompts is not None:
-        data += f",B={b_prompts}"
+    data = labels if b_prompts is None else f"{labels},B={b_prompts}"
     name = f"loss_based({loss.name},{policy.name},M={steps},{data})"
 
     def log_probs(params, offset):
         return jax.nn.log_softmax(offset + policy.log_probs(params), axis=-1)  # [C, n]
 
-    def init_state(game, logits, ref, key, pairs=0.0, **hp):
+    def init_state(game, logits, ref, key, **hp):
         shape = (game.A.shape[0] if game.contextual else 1, game.shape[0])
         if shape != (C, n):
             raise ValueError(f"{name}: the policy has shape (C, n) = {(C, n)}, the game {shape}: {game!r}")
         params = jax.tree.map(lambda p: jnp.asarray(p, game.dtype), policy.init(key))
         offset = jnp.reshape(logits.x, (C, n))
-        used = jnp.asarray(pairs, jax.dtypes.canonicalize_dtype(jnp.int64))
-        return LossState(params, optimizer.init(params), offset, ref, hp, used)
+        return LossState(params, optimizer.init(params), offset, ref, hp)
 
-    def judge(oracle, sampling, P, rho, used):
-        """The judged data of one (half-)step: ``rows`` (the prompts, ``[R]``) and pairs ``(w, l)`` with their
-        weights, ``[R, m]`` each (weights summing to ``rho`` per prompt, or to ``1/B`` per drawn prompt). ``K``
-        pairs are drawn per prompt, the first ``used`` kept (weight 0 for the rest), so that ``used`` can vary
-        across a vmapped batch."""
-        key = None if k is None and b_prompts is None else oracle.next_key()
+    def judge(oracle, sampling, rho):
+        """The judged data of one (half-)step from the oracle (:meth:`games.feedback.Oracle.pairs`): ``rows``
+        (the prompts, ``[R]``) and pairs ``(w, l)`` with their weights, ``[R, m]`` each, normalised to ``rho``
+        per prompt (or ``1/B`` per drawn prompt)."""
         if b_prompts is None:
             rows, row_weight = jnp.arange(C), rho
         else:
-            key, kp = jax.random.split(key)
-            rows = jax.random.categorical(kp, jnp.log(rho), shape=(b_prompts,))
-            row_weight = jnp.full((b_prompts,), 1.0 / b_prompts, P.dtype)
-        R = rows.shape[0]
-        sampling, P = sampling[rows], P[rows]
-        if k is None or counts:  # the n^2 ordered cells (w, l), with their population weights or counts
-            w = jnp.broadcast_to(jnp.repeat(jnp.arange(n), n)[None, :], (R, n * n))
-            l = jnp.broadcast_to(jnp.tile(jnp.arange(n), n)[None, :], (R, n * n))
-            pi = jnp.exp(sampling)
-            drawn = pi[:, :, None] * pi[:, None, :]  # [R, n, n] the pair (a, b) drawn
-        if k is None:  # the population: every ordered pair, weight 2 pi(a) pi(b) P(a > b)
-            oracle.count(1, 0)
-            weight = jnp.reshape(2 * drawn * P, (R, n * n))
-        elif counts:  # how many of the `used` judged pairs fall in each cell: one multinomial draw per prompt
-            oracle.count(1, used * R)
-            q = 2 * drawn * P if labels == "hard" else drawn  # (w, l) judged, or (a, b) drawn
-            q = jnp.reshape(q, (R, n * n))
-            c = jax.random.multinomial(key, used.astype(P.dtype), q / jnp.sum(q, -1, keepdims=True))
-            if labels == "hard":
-                weight = c
-            else:  # the pair (a, b) counts P(a > b) for (a, b) and 1 - P(a > b) for (b, a)
-                c = jnp.reshape(c, (R, n, n))
-                weight = jnp.reshape((c + jnp.swapaxes(c, 1, 2)) * P, (R, n * n))
-        else:
-            oracle.count(1, used * R)
-            keep = (jnp.arange(k) < used).astype(P.dtype)[None, :]  # [1, K]
-            k1, k2, k3 = jax.random.split(key, 3)
-            a, b = draw(policy, k1, sampling, k), draw(policy, k2, sampling, k)  # [R, K] each
-            p = jnp.take_along_axis(jnp.take_along_axis(P, a[:, :, None], axis=1), b[:, :, None], axis=2)
-            p = p[..., 0]
-            if labels == "hard":
-                won = jax.random.uniform(k3, (R, k), P.dtype) < p
-                w, l, weight = jnp.where(won, a, b), jnp.where(won, b, a), jnp.broadcast_to(keep, (R, k))
-            else:
-                w, l = jnp.concatenate([a, b], -1), jnp.concatenate([b, a], -1)
-                weight = jnp.concatenate([p * keep, (1 - p) * keep], -1)
+            rows = jax.random.categorical(oracle.next_key(), jnp.log(rho), shape=(b_prompts,))
+            row_weight = jnp.full((b_prompts,), 1.0 / b_prompts, rho.dtype)
+        if oracle.feedback.counts and policy.sequences is not None:
+            raise ValueError(
+                f"{name}: sampled(counts=True) draws from the enumerated distribution; {policy.name} is a "
+                "policy over token sequences, whose pairs are drawn token by token (ancestral sampling)"
+            )
+        w, l, weight = oracle.pairs(rows, sampling[rows], functools.partial(draw, policy), labels == "soft")
         weight = weight * row_weight[:, None] / jnp.sum(weight, axis=-1, keepdims=True)
         return rows, w, l, weight
 
@@ -326,7 +269,7 @@ def _loss_based(
 
     def step(s, oracle):
         game = oracle.game
-        P = jnp.reshape(game.P, (C, n, n))
+        P = jnp.reshape(game.P, (C, n, n))  # read for Nash-MD's and SPPO's log Z only
         rho = jnp.ones((C,), P.dtype) / C if game.weights is None else game.weights
         anchor = jax.lax.stop_gradient(log_probs(s.params, s.offset))  # [C, n] log pi_t
         ref = jnp.reshape(s.ref.x, (C, n))
@@ -339,30 +282,22 @@ def _loss_based(
             extra["log_z"] = jax.nn.logsumexp(anchor + s.hp["eta"] * r, axis=-1, keepdims=True)
         sampling = anchor
         if loss.extragradient:  # EGPO: the half-step from pi_t, whose pairs then drive the step from pi_t
-            half, _ = fit(s, anchor, ref, judge(oracle, anchor, P, rho, s.pairs), extra)
+            half, _ = fit(s, anchor, ref, judge(oracle, anchor, rho), extra)
             sampling = jax.lax.stop_gradient(log_probs(half, s.offset))
-        params, opt_state = fit(s, anchor, ref, judge(oracle, sampling, P, rho, s.pairs), extra)
+        params, opt_state = fit(s, anchor, ref, judge(oracle, sampling, rho), extra)
         return s._replace(params=params, opt_state=opt_state)
 
     def policy_of(s):
         return Profile(jnp.reshape(log_probs(s.params, s.offset), s.ref.x.shape))
 
     hparams = dict(loss.hparams)
-    if k is not None:  # how many of the K drawn pairs are judged: sweepable, e.g. pairs=[16, 256, 4096]
-        hparams["pairs"] = (float(k), f"[1, {k}]", "integer")
 
     def working_bytes(game) -> int:
-        """The judged pairs of one (half-)step. Drawn pairs: per drawn prompt and pair about ``3 n + 4``
-        numbers — the two categorical draws' Gumbel noise and random bits over the ``n`` responses, then the
-        responses, the probability, the label and the weight — (fitted to peak RSS at n = 3 and 20, checked at
-        n = 8: the hand-over note); with ``counts``, that per ordered cell. The population loss draws nothing:
-        per prompt and ordered pair :data:`POPULATION_NUMBERS` numbers (O(n^2), not the drawn pairs' O(n^3)).
-        """
+        """The population loss's judged pairs: per prompt and ordered pair :data:`POPULATION_NUMBERS` numbers
+        (O(n^2)); the drawn pairs of sampled feedback are the feedback model's
+        (:meth:`games.feedback.Feedback.working_bytes`)."""
         rows = C if b_prompts is None else b_prompts
-        item = jnp.dtype(game.dtype).itemsize
-        if k is None:
-            return rows * n * n * POPULATION_NUMBERS * item
-        return rows * (n * n if counts else k) * (3 * n + 4) * item
+        return rows * n * n * POPULATION_NUMBERS * jnp.dtype(game.dtype).itemsize
 
     reg = None
     if loss.regularized:
@@ -373,10 +308,7 @@ def _loss_based(
         )
 
     def with_hparams(s, values):  # a schedule's values (the runner applies them before each step)
-        values = dict(values)
-        pairs = values.pop("pairs", None)
-        hp = {**s.hp, **{k: jnp.asarray(v, s.hp[k].dtype) for k, v in values.items()}}
-        return s._replace(hp=hp, pairs=s.pairs if pairs is None else jnp.asarray(pairs, s.pairs.dtype))
+        return s._replace(hp={**s.hp, **{k: jnp.asarray(v, s.hp[k].dtype) for k, v in values.items()}})
 
     return base.make_rule(
         name,
@@ -387,9 +319,7 @@ def _loss_based(
         policy=policy_of,
         accepts="preference",
         self_play_only=True,
-        exact_only=True,
         regularized=reg or False,
         check=base.eta_tau_at_most_one(name) if loss.eta_tau else None,
-        own_comparisons=k is not None,
         working_bytes=working_bytes,
     )
