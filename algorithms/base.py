@@ -78,6 +78,8 @@ __all__ = [
     "Oracle",
     "make_rule",
     "wrap",
+    "check_regularized",
+    "check_fraction",
     "SAMPLES",
     "feedback_hparams",
     "under",
@@ -700,6 +702,37 @@ def make_rule(
         verify=verify,
     )
     return rule
+
+
+def check_regularized(inner, who: str) -> None:
+    """``inner`` is a rule that declares its KL reference (``regularized``, ``with_reference``), as the
+    wrappers that re-centre it need (``comal``, ``algorithms.sync``).
+
+    Raises:
+        TypeError / ValueError: naming ``who`` and the rule.
+    """
+    if not isinstance(inner, UpdateRule):
+        hint = " (call the factory: algorithms.inpo())" if callable(inner) else ""
+        raise TypeError(f"{who}: inner must be an UpdateRule{hint}, got {inner!r}")
+    if not inner.regularized or inner.with_reference is None:
+        raise ValueError(
+            f"{who}: inner rule {inner.name} does not declare a KL reference (reference/with_reference); "
+            f"COMAL needs a rule that solves a KL-regularized game, e.g. inpo, mmd, nash_md, egpo, or a rule "
+            f"built with make_rule(..., regularized=True)"
+        )
+
+
+def check_fraction(value, who: str) -> float:
+    """``value`` as a float in ``(0, 1]`` (a mixing weight).
+
+    Raises:
+        TypeError / ValueError: naming ``who`` and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{who} must be a number, got {value!r}")
+    if not 0 < float(value) <= 1:
+        raise ValueError(f"{who} must lie in (0, 1], got {value!r}")
+    return float(value)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -56,26 +56,6 @@ class ProxState(NamedTuple):
     worst: jax.Array  # the largest residual of any solve so far (checked after the run)
 
 
-def _check_inner(inner, who: str) -> None:
-    if not isinstance(inner, base.UpdateRule):
-        hint = " (call the factory: algorithms.inpo())" if callable(inner) else ""
-        raise TypeError(f"{who}: inner must be an UpdateRule{hint}, got {inner!r}")
-    if not inner.regularized or inner.with_reference is None:
-        raise ValueError(
-            f"{who}: inner rule {inner.name} does not declare a KL reference (reference/with_reference); "
-            f"COMAL needs a rule that solves a KL-regularized game, e.g. inpo, mmd, nash_md, egpo, or a rule "
-            f"built with make_rule(..., regularized=True)"
-        )
-
-
-def _check_fraction(value, who: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{who} must be a number, got {value!r}")
-    if not 0 < float(value) <= 1:
-        raise ValueError(f"{who} must lie in (0, 1], got {value!r}")
-    return float(value)
-
-
 def comal(
     inner: base.UpdateRule | None = None,
     inner_steps: int = 100,
@@ -131,13 +111,13 @@ def comal(
         True
     """
     inner = inpo() if inner is None else inner
-    _check_inner(inner, "comal")
+    base.check_regularized(inner, "comal")
     inner_steps = check_int(inner_steps, "comal: inner_steps")
     if not isinstance(reset, (bool, np.bool_)):
         raise TypeError(f"comal: reset must be a bool, got {reset!r}")
     if reset and inner.reset is None:
         raise ValueError(f"comal: reset=True, but {inner.name} declares no reset")
-    beta = None if beta is None else _check_fraction(beta, "comal: beta")
+    beta = None if beta is None else base.check_fraction(beta, "comal: beta")
     if not isinstance(estimate, (bool, np.bool_)):
         raise TypeError(f"comal: estimate must be a bool, got {estimate!r}")
     if not isinstance(reads_game, (bool, np.bool_)):

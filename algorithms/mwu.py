@@ -116,7 +116,7 @@ def iterative_ipo() -> base.UpdateRule:
 BT_NEWTON_STEPS = 8
 
 
-def _bt_fit(P, pi, r0, ridge):
+def bt_fit(P, pi, r0, ridge):
     """Population Bradley-Terry fit: ``argmin_r -sum_ab pi_a pi_b P_ab log sigmoid(r_a - r_b) + ridge |r|^2/2``.
 
     Damped Newton from ``r0`` (each step capped at 1 in max-norm), :data:`BT_NEWTON_STEPS` steps.
@@ -154,7 +154,7 @@ def iterative_dpo() -> base.UpdateRule:
 
     def step(s, oracle):
         game = oracle.game
-        fit = lambda P, pi, r0: _bt_fit(P, pi, r0, s.ridge)
+        fit = lambda P, pi, r0: bt_fit(P, pi, r0, s.ridge)
         if game.contextual:
             fit = jax.vmap(fit)
         r = fit(game.P, jnp.exp(s.logits.x), s.reward)

@@ -42,10 +42,10 @@ from games.core import check_int
 
 from . import base, losses, policies
 from .base import Profile, normalize, tree_map
-from .comal import _check_fraction, _check_inner, comal
+from .comal import comal
 from .loss_based import loss_based
 from .mirror import inpo
-from .mwu import _bt_fit
+from .mwu import bt_fit
 
 __all__ = [
     "tr_dpo",
@@ -115,7 +115,7 @@ def anchored_dpo() -> base.UpdateRule:
 
     def step(s, oracle):
         game = oracle.game
-        fit = lambda P, pi, r0: _bt_fit(P, pi, r0, s.ridge)  # noqa: E731
+        fit = lambda P, pi, r0: bt_fit(P, pi, r0, s.ridge)  # noqa: E731
         if game.contextual:
             fit = jax.vmap(fit)
         r = fit(game.P, jnp.exp(s.logits.x), s.reward)
@@ -166,7 +166,7 @@ def tr_dpo(
 
     Args:
         inner: a rule that declares its reference (default :func:`anchored_dpo`; for sampled pairs,
-            ``loss_based(sync.LOSSES["dpo_ref"], policy, pairs=K)``).
+            ``loss_based(sync.LOSSES["dpo_ref"], policy)`` under ``sampled(K)``).
         alpha: ``(0, 1]``; 1 is the hard sync.
         sync_steps: ``K >= 1``.
 
@@ -174,7 +174,7 @@ def tr_dpo(
         TypeError / ValueError: as :func:`algorithms.comal`, naming ``alpha`` or ``sync_steps``.
     """
     inner = anchored_dpo() if inner is None else inner
-    alpha = _check_fraction(alpha, "tr_dpo: alpha")
+    alpha = base.check_fraction(alpha, "tr_dpo: alpha")
     return comal(inner, check_int(sync_steps, "tr_dpo: sync_steps"), beta=alpha)
 
 
@@ -233,7 +233,7 @@ def adaptive_kl(
     Raises:
         TypeError / ValueError: an inner rule without them, or a bad ``target`` / ``horizon``.
     """
-    _check_inner(inner, "adaptive_kl")
+    base.check_regularized(inner, "adaptive_kl")
     if inner.tau is None or inner.with_hparams is None or "tau" not in {h.name for h in inner.hparams}:
         raise ValueError(f"adaptive_kl: {inner.name} must declare the hyperparameter tau and with_hparams")
     for name, v in (("target", target), ("horizon", horizon)):
@@ -253,12 +253,8 @@ def _adaptive_kl(inner: base.UpdateRule, target: float, horizon: float) -> base.
     }
     name = f"adaptive_kl({inner.name},target={target:g})"
 
-    def init(game, key=None, *, ref=None, start=None, self_play=None, **hp):
-        given = {n: hp.pop(n) for n in own if n in hp}
-        base.check_hparams(rule, given, joint=False, dtype=game.dtype)
-        state = inner.init(game, key, ref=ref, start=start, self_play=self_play, **hp)
-        mine = {n: jnp.asarray(given.get(n, h.default), game.dtype) for n, h in own.items()}
-        return AdaptiveState(state, jnp.zeros((), game.dtype), mine)
+    def init(state, game, hp):
+        return AdaptiveState(state, jnp.zeros((), game.dtype), hp)
 
     def step(s, oracle):
         kl = kl_to_reference(inner.policy(s.inner), inner.reference(s.inner), oracle.game.weights)
@@ -274,20 +270,15 @@ def _adaptive_kl(inner: base.UpdateRule, target: float, horizon: float) -> base.
         rest = {n: v for n, v in values.items() if n not in own}
         return AdaptiveState(inner.with_hparams(s.inner, rest) if rest else s.inner, s.kl, {**s.hp, **mine})
 
-    rule = inner._replace(
+    return base.wrap(
+        inner,
         name=name,
         init=init,
         step=step,
-        policy=lambda s: inner.policy(s.inner),
-        hparams=(*inner.hparams, *own.values()),
-        tau=lambda s: inner.tau(s.inner),
-        reference=lambda s: inner.reference(s.inner),
-        with_reference=lambda s, ref: s._replace(inner=inner.with_reference(s.inner, ref)),
-        reset=None if inner.reset is None else lambda s: s._replace(inner=inner.reset(s.inner)),
+        hparams=tuple(own.values()),
         with_hparams=with_hparams,
         rounds=None,
     )
-    return rule
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -331,7 +322,7 @@ def parameter_sync(
             f"parameter_sync: loss {loss!r} reads no reference (give a regularized loss, e.g. inpo)"
         )
     k = check_int(sync_steps, "parameter_sync: sync_steps")
-    return _parameter_sync(inner, policy, k, _check_fraction(alpha, "parameter_sync: alpha"))
+    return _parameter_sync(inner, policy, k, base.check_fraction(alpha, "parameter_sync: alpha"))
 
 
 @functools.cache
@@ -341,13 +332,9 @@ def _parameter_sync(inner: base.UpdateRule, policy: policies.Policy, k: int, alp
         "beta": base.Hparam("beta", alpha, "(0, 1]", counts="rounds"),
     }
 
-    def init(game, key=None, *, ref=None, start=None, self_play=None, **hp):
-        given = {n: hp.pop(n) for n in own if n in hp}
-        base.check_hparams(rule, given, joint=False, dtype=game.dtype)
-        state = inner.init(game, key, ref=ref, start=start, self_play=self_play, **hp)
+    def init(state, game, hp):
         zero = jnp.zeros((), jnp.int32)
-        mine = {n: jnp.asarray(given.get(n, h.default), game.dtype) for n, h in own.items()}
-        return ParamSyncState(state, state.params, zero, zero, mine)
+        return ParamSyncState(state, state.params, zero, zero, hp)
 
     def step(s, oracle):
         state = inner.step(s.inner, oracle)
@@ -360,35 +347,30 @@ def _parameter_sync(inner: base.UpdateRule, policy: policies.Policy, k: int, alp
         rounds = s.rounds + sync.astype(s.rounds.dtype)
         return ParamSyncState(inner.with_reference(state, ref), mixed, jnp.where(sync, 0, j), rounds, s.hp)
 
-    def with_hparams(s, values):
-        mine = {n: jnp.asarray(v, s.hp[n].dtype) for n, v in values.items() if n in own}
-        rest = {n: v for n, v in values.items() if n not in own}
-        return s._replace(inner=inner.with_hparams(s.inner, rest) if rest else s.inner, hp={**s.hp, **mine})
-
-    rule = inner._replace(
+    return base.wrap(
+        inner,
         name=f"parameter_sync({inner.name},{k},alpha={alpha:g})",
         init=init,
         step=step,
-        policy=lambda s: inner.policy(s.inner),
-        hparams=(*inner.hparams, *own.values()),
-        tau=lambda s: inner.tau(s.inner),
-        reference=lambda s: inner.reference(s.inner),
-        with_reference=lambda s, ref: s._replace(inner=inner.with_reference(s.inner, ref)),
-        with_hparams=with_hparams,
+        hparams=tuple(own.values()),
         rounds=lambda s: s.rounds,
     )
-    return rule
+
+
+#: The labels of :func:`swept` whose rules are loss-based (they judge pairs, :meth:`games.feedback.Oracle.pairs`).
+LOSS_BASED = ("dpo", "mlp", "mlp_params")
 
 
 def swept(
-    name: str, game, *, features=None, pairs: int | None = None, hidden: tuple[int, ...] = (8,)
+    name: str, game, *, features=None, hidden: tuple[int, ...] = (8,)
 ) -> dict[str, base.UpdateRule]:
     """The sync study's rules (``experiments/sync.py``), ``label -> rule``, each with the sync interval and the
     mix as hyperparameters ``inner_steps`` (K) and ``beta`` (alpha), so one compiled sweep covers the grid:
 
     * ``"inpo"``, ``"ipo"``: ``comal(inpo())``, ``comal(anchored_ipo())`` (closed forms; any feedback);
     * ``"dpo"``: ``comal`` around the DPO loss against the reference on a tabular policy
-      (:func:`algorithms.loss_based`, ``pairs`` judged pairs per prompt and step, ``None``: the population);
+      (:func:`algorithms.loss_based`: the population under exact feedback, ``K`` judged pairs per prompt and
+      step under ``sampled(K)``);
     * ``"mlp"``: INPO's loss on an MLP policy over ``features``, two rules: ``"mlp"`` (log-space mixing,
       ``comal``) and ``"mlp_params"`` (:func:`parameter_sync`, the parameter EMA).
 
@@ -398,13 +380,13 @@ def swept(
     if name in ("inpo", "ipo"):
         return {name: comal(inpo() if name == "inpo" else anchored_ipo(), 1, beta=1.0)}
     if name == "dpo":
-        return {"dpo": comal(loss_based(LOSSES["dpo_ref"], policies.tabular(game), pairs=pairs), 1, beta=1.0)}
+        return {"dpo": comal(loss_based(LOSSES["dpo_ref"], policies.tabular(game)), 1, beta=1.0)}
     if name != "mlp":
         raise ValueError(f"sync.swept: unknown rule {name!r}; valid: inpo, ipo, dpo, mlp")
     if features is None:
         raise ValueError("sync.swept: the rule mlp needs response features (the game has none)")
     pol = policies.mlp(features, hidden)
     return {
-        "mlp": comal(loss_based("inpo", pol, pairs=pairs), 1, beta=1.0),
-        "mlp_params": parameter_sync("inpo", pol, pairs=pairs, sync_steps=1, alpha=1.0),
+        "mlp": comal(loss_based("inpo", pol), 1, beta=1.0),
+        "mlp_params": parameter_sync("inpo", pol, sync_steps=1, alpha=1.0),
     }

@@ -98,24 +98,31 @@ def _label(text: str) -> str:
 
 
 def _rule(c: Config, text: str, feedback: str, policy, prompts: int | None):
-    """``(rule, its hyperparameters)``: a study label's closed form (``feedback == "closed form"``) or its
-    loss-based rule (the population loss, or drawing ``max(--pairs) / B`` pairs per prompt: the ``pairs``
-    hyperparameter says how many are judged), COMAL-wrapped for ``comal(...)``; any other rule as it is."""
+    """``(rule, its hyperparameters, feedback model)``: a study label's closed form (``feedback == "closed
+    form"``, observing ``--feedback``) or its loss-based rule (the population loss under exact feedback, or
+    ``sampled(max(--pairs) / B)`` pairs per prompt: the run hyperparameter ``samples`` says how many are
+    judged), COMAL-wrapped for ``comal(...)``; any other rule as it is."""
     import algorithms
+    import games
 
+    if feedback == "closed form":
+        fb = cli.feedback_type(c.feedback)
+    elif feedback == "sampled":
+        fb = games.feedback.sampled(max(c.pairs) // (prompts or 1))
+    else:
+        fb = None
     if text not in RULES:
         rule, hp = study.load_rule(text), {}
     else:
         closed, loss, hp = RULES[text]
-        k = None if feedback == "population" else max(c.pairs) // (prompts or 1)
         rule = (
             algorithms.get(closed)
             if feedback == "closed form"
-            else algorithms.loss_based(loss, policy, pairs=k, prompts=prompts)
+            else algorithms.loss_based(loss, policy, prompts=prompts)
         )
         rule = algorithms.comal(rule, c.comal_every) if text.startswith("comal") else rule
     declared, scopes = {h.name for h in rule.hparams}, (None, text, rule.name, _label(text))
-    return rule, {**hp, **{n: v for s, n, v in c.hp if n in declared and s in scopes}}
+    return rule, {**hp, **{n: v for s, n, v in c.hp if n in declared and s in scopes}}, fb
 
 
 def prepare(c: Config) -> Config:
@@ -132,8 +139,8 @@ def prepare(c: Config) -> Config:
     if c.comal_every >= low and "comal(inpo)" in c.rules:
         raise ValueError(f"--comal-every ({c.comal_every}) must be below --steps ({low})")
     for scope, n, _ in c.hp:
-        if n == "pairs":
-            raise ValueError("--hp pairs: pairs is this study's grid axis (--pairs)")
+        if n in ("pairs", "samples"):
+            raise ValueError(f"--hp {n}: pairs is this study's grid axis (--pairs)")
         if scope is not None and not any(scope in (t, _label(t)) for t in c.rules):
             raise ValueError(
                 f"--hp {scope}.{n}: no rule {scope!r} among the rules run ({', '.join(c.rules)})"
@@ -151,24 +158,25 @@ def prepare(c: Config) -> Config:
                 built[t].append(_rule(c, t, "sampled", policies.tabular(gs.game), p))
             elif built[t][0][0].exact_only and fb.stochastic:
                 raise ValueError(f"rule {t} reads the whole game: exact feedback only, got {fb.name}")
-        declared = {t: {h.name for r, _ in rules for h in r.hparams} for t, rules in built.items()}
+        declared = {t: {h.name for r, _, _ in rules for h in r.hparams} for t, rules in built.items()}
         for scope, n, _ in c.hp:  # scoped: every rule it names declares n; unscoped: some rule does
             bad = [t for t in c.rules if scope in (None, t, _label(t)) and n not in declared[t]]
             if bad and scope is not None:
                 raise ValueError(f"--hp {n}: rule {_label(bad[0])} declares no {n!r}")
             if scope is None and len(bad) == len(c.rules):
                 raise ValueError(f"--hp {n}: no rule run declares {n!r}")
-        egpo, n = _rule(c, "egpo", "sampled", policies.tabular(gs.game), p)[0], _steps(c, item)
+        (egpo, _, sampled), n = _rule(c, "egpo", "sampled", policies.tabular(gs.game), p), _steps(c, item)
         try:
             pairs = [k // (p or 1) for k in c.pairs]
             memory.check_sweep(
-                egpo, gs.game, steps=n, record_every=n // 100, seeds=c.seeds, metrics=("gap",), pairs=pairs
+                egpo, gs.game, steps=n, record_every=n // 100, seeds=c.seeds, metrics=("gap",),
+                feedback=sampled, samples=pairs,
             )
         except ValueError as err:
             raise ValueError(f"--pairs {max(c.pairs)}: {err}") from None
         # the library's pre-flight of every rule, after --pairs (whose memory is then named by it)
-        for rule, hp in (r for rules in built.values() for r in rules):
-            study.preflight(rule, gs.game, {"steps": n, "record_every": n // 100}, **hp)
+        for rule, hp, rule_fb in (r for rules in built.values() for r in rules):
+            study.preflight(rule, gs.game, {"steps": n, "record_every": n // 100}, rule_fb, **hp)
     return c
 
 
@@ -195,10 +203,9 @@ def simulate(c: Config, what: str, item=None, text=None, feedback=None, kind=Non
         return {"sppo_46_vs_41": sppo_difference()}
     (gs, feats), closed = _game(c, item), feedback == "closed form"
     b = c.prompts_per_iteration if gs.game.contextual and feedback == "sampled" else None  # population: all
-    rule, grid = _rule(c, text, feedback, None if closed else policies.by_name(kind, gs.game, feats), b)
-    if feedback == "sampled":
-        grid["pairs"] = [k // (b or 1) for k in c.pairs]
-    fb = cli.feedback_type(c.feedback) if closed else None  # --feedback: the closed forms' observation
+    rule, grid, fb = _rule(c, text, feedback, None if closed else policies.by_name(kind, gs.game, feats), b)
+    if feedback == "sampled":  # how many of the K_max drawn are judged: the run hyperparameter samples
+        grid["samples"] = [k // (b or 1) for k in c.pairs]
     stochastic = feedback == "sampled" or (fb is not None and fb.stochastic)
     n = _steps(c, item)
     seeds = cli.run_seeds(c.seed, c.seeds if stochastic else 1)  # exact runs are deterministic
@@ -208,6 +215,7 @@ def simulate(c: Config, what: str, item=None, text=None, feedback=None, kind=Non
     m, _ = tables.tidy(tr, experiment=STUDY, game=gs.label, rule=_label(text), seed=c.seed)
     m["policy"] = kind
     if feedback == "sampled":
+        m = m.rename(columns={"samples": "pairs"})
         m["pairs"] = m["pairs"] * (b or 1)  # judged pairs per iteration, all prompts together
     m["feedback"] = "K=" + m["pairs"].astype(int).astype(str) if feedback == "sampled" else feedback
     return {"trace": m}

@@ -4,10 +4,12 @@ Each run lasts until it has judged ``--budget`` comparisons (at most ``--max-ste
 schedule of K_t (:data:`SCHEDULES`, or any ``module:attribute`` ``t -> K_t`` of whole numbers) or adaptive
 re-centring (``comal(..., until=eps_k)``, ``eps_k = 0.02 * 0.8^k``, geometric K_t) in two rows:
 ``until (oracle)`` tests the exact regularized gap read from the game (no comparison judged: not comparable on
-cost), ``until (estimated)`` the gap at the rule's own dueled gradient (``estimate=True``: it pays). Loss-based
-rules judge K_t pairs per iteration (on a contextual game K_t / 4 on each of 4 prompts); the others estimate each
-gradient from K_t duels per action (:func:`algorithms.duels`), and a user's rule with a reference and no outer
-rounds of its own is re-centred, ``comal(duels(NAME))`` (``--no-wrap``: not). See ``docs/studies/schedules.md``.
+cost), ``until (estimated)`` the gap at the rule's own sampled gradient (``estimate=True``: it pays). Every rule
+runs under one feedback model, ``games.feedback.sampled(K_max, counts=True)``, with the run hyperparameter
+``samples`` following K_t: loss-based rules judge K_t pairs per iteration (on a contextual game K_t / 4 on each
+of 4 prompts), the others estimate each gradient from K_t duels per action; a user's rule with a reference and
+no outer rounds of its own is re-centred, ``comal(NAME)`` (``--no-wrap``: not). See
+``docs/studies/schedules.md``.
 
     python -m experiments schedules [--quick] [--rules comal(inpo),my:rule] [--schedules K=256,until,my:sched]
 """
@@ -25,14 +27,15 @@ STUDY = "schedules"
 ETA, TAU, MU, CAP = 0.5, 0.1, 0.1, 2**16  # CAP: the growing K_t's, which no run here reaches
 #: iterations between re-centrings; with until at most UNTIL_CAP per round, until eps_k = 0.02 * 0.8^k
 EVERY, UNTIL_CAP, UNTIL = 100, 400, (0.02, 0.8)
-#: label -> (kind, what): "loss" rules take a policy and judge pairs; "duels" rules estimate gradients
+#: label -> what runs: a loss of :data:`algorithms.losses.LOSSES` (a loss-based rule on the policy axis), or a
+#: closed-form rule of ``algorithms``
 RULES = {
-    "comal(inpo)": ("loss", "inpo"),
-    "nash_prox": ("duels", "nash_mp"),
-    "m2wu": ("duels", "mutation_mwu"),
-    "inpo": ("loss", "inpo"),
-    "egpo": ("loss", "egpo"),
-    "omwu": ("duels", "omwu"),
+    "comal(inpo)": "inpo",
+    "nash_prox": "nash_mp",
+    "m2wu": "mutation_mwu",
+    "inpo": "inpo",
+    "egpo": "egpo",
+    "omwu": "omwu",
 }
 RESETTING = ("comal(inpo)", "nash_prox", "m2wu")
 ORACLE, ESTIMATED = "until (oracle)", "until (estimated)"
@@ -47,7 +50,7 @@ SCHEDULES = {
 POLICIES, LEVELS = ("tabular", "loglinear"), (1e-2, 1e-3)
 TABULAR = "any other game runs with the tabular policy only"  # no response features
 PROMPTS_PER_ITERATION, RECORDS = 4, 100
-FIXED = ("pairs", "samples", "inner_steps", "until")  # --hp names the design fixes
+FIXED = ("samples", "inner_steps", "until")  # --hp names the design fixes
 
 
 def _until(s: str):
@@ -59,7 +62,10 @@ def _user(text: str):
 
 
 def _kind(text: str) -> str:
-    return RULES.get(text, ("duels",))[0]
+    """``"loss"`` for a loss-based rule (it takes a policy), ``"gradients"`` for a rule asking the oracle."""
+    from algorithms import losses
+
+    return "loss" if RULES.get(text) in losses.LOSSES else "gradients"
 
 
 def schedule(label: str, prompts: int = 1):
@@ -114,40 +120,43 @@ def _resets(text: str, no_wrap: bool = False) -> bool:
 
 def label(text: str, no_wrap: bool = False) -> str:
     """The ``rule`` column: a study label as it is; a user rule says how the study wraps it."""
-    return text if text in RULES else f"comal(duels({text}))" if _resets(text, no_wrap) else f"duels({text})"
+    return text if text in RULES else f"comal({text})" if _resets(text, no_wrap) else text
 
 
 def applies(text: str, s: str, no_wrap: bool = False) -> bool:
     """Whether schedule ``s`` runs with rule ``text``: until needs a re-centred rule with a KL weight (and, to
-    estimate its gap, dueled gradients); the baselines take fixed K and one growing K."""
+    estimate its gap, sampled gradients); the baselines take fixed K and one growing K."""
     if _until(s):
         has_tau = text != "m2wu" and (text in RULES or _user(text).tau is not None)
-        return _resets(text, no_wrap) and has_tau and (_until(s) == "oracle" or _kind(text) == "duels")
+        return _resets(text, no_wrap) and has_tau and (_until(s) == "oracle" or _kind(text) == "gradients")
     return s != "polynomial" or text in RESETTING
 
 
-def build_rule(text: str, s: str, policy, kmax: int, prompts=None, no_wrap: bool = False):
-    """The rule of ``text`` under schedule ``s`` drawing (or dueling) ``kmax`` per iteration; its
-    ``pairs``/``samples`` hyperparameter says how many are judged."""
+def build_rule(text: str, s: str, policy, prompts=None, no_wrap: bool = False):
+    """The rule of ``text`` under schedule ``s``; what it observes is :func:`feedback`."""
     import algorithms
 
-    kind, what = RULES.get(text, ("duels", None))
-    if kind == "loss":
-        inner = algorithms.loss_based(
-            what, policy, pairs=kmax // (prompts or 1), prompts=prompts, counts=True
-        )
+    what = RULES.get(text)
+    if _kind(text) == "loss":
+        inner = algorithms.loss_based(what, policy, prompts=prompts)
     else:
         rule = getattr(algorithms, what)() if text in RULES else _user(text)
-        if _until(s) == "estimated":  # the test estimates the gap from the same duels: duels outside COMAL
-            return algorithms.duels(
-                algorithms.comal(rule, UNTIL_CAP, until=UNTIL[0], estimate=True), kmax, counts=True
-            )
-        inner = algorithms.duels(rule, kmax, counts=True)
+        if _until(s) == "estimated":  # the test estimates the gap from the same sampled feedback
+            return algorithms.comal(rule, UNTIL_CAP, until=UNTIL[0], estimate=True)
+        inner = rule
     if not _resets(text, no_wrap):
         return inner
     if _until(s):  # the analysis oracle: it reads the exact game, so the row is labelled and kept unranked
         return algorithms.comal(inner, UNTIL_CAP, until=UNTIL[0], reads_game=True)
     return algorithms.comal(inner, EVERY)
+
+
+def feedback(kmax: int):
+    """What every rule observes: ``kmax`` draws (per action and gradient, or pairs per prompt) as their counts;
+    the run hyperparameter ``samples`` (K_t) says how many are judged."""
+    import games
+
+    return games.feedback.sampled(kmax, counts=True)
 
 
 def _scopes(text: str) -> tuple:
@@ -160,7 +169,7 @@ def hparams(c, text: str, rule, s: str, prompts: int) -> dict:
     from algorithms import schedules
 
     declared = {h.name for h in rule.hparams}
-    hp = {("pairs" if "pairs" in declared else "samples"): schedule(s, prompts)}
+    hp = {"samples": schedule(s, prompts)}  # the feedback's: how many of the K_max drawn are judged
     if text in RULES:
         hp.update({n: v for n, v in (("eta", ETA), ("tau", TAU), ("mu", MU)) if n in declared})
     hp.update({n: v for scope, n, v in c.hp if n in declared and scope in (None, *_scopes(text))})
@@ -171,8 +180,8 @@ def hparams(c, text: str, rule, s: str, prompts: int) -> dict:
 class Config(study.Base):
     rules: tuple = study.rules(
         ",".join(RULES),
-        f"this study's {', '.join(RULES)}, or any rule that asks for gradients: it learns from duels and, "
-        "with a reference and no outer rounds of its own, is re-centred: comal(duels(NAME))",
+        f"this study's {', '.join(RULES)}, or any rule that asks for gradients: it learns from sampled duels "
+        "and, with a reference and no outer rounds of its own, is re-centred: comal(NAME)",
         quick="comal(inpo),inpo",
     )
     no_wrap: bool = study.option(False, "do not re-centre your own rules with COMAL (they still duel)")
@@ -225,22 +234,22 @@ def units(c: Config):
 
 
 def _plan(c: Config, item: str, text: str, pol: str, s: str):
-    """One unit's ``(game spec, rule, its hyperparameters, iterations)``: the iterations its schedule takes to
-    judge ``--budget`` comparisons, the rule drawing the largest K_t among them."""
+    """One unit's ``(game spec, rule, feedback, hyperparameters, iterations)``: the iterations its schedule
+    takes to judge ``--budget`` comparisons, the feedback drawing the largest K_t among them."""
     from algorithms import policies
 
     gs, feats = _game(c, item)
     game, kind = gs.game, _kind(text)
     prompts = PROMPTS_PER_ITERATION if (kind == "loss" and game.contextual) else 1
     per_k = 1.0  # comparisons per unit of K per iteration: pairs (all prompts together), or for the closed
-    if kind == "duels":  # forms gradients (the estimated until test asks one more) x actions x prompts
-        calls = (2 if RULES.get(text, ("", ""))[1] == "nash_mp" else 1) + (_until(s) == "estimated")
+    if kind == "gradients":  # forms gradients (the estimated until test asks one more) x actions x prompts
+        calls = (2 if RULES.get(text) == "nash_mp" else 1) + (_until(s) == "estimated")
         per_k = calls * game.shape[0] * (game.A.shape[0] if game.contextual else 1)
     n = steps_for(s, per_k, c.budget, c.max_steps, prompts)
     policy = policies.by_name(pol, game, feats) if kind == "loss" else None
-    kmax = int(k_values(s, n, prompts).max())
-    rule = build_rule(text, s, policy, kmax, prompts if prompts > 1 else None, c.no_wrap)
-    return gs, rule, hparams(c, text, rule, s, prompts), n
+    kmax = int(k_values(s, n, prompts).max()) // prompts  # per prompt (loss-based, contextual)
+    rule = build_rule(text, s, policy, prompts if prompts > 1 else None, c.no_wrap)
+    return gs, rule, feedback(kmax), hparams(c, text, rule, s, prompts), n
 
 
 def prepare(c: Config) -> Config:
@@ -255,12 +264,12 @@ def prepare(c: Config) -> Config:
     if c.max_steps < RECORDS:
         raise ValueError(f"--max-steps ({c.max_steps}) must be at least {RECORDS}")
     for r in [_user(t) for t in c.rules if t not in RULES]:
-        if r.exact_only or r.own_comparisons:
+        if r.exact_only:
             raise ValueError(f"--rules: {r.name} asks the oracle for no gradient; it cannot learn from duels")
     for scope, n, _ in c.hp:
         if n in FIXED:
             raise ValueError(
-                f"--hp {n}: fixed by the design (pairs, samples: the --schedules axis; COMAL re-centres every "
+                f"--hp {n}: fixed by the design (samples: the --schedules axis; COMAL re-centres every "
                 f"{EVERY} iterations, with until at most {UNTIL_CAP}, eps_k = {UNTIL[0]} * {UNTIL[1]}^k)"
             )
         if scope is not None and not any(scope in _scopes(t) for t in c.rules):
@@ -269,14 +278,15 @@ def prepare(c: Config) -> Config:
     if not todo:
         raise ValueError("--rules/--schedules/--policies/--games select no configuration")
     for key in todo:  # each unit's rule, built (a user's K_t checked) and initialised; its sweep's memory
-        gs, rule, hp, n = _plan(c, *key)
+        gs, rule, fb, hp, n = _plan(c, *key)
         declared.setdefault(key[0], set()).update(has := {h.name for h in rule.hparams})
         for name in [name for scope, name, _ in c.hp if scope in _scopes(key[1]) and name not in has]:
             raise ValueError(f"--hp {name}: rule {key[1]} declares no {name!r}")
         fixed = {k: v for k, v in hp.items() if not callable(v)}  # the schedules are no grid axes
         rule.init(gs.game, c.seed, **fixed)
         memory.check_sweep(
-            rule, gs.game, steps=n, record_every=n // RECORDS, seeds=c.seeds, metrics=("gap",), **fixed
+            rule, gs.game, steps=n, record_every=n // RECORDS, seeds=c.seeds, metrics=("gap",), feedback=fb,
+            **fixed,
         )
     for names in declared.values():
         for name in [name for scope, name, _ in c.hp if scope is None and name not in names][:1]:
@@ -288,17 +298,17 @@ def simulate(c: Config, item: str, text: str, pol: str, s: str) -> dict:
     """One sweep over seeds (in a worker process): ``{"trace": tidy frame}``."""
     import algorithms
 
-    gs, rule, hp, n = _plan(c, item, text, pol, s)
+    gs, rule, fb, hp, n = _plan(c, item, text, pol, s)
     seeds = cli.run_seeds(c.seed, c.seeds)
     tr = algorithms.sweep(
-        rule, gs.game, steps=n, record_every=n // RECORDS, seeds=seeds, metrics=("gap",), **hp
+        rule, gs.game, steps=n, record_every=n // RECORDS, seeds=seeds, metrics=("gap",), feedback=fb, **hp
     )
     m, _ = tables.tidy(tr, experiment=STUDY, game=gs.label, rule=label(text, c.no_wrap), seed=c.seed)
     m = m[m["prompt"].isna()].drop(columns="prompt") if "prompt" in m.columns else m
     loss = _kind(text) == "loss"
     m["policy"] = pol if loss else "tabular (duels)"
     m["schedule"] = s
-    m["K"] = m.pop("pairs" if loss else "samples") * (
+    m["K"] = m.pop("samples") * (
         PROMPTS_PER_ITERATION if loss and gs.game.contextual else 1
     )
     return {"trace": m.drop(columns=[n for n in ("until", "inner_steps") if n in m.columns])}
@@ -327,7 +337,8 @@ def report(c: Config, t: dict, folder) -> dict:
         print(tables.table(oracle, SUMMARY_HEADER))
     runs = df.groupby(["game", "rule", "policy", "schedule"], sort=False)["step"].max()
     return {
-        "rules": {r: RULES.get(r, ("duels", r)) for r in dict.fromkeys(df["rule"])},
+        "rules": {r: RULES.get(r, r) for r in dict.fromkeys(df["rule"])},
+        "feedback": "games.feedback.sampled(K_max, counts=True), samples = K_t",
         "hyperparameters": {"eta": ETA, "tau": TAU, "mu (m2wu)": MU, "--hp": [list(h) for h in c.hp]},
         "schedules": {s: SCHEDULES.get(s, ({"source": s}, None)) for s in dict.fromkeys(df["schedule"])},
         "until": {"eps_k": f"{UNTIL[0]} * {UNTIL[1]}^k", "max_inner_steps": UNTIL_CAP},
@@ -383,8 +394,8 @@ def figure(df, seeds: int):
 
 
 REFUSES = {
-    "feedback": "every rule judges its own comparisons (loss-based pairs, or algorithms.duels) at the K_t of "
-    "--schedules: what the learner observes is the schedule axis",
+    "feedback": "every rule observes sampled(K_max, counts=True) feedback judging K_t of --schedules (pairs "
+    "per prompt, or duels per action): what the learner observes is the schedule axis",
     "steps": "each run lasts until it has judged --budget comparisons (at most --max-steps iterations)",
     "x": "the cost axis is comparisons judged, the one cost loss-based and dueling rules share",
 }

@@ -92,12 +92,13 @@ def display_name(label: str) -> str:
     return f"comal({loss.name})" if comal else loss.name
 
 
-def rule_for(label: str, feedback: str, policy, optimizer, comal_every: int, pairs=PAIRS):
+def rule_for(label: str, policy, optimizer, comal_every: int):
+    """The loss-based rule of ``label`` (``comal(X)`` re-centred every ``comal_every``); what it judges is the
+    run's feedback (exact: the population loss; ``sampled(K)``: K pairs drawn token by token)."""
     import algorithms
 
     loss, comal = resolve_loss(label)
-    k = None if feedback == "population" else max(pairs)
-    rule = algorithms.loss_based(loss, policy, optimizer=optimizer, optimizer_steps=OPTIMIZER_STEPS, pairs=k)
+    rule = algorithms.loss_based(loss, policy, optimizer=optimizer, optimizer_steps=OPTIMIZER_STEPS)
     return algorithms.comal(rule, comal_every) if comal else rule
 
 
@@ -183,7 +184,7 @@ def _built(c: Config) -> dict:
     from algorithms import policies
 
     game = load(c.games[0], c.dtype, c.seed)
-    return {t: rule_for(t, "population", policies.tabular(game), None, 1) for t in c.rules}
+    return {t: rule_for(t, policies.tabular(game), None, 1) for t in c.rules}
 
 
 def prepare(c: Config) -> Config:
@@ -243,6 +244,7 @@ def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
     import pandas as pd
 
     import algorithms
+    import games
 
     if feedback == "direct":
         gaps = direct_gaps(gms, c.dtype, c.direct_steps, c.seed)
@@ -250,15 +252,16 @@ def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
         return {"direct": pd.DataFrame(best, columns=["experiment", "game", "rule", "start", "best"])}
     batch, source, sampled = [load(g, c.dtype, c.seed) for g in gms], group[-1], feedback == "sampled"
     policy, opt = make_policy(policy_kind, batch[0])  # the policies read the shape and token table only
-    rule = rule_for(source, feedback, policy, opt, c.comal_every, pairs(c))  # comal(X) when merged with X
+    rule = rule_for(source, policy, opt, c.comal_every)  # comal(X) when merged with X
     grid = {**hparams(c, source, rule), "start_noise": START_NOISE}
     if merged := len(group) == 2:  # X never re-centres: inner_steps past the run
         grid["inner_steps"] = [c.steps + 1, grid.get("inner_steps", c.comal_every)]
-    if sampled:
-        grid["pairs"] = list(pairs(c))
+    fb = None
+    if sampled:  # K_max drawn, the run hyperparameter samples judges each K
+        fb, grid["samples"] = games.feedback.sampled(max(pairs(c))), list(pairs(c))
     seeds = cli.run_seeds(c.seed, c.seeds) if sampled else [c.seed]
     metrics = ("gap", ("favoured_mass", favoured_mass))
-    run = dict(steps=c.steps, record_every=c.steps // 10, seeds=seeds, metrics=metrics)
+    run = dict(steps=c.steps, record_every=c.steps // 10, seeds=seeds, metrics=metrics, feedback=fb)
     tr = algorithms.sweep(rule, batch if len(batch) > 1 else batch[0], **run, **grid)
     names = [display_name(t) for t in group]
     one = list(gms) if len(batch) > 1 else gms[0]
@@ -267,6 +270,7 @@ def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
         m["rule"] = np.where(m["inner_steps"] > c.steps, names[0], names[1])
         m = m.drop(columns="inner_steps")
     m["policy"] = policy_kind
+    m = m.rename(columns={"samples": "pairs"})
     m["feedback"] = ("K=" + m["pairs"].astype(int).astype(str)) if sampled else "population"
     return {"trace": m}
 

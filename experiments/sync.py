@@ -71,21 +71,35 @@ def rules(c: Config, item: str, name: str) -> tuple:
     feats = {"paper": games.library.COMAL_CYCLE_FEATURES}.get(spec.label)
     if spec.label == "cycles":
         feats = games.library.contextual_cycles_with_features(c.seed, 4, 4, 3, decay=1.0)[1]
-    pairs = fb.samples * spec.game.shape[0] if fb.kind == "sampled" else None  # equal comparisons per step
-    return spec, algorithms.sync.swept(name, spec.game, features=feats, pairs=pairs)
+    return spec, algorithms.sync.swept(name, spec.game, features=feats)
+
+
+def feedback(fb, label: str, game):
+    """What ``label``'s rule observes: ``--feedback`` itself, or for a loss-based rule under ``sampled:K``
+    ``K n`` pairs per prompt, as many comparisons per step as the closed forms' K duels per action."""
+    import algorithms
+    import games
+
+    if label in algorithms.sync.LOSS_BASED and fb.kind == "sampled":
+        return games.feedback.sampled(fb.samples * game.shape[0])
+    return fb
 
 
 def prepare(c: Config) -> Config:
     if any(n in ("inner_steps", "beta") for _, n, _ in c.hp):
         raise ValueError("--hp: inner_steps and beta are this study's grid axes (K and alpha)")
+    import algorithms
+
     first = study.game_items(c)[0]
     study.check_hp(c, {name: list(rules(c, first, name)[1].values()) for name in c.rules})
     fb = cli.feedback_type(c.feedback)
     for item in study.game_items(c):
         for name in c.rules:
             spec, rs = rules(c, item, name)
-            for rule in rs.values():
-                if rule.exact_only and fb.stochastic and not rule.own_comparisons:  # before any work
+            for label, rule in rs.items():
+                if label in algorithms.sync.LOSS_BASED and fb.kind == "noisy":
+                    raise ValueError(f"rule {rule.name} judges pairs or reads the whole game, not {fb.name}")
+                if rule.exact_only and fb.stochastic:  # before any work
                     raise ValueError(
                         f"rule {rule.name} reads the whole game: exact feedback only, not {fb.name}"
                     )
@@ -107,7 +121,7 @@ def simulate(c: Config, item: str, name: str) -> dict:
     for label, rule in rs.items():
         tr = algorithms.sweep(
             rule, spec.game, steps=c.steps, record_every=c.steps, seeds=cli.run_seeds(c.seed, c.seeds),
-            feedback=None if rule.own_comparisons else fb, inner_steps=ks, beta=alphas,
+            feedback=feedback(fb, label, spec.game), inner_steps=ks, beta=alphas,
             **study.hparams(c, rule, name),
         )  # fmt: skip
         df = tables.tidy(tr, experiment=STUDY, game=spec.label, rule=label, seed=c.seed)[0]

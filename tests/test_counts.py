@@ -1,4 +1,5 @@
-"""loss_based(..., counts=True): the judged pairs drawn as their counts over the n^2 ordered cells.
+"""A loss-based rule under ``sampled(K, counts=True)``: the judged pairs drawn as their counts over the n^2
+ordered cells, against the pairs drawn one by one.
 
 The reference values are the cell probabilities of one judged pair, worked out by hand from the paper matrix
 ``P = [[.5, .1, .8], [.9, .5, .1], [.2, .9, .5]]`` at the uniform policy: a pair (a, b) is drawn with
@@ -13,7 +14,6 @@ from scipy import stats
 import algorithms
 import games
 from algorithms import policies
-from algorithms import schedules as S
 
 GAME = games.comal_cycle()
 SEEDS = 20000
@@ -37,10 +37,9 @@ def _outcomes(labels: str, counts: bool) -> dict:
     its log-ratio is 0 whatever the parameters). One optimizer step: on a single pair the square loss has
     curvature 4 along theta_w - theta_l, so SGD 0.5 flips h between two values and an even number of steps
     lands back on the start."""
-    rule = algorithms.loss_based(
-        "inpo", policies.tabular(GAME), pairs=8, labels=labels, counts=counts, optimizer_steps=1
-    )
-    tr = algorithms.sweep(rule, GAME, steps=1, record_every=1, seeds=SEEDS, pairs=1)
+    rule = algorithms.loss_based("inpo", policies.tabular(GAME), labels=labels, optimizer_steps=1)
+    fb = games.feedback.sampled(8, counts=counts)
+    tr = algorithms.sweep(rule, GAME, steps=1, record_every=1, seeds=SEEDS, feedback=fb, samples=1)
     d = np.asarray(tr.policy.x) - 1 / 3  # [seeds, 3]
     tie = np.abs(d).max(axis=1) < 1e-12
     keys = ["tie" if t else (int(i), int(j)) for t, i, j in zip(tie, d.argmax(axis=1), d.argmin(axis=1))]
@@ -67,29 +66,13 @@ def test_counts_and_pairs_give_the_same_one_step_distribution_on_a_contextual_ba
     start = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.3, 0.3, 0.4]])
     x = {}
     for counts in (False, True):
-        rule = algorithms.loss_based(
-            "inpo", policies.tabular(game), pairs=64, prompts=2, labels=labels, counts=counts
+        rule = algorithms.loss_based("inpo", policies.tabular(game), prompts=2, labels=labels)
+        fb = games.feedback.sampled(64, counts=counts)
+        tr = algorithms.sweep(
+            rule, game, steps=1, record_every=1, seeds=SEEDS, feedback=fb, samples=16, start=start
         )
-        tr = algorithms.sweep(rule, game, steps=1, record_every=1, seeds=SEEDS, pairs=16, start=start)
         x[counts] = np.asarray(tr.policy.x).reshape(SEEDS, -1)
     se = np.sqrt((x[False].var(0) + x[True].var(0)) / SEEDS)
     assert np.all(np.abs(x[False].mean(0) - x[True].mean(0)) < 4 * se + 1e-15)
     ratio = x[True].std(0) / x[False].std(0)
     assert np.all(np.abs(ratio - 1) < 4 * np.sqrt(1 / SEEDS) + 1e-15), ratio
-
-
-def test_comparisons_count_the_judged_pairs_under_a_schedule():
-    rule = algorithms.loss_based("inpo", policies.tabular(GAME), pairs=64, counts=True)
-    tr = algorithms.run(rule, GAME, steps=4, record_every=1, pairs=S.piecewise([2, 8, 64], [1, 2]))
-    assert [int(c) for c in tr.counters["comparisons"]] == [0, 2, 10, 74, 138]
-
-
-def test_bad_input():
-    tab = policies.tabular(GAME)
-    with pytest.raises(TypeError, match="counts must be True or False, got 1"):
-        algorithms.loss_based("inpo", tab, pairs=8, counts=1)
-    with pytest.raises(ValueError, match="give pairs=K"):
-        algorithms.loss_based("inpo", tab, counts=True)
-    seq = games.sequence_game(3, 2, "positional_rps")
-    with pytest.raises(ValueError, match="token by token"):
-        algorithms.loss_based("inpo", policies.autoregressive(seq), pairs=8, counts=True)

@@ -34,31 +34,6 @@ def test_feedback_constructors_validate():
         algorithms.run(algorithms.mwu(), games.comal_cycle(), steps=1, feedback="sampled")
 
 
-def _mean_estimate(game, logits, feedback, draws=4000):
-    def one(k):
-        return Oracle(game, feedback, k).gradient(logits)
-
-    return jax.tree.map(
-        lambda a: np.asarray(a).mean(0), jax.vmap(one)(jax.random.split(jax.random.PRNGKey(7), draws))
-    )
-
-
-@pytest.mark.slow
-def test_sampled_duels_are_unbiased_win_rates():
-    """E[estimate] = P pi - 1/2 = (0.03, -0.12, 0.06) at pi = (0.2, 0.3, 0.5) (worked by hand); the standard
-    error of 4000 draws of 8 duels is at most 0.5 / sqrt(32000) = 2.8e-3."""
-    game = games.comal_cycle()
-    pi = Profile(jnp.log(jnp.array([0.2, 0.3, 0.5])))
-    est = _mean_estimate(game, pi, games.feedback.sampled(8))
-    np.testing.assert_allclose(est.x, [0.03, -0.12, 0.06], atol=5 * 2.8e-3)
-    # two players on a matrix game: A y and -A^T x, each from duels against the other's policy
-    A = conformance.RECTANGULAR
-    x, y = np.array([0.5, 0.2, 0.3]), np.array([0.1, 0.2, 0.3, 0.4])
-    est = _mean_estimate(games.matrix_game(A), Profile(jnp.log(x), jnp.log(y)), games.feedback.sampled(8))
-    np.testing.assert_allclose(est.x, [0.18, 0.13, -0.25], atol=0.02)  # A y
-    np.testing.assert_allclose(est.y, [-0.13, -0.05, -0.14, 0.06], atol=0.02)  # -A^T x
-
-
 def test_noisy_feedback_adds_gaussian_noise():
     game = games.comal_cycle()
     pi = Profile(jnp.log(jnp.array([0.2, 0.3, 0.5])))

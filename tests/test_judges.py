@@ -4,6 +4,8 @@ models (games.fitted) and Xu et al.'s PNT / SNTD (games.metrics). Expected value
 
 import math
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -150,7 +152,7 @@ def _mean_and_var_counts(game, fb, pi, draws=3000):
     logits = Profile(jnp.log(jnp.asarray(pi)))
 
     def one(k):
-        return Oracle(game, fb, k, counts=True).gradient(logits).x
+        return Oracle(game, dataclasses.replace(fb, counts=True), k).gradient(logits).x
 
     est = np.asarray(jax.jit(jax.vmap(one))(jax.random.split(jax.random.key(1), draws)))
     return est.mean(0), est.var(0)

@@ -179,8 +179,6 @@ def test_policies_are_cached_and_validate():
         loss_based("kto", TAB)
     with pytest.raises(ValueError, match="labels"):
         loss_based("inpo", TAB, labels="fuzzy")
-    with pytest.raises(ValueError, match="pairs must be >= 1, got 0"):
-        loss_based("inpo", TAB, pairs=0)
     with pytest.raises(ValueError, match=r"policy has shape"):
         loss_based("inpo", policies.tabular((1, 4))).init(GAME)
 
@@ -194,24 +192,25 @@ def test_loss_based_inpo_plateaus_and_comal_removes_the_bias():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss, pairs", [("inpo", None), ("inpo", 8), ("nash_md", None), ("egpo", 8)])
-def test_conformance(loss, pairs):
-    conformance.check_rule(loss_based(loss, TAB, pairs=pairs))
+@pytest.mark.parametrize("loss", ["inpo", "nash_md", "egpo"])
+def test_conformance(loss):
+    conformance.check_rule(loss_based(loss, TAB))
 
 
 def test_sampled_pairs_are_counted_and_reproducible():
-    rule = loss_based("inpo", TAB, pairs=16)
-    a = algorithms.run(rule, GAME, steps=10, record_every=5, key=3)
-    b = algorithms.run(rule, GAME, steps=10, record_every=5, key=3)
+    rule, fb = loss_based("inpo", TAB), games.feedback.sampled(16)
+    a = algorithms.run(rule, GAME, steps=10, record_every=5, key=3, feedback=fb)
+    b = algorithms.run(rule, GAME, steps=10, record_every=5, key=3, feedback=fb)
     np.testing.assert_array_equal(np.asarray(a.policy.x), np.asarray(b.policy.x))
     np.testing.assert_array_equal(np.asarray(a.counters["comparisons"]), [0, 80, 160])
     np.testing.assert_array_equal(np.asarray(a.counters["oracle_calls"]), [0, 5, 10])
-    soft = algorithms.run(loss_based("inpo", TAB, pairs=16, labels="soft"), GAME, steps=10, key=3)
+    soft = algorithms.run(loss_based("inpo", TAB, labels="soft"), GAME, steps=10, key=3, feedback=fb)
     assert np.all(np.isfinite(np.asarray(soft.policy.x)))
 
 
 def test_egpo_judges_twice_per_iteration():
-    t = algorithms.run(loss_based("egpo", TAB, pairs=16), GAME, steps=4, record_every=2, key=0)
+    fb = games.feedback.sampled(16)
+    t = algorithms.run(loss_based("egpo", TAB), GAME, steps=4, record_every=2, key=0, feedback=fb)
     np.testing.assert_array_equal(np.asarray(t.counters["oracle_calls"]), [0, 4, 8])
     np.testing.assert_array_equal(np.asarray(t.counters["comparisons"]), [0, 64, 128])
 
@@ -236,9 +235,9 @@ def test_contextual_game_runs_per_prompt():
 def test_sampled_comal_gap_falls_with_pairs_and_ends_below_the_inpo_plateau():
     # hard labels, eta 0.5, tau 0.1; the gap averaged over the last 10% of 2000 iterations, median of 4 seeds.
     # measured: 0.107, 0.031, 0.0068 (INPO alone: 0.093, 0.032, 0.025; its plateau 2.449e-2)
-    rule = algorithms.comal(loss_based("inpo", TAB, pairs=4096), 100)
-    t = algorithms.sweep(rule, GAME, steps=2000, record_every=10, seeds=4, pairs=[16, 256, 4096])
-    assert t.axes == ("seed", "pairs")
+    rule, fb = algorithms.comal(loss_based("inpo", TAB), 100), games.feedback.sampled(4096)
+    t = algorithms.sweep(rule, GAME, steps=2000, record_every=10, seeds=4, feedback=fb, samples=[16, 256, 4096])
+    assert t.axes == ("seed", "samples")
     tail = np.asarray(t.metrics["gap"])[..., -20:].mean(axis=-1)  # [seed, pairs]
     medians = np.median(tail, axis=0)
     assert medians[0] > medians[1] > 2 * medians[2]
@@ -248,20 +247,21 @@ def test_sampled_comal_gap_falls_with_pairs_and_ends_below_the_inpo_plateau():
     )
 
 
-def test_pairs_hyperparameter_uses_the_first_pairs_drawn():
+def test_samples_hyperparameter_judges_the_first_pairs_drawn():
     # drawing K = 64 and judging the first 16 is the same run as drawing 16 (the draws are prefix-consistent)
-    swept = algorithms.sweep(loss_based("inpo", TAB, pairs=64), GAME, steps=30, seeds=2, pairs=[16, 64])
-    alone = algorithms.sweep(loss_based("inpo", TAB, pairs=16), GAME, steps=30, seeds=2)
+    rule, fb = loss_based("inpo", TAB), games.feedback.sampled(64)
+    swept = algorithms.sweep(rule, GAME, steps=30, seeds=2, feedback=fb, samples=[16, 64])
+    alone = algorithms.sweep(rule, GAME, steps=30, seeds=2, feedback=games.feedback.sampled(16))
     # the same draws and the same arithmetic in two programs (16 pairs judged of 64 drawn, or 16 of 16) that XLA
     # may reduce in another order: equal up to round-off over 30 steps (bitwise with JAX 0.10)
     np.testing.assert_allclose(
         np.asarray(swept.metrics["gap"])[:, 0], np.asarray(alone.metrics["gap"]), rtol=1e-12, atol=1e-15
     )
     np.testing.assert_array_equal(np.asarray(swept.counters["comparisons"])[0, :, -1], [16 * 30, 64 * 30])
-    with pytest.raises(ValueError, match=r"pairs must lie in \[1, 64\] \(whole numbers\), got 65"):
-        algorithms.run(loss_based("inpo", TAB, pairs=64), GAME, steps=1, pairs=65)
-    with pytest.raises(ValueError, match=r"pairs must lie in \[1, 64\] \(whole numbers\), got 2.5"):
-        algorithms.run(loss_based("inpo", TAB, pairs=64), GAME, steps=1, pairs=2.5)
+    with pytest.raises(ValueError, match=r"samples must lie in \[1, 64\] \(whole numbers\), got 65"):
+        algorithms.run(rule, GAME, steps=1, feedback=fb, samples=65)
+    with pytest.raises(ValueError, match=r"samples must lie in \[1, 64\] \(whole numbers\), got 2.5"):
+        algorithms.run(rule, GAME, steps=1, feedback=fb, samples=2.5)
 
 
 # d = 1 < n - 1: pi_theta ∝ (e^theta, 1, e^-theta). The restricted tau-regularized equilibrium (root of
@@ -299,8 +299,8 @@ def test_contextual_game_with_shared_features_records_per_prompt_gaps():
     rho = rng.dirichlet(np.ones(16))
     game = games.preference_game(Ps, rho)
     feats = rng.normal(size=(16, 5, 3))  # theta [3] shared by all prompts
-    rule = loss_based("inpo", policies.loglinear(feats), pairs=8)
-    t = algorithms.run(rule, game, steps=200, record_every=50)
+    rule = loss_based("inpo", policies.loglinear(feats))
+    t = algorithms.run(rule, game, steps=200, record_every=50, feedback=games.feedback.sampled(8))
     per = np.asarray(t.metrics["gap_by_context"])  # [R + 1, 16]
     assert per.shape == (5, 16) and np.all(per >= 0)
     np.testing.assert_allclose(per @ rho, np.asarray(t.metrics["gap"]), rtol=1e-12, atol=1e-15)
@@ -344,7 +344,7 @@ def test_sampled_pairs_move_mass_towards_the_better_response(loss, labels):
     # loss moves mass to response 2 (on the paper game a reversed judge would go unnoticed: its Nash policy
     # (4/11, 3/11, 4/11) is also the reversed game's)
     game = games.bradley_terry([0.0, 1.0, 2.0])
-    rule = loss_based(loss, policies.tabular(game), pairs=64, labels=labels)
-    t = algorithms.sweep(rule, game, steps=30, record_every=30, seeds=4, record_policy=True)
+    rule, fb = loss_based(loss, policies.tabular(game), labels=labels), games.feedback.sampled(64)
+    t = algorithms.sweep(rule, game, steps=30, record_every=30, seeds=4, record_policy=True, feedback=fb)
     best = np.asarray(t.policies.x)[:, -1, 2]
     assert np.all(best > 0.45), (loss, labels, best)

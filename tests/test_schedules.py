@@ -49,10 +49,11 @@ _FAST = ("mpo(7)", "comal(egpo,5)/sampled", "loss_based_inpo_32")
 def _case(name):
     kw = dict(steps=60, record_every=20)
     if name == "loss_based_inpo_32" or name == "comal(loss_inpo,10)":
-        lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=5, pairs=32)
+        lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=5)
+        fb = games.feedback.sampled(32)
         if name == "loss_based_inpo_32":
-            return algorithms.run(lb, GAME, steps=20, record_every=10, key=5)
-        return algorithms.run(algorithms.comal(lb, 10), GAME, steps=40, record_every=10, key=5, pairs=16)
+            return algorithms.run(lb, GAME, steps=20, record_every=10, key=5, feedback=fb)
+        return algorithms.run(algorithms.comal(lb, 10), GAME, steps=40, record_every=10, key=5, feedback=fb, samples=16)
     if name == "sweep_inpo":
         return algorithms.sweep(
             algorithms.inpo(), GAME, steps=40, record_every=10, eta=[0.2, 0.5], seeds=2, start_noise=0.3
@@ -177,12 +178,6 @@ def test_constant_schedule_equals_the_number():
     )
 
 
-def test_pairs_schedule_judges_the_first_pairs_and_counts_them():
-    lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=3, pairs=16)
-    t = algorithms.run(lb, GAME, steps=3, record_every=1, key=1, pairs=S.piecewise([4.0, 8.0, 16.0], [1, 2]))
-    assert list(np.asarray(t.counters["comparisons"])) == [0, 4, 12, 28]  # 4 + 8 + 16 judged
-
-
 def test_schedule_families_values():
     assert [int(S.growth(16, rate=2.0, cap=100)(t)) for t in range(4)] == [16, 32, 64, 100]
     assert [int(S.growth(10, power=2.0)(t)) for t in range(3)] == [10, 40, 90]  # 10 (t + 1)^2
@@ -212,9 +207,9 @@ def test_schedule_errors_before_anything_compiles():
     before = runner.TRACE_COUNT.get("omwu", 0)
     with pytest.raises(ValueError, match="start_noise perturbs the start"):
         algorithms.run(algorithms.omwu(), GAME, steps=2, start_noise=S.constant(0.1))
-    lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=3, pairs=16)
-    with pytest.raises(ValueError, match=r"pairs must lie in \[1, 16\] \(whole numbers\).*at step 0"):
-        algorithms.run(lb, GAME, steps=2, pairs=S.constant(2.5))
+    lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=3)
+    with pytest.raises(ValueError, match=r"samples must lie in \[1, 16\] \(whole numbers\).*at step 0"):
+        algorithms.run(lb, GAME, steps=2, feedback=games.feedback.sampled(16), samples=S.constant(2.5))
     assert runner.TRACE_COUNT.get("omwu", 0) == before
 
 
@@ -282,13 +277,14 @@ def test_a_schedule_in_a_grid_is_a_clear_conflict(value):
 
 
 def test_a_float_schedule_for_a_count_says_how_to_round_and_rounded_runs():
-    lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=1, pairs=32)
+    lb = algorithms.loss_based("inpo", algorithms.policies.tabular(GAME), optimizer_steps=1)
+    fb = games.feedback.sampled(32)
     grow = optax.exponential_decay(2.0, 3, 16.0)  # 2 * 16 ** (t / 3): 2, 5.04, 12.7, 32
     with pytest.raises(ValueError, match=r"at step 1 it is 5.03.*algorithms.schedules.rounded"):
-        algorithms.run(lb, GAME, steps=4, pairs=grow)
-    t = algorithms.run(lb, GAME, steps=4, pairs=S.rounded(grow))  # nearest whole number: 2, 5, 13, 32
+        algorithms.run(lb, GAME, steps=4, feedback=fb, samples=grow)
+    t = algorithms.run(lb, GAME, steps=4, feedback=fb, samples=S.rounded(grow))  # nearest: 2, 5, 13, 32
     assert int(t.counters["comparisons"][-1]) == 2 + 5 + 13 + 32
-    np.testing.assert_array_equal(np.asarray(t.schedules["pairs"]), [2, 5, 13, 32, 32])
+    np.testing.assert_array_equal(np.asarray(t.schedules["samples"]), [2, 5, 13, 32, 32])
 
 
 # ---------------------------------------------------------------------------------------------------------------

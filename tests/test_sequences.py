@@ -296,15 +296,15 @@ def test_loss_based_draws_by_policy_kind_and_keeps_tabular_traces():
     }
     paper = games.comal_cycle()
     for loss, want in before.items():
-        rule = loss_based(loss, policies.tabular(paper), pairs=16, optimizer_steps=3)
-        got = algorithms.run(rule, paper, steps=4, key=3).policy.x
+        rule = loss_based(loss, policies.tabular(paper), optimizer_steps=3)
+        got = algorithms.run(rule, paper, steps=4, key=3, feedback=games.feedback.sampled(16)).policy.x
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
 
 
 def test_sampled_autoregressive_rule_counts_and_moves_towards_the_better_sequence():
     g = games.sequence_game(2, 2, "reward_cycle", cycle=0.0, verbosity=3.0, favoured=1, seed=0)
-    rule = loss_based("inpo", policies.autoregressive(g), pairs=64, optimizer_steps=20)
-    t = algorithms.run(rule, g, steps=20, record_every=10, key=0)
+    rule = loss_based("inpo", policies.autoregressive(g), optimizer_steps=20)
+    t = algorithms.run(rule, g, steps=20, record_every=10, key=0, feedback=games.feedback.sampled(64))
     np.testing.assert_array_equal(np.asarray(t.counters["comparisons"]), [0, 640, 1280])
     best = int(np.argmax(np.asarray(g.P).mean(1)))
     assert g.sequences.labels[best] == "bb" and int(np.argmax(np.asarray(t.policy.x))) == best

@@ -1,5 +1,5 @@
 """``base.wrap``: a wrapper states what differs from its inner rule and inherits the rest; ``comal``,
-``averaged``, ``duels`` and ``comal_exact`` are built with it. ``until`` without ``estimate`` reads the game and
+``averaged``, ``comal_exact`` and ``algorithms.sync``'s wrappers are built with it. ``until`` without ``estimate`` reads the game and
 says so."""
 
 import json
@@ -165,9 +165,7 @@ def test_averaged_keeps_its_inner_rules_declarations():
     assert "regularized_gap" in t.metrics  # the average's gap to the inner rule's reference
 
 
-def test_duels_and_comal_keep_their_inner_rules_declarations():
-    d = algorithms.duels(algorithms.inpo(), 16)
-    assert d.regularized and d.own_comparisons and not d.exact_only and d.check is algorithms.inpo().check
+def test_comal_keeps_its_inner_rules_declarations():
     c = algorithms.comal(MEMO, 10)
     assert c.accepts == "preference" and c.own_comparisons and c.reset is not None and c.rounds is not None
     assert c.working_bytes is MEMO.working_bytes and c.check is MEMO.check
@@ -232,8 +230,6 @@ def test_until_from_the_game_is_refused_under_sampled_feedback_unless_asked_for(
     for fb in (games.feedback.sampled(8), games.feedback.noisy(0.1)):
         with pytest.raises(ValueError, match=r"comal\(inpo,50,until=0.001\) reads the whole game"):
             algorithms.run(rule, GAME, steps=2, feedback=fb)
-    with pytest.raises(ValueError, match="reads the whole game"):
-        algorithms.duels(rule, 16)
     oracle = algorithms.comal(algorithms.inpo(), 50, until=1e-3, reads_game=True)
     assert not oracle.exact_only and oracle.name == "comal(inpo,50,until=0.001,reads_game)"
     t = algorithms.run(oracle, GAME, steps=2, feedback=games.feedback.sampled(8))
@@ -243,7 +239,7 @@ def test_until_from_the_game_is_refused_under_sampled_feedback_unless_asked_for(
 
 
 def test_until_around_a_rule_that_judges_its_own_comparisons_needs_reads_game():
-    inner = algorithms.duels(algorithms.nash_mp(), 64)
+    inner = MEMO  # declares own_comparisons
     with pytest.raises(ValueError, match="pass reads_game=True"):
         algorithms.comal(inner, 50, until=1e-3)
     with pytest.raises(ValueError, match="reads_game=True"):

@@ -94,7 +94,7 @@ def _run(rule, game, steps: int, **kw):
 
     import algorithms
 
-    f = algorithms.sweep if kw else algorithms.run
+    f = algorithms.sweep if "seeds" in kw else algorithms.run
     return lambda: jax.block_until_ready(f(rule, game, steps=steps, record_every=steps, **kw).policy.x)
 
 
@@ -114,10 +114,11 @@ def sequence_bench(repeats: int = 3, quick: bool = False) -> list[dict]:
         cases.append(("transformer d=32", transformer, optax.adam(1e-2)))  # SGD 0.5 diverges on it
     rows = []
     for name, pol, opt in cases:
-        rule = algorithms.loss_based("inpo", pol, optimizer=opt, pairs=K, optimizer_steps=M)
+        rule = algorithms.loss_based("inpo", pol, optimizer=opt, optimizer_steps=M)
         case = f"loss_based inpo {name} 4^4=256 seq K={K} M={M}, one run (NumPy: autoregressive)"
         np_call = lambda: numpy_autoregressive_loop(np.asarray(game.P), 4, 4, np_steps)
-        rows.append(measure(case, _run(rule, game, steps), np_call, steps, np_steps, repeats))
+        fb = games.feedback.sampled(K)
+        rows.append(measure(case, _run(rule, game, steps, feedback=fb), np_call, steps, np_steps, repeats))
     return rows
 
 
@@ -130,10 +131,11 @@ def bench(repeats: int = 3, quick: bool = False) -> list[dict]:
     game, ks, seeds = games.comal_cycle(), [16, 64, 256], 8
     P, tab = np.asarray(game.P), policies.tabular(game)
     steps, np_steps = (5000, 500) if quick else (20000, 2000)
-    single, batch = (algorithms.loss_based("inpo", tab, pairs=k, optimizer_steps=M) for k in (K, max(ks)))
+    rule = algorithms.loss_based("inpo", tab, optimizer_steps=M)
     lanes = [(k, s) for s in range(seeds) for k in ks]  # the NumPy loop runs once per lane of the sweep
     np_batch = lambda: [numpy_loop(P, np_steps // 4, k=k, seed=s) for k, s in lanes]
-    one, many = _run(single, game, steps), _run(batch, game, steps // 4, seeds=seeds, pairs=ks)
+    one = _run(rule, game, steps, feedback=games.feedback.sampled(K))
+    many = _run(rule, game, steps // 4, seeds=seeds, feedback=games.feedback.sampled(max(ks)), samples=ks)
     work = [n // 4 * len(lanes) for n in (steps, np_steps)]
     cases = [
         (f"3x3 K={K} M={M}, one run", one, lambda: numpy_loop(P, np_steps), steps, np_steps),
