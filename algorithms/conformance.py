@@ -256,7 +256,8 @@ def check_self_play(rule: UpdateRule) -> None:
 
 def check_counters(rule: UpdateRule) -> None:
     """Both counters: ``oracle_calls`` grows every step; ``comparisons`` is 0 with exact feedback and
-    ``samples * actions`` per call with sampled feedback; sampled runs are reproducible by key."""
+    ``samples * actions`` per call with sampled feedback (``samples`` per prompt for judged pairs), and the run
+    hyperparameter ``samples`` judges fewer; sampled runs are reproducible by key."""
     game = games.comal_cycle()
     t = _run_one(rule, game)
     calls = np.asarray(t.counters["oracle_calls"])
@@ -286,8 +287,14 @@ def check_counters(rule: UpdateRule) -> None:
     a, b = _run_one(rule, game, feedback=sampled), _run_one(rule, game, feedback=sampled)
     ca, cc = np.asarray(a.counters["oracle_calls"]), np.asarray(a.counters["comparisons"])
     assert np.all(np.diff(ca) > 0), f"{rule.name}: oracle_calls {ca} must grow"
-    assert np.array_equal(cc, ca * 8 * game.shape[0]), (
-        f"{rule.name}: comparisons {cc} != calls {ca} x 8 samples x 3 actions"
+    # a gradient judges 8 duels per action (3 actions); judged pairs (a loss-based rule) 8 per prompt (1)
+    unit = 1 if np.array_equal(cc, ca * 8) else game.shape[0]
+    assert np.array_equal(cc, ca * 8 * unit), (
+        f"{rule.name}: comparisons {cc} != calls {ca} x 8 samples x 3 actions (or x 1 prompt)"
+    )
+    fewer = np.asarray(_run_one(rule, game, feedback=sampled, samples=2).counters["comparisons"])
+    assert np.array_equal(fewer, ca * 2 * unit), (
+        f"{rule.name}: with samples=2 of 8 judged, comparisons {fewer} != calls {ca} x 2 x {unit}"
     )
     assert np.array_equal(np.asarray(a.metrics["gap"]), np.asarray(b.metrics["gap"])), (
         f"{rule.name}: sampled feedback is not reproducible by key"

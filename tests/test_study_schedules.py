@@ -114,11 +114,11 @@ def test_every_configuration_builds_with_its_hyperparameters():
 
     game, c = games.comal_cycle(), _config(policies=("tabular",))
     for (_, r, _, s), _ in study.units(c):
-        rule = study.build_rule(r, s, policies.tabular(game), 64)
+        rule = study.build_rule(r, s, policies.tabular(game))
         hp = study.hparams(c, r, rule, s, 1)
-        assert set(hp) <= {h.name for h in rule.hparams}, (r, s, set(hp))
+        assert set(hp) <= {h.name for h in base.under(rule, study.feedback(64)).hparams}, (r, s, set(hp))
         assert ("tau" in hp) == (r not in ("omwu", "m2wu")) and ("mu" in hp) == (r == "m2wu")
-        base.check_hparams(rule, {k: v for k, v in hp.items() if not callable(v)}, joint=False)
+        base.check_hparams(rule, {k: v for k, v in hp.items() if not callable(v) and k != "samples"}, joint=False)
         assert (",estimate" in rule.name) == (s == study.ESTIMATED), rule.name  # only that row pays for it
 
 
@@ -128,15 +128,13 @@ def test_a_user_rule_is_wrapped_only_where_the_label_says_so(users):
     import algorithms
 
     own = study.study.load_rule("users_work:own")
-    assert study.label("users_work:own") == "duels(users_work:own)"
-    assert (
-        study.build_rule("users_work:own", "K=16", None, 16).name
-        == algorithms.duels(own, 16, counts=True).name
-    )
-    assert study.label("users_work:rule") == "comal(duels(users_work:rule))"
-    assert study.build_rule("users_work:rule", "K=16", None, 16).name.startswith("comal(duels(")
-    assert study.label("users_work:rule", no_wrap=True) == "duels(users_work:rule)"
-    assert study.build_rule("users_work:rule", "K=16", None, 16, no_wrap=True).name.startswith("duels(")
+    assert study.label("users_work:own") == "users_work:own"
+    assert study.build_rule("users_work:own", "K=16", None) is own  # it learns from the feedback as it is
+    rule = study.study.load_rule("users_work:rule")
+    assert study.label("users_work:rule") == "comal(users_work:rule)"
+    assert study.build_rule("users_work:rule", "K=16", None) is algorithms.comal(rule, study.EVERY)
+    assert study.label("users_work:rule", no_wrap=True) == "users_work:rule"
+    assert study.build_rule("users_work:rule", "K=16", None, no_wrap=True) is rule
     got = {k[3] for k, _ in study.units(_config(rules=("users_work:own",)))}
     assert (
         not any(s.startswith("until") for s in got) and "K=16" in got
@@ -161,12 +159,12 @@ def test_a_user_rule_is_wrapped_only_where_the_label_says_so(users):
         (["--policies", "tree"], "--policies: unknown 'tree'"),
         (["--rules", "algorithms:iterative_dpo"], "cannot learn from duels"),
         (["--rules", "users_work:exact"], "cannot learn from duels"),
-        (["--hp", "pairs=4"], "--hp pairs: fixed by the design"),
+        (["--hp", "samples=4"], "--hp samples: fixed by the design"),
         (["--hp", "until=0.1"], "--hp until: fixed by the design"),
         (["--hp", "eta=0"], "eta must lie in (0, inf), got 0"),
         (["--hp", "mu=0.1"], "--hp mu: no rule run declares 'mu'"),
         (["--hp", "omwu.eta=0.1"], "--hp omwu.eta: no rule 'omwu' among --rules"),
-        (["--feedback", "sampled:4"], "--feedback: every rule judges its own comparisons"),
+        (["--feedback", "sampled:4"], "--feedback: every rule observes sampled(K_max, counts=True)"),
         (["--steps", "100"], "--steps: each run lasts until it has judged --budget"),
         (["--x", "steps"], "--x: the cost axis is comparisons judged"),
         (["--dtype", "float32"], "float64 only"),
@@ -197,7 +195,7 @@ def test_a_user_rule_game_and_schedule_with_both_until_rows(users, capsys):
     assert study.main([*args, "--schedules", "until,users_work:schedule", "--hp", "eta=0.3"]) == 0
     printed = capsys.readouterr().out
     df = pd.read_csv(out / "trace.csv")
-    assert set(df["rule"]) == {"comal(duels(users_work:rule))"}  # the label says how the study wraps it
+    assert set(df["rule"]) == {"comal(users_work:rule)"}  # the label says how the study wraps it
     assert set(df["game"]) == {"users_work:game"} and set(df["eta"]) == {0.3}
     assert list(dict.fromkeys(df["schedule"])) == [study.ORACLE, study.ESTIMATED, "users_work:schedule"]
     gap = df[df["metric"] == "gap"]
