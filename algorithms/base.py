@@ -258,10 +258,11 @@ class UpdateRule(NamedTuple):
         reset: optional ``state -> state`` clearing auxiliary memory when the reference is re-centred.
         check: optional joint validation ``check(hparams)`` of concrete (possibly array-valued, element-wise)
             hyperparameters, raising ``ValueError`` (e.g. :func:`eta_tau_at_most_one`).
-        own_comparisons: the rule draws and judges its own comparisons (a sampled loss-based rule) and counts
-            them with ``oracle.count``, also under exact feedback.
+        own_comparisons: the rule draws and judges its own comparisons with a judge of its own (not the
+            feedback model's: built-in rules ask :class:`games.feedback.Oracle`) and counts them with
+            ``oracle.count``, also under exact feedback.
         working_bytes: optional ``game -> int``, an estimate of the memory one step of one run allocates
-            beyond its state and the feedback's draws (e.g. a loss-based rule's judged pairs), for the
+            beyond its state and the feedback's draws (e.g. a loss-based rule's population pairs), for the
             runner's memory check before anything is allocated; ``None``: nothing beyond the state.
         with_hparams: ``with_hparams(state, {name: value}) -> state``, a copy of the state with other values of
             numeric hyperparameters (cast to the stored dtype): how the runner applies a schedule

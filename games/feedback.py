@@ -18,13 +18,17 @@ Feedback models (each a hashable :class:`Feedback`, a static argument of the jit
   is won with probability ``P[i, j]``), ``"random"`` (a fair coin picks the order: won with probability
   ``(P[i, j] + 1 - P[j, i]) / 2``) or ``"both"`` (judged in both orders and the two verdicts averaged, an
   outcome in ``{0, 1/2, 1}``; two judgments per duel). On a true preference game (``P + P^T = 1``) the three
-  orders have the same mean; ``"both"`` has a smaller variance and costs twice the judgments;
+  orders have the same mean; ``"both"`` has a smaller variance and costs twice the judgments. ``samples`` is
+  the most drawn; how many are judged each step is the run's hyperparameter ``samples`` (``Oracle.samples``:
+  a number, a sweep axis or a schedule, in one compiled program), and ``counts=True`` draws the judged
+  outcomes' counts instead of the items. A loss-based rule asks for judged pairs instead (:meth:`Oracle.pairs`:
+  the population under :func:`exact`, ``samples`` pairs per prompt under :func:`sampled`);
 * :func:`noisy`: the exact gradient plus independent ``N(0, sigma^2)`` noise per entry (the noisy-feedback model
   of the last-iterate literature, e.g. M2WU, Abe et al., arXiv 2206.06659).
 
-Counting: every ``gradient``/``win_rates`` call is one **oracle call** (gradient evaluation) for the whole
-profile; ``comparisons`` counts the pairwise judgments drawn (``samples * n`` per player per prompt per call
-under :func:`sampled`, twice that with ``order="both"``, 0 otherwise). The runner accumulates both into the
+Counting: every ``gradient``/``win_rates``/``pairs`` call is one **oracle call** for the whole profile;
+``comparisons`` counts the pairwise judgments made (``samples * n`` per player per prompt per gradient under
+:func:`sampled`, twice that with ``order="both"``, ``samples`` per prompt for judged pairs, 0 otherwise). The runner accumulates both into the
 trace's cumulative counters.
 Randomness: the runner gives each step its own key (``fold_in(run_key, step)``); the oracle's ``i``-th draw in
 that step uses ``fold_in(step_key, i)``, so traces are reproducible and independent of how a run is chunked.
@@ -65,8 +69,8 @@ class Feedback:
 
     Raises:
         ValueError / TypeError: an unknown ``kind``, ``samples`` not a whole number >= 1 for ``"sampled"``,
-            ``sigma`` not a finite number >= 0 for ``"noisy"``, ``order`` not one of :data:`ORDERS`, or a
-            field the kind does not use set.
+            ``sigma`` not a finite number >= 0 for ``"noisy"``, ``order`` not one of :data:`ORDERS`, ``counts``
+            not a bool, or a field the kind does not use set.
     """
 
     kind: str
