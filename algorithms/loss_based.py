@@ -23,9 +23,10 @@ the half-step ``h`` (its optimizer state is dropped, as EGPO's code restores its
 from ``h`` — still anchored at ``pi_t`` — drive ``M`` steps from the current parameters again. Two oracle calls,
 ``2 samples C`` comparisons.
 
-Noisy feedback (a noisy gradient, no pairs) is refused when the run is traced. Self-play on preference games only. Contextual games: pairs are drawn per prompt and the loss is the
-``rho``-weighted mean over prompts; with ``prompts=B``, ``B`` prompts are drawn by ``rho`` each iteration (as a
-training pipeline samples a batch of prompts) and the loss is their plain mean.
+Noisy feedback (a noisy gradient, no pairs) is refused when the run is traced. Self-play on preference games
+only. Contextual games: pairs are drawn per prompt and the loss is the ``rho``-weighted mean over prompts;
+with ``prompts=B``, ``B`` prompts are drawn by ``rho`` each iteration (as a training pipeline samples a batch of
+prompts) and the loss is their plain mean.
 
 The policy is ``log pi_theta = log_softmax(log pi_start + f_theta)`` with ``f_theta = policy.log_probs(theta)``:
 the start (``start=``, default ``ref``, default uniform) is a fixed base logit, so every parameterization starts
@@ -141,8 +142,9 @@ def _check_declarations(loss: losses.Loss, policy: policies.Policy, optimizer) -
     """A user's ``Loss`` and ``Policy`` checked against their own declarations when the rule is built, by
     abstract evaluation (``jax.eval_shape``: nothing is computed): ``policy.log_probs(policy.init(key))`` has
     the declared shape ``(C, n)``; ``loss.fn`` takes its declared hyperparameters (plus ``log_z`` for
-    ``exact_log_z``) and returns a scalar on judged pairs of shape ``[C, n^2]`` (the population's). The optimizer's first update of
-    the initial parameters must be finite (concretely, once: ``optax.sgd(nan)`` is refused here).
+    ``exact_log_z``) and returns a scalar on judged pairs of shape ``[C, n^2]`` (the population's). The
+    optimizer's first update of the initial parameters must be finite (concretely, once: ``optax.sgd(nan)`` is
+    refused here).
 
     Raises:
         ValueError: naming the loss or policy and what does not match.

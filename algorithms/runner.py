@@ -31,9 +31,9 @@ from . import schedules as S
 from .base import UpdateRule, _threefry_keys, as_key, as_keys, check_hparams, resolve_self_play, under
 from .preflight import (
     Plan,
+    _check_feedback_game,
     _check_flag,
     _check_policies,
-    _check_feedback_game,
     _check_rule,
     _check_schedule,
     _nash_for_metrics,
@@ -212,7 +212,12 @@ def _as_axis(name: str, value) -> np.ndarray | None:
 
 
 def build_grid(
-    rule: UpdateRule, num_games: int | None, seeds, hparams: dict, dtype=None, feedback: Feedback | None = None
+    rule: UpdateRule,
+    num_games: int | None,
+    seeds,
+    hparams: dict,
+    dtype=None,
+    feedback: Feedback | None = None,
 ) -> Grid:
     """The flat batch of a sweep: axes in the order ``game`` (when ``num_games`` is not None), ``seed`` (when
     ``seeds`` is an int ``S`` — seeds ``0..S-1`` — or a sequence), then one axis per hyperparameter given as a

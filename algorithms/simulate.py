@@ -52,7 +52,9 @@ def _scheduled(rule: UpdateRule, carry: _Carry) -> dict:
     """The value of every schedule at the count it follows: steps taken, or the rule's outer rounds."""
     if not carry.schedules:
         return {}
-    counts = {n: "steps" for n in carry.schedules} | {h.name: h.counts for h in rule.hparams}  # samples: steps
+    counts = {n: "steps" for n in carry.schedules} | {
+        h.name: h.counts for h in rule.hparams
+    }  # samples: steps
     rounds = rule.rounds(carry.state) if "rounds" in counts.values() else None
     return {n: s(carry.t if counts[n] == "steps" else rounds) for n, s in carry.schedules.items()}
 

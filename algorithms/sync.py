@@ -361,9 +361,7 @@ def _parameter_sync(inner: base.UpdateRule, policy: policies.Policy, k: int, alp
 LOSS_BASED = ("dpo", "mlp", "mlp_params")
 
 
-def swept(
-    name: str, game, *, features=None, hidden: tuple[int, ...] = (8,)
-) -> dict[str, base.UpdateRule]:
+def swept(name: str, game, *, features=None, hidden: tuple[int, ...] = (8,)) -> dict[str, base.UpdateRule]:
     """The sync study's rules (``experiments/sync.py``), ``label -> rule``, each with the sync interval and the
     mix as hyperparameters ``inner_steps`` (K) and ``beta`` (alpha), so one compiled sweep covers the grid:
 

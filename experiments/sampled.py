@@ -169,8 +169,14 @@ def prepare(c: Config) -> Config:
         try:
             pairs = [k // (p or 1) for k in c.pairs]
             memory.check_sweep(
-                egpo, gs.game, steps=n, record_every=n // 100, seeds=c.seeds, metrics=("gap",),
-                feedback=sampled, samples=pairs,
+                egpo,
+                gs.game,
+                steps=n,
+                record_every=n // 100,
+                seeds=c.seeds,
+                metrics=("gap",),
+                feedback=sampled,
+                samples=pairs,
             )
         except ValueError as err:
             raise ValueError(f"--pairs {max(c.pairs)}: {err}") from None

@@ -285,7 +285,13 @@ def prepare(c: Config) -> Config:
         fixed = {k: v for k, v in hp.items() if not callable(v)}  # the schedules are no grid axes
         rule.init(gs.game, c.seed, **fixed)
         memory.check_sweep(
-            rule, gs.game, steps=n, record_every=n // RECORDS, seeds=c.seeds, metrics=("gap",), feedback=fb,
+            rule,
+            gs.game,
+            steps=n,
+            record_every=n // RECORDS,
+            seeds=c.seeds,
+            metrics=("gap",),
+            feedback=fb,
             **fixed,
         )
     for names in declared.values():
@@ -308,9 +314,7 @@ def simulate(c: Config, item: str, text: str, pol: str, s: str) -> dict:
     loss = _kind(text) == "loss"
     m["policy"] = pol if loss else "tabular (duels)"
     m["schedule"] = s
-    m["K"] = m.pop("samples") * (
-        PROMPTS_PER_ITERATION if loss and gs.game.contextual else 1
-    )
+    m["K"] = m.pop("samples") * (PROMPTS_PER_ITERATION if loss and gs.game.contextual else 1)
     return {"trace": m.drop(columns=[n for n in ("until", "inner_steps") if n in m.columns])}
 
 

@@ -65,7 +65,7 @@ def rules(c: Config, item: str, name: str) -> tuple:
     import algorithms
     import games
 
-    spec, fb = study.load_game(item, c.dtype, c.seed, named), cli.feedback_type(c.feedback)
+    spec = study.load_game(item, c.dtype, c.seed, named)
     if name not in OWN:
         return spec, {name: algorithms.comal(study.load_rule(name), 1, beta=1.0)}
     feats = {"paper": games.library.COMAL_CYCLE_FEATURES}.get(spec.label)

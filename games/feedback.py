@@ -28,8 +28,8 @@ Feedback models (each a hashable :class:`Feedback`, a static argument of the jit
 
 Counting: every ``gradient``/``win_rates``/``pairs`` call is one **oracle call** for the whole profile;
 ``comparisons`` counts the pairwise judgments made (``samples * n`` per player per prompt per gradient under
-:func:`sampled`, twice that with ``order="both"``, ``samples`` per prompt for judged pairs, 0 otherwise). The runner accumulates both into the
-trace's cumulative counters.
+:func:`sampled`, twice that with ``order="both"``, ``samples`` per prompt for judged pairs, 0 otherwise). The runner
+accumulates both into the trace's cumulative counters.
 Randomness: the runner gives each step its own key (``fold_in(run_key, step)``); the oracle's ``i``-th draw in
 that step uses ``fold_in(step_key, i)``, so traces are reproducible and independent of how a run is chunked.
 
@@ -400,22 +400,31 @@ class Oracle:
             self.count(1, 0)
             return w, l, jnp.reshape(2 * drawn * P, (R, n * n))
         k = fb.samples
-        used = jnp.asarray(k if self.samples is None else self.samples, jax.dtypes.canonicalize_dtype(jnp.int64))
+        used = jnp.asarray(
+            k if self.samples is None else self.samples, jax.dtypes.canonicalize_dtype(jnp.int64)
+        )
         self.count(1, used * R)
         key = self.next_key()
-        if fb.counts:  # how many of the `used` judged pairs fall in each cell: one multinomial draw per prompt
+        if (
+            fb.counts
+        ):  # how many of the `used` judged pairs fall in each cell: one multinomial draw per prompt
             q = jnp.reshape(drawn if soft else 2 * drawn * P, (R, n * n))  # (a, b) drawn, or (w, l) judged
             c = jax.random.multinomial(key, used.astype(P.dtype), q / jnp.sum(q, -1, keepdims=True))
             if not soft:
                 return w, l, c
-            c = jnp.reshape(c, (R, n, n))  # the pair (a, b) counts P(a > b) for (a, b), 1 - P(a > b) for (b, a)
+            c = jnp.reshape(
+                c, (R, n, n)
+            )  # the pair (a, b) counts P(a > b) for (a, b), 1 - P(a > b) for (b, a)
             return w, l, jnp.reshape((c + jnp.swapaxes(c, 1, 2)) * P, (R, n * n))
         keep = (jnp.arange(k) < used).astype(P.dtype)[None, :]  # [1, K]
         k1, k2, k3 = jax.random.split(key, 3)
         a, b = draw(k1, sampling, k), draw(k2, sampling, k)  # [R, K] each
         p = jnp.take_along_axis(jnp.take_along_axis(P, a[:, :, None], axis=1), b[:, :, None], axis=2)[..., 0]
         if soft:
-            return (jnp.concatenate([a, b], -1), jnp.concatenate([b, a], -1),
-                    jnp.concatenate([p * keep, (1 - p) * keep], -1))
+            return (
+                jnp.concatenate([a, b], -1),
+                jnp.concatenate([b, a], -1),
+                jnp.concatenate([p * keep, (1 - p) * keep], -1),
+            )
         won = jax.random.uniform(k3, (R, k), P.dtype) < p
         return jnp.where(won, a, b), jnp.where(won, b, a), jnp.broadcast_to(keep, (R, k))

@@ -92,7 +92,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match="needs a preference game"):
         algorithms.run(algorithms.omwu(), matrix, steps=2, feedback=games.feedback.sampled(4, counts=True))
     own = algorithms.make_rule(
-        "declares_samples", lambda game, logits, ref, key, samples: logits, lambda s, o: s,
+        "declares_samples",
+        lambda game, logits, ref, key, samples: logits,
+        lambda s, o: s,
         hparams={"samples": (1.0, "[1, 4]", "integer")},
     )
     with pytest.raises(ValueError, match="reserves"):
@@ -103,6 +105,8 @@ def test_bad_input():
     seq = games.sequence_game(3, 2, "positional_rps")
     with pytest.raises(ValueError, match="token by token"):
         algorithms.run(
-            algorithms.loss_based("inpo", policies.autoregressive(seq)), seq, steps=1,
+            algorithms.loss_based("inpo", policies.autoregressive(seq)),
+            seq,
+            steps=1,
             feedback=games.feedback.sampled(8, counts=True),
         )

@@ -2,9 +2,8 @@
 models (games.fitted) and Xu et al.'s PNT / SNTD (games.metrics). Expected values are worked out by hand
 (written as literal numbers or fractions), closed forms, or hand-solved games."""
 
-import math
-
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp

@@ -236,7 +236,9 @@ def test_sampled_comal_gap_falls_with_pairs_and_ends_below_the_inpo_plateau():
     # hard labels, eta 0.5, tau 0.1; the gap averaged over the last 10% of 2000 iterations, median of 4 seeds.
     # measured: 0.107, 0.031, 0.0068 (INPO alone: 0.093, 0.032, 0.025; its plateau 2.449e-2)
     rule, fb = algorithms.comal(loss_based("inpo", TAB), 100), games.feedback.sampled(4096)
-    t = algorithms.sweep(rule, GAME, steps=2000, record_every=10, seeds=4, feedback=fb, samples=[16, 256, 4096])
+    t = algorithms.sweep(
+        rule, GAME, steps=2000, record_every=10, seeds=4, feedback=fb, samples=[16, 256, 4096]
+    )
     assert t.axes == ("seed", "samples")
     tail = np.asarray(t.metrics["gap"])[..., -20:].mean(axis=-1)  # [seed, pairs]
     medians = np.median(tail, axis=0)

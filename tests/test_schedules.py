@@ -53,7 +53,9 @@ def _case(name):
         fb = games.feedback.sampled(32)
         if name == "loss_based_inpo_32":
             return algorithms.run(lb, GAME, steps=20, record_every=10, key=5, feedback=fb)
-        return algorithms.run(algorithms.comal(lb, 10), GAME, steps=40, record_every=10, key=5, feedback=fb, samples=16)
+        return algorithms.run(
+            algorithms.comal(lb, 10), GAME, steps=40, record_every=10, key=5, feedback=fb, samples=16
+        )
     if name == "sweep_inpo":
         return algorithms.sweep(
             algorithms.inpo(), GAME, steps=40, record_every=10, eta=[0.2, 0.5], seeds=2, start_noise=0.3

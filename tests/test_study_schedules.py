@@ -118,7 +118,9 @@ def test_every_configuration_builds_with_its_hyperparameters():
         hp = study.hparams(c, r, rule, s, 1)
         assert set(hp) <= {h.name for h in base.under(rule, study.feedback(64)).hparams}, (r, s, set(hp))
         assert ("tau" in hp) == (r not in ("omwu", "m2wu")) and ("mu" in hp) == (r == "m2wu")
-        base.check_hparams(rule, {k: v for k, v in hp.items() if not callable(v) and k != "samples"}, joint=False)
+        base.check_hparams(
+            rule, {k: v for k, v in hp.items() if not callable(v) and k != "samples"}, joint=False
+        )
         assert (",estimate" in rule.name) == (s == study.ESTIMATED), rule.name  # only that row pays for it
 
 

@@ -1,6 +1,6 @@
 """``base.wrap``: a wrapper states what differs from its inner rule and inherits the rest; ``comal``,
-``averaged``, ``comal_exact`` and ``algorithms.sync``'s wrappers are built with it. ``until`` without ``estimate`` reads the game and
-says so."""
+``averaged``, ``comal_exact`` and ``algorithms.sync``'s wrappers are built with it. ``until`` without
+``estimate`` reads the game and says so."""
 
 import json
 from pathlib import Path
