@@ -342,7 +342,7 @@ def report(c: Config, t: dict, folder) -> dict:
     runs = df.groupby(["game", "rule", "policy", "schedule"], sort=False)["step"].max()
     return {
         "rules": {r: RULES.get(r, r) for r in dict.fromkeys(df["rule"])},
-        "feedback": "games.feedback.sampled(K_max, counts=True), samples = K_t",
+        "observed": "games.feedback.sampled(K_max, counts=True), run hyperparameter samples = K_t",
         "hyperparameters": {"eta": ETA, "tau": TAU, "mu (m2wu)": MU, "--hp": [list(h) for h in c.hp]},
         "schedules": {s: SCHEDULES.get(s, ({"source": s}, None)) for s in dict.fromkeys(df["schedule"])},
         "until": {"eps_k": f"{UNTIL[0]} * {UNTIL[1]}^k", "max_inner_steps": UNTIL_CAP},
