@@ -752,12 +752,11 @@ def feedback_hparams(feedback) -> tuple[Hparam, ...]:
     return (Hparam(SAMPLES, float(feedback.samples), f"[1, {feedback.samples}]", integer=True),)
 
 
-@functools.cache
 def under(rule: UpdateRule, feedback) -> UpdateRule:
     """``rule``'s declarations as a run under ``feedback`` checks them: its hyperparameters followed by the
     feedback's (:func:`feedback_hparams`), so one check, grid and schedule resolution covers both. For
     validation only (:func:`algorithms.check`, ``sweep``'s grid); the runner passes the feedback's values to
-    the oracle, never to the rule.
+    the oracle, never to the rule. Cached per rule and feedback (a rule that cannot be hashed is not cached).
 
     Raises:
         ValueError: ``rule`` declares a hyperparameter the feedback reserves (``samples``).
@@ -765,6 +764,14 @@ def under(rule: UpdateRule, feedback) -> UpdateRule:
     extra = feedback_hparams(feedback)
     if not extra:
         return rule
+    try:
+        return _under(rule, extra)
+    except TypeError:  # unhashable: a user's rule holding a list
+        return _under.__wrapped__(rule, extra)
+
+
+@functools.cache
+def _under(rule: UpdateRule, extra: tuple[Hparam, ...]) -> UpdateRule:
     if SAMPLES in {h.name for h in rule.hparams}:
         raise ValueError(f"{rule.name} declares a hyperparameter {SAMPLES!r}, which the feedback reserves")
     return rule._replace(hparams=(*rule.hparams, *extra))
