@@ -641,21 +641,19 @@ def make_rule(
     (:func:`check_hparams`, in the game's dtype), draws the start (:func:`initial_policy`), casts the
     hyperparameters to the game's dtype and calls ``init_state``.
     """
-    _check_declarations(
-        name,
-        dict(
-            policy=policy,
-            accepts=accepts,
-            self_play_only=self_play_only,
-            exact_only=exact_only,
-            reset=reset,
-            check=check,
-            own_comparisons=own_comparisons,
-            working_bytes=working_bytes,
-            with_hparams=with_hparams,
-            verify=verify,
-        ),
+    declared = dict(
+        policy=policy,
+        accepts=accepts,
+        self_play_only=self_play_only,
+        exact_only=exact_only,
+        reset=reset,
+        check=check,
+        own_comparisons=own_comparisons,
+        working_bytes=working_bytes,
+        with_hparams=with_hparams,
+        verify=verify,
     )
+    _check_declarations(name, declared)
     if START_NOISE in hparams:
         raise ValueError(
             f"{name}: '{START_NOISE}' is the start perturbation every rule has; pick another name"
@@ -687,20 +685,11 @@ def make_rule(
         name=name,
         init=init,
         step=step,
-        policy=policy,
         hparams=spec,
-        accepts=accepts,
-        self_play_only=self_play_only,
-        exact_only=exact_only,
         tau=None if reg is None else reg.tau,
         reference=None if reg is None else reg.reference,
         with_reference=None if reg is None else reg.with_reference,
-        reset=reset,
-        check=check,
-        own_comparisons=own_comparisons,
-        working_bytes=working_bytes,
-        with_hparams=with_hparams,
-        verify=verify,
+        **declared,
     )
     return rule
 
