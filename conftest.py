@@ -1,17 +1,49 @@
 """Test configuration for tests/ and the packages' docstring examples (doctest): float64 on, silent rank
-promotion an error, hypothesis profiles, and the names docstring examples use.
+promotion an error, hypothesis profiles, the names docstring examples use, and what keeps compiling cheap (XLA's
+backend optimisation off, one persistent compilation cache per test session).
 
 ``HYPOTHESIS_PROFILE=thorough`` selects the long profile (default: ``fast``).
 """
 
 import os
 
-import jax
+#: XLA:CPU's backend optimisation off for the tests' programs: they are tiny and mostly run a few steps, so
+#: compiling dominates their cost (the default-run rule kit, tests/test_rules.py: 60 s of CPU against 74 s at the
+#: default level, same results); a user's XLA_FLAGS stay and win.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
+
+import jax  # noqa: E402
 
 os.environ.setdefault(
     "COMAL_COMPILE_CACHE", "0"
-)  # studies run in-process: no persistent cache shared across test runs
+)  # studies run in-process: no persistent cache shared across test runs (the user's cache folder stays out)
 
+
+def _session_compile_cache() -> None:
+    """JAX's persistent compilation cache in a folder of this test session only: the xdist workers (and the
+    processes tests start) inherit it from the controller through the environment, so a program one process
+    compiled is loaded, not compiled again, by the others, and by the same process after its caches are cleared
+    (``_free_compiled_programs``, ``fresh_programs``) or for a new rule object of the same program. A new folder
+    per session, removed at its end: no test run sees another's programs. ``COMAL_TEST_COMPILE_CACHE=0`` turns it
+    off."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if os.environ.get("COMAL_TEST_COMPILE_CACHE") == "0":
+        return
+    if not os.environ.get("COMAL_TEST_COMPILE_CACHE_DIR"):  # the session's first process owns the folder
+        folder = tempfile.mkdtemp(prefix="comal-tests-jax-cache-")
+        os.environ["COMAL_TEST_COMPILE_CACHE_DIR"] = folder
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["COMAL_TEST_COMPILE_CACHE_DIR"]
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # tests' programs are small; keep them all
+    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+_session_compile_cache()
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 

@@ -47,8 +47,17 @@ def _outcomes(labels: str, counts: bool) -> dict:
     return dict(zip(values, freq))
 
 
-@pytest.mark.parametrize("counts", [False, True], ids=["pairs", "counts"])
-@pytest.mark.parametrize("labels, expected", [("hard", HARD), ("soft", SOFT)])
+#: The default run draws each feedback and each kind of label once (hard labels as pairs, soft as counts); ``-m
+#: slow`` draws all four.
+@pytest.mark.parametrize(
+    "labels, expected, counts",
+    [
+        pytest.param("hard", HARD, False, id="hard-pairs"),
+        pytest.param("hard", HARD, True, id="hard-counts", marks=pytest.mark.slow),
+        pytest.param("soft", SOFT, False, id="soft-pairs", marks=pytest.mark.slow),
+        pytest.param("soft", SOFT, True, id="soft-counts"),
+    ],
+)
 def test_one_judged_pair_falls_in_each_cell_with_its_hand_computed_probability(labels, expected, counts):
     seen = _outcomes(labels, counts)
     assert set(seen) <= {str(k) for k in expected}, seen  # no outcome the hand count rules out
@@ -57,7 +66,8 @@ def test_one_judged_pair_falls_in_each_cell_with_its_hand_computed_probability(l
     assert p > 1e-3, (observed, p)
 
 
-@pytest.mark.parametrize("labels", ["hard", pytest.param("soft", marks=pytest.mark.slow)])  # both: -m slow
+@pytest.mark.slow  # 2 x 20,000 seeds of a contextual batch; by default the hand-computed cells above check draws
+@pytest.mark.parametrize("labels", ["hard", "soft"])
 def test_counts_and_pairs_give_the_same_one_step_distribution_on_a_contextual_batch(labels):
     """Two prompts drawn of three (rho non-uniform), 16 judged pairs each, a non-uniform start: the mean and
     the spread of the policy after one step agree between the two draws within 4 standard errors."""

@@ -106,11 +106,13 @@ def test_match_is_uniform_when_no_regret_is_positive():
 
 
 def _default_or_slow(names, default=("rm_plus",)):
-    """The default run checks RM+ through the kit; ``-m slow`` checks every variant (swap-regret MWU included)."""
+    """The default run checks alternating RM+ through the kit (the family's one rule there, as in
+    ``tests/test_rules.py``) and RM+ in the behaviour tests below; ``-m slow`` checks every variant (swap-regret MWU
+    included)."""
     return [pytest.param(n, marks=() if n in default else pytest.mark.slow) for n in names]
 
 
-@pytest.mark.parametrize("name", _default_or_slow(SIMULTANEOUS))
+@pytest.mark.parametrize("name", _default_or_slow(SIMULTANEOUS, default=()))
 def test_conformance_kit(name):
     conformance.check_rule(algorithms.get(name))
 
@@ -129,7 +131,7 @@ def test_conformance_kit_alternating(name):
     conformance.check_counters(rule)
 
 
-@pytest.mark.parametrize("name", ALTERNATING)
+@pytest.mark.parametrize("name", _default_or_slow(ALTERNATING))
 def test_alternating_self_play_is_simultaneous_two_players_differ(name):
     sim, alt = algorithms.get(name), algorithms.get(name, alternating=True)
     assert alt.name == f"alternating_{name}" and alt is algorithms.get(name, alternating=True)
@@ -159,7 +161,12 @@ def _cai_run(name, alternating=False, average=False):
 
 
 @pytest.mark.parametrize(
-    "name, alternating", [("rm_plus", False), ("rm_plus", True), ("predictive_rm_plus", False)]
+    "name, alternating",
+    [
+        ("rm_plus", False),
+        pytest.param("rm_plus", True, marks=pytest.mark.slow),
+        pytest.param("predictive_rm_plus", False, marks=pytest.mark.slow),
+    ],
 )
 def test_cai_last_iterate_does_not_converge_average_does(name, alternating):
     # Cai et al. (arXiv 2311.00676, Sec. 3): RM+, alternating RM+ and PRM+ lack last-iterate convergence on
@@ -170,6 +177,7 @@ def test_cai_last_iterate_does_not_converge_average_does(name, alternating):
     assert avg[-1] < 0.02 and avg[-1] < last.min() / 5, (avg, last)
 
 
+@pytest.mark.slow  # two runs of 20,000 steps; swap_mwu's one-step closed form stays in the default run
 def test_swap_mwu_symmetric_self_play_converges_on_the_paper_game():
     # Leme, Piliouras, Schneider (NeurIPS 2024): no-swap-regret self-play on a symmetric zero-sum game converges
     # to the Nash equilibrium; MWU's last iterate on the same game does not

@@ -80,6 +80,7 @@ def _summary(folder):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow  # a whole --quick study run (12 published values)
 def test_mmd_entry_meets_every_published_value(tmp_path):
     out = tmp_path / "mmd"
     assert (

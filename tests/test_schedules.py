@@ -355,8 +355,9 @@ def test_until_recentres_once_the_regularized_gap_is_small_and_counts_the_test()
     pol = np.asarray(t.policies.x)
     # a round ends at step s exactly when gap_tau(pi_s; ref) <= eps: recompute the gap from the game
     ref, ends = START, []
+    gap = jax.jit(lambda p, r: games.metrics.regularized_gap(GAME, p, 0.1, r))  # one program for 400 calls
     for s in range(1, 401):
-        g = float(games.metrics.regularized_gap(GAME, jnp.asarray(pol[s]), 0.1, jnp.asarray(ref)))
+        g = float(gap(jnp.asarray(pol[s]), jnp.asarray(ref)))
         if g <= eps:
             ref, ends = pol[s], ends + [s]
     assert len(ends) == int(t.state.rounds) >= 3
@@ -458,6 +459,7 @@ def _np_regularized_gap(A, x, tau, ref):
     return tau * lse(np.log(ref) + A @ x / tau) + tau * lse(np.log(ref) - x @ A / tau) + 2 * tau * kl
 
 
+@pytest.mark.slow  # six games x 1,500 steps; the exact proximal-point property above stays in the default run
 @settings(max_examples=6)
 @given(data=st.data(), game=testing.cyclic_games(3, 5, unique=True), tau=st.sampled_from([0.1, 0.5]))
 def test_wrapper_until_tiny_eps_kl_to_nash_never_increases_across_recentrings(data, game, tau):
@@ -477,6 +479,7 @@ def test_wrapper_until_tiny_eps_kl_to_nash_never_increases_across_recentrings(da
     assert np.all(np.diff(kl) <= 1e-9), kl
 
 
+@pytest.mark.slow  # the README's example: its own study-sized runs (test_examples runs it standalone too)
 def test_readme_schedules_example_runs_as_written(capsys):
     from tests.test_readme import block_after
 

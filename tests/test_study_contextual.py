@@ -62,6 +62,7 @@ def three_prompts():
 """
 
 
+@pytest.mark.slow  # by default tests/test_studies.py runs this study with a user rule and game
 def test_a_rule_and_a_contextual_game_of_your_own_tidy_outputs(tmp_path, monkeypatch, capsys):
     """In-process, tiny: a registered rule and a user's rule on a user's 3-prompt game; the trace is tidy and
     each prompt's gap weighs into the aggregate with the game's rho."""

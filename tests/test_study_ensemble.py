@@ -51,6 +51,7 @@ def test_random_starts_on_a_fixed_game(tmp_path, capsys):
     assert (out / "ensemble.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # by default tests/test_studies.py runs this study with a user rule and game
 def test_takes_a_user_rule_and_a_user_game(tmp_path, monkeypatch):
     (tmp_path / "mine.py").write_text(
         "import algorithms, games\n"

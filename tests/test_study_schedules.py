@@ -181,6 +181,7 @@ def test_cli_errors_are_one_line_before_any_work(args, message, users, capsys):
     assert len(err.strip().splitlines()) == 1 and not out.exists()
 
 
+@pytest.mark.slow  # by default tests/test_studies.py runs this study with a user rule, game, schedule
 def test_a_user_rule_game_and_schedule_with_both_until_rows(users, capsys):
     out = users / "o"
     args = ["--quick", "--quiet", "--no-compile-cache", "--jobs", "1", "--seeds", "2", "--out", str(out)]

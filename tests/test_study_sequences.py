@@ -85,6 +85,7 @@ def my_game():
 """
 
 
+@pytest.mark.slow  # by default tests/test_studies.py runs this study with a user loss and game
 def test_runs_a_loss_of_your_own_on_a_game_of_your_own(tmp_path, monkeypatch):
     """``--rules module:attribute`` naming a ``Loss`` (and COMAL around it), a sequence game as
     ``module:attribute``, ``--feedback sampled:K``, ``--hp`` for every rule declaring the name: the user's INPO

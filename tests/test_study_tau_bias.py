@@ -39,6 +39,7 @@ def test_cli_errors_are_one_line_before_any_work(args, message, tmp_path, capsys
     assert len(err.strip().splitlines()) == 1 and not out.exists()
 
 
+@pytest.mark.slow  # by default tests/test_studies.py runs this study with a user rule and game
 def test_takes_feedback_x_hp_and_a_user_rule_and_game(tmp_path, monkeypatch, capsys):
     """The flags reach the runs (8 duels per action per step, the cost in --x units, eta from --hp), and a
     user's rule and game given as module:attribute run like the library's."""

@@ -198,6 +198,7 @@ def test_parameter_ema_coincides_with_log_space_mixing_for_affine_logits(policy)
     assert np.ptp(a[:, 0]) > 0.05  # the runs moved
 
 
+@pytest.mark.slow  # an MLP trained twice; the affine cases stay in the default run
 def test_parameter_ema_differs_from_log_space_mixing_for_an_mlp_but_not_at_alpha_one():
     pol = policies.mlp(FEATURES, hidden=(6,))
     pe = sync.parameter_sync("inpo", pol, sync_steps=3, alpha=0.3)
