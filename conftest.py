@@ -7,13 +7,7 @@ backend optimisation off, one persistent compilation cache per test session).
 
 import os
 
-#: XLA:CPU's backend optimisation off for the tests' programs: they are tiny and mostly run a few steps, so
-#: compiling dominates their cost (the default-run rule kit, tests/test_rules.py: 60 s of CPU against 74 s at the
-#: default level, same results); a user's XLA_FLAGS stay and win.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
-
-import jax  # noqa: E402
+import jax
 
 os.environ.setdefault(
     "COMAL_COMPILE_CACHE", "0"
@@ -59,6 +53,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 
 import pytest  # noqa: E402
+
+
+def pytest_configure(config):
+    """XLA:CPU's backend optimisation off in a run that leaves the slow tests out (``-m 'not slow'``, the
+    default): its programs are tiny and run a few steps, so compiling dominates their cost (the default-run rule
+    kit, tests/test_rules.py: 60 s of CPU against 74 s at the default level; the same tests pass). The slow set
+    keeps the default level: its long runs pay for the optimisation. Set here, before any computation starts
+    XLA's backend (which reads ``XLA_FLAGS`` once), and inherited by the xdist workers; a user's
+    ``XLA_FLAGS`` naming the level win."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "not slow" in (config.option.markexpr or "") and "xla_backend_optimization_level" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0".strip()
 
 
 @pytest.fixture(autouse=True)
