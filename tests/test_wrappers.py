@@ -197,10 +197,11 @@ def test_comal_exact_is_comal_around_the_exact_solve_and_its_traces_are_todays()
     assert [h.name for h in rule.hparams] == ["tau", "start_noise"]  # one round = one solve: K is not a knob
     golden = json.loads((GOLDEN / "comal_exact_before_wrap.json").read_text())
     t = algorithms.run(rule, GAME, steps=8, key=3, start_noise=0.2, tau=0.1, record_policy=True)
-    # the same operations in the same order as comal_exact's own loop did (bitwise equal when recorded): a few
-    # ulp of each value, or of the payoff scale (1/2) for the regularized gap, a difference of such terms
+    # the same operations in the same order as comal_exact's own loop did (bitwise equal when recorded, at XLA's
+    # default optimisation; the default test run compiles without it, which rounds differently): a few ulp of
+    # each value, or of the payoff scale (1/2) for the two gaps, each a difference of such terms
     ulp = 4 * np.finfo(np.float64).eps
-    np.testing.assert_allclose(t.metrics["gap"], golden["gap"], rtol=ulp, atol=0)
+    np.testing.assert_allclose(t.metrics["gap"], golden["gap"], rtol=0, atol=ulp / 2)
     np.testing.assert_allclose(t.metrics["regularized_gap"], golden["regularized_gap"], rtol=0, atol=ulp / 2)
     np.testing.assert_allclose(t.policies.x, golden["policies"], rtol=ulp, atol=0)
     assert list(np.asarray(t.counters["oracle_calls"])) == golden["oracle_calls"]
