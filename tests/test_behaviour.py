@@ -1,4 +1,8 @@
-"""What the paper says each family does on its 3x3 cycle (float64, uniform start and reference)."""
+"""What the paper says each family does on its 3x3 cycle (float64, uniform start and reference).
+
+The default run checks each claim on one rule (COMAL's convergence, self-play's drift, optimism, the plateau of
+regularized methods, two players on a rectangular game); ``-m slow`` checks every rule named.
+"""
 
 import numpy as np
 import pytest
@@ -50,7 +54,7 @@ def test_comal_on_other_games(game, nash):
     assert np.all(np.diff(kl) <= 1e-12)
 
 
-@pytest.mark.parametrize("name", ["inpo", "mmd"])
+@pytest.mark.parametrize("name", ["inpo", pytest.param("mmd", marks=pytest.mark.slow)])
 def test_regularized_methods_plateau_at_regularized_equilibrium(paper, name):
     g, _ = paper
     reg = games.regularized_equilibrium(g, 0.1)
@@ -61,6 +65,7 @@ def test_regularized_methods_plateau_at_regularized_equilibrium(paper, name):
     assert final(t, "regularized_gap") < 1e-12
 
 
+@pytest.mark.slow  # a claim of one more regularized method (the plateau of INPO stays in the default run)
 def test_nash_md_constant_step_converges_near_regularized_equilibrium(paper):
     g, _ = paper
     reg = games.regularized_equilibrium(g, 0.1)
@@ -92,7 +97,12 @@ def test_mwu_last_iterate_diverges_average_converges(paper):
 
 
 @pytest.mark.parametrize(
-    "name, hp", [("mwu", {"eta": 0.5}), ("sppo", {"eta": 0.5}), ("iterative_ipo", {"tau": 2.0})]
+    "name, hp",
+    [
+        ("mwu", {"eta": 0.5}),
+        pytest.param("sppo", {"eta": 0.5}, marks=pytest.mark.slow),
+        pytest.param("iterative_ipo", {"tau": 2.0}, marks=pytest.mark.slow),
+    ],
 )
 def test_self_play_methods_drift_to_the_boundary(paper, name, hp):
     g, _ = paper
@@ -112,12 +122,13 @@ def test_iterative_dpo_does_not_converge(paper):
     assert np.asarray(t.metrics["gap"][-10:]).min() > 0.1
 
 
-@pytest.mark.parametrize("name", ["omwu", "extragradient"])
+@pytest.mark.parametrize("name", ["omwu", pytest.param("extragradient", marks=pytest.mark.slow)])
 def test_optimistic_methods_converge(paper, name):
     t = algorithms.run(algorithms.get(name), paper[0], steps=3000, record_every=100, eta=0.5)
     assert final(t) < 1e-8
 
 
+@pytest.mark.slow  # COMAL(INPO) reaching Nash stays in the default run, comal_exact's traces in test_wrappers
 def test_comal_exact_converges_in_few_outer_steps(paper):
     g, eq = paper
     t = algorithms.run(algorithms.comal_exact(), g, steps=60, nash=eq, tau=0.1)
@@ -125,7 +136,14 @@ def test_comal_exact_converges_in_few_outer_steps(paper):
     assert np.all(np.diff(np.asarray(t.metrics["kl_to_nash"])) <= 1e-15)
 
 
-@pytest.mark.parametrize("name", ["mwu", "mmd", "omwu", "extragradient", "comal_exact"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mwu",
+        "omwu",
+        *(pytest.param(n, marks=pytest.mark.slow) for n in ("mmd", "extragradient", "comal_exact")),
+    ],
+)
 def test_two_player_rules_on_rectangular_game(name):
     A = np.array([[0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, -0.1, 0.2], [0.2, 0.1, -0.3, -0.5]])
     g = games.matrix_game(A)
