@@ -135,13 +135,13 @@ def fresh_programs():
 def _forget_user_modules(tmp_path_factory):
     """Tests write users' modules (``mine.py``, ``users_work.py``) into their own tmp folders: forget them and the
     studies' per-process caches of what ``module:attribute`` names after each test, so a later test's module of
-    the same name is imported afresh."""
+    the same name is imported afresh. Every such module goes, not only those the test itself imported: a
+    module-scoped fixture imports its user's module before the first test's window opens."""
     import sys
 
-    before = set(sys.modules)
     yield
     base = str(tmp_path_factory.getbasetemp())
-    for name in set(sys.modules) - before:
+    for name in list(sys.modules):
         if (getattr(sys.modules[name], "__file__", None) or "").startswith(base):
             del sys.modules[name]
     flags = sys.modules.get("experiments.common.flags")
