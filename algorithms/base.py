@@ -261,9 +261,14 @@ class UpdateRule(NamedTuple):
         own_comparisons: the rule draws and judges its own comparisons with a judge of its own (not the
             feedback model's: built-in rules ask :class:`games.feedback.Oracle`) and counts them with
             ``oracle.count``, also under exact feedback.
-        working_bytes: optional ``game -> int``, an estimate of the memory one step of one run allocates
-            beyond its state and the feedback's draws (e.g. a loss-based rule's population pairs), for the
-            runner's memory check before anything is allocated; ``None``: nothing beyond the state.
+        observes: what the rule asks the oracle for: ``"gradients"`` (``oracle.gradient``/``win_rates``: the
+            feedback model's duels or noise) or ``"pairs"`` (``oracle.pairs``: judged pairs, under exact or
+            sampled feedback in a fixed order only; loss-based rules). It tells the pre-flight which feedback
+            the rule can take and the memory check whose draws to count.
+        working_bytes: optional ``(game, feedback) -> int``, an estimate of the memory one step of one run
+            allocates beyond its state and, for a rule that observes gradients, the feedback's draws (e.g. a
+            loss-based rule's judged pairs, drawn or the population), for the runner's memory check before
+            anything is allocated; ``None``: nothing beyond the state.
         with_hparams: ``with_hparams(state, {name: value}) -> state``, a copy of the state with other values of
             numeric hyperparameters (cast to the stored dtype): how the runner applies a schedule
             (:mod:`algorithms.schedules`) before each step. ``None``: the rule takes no schedules.
@@ -289,7 +294,8 @@ class UpdateRule(NamedTuple):
     reset: Callable[[Any], Any] | None = None
     check: Callable[[dict], None] | None = None
     own_comparisons: bool = False
-    working_bytes: Callable[[Any], int] | None = None
+    observes: str = "gradients"
+    working_bytes: Callable[[Any, Any], int] | None = None
     with_hparams: Callable[[Any, dict], Any] | None = None
     rounds: Callable[[Any], jax.Array] | None = None
     verify: Callable[[Any], None] | None = None
@@ -618,8 +624,9 @@ def make_rule(
     reset: Callable[[Any], Any] | None = None,
     check: Callable[[dict], None] | None = None,
     own_comparisons: bool = False,
+    observes: str = "gradients",
     stable: Mapping[str, StepBound] | None = None,
-    working_bytes: Callable[[Any], int] | None = None,
+    working_bytes: Callable[[Any, Any], int] | None = None,
     with_hparams: Callable[[Any, dict], Any] = replace_fields,
     verify: Callable[[Any], None] | None = None,
 ) -> UpdateRule:
@@ -649,6 +656,7 @@ def make_rule(
         reset=reset,
         check=check,
         own_comparisons=own_comparisons,
+        observes=observes,
         working_bytes=working_bytes,
         with_hparams=with_hparams,
         verify=verify,
@@ -774,8 +782,11 @@ def _under(rule: UpdateRule, extra: tuple[Hparam, ...]) -> UpdateRule:
 #: write it back): inherited unless overridden.
 THROUGH_INNER = ("policy", "tau", "reference", "with_reference", "reset", "rounds", "verify")
 #: Declarations about the game and the feedback a wrapper copies from its inner rule unless overridden.
-COPIED = ("accepts", "self_play_only", "exact_only", "check", "own_comparisons", "working_bytes")
+COPIED = ("accepts", "self_play_only", "exact_only", "check", "own_comparisons", "observes", "working_bytes")
 
+
+#: What a rule can ask the oracle for (:attr:`UpdateRule.observes`).
+OBSERVES = ("gradients", "pairs")
 
 #: The declarations that are functions of the state (``policy`` must be one; the others may be ``None``).
 FUNCTIONS = (
@@ -803,6 +814,8 @@ def _check_declarations(who: str, values: Mapping[str, Any]) -> None:
             raise TypeError(f"{who}: {field} must be True or False, got {value!r}")
         if field == "accepts" and value not in ("any", "preference"):
             raise ValueError(f"{who}: accepts must be 'any' or 'preference', got {value!r}")
+        if field == "observes" and value not in OBSERVES:
+            raise ValueError(f"{who}: observes must be 'gradients' or 'pairs', got {value!r}")
 
 
 def _through_inner(inner: UpdateRule, field: str):
@@ -848,7 +861,7 @@ def wrap(
 
     Inherited unless overridden: ``policy``, ``tau``, ``reference``, ``with_reference``, ``reset``,
     ``rounds`` and ``verify`` through ``state.inner`` (``THROUGH_INNER``); ``accepts``, ``self_play_only``,
-    ``exact_only``, ``check``, ``own_comparisons`` and ``working_bytes`` as declared by ``inner``
+    ``exact_only``, ``check``, ``own_comparisons``, ``observes`` and ``working_bytes`` as declared by ``inner``
     (``COPIED``); ``with_hparams`` writes the wrapper's own names into ``state.hp`` and passes the others
     to ``inner.with_hparams`` (``None``, no schedules, when the inner rule takes none). The wrapper's
     ``hparams`` are the inner rule's followed by its own.

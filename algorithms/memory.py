@@ -8,8 +8,8 @@ runs fit one by one but not ``chunk`` at a time simulates fewer at once (:func:`
 The estimate (bytes) adds, per run: the records (``R + 1`` records of every metric value, the two counters and
 the ``finite`` flag, the policies with ``record_policy``), the final state (its shapes by ``jax.eval_shape`` of
 ``rule.init``, cached per rule and game shapes), and what one step allocates: the feedback's draws
-(:meth:`games.feedback.Feedback.working_bytes`) and the rule's own (:attr:`algorithms.UpdateRule.working_bytes`,
-e.g. a loss-based rule's judged pairs); for a sweep also the grid (keys, indices and hyperparameters per run)
+(:meth:`games.feedback.Feedback.working_bytes`, for a rule that observes gradients) and the rule's own
+(:attr:`algorithms.UpdateRule.working_bytes`, e.g. a loss-based rule's judged pairs); for a sweep also the grid (keys, indices and hyperparameters per run)
 and the host copies of every run's results.
 It counts arrays, not XLA's buffer reuse: it is meant to be right within a small factor (the hand-over note
 measures it against peak RSS), which is all a refusal of a 120 GB allocation needs.
@@ -96,8 +96,8 @@ def estimate(
     policy = contexts * (m if self_play else m + n)
     records = (num_records + 1) * (values * item + 17 + (policy * item if record_policy else 0))
     state = _state_bytes(rule, game, self_play)
-    feedback_step = feedback.working_bytes(game, self_play)
-    rule_step = 0 if rule.working_bytes is None else int(rule.working_bytes(game))
+    feedback_step = feedback.working_bytes(game, self_play) if rule.observes == "gradients" else 0
+    rule_step = 0 if rule.working_bytes is None else int(rule.working_bytes(game, feedback))
     simulated = min(chunk, runs)
     copies = (
         3 if runs > 1 else 2

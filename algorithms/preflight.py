@@ -65,6 +65,11 @@ def _check_rule(rule, feedback, who: str) -> Feedback:
         raise ValueError(
             f"{rule.name} reads the whole game and runs with exact feedback only, got {feedback.name}"
         )
+    if rule.observes == "pairs" and (feedback.kind == "noisy" or feedback.order != "fixed"):
+        raise ValueError(
+            f"{rule.name} learns from judged pairs: it takes exact or sampled(K) feedback in a fixed order, "
+            f"got {feedback.name}"
+        )
     return feedback
 
 

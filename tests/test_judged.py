@@ -100,7 +100,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="reserves"):
         algorithms.run(own, GAME, steps=1, feedback=fb)
     loss = algorithms.loss_based("inpo", policies.tabular(GAME))
-    with pytest.raises(ValueError, match="judged pairs need exact or sampled"):
+    with pytest.raises(ValueError, match=r"learns from judged pairs: it takes exact or sampled\(K\)"):
         algorithms.run(loss, GAME, steps=1, feedback=games.feedback.noisy(0.1))
     seq = games.sequence_game(3, 2, "positional_rps")
     with pytest.raises(ValueError, match="token by token"):

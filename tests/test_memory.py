@@ -71,7 +71,7 @@ def test_population_loss_estimate_counts_pairs_not_pairs_times_n():
     # 1024 responses: 1024^2 pairs x 12 numbers x 8 bytes = 96 MiB, not the (3n + 4) numbers per pair of a
     # drawn pair (24 GiB), which refused a run that peaks 0.1 GB above a tiny one (n = 4096: 1.5 GiB, not TiB)
     rule, game = _population_rule(4, 5)
-    assert rule.working_bytes(game) == 1024**2 * 12 * 8
+    assert rule.working_bytes(game, games.feedback.exact()) == 1024**2 * 12 * 8
     est = memory.estimate(
         rule,
         game,
@@ -92,7 +92,7 @@ def peak_after(vocab, length):
     game = games.sequence_game(vocab, length)
     rule = algorithms.loss_based("inpo", algorithms.policies.tabular(game))
     algorithms.run(rule, game, steps=1)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, rule.working_bytes(game)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, rule.working_bytes(game, games.feedback.exact())
 base, _ = peak_after(3, 2)  # imports and one compiled run of a 9-response game, in this same process
 peak, estimate = peak_after(int(sys.argv[1]), int(sys.argv[2]))
 print(peak, base, estimate)
@@ -163,3 +163,24 @@ def test_every_policy_family_runs_at_loss_based_defaults(where, family):
     t = algorithms.run(rule, game, steps=50, record_every=50, start=start)
     gap = np.asarray(t.metrics["gap"])
     assert np.all(np.asarray(t.finite)) and gap[-1] <= gap[0], gap
+
+
+def test_drawn_pairs_estimate_is_the_pairs_not_the_duels_nor_the_population():
+    # a loss-based rule observes pairs: under sampled(64) on 4096 responses one step draws 64 pairs of
+    # (3 n + 4) numbers, 64 x 12292 x 8 bytes = 6,293,504, not the population's 4096^2 x 12 numbers (1.5 GiB)
+    # nor the feedback's duels, 64 x 4096 x 4100 numbers (8.6 GB), which would refuse a run that fits
+    rule, game = _population_rule(4, 6)
+    fb = games.feedback.sampled(64)
+    assert rule.observes == "pairs" and rule.working_bytes(game, fb) == 64 * (3 * 4096 + 4) * 8
+    est = memory.estimate(
+        rule, game, feedback=fb, self_play=True, num_records=1, num_metrics=4, record_policy=False
+    )
+    assert not any(k.startswith("feedback=") for k in est.parts)
+    assert est.parts[f"{rule.name}'s judged data per step"] == 6_293_504
+    memory.check("run", est, memory=2**30)  # fits a 1 GiB machine
+
+
+def test_a_rule_that_observes_pairs_refuses_noisy_feedback_before_any_work():
+    rule, game = _population_rule(3, 2)
+    with pytest.raises(ValueError, match=r"learns from judged pairs: it takes exact or sampled\(K\) feedback"):
+        algorithms.check(rule, game, feedback=games.feedback.noisy(0.1), steps=1)

@@ -64,7 +64,7 @@ def _everything_declared():
     return base.make_rule(
         "memo", init_state, step, hparams={"eta": 0.5, "tau": 0.1}, regularized=True, accepts="preference",
         reset=lambda s: s._replace(memo=jnp.zeros_like(s.memo)), check=base.eta_tau_at_most_one("memo"),
-        own_comparisons=True, working_bytes=lambda game: 123,
+        own_comparisons=True, working_bytes=lambda game, feedback: 123,
     )  # fmt: skip
 
 
