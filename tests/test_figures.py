@@ -118,13 +118,22 @@ def test_a_png_carries_the_stamp_of_the_code_that_drew_it(tmp_path):
     assert figures.stamp(paper.gap_figure).startswith("sha256:") and len(figures.stamp()) == 7 + 64
 
 
+def test_the_stamp_ignores_docstrings_comments_and_layout_but_not_code():
+    import ast
+
+    def code(src):
+        return figures._strip(ast.parse(src))
+
+    assert code("def f(x):\n    'Draw.'\n    return x + 1  # one") == code("def f(x):\n\n    return (x +\n 1)")
+    assert code("def f(x):\n    return x + 1") != code("def f(x):\n    return x + 2")
+
+
 def test_the_stamp_follows_the_helpers_and_constants_a_figure_uses(monkeypatch):
     from experiments import paper
 
     code = figures._drawing_code([paper.gap_figure])
-    assert {"experiments.paper:gap_figure", "experiments.paper:DEEP_LEVEL"} <= set(code)
-    assert {"experiments.common.figures:behaviour", "experiments.common.figures:set_x_range"} <= set(code)
-    assert "experiments.common.figures:read_stamp" not in code  # not drawing code: changing it stales nothing
+    assert {"gap_figure", f"DEEP_LEVEL={paper.DEEP_LEVEL!r}", "behaviour", "set_x_range"} <= set(code)
+    assert "read_stamp" not in code  # not drawing code: changing it stales nothing
     before = figures.stamp(paper.gap_figure)
     monkeypatch.setattr(figures, "PLOT_FLOOR", 1e-16)  # a constant the figure draws with
     assert figures.stamp(paper.gap_figure) != before

@@ -200,19 +200,42 @@ def _module(name: str) -> str:
     return spec.name if spec is not None else name
 
 
+def _code(fn) -> str:
+    """``fn``'s code as :func:`_strip` reads it."""
+    import ast
+    import textwrap
+
+    return _strip(ast.parse(textwrap.dedent(inspect.getsource(fn))))
+
+
+def _strip(tree) -> str:
+    """A syntax tree without docstrings, positions or comments: what a reformatting leaves unchanged."""
+    import ast
+
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False)
+
+
 def _drawing_code(functions) -> dict[str, str]:
-    """Source of ``functions`` and of what they name, followed through the helpers: functions of this module,
-    of the caller's module (``_tri``) and of the experiments modules it imports (``results.gap_figure``), and
-    those modules' constants (``PLOT_FLOOR``, a level), keyed by ``module:name``."""
+    """Code (:func:`_code`) of ``functions`` and of what they name, followed through the helpers: functions of
+    this module, of the caller's module (``_tri``) and of the experiments modules it imports
+    (``results.gap_figure``), and those modules' constants (``PLOT_FLOOR``, a level), keyed by name (a helper
+    moved to another module, or a reformatted docstring, is the same drawing code)."""
     here = inspect.getmodule(_drawing_code)
     out: dict[str, str] = {}
+    seen: set = set()
     todo = list(functions)
     while todo:
         fn = todo.pop()
-        key = f"{_module(fn.__module__)}:{fn.__qualname__}"
-        if key in out:
+        if fn in seen:
             continue
-        out[key] = inspect.getsource(fn)
+        seen.add(fn)
+        key = fn.__qualname__ + "#" * sum(k.rstrip("#") == fn.__qualname__ for k in out)
+        out[key] = _code(fn)
         names, codes = set(), [fn.__code__]
         while codes:
             code = codes.pop()
@@ -227,7 +250,7 @@ def _drawing_code(functions) -> dict[str, str]:
                 if inspect.isfunction(v) and v.__module__.startswith("experiments"):
                     todo.append(v)
                 elif isinstance(v, (str, int, float, tuple, dict)) and not name.startswith("__"):
-                    out[f"{_module(space['__name__'])}:{name}"] = repr(v)
+                    out[f"{name}={v!r}"] = ""
     return out
 
 
