@@ -1,22 +1,14 @@
 """What makes sampled COMAL converge, and at what cost: sample-size schedules and adaptive re-centring.
 
-Each run lasts until it has judged ``--budget`` comparisons (at most ``--max-steps`` iterations), under a
-schedule of K_t (:data:`SCHEDULES`, or any ``module:attribute`` ``t -> K_t`` of whole numbers) or adaptive
-re-centring (``comal(..., until=eps_k)``, ``eps_k = 0.02 * 0.8^k``, geometric K_t) in two rows:
-``until (oracle)`` tests the exact regularized gap read from the game (no comparison judged: not comparable on
-cost), ``until (estimated)`` the gap at the rule's own sampled gradient (``estimate=True``: it pays). Every rule
-runs under one feedback model, ``games.feedback.sampled(K_max, counts=True)``, with the run hyperparameter
-``samples`` following K_t: loss-based rules judge K_t pairs per iteration (on a contextual game K_t / 4 on each
-of 4 prompts), the others estimate each gradient from K_t duels per action; a user's rule with a reference and
-no outer rounds of its own is re-centred, ``comal(NAME)`` (``--no-wrap``: not). See
-``docs/studies/schedules.md``.
+Each run judges ``--budget`` comparisons under a schedule of K_t (judged pairs, or duels per action, per
+iteration) or under adaptive re-centring (``until``: its oracle row reads the exact gap and judges nothing for
+it, its estimated row pays). See ``docs/studies/schedules.md``.
 
     python -m experiments schedules [--quick] [--rules comal(inpo),my:rule] [--schedules K=256,until,my:sched]
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -51,6 +43,7 @@ POLICIES, LEVELS = ("tabular", "loglinear"), (1e-2, 1e-3)
 TABULAR = "any other game runs with the tabular policy only"  # no response features
 PROMPTS_PER_ITERATION, RECORDS = 4, 100
 FIXED = ("samples", "inner_steps", "until")  # --hp names the design fixes
+named = gamespec.featured  # the paper and contextual games by name (study.load_game's lookup)
 
 
 def _until(s: str):
@@ -61,11 +54,11 @@ def _user(text: str):
     return None if text in RULES else study.load_rule(text)
 
 
-def _kind(text: str) -> str:
-    """``"loss"`` for a loss-based rule (it takes a policy), ``"gradients"`` for a rule asking the oracle."""
+def _loss(text: str) -> bool:
+    """Whether ``text`` runs a loss-based rule (it takes a policy) rather than one asking for gradients."""
     from algorithms import losses
 
-    return "loss" if RULES.get(text) in losses.LOSSES else "gradients"
+    return RULES.get(text) in losses.LOSSES
 
 
 def schedule(label: str, prompts: int = 1):
@@ -81,7 +74,7 @@ def schedule(label: str, prompts: int = 1):
 
 def k_values(label: str, n: int, prompts: int = 1) -> np.ndarray:
     """``K_t`` (all prompts together) at ``t < n``; ``ValueError`` where a user's ``K_t`` is not a whole number
-    ``>= 1`` (a multiple of ``prompts``): a float is refused, not rounded."""
+    ``>= 1`` and a multiple of ``prompts`` (a float is refused, not rounded)."""
     import jax
 
     if label in SCHEDULES:
@@ -101,17 +94,16 @@ def k_values(label: str, n: int, prompts: int = 1) -> np.ndarray:
 
 
 def steps_for(label: str, per_k: float, budget: float, max_steps: int, prompts: int = 1) -> int:
-    """Iterations until the schedule has judged ``budget`` comparisons (``per_k`` comparisons per unit of K
-    per iteration), a multiple of ``RECORDS``, at most ``max_steps``."""
+    """Iterations until the schedule has judged ``budget`` comparisons (``per_k`` per unit of K per iteration),
+    rounded up to a multiple of ``RECORDS``, at most ``max_steps``."""
     reached = np.nonzero(np.cumsum(k_values(label, max_steps, prompts) * per_k) >= budget)[0]
     n = int(reached[0]) + 1 if reached.size else max_steps
     return max(RECORDS, -(-n // RECORDS) * RECORDS)
 
 
 def _resets(text: str, no_wrap: bool = False) -> bool:
-    """Whether the study re-centres ``text`` with COMAL: its own resetting rules, and a user's regularized rule
-    unless it is a COMAL-style wrapper itself (its own outer ``rounds``, which a second hard reset would
-    override) or ``--no-wrap``."""
+    """Whether COMAL re-centres ``text``: the study's resetting rules, and a user's regularized rule unless it
+    has outer ``rounds`` of its own (a second hard reset would override them) or ``--no-wrap``."""
     user = _user(text)
     return text in RESETTING or (
         user is not None and not no_wrap and user.regularized and user.rounds is None
@@ -125,10 +117,10 @@ def label(text: str, no_wrap: bool = False) -> str:
 
 def applies(text: str, s: str, no_wrap: bool = False) -> bool:
     """Whether schedule ``s`` runs with rule ``text``: until needs a re-centred rule with a KL weight (and, to
-    estimate its gap, sampled gradients); the baselines take fixed K and one growing K."""
+    estimate its gap, sampled gradients); the rules that never re-centre take fixed K and one growing K."""
     if _until(s):
         has_tau = text != "m2wu" and (text in RULES or _user(text).tau is not None)
-        return _resets(text, no_wrap) and has_tau and (_until(s) == "oracle" or _kind(text) == "gradients")
+        return _resets(text, no_wrap) and has_tau and (_until(s) == "oracle" or not _loss(text))
     return s != "polynomial" or text in RESETTING
 
 
@@ -136,14 +128,12 @@ def build_rule(text: str, s: str, policy, prompts=None, no_wrap: bool = False):
     """The rule of ``text`` under schedule ``s``; what it observes is :func:`feedback`."""
     import algorithms
 
-    what = RULES.get(text)
-    if _kind(text) == "loss":
-        inner = algorithms.loss_based(what, policy, prompts=prompts)
+    if _loss(text):
+        inner = algorithms.loss_based(RULES[text], policy, prompts=prompts)
     else:
-        rule = getattr(algorithms, what)() if text in RULES else _user(text)
+        inner = getattr(algorithms, RULES[text])() if text in RULES else _user(text)
         if _until(s) == "estimated":  # the test estimates the gap from the same sampled feedback
-            return algorithms.comal(rule, UNTIL_CAP, until=UNTIL[0], estimate=True)
-        inner = rule
+            return algorithms.comal(inner, UNTIL_CAP, until=UNTIL[0], estimate=True)
     if not _resets(text, no_wrap):
         return inner
     if _until(s):  # the analysis oracle: it reads the exact game, so the row is labelled and kept unranked
@@ -152,8 +142,7 @@ def build_rule(text: str, s: str, policy, prompts=None, no_wrap: bool = False):
 
 
 def feedback(kmax: int):
-    """What every rule observes: ``kmax`` draws (per action and gradient, or pairs per prompt) as their counts;
-    the run hyperparameter ``samples`` (K_t) says how many are judged."""
+    """What every rule observes: ``kmax`` draws as counts; the run hyperparameter ``samples`` judges K_t."""
     import games
 
     return games.feedback.sampled(kmax, counts=True)
@@ -215,7 +204,7 @@ class Config(study.Base):
 
 def _game(c: Config, item: str):
     """``(GameSpec, features or None)``."""
-    return study.load_game(item, c.dtype, c.seed, gamespec.featured), gamespec.features(item, c.dtype, c.seed)
+    return study.load_game(item, c.dtype, c.seed, named), gamespec.features(item, c.dtype, c.seed)
 
 
 def units(c: Config):
@@ -225,7 +214,7 @@ def units(c: Config):
     for item in study.game_items(c):
         featured = _game(c, item)[1] is not None
         for r in c.rules:
-            loss = _kind(r) == "loss"
+            loss = _loss(r)
             pols = c.policies if loss and featured else ("tabular",) if "tabular" in c.policies else ()
             for pol, s in [(pol, s) for pol in pols for s in c.schedules if applies(r, s, c.no_wrap)]:
                 if not (default and item == "contextual" and (not loss or (s == "K=16" and all_k))):
@@ -234,22 +223,23 @@ def units(c: Config):
 
 
 def _plan(c: Config, item: str, text: str, pol: str, s: str):
-    """One unit's ``(game spec, rule, feedback, hyperparameters, iterations)``: the iterations its schedule
-    takes to judge ``--budget`` comparisons, the feedback drawing the largest K_t among them."""
+    """One unit's ``(game spec, rule, hyperparameters, run arguments)``: the iterations its schedule takes to
+    judge ``--budget`` comparisons, the feedback drawing the largest K_t among them."""
     from algorithms import policies
 
     gs, feats = _game(c, item)
-    game, kind = gs.game, _kind(text)
-    prompts = PROMPTS_PER_ITERATION if (kind == "loss" and game.contextual) else 1
+    game, loss = gs.game, _loss(text)
+    prompts = PROMPTS_PER_ITERATION if (loss and game.contextual) else 1
     per_k = 1.0  # comparisons per unit of K per iteration: pairs (all prompts together), or for the closed
-    if kind == "gradients":  # forms gradients (the estimated until test asks one more) x actions x prompts
+    if not loss:  # forms gradients (the estimated until test asks one more) x actions x prompts
         calls = (2 if RULES.get(text) == "nash_mp" else 1) + (_until(s) == "estimated")
         per_k = calls * game.shape[0] * (game.A.shape[0] if game.contextual else 1)
     n = steps_for(s, per_k, c.budget, c.max_steps, prompts)
-    policy = policies.by_name(pol, game, feats) if kind == "loss" else None
+    policy = policies.by_name(pol, game, feats) if loss else None
     kmax = int(k_values(s, n, prompts).max()) // prompts  # per prompt (loss-based, contextual)
     rule = build_rule(text, s, policy, prompts if prompts > 1 else None, c.no_wrap)
-    return gs, rule, feedback(kmax), hparams(c, text, rule, s, prompts), n
+    run = dict(steps=n, record_every=n // RECORDS, metrics=("gap",), feedback=feedback(kmax))
+    return gs, rule, hparams(c, text, rule, s, prompts), run
 
 
 def prepare(c: Config) -> Config:
@@ -278,22 +268,13 @@ def prepare(c: Config) -> Config:
     if not todo:
         raise ValueError("--rules/--schedules/--policies/--games select no configuration")
     for key in todo:  # each unit's rule, built (a user's K_t checked) and initialised; its sweep's memory
-        gs, rule, fb, hp, n = _plan(c, *key)
+        gs, rule, hp, run = _plan(c, *key)
         declared.setdefault(key[0], set()).update(has := {h.name for h in rule.hparams})
         for name in [name for scope, name, _ in c.hp if scope in _scopes(key[1]) and name not in has]:
             raise ValueError(f"--hp {name}: rule {key[1]} declares no {name!r}")
         fixed = {k: v for k, v in hp.items() if not callable(v)}  # the schedules are no grid axes
         rule.init(gs.game, c.seed, **fixed)
-        memory.check_sweep(
-            rule,
-            gs.game,
-            steps=n,
-            record_every=n // RECORDS,
-            seeds=c.seeds,
-            metrics=("gap",),
-            feedback=fb,
-            **fixed,
-        )
+        memory.check_sweep(rule, gs.game, seeds=c.seeds, **run, **fixed)
     for names in declared.values():
         for name in [name for scope, name, _ in c.hp if scope is None and name not in names][:1]:
             raise ValueError(f"--hp {name}: no rule run declares {name!r}")
@@ -304,14 +285,11 @@ def simulate(c: Config, item: str, text: str, pol: str, s: str) -> dict:
     """One sweep over seeds (in a worker process): ``{"trace": tidy frame}``."""
     import algorithms
 
-    gs, rule, fb, hp, n = _plan(c, item, text, pol, s)
-    seeds = cli.run_seeds(c.seed, c.seeds)
-    tr = algorithms.sweep(
-        rule, gs.game, steps=n, record_every=n // RECORDS, seeds=seeds, metrics=("gap",), feedback=fb, **hp
-    )
+    gs, rule, hp, run = _plan(c, item, text, pol, s)
+    tr = algorithms.sweep(rule, gs.game, seeds=cli.run_seeds(c.seed, c.seeds), **run, **hp)
     m, _ = tables.tidy(tr, experiment=STUDY, game=gs.label, rule=label(text, c.no_wrap), seed=c.seed)
     m = m[m["prompt"].isna()].drop(columns="prompt") if "prompt" in m.columns else m
-    loss = _kind(text) == "loss"
+    loss = _loss(text)
     m["policy"] = pol if loss else "tabular (duels)"
     m["schedule"] = s
     m["K"] = m.pop("samples") * (PROMPTS_PER_ITERATION if loss and gs.game.contextual else 1)
@@ -397,15 +375,12 @@ def figure(df, seeds: int):
     )
 
 
-REFUSES = {
-    "feedback": "every rule observes sampled(K_max, counts=True) feedback judging K_t of --schedules (pairs "
-    "per prompt, or duels per action): what the learner observes is the schedule axis",
-    "steps": "each run lasts until it has judged --budget comparisons (at most --max-steps iterations)",
-    "x": "the cost axis is comparisons judged, the one cost loss-based and dueling rules share",
-}
-DOC = __doc__.splitlines()[0]
-STUDY_DECL = study.Study(STUDY, DOC, Config, units, simulate, report, prepare, REFUSES, gamespec.featured)
-main = study.command(STUDY_DECL)
-
-if __name__ == "__main__":
-    sys.exit(cli.entry(main))
+STUDY_DECL, main = study.declare(
+    globals(),
+    refuses={
+        "feedback": "every rule observes sampled(K_max, counts=True) feedback judging K_t of --schedules "
+        "(pairs per prompt, or duels per action): what the learner observes is the schedule axis",
+        "steps": "each run lasts until it has judged --budget comparisons (at most --max-steps iterations)",
+        "x": "the cost axis is comparisons judged, the one cost loss-based and dueling rules share",
+    },
+)
