@@ -1,14 +1,9 @@
 """Responses as token sequences: loss-based rules over tabular, autoregressive and transformer policies.
 
-Games (:func:`games.sequence_game`, or yours as ``module:attribute``): positional rock-paper-scissors and the GPM
-embedding judge at (V, L) = (3, 4) and (4, 4), and a reward-plus-cycle judge whose verbosity term favours token
-``a``. Policies: tabular, autoregressive (tabular per prefix) and a small transformer, all drawing pairs token by
-token. Rules (:func:`algorithms.loss_based`): INPO, COMAL(INPO), DPO, EGPO, any registered loss or your own
-``Loss``. Feedback: the population loss and K = 64 and 1024 judged pairs per iteration (``--seeds`` seeds). One
-compiled ``sweep`` per (game shape, policy, feedback, rule), ``X`` and ``comal(X)`` sharing one. Writes
-``trace.csv`` (the gap and ``favoured_mass``, the expected share of positions holding ``a``), ``summary.csv``,
-``direct.csv`` (the transformer family's best gap when the gap itself is minimised, and each game's Nash mass on
-``a``), ``sequences.png``.
+Do the conclusions survive when a response is a token sequence and the policy shares parameters, and what does
+a judge's verbosity bias do? Writes ``trace.csv`` (the gap and ``favoured_mass``, the expected share of
+positions holding token ``a``), ``summary.csv``, ``direct.csv`` (the transformer's best gap when the gap itself
+is minimised, each game's Nash mass on ``a``) and ``sequences.png``; see ``docs/studies/sequences.md``.
 
     python -m experiments sequences --quick   # verbosity game, autoregressive + transformer, INPO, 20 iterations
 """
@@ -21,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, output, results, study, tables
+from .common import cli, figures, gamespec, output, results, study, tables
 
 STUDY = "sequences"
 #: the default rules: registered losses (algorithms.losses.LOSSES); ``comal(X)`` wraps the rule of ``X`` in COMAL
@@ -59,7 +54,7 @@ def _adam(rate: float):
 
 def make_policy(kind: str, game):
     """The policy and its optimizer (``None``: ``loss_based``'s SGD). All draw pairs token by token (the tabular
-    one too, ``ancestral=True``: the same distribution), so that they differ by their parameterization only."""
+    one too: the same distribution), so that they differ by their parameterization only."""
     from algorithms import policies
 
     options = {"tabular": {"ancestral": True}, "transformer": WIDTH}.get(kind, {})
@@ -68,8 +63,8 @@ def make_policy(kind: str, game):
 
 @functools.cache
 def resolve_loss(label: str):
-    """A ``--rules`` item -> its :class:`algorithms.losses.Loss` and whether COMAL wraps it: a study label, a
-    registered loss, ``module:attribute`` (a ``Loss`` or a factory of one) or ``comal(<any of these>)``."""
+    """A ``--rules`` item (a registered loss, ``module:attribute`` or ``comal(<either>)``) -> its
+    :class:`algorithms.losses.Loss` and whether COMAL wraps it; ``ValueError`` naming the item."""
     from algorithms import losses
 
     if label.startswith("comal(") and label.endswith(")"):
@@ -93,8 +88,7 @@ def display_name(label: str) -> str:
 
 
 def rule_for(label: str, policy, optimizer, comal_every: int):
-    """The loss-based rule of ``label`` (``comal(X)`` re-centred every ``comal_every``); what it judges is the
-    run's feedback (exact: the population loss; ``sampled(K)``: K pairs drawn token by token)."""
+    """The loss-based rule of ``label`` (``comal(X)`` re-centred every ``comal_every``)."""
     import algorithms
 
     loss, comal = resolve_loss(label)
@@ -110,7 +104,7 @@ def _rules(text) -> tuple[str, ...]:
 
 def _feedback(text) -> str:
     """``both`` (the population loss and K = 64 and 1024), ``exact`` or ``sampled:K``."""
-    spec = text if text == "both" else study.feedback().metadata["parse"](text)  # the shared flag's parse
+    spec = text if text == "both" else cli.feedback_spec(cli.feedback_type(text))
     if spec.startswith("noisy"):
         raise ValueError(
             f"--feedback {spec}: the loss-based rules judge their own pairs (exact or sampled:K)"
@@ -122,12 +116,10 @@ def named(text: str, dtype: str, seed: int):
     """The study's own games by name (:func:`experiments.common.study.load_game`'s lookup)."""
     import games
 
-    from .common.gamespec import GameSpec
-
     if text in GAMES:
         V, L, judge, options = GAMES[text]
         game = games.sequence_game(V, L, judge, dtype=dtype, **options)
-        return GameSpec(game, text, {"vocab": V, "length": L, "judge": judge, **options})
+        return gamespec.GameSpec(game, text, {"vocab": V, "length": L, "judge": judge, **options})
 
 
 def load(item: str, dtype: str, seed: int):
@@ -173,8 +165,7 @@ def pairs(c: Config) -> tuple[int, ...]:
 
 
 def hparams(c: Config, source: str, rule) -> dict:
-    """The ``--hp`` values for one rule: ``name=value`` where it declares ``name``, ``rule.name=value`` where
-    ``rule`` is its label or ``--rules`` text."""
+    """The ``--hp`` values ``rule`` declares: unscoped, or scoped by its ``--rules`` text or its name."""
     declared = {h.name for h in rule.hparams}
     return {n: v for s, n, v in c.hp if n in declared and s in (None, source, display_name(source))}
 
@@ -188,8 +179,7 @@ def _built(c: Config) -> dict:
 
 
 def prepare(c: Config) -> Config:
-    """float64, ``--steps``/``--comal-every``, ``--x`` against ``--feedback``, every game a sequence game, every
-    rule resolved with its ``--hp`` values checked on the first game, before any work."""
+    """The cross-flag checks, before any work; ``--hp`` against every rule on the first game."""
     if c.dtype != "float64":
         raise ValueError("--dtype: the sequences study runs in float64 only")
     if c.steps % 10:
