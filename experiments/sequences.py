@@ -35,6 +35,7 @@ PAIRS = (64, 1024)
 START_NOISE = 1.0
 WIDTH = dict(d_model=32, layers=1, heads=2)
 OPTIMIZER_STEPS = 10
+LEVEL = 1e-2  # the summary's level
 
 
 def favoured_mass(game, x, y):
@@ -311,7 +312,6 @@ def report(c: Config, t: dict, folder) -> dict:
     df = df.iloc[np.lexsort([df["step"], df["metric"].to_numpy().astype(str), df["seed"], *keys[::-1]])]
     df = df.reset_index(drop=True)
     output.write_frame(folder / "trace.csv", df)  # replaces the shell's, in the units' order
-    # per (game, policy, rule, feedback): results.summary of the gap at LEVEL, comparisons, final mass on a
     by = ("game", "policy", "rule", "feedback")
     mass = results.summary(df, by=by, level=LEVEL, metric="favoured_mass")["final"]
     judged = df.groupby(list(by), sort=False)["comparisons"].max().to_numpy().astype(int)
@@ -340,9 +340,6 @@ def report(c: Config, t: dict, folder) -> dict:
     runs = dict(kinds=list(feedbacks(c)), pairs=list(pairs(c)), labels="hard", draws="token by token")
     steps = dict(optimizer_steps=OPTIMIZER_STEPS, start_noise=START_NOISE, record_every=c.steps // 10)
     return dict(rules=rules, policies=policies, feedback_runs=runs, **steps, nash_favoured_mass=nash)
-
-
-LEVEL = 1e-2  # the summary's level
 
 
 def figure(df, x: str = "steps"):
