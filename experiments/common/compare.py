@@ -1,28 +1,14 @@
 """Paired comparisons of rules on a runs table: is A better than B, in which column, by how much, and how sure.
 
-A runs table has one row per run: ``rule, game, feedback, budget, game_index, run, gap`` (the suite's
-``runs.csv``). Every rule runs the same games from the same seeds and starts, so runs are **paired**: run
-``(game, feedback, budget, game_index, run)`` of A and of B differ only by the rule. A *column* is one
-``game, feedback [@budget]``. Per column and pair of rules (A, B):
+A runs table (the suite's ``runs.csv``) has one row per run: ``rule, game, feedback, budget, game_index, run,
+gap``. Every rule runs the same runs, so run ``(game, feedback, budget, game_index, run)`` of A and of B differ
+only by the rule. Per *column* (``game, feedback [@budget]``) and pair of rules: the median log10 gap ratio (the
+effect), the probability of improvement P(A < B) (rliable's statistic, read on paired runs), percentile-bootstrap
+intervals of both (resampled within each game), the Wilcoxon signed-rank p-value, Holm-adjusted over the
+pair's columns, and the verdict: better, worse or cannot tell (docs/studies/suite.md).
 
-* the **effect**: the median over runs of ``log10(gap_A / gap_B)`` (negative: A reaches smaller gaps);
-* the **probability of improvement** ``P(A < B)``: the share of paired runs where A's gap is smaller, ties
-  counting 1/2 (rliable's statistic, Agarwal et al. 2021, read on paired runs);
-* 95 % percentile-bootstrap intervals of both, resampling runs with replacement, stratified by game within a
-  family of games (the ensemble's 16 games keep 16 runs each in every resample);
-* the two-sided Wilcoxon signed-rank p-value of the log ratios (``scipy.stats.wilcoxon``, zero differences
-  dropped), adjusted by **Holm** over the columns the pair shares: each "A against B" statement has a
-  family-wise error of at most ``ALPHA`` over its columns;
-* the **verdict**: ``better`` or ``worse`` where the adjusted p-value is below ``ALPHA``, else ``cannot tell``.
-
-Gaps are clipped at :data:`FLOOR` (float64 round-off of a gap of order-one payoffs) and two gaps within a
-relative :data:`RTOL` of each other are a tie (log ratio 0): rules on the same trajectory differ by round-off.
-A diverged run (gap NaN or inf) counts as a gap of :data:`DIVERGED`.
-
-Why not rliable or autorank: rliable's probability of improvement and its stratified bootstrap treat the two
-rules' runs as independent samples (and it pulls arch and seaborn); autorank and scikit-posthocs pull
-statsmodels (and baycomp, seaborn). The paired statistics here are a few lines of numpy and
-``scipy.stats.wilcoxon``.
+Why not rliable or autorank: they treat the two rules' runs as independent samples, and pull arch, seaborn or
+statsmodels; the paired statistics are a few lines of numpy and ``scipy.stats.wilcoxon``.
 """
 
 from __future__ import annotations
@@ -42,6 +28,9 @@ DIVERGED = 1e300
 #: Bootstrap resamples of each statistic.
 BOOTSTRAP = 2000
 KEY = ["game", "feedback", "budget", "game_index", "run"]
+#: The columns of :func:`compare`'s frame.
+COLUMNS = "rule other column game feedback budget runs effect effect_lo effect_hi".split()
+COLUMNS += "p_improve p_improve_lo p_improve_hi p_value p_holm verdict".split()
 
 
 def column_names(df) -> list[str]:
@@ -106,12 +95,11 @@ def _resamples(strata: np.ndarray, rng, n: int) -> np.ndarray:
 
 
 def compare(runs, rules=None, *, seed: int = 0, resamples: int = BOOTSTRAP, alpha: float = ALPHA):
-    """Every pair of ``rules`` (default: all, in order of appearance) in every column both run, both ways.
-
-    Returns a DataFrame, one row per ``(rule, other, column)``: ``game, feedback, budget, runs``, ``effect``
-    (median log10 gap ratio, rule over other) with ``effect_lo, effect_hi``, ``p_improve`` (P(rule < other))
-    with ``p_improve_lo, p_improve_hi``, ``p_value`` (Wilcoxon), ``p_holm`` (Holm over the pair's columns) and
-    ``verdict``: ``better`` / ``worse`` / ``cannot tell``. The row (B, A) mirrors (A, B)."""
+    """Every pair of ``rules`` (default: all, in order of appearance) in every column both run, both ways: a
+    DataFrame of :data:`COLUMNS`, one row per ``(rule, other, column)``. ``effect``: median log10 gap ratio, rule
+    over other; ``p_improve``: P(rule < other); ``_lo``/``_hi``: 95 % bootstrap intervals; ``p_value``: Wilcoxon;
+    ``p_holm``: Holm over the pair's columns. The row (B, A) mirrors (A, B). Raises ValueError where two rules
+    ran different runs of a column."""
     import pandas as pd
 
     runs = runs.assign(column=column_names(runs), gap=runs.gap.fillna(np.inf).clip(upper=DIVERGED))
@@ -141,34 +129,30 @@ def compare(runs, rules=None, *, seed: int = 0, resamples: int = BOOTSTRAP, alph
             boot = D[k : k + step][:, idx]  # [chunk, resamples, runs]
             eff.append(np.quantile(np.median(boot, axis=2), [0.025, 0.975], axis=1).T)
             imp.append(np.quantile(improvement(boot, axis=2), [0.025, 0.975], axis=1).T)
-        eff, imp, p = np.concatenate(eff), np.concatenate(imp), wilcoxon_p(D)
+        eff, imp = np.concatenate(eff), np.concatenate(imp)
         rows.append(
             pd.DataFrame(
                 dict(rule=[rules[i] for i, _ in pairs], other=[rules[j] for _, j in pairs], column=column)
                 | dict(game=g, feedback=fb, budget=b, runs=D.shape[1], effect=np.median(D, axis=1))
                 | dict(effect_lo=eff[:, 0], effect_hi=eff[:, 1], p_improve=improvement(D))
-                | dict(p_improve_lo=imp[:, 0], p_improve_hi=imp[:, 1], p_value=p)
+                | dict(p_improve_lo=imp[:, 0], p_improve_hi=imp[:, 1], p_value=wilcoxon_p(D))
             )
         )
-    cols = "rule other column game feedback budget runs effect effect_lo effect_hi p_improve p_improve_lo".split()
-    cols += ["p_improve_hi", "p_value", "p_holm", "verdict"]
     if not rows:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=COLUMNS)
     one = pd.concat(rows, ignore_index=True)
     one["p_holm"] = one.groupby(["rule", "other"])["p_value"].transform(lambda p: holm(p.to_numpy()))
     sign = np.sign(one.effect).where(one.effect != 0, np.sign(one.p_improve - 0.5))
     sig = one.p_holm < alpha
     one["verdict"] = np.where(sig & (sign < 0), "better", np.where(sig & (sign > 0), "worse", "cannot tell"))
-    back = one.rename(columns={"rule": "other", "other": "rule"}).assign(
-        effect=-one.effect,
-        effect_lo=-one.effect_hi,
-        effect_hi=-one.effect_lo,
-        p_improve=1 - one.p_improve,
-        p_improve_lo=1 - one.p_improve_hi,
-        p_improve_hi=1 - one.p_improve_lo,
-        verdict=one.verdict.map({"better": "worse", "worse": "better", "cannot tell": "cannot tell"}),
-    )
-    both = pd.concat([one, back], ignore_index=True)[cols]
+    # (B, A): the sides and each interval's ends swap, effects change sign, probabilities p become 1 - p
+    ends = {"rule": "other", "other": "rule", "effect_lo": "effect_hi", "effect_hi": "effect_lo"}
+    back = one.rename(columns=ends | {"p_improve_lo": "p_improve_hi", "p_improve_hi": "p_improve_lo"})
+    back[["effect", "effect_lo", "effect_hi"]] *= -1
+    p_cols = ["p_improve", "p_improve_lo", "p_improve_hi"]
+    back[p_cols] = 1 - back[p_cols]
+    back["verdict"] = one.verdict.map({"better": "worse", "worse": "better", "cannot tell": "cannot tell"})
+    both = pd.concat([one, back], ignore_index=True)[COLUMNS]
     order = {r: k for k, r in enumerate(rules)}
     return both.sort_values(["rule", "other"], key=lambda s: s.map(order), kind="stable", ignore_index=True)
 
@@ -201,13 +185,11 @@ def ranking(pairs, rules, where=None):
                 break
         else:
             groups.append([r])
-    rows, rank = [], 0
-    for k, grp in enumerate(groups):
-        if k == 0 or score[grp[0]] != score[groups[k - 1][0]]:
-            rank = 1 + sum(len(x) for x in groups[:k])
-        r = grp[0]
-        rows.append(dict(rank=rank, rules=" = ".join(grp), better=better[r], worse=worse[r], score=score[r]))
-    return pd.DataFrame(rows, columns=["rank", "rules", "better", "worse", "score"])
+    top = [grp[0] for grp in groups]  # a row's wins and losses are those of each of its rules
+    return pd.DataFrame(
+        dict(rank=[1 + int((score > score[r]).sum()) for r in top], rules=[" = ".join(g) for g in groups])
+        | dict(better=better[top].to_numpy(), worse=worse[top].to_numpy(), score=score[top].to_numpy())
+    )
 
 
 def tied_rank(values, rtol: float = RTOL) -> np.ndarray:

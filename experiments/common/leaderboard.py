@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 
 from . import compare, output, tables
@@ -44,10 +46,7 @@ def rankings(pairs, order) -> dict:
 
 def versus(pairs, rule: str, other: str) -> str:
     """``rule`` against ``other``: where better and where worse, with the factors on the gap (the columns by name
-    when at most :data:`NAMED`, else per feedback and the range), and how many columns cannot tell.
-
-    ``worse in 2 (paper_cycle, exact x1e+03; ensemble, exact x1e+03), cannot tell in 2``;
-    ``better in 9 (exact 3, sampled:8 4, noisy:0.1 2; x0.01 to x0.5), cannot tell in 3``."""
+    when at most :data:`NAMED`, else per feedback and the range), and how many columns cannot tell."""
     p = pairs[(pairs.rule == rule) & (pairs.other == other)]
     parts = []
     for v in ("better", "worse"):
@@ -65,45 +64,34 @@ def versus(pairs, rule: str, other: str) -> str:
 
 
 def leaderboard(cells, pairs, order, focus: str | None = None) -> str:
-    """The Markdown leaderboard: rankings by paired verdicts (all columns, exact, sampled/noisy), one line per
-    rule against each other rule, the undecided columns, ``focus`` against each rule per column (if given), and
-    per game the median final gaps with intervals and ranks."""
+    """The Markdown leaderboard: rankings by paired verdicts, the undecided columns, one line per rule against
+    each other rule, ``focus`` against each rule per column (if given), per game the median final gaps."""
     lines = [
-        "## Ranking by paired verdicts",
-        "",
+        "## Ranking by paired verdicts\n",
         "Per column (game, feedback [@budget]), every two rules are compared on paired runs (same seeds, starts "
         "and games): the Wilcoxon signed-rank test of log10(gap A / gap B), Holm-adjusted over the pair's "
         f"columns, alpha = {compare.ALPHA}. Score: significant wins minus losses over columns and opponents. "
         "Equal scores share a rank; rules that no column tells apart are one row (a = b).",
     ]
     for title, board in rankings(pairs, order).items():
-        lines += ["", f"### {title}", ""]
-        lines.append(tables.table(board.to_numpy().tolist(), ["rank", "rules", "better", "worse", "score"]))
+        lines += [f"\n### {title}\n", tables.table(board.to_numpy().tolist(), list(board.columns))]
     floor = compare.undecided(pairs)
-    n = pairs.column.nunique()
-    lines += ["", f"## Columns that decide nothing: {len(floor)} of {n}", ""]
-    lines.append(
+    lines += [
+        f"\n## Columns that decide nothing: {len(floor)} of {pairs.column.nunique()}\n",
         "No pair of rules is told apart there (every rule at the same floor, or the runs cannot tell): "
         + (", ".join(f"`{c}`" for c in floor) if floor else "none")
-        + "."
-    )
-    lines += [
-        "",
-        "## Rule against rule",
-        "",
-        "Factors: median over runs of gap / the other's gap, per column.",
-        "",
+        + ".",
+        "\n## Rule against rule\n\nFactors: median over runs of gap / the other's gap, per column.\n",
     ]
     for rule in [r for r in order if r in set(pairs.rule)]:
         others = [o for o in order if o != rule and o in set(pairs.other[pairs.rule == rule])]
         lines.append(f"- **{rule}**: " + "; ".join(f"vs {o}: {versus(pairs, rule, o)}" for o in others))
     if focus is not None and focus in set(pairs.rule):
-        lines += ["", f"## {focus} against each rule, per column", ""]
-        lines.append(
+        lines += [
+            f"\n## {focus} against each rule, per column\n",
             "Effect: median of gap / the other's gap [95 % bootstrap interval]; P(better): share of paired runs "
-            "with the smaller gap [interval]; p: Holm-adjusted Wilcoxon."
-        )
-        lines.append("")
+            "with the smaller gap [interval]; p: Holm-adjusted Wilcoxon.\n",
+        ]
         body = [
             (
                 r.other,
@@ -124,7 +112,7 @@ def leaderboard(cells, pairs, order, focus: str | None = None) -> str:
             by = part[part.rule == rule].set_index("column")
             if len(by):
                 body.append([rule] + [_cell(by.loc[c]) if c in by.index else "n/a" for c in cols])
-        lines += ["", f"## {game}: final gap, median [95 % bootstrap interval] (rank of the median)", ""]
+        lines.append(f"\n## {game}: final gap, median [95 % bootstrap interval] (rank of the median)\n")
         lines.append(tables.table(body, ["rule", *[c.split(", ", 1)[1] for c in cols]]))
     return "\n".join(lines)
 
@@ -221,13 +209,11 @@ def improvement_figure(pairs, order):
 
 
 def save_png(fig, path) -> None:
-    """A figure as a 256-colour PNG at 100 dpi: a full suite's panels stay legible and under ~250 KB."""
-    import io
-
+    """``fig`` at 100 dpi, re-encoded with 256 colours: a full suite's panels stay legible and under ~250 KB."""
     from PIL import Image
 
+    with Image.open(output.save_figure(fig, path, dpi=100)) as png:
+        small = png.convert("RGB").quantize(256)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    small = io.BytesIO()
-    Image.open(buf).convert("RGB").quantize(256).save(small, format="png", optimize=True)
-    output.atomic_write(path, small.getvalue())
+    small.save(buf, format="png", optimize=True)
+    output.atomic_write(path, buf.getvalue())
