@@ -2,16 +2,10 @@
 
 Every rule (registered, or yours with ``--rules module:attr``) on games that each stress something
 (:data:`GAMES`; ``--games`` takes yours too), under exact, sampled and noisy feedback (:data:`FEEDBACKS`), at an
-**equal budget**: oracle calls for exact and noisy feedback, judged comparisons for sampled feedback, not equal
-steps. Per (rule, game, feedback): the final gap at the budget, median over runs (seeds x starts, x games for
-the ensemble) with a 95 % bootstrap interval; the worst-case win rate; the cost to reach a gap of 1e-2 and 1e-4.
-Every rule runs the same runs, so rules are compared **paired** (:mod:`experiments.common.compare`): per column
-and pair, the median log10 gap ratio and the probability of improvement with bootstrap intervals, and a verdict (better,
-worse, cannot tell: Wilcoxon signed-rank, Holm over the pair's columns). The ranking counts significant wins
-minus losses, over all columns, exact ones, and sampled/noisy ones; a column at a noise floor decides nothing.
-Every run starts at uniform perturbed by ``start_noise`` 0.5 (``--hp``). Writes ``runs.csv`` (one row per run
-and budget), ``suite.csv`` (per rule, game, feedback, budget), ``pairs.csv`` (per pair of rules and column),
-``ranking.csv``, ``leaderboard.md`` (printed too), ``heatmap.png`` and ``improvement.png``.
+**equal budget** (oracle calls; judged comparisons for sampled feedback), from starts perturbed by
+``start_noise`` 0.5. Rules are compared **paired**, run by run (:mod:`experiments.common.compare`), and ranked by
+significant wins minus losses. Writes ``runs.csv``, ``suite.csv``, ``pairs.csv``, ``ranking.csv``,
+``leaderboard.md`` (printed too), ``heatmap.png`` and ``improvement.png`` (docs/studies/suite.md).
 
     python -m experiments suite --quick --rules mwu,comal,my_rules:my_rule [--games paper_cycle,my:game]
 """
@@ -39,20 +33,18 @@ BOOTSTRAP = 2000
 
 
 class GameEntry(NamedTuple):
-    """One game of the suite: its name, ``spec`` (a ``--games`` item, or ``ensemble`` / ``rectangular``: see
-    :meth:`build`), why it is in the suite, and whether ``--quick`` runs it."""
+    """A game of the suite: its name, ``spec`` (a ``--games`` item, or ``ensemble`` / ``rectangular``), why it is
+    in the suite, whether ``--quick`` runs it, and its runs' share of ``--budget``."""
 
     name: str
     spec: str
     why: str
     quick: bool = False
-    #: Its runs' budget as a share of ``--budget`` (LLMFAO: 59 actions make a sampled evaluation 59 x K duels).
-    budget_scale: float = 1.0
+    budget_scale: float = 1.0  # LLMFAO: 59 actions make a sampled evaluation 59 x K duels
 
     def build(self, seed: int, quick: bool, dtype: str) -> list:
-        """Its games, one same-shape family (one compiled sweep per rule and feedback): the ``--games`` item's
-        game; ``ensemble``: 16 (``--quick`` 8) random cyclic 5x5 games drawn from --seed's SeedSequence;
-        ``rectangular``: the conformance kit's 3x4 matrix game."""
+        """Its games, one same-shape family: ``ensemble``: 16 (``--quick`` 8) random cyclic 5x5 games drawn from
+        ``seed``; ``rectangular``: the conformance kit's 3x4 matrix game; else the ``--games`` item's game."""
         import games
         from algorithms import conformance
 
@@ -112,8 +104,8 @@ BY_NAME = {g.name: g for g in GAMES}
 
 
 class FeedbackEntry(NamedTuple):
-    """A feedback column: the model (``exact``, ``sampled:K``, ``noisy:SIGMA``), the budget unit, and the
-    budgets (fractions of the run's full budget) it is read at."""
+    """A feedback column: the model (``exact``, ``sampled:K``, ``noisy:SIGMA``), the budget's unit, and the
+    shares of the run's budget it is read at."""
 
     spec: str
     unit: str
@@ -178,25 +170,15 @@ def prepare(c: Config) -> Config:
 
 def _entry(c: Config, item: str) -> GameEntry:
     """A ``--games`` item as a suite entry: one of :data:`GAMES`, or a game of yours (a one-game family)."""
-    if item in BY_NAME:
-        return BY_NAME[item]
-    return GameEntry(study.load_game(item, c.dtype, c.seed).label, item, f"--games {item}")
-
-
-def _reads(rule, game) -> bool:
-    """Whether ``rule`` runs on ``game`` (its declared games and self-play choice)."""
-    try:
-        rule.init(game)
-    except (ValueError, TypeError):
-        return False
-    return True
+    return BY_NAME.get(item) or GameEntry(
+        study.load_game(item, c.dtype, c.seed).label, item, f"--games {item}"
+    )
 
 
 def families(entries, seed: int, quick: bool, dtype: str) -> list[list[tuple]]:
-    """The entries' games grouped by shape, contexts, preference or matrix game, and budget scale (order of
-    first appearance): one list of ``(entry, games)`` per compiled sweep. Same-shape games of different entries
-    share one sweep, so the number of compilations is rules x families x feedbacks, not rules x games x
-    feedbacks."""
+    """The entries' games grouped by shape, contexts, preference or matrix game, and budget scale (in order of
+    first appearance): one list of ``(entry, games)`` per compiled sweep, so the suite compiles rules x families
+    x feedbacks programs, not rules x games x feedbacks."""
     groups: dict[tuple, list] = {}
     for entry in entries:
         gl = entry.build(seed, quick, dtype)
@@ -225,8 +207,13 @@ def simulate(c: Config, source: str, family: int) -> dict:
     steps = max(1, round(members[0][0].budget_scale * c.budget / every(c))) * every(c)
     metrics = ("gap", "win_rate") if game.preference else ("gap",)
     seeds = cli.run_seeds(c.seed, c.seeds)  # as every study: two --seed values share no run
+    try:
+        rule.init(game)  # a rule that cannot read these games (declared games, self-play) skips them
+        feedbacks = FEEDBACKS
+    except (ValueError, TypeError):
+        feedbacks = ()
     frames = []
-    for fb in FEEDBACKS if _reads(rule, game) else ():
+    for fb in feedbacks:
         feedback = cli.feedback_type(fb.spec)
         if rule.exact_only and feedback.stochastic:
             continue
@@ -239,7 +226,6 @@ def simulate(c: Config, source: str, family: int) -> dict:
 def report(c: Config, t: dict, folder) -> dict:
     import pandas as pd
 
-    entries = [e for m in _families(c) for e, _ in m]
     order = {e.name: i for i, e in enumerate(_entry(c, item) for item in study.game_items(c))}
     df = t["runs"].sort_values("game", key=lambda s: s.map(order), kind="stable", ignore_index=True)
     output.write_frame(folder / "runs.csv", df)  # the suite's order: game by game, then the units' order
@@ -250,8 +236,8 @@ def report(c: Config, t: dict, folder) -> dict:
     output.write_frame(folder / "pairs.csv", pairs)
     ranks = rankings(pairs, names)
     output.write_frame(folder / "ranking.csv", pd.concat([b.assign(scope=s) for s, b in ranks.items()]))
-    yours = [study.load_rule(r).name for r in c.rules if ":" in r]
-    board = leaderboard(cells, pairs, names, focus=yours[0] if yours else None)
+    yours = next((study.load_rule(r).name for r in c.rules if ":" in r), None)
+    board = leaderboard(cells, pairs, names, focus=yours)
     output.atomic_write(folder / "leaderboard.md", board + "\n")
     ranked = [r for row in ranks["all columns"].rules for r in row.split(" = ")] or names
     save_png(heatmap(cells, ranked), folder / "heatmap.png")
@@ -268,7 +254,7 @@ def report(c: Config, t: dict, folder) -> dict:
             "oracle_calls": c.budget,
             "sampled": "K x actions x budget comparisons",
             "record_every": every(c),
-            "scale": {e.name: e.budget_scale for e in entries if e.budget_scale != 1.0},
+            "scale": {e.name: e.budget_scale for m in _families(c) for e, _ in m if e.budget_scale != 1.0},
         },
         "ranking": "significant paired wins minus losses over the columns (Wilcoxon signed-rank on log10 gap "
         f"ratios, Holm over each pair's columns, alpha {compare.ALPHA}); all, exact, sampled/noisy columns",
@@ -283,32 +269,30 @@ def _read_runs(rule: str, members, fb: FeedbackEntry, tr, first_game, budget: in
     import pandas as pd
 
     gap = np.asarray(tr.metrics["gap"]).reshape(-1, len(tr.steps))  # [runs, R+1]
-    win = np.asarray(tr.metrics["win_rate"]).reshape(gap.shape) if "win_rate" in tr.metrics else None
+    win = np.asarray(tr.metrics.get("win_rate", np.full_like(gap, np.nan))).reshape(gap.shape)
     cost = np.asarray(tr.counters[fb.unit], np.float64).reshape(gap.shape)
     per_eval = 1
     if fb.unit == "comparisons":  # comparisons of one gradient evaluation of one player
         k = int(fb.spec.partition(":")[2])
         per_eval = k * first_game.shape[0] * (first_game.A.shape[0] if first_game.contextual else 1)
     seeds = gap.shape[0] // sum(n for _, n in members)
-    where = dict(
-        game=np.repeat([name for name, _ in members], [n * seeds for _, n in members]).astype(object),
-        run=np.concatenate([np.arange(n * seeds) for _, n in members]),
-        game_index=np.repeat(np.concatenate([np.arange(n) for _, n in members]), seeds),
-    )
+    sizes = [n * seeds for _, n in members]
+    game = np.repeat([name for name, _ in members], sizes).astype(object)
+    run = np.concatenate([np.arange(size) for size in sizes])
+    game_index = np.repeat(np.concatenate([np.arange(n) for _, n in members]), seeds)
     firsts = {lv: tables.first_below(cost, gap, lv) for lv in LEVELS}
     frames = []
     for frac in fb.fractions:
         limit = frac * budget * per_eval
         within = cost <= limit + 1e-9
         at = (np.arange(len(gap)), within.shape[1] - 1 - np.argmax(np.flip(within, 1), axis=1))  # last within
-        frame = pd.DataFrame(
-            dict(rule=rule, game=where["game"], feedback=fb.spec, budget_unit=fb.unit, budget=limit)
-            | dict(run=where["run"], game_index=where["game_index"], gap=gap[at].astype(np.float64))
-            | dict(win_rate=np.nan if win is None else win[at].astype(np.float64))
+        frame = dict(rule=rule, game=game, feedback=fb.spec, budget_unit=fb.unit, budget=limit, run=run)
+        frame |= dict(
+            game_index=game_index, gap=gap[at].astype(np.float64), win_rate=win[at].astype(np.float64)
         )
         for lv, first in firsts.items():
             frame[f"cost_to_{lv:g}"] = np.where(first <= limit + 1e-9, first, np.nan)
-        frames.append(frame)
+        frames.append(pd.DataFrame(frame))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -318,13 +302,11 @@ def summarize(df, seed: int = 0):
     import pandas as pd
 
     rng = np.random.default_rng(seed)
-    rows = []
-    for (rule, game, fb, unit, budget), part in df.groupby(
-        ["rule", "game", "feedback", "budget_unit", "budget"], sort=False
-    ):
+    rows, by = [], ["rule", "game", "feedback", "budget_unit", "budget"]
+    for key, part in df.groupby(by, sort=False):
         med, lo, hi = tables.bootstrap_median(part["gap"], rng, BOOTSTRAP)
-        row = dict(rule=rule, game=game, feedback=fb, budget_unit=unit, budget=budget, runs=len(part))
-        row.update(gap_median=med, gap_lo=lo, gap_hi=hi, win_rate_median=float(np.median(part["win_rate"])))
+        row = dict(zip(by, key), runs=len(part), gap_median=med, gap_lo=lo, gap_hi=hi)
+        row["win_rate_median"] = float(np.median(part["win_rate"]))
         for lv in LEVELS:
             c = part[f"cost_to_{lv:g}"]
             row[f"reached_{lv:g}"] = float(c.notna().mean())
