@@ -24,11 +24,6 @@ SCOPES = (
 NAMED = 3
 
 
-def _e(v) -> str:
-    """Two significant digits."""
-    return "n/a" if not np.isfinite(v) else f"{v:.1e}"
-
-
 def _x(effect) -> str:
     """A median log10 ratio as a factor on the gap: ``x0.0012``, ``x3.2``."""
     return f"x{10.0**effect:.2g}"
@@ -51,10 +46,9 @@ def versus(pairs, rule: str, other: str) -> str:
     parts = []
     for v in ("better", "worse"):
         q = p[p.verdict == v].sort_values("effect")
-        if len(q) and len(q) <= NAMED:
-            parts.append(
-                f"{v} in {len(q)} (" + "; ".join(f"{c} {_x(e)}" for c, e in zip(q.column, q.effect)) + ")"
-            )
+        if 0 < len(q) <= NAMED:
+            named = "; ".join(f"{c} {_x(e)}" for c, e in zip(q.column, q.effect))
+            parts.append(f"{v} in {len(q)} ({named})")
         elif len(q):
             lo, hi = _x(q.effect.iloc[0]), _x(q.effect.iloc[-1])
             where = ", ".join(f"{f} {n}" for f, n in q.groupby("feedback", sort=False).size().items())
@@ -76,11 +70,10 @@ def leaderboard(cells, pairs, order, focus: str | None = None) -> str:
     for title, board in rankings(pairs, order).items():
         lines += [f"\n### {title}\n", tables.table(board.to_numpy().tolist(), list(board.columns))]
     floor = compare.undecided(pairs)
+    listed = ", ".join(f"`{c}`" for c in floor) or "none"
     lines += [
         f"\n## Columns that decide nothing: {len(floor)} of {pairs.column.nunique()}\n",
-        "No pair of rules is told apart there (every rule at the same floor, or the runs cannot tell): "
-        + (", ".join(f"`{c}`" for c in floor) if floor else "none")
-        + ".",
+        f"No pair of rules is told apart there (every rule at the same floor, or the runs cannot tell): {listed}.",
         "\n## Rule against rule\n\nFactors: median over runs of gap / the other's gap, per column.\n",
     ]
     for rule in [r for r in order if r in set(pairs.rule)]:
@@ -92,17 +85,11 @@ def leaderboard(cells, pairs, order, focus: str | None = None) -> str:
             "Effect: median of gap / the other's gap [95 % bootstrap interval]; P(better): share of paired runs "
             "with the smaller gap [interval]; p: Holm-adjusted Wilcoxon.\n",
         ]
-        body = [
-            (
-                r.other,
-                r.column,
-                f"{_x(r.effect)} [{_x(r.effect_lo)}, {_x(r.effect_hi)}]",
-                f"{r.p_improve:.2f} [{r.p_improve_lo:.2f}, {r.p_improve_hi:.2f}]",
-                f"{r.p_holm:.2g}",
-                r.verdict,
-            )
-            for r in pairs[pairs.rule == focus].itertuples()
-        ]
+        body = []
+        for r in pairs[pairs.rule == focus].itertuples():
+            effect = f"{_x(r.effect)} [{_x(r.effect_lo)}, {_x(r.effect_hi)}]"
+            better = f"{r.p_improve:.2f} [{r.p_improve_lo:.2f}, {r.p_improve_hi:.2f}]"
+            body.append((r.other, r.column, effect, better, f"{r.p_holm:.2g}", r.verdict))
         lines.append(tables.table(body, ["against", "column", "effect", "P(better)", "p", "verdict"]))
     for game in dict.fromkeys(cells.game):
         part = cells[cells.game == game]
@@ -118,7 +105,9 @@ def leaderboard(cells, pairs, order, focus: str | None = None) -> str:
 
 
 def _cell(x) -> str:
-    return f"{_e(x.gap_median)} [{_e(x.gap_lo)}, {_e(x.gap_hi)}] ({x['rank']:g})"
+    """A median final gap, its interval and its rank: ``2.4e-02 [2.3e-02, 2.5e-02] (1.5)``; n/a if not finite."""
+    med, lo, hi = ("n/a" if not np.isfinite(v) else f"{v:.1e}" for v in (x.gap_median, x.gap_lo, x.gap_hi))
+    return f"{med} [{lo}, {hi}] ({x['rank']:g})"
 
 
 def panels(cells) -> list[tuple[str, object]]:
@@ -131,8 +120,8 @@ def panels(cells) -> list[tuple[str, object]]:
 
 
 def heatmap(cells, order):
-    """Median final gap, rules x games, one panel per feedback (and budget), two significant digits; colour:
-    log10 of the median over the data's whole decades. A :class:`matplotlib.figure.Figure`."""
+    """A Figure of the median final gap, rules x games, one panel per feedback (and budget); colour: its log10
+    over the data's whole decades."""
     from matplotlib.figure import Figure
 
     from . import figures
@@ -167,9 +156,8 @@ def heatmap(cells, order):
 
 
 def improvement_figure(pairs, order):
-    """Probability of improvement, rule (row) against rule (column): the mean over the columns both run of the
-    paired P(row < column), one panel for exact and one for sampled and noisy feedback; each cell also shows
-    the significant wins/losses of the row. A :class:`matplotlib.figure.Figure`."""
+    """A Figure of P(row's gap < column's gap), rule against rule (mean over the columns both run) with the row's
+    significant wins/losses, one panel for exact and one for sampled and noisy feedback."""
     from matplotlib.figure import Figure
 
     rules = [r for r in order if r in set(pairs.rule)]
