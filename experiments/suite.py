@@ -3,8 +3,8 @@
 Every rule (registered, or yours with ``--rules module:attr``) on games that each stress something
 (:data:`GAMES`; ``--games`` takes yours too), under exact, sampled and noisy feedback (:data:`FEEDBACKS`), at an
 **equal budget** (oracle calls; judged comparisons for sampled feedback), from starts perturbed by
-``start_noise`` 0.5. Rules are compared **paired**, run by run (:mod:`experiments.common.compare`), and ranked by
-significant wins minus losses. Writes ``runs.csv``, ``suite.csv``, ``pairs.csv``, ``ranking.csv``,
+``start_noise`` 0.5. Rules are compared **paired**, run by run (:mod:`experiments.common.compare`), and ranked
+by significant wins minus losses. Writes ``runs.csv``, ``suite.csv``, ``pairs.csv``, ``ranking.csv``,
 ``leaderboard.md`` (printed too), ``heatmap.png`` and ``improvement.png`` (docs/studies/suite.md).
 
     python -m experiments suite --quick --rules mwu,comal,my_rules:my_rule [--games paper_cycle,my:game]
@@ -33,8 +33,8 @@ BOOTSTRAP = 2000
 
 
 class GameEntry(NamedTuple):
-    """A game of the suite: its name, ``spec`` (a ``--games`` item, or ``ensemble`` / ``rectangular``), why it is
-    in the suite, whether ``--quick`` runs it, and its runs' share of ``--budget``."""
+    """A game of the suite: its name, ``spec`` (a ``--games`` item, or ``ensemble`` / ``rectangular``), why it
+    is in the suite, whether ``--quick`` runs it, and its runs' share of ``--budget``."""
 
     name: str
     spec: str
@@ -43,8 +43,8 @@ class GameEntry(NamedTuple):
     budget_scale: float = 1.0  # LLMFAO: 59 actions make a sampled evaluation 59 x K duels
 
     def build(self, seed: int, quick: bool, dtype: str) -> list:
-        """Its games, one same-shape family: ``ensemble``: 16 (``--quick`` 8) random cyclic 5x5 games drawn from
-        ``seed``; ``rectangular``: the conformance kit's 3x4 matrix game; else the ``--games`` item's game."""
+        """Its games, one same-shape family: ``ensemble``: 16 (``--quick`` 8) random cyclic 5x5 games drawn
+        from ``seed``; ``rectangular``: the conformance kit's 3x4 matrix game; else the game ``spec`` names."""
         import games
         from algorithms import conformance
 
@@ -177,8 +177,8 @@ def _entry(c: Config, item: str) -> GameEntry:
 
 def families(entries, seed: int, quick: bool, dtype: str) -> list[list[tuple]]:
     """The entries' games grouped by shape, contexts, preference or matrix game, and budget scale (in order of
-    first appearance): one list of ``(entry, games)`` per compiled sweep, so the suite compiles rules x families
-    x feedbacks programs, not rules x games x feedbacks."""
+    first appearance): one list of ``(entry, games)`` per compiled sweep, so the suite compiles rules x
+    families x feedbacks programs, not rules x games x feedbacks."""
     groups: dict[tuple, list] = {}
     for entry in entries:
         gl = entry.build(seed, quick, dtype)

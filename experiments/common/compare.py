@@ -1,11 +1,11 @@
 """Paired comparisons of rules on a runs table: is A better than B, in which column, by how much, and how sure.
 
-A runs table (the suite's ``runs.csv``) has one row per run: ``rule, game, feedback, budget, game_index, run,
-gap``. Every rule runs the same runs, so run ``(game, feedback, budget, game_index, run)`` of A and of B differ
-only by the rule. Per *column* (``game, feedback [@budget]``) and pair of rules: the median log10 gap ratio (the
-effect), the probability of improvement P(A < B) (rliable's statistic, read on paired runs), percentile-bootstrap
-intervals of both (resampled within each game), the Wilcoxon signed-rank p-value, Holm-adjusted over the
-pair's columns, and the verdict: better, worse or cannot tell (docs/studies/suite.md).
+A runs table (the suite's ``runs.csv``) has one row per run: ``rule, game, feedback, budget, game_index,
+run, gap``. Every rule runs the same runs, so run ``(game, feedback, budget, game_index, run)`` of A and of B
+differ only by the rule. Per *column* (``game, feedback [@budget]``) and pair of rules: the median log10 gap
+ratio (the effect), the probability of improvement P(A < B) (rliable's statistic, read on paired runs),
+percentile-bootstrap intervals of both (resampled within each game), the Wilcoxon signed-rank p-value,
+Holm-adjusted over the pair's columns, and the verdict: better, worse or cannot tell (docs/studies/suite.md).
 
 Why not rliable or autorank: they treat the two rules' runs as independent samples, and pull arch, seaborn or
 statsmodels; the paired statistics are a few lines of numpy and ``scipy.stats.wilcoxon``.
@@ -96,10 +96,10 @@ def _resamples(strata: np.ndarray, rng, n: int) -> np.ndarray:
 
 def compare(runs, rules=None, *, seed: int = 0, resamples: int = BOOTSTRAP, alpha: float = ALPHA):
     """Every pair of ``rules`` (default: all, in order of appearance) in every column both run, both ways: a
-    DataFrame of :data:`COLUMNS`, one row per ``(rule, other, column)``. ``effect``: median log10 gap ratio, rule
-    over other; ``p_improve``: P(rule < other); ``_lo``/``_hi``: 95 % bootstrap intervals; ``p_value``: Wilcoxon;
-    ``p_holm``: Holm over the pair's columns. The row (B, A) mirrors (A, B). Raises ValueError where two rules
-    ran different runs of a column."""
+    DataFrame of :data:`COLUMNS`, one row per ``(rule, other, column)``. ``effect``: median log10 gap ratio,
+    rule over other; ``p_improve``: P(rule < other); ``_lo``/``_hi``: 95 % bootstrap intervals; ``p_value``:
+    Wilcoxon; ``p_holm``: Holm over the pair's columns. The row (B, A) mirrors (A, B). Raises ValueError where
+    two rules ran different runs of a column."""
     import pandas as pd
 
     runs = runs.assign(column=column_names(runs), gap=runs.gap.fillna(np.inf).clip(upper=DIVERGED))

@@ -73,7 +73,8 @@ def leaderboard(cells, pairs, order, focus: str | None = None) -> str:
     listed = ", ".join(f"`{c}`" for c in floor) or "none"
     lines += [
         f"\n## Columns that decide nothing: {len(floor)} of {pairs.column.nunique()}\n",
-        f"No pair of rules is told apart there (every rule at the same floor, or the runs cannot tell): {listed}.",
+        "No pair of rules is told apart there (every rule at the same floor, or the runs cannot tell): "
+        f"{listed}.",
         "\n## Rule against rule\n\nFactors: median over runs of gap / the other's gap, per column.\n",
     ]
     for rule in [r for r in order if r in set(pairs.rule)]:
@@ -105,7 +106,7 @@ def leaderboard(cells, pairs, order, focus: str | None = None) -> str:
 
 
 def _cell(x) -> str:
-    """A median final gap, its interval and its rank: ``2.4e-02 [2.3e-02, 2.5e-02] (1.5)``; n/a if not finite."""
+    """A median final gap, its interval and rank: ``2.4e-02 [2.3e-02, 2.5e-02] (1.5)``; n/a if not finite."""
     med, lo, hi = ("n/a" if not np.isfinite(v) else f"{v:.1e}" for v in (x.gap_median, x.gap_lo, x.gap_hi))
     return f"{med} [{lo}, {hi}] ({x['rank']:g})"
 
@@ -156,8 +157,8 @@ def heatmap(cells, order):
 
 
 def improvement_figure(pairs, order):
-    """A Figure of P(row's gap < column's gap), rule against rule (mean over the columns both run) with the row's
-    significant wins/losses, one panel for exact and one for sampled and noisy feedback."""
+    """A Figure of P(row's gap < column's gap), rule against rule (mean over the columns both run) with the
+    row's significant wins/losses, one panel for exact and one for sampled and noisy feedback."""
     from matplotlib.figure import Figure
 
     rules = [r for r in order if r in set(pairs.rule)]
@@ -197,7 +198,7 @@ def improvement_figure(pairs, order):
 
 
 def save_png(fig, path) -> None:
-    """``fig`` at 100 dpi, re-encoded with 256 colours: a full suite's panels stay legible and under ~250 KB."""
+    """``fig`` at 100 dpi, re-encoded in 256 colours: a full suite's panels stay legible and under ~250 KB."""
     from PIL import Image
 
     with Image.open(output.save_figure(fig, path, dpi=100)) as png:
