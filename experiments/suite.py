@@ -262,10 +262,9 @@ def report(c: Config, t: dict, folder) -> dict:
 
 
 def _read_runs(rule: str, members, fb: FeedbackEntry, tr, first_game, budget: int):
-    """One row per run and budget: the last record within the budget (gap, win rate) and the cost to each
-    level (:func:`experiments.common.tables.first_below`: the first record from which the gap stays below it,
-    if within the budget). ``members``: ``(game entry, number of games)`` in the order the sweep stacked them
-    (its runs are game-major: ``[game, seed]``). A DataFrame."""
+    """A DataFrame, one row per run and budget: the last record within the budget (gap, win rate) and the cost
+    to each level (:func:`experiments.common.tables.first_below`) if within it. ``members``: ``(game entry name,
+    number of games)`` in the order the sweep stacked them (its runs are game-major: ``[game, seed]``)."""
     import pandas as pd
 
     gap = np.asarray(tr.metrics["gap"]).reshape(-1, len(tr.steps))  # [runs, R+1]
