@@ -3,10 +3,12 @@ coinciding curves, and the stamp that ties a saved figure to the code that drew 
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import math
 import sys
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -15,16 +17,11 @@ from .cli import X_AXES
 
 PLOT_FLOOR = 1e-17
 
-# What a gap trace does (see :func:`behaviour`): the panels' titles.
-#: The last recorded gap is at or below the level.
+# What a gap trace does (see :func:`behaviour`), in the panels' order; the panels' titles.
 REACHES = "reaches the level"
-#: Above the level, and falling at least as fast as a power law.
 FALLING = "still falling, above the level"
-#: Above the level, and flat below the start's gap.
 PLATEAU = "plateaus above the level"
-#: Anything else: a rising or oscillating tail, a flat tail above the start, a non-finite value.
 NO_CONVERGENCE = "does not converge (rises or oscillates)"
-#: The four behaviours, in the panels' order.
 BEHAVIOURS = (REACHES, FALLING, PLATEAU, NO_CONVERGENCE)
 LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)))
 #: The key under which a PNG written by :func:`experiments.common.output.save_figure` carries :func:`stamp`.
@@ -37,21 +34,15 @@ def plot_floor(values, floor: float = PLOT_FLOOR):
 
 
 def behaviour(gap, level: float, *, tail: float = 1 / 3, slope: float = -0.25, flat: float = 0.1) -> str:
-    """One of :data:`BEHAVIOURS`, read from a recorded gap trace (in record order), never from a rule's name.
+    """One of :data:`BEHAVIOURS`, read from a recorded gap trace (never from a rule's name); raises
+    ``ValueError`` for an empty trace or a non-positive ``level``.
 
-    * :data:`REACHES` — the last recorded gap is at or below ``level``;
-    * otherwise, over the last ``tail`` of the records (at least 4), with ``log10`` of the gap (zeros at
-      :data:`PLOT_FLOOR`) against ``log10`` of the record's number (records are evenly spaced), from the
-      medians of the tail's two halves (robust to oscillation): :data:`FALLING` when that log-log rate is
-      below ``slope`` (a power law ``t**slope`` or faster: averaged MWU's ``~t**-0.45`` on the paper's game)
-      and the second half's maximum is below the first's (a growing oscillation is not falling);
-      :data:`PLATEAU` when the tail spans at most ``flat`` decades and lies below the first record (a flat
-      tail above the start's gap is a policy stuck away from any equilibrium, e.g. at a vertex: iterative DPO
-      on the paper's game);
-    * :data:`NO_CONVERGENCE` for anything else (a rising or oscillating tail, a flat tail above the start) and
-      for a trace with a non-finite value.
-
-    Raises ``ValueError`` for an empty trace or a non-positive ``level``."""
+    :data:`REACHES`: the last gap is at or below ``level``. Otherwise, over the last ``tail`` of the records
+    (at least 4), ``log10`` gap against ``log10`` record number, from the medians of the tail's two halves
+    (robust to oscillation): :data:`FALLING` when that rate is below ``slope`` (averaged MWU's ``~t**-0.45``
+    on the paper's game) and the second half's maximum is below the first's; :data:`PLATEAU` when the tail
+    spans at most ``flat`` decades below the first record (flat above it is a policy stuck away from any
+    equilibrium, e.g. iterative DPO at a vertex); :data:`NO_CONVERGENCE` otherwise, or for a non-finite value."""
     g = np.asarray(gap, dtype=np.float64).ravel()
     if g.size == 0:
         raise ValueError("behaviour: the gap trace is empty")
@@ -86,9 +77,8 @@ def panel_title(group: str, level: float) -> str:
 
 
 def coincident(curves: Mapping[str, tuple], *, rtol: float = 1e-9, atol: float = 1e-13) -> list[list[str]]:
-    """Labels whose ``(x, y)`` curves are equal to round-off, as groups in the given order (singletons
-    included): same x, and ``|y_a - y_b| <= atol * scale + rtol * |y_b|`` everywhere, ``scale`` the largest
-    ``|y|`` of the two (a gap at the float64 floor, ~1e-16, differs from run to run only in round-off)."""
+    """Groups (in the given order, singletons included) of labels whose ``(x, y)`` curves are equal: same x and
+    ``|y_a - y_b| <= atol * max|y| + rtol * |y_b|`` (a gap at the float64 floor differs only in round-off)."""
     groups: list[list[str]] = []
     for lab, (x, y) in curves.items():
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -129,9 +119,8 @@ PANELS_PER_ROW = 4
 def panel_figure(
     titles: Sequence[str], *, width: float = 4.3, height: float = 3.6, suptitle: str = "", sharey: bool = True
 ):
-    """A :class:`matplotlib.figure.Figure` with one panel per title, :data:`PANELS_PER_ROW` to a row (shared y,
-    each panel its own x-range: see :func:`set_x_range`); never touches the global backend. Returns
-    ``(fig, {title: ax})``."""
+    """``(fig, {title: ax})``: a :class:`matplotlib.figure.Figure` (the global backend untouched) with one panel
+    per title, :data:`PANELS_PER_ROW` to a row."""
     from matplotlib.figure import Figure
 
     k = len(titles)
@@ -158,9 +147,8 @@ def draw_curves(ax, curves: Mapping[str, tuple], style: Mapping[str, dict], **kw
 
 
 def set_x_range(ax, xs: Sequence, *, ratio: float = 3.0) -> None:
-    """The panel's own x-range, over the x of its curves; a symmetric-log x-axis (linear up to the first positive
-    record, so x = 0 stays visible) when the curves' ends differ by more than ``ratio`` (one long run, e.g.
-    ``comal_exact``'s inner solves, would squeeze the others)."""
+    """The panel's own x-range over the x of its curves; symmetric-log when the curves' ends differ by more
+    than ``ratio`` (one long run, e.g. ``comal_exact``'s inner solves, would squeeze the others)."""
     ends = [float(np.max(x)) for x in xs if np.size(x) and np.max(x) > 0]
     if not ends:
         return
@@ -200,18 +188,8 @@ def _module(name: str) -> str:
     return spec.name if spec is not None else name
 
 
-def _code(fn) -> str:
-    """``fn``'s code as :func:`_strip` reads it."""
-    import ast
-    import textwrap
-
-    return _strip(ast.parse(textwrap.dedent(inspect.getsource(fn))))
-
-
 def _strip(tree) -> str:
     """A syntax tree without docstrings, positions or comments: what a reformatting leaves unchanged."""
-    import ast
-
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
@@ -221,11 +199,9 @@ def _strip(tree) -> str:
 
 
 def _drawing_code(functions) -> dict[str, str]:
-    """Code (:func:`_code`) of ``functions`` and of what they name, followed through the helpers: functions of
-    this module, of the caller's module (``_tri``) and of the experiments modules it imports
-    (``results.gap_figure``), and those modules' constants (``PLOT_FLOOR``, a level), keyed by name (a helper
-    moved to another module, or a reformatted docstring, is the same drawing code)."""
-    here = inspect.getmodule(_drawing_code)
+    """``name -> code`` (:func:`_strip`) of ``functions`` and of the functions and constants they name, here, in
+    their own module or in the experiments modules it imports, followed through the helpers. Keyed by name: a
+    helper moved to another module, or a reformatted docstring, is the same drawing code."""
     out: dict[str, str] = {}
     seen: set = set()
     todo = list(functions)
@@ -235,7 +211,7 @@ def _drawing_code(functions) -> dict[str, str]:
             continue
         seen.add(fn)
         key = fn.__qualname__ + "#" * sum(k.rstrip("#") == fn.__qualname__ for k in out)
-        out[key] = _code(fn)
+        out[key] = _strip(ast.parse(textwrap.dedent(inspect.getsource(fn))))
         names, codes = set(), [fn.__code__]
         while codes:
             code = codes.pop()
@@ -245,7 +221,7 @@ def _drawing_code(functions) -> dict[str, str]:
             m for m in fn.__globals__.values() if inspect.ismodule(m) and m.__name__.startswith("experiments")
         ]
         for name in sorted(names):
-            for space in (fn.__globals__, vars(here), *map(vars, modules)):  # results.gap_figure too
+            for space in (fn.__globals__, globals(), *map(vars, modules)):  # results.gap_figure too
                 v = space.get(name)
                 if inspect.isfunction(v) and v.__module__.startswith("experiments"):
                     todo.append(v)
@@ -255,18 +231,15 @@ def _drawing_code(functions) -> dict[str, str]:
 
 
 def stamp(*functions: Callable) -> str:
-    """``"sha256:<hex>"`` of the drawing code: the source of ``functions`` and of the helpers and constants
-    they use, here and in their own module (followed by name, so a same-named helper counts too: the stamp
-    errs towards "changed"). What a saved figure records (:data:`STAMP_KEY` in the PNG), so a figure older than
-    its code can be detected."""
+    """``"sha256:<hex>"`` of :func:`_drawing_code` (followed by name: a same-named helper counts too, erring
+    towards "changed"): what a PNG records under :data:`STAMP_KEY`, so a figure older than its code shows."""
     code = _drawing_code(functions)
     return "sha256:" + hashlib.sha256("\n".join(f"{k}\n{code[k]}" for k in sorted(code)).encode()).hexdigest()
 
 
 def drawn_by(*functions: Callable) -> dict[str, str]:
-    """The PNG text fields of a figure drawn by ``functions``: their names (``"module:qualname ..."``, under
-    ``"figure functions"``) and :func:`stamp` (pass as ``drawn_by=`` to
-    :func:`experiments.common.output.save_figure`)."""
+    """The PNG text fields (``drawn_by=`` of :func:`experiments.common.output.save_figure`) of a figure drawn by
+    ``functions``: their ``"module:qualname ..."`` under ``"figure functions"``, and their :func:`stamp`."""
     names = " ".join(f"{_module(fn.__module__)}:{fn.__qualname__}" for fn in functions)
     return {"figure functions": names, STAMP_KEY: stamp(*functions)}
 

@@ -1,9 +1,9 @@
-"""The result folder, replaced as a whole (see :mod:`experiments.common`), atomic file writes, and
-``metadata.json``."""
+"""The result folder, replaced as a whole (see :mod:`experiments.common`), atomic writes, ``metadata.json``."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import ctypes
 import io
 import json
@@ -35,9 +35,9 @@ def _rename_exchange(a: Path, b: Path) -> bool:
 
 
 class Output:
-    """A result folder replaced as a whole. Created before any computation (so an unwritable ``--out`` fails
-    at once); files go to :attr:`path`, a fresh sibling folder; ``with Output(...)`` swaps it into place when
-    the block succeeds and deletes it (and only it) when the block raises, Ctrl-C included."""
+    """A result folder replaced as a whole, created before any computation (an unwritable ``--out`` fails at
+    once). Files go to :attr:`path`, a fresh sibling folder that ``with Output(...)`` swaps into place when the
+    block succeeds and deletes (it alone) when the block raises, Ctrl-C included."""
 
     def __init__(self, parser: argparse.ArgumentParser, out: Path):
         self.out = Path(out)
@@ -58,8 +58,8 @@ class Output:
         cli.FOLDERS.append(self)
 
     def in_place(self) -> bool:
-        """Whether ``out`` is now this run's new folder (read from the disk, not from a flag: true as soon as
-        the swap's rename has happened, even if a signal interrupted the code right after it)."""
+        """Whether ``out`` is now this run's folder, read from the disk: true as soon as the swap's rename has
+        happened, even if a signal interrupted the code right after it."""
         try:
             stat = self.out.stat()
         except OSError:
@@ -137,12 +137,8 @@ def write_frame(path: Path, frame) -> Path:
 
 
 def write_csv(path: Path, rows: Iterable[Sequence], header: Sequence[str]) -> Path:
-    import csv
-
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
+    csv.writer(buf, lineterminator="\n").writerows([header, *rows])
     return atomic_write(path, buf.getvalue())
 
 
@@ -188,12 +184,8 @@ def metadata(study: str, command: str, *, quick, seed, dtype, feedback="exact", 
 
 
 def write_metadata(path: Path, meta: dict) -> Path:
-    return atomic_write(path / "metadata.json", json.dumps(meta, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
+    """``meta`` as ``path/metadata.json`` (NumPy values as numbers and lists, anything else as text)."""
+    text = json.dumps(
+        meta, indent=2, default=lambda v: v.tolist() if isinstance(v, np.ndarray | np.generic) else str(v)
+    )
+    return atomic_write(path / "metadata.json", text + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 from collections.abc import Callable, Hashable, Sequence
@@ -10,13 +11,13 @@ from .cli import checkpoint
 
 #: What a worker process sets when it has one core of its own: XLA's CPU thread pools of one thread.
 ONE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+#: How long the parent waits for a unit before it looks for a deferred Ctrl-C again (seconds).
+WAIT_S = 0.2
 
 
 def _worker_init(one_thread: bool) -> None:
-    """A worker ignores Ctrl-C and SIGTERM (the parent decides, and kills it on an interrupt) and, on Linux, is
-    killed by the kernel when its parent dies for any reason (SIGKILL, the OOM killer: ``prctl(PR_SET_PDEATHSIG)``)."""
-    import ctypes
-
+    """A worker ignores Ctrl-C and SIGTERM (the parent decides, and kills it) and, on Linux, is killed by the
+    kernel when its parent dies for any reason (SIGKILL, the OOM killer: ``prctl(PR_SET_PDEATHSIG)``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
@@ -28,17 +29,14 @@ def _worker_init(one_thread: bool) -> None:
 
 
 def run_all(jobs: int, tasks: Sequence[tuple[Hashable, Callable, tuple]], on_done: Callable) -> None:
-    """Run every ``(key, fn, args)`` of ``tasks`` and call ``on_done(key, fn(*args))`` in this process as each
-    one finishes (in order of completion: results must not depend on it).
+    """Run every ``(key, fn, args)`` of ``tasks``, calling ``on_done(key, fn(*args))`` here as each one ends
+    (results must not depend on that order); raises ``ValueError`` for a bad ``jobs``.
 
-    ``jobs == 1``: one after the other, here. Otherwise on ``jobs`` spawned worker processes (JAX is not
-    fork-safe), given in the order of ``tasks`` (put the longest first). A worker ignores Ctrl-C: the parent
-    looks for a deferred one every :data:`WAIT_S` seconds and, on an interrupt (or any error), kills the
-    workers and cancels the rest (their results would be discarded: the result folder is swapped in whole or
-    not at all). With at most one core per worker, each worker runs XLA on one thread
-    (:data:`ONE_THREAD_XLA_FLAGS`): two workers on two cores, each with a core-sized thread pool, were a third
-    slower than one (the suite's ``--quick``: 76 s against 48 s); the numbers are the same.
-    """
+    ``jobs > 1``: on spawned workers (JAX is not fork-safe), in the order of ``tasks`` (longest first). On an
+    interrupt or error the parent kills the workers and cancels the rest (the result folder is swapped in whole
+    or not at all). With at most one core per worker, XLA runs on one thread (:data:`ONE_THREAD_XLA_FLAGS`):
+    two workers with core-sized thread pools on two cores were a third slower (the suite's ``--quick``: 76 s
+    against 48 s)."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
     if jobs == 1:
@@ -61,21 +59,13 @@ def run_all(jobs: int, tasks: Sequence[tuple[Hashable, Callable, tuple]], on_don
                 on_done(futures[fut], fut.result())
             checkpoint()
     except BaseException:
-        _terminate(pool)  # the running units' results would be discarded: stop them now, not after they end
+        # the running units' results would be discarded: SIGKILL them now (they ignore SIGTERM) and reap them
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+        for proc in procs:
+            proc.join(timeout=5)
         raise
     pool.shutdown(wait=True)
-
-
-#: How long the parent waits for a unit before it looks for a deferred Ctrl-C again (seconds).
-WAIT_S = 0.2
-
-
-def _terminate(pool) -> None:
-    """End ``pool``'s worker processes at once (SIGTERM is ignored by them: SIGKILL) and reap them."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in procs:
-        if proc.is_alive():
-            proc.kill()
-    for proc in procs:
-        proc.join(timeout=5)

@@ -1,13 +1,6 @@
-"""The one gap-against-cost figure of the studies, read from a tidy trace table
-(``trace.csv``: one row per run, record and metric).
-
-* :func:`bands`: per curve, the median over seeds at each record with a 95 % percentile-bootstrap band;
-* :func:`gap_figure`: the curves' medians and bands against cost, one panel per group (by default the
-  measured behaviour of the median curve), each panel its own x-range, a shared log y-axis.
-
-Runs are told apart by every identifying column but ``seed`` (``experiment, game, rule``, the hyperparameter
-columns, ``feedback`` ...); a curve's label is the ``by`` columns joined by ``", "``.
-"""
+"""The shared summary and gap-against-cost figure of the studies, read from a tidy trace table (``trace.csv``):
+per curve, the median over seeds with a 95 % percentile-bootstrap band. Runs are told apart by every
+identifying column but ``seed``; a curve's label is its ``by`` columns joined by ``", "``."""
 
 from __future__ import annotations
 
@@ -16,9 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import figures, tables
-
-#: Resamples of every bootstrap here (fixed, and drawn from a fixed seed: a report is a function of its CSV).
-RESAMPLES = 2000
+from .tables import median_band
 
 
 def runs(df, metric: str, x: str, by: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -39,52 +30,27 @@ def runs(df, metric: str, x: str, by: Sequence[str]) -> dict[str, tuple[np.ndarr
     return out
 
 
-def median_band(values, resamples: int = RESAMPLES, seed: int = 0):
-    """``(median, lo, hi)`` over the first axis (seeds) of ``values [S, ...]``: the median and its 95 %
-    percentile-bootstrap interval (seeds resampled with replacement); with one seed the band is the value."""
-    v = np.asarray(values, np.float64)
-    med = np.median(v, axis=0)
-    if v.shape[0] < 2:
-        return med, med, med
-    idx = np.random.default_rng(seed).integers(0, v.shape[0], size=(resamples, v.shape[0]))
-    meds = np.median(v[idx], axis=1)
-    with np.errstate(invalid="ignore"):  # inf (a cost never paid) on both sides of a quantile: inf - inf
-        lo, hi = np.quantile(meds, [0.025, 0.975], axis=0)
-    return med, *(np.where(np.isnan(q) & ~np.isnan(meds).any(axis=0), np.inf, q) for q in (lo, hi))
-
-
 def bands(df, metric: str = "gap", x: str = "step", by: Sequence[str] = ("rule",)) -> dict:
     """``label -> (x, median, lo, hi)`` of ``metric`` against ``x`` (see :func:`median_band`)."""
     return {lab: (xs, *median_band(v)) for lab, (xs, v) in runs(df, metric, x, by).items()}
 
 
 def summary(df, *, by: Sequence[str] = ("rule",), level: float, x: str = "step", metric: str = "gap"):
-    """One row per curve: its ``by`` columns and ``curve`` (their label); ``final`` (median over seeds) with
-    ``[final_lo, final_hi]``; the cost in ``x`` from which the value stays at or below ``level`` (``inf`` for a
-    seed that never gets there), median and interval; ``reached``, the share of seeds that get there; ``seeds``.
-    Returns a DataFrame."""
+    """A DataFrame, one row per curve: its ``by`` columns, ``curve`` (their label), ``final`` (median over seeds,
+    ``final_lo``, ``final_hi``), ``<x>_to_level`` (the cost from which the value stays at or below ``level``, inf
+    for a seed that never gets there; median, lo, hi), ``reached`` (the share of seeds that get there), ``seeds``."""
     import pandas as pd
 
     rows = []
     keys = df[df["metric"] == metric].groupby(list(by), sort=False, dropna=False).groups  # in runs' order
     for key, (lab, (xs, v)) in zip(keys, runs(df, metric, x, by).items()):
-        final = median_band(v[:, -1:])
         first = tables.first_below(xs, v, level)
-        cost = median_band(np.where(np.isnan(first), np.inf, first)[:, None])
-        rows.append(
-            {
-                **dict(zip(by, key if isinstance(key, tuple) else (key,))),
-                "curve": lab,
-                "final": float(final[0][0]),
-                "final_lo": float(final[1][0]),
-                "final_hi": float(final[2][0]),
-                f"{x}_to_level": float(cost[0][0]),
-                f"{x}_to_level_lo": float(cost[1][0]),
-                f"{x}_to_level_hi": float(cost[2][0]),
-                "reached": float(np.mean(~np.isnan(first))),
-                "seeds": int(v.shape[0]),
-            }
-        )
+        row = {**dict(zip(by, key if isinstance(key, tuple) else (key,))), "curve": lab}
+        cost = np.where(np.isnan(first), np.inf, first)
+        for name, values in (("final", v[:, -1]), (f"{x}_to_level", cost)):
+            band = median_band(values[:, None])
+            row |= {name + end: float(b[0]) for end, b in zip(("", "_lo", "_hi"), band)}
+        rows.append({**row, "reached": float(np.mean(~np.isnan(first))), "seeds": int(v.shape[0])})
     return pd.DataFrame(rows)
 
 
@@ -100,16 +66,13 @@ def gap_figure(
     refs: Sequence[dict] = (),
     ylabel: str = "last-iterate duality gap",
 ):
-    """The median of each curve against ``x`` with its 95 % bootstrap band over seeds (none with one seed).
+    """A :class:`matplotlib.figure.Figure` (the global backend untouched): each curve's median against ``x`` with
+    its 95 % bootstrap band over seeds, a shared log y-axis and each panel its own x-range.
 
-    Panels: one per value of the column ``panel`` (when it is ``by[0]``, the legends leave it out), or
-    (``None``) one per measured behaviour of the median curve (:func:`experiments.common.figures.behaviour` at
-    ``level``). Each panel has its own x-range: linear, or
-    symmetric-log when the curves' ends differ by more than 3x, so the first record (x = 0) is drawn where it
-    is; the y-axis (log) is shared by all panels, which the title says. ``refs``: horizontal reference lines,
-    ``{"y": value, "label": text, **line style}``, drawn in every panel (or, with ``"panel": name``, in that
-    one) and named once. More than :data:`experiments.common.figures.PANELS_PER_ROW` panels wrap into rows.
-    Returns a :class:`matplotlib.figure.Figure` (the global backend is not touched)."""
+    Panels: one per value of the column ``panel`` (when it is ``by[0]``, the legends leave it out), or (None)
+    one per measured behaviour of the median curve (:func:`experiments.common.figures.behaviour` at ``level``).
+    ``refs``: horizontal lines ``{"y": value, "label": text, **line style}``, drawn in every panel (or, with
+    ``"panel": name``, in that one) and named once."""
     curves = bands(df, metric, x, by)
     seeded = "seed" in df.columns and df["seed"].nunique() > 1
     if panel is None:

@@ -1,4 +1,5 @@
-"""Tidy tables of traces (``trace.csv``, ``policies.csv``), text tables, and first-crossing summaries."""
+"""Tidy tables of traces (``trace.csv``, ``policies.csv``), text tables, first crossings of a level, and the
+median over seeds with its bootstrap band."""
 
 from __future__ import annotations
 
@@ -9,31 +10,18 @@ import numpy as np
 #: The leading and trailing columns of every ``trace.csv``; hyperparameter columns go in between.
 ID_COLUMNS = ("experiment", "game", "rule")
 RUN_COLUMNS = ("seed", "step", "oracle_calls", "comparisons", "finite", "metric", "value")
-
-
-def _policies(trace):
-    """``[(player, probabilities [*axes, R+1, (C,) n]), ...]``: ``x`` alone in self-play, else ``x`` and ``y``."""
-    pol = getattr(trace, "policies", None)
-    if pol is None:
-        return None
-    return [("x", pol.x)] + ([] if pol.y is None else [("y", pol.y)])
+#: Resamples of every bootstrap here (fixed, and drawn from a fixed seed: a report is a function of its CSV).
+RESAMPLES = 2000
 
 
 def tidy(trace, *, experiment: str, game: str | Sequence[str], rule: str, seed, extra: dict | None = None):
-    """The tidy frames of one :func:`algorithms.run` / :func:`algorithms.sweep` trace, built on
-    :meth:`algorithms.Trace.to_dataframe` (the one place traces become tables) with the study's labels.
+    """``(metrics, policies)``: the tidy frames of one :func:`algorithms.run` / :func:`algorithms.sweep` trace
+    (:meth:`algorithms.Trace.to_dataframe` with the study's labels). Columns: :data:`ID_COLUMNS`, one per
+    hyperparameter (``start_noise`` included), :data:`RUN_COLUMNS`; ``policies`` has ``player, [prompt,]
+    action, probability`` instead of ``metric, value``, and is None when the trace holds no policies.
 
-    Args:
-        game: a label, or one label per entry of the trace's ``game`` axis.
-        rule: the rule's label (its ``--rules`` name).
-        seed: the study's seed, used for traces without a ``seed`` axis.
-        extra: more metrics ``name -> [*axes, R+1]`` (e.g. computed from the recorded policies), or
-            ``[*axes, R+1, C]`` for one value per prompt (a ``prompt`` column).
-    Returns:
-        ``(metrics, policies)``: DataFrames with the columns of :data:`ID_COLUMNS`, one column per hyperparameter
-        (``start_noise`` included), :data:`RUN_COLUMNS` (policies: ``player, [prompt,] action,
-        probability`` instead of metric/value); ``policies`` is None when the trace holds none.
-    """
+    ``game``: a label, or one per entry of the trace's ``game`` axis; ``seed``: for a trace without a ``seed``
+    axis; ``extra``: more metrics ``name -> [*axes, R+1]``, or ``[*axes, R+1, C]`` (a ``prompt`` column)."""
     import pandas as pd
 
     if extra:
@@ -49,29 +37,25 @@ def tidy(trace, *, experiment: str, game: str | Sequence[str], rule: str, seed, 
         df = df.drop(columns="prompt")
     df["rule"] = rule
     df.insert(0, "experiment", experiment)
-    metric_frame = df
-
-    pol = _policies(trace)
-    policy_frame = None
-    if pol is not None:
-        # one row per (run, step), in the C order of [*axes, R+1]: the rows of the first (aggregate) metric
-        first = metric_frame[metric_frame["metric"] == next(iter(trace.metrics))]
-        runs = first.drop(columns=["metric", "value", "prompt"], errors="ignore").reset_index(drop=True)
-        pframes = []
-        for player, p in pol:
-            p = np.asarray(p, dtype=np.float64)  # [*axes, R+1, (C,) n]
-            per_step = p.reshape(len(runs), -1)
-            tail = p.shape[len(trace.axes) + 1 :]
-            idx = np.indices(tail).reshape(len(tail), -1)
-            cols = runs.loc[np.repeat(np.arange(len(runs)), idx.shape[1])].reset_index(drop=True)
-            cols["player"] = player
-            if len(tail) == 2:
-                cols["prompt"] = np.tile(idx[0], len(runs))
-            cols["action"] = np.tile(idx[-1], len(runs))
-            cols["probability"] = per_step.reshape(-1)
-            pframes.append(cols)
-        policy_frame = pd.concat(pframes, ignore_index=True)
-    return metric_frame, policy_frame
+    pol = getattr(trace, "policies", None)
+    if pol is None:
+        return df, None
+    # one row per (run, step), in the C order of [*axes, R+1]: the rows of the first (aggregate) metric
+    runs = df[df["metric"] == next(iter(trace.metrics))]
+    runs = runs.drop(columns=["metric", "value", "prompt"], errors="ignore").reset_index(drop=True)
+    frames = []
+    for player, p in [("x", pol.x)] + ([] if pol.y is None else [("y", pol.y)]):
+        p = np.asarray(p, dtype=np.float64)  # [*axes, R+1, (C,) n]
+        tail = p.shape[len(trace.axes) + 1 :]
+        idx = np.indices(tail).reshape(len(tail), -1)
+        cols = runs.loc[runs.index.repeat(idx.shape[1])].reset_index(drop=True)
+        cols["player"] = player
+        if len(tail) == 2:
+            cols["prompt"] = np.tile(idx[0], len(runs))
+        cols["action"] = np.tile(idx[-1], len(runs))
+        cols["probability"] = p.reshape(-1)
+        frames.append(cols)
+    return df, pd.concat(frames, ignore_index=True)
 
 
 def combine(frames: Sequence, hp_order: Sequence[str] = ("eta", "tau", "start_noise")):
@@ -135,13 +119,8 @@ def first_below(steps, gaps, level: float) -> np.ndarray:
     counters: :func:`cost`)."""
     ok = np.asarray(gaps) <= level
     stays = np.flip(np.cumprod(np.flip(ok, -1), -1), -1).astype(bool)
-    first = np.argmax(stays, axis=-1)
-    x = np.asarray(steps, np.float64)
-    at = (
-        x[first]
-        if x.ndim == 1
-        else np.take_along_axis(np.broadcast_to(x, ok.shape), first[..., None], -1)[..., 0]
-    )
+    x = np.broadcast_to(np.asarray(steps, np.float64), ok.shape)
+    at = np.take_along_axis(x, np.argmax(stays, axis=-1)[..., None], -1)[..., 0]
     return np.where(stays[..., -1], at, np.nan)
 
 
@@ -157,15 +136,25 @@ def steps_to(steps, gap, level: float) -> str:
     return "never" if np.isnan(first) else str(int(first))
 
 
-def bootstrap_median(values, rng, resamples: int = 2000) -> tuple[float, float, float]:
-    """The median of ``values`` and its 95 % percentile-bootstrap interval (``resamples`` resamples with
-    replacement, drawn from ``rng``). Infinite values (a level never reached) take part as themselves: an
-    interval end among them is ``inf``."""
+def median_band(values, resamples: int = RESAMPLES, seed: int = 0):
+    """``(median, lo, hi)`` over the first axis (seeds) of ``values [S, ...]``: the median and its 95 %
+    percentile-bootstrap interval (seeds resampled with replacement); with one seed the band is the value."""
+    v = np.asarray(values, np.float64)
+    med = np.median(v, axis=0)
+    if v.shape[0] < 2:
+        return med, med, med
+    idx = np.random.default_rng(seed).integers(0, v.shape[0], size=(resamples, v.shape[0]))
+    meds = np.median(v[idx], axis=1)
+    with np.errstate(invalid="ignore"):  # inf (a cost never paid) on both sides of a quantile: inf - inf
+        lo, hi = np.quantile(meds, [0.025, 0.975], axis=0)
+    return med, *(np.where(np.isnan(q) & ~np.isnan(meds).any(axis=0), np.inf, q) for q in (lo, hi))
+
+
+def bootstrap_median(values, rng, resamples: int = RESAMPLES) -> tuple[float, float, float]:
+    """``(median, lo, hi)``: :func:`median_band` of ``values`` (flattened), resampled from ``rng``; NaNs for no
+    values. Infinite values (a level never reached) take part as themselves."""
     v = np.asarray(values, np.float64).ravel()
     if v.size == 0:
         return float("nan"), float("nan"), float("nan")
-    meds = np.median(v[rng.integers(0, v.size, size=(resamples, v.size))], axis=1)
-    with np.errstate(invalid="ignore"):  # inf - inf inside the interpolation: NaN, read back as inf
-        lo, hi = np.quantile(meds, [0.025, 0.975])
-    lo, hi = (np.inf if np.isnan(q) and np.isposinf(meds).any() else q for q in (lo, hi))
-    return float(np.median(v)), float(lo), float(hi)
+    med, lo, hi = median_band(v[:, None], resamples, seed=rng)  # default_rng(rng) is rng itself
+    return float(med[0]), float(lo[0]), float(hi[0])
