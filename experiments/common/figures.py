@@ -29,7 +29,7 @@ STAMP_KEY = "figure code"
 
 
 def plot_floor(values, floor: float = PLOT_FLOOR):
-    """Values for a log-scale axis: exact zeros (and round-off negatives) drawn at ``floor``; data untouched."""
+    """Values for a log-scale axis: zeros (and round-off negatives) drawn at ``floor``; data untouched."""
     return np.maximum(np.asarray(values, dtype=np.float64), floor)
 
 
@@ -42,7 +42,7 @@ def behaviour(gap, level: float, *, tail: float = 1 / 3, slope: float = -0.25, f
     (robust to oscillation): :data:`FALLING` when that rate is below ``slope`` (averaged MWU's ``~t**-0.45``
     on the paper's game) and the second half's maximum is below the first's; :data:`PLATEAU` when the tail
     spans at most ``flat`` decades below the first record (flat above it is a policy stuck away from any
-    equilibrium, e.g. iterative DPO at a vertex); :data:`NO_CONVERGENCE` otherwise, or for a non-finite value."""
+    equilibrium, e.g. iterative DPO at a vertex); :data:`NO_CONVERGENCE` otherwise, or if not finite."""
     g = np.asarray(gap, dtype=np.float64).ravel()
     if g.size == 0:
         raise ValueError("behaviour: the gap trace is empty")
@@ -64,8 +64,8 @@ def behaviour(gap, level: float, *, tail: float = 1 / 3, slope: float = -0.25, f
 
 
 def by_behaviour(gaps: Mapping[str, np.ndarray], level: float) -> dict[str, list[str]]:
-    """Labels grouped by :func:`behaviour` of their gap trace, in the order of :data:`BEHAVIOURS` (empty groups
-    left out), each group in the given order."""
+    """Labels grouped by :func:`behaviour` of their gap trace, in the order of :data:`BEHAVIOURS` (empty
+    groups left out), each group in the given order."""
     kind = {lab: behaviour(g, level) for lab, g in gaps.items()}
     groups = {b: [lab for lab in gaps if kind[lab] == b] for b in BEHAVIOURS}
     return {b: labs for b, labs in groups.items() if labs}
@@ -77,8 +77,8 @@ def panel_title(group: str, level: float) -> str:
 
 
 def coincident(curves: Mapping[str, tuple], *, rtol: float = 1e-9, atol: float = 1e-13) -> list[list[str]]:
-    """Groups (in the given order, singletons included) of labels whose ``(x, y)`` curves are equal: same x and
-    ``|y_a - y_b| <= atol * max|y| + rtol * |y_b|`` (a gap at the float64 floor differs only in round-off)."""
+    """Groups (in the given order, singletons included) of labels whose ``(x, y)`` curves are equal: same x
+    and ``|y_a - y_b| <= atol * max|y| + rtol * |y_b|`` (a gap at the float64 floor differs in round-off)."""
     groups: list[list[str]] = []
     for lab, (x, y) in curves.items():
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -119,8 +119,8 @@ PANELS_PER_ROW = 4
 def panel_figure(
     titles: Sequence[str], *, width: float = 4.3, height: float = 3.6, suptitle: str = "", sharey: bool = True
 ):
-    """``(fig, {title: ax})``: a :class:`matplotlib.figure.Figure` (the global backend untouched) with one panel
-    per title, :data:`PANELS_PER_ROW` to a row."""
+    """``(fig, {title: ax})``: a :class:`matplotlib.figure.Figure` (the global backend untouched) with one
+    panel per title, :data:`PANELS_PER_ROW` to a row."""
     from matplotlib.figure import Figure
 
     k = len(titles)
@@ -199,12 +199,10 @@ def _strip(tree) -> str:
 
 
 def _drawing_code(functions) -> dict[str, str]:
-    """``name -> code`` (:func:`_strip`) of ``functions`` and of the functions and constants they name, here, in
-    their own module or in the experiments modules it imports, followed through the helpers. Keyed by name: a
-    helper moved to another module, or a reformatted docstring, is the same drawing code."""
-    out: dict[str, str] = {}
-    seen: set = set()
-    todo = list(functions)
+    """``name -> code`` (:func:`_strip`) of ``functions`` and of the functions and constants they name here,
+    in their own module or in the experiments modules it imports, followed through the helpers. Keyed by name:
+    a helper moved to another module, or a reformatted docstring, is the same drawing code."""
+    out, seen, todo = {}, set(), list(functions)
     while todo:
         fn = todo.pop()
         if fn in seen:
@@ -238,8 +236,8 @@ def stamp(*functions: Callable) -> str:
 
 
 def drawn_by(*functions: Callable) -> dict[str, str]:
-    """The PNG text fields (``drawn_by=`` of :func:`experiments.common.output.save_figure`) of a figure drawn by
-    ``functions``: their ``"module:qualname ..."`` under ``"figure functions"``, and their :func:`stamp`."""
+    """The PNG text fields (``drawn_by=`` of :func:`experiments.common.output.save_figure`) of a figure drawn
+    by ``functions``: their ``"module:qualname ..."`` under ``"figure functions"``, and :func:`stamp`."""
     names = " ".join(f"{_module(fn.__module__)}:{fn.__qualname__}" for fn in functions)
     return {"figure functions": names, STAMP_KEY: stamp(*functions)}
 

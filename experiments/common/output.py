@@ -1,4 +1,5 @@
-"""The result folder, replaced as a whole (see :mod:`experiments.common`), atomic writes, ``metadata.json``."""
+"""The result folder, replaced as a whole (see :mod:`experiments.common`), atomic writes and
+``metadata.json``."""
 
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ def _rename_exchange(a: Path, b: Path) -> bool:
 
 class Output:
     """A result folder replaced as a whole, created before any computation (an unwritable ``--out`` fails at
-    once). Files go to :attr:`path`, a fresh sibling folder that ``with Output(...)`` swaps into place when the
-    block succeeds and deletes (it alone) when the block raises, Ctrl-C included."""
+    once). Files go to :attr:`path`, a fresh sibling folder that ``with Output(...)`` swaps into place when
+    the block succeeds and deletes (it alone) when the block raises, Ctrl-C included."""
 
     def __init__(self, parser: argparse.ArgumentParser, out: Path):
         self.out = Path(out)
@@ -109,6 +110,7 @@ class Output:
 
 
 def atomic_write(path: Path, data: bytes | str) -> Path:
+    """``data`` written to ``path`` through a temporary file: a reader sees the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
@@ -116,8 +118,7 @@ def atomic_write(path: Path, data: bytes | str) -> Path:
             f.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -153,8 +154,8 @@ def _git(*args: str) -> str | None:
 
 
 def metadata(study: str, command: str, *, quick, seed, dtype, feedback="exact", hp=(), **fields) -> dict:
-    """The fields of ``metadata.json`` every study shares; ``command``: the command line that reproduces the run
-    (``python -m experiments <study> ...``); ``fields``: what the study adds."""
+    """The fields of ``metadata.json`` every study shares; ``command``: the command line that reproduces the
+    run (``python -m experiments <study> ...``); ``fields``: what the study adds."""
     import jax
 
     def version(pkg):

@@ -1,6 +1,6 @@
-"""The shared summary and gap-against-cost figure of the studies, read from a tidy trace table (``trace.csv``):
-per curve, the median over seeds with a 95 % percentile-bootstrap band. Runs are told apart by every
-identifying column but ``seed``; a curve's label is its ``by`` columns joined by ``", "``."""
+"""The shared summary and gap-against-cost figure of the studies, read from a tidy trace table
+(``trace.csv``): per curve, the median over seeds with a 95 % percentile-bootstrap band. Runs are told apart
+by every identifying column but ``seed``; a curve's label is its ``by`` columns joined by ``", "``."""
 
 from __future__ import annotations
 
@@ -36,16 +36,17 @@ def bands(df, metric: str = "gap", x: str = "step", by: Sequence[str] = ("rule",
 
 
 def summary(df, *, by: Sequence[str] = ("rule",), level: float, x: str = "step", metric: str = "gap"):
-    """A DataFrame, one row per curve: its ``by`` columns, ``curve`` (their label), ``final`` (median over seeds,
-    ``final_lo``, ``final_hi``), ``<x>_to_level`` (the cost from which the value stays at or below ``level``, inf
-    for a seed that never gets there; median, lo, hi), ``reached`` (the share of seeds that get there), ``seeds``."""
+    """A DataFrame, one row per curve: its ``by`` columns, ``curve`` (their label), ``final`` (the median
+    over seeds; ``final_lo``, ``final_hi``: its band), ``<x>_to_level`` (the cost from which the value stays
+    at or below ``level``, inf for a seed that never gets there; with its band), ``reached`` (the share of
+    seeds that get there), ``seeds``."""
     import pandas as pd
 
     rows = []
     keys = df[df["metric"] == metric].groupby(list(by), sort=False, dropna=False).groups  # in runs' order
     for key, (lab, (xs, v)) in zip(keys, runs(df, metric, x, by).items()):
-        first = tables.first_below(xs, v, level)
         row = {**dict(zip(by, key if isinstance(key, tuple) else (key,))), "curve": lab}
+        first = tables.first_below(xs, v, level)
         cost = np.where(np.isnan(first), np.inf, first)
         for name, values in (("final", v[:, -1]), (f"{x}_to_level", cost)):
             band = median_band(values[:, None])
@@ -66,11 +67,11 @@ def gap_figure(
     refs: Sequence[dict] = (),
     ylabel: str = "last-iterate duality gap",
 ):
-    """A :class:`matplotlib.figure.Figure` (the global backend untouched): each curve's median against ``x`` with
-    its 95 % bootstrap band over seeds, a shared log y-axis and each panel its own x-range.
+    """A :class:`matplotlib.figure.Figure` (the global backend untouched): each curve's median against ``x``
+    with its 95 % bootstrap band over seeds, a shared log y-axis and each panel its own x-range.
 
     Panels: one per value of the column ``panel`` (when it is ``by[0]``, the legends leave it out), or (None)
-    one per measured behaviour of the median curve (:func:`experiments.common.figures.behaviour` at ``level``).
+    one per behaviour of the median curve (:func:`experiments.common.figures.behaviour` at ``level``).
     ``refs``: horizontal lines ``{"y": value, "label": text, **line style}``, drawn in every panel (or, with
     ``"panel": name``, in that one) and named once."""
     curves = bands(df, metric, x, by)

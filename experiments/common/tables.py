@@ -151,8 +151,8 @@ def median_band(values, resamples: int = RESAMPLES, seed: int = 0):
 
 
 def bootstrap_median(values, rng, resamples: int = RESAMPLES) -> tuple[float, float, float]:
-    """``(median, lo, hi)``: :func:`median_band` of ``values`` (flattened), resampled from ``rng``; NaNs for no
-    values. Infinite values (a level never reached) take part as themselves."""
+    """``(median, lo, hi)``: :func:`median_band` of ``values`` (flattened), resampled from ``rng``; NaNs for
+    no values. Infinite values (a level never reached) take part as themselves."""
     v = np.asarray(values, np.float64).ravel()
     if v.size == 0:
         return float("nan"), float("nan"), float("nan")
