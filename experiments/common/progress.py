@@ -29,14 +29,11 @@ def _worker_init(one_thread: bool) -> None:
 
 
 def run_all(jobs: int, tasks: Sequence[tuple[Hashable, Callable, tuple]], on_done: Callable) -> None:
-    """Run every ``(key, fn, args)`` of ``tasks``, calling ``on_done(key, fn(*args))`` here as each one ends
-    (results must not depend on that order); raises ``ValueError`` for a bad ``jobs``.
-
-    ``jobs > 1``: on spawned workers (JAX is not fork-safe), in the order of ``tasks`` (longest first). On an
-    interrupt or error the parent kills the workers and cancels the rest (the result folder is swapped in
-    whole or not at all). With at most one core per worker, XLA runs on one thread
-    (:data:`ONE_THREAD_XLA_FLAGS`): two workers with core-sized thread pools on two cores were a third slower
-    (the suite's ``--quick``: 76 s against 48 s)."""
+    """Run every ``(key, fn, args)`` of ``tasks`` (with ``jobs > 1`` on spawned workers, longest task first),
+    calling ``on_done(key, fn(*args))`` here as each one ends; raises ``ValueError`` for a bad ``jobs``. On an
+    interrupt or error the workers are killed (the result folder is swapped in whole or not at all). With at
+    most one core per worker, XLA runs on one thread: two workers with core-sized thread pools on two cores
+    were a third slower (the suite's ``--quick``: 76 s against 48 s)."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
     if jobs == 1:

@@ -67,13 +67,11 @@ def gap_figure(
     refs: Sequence[dict] = (),
     ylabel: str = "last-iterate duality gap",
 ):
-    """A :class:`matplotlib.figure.Figure` (the global backend untouched): each curve's median against ``x``
-    with its 95 % bootstrap band over seeds, a shared log y-axis and each panel its own x-range.
-
-    Panels: one per value of the column ``panel`` (when it is ``by[0]``, the legends leave it out), or (None)
-    one per behaviour of the median curve (:func:`experiments.common.figures.behaviour` at ``level``).
-    ``refs``: horizontal lines ``{"y": value, "label": text, **line style}``, drawn in every panel (or, with
-    ``"panel": name``, in that one) and named once."""
+    """A :class:`matplotlib.figure.Figure` (global backend untouched): each curve's median against ``x`` with
+    its 95 % bootstrap band over seeds; a panel per value of the column ``panel`` (the legends leave it out
+    when it is ``by[0]``) or (None) per behaviour of the median curve at ``level``, each its own x-range.
+    ``refs``: horizontal lines ``{"y": value, "label": text, **style}``, in every panel or (``"panel":
+    name``) in that one."""
     curves = bands(df, metric, x, by)
     seeded = "seed" in df.columns and df["seed"].nunique() > 1
     if panel is None:

@@ -15,13 +15,10 @@ RESAMPLES = 2000
 
 
 def tidy(trace, *, experiment: str, game: str | Sequence[str], rule: str, seed, extra: dict | None = None):
-    """``(metrics, policies)``: the tidy frames of one :func:`algorithms.run` / :func:`algorithms.sweep` trace
-    (:meth:`algorithms.Trace.to_dataframe` with the study's labels). Columns: :data:`ID_COLUMNS`, one per
-    hyperparameter (``start_noise`` included), :data:`RUN_COLUMNS`; ``policies`` has ``player, [prompt,]
-    action, probability`` instead of ``metric, value``, and is None when the trace holds no policies.
-
-    ``game``: a label, or one per entry of the trace's ``game`` axis; ``seed``: for a trace without a ``seed``
-    axis; ``extra``: more metrics ``name -> [*axes, R+1]``, or ``[*axes, R+1, C]`` (a ``prompt`` column)."""
+    """``(metrics, policies)``: the tidy frames of a :func:`algorithms.run` / :func:`algorithms.sweep` trace,
+    columns :data:`ID_COLUMNS`, one per hyperparameter, :data:`RUN_COLUMNS` (policies: ``player, [prompt,]
+    action, probability`` for ``metric, value``; None without recorded policies). ``game``: a label or one
+    per entry of a ``game`` axis; ``extra``: more metrics, ``[*axes, R+1]`` or ``[*axes, R+1, C]``."""
     import pandas as pd
 
     if extra:
