@@ -10,7 +10,7 @@ import numpy as np
 #: The leading and trailing columns of every ``trace.csv``; hyperparameter columns go in between.
 ID_COLUMNS = ("experiment", "game", "rule")
 RUN_COLUMNS = ("seed", "step", "oracle_calls", "comparisons", "finite", "metric", "value")
-#: Resamples of every bootstrap here (fixed, and drawn from a fixed seed: a report is a function of its CSV).
+#: Resamples of every bootstrap here (fixed, as is the summary's seed: a report is a function of its CSV).
 RESAMPLES = 2000
 
 
@@ -135,7 +135,8 @@ def steps_to(steps, gap, level: float) -> str:
 
 def median_band(values, resamples: int = RESAMPLES, seed: int = 0):
     """``(median, lo, hi)`` over the first axis (seeds) of ``values [S, ...]``: the median and its 95 %
-    percentile-bootstrap interval (seeds resampled with replacement); with one seed the band is the value."""
+    percentile-bootstrap interval (seeds resampled with replacement, drawn from ``seed``: an int or a NumPy
+    ``Generator``); with one seed the band is the value."""
     v = np.asarray(values, np.float64)
     med = np.median(v, axis=0)
     if v.shape[0] < 2:
@@ -153,5 +154,5 @@ def bootstrap_median(values, rng, resamples: int = RESAMPLES) -> tuple[float, fl
     v = np.asarray(values, np.float64).ravel()
     if v.size == 0:
         return float("nan"), float("nan"), float("nan")
-    med, lo, hi = median_band(v[:, None], resamples, seed=rng)  # default_rng(rng) is rng itself
+    med, lo, hi = median_band(v[:, None], resamples, seed=rng)
     return float(med[0]), float(lo[0]), float(hi[0])
