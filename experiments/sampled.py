@@ -1,11 +1,8 @@
 """Learning from sampled preferences: each rule's closed form against its loss, minimised by an optimizer over
 a parameterized policy, with the exact population loss or K judged pairs per iteration.
 
-The study's rules run as their closed form (under ``--feedback``) and as :func:`algorithms.loss_based` on their
-loss (SPPO's (4.6) replaces log Z by eta/2: its population minimizer is not the MWU step), any other rule as its
-closed form only; on a contextual game B prompts are drawn by rho, K / B pairs each. Policies: tabular,
-log-linear and a (10, 10) tanh MLP over the featured games' response features (any other game: tabular only).
-Writes ``summary.csv`` (:func:`summary`), ``sppo_46_vs_41.csv`` (:func:`sppo_difference`) and ``sampled.png``.
+The design (rules, feedback, policies, games) is on ``docs/studies/sampled.md``. Writes ``summary.csv``
+(:func:`summary`), ``sppo_46_vs_41.csv`` (:func:`sppo_difference`) and ``sampled.png``.
 
     python -m experiments sampled [--quick] [--rules inpo,my_rules:my_rule] [--games paper] [--pairs 16,256]
 """
@@ -98,10 +95,9 @@ def _label(text: str) -> str:
 
 
 def _rule(c: Config, text: str, feedback: str, policy, prompts: int | None):
-    """``(rule, its hyperparameters, feedback model)``: a study label's closed form (``feedback == "closed
-    form"``, observing ``--feedback``) or its loss-based rule (the population loss under exact feedback, or
-    ``sampled(max(--pairs) / B)`` pairs per prompt: the run hyperparameter ``samples`` says how many are
-    judged), COMAL-wrapped for ``comal(...)``; any other rule as it is."""
+    """``(rule, its hyperparameters, feedback model)`` of a ``--rules`` item: a study label's closed form under
+    ``--feedback`` (``feedback == "closed form"``) or its loss-based rule (COMAL-wrapped for ``comal(...)``) on
+    the population loss or ``sampled(max(--pairs) / B)`` pairs per prompt; any other rule as it is."""
     import algorithms
     import games
 
@@ -121,8 +117,7 @@ def _rule(c: Config, text: str, feedback: str, policy, prompts: int | None):
             else algorithms.loss_based(loss, policy, prompts=prompts)
         )
         rule = algorithms.comal(rule, c.comal_every) if text.startswith("comal") else rule
-    declared, scopes = {h.name for h in rule.hparams}, (None, text, rule.name, _label(text))
-    return rule, {**hp, **{n: v for s, n, v in c.hp if n in declared and s in scopes}}, fb
+    return rule, {**hp, **study.hparams(c, rule, text)}, fb
 
 
 def prepare(c: Config) -> Config:
@@ -138,13 +133,9 @@ def prepare(c: Config) -> Config:
         raise ValueError(f"--steps ({low}) must be a multiple of 100")
     if c.comal_every >= low and "comal(inpo)" in c.rules:
         raise ValueError(f"--comal-every ({c.comal_every}) must be below --steps ({low})")
-    for scope, n, _ in c.hp:
+    for _, n, _ in c.hp:
         if n in ("pairs", "samples"):
             raise ValueError(f"--hp {n}: pairs is this study's grid axis (--pairs)")
-        if scope is not None and not any(scope in (t, _label(t)) for t in c.rules):
-            raise ValueError(
-                f"--hp {scope}.{n}: no rule {scope!r} among the rules run ({', '.join(c.rules)})"
-            )
     for item in items:
         (gs, feats), b = _game(c, item), c.prompts_per_iteration
         p = b if gs.game.contextual else None
@@ -159,30 +150,23 @@ def prepare(c: Config) -> Config:
             elif built[t][0][0].exact_only and fb.stochastic:
                 raise ValueError(f"rule {t} reads the whole game: exact feedback only, got {fb.name}")
         declared = {t: {h.name for r, _, _ in rules for h in r.hparams} for t, rules in built.items()}
-        for scope, n, _ in c.hp:  # scoped: every rule it names declares n; unscoped: some rule does
-            bad = [t for t in c.rules if scope in (None, t, _label(t)) and n not in declared[t]]
-            if bad and scope is not None:
+        for scope, n, _ in c.hp:  # scoped: every label it names declares n (its closed form or its loss)
+            if bad := [t for t in c.rules if scope in (t, _label(t)) and n not in declared[t]]:
                 raise ValueError(f"--hp {n}: rule {_label(bad[0])} declares no {n!r}")
-            if scope is None and len(bad) == len(c.rules):
-                raise ValueError(f"--hp {n}: no rule run declares {n!r}")
-        (egpo, _, sampled), n = _rule(c, "egpo", "sampled", policies.tabular(gs.game), p), _steps(c, item)
+        study.check_hp(c, {t: [r for r, _, _ in rules] for t, rules in built.items()})
+        n = _steps(c, item)
+        run = {"steps": n, "record_every": n // 100}
+        egpo, _, sampled = _rule(c, "egpo", "sampled", policies.tabular(gs.game), p)
+        pairs = [k // (p or 1) for k in c.pairs]
         try:
-            pairs = [k // (p or 1) for k in c.pairs]
             memory.check_sweep(
-                egpo,
-                gs.game,
-                steps=n,
-                record_every=n // 100,
-                seeds=c.seeds,
-                metrics=("gap",),
-                feedback=sampled,
-                samples=pairs,
+                egpo, gs.game, **run, seeds=c.seeds, metrics=("gap",), feedback=sampled, samples=pairs
             )
         except ValueError as err:
             raise ValueError(f"--pairs {max(c.pairs)}: {err}") from None
         # the library's pre-flight of every rule, after --pairs (whose memory is then named by it)
         for rule, hp, rule_fb in (r for rules in built.values() for r in rules):
-            study.preflight(rule, gs.game, {"steps": n, "record_every": n // 100}, rule_fb, **hp)
+            study.preflight(rule, gs.game, run, rule_fb, **hp)
     return c
 
 
