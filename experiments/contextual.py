@@ -1,10 +1,8 @@
 """A contextual game: several prompts, each with its own preference matrix, and non-uniform prompt weights.
 
 One policy per prompt (``[C, n]``); every metric is the rho-weighted sum over prompts. Reports the aggregate
-last-iterate gap and each prompt's own gap for every rule, and plots both. The study's own games are
-``contextual<C>x<N>``: C random cyclic N x N prompts (:func:`games.library.contextual_cycles` from ``--seed``,
-prompt 0 the paper's cycle when N = 3, weights 0.6^c); any other preference game works too (a .json with
-weights, a 3-D .npy, ``module:attribute``; a single game is one prompt).
+last-iterate gap and each prompt's own gap for every rule. Games: ``contextual<C>x<N>`` (:func:`named`) or any
+preference game (a single game is one prompt).
 
     python -m experiments contextual [--quick] [--games contextual8x5] [--rules mwu,comal] [--hp start_noise=0.5]
 """

@@ -1,9 +1,8 @@
 """Many games at once: every rule on B games of a random family (default 256 cyclic 5x5), vmapped.
 
-For each rule: the median and inter-quartile band of the last-iterate gap curves, and the share of games where
-it reaches gap ``--level`` at the last step. Exact equilibria by LP give ``kl_to_nash`` per game. A fixed game
-(a file, ``--comparisons``, ``module:attribute`` or a library game without a random key) gives an ensemble of
-B random starts instead (``--hp start_noise=S`` with S > 0 required). B is ``--seeds``.
+Per rule: the median and inter-quartile band of the last-iterate gap curves, and the share of games where it
+reaches gap ``--level``. A fixed game gives an ensemble of B random starts instead (``--hp start_noise=S``,
+S > 0). B is ``--seeds``.
 
     python -m experiments ensemble [--quick] [--seeds 256] [--games random_preference:n=7] [--rules mwu,comal]
 """

@@ -1,13 +1,11 @@
 """The paper's synthetic study (Liu et al., arXiv 2410.23223, Sec. 5) in one command.
 
-Every rule of ``algorithms.RULES`` on the 3x3 non-transitive game ``comal_cycle()`` (float64, uniform start and
-reference) at the rules' declared defaults (``eta = 0.5``, ``tau = 0.1``; iterative IPO/DPO ``tau = 2 = 1/eta``;
-COMAL = INPO inner with 100 inner steps; MPO resets every 100 steps), 5000 steps, metrics recorded every 10
-steps. Writes ``trace.csv``, ``policies.csv``, ``summary.csv``, ``gap.png``/``gap.pdf`` and ``simplex.png``
-(one each per game) and prints the summary table and the pairwise win rates of the final policies.
+Every rule of ``algorithms.RULES`` on ``comal_cycle()`` at the rules' declared defaults, 5000 steps, metrics
+recorded every 10 steps (the design: ``docs/studies/paper.md``). Writes ``trace.csv``, ``policies.csv``,
+``summary.csv``, ``gap.png``/``gap.pdf`` and ``simplex.png`` (one each per game); prints the summary and the
+pairwise win rates of the final policies.
 
-    python -m experiments paper            # the full study
-    python -m experiments paper --quick    # 1000 steps
+    python -m experiments paper [--quick]
 """
 
 from __future__ import annotations

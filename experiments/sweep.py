@@ -1,8 +1,8 @@
 """Hyperparameter sensitivity: an ``eta x tau`` grid per rule (one vmapped sweep each), and COMAL's inner steps.
 
-Heatmaps of the final last-iterate gap and of the steps to reach gap ``--level`` for INPO, MMD, Nash-MD, EGPO
-and COMAL on ``comal_cycle()``; then COMAL(INPO) with ``K`` inner steps per outer step for several ``K`` (one
-compilation per ``K``) at ``eta = 0.5, tau = 0.1``. Writes ``trace.csv``, ``summary.csv``, ``sweep.png``.
+Heatmaps of the final last-iterate gap and of the steps to gap ``--level`` per rule, then COMAL(INPO) with ``K``
+inner steps per outer step for several ``K`` at ``eta = 0.5, tau = 0.1``. Writes ``trace.csv``, ``summary.csv``,
+``sweep.png``.
 
     python -m experiments sweep [--quick] [--rules inpo,comal] [--steps 5000] [--games condorcet_cycle:n=5,p=0.8]
 """

@@ -1,12 +1,8 @@
 """Reference sync: the gap after a fixed budget against the sync interval K and the mix alpha.
 
-Every ``K`` steps the reference moves to ``ref' ∝ ref^(1 - alpha) pi^alpha`` (:mod:`algorithms.sync`: TR-DPO's
-soft update; alpha = 1 the hard sync of GRPO and COMAL). One compiled sweep per rule over K in {1, 2, 4, ...,
-1024, never} x alpha x seeds, under sampled feedback at equal comparisons per step (a loss-based rule judges
-``S x n`` pairs per prompt, what ``--feedback sampled:S`` draws). Rules (:func:`algorithms.sync.swept`): ``inpo``,
-``ipo`` (anchored IPO), ``dpo`` (the DPO loss against the reference, tabular), ``mlp`` (INPO's loss on an MLP
-policy, the reference mixed in log space and, as ``mlp_params``, in parameter space), or any regularized rule.
-Games: ``paper`` (the paper's cycle) and ``cycles`` (random cyclic games as the prompts of one game).
+Every ``K`` steps the reference moves to ``ref' ∝ ref^(1 - alpha) pi^alpha`` (:mod:`algorithms.sync`; alpha = 1:
+the hard sync of GRPO and COMAL). One compiled sweep per rule over K x alpha x seeds, under sampled feedback at
+equal comparisons per step. The rules and games: ``docs/studies/sync.md``.
 
     python -m experiments sync [--quick] [--rules inpo,ipo] [--games paper] [--seeds 16] [--steps 2048]
 """
@@ -105,10 +101,6 @@ def prepare(c: Config) -> Config:
                     )
                 rule.init(spec.game, c.seed, **study.hparams(c, rule, name))
     return c
-
-
-def units(c: Config):
-    return [((item, r), (item, r)) for item in study.game_items(c) for r in c.rules]
 
 
 def simulate(c: Config, item: str, name: str) -> dict:

@@ -1,12 +1,8 @@
 """Why regularized methods lose the 50 % guarantee, and how COMAL escapes it.
 
-For a grid of KL weights ``tau``: the duality gap of the regularized equilibrium (exact, ``games``), the final
-last-iterate gap of INPO, MMD and Nash-MD (one vmapped sweep over ``tau`` each) and of COMAL (INPO inner), at
-the rules' declared ``eta`` (0.5; ``--hp eta=...``). Where they converge, the regularized rules land on the
-regularized equilibrium's gap (Nash-MD near it), which shrinks only as ``tau -> 0``; COMAL's gap reaches
-round-off. Both have limits the figure shows honestly: at a fixed ``eta`` INPO/MMD stop converging once ``tau``
-is too small (on this game ``eta = 0.5`` fails at ``tau = 0.01``, ``eta = 0.2`` works), and COMAL inherits
-that; at large ``tau`` each of COMAL's outer steps moves little, so it needs more steps.
+Per KL weight ``tau``: the duality gap of the regularized equilibrium (exact) against the final last-iterate gap
+of INPO, MMD and Nash-MD (one vmapped sweep over ``tau`` each) and of COMAL (INPO inner), at the rules' declared
+``eta``. How to read it, and the limits it shows: ``docs/studies/tau_bias.md``.
 
     python -m experiments tau_bias [--quick] [--hp eta=0.2] [--steps 20000] [--rules inpo,comal] [--games ...]
 """
