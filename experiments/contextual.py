@@ -128,10 +128,8 @@ def prompt_figure(df, rho, x: str, game: str):
     )
 
 
-STUDY_DECL, main = study.declare(
-    globals(),
-    refuses={
-        "schedules": "the rules run at constant step sizes",
-        "seeds": "one run per rule from --seed: the figure shows each prompt's curve, not a band over seeds",
-    },
-)
+REFUSES = {
+    "schedules": "the rules run at constant step sizes",
+    "seeds": "one run per rule from --seed: the figure shows each prompt's curve, not a band over seeds",
+}
+STUDY_DECL, main = study.declare(globals(), refuses=REFUSES)

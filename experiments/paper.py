@@ -65,8 +65,7 @@ def report(c: Config, t: dict, folder) -> dict:
     import games
 
     df, policies = t["trace"], t["policies"]
-    nonfinite = sorted(df.loc[~df["finite"], "rule"].unique())
-    if nonfinite:
+    if nonfinite := sorted(df.loc[~df["finite"], "rule"].unique()):
         cli.note(f"non-finite values in: {', '.join(nonfinite)} (see the finite column of trace.csv)")
     rows, reg_gaps = [], {}
     for _, gs, tag in study.each_game(c):
@@ -223,11 +222,9 @@ def simplex_figure(d, pol, nash, reg, *, level: float = 1e-6, ncols: int = 6):
     return fig
 
 
-STUDY_DECL, main = study.declare(
-    globals(),
-    refuses={
-        "schedules": "the paper's rules run at constant step sizes",
-        "seeds": "the paper's runs are deterministic (one run per rule from --seed)",
-        "jobs": "the rules run one after the other in one process (seconds each)",
-    },
-)
+REFUSES = {
+    "schedules": "the paper's rules run at constant step sizes",
+    "seeds": "the paper's runs are deterministic (one run per rule from --seed)",
+    "jobs": "the rules run one after the other in one process (seconds each)",
+}
+STUDY_DECL, main = study.declare(globals(), refuses=REFUSES)

@@ -16,7 +16,6 @@ import numpy as np
 from .common import cli, figures, output, study, tables
 
 STUDY = "sweep"
-UNITS = {"steps": "steps", "oracle_calls": "oracle calls", "comparisons": "comparisons"}  # --x, printed
 #: The K runs' point (the rules' declared defaults); no grid eta, 0.05 * 20^t, is 0.5: it tells them apart.
 K_POINT = {"eta": 0.5, "tau": 0.1}
 
@@ -98,7 +97,7 @@ def report(c: Config, t: dict, folder) -> dict:
 
     df = t["trace"].assign(x=lambda d: d["step" if c.x == "steps" else c.x])
     df["at_k"] = np.isclose(df[list(K_POINT)], list(K_POINT.values()), rtol=1e-6).all(axis=1)  # the K runs
-    (etas, taus), unit, lv = axes(c), UNITS[c.x], f"{c.level:g}"
+    (etas, taus), unit, lv = axes(c), c.x.replace("_", " "), f"{c.level:g}"
     labels = [study.load_rule(r).name for r in c.rules]
     k_labels = [algorithms.comal(algorithms.inpo(), k).name for k in c.inner_steps]
     header = ("rule", f"grid share with gap <= {lv}", "best eta", "best tau", "its final gap")
@@ -172,10 +171,8 @@ def heatmaps(results, etas, taus, steps, level, game):
     return fig
 
 
-STUDY_DECL, main = study.declare(
-    globals(),
-    refuses={
-        "schedules": "eta and tau are this study's grid axes: every run holds them constant",
-        "seeds": "one run per grid point, at --seed (exact feedback is deterministic)",
-    },
-)
+REFUSES = {
+    "schedules": "eta and tau are this study's grid axes: every run holds them constant",
+    "seeds": "one run per grid point, at --seed (exact feedback is deterministic)",
+}
+STUDY_DECL, main = study.declare(globals(), refuses=REFUSES)

@@ -131,11 +131,9 @@ def figure(fine_taus, exact, taus, finals, eta, game):
     return fig
 
 
-STUDY_DECL, main = study.declare(
-    globals(),
-    refuses={
-        "schedules": "the rules run at constant step sizes (tau is the grid axis)",
-        "seeds": "one run per tau from --seed: the final gaps are compared with the exact curve",
-        "jobs": "the sweeps run one after the other in one process (seconds each; the table order is fixed)",
-    },
-)
+REFUSES = {
+    "schedules": "the rules run at constant step sizes (tau is the grid axis)",
+    "seeds": "one run per tau from --seed: the final gaps are compared with the exact curve",
+    "jobs": "the sweeps run one after the other in one process (seconds each; the table order is fixed)",
+}
+STUDY_DECL, main = study.declare(globals(), refuses=REFUSES)
