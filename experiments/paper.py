@@ -70,9 +70,8 @@ def report(c: Config, t: dict, folder) -> dict:
     rows, reg_gaps = [], {}
     for _, gs, tag in study.each_game(c):
         game, d, pol = gs.game, df[df["game"] == gs.label], policies[policies["game"] == gs.label]
-        nash = _solved(
-            games.solve, game, note=f"{gs.label}: no exact equilibrium, kl_to_nash is not recorded"
-        )
+        miss = f"{gs.label}: no exact equilibrium, kl_to_nash is not recorded"
+        nash = _solved(games.solve, game, note=miss)
         miss = f"{gs.label}: regularized-equilibrium line (tau={c.tau_line:g}) skipped"
         reg = _solved(games.regularized_equilibrium, game, c.tau_line, note=miss)
         summary, header = summarize(d, c.level)

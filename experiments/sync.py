@@ -70,17 +70,6 @@ def rules(c: Config, item: str, name: str) -> tuple:
     return spec, algorithms.sync.swept(name, spec.game, features=feats)
 
 
-def feedback(fb, label: str, game):
-    """What ``label``'s rule observes: ``--feedback`` itself, or for a loss-based rule under ``sampled:K``
-    ``K n`` pairs per prompt, as many comparisons per step as the closed forms' K duels per action."""
-    import algorithms
-    import games
-
-    if label in algorithms.sync.LOSS_BASED and fb.kind == "sampled":
-        return games.feedback.sampled(fb.samples * game.shape[0])
-    return fb
-
-
 def prepare(c: Config) -> Config:
     if any(n in ("inner_steps", "beta") for _, n, _ in c.hp):
         raise ValueError("--hp: inner_steps and beta are this study's grid axes (K and alpha)")
@@ -107,13 +96,16 @@ def simulate(c: Config, item: str, name: str) -> dict:
     import pandas as pd
 
     import algorithms
+    import games
 
     (spec, rs), fb, (ks, alphas) = rules(c, item, name), cli.feedback_type(c.feedback), grid(c)
+    # under sampled:K a loss-based rule judges K n pairs per prompt: the closed forms' K duels per action
+    pairs = games.feedback.sampled(fb.samples * spec.game.shape[0]) if fb.kind == "sampled" else fb
     frames, final = [], {}
     for label, rule in rs.items():
         tr = algorithms.sweep(
             rule, spec.game, steps=c.steps, record_every=c.steps, seeds=cli.run_seeds(c.seed, c.seeds),
-            feedback=feedback(fb, label, spec.game), inner_steps=ks, beta=alphas,
+            feedback=pairs if label in algorithms.sync.LOSS_BASED else fb, inner_steps=ks, beta=alphas,
             **study.hparams(c, rule, name),
         )  # fmt: skip
         df = tables.tidy(tr, experiment=STUDY, game=spec.label, rule=label, seed=c.seed)[0]
