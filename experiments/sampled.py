@@ -28,7 +28,6 @@ POLICIES = ("tabular", "loglinear", "mlp")
 TABULAR = "any other game runs with the tabular policy only"  # no response features
 PAIRS = (16, 256, 4096)
 LEVELS = (1e-2, 1e-4)
-STEPS = {"paper": 1000, "contextual": 500}  # iterations per run (the full run's defaults)
 
 
 def _cost(x: str) -> str:
@@ -87,7 +86,8 @@ def _game(c: Config, item: str):
 
 
 def _steps(c: Config, item: str) -> int:
-    return c.steps or STEPS.get(item, 500 if _game(c, item)[0].game.contextual else 1000)
+    """Iterations per run: ``--steps``, else 1000 (500 on a contextual game)."""
+    return c.steps or (500 if _game(c, item)[0].game.contextual else 1000)
 
 
 def _label(text: str) -> str:
