@@ -141,9 +141,8 @@ def _reduce(df, steps: int, label: str):
 
 def band_figure(qs, x: str, what: str, level: float):
     """Median gap and inter-quartile band per rule (``qs``: rule -> (x values, [3, R+1] quartiles)), one panel
-    per measured behaviour of the median (:func:`experiments.common.figures.behaviour` at ``level``), each panel
-    its own x-range (log when one rule runs much further, e.g. ``comal_exact``) and y-range; medians equal to
-    round-off drawn once, named together."""
+    per behaviour of the median (:func:`experiments.common.figures.behaviour` at ``level``) with its own x- and
+    y-range; medians equal to round-off drawn once, named together."""
     meds = {lab: (xs, q[1]) for lab, (xs, q) in qs.items()}
     groups = figures.by_behaviour({lab: m[1] for lab, m in meds.items()}, level)
     style = figures.styles(groups)

@@ -154,11 +154,9 @@ def _tri(p):
 
 
 def simplex_figure(d, pol, nash, reg, *, level: float = 1e-6, ncols: int = 6):
-    """Every rule's row-policy trajectory on the probability simplex, one small panel per rule (in the gap
-    figure's order: by measured behaviour), each zoomed to its trajectory, the Nash policy and the regularized
-    one (the window's width is printed in the panel; 1 is the whole simplex). The line is coloured by time; an
-    open circle marks the start and a large red dot the end (a star on a red dot: it ended at the Nash policy).
-    Rules with equal trajectories (to round-off) share a panel."""
+    """Every rule's row-policy trajectory on the simplex, one panel per rule in the gap figure's order, zoomed to
+    the trajectory, the Nash and the regularized policy (the panel prints the window's width), coloured by time
+    from an open circle to a red dot; rules with equal trajectories (to round-off) share a panel."""
     import matplotlib as mpl
     from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure

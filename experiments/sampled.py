@@ -251,10 +251,9 @@ def _gap(df):
 
 
 def summary(df, x: str = "comparisons"):
-    """One row per (game, policy, rule, feedback): :func:`experiments.common.results.summary`'s final gap,
-    ``gap_reached`` (the mean of the last 10 % of the records, median over seeds) and, per level of
-    :data:`LEVELS`, the iterations and the ``--x`` cost from which the gap stays at or below it (NaN where the
-    run counts none of that cost: exact feedback judges no comparisons) and the share of seeds that get there."""
+    """One row per (game, policy, rule, feedback): the final gap (:func:`experiments.common.results.summary`),
+    ``gap_reached`` (mean of the last 10 % of the records, median over seeds) and, per level of :data:`LEVELS`,
+    the iterations and ``--x`` cost to stay below it (NaN where none is counted) and the share of seeds there."""
     gap, by = _gap(df), ["game", "policy", "rule", "feedback"]
     rows = results.summary(gap, by=by, level=LEVELS[0])[[*by, "final", "final_lo", "final_hi", "seeds"]]
     runs = results.runs(gap, "gap", "step", by).values()
