@@ -1,6 +1,5 @@
-"""The checks that read a study's flags together, before any work: ``--rules``/``--hp`` against each game and the
-library's pre-flight (:func:`algorithms.check`), the cost flags, and sweep grids. Reached as ``flags.<name>`` and
-``study.<name>`` like the flag makers."""
+"""The checks that read a study's flags together before any work (``study.<name>``): ``--rules``/``--hp`` on each
+game through the library's pre-flight (:func:`algorithms.check`), the cost flags, sweep grids."""
 
 from __future__ import annotations
 
@@ -17,9 +16,8 @@ DTYPE_FLOOR = {"float64": 1e-15, "float32": 2e-7}
 
 
 def hparams(config, rule, text: str | None = None) -> dict[str, float]:
-    """The ``--hp`` values that apply to ``rule`` (an UpdateRule, or its ``--rules`` text): ``name=value`` where
-    it declares ``name``; ``rule.name=value`` where ``rule`` is its name or its ``--rules`` text (``rule`` given
-    as text, or ``text``: the item a study built the rule from)."""
+    """The ``--hp`` values that apply to ``rule`` (an UpdateRule, or its ``--rules`` text): ``name=value`` and
+    ``scope.name=value`` where ``scope`` is its name or its text (``text``: the item it was built from)."""
     source = rule if isinstance(rule, str) else text
     rule = load_rule(rule) if isinstance(rule, str) else rule
     declared = {h.name for h in rule.hparams}
@@ -28,10 +26,9 @@ def hparams(config, rule, text: str | None = None) -> dict[str, float]:
 
 
 def check_rules(config, game, feedback) -> tuple[str, ...]:
-    """``--rules`` and ``--hp`` against ``game`` and ``feedback``, before any work: every ``--hp`` item names a
-    rule run and a hyperparameter it declares, the library's pre-flight accepts each rule with its values on
-    ``game`` (:func:`preflight`); rules that read the whole game need exact feedback. Returns the rules that
-    run: under stochastic feedback the whole-game rules are dropped with a note from the default list."""
+    """``--rules`` and ``--hp`` on ``game`` and ``feedback`` (:func:`check_hp`, :func:`preflight`); returns the
+    rules that run: under stochastic feedback a rule that reads the whole game is dropped with a note (an
+    error when it is the only one)."""
     check_hp(config, {t: [load_rule(t)] for t in config.rules})
     kept = []
     for t in config.rules:
@@ -51,9 +48,8 @@ def check_rules(config, game, feedback) -> tuple[str, ...]:
 
 
 def check_hp(config, rules: Mapping[str, Sequence]) -> None:
-    """Every ``--hp`` item names a rule run (``rule.name=value``: by its ``--rules`` text or its name) and a
-    hyperparameter one of the rules it reaches declares, before any work; ``rules`` maps each ``--rules`` text
-    to the rules it runs (none: ``--hp`` has nothing to set)."""
+    """``ValueError`` unless every ``--hp`` item reaches a rule run (by its text or name) that declares it;
+    ``rules`` maps each ``--rules`` text to the rules it runs."""
     for scope, n, _ in getattr(config, "hp", ()):
         key = n if scope is None else f"{scope}.{n}"
         if not rules:
@@ -68,10 +64,8 @@ def check_hp(config, rules: Mapping[str, Sequence]) -> None:
 
 
 def preflight(rule, game, config, feedback=None, **hp):
-    """:func:`algorithms.check` of ``rule`` on ``game`` with the study's ``--steps`` and ``--record-every`` (one
-    record per run where the study has no ``--record-every``; ``config`` may be a dict of the two): the command
-    line accepts exactly what the library accepts. A step size outside the rule's stable range is left to the
-    run to warn about, once."""
+    """:func:`algorithms.check` of ``rule`` on ``game`` with the study's ``steps`` and ``record_every`` (a config
+    or a dict): the command line accepts what the library accepts. A step-size warning is left to the run."""
     import algorithms
 
     get = config.get if isinstance(config, dict) else lambda name: getattr(config, name, None)
@@ -83,10 +77,9 @@ def preflight(rule, game, config, feedback=None, **hp):
 
 
 def check(config, game: Callable | None = None):
-    """The checks of a study with ``--rules`` and ``--games``, before any work: :func:`check_cost`, ``--level``
-    against :data:`DTYPE_FLOOR` (a note, where the study has ``--level``) and :func:`check_rules` on every game
-    (``game(item)``, default :func:`load_game`'s). Returns ``config`` with the rules that run (the default
-    ``prepare``)."""
+    """The default ``prepare``: :func:`check_cost`, a note for a ``--level`` below :data:`DTYPE_FLOOR`, and
+    :func:`check_rules` on every game (``game(item)``, default :func:`load_game`'s); returns ``config`` with the
+    rules that run."""
     check_cost(config)
     fb = cli.feedback_type(config.feedback)
     level, floor = getattr(config, "level", None), DTYPE_FLOOR[config.dtype]
@@ -101,9 +94,8 @@ def check(config, game: Callable | None = None):
 
 
 def check_grid(config, axes: Sequence[str], points: Sequence[dict]):
-    """:func:`check` for a study whose runs sweep the hyperparameters ``axes``: ``--hp`` does not fix one, every
-    rule declares them all, and each rule's ``init`` accepts every one of ``points`` (``{axis: value}``, the
-    grid's corners) on every game."""
+    """:func:`check` for a study sweeping the hyperparameters ``axes``: ``--hp`` fixes none, every rule declares
+    them all and accepts each of ``points`` (``{axis: value}``, the grid's corners) on every game."""
     for name in [n for _, n, _ in config.hp if n in axes][:1]:
         raise ValueError(
             f"--hp {name}: {name} is this study's grid axis ({', '.join(axes)}); it cannot be fixed"
@@ -124,8 +116,8 @@ def check_grid(config, axes: Sequence[str], points: Sequence[dict]):
 
 
 def check_cost(config) -> None:
-    """``--steps`` a multiple of ``--record-every`` (where the study has it) and ``--x comparisons`` only with
-    feedback that draws comparisons; ``ValueError`` naming the flags."""
+    """``ValueError`` unless ``--steps`` is a multiple of ``--record-every`` and ``--x comparisons`` comes with
+    sampled feedback."""
     every = getattr(config, "record_every", None)
     if every and config.steps % every:
         raise ValueError(f"--steps ({config.steps}) must be a multiple of --record-every ({every})")

@@ -1,5 +1,4 @@
-"""The command line every study shares: flags, argparse types, one-line errors (exit 2), the Ctrl-C/SIGTERM
-handling of :func:`entry`."""
+"""The command line every study shares: argparse types, one-line errors (exit 2), Ctrl-C/SIGTERM handling."""
 
 from __future__ import annotations
 
@@ -21,15 +20,13 @@ X_AXES = {
 
 
 def run_seeds(seed: int, n: int) -> list[int]:
-    """The seeds of a study's ``n`` seeded runs, drawn from its ``--seed`` (NumPy's ``SeedSequence``): ``--seed``
-    moves every random draw a study makes (its games, start noise and each run's sampled feedback), and one
-    ``--seed`` gives the same ``n`` run seeds in every study."""
+    """The seeds of a study's ``n`` seeded runs, drawn from its ``--seed`` (NumPy's ``SeedSequence``): the same
+    ``n`` run seeds in every study."""
     return [int(s) for s in np.random.SeedSequence(seed).generate_state(n)]
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        """Argparse's errors as one line (no usage block), exit code 2, like :func:`fail`."""
+    def error(self, message: str):  # one line (no usage block), exit code 2, like fail()
         fail(self, f"{message} (see --help)")
 
 
@@ -62,7 +59,6 @@ def positive(name: str, kind: type = float):
 
 
 def positive_int(name: str):
-    """:func:`positive` for integers (>= 1)."""
     return positive(name, int)
 
 
@@ -96,14 +92,10 @@ def checkpoint() -> None:
 
 
 def entry(main: Callable[[], int]) -> int:
-    """Run a study's ``main`` as a command. Ctrl-C (or SIGTERM) takes effect at the next unit of work (a rule, a
-    grid) or before the result folder is swapped in; a second Ctrl-C interrupts at once. Either way the
-    unfinished copy is removed, the previous folder stays, and the run ends with one line and exit 128 + the
-    signal's number (130 for Ctrl-C, 143 for SIGTERM), as a shell reports a process the signal ended; a signal
-    that lands at or after the swap says so instead (the new complete folder is in place:
-    :func:`interrupt_message`).
-    (Deferring matters: a ``KeyboardInterrupt`` raised inside a garbage-collector callback of JAX is swallowed
-    and printed as a traceback.)"""
+    """Run a study's ``main`` as a command. Ctrl-C (or SIGTERM) takes effect at the next unit of work or before
+    the result folder is swapped in (a second Ctrl-C at once): the previous folder stays, and the run ends with
+    one line (:func:`interrupt_message`) and exit 128 + the signal's number, as a shell reports it. (Deferring
+    matters: a ``KeyboardInterrupt`` raised in a garbage-collector callback of JAX is swallowed.)"""
 
     def on_signal(signum, frame):
         _INTERRUPTED.append(signum)
@@ -123,9 +115,7 @@ def entry(main: Callable[[], int]) -> int:
 
 
 def feedback_type(text: str):
-    """An argparse type: ``exact``, ``sampled:K`` (K judged duels per action per evaluation, an integer >= 1)
-    or ``noisy:SIGMA`` (Gaussian noise of standard deviation SIGMA > 0 on every gradient entry) -> a
-    :class:`games.feedback.Feedback`."""
+    """An argparse type: ``exact``, ``sampled:K`` or ``noisy:SIGMA`` -> a :class:`games.feedback.Feedback`."""
     import games
 
     kind, sep, value = text.strip().partition(":")
@@ -150,8 +140,7 @@ def feedback_spec(feedback) -> str:
 
 
 def hp_type(text: str) -> tuple[str | None, str, float]:
-    """An argparse type: ``name=value`` (every rule that declares ``name``) or ``rule.name=value`` (that rule
-    only) -> ``(rule or None, name, value)``; the value is checked against the rule's declared interval later."""
+    """An argparse type: ``name=value`` or ``rule.name=value`` -> ``(rule or None, name, value)``."""
     key, sep, value = text.partition("=")
     scope, dot, name = key.strip().rpartition(".")
     if not sep or not name.isidentifier() or (dot and not scope):
@@ -166,9 +155,7 @@ def hp_type(text: str) -> tuple[str | None, str, float]:
 
 
 def interrupt_message() -> str:
-    """What an interrupt leaves on disk, read from the disk: the new complete folder when a result folder was
-    already swapped in (the signal landed at or after the swap), else the previous folder, untouched."""
-    done = [f.out for f in FOLDERS if f.in_place()]
-    if done:
-        return f"interrupted after the results were complete: {', '.join(f'{d}/' for d in done)} holds the new folder"
+    """What an interrupt leaves on disk: the new complete folder when it was already swapped in, else the old."""
+    if done := ", ".join(f"{f.out}/" for f in FOLDERS if f.in_place()):
+        return f"interrupted after the results were complete: {done} holds the new folder"
     return "interrupted: the output folder was left as it was"

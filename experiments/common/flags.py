@@ -1,14 +1,11 @@
-"""The flags a study's ``Config`` declares: :func:`option` for its own knobs, and one maker per shared flag
-(:func:`rules`, :func:`games`, :func:`comparisons`, :func:`feedback`, :func:`hp`, :func:`schedules`,
-:func:`seeds`, :func:`steps`, :func:`x_axis`, :func:`jobs`), with the loaders that turn their text into rules
-and games (in any process: they are cached per process) and the checks that read them together."""
+"""The flags a study's ``Config`` declares: :func:`option` for its own knobs and one maker per shared flag, with
+the loaders that turn their text into rules and games (cached per process)."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
 import importlib
-import importlib.util
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -18,15 +15,15 @@ from . import cli
 
 
 def option(default, help: str, *, quick=None, parse: Callable | None = None, choices=None, flag=None):
-    """A ``Config`` field that is a flag. ``default`` and ``quick`` (the value under ``--quick``) are given as
-    the command line would give them (text, or a number/bool); ``parse(text) -> value`` converts and checks
-    (raise ``ValueError`` naming the flag); ``bool`` fields are switches."""
+    """A ``Config`` field that is a flag. ``default`` and ``quick`` (its value under ``--quick``) are given as
+    the command line would give them; ``parse(text) -> value`` converts and checks (raise ``ValueError`` naming
+    the flag); ``bool`` fields are switches."""
     meta = {"help": help, "quick": quick, "parse": parse, "choices": choices, "flag": flag}
     return dataclasses.field(default=default, metadata=meta)
 
 
 def _help(help: str, text: str, quick=None) -> str:
-    """A shared flag's help: the study's own words first, then what the flag takes, then its ``--quick`` value."""
+    """A shared flag's help: the study's own words, what the flag takes, its ``--quick`` value."""
     return (help + "; " if help else "") + text + (f" (--quick: {quick})" if quick else "")
 
 
@@ -34,11 +31,13 @@ def _count(name: str):
     return lambda text: cli.positive_int(f"--{name}")(str(text))
 
 
+def _number(name: str):
+    return lambda text: cli.positive(f"--{name}")(str(text))
+
+
 #: The most work one run may be asked for (``--steps``, the suite's ``--budget``): 5,000 times the largest
-#: default of any study (20,000 steps); a larger number is a typo or a run that does not end (issue 33:
-#: ``suite --budget 1000000000000`` computed until it was killed).
+#: default of any study (issue 33: ``suite --budget 1000000000000`` computed until it was killed).
 MAX_WORK = 10**8
-#: Why, in the help of a capped flag and in its error.
 CAP_REASON = "over 5,000 times any study's default: a larger run is a typo or does not end"
 CAP_HELP = f"at most {MAX_WORK:,} ({CAP_REASON})"
 
@@ -55,14 +54,9 @@ def _work(name: str):
     return parse
 
 
-def _number(name: str):
-    return lambda text: cli.positive(f"--{name}")(str(text))
-
-
 def _listing(text) -> tuple[str, ...]:
-    """Comma-separated items; a comma before ``k=`` belongs to an item with options, one with a colon
-    (``random_preference:n=5,kind=x``; ``K=16,K=256`` are two items), and commas inside brackets to a wrapper
-    (``comal(averaged(mwu))``)."""
+    """Comma-separated items, repeats dropped; a comma before ``k=`` after a colon belongs to an item's options
+    (``random_preference:n=5,kind=x``), one inside brackets to a wrapper (``comal(averaged(mwu))``)."""
     items, depth, cur = [], 0, ""
     for i, ch in enumerate(str(text)):
         depth += (ch == "(") - (ch == ")")
@@ -72,13 +66,24 @@ def _listing(text) -> tuple[str, ...]:
             cur = ""
         else:
             cur += ch
-    items = [t.strip() for t in [*items, cur] if t.strip()]
-    return tuple(dict.fromkeys(items))
+    return tuple(dict.fromkeys(t.strip() for t in [*items, cur] if t.strip()))
+
+
+def _items(flag: str, what: str, check: Callable = lambda items: None):
+    """The ``parse`` of a list flag: :func:`_listing`, not empty, then ``check(items)``."""
+
+    def parse(text):
+        items = _listing(text)
+        if not items:
+            raise ValueError(f"{flag} names no {what}")
+        return check(items) or items
+
+    return parse
 
 
 def subset(flag: str, valid: Sequence[str]) -> Callable:
-    """The ``parse`` of an :func:`option` that takes comma-separated names from ``valid`` (order kept, repeats
-    dropped); ``ValueError`` naming ``flag`` and the valid names for an unknown one or an empty list."""
+    """The ``parse`` of an :func:`option` taking comma-separated names from ``valid``; ``ValueError`` naming
+    ``flag`` and the valid names for an unknown one or an empty list."""
 
     def parse(text):
         items = _listing(text)
@@ -91,14 +96,10 @@ def subset(flag: str, valid: Sequence[str]) -> Callable:
 
 
 def rules(default: str, help: str = "", *, quick=None):
-    """``--rules``: comma-separated registered names, ``module:attribute`` (an UpdateRule or a zero-argument
-    factory) and wrappers of either, ``comal(NAME)`` / ``averaged(NAME)``; each is checked now (imported and
-    built) and kept as its text (:func:`load_rule` builds it again in a worker)."""
+    """``--rules``: registered names (``all``: every one), ``module:attribute`` and ``comal(...)`` /
+    ``averaged(...)`` wrappers; each is built now and kept as its text (:func:`load_rule`)."""
 
-    def parse(text):
-        items = _listing(text)
-        if not items:
-            raise ValueError("--rules names no rule")
+    def check(items):
         if items == ("all",):
             import algorithms
 
@@ -109,8 +110,9 @@ def rules(default: str, help: str = "", *, quick=None):
             raise ValueError(f"--rules: rule name(s) given twice: {', '.join(twice)}")
         return items
 
-    what = "registered names (algorithms.RULES), module:attribute, or a wrapper of either: comal(NAME), averaged(NAME)"
-    return option(default, _help(help, what, quick), quick=quick, parse=parse)
+    what = "registered names (algorithms.RULES), module:attribute, or a wrapper of either: "
+    what += "comal(NAME), averaged(NAME)"
+    return option(default, _help(help, what, quick), quick=quick, parse=_items("--rules", "rule", check))
 
 
 @functools.cache
@@ -130,28 +132,20 @@ def load_rule(text: str):
 
 
 def games(default: str, help: str = "", *, named: Sequence[str] = (), quick=None):
-    """``--games`` (``--game`` too): comma-separated ``named`` games of the study, library games
-    (``condorcet_cycle:n=5,p=0.8``), game files (.json; .npy/.csv as ``FILE:kind=preference``) or
-    ``module:attribute`` (a Game or a zero-argument factory of one)."""
-
-    def parse(text):
-        items = _listing(text)
-        if not items:
-            raise ValueError("--games names no game")
-        return items
-
+    """``--games`` (``--game`` too): the study's ``named`` games, library games with arguments, game files or
+    ``module:attribute``, comma-separated (:func:`load_game`)."""
     known = f"this study's {', '.join(named)}, " if named else ""
     what = (
         f"{known}a library game with arguments (condorcet_cycle:n=5,p=0.8), a game file, or module:attribute"
     )
+    parse = _items("--games", "game")
     return option(default, _help(help, what, quick), quick=quick, parse=parse, flag=("--games", "--game"))
 
 
 @functools.cache
 def load_game(text: str, dtype: str, seed: int, named: Callable | None = None):
-    """The :class:`~experiments.common.gamespec.GameSpec` a ``--games`` item names: ``named(text, dtype, seed)``
-    first (a study's own games; it returns None for a name it does not know), then a ``.csv`` of comparison
-    records given with ``--comparisons`` (``comparisons:FILE.csv[:k=v]``), a game file
+    """The :class:`~experiments.common.gamespec.GameSpec` of a ``--games`` item: ``named(text, dtype, seed)``
+    (a study's own games, None for a name it does not know), ``comparisons:FILE.csv[:k=v]``, a game file
     (``FILE.npy:kind=preference``; ``.json`` needs no kind), ``module:attribute`` or a library game."""
     import games as G
 
@@ -178,13 +172,13 @@ def load_game(text: str, dtype: str, seed: int, named: Callable | None = None):
 
 
 def game_items(config) -> tuple[str, ...]:
-    """The ``--games`` items of ``config`` and its ``--comparisons`` file (as ``comparisons:FILE``), in order;
+    """The ``--games`` items of ``config``, then its ``--comparisons`` file as ``comparisons:FILE``;
     ``--comparisons`` without ``--games`` replaces the study's default games."""
     games_ = tuple(getattr(config, "games", ()))
     if not getattr(config, "comparisons", None):
         return games_
     default = {f.name: f.default for f in dataclasses.fields(config)}.get("games")
-    if games_ == _listing(default or ""):  # --comparisons alone replaces the default games
+    if games_ == _listing(default or ""):
         games_ = ()
     return (*games_, f"comparisons:{config.comparisons}")
 
@@ -201,8 +195,9 @@ def feedback(default: str = "exact", help: str = ""):
         "exact, sampled:K (K judged duels per action per evaluation) or noisy:SIGMA (Gaussian noise on every "
     )
     what += f"gradient entry); default {default}"
-    parse = lambda text: cli.feedback_spec(cli.feedback_type(str(text)))
-    return option(default, _help(help, what), parse=parse)
+    return option(
+        default, _help(help, what), parse=lambda text: cli.feedback_spec(cli.feedback_type(str(text)))
+    )
 
 
 def hp(help: str = ""):
@@ -216,23 +211,21 @@ def hp(help: str = ""):
 
 
 def schedules(default: str, help: str = "", *, named: Sequence[str] = (), quick=None):
-    """``--schedules``: comma-separated ``named`` schedules of the study or ``module:attribute``."""
+    """``--schedules``: the study's ``named`` schedules or ``module:attribute``, comma-separated."""
 
-    def parse(text):
-        items = _listing(text)
-        if not items:
-            raise ValueError("--schedules names no schedule")
+    def check(items):
         for item in items:
-            if ":" not in item and item not in named:
+            if ":" in item:
+                load_object(item, "--schedules")
+            elif item not in named:
                 raise ValueError(
                     f"--schedules: unknown {item!r}; valid: {', '.join(named)}, or module:attribute"
                 )
-            if ":" in item:
-                load_object(item, "--schedules")
-        return items
 
     what = f"{', '.join(named)}, or module:attribute (a schedule: a function of the step count)"
-    return option(default, _help(help, what, quick), quick=quick, parse=parse)
+    return option(
+        default, _help(help, what, quick), quick=quick, parse=_items("--schedules", "schedule", check)
+    )
 
 
 @functools.cache
@@ -289,14 +282,12 @@ def steps(default: int, help: str = "", *, quick=None):
 
 def x_axis(default: str, help: str = "x-axis of the curves"):
     """``--x``: what a study's cost is counted in."""
-    return option(
-        default, f"{help}: steps, oracle_calls or comparisons (default {default})", choices=tuple(cli.X_AXES)
-    )
+    what = f"{help}: steps, oracle_calls or comparisons (default {default})"
+    return option(default, what, choices=tuple(cli.X_AXES))
 
 
 def jobs(default: int | None = None):
     """``--jobs N``: worker processes; results do not depend on it."""
     default = default or min(2, os.cpu_count() or 1)
-    return option(
-        default, f"worker processes (default {default}); results do not depend on it", parse=_count("jobs")
-    )
+    what = f"worker processes (default {default}); results do not depend on it"
+    return option(default, what, parse=_count("jobs"))

@@ -1,5 +1,4 @@
-"""``--game``/``--game-kind``/``--comparisons``: a game file, a library game with arguments, or a CSV of
-comparison records -> the game, its label and metadata."""
+"""A library game with arguments or a CSV of comparison records -> the game, its label and metadata."""
 
 from __future__ import annotations
 
@@ -21,22 +20,17 @@ class GameSpec:
 _ARG_SPLIT = re.compile(r",(?=\s*[A-Za-z_]\w*\s*=)")
 
 
-def _parse_value(text: str):
-    text = text.strip()
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def _arguments(text: str, rest: str) -> dict:
     """``k=v,k=v`` -> ``{k: literal value or string}``."""
     kwargs = {}
-    for part in filter(str.strip, _ARG_SPLIT.split(rest)) if rest.strip() else ():
+    for part in filter(str.strip, _ARG_SPLIT.split(rest)):
         key, eq, value = part.partition("=")
         if not eq:
             raise ValueError(f"game {text!r}: expected k=v arguments, got {part!r}")
-        kwargs[key.strip()] = _parse_value(value)
+        try:
+            kwargs[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            kwargs[key.strip()] = value.strip()
     return kwargs
 
 
@@ -65,7 +59,7 @@ def library_game(text: str, dtype: str, seed: int):
 
 def _call(fn, args, kwargs: dict, dtype: str, skip, unknown: str, failed: str):
     """``fn(*args, **kwargs, dtype=dtype)``; ``ValueError`` (``unknown``: what a bad keyword is, ``failed``: what
-    failed) for a keyword ``fn`` does not take (or one of ``skip``) or when ``fn`` raises."""
+    failed) for a keyword ``fn`` does not take (or in ``skip``) or when ``fn`` raises."""
     params = inspect.signature(fn).parameters
     bad = [k for k in kwargs if k not in params or k in skip]
     if bad:
@@ -108,9 +102,8 @@ FEATURED = ("paper", "contextual")
 
 
 def featured(text: str, dtype: str, seed: int) -> GameSpec | None:
-    """``paper`` or ``contextual`` (:func:`games.library.featured_games`) as a study's own game: the ``named``
-    lookup of :func:`experiments.common.flags.load_game` (None for any other name). Its features:
-    :func:`features`."""
+    """A :data:`FEATURED` game as a study's own game (the ``named`` lookup of :func:`.flags.load_game`; None for
+    any other name)."""
     import games
 
     if text not in FEATURED:

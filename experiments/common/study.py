@@ -1,28 +1,17 @@
 """One study shell: a study is a declaration, :func:`main` does everything else.
 
-A study declares
-
-* ``Config``, a frozen dataclass: each field is one command-line flag (``--name-with-dashes``), made with
-  ``option`` (its own knobs) or one of the shared makers of :mod:`experiments.common.flags` (``rules``,
-  ``games``, ``comparisons``, ``feedback``, ``hp``, ``schedules``, ``seeds``, ``steps``, ``x_axis``, ``jobs``),
-  all reachable as ``study.<name>``;
-* ``units(config)``: the independent pieces of work, ``[(key, args), ...]``, longest first (default: one per
-  game and rule, :func:`game_rule_units`);
-* ``prepare(config) -> config``: the checks across flags, before any work (default
-  :func:`experiments.common.checks.check`);
-* ``simulate(config, *args)``: one unit (a module-level function: it may run in a worker process), returning
-  ``{table name: tidy DataFrame}``;
-* ``report(config, tables, folder)``: the summary tables, figures and printed lines, from the combined tables
-  alone (so a committed run can be re-reported); returns extra ``metadata.json`` fields.
-
-and ends with ``STUDY_DECL, main = study.declare(globals(), refuses=...)``. :func:`main` owns the rest: the
-flags (the same user-facing flags in every study, each taken or refused with the study's reason,
-``allow_abbrev=False``), one-line errors with exit 2 before any work, float64, the persistent compilation
-cache, the result folder (atomic; an interrupt leaves the previous one), progress, worker processes, the CSVs
-(``<table>.csv``), and ``metadata.json``.
-
-Shared flags that a study's ``Config`` does not declare are refused: given, they are one line naming the
-reason in :attr:`Study.refuses` (or that the study has no such axis).
+A study module defines ``STUDY`` (its name), a docstring (its first line is the ``--help`` description),
+``Config`` (a frozen dataclass of :class:`Base`: one flag per field, made with ``option`` or a shared maker of
+:mod:`~experiments.common.flags`, all reachable as ``study.<name>``), ``simulate(config, *args)`` (one unit of
+work, module-level: it may run in a worker; returns ``{table name: tidy DataFrame}``), ``report(config,
+tables, folder)`` (summaries, figures and printed lines from the combined tables alone; returns extra
+``metadata.json`` fields) and optionally ``units(config)`` (``[(key, args), ...]``, longest first; default
+:func:`game_rule_units`), ``prepare(config) -> config`` (checks across flags before any work; default
+:func:`~experiments.common.checks.check`) and ``named`` (its own games by name); it ends with
+``STUDY_DECL, main = study.declare(globals(), refuses=...)``. :func:`main` owns the rest: flags, one-line
+errors with exit 2 before any work, float64, the compilation cache, the atomic result folder, progress,
+workers, ``<table>.csv`` and ``metadata.json``. A shared flag the ``Config`` lacks is refused with the reason
+in :attr:`Study.refuses` (or :data:`AXIS`).
 """
 
 from __future__ import annotations
@@ -41,9 +30,7 @@ from .flags import _count, _number, game_items, load_game, load_rule, option
 
 
 def __getattr__(name: str):
-    """The flag makers and loaders of :mod:`experiments.common.flags` and the checks of
-    :mod:`experiments.common.checks`, for the studies as ``study.<name>`` (``study.rules``, ``study.load_game``,
-    ``study.check_rules`` ...)."""
+    """``study.<name>``: the flag makers and loaders of :mod:`.flags` and the checks of :mod:`.checks`."""
     return getattr(checks if hasattr(checks, name) else flags, name)
 
 
@@ -62,6 +49,8 @@ AXIS = {
     "x": "this study's cost axis is fixed",
     "jobs": "this study runs in one process",
 }
+#: The parse of an ``int`` or ``float`` field without its own (annotations are text in most studies).
+_TYPED = {int: _count, "int": _count, float: _number, "float": _number}
 #: Where the persistent compilation cache lives (``--no-compile-cache`` or ``COMAL_COMPILE_CACHE=0``: off).
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "comal-sandbox" / "jax"
 
@@ -85,10 +74,8 @@ class Base:
 
 @dataclasses.dataclass(frozen=True)
 class Study:
-    """A study: its name, one-line description, ``Config`` (a :class:`Base` subclass), ``units``, ``simulate``
-    and ``report`` (see the module docstring); ``refuses``: shared flag -> why this study does not take it;
-    ``prepare(config) -> config``: cross-flag checks and resolution before any work (raise ``ValueError``);
-    ``named``: the study's own games by name, the lookup it passes to :func:`load_game` (metadata uses it too)."""
+    """A study's declaration (see the module docstring); ``refuses``: shared flag -> why the study does not
+    take it; ``named``: its own games by name, the lookup it passes to :func:`load_game`."""
 
     name: str
     description: str
@@ -109,8 +96,7 @@ def parser(study: Study) -> argparse.ArgumentParser:
     fields = {f.name: f for f in dataclasses.fields(study.Config)}
     for f in fields.values():
         m = f.metadata
-        names = m.get("flag") or (f"--{f.name.replace('_', '-')}",)
-        names = (names,) if isinstance(names, str) else names
+        names = m.get("flag") or f"--{f.name.replace('_', '-')}"
         if f.type in (bool, "bool"):
             kw = dict(action="store_true", help=m.get("help"))
         elif f.name == "hp":
@@ -118,7 +104,7 @@ def parser(study: Study) -> argparse.ArgumentParser:
         else:
             help_, default = m.get("help") or "", "" if f.default is None else f" (default: {f.default})"
             kw = dict(choices=m.get("choices"), help=help_ + ("" if "default" in help_ else default))
-        p.add_argument(*names, dest=f.name, default=None, **kw)
+        p.add_argument(*([names] if isinstance(names, str) else names), dest=f.name, default=None, **kw)
     for name in SHARED:
         if name not in fields:
             why = f"not taken: {study.refuses.get(name, AXIS[name])}"
@@ -133,23 +119,19 @@ def parse_config(study: Study, argv) -> tuple:
     for name in SHARED:
         if getattr(ns, f"refused_{name}", None) is not None:
             cli.fail(p, f"--{name}: {study.refuses.get(name, AXIS[name])}")
-    quick = bool(ns.quick)
     values = {}
     for f in dataclasses.fields(study.Config):
-        given = getattr(ns, f.name)
-        m = f.metadata
-        text = m["quick"] if given is None and quick and m.get("quick") is not None else given
+        text = getattr(ns, f.name)
+        if text is None and ns.quick and f.metadata.get("quick") is not None:
+            text = f.metadata["quick"]
         text = f.default if text is None else text
+        parse = f.metadata.get("parse") or (
+            _TYPED[f.type](f.name.replace("_", "-")) if f.type in _TYPED else None
+        )
         try:
-            if m.get("parse") is not None and text is not None:
-                text = m["parse"](text)
-            elif f.type in (int, "int") and text is not None:
-                text = _count(f.name.replace("_", "-"))(text)
-            elif f.type in (float, "float") and text is not None:
-                text = _number(f.name.replace("_", "-"))(text)
+            values[f.name] = text if parse is None or text is None else parse(text)
         except (ValueError, argparse.ArgumentTypeError) as err:
             cli.fail(p, str(err))
-        values[f.name] = text
     config = study.Config(**values)
     cli.setup(config)  # float64 before any game is built
     if study.prepare is not None:
@@ -179,7 +161,7 @@ def compile_cache(config) -> None:
 
 def execute(study: Study, config, folder: Path) -> dict:
     """Run every unit (in workers when ``config.jobs > 1``), write ``<table>.csv``, call ``report``; returns
-    the metadata fields of the run (wall times, tables)."""
+    the metadata fields of the run (wall times, the report's fields)."""
     from algorithms.progress import progress_bar  # here: workers import this module before XLA is set up
 
     from .tables import stack
@@ -258,6 +240,7 @@ def _main(study: Study, argv) -> int:
         if getattr(config, "games", None):
             extra["games"] = {t: _game_meta(study, config, t) for t in game_items(config)}
         given = sys.argv[1:] if argv is None else list(argv)
+        plain = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
         meta = output.metadata(
             study.name,
             " ".join([f"python -m experiments {study.name}", *given]),
@@ -266,7 +249,7 @@ def _main(study: Study, argv) -> int:
             dtype=config.dtype,
             feedback=getattr(config, "feedback", "exact"),
             hp=getattr(config, "hp", ()),
-            **{"config": _plain(config), **extra, **fields},  # the study's own fields win
+            **{"config": plain, **extra, **fields},  # the study's own fields win
         )
         meta["files"] = sorted(f.name for f in out.path.iterdir())
         output.write_metadata(out.path, meta)
@@ -275,29 +258,21 @@ def _main(study: Study, argv) -> int:
 
 
 def _game_meta(study: Study, config, item: str) -> dict:
-    """A ``--games`` item's metadata (file and sha256, library arguments, ...); an item only the study itself
-    resolves (built from other flags) is recorded as given."""
+    """A ``--games`` item's metadata; an item only the study itself resolves is recorded as given."""
     try:
         return load_game(item, config.dtype, config.seed, study.named).meta
     except ValueError:
         return {"given": item}
 
 
-def _plain(config) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()}
-
-
 def command(study: Study):
-    """``main(argv)`` for a study module, and ``if __name__ == "__main__": sys.exit(cli.entry(main))``."""
+    """``main(argv)`` for a study module."""
     return lambda argv=None: main(study, argv)
 
 
 def declare(module: Mapping, *, refuses: Mapping[str, str] | None = None) -> tuple[Study, Callable]:
-    """A study module's :class:`Study` and ``main(argv)``, read from the names the module defines (pass its
-    ``globals()``): ``STUDY`` (the name), the first line of its docstring (the description), ``Config``,
-    ``simulate``, ``report`` and, where it has them, ``units`` (default :func:`game_rule_units`), ``prepare``
-    (default :func:`experiments.common.checks.check`) and ``named``. Run as ``python -m experiments.<study>``
-    (the module is ``__main__``), it runs the study and exits."""
+    """``(Study, main(argv))`` of a study module, read from its ``globals()`` (see the module docstring); run
+    as ``python -m experiments.<study>`` (the module is ``__main__``), it runs the study and exits."""
     parts = {"units": game_rule_units, "prepare": checks.check, "refuses": refuses or {}}
     parts |= {
         k: module[k] for k in ("Config", "units", "simulate", "report", "prepare", "named") if k in module
