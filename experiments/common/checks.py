@@ -18,10 +18,9 @@ DTYPE_FLOOR = {"float64": 1e-15, "float32": 2e-7}
 def hparams(config, rule, text: str | None = None) -> dict[str, float]:
     """The ``--hp`` values that apply to ``rule`` (an UpdateRule, or its ``--rules`` text): ``name=value`` and
     ``scope.name=value`` where ``scope`` is its name or its text (``text``: the item it was built from)."""
-    source = rule if isinstance(rule, str) else text
-    rule = load_rule(rule) if isinstance(rule, str) else rule
-    declared = {h.name for h in rule.hparams}
-    scopes = (None, rule.name, source)
+    if isinstance(rule, str):
+        rule, text = load_rule(rule), rule
+    declared, scopes = {h.name for h in rule.hparams}, (None, rule.name, text)
     return {n: v for scope, n, v in getattr(config, "hp", ()) if n in declared and scope in scopes}
 
 

@@ -93,9 +93,8 @@ def checkpoint() -> None:
 
 def entry(main: Callable[[], int]) -> int:
     """Run a study's ``main`` as a command. Ctrl-C (or SIGTERM) takes effect at the next unit of work or before
-    the result folder is swapped in (a second Ctrl-C at once): the previous folder stays, and the run ends with
-    one line (:func:`interrupt_message`) and exit 128 + the signal's number, as a shell reports it. (Deferring
-    matters: a ``KeyboardInterrupt`` raised in a garbage-collector callback of JAX is swallowed.)"""
+    the result folder is swapped in (a second Ctrl-C at once; deferring matters: a ``KeyboardInterrupt`` raised
+    in a garbage-collector callback of JAX is swallowed); the run ends with one line and exit 128 + signal."""
 
     def on_signal(signum, frame):
         _INTERRUPTED.append(signum)
@@ -110,7 +109,12 @@ def entry(main: Callable[[], int]) -> int:
         checkpoint()
         return code
     except KeyboardInterrupt:
-        print(interrupt_message(), file=sys.stderr)
+        if done := ", ".join(f"{f.out}/" for f in FOLDERS if f.in_place()):  # the signal came after the swap
+            print(
+                f"interrupted after the results were complete: {done} holds the new folder", file=sys.stderr
+            )
+        else:
+            print("interrupted: the output folder was left as it was", file=sys.stderr)
         return 128 + (_INTERRUPTED[0] if _INTERRUPTED else signal.SIGINT)
 
 
@@ -132,13 +136,6 @@ def feedback_type(text: str):
     raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
 
 
-def feedback_spec(feedback) -> str:
-    """A :class:`games.feedback.Feedback` as the ``--feedback`` text that gives it (``sampled:64``)."""
-    if feedback.kind == "sampled":
-        return f"sampled:{feedback.samples}"
-    return f"noisy:{feedback.sigma:g}" if feedback.kind == "noisy" else "exact"
-
-
 def hp_type(text: str) -> tuple[str | None, str, float]:
     """An argparse type: ``name=value`` or ``rule.name=value`` -> ``(rule or None, name, value)``."""
     key, sep, value = text.partition("=")
@@ -152,10 +149,3 @@ def hp_type(text: str) -> tuple[str | None, str, float]:
             f"--hp {key.strip()}: the value must be a number, got {value!r}"
         ) from None
     return (scope or None), name, v
-
-
-def interrupt_message() -> str:
-    """What an interrupt leaves on disk: the new complete folder when it was already swapped in, else the old."""
-    if done := ", ".join(f"{f.out}/" for f in FOLDERS if f.in_place()):
-        return f"interrupted after the results were complete: {done} holds the new folder"
-    return "interrupted: the output folder was left as it was"

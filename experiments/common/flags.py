@@ -110,8 +110,7 @@ def rules(default: str, help: str = "", *, quick=None):
             raise ValueError(f"--rules: rule name(s) given twice: {', '.join(twice)}")
         return items
 
-    what = "registered names (algorithms.RULES), module:attribute, or a wrapper of either: "
-    what += "comal(NAME), averaged(NAME)"
+    what = "registered names (algorithms.RULES), module:attribute, or a wrapper of either: comal(NAME), averaged(NAME)"
     return option(default, _help(help, what, quick), quick=quick, parse=_items("--rules", "rule", check))
 
 
@@ -193,19 +192,22 @@ def feedback(default: str = "exact", help: str = ""):
     """``--feedback``: ``exact``, ``sampled:K`` or ``noisy:SIGMA``, kept as its canonical text."""
     what = (
         "exact, sampled:K (K judged duels per action per evaluation) or noisy:SIGMA (Gaussian noise on every "
+        f"gradient entry); default {default}"
     )
-    what += f"gradient entry); default {default}"
-    return option(
-        default, _help(help, what), parse=lambda text: cli.feedback_spec(cli.feedback_type(str(text)))
-    )
+
+    def parse(text):
+        fb = cli.feedback_type(str(text))
+        return {"sampled": f"sampled:{fb.samples}", "noisy": f"noisy:{fb.sigma:g}"}.get(fb.kind, "exact")
+
+    return option(default, _help(help, what), parse=parse)
 
 
 def hp(help: str = ""):
     """``--hp [RULE.]NAME=VALUE`` (repeatable): a declared hyperparameter, checked against the rule later."""
     what = (
         "set a declared hyperparameter: name=value for every rule that declares it, rule.name=value for one "
+        "rule (repeatable; checked against the declared interval)"
     )
-    what += "rule (repeatable; checked against the declared interval)"
     parse = lambda items: tuple(cli.hp_type(t) if isinstance(t, str) else tuple(t) for t in items or ())
     return option((), _help(help, what), parse=parse)
 

@@ -150,13 +150,10 @@ def compile_cache(config) -> None:
     if config.no_compile_cache or os.environ.get("COMAL_COMPILE_CACHE", "1") == "0":
         return
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(CACHE_DIR))
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.05")
-    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
-    jax.config.update(
-        "jax_persistent_cache_min_compile_time_secs",
-        float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
-    )
+    dir_ = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(CACHE_DIR))
+    least = os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.05")
+    jax.config.update("jax_compilation_cache_dir", dir_)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(least))
 
 
 def execute(study: Study, config, folder: Path) -> dict:
@@ -237,8 +234,12 @@ def _main(study: Study, argv) -> int:
             extra["hyperparameters"] = {
                 r.name: effective_hparams(r, hparams(config, t)) for t, r in rules_run.items()
             }
-        if getattr(config, "games", None):
-            extra["games"] = {t: _game_meta(study, config, t) for t in game_items(config)}
+        for item in game_items(config) if getattr(config, "games", None) else ():
+            try:  # an item only the study itself resolves (built from other flags) is recorded as given
+                game = load_game(item, config.dtype, config.seed, study.named).meta
+            except ValueError:
+                game = {"given": item}
+            extra.setdefault("games", {})[item] = game
         given = sys.argv[1:] if argv is None else list(argv)
         plain = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
         meta = output.metadata(
@@ -255,14 +256,6 @@ def _main(study: Study, argv) -> int:
         output.write_metadata(out.path, meta)
     print(f"wrote {out.out}/")
     return 0
-
-
-def _game_meta(study: Study, config, item: str) -> dict:
-    """A ``--games`` item's metadata; an item only the study itself resolves is recorded as given."""
-    try:
-        return load_game(item, config.dtype, config.seed, study.named).meta
-    except ValueError:
-        return {"given": item}
 
 
 def command(study: Study):
