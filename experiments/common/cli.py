@@ -44,7 +44,8 @@ def note(message: str) -> None:
 def positive(name: str, kind: type = float):
     """An argparse type: a finite number > 0 (``kind=int``: an integer >= 1), errors naming ``name``."""
 
-    def parse(text: str):
+    def parse(text):
+        text = str(text)  # a default given as a number is parsed as text too: 2.5 is no integer
         try:
             v = kind(text)
         except ValueError:

@@ -28,11 +28,7 @@ def _help(help: str, text: str, quick=None) -> str:
 
 
 def _count(name: str):
-    return lambda text: cli.positive_int(f"--{name}")(str(text))
-
-
-def _number(name: str):
-    return lambda text: cli.positive(f"--{name}")(str(text))
+    return cli.positive_int(f"--{name}")
 
 
 #: The most work one run may be asked for (``--steps``, the suite's ``--budget``): 5,000 times the largest

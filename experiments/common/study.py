@@ -17,6 +17,7 @@ in :attr:`Study.refuses` (or :data:`AXIS`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from . import checks, cli, flags, output, progress
 from .checks import hparams
-from .flags import _count, _number, game_items, load_game, load_rule, option
+from .flags import game_items, load_game, load_rule, option
 
 
 def __getattr__(name: str):
@@ -50,7 +51,7 @@ AXIS = {
     "jobs": "this study runs in one process",
 }
 #: The parse of an ``int`` or ``float`` field without its own (annotations are text in most studies).
-_TYPED = {int: _count, "int": _count, float: _number, "float": _number}
+_TYPED = {int: cli.positive_int, "int": cli.positive_int, float: cli.positive, "float": cli.positive}
 #: Where the persistent compilation cache lives (``--no-compile-cache`` or ``COMAL_COMPILE_CACHE=0``: off).
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "comal-sandbox" / "jax"
 
@@ -125,9 +126,8 @@ def parse_config(study: Study, argv) -> tuple:
         if text is None and ns.quick and f.metadata.get("quick") is not None:
             text = f.metadata["quick"]
         text = f.default if text is None else text
-        parse = f.metadata.get("parse") or (
-            _TYPED[f.type](f.name.replace("_", "-")) if f.type in _TYPED else None
-        )
+        flag = f"--{f.name.replace('_', '-')}"
+        parse = f.metadata.get("parse") or (_TYPED[f.type](flag) if f.type in _TYPED else None)
         try:
             values[f.name] = text if parse is None or text is None else parse(text)
         except (ValueError, argparse.ArgumentTypeError) as err:
@@ -170,10 +170,8 @@ def execute(study: Study, config, folder: Path) -> dict:
     seconds: dict[str, float] = {}  # wall time per unit, measured where it ran
     t0 = time.perf_counter()
     # the library's bar: silent with --quiet or off a terminal; a deferred Ctrl-C takes effect at its update
-    bar = progress_bar(
-        len(units), study.name, show=False if config.quiet else None, unit="unit", on_update=cli.checkpoint
-    )
-    with bar:
+    show = False if config.quiet else None
+    with progress_bar(len(units), study.name, show=show, unit="unit", on_update=cli.checkpoint) as bar:
 
         def done(key, result):
             results[key], seconds[str(key)] = result[0], round(result[1], 4)
@@ -226,10 +224,8 @@ def _main(study: Study, argv) -> int:
 
             rules_run = {}
             for t in config.rules:  # a study may take more than UpdateRules (sequences: losses)
-                try:
+                with contextlib.suppress(ValueError, TypeError):
                     rules_run[t] = load_rule(t)
-                except (ValueError, TypeError):
-                    continue
             extra["rules"] = [{"name": r.name, "source": t} for t, r in rules_run.items()]
             extra["hyperparameters"] = {
                 r.name: effective_hparams(r, hparams(config, t)) for t, r in rules_run.items()
