@@ -140,13 +140,11 @@ def feedback_type(text: str):
 def hp_type(text: str) -> tuple[str | None, str, float]:
     """An argparse type: ``name=value`` or ``rule.name=value`` -> ``(rule or None, name, value)``."""
     key, sep, value = text.partition("=")
-    scope, dot, name = key.strip().rpartition(".")
+    scope, dot, name = (key := key.strip()).rpartition(".")
     if not sep or not name.isidentifier() or (dot and not scope):
         raise argparse.ArgumentTypeError(f"--hp must be name=value or rule.name=value, got {text!r}")
     try:
         v = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--hp {key.strip()}: the value must be a number, got {value!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"--hp {key}: the value must be a number, got {value!r}") from None
     return (scope or None), name, v
