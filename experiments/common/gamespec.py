@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import re
@@ -51,22 +52,20 @@ def library_game(text: str, dtype: str, seed: int):
     kwargs = _arguments(text, rest)
     if "key" in inspect.signature(makers[name]).parameters and "key" not in kwargs:
         kwargs["key"] = seed  # random families: drawn from --seed
-    game = _call(
-        makers[name], (), kwargs, dtype, ("dtype",), f"game {name}: unknown argument", f"game {text!r}"
-    )
+    game = _call(makers[name], kwargs, dtype, f"game {name}: unknown argument", f"game {text!r}")
     return game, _label(name, kwargs), {"name": name, "arguments": kwargs}
 
 
-def _call(fn, args, kwargs: dict, dtype: str, skip, unknown: str, failed: str):
-    """``fn(*args, **kwargs, dtype=dtype)``; ``ValueError`` (``unknown``: what a bad keyword is, ``failed``: what
-    failed) for a keyword ``fn`` does not take (or in ``skip``) or when ``fn`` raises."""
+def _call(fn, kwargs: dict, dtype: str, unknown: str, failed: str):
+    """``fn(**kwargs, dtype=dtype)``; ``ValueError`` (``unknown``: what a bad keyword is, ``failed``: what failed)
+    for a keyword ``fn`` does not take or when ``fn`` raises."""
     params = inspect.signature(fn).parameters
-    bad = [k for k in kwargs if k not in params or k in skip]
+    bad = [k for k in kwargs if k not in params or k == "dtype"]
     if bad:
-        takes = ", ".join(k for k in params if k not in (*skip, "kw")) or "none"
+        takes = ", ".join(k for k in params if k not in ("dtype", "kw")) or "none"
         raise ValueError(f"{unknown}(s) {', '.join(bad)}; it takes {takes}")
     try:
-        return fn(*args, **kwargs, dtype=dtype)
+        return fn(**kwargs, dtype=dtype)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{failed}: {err}") from None
 
@@ -89,10 +88,8 @@ def comparisons_game(text: str, dtype: str):
     kwargs = _arguments(text, rest)
     if not path.is_file():
         raise ValueError(f"--comparisons: no such file {str(path)!r}")
-    skip, failed = ("records", "dtype"), f"--comparisons {path.name}"
-    game = _call(
-        games.from_comparisons, (path,), kwargs, dtype, skip, "--comparisons: unknown option", failed
-    )
+    load = functools.partial(games.from_comparisons, path)  # its signature without ``records``
+    game = _call(load, kwargs, dtype, "--comparisons: unknown option", f"--comparisons {path.name}")
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     return game, _label(path.name, kwargs), {"comparisons": str(path), "sha256": sha, "arguments": kwargs}
 
