@@ -137,6 +137,13 @@ def feedback_type(text: str):
     raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
 
 
+def feedback_spec(feedback) -> str:
+    """A :class:`games.feedback.Feedback` as the ``--feedback`` text that gives it (``sampled:64``)."""
+    if feedback.kind == "sampled":
+        return f"sampled:{feedback.samples}"
+    return f"noisy:{feedback.sigma:g}" if feedback.kind == "noisy" else "exact"
+
+
 def hp_type(text: str) -> tuple[str | None, str, float]:
     """An argparse type: ``name=value`` or ``rule.name=value`` -> ``(rule or None, name, value)``."""
     key, sep, value = text.partition("=")

@@ -190,11 +190,7 @@ def feedback(default: str = "exact", help: str = ""):
         "exact, sampled:K (K judged duels per action per evaluation) or noisy:SIGMA (Gaussian noise on every "
         f"gradient entry); default {default}"
     )
-
-    def parse(text):
-        fb = cli.feedback_type(str(text))
-        return {"sampled": f"sampled:{fb.samples}", "noisy": f"noisy:{fb.sigma:g}"}.get(fb.kind, "exact")
-
+    parse = lambda text: cli.feedback_spec(cli.feedback_type(str(text)))
     return option(default, _help(help, what), parse=parse)
 
 
