@@ -99,8 +99,8 @@ FEATURED = ("paper", "contextual")
 
 
 def featured(text: str, dtype: str, seed: int) -> GameSpec | None:
-    """A :data:`FEATURED` game as a study's own game (the ``named`` lookup of :func:`.flags.load_game`; None for
-    any other name)."""
+    """A :data:`FEATURED` game as a study's own game, the ``named`` lookup of
+    :func:`~experiments.common.flags.load_game` (None for any other name)."""
     import games
 
     if text not in FEATURED:

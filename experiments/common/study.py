@@ -31,7 +31,8 @@ from .flags import game_items, load_game, load_rule, option
 
 
 def __getattr__(name: str):
-    """``study.<name>``: the flag makers and loaders of :mod:`.flags` and the checks of :mod:`.checks`."""
+    """``study.<name>``: the flag makers and loaders of :mod:`~experiments.common.flags` and the checks of
+    :mod:`~experiments.common.checks`."""
     return getattr(checks if hasattr(checks, name) else flags, name)
 
 
