@@ -1,7 +1,5 @@
-"""``python -m experiments <study> [flags]``: run any study (``python -m experiments`` lists them).
-
-Every study is a declaration on :mod:`experiments.common.study`; ``python -m experiments.<study>`` works too.
-"""
+"""``python -m experiments <study> [flags]``: run any study (``python -m experiments`` lists them); every study
+is a declaration on :mod:`experiments.common.study`, and ``python -m experiments.<study>`` works too."""
 
 from __future__ import annotations
 
@@ -16,14 +14,11 @@ def studies() -> dict[str, str]:
     """``name -> one-line description`` of every study module (one that declares ``STUDY_DECL``)."""
     import experiments
 
-    found = {}
-    for info in pkgutil.iter_modules(experiments.__path__):
-        if info.ispkg or info.name.startswith("_"):
-            continue
-        decl = getattr(importlib.import_module(f"experiments.{info.name}"), "STUDY_DECL", None)
-        if decl is not None:
-            found[decl.name] = decl.description
-    return found
+    names = [
+        m.name for m in pkgutil.iter_modules(experiments.__path__) if not (m.ispkg or m.name.startswith("_"))
+    ]
+    decls = [getattr(importlib.import_module(f"experiments.{name}"), "STUDY_DECL", None) for name in names]
+    return {d.name: d.description for d in decls if d is not None}
 
 
 def main(argv=None) -> int:
@@ -36,10 +31,8 @@ def main(argv=None) -> int:
         return 0
     name = argv[0]
     if name not in known:
-        print(
-            f"python -m experiments: error: unknown study {name!r}; valid: {', '.join(known)}",
-            file=sys.stderr,
-        )
+        valid = ", ".join(known)
+        print(f"python -m experiments: error: unknown study {name!r}; valid: {valid}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"experiments.{name}")
     return cli.entry(lambda: module.main(argv[1:]))

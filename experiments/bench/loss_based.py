@@ -2,10 +2,8 @@
 
 One INPO iteration (eta 0.5, tau 0.1, hard labels): draw K = 64 pairs from pi_t, judge each by one Bernoulli
 draw, take M = 10 SGD steps (step 0.5) on the loss; the NumPy loops write it plainly, the gradient in closed
-form. :func:`bench`: the 3x3 paper game, tabular; :func:`sequence_bench`: 256 sequences, autoregressive and
-(full run only) a transformer policy. What and why: ``docs/studies/loss_based_bench.md``.
-
-    python -m experiments.bench.loss_based   # prints the rows of the 3x3 cases (python -m experiments.bench: all)
+form. ``python -m experiments.bench.loss_based`` prints the 3x3 rows; what and why:
+``docs/studies/loss_based_bench.md``.
 """
 
 from __future__ import annotations
@@ -60,15 +58,14 @@ def log_prob_grad(theta, prefixes, tokens, ys, weights) -> np.ndarray:
 def numpy_autoregressive_loop(
     P: np.ndarray, vocab: int, length: int, steps: int, seed: int = 0
 ) -> np.ndarray:
-    """INPO loss-based learning with a tabular-per-prefix policy, uniform start and reference, K pairs drawn
-    token by token, M SGD steps per iteration (gradient: :func:`log_prob_grad`); plain NumPy. Returns the final
-    log-policy ``[n]``."""
+    """INPO loss-based learning with a tabular-per-prefix policy (uniform start and reference, K pairs drawn
+    token by token, M SGD steps by :func:`log_prob_grad`), plain NumPy; the final log-policy ``[n]``."""
     rng, V, L = np.random.default_rng(seed), vocab, length
     n = V**L
     tokens = (np.arange(n)[:, None] // V ** np.arange(L - 1, -1, -1)) % V  # [n, L]
     start = (V ** np.arange(L) - 1) // (V - 1)
     prefixes = start + np.arange(n)[:, None] // (V ** (L - np.arange(L)))  # [n, L]
-    theta, ref = np.zeros(((V**L - 1) // (V - 1), V)), np.full(n, -np.log(n))
+    theta, ref = np.zeros(((n - 1) // (V - 1), V)), np.full(n, -np.log(n))
     leaves = lambda t: log_softmax(t)[prefixes, tokens].sum(-1)  # [n]
 
     def sample(t):
@@ -99,7 +96,7 @@ def _run(rule, game, steps: int, **kw):
 
 
 def sequence_bench(repeats: int = 3, quick: bool = False) -> list[dict]:
-    """Rows for the autoregressive and the transformer policies on 256 sequences, K = 64, M = 10."""
+    """Rows for the autoregressive and (full run only) the transformer policies on 256 sequences, K = 64, M = 10."""
     import optax
 
     import algorithms
@@ -108,22 +105,22 @@ def sequence_bench(repeats: int = 3, quick: bool = False) -> list[dict]:
 
     game = games.sequence_game(4, 4, "embedding")
     steps, np_steps = (200, 20) if quick else (1000, 100)
+    np_call = lambda: numpy_autoregressive_loop(np.asarray(game.P), 4, 4, np_steps)
     cases = [("autoregressive", policies.autoregressive(game), None)]
-    if not quick:
+    if not quick:  # Adam: SGD 0.5 diverges on the transformer
         transformer = policies.transformer(game, d_model=32, layers=1, heads=2)
-        cases.append(("transformer d=32", transformer, optax.adam(1e-2)))  # SGD 0.5 diverges on it
+        cases.append(("transformer d=32", transformer, optax.adam(1e-2)))
     rows = []
     for name, pol, opt in cases:
         rule = algorithms.loss_based("inpo", pol, optimizer=opt, optimizer_steps=M)
+        call = _run(rule, game, steps, feedback=games.feedback.sampled(K))
         case = f"loss_based inpo {name} 4^4=256 seq K={K} M={M}, one run (NumPy: autoregressive)"
-        np_call = lambda: numpy_autoregressive_loop(np.asarray(game.P), 4, 4, np_steps)
-        fb = games.feedback.sampled(K)
-        rows.append(measure(case, _run(rule, game, steps, feedback=fb), np_call, steps, np_steps, repeats))
+        rows.append(measure(case, call, np_call, steps, np_steps, repeats))
     return rows
 
 
 def bench(repeats: int = 3, quick: bool = False) -> list[dict]:
-    """Rows (case, JAX rate, NumPy rate, ratio) for the benchmark table."""
+    """Rows of the 3x3 game, tabular: one run (K = 64), and one sweep of 8 seeds x K in {16, 64, 256}."""
     import algorithms
     import games
     from algorithms import policies

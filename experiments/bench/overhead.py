@@ -1,9 +1,8 @@
 """Per-call overhead of ``run`` and the speed of one 3x3 MWU run against a C loop compiled here, in this process.
 
-``python -m experiments.bench.overhead [--calls 200] [--repeats 15]`` prints the median of many one-step runs
-(and of the pre-flight, ``algorithms.check``, alone), then the rate of MWU on the paper game over 20,000 steps,
-interleaved with the same update in C (``cc -O2``, loaded with ctypes; skipped without a C compiler), and the
-median of the per-pair ratios. Timings of a loaded machine are noisy: compare ratios, not rates.
+Prints the median of many one-step runs and pre-flights (``algorithms.check``), then the rate of MWU on the paper
+game over ``STEPS`` steps, interleaved with the same update in C (``cc -O2``, ctypes; skipped without a compiler).
+Timings of a loaded machine are noisy: compare ratios, not rates.
 """
 
 from __future__ import annotations
@@ -68,7 +67,8 @@ def main(argv=None) -> int:
         ms = 1e3 * np.median([timing.time_call(f) for _ in range(args.calls)])
         print(f"{name}: {ms:.3f} ms per call (median of {args.calls})")
     if (c := c_loop(np.asarray(game.A))) is None:
-        return print("no C compiler (cc, gcc): the comparison with C is skipped") or 0
+        print("no C compiler (cc, gcc): the comparison with C is skipped")
+        return 0
     m = timing.measure("mwu 3x3", long, c, STEPS, STEPS, args.repeats)
     rates = f"run {m['rate'] / 1e6:.1f} M steps/s, C loop {m['numpy_rate'] / 1e6:.1f} M steps/s"
     print(f"MWU 3x3, {STEPS} steps: {rates}; run / C = {m['ratio']:.2f} (median of {args.repeats} pairs)")

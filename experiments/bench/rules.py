@@ -1,10 +1,8 @@
 """Speed against the limits: the jitted runner vs a NumPy loop of the same update, batches, the LP.
 
-Per rule family (MWU, INPO, MMD) and size, ``run`` on one game and ``sweep`` over batches (one JAX device per
-core on a CPU) against a NumPy loop of the **same** update, timed interleaved (:mod:`experiments.bench.timing`),
-with the ratios the performance issue sets targets for; the per-call overhead of ``run``; the LP (HiGHS) with
-its certificate on uniform and cyclic preferences; every registered rule. What is
-measured and why: ``docs/studies/benchmark.md``. Writes ``benchmark.md``, ``benchmark.csv``, ``metadata.json``.
+Per rule family and size, ``run`` and ``sweep`` against a NumPy loop of the same update, timed interleaved; the
+per-call overhead of ``run``; the LP with its certificate; every registered rule. What and why:
+``docs/studies/benchmark.md``. Writes ``benchmark.md``, ``benchmark.csv``, ``metadata.json``.
 
     python -m experiments.bench.rules [--quick] [--device gpu]    # ~ 90 s (--quick ~ 30 s) on a 2-core CPU
 """
@@ -27,8 +25,9 @@ FAMILIES = ("mwu", "inpo", "mmd")
 ETA, TAU = 0.5, 0.1
 #: The sampled-losses issue's target: loss-based iterations/s (tabular 3x3, K = 64, M = 10) on one CPU core.
 LOSS_BASED_TARGET = 20_000
-#: ``--device`` -> the JAX platform it selects; how to measure on a GPU.
-PLATFORMS = {"cpu": "cpu", "gpu": "cuda"}
+#: The JAX / NumPy ratios the performance issue asks for (case pattern -> target, what is timed): the full run's;
+#: the smaller ``--quick`` batch is held to the batch target too.
+TARGETS = {"mwu single 3x3": (150.0, "`run`"), r"mwu batch \d+ x 3x3": (8.0, "`sweep`")}
 GPU_COMMAND = "pip install -e '.[cuda]' && python -m experiments.bench.rules --device gpu"
 #: family -> its self-play update of the log-policy ``l`` before normalisation (gradient ``g``, reference ``r``)
 NUMPY_STEPS = {
@@ -75,8 +74,8 @@ def bench_rule(family, n, jax_steps, np_steps, repeats, batch: int = 0, dtype=No
 
 
 def bench_overhead(calls: int) -> dict:
-    """Per-call overhead of ``run``: a one-step MWU run on the 3x3 game (validation, the start, dispatch, two
-    records, the trace), and within it ``rule.init`` (checks and start), as medians over ``calls`` calls."""
+    """Per-call overhead of ``run`` (one MWU step on the 3x3 game: validation, start, dispatch, two records, the
+    trace) and of ``rule.init`` within it (checks and start), as medians over ``calls`` calls."""
     import jax
 
     import algorithms
@@ -93,10 +92,16 @@ def _scan(body, steps: int):
     """A jitted bare scan of ``steps`` steps of ``body(A, carry)``."""
     import jax
 
-    def f(A, c):
-        return jax.lax.scan(lambda c, _: (body(A, c), None), c, None, length=steps)[0]
+    return jax.jit(lambda A, c: jax.lax.scan(lambda c, _: (body(A, c), None), c, None, length=steps)[0])
 
-    return jax.jit(f)
+
+def _mwu(A, l):
+    """The rules' own MWU update, written once for one game: ``normalize(l + eta A exp(l))``."""
+    import jax.numpy as jnp
+
+    from algorithms.base import normalize
+
+    return normalize(l + ETA * (A @ jnp.exp(l)))
 
 
 def bench_candidates(quick: bool, repeats: int) -> list[dict]:
@@ -107,20 +112,16 @@ def bench_candidates(quick: bool, repeats: int) -> list[dict]:
     import jax
     import jax.numpy as jnp
 
-    from algorithms.base import normalize
     from algorithms.layout import written_out
 
     batch, jax_steps, np_steps = (1000, 500, 20) if quick else (10_000, 2_000, 100)
-    A = np.stack([np.asarray(_game(3, s).A) for s in range(batch)])
+    A = np.stack([np.asarray(_game(3).A)] * batch)
     l0 = np.full((batch, 3), -np.log(3.0))
     mesh = jax.sharding.Mesh(np.array(jax.devices()), ("b",))
 
     def shard(x, axis):
         spec = jax.sharding.PartitionSpec(*[("b" if i == axis else None) for i in range(x.ndim)])
         return jax.device_put(jnp.asarray(x), jax.sharding.NamedSharding(mesh, spec))
-
-    def step(A, l):  # the rule's own update, written once for one game: normalize(l + eta A exp(l))
-        return normalize(l + ETA * (A @ jnp.exp(l)))
 
     def tuple_step(A, l):  # A: n*n arrays [B], l: n arrays [B]
         p = [jnp.exp(x) for x in l]
@@ -129,31 +130,26 @@ def bench_candidates(quick: bool, repeats: int) -> list[dict]:
         lse = jnp.log(jnp.exp(z[0] - m) + jnp.exp(z[1] - m) + jnp.exp(z[2] - m))
         return tuple(x - m - lse for x in z)
 
+    def measure(calls, np_call, jax_work, np_work):
+        runs = [(f"candidate: {name}", lambda f=f, a=a: jax.block_until_ready(f(*a))) for name, f, a in calls]
+        return timing.measure_all(runs, np_call, jax_work, np_work, repeats)
+
     first, last = (0, (shard(A, 0), shard(l0, 0))), (-1, (shard(np.moveaxis(A, 0, -1), 2), shard(l0.T, 1)))
-    cases = [
-        ("batch first, jnp sums (plain vmap)", False, first),
-        ("batch first, sums written out", True, first),
-        ("batch last, jnp sums", False, last),
-        ("batch last, sums written out (sweep's fast path)", True, last),
+    layouts = [
+        ("batch first, jnp sums (plain vmap)", _mwu, first),
+        ("batch first, sums written out", written_out(_mwu), first),  # as sweep's fast path rewrites its step
+        ("batch last, jnp sums", _mwu, last),
+        ("batch last, sums written out (sweep's fast path)", written_out(_mwu), last),
     ]
-    # sums written out as sweep's fast path does: the step rewritten (algorithms.layout), then vmapped
-    calls = [
-        (name, _scan(jax.vmap(written_out(step) if w else step, ax, ax), jax_steps), args)
-        for name, w, (ax, args) in cases
-    ]
+    calls = [(name, _scan(jax.vmap(step, ax, ax), jax_steps), args) for name, step, (ax, args) in layouts]
     flat = [tuple(shard(x, 0) for x in A.reshape(batch, 9).T), tuple(shard(x, 0) for x in l0.T)]
     calls.append(("carry as n arrays [B], hand-written for n = 3", _scan(tuple_step, jax_steps), flat))
-    timed = [(batch * jax_steps, batch * np_steps, lambda: numpy_loop("mwu", A, np_steps), calls)]
-    A1 = np.asarray(_game(3).A)
+    rows = measure(calls, lambda: numpy_loop("mwu", A, np_steps), batch * jax_steps, batch * np_steps)
+    one_np_steps = 1_000 if quick else 5_000
     for steps in (20_000, 200_000) if quick else (200_000, 2_000_000):
-        np_steps = 1_000 if quick else 5_000
         reps = single_game_representations(steps)
         calls = [(f"one 3x3 game, {steps:,} steps, {label}", f, args) for label, f, args, _ in reps]
-        timed.append((steps, np_steps, lambda n=np_steps: numpy_loop("mwu", A1, n), calls))
-    rows = []
-    for jax_work, np_work, np_call, calls in timed:
-        runs = [(f"candidate: {name}", lambda f=f, a=a: jax.block_until_ready(f(*a))) for name, f, a in calls]
-        rows += timing.measure_all(runs, np_call, jax_work, np_work, repeats)
+        rows += measure(calls, lambda: numpy_loop("mwu", A[0], one_np_steps), steps, one_np_steps)
     return rows
 
 
@@ -161,7 +157,8 @@ def single_game_representations(steps: int) -> list[tuple]:
     """One MWU step on the paper's 3x3 game in three representations of the policy, each a jitted bare scan of
     ``steps`` steps from the uniform start, ``(label, f, args, log_policy)`` (``log_policy(f(*args))``: the final
     normalised log-policy): the rules' state (normalised log-probabilities), probabilities carried beside it (one
-    exp a step), probabilities and shifted logits (no log either). The last two are measured, not used."""
+    exp a step), probabilities and shifted logits (no log either). The last two are measured, not used. Raises
+    ValueError if ``steps`` < 1."""
     import jax.numpy as jnp
 
     import games
@@ -179,20 +176,21 @@ def single_game_representations(steps: int) -> list[tuple]:
         return (s - jnp.log(total) if normalise else s), e / total
 
     cases = [
+        ("normalised log-probabilities (the rules' state)", _mwu, l0, lambda l: l),
+        ("probabilities carried too", lambda A, c: with_probs(A, c, True), (l0, p0), lambda c: c[0]),
         (
-            "normalised log-probabilities (the rules' state)",
-            lambda A, l: normalize(l + ETA * (A @ jnp.exp(l))),
+            "probabilities and shifted logits carried (no log)",
+            lambda A, c: with_probs(A, c, False),
+            (l0, p0),
+            lambda c: normalize(c[0]),
         ),
-        ("probabilities carried too", lambda A, c: with_probs(A, c, True)),
-        ("probabilities and shifted logits carried (no log)", lambda A, c: with_probs(A, c, False)),
     ]
-    reads = [(l0, lambda l: l), ((l0, p0), lambda c: c[0]), ((l0, p0), lambda c: normalize(c[0]))]
-    return [(label, _scan(body, steps), (A, c0), read) for (label, body), (c0, read) in zip(cases, reads)]
+    return [(label, _scan(body, steps), (A, c0), read) for label, body, c0, read in cases]
 
 
 def bench_registry(steps: int, rate_steps: int) -> list[dict]:
     """Every registered rule on the paper's game at its declared defaults: compile time and steps/s (runs of
-    ``rate_steps``) and the last-iterate gap after ``steps``."""
+    ``rate_steps``) and the last-iterate gap after ``steps`` (key ``gap_after_<steps>``)."""
     import jax
 
     import algorithms
@@ -203,7 +201,8 @@ def bench_registry(steps: int, rate_steps: int) -> list[dict]:
         run = lambda n, rule=rule: jax.block_until_ready(algorithms.run(rule, game, steps=n, record_every=n))
         first, second = (timing.time_call(lambda run=run: run(rate_steps)) for _ in range(2))
         gap = float(run(steps).metrics["gap"][-1])
-        out.append({"case": rule.name, "compile_s": first - second, "rate": rate_steps / second, "gap": gap})
+        row = {"case": rule.name, "compile_s": first - second, "rate": rate_steps / second}
+        out.append({**row, f"gap_after_{steps}": gap})
     return out
 
 
@@ -217,40 +216,32 @@ def bench_lp(n: int, kind: str) -> dict:
     return {"case": f"LP n={n} ({kind})", "seconds": time.perf_counter() - t, "certificate": eq.certificate}
 
 
-def _target(case: str) -> float | None:
-    """The JAX / NumPy ratio the performance issue asks of a row (the full run's; the smaller ``--quick`` batch
-    is held to the batch target too)."""
-    return 150.0 if case == "mwu single 3x3" else 8.0 if re.fullmatch(r"mwu batch \d+ x 3x3", case) else None
-
-
 def _targets_section(rows: list[dict], overhead: dict, single_steps: int, quick: bool) -> list[str]:
-    """The ratios the performance issue sets targets for, beside their targets, and ``run``'s overhead."""
-    out = []
-    for r in rows:
-        if (t := _target(r["case"])) is not None:
-            what = "`run`" if " single " in r["case"] else "`sweep`"
-            met = "yes" if r["ratio"] >= t else "no"
-            out.append((f"{r['case']} ({what})", f"{r['ratio']:.1f}", f">= {t:g}", met))
+    """The ratios the performance issue sets targets for (:data:`TARGETS`) beside them, and ``run``'s overhead."""
+    out = [
+        (f"{r['case']} ({what})", f"{r['ratio']:.1f}", f">= {t:g}", "yes" if r["ratio"] >= t else "no")
+        for r in rows
+        for pattern, (t, what) in TARGETS.items()
+        if re.fullmatch(pattern, r["case"])
+    ]
     quick_note = "; --quick: smaller batch and runs, the targets are for the full run" if quick else ""
-    lines = [f"Targets (JAX / NumPy, median of interleaved ratios{quick_note}):", ""]
-    lines += [tables.table(out, ("case", "JAX / NumPy", "target", "met")), ""]
-    for r in [r for r in rows if r["case"].startswith("loss_based") and "one run" in r["case"]][:1]:
-        met = "met" if r["rate"] >= LOSS_BASED_TARGET else "not met"
-        lines += [
-            f"Loss-based iteration ({r['case']}): {r['rate']:,.0f} iterations/s on one core, target >= "
-            f"{LOSS_BASED_TARGET:,} ({met}); x{r['ratio']:.1f} the NumPy loop.",
-            "",
-        ]
-    single = [r["rate"] for r in rows if r["case"] == "mwu single 3x3"]
-    share = f" of a {single_steps:,}-step call in the single 3x3 row." if single else ""
-    share = f"; {100 * overhead['seconds'] * single[0] / single_steps:.1f} %{share}" if single else "."
-    lines += [
+    loss = next(r for r in rows if r["case"].startswith("loss_based") and "one run" in r["case"])
+    single = next(r["rate"] for r in rows if r["case"] == "mwu single 3x3")
+    return [
+        f"Targets (JAX / NumPy, median of interleaved ratios{quick_note}):",
+        "",
+        tables.table(out, ("case", "JAX / NumPy", "target", "met")),
+        "",
+        f"Loss-based iteration ({loss['case']}): {loss['rate']:,.0f} iterations/s on one core, target >= "
+        f"{LOSS_BASED_TARGET:,} ({'met' if loss['rate'] >= LOSS_BASED_TARGET else 'not met'}); "
+        f"x{loss['ratio']:.1f} the NumPy loop.",
+        "",
         f"Per-call overhead of `run` (MWU, 3x3, steps=1: validation, start, dispatch, two records, the trace): "
         f"{overhead['seconds'] * 1e6:.0f} us per call, of which `rule.init` (checks and start) "
-        f"{overhead['init_seconds'] * 1e6:.0f} us{share}",
+        f"{overhead['init_seconds'] * 1e6:.0f} us; {100 * overhead['seconds'] * single / single_steps:.1f} % of a "
+        f"{single_steps:,}-step call in the single 3x3 row.",
         "",
     ]
-    return lines
 
 
 def main(argv=None) -> int:
@@ -267,7 +258,7 @@ def main(argv=None) -> int:
     )
     p.add_argument(
         "--device",
-        choices=tuple(PLATFORMS),
+        choices=("cpu", "gpu"),
         default="cpu",
         help="where JAX runs: cpu (default; one JAX device per core) or gpu; NumPy always runs on the CPU",
     )
@@ -290,12 +281,11 @@ def _load() -> str:
 
 
 def start_jax(p, args) -> None:
-    """Select ``--device`` before JAX starts (one JAX CPU device per core on a CPU) and check that JAX got it:
-    a device this install or machine lacks is a one-line error, exit 2, before anything is measured."""
-    platform = PLATFORMS[args.device]
+    """Select ``--device`` before JAX starts (on a CPU, one JAX device per core); a device this install or
+    machine lacks is a one-line error, exit 2, before anything is measured."""
     if "jax" not in sys.modules:  # both must be set before JAX starts; an explicit environment wins
-        os.environ.setdefault("JAX_PLATFORMS", platform)
-        if platform == "cpu" and "XLA_FLAGS" not in os.environ:  # the sharded sweep then uses every core
+        os.environ.setdefault("JAX_PLATFORMS", {"gpu": "cuda"}.get(args.device, args.device))
+        if args.device == "cpu" and "XLA_FLAGS" not in os.environ:  # the sharded sweep then uses every core
             os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
     cli.setup(args)
     import jax
@@ -304,63 +294,58 @@ def start_jax(p, args) -> None:
         backend = jax.default_backend()
     except (RuntimeError, AssertionError) as e:  # JAX_PLATFORMS names a backend this install lacks
         backend = f"unavailable ({type(e).__name__}{': ' + str(e) if str(e) else ''})"
-    if backend != {"cuda": "gpu"}.get(platform, platform):
-        cli.fail(
-            p,
-            f"--device {args.device} asked for, but JAX's default backend is {backend} "
-            f"(for a GPU: pip install -e '.[cuda]', and JAX_PLATFORMS unset or 'cuda')",
-        )
-
-
-def _rate_row(r: dict, unit: str) -> str:
-    """A progress line of a timed row (its target, if it has one, is in the targets section at the end)."""
-    return f"  {r['case']:<28} {r['rate']:12,.0f} {unit}  x{r['ratio']:.1f} vs NumPy  compile {r['compile_s']:.2f} s"
+    if backend != args.device:
+        hint = "for a GPU: pip install -e '.[cuda]', and JAX_PLATFORMS unset or 'cuda'"
+        cli.fail(p, f"--device {args.device} asked for, but JAX's default backend is {backend} ({hint})")
 
 
 def run_benchmark(args, out) -> None:
     import jax
 
-    say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    load_start, q = _load(), args.quick
+    load_start, q, rows = _load(), args.quick, []
     repeats = args.repeats or (3 if q else 5)
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+    def timed(r: dict, unit: str) -> None:  # a row's target, if it has one, is in the targets section
+        rows.append(r)
+        compiled = f"compile {r['compile_s']:.2f} s"
+        say(f"  {r['case']:<28} {r['rate']:12,.0f} {unit}  x{r['ratio']:.1f} vs NumPy  {compiled}")
+
     # (n, jax steps, numpy steps): numpy steps sized to ~0.1-0.5 s per call; --quick: / 10 and / 5
     singles = [(3, 200_000, 5_000), (10, 100_000, 5_000), (100, 20_000, 2_000)] + [(1000, 500, 200)] * (not q)
     # (n, batch, jax steps, numpy steps, dtype of the games: None keeps the run's)
     b3 = (3, 1000, 500, 20) if q else (3, 10_000, 5_000, 100)
     batches = [(*b3, None), (*b3, "float32"), ((100, 20, 100, 20) if q else (100, 100, 1_000, 50)) + (None,)]
-    rows = []
     for family in FAMILIES:
         for n, js, ns in singles:
-            rows.append(bench_rule(family, n, js // (10 if q else 1), ns // (5 if q else 1), repeats))
-            say(_rate_row(rows[-1], "steps/s"))
+            timed(bench_rule(family, n, js // (10 if q else 1), ns // (5 if q else 1), repeats), "steps/s")
         for n, b, js, ns, dtype in batches if family == "mwu" or not q else ():
             if dtype is None or (family == "mwu" and args.dtype != dtype):  # float32: MWU, on a float64 run
-                rows.append(bench_rule(family, n, js, ns, repeats, b, dtype))
-                say(_rate_row(rows[-1], "game-steps/s"))
+                timed(bench_rule(family, n, js, ns, repeats, b, dtype), "game-steps/s")
     for r in loss_based.bench(repeats, quick=q) + loss_based.sequence_bench(repeats, quick=q):
-        rows.append(r)
-        say(_rate_row(r, "iterations/s"))
+        timed(r, "iterations/s")
     sizes = (3, 10, 100) if q else (3, 10, 100, 300, 1000)
     lp = [bench_lp(n, kind) for kind in ("uniform", "cyclic") for n in sizes]
     for r in lp:
         say(f"  {r['case']:<28} {r['seconds'] * 1e3:10.1f} ms  certificate {r['certificate']:.1e}")
     for r in bench_candidates(q, repeats) if args.candidates else ():
-        rows.append(r)
-        say(_rate_row(r, "(game-)steps/s"))
+        timed(r, "(game-)steps/s")
     overhead = bench_overhead(50 if q else 200)
     init = f"(rule.init {overhead['init_seconds'] * 1e6:.0f} us)"
     say(f"  {overhead['case']:<28} {overhead['seconds'] * 1e6:10.0f} us per call {init}")
     reg_steps = 1000 if q else 5000
     registry = bench_registry(reg_steps, 10_000 if q else 100_000)
 
+    timed_fmt = {"compile_s": ".2f", "rate": ",.0f", "numpy_rate": ",.0f", "ratio": ".1f"}
+    reg_fmt = {"compile_s": ".2f", "rate": ",.0f", f"gap_after_{reg_steps}": ".3e"}
+    cells = lambda rows, fmt: [(r["case"], *(format(r[k], f) for k, f in fmt.items())) for r in rows]
     header = ("case", "compile (s)", "JAX rate (steps/s or game-steps/s)", "NumPy rate")
     header += ("JAX / NumPy (median of interleaved ratios)",)
-    timed = [
-        (r["case"], f"{r['compile_s']:.2f}", f"{r['rate']:,.0f}", f"{r['numpy_rate']:,.0f}") for r in rows
-    ]
     device = f"{len(jax.devices())} x {jax.devices()[0].device_kind} ({jax.default_backend()})"
     lp_rows = [(r["case"], f"{r['seconds'] * 1e3:.1f} ms", f"{r['certificate']:.1e}") for r in lp]
-    reg = [(r["case"], f"{r['compile_s']:.2f}", f"{r['rate']:,.0f}", f"{r['gap']:.3e}") for r in registry]
     gpu = f"not measured here (no GPU). On a machine with an NVIDIA GPU: `{GPU_COMMAND}`."
     gpu = f"measured above ({device})." if jax.default_backend() == "gpu" else gpu
     md = [
@@ -368,24 +353,25 @@ def run_benchmark(args, out) -> None:
         "",
         f"Load average (1 min) at the start: {load_start}; at the end: {_load()}.",
         "",
-        tables.table([(*t, f"{r['ratio']:.1f}") for t, r in zip(timed, rows)], header),
+        tables.table(cells(rows, timed_fmt), header),
         "",
         tables.table(lp_rows, ("LP", "time", "certificate (gap)")),
         "",
         f"Every registered rule on comal_cycle (eta={ETA}, tau={TAU}; IPO/DPO tau=1/eta), {reg_steps} steps:",
         "",
-        tables.table(reg, ("rule", "compile (s)", "steps/s", f"gap after {reg_steps} steps")),
+        tables.table(
+            cells(registry, reg_fmt), ("rule", "compile (s)", "steps/s", f"gap after {reg_steps} steps")
+        ),
         "",
         *_targets_section(rows, overhead, singles[0][1] // (10 if q else 1), q),
         f"GPU: {gpu}",
     ]
     output.atomic_write(out / "benchmark.md", "\n".join(md) + "\n")
-    csv_rows = [(r["case"], k, r[k]) for k in ("compile_s", "rate", "numpy_rate", "ratio") for r in rows]
+    csv_rows = [(r["case"], k, r[k]) for k in timed_fmt for r in rows]
     csv_rows += [(r["case"], "seconds", r["seconds"]) for r in lp]
     csv_rows += [(overhead["case"], k, overhead[k]) for k in ("seconds", "init_seconds")]
     csv_rows += [(r["case"], "certificate", r["certificate"]) for r in lp]
-    names = (("compile_s", "compile_s"), ("rate", "rate"), (f"gap_after_{reg_steps}", "gap"))
-    csv_rows += [(r["case"], name, r[key]) for r in registry for name, key in names]
+    csv_rows += [(r["case"], k, r[k]) for r in registry for k in reg_fmt]
     output.write_csv(out / "benchmark.csv", csv_rows, ("case", "quantity", "value"))
     wall = {"total": round(time.perf_counter() - args.t0, 3)}
     meta = output.metadata(

@@ -14,9 +14,9 @@ def time_call(f) -> float:
 
 
 def measure_all(runs, np_call, jax_work: int, np_work: int, repeats: int) -> list[dict]:
-    """Rows of :func:`measure` for each ``(case, call)`` of ``runs`` against ``np_call``: each case's compile
-    time (first call minus second), then ``repeats`` rounds of every case once, each right after its own NumPy
-    call, so that a change of load hits every case alike; ``*_work``: (game-)steps per call; medians."""
+    """For each ``(case, call)`` of ``runs``: compile time (first call minus second), then the medians over
+    ``repeats`` rounds (every case once, each right after its own ``np_call``) of the rates of both and of their
+    ratio; ``*_work``: the (game-)steps of one call."""
     compile_s = {case: time_call(run) - time_call(run) for case, run in runs}
     times: dict[str, list[tuple[float, float]]] = {case: [] for case, _ in runs}
     for _ in range(repeats):
@@ -35,6 +35,5 @@ def measure_all(runs, np_call, jax_work: int, np_work: int, repeats: int) -> lis
 
 
 def measure(case: str, jax_call, np_call, jax_work: int, np_work: int, repeats: int) -> dict:
-    """One case of :func:`measure_all`: compile time and the rates of ``jax_call`` and ``np_call``, interleaved
-    (N J N J ...), and the median over the pairs of their ratio."""
+    """One case of :func:`measure_all`."""
     return measure_all([(case, jax_call)], np_call, jax_work, np_work, repeats)[0]
