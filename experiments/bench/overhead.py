@@ -1,8 +1,8 @@
 """Per-call overhead of ``run`` and the speed of one 3x3 MWU run against a C loop compiled here, in this process.
 
-Prints the median of many one-step runs and pre-flights (``algorithms.check``), then the rate of MWU on the paper
-game over ``STEPS`` steps, interleaved with the same update in C (``cc -O2``, ctypes; skipped without a compiler).
-Timings of a loaded machine are noisy: compare ratios, not rates.
+``python -m experiments.bench.overhead [--calls 200] [--repeats 15]`` prints the median of many one-step runs
+and pre-flights (``algorithms.check``), then the rate of MWU on the paper game over ``STEPS`` steps, interleaved
+with the same update in C (``cc -O2``, ctypes; skipped without a compiler). On a loaded machine compare ratios.
 """
 
 from __future__ import annotations

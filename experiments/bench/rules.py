@@ -54,8 +54,8 @@ def _game(n: int, seed: int = 0):
 
 
 def bench_rule(family, n, jax_steps, np_steps, repeats, batch: int = 0, dtype=None) -> dict:
-    """``run`` on one n x n game (``batch = 0``), or ``sweep`` over ``batch`` games (cast to ``dtype`` on both
-    sides), against the NumPy loop of the same update."""
+    """A row: ``run`` on one n x n game (``batch = 0``), or ``sweep`` over ``batch`` games (cast to ``dtype`` on
+    both sides), against the NumPy loop of the same update."""
     import jax
 
     import algorithms
@@ -105,10 +105,9 @@ def _mwu(A, l):
 
 
 def bench_candidates(quick: bool, repeats: int) -> list[dict]:
-    """The fast paths considered (docs/performance.md), as bare scans of one MWU step: for a batch of tiny games
-    sharded over the devices, the batch first or last, sums over actions in ``jnp`` or written out, a carry of n
-    arrays ``[B]`` hand-written for n = 3; for one game, :func:`single_game_representations` at two lengths
-    (a run's per-step cost falls with its length: ``normalize``'s sum becomes exactly 1, and ``log 1`` is short)."""
+    """Rows of the fast paths considered (docs/performance.md), bare scans of one MWU step: batch layouts of tiny
+    games sharded over the devices, and :func:`single_game_representations` at two lengths (a run's per-step
+    cost falls with its length: ``normalize``'s sum becomes exactly 1, and ``log 1`` is short)."""
     import jax
     import jax.numpy as jnp
 
@@ -154,11 +153,9 @@ def bench_candidates(quick: bool, repeats: int) -> list[dict]:
 
 
 def single_game_representations(steps: int) -> list[tuple]:
-    """One MWU step on the paper's 3x3 game in three representations of the policy, each a jitted bare scan of
-    ``steps`` steps from the uniform start, ``(label, f, args, log_policy)`` (``log_policy(f(*args))``: the final
-    normalised log-policy): the rules' state (normalised log-probabilities), probabilities carried beside it (one
-    exp a step), probabilities and shifted logits (no log either). The last two are measured, not used. Raises
-    ValueError if ``steps`` < 1."""
+    """``(label, f, args, log_policy)`` of MWU on the paper's game from uniform, jitted bare scans of ``steps``
+    steps in three representations: the rules' state, probabilities carried too (one exp a step), probabilities and
+    shifted logits (no log; measured, not used); ``log_policy(f(*args))`` normalised. ValueError if steps < 1."""
     import jax.numpy as jnp
 
     import games
@@ -217,7 +214,7 @@ def bench_lp(n: int, kind: str) -> dict:
 
 
 def _targets_section(rows: list[dict], overhead: dict, single_steps: int, quick: bool) -> list[str]:
-    """The ratios the performance issue sets targets for (:data:`TARGETS`) beside them, and ``run``'s overhead."""
+    """The ratios the performance issue sets targets for (``TARGETS``) beside them, and ``run``'s overhead."""
     out = [
         (f"{r['case']} ({what})", f"{r['ratio']:.1f}", f">= {t:g}", "yes" if r["ratio"] >= t else "no")
         for r in rows
