@@ -1,13 +1,9 @@
 """Real preferences: the LLMFAO comparisons of 59 language models as games, their equilibrium sets and judges.
 
-For each judge (the crowd, GPT-3.5, GPT-4; LLMFAO by D. Ustalov, CC BY 4.0, shipped in ``games/data/llmfao``)
-and game (rates: NLHF; margins: the maximal lottery) the whole equilibrium set (:mod:`games.equilibria`): is it
-unique, every model's least and greatest mass over it, the models in every and in some equilibrium, the
-maximum-entropy equilibrium (the canonical selection), and a bootstrap of the ranges; the Condorcet winner or
-Smith set, cyclic triads, the Hodge curl share; the Bradley-Terry leader's worst-case win rate. Across judges:
-the range of the worst-case win rate of judge A's equilibria in judge B's game; the set under each treatment of
-the unobserved pairs (``--missing bradley_terry`` fails on a GPT judge's resample where a model never loses:
-the error names the resample); per-prompt sets. Then the update rules on ``--games`` (default: crowd, rates).
+Per judge (the crowd, GPT-3.5, GPT-4; LLMFAO by D. Ustalov, CC BY 4.0, in ``games/data/llmfao``) and game
+(rates: NLHF; margins: the maximal lottery): the whole equilibrium set (:mod:`games.equilibria`) with a bootstrap
+of its ranges, its maximum-entropy point, social-choice diagnostics, the Bradley-Terry leader's worst-case win
+rate; then across judges, per treatment of the unobserved pairs, per prompt, and the update rules on ``--games``.
 
     python -m experiments real_preferences [--quick] [--boot 200] [--missing tie] [--rules ...] [--games ...]
 """
@@ -236,13 +232,11 @@ def _rules(c: Config, item: str, source: str, fb: str) -> dict:
     import pandas as pd
 
     import algorithms
-    import games
     from games import social_choice as sc
 
     gs, rule = _rules_game(c, item), study.load_rule(source)
-    feedback = games.feedback.exact() if fb == "exact" else cli.feedback_type(fb)
     hp = dict(steps=c.steps, record_every=c.record_every, key=c.seed, **study.hparams(c, rule))
-    tr = algorithms.run(rule, gs.game, feedback=feedback, **hp)
+    tr = algorithms.run(rule, gs.game, feedback=cli.feedback_type(fb), **hp)
     m, _ = tables.tidy(tr, experiment=STUDY, game=gs.label, rule=rule.name, seed=c.seed)
     m["feedback"], pi = fb, np.asarray(tr.policy.x)
     row = [gs.label, rule.name, fb, float(np.asarray(tr.metrics["gap"])[-1])]
