@@ -136,8 +136,9 @@ def report(c: Config, t: dict, folder) -> dict:
     rows = [[f"{v:.3g}" if isinstance(v, float) else v for v in r] for r in price]
     out = {"price": ("exact price of each judge (true gap and TV over its equilibrium set)", rows, cols)}
     short = [f"{g}: {_steps(c, g)}" for g in SHORTER if g in c.games]
+    steps = f"{c.steps} steps" + (f" ({', '.join(short)})" if short else "")
     parts = {  # part: (the columns its seeds are grouped by, title)
-        "bias": (["game", "rule", "bias", "value", "order"], f"true gap after {c.steps} steps"),
+        "bias": (["game", "rule", "bias", "value", "order"], f"true gap after {steps}"),
         "fit": (["game", "model", "n"], "true gap of the fitted model's Nash policy"),
         "overfit": (["game", "model", "step"], "COMAL on a model fitted to 1000 comparisons"),
     }
@@ -147,7 +148,6 @@ def report(c: Config, t: dict, folder) -> dict:
         for key, d in t[part].groupby(by, sort=False):
             stats = [f"{v:.3g}" for v in tables.bootstrap_median(d["gap"], rng)]
             rows.append([*map(str, key), *stats, *(f"{d[e].median():.0f}" for e in extra)])
-        title += f" ({', '.join(short)})" if short and part == "bias" else ""
         out[part] = (title, rows, [*by, "true gap (median)", "95% CI low", "95% CI high", *extra])
     for part, (title, rows, header) in out.items():
         output.write_csv(folder / f"summary_{part}.csv", rows, header)

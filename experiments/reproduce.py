@@ -1,8 +1,8 @@
 """Reproductions of published synthetic experiments, each at its source's game, hyperparameters and metric.
 
-Each entry names its source, runs the sandbox's rules at the source's settings, prints the published values
-beside the sandbox's with their tolerances, and draws the source's axes. A source without a number: its claim.
-An entry is data: its runs (rule, values, length, trials, game) and its checks (a measure of the records).
+An entry is data: its source, its runs (rule, values, length, trials, game) and its checks (a measure of the
+records against a published value with its tolerance, or a source's claim); it prints the published values
+beside the sandbox's and draws the source's axes.
 
     python -m experiments reproduce --list
     python -m experiments reproduce all [--quick]        (or one entry: reproduce mmd_perturbed_rps)
@@ -261,9 +261,8 @@ class Config(study.Base):
 def prepare(c: Config) -> Config:
     """Your rules accept your ``--hp`` values on every entry's game, before any work."""
     study.check_hp(c, {t: [rule_of(t)] for t in c.rules or ()})
-    for t in c.rules or ():
-        for name in entries_of(c):
-            rule_of(t).init(game_of(ENTRIES[name].game, 0, c.dtype)[0], **study.hparams(c, t))
+    for t, name in itertools.product(c.rules or (), entries_of(c)):
+        rule_of(t).init(game_of(ENTRIES[name].game, 0, c.dtype)[0], **study.hparams(c, t))
     return c
 
 
