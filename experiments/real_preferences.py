@@ -11,6 +11,7 @@ rate; then across judges, per treatment of the unobserved pairs, per prompt, and
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,13 +175,12 @@ def _transfer(c: Config) -> dict:
     import pandas as pd
 
     rows = []
-    for kind in KINDS:
-        for a in JUDGES:
-            game, me = _game(a, kind, c.missing, c.dtype), _canonical(_game(a, kind, c.missing, c.dtype))
-            for b in JUDGES:
-                B = _game(b, "rates", c.missing, c.dtype)
-                lo, hi = _win_rates(game, B)
-                rows.append([kind, a, b, lo, hi, 0.5 + float((me @ np.asarray(B.A)).min())])
+    for kind, a in itertools.product(KINDS, JUDGES):
+        game = _game(a, kind, c.missing, c.dtype)
+        me = _canonical(game)
+        for b in JUDGES:
+            B = _game(b, "rates", c.missing, c.dtype)
+            rows.append([kind, a, b, *_win_rates(game, B), 0.5 + float((me @ np.asarray(B.A)).min())])
     cols = "kind nash_of scored_in worst_case_win_rate_min worst_case_win_rate_max max_entropy".split()
     return {"transfer": pd.DataFrame(rows, columns=cols)}
 
