@@ -160,14 +160,12 @@ def report(c: Config, t: dict, folder) -> dict:
 
 
 prepare = None  # not the default checks.check: the learners' feedback is each judge's, no --feedback to check
-STUDY_DECL, main = study.declare(
-    globals(),
-    refuses={
-        "feedback": "the learners observe sampled duels judged by each judge, in each order",
-        "hp": "the rules run at their declared hyperparameters",
-        "schedules": "the rules run at constant step sizes",
-        "comparisons": "LLMFAO is one of --games (its crowd is the truth)",
-        "x": "the cost is the number of judgments, given in the summary",
-        "jobs": "the units run one after the other in one process",
-    },
-)
+REFUSES = {
+    "feedback": "the learners observe sampled duels judged by each judge, in each order",
+    "hp": "the rules run at their declared hyperparameters",
+    "schedules": "the rules run at constant step sizes",
+    "comparisons": "LLMFAO is one of --games (its crowd is the truth)",
+    "x": "the cost is the number of judgments, given in the summary",
+    "jobs": "the units run one after the other in one process",
+}
+STUDY_DECL, main = study.declare(globals(), refuses=REFUSES)
