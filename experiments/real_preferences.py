@@ -3,7 +3,8 @@
 Per judge (the crowd, GPT-3.5, GPT-4; LLMFAO by D. Ustalov, CC BY 4.0, in ``games/data/llmfao``) and game
 (rates: NLHF; margins: the maximal lottery): the whole equilibrium set (:mod:`games.equilibria`) with a bootstrap
 of its ranges, its maximum-entropy point, social-choice diagnostics, the Bradley-Terry leader's worst-case win
-rate; then across judges, per treatment of the unobserved pairs, per prompt, and the update rules on ``--games``.
+rate; then across judges, per treatment of the unobserved pairs (``--missing bradley_terry`` fails on a GPT
+judge's resample where a model never loses: the error names it), per prompt, and the rules on ``--games``.
 
     python -m experiments real_preferences [--quick] [--boot 200] [--missing tie] [--rules ...] [--games ...]
 """

@@ -1,8 +1,8 @@
 """Reproductions of published synthetic experiments, each at its source's game, hyperparameters and metric.
 
 An entry is data: its source, its runs (rule, values, length, trials, game) and its checks (a measure of the
-records against a published value with its tolerance, or a source's claim); it prints the published values
-beside the sandbox's and draws the source's axes.
+records against a published value with its tolerance, or a source's claim). The study prints the published
+values beside the sandbox's and draws each source's axes.
 
     python -m experiments reproduce --list
     python -m experiments reproduce all [--quick]        (or one entry: reproduce mmd_perturbed_rps)
