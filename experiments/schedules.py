@@ -148,11 +148,6 @@ def feedback(kmax: int):
     return games.feedback.sampled(kmax, counts=True)
 
 
-def _scopes(text: str) -> tuple:
-    """The names an ``--hp RULE.name`` may give a ``--rules`` item: its text, and a user rule's name."""
-    return (text,) if text in RULES else (text, study.load_rule(text).name)
-
-
 def hparams(c, text: str, rule, s: str, prompts: int) -> dict:
     """The study's hyperparameters of ``rule`` (those it declares; a user rule keeps its defaults), ``--hp``."""
     from algorithms import schedules
@@ -161,7 +156,7 @@ def hparams(c, text: str, rule, s: str, prompts: int) -> dict:
     hp = {"samples": schedule(s, prompts)}  # the feedback's: how many of the K_max drawn are judged
     if text in RULES:
         hp.update({n: v for n, v in (("eta", ETA), ("tau", TAU), ("mu", MU)) if n in declared})
-    hp.update({n: v for scope, n, v in c.hp if n in declared and scope in (None, *_scopes(text))})
+    hp.update(study.hparams(c, rule, text))
     return {**hp, "until": schedules.exponential(*UNTIL)} if _until(s) else hp
 
 
@@ -256,28 +251,19 @@ def prepare(c: Config) -> Config:
     for r in [_user(t) for t in c.rules if t not in RULES]:
         if r.exact_only:
             raise ValueError(f"--rules: {r.name} asks the oracle for no gradient; it cannot learn from duels")
-    for scope, n, _ in c.hp:
-        if n in FIXED:
-            raise ValueError(
-                f"--hp {n}: fixed by the design (samples: the --schedules axis; COMAL re-centres every "
-                f"{EVERY} iterations, with until at most {UNTIL_CAP}, eps_k = {UNTIL[0]} * {UNTIL[1]}^k)"
-            )
-        if scope is not None and not any(scope in _scopes(t) for t in c.rules):
-            raise ValueError(f"--hp {scope}.{n}: no rule {scope!r} among --rules {','.join(c.rules)}")
-    todo, declared = [key for key, _ in units(c)], {}
-    if not todo:
+    for n in [n for _, n, _ in c.hp if n in FIXED][:1]:
+        raise ValueError(
+            f"--hp {n}: fixed by the design (samples: the --schedules axis; COMAL re-centres every "
+            f"{EVERY} iterations, with until at most {UNTIL_CAP}, eps_k = {UNTIL[0]} * {UNTIL[1]}^k)"
+        )
+    plans = {key: _plan(c, *key) for key, _ in units(c)}  # each unit's rule built, a user's K_t checked
+    if not plans:
         raise ValueError("--rules/--schedules/--policies/--games select no configuration")
-    for key in todo:  # each unit's rule, built (a user's K_t checked) and initialised; its sweep's memory
-        gs, rule, hp, run = _plan(c, *key)
-        declared.setdefault(key[0], set()).update(has := {h.name for h in rule.hparams})
-        for name in [name for scope, name, _ in c.hp if scope in _scopes(key[1]) and name not in has]:
-            raise ValueError(f"--hp {name}: rule {key[1]} declares no {name!r}")
+    study.check_hp(c, {t: [p[1] for key, p in plans.items() if key[1] == t] for t in c.rules})
+    for gs, rule, hp, run in plans.values():  # each rule initialised on its game; its sweep's memory
         fixed = {k: v for k, v in hp.items() if not callable(v)}  # the schedules are no grid axes
         rule.init(gs.game, c.seed, **fixed)
         memory.check_sweep(rule, gs.game, seeds=c.seeds, **run, **fixed)
-    for names in declared.values():
-        for name in [name for scope, name, _ in c.hp if scope is None and name not in names][:1]:
-            raise ValueError(f"--hp {name}: no rule run declares {name!r}")
     return c
 
 
@@ -296,27 +282,27 @@ def simulate(c: Config, item: str, text: str, pol: str, s: str) -> dict:
     return {"trace": m.drop(columns=[n for n in ("until", "inner_steps") if n in m.columns])}
 
 
-LABELS = ("game", "policy", "rule", "schedule")
-SUMMARY_HEADER = (*LABELS, "comparisons to 1e-2", "comparisons to 1e-3", "budget", "gap at budget", "slope")
+LABELS = ["game", "policy", "rule", "schedule"]
 
 
 def report(c: Config, t: dict, folder) -> dict:
     df = t["trace"]
-    rows = summary(df, dict.fromkeys(df["game"].unique(), c.budget), np.random.default_rng(c.seed))
-    output.write_csv(folder / "summary.csv", rows, SUMMARY_HEADER)
+    rows = summary(df, c.budget)
+    output.write_frame(folder / "summary.csv", rows)
     output.save_figure(figure(df, c.seeds), folder / "schedules.png", drawn_by=figures.drawn_by(figure))
     print(
         f"last-iterate gap against judged comparisons, median over {c.seeds} seeds [95% bootstrap interval]; "
-        "'never': some seed's gap does not stay below the level by the end; slope: log gap against log "
+        "inf: some seed's gap does not stay below the level by the end; slope: log gap against log "
         "comparisons over the last decade of comparisons; every row pays for each comparison it uses:"
     )
-    print(tables.table([r for r in rows if r[3] != ORACLE], SUMMARY_HEADER))
-    if oracle := [r for r in rows if r[3] == ORACLE]:
+    oracle = rows["schedule"] == ORACLE
+    print(rows[~oracle].to_string(index=False, float_format="{:.3g}".format))
+    if oracle.any():
         print(
             f"oracle-assisted, not comparable on cost: {ORACLE} ends a round on the exact regularized gap read "
             f"from the game, which judges no comparison ({ESTIMATED} pays for the same test in duels):"
         )
-        print(tables.table(oracle, SUMMARY_HEADER))
+        print(rows[oracle].to_string(index=False, float_format="{:.3g}".format))
     runs = df.groupby(["game", "rule", "policy", "schedule"], sort=False)["step"].max()
     return {
         "rules": {r: RULES.get(r, r) for r in dict.fromkeys(df["rule"])},
@@ -341,27 +327,23 @@ def slope(comparisons: np.ndarray, gaps: np.ndarray) -> float:
     return float(np.polyfit(np.log10(c[keep]), np.log10(g[keep]), 1)[0])
 
 
-def summary(df, budget: dict, rng) -> list[tuple]:
-    """One text row per (game, policy, rule, schedule): medians over seeds and 95 % bootstrap intervals
-    (:func:`experiments.common.tables.bootstrap_median`, drawn from ``rng`` in row order) of the comparisons
-    from which the gap stays below each level (``never``), of the gap at the budget, and of :func:`slope`."""
-
-    def interval(values, fmt) -> str:
-        med, lo, hi = (fmt(x) if np.isfinite(x) else "never" for x in tables.bootstrap_median(values, rng))
-        return f"{med} [{lo}, {hi}]"
-
-    rows, gap = [], df[df["metric"] == "gap"]
-    keys = gap.groupby(list(LABELS), sort=False).groups  # in the order of results.runs
-    for key, (c, v) in zip(keys, results.runs(gap, "gap", "comparisons", LABELS).values()):
-        cells = []
-        for level in LEVELS:  # seeds judge the same comparisons: one cost axis for all
-            first = tables.first_below(c, v, level)
-            cells.append(interval(np.where(np.isnan(first), np.inf, first), lambda x: f"{x:.2g}"))
-        b = budget[key[0]]
-        at = v[:, np.searchsorted(c, b, side="right") - 1] if c[-1] >= b else v[:, -1]
-        cells += [f"{b:.0e}" if c[-1] >= b else f"{c[-1]:.1e} (run end)", interval(at, lambda x: f"{x:.2e}")]
-        cells.append(interval([slope(c, vi) for vi in v], lambda x: f"{x:.2f}"))
-        rows.append((*key, *cells))
+def summary(df, budget: float):
+    """One row per (game, policy, rule, schedule), medians over seeds with ``_lo``/``_hi`` 95 % bootstrap bands
+    (:func:`experiments.common.results.summary`): the comparisons from which the gap stays at or below each of
+    :data:`LEVELS` (inf: never), the gap at the last record within ``budget`` and the comparisons judged by
+    then, and :func:`slope`. Returns a DataFrame."""
+    gap = df[df["metric"] == "gap"]
+    judged = gap[gap["comparisons"] <= budget]  # all of a run that ends short of the budget
+    at = results.summary(judged, by=LABELS, level=LEVELS[0], x="comparisons")
+    rows = at[LABELS].copy()
+    for level in LEVELS:  # seeds judge the same comparisons: one cost axis for all
+        cost = results.summary(gap, by=LABELS, level=level, x="comparisons").filter(like="_to_level")
+        rows[cost.columns.str.replace("level", f"{level:g}")] = cost.to_numpy()
+    rows["comparisons"] = judged.groupby(LABELS, sort=False)["comparisons"].max().to_numpy()
+    rows[["gap_at_budget", "gap_at_budget_lo", "gap_at_budget_hi"]] = at.filter(like="final").to_numpy()
+    curves = results.runs(gap, "gap", "comparisons", LABELS).values()
+    slopes = [results.median_band([slope(c, g) for g in v]) for c, v in curves]
+    rows[["slope", "slope_lo", "slope_hi"]] = np.asarray(slopes, float)
     return rows
 
 

@@ -197,14 +197,7 @@ def prepare(c: Config) -> Config:
     if twice:
         raise ValueError(f"--rules: {', '.join(twice)} have the same name")
     game, built = load(c.games[0], c.dtype, c.seed), _built(c)
-    for scope, n, _ in c.hp:
-        if not (scoped := [t for t in c.rules if scope is None or scope in (t, display_name(t))]):
-            raise ValueError(
-                f"--hp {scope}.{n}: no rule {scope!r} among the rules run ({', '.join(c.rules)})"
-            )
-        if not any(n in {h.name for h in built[t].hparams} for t in scoped):
-            where = f"rule {scope} declares no" if scope is not None else "no rule run declares"
-            raise ValueError(f"--hp {n}: {where} {n!r}")
+    study.check_hp(c, {t: [rule._replace(name=display_name(t))] for t, rule in built.items()})
     for t, rule in built.items():
         rule.init(game, c.seed, **hparams(c, t, rule))
     return c
@@ -259,7 +252,7 @@ def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
     m, _ = tables.tidy(tr, experiment=STUDY, game=one, rule=names[-1], seed=c.seed)
     if merged:
         m["rule"] = np.where(m["inner_steps"] > c.steps, names[0], names[1])
-        m = m.drop(columns="inner_steps")
+    m = m.drop(columns="inner_steps", errors="ignore")
     m["policy"] = policy_kind
     m = m.rename(columns={"samples": "pairs"})
     m["feedback"] = ("K=" + m["pairs"].astype(int).astype(str)) if sampled else "population"
@@ -304,9 +297,8 @@ def report(c: Config, t: dict, folder) -> dict:
     """``trace.csv`` in the flags' order (whatever --jobs), ``summary.csv``, ``direct.csv``, the figure."""
     import games
 
-    df = t["trace"][[k for k in t["trace"].columns if k != "inner_steps"]]
-    df = tables.combine([df], hp_order=("policy", "feedback", "pairs", "eta", "tau", "beta", "start_noise"))
-    rules, feedback = [display_name(r) for r in c.rules], ["population", *(f"K={k}" for k in pairs(c))]
+    df, rules = t["trace"], [display_name(r) for r in c.rules]
+    feedback = ["population", *(f"K={k}" for k in pairs(c))]
     rank = {"game": c.games, "policy": c.policies, "rule": rules, "feedback": feedback}
     keys = [df[k].map({v: i for i, v in enumerate(vals)}) for k, vals in rank.items()]
     df = df.iloc[np.lexsort([df["step"], df["metric"].to_numpy().astype(str), df["seed"], *keys[::-1]])]

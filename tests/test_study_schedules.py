@@ -165,7 +165,7 @@ def test_a_user_rule_is_wrapped_only_where_the_label_says_so(users):
         (["--hp", "until=0.1"], "--hp until: fixed by the design"),
         (["--hp", "eta=0"], "eta must lie in (0, inf), got 0"),
         (["--hp", "mu=0.1"], "--hp mu: no rule run declares 'mu'"),
-        (["--hp", "omwu.eta=0.1"], "--hp omwu.eta: no rule 'omwu' among --rules"),
+        (["--hp", "omwu.eta=0.1"], "--hp omwu.eta: no rule 'omwu' among the rules run"),
         (["--feedback", "sampled:4"], "--feedback: every rule observes sampled(K_max, counts=True)"),
         (["--steps", "100"], "--steps: each run lasts until it has judged --budget"),
         (["--x", "steps"], "--x: the cost axis is comparisons judged"),
