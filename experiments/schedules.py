@@ -1,10 +1,7 @@
 """What makes sampled COMAL converge, and at what cost: sample-size schedules and adaptive re-centring.
 
 Each run judges ``--budget`` comparisons under a schedule of K_t (judged pairs, or duels per action, per
-iteration) or under adaptive re-centring (``until``: its oracle row reads the exact gap and judges nothing for
-it, its estimated row pays). See ``docs/studies/schedules.md``.
-
-    python -m experiments schedules [--quick] [--rules comal(inpo),my:rule] [--schedules K=256,until,my:sched]
+iteration) or under adaptive re-centring (``until``); see ``docs/studies/schedules.md``.
 """
 
 from __future__ import annotations
@@ -197,8 +194,7 @@ class Config(study.Base):
     )
 
 
-def _game(c: Config, item: str):
-    """``(GameSpec, features or None)``."""
+def _game(c: Config, item: str):  # (GameSpec, features or None)
     return study.load_game(item, c.dtype, c.seed, named), gamespec.features(item, c.dtype, c.seed)
 
 
@@ -238,8 +234,8 @@ def _plan(c: Config, item: str, text: str, pol: str, s: str):
 
 
 def prepare(c: Config) -> Config:
-    """float64; ``--max-steps``; user rules that can duel; user schedules that give whole K_t; ``--hp`` against
-    every rule it reaches (built and initialised on each game); the memory of every unit's sweep."""
+    """float64; ``--max-steps``; user rules that can duel; user schedules that give whole K_t; ``--hp``
+    (:func:`experiments.common.checks.check_hp`) and each unit's rule initialised; each sweep's memory."""
     from algorithms import memory
 
     if c.dtype != "float64":
@@ -290,19 +286,20 @@ def report(c: Config, t: dict, folder) -> dict:
     rows = summary(df, c.budget)
     output.write_frame(folder / "summary.csv", rows)
     output.save_figure(figure(df, c.seeds), folder / "schedules.png", drawn_by=figures.drawn_by(figure))
-    print(
-        f"last-iterate gap against judged comparisons, median over {c.seeds} seeds [95% bootstrap interval]; "
-        "inf: some seed's gap does not stay below the level by the end; slope: log gap against log "
-        "comparisons over the last decade of comparisons; every row pays for each comparison it uses:"
-    )
+    medians = rows.loc[:, ~rows.columns.str.endswith(("_lo", "_hi"))]  # the bands: in summary.csv
     oracle = rows["schedule"] == ORACLE
-    print(rows[~oracle].to_string(index=False, float_format="{:.3g}".format))
+    print(
+        f"last-iterate gap against judged comparisons, median over {c.seeds} seeds (95% bootstrap bands in "
+        "summary.csv); inf: some seed's gap does not stay below the level by the end; slope: log gap against "
+        "log comparisons over the last decade of comparisons; every row pays for each comparison it uses:"
+    )
+    print(medians[~oracle].to_string(index=False, float_format="{:.3g}".format))
     if oracle.any():
         print(
             f"oracle-assisted, not comparable on cost: {ORACLE} ends a round on the exact regularized gap read "
             f"from the game, which judges no comparison ({ESTIMATED} pays for the same test in duels):"
         )
-        print(rows[oracle].to_string(index=False, float_format="{:.3g}".format))
+        print(medians[oracle].to_string(index=False, float_format="{:.3g}".format))
     runs = df.groupby(["game", "rule", "policy", "schedule"], sort=False)["step"].max()
     return {
         "rules": {r: RULES.get(r, r) for r in dict.fromkeys(df["rule"])},
@@ -348,8 +345,7 @@ def summary(df, budget: float):
 
 
 def figure(df, seeds: int):
-    """One panel per rule, game and policy, one curve per schedule against comparisons judged:
-    :func:`experiments.common.results.gap_figure`."""
+    """One panel per rule, game and policy, one curve per schedule against comparisons judged."""
     d = df.assign(run=df["rule"] + " on " + df["game"] + ", " + df["policy"])
     title = f"sampled COMAL and its peers, {seeds} seeds ({ORACLE}: its test judges no comparison)"
     return results.gap_figure(

@@ -1,11 +1,7 @@
 """Responses as token sequences: loss-based rules over tabular, autoregressive and transformer policies.
 
 Do the conclusions survive when a response is a token sequence and the policy shares parameters, and what does
-a judge's verbosity bias do? Writes ``trace.csv`` (the gap and ``favoured_mass``, the expected share of
-positions holding token ``a``), ``summary.csv``, ``direct.csv`` (the transformer's best gap when the gap itself
-is minimised, each game's Nash mass on ``a``) and ``sequences.png``; see ``docs/studies/sequences.md``.
-
-    python -m experiments sequences --quick   # verbosity game, autoregressive + transformer, INPO, 20 iterations
+a judge's verbosity bias do? See ``docs/studies/sequences.md``.
 """
 
 from __future__ import annotations
@@ -294,15 +290,16 @@ def direct_gaps(names: tuple, dtype: str, steps: int, seed: int):
 
 
 def report(c: Config, t: dict, folder) -> dict:
-    """``trace.csv`` in the flags' order (whatever --jobs), ``summary.csv``, ``direct.csv``, the figure."""
+    """``trace.csv`` in the flags' order (whatever --jobs; the gap and ``favoured_mass``, the expected share of
+    positions holding token ``a``), ``summary.csv``, ``direct.csv`` (the transformer's best gap when the gap
+    itself is minimised, each game's Nash mass on ``a``) and the figure."""
     import games
 
     df, rules = t["trace"], [display_name(r) for r in c.rules]
     feedback = ["population", *(f"K={k}" for k in pairs(c))]
     rank = {"game": c.games, "policy": c.policies, "rule": rules, "feedback": feedback}
-    keys = [df[k].map({v: i for i, v in enumerate(vals)}) for k, vals in rank.items()]
-    df = df.iloc[np.lexsort([df["step"], df["metric"].to_numpy().astype(str), df["seed"], *keys[::-1]])]
-    df = df.reset_index(drop=True)
+    order = lambda col: col.map({v: i for i, v in enumerate(rank[col.name])}) if col.name in rank else col
+    df = df.sort_values([*rank, "seed", "metric", "step"], key=order, ignore_index=True)
     output.write_frame(folder / "trace.csv", df)  # replaces the shell's, in the units' order
     by = ("game", "policy", "rule", "feedback")
     mass = results.summary(df, by=by, level=LEVEL, metric="favoured_mass")["final"]
