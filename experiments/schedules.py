@@ -194,16 +194,12 @@ class Config(study.Base):
     )
 
 
-def _game(c: Config, item: str):  # (GameSpec, features or None)
-    return study.load_game(item, c.dtype, c.seed, named), gamespec.features(item, c.dtype, c.seed)
-
-
 def units(c: Config):
     """Per game, rule, policy and schedule: one sweep over seeds. Without ``--games`` the closed forms, which
     duel every prompt, run on the paper game only, and K=16 (4 pairs per prompt) not on the contextual one."""
     default, all_k, out = not c.quick and c.games == gamespec.FEATURED, c.schedules == tuple(SCHEDULES), []
     for item in study.game_items(c):
-        featured = _game(c, item)[1] is not None
+        featured = gamespec.features(item, c.dtype, c.seed) is not None
         for r in c.rules:
             loss = _loss(r)
             pols = c.policies if loss and featured else ("tabular",) if "tabular" in c.policies else ()
@@ -218,7 +214,7 @@ def _plan(c: Config, item: str, text: str, pol: str, s: str):
     judge ``--budget`` comparisons, the feedback drawing the largest K_t among them."""
     from algorithms import policies
 
-    gs, feats = _game(c, item)
+    gs, feats = study.load_game(item, c.dtype, c.seed, named), gamespec.features(item, c.dtype, c.seed)
     game, loss = gs.game, _loss(text)
     prompts = PROMPTS_PER_ITERATION if (loss and game.contextual) else 1
     per_k = 1.0  # comparisons per unit of K per iteration: pairs (all prompts together), or for the closed

@@ -93,12 +93,6 @@ def rule_for(label: str, policy, optimizer, comal_every: int):
     return algorithms.comal(rule, comal_every) if comal else rule
 
 
-def _rules(text) -> tuple[str, ...]:
-    if not (items := study._listing(text)):
-        raise ValueError("--rules names no rule")
-    return items
-
-
 def _feedback(text) -> str:
     """``both`` (the population loss and K = 64 and 1024), ``exact`` or ``sampled:K``."""
     spec = text if text == "both" else cli.feedback_spec(cli.feedback_type(text))
@@ -129,7 +123,7 @@ class Config(study.Base):
         ",".join(RULES),
         "losses: names of algorithms.losses.LOSSES, yours as module:attribute, comal(a regularized one)",
         quick="inpo",
-        parse=_rules,
+        parse=study._listing,
     )
     games: tuple = study.games(",".join(GAMES), "sequence games", named=tuple(GAMES), quick="verbose3x4")
     feedback: str = study.option(
@@ -188,6 +182,8 @@ def prepare(c: Config) -> Config:
     for item in c.games:
         if getattr(load(item, c.dtype, c.seed), "sequences", None) is None:
             raise ValueError(f"--games {item!r}: not a sequence game (make it with games.sequence_game)")
+    if not c.rules:
+        raise ValueError("--rules names no rule")
     names = [display_name(t) for t in c.rules]
     twice = sorted({t for t, n in zip(c.rules, names) if names.count(n) > 1})
     if twice:
@@ -248,9 +244,8 @@ def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
     m, _ = tables.tidy(tr, experiment=STUDY, game=one, rule=names[-1], seed=c.seed)
     if merged:
         m["rule"] = np.where(m["inner_steps"] > c.steps, names[0], names[1])
-    m = m.drop(columns="inner_steps", errors="ignore")
+    m = m.drop(columns="inner_steps", errors="ignore").rename(columns={"samples": "pairs"})
     m["policy"] = policy_kind
-    m = m.rename(columns={"samples": "pairs"})
     m["feedback"] = ("K=" + m["pairs"].astype(int).astype(str)) if sampled else "population"
     return {"trace": m}
 
