@@ -286,7 +286,7 @@ def report(c: Config, t: dict, folder) -> dict:
     oracle = rows["schedule"] == ORACLE
     print(
         f"last-iterate gap against judged comparisons, median over {c.seeds} seeds (95% bootstrap bands in "
-        "summary.csv); inf: some seed's gap does not stay below the level by the end; slope: log gap against "
+        "summary.csv); inf: never (the gap does not stay below the level by the end); slope: log gap against "
         "log comparisons over the last decade of comparisons; every row pays for each comparison it uses:"
     )
     print(medians[~oracle].to_string(index=False, float_format="{:.3g}".format))

@@ -155,18 +155,13 @@ def pairs(c: Config) -> tuple[int, ...]:
     return (int(c.feedback.partition(":")[2]),) if c.feedback.startswith("sampled") else PAIRS
 
 
-def hparams(c: Config, source: str, rule) -> dict:
-    """The ``--hp`` values ``rule`` declares: unscoped, or scoped by its ``--rules`` text or its name."""
-    declared = {h.name for h in rule.hparams}
-    return {n: v for s, n, v in c.hp if n in declared and s in (None, source, display_name(source))}
-
-
 def _built(c: Config) -> dict:
-    """Each ``--rules`` item's rule with the tabular policy on the first game (what ``--hp`` is checked on)."""
+    """Each ``--rules`` item's rule with the tabular policy on the first game, named as in the tables: what
+    ``--hp`` is checked on and read from (``study.hparams``: scoped by the item or that name)."""
     from algorithms import policies
 
     game = load(c.games[0], c.dtype, c.seed)
-    return {t: rule_for(t, policies.tabular(game), None, 1) for t in c.rules}
+    return {t: rule_for(t, policies.tabular(game), None, 1)._replace(name=display_name(t)) for t in c.rules}
 
 
 def prepare(c: Config) -> Config:
@@ -189,9 +184,9 @@ def prepare(c: Config) -> Config:
     if twice:
         raise ValueError(f"--rules: {', '.join(twice)} have the same name")
     game, built = load(c.games[0], c.dtype, c.seed), _built(c)
-    study.check_hp(c, {t: [rule._replace(name=display_name(t))] for t, rule in built.items()})
+    study.check_hp(c, {t: [rule] for t, rule in built.items()})
     for t, rule in built.items():
-        rule.init(game, c.seed, **hparams(c, t, rule))
+        rule.init(game, c.seed, **study.hparams(c, rule, t))
     return c
 
 
@@ -201,7 +196,7 @@ def units(c: Config):
     shapes = {}  # the games of one sequence shape: one sweep covers them
     for g in c.games:
         shapes.setdefault(load(g, c.dtype, c.seed).sequences.tokens.shape, []).append(g)
-    hps, groups = {t: hparams(c, t, rule) for t, rule in _built(c).items()}, []
+    hps, groups = {t: study.hparams(c, rule, t) for t, rule in _built(c).items()}, []
     for r in c.rules:
         if any(r in g for g in groups):
             continue
@@ -229,7 +224,7 @@ def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
     batch, source, sampled = [load(g, c.dtype, c.seed) for g in gms], group[-1], feedback == "sampled"
     policy, opt = make_policy(policy_kind, batch[0])  # the policies read the shape and token table only
     rule = rule_for(source, policy, opt, c.comal_every)  # comal(X) when merged with X
-    grid = {**hparams(c, source, rule), "start_noise": START_NOISE}
+    grid = {**study.hparams(c, _built(c)[source], source), "start_noise": START_NOISE}
     if merged := len(group) == 2:  # X never re-centres: inner_steps past the run
         grid["inner_steps"] = [c.steps + 1, grid.get("inner_steps", c.comal_every)]
     fb = None
