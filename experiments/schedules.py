@@ -271,7 +271,7 @@ def simulate(c: Config, item: str, text: str, pol: str, s: str) -> dict:
     m["policy"] = pol if loss else "tabular (duels)"
     m["schedule"] = s
     m["K"] = m.pop("samples") * (PROMPTS_PER_ITERATION if loss and gs.game.contextual else 1)
-    return {"trace": m.drop(columns=[n for n in ("until", "inner_steps") if n in m.columns])}
+    return {"trace": m.drop(columns=["until", "inner_steps"], errors="ignore")}
 
 
 LABELS = ["game", "policy", "rule", "schedule"]

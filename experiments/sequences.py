@@ -218,9 +218,8 @@ def simulate(c: Config, gms: tuple, policy_kind, group, feedback) -> dict:
     import games
 
     if feedback == "direct":
-        gaps = direct_gaps(gms, c.dtype, c.direct_steps, c.seed)
-        best = [(STUDY, g, "direct", *v) for g, v in gaps.items()]
-        return {"direct": pd.DataFrame(best, columns=["experiment", "game", "rule", "start", "best"])}
+        best = [(g, *v) for g, v in direct_gaps(gms, c.dtype, c.direct_steps, c.seed).items()]
+        return {"direct": pd.DataFrame(best, columns=["game", "start", "best"])}
     batch, source, sampled = [load(g, c.dtype, c.seed) for g in gms], group[-1], feedback == "sampled"
     policy, opt = make_policy(policy_kind, batch[0])  # the policies read the shape and token table only
     rule = rule_for(source, policy, opt, c.comal_every)  # comal(X) when merged with X
