@@ -123,7 +123,7 @@ class Config(study.Base):
         ",".join(RULES),
         "losses: names of algorithms.losses.LOSSES, yours as module:attribute, comal(a regularized one)",
         quick="inpo",
-        parse=study._listing,
+        parse=study._items("--rules", "rule"),
     )
     games: tuple = study.games(",".join(GAMES), "sequence games", named=tuple(GAMES), quick="verbose3x4")
     feedback: str = study.option(
@@ -177,8 +177,6 @@ def prepare(c: Config) -> Config:
     for item in c.games:
         if getattr(load(item, c.dtype, c.seed), "sequences", None) is None:
             raise ValueError(f"--games {item!r}: not a sequence game (make it with games.sequence_game)")
-    if not c.rules:
-        raise ValueError("--rules names no rule")
     names = [display_name(t) for t in c.rules]
     twice = sorted({t for t, n in zip(c.rules, names) if names.count(n) > 1})
     if twice:
