@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, output, results, study, tables
+from .common import cli, figures, gamespec, output, results, study, tables
 
 STUDY = "contextual"
 
@@ -24,8 +24,6 @@ STUDY = "contextual"
 def named(text: str, dtype: str, seed: int):
     """``contextual<C>x<N>``: :func:`games.library.contextual_cycles` ``(seed, C, N)``; None for other names."""
     import games
-
-    from .common.gamespec import GameSpec
 
     match = re.fullmatch(r"contextual(\d+)x(\d+)", text.strip())
     if match is None:
@@ -35,7 +33,7 @@ def named(text: str, dtype: str, seed: int):
         raise ValueError(f"--games {text}: needs >= 1 prompt and >= 3 responses (cyclic prompts)")
     game = games.library.contextual_cycles(seed, prompts, n, dtype=dtype)
     meta = {"name": "games.library.contextual_cycles", "prompts": prompts, "n": n, "seed": seed}
-    return GameSpec(game, text.strip(), meta)
+    return gamespec.GameSpec(game, text.strip(), meta)
 
 
 @dataclass(frozen=True)

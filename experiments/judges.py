@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import output, study, tables
+from .common import gamespec, output, study, tables
 
 STUDY = "judges"
 GAMES = ("cycle", "random", "sequence", "llmfao")
@@ -46,15 +46,13 @@ def named(text: str, dtype: str, seed: int):
     ``llmfao``: the crowd's game) for :func:`experiments.common.study.load_game`."""
     import games
 
-    from .common.gamespec import GameSpec
-
     make = {
         "cycle": lambda: games.comal_cycle(dtype=dtype),
         "random": lambda: games.random_preference(seed, 5, "cyclic", dtype=dtype),
         "sequence": lambda: games.sequence_game(3, 2, "reward_cycle", cycle=0.5, seed=seed, dtype=dtype),
         "llmfao": lambda: games.library.llmfao("crowd", missing="bradley_terry", dtype=dtype),
     }
-    return GameSpec(make[text](), text, {"name": text}) if text in make else None
+    return gamespec.GameSpec(make[text](), text, {"name": text}) if text in make else None
 
 
 def judged(c: Config, name: str):

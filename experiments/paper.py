@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, output, results, rules, study, tables
+from .common import cli, figures, gamespec, output, results, rules, study, tables
 
 STUDY = "paper"
 #: A reference level only float64 can resolve (float32 stalls near 2e-7).
@@ -42,23 +42,11 @@ def simulate(c: Config, item: str, source: str) -> dict:
     import games
 
     gs, rule = study.load_game(item, c.dtype, c.seed), study.load_rule(source)
-    fb, nash = cli.feedback_type(c.feedback), _solved(games.solve, gs.game)
+    fb, nash = cli.feedback_type(c.feedback), gamespec.solved(games.solve, gs.game)
     run = dict(steps=c.steps, record_every=c.record_every, key=c.seed, feedback=fb, record_policy=True)
     trace = algorithms.run(rule, gs.game, **run, nash=nash, **study.hparams(c, source))
     m, pol = tables.tidy(trace, experiment=STUDY, game=gs.label, rule=rule.name, seed=c.seed)
     return {"trace": m, "policies": pol}
-
-
-def _solved(solver, *args, note: str = ""):
-    """``solver(*args)``, or None when it fails (with ``note: error`` on stderr, given a ``note``)."""
-    import games
-
-    try:
-        return solver(*args)
-    except games.SolverError as err:
-        if note:
-            cli.note(f"{note}: {err}")
-        return None
 
 
 def report(c: Config, t: dict, folder) -> dict:
@@ -71,9 +59,9 @@ def report(c: Config, t: dict, folder) -> dict:
     for _, gs, tag in study.each_game(c):
         game, d, pol = gs.game, df[df["game"] == gs.label], policies[policies["game"] == gs.label]
         miss = f"{gs.label}: no exact equilibrium, kl_to_nash is not recorded"
-        nash = _solved(games.solve, game, note=miss)
+        nash = gamespec.solved(games.solve, game, note=miss)
         miss = f"{gs.label}: regularized-equilibrium line (tau={c.tau_line:g}) skipped"
-        reg = _solved(games.regularized_equilibrium, game, c.tau_line, note=miss)
+        reg = gamespec.solved(games.regularized_equilibrium, game, c.tau_line, note=miss)
         summary, header = summarize(d, c.level)
         rows += [(gs.label, *r) for r in summary]
         reg_gap = reg_gaps[gs.label] = None if reg is None else reg.gap

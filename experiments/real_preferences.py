@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, output, results, study, tables
+from .common import cli, figures, gamespec, output, results, study, tables
 
 STUDY = "real_preferences"
 JUDGES = ("crowd", "gpt3", "gpt4")
@@ -123,11 +123,8 @@ def _canonical(game) -> np.ndarray:
     """The maximum-entropy equilibrium, or NaN where its solver or check fails (reported, never a vertex)."""
     import games
 
-    try:
-        return np.asarray(games.max_entropy_equilibrium(game).x)
-    except games.SolverError as err:
-        cli.note(f"maximum-entropy equilibrium unavailable: {err}")
-        return np.full(game.shape[0], np.nan)
+    me = gamespec.solved(games.max_entropy_equilibrium, game, note="maximum-entropy equilibrium unavailable")
+    return np.full(game.shape[0], np.nan) if me is None else np.asarray(me.x)
 
 
 def _win_rates(game, against) -> np.ndarray:

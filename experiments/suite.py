@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .common import cli, compare, output, study, tables
+from .common import cli, compare, gamespec, output, study, tables
 from .common.leaderboard import heatmap, improvement_figure, leaderboard, rankings, save_png
 
 STUDY = "suite"
@@ -122,10 +122,8 @@ FEEDBACKS: tuple[FeedbackEntry, ...] = (
 
 def named(text: str, dtype: str, seed: int):
     """The suite's own games by name (a family's first game; the metadata's lookup); None for other names."""
-    from .common.gamespec import GameSpec
-
     if (e := BY_NAME.get(text)) is not None:
-        return GameSpec(e.build(seed, False, dtype)[0], e.name, {"name": e.name, "why": e.why})
+        return gamespec.GameSpec(e.build(seed, False, dtype)[0], e.name, {"name": e.name, "why": e.why})
 
 
 @dataclass(frozen=True)

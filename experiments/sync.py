@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, output, results, study, tables
+from .common import cli, output, study, tables
+from .common.gamespec import GameSpec
 
 STUDY = "sync"
 OWN = ("inpo", "ipo", "dpo", "mlp")
@@ -45,8 +46,6 @@ def grid(c: Config) -> tuple[list[float], list[float]]:
 
 def named(text: str, dtype: str, seed: int):
     import games
-
-    from .common.gamespec import GameSpec
 
     if text == "paper":
         return GameSpec(games.comal_cycle(dtype=dtype), "paper", {"library": "comal_cycle"})
@@ -125,10 +124,6 @@ def _k(k: float, steps: int) -> str:
     return "never" if k > steps else str(int(k))
 
 
-def _band(v) -> list[float]:
-    return [float(x[0]) for x in results.median_band(np.asarray(v)[:, None])]
-
-
 def report(c: Config, t: dict, folder) -> dict:
     import pandas as pd
 
@@ -136,14 +131,14 @@ def report(c: Config, t: dict, folder) -> dict:
     for (game, rule), d in t["trace"].groupby(["game", "rule"], sort=False):
         gaps = {kb: g.sort_values("seed")["value"].to_numpy() for kb, g in d.groupby(["inner_steps", "beta"])}
         for (k, a), v in gaps.items():
-            med, lo, hi = _band(v)
+            med, lo, hi = tables.bootstrap_median(v, 0)
             summary.append([game, rule, _k(k, c.steps), a, med, lo, hi, f"{med:.3g} [{lo:.3g}, {hi:.3g}]"])
         (kb, ab), top = min(gaps.items(), key=lambda kv: np.median(kv[1]))
         row = [game, rule, _k(kb, c.steps), ab, float(np.median(top))]
         for label, (k, a) in AGAINST.items():
             key = (c.steps + 1.0 if k is None else k, a)
             if key in gaps and key != (kb, ab):  # paired by seed: the same seeds in every cell
-                med, lo, hi = _band(top - gaps[key])
+                med, lo, hi = tables.bootstrap_median(top - gaps[key], 0)
                 verdict = "lower" if hi < 0 else "higher" if lo > 0 else "cannot tell"
                 best.append([*row, label, med, lo, hi, verdict])
     head = ["game", "rule", "K", "alpha", "gap", "gap_lo", "gap_hi", "median [95 % CI]"]
@@ -152,7 +147,7 @@ def report(c: Config, t: dict, folder) -> dict:
     output.write_csv(folder / "best.csv", best, vs)
     if "distance" in t:
         dist = [
-            [game, _k(k, c.steps), a, *_band(g.sort_values("seed")["value"])]
+            [game, _k(k, c.steps), a, *tables.bootstrap_median(g.sort_values("seed")["value"], 0)]
             for (game, k, a), g in t["distance"].groupby(["game", "inner_steps", "beta"])
         ]
         output.write_csv(folder / "mlp_distance.csv", dist, ["game", "K", "alpha", "tv", "tv_lo", "tv_hi"])

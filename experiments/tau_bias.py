@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, output, study, tables
+from .common import cli, figures, gamespec, output, study, tables
 
 STUDY = "tau_bias"
 #: the taus of the exact regularized-equilibrium curve
@@ -51,13 +51,8 @@ def _reg_gaps(game, grid) -> np.ndarray:
     """The regularized equilibrium's gap per tau (NaN where the solver fails)."""
     import games
 
-    out = []
-    for t in grid:
-        try:
-            out.append(games.regularized_equilibrium(game, float(t)).gap)
-        except games.SolverError:
-            out.append(np.nan)
-    return np.array(out)
+    eqs = [gamespec.solved(games.regularized_equilibrium, game, float(t)) for t in grid]
+    return np.array([np.nan if eq is None else eq.gap for eq in eqs])
 
 
 def simulate(c: Config, item: str, source: str | None) -> dict:

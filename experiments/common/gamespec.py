@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import cli
+
 
 @dataclass
 class GameSpec:
@@ -114,3 +116,16 @@ def features(text: str, dtype: str, seed: int):
     import games
 
     return games.library.featured_games(seed, dtype=dtype)[text][1] if text in FEATURED else None
+
+
+def solved(solver, *args, note: str = ""):
+    """``solver(*args)``, or None when it raises :class:`games.SolverError` (then ``note: error`` on stderr,
+    given a ``note``)."""
+    import games
+
+    try:
+        return solver(*args)
+    except games.SolverError as err:
+        if note:
+            cli.note(f"{note}: {err}")
+        return None
