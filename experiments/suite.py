@@ -28,8 +28,6 @@ LEVELS = (1e-2, 1e-4)
 #: Start noise of every run unless ``--hp start_noise=S`` (seeds then draw different starts, so intervals over
 #: seeds mean something).
 START_NOISE = 0.5
-#: Bootstrap resamples of the median.
-BOOTSTRAP = 2000
 
 
 class GameEntry(NamedTuple):
@@ -301,7 +299,7 @@ def summarize(df, seed: int = 0):
     rng = np.random.default_rng(seed)
     rows, by = [], ["rule", "game", "feedback", "budget_unit", "budget"]
     for key, part in df.groupby(by, sort=False):
-        med, lo, hi = tables.bootstrap_median(part["gap"], rng, BOOTSTRAP)
+        med, lo, hi = tables.bootstrap_median(part["gap"], rng)
         row = dict(zip(by, key), runs=len(part), gap_median=med, gap_lo=lo, gap_hi=hi)
         row["win_rate_median"] = float(np.median(part["win_rate"]))
         for lv in LEVELS:

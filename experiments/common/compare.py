@@ -17,6 +17,8 @@ import itertools
 
 import numpy as np
 
+from .tables import RESAMPLES
+
 #: Significance level of a verdict (after Holm's adjustment).
 ALPHA = 0.05
 #: Gaps below this are round-off of a float64 gap of order-one payoffs: they compare as equal.
@@ -25,8 +27,6 @@ FLOOR = 1e-15
 RTOL = 1e-9
 #: A diverged run's gap (NaN or inf): worse than any finite one, and finite, so ranks and medians stay defined.
 DIVERGED = 1e300
-#: Bootstrap resamples of each statistic.
-BOOTSTRAP = 2000
 KEY = ["game", "feedback", "budget", "game_index", "run"]
 #: The columns of :func:`compare`'s frame.
 COLUMNS = "rule other column game feedback budget runs effect effect_lo effect_hi".split()
@@ -94,7 +94,7 @@ def _resamples(strata: np.ndarray, rng, n: int) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-def compare(runs, rules=None, *, seed: int = 0, resamples: int = BOOTSTRAP, alpha: float = ALPHA):
+def compare(runs, rules=None, *, seed: int = 0, resamples: int = RESAMPLES, alpha: float = ALPHA):
     """Every pair of ``rules`` (default: all, in order of appearance) in every column both run, both ways: a
     DataFrame of :data:`COLUMNS`, one row per ``(rule, other, column)``. ``effect``: median log10 gap ratio,
     rule over other; ``p_improve``: P(rule < other); ``_lo``/``_hi``: 95 % bootstrap intervals; ``p_value``:

@@ -10,7 +10,7 @@ import numpy as np
 #: The leading and trailing columns of every ``trace.csv``; hyperparameter columns go in between.
 ID_COLUMNS = ("experiment", "game", "rule")
 RUN_COLUMNS = ("seed", "step", "oracle_calls", "comparisons", "finite", "metric", "value")
-#: Resamples of every bootstrap here (fixed, as is the summary's seed: a report is a function of its CSV).
+#: Resamples of every bootstrap of the studies (fixed, as is the summary's seed: a report is a function of its CSV).
 RESAMPLES = 2000
 
 
