@@ -30,11 +30,6 @@ PAIRS = (16, 256, 4096)
 LEVELS = (1e-2, 1e-4)
 
 
-def _cost(x: str) -> str:
-    """The summary's cost column of ``--x`` (iterations are ``step``)."""
-    return "step" if x == "steps" else x
-
-
 def _pairs(text):
     pairs = tuple(sorted({cli.positive_int("--pairs")(t) for t in str(text).split(",") if t.strip()}))
     if not pairs:
@@ -223,7 +218,7 @@ def report(c: Config, t: dict, folder) -> dict:
     print(
         f"summary.csv: {len(rows)} runs (game, policy, rule, feedback) of {', '.join(map(str, steps.values()))} "
         f"iterations: the gap reached (mean of the last 10% of the records), the final gap and the "
-        f"{' and '.join(_cost(x) for x in dict.fromkeys(['steps', c.x]))} from which it stays below "
+        f"{' and '.join(tables.x_column(x) for x in dict.fromkeys(['steps', c.x]))} from which it stays below "
         f"{' and '.join(f'{v:g}' for v in LEVELS)} (medians over {c.seeds} seed(s), 95% bootstrap intervals); "
         f"{never} run(s) do not stay below some level. sppo_46_vs_41.csv: SPPO's loss (4.6) against its exact "
         f"update (4.1) after one step, max |difference| {diff.min():.1e} to {diff.max():.1e}"
@@ -261,7 +256,7 @@ def summary(df, x: str = "comparisons"):
         4, "gap_reached", [np.median(v[:, -max(1, v.shape[1] // 10) :].mean(axis=1)) for _, v in runs]
     )
     for level in LEVELS:
-        for col in dict.fromkeys(["step", _cost(x)]):
+        for col in dict.fromkeys(["step", tables.x_column(x)]):
             s = results.summary(gap, by=by, level=level, x=col)
             counted = (col == "step") | (gap.groupby(by, sort=False)[col].max().to_numpy() > 0)
             cost = s.filter(like=f"{col}_to_level")

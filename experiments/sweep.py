@@ -95,7 +95,7 @@ def _runs(d, shape):
 def report(c: Config, t: dict, folder) -> dict:
     import algorithms
 
-    df = t["trace"].assign(x=lambda d: d["step" if c.x == "steps" else c.x])
+    df = t["trace"].assign(x=lambda d: d[tables.x_column(c.x)])
     df["at_k"] = np.isclose(df[list(K_POINT)], list(K_POINT.values()), rtol=1e-6).all(axis=1)  # the K runs
     (etas, taus), unit, lv = axes(c), c.x.replace("_", " "), f"{c.level:g}"
     labels = [study.load_rule(r).name for r in c.rules]

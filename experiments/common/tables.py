@@ -127,6 +127,11 @@ def cost(trace, x: str) -> np.ndarray:
     return np.asarray(trace.steps) if x == "steps" else np.asarray(trace.counters[x], np.float64)
 
 
+def x_column(x: str) -> str:
+    """The trace column of a cost counted in ``x`` (``--x``): ``step`` for steps, else ``x``."""
+    return "step" if x == "steps" else x
+
+
 def steps_to(steps, gap, level: float) -> str:
     """:func:`first_below` of one curve as text: the step, or ``never``."""
     first = float(first_below(steps, gap, level))
