@@ -127,7 +127,6 @@ def prompt_figure(df, rho, x: str, game: str):
 
 
 REFUSES = {
-    "schedules": "the rules run at constant step sizes",
     "seeds": "one run per rule from --seed: the figure shows each prompt's curve, not a band over seeds",
 }
 STUDY_DECL, main = study.declare(globals(), refuses=REFUSES)

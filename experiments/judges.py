@@ -161,7 +161,6 @@ prepare = None  # not the default checks.check: the learners' feedback is each j
 REFUSES = {
     "feedback": "the learners observe sampled duels judged by each judge, in each order",
     "hp": "the rules run at their declared hyperparameters",
-    "schedules": "the rules run at constant step sizes",
     "comparisons": "LLMFAO is one of --games (its crowd is the truth)",
     "x": "the cost is the number of judgments, given in the summary",
     "jobs": "the units run one after the other in one process",

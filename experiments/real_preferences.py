@@ -316,7 +316,6 @@ def equilibria_figure(eq, missing, boot):
 
 
 REFUSES = {
-    "schedules": "the rules run at constant step sizes",
     "seeds": "one run per rule and feedback (from --seed); the uncertainty is the bootstrap's (--boot)",
 }
 STUDY_DECL, main = study.declare(globals(), refuses=REFUSES)

@@ -231,7 +231,8 @@ ENTRIES = {
 }
 REFUSES = {"games": "each entry's game is the source's", "feedback": "each entry's feedback is the source's",
            "steps": "each entry's run length is the source's (--quick shortens the longest)",
-           "seeds": "each entry's trials are the source's", "jobs": "the entries run one after the other"}
+           "seeds": "each entry's trials are the source's", "jobs": "the entries run one after the other",
+           "schedules": "this study has no schedule axis"}
 # fmt: on
 
 

@@ -317,7 +317,6 @@ STUDY_DECL, main = study.declare(
     globals(),
     refuses={
         "feedback": "the suite's columns are every rule under exact, sampled:8 and noisy:0.1 feedback",
-        "schedules": "the rules run at constant step sizes",
         "steps": "the runs' length is --budget: equal oracle calls or comparisons, not equal steps",
         "x": "the budget's unit is fixed by the feedback: oracle calls (exact, noisy) or comparisons (sampled)",
     },

@@ -45,7 +45,7 @@ AXIS = {
     "comparisons": "this study's games are part of its design",
     "feedback": "this study fixes what the learner observes",
     "hp": "this study fixes its hyperparameters",
-    "schedules": "this study has no schedule axis",
+    "schedules": "the rules run at constant step sizes",
     "seeds": "this study is deterministic (one run per configuration)",
     "steps": "this study fixes its run length",
     "x": "this study's cost axis is fixed",
