@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, output, rules, study, tables
+from .common import cli, figures, output, study, tables
 
 STUDY = "ensemble"
 
@@ -107,7 +107,7 @@ def report(c: Config, t: dict, folder) -> dict:
             final = df.loc[mine & (df.rule == rule) & (df.metric == "gap") & (df.step == c.steps), "value"]
             q = np.quantile(final.to_numpy(), [0.25, 0.5, 0.75])
             iqr, share = f"{q[0]:.2e} .. {q[2]:.2e}", f"{(final.to_numpy() <= c.level).mean():.1%}"
-            summary.append((rule, rules.hparams_of(g), f"{q[1]:.3e}", iqr, share))
+            summary.append((rule, tables.hparams_of(g), f"{q[1]:.3e}", iqr, share))
         what = f"{c.seeds} {'games: ' + label if random else 'random starts on ' + label}"
         tag = "" if len(items) == 1 else f"-{label}"
         fig = band_figure(bands, c.x, what, c.level)

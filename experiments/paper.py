@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import cli, figures, gamespec, output, results, rules, study, tables
+from .common import cli, figures, gamespec, output, results, study, tables
 
 STUDY = "paper"
 #: A reference level only float64 can resolve (float32 stalls near 2e-7).
@@ -96,7 +96,7 @@ def summarize(d, level: float):
             for m, f in (("win_rate", ".6f"), ("kl_to_nash", ".3e"))
         )
         to_level = tables.steps_to(steps, gap, level)
-        rows.append((rule, rules.hparams_of(g), f"{gap[-1]:.3e}", win, to_level, kl))
+        rows.append((rule, tables.hparams_of(g), f"{gap[-1]:.3e}", win, to_level, kl))
     return rows, header
 
 

@@ -1,5 +1,5 @@
 """What every study shares, one module per concern: ``study`` (the shell a study declares itself on), ``flags``,
-``checks`` and ``cli`` (the command line), ``gamespec`` and ``rules`` (games and hyperparameters), ``output``
+``checks`` and ``cli`` (the command line, the rules' hyperparameters), ``gamespec`` (games), ``output``
 (the result folder, ``metadata.json``), ``progress`` (workers), ``tables``, ``results`` and ``figures`` (what is
 reported), ``compare`` and ``leaderboard`` (the suite's paired comparisons).
 

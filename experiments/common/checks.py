@@ -24,6 +24,12 @@ def hparams(config, rule, text: str | None = None) -> dict[str, float]:
     return {n: v for scope, n, v in getattr(config, "hp", ()) if n in declared and scope in scopes}
 
 
+def effective_hparams(rule, given: dict) -> dict[str, float]:
+    """Every hyperparameter of ``rule`` with the value used (defaults filled in, ``start_noise`` included)."""
+    hp = {h.name: float(h.default) for h in rule.hparams} | given
+    return {**hp, "start_noise": hp.get("start_noise", 0.0)}
+
+
 def check_rules(config, game, feedback) -> tuple[str, ...]:
     """``--rules`` and ``--hp`` on ``game`` and ``feedback`` (:func:`check_hp`, :func:`preflight`); returns the
     rules that run: under stochastic feedback a rule that reads the whole game is dropped with a note (an

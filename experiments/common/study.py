@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from . import checks, cli, flags, output, progress
-from .checks import hparams
+from .checks import effective_hparams, hparams
 from .flags import game_items, load_game, load_rule, option
 
 
@@ -221,8 +221,6 @@ def _main(study: Study, argv) -> int:
             cli.fail(p, str(err))
         extra = {}
         if getattr(config, "rules", None):
-            from .rules import effective_hparams
-
             rules_run = {}
             for t in config.rules:  # a study may take more than UpdateRules (sequences: losses)
                 with contextlib.suppress(ValueError, TypeError):

@@ -91,6 +91,14 @@ def stack(frames: Sequence):
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
+def hparams_of(frame) -> str:
+    """``k=v;...`` of the hyperparameter columns of a run's tidy rows (its first row; NaN: the rule has none)."""
+    first = frame.iloc[0]
+    skip = (*ID_COLUMNS, *RUN_COLUMNS, "prompt")
+    hp = {k: float(first[k]) for k in frame.columns if k not in skip and first[k] == first[k]}
+    return ";".join(f"{k}={v:g}" for k, v in sorted(hp.items()) if k != "start_noise" or v)
+
+
 def curve(frame, metric: str, x: str, **where):
     """``(x values, metric values)`` of one run from a tidy frame (selected by column values)."""
     sel = frame["metric"] == metric
