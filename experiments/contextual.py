@@ -37,13 +37,11 @@ def named(text: str, dtype: str, seed: int):
 
 
 @dataclass(frozen=True)
-class Config(study.Base):
+class Config(study.Runs):
     rules: tuple = study.rules("mwu,inpo,omwu,comal")
     games: tuple = study.games(
         "contextual4x3", "contextual games, one figure each", named=("contextual<C>x<N>",)
     )
-    comparisons: str = study.comparisons()
-    feedback: str = study.feedback()
     hp: tuple = study.hp("start_noise=S perturbs each start")
     steps: int = study.steps(10000, "steps per rule, recorded 200 times (default 10000)", quick=1000)
     x: str = study.x_axis("oracle_calls")

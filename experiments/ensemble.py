@@ -21,15 +21,12 @@ STUDY = "ensemble"
 
 
 @dataclass(frozen=True)
-class Config(study.Base):
-    rules: tuple = study.rules("all", "the rules to run (default all: every registered rule)")
+class Config(study.Runs):
     games: tuple = study.games(
         "random_preference:n=5,kind=cyclic",
         "one ensemble each: a random family (one draw per seed) or a fixed game (one random start per seed)",
     )
     comparisons: str = study.comparisons("a fixed game: an ensemble of random starts")
-    feedback: str = study.feedback()
-    hp: tuple = study.hp()
     seeds: int = study.seeds(256, "ensemble size B: games drawn or random starts (default 256)", quick=16)
     steps: int = study.steps(5000, quick=500)
     x: str = study.x_axis("oracle_calls")

@@ -22,12 +22,7 @@ DEEP_LEVEL = 1e-11
 
 
 @dataclass(frozen=True)
-class Config(study.Base):
-    rules: tuple = study.rules("all", "the rules to run (default all: every registered rule)")
-    games: tuple = study.games("comal_cycle", "the games, one figure each (default comal_cycle)")
-    comparisons: str = study.comparisons()
-    feedback: str = study.feedback()
-    hp: tuple = study.hp()
+class Config(study.Runs):
     steps: int = study.steps(5000, quick=1000)
     x: str = study.x_axis("oracle_calls")
     record_every: int = study.option(

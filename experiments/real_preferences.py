@@ -42,12 +42,11 @@ def _boot(text) -> int:
 
 
 @dataclass(frozen=True)
-class Config(study.Base):
+class Config(study.Runs):
     rules: tuple = study.rules("all", "the rules run on --games", quick="inpo,comal")
     games: tuple = study.games("crowd", "the games the rules run on (a judge: its rates game)", named=JUDGES)
     comparisons: str = study.comparisons("a game the rules run on too")
     feedback: str = study.feedback("sampled:64", "the rules' feedback besides exact (exact: only)")
-    hp: tuple = study.hp()
     steps: int = study.steps(5000, "steps per rule and game (default 5000; records: steps/20)", quick=200)
     x: str = study.x_axis("steps", "unit of the cost column of rules.csv and of the printed rules table")
     jobs: int = study.jobs()

@@ -38,13 +38,12 @@ def _pairs(text):
 
 
 @dataclass(frozen=True)
-class Config(study.Base):
+class Config(study.Runs):
     rules: tuple = study.rules(
         ",".join(RULES),
         f"this study's {', '.join(RULES)} (closed form and loss), or any rule (its closed form only)",
     )
     games: tuple = study.games(",".join(gamespec.FEATURED), TABULAR, named=gamespec.FEATURED, quick="paper")
-    comparisons: str = study.comparisons()
     feedback: str = study.feedback(
         "exact", "what the closed forms observe (the losses: population, --pairs K)"
     )

@@ -21,11 +21,9 @@ K_POINT = {"eta": 0.5, "tau": 0.1}
 
 
 @dataclass(frozen=True)
-class Config(study.Base):
+class Config(study.Runs):
     rules: tuple = study.rules("inpo,mmd,nash_md,egpo,comal", "one grid each; each must take eta and tau")
     games: tuple = study.games("comal_cycle", "one heatmap figure each (default comal_cycle)")
-    comparisons: str = study.comparisons()
-    feedback: str = study.feedback()
     hp: tuple = study.hp("eta and tau are the grid axes; the K runs take --feedback, not --hp")
     steps: int = study.steps(5000, quick=1000)
     x: str = study.x_axis("steps", "unit of the cost to --level in the summary (the heatmaps count steps)")

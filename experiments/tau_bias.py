@@ -21,11 +21,8 @@ FINE_TAUS = np.geomspace(1e-3, 1.0, 25)
 
 
 @dataclass(frozen=True)
-class Config(study.Base):
+class Config(study.Runs):
     rules: tuple = study.rules("inpo,mmd,nash_md,comal", "the rules; each must take tau")
-    games: tuple = study.games("comal_cycle", "the games, one figure each (default comal_cycle)")
-    comparisons: str = study.comparisons()
-    feedback: str = study.feedback()
     hp: tuple = study.hp("tau is the grid axis")
     steps: int = study.steps(20000, quick=2000)
     x: str = study.x_axis("steps", "unit of what each run spent, a column per rule in the summary")

@@ -1,17 +1,17 @@
 """One study shell: a study is a declaration, :func:`main` does everything else.
 
 A study module defines ``STUDY`` (its name), a docstring (its first line is the ``--help`` description),
-``Config`` (a frozen dataclass of :class:`Base`: one flag per field, made with ``option`` or a shared maker of
-:mod:`~experiments.common.flags`, all reachable as ``study.<name>``), ``simulate(config, *args)`` (one unit of
-work, module-level: it may run in a worker; returns ``{table name: tidy DataFrame}``), ``report(config,
-tables, folder)`` (summaries, figures and printed lines from the combined tables alone; returns extra
-``metadata.json`` fields) and optionally ``units(config)`` (``[(key, args), ...]``, longest first; default
-:func:`game_rule_units`), ``prepare(config) -> config`` (checks across flags before any work; default
-:func:`~experiments.common.checks.check`) and ``named`` (its own games by name); it ends with
-``STUDY_DECL, main = study.declare(globals(), refuses=...)``. :func:`main` owns the rest: flags, one-line
-errors with exit 2 before any work, float64, the compilation cache, the atomic result folder, progress,
-workers, ``<table>.csv`` and ``metadata.json``. A shared flag the ``Config`` lacks is refused with the reason
-in :attr:`Study.refuses` (or :data:`AXIS`).
+``Config`` (a frozen dataclass of :class:`Base` or :class:`Runs`: one flag per field, made with ``option`` or
+a shared maker of :mod:`~experiments.common.flags`, all reachable as ``study.<name>``),
+``simulate(config, *args)`` (one unit of work, module-level: it may run in a worker; returns
+``{table name: tidy DataFrame}``), ``report(config, tables, folder)`` (summaries, figures and printed lines
+from the combined tables alone; returns extra ``metadata.json`` fields) and optionally ``units(config)``
+(``[(key, args), ...]``, longest first; default :func:`game_rule_units`), ``prepare(config) -> config``
+(checks across flags before any work; default :func:`~experiments.common.checks.check`) and ``named`` (its own
+games by name); it ends with ``STUDY_DECL, main = study.declare(globals(), refuses=...)``. :func:`main` owns
+the rest: flags, one-line errors with exit 2 before any work, float64, the compilation cache, the atomic
+result folder, progress, workers, ``<table>.csv`` and ``metadata.json``. A shared flag the ``Config`` lacks is
+refused with the reason in :attr:`Study.refuses` (or :data:`AXIS`).
 """
 
 from __future__ import annotations
@@ -72,6 +72,17 @@ class Base:
         False,
         "do not use JAX's persistent compilation cache (comal-sandbox/jax in $XDG_CACHE_HOME or ~/.cache)",
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Runs(Base):
+    """The flags of a study that runs rules on games, in this order; a study redeclares a field to change it."""
+
+    rules: tuple = flags.rules("all", "the rules to run (default all: every registered rule)")
+    games: tuple = flags.games("comal_cycle", "the games, one figure each (default comal_cycle)")
+    comparisons: str = flags.comparisons()
+    feedback: str = flags.feedback()
+    hp: tuple = flags.hp()
 
 
 @dataclasses.dataclass(frozen=True)
