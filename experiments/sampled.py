@@ -217,7 +217,7 @@ def report(c: Config, t: dict, folder) -> dict:
     print(
         f"summary.csv: {len(rows)} runs (game, policy, rule, feedback) of {', '.join(map(str, steps.values()))} "
         f"iterations: the gap reached (mean of the last 10% of the records), the final gap and the "
-        f"{' and '.join(tables.x_column(x) for x in dict.fromkeys(['steps', c.x]))} from which it stays below "
+        f"{' and '.join(dict.fromkeys(['step', tables.x_column(c.x)]))} from which it stays below "
         f"{' and '.join(f'{v:g}' for v in LEVELS)} (medians over {c.seeds} seed(s), 95% bootstrap intervals); "
         f"{never} run(s) do not stay below some level. sppo_46_vs_41.csv: SPPO's loss (4.6) against its exact "
         f"update (4.1) after one step, max |difference| {diff.min():.1e} to {diff.max():.1e}"

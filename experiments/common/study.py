@@ -76,7 +76,7 @@ class Base:
 
 @dataclasses.dataclass(frozen=True)
 class Runs(Base):
-    """The flags of a study that runs rules on games, in this order; a study redeclares a field to change it."""
+    """The flags of a study that runs rules on games, in this order; redeclare a field to change it."""
 
     rules: tuple = flags.rules("all", "the rules to run (default all: every registered rule)")
     games: tuple = flags.games("comal_cycle", "the games, one figure each (default comal_cycle)")

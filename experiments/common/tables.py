@@ -10,7 +10,7 @@ import numpy as np
 #: The leading and trailing columns of every ``trace.csv``; hyperparameter columns go in between.
 ID_COLUMNS = ("experiment", "game", "rule")
 RUN_COLUMNS = ("seed", "step", "oracle_calls", "comparisons", "finite", "metric", "value")
-#: Resamples of every bootstrap of the studies (fixed, as is the summary's seed: a report is a function of its CSV).
+#: Resamples of every bootstrap of the studies (fixed, as is the seed: a report is a function of its CSV).
 RESAMPLES = 2000
 
 
@@ -92,7 +92,7 @@ def stack(frames: Sequence):
 
 
 def hparams_of(frame) -> str:
-    """``k=v;...`` of the hyperparameter columns of a run's tidy rows (its first row; NaN: the rule has none)."""
+    """``k=v;...`` of the hyperparameter columns of a run's tidy rows (first row; NaN: the rule has none)."""
     first = frame.iloc[0]
     skip = (*ID_COLUMNS, *RUN_COLUMNS, "prompt")
     hp = {k: float(first[k]) for k in frame.columns if k not in skip and first[k] == first[k]}
