@@ -5,7 +5,9 @@ backend optimisation off, one persistent compilation cache per test session).
 ``HYPOTHESIS_PROFILE=thorough`` selects the long profile (default: ``fast``).
 """
 
+import functools
 import os
+from pathlib import Path
 
 import jax
 
@@ -65,6 +67,43 @@ def pytest_configure(config):
     flags = os.environ.get("XLA_FLAGS", "")
     if "not slow" in (config.option.markexpr or "") and "xla_backend_optimization_level" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0".strip()
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's default ``load``, except that the tests of a module that read one of its module-scoped fixtures (a
+    study run that several tests check) go to one worker together, first: the fixture then runs once, not once on
+    each worker that got one of them (xdist's ``xdist_group`` marks no longer group under pytest 9)."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedRunsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module, _, name = nodeid.partition("::")
+            return module if name.split("[")[0] in _readers_of_module_fixtures(module) else nodeid
+
+    return SharedRunsTogether(config, log)
+
+
+@functools.cache
+def _readers_of_module_fixtures(module: str) -> frozenset[str]:
+    """The test functions of ``module`` (a path from the root) that take one of its module-scoped fixtures."""
+    import ast
+
+    path = Path(__file__).parent / module
+    if path.suffix != ".py" or not path.name.startswith("test_") or not path.is_file():
+        return frozenset()
+    functions = [f for f in ast.parse(path.read_text()).body if isinstance(f, ast.FunctionDef)]
+    shared = {
+        f.name
+        for f in functions
+        for d in f.decorator_list
+        if isinstance(d, ast.Call)
+        and any(k.arg == "scope" and getattr(k.value, "value", None) == "module" for k in d.keywords)
+    }
+    return frozenset(
+        f.name for f in functions if f.name.startswith("test") and shared & {a.arg for a in f.args.args}
+    )
 
 
 @pytest.fixture(autouse=True)
