@@ -14,7 +14,11 @@ from experiments.common import study
 
 STUDIES = sorted(studies())
 #: Studies over 10 s at their tiniest (measured on 2 busy cores): paper 12 s (its report solves and draws).
-SLOW = {"paper", "real_preferences", "judges", "reproduce"}  # the longest tiny runs (the slow set runs them)
+SLOW = {"paper", "judges", "reproduce"}  # the longest tiny runs (the slow set runs them)
+#: Studies whose own tests check the same (a user's rule and game in-process, the command in the metadata).
+ELSEWHERE = {
+    "real_preferences": "tests/test_study_real_preferences.py::test_takes_a_user_rule_and_a_user_game"
+}
 #: The smallest flags of each study, added to --quick when it takes them.
 TINY = {
     "steps": ["--steps", "100"],
@@ -75,7 +79,8 @@ def _fields(name):
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in STUDIES]
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in STUDIES if n not in ELSEWHERE],
 )
 def test_every_study_takes_a_rule_a_game_and_a_schedule_of_your_own(name, tmp_path, monkeypatch, capsys):
     (tmp_path / "users_work.py").write_text(USER)

@@ -59,13 +59,15 @@ def test_takes_a_user_rule_and_a_user_game(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / "u"
     args = ["--rules", "mine:rule", "--games", "mine:game", "--feedback", "noisy:0.1", "--x", "oracle_calls"]
-    assert main([*TINY, *args, "--hp", "inpo.eta=0.3", "--out", str(out)]) == 0
+    args = [*TINY, *args, "--hp", "inpo.eta=0.3", "--out", str(out)]
+    assert main(args) == 0
     rules = pd.read_csv(out / "rules.csv")
     assert list(rules.game) == ["mine:game"] * 2 and set(rules.feedback) == {"exact", "noisy:0.1"}
     assert (rules.oracle_calls == 20).all()
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["hyperparameters"]["inpo"]["eta"] == 0.3 and meta["feedback"] == "noisy:0.1"
     assert meta["rules"] == [{"name": "inpo", "source": "mine:rule"}]
+    assert meta["command"] == " ".join(["python -m experiments real_preferences", *args])  # what reruns it
 
 
 @pytest.mark.slow  # the crowd's two bootstraps run first: ~10 s
@@ -82,8 +84,10 @@ def test_a_bootstrap_resample_that_cannot_be_built_is_one_line(tmp_path, capsys)
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
+    """The --quick run, as a module (``python -m``): several tests read its folder."""
     out = tmp_path_factory.mktemp("rp") / "r"
-    assert main(["--quick", "--quiet", "--out", str(out)]) == 0
+    cmd = [sys.executable, "-m", "experiments.real_preferences", "--quick", "--quiet", "--out", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
     return out
 
 
@@ -132,8 +136,5 @@ def test_the_equilibrium_sets_as_the_audit_found_them(quick):
 
 
 @pytest.mark.slow
-def test_runs_as_a_module(tmp_path):
-    out = tmp_path / "m"
-    cmd = [sys.executable, "-m", "experiments.real_preferences", *TINY, "--rules", "mwu", "--out", str(out)]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
-    assert (out / "rules.csv").exists() and (out / "rules.png").exists()
+def test_runs_as_a_module(quick):
+    assert (quick / "rules.csv").exists() and (quick / "rules.png").exists()
