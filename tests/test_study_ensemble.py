@@ -36,10 +36,12 @@ def test_cli_errors_are_one_line_before_any_work(args, message, tmp_path, capsys
 
 
 @pytest.mark.slow  # ~15 s wall on a busy 2-core machine (compiles a sweep)
-def test_random_starts_on_a_fixed_game(tmp_path, capsys):
+def test_random_starts_on_a_fixed_game(tmp_path):
+    """Run as a module (``python -m``, which a run of its own once checked)."""
     out = tmp_path / "e"
     args = ["--games", "condorcet_cycle:n=5,p=0.8", "--rules", "omwu", "--hp", "start_noise=0.5"]
-    assert main([*TINY, *args, "--out", str(out)]) == 0
+    cmd = [sys.executable, "-m", "experiments.ensemble", *TINY, *args, "--out", str(out)]
+    printed = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600).stdout
     df = pd.read_csv(out / "trace.csv")
     finals = df[(df.metric == "gap") & (df.step == 100)]
     assert finals["seed"].nunique() == 4 and finals["value"].nunique() == 4  # four different starts
@@ -47,7 +49,7 @@ def test_random_starts_on_a_fixed_game(tmp_path, capsys):
     assert set(bands.game) == {"condorcet_cycle:n=5,p=0.8 x4"} and len(bands) == 3 * 3  # records x quartiles
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.rule) == ["omwu"] and "start_noise=0.5" in summary.hparams[0]
-    assert "4 random starts on condorcet_cycle:n=5,p=0.8" in capsys.readouterr().out
+    assert "4 random starts on condorcet_cycle:n=5,p=0.8" in printed
     assert (out / "ensemble.png").stat().st_size > 0
 
 
@@ -67,11 +69,3 @@ def test_takes_a_user_rule_and_a_user_game(tmp_path, monkeypatch):
     assert set(df.rule) == {"inpo", "comal(inpo,100)"} and (df.game.str.startswith("mine:game")).all()
     meta = json.loads((out / "metadata.json").read_text())
     assert [r["source"] for r in meta["rules"]] == ["mine:rule", "comal(mine:rule)"]
-
-
-@pytest.mark.slow
-def test_runs_as_a_module(tmp_path):
-    out = tmp_path / "m"
-    cmd = [sys.executable, "-m", "experiments.ensemble", *TINY, "--rules", "mwu", "--out", str(out)]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
-    assert (out / "summary.csv").exists() and (out / "ensemble.png").exists()
