@@ -36,7 +36,9 @@ SCHEDULES = {
     ORACLE: ((16, 1.003, 0.0, CAP), "oracle"),
     ESTIMATED: ((16, 1.003, 0.0, CAP), "estimated"),
 }
-POLICIES, LEVELS = ("tabular", "loglinear"), (1e-2, 1e-3)
+POLICIES = ("tabular", "loglinear")
+#: the gap levels whose first crossing the summary reports (comparisons to reach each)
+LEVELS = (1e-2, 1e-3)
 TABULAR = "any other game runs with the tabular policy only"  # no response features
 PROMPTS_PER_ITERATION, RECORDS = 4, 100
 FIXED = ("samples", "inner_steps", "until")  # --hp names the design fixes
