@@ -155,6 +155,7 @@ def hparams(c, text: str, rule, s: str, prompts: int) -> dict:
     hp = {"samples": schedule(s, prompts)}  # the feedback's: how many of the K_max drawn are judged
     if text in RULES:
         hp.update({n: v for n, v in (("eta", ETA), ("tau", TAU), ("mu", MU)) if n in declared})
+    hp.update(study.hparams(c, study.load_rule(text), text))  # scoped by the user rule's own name too
     hp.update(study.hparams(c, rule, text))
     return {**hp, "until": schedules.exponential(*UNTIL)} if _until(s) else hp
 
@@ -253,7 +254,8 @@ def prepare(c: Config) -> Config:
     plans = {key: _plan(c, *key) for key, _ in units(c)}  # each unit's rule built, a user's K_t checked
     if not plans:
         raise ValueError("--rules/--schedules/--policies/--games select no configuration")
-    study.check_hp(c, {t: [p[1] for key, p in plans.items() if key[1] == t] for t in c.rules})
+    built = {t: [p[1] for key, p in plans.items() if key[1] == t] for t in c.rules}
+    study.check_hp(c, {t: [*rules, study.load_rule(t)] for t, rules in built.items()})  # wrapped or not
     for gs, rule, hp, run in plans.values():  # each rule initialised on its game; its sweep's memory
         fixed = {k: v for k, v in hp.items() if not callable(v)}  # the schedules are no grid axes
         rule.init(gs.game, c.seed, **fixed)

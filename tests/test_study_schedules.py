@@ -143,6 +143,14 @@ def test_a_user_rule_is_wrapped_only_where_the_label_says_so(users):
     )  # until re-centres with the study's COMAL
 
 
+def test_hp_reaches_a_wrapped_user_rule_by_its_own_name_its_text_or_its_label(users):
+    rule = study.build_rule("users_work:rule", "K=16", None)  # comal(users_nash_mp, ...)
+    for scope in ("users_nash_mp", "users_work:rule", rule.name):
+        c = _config(rules=("users_work:rule",), hp=((scope, "eta", 0.37),))
+        assert study.prepare(c) is not None
+        assert study.hparams(c, "users_work:rule", rule, "K=16", 1)["eta"] == 0.37, scope
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
