@@ -198,18 +198,18 @@ def _strip(tree) -> str:
     return ast.dump(tree, annotate_fields=False)
 
 
-def _drawing_code(functions) -> dict[str, str]:
-    """``name -> code`` (:func:`_strip`) of ``functions`` and of the functions and constants they name here,
-    in their own module or in the experiments modules it imports, followed through the helpers. Keyed by name:
-    a helper moved to another module, or a reformatted docstring, is the same drawing code."""
-    out, seen, todo = {}, set(), list(functions)
+def _drawing_code(functions) -> set[str]:
+    """``"name\ncode"`` (:func:`_strip`) of ``functions`` and of the functions they name here, in their own
+    module or in the experiments modules it imports, followed through the helpers, and ``"name=value"`` of the
+    constants they name. By name, not module: a helper moved to another module, or a reformatted docstring, is
+    the same drawing code."""
+    out, seen, todo = set(), set(), list(functions)
     while todo:
         fn = todo.pop()
         if fn in seen:
             continue
         seen.add(fn)
-        key = fn.__qualname__ + "#" * sum(k.rstrip("#") == fn.__qualname__ for k in out)
-        out[key] = _strip(ast.parse(textwrap.dedent(inspect.getsource(fn))))
+        out.add(f"{fn.__qualname__}\n{_strip(ast.parse(textwrap.dedent(inspect.getsource(fn))))}")
         names, codes = set(), [fn.__code__]
         while codes:
             code = codes.pop()
@@ -224,15 +224,14 @@ def _drawing_code(functions) -> dict[str, str]:
                 if inspect.isfunction(v) and v.__module__.startswith("experiments"):
                     todo.append(v)
                 elif isinstance(v, (str, int, float, tuple, dict)) and not name.startswith("__"):
-                    out[f"{name}={v!r}"] = ""
+                    out.add(f"{name}={v!r}")
     return out
 
 
 def stamp(*functions: Callable) -> str:
     """``"sha256:<hex>"`` of :func:`_drawing_code` (followed by name: a same-named helper counts too, erring
     towards "changed"): what a PNG records under :data:`STAMP_KEY`, so a figure older than its code shows."""
-    code = _drawing_code(functions)
-    return "sha256:" + hashlib.sha256("\n".join(f"{k}\n{code[k]}" for k in sorted(code)).encode()).hexdigest()
+    return "sha256:" + hashlib.sha256("\n".join(sorted(_drawing_code(functions))).encode()).hexdigest()
 
 
 def drawn_by(*functions: Callable) -> dict[str, str]:
