@@ -9,8 +9,8 @@ The estimate (bytes) adds, per run: the records (``R + 1`` records of every metr
 the ``finite`` flag, the policies with ``record_policy``), the final state (its shapes by ``jax.eval_shape`` of
 ``rule.init``, cached per rule and game shapes), and what one step allocates: the feedback's draws
 (:meth:`games.feedback.Feedback.working_bytes`, for a rule that observes gradients) and the rule's own
-(:attr:`algorithms.UpdateRule.working_bytes`, e.g. a loss-based rule's judged pairs); for a sweep also the grid (keys, indices and hyperparameters per run)
-and the host copies of every run's results.
+(:attr:`algorithms.UpdateRule.working_bytes`, e.g. a loss-based rule's judged pairs); for a sweep also the grid
+(keys, indices and hyperparameters per run) and the host copies of every run's results.
 It counts arrays, not XLA's buffer reuse: it is meant to be right within a small factor (the hand-over note
 measures it against peak RSS), which is all a refusal of a 120 GB allocation needs.
 """

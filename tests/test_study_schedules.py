@@ -246,19 +246,6 @@ def test_too_many_seeds_for_memory_is_one_line_before_any_work(monkeypatch, tmp_
     assert "sweep: 100000 runs x 101 records needs about" in err and "this machine's 64.0 MiB" in err, err
 
 
-def test_bootstrap_median_with_levels_never_reached():
-    from experiments.common import tables
-
-    rng = np.random.default_rng(0)
-    assert tables.bootstrap_median([np.inf] * 16, rng) == (np.inf, np.inf, np.inf)
-    med, lo, hi = tables.bootstrap_median(
-        [2.0] * 15 + [np.inf], rng
-    )  # one seed never: a resample median is 2
-    assert (med, lo, hi) == (2.0, 2.0, 2.0)
-    med, lo, hi = tables.bootstrap_median([1.0] * 4 + [np.inf] * 12, rng)
-    assert med == np.inf and hi == np.inf and not np.isnan(lo)
-
-
 @pytest.mark.slow
 def test_dash_m_runs(tmp_path):
     args = [

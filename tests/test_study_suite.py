@@ -58,6 +58,17 @@ def _cells(gaps: dict) -> pd.DataFrame:
     return suite.summarize(pd.DataFrame(rows))
 
 
+def test_bootstrap_median_with_levels_never_reached():
+    rng = np.random.default_rng(0)
+    assert tables.bootstrap_median([np.inf] * 16, rng) == (np.inf, np.inf, np.inf)
+    med, lo, hi = tables.bootstrap_median(
+        [2.0] * 15 + [np.inf], rng
+    )  # one seed never: a resample median is 2
+    assert (med, lo, hi) == (2.0, 2.0, 2.0)
+    med, lo, hi = tables.bootstrap_median([1.0] * 4 + [np.inf] * 12, rng)
+    assert med == np.inf and hi == np.inf and not np.isnan(lo)
+
+
 def test_rank_in_a_column_smallest_gap_first_ties_share_the_mean_rank():
     """b and c tie exactly, e and f differ by two ulp (round-off): both pairs share their mean rank."""
     e = 1e-4
