@@ -86,7 +86,8 @@ def test_a_bootstrap_resample_that_cannot_be_built_is_one_line(tmp_path, capsys)
 def quick(tmp_path_factory):
     """The --quick run, as a module (``python -m``): several tests read its folder."""
     out = tmp_path_factory.mktemp("rp") / "r"
-    cmd = [sys.executable, "-m", "experiments.real_preferences", "--quick", "--quiet", "--out", str(out)]
+    cmd = [sys.executable, "-m", "experiments.real_preferences", "--quick", "--quiet", "--jobs", "1"]
+    cmd += ["--out", str(out)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=600)
     return out
 

@@ -85,7 +85,8 @@ def test_a_user_rule_and_game_run_as_closed_form_and_tabular(tmp_path, monkeypat
 def test_quick_covers_every_rule_and_feedback(tmp_path):
     """The --quick run, as a module (``python -m``, which a tiny run once checked on its own)."""
     out = tmp_path / "q"
-    cmd = [sys.executable, "-m", "experiments.sampled", "--quick", "--quiet", "--out", str(out)]
+    cmd = [sys.executable, "-m", "experiments.sampled", "--quick", "--quiet", "--jobs", "1"]
+    cmd += ["--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     printed = proc.stdout

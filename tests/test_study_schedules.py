@@ -259,6 +259,8 @@ def test_dash_m_runs(tmp_path):
         "1600",
         "--seeds",
         "2",
+        "--jobs",
+        "1",
     ]
     proc = subprocess.run(
         [

@@ -132,6 +132,8 @@ def test_quick_run_as_a_module_writes_its_tables_and_counts_comparisons(tmp_path
         "--quick",
         "--policies",
         "autoregressive",
+        "--jobs",
+        "1",
         "--out",
         str(out),
     ]
