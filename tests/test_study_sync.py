@@ -15,7 +15,7 @@ import games
 from experiments import sync
 from experiments.common import cli, study
 
-TINY = ["--quick", "--quiet", "--no-compile-cache", "--steps", "16"]
+TINY = ["--quick", "--quiet", "--no-compile-cache", "--steps", "16", "--jobs", "1"]
 
 
 @pytest.mark.parametrize(
