@@ -1,6 +1,6 @@
 """Test configuration for tests/ and the packages' docstring examples (doctest): float64 on, silent rank
 promotion an error, hypothesis profiles, the names docstring examples use, and what keeps compiling cheap (XLA's
-backend optimisation off, one persistent compilation cache per test session).
+backend optimisation lowered, one persistent compilation cache per test session).
 
 ``HYPOTHESIS_PROFILE=thorough`` selects the long profile (default: ``fast``).
 """
@@ -68,9 +68,9 @@ def pytest_configure(config):
     user's ``XLA_FLAGS`` naming the level wins."""
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_backend_optimization_level" not in flags:
-        fast = "not slow" in (config.option.markexpr or "")
-        level = "=0" if fast else "=1 --xla_llvm_disable_expensive_passes=true"
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level{level}".strip()
+        slow_set = "not slow" not in (config.option.markexpr or "")
+        level = "1 --xla_llvm_disable_expensive_passes=true" if slow_set else "0"
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level={level}".strip()
 
 
 def pytest_xdist_make_scheduler(config, log):
